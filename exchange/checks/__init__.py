@@ -1,0 +1,1 @@
+"""Row checks: pure functions from parsed rows and a per-file context to Findings."""

@@ -1,0 +1,20 @@
+"""Personal names: no inner spaces, digits or symbols; a middle dot joins minority names."""
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Every dot clerks type for the middle dot of names such as 买买提·艾力.
+_DOTS = "·•・‧∙．.・･"
+_NAME = re.compile(r"^[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134fA-Za-z]+"
+                   r"(·[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134fA-Za-z]+)*$")
+
+
+def normalise_name(text: str) -> str:
+    text = text.strip().strip("\u3000")
+    text = "".join("·" if ch in _DOTS else ch for ch in text)
+    return unicodedata.normalize("NFKC", text).replace("\u00b7", "·").strip()
+
+
+def valid_name(name: str) -> bool:
+    return bool(_NAME.match(name)) and len(name) <= 50

@@ -1,0 +1,126 @@
+"""Cell values as clerks write them: Excel numbers and dates, text in many spellings."""
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+EXCEL_EPOCH = date(1899, 12, 30)
+
+
+def is_blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip(" \t\r\n\u3000"))
+
+
+def as_text(value: Any) -> str:
+    """A cell as the clerk sees it: integral floats without '.0', dates as YYYY-MM-DD."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        return repr(value) if abs(value) < 1e15 else f"{value:.5E}".replace("E+", "E+")
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == datetime.min.time() else value.isoformat(" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    return unicodedata.normalize("NFKC", str(value)).strip()
+
+
+def excel_serial(value: float) -> date | None:
+    if 1 <= value < 2958466 and float(value).is_integer():
+        return EXCEL_EPOCH + timedelta(days=int(value))
+    return None
+
+
+_DATE_PATTERNS = (
+    re.compile(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?$"),
+    re.compile(r"^(\d{4})(\d{2})(\d{2})$"),
+)
+_MONTH_PATTERNS = (
+    re.compile(r"^(\d{4})(\d{2})$"),
+    re.compile(r"^(\d{4})[-/.年](\d{1,2})月?$"),
+)
+
+
+def parse_date(value: Any) -> date | None:
+    """Excel dates, 2016-07-01, 2016/7/1, 2016.7.1, 2016年7月1日, 20160701, Excel serials."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if 19000101 <= value <= 21001231:
+            return parse_date(str(int(value)))
+        return excel_serial(float(value)) if value < 100000 else None
+    text = as_text(value).replace(" ", "")
+    if re.fullmatch(r"\d{5}(\.0)?", text):
+        return excel_serial(float(text))
+    for pattern in _DATE_PATTERNS:
+        m = pattern.match(text)
+        if m:
+            try:
+                return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+            except ValueError:
+                return None
+    return None
+
+
+def parse_month(value: Any) -> str | None:
+    """YYYYMM from 201607, 2016-07, 2016/7, 2016年7月, an Excel date or a full date."""
+    if isinstance(value, (datetime, date)):
+        d = value.date() if isinstance(value, datetime) else value
+        return f"{d.year:04d}{d.month:02d}"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if float(value).is_integer() and 190001 <= value <= 210012:
+            value = str(int(value))
+        else:
+            d = parse_date(value)
+            return f"{d.year:04d}{d.month:02d}" if d else None
+    text = as_text(value).replace(" ", "")
+    if re.fullmatch(r"\d{6}\.0+", text):
+        text = text.split(".")[0]
+    for pattern in _MONTH_PATTERNS:
+        m = pattern.match(text)
+        if m:
+            year, month = int(m.group(1)), int(m.group(2))
+            return f"{year:04d}{month:02d}" if 1900 <= year <= 2100 and 1 <= month <= 12 else None
+    d = parse_date(text)
+    return f"{d.year:04d}{d.month:02d}" if d else None
+
+
+def parse_integer(value: Any) -> int | None:
+    """Whole numbers: 5000, 5000.0, "5,000", "５０００", "5000元". None for decimals or words."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None
+    text = as_text(value).replace(",", "").replace("，", "").removesuffix("元").strip()
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        return None
+    if not number.is_finite() or number != number.to_integral_value():
+        return None
+    return int(number)
+
+
+def parse_phone(value: Any) -> str | None:
+    """Mobile (11 digits from 1) or landline (area code, dash, extension); None when neither."""
+    text = as_text(value).replace(" ", "").replace("—", "-").replace("－", "-")
+    text = re.sub(r"^(\+?86-?)", "", text) if len(text) > 11 else text
+    if re.fullmatch(r"1[3-9]\d{9}", text):
+        return text
+    if re.fullmatch(r"(0\d{2,3}-?)?\d{7,8}(-\d{1,6})?", text):
+        return text
+    return None
+
+
+def month_label(month: str) -> str:
+    return f"{month[:4]}年{int(month[4:])}月"

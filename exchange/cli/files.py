@@ -1,0 +1,90 @@
+"""`exchange validate` and `exchange process`: judging and importing files."""
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+
+from exchange.cli import Context, pass_ctx
+from exchange.intake.scan import process_inbox, recover
+from exchange.messages import STATUS_LABELS
+from exchange.pipeline import validate_file
+from exchange.results import FileResult
+
+
+@click.command("validate")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--unit", required=True, help="The unit the file would come from.")
+@click.option("--json", "as_json", is_flag=True, help="Print the machine contract (DESIGN §9).")
+@pass_ctx
+def validate(ctx: Context, file: Path, unit: str, as_json: bool) -> None:
+    """Check FILE against the rules and current records without changing anything.
+
+    Exit status is 0 whenever the file could be judged, whatever was found.
+
+    Example: exchange validate psnAdd.xlsx --unit 1001 --json
+    """
+    with tempfile.TemporaryDirectory(prefix="validate-") as tmp:
+        v = validate_file(ctx.instance, ctx.db, file, unit, Path(tmp))
+        r = v.result
+        if as_json:
+            out = sys.stdout
+            head = {"kind": r.kind, "status": r.status,
+                    "file_errors": [r.file_error.as_dict()] if r.file_error else [],
+                    "counts": r.counts.as_dict()}
+            body = json.dumps(head, ensure_ascii=False)
+            out.write(body[:-1] + ', "rows": [')
+            for i, row in enumerate(v.rows()):
+                out.write(("" if i == 0 else ", ") + json.dumps(row, ensure_ascii=False))
+            out.write("]}\n")
+            return
+        click.echo(f"{file.name}: {r.kind or '-'} {r.status} ({STATUS_LABELS[r.status]})")
+        if r.file_error:
+            click.echo(f"  {r.file_error.code}: {r.file_error.message}")
+        c = r.counts
+        click.echo(f"  rows {c.total}: accepted {c.accepted}, failed {c.failed}, duplicate {c.duplicate}")
+        for row in v.rows():
+            for e in row["errors"]:
+                click.echo(f"  row {row['row']}: {e['code']} {e['message']}")
+
+
+def _line(instance_outbox: Path, r: FileResult) -> str:
+    c = r.counts
+    where = instance_outbox / r.unit / "receipts" / (r.receipt_name or "")
+    return (f"{r.unit}/{r.name}: {r.status} kind={r.kind or '-'} accepted={c.accepted} "
+            f"failed={c.failed} duplicate={c.duplicate} receipt={where}")
+
+
+@click.command("process")
+@click.option("--unit", help="Only this unit's inbox.")
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@pass_ctx
+def process(ctx: Context, unit: str | None, files: tuple[Path, ...]) -> None:
+    """Process waiting files: inbox/<unit>/*, or FILES copied into --unit's inbox first.
+
+    Files left half-done by a stopped service are finished first.
+
+    Example: exchange process            (every inbox)
+             exchange process --unit 1001 psnAdd.xlsx
+    """
+    instance, db = ctx.instance, ctx.db
+    if files:
+        if not unit:
+            raise click.UsageError("FILES need --unit")
+        inbox = instance.unit_inbox(unit)
+        inbox.mkdir(parents=True, exist_ok=True)
+        for f in files:
+            shutil.copy2(f, inbox / f.name)
+    for r in recover(instance, db, force=True):
+        click.echo(_line(instance.outbox, r))
+    results = process_inbox(instance, db, unit=unit,
+                            on_result=lambda r: click.echo(_line(instance.outbox, r)))
+    if not results:
+        click.echo("no files waiting")
+
+
+COMMANDS = [validate, process]

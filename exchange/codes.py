@@ -1,0 +1,66 @@
+"""Stable finding codes: the machine contract of DESIGN §9. Renaming one breaks clients."""
+from __future__ import annotations
+
+# Row codes (DESIGN §9).
+REQUIRED = "required"
+ID_FORMAT = "id.format"
+ID_BIRTHDATE = "id.birthdate"
+ID_CHECKSUM = "id.checksum"
+ID_NUMERIC = "id.numeric"
+NAME_INVALID = "name.invalid"
+SEX_MISMATCH = "sex.mismatch"
+BIRTHDATE_MISMATCH = "birthdate.mismatch"
+CODE_UNKNOWN = "code.unknown"
+MONTH_INVALID = "month.invalid"
+DATE_INVALID = "date.invalid"
+MONTH_NOT_AFTER_PAID = "month.not_after_paid"
+WAGE_NOT_INTEGER = "wage.not_integer"
+WAGE_OUT_OF_BOUNDS = "wage.out_of_bounds"
+DUPLICATE_IN_FILE = "duplicate.in_file"
+DUPLICATE_IMPORTED = "duplicate.imported"
+PERSON_NOT_ON_FILE = "person.not_on_file"
+PERSON_NOT_INSURED_HERE = "person.not_insured_here"
+PERSON_INSURED_ELSEWHERE = "person.insured_elsewhere"
+PERSON_PENDING = "person.pending"
+ARREARS = "arrears"
+HOUSEHOLD_MISSING = "household.missing"
+HOUSEHOLD_HAS_MEMBERS = "household.has_members"
+PHOTO_UNREADABLE = "photo.unreadable"
+PHOTO_TOO_SMALL = "photo.too_small"
+PHOTO_UNKNOWN_PERSON = "photo.unknown_person"
+
+# Row codes this product adds to §9 (documented in the README).
+PERSON_ALREADY_INSURED = "person.already_insured"
+RECORD_MISMATCH = "record.mismatch"
+NOTHING_TO_CHANGE = "change.empty"
+DECLARATION_NOT_FOUND = "declaration.not_found"
+DECLARATION_NOT_PENDING = "declaration.not_pending"
+TEXT_TOO_LONG = "text.too_long"
+PHONE_INVALID = "phone.invalid"
+FORMAT_INVALID = "format.invalid"
+
+# File codes (DESIGN §9).
+FILE_UNREADABLE = "file.unreadable"
+FILE_ENCRYPTED = "file.encrypted"
+FILE_EMPTY = "file.empty"
+FILE_UNKNOWN_KIND = "file.unknown_kind"
+FILE_MISSING_COLUMNS = "file.missing_columns"
+FILE_WRONG_UNIT = "file.wrong_unit"
+FILE_TOO_LARGE = "file.too_large"
+# Added: the inbox folder belongs to no registered unit; a hostile archive.
+FILE_UNKNOWN_UNIT = "file.unknown_unit"
+FILE_HOSTILE = "file.hostile"
+
+ROW_CODES = (
+    REQUIRED, ID_FORMAT, ID_BIRTHDATE, ID_CHECKSUM, ID_NUMERIC, NAME_INVALID, SEX_MISMATCH,
+    BIRTHDATE_MISMATCH, CODE_UNKNOWN, MONTH_INVALID, DATE_INVALID, MONTH_NOT_AFTER_PAID,
+    WAGE_NOT_INTEGER, WAGE_OUT_OF_BOUNDS, DUPLICATE_IN_FILE, DUPLICATE_IMPORTED,
+    PERSON_NOT_ON_FILE, PERSON_NOT_INSURED_HERE, PERSON_INSURED_ELSEWHERE, PERSON_PENDING,
+    ARREARS, HOUSEHOLD_MISSING, HOUSEHOLD_HAS_MEMBERS, PHOTO_UNREADABLE, PHOTO_TOO_SMALL,
+    PHOTO_UNKNOWN_PERSON, PERSON_ALREADY_INSURED, RECORD_MISMATCH, NOTHING_TO_CHANGE,
+    DECLARATION_NOT_FOUND, DECLARATION_NOT_PENDING, TEXT_TOO_LONG, PHONE_INVALID, FORMAT_INVALID,
+)
+FILE_CODES = (
+    FILE_UNREADABLE, FILE_ENCRYPTED, FILE_EMPTY, FILE_UNKNOWN_KIND, FILE_MISSING_COLUMNS,
+    FILE_WRONG_UNIT, FILE_TOO_LARGE, FILE_UNKNOWN_UNIT, FILE_HOSTILE,
+)

@@ -1,0 +1,202 @@
+"""Load config.toml once into frozen Settings; an Instance is a home folder plus its settings."""
+from __future__ import annotations
+
+import os
+import shutil
+import tomllib
+from dataclasses import dataclass, field, fields
+from functools import cached_property
+from pathlib import Path
+from typing import Any, TYPE_CHECKING
+
+from exchange.errors import ConfigError
+
+if TYPE_CHECKING:
+    from exchange.kinds.spec import RuleSet
+
+CENTRE = "_centre"
+DEFAULTS = Path(__file__).parent / "defaults"
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_file_mb: int = 100
+    max_rows: int = 500_000
+    max_columns: int = 200
+    max_uncompressed_mb: int = 1024
+    max_compression_ratio: int = 200
+    max_zip_members: int = 2000
+    max_photo_pixels: int = 40_000_000
+    max_photos_per_zip: int = 5000
+
+
+@dataclass(frozen=True)
+class Intake:
+    settle_seconds: float = 2.0
+    lease_seconds: int = 600
+    chunk_rows: int = 5000
+    receipt_row_lines: int = 500
+
+
+@dataclass(frozen=True)
+class Sftp:
+    host: str = "127.0.0.1"
+    port: int = 2222
+    host_key: str = "var/ssh_host_ed25519_key"
+    max_failures: int = 5
+    lockout_minutes: int = 15
+
+
+@dataclass(frozen=True)
+class Schedule:
+    timezone: str = "Asia/Shanghai"
+
+
+@dataclass(frozen=True)
+class Archive:
+    retention_days: int = 730
+
+
+@dataclass(frozen=True)
+class Settings:
+    name: str = "医保中心"
+    database_url: str = "sqlite:///var/exchange.db"
+    limits: Limits = field(default_factory=Limits)
+    intake: Intake = field(default_factory=Intake)
+    sftp: Sftp = field(default_factory=Sftp)
+    schedule: Schedule = field(default_factory=Schedule)
+    archive: Archive = field(default_factory=Archive)
+
+
+def _section(cls: type, data: dict[str, Any], where: str) -> Any:
+    known = {f.name: f for f in fields(cls)}
+    unknown = set(data) - set(known)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+    values = {}
+    for key, value in data.items():
+        expected = type(getattr(cls(), key))
+        if expected is float and isinstance(value, int):
+            value = float(value)
+        if not isinstance(value, expected) or isinstance(value, bool) != (expected is bool):
+            raise ConfigError(f"{where}.{key}: expected {expected.__name__}, got {value!r}")
+        if isinstance(value, (int, float)) and value <= 0:
+            raise ConfigError(f"{where}.{key}: must be positive, got {value!r}")
+        values[key] = value
+    return cls(**values)
+
+
+def load_settings(path: Path) -> Settings:
+    """Parse and validate config.toml; every error names the file and the key."""
+    if not path.exists():
+        return Settings()
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    sections = {"instance", "database", "limits", "intake", "sftp", "schedule", "archive"}
+    unknown = set(raw) - sections
+    if unknown:
+        raise ConfigError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}")
+    where = path.name
+    return Settings(
+        name=str(raw.get("instance", {}).get("name", Settings.name)),
+        database_url=str(raw.get("database", {}).get("url", Settings.database_url)),
+        limits=_section(Limits, raw.get("limits", {}), f"{where} [limits]"),
+        intake=_section(Intake, raw.get("intake", {}), f"{where} [intake]"),
+        sftp=_section(Sftp, raw.get("sftp", {}), f"{where} [sftp]"),
+        schedule=_section(Schedule, raw.get("schedule", {}), f"{where} [schedule]"),
+        archive=_section(Archive, raw.get("archive", {}), f"{where} [archive]"),
+    )
+
+
+class Instance:
+    """One instance folder: config.toml, rules/, jobs/, inbox/, outbox/, var/."""
+
+    def __init__(self, home: Path | str, settings: Settings | None = None) -> None:
+        self.home = Path(home).resolve()
+        self.settings = settings or load_settings(self.home / "config.toml")
+
+    @classmethod
+    def locate(cls, home: str | None = None) -> "Instance":
+        """--home, else EXCHANGE_HOME, else the current folder."""
+        return cls(home or os.environ.get("EXCHANGE_HOME") or Path.cwd())
+
+    # Folders -----------------------------------------------------------------
+    @property
+    def inbox(self) -> Path:
+        return self.home / "inbox"
+
+    @property
+    def outbox(self) -> Path:
+        return self.home / "outbox"
+
+    @property
+    def var(self) -> Path:
+        return self.home / "var"
+
+    @property
+    def rules_dir(self) -> Path:
+        return self.home / "rules"
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.home / "jobs"
+
+    def unit_inbox(self, unit: str) -> Path:
+        return self.inbox / unit
+
+    def unit_outbox(self, unit: str, part: str = "") -> Path:
+        return self.outbox / unit / part if part else self.outbox / unit
+
+    @property
+    def processing(self) -> Path:
+        return self.var / "processing"
+
+    @property
+    def archive(self) -> Path:
+        return self.var / "archive"
+
+    @property
+    def quarantine(self) -> Path:
+        return self.var / "quarantine"
+
+    @property
+    def database_url(self) -> str:
+        url = self.settings.database_url
+        if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+            rel = url.removeprefix("sqlite:///")
+            if rel and rel != ":memory:":
+                return "sqlite:///" + str(self.home / rel)
+        return url
+
+    def path(self, relative: str) -> Path:
+        p = Path(relative)
+        return p if p.is_absolute() else self.home / p
+
+    @cached_property
+    def rules(self) -> "RuleSet":
+        from exchange.kinds.load import load_rules
+
+        return load_rules(self.rules_dir)
+
+    def ensure_folders(self) -> None:
+        for d in (self.inbox / CENTRE, self.outbox / CENTRE, self.processing, self.archive,
+                  self.quarantine, self.var / "logs"):
+            d.mkdir(parents=True, exist_ok=True)
+
+
+def init_instance(home: Path) -> Instance:
+    """Create a fresh instance folder with the default config, rules and jobs."""
+    home.mkdir(parents=True, exist_ok=True)
+    for name in ("config.toml", "rules", "jobs"):
+        src, dst = DEFAULTS / name, home / name
+        if dst.exists():
+            continue
+        if src.is_dir():
+            shutil.copytree(src, dst)
+        else:
+            shutil.copy2(src, dst)
+    instance = Instance(home)
+    instance.ensure_folders()
+    return instance

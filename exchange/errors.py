@@ -1,0 +1,29 @@
+"""Exception hierarchy: one base, file refusals carry a stable code (DESIGN §9)."""
+from __future__ import annotations
+
+from typing import Any
+
+
+class ExchangeError(Exception):
+    """Base of every error the package raises on purpose."""
+
+
+class ConfigError(ExchangeError):
+    """config.toml, rules/ or jobs/ are inconsistent; the message names the file and key."""
+
+
+class FileRejected(ExchangeError):
+    """The whole file is refused: no row is imported. `code` is one of codes.FILE_*."""
+
+    def __init__(self, code: str, **params: Any) -> None:
+        super().__init__(code, params)
+        self.code = code
+        self.params = params
+
+    def __str__(self) -> str:
+        detail = ", ".join(f"{k}={v}" for k, v in self.params.items())
+        return f"{self.code}({detail})" if detail else self.code
+
+
+class NotFound(ExchangeError):
+    """A unit, batch or declaration named by an operator does not exist."""

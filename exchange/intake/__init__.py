@@ -1,0 +1,1 @@
+"""Intake: which files are ready, claiming them, and placing them when done."""

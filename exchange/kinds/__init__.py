@@ -1,0 +1,1 @@
+"""Kinds of file as data: rules/kinds/*.toml -> KindSpec."""

@@ -1,0 +1,164 @@
+"""The data model of kinds, code tables, wage bounds and regional switches."""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Iterable
+
+COLUMN_TYPES = ("id", "name", "code", "codes", "month", "date", "wage", "text", "phone",
+                "postcode", "serial", "class", "id_type", "amount")
+
+_SEPARATORS = re.compile(r"[\s\-—–_:：.、/|]+")
+
+
+def normalise_label(text: str) -> str:
+    """Fold full-width forms, drop spaces and required marks: how headers and labels compare."""
+    text = unicodedata.normalize("NFKC", text)
+    return re.sub(r"[\s*＊\u3000]+", "", text).strip().lower()
+
+
+@dataclass(frozen=True)
+class CodeEntry:
+    code: str
+    label: str
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CodeTable:
+    name: str
+    entries: tuple[CodeEntry, ...]
+    _index: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        for e in self.entries:
+            for key in (e.code, e.label, *e.aliases):
+                self._index.setdefault(normalise_label(key), e.code)
+
+    def lookup(self, value: str) -> str | None:
+        """The code for "21", "本科", "大学本科毕业" or "21-本科"; None when none fits."""
+        key = normalise_label(value)
+        if key in self._index:
+            return self._index[key]
+        # "21-本科", "21 本科", "[21]本科": a code followed by a label, both must agree.
+        m = re.match(r"^[\[【(（]?([0-9a-z_]+)[\]】)）]?[\-—–_:：.、/|]*(.+)$", key)
+        if m:
+            code = self._index.get(m.group(1))
+            if code is not None and self._index.get(m.group(2)) == code:
+                return code
+            if code is not None and code == m.group(1) and self.label(code) and \
+                    normalise_label(self.label(code)).startswith(m.group(2)):
+                return code
+        return None
+
+    def label(self, code: str) -> str:
+        for e in self.entries:
+            if e.code == code:
+                return e.label
+        return ""
+
+    def examples(self, n: int = 3) -> str:
+        return "、".join(f"{e.code}-{e.label}" for e in self.entries[:n])
+
+    def choices(self) -> list[str]:
+        return [f"{e.code}-{e.label}" for e in self.entries]
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    field: str
+    header: str
+    type: str = "text"
+    required: bool = False
+    aliases: tuple[str, ...] = ()
+    table: str | None = None
+    default: str | None = None
+    max_length: int | None = None
+    record: str | None = None      # attribute of the person/unit record this column mirrors
+    protected: bool = False        # locked in pre-filled templates
+    example: str | None = None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.header, *self.aliases)
+
+
+@dataclass(frozen=True)
+class KindSpec:
+    kind: str
+    title: str
+    label: str
+    columns: tuple[ColumnSpec, ...]
+    hints: tuple[str, ...] = ()
+    audience: str = "employer"      # employer | community | school | any
+    subject: str = "person"         # person | unit | declaration | household
+    action: str = "declare"         # declare | withdraw
+    effect: str | None = None
+    prefill: bool = False
+    checks: tuple[str, ...] = ()
+    change_fields: tuple[str, ...] = ()
+    wage_month: str | None = None
+    paid_month: str | None = None
+    version: int = 1
+
+    def column(self, field_name: str) -> ColumnSpec:
+        for c in self.columns:
+            if c.field == field_name:
+                return c
+        raise KeyError(field_name)
+
+    def has(self, field_name: str) -> bool:
+        return any(c.field == field_name for c in self.columns)
+
+    @property
+    def required(self) -> tuple[ColumnSpec, ...]:
+        return tuple(c for c in self.columns if c.required)
+
+    @property
+    def person_field(self) -> str | None:
+        return "id_number" if self.subject == "person" and self.has("id_number") else None
+
+
+@dataclass(frozen=True)
+class WageBound:
+    start: str   # YYYYMM
+    low: int
+    high: int
+
+
+@dataclass(frozen=True)
+class PhotoRules:
+    width: int = 236
+    height: int = 295
+    min_width: int = 150
+    min_height: int = 200
+    quality: int = 90
+
+
+@dataclass(frozen=True)
+class Region:
+    person_must_be_on_file: bool = False
+    arrears_block: tuple[str, ...] = ("employee_stop", "resident_suspend", "resident_renewal")
+    default_insurances: tuple[str, ...] = ("310", "510")
+    photo: PhotoRules = field(default_factory=PhotoRules)
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    kinds: dict[str, KindSpec]
+    tables: dict[str, CodeTable]
+    bounds: tuple[WageBound, ...]
+    region: Region
+    master: dict[str, KindSpec] = field(default_factory=dict)
+
+    def bound_for(self, month: str) -> WageBound | None:
+        found = None
+        for b in self.bounds:
+            if b.start <= month:
+                found = b
+        return found
+
+    def kinds_for(self, audience: Iterable[str]) -> list[KindSpec]:
+        wanted = set(audience) | {"any"}
+        return [k for k in self.kinds.values() if k.audience in wanted]

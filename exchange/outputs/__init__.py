@@ -1,0 +1,1 @@
+"""What the system writes: receipts, workbooks, rosters, photos. One door writes to outboxes."""

@@ -1,0 +1,73 @@
+"""错误工作簿: the same template with only the failed rows, a 失败原因 column, bad cells marked.
+
+Written row by row in write-only mode, so a file with many failures needs little memory.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from openpyxl import Workbook
+from openpyxl.comments import Comment
+
+from exchange.kinds.spec import KindSpec
+from exchange.messages import ERROR_BOOK_WORDS as W
+from exchange.outputs.workbook import (BAD_FILL, BAD_FONT, BOX, HEADER_FILL, HEADER_FONT,
+                                       REASON_FONT, REQUIRED_FONT, TITLE_FONT, add_meta_sheet,
+                                       column_letter, text_cell)
+from exchange.results import RowOutcome
+
+TEXT_TYPES = ("id", "text", "phone", "postcode", "class", "month")
+
+
+class ErrorBookWriter:
+    """Open with the kind and unit, `add()` failed rows, `close()` to save (or `discard()`)."""
+
+    def __init__(self, path: Path, kind: KindSpec, unit_code: str, unit_name: str, source: str) -> None:
+        self.path = path
+        self.kind = kind
+        self.rows = 0
+        self.wb = Workbook(write_only=True)
+        self.ws = self.wb.create_sheet(W["sheet"])
+        ncols = len(kind.columns)
+        for i, col in enumerate(kind.columns, start=1):
+            self.ws.column_dimensions[column_letter(i)].width = max(10, len(col.header) * 2 + 4)
+        self.ws.column_dimensions[column_letter(ncols + 1)].width = 60
+        self.ws.column_dimensions[column_letter(ncols + 2)].hidden = True
+        self.ws.freeze_panes = "A4"
+        title = f"{kind.title}（错误行）  单位编号：{unit_code}  单位名称：{unit_name}  原文件：{source}"
+        self.ws.append([text_cell(self.ws, title, font=TITLE_FONT)])
+        self.ws.append([text_cell(self.ws, W["note"], font=REASON_FONT)])
+        header = [text_cell(self.ws, ("*" if c.required else "") + c.header,
+                            font=REQUIRED_FONT if c.required else HEADER_FONT,
+                            fill=HEADER_FILL, border=BOX) for c in kind.columns]
+        header.append(text_cell(self.ws, W["reason_header"], font=REQUIRED_FONT, fill=HEADER_FILL,
+                                border=BOX))
+        header.append(text_cell(self.ws, W["codes_header"], font=HEADER_FONT))
+        self.ws.append(header)
+        self.meta = {"kind": kind.kind, "version": str(kind.version), "unit": unit_code,
+                     "source": "error_book"}
+
+    def add(self, outcome: RowOutcome) -> None:
+        bad = {f.field: f for f in outcome.findings if f.field}
+        cells = []
+        for col, value in zip(self.kind.columns, outcome.raw):
+            cell = text_cell(self.ws, value, force_text=col.type in TEXT_TYPES, border=BOX)
+            finding = bad.get(col.field)
+            if finding is not None:
+                cell.fill = BAD_FILL
+                cell.font = BAD_FONT
+                cell.comment = Comment(finding.message, "报盘交换")
+            cells.append(cell)
+        reasons = "；".join(f.message.rstrip("。") for f in outcome.findings if not f.is_duplicate) + "。"
+        cells.append(text_cell(self.ws, reasons, font=REASON_FONT, border=BOX))
+        cells.append(text_cell(self.ws, ",".join(f.code for f in outcome.findings)))
+        self.ws.append(cells)
+        self.rows += 1
+
+    def close(self) -> None:
+        add_meta_sheet(self.wb, self.meta)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.wb.save(self.path)
+
+    def discard(self) -> None:
+        self.wb = None  # type: ignore[assignment]

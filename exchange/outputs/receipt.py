@@ -1,0 +1,96 @@
+"""回执: a Chinese text receipt and its JSON twin, rendered from the same FileResult."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import IO, Any, Iterable
+
+from exchange.messages import RECEIPT_WORDS as W, STATUS_LABELS
+from exchange.results import FileResult, RowOutcome
+
+
+class ReceiptRows:
+    """Spools the non-accepted rows to disk as JSON lines while a file is processed."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh: IO[str] = path.open("w", encoding="utf-8")
+
+    def add(self, outcome: RowOutcome) -> None:
+        line = outcome.as_dict()
+        line["id_number"] = outcome.id_number
+        line["name"] = outcome.name
+        self._fh.write(json.dumps(line, ensure_ascii=False) + "\n")
+
+    def close(self) -> None:
+        if not self._fh.closed:
+            self._fh.close()
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        self.close()
+        with self.path.open(encoding="utf-8") as fh:
+            for line in fh:
+                yield json.loads(line)
+
+
+def receipt_json(result: FileResult, rows: Iterable[dict[str, Any]], out: IO[str]) -> None:
+    """Stream the JSON twin: header fields, then every failed or duplicate row."""
+    head = {
+        "file": result.name,
+        "file_id": result.file_id,
+        "unit": result.unit,
+        "received_at": result.received_at.isoformat(timespec="seconds"),
+        "kind": result.kind,
+        "kind_label": result.kind_label,
+        "status": result.status,
+        "status_label": STATUS_LABELS[result.status],
+        "file_errors": [result.file_error.as_dict()] if result.file_error else [],
+        "counts": result.counts.as_dict(),
+        "error_workbook": result.error_book_name,
+    }
+    body = json.dumps(head, ensure_ascii=False, indent=1)
+    out.write(body[:-2] + ',\n "rows": [')
+    for i, row in enumerate(rows):
+        out.write(("\n  " if i == 0 else ",\n  ") + json.dumps(row, ensure_ascii=False))
+    out.write("\n ]\n}\n")
+
+
+def receipt_text(result: FileResult, rows: Iterable[dict[str, Any]], max_lines: int) -> str:
+    lines = [
+        f"{W['title']}",
+        "=" * 40,
+        f"{W['unit']}：{result.unit}",
+        f"{W['file']}：{result.name}",
+        f"{W['received']}：{result.received_at:%Y-%m-%d %H:%M:%S}",
+        f"{W['kind']}：{result.kind_label or '（无法识别）'}",
+        f"{W['status']}：{STATUS_LABELS[result.status]}",
+    ]
+    if result.file_error:
+        lines.append(W["file_reason"] + result.file_error.message)
+        lines.append(W["quarantined"] if result.quarantined else W["archived"])
+        return "\n".join(lines) + "\n"
+    lines.append(W["counts"].format(**result.counts.as_dict()))
+    if result.error_book_name:
+        lines.append(W["error_book"].format(name=result.error_book_name))
+    if result.counts.accepted:
+        lines.append(W["pending_hint"])
+    shown = 0
+    more = 0
+    for row in rows:
+        if shown == 0:
+            lines += ["", W["rows_header"]]
+        if shown >= max_lines:
+            more += 1
+            continue
+        who = f"（{row.get('name') or ''} {row.get('id_number') or ''}）".replace("（ ", "（").replace(" ）", "）")
+        who = "" if who == "（）" else who
+        notes = row["errors"] or row.get("notes", [])
+        message = "；".join(e["message"].rstrip("。") for e in notes) + "。"
+        lines.append(W["row_line"].format(row=row["row"], who=who, message=message))
+        shown += 1
+    if more:
+        lines.append(W["more_rows"].format(more=more))
+    lines.append("")
+    lines.append(W["archived"])
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,503 @@
+"""The data's path: claim -> read -> kind -> check -> import -> outputs -> archive/quarantine.
+
+`examine()` is the one place a file is judged; `process_claim()` imports what it accepts and
+writes the unit's outputs; `validate_file()` judges without changing anything.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from itertools import islice
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from exchange import codes as C
+from exchange.checks.cells import parse_row
+from exchange.checks.context import CheckContext, UnitRecord
+from exchange.checks.finding import Finding
+from exchange.checks.rows import ROW_CHECKS
+from exchange.checks.values import is_blank
+from exchange.config import Instance
+from exchange.errors import FileRejected
+from exchange.intake.claim import Claim, claim, node_name
+from exchange.kinds.detect import detect_kind, unit_named
+from exchange.kinds.spec import KindSpec, normalise_label
+from exchange.outputs.atomic import publish, write_text
+from exchange.outputs.error_book import ErrorBookWriter
+from exchange.outputs.receipt import ReceiptRows, receipt_json, receipt_text
+from exchange.read.guard import sniff
+from exchange.read.header import locate_header, row_cells
+from exchange.read.tables import open_book
+from exchange.results import FileError, FileResult, RowOutcome
+from exchange.store import queries as Q
+from exchange.store.db import Database
+from exchange.store.models import Declaration, FileRecord
+
+log = logging.getLogger("exchange.pipeline")
+
+# Refusals whose file is unsafe or unreadable go to quarantine; the rest are archived.
+QUARANTINE_CODES = {C.FILE_UNREADABLE, C.FILE_ENCRYPTED, C.FILE_HOSTILE, C.FILE_TOO_LARGE,
+                    C.FILE_UNKNOWN_UNIT}
+INTERNAL_ERROR = "internal"
+
+RowSink = Callable[[RowOutcome], None]
+
+
+@dataclass
+class Options:
+    importing: bool = True
+    actor: str | None = None              # who declares: the unit, or a sub-account login
+    scope: frozenset[str] | None = None   # classes a sub-account may declare for
+    file_id: int | None = None
+    today: date = field(default_factory=date.today)
+
+
+def fingerprint(kind: str, unit: str, values: dict[str, Any]) -> str:
+    """Same kind, unit and normalised values: the same declaration, however it was spelt."""
+    body = json.dumps([kind, unit, sorted((k, v) for k, v in values.items() if v not in (None, ""))],
+                      ensure_ascii=False, default=str)
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+def _json_safe(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+
+
+@dataclass
+class Parsed:
+    outcome_row: int
+    cells: dict[str, Any]
+    values: dict[str, Any]
+    findings: list[Finding]
+
+
+class FileRun:
+    """Checks and imports the data rows of one file, a chunk at a time."""
+
+    def __init__(self, instance: Instance, session: Session, kind: KindSpec, unit: UnitRecord,
+                 opts: Options, sink: RowSink) -> None:
+        self.instance = instance
+        self.session = session
+        self.kind = kind
+        self.unit = unit
+        self.opts = opts
+        self.sink = sink
+        self.rules = instance.rules
+        self.first_row: dict[Any, int] = {}
+        self.checks = [ROW_CHECKS[name] for name in kind.checks]
+        self.data_rows = 0
+
+    # Reading -------------------------------------------------------------------------------
+    def parse(self, number: int, cells: dict[str, Any]) -> Parsed:
+        values, findings = parse_row(number, cells, self.kind.columns, self.rules.tables,
+                                     self.opts.today)
+        key = self._key(values)
+        if key is not None:
+            if key in self.first_row:
+                findings.append(Finding(number, C.DUPLICATE_IN_FILE, params={
+                    "first_row": self.first_row[key]}))
+            else:
+                self.first_row[key] = number
+        return Parsed(number, cells, values, findings)
+
+    def _key(self, values: dict[str, Any]) -> Any:
+        if self.kind.action == "withdraw":
+            return ("serial", values["serial"]) if values.get("serial") else None
+        if self.kind.person_field:
+            return values.get(self.kind.person_field)
+        return None
+
+    # Checking ------------------------------------------------------------------------------
+    def context(self, chunk: list[Parsed]) -> CheckContext:
+        s = self.session
+        ids = [p.values["id_number"] for p in chunk if p.values.get("id_number")]
+        ctx = CheckContext(self.rules, self.kind, self.unit, self.opts.today, scope=self.opts.scope)
+        ctx.persons = Q.persons(s, ids)
+        if self.kind.action == "withdraw":
+            serials = [p.values["serial"] for p in chunk if p.values.get("serial")]
+            ctx.declarations, ctx.by_person = Q.unit_declarations(s, self.unit.code, serials, ids)
+        else:
+            ctx.open_by_person = Q.open_declarations(s, ids)
+            ctx.imported = Q.imported_fingerprints(
+                s, self.unit.code, [self._fingerprint(p) for p in chunk])
+        return ctx
+
+    def _fingerprint(self, p: Parsed) -> str:
+        return fingerprint(self.kind.kind, self.unit.code, p.values)
+
+    def judge(self, p: Parsed, ctx: CheckContext) -> list[Finding]:
+        findings = list(p.findings)
+        if self.kind.action == "declare" and not findings:
+            serial = ctx.imported.get(self._fingerprint(p))
+            if serial is not None:
+                return [Finding(p.outcome_row, C.DUPLICATE_IMPORTED, params={"serial": serial})]
+        for check in self.checks:
+            findings.extend(check(p.outcome_row, p.values, ctx))
+        number = p.values.get("id_number")
+        if self.kind.action == "declare" and number and number in ctx.open_by_person:
+            d = ctx.open_by_person[number]
+            from exchange.messages import DECLARATION_STATUS_LABELS
+
+            col = self.kind.column("id_number")
+            findings.append(Finding(p.outcome_row, C.PERSON_PENDING, col.header, "id_number", {
+                "serial": d.serial, "kind_label": self._label(d.kind),
+                "status": DECLARATION_STATUS_LABELS.get(d.status, d.status)}))
+        return findings
+
+    def _label(self, kind: str) -> str:
+        spec = self.rules.kinds.get(kind)
+        return spec.label if spec else kind
+
+    # Importing -----------------------------------------------------------------------------
+    def run_chunk(self, chunk: list[Parsed]) -> None:
+        ctx = self.context(chunk)
+        judged = [(p, self.judge(p, ctx)) for p in chunk]
+        serials: dict[int, int] = {}
+        if self.opts.importing:
+            serials = self.store(judged, ctx)
+        for p, findings in judged:
+            raw = tuple(p.cells.get(c.field) for c in self.kind.columns)
+            serial = serials.get(p.outcome_row)
+            if serial is None and findings and findings[0].code == C.DUPLICATE_IMPORTED:
+                serial = findings[0].params.get("serial")
+            self.sink(RowOutcome(p.outcome_row, tuple(findings), raw,
+                                 p.values.get("id_number") or _text(p.cells.get("id_number")),
+                                 p.values.get("name") or _text(p.cells.get("name")), serial))
+
+    def store(self, judged: list[tuple[Parsed, list[Finding]]], ctx: CheckContext) -> dict[int, int]:
+        s, actor, file_id = self.session, self.opts.actor or self.unit.code, self.opts.file_id
+        accepted = [p for p, f in judged if not f]
+        failures = [(p, f) for p, f in judged if f and not all(x.is_duplicate for x in f)]
+        Q.add_row_errors(s, [
+            {"file_id": file_id, "unit_code": self.unit.code, "kind": self.kind.kind,
+             "row": p.outcome_row, "id_number": p.values.get("id_number") or _text(p.cells.get("id_number")),
+             "name": p.values.get("name") or _text(p.cells.get("name")), "column": x.column,
+             "code": x.code, "message": x.message, "created_at": _now()}
+            for p, f in failures for x in f])
+        if self.kind.action == "withdraw":
+            return self.withdraw(accepted, ctx)
+        rows = [self.declaration(p, ctx) for p in accepted]
+        serials = Q.add_declarations(s, rows)
+        Q.add_audit(s, [{"at": _now(), "actor": actor, "action": "import", "serial": serial,
+                         "file_id": file_id, "row": p.outcome_row, "detail": self.kind.kind}
+                        for p, serial in zip(accepted, serials)])
+        return {p.outcome_row: serial for p, serial in zip(accepted, serials)}
+
+    def declaration(self, p: Parsed, ctx: CheckContext) -> dict[str, Any]:
+        values = dict(p.values)
+        old: dict[str, Any] | None = None
+        if self.kind.effect == "insure" and not values.get("insurances"):
+            values["insurances"] = tuple(self.rules.region.default_insurances)
+        if self.kind.effect == "stop":
+            # Insured to the end of the month it is declared in; stopped from the next (fixed).
+            values["stop_after"] = ctx.current_month
+        if self.kind.change_fields:
+            record: Any = ctx.person(values) if self.kind.subject == "person" else None
+            old = {}
+            for f in self.kind.change_fields:
+                if values.get(f) in (None, ""):
+                    continue
+                if record is not None:
+                    old[f] = record.value(f)
+                elif self.kind.subject == "unit":
+                    old[f] = self.unit.extra.get(f)
+        return {"unit_code": self.unit.code, "kind": self.kind.kind,
+                "id_number": values.get("id_number"), "name": values.get("name"),
+                "status": "pending", "fingerprint": fingerprint(self.kind.kind, self.unit.code, p.values),
+                "payload": _json_safe(values), "old_values": old, "file_id": self.opts.file_id,
+                "row": p.outcome_row, "created_at": _now()}
+
+    def withdraw(self, accepted: list[Parsed], ctx: CheckContext) -> dict[int, int]:
+        done: dict[int, int] = {}
+        actor = self.opts.actor or self.unit.code
+        for p in accepted:
+            serial, number, kind = (p.values.get("serial"), p.values.get("id_number"),
+                                    p.values.get("declared_kind"))
+            targets = ([ctx.declarations[serial]] if serial is not None else
+                       [d for d in ctx.by_person.get(number, []) if kind in (None, d.kind)])
+            for d in targets:
+                if d.status != "pending":
+                    continue
+                self.session.execute(update(Declaration).where(
+                    Declaration.serial == d.serial, Declaration.status == "pending").values(
+                    status="withdrawn", decided_at=_now()))
+                Q.audit(self.session, actor, "withdraw", serial=d.serial, file_id=self.opts.file_id,
+                        row=p.outcome_row)
+                done[p.outcome_row] = d.serial
+        return done
+
+
+def _now() -> datetime:
+    return datetime.now().replace(microsecond=0)
+
+
+def _text(value: Any) -> str | None:
+    from exchange.checks.values import as_text
+
+    text = as_text(value)
+    return text[:40] or None
+
+
+class _Counted:
+    """An iterator that counts what it hands out (to tell an empty sheet from a strange one)."""
+
+    def __init__(self, rows: Iterator[Any]) -> None:
+        self.rows, self.count = rows, 0
+
+    def __iter__(self) -> "_Counted":
+        return self
+
+    def __next__(self) -> Any:
+        item = next(self.rows)
+        self.count += 1
+        return item
+
+
+def _chunks(rows: Iterator[Parsed], size: int) -> Iterator[list[Parsed]]:
+    while True:
+        chunk = list(islice(rows, size))
+        if not chunk:
+            return
+        yield chunk
+
+
+def examine(instance: Instance, session: Session, path: Path, unit_code: str, name: str,
+            result: FileResult, opts: Options, sink: RowSink) -> tuple[KindSpec | None, UnitRecord | None]:
+    """Judge one file: whole-file refusals raise FileRejected; rows go to `sink` one by one."""
+    limits = instance.settings.limits
+    unit = Q.unit_record(session, unit_code)
+    if unit is None:
+        raise FileRejected(C.FILE_UNKNOWN_UNIT, unit=unit_code)
+    sniffed = sniff(path, limits)
+    if sniffed.format not in ("xlsx", "xls", "csv"):
+        raise FileRejected(C.FILE_UNREADABLE, reason="not_workbook")
+    kinds = [k for k in instance.rules.kinds.values()]
+    with open_book(path, sniffed, limits) as book:
+        located = None
+        seen_rows = 0
+        for sheet in book.sheets:
+            counted = _Counted(sheet.rows)
+            located = locate_header(counted, kinds)
+            seen_rows += counted.count
+            if located is not None:
+                break
+        if located is None:
+            raise FileRejected(C.FILE_EMPTY if seen_rows == 0 else C.FILE_UNKNOWN_KIND)
+        detected = detect_kind(kinds, located.header, located.title_lines, name, book.meta)
+        kind = detected.kind
+        result.kind, result.kind_label = kind.kind, kind.label
+        named = unit_named(located.title_lines, book.meta)
+        if named and named != unit_code:
+            raise FileRejected(C.FILE_WRONG_UNIT, named=named, unit=unit_code)
+        run = FileRun(instance, session, kind, unit, opts, sink)
+        header_labels = {f: normalise_label(located.header[pos]) for pos, f in detected.mapping.items()}
+
+        def data_rows() -> Iterator[Parsed]:
+            for number, values in located.rows:
+                cells = row_cells(values, detected.mapping)
+                if all(is_blank(v) for v in cells.values()):
+                    continue
+                if all(normalise_label(str(v)) == header_labels[f] for f, v in cells.items()
+                       if not is_blank(v)):
+                    continue                      # the header pasted again
+                run.data_rows += 1
+                if run.data_rows > limits.max_rows:
+                    raise FileRejected(C.FILE_TOO_LARGE, what="row_count", limit=limits.max_rows)
+                yield run.parse(number, cells)
+
+        for chunk in _chunks(data_rows(), instance.settings.intake.chunk_rows):
+            run.run_chunk(chunk)
+        if run.data_rows == 0:
+            raise FileRejected(C.FILE_EMPTY)
+    return kind, unit
+
+
+
+
+# Processing a claimed file ---------------------------------------------------------------------
+def output_stem(result: FileResult) -> str:
+    return f"{result.received_at:%Y%m%d-%H%M%S}-{result.file_id:06d}-{Path(result.name).stem}"
+
+
+def process_claim(instance: Instance, db: Database, work: Claim, actor: str | None = None) -> FileResult:
+    """Judge and import a claimed file, then publish its outputs and archive or quarantine it.
+
+    Receipts and the error workbook are staged before the import commits, so a crash after the
+    commit only leaves placing to do (recover()); a crash before it leaves nothing behind.
+    """
+    result = FileResult(work.unit, work.name, work.received_at, file_id=work.file_id)
+    stage = stage_dir(instance, work)
+    if stage.exists():
+        shutil.rmtree(stage)
+    stage.mkdir(parents=True)
+    stem = output_stem(result)
+    spool = ReceiptRows(stage / "rows.jsonl")
+    writer: list[ErrorBookWriter] = []
+    err_name = f"{stem}.错误.xlsx"
+    unit_name = ""
+
+    def sink(outcome: RowOutcome) -> None:
+        result.counts.add(outcome)
+        if not outcome.ok or outcome.duplicate:
+            spool.add(outcome)
+        if outcome.failed:
+            if not writer:
+                kind = instance.rules.kinds[result.kind or ""]
+                writer.append(ErrorBookWriter(stage / err_name, kind, work.unit, unit_name, work.name))
+            writer[0].add(outcome)
+
+    opts = Options(importing=True, actor=actor, file_id=work.file_id)
+    try:
+        with db.session() as s:
+            unit = Q.unit_record(s, work.unit)
+            unit_name = unit.name if unit else ""
+            examine(instance, s, work.work_path, work.unit, work.name, result, opts, sink)
+            if writer:
+                writer[0].close()
+                result.error_book_name = err_name
+            _finish_record(s, result)
+            _write_receipts(instance, result, spool, stage, stem)
+    except FileRejected as exc:
+        _refuse(instance, db, result, FileError(exc.code, exc.params), exc.code in QUARANTINE_CODES,
+                stage, stem)
+    except Exception:
+        log.exception("unit=%s file=%s id=%s: internal error, quarantined", work.unit, work.name,
+                      work.file_id)
+        _refuse(instance, db, result, FileError(C.FILE_UNREADABLE, {"reason": "corrupt"}), True,
+                stage, stem)
+    place(instance, db, work, result.quarantined, stage)
+    log.info("unit=%s file=%s id=%s kind=%s status=%s %s", work.unit, work.name, work.file_id,
+             result.kind, result.status, result.counts.as_dict())
+    return result
+
+
+def stage_dir(instance: Instance, work: Claim) -> Path:
+    return instance.processing / f"{work.work_path.name}.out"
+
+
+def _refuse(instance: Instance, db: Database, result: FileResult, error: FileError,
+            quarantined: bool, stage: Path, stem: str) -> None:
+    result.file_error = error
+    result.quarantined = quarantined
+    result.counts = type(result.counts)()
+    result.error_book_name = None
+    for leftover in stage.glob("*"):
+        leftover.unlink()
+    _write_receipts(instance, result, [], stage, stem)
+    _record_refusal(db, result)
+
+
+def _finish_record(s: Session, result: FileResult) -> None:
+    rec = s.get(FileRecord, result.file_id)
+    if rec is None:
+        return
+    rec.kind = result.kind
+    rec.status = result.status
+    rec.total, rec.accepted = result.counts.total, result.counts.accepted
+    rec.failed, rec.duplicate = result.counts.failed, result.counts.duplicate
+    rec.error_book_name = result.error_book_name
+    rec.receipt_name = f"{output_stem(result)}.回执.txt"
+    rec.finished_at = _now()
+    Q.audit(s, result.unit, "file." + result.status, file_id=result.file_id,
+            detail=json.dumps(result.counts.as_dict()))
+
+
+def _record_refusal(db: Database, result: FileResult) -> None:
+    with db.session() as s:
+        _finish_record(s, result)
+        rec = s.get(FileRecord, result.file_id)
+        if rec is not None and result.file_error:
+            rec.file_code = result.file_error.code
+        if result.file_error:
+            Q.add_row_errors(s, [{"file_id": result.file_id, "unit_code": result.unit,
+                                  "kind": result.kind, "row": None, "id_number": None, "name": None,
+                                  "column": None, "code": result.file_error.code,
+                                  "message": result.file_error.message, "created_at": _now()}])
+
+
+def _write_receipts(instance: Instance, result: FileResult, spool: Any, stage: Path,
+                    stem: str) -> None:
+    text = receipt_text(result, spool, instance.settings.intake.receipt_row_lines)
+    (stage / f"{stem}.回执.txt").write_text(text, encoding="utf-8-sig")
+    with (stage / f"{stem}.回执.json").open("w", encoding="utf-8") as fh:
+        receipt_json(result, spool, fh)
+    result.receipt_name = f"{stem}.回执.txt"
+
+
+def place(instance: Instance, db: Database, work: Claim, quarantined: bool, stage: Path) -> None:
+    """Publish staged outputs into the unit's outbox, then archive or quarantine the source."""
+    outbox = instance.unit_outbox(work.unit)
+    for staged in sorted(stage.glob("*")):
+        if staged.name.endswith(".xlsx"):
+            publish(staged, outbox / "errors" / staged.name)
+        elif ".回执." in staged.name:
+            publish(staged, outbox / "receipts" / staged.name)
+    month = f"{work.received_at:%Y%m}"
+    base = instance.quarantine if quarantined else instance.archive / month
+    target = base / work.unit / f"{work.file_id:06d}-{work.name}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if work.work_path.exists():
+        shutil.move(str(work.work_path), target)
+    shutil.rmtree(stage, ignore_errors=True)
+    with db.session() as s:
+        rec = s.get(FileRecord, work.file_id)
+        if rec is not None:
+            rec.stored_path = str(target)
+            rec.lease_until = None
+
+
+# Entry points ----------------------------------------------------------------------------------
+def process_file(instance: Instance, db: Database, path: Path, unit: str) -> FileResult | None:
+    """Claim one file from an inbox and process it; None when another worker claimed it."""
+    work = claim(instance, db, path, unit)
+    if work is None:
+        return None
+    return process_claim(instance, db, work)
+
+
+@dataclass
+class Validation:
+    result: FileResult
+    rows_path: Path | None
+
+    def rows(self) -> Iterator[dict[str, Any]]:
+        if self.rows_path is None:
+            return
+        with self.rows_path.open(encoding="utf-8") as fh:
+            for line in fh:
+                yield json.loads(line)
+
+
+def validate_file(instance: Instance, db: Database, path: Path, unit: str, spool_dir: Path,
+                  today: date | None = None) -> Validation:
+    """Judge a file against the rules and the current records; nothing is written."""
+    result = FileResult(unit, path.name, _now())
+    spool_dir.mkdir(parents=True, exist_ok=True)
+    rows_path = spool_dir / "validate-rows.jsonl"
+    opts = Options(importing=False, today=today or date.today())
+    with rows_path.open("w", encoding="utf-8") as out:
+        def sink(outcome: RowOutcome) -> None:
+            result.counts.add(outcome)
+            out.write(json.dumps(outcome.as_dict(), ensure_ascii=False) + "\n")
+
+        with db.sessions() as s:
+            try:
+                examine(instance, s, path, unit, path.name, result, opts, sink)
+            except FileRejected as exc:
+                result.file_error = FileError(exc.code, exc.params)
+                result.counts = type(result.counts)()
+            finally:
+                s.rollback()
+    if result.file_error:
+        return Validation(result, None)
+    return Validation(result, rows_path)
+
+
+__all__ = ["process_file", "process_claim", "validate_file", "examine", "fingerprint", "Options"]

@@ -1,0 +1,124 @@
+"""One door for untrusted containers: format by content, zip sizes, XML DTDs, encryption.
+
+Readers never bound decompression themselves: every check that protects memory and time happens
+here, before any workbook library opens the file.
+"""
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import defusedxml.ElementTree as SafeET
+from defusedxml import DefusedXmlException
+
+from exchange import codes as C
+from exchange.config import Limits
+from exchange.errors import FileRejected
+
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+ZIP_MAGIC = b"PK\x03\x04"
+IMAGE_MAGIC = {b"\xff\xd8\xff": "jpeg", b"\x89PNG\r\n\x1a\n": "png"}
+# Small members may compress extremely well (empty styles); the ratio only counts above this.
+RATIO_FLOOR = 1 << 20
+
+
+@dataclass(frozen=True)
+class Sniffed:
+    format: str                    # xlsx | xls | csv | zip | jpeg | png
+    largest_sheet: int = 0         # declared uncompressed bytes of the largest worksheet (xlsx)
+
+
+def sniff(path: Path, limits: Limits) -> Sniffed:
+    """Decide the format from the bytes, refusing what is too large, encrypted or hostile."""
+    size = path.stat().st_size
+    if size == 0:
+        raise FileRejected(C.FILE_EMPTY)
+    if size > limits.max_file_mb * 1024 * 1024:
+        raise FileRejected(C.FILE_TOO_LARGE, what="file_size", limit=f"{limits.max_file_mb} MB")
+    with path.open("rb") as fh:
+        head = fh.read(8)
+    if head.startswith(ZIP_MAGIC):
+        return _check_zip(path, limits)
+    if head.startswith(OLE_MAGIC):
+        _check_ole(path)
+        return Sniffed("xls")
+    for magic, fmt in IMAGE_MAGIC.items():
+        if head.startswith(magic):
+            return Sniffed(fmt)
+    return Sniffed("csv")
+
+
+def check_zip_members(zf: zipfile.ZipFile, limits: Limits) -> list[zipfile.ZipInfo]:
+    """Declared sizes, ratios, member count and names of a zip, before anything is extracted."""
+    infos = zf.infolist()
+    if len(infos) > limits.max_zip_members:
+        raise FileRejected(C.FILE_TOO_LARGE, what="zip_members", limit=limits.max_zip_members)
+    total = 0
+    for info in infos:
+        name = info.filename.replace("\\", "/")
+        if name.startswith("/") or ".." in name.split("/") or ":" in name.split("/")[0]:
+            raise FileRejected(C.FILE_HOSTILE, what="zip_path")
+        if (info.external_attr >> 16) & 0o170000 == 0o120000:   # a symbolic link
+            raise FileRejected(C.FILE_HOSTILE, what="zip_path")
+        total += info.file_size
+        if info.file_size > RATIO_FLOOR and \
+                info.file_size > limits.max_compression_ratio * max(info.compress_size, 1):
+            raise FileRejected(C.FILE_HOSTILE, what="zip_ratio")
+    if total > limits.max_uncompressed_mb * 1024 * 1024:
+        raise FileRejected(C.FILE_TOO_LARGE, what="zip_size", limit=f"{limits.max_uncompressed_mb} MB")
+    return infos
+
+
+def _check_zip(path: Path, limits: Limits) -> Sniffed:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = check_zip_members(zf, limits)
+            names = {i.filename for i in infos}
+            if "xl/workbook.xml" not in names:
+                return Sniffed("zip")
+            if any(n.startswith("EncryptedPackage") for n in names):
+                raise FileRejected(C.FILE_ENCRYPTED)
+            for info in infos:
+                if info.filename.endswith((".xml", ".rels", ".vml")):
+                    _refuse_dtd(zf, info)
+            sheets = [i.file_size for i in infos if i.filename.startswith("xl/worksheets/")]
+            return Sniffed("xlsx", max(sheets, default=0))
+    except zipfile.BadZipFile as exc:
+        raise FileRejected(C.FILE_UNREADABLE, reason="corrupt") from exc
+
+
+def _refuse_dtd(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
+    """Parse up to the root element with defusedxml: a DTD or entity there is refused.
+
+    A DOCTYPE can only come before the root element, so the prologue is all we need to read;
+    the readers that follow never meet an entity declaration.
+    """
+    try:
+        with zf.open(info) as fh:
+            for _event, _elem in SafeET.iterparse(fh, events=("start",), forbid_dtd=True):
+                break
+    except DefusedXmlException as exc:
+        raise FileRejected(C.FILE_HOSTILE, what="xml_entities") from exc
+    except SafeET.ParseError as exc:
+        raise FileRejected(C.FILE_UNREADABLE, reason="corrupt") from exc
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise FileRejected(C.FILE_UNREADABLE, reason="corrupt") from exc
+
+
+def _check_ole(path: Path) -> None:
+    import msoffcrypto
+    from msoffcrypto.exceptions import FileFormatError
+
+    try:
+        with path.open("rb") as fh:
+            office = msoffcrypto.OfficeFile(fh)
+            if office.is_encrypted():
+                raise FileRejected(C.FILE_ENCRYPTED)
+    except FileRejected:
+        raise
+    except (FileFormatError, OSError, ValueError, AssertionError, KeyError, IndexError) as exc:
+        # An OLE container that is not an Office document, or is damaged.
+        raise FileRejected(C.FILE_UNREADABLE, reason="corrupt") from exc
+    except Exception as exc:  # msoffcrypto raises bare Exceptions for unknown layouts
+        raise FileRejected(C.FILE_UNREADABLE, reason="not_workbook") from exc

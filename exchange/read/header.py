@@ -1,0 +1,58 @@
+"""Find the header row below title and instruction rows, and map its cells to fields."""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator
+
+from exchange.checks.values import as_text
+from exchange.kinds.spec import KindSpec, normalise_label
+from exchange.read.tables import Row
+
+SCAN_ROWS = 30
+
+
+@dataclass
+class Located:
+    header_row: int
+    header: tuple[str, ...]              # header cells as written
+    title_lines: list[str]               # text of the rows above the header
+    rows: Iterator[Row]                  # data rows after the header
+
+
+def known_names(kinds: Iterable[KindSpec]) -> set[str]:
+    return {normalise_label(n) for k in kinds for c in k.columns for n in c.names}
+
+
+def locate_header(rows: Iterator[Row], kinds: Iterable[KindSpec]) -> Located | None:
+    """The row among the first SCAN_ROWS with the most known header names (at least two)."""
+    names = known_names(kinds)
+    seen: list[Row] = []
+    best: tuple[int, int] | None = None          # (score, index in seen)
+    for row in itertools.islice(rows, SCAN_ROWS):
+        seen.append(row)
+        score = sum(1 for v in row[1] if normalise_label(as_text(v)) in names)
+        if score >= 2 and (best is None or score > best[0]):
+            best = (score, len(seen) - 1)
+    if best is None:
+        return None
+    index = best[1]
+    number, header = seen[index]
+    titles = [" ".join(as_text(v) for v in values if as_text(v)) for _, values in seen[:index]]
+    rest = itertools.chain(seen[index + 1:], rows)
+    return Located(number, tuple(as_text(v) for v in header), [t for t in titles if t], rest)
+
+
+def map_columns(header: tuple[str, ...], kind: KindSpec) -> dict[int, str]:
+    """Position -> field for the kind's columns found in the header; the first of twins wins."""
+    lookup = {normalise_label(n): c.field for c in kind.columns for n in c.names}
+    mapping: dict[int, str] = {}
+    for pos, cell in enumerate(header):
+        field_name = lookup.get(normalise_label(cell))
+        if field_name and field_name not in mapping.values():
+            mapping[pos] = field_name
+    return mapping
+
+
+def row_cells(values: tuple[Any, ...], mapping: dict[int, str]) -> dict[str, Any]:
+    return {f: values[pos] if pos < len(values) else None for pos, f in mapping.items()}

@@ -1,0 +1,189 @@
+"""Tables. Every state change of a declaration leaves an AuditEntry."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (JSON, BigInteger, DateTime, ForeignKey, Index, Integer, MetaData,
+                        Numeric, String, Text, UniqueConstraint, func, text)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+OPEN_STATUSES = ("pending", "submitted")
+# A declaration that counts as "already imported" when the same row comes again.
+IMPORTED_STATUSES = ("pending", "submitted", "approved")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def _now() -> datetime:
+    return datetime.now().replace(microsecond=0)
+
+
+class Unit(Base):
+    __tablename__ = "units"
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    credit_code: Mapped[str | None] = mapped_column(String(32))
+    unit_type: Mapped[str | None] = mapped_column(String(8))
+    contact_name: Mapped[str | None] = mapped_column(String(50))
+    contact_phone: Mapped[str | None] = mapped_column(String(30))
+    contact_mobile: Mapped[str | None] = mapped_column(String(30))
+    address: Mapped[str | None] = mapped_column(String(200))
+    postcode: Mapped[str | None] = mapped_column(String(10))
+    arrears: Mapped[float] = mapped_column(Numeric(14, 2), default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=_now, onupdate=_now)
+
+
+class Account(Base):
+    """A login: a unit's SFTP account, a sub-account of a school, or the centre's."""
+    __tablename__ = "accounts"
+    login: Mapped[str] = mapped_column(String(64), primary_key=True)
+    unit_code: Mapped[str] = mapped_column(String(32), index=True)
+    role: Mapped[str] = mapped_column(String(16), default="unit")  # unit | centre | department | class
+    scope: Mapped[str | None] = mapped_column(Text)                # class codes, comma separated
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    public_keys: Mapped[str | None] = mapped_column(Text)          # OpenSSH lines
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=_now)
+
+
+class Person(Base):
+    """A person on file (master data), keyed by ID number."""
+    __tablename__ = "persons"
+    id_number: Mapped[str] = mapped_column(String(18), primary_key=True)
+    person_no: Mapped[str | None] = mapped_column(String(32), index=True)
+    name: Mapped[str] = mapped_column(String(50))
+    sex: Mapped[str | None] = mapped_column(String(2))
+    birth_date: Mapped[str | None] = mapped_column(String(10))
+    unit_code: Mapped[str | None] = mapped_column(String(32), index=True)
+    status: Mapped[str | None] = mapped_column(String(2))          # person_status table: 1 参保 2 暂停 3 终止
+    insurances: Mapped[str | None] = mapped_column(String(100))    # "310,510"
+    paid_months: Mapped[dict | None] = mapped_column(JSON)         # {"310": "202610", ...}
+    last_paid_month: Mapped[str | None] = mapped_column(String(6))
+    arrears: Mapped[float] = mapped_column(Numeric(14, 2), default=0)
+    wage_base: Mapped[int | None] = mapped_column(Integer)
+    household_head: Mapped[str | None] = mapped_column(String(18), index=True)
+    class_code: Mapped[str | None] = mapped_column(String(32))
+    staff_no: Mapped[str | None] = mapped_column(String(32))
+    extra: Mapped[dict | None] = mapped_column(JSON)               # contact details and the like
+    insured_from: Mapped[str | None] = mapped_column(String(6))
+    stopped_after: Mapped[str | None] = mapped_column(String(6))
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=_now, onupdate=_now)
+
+
+class FileRecord(Base):
+    """One dropped file, from claim to archive or quarantine."""
+    __tablename__ = "files"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    unit_code: Mapped[str] = mapped_column(String(32), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    kind: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="claimed")
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    accepted: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    duplicate: Mapped[int] = mapped_column(Integer, default=0)
+    file_code: Mapped[str | None] = mapped_column(String(32))
+    node: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime)
+    work_path: Mapped[str | None] = mapped_column(Text)            # where the claimed bytes sit
+    stored_path: Mapped[str | None] = mapped_column(Text)          # archive or quarantine path
+    receipt_name: Mapped[str | None] = mapped_column(String(255))
+    error_book_name: Mapped[str | None] = mapped_column(String(255))
+    received_at: Mapped[datetime] = mapped_column(DateTime, default=_now)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class Batch(Base):
+    """A numbered submission (批次号) of one unit's pending declarations."""
+    __tablename__ = "batches"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    batch_no: Mapped[str] = mapped_column(String(32), unique=True)
+    unit_code: Mapped[str] = mapped_column(String(32), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="submitted")  # submitted | reviewed
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=_now)
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class Declaration(Base):
+    """One imported row: 业务流水号 is `serial`."""
+    __tablename__ = "declarations"
+    serial: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    unit_code: Mapped[str] = mapped_column(String(32), index=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    id_number: Mapped[str | None] = mapped_column(String(18), index=True)
+    name: Mapped[str | None] = mapped_column(String(50))
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    fingerprint: Mapped[str] = mapped_column(String(64), index=True)
+    payload: Mapped[dict] = mapped_column(JSON)
+    old_values: Mapped[dict | None] = mapped_column(JSON)
+    file_id: Mapped[int | None] = mapped_column(ForeignKey("files.id"))
+    row: Mapped[int | None] = mapped_column(Integer)
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=_now)
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime)
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    reviewer: Mapped[str | None] = mapped_column(String(50))
+
+    __table_args__ = (
+        # One unreviewed declaration per person, enforced by the database as well as the checks,
+        # so two nodes importing at once cannot both win.
+        Index("uq_declarations_open_person", "id_number", unique=True,
+              sqlite_where=text("status IN ('pending', 'submitted') AND id_number IS NOT NULL"),
+              postgresql_where=text("status IN ('pending', 'submitted') AND id_number IS NOT NULL")),
+    )
+
+
+class RowError(Base):
+    """错误日志: every failed row finding and every refused decision."""
+    __tablename__ = "row_errors"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    file_id: Mapped[int | None] = mapped_column(ForeignKey("files.id"), index=True)
+    unit_code: Mapped[str] = mapped_column(String(32), index=True)
+    kind: Mapped[str | None] = mapped_column(String(32))
+    row: Mapped[int | None] = mapped_column(Integer)
+    id_number: Mapped[str | None] = mapped_column(String(40), index=True)
+    name: Mapped[str | None] = mapped_column(String(50))
+    column: Mapped[str | None] = mapped_column(String(50))
+    code: Mapped[str] = mapped_column(String(40), index=True)
+    message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=_now, index=True)
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime, default=_now, index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    serial: Mapped[int | None] = mapped_column(Integer, index=True)
+    file_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    row: Mapped[int | None] = mapped_column(Integer)
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+class JobRun(Base):
+    """One firing of a scheduled job; the unique key makes it run once across nodes."""
+    __tablename__ = "job_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job: Mapped[str] = mapped_column(String(64))
+    fire_key: Mapped[str] = mapped_column(String(64))
+    node: Mapped[str | None] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(DateTime, default=_now)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    outcome: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (UniqueConstraint("job", "fire_key", name="uq_job_runs_job_fire_key"),)

@@ -1,0 +1,119 @@
+"""Reads and writes the pipeline and the CLI share. Bulk where a file can be large."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Iterable
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from exchange.checks.context import OpenDeclaration, PersonRecord, UnitRecord
+from exchange.store.models import (IMPORTED_STATUSES, OPEN_STATUSES, AuditEntry, Declaration,
+                                   Person, RowError, Unit)
+
+IN_CHUNK = 900   # below SQLite's bound-parameter limit
+
+
+def _chunks(items: list[Any]) -> Iterable[list[Any]]:
+    for i in range(0, len(items), IN_CHUNK):
+        yield items[i:i + IN_CHUNK]
+
+
+def unit_record(s: Session, code: str) -> UnitRecord | None:
+    unit = s.get(Unit, code)
+    if unit is None:
+        return None
+    extra = {k: getattr(unit, k) for k in ("address", "postcode", "contact_name", "contact_phone",
+                                            "contact_mobile", "credit_code")}
+    return UnitRecord(unit.code, unit.name, unit.unit_type, float(unit.arrears or 0), extra)
+
+
+def person_record(p: Person) -> PersonRecord:
+    return PersonRecord(
+        id_number=p.id_number, name=p.name, person_no=p.person_no, sex=p.sex,
+        birth_date=p.birth_date, unit_code=p.unit_code, status=p.status,
+        insurances=tuple(x for x in (p.insurances or "").split(",") if x),
+        paid_months=dict(p.paid_months or {}), last_paid_month=p.last_paid_month,
+        arrears=float(p.arrears or 0), wage_base=p.wage_base, household_head=p.household_head,
+        class_code=p.class_code, staff_no=p.staff_no, extra=dict(p.extra or {}))
+
+
+def persons(s: Session, ids: Iterable[str]) -> dict[str, PersonRecord]:
+    out = {}
+    for chunk in _chunks(sorted(set(ids))):
+        for p in s.scalars(select(Person).where(Person.id_number.in_(chunk))):
+            out[p.id_number] = person_record(p)
+    return out
+
+
+def _open(d: Any) -> OpenDeclaration:
+    return OpenDeclaration(d.serial, d.kind, d.status, d.unit_code, d.id_number)
+
+
+def open_declarations(s: Session, ids: Iterable[str]) -> dict[str, OpenDeclaration]:
+    """Each person's unreviewed declaration (pending or submitted), whatever the unit."""
+    out = {}
+    cols = (Declaration.serial, Declaration.kind, Declaration.status, Declaration.unit_code,
+            Declaration.id_number)
+    for chunk in _chunks(sorted(set(ids))):
+        q = select(*cols).where(Declaration.id_number.in_(chunk),
+                                Declaration.status.in_(OPEN_STATUSES))
+        for d in s.execute(q):
+            out[d.id_number] = _open(d)
+    return out
+
+
+def imported_fingerprints(s: Session, unit: str, fingerprints: Iterable[str]) -> dict[str, int]:
+    out = {}
+    for chunk in _chunks(sorted(set(fingerprints))):
+        q = select(Declaration.fingerprint, Declaration.serial).where(
+            Declaration.unit_code == unit, Declaration.fingerprint.in_(chunk),
+            Declaration.status.in_(IMPORTED_STATUSES))
+        for fp, serial in s.execute(q):
+            out[fp] = serial
+    return out
+
+
+def unit_declarations(s: Session, unit: str, serials: Iterable[int], ids: Iterable[str]
+                      ) -> tuple[dict[int, OpenDeclaration], dict[str, list[OpenDeclaration]]]:
+    """A unit's declarations named by serial or by person: what a withdrawal may target."""
+    cols = (Declaration.serial, Declaration.kind, Declaration.status, Declaration.unit_code,
+            Declaration.id_number)
+    by_serial: dict[int, OpenDeclaration] = {}
+    for chunk in _chunks(sorted(set(serials))):
+        for d in s.execute(select(*cols).where(Declaration.serial.in_(chunk))):
+            by_serial[d.serial] = _open(d)
+    by_person: dict[str, list[OpenDeclaration]] = {}
+    for chunk in _chunks(sorted(set(ids))):
+        q = select(*cols).where(Declaration.unit_code == unit, Declaration.id_number.in_(chunk),
+                                Declaration.status != "withdrawn").order_by(Declaration.serial.desc())
+        for d in s.execute(q):
+            by_person.setdefault(d.id_number, []).append(_open(d))
+    return by_serial, by_person
+
+
+
+
+def add_declarations(s: Session, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert declarations in bulk and return their serials in order."""
+    if not rows:
+        return []
+    result = s.execute(insert(Declaration).returning(Declaration.serial, sort_by_parameter_order=True),
+                       rows)
+    return [r[0] for r in result]
+
+
+def add_audit(s: Session, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        s.execute(insert(AuditEntry), rows)
+
+
+def add_row_errors(s: Session, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        s.execute(insert(RowError), rows)
+
+
+def audit(s: Session, actor: str, action: str, *, serial: int | None = None,
+          file_id: int | None = None, row: int | None = None, detail: str | None = None) -> None:
+    s.add(AuditEntry(at=datetime.now().replace(microsecond=0), actor=actor, action=action,
+                     serial=serial, file_id=file_id, row=row, detail=detail))
