@@ -1,0 +1,84 @@
+"""The centre's inbox (inbox/_centre/): master data now; review decisions plug in here.
+
+Each file gets a receipt in outbox/_centre/receipts/ and is archived or quarantined.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from datetime import datetime
+from pathlib import Path
+from typing import Callable
+
+from exchange.config import CENTRE, Instance
+from exchange.intake.ignore import ignored
+from exchange.master import load_master
+from exchange.messages import file_message
+from exchange.outputs.atomic import write_text
+from exchange.store.db import Database
+
+log = logging.getLogger("exchange.centre")
+
+# Handlers tried in order: each returns a receipt dict when the file is its kind, else None.
+# (instance, db, path) -> dict | None. Review decisions register themselves before master data.
+CentreHandler = Callable[[Instance, Database, Path], "dict | None"]
+HANDLERS: list[CentreHandler] = []
+
+
+def _master_handler(instance: Instance, db: Database, path: Path) -> dict:
+    report = load_master(instance, db, path)
+    if report.file_error:
+        code, params = report.file_error
+        return {"kind": report.kind, "status": "rejected",
+                "file_errors": [{"code": code, "message": file_message(code, params)}]}
+    return {"kind": report.kind, "status": "partial" if report.refused else "accepted",
+            "counts": {"loaded": report.loaded, "created": report.created,
+                       "updated": report.updated, "refused": report.refused_count},
+            "rows": [{"row": row, "errors": [f.as_dict() for f in fs]} for row, fs in report.refused]}
+
+
+def process_centre_inbox(instance: Instance, db: Database, settle_seconds: float = 0.0) -> list[dict]:
+    """Handle every settled file in inbox/_centre/."""
+    import time
+
+    inbox = instance.unit_inbox(CENTRE)
+    if not inbox.is_dir():
+        return []
+    done = []
+    now = time.time()
+    for path in sorted(inbox.iterdir(), key=lambda p: p.stat().st_mtime if p.exists() else 0):
+        if not path.is_file() or ignored(path.name) or now - path.stat().st_mtime < settle_seconds:
+            continue
+        work = instance.processing / f"centre-{datetime.now():%Y%m%d%H%M%S%f}-{path.name}"
+        work.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.rename(work)
+        except FileNotFoundError:
+            continue
+        done.append(handle_centre_file(instance, db, work, path.name))
+    return done
+
+
+def handle_centre_file(instance: Instance, db: Database, work: Path, name: str) -> dict:
+    receipt: dict | None = None
+    try:
+        for handler in (*HANDLERS, _master_handler):
+            receipt = handler(instance, db, work)
+            if receipt is not None:
+                break
+    except Exception:  # the per-file guard: never lose the file, always answer
+        log.exception("unit=_centre file=%s: internal error, quarantined", name)
+        receipt = {"status": "quarantined", "file_errors": [
+            {"code": "file.unreadable", "message": file_message("file.unreadable", {"reason": "corrupt"})}]}
+    assert receipt is not None
+    receipt = {"file": name, "received_at": datetime.now().isoformat(timespec="seconds"), **receipt}
+    stamp = f"{datetime.now():%Y%m%d-%H%M%S}-{Path(name).stem}"
+    out = instance.unit_outbox(CENTRE, "receipts")
+    write_text(out / f"{stamp}.回执.json", json.dumps(receipt, ensure_ascii=False, indent=1))
+    base = instance.quarantine if receipt["status"] == "quarantined" else instance.archive / f"{datetime.now():%Y%m}"
+    target = base / CENTRE / f"{datetime.now():%Y%m%d%H%M%S}-{name}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(work), target)
+    log.info("unit=_centre file=%s kind=%s status=%s", name, receipt.get("kind"), receipt["status"])
+    return receipt

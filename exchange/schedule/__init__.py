@@ -1,0 +1,1 @@
+"""Scheduled work: jobs/*.toml (data) -> APScheduler; each job is a plain function."""
