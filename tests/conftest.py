@@ -34,7 +34,7 @@ def add_row(id_number: str, name: str = "张三", *, sex: str = "", month: Any =
 
 
 def make_workbook(path: Path, headers: Sequence[str], rows: Sequence[Sequence[Any]], *,
-                  title: str | None = None, title_rows: int = 1, fmt: str = "xlsx",
+                  title: str | None = None, title_rows: int = 2, fmt: str = "xlsx",
                   sheet_title: str = "Sheet1") -> Path:
     """Write a sheet the way clerks do: title rows, then the header, then the rows."""
     path.parent.mkdir(parents=True, exist_ok=True)

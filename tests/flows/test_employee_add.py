@@ -1,0 +1,204 @@
+"""employee_add end to end: every row code, partial success, receipts and the error workbook."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import openpyxl
+from sqlalchemy import func, select
+
+from exchange import codes as C
+from exchange.intake.scan import process_inbox
+from exchange.store.models import AuditEntry, Declaration, RowError
+from tests.conftest import ADD_HEADERS, add_row, make_id, make_workbook
+
+TITLE = "职工批量新增申报填写表"
+
+
+def process(instance, db):  # type: ignore[no-untyped-def]
+    results = process_inbox(instance, db)
+    assert len(results) == 1
+    return results[0]
+
+
+def receipt_of(instance, result) -> dict:  # type: ignore[no-untyped-def]
+    path = instance.unit_outbox(result.unit, "receipts") / result.receipt_name.replace(".txt", ".json")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def triples(receipt: dict) -> list[tuple[int, str | None, str]]:
+    return sorted((r["row"], e["column"], e["code"]) for r in receipt["rows"] for e in r["errors"])
+
+
+def test_every_row_rule_fails_with_its_code(instance, db, persons):  # type: ignore[no-untyped-def]
+    good = make_id("19880808", "101")
+    rows = [
+        add_row(good, "张三"),                                                     # row 4: ok
+        add_row(make_id("19880808", "102")[:17], "缺位"),                           # 5 id.format
+        add_row("320602198002302471", "二月"),                                     # 6 id.birthdate
+        add_row(make_id("19880808", "103")[:17] + "0" if make_id("19880808", "103")[17] != "0"
+                else make_id("19880808", "103")[:17] + "1", "校验"),                # 7 id.checksum
+        add_row(320602198808081031.0, "数字"),                                     # 8 id.numeric
+        add_row(make_id("19880808", "105"), "王 五"),                               # 9 name.invalid
+        add_row(make_id("19880808", "106"), "性别", sex="女"),                       # 10 sex.mismatch (106 odd? no)
+        add_row(make_id("19880808", "107"), "生日", birth="1988-08-09"),            # 11 birthdate.mismatch
+        add_row(make_id("19880808", "109"), "代码", education="博士后"),            # 12 code.unknown
+        add_row(make_id("19880808", "111"), "年月", month="2026-13"),               # 13 month.invalid
+        add_row(make_id("19880808", "113"), "小数", wage="5000.5"),                 # 14 wage.not_integer
+        add_row(make_id("19880808", "115"), "超限", wage=20000),                    # 15 wage.out_of_bounds
+        add_row(good, "张三"),                                                     # 16 duplicate.in_file
+        add_row(persons["other"], "王五"),                                         # 17 insured_elsewhere
+        add_row(persons["insured"], "李四", month="202612"),                        # 18 already insured
+        add_row(make_id("19880808", "117"), "", education=""),                     # 19 required x2
+    ]
+    # 106 is even-sexed? make the sex disagree whatever the digit says
+    from exchange.checks.ids import sex_code
+    rows[6][2] = "男" if sex_code(rows[6][0]) == "2" else "女"
+    make_workbook(instance.unit_inbox("1001") / "psnAdd.xlsx", ADD_HEADERS, rows, title=TITLE, title_rows=2)
+    result = process(instance, db)
+    receipt = receipt_of(instance, result)
+    assert receipt["status"] == "partial"
+    assert receipt["counts"] == {"total": 16, "accepted": 1, "failed": 15, "duplicate": 0}
+    assert triples(receipt) == sorted([
+        (5, "身份证号", C.ID_FORMAT), (6, "身份证号", C.ID_BIRTHDATE), (7, "身份证号", C.ID_CHECKSUM),
+        (8, "身份证号", C.ID_NUMERIC), (9, "姓名", C.NAME_INVALID), (10, "性别", C.SEX_MISMATCH),
+        (11, "出生日期", C.BIRTHDATE_MISMATCH), (12, "文化程度", C.CODE_UNKNOWN),
+        (13, "变更日期", C.MONTH_INVALID), (14, "缴费工资", C.WAGE_NOT_INTEGER),
+        (15, "缴费工资", C.WAGE_OUT_OF_BOUNDS), (16, None, C.DUPLICATE_IN_FILE),
+        (17, "身份证号", C.PERSON_INSURED_ELSEWHERE), (18, "身份证号", C.PERSON_ALREADY_INSURED),
+        (19, "姓名", C.REQUIRED), (19, "文化程度", C.REQUIRED),
+    ])
+    with db.session() as s:
+        decl = s.scalars(select(Declaration)).all()
+        assert [(d.id_number, d.status, d.kind) for d in decl] == [(good, "pending", "employee_add")]
+        assert decl[0].payload["insurances"] == ["310", "510"]          # region default
+        assert s.scalar(select(func.count()).select_from(RowError)) == 16
+        assert s.scalar(select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.action == "import", AuditEntry.serial == decl[0].serial)) == 1
+
+
+def test_numeric_id_fails_with_text_format_hint(instance, db):  # type: ignore[no-untyped-def]
+    make_workbook(instance.unit_inbox("1001") / "a.xlsx", ADD_HEADERS,
+                  [add_row(320602198001012473, "张三")], title=TITLE)
+    receipt = receipt_of(instance, process(instance, db))
+    error = receipt["rows"][0]["errors"][0]
+    assert error["code"] == C.ID_NUMERIC
+    assert "文本" in error["message"] and "3.20602E+17" in error["message"]
+
+
+def test_error_workbook_has_only_failed_rows_marked_and_guarded(instance, db):  # type: ignore[no-untyped-def]
+    rows = [add_row(make_id("19800101", "011"), "好人"),
+            add_row(make_id("19800101", "013"), "=HYPERLINK(\"x\")", wage=100),
+            add_row("+8613900000000", "加号")]
+    path = make_workbook(instance.unit_inbox("1001") / "b.xlsx", ADD_HEADERS, rows, title=TITLE)
+    # openpyxl would store "=HYPERLINK" as a formula; write it as the text a clerk typed.
+    wb = openpyxl.load_workbook(path)
+    wb.active["B5"].data_type = "s"
+    wb.save(path)
+    result = process(instance, db)
+    book = openpyxl.load_workbook(instance.unit_outbox("1001", "errors") / result.error_book_name)
+    ws = book["失败行"]
+    header = [c.value for c in ws[3]]
+    assert header[:2] == ["*身份证号", "*姓名"] and header[-2:] == ["失败原因", "错误代码"]
+    data = [[c.value for c in row] for row in ws.iter_rows(min_row=4)]
+    assert len(data) == 2
+    assert data[0][1] == '=HYPERLINK("x")' and ws["B4"].data_type == "s"      # text, never a formula
+    assert data[1][0] == "+8613900000000" and ws["A5"].data_type == "s"
+    assert ws.column_dimensions[ws.cell(3, len(header)).column_letter].hidden
+    assert data[0][-1].split(",") == [C.NAME_INVALID, C.WAGE_OUT_OF_BOUNDS]
+    assert ws["M4"].fill.fgColor.rgb.endswith("FFC7CE") and ws["M4"].comment is not None
+    assert book["_meta"].sheet_state == "hidden"
+
+
+def test_resent_file_counts_rows_as_duplicates(instance, db):  # type: ignore[no-untyped-def]
+    rows = [add_row(make_id("19800101", "021"), "甲"), add_row(make_id("19800101", "023"), "乙", wage=1)]
+    src = make_workbook(instance.var / "orig.xlsx", ADD_HEADERS, rows, title=TITLE)
+    inbox = instance.unit_inbox("1001")
+    (inbox / "first.xlsx").write_bytes(src.read_bytes())
+    first = receipt_of(instance, process(instance, db))
+    assert first["counts"] == {"total": 2, "accepted": 1, "failed": 1, "duplicate": 0}
+    (inbox / "again.xlsx").write_bytes(src.read_bytes())
+    again = receipt_of(instance, process(instance, db))
+    assert again["counts"] == {"total": 2, "accepted": 0, "failed": 1, "duplicate": 1}
+    dup = next(r for r in again["rows"] if r.get("duplicate"))
+    assert dup["ok"] is True and dup["notes"][0]["code"] == C.DUPLICATE_IMPORTED
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Declaration)) == 1
+
+
+def test_fixed_error_workbook_imports_only_the_fixed_rows(instance, db):  # type: ignore[no-untyped-def]
+    rows = [add_row(make_id("19800101", "031"), "甲"), add_row(make_id("19800101", "033"), "乙", wage=1)]
+    make_workbook(instance.unit_inbox("1001") / "c.xlsx", ADD_HEADERS, rows, title=TITLE)
+    result = process(instance, db)
+    err = instance.unit_outbox("1001", "errors") / result.error_book_name
+    wb = openpyxl.load_workbook(err)
+    ws = wb["失败行"]
+    ws["M4"] = 6000                                     # the clerk fixes the wage
+    wb.save(instance.unit_inbox("1001") / "fixed.xlsx")
+    fixed = receipt_of(instance, process(instance, db))
+    assert fixed["kind"] == "employee_add"
+    assert fixed["counts"] == {"total": 1, "accepted": 1, "failed": 0, "duplicate": 0}
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Declaration)) == 2
+
+
+def test_person_with_unreviewed_declaration_is_pending(instance, db):  # type: ignore[no-untyped-def]
+    number = make_id("19800101", "041")
+    make_workbook(instance.unit_inbox("1001") / "d1.xlsx", ADD_HEADERS, [add_row(number, "甲")], title=TITLE)
+    process(instance, db)
+    make_workbook(instance.unit_inbox("1001") / "d2.xlsx", ADD_HEADERS,
+                  [add_row(number, "甲", wage=7000)], title=TITLE)
+    receipt = receipt_of(instance, process(instance, db))
+    assert triples(receipt) == [(4, "身份证号", C.PERSON_PENDING)]
+    assert "待提交" in receipt["rows"][0]["errors"][0]["message"]
+
+
+def test_change_month_must_follow_last_paid_month(instance, db):  # type: ignore[no-untyped-def]
+    from exchange.store.models import Person
+
+    number = make_id("19750505", "051")
+    with db.session() as s:
+        s.add(Person(id_number=number, name="老职工", status="3", unit_code="1002",
+                     paid_months={"310": "202611"}, last_paid_month="202611", arrears=0))
+    make_workbook(instance.unit_inbox("1001") / "e.xlsx", ADD_HEADERS,
+                  [add_row(number, "老职工", month="202611", insurances="310")], title=TITLE)
+    receipt = receipt_of(instance, process(instance, db))
+    assert triples(receipt) == [(4, "变更日期", C.MONTH_NOT_AFTER_PAID)]
+    assert "202611" in receipt["rows"][0]["errors"][0]["message"]
+
+
+def test_region_switch_requires_person_on_file(instance, db):  # type: ignore[no-untyped-def]
+    region = instance.rules_dir / "region.toml"
+    region.write_text(region.read_text(encoding="utf-8").replace(
+        "person_must_be_on_file = false", "person_must_be_on_file = true"), encoding="utf-8")
+    instance.__dict__.pop("rules", None)
+    make_workbook(instance.unit_inbox("1001") / "f.xlsx", ADD_HEADERS,
+                  [add_row(make_id("19800101", "061"), "新人")], title=TITLE)
+    receipt = receipt_of(instance, process(instance, db))
+    assert triples(receipt) == [(4, "身份证号", C.PERSON_NOT_ON_FILE)]
+
+
+def test_wage_bounds_follow_the_month(instance, db):  # type: ignore[no-untyped-def]
+    (instance.rules_dir / "wages.toml").write_text(
+        '[[bounds]]\nfrom = "190001"\nlow = 2800\nhigh = 15600\n\n'
+        '[[bounds]]\nfrom = "202701"\nlow = 3000\nhigh = 16000\n', encoding="utf-8")
+    instance.__dict__.pop("rules", None)
+    rows = [add_row(make_id("19800101", "071"), "甲", month="202612", wage=2900),
+            add_row(make_id("19800101", "073"), "乙", month="202701", wage=2900)]
+    make_workbook(instance.unit_inbox("1001") / "g.xlsx", ADD_HEADERS, rows, title=TITLE)
+    receipt = receipt_of(instance, process(instance, db))
+    assert triples(receipt) == [(5, "缴费工资", C.WAGE_OUT_OF_BOUNDS)]
+    assert "3000" in receipt["rows"][0]["errors"][0]["message"]
+
+
+def test_text_receipt_is_chinese_and_names_the_error_book(instance, db):  # type: ignore[no-untyped-def]
+    rows = [add_row(make_id("19800101", "081"), "甲"), add_row(make_id("19800101", "083"), "乙", wage=1)]
+    make_workbook(instance.unit_inbox("1001") / "h.xlsx", ADD_HEADERS, rows, title=TITLE)
+    result = process(instance, db)
+    text = (instance.unit_outbox("1001", "receipts") / result.receipt_name).read_text(encoding="utf-8-sig")
+    assert "处理结果：部分成功" in text
+    assert "成功 1 行，失败 1 行，重复 0 行，共 2 行。" in text
+    assert result.error_book_name in text
+    assert "第 5 行（乙" in text and "缴费基数范围" in text
+    archived = list((instance.archive).rglob("*h.xlsx"))
+    assert len(archived) == 1 and not list(instance.unit_inbox("1001").iterdir())

@@ -1,0 +1,79 @@
+"""Month, date, wage, phone and code spellings clerks use."""
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+
+import pytest
+from hypothesis import given, strategies as st
+
+from exchange.checks.names import normalise_name, valid_name
+from exchange.checks.values import parse_date, parse_integer, parse_month, parse_phone
+from exchange.kinds.load import load_rules
+
+RULES = load_rules(Path(__file__).resolve().parents[2] / "rules")
+
+
+@given(st.integers(min_value=1950, max_value=2099), st.integers(min_value=1, max_value=12))
+def test_month_spellings(year: int, month: int) -> None:
+    want = f"{year}{month:02d}"
+    for spelling in (want, f"{year}-{month:02d}", f"{year}/{month}", f"{year}年{month}月",
+                     f"{year}.{month}", f"{year}-{month}-01", datetime(year, month, 3),
+                     date(year, month, 28), int(want), float(want)):
+        assert parse_month(spelling) == want, spelling
+
+
+@pytest.mark.parametrize("bad", ["2016-13", "201600", "abc", "16年7月", "2016年", ""])
+def test_bad_months(bad: str) -> None:
+    assert parse_month(bad) is None
+
+
+@given(st.dates(min_value=date(1930, 1, 1), max_value=date(2099, 12, 31)))
+def test_date_spellings(d: date) -> None:
+    for spelling in (d.isoformat(), f"{d.year}/{d.month}/{d.day}", f"{d.year}年{d.month}月{d.day}日",
+                     f"{d:%Y%m%d}", datetime(d.year, d.month, d.day), int(f"{d:%Y%m%d}")):
+        assert parse_date(spelling) == d, spelling
+
+
+def test_excel_serial_date() -> None:
+    assert parse_date(42552) == date(2016, 7, 1)
+    assert parse_date("42552") == date(2016, 7, 1)
+
+
+@pytest.mark.parametrize("raw,want", [(5000, 5000), (5000.0, 5000), ("5,000", 5000), ("５０００", 5000),
+                                      ("5000.00", 5000), ("5000元", 5000), (" 6000 ", 6000)])
+def test_integer_wages(raw: object, want: int) -> None:
+    assert parse_integer(raw) == want
+
+
+@pytest.mark.parametrize("raw", [5000.5, "5000.5", "五千", "", True, "1e3x"])
+def test_not_integer_wages(raw: object) -> None:
+    assert parse_integer(raw) is None
+
+
+@pytest.mark.parametrize("raw", ["13912345678", 13912345678.0, "0513-85123456", "85123456",
+                                 "+8613912345678", "010-12345678-123"])
+def test_phones(raw: object) -> None:
+    assert parse_phone(raw) is not None
+
+
+@pytest.mark.parametrize("raw", ["1391234567", "abc", "12345"])
+def test_bad_phones(raw: str) -> None:
+    assert parse_phone(raw) is None
+
+
+@pytest.mark.parametrize("raw", ["21", "本科", "大学本科毕业", "21-本科", "21 本科", "21—大学本科毕业", "２１"])
+def test_code_label_or_both(raw: str) -> None:
+    assert RULES.tables["education"].lookup(raw) == "21"
+
+
+@pytest.mark.parametrize("raw", ["22-本科", "31-本科", "博士后", ""])
+def test_code_and_label_must_agree(raw: str) -> None:
+    assert RULES.tables["education"].lookup(raw) is None
+
+
+@pytest.mark.parametrize("raw,ok", [("张三", True), ("买买提·艾力", True), ("买买提.艾力", True),
+                                    ("买买提•艾力", True), ("张 三", False), ("张三1", False),
+                                    ("·张三", False), ("张三!", False), ("  李四  ", True)])
+def test_names(raw: str, ok: bool) -> None:
+    assert valid_name(normalise_name(raw)) is ok
