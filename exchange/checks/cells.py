@@ -120,7 +120,11 @@ PARSERS: dict[str, Callable[[Any, ColumnSpec, dict[str, CodeTable], date], Parse
 
 def parse_row(row: int, cells: dict[str, Any], columns: tuple[ColumnSpec, ...],
               tables: dict[str, CodeTable], today: date) -> tuple[dict[str, Any], list[Finding]]:
-    """Parse every column of one row. Invalid or empty cells leave the field None."""
+    """Parse every column of one row.
+
+    A blank cell leaves its field None; an invalid cell leaves it out of the result, so row
+    rules can tell "not given" (None) from "given but unreadable" (absent).
+    """
     parsed: dict[str, Any] = {}
     findings: list[Finding] = []
     for col in columns:
@@ -136,7 +140,8 @@ def parse_row(row: int, cells: dict[str, Any], columns: tuple[ColumnSpec, ...],
                 parsed[col.field] = None
                 continue
         value, code, params = PARSERS[col.type](raw, col, tables, today)
-        parsed[col.field] = value
         if code:
             findings.append(Finding(row, code, col.header, col.field, params))
+        else:
+            parsed[col.field] = value
     return parsed, findings

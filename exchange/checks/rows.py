@@ -140,7 +140,8 @@ def arrears(row: int, values: dict[str, Any], ctx: CheckContext) -> list[Finding
 
 @row_check
 def change_nonempty(row: int, values: dict[str, Any], ctx: CheckContext) -> list[Finding]:
-    if any(values.get(f) not in (None, "") for f in ctx.kind.change_fields):
+    # A field absent from `values` was given but unreadable: it has its own finding already.
+    if any(f not in values or values[f] not in (None, "") for f in ctx.kind.change_fields):
         return []
     return [Finding(row, C.NOTHING_TO_CHANGE)]
 

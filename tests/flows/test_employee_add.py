@@ -1,33 +1,15 @@
 """employee_add end to end: every row code, partial success, receipts and the error workbook."""
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import openpyxl
 from sqlalchemy import func, select
 
 from exchange import codes as C
-from exchange.intake.scan import process_inbox
 from exchange.store.models import AuditEntry, Declaration, RowError
 from tests.conftest import ADD_HEADERS, add_row, make_id, make_workbook
+from tests.flows.helpers import process_one as process, receipt_of, triples
 
 TITLE = "职工批量新增申报填写表"
-
-
-def process(instance, db):  # type: ignore[no-untyped-def]
-    results = process_inbox(instance, db)
-    assert len(results) == 1
-    return results[0]
-
-
-def receipt_of(instance, result) -> dict:  # type: ignore[no-untyped-def]
-    path = instance.unit_outbox(result.unit, "receipts") / result.receipt_name.replace(".txt", ".json")
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def triples(receipt: dict) -> list[tuple[int, str | None, str]]:
-    return sorted((r["row"], e["column"], e["code"]) for r in receipt["rows"] for e in r["errors"])
 
 
 def test_every_row_rule_fails_with_its_code(instance, db, persons):  # type: ignore[no-untyped-def]
