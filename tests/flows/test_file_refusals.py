@@ -1,0 +1,147 @@
+"""Whole-file refusals: every file ends archived or quarantined with a receipt saying why."""
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from exchange import codes as C
+from exchange.store.models import Declaration, FileRecord
+from tests.conftest import ADD_HEADERS, add_row, make_id, make_workbook
+from tests.flows.helpers import process_one, receipt_of
+
+TITLE = "职工批量新增申报填写表"
+
+
+def refused(instance, db, code: str, *, quarantined: bool):  # type: ignore[no-untyped-def]
+    result = process_one(instance, db)
+    receipt = receipt_of(instance, result)
+    assert [e["code"] for e in receipt["file_errors"]] == [code]
+    assert receipt["status"] == ("quarantined" if quarantined else "rejected")
+    assert receipt["counts"]["accepted"] == 0
+    text = (instance.unit_outbox(result.unit, "receipts") / result.receipt_name).read_text(encoding="utf-8-sig")
+    assert "原因：" in text and receipt["file_errors"][0]["message"] in text
+    where = instance.quarantine if quarantined else instance.archive
+    assert len([p for p in where.rglob("*") if p.is_file()]) == 1
+    assert not any(instance.unit_inbox(result.unit).iterdir())
+    with db.session() as s:
+        assert s.scalars(select(Declaration)).all() == []
+        assert s.scalars(select(FileRecord.file_code)).all() == [code]
+    return receipt
+
+
+def test_not_a_workbook(instance, db):  # type: ignore[no-untyped-def]
+    (instance.unit_inbox("1001") / "photo.xlsx").write_bytes(bytes(range(256)) * 10)
+    refused(instance, db, C.FILE_UNREADABLE, quarantined=True)
+
+
+def test_corrupt_zip(instance, db):  # type: ignore[no-untyped-def]
+    (instance.unit_inbox("1001") / "broken.xlsx").write_bytes(b"PK\x03\x04" + b"\x00" * 200)
+    refused(instance, db, C.FILE_UNREADABLE, quarantined=True)
+
+
+def test_encrypted_workbook(instance, db, tmp_path: Path):  # type: ignore[no-untyped-def]
+    import msoffcrypto.format.ooxml
+
+    plain = make_workbook(tmp_path / "plain.xlsx", ADD_HEADERS, [add_row(make_id())], title=TITLE)
+    with plain.open("rb") as src, (instance.unit_inbox("1001") / "locked.xlsx").open("wb") as dst:
+        office = msoffcrypto.format.ooxml.OOXMLFile(src)
+        office.encrypt("secret", dst)
+    refused(instance, db, C.FILE_ENCRYPTED, quarantined=True)
+
+
+def test_empty_file_and_empty_sheet(instance, db):  # type: ignore[no-untyped-def]
+    (instance.unit_inbox("1001") / "zero.xlsx").write_bytes(b"")
+    refused(instance, db, C.FILE_EMPTY, quarantined=False)
+
+
+def test_header_only_is_empty(instance, db):  # type: ignore[no-untyped-def]
+    make_workbook(instance.unit_inbox("1001") / "h.xlsx", ADD_HEADERS, [], title=TITLE)
+    refused(instance, db, C.FILE_EMPTY, quarantined=False)
+
+
+def test_unknown_kind(instance, db):  # type: ignore[no-untyped-def]
+    make_workbook(instance.unit_inbox("1001") / "u.xlsx", ["商品", "数量", "单价"], [["苹果", 3, 2.5]])
+    refused(instance, db, C.FILE_UNKNOWN_KIND, quarantined=False)
+
+
+def test_missing_required_column_names_it(instance, db):  # type: ignore[no-untyped-def]
+    headers = [h for h in ADD_HEADERS if h != "缴费工资*"]
+    rows = [r[:12] + r[13:] for r in [add_row(make_id())]]
+    make_workbook(instance.unit_inbox("1001") / "m.xlsx", headers, rows, title=TITLE)
+    receipt = refused(instance, db, C.FILE_MISSING_COLUMNS, quarantined=False)
+    assert "缴费工资" in receipt["file_errors"][0]["message"]
+
+
+def test_file_naming_another_unit(instance, db):  # type: ignore[no-untyped-def]
+    make_workbook(instance.unit_inbox("1001") / "w.xlsx", ADD_HEADERS, [add_row(make_id())],
+                  title=f"{TITLE}  单位编号：1002  单位名称：另一家公司")
+    receipt = refused(instance, db, C.FILE_WRONG_UNIT, quarantined=False)
+    assert "1002" in receipt["file_errors"][0]["message"]
+
+
+def test_unknown_unit_folder(instance, db):  # type: ignore[no-untyped-def]
+    make_workbook(instance.unit_inbox("9999") / "w.xlsx", ADD_HEADERS, [add_row(make_id())], title=TITLE)
+    refused(instance, db, C.FILE_UNKNOWN_UNIT, quarantined=True)
+
+
+def test_over_size_limit(instance, db):  # type: ignore[no-untyped-def]
+    (instance.home / "config.toml").write_text("[limits]\nmax_file_mb = 1\n", encoding="utf-8")
+    from exchange.config import Instance
+
+    small = Instance(instance.home)
+    (small.unit_inbox("1001") / "big.csv").write_bytes(b"a,b\n" * 400_000)
+    refused(small, db, C.FILE_TOO_LARGE, quarantined=True)
+
+
+def test_over_row_limit_imports_nothing(instance, db):  # type: ignore[no-untyped-def]
+    (instance.home / "config.toml").write_text("[limits]\nmax_rows = 5\n[intake]\nchunk_rows = 2\n",
+                                               encoding="utf-8")
+    from exchange.config import Instance
+
+    small = Instance(instance.home)
+    rows = [add_row(make_id("19800101", f"{i:03d}"), "甲") for i in range(1, 14, 2)]
+    make_workbook(small.unit_inbox("1001") / "many.xlsx", ADD_HEADERS, rows, title=TITLE)
+    receipt = refused(small, db, C.FILE_TOO_LARGE, quarantined=True)
+    assert "5" in receipt["file_errors"][0]["message"]
+
+
+def _zip_bytes(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def test_zip_bomb_is_refused_before_opening(instance, db):  # type: ignore[no-untyped-def]
+    bomb = _zip_bytes({"[Content_Types].xml": b"<Types/>", "xl/workbook.xml": b"<workbook/>",
+                       "xl/worksheets/sheet1.xml": b"\x00" * (300 * 1024 * 1024)})
+    assert len(bomb) < 1024 * 1024
+    (instance.unit_inbox("1001") / "bomb.xlsx").write_bytes(bomb)
+    refused(instance, db, C.FILE_HOSTILE, quarantined=True)
+
+
+def test_xml_entity_bomb_is_refused(instance, db, tmp_path: Path):  # type: ignore[no-untyped-def]
+    plain = make_workbook(tmp_path / "p.xlsx", ADD_HEADERS, [add_row(make_id())], title=TITLE)
+    lol = (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+           b'<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>'
+           b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><si><t>&lol2;</t></si></sst>')
+    with zipfile.ZipFile(plain) as src:
+        members = {i.filename: src.read(i) for i in src.infolist()}
+    members["xl/sharedStrings.xml"] = lol
+    (instance.unit_inbox("1001") / "lol.xlsx").write_bytes(_zip_bytes(members))
+    refused(instance, db, C.FILE_HOSTILE, quarantined=True)
+
+
+@pytest.mark.parametrize("name", ["~$psnAdd.xlsx", "psnAdd.xlsx.part", "up.filepart", "Thumbs.db",
+                                  ".DS_Store", "desktop.ini", "x.tmp"])
+def test_lock_and_partial_names_wait(instance, db, name: str):  # type: ignore[no-untyped-def]
+    from exchange.intake.scan import process_inbox
+
+    (instance.unit_inbox("1001") / name).write_bytes(b"anything")
+    assert process_inbox(instance, db) == []
+    assert (instance.unit_inbox("1001") / name).exists()

@@ -1,0 +1,90 @@
+"""What clerks really send: xls, CSV encodings, headers below titles, odd headers, blank rows."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import openpyxl
+import pytest
+from openpyxl.styles import PatternFill
+
+from exchange.read.guard import sniff
+from exchange.read.tables import open_book
+from tests.conftest import ADD_HEADERS, add_row, make_id, make_workbook
+from tests.flows.helpers import process_one, receipt_of, triples
+
+TITLE = "职工批量新增申报填写表"
+
+
+def rows3() -> list[list]:
+    return [add_row(make_id("19800101", "501"), "甲"), add_row(make_id("19800101", "503"), "乙", wage=1),
+            add_row(make_id("19800101", "505"), "丙")]
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "xls", "csv", "csv-bom", "csv-gb18030"])
+def test_every_format_reads_the_same(instance, db, fmt: str):  # type: ignore[no-untyped-def]
+    make_workbook(instance.unit_inbox("1001") / "psnAdd.dat", ADD_HEADERS, rows3(), title=TITLE, fmt=fmt)
+    receipt = receipt_of(instance, process_one(instance, db))
+    assert receipt["kind"] == "employee_add"
+    assert receipt["counts"] == {"total": 3, "accepted": 2, "failed": 1, "duplicate": 0}
+    assert triples(receipt) == [(5, "缴费工资", "wage.out_of_bounds")]
+
+
+def test_content_decides_format_not_extension(instance, db):  # type: ignore[no-untyped-def]
+    make_workbook(instance.unit_inbox("1001") / "psnAdd.csv", ADD_HEADERS, rows3(), title=TITLE, fmt="xls")
+    assert receipt_of(instance, process_one(instance, db))["counts"]["accepted"] == 2
+
+
+def test_odd_headers_extra_columns_and_blank_rows(instance, db):  # type: ignore[no-untyped-def]
+    headers = ["序号", " 身份证号 * ", "姓　名＊", "备注(不导入)"] + ADD_HEADERS[2:]
+    data = []
+    for i, r in enumerate(rows3()):
+        data.append([i + 1, r[0], r[1], "随便写"] + r[2:])
+        data.append([None] * len(headers))                  # blank row between
+    make_workbook(instance.unit_inbox("1001") / "x.xlsx", headers, data, title=TITLE, title_rows=4)
+    receipt = receipt_of(instance, process_one(instance, db))
+    assert receipt["counts"] == {"total": 3, "accepted": 2, "failed": 1, "duplicate": 0}
+    assert triples(receipt) == [(8, "缴费工资", "wage.out_of_bounds")]
+
+
+def test_cells_formatted_far_below_data_are_not_rows(instance, db):  # type: ignore[no-untyped-def]
+    path = make_workbook(instance.unit_inbox("1001") / "y.xlsx", ADD_HEADERS, rows3(), title=TITLE)
+    wb = openpyxl.load_workbook(path)
+    ws = wb.active
+    fill = PatternFill("solid", fgColor="FFFF00")
+    for r in range(10, 5000):
+        ws.cell(r, 1).fill = fill
+        ws.cell(r, 1).number_format = "@"
+    ws.cell(60000, 14).fill = fill
+    wb.save(path)
+    receipt = receipt_of(instance, process_one(instance, db))
+    assert receipt["counts"]["total"] == 3
+
+
+def test_header_pasted_twice_is_skipped(instance, db):  # type: ignore[no-untyped-def]
+    data = rows3()
+    data.insert(1, list(ADD_HEADERS))
+    make_workbook(instance.unit_inbox("1001") / "z.xlsx", ADD_HEADERS, data, title=TITLE)
+    assert receipt_of(instance, process_one(instance, db))["counts"]["total"] == 3
+
+
+def test_row_numbers_match_the_sheet_when_columns_start_late(tmp_path: Path, instance) -> None:
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws["C3"] = "身份证号"
+    ws["D3"] = "姓名"
+    ws["C7"] = "x"
+    wb.save(tmp_path / "late.xlsx")
+    limits = instance.settings.limits
+    sniffed = sniff(tmp_path / "late.xlsx", limits)
+    with open_book(tmp_path / "late.xlsx", sniffed, limits) as book:
+        rows = list(next(book.sheets).rows)
+    assert rows[0][0] == 3 and rows[0][1][2:4] == ("身份证号", "姓名")
+    assert rows[1][0] == 7 and rows[1][1][2] == "x"
+
+
+def test_file_name_hint_decides_between_similar_kinds(instance, db, persons):  # type: ignore[no-untyped-def]
+    # Only 身份证号 and 姓名: stop or person change? The file name says 减少.
+    make_workbook(instance.unit_inbox("1001") / "职工批量减少.xlsx", ["身份证号", "姓名"],
+                  [[persons["insured"], "李四"]], title="")
+    receipt = receipt_of(instance, process_one(instance, db))
+    assert receipt["kind"] == "employee_stop" and receipt["counts"]["accepted"] == 1
