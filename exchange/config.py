@@ -59,7 +59,7 @@ class Archive:
 
 @dataclass(frozen=True)
 class Settings:
-    name: str = "医保中心"
+    name: str = ""
     database_url: str = "sqlite:///var/exchange.db"
     limits: Limits = field(default_factory=Limits)
     intake: Intake = field(default_factory=Intake)

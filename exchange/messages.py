@@ -43,7 +43,7 @@ ROW_MESSAGES: dict[str, str] = {
     C.PERSON_ALREADY_INSURED: "该人员已在本单位参保，无需再办理增加。",
     C.RECORD_MISMATCH: "「{column}」“{value}”与系统记录“{expected}”不一致，此列请勿改动。",
     C.NOTHING_TO_CHANGE: "本行没有填写任何要修改的内容。",
-    C.DECLARATION_NOT_FOUND: "没有找到本单位可回退的申报（{what}）。",
+    C.DECLARATION_NOT_FOUND: "没有找到本单位可回退的申报（{by} {value}）。",
     C.DECLARATION_NOT_PENDING: "业务流水号 {serial} 的申报已{status}，只有未提交的申报才能回退。",
     C.TEXT_TOO_LONG: "「{column}」超过 {limit} 个字符，请精简。",
     C.FORMAT_INVALID: "「{column}」“{value}”格式不正确（{expected}）。",
@@ -76,7 +76,25 @@ PHRASES: dict[str, str] = {
     "zip_path": "压缩包内含有非法路径",
     "xml_entities": "XML 中含有实体定义",
     "pixels": "图片像素数",
+    "column_count": "列数",
+    "positive_integer": "应为正整数",
+    "postcode": "应为6位数字邮政编码",
+    "amount": "应为不小于0的金额",
+    "by_serial": "业务流水号",
+    "by_id": "身份证号",
 }
+
+PRODUCT_NAME = "报盘交换"
+WORKBOOK_FONT = "宋体"
+YES, NO = "是", "否"
+# Words inside output file names: <stamp>-<id>-<original>.回执.txt, .错误.xlsx
+OUTPUT_NAMES = {"receipt": "回执", "errors": "错误"}
+
+
+def month_label(month: str) -> str:
+    """202607 -> 2026年7月."""
+    return f"{month[:4]}年{int(month[4:])}月"
+
 
 STATUS_LABELS = {
     "accepted": "全部成功",
@@ -106,12 +124,14 @@ RECEIPT_WORDS = {
     "row_line": "第 {row} 行{who}：{message}",
     "file_reason": "原因：",
     "pending_hint": "成功导入的申报处于“待提交”状态，将在夜间统一提交医保中心审核。",
+    "unknown_kind": "（无法识别）",
     "more_rows": "……另有 {more} 行未逐一列出，失败行见错误工作簿，全部明细见 JSON 回执。",
     "archived": "原文件已归档。",
     "quarantined": "原文件已隔离，未导入任何数据。",
 }
 
 ERROR_BOOK_WORDS = {
+    "title": "{title}（错误行）  单位编号：{unit}  单位名称：{unit_name}  原文件：{source}",
     "reason_header": "失败原因",
     "codes_header": "错误代码",
     "sheet": "失败行",
@@ -131,12 +151,215 @@ def _safe(template: str, params: Mapping[str, Any]) -> str:
     return template.format_map(Missing({k: ("" if v is None else v) for k, v in params.items()}))
 
 
+def _phrased(params: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: PHRASES.get(v, v) if isinstance(v, str) else v for k, v in params.items()}
+
+
 def row_message(code: str, params: Mapping[str, Any]) -> str:
-    """Chinese reason for a row finding."""
-    return _safe(ROW_MESSAGES.get(code, code), params)
+    """Chinese reason for a row finding; phrase keys in params are translated."""
+    return _safe(ROW_MESSAGES.get(code, code), _phrased(params))
 
 
 def file_message(code: str, params: Mapping[str, Any]) -> str:
     """Chinese reason for a whole-file refusal; phrase keys in params are translated."""
-    shown = {k: PHRASES.get(v, v) if isinstance(v, str) else v for k, v in params.items()}
-    return _safe(FILE_MESSAGES.get(code, code), shown)
+    return _safe(FILE_MESSAGES.get(code, code), _phrased(params))
+
+
+# ---- Submission, review and documents (issue 6) -------------------------------------------------
+# Review decisions: centre receipts and the error log (codes in exchange.codes, REVIEW_*).
+REVIEW_MESSAGES: dict[str, str] = {
+    C.REVIEW_SERIAL_INVALID: "「业务流水号」“{value}”不是有效的流水号（应为正整数）。",
+    C.REVIEW_SERIAL_UNKNOWN: "业务流水号 {serial} 不存在。",
+    C.REVIEW_NOT_IN_BATCH: "业务流水号 {serial} 不属于批次 {batch}，不能在本审核工作簿中审核。",
+    C.REVIEW_NOT_SUBMITTED: "业务流水号 {serial} 的申报当前为“{status}”，只有已提交的申报才能审核。",
+    C.REVIEW_CONFLICT: "业务流水号 {serial} 已于 {decided_at} 审核为“{status}”，不能再改为“{conclusion}”。"
+                       "如确需更正，请让单位重新申报。",
+    C.REVIEW_REASON_REQUIRED: "业务流水号 {serial} 审核结论为“不通过”，必须填写不通过原因。",
+    C.REVIEW_CONCLUSION_UNKNOWN: "「审核结论」“{value}”无法识别，请填写“通过”或“不通过”。",
+    C.REVIEW_REJECTED: "审核不通过：{reason}",
+}
+ROW_MESSAGES.update(REVIEW_MESSAGES)
+
+# 审核结论 as the back office may write it: code -> (label, aliases...).  # input grammar
+CONCLUSIONS: dict[str, tuple[str, ...]] = {
+    "approved": ("通过", "审核通过", "同意", "准予", "是", "y", "yes", "1"),
+    "rejected": ("不通过", "审核不通过", "不同意", "退回", "驳回", "否", "n", "no", "0"),
+}
+UNDECIDED_LABEL = "未处理"
+
+# The review workbook (centre), the result workbook (unit): one header word per field.
+REVIEW_HEADERS: dict[str, str] = {
+    "seq": "序号",
+    "batch_no": "批次号",
+    "serial": "业务流水号",
+    "kind": "业务类型",
+    "unit_code": "单位编号",
+    "id_number": "身份证号",
+    "name": "姓名",
+    "content": "申报内容",
+    "old": "原值",
+    "file_row": "原文件及行号",
+    "submitted_at": "提交时间",
+    "conclusion": "审核结论",
+    "reason": "不通过原因",
+    "reviewer": "审核人",
+    "decided_at": "审核时间",
+}
+REVIEW_WORDS = {
+    "review_sheet": "审核",
+    "review_title": "{centre}审核工作簿  批次号：{batch}  单位编号：{unit}  单位名称：{unit_name}  提交时间：{submitted}  共 {count} 条",
+    "review_note": "请在“审核结论”列选择“通过”或“不通过”，不通过的必须填写原因；填好后把本工作簿（或同列的 CSV）放入中心收件箱 inbox/_centre/。同一结论重复报送无影响，相矛盾的结论会被拒绝。",
+    "result_sheet": "审核结果",
+    "result_title": "审核结果  批次号：{batch}  单位编号：{unit}  单位名称：{unit_name}  通过 {approved} 条，不通过 {rejected} 条，未处理 {undecided} 条",
+    "result_note": "不通过的申报已另附“退回修改”模板（同一文件夹），按审核意见修改后放回收件箱即可重新申报。",
+    "fix_reason_header": "审核意见（不通过原因）",
+    "fix_note": "以下为审核不通过的申报（批次号 {batch}），请按“审核意见”修改后，把本工作簿放回收件箱重新申报。",
+    "kind_review": "审核工作簿",
+    "change_arrow": "{old}→{new}",
+    "field_value": "{header}：{value}",
+    "joiner": "；",
+    "file_row": "{file} 第 {row} 行",
+    "receipt_summary": "批次 {batch}：通过 {approved} 条，不通过 {rejected} 条，重复报送 {repeated} 条，拒绝 {refused} 条，未填写结论 {undecided} 条。",
+    "receipt_summary_nobatch": "通过 {approved} 条，不通过 {rejected} 条，重复报送 {repeated} 条，拒绝 {refused} 条，未填写结论 {undecided} 条。",
+}
+# Output file names: <batch>.申报花名册.pdf, <batch>.审核.xlsx, <batch>.审核结果.xlsx ...
+DOC_NAMES = {
+    "batch_roster": "{batch}.申报花名册.pdf",
+    "review_book": "{batch}.审核.xlsx",
+    "result_book": "{batch}.审核结果.xlsx",
+    "fix_template": "{batch}.{title}.退回修改.xlsx",
+    "template": "{unit}_{title}.xlsx",
+    "monthly_roster": "{month}.{title}.pdf",
+    "unit_report": "{stamp}.{title}.pdf",
+    "error_log_book": "{stamp}.错误日志.xlsx",
+    "digest": "{day}.每日汇总.pdf",
+}
+
+# Templates (exchange templates): title row, instructions sheet, drop-down lists.
+TEMPLATE_WORDS = {
+    "title": "{title}  单位编号：{unit}  单位名称：{unit_name}",
+    "note": "带 * 的列为必填项；有下拉箭头的列请从列表选择；灰色列为系统记录，已锁定。详细填写规则见“说明”工作表。",
+    "prefill_note": "本表已预填本单位在职参保人员（共 {count} 人）。不办理的人员请整行删除；灰色列为系统记录，请勿改动。详细规则见“说明”工作表。",
+    "help_sheet": "说明",
+    "lists_sheet": "代码表",
+    "help_title": "{title} 填写说明（单位编号：{unit}，模板版本 {version}）",
+    "help_header": ("列名", "是否必填", "填写规则"),
+    "required_yes": "必填",
+    "required_no": "选填",
+    "default": "不填时默认为“{value}”。",
+    "protected": "系统记录，已锁定，请勿改动。",
+    "example": "例如：{value}。",
+    "max_length": "最多 {limit} 个字。",
+    "general": (
+        "1. 带 * 的列为必填项；表头和标题行请勿改动，也不要删除隐藏的工作表（系统靠它识别模板）。",
+        "2. 身份证号等号码列已设置为文本格式，请直接录入或粘贴为“值”，不要改成数值格式，否则末几位会丢失。",
+        "3. 代码列可填代码、名称或“代码-名称”，建议从下拉列表选择。",
+        "4. 填好后把本工作簿直接放入本单位收件箱（inbox）；几分钟后发件箱（outbox）会有回执，失败的行会附错误工作簿。",
+        "5. 已成功导入的行再次报送不会重复导入。",
+    ),
+    "prefill_general": (
+        "6. 本表已预填本单位在职参保人员，灰色列已锁定。不办理的人员请整行删除："
+        "在“审阅”菜单中点击“撤销工作表保护”（无需密码），删除整行后保存即可。",
+    ),
+}
+# One rule line per column type, shown in the instructions sheet.
+COLUMN_RULES = {
+    "id": "18位居民身份证号码，末位为字母时填大写 X。本列已设为文本格式。",
+    "name": "与身份证一致；姓名中不能有空格、数字或符号，少数民族姓名中间的点写作“·”。",
+    "code": "从下拉列表选择；可填代码、名称或“代码-名称”，例如：{examples}。",
+    "codes": "可填多个，用逗号分隔；每项可填代码、名称或“代码-名称”，例如：{examples}。",
+    "month": "年月，格式 YYYYMM，例如 201607（也可写 2016-07、2016年7月）。",
+    "date": "日期，格式 YYYY-MM-DD，例如 2016-07-01。",
+    "wage": "整数（元），不保留小数；须在对应月份缴费基数上下限之内（目前下限 {low}，上限 {high}）。",
+    "text": "文字。",
+    "phone": "手机号11位，或固定电话（可带区号和“-”）。",
+    "postcode": "6位数字邮政编码。",
+    "serial": "业务流水号（见回执或审核结果），正整数。",
+    "class": "班级编号。",
+    "id_type": "证件类型，从下拉列表选择。",
+    "amount": "金额（元），不小于0，最多两位小数。",
+}
+
+# PDF rosters.
+ROSTER_WORDS = {
+    "seq": "序号",
+    "page_subtotal": "本页小计",
+    "total": "合计",
+    "persons": "共 {count} 人",
+    "page": "第 {page} 页  共 {pages} 页",
+    "unit_code": "单位编号：{value}",
+    "unit_name": "单位名称：{value}",
+    "batch": "批次号：{value}",
+    "month": "申报月份：{value}",
+    "period": "统计期间：{value}",
+    "as_of": "截至：{value}",
+    "submitted": "提交时间：{value}",
+    "made_on": "制表日期：{value}",
+    "stamp": "申报单位（盖章）：",
+    "head": "申报单位负责人：",
+    "maker": "制表人：",
+    "checker": "复核人：",
+    "filler": "--",
+    "batch_title": "{centre}{label}申报花名册",
+    "section": "{label}（{count} 人）",
+    "serial": "业务流水号",
+    "stop_date": "减少时间",
+    "old_wage": "原缴费基数",
+    "change_items": "修改项目",
+    "old_value": "原值",
+    "new_value": "修改值",
+    "insured": "参保",
+    "not_insured": "未参保",
+    "insured_from": "参保年月",
+    "wage_base": "缴费基数",
+    "paid_month": "最大缴费月份",
+    "arrears": "欠费金额",
+    "staff_no": "单位内部职工号",
+    "person_no": "个人编号",
+    "status": "参保状态",
+    "insurances": "参保险种",
+    "decision": "审核结论",
+    "time": "时间",
+    "row": "行号",
+    "column": "列名",
+    "code": "错误代码",
+    "message": "原因",
+    "kind": "业务类型",
+    "file": "文件",
+    "empty": "（无记录）",
+}
+ROSTER_TITLES = {
+    "employee_add": "{centre}职工增加申报花名册",
+    "employee_stop": "{centre}职工减少申报花名册",
+    "wage": "{centre}职工缴费基数申报花名册",
+    "insured": "{centre}单位人员参保花名册",
+    "wage_base": "{centre}单位人员当前缴费基数花名册",
+    "dues": "{centre}单位应缴信息",
+    "errors": "{centre}错误日志",
+    "digest": "{centre}每日汇总",
+    "kind_roster": "{centre}{label}花名册",
+}
+# File-name titles of the monthly rosters and unit reports.
+REPORT_NAMES = {
+    "employee_add": "职工增加申报花名册",
+    "employee_stop": "职工减少申报花名册",
+    "wage": "职工缴费基数申报花名册",
+    "insured": "参保花名册",
+    "wage_base": "当前缴费基数花名册",
+    "dues": "应缴信息",
+    "errors": "错误日志",
+}
+DIGEST_HEADERS = {
+    "unit_code": "单位编号",
+    "unit_name": "单位名称",
+    "files": "收到文件",
+    "rows_ok": "成功行",
+    "rows_failed": "失败行",
+    "imported": "新申报",
+    "batches": "提交批次",
+    "submitted": "提交申报",
+    "approved": "审核通过",
+    "rejected": "审核不通过",
+    "waiting": "待审核",
+}
+# ---- end of issue 6 section ---------------------------------------------------------------------

@@ -29,7 +29,8 @@ from exchange.errors import FileRejected
 from exchange.intake.claim import Claim, claim, node_name
 from exchange.kinds.detect import detect_kind, unit_named
 from exchange.kinds.spec import KindSpec, normalise_label
-from exchange.outputs.atomic import publish, write_text
+from exchange.messages import DECLARATION_STATUS_LABELS, OUTPUT_NAMES
+from exchange.outputs.atomic import publish
 from exchange.outputs.error_book import ErrorBookWriter
 from exchange.outputs.receipt import ReceiptRows, receipt_json, receipt_text
 from exchange.read.guard import sniff
@@ -143,8 +144,6 @@ class FileRun:
         number = p.values.get("id_number")
         if self.kind.action == "declare" and number and number in ctx.open_by_person:
             d = ctx.open_by_person[number]
-            from exchange.messages import DECLARATION_STATUS_LABELS
-
             col = self.kind.column("id_number")
             findings.append(Finding(p.outcome_row, C.PERSON_PENDING, col.header, "id_number", {
                 "serial": d.serial, "kind_label": self._label(d.kind),
@@ -340,7 +339,7 @@ def process_claim(instance: Instance, db: Database, work: Claim, actor: str | No
     stem = output_stem(result)
     spool = ReceiptRows(stage / "rows.jsonl")
     writer: list[ErrorBookWriter] = []
-    err_name = f"{stem}.错误.xlsx"
+    err_name = f"{stem}.{OUTPUT_NAMES['errors']}.xlsx"
     unit_name = ""
 
     def sink(outcome: RowOutcome) -> None:
@@ -403,7 +402,7 @@ def _finish_record(s: Session, result: FileResult) -> None:
     rec.total, rec.accepted = result.counts.total, result.counts.accepted
     rec.failed, rec.duplicate = result.counts.failed, result.counts.duplicate
     rec.error_book_name = result.error_book_name
-    rec.receipt_name = f"{output_stem(result)}.回执.txt"
+    rec.receipt_name = f"{output_stem(result)}.{OUTPUT_NAMES['receipt']}.txt"
     rec.finished_at = _now()
     Q.audit(s, result.unit, "file." + result.status, file_id=result.file_id,
             detail=json.dumps(result.counts.as_dict()))
@@ -425,10 +424,10 @@ def _record_refusal(db: Database, result: FileResult) -> None:
 def _write_receipts(instance: Instance, result: FileResult, spool: Any, stage: Path,
                     stem: str) -> None:
     text = receipt_text(result, spool, instance.settings.intake.receipt_row_lines)
-    (stage / f"{stem}.回执.txt").write_text(text, encoding="utf-8-sig")
-    with (stage / f"{stem}.回执.json").open("w", encoding="utf-8") as fh:
+    (stage / f"{stem}.{OUTPUT_NAMES['receipt']}.txt").write_text(text, encoding="utf-8-sig")
+    with (stage / f"{stem}.{OUTPUT_NAMES['receipt']}.json").open("w", encoding="utf-8") as fh:
         receipt_json(result, spool, fh)
-    result.receipt_name = f"{stem}.回执.txt"
+    result.receipt_name = f"{stem}.{OUTPUT_NAMES['receipt']}.txt"
 
 
 def place(instance: Instance, db: Database, work: Claim, quarantined: bool, stage: Path) -> None:
@@ -437,7 +436,7 @@ def place(instance: Instance, db: Database, work: Claim, quarantined: bool, stag
     for staged in sorted(stage.glob("*")):
         if staged.name.endswith(".xlsx"):
             publish(staged, outbox / "errors" / staged.name)
-        elif ".回执." in staged.name:
+        elif f".{OUTPUT_NAMES['receipt']}." in staged.name:
             publish(staged, outbox / "receipts" / staged.name)
     month = f"{work.received_at:%Y%m}"
     base = instance.quarantine if quarantined else instance.archive / month

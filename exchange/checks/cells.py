@@ -76,7 +76,7 @@ def _wage(raw: Any, col: ColumnSpec, tables: dict[str, CodeTable], today: date) 
 def _serial(raw: Any, col: ColumnSpec, tables: dict[str, CodeTable], today: date) -> Parsed:
     serial = V.parse_integer(raw)
     if serial is None or serial <= 0:
-        return None, C.FORMAT_INVALID, {"value": V.as_text(raw), "expected": "正整数"}
+        return None, C.FORMAT_INVALID, {"value": V.as_text(raw), "expected": "positive_integer"}
     return serial, None, {}
 
 
@@ -89,17 +89,17 @@ def _postcode(raw: Any, col: ColumnSpec, tables: dict[str, CodeTable], today: da
     text = V.as_text(raw)
     if re.fullmatch(r"\d{6}", text):
         return text, None, {}
-    return None, C.FORMAT_INVALID, {"value": text, "expected": "6位数字邮政编码"}
+    return None, C.FORMAT_INVALID, {"value": text, "expected": "postcode"}
 
 
 def _amount(raw: Any, col: ColumnSpec, tables: dict[str, CodeTable], today: date) -> Parsed:
-    text = V.as_text(raw).replace(",", "").removesuffix("元")
+    text = V.as_text(raw).replace(",", "").removesuffix("元")  # input grammar
     try:
         amount = Decimal(text)
     except InvalidOperation:
         amount = None
     if amount is None or not amount.is_finite() or amount < 0:
-        return None, C.FORMAT_INVALID, {"value": V.as_text(raw), "expected": "不小于0的金额"}
+        return None, C.FORMAT_INVALID, {"value": V.as_text(raw), "expected": "amount"}
     return float(round(amount, 2)), None, {}
 
 

@@ -7,8 +7,7 @@ from exchange import codes as C
 from exchange.checks import ids
 from exchange.checks.context import CheckContext
 from exchange.checks.finding import Finding
-from exchange.checks.values import month_label
-from exchange.messages import DECLARATION_STATUS_LABELS
+from exchange.messages import DECLARATION_STATUS_LABELS, month_label
 
 RowCheck = Callable[[int, dict[str, Any], CheckContext], list[Finding]]
 ROW_CHECKS: dict[str, RowCheck] = {}
@@ -155,13 +154,13 @@ def withdraw_target(row: int, values: dict[str, Any], ctx: CheckContext) -> list
     if serial is not None:
         found = ctx.declarations.get(serial)
         candidates = [found] if found and found.unit_code == ctx.unit.code else []
-        what = f"业务流水号 {serial}"
+        what = {"by": "by_serial", "value": serial}
     else:
         candidates = [d for d in ctx.by_person.get(number, []) if kind in (None, d.kind)]
-        what = f"身份证号 {number}"
+        what = {"by": "by_id", "value": number}
     if not candidates:
         return [_cell(row, ctx, "serial" if serial is not None else "id_number",
-                      C.DECLARATION_NOT_FOUND, what=what)]
+                      C.DECLARATION_NOT_FOUND, **what)]
     if not any(d.status == "pending" for d in candidates):
         d = candidates[0]
         return [_cell(row, ctx, "serial" if serial is not None else "id_number",

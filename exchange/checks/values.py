@@ -7,6 +7,8 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from exchange.messages import NO, YES
+
 EXCEL_EPOCH = date(1899, 12, 30)
 
 
@@ -19,7 +21,7 @@ def as_text(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
-        return "是" if value else "否"
+        return YES if value else NO
     if isinstance(value, float):
         if value.is_integer() and abs(value) < 1e15:
             return str(int(value))
@@ -38,12 +40,12 @@ def excel_serial(value: float) -> date | None:
 
 
 _DATE_PATTERNS = (
-    re.compile(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?$"),
+    re.compile(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?$"),  # input grammar
     re.compile(r"^(\d{4})(\d{2})(\d{2})$"),
 )
 _MONTH_PATTERNS = (
     re.compile(r"^(\d{4})(\d{2})$"),
-    re.compile(r"^(\d{4})[-/.年](\d{1,2})月?$"),
+    re.compile(r"^(\d{4})[-/.年](\d{1,2})月?$"),  # input grammar
 )
 
 
@@ -101,7 +103,7 @@ def parse_integer(value: Any) -> int | None:
         return value
     if isinstance(value, float):
         return int(value) if value.is_integer() else None
-    text = as_text(value).replace(",", "").replace("，", "").removesuffix("元").strip()
+    text = as_text(value).replace(",", "").replace("，", "").removesuffix("元").strip()  # input grammar
     try:
         number = Decimal(text)
     except InvalidOperation:
@@ -121,6 +123,3 @@ def parse_phone(value: Any) -> str | None:
         return text
     return None
 
-
-def month_label(month: str) -> str:
-    return f"{month[:4]}年{int(month[4:])}月"

@@ -18,8 +18,8 @@ def units() -> None:
 
 @units.command("add")
 @click.argument("code")
-@click.option("--name", required=True, help="单位名称.")
-@click.option("--type", "unit_type", help="Unit type code (10 企业, 30 社区, 40 学校 ...).")
+@click.option("--name", required=True, help="The unit's registered name.")
+@click.option("--type", "unit_type", help="Unit type code from rules/codes.toml [unit_type] (10, 30, 40 ...).")
 @click.option("--password", help="SFTP password (stored as an argon2 hash).")
 @click.option("--key", "key_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="OpenSSH public key file for the SFTP login.")

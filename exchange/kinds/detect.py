@@ -9,7 +9,7 @@ from exchange.errors import FileRejected
 from exchange.kinds.spec import KindSpec, normalise_label
 from exchange.read.header import map_columns
 
-_UNIT_IN_TITLE = re.compile(r"单位编号[:：]?\s*([0-9A-Za-z_\-]+)")
+_UNIT_IN_TITLE = re.compile(r"单位编号[:：]?\s*([0-9A-Za-z_\-]+)")  # input grammar
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from openpyxl import Workbook
 from openpyxl.comments import Comment
 
 from exchange.kinds.spec import KindSpec
-from exchange.messages import ERROR_BOOK_WORDS as W
+from exchange.messages import ERROR_BOOK_WORDS as W, PRODUCT_NAME
 from exchange.outputs.workbook import (BAD_FILL, BAD_FONT, BOX, HEADER_FILL, HEADER_FONT,
                                        REASON_FONT, REQUIRED_FONT, TITLE_FONT, add_meta_sheet,
                                        column_letter, text_cell)
@@ -34,7 +34,7 @@ class ErrorBookWriter:
         self.ws.column_dimensions[column_letter(ncols + 1)].width = 60
         self.ws.column_dimensions[column_letter(ncols + 2)].hidden = True
         self.ws.freeze_panes = "A4"
-        title = f"{kind.title}（错误行）  单位编号：{unit_code}  单位名称：{unit_name}  原文件：{source}"
+        title = W["title"].format(title=kind.title, unit=unit_code, unit_name=unit_name, source=source)
         self.ws.append([text_cell(self.ws, title, font=TITLE_FONT)])
         self.ws.append([text_cell(self.ws, W["note"], font=REASON_FONT)])
         header = [text_cell(self.ws, ("*" if c.required else "") + c.header,
@@ -56,7 +56,7 @@ class ErrorBookWriter:
             if finding is not None:
                 cell.fill = BAD_FILL
                 cell.font = BAD_FONT
-                cell.comment = Comment(finding.message, "报盘交换")
+                cell.comment = Comment(finding.message, PRODUCT_NAME)
             cells.append(cell)
         reasons = "；".join(f.message.rstrip("。") for f in outcome.findings if not f.is_duplicate) + "。"
         cells.append(text_cell(self.ws, reasons, font=REASON_FONT, border=BOX))

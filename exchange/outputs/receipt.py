@@ -63,7 +63,7 @@ def receipt_text(result: FileResult, rows: Iterable[dict[str, Any]], max_lines: 
         f"{W['unit']}：{result.unit}",
         f"{W['file']}：{result.name}",
         f"{W['received']}：{result.received_at:%Y-%m-%d %H:%M:%S}",
-        f"{W['kind']}：{result.kind_label or '（无法识别）'}",
+        f"{W['kind']}：{result.kind_label or W['unknown_kind']}",
         f"{W['status']}：{STATUS_LABELS[result.status]}",
     ]
     if result.file_error:

@@ -7,12 +7,14 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.worksheet.worksheet import Worksheet
 
+from exchange.messages import WORKBOOK_FONT
+
 TEXT_FORMAT = "@"
 FORMULA_STARTS = ("=", "+", "-", "@")
 
-TITLE_FONT = Font(name="宋体", size=14, bold=True)
-HEADER_FONT = Font(name="宋体", size=11, bold=True)
-REQUIRED_FONT = Font(name="宋体", size=11, bold=True, color="C00000")
+TITLE_FONT = Font(name=WORKBOOK_FONT, size=14, bold=True)
+HEADER_FONT = Font(name=WORKBOOK_FONT, size=11, bold=True)
+REQUIRED_FONT = Font(name=WORKBOOK_FONT, size=11, bold=True, color="C00000")
 HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
 BAD_FILL = PatternFill("solid", fgColor="FFC7CE")
 BAD_FONT = Font(color="9C0006")

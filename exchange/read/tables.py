@@ -57,7 +57,7 @@ def _clip(values: list[Any] | tuple[Any, ...], limits: Limits) -> tuple[Any, ...
     if len(values) > limits.max_columns:
         tail = values[limits.max_columns:]
         if any(v not in (None, "") for v in tail):
-            raise FileRejected(C.FILE_TOO_LARGE, what="列数", limit=limits.max_columns)
+            raise FileRejected(C.FILE_TOO_LARGE, what="column_count", limit=limits.max_columns)
         values = values[:limits.max_columns]
     return tuple(values)
 

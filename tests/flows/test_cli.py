@@ -1,0 +1,153 @@
+"""The CLI in-process: validate --json contract, process, units, master load, help everywhere."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import func, select
+
+from exchange.cli import cli
+from exchange.store.models import Declaration, Person, Unit
+from tests.conftest import ADD_HEADERS, add_row, make_id, make_workbook
+
+ROOT = Path(__file__).resolve().parents[2]
+TITLE = "职工批量新增申报填写表"
+
+
+def run(home: Path, *args: str):  # type: ignore[no-untyped-def]
+    result = CliRunner().invoke(cli, ["--home", str(home), *args], catch_exceptions=False)
+    return result
+
+
+def test_validate_json_contract_changes_nothing(home, instance, db, tmp_path):  # type: ignore[no-untyped-def]
+    rows = [add_row(make_id("19800101", "601"), "甲"), add_row(make_id("19800101", "603"), "乙 乙"),
+            add_row(320602198001016039, "丙")]
+    path = make_workbook(tmp_path / "v.xlsx", ADD_HEADERS, rows, title=TITLE)
+    result = run(home, "validate", str(path), "--unit", "1001", "--json")
+    assert result.exit_code == 0
+    out = json.loads(result.output)
+    assert set(out) == {"kind", "status", "file_errors", "counts", "rows"}
+    assert out["kind"] == "employee_add" and out["status"] == "partial" and out["file_errors"] == []
+    assert out["counts"] == {"total": 3, "accepted": 1, "failed": 2, "duplicate": 0}
+    assert [(r["row"], r["ok"]) for r in out["rows"]] == [(4, True), (5, False), (6, False)]
+    assert out["rows"][0]["errors"] == []
+    assert [(e["column"], e["code"]) for e in out["rows"][1]["errors"]] == [("姓名", "name.invalid")]
+    assert out["rows"][2]["errors"][0]["code"] == "id.numeric"
+    assert set(out["rows"][1]["errors"][0]) == {"column", "code", "message"}
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Declaration)) == 0
+    assert path.exists() and not any(instance.unit_outbox("1001", "receipts").iterdir())
+
+
+def test_validate_json_file_error_still_exits_zero(home, instance, db, tmp_path):  # type: ignore[no-untyped-def]
+    path = tmp_path / "junk.xlsx"
+    path.write_bytes(b"\x00\x01garbage" * 100)
+    result = run(home, "validate", str(path), "--unit", "1001", "--json")
+    assert result.exit_code == 0
+    out = json.loads(result.output)
+    assert out["status"] == "rejected" and out["rows"] == []
+    assert out["file_errors"][0]["code"] == "file.unreadable"
+    assert out["counts"] == {"total": 0, "accepted": 0, "failed": 0, "duplicate": 0}
+
+
+def test_validate_sees_duplicates_of_imported_rows(home, instance, db, tmp_path):  # type: ignore[no-untyped-def]
+    path = make_workbook(tmp_path / "d.xlsx", ADD_HEADERS, [add_row(make_id("19800101", "611"), "甲")],
+                         title=TITLE)
+    assert run(home, "process", "--unit", "1001", str(path)).exit_code == 0
+    out = json.loads(run(home, "validate", str(path), "--unit", "1001", "--json").output)
+    assert out["status"] == "accepted"
+    assert out["counts"] == {"total": 1, "accepted": 0, "failed": 0, "duplicate": 1}
+    assert out["rows"][0]["ok"] is True and out["rows"][0]["duplicate"] is True
+
+
+def test_process_prints_one_line_per_file(home, instance, db, tmp_path):  # type: ignore[no-untyped-def]
+    path = make_workbook(tmp_path / "p.xlsx", ADD_HEADERS, [add_row(make_id("19800101", "621"), "甲")],
+                         title=TITLE)
+    result = run(home, "process", "--unit", "1001", str(path))
+    assert result.exit_code == 0
+    assert re.search(r"^1001/p\.xlsx: accepted kind=employee_add accepted=1 failed=0 duplicate=0 receipt=",
+                     result.output, re.M)
+    assert run(home, "process").output.strip() == "no files waiting"
+
+
+def test_units_add_creates_folders_and_login(home, instance):  # type: ignore[no-untyped-def]
+    result = run(home, "units", "add", "2001", "--name", "测试单位", "--password", "pw")
+    assert result.exit_code == 0 and "unit 2001 ready" in result.output
+    assert (home / "inbox" / "2001").is_dir() and (home / "outbox" / "2001" / "receipts").is_dir()
+    listing = run(home, "units", "list").output
+    assert "2001\t测试单位\tpassword" in listing
+
+
+def test_master_load_persons_and_units(home, instance, db, tmp_path):  # type: ignore[no-untyped-def]
+    units = make_workbook(tmp_path / "units.csv", ["单位编号*", "单位名称*", "统一社会信用代码", "单位类型", "经办人姓名", "经办人手机"],
+                          [["3001", "新单位", "91320600MA1XXXXX0X", "企业", "周经办", "13900000000"],
+                           ["", "缺编号", "", "", "", ""]], title="", title_rows=0, fmt="csv-gb18030")
+    out = run(home, "master", "load", str(units)).output
+    assert "units: loaded 1 rows (1 new, 0 updated), refused 1" in out
+    assert "row 3: required" in out
+    a, b = make_id("19800101", "631"), make_id("19800101", "633")
+    persons = make_workbook(tmp_path / "persons.xlsx",
+                            ["个人编号", "身份证号*", "姓名*", "性别", "出生日期", "单位编号", "参保状态", "险种",
+                             "最大缴费月份", "欠费金额", "缴费基数"],
+                            [["P1", a, "甲", "男", "1980-01-01", "3001", "参保", "310", "202610", "0", 5000],
+                             ["P1", a, "甲", "男", "1980-01-01", "3001", "参保", "510", "202609", "0", 5000],
+                             ["P2", b, "乙", "", "", "3001", "暂停", "", "", "12.5", ""],
+                             ["P3", "123", "丙", "", "", "3001", "", "", "", "", ""]], title="参保人员信息")
+    out = run(home, "master", "load", str(persons)).output
+    assert "persons: loaded 3 rows (2 new, 0 updated), refused 1" in out
+    assert "row 7: id.format" in out
+    # Loading again is an update, not a duplicate.
+    assert "(0 new, 2 updated)" in run(home, "master", "load", str(persons)).output
+    with db.session() as s:
+        p = s.get(Person, a)
+        assert p.paid_months == {"310": "202610", "510": "202609"} and p.insurances == "310,510"
+        assert s.get(Person, b).status == "2" and float(s.get(Person, b).arrears) == 12.5
+        assert s.get(Unit, "3001").name == "新单位"
+
+
+def _commands(group: click.Group, prefix: tuple[str, ...] = ()):  # type: ignore[no-untyped-def]
+    for name, cmd in group.commands.items():
+        yield prefix + (name,), cmd
+        if isinstance(cmd, click.Group):
+            yield from _commands(cmd, prefix + (name,))
+
+
+@pytest.mark.parametrize("path,cmd", list(_commands(cli)), ids=lambda x: " ".join(x) if isinstance(x, tuple) else "")
+def test_every_command_has_help_and_an_example(path, cmd) -> None:  # type: ignore[no-untyped-def]
+    result = CliRunner().invoke(cli, [*path, "--help"])
+    assert result.exit_code == 0 and (cmd.help or "").strip()
+    if not isinstance(cmd, click.Group):
+        assert "Example:" in cmd.help, f"{' '.join(path)} has no usage example"
+        readme = (ROOT / "README.md").read_text(encoding="utf-8")
+        assert f"exchange {' '.join(path)}" in readme, f"README does not mention `exchange {' '.join(path)}`"
+
+
+def test_chinese_text_lives_only_in_messages_and_rules() -> None:
+    """Unit-facing words live in messages.py or rules/; parsing grammar is marked as such.
+
+    Sample generators (demo.py, *_samples.py) write the data a clerk would type: exempt.
+    """
+    import ast
+
+    cjk = re.compile(r"[\u4e00-\u9fff]")
+    offenders = []
+    for path in (ROOT / "exchange").rglob("*.py"):
+        if path.name in ("messages.py", "demo.py") or path.name.endswith("_samples.py"):
+            continue
+        source = path.read_text(encoding="utf-8")
+        lines = source.splitlines()
+        tree = ast.parse(source)
+        docstrings = {id(n.body[0].value) for n in ast.walk(tree)
+                      if isinstance(n, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                      and n.body and isinstance(n.body[0], ast.Expr)
+                      and isinstance(n.body[0].value, ast.Constant)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and cjk.search(node.value):
+                if id(node) in docstrings or "# input grammar" in lines[node.lineno - 1]:
+                    continue
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.value[:40]}")
+    assert offenders == []
