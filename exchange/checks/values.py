@@ -10,6 +10,8 @@ from typing import Any
 from exchange.messages import NO, YES
 
 EXCEL_EPOCH = date(1899, 12, 30)
+# Zero-width characters that ride along when clerks paste from web pages and chat apps.
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
 
 
 def is_blank(value: Any) -> bool:
@@ -30,7 +32,7 @@ def as_text(value: Any) -> str:
         return value.date().isoformat() if value.time() == datetime.min.time() else value.isoformat(" ")
     if isinstance(value, date):
         return value.isoformat()
-    return unicodedata.normalize("NFKC", str(value)).strip()
+    return unicodedata.normalize("NFKC", str(value)).translate(_INVISIBLE).strip()
 
 
 def excel_serial(value: float) -> date | None:

@@ -77,3 +77,13 @@ def test_code_and_label_must_agree(raw: str) -> None:
                                     ("·张三", False), ("张三!", False), ("  李四  ", True)])
 def test_names(raw: str, ok: bool) -> None:
     assert valid_name(normalise_name(raw)) is ok
+
+
+def test_pasted_invisible_characters_are_dropped() -> None:
+    from exchange.checks.cells import parse_row
+
+    id_col = RULES.kinds["employee_add"].column("id_number")
+    name_col = RULES.kinds["employee_add"].column("name")
+    values, findings = parse_row(4, {"id_number": "\ufeff11010519491231002x\u200b", "name": "\u200b张三\xa0"},
+                                 (id_col, name_col), RULES.tables, date(2026, 11, 22))
+    assert findings == [] and values == {"id_number": "11010519491231002X", "name": "张三"}
