@@ -184,3 +184,15 @@ def test_text_receipt_is_chinese_and_names_the_error_book(instance, db):  # type
     assert "第 5 行（乙" in text and "缴费基数范围" in text
     archived = list((instance.archive).rglob("*h.xlsx"))
     assert len(archived) == 1 and not list(instance.unit_inbox("1001").iterdir())
+
+
+def test_dates_phones_and_long_text(instance, db):  # type: ignore[no-untyped-def]
+    rows = [add_row(make_id("19880808", "901"), "甲", birth="1988-02-30"),
+            add_row(make_id("19880808", "903"), "乙", phone="12345"),
+            add_row(make_id("19880808", "905"), "丙", address="很长的地址" * 30),
+            add_row(make_id("19880808", "907"), "丁", birth="1988年8月8日", phone="0513-85123456")]
+    make_workbook(instance.unit_inbox("1001") / "i.xlsx", ADD_HEADERS, rows, title=TITLE)
+    receipt = receipt_of(instance, process(instance, db))
+    assert triples(receipt) == [(4, "出生日期", C.DATE_INVALID), (5, "联系电话", C.PHONE_INVALID),
+                                (6, "联系地址", C.TEXT_TOO_LONG)]
+    assert receipt["counts"]["accepted"] == 1
