@@ -1,11 +1,21 @@
-"""Fixtures: a fresh instance with one unit and a few persons; workbooks built in code."""
+"""Fixtures: a fresh instance with one unit and a few persons; workbooks built in code.
+
+Every test that uses `instance` (and so `db`) runs once per database backend: SQLite, and
+PostgreSQL when a server is at hand (EXCHANGE_TEST_PG_URL, else a throwaway cluster started
+from the installed binaries). Each PostgreSQL test gets a fresh database copied from a migrated
+template. `--backend sqlite|postgres` or EXCHANGE_TEST_DB picks one; with CI=true a missing
+server fails the PostgreSQL tests instead of skipping them.
+"""
 from __future__ import annotations
 
 import csv
 import io
+import os
+import re
+import uuid
 from datetime import date
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import openpyxl
 import pytest
@@ -75,9 +85,142 @@ def home(tmp_path: Path) -> Path:
     return tmp_path / "inst"
 
 
+BACKENDS = ("sqlite", "postgres")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--backend", choices=(*BACKENDS, "all"), default=None,
+                     help="database backend(s) for instance/db tests (default: $EXCHANGE_TEST_DB, "
+                          "else all)")
+
+
+def _selected_backends(config: pytest.Config) -> list[str]:
+    chosen = config.getoption("--backend") or os.environ.get("EXCHANGE_TEST_DB") or "all"
+    return list(BACKENDS) if chosen == "all" else [chosen]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run every test that needs a database once per selected backend."""
+    if "backend" not in metafunc.fixturenames:
+        return
+    for mark in metafunc.definition.iter_markers("parametrize"):
+        names = mark.args[0]
+        names = [n.strip() for n in names.split(",")] if isinstance(names, str) else list(names)
+        if "backend" in names:
+            return                                  # the test chose its backends itself
+    metafunc.parametrize("backend", _selected_backends(metafunc.config), indirect=True)
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str | None]:
+    """Admin URL of a PostgreSQL server for the tests, or None when there is none."""
+    from tests.pgserver import LocalCluster, find_bindir, reap_orphans, wait_reachable
+
+    url = os.environ.get("EXCHANGE_TEST_PG_URL")
+    if url:
+        yield url if wait_reachable(url) else None
+        return
+    if find_bindir() is None:
+        yield None
+        return
+    reap_orphans()
+    cluster = LocalCluster()
+    try:
+        cluster.start()
+    except Exception as exc:  # noqa: BLE001 - any failure means "no server", reported below
+        cluster.stop()
+        print(f"could not start a PostgreSQL cluster: {exc}")
+        yield None
+        return
+    try:
+        yield cluster.url
+    finally:
+        cluster.stop()
+
+
+def _admin(url: str):  # type: ignore[no-untyped-def]
+    import psycopg
+
+    return psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True)
+
+
+def _with_database(url: str, name: str) -> str:
+    head, _, _ = url.rpartition("/")
+    return f"{head}/{name}"
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_server: str | None) -> Iterator[str | None]:
+    """A database migrated once; every PostgreSQL test starts from a copy of it."""
+    if pg_server is None:
+        yield None
+        return
+    name = f"exchange_tpl_{uuid.uuid4().hex[:10]}"
+    with _admin(pg_server) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    migrated = Database(_with_database(pg_server, name))
+    migrated.upgrade()
+    migrated.dispose()
+    try:
+        yield name
+    finally:
+        with _admin(pg_server) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture
-def instance(home: Path) -> Instance:
-    return init_instance(home)
+def backend(request: pytest.FixtureRequest) -> str:
+    """The backend this test runs on; PostgreSQL tests skip without a server (fail in CI)."""
+    name = getattr(request, "param", "sqlite")
+    if name == "postgres" and request.getfixturevalue("pg_server") is None:
+        why = "no PostgreSQL server (set EXCHANGE_TEST_PG_URL or install postgresql)"
+        if _in_ci():
+            pytest.fail(why + " and CI=true")
+        pytest.skip(why)
+    return name
+
+
+@pytest.fixture
+def pg_url(request: pytest.FixtureRequest, pg_server: str | None,
+           pg_template: str | None) -> Iterator[str]:
+    """A fresh PostgreSQL database for this test, dropped afterwards."""
+    if pg_server is None or pg_template is None:
+        why = "no PostgreSQL server"
+        if _in_ci():
+            pytest.fail(why + " and CI=true")
+        pytest.skip(why)
+    name = f"exchange_t_{uuid.uuid4().hex[:12]}"
+    with _admin(pg_server) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
+    try:
+        yield _with_database(pg_server, name)
+    finally:
+        with _admin(pg_server) as conn:
+            # FORCE: child processes a test started may still hold connections.
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def set_database_url(home: Path, url: str) -> None:
+    """Point the instance's config.toml at `url` ([database] url)."""
+    config = home / "config.toml"
+    text = config.read_text(encoding="utf-8")
+    text, n = re.subn(r'(?m)^url\s*=\s*".*"$', f'url = "{url}"', text, count=1)
+    if n != 1:
+        raise RuntimeError(f"{config}: no [database] url line to replace")
+    config.write_text(text, encoding="utf-8")
+
+
+@pytest.fixture
+def instance(home: Path, backend: str, request: pytest.FixtureRequest) -> Instance:
+    inst = init_instance(home)
+    if backend == "postgres":
+        set_database_url(home, request.getfixturevalue("pg_url"))
+        inst = Instance(home)
+    return inst
 
 
 @pytest.fixture
