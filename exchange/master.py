@@ -121,7 +121,8 @@ def _upsert_persons(s: Session, rows: list[dict[str, Any]]) -> tuple[int, int]:
     existing = {p.id_number: p for p in s.execute(
         select(Person.id_number, Person.insurances, Person.paid_months, Person.last_paid_month)
         .where(Person.id_number.in_(ids)))} if ids else {}
-    inserts, updates = [], []
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
     for number, m in merged.items():
         old = existing.get(number)
         insurances = [x for x in ((old.insurances or "").split(",") if old else []) if x]

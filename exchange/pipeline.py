@@ -220,7 +220,7 @@ class FileRun:
             serial, number, kind = (p.values.get("serial"), p.values.get("id_number"),
                                     p.values.get("declared_kind"))
             targets = ([ctx.declarations[serial]] if serial is not None else
-                       [d for d in ctx.by_person.get(number, []) if kind in (None, d.kind)])
+                       [d for d in ctx.by_person.get(str(number), []) if kind in (None, d.kind)])
             for d in targets:
                 if d.status != "pending":
                     continue

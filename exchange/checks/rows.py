@@ -156,7 +156,7 @@ def withdraw_target(row: int, values: dict[str, Any], ctx: CheckContext) -> list
         candidates = [found] if found and found.unit_code == ctx.unit.code else []
         what = {"by": "by_serial", "value": serial}
     else:
-        candidates = [d for d in ctx.by_person.get(number, []) if kind in (None, d.kind)]
+        candidates = [d for d in ctx.by_person.get(str(number), []) if kind in (None, d.kind)]
         what = {"by": "by_id", "value": number}
     if not candidates:
         return [_cell(row, ctx, "serial" if serial is not None else "id_number",

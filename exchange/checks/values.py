@@ -83,8 +83,8 @@ def parse_month(value: Any) -> str | None:
         if float(value).is_integer() and 190001 <= value <= 210012:
             value = str(int(value))
         else:
-            d = parse_date(value)
-            return f"{d.year:04d}{d.month:02d}" if d else None
+            serial = parse_date(value)
+            return f"{serial.year:04d}{serial.month:02d}" if serial else None
     text = as_text(value).replace(" ", "")
     if re.fullmatch(r"\d{6}\.0+", text):
         text = text.split(".")[0]
@@ -93,8 +93,8 @@ def parse_month(value: Any) -> str | None:
         if m:
             year, month = int(m.group(1)), int(m.group(2))
             return f"{year:04d}{month:02d}" if 1900 <= year <= 2100 and 1 <= month <= 12 else None
-    d = parse_date(text)
-    return f"{d.year:04d}{d.month:02d}" if d else None
+    full = parse_date(text)
+    return f"{full.year:04d}{full.month:02d}" if full else None
 
 
 def parse_integer(value: Any) -> int | None:
