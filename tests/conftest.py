@@ -223,6 +223,19 @@ def instance(home: Path, backend: str, request: pytest.FixtureRequest) -> Instan
     return inst
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _cheap_password_hashes() -> Iterator[None]:
+    """argon2 at production cost takes ~0.2 s a hash; in-process tests use the same algorithm
+    at a lower cost (the cost is stored in each hash, so verification is unchanged)."""
+    import exchange.accounts as accounts
+    from argon2 import PasswordHasher
+
+    saved = accounts._hasher
+    accounts._hasher = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
+    yield
+    accounts._hasher = saved
+
+
 @pytest.fixture
 def db(instance: Instance):  # type: ignore[no-untyped-def]
     database = open_database(instance)
