@@ -6,8 +6,10 @@ from pathlib import Path
 import click
 from sqlalchemy import select
 
-from exchange.accounts import add_unit, read_key
+from exchange.accounts import add_unit, make_folders, read_key, set_login
 from exchange.cli import Context, pass_ctx
+from exchange.config import CENTRE
+from exchange.store import queries as Q
 from exchange.store.models import Account, Unit
 
 
@@ -49,6 +51,26 @@ def list_units(ctx: Context) -> None:
     for code, name, pw, keys in rows:
         login = "+".join(x for x, on in (("password", pw), ("key", keys)) if on) or "no login"
         click.echo(f"{code}\t{name}\t{login}")
+
+
+@units.command("centre")
+@click.option("--password", help="SFTP password (stored as an argon2 hash).")
+@click.option("--key", "key_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="OpenSSH public key file for the SFTP login.")
+@pass_ctx
+def centre(ctx: Context, password: str | None, key_file: Path | None) -> None:
+    """Create or update the centre's SFTP login `_centre` (sees inbox/_centre, outbox/_centre).
+
+    Example: exchange units centre --password 'S3cret!'
+    """
+    if not password and not key_file:
+        raise click.UsageError("give --password, --key or both")
+    key = read_key(key_file) if key_file else None
+    with ctx.db.session() as s:
+        set_login(s, CENTRE, CENTRE, password=password, key=key, role="centre")
+        Q.audit(s, "operator", "login.centre", detail=CENTRE)
+    make_folders(ctx.instance, CENTRE)
+    click.echo(f"login {CENTRE} ready: inbox/{CENTRE}/ outbox/{CENTRE}/")
 
 
 COMMANDS = [units]

@@ -1,0 +1,60 @@
+"""`exchange jobs`: the scheduled jobs of jobs/*.toml, listed or run by hand."""
+from __future__ import annotations
+
+import click
+from sqlalchemy import func, select
+
+from exchange.cli import Context, pass_ctx
+from exchange.errors import NotFound
+from exchange.schedule.registry import all_jobs
+from exchange.schedule.scheduler import run_now
+from exchange.schedule.spec import find_job, load_jobs
+from exchange.store.models import JobRun
+
+
+@click.group("jobs")
+def jobs() -> None:
+    """Scheduled jobs (jobs/*.toml)."""
+
+
+@jobs.command("list")
+@pass_ctx
+def list_jobs(ctx: Context) -> None:
+    """List the jobs with their schedule and last run.
+
+    Example: exchange jobs list
+    """
+    specs = load_jobs(ctx.instance)
+    with ctx.db.session() as s:
+        last = dict(s.execute(select(JobRun.job, func.max(JobRun.id)).group_by(JobRun.job)).all())
+        runs = {r.job: r for r in s.scalars(select(JobRun).where(JobRun.id.in_(list(last.values()))))}
+    if not specs:
+        click.echo("no jobs in jobs/")
+    for spec in specs:
+        run = runs.get(spec.id)
+        state = "enabled" if spec.enabled else "disabled"
+        seen = (f"last {run.started_at:%Y-%m-%d %H:%M:%S}: {run.outcome or 'running'}"
+                if run else "never run")
+        click.echo(f"{spec.id}\t{spec.when}\t{state}\t{seen}")
+
+
+@jobs.command("run")
+@click.argument("name")
+@pass_ctx
+def run_job(ctx: Context, name: str) -> None:
+    """Run one job now, with the options of its jobs/NAME.toml.
+
+    Example: exchange jobs run rescan
+    """
+    specs = load_jobs(ctx.instance)
+    spec = find_job(specs, name)
+    if spec is None and name not in all_jobs():
+        known = sorted({s.id for s in specs} | set(all_jobs()))
+        raise NotFound(f"no job {name!r} (known: {', '.join(known)})")
+    outcome = run_now(ctx.instance, ctx.db, spec, name) or "taken by another run"
+    click.echo(f"{spec.id if spec else name}: {outcome}")
+    if outcome.startswith("failed"):
+        raise SystemExit(1)
+
+
+COMMANDS = [jobs]

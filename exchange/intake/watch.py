@@ -1,0 +1,316 @@
+"""Watched inboxes: watchdog events and finished uploads feed one worker thread through a queue.
+
+Watch events only enqueue. The worker keeps, per inbox folder, the time its last event came; a
+folder is processed once it has been quiet for [intake].settle_seconds (a shared-folder copy
+sends events while it writes). Files whose own mtime is still within the settle time are left
+by intake.scan and looked at again later. Temp and lock names (intake.ignore) never trigger.
+All processing, rescans and crash recovery run on this one thread, so a file is never handled
+twice by one node, and stopping waits for the current file only.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import re
+import socket
+import threading
+import time
+from concurrent.futures import Future
+from datetime import datetime
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from sqlalchemy import select, update
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
+from exchange.config import CENTRE, Instance
+from exchange.intake.centre import handle_centre_file, process_centre_inbox
+from exchange.intake.ignore import ignored
+from exchange.intake.scan import process_inbox, recover
+from exchange.results import FileResult
+from exchange.store.db import Database
+from exchange.store.models import FileRecord
+
+log = logging.getLogger("exchange.watch")
+
+# process_centre_inbox names its work files centre-<%Y%m%d%H%M%S%f>-<name>.
+CENTRE_WORK = re.compile(r"^centre-\d{20}-(?P<name>.+)$")
+RETRY_SECONDS = 10.0   # after an error (database away, disk full) a folder is tried again
+
+
+def _process_gone(pid: int) -> bool:
+    if pid == os.getpid():
+        return True        # our own claim, and this single worker is not inside it now
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def release_dead_claims(db: Database) -> int:
+    """End the lease of claims whose process on this host is gone, so recover() takes them now.
+
+    A claim's node is "<host>-<pid>"; a claim from another host keeps its lease, since only
+    that host can tell whether its worker still runs.
+    """
+    host = socket.gethostname()
+    with db.session() as s:
+        rows = s.execute(select(FileRecord.id, FileRecord.node).where(
+            FileRecord.status == "claimed", FileRecord.lease_until.is_not(None))).all()
+        dead = []
+        for file_id, node in rows:
+            name, _, pid = (node or "").rpartition("-")
+            if name == host and pid.isdigit() and _process_gone(int(pid)):
+                dead.append(file_id)
+        if dead:
+            s.execute(update(FileRecord).where(FileRecord.id.in_(dead))
+                      .values(lease_until=datetime(2000, 1, 1)))
+    return len(dead)
+
+
+def recover_centre(instance: Instance, db: Database, *, force: bool = False) -> int:
+    """Finish centre files a stopped process left in var/processing.
+
+    Centre files have no lease; one renamed in longer ago than the lease time is taken, or
+    every one when `force` (a single node: SQLite). Master data loads are upserts and review
+    decisions apply once, so handling a file again is harmless.
+    """
+    if not instance.processing.is_dir():
+        return 0
+    cutoff = time.time() - instance.settings.intake.lease_seconds
+    done = 0
+    for work in sorted(instance.processing.glob("centre-*")):
+        match = CENTRE_WORK.match(work.name)
+        if match is None or not work.is_file():
+            continue
+        if not force and work.stat().st_ctime > cutoff:
+            continue
+        log.warning("unit=_centre file=%s: unfinished centre file, handling again", match["name"])
+        handle_centre_file(instance, db, work, match["name"])
+        done += 1
+    return done
+
+
+class _Stopping(Exception):
+    """Raised from process_inbox's per-file callback to stop after the current file."""
+
+
+@dataclass(frozen=True)
+class _Touch:
+    folder: str                  # unit code or CENTRE
+    at: float
+
+
+@dataclass(frozen=True)
+class _Rescan:
+    done: Future = field(default_factory=Future)
+    recover: bool = False
+    startup: bool = False
+
+
+_STOP = object()
+
+
+class IntakeWorker:
+    """The one thread that processes inbox files; everything else talks to it through `notify`."""
+
+    def __init__(self, instance: Instance, db: Database, settle_seconds: float | None = None) -> None:
+        self.instance, self.db = instance, db
+        self.settle = (instance.settings.intake.settle_seconds if settle_seconds is None
+                       else settle_seconds)
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._due: dict[str, float] = {}
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="intake-worker", daemon=True)
+        self.processed = 0
+
+    # Called from other threads ---------------------------------------------------------------
+    def start(self) -> None:
+        self._thread.start()
+
+    def notify(self, path: Path) -> None:
+        """Something changed at `path`; only files directly in an inbox folder count."""
+        folder = self.folder_of(path)
+        if folder is not None:
+            self._queue.put(_Touch(folder, time.monotonic()))
+
+    def rescan(self, *, recover: bool = True, startup: bool = False) -> "Future[str]":
+        """Queue a full pass over every inbox, after crash recovery when `recover`.
+
+        `startup`: no other worker of this instance runs yet, so on SQLite (one node) centre
+        leftovers are taken at once instead of after the lease time.
+        """
+        request = _Rescan(recover=recover, startup=startup)
+        self._queue.put(request)
+        return request.done
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Finish the file in hand, then end; files still waiting stay for the next start."""
+        self._stopping.set()
+        self._queue.put(_STOP)
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def folder_of(self, path: Path) -> str | None:
+        try:
+            rel = path.relative_to(self.instance.inbox)
+        except ValueError:
+            return None
+        if len(rel.parts) != 2 or ignored(rel.parts[1]):
+            return None
+        folder = rel.parts[0]
+        if folder.startswith(".") or (folder.startswith("_") and folder != CENTRE):
+            return None
+        return folder
+
+    # The worker thread -------------------------------------------------------------------------
+    def _run(self) -> None:
+        log.info("unit=- file=-: intake worker started (settle %.1fs)", self.settle)
+        while True:
+            timeout = None
+            if self._due:
+                timeout = max(0.0, min(self._due.values()) - time.monotonic())
+            try:
+                item = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                item = None
+            if item is _STOP:
+                break
+            if isinstance(item, _Touch):
+                self._due[item.folder] = max(self._due.get(item.folder, 0.0), item.at + self.settle)
+            elif isinstance(item, _Rescan):
+                self._full_pass(item)
+            if self._stopping.is_set():
+                break
+            now = time.monotonic()
+            for folder in [f for f, due in self._due.items() if due <= now]:
+                del self._due[folder]
+                try:
+                    self._process_folder(folder)
+                except _Stopping:
+                    break
+                except Exception:
+                    log.exception("unit=%s file=-: processing failed; retrying in %.0fs", folder,
+                                  RETRY_SECONDS)
+                    self._due[folder] = time.monotonic() + RETRY_SECONDS
+        for item in self._drain():
+            if isinstance(item, _Rescan) and not item.done.done():
+                item.done.cancel()
+        log.info("unit=- file=-: intake worker stopped")
+
+    def _drain(self) -> list[Any]:
+        items = []
+        while True:
+            try:
+                items.append(self._queue.get_nowait())
+            except queue.Empty:
+                return items
+
+    def _after_file(self, result: FileResult) -> None:
+        self.processed += 1
+        if self._stopping.is_set():
+            raise _Stopping
+
+    def _process_folder(self, folder: str) -> int:
+        if folder == CENTRE:
+            done = len(process_centre_inbox(self.instance, self.db, settle_seconds=self.settle))
+        else:
+            done = len(process_inbox(self.instance, self.db, settle_seconds=self.settle, unit=folder,
+                                     on_result=self._after_file))
+        self._recheck(folder)
+        return done
+
+    def _recheck(self, folder: str) -> None:
+        """Files left because they changed too recently get looked at when they have settled."""
+        inbox = self.instance.unit_inbox(folder)
+        latest = None
+        try:
+            for path in inbox.iterdir():
+                if ignored(path.name) or not path.is_file():
+                    continue
+                mtime = path.stat().st_mtime
+                latest = mtime if latest is None else max(latest, mtime)
+        except FileNotFoundError:
+            return
+        if latest is None:
+            return
+        age = time.time() - latest
+        if age < self.settle:
+            due = time.monotonic() + (self.settle - age) + 0.05
+            self._due[folder] = max(self._due.get(folder, 0.0), due)
+
+    def _full_pass(self, request: _Rescan) -> None:
+        try:
+            outcome = rescan_pass(self.instance, self.db, settle_seconds=self.settle,
+                                  recover_first=request.recover, startup=request.startup,
+                                  on_result=self._after_file)
+            for unit_dir in self.instance.inbox.iterdir():
+                if unit_dir.is_dir() and (folder := self.folder_of(unit_dir / "x")) is not None:
+                    self._recheck(folder)
+        except _Stopping:
+            request.done.set_result("stopped")
+            return
+        except Exception as exc:
+            log.exception("unit=- file=-: rescan failed")
+            request.done.set_exception(exc)
+            return
+        request.done.set_result(outcome)
+
+
+def rescan_pass(instance: Instance, db: Database, *, settle_seconds: float,
+                recover_first: bool = True, startup: bool = False,
+                on_result: Callable[[FileResult], None] | None = None) -> str:
+    """Crash leftovers first, then every settled file in the unit and centre inboxes."""
+    recovered = 0
+    if recover_first:
+        released = release_dead_claims(db)
+        if released:
+            log.warning("unit=- file=-: %d claim(s) of a stopped process released", released)
+        recovered = len(recover(instance, db))
+        recovered += recover_centre(instance, db, force=startup and db.is_sqlite)
+    files = len(process_inbox(instance, db, settle_seconds=settle_seconds, on_result=on_result))
+    centre = len(process_centre_inbox(instance, db, settle_seconds=settle_seconds))
+    outcome = f"recovered {recovered}, processed {files} unit file(s) and {centre} centre file(s)"
+    if recovered or files or centre:
+        log.info("unit=- file=-: rescan: %s", outcome)
+    return outcome
+
+
+class _Handler(FileSystemEventHandler):
+    def __init__(self, worker: IntakeWorker) -> None:
+        self.worker = worker
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.is_directory or event.event_type in ("deleted", "opened", "closed_no_write"):
+            return
+        # A rename's destination is the file that appeared; its source has gone.
+        target = getattr(event, "dest_path", "") or event.src_path
+        self.worker.notify(Path(target if isinstance(target, str) else target.decode()))
+
+
+class InboxWatcher:
+    """watchdog on inbox/ (recursive, so new unit folders are seen too)."""
+
+    def __init__(self, instance: Instance, worker: IntakeWorker) -> None:
+        self.instance, self.worker = instance, worker
+        self._observer = Observer()
+
+    def start(self) -> None:
+        self.instance.inbox.mkdir(parents=True, exist_ok=True)
+        self._observer.schedule(_Handler(self.worker), str(self.instance.inbox), recursive=True)
+        self._observer.start()
+        log.info("unit=- file=-: watching %s", self.instance.inbox)
+
+    def stop(self) -> None:
+        self._observer.stop()
+        if self._observer.is_alive():
+            self._observer.join(timeout=5)
+
+
+__all__ = ["IntakeWorker", "InboxWatcher"]

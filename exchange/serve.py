@@ -1,0 +1,142 @@
+"""`exchange serve`: the intake worker, inbox watchers, the SFTP server and the scheduler.
+
+Start order: jobs/*.toml are validated first (a bad file stops the start before anything
+listens); then the worker, whose first task is crash recovery and a full pass; then the
+watcher, SFTP and the scheduler. Stop order: no new work in (SFTP, watcher, scheduler), then
+the worker finishes the file in hand.
+"""
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import signal
+import sys
+import threading
+from types import FrameType
+from typing import Any
+
+from exchange.config import Instance
+from exchange.intake.watch import InboxWatcher, IntakeWorker
+from exchange.schedule.scheduler import JobScheduler
+from exchange.schedule.spec import JobSpec, load_jobs
+from exchange.sftp.auth import Authenticator
+from exchange.sftp.lockout import DatabaseLockout, LockoutPolicy
+from exchange.sftp.server import SftpService, Upload
+from exchange.store.db import Database, open_database
+
+log = logging.getLogger("exchange.serve")
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+# Libraries whose chatter at INFO says nothing an operator needs.
+QUIET = ("paramiko", "apscheduler", "watchdog", "alembic")
+
+
+class ContextFormatter(logging.Formatter):
+    """Every line names a unit and a file: `unit=- file=-` when a message has none of its own."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        message = record.getMessage()
+        if "unit=" not in message:
+            unit = getattr(record, "unit", "-")
+            file = getattr(record, "file", "-")
+            head, sep, _ = text.partition(message)
+            if sep:
+                text = f"{head}unit={unit} file={file} {text[len(head):]}"
+        return text
+
+
+def setup_logging(instance: Instance, *, stream: Any = None) -> list[logging.Handler]:
+    """English log lines to var/logs/exchange.log (rotated) and stderr; returns the handlers."""
+    logs = instance.var / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    formatter = ContextFormatter(LOG_FORMAT)
+    file_handler = logging.handlers.RotatingFileHandler(logs / "exchange.log", maxBytes=20 << 20,
+                                                        backupCount=5, encoding="utf-8")
+    err_handler = logging.StreamHandler(stream or sys.stderr)
+    handlers: list[logging.Handler] = [file_handler, err_handler]
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    for h in handlers:
+        h.setFormatter(formatter)
+        root.addHandler(h)
+    root.setLevel(logging.INFO)
+    for name in QUIET:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    return handlers
+
+
+class Service:
+    """Everything `serve` runs, with start() and stop() so tests can drive it in-process too."""
+
+    def __init__(self, instance: Instance, db: Database | None = None, *,
+                 sftp_port: int | None = None, jobs: list[JobSpec] | None = None) -> None:
+        self.instance = instance
+        self.jobs = load_jobs(instance) if jobs is None else jobs
+        self.own_db = db is None
+        self.db = db or open_database(instance)
+        self.worker = IntakeWorker(instance, self.db)
+        self.watcher = InboxWatcher(instance, self.worker)
+        policy = LockoutPolicy.from_settings(instance.settings.sftp)
+        self.auth = Authenticator(self.db, DatabaseLockout(self.db, policy))
+        self.sftp = SftpService(instance, self.auth, on_upload=self._uploaded, port=sftp_port)
+        self.scheduler = JobScheduler(instance, self.db, self.jobs,
+                                      overrides={"rescan": self._rescan_job})
+        self.stopped = threading.Event()
+
+    def _uploaded(self, upload: Upload) -> None:
+        self.worker.notify(upload.real)
+
+    def _rescan_job(self, instance: Instance, db: Database, **options: Any) -> str:
+        # Processing belongs to the worker thread: queue the pass and wait for its outcome.
+        return self.worker.rescan().result()
+
+    def start(self) -> None:
+        self.instance.ensure_folders()
+        self.worker.start()
+        self.worker.rescan(startup=True)
+        self.watcher.start()
+        self.sftp.start()
+        self.scheduler.start()
+        log.info("unit=- file=-: serving %s: sftp %s:%d, %d job(s)", self.instance.home,
+                 self.sftp.host, self.sftp.port, len(self.scheduler.specs))
+
+    def stop(self) -> None:
+        """Also safe after a start that failed half-way (say, the SFTP port was taken)."""
+        log.info("unit=- file=-: stopping")
+        for step in (self.sftp.stop, self.watcher.stop, lambda: self.scheduler.shutdown(wait=False),
+                     self.worker.stop):
+            try:
+                step()
+            except Exception:  # the remaining parts must still stop
+                log.exception("unit=- file=-: error while stopping")
+        if self.own_db:
+            self.db.dispose()
+        self.stopped.set()
+        log.info("unit=- file=-: stopped")
+
+
+def serve(instance: Instance, *, sftp_port: int | None = None) -> None:
+    """Run until SIGTERM or Ctrl-C, then shut down cleanly."""
+    jobs = load_jobs(instance)          # a bad jobs/*.toml stops here, before anything starts
+    setup_logging(instance)
+    service = Service(instance, jobs=jobs, sftp_port=sftp_port)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("unit=- file=-: %s received", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        service.start()
+        while not stop.wait(1.0):
+            pass
+    finally:
+        service.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+__all__ = ["Service", "serve", "setup_logging", "ContextFormatter"]
