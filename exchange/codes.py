@@ -64,3 +64,18 @@ FILE_CODES = (
     FILE_UNREADABLE, FILE_ENCRYPTED, FILE_EMPTY, FILE_UNKNOWN_KIND, FILE_MISSING_COLUMNS,
     FILE_WRONG_UNIT, FILE_TOO_LARGE, FILE_UNKNOWN_UNIT, FILE_HOSTILE,
 )
+
+# Review decisions (centre receipts; a rejected declaration is kept in the error log as
+# review.rejected). Documented in the README.
+REVIEW_SERIAL_INVALID = "review.serial_invalid"
+REVIEW_SERIAL_UNKNOWN = "review.serial_unknown"
+REVIEW_NOT_IN_BATCH = "review.not_in_batch"
+REVIEW_NOT_SUBMITTED = "review.not_submitted"
+REVIEW_CONFLICT = "review.conflict"
+REVIEW_REASON_REQUIRED = "review.reason_required"
+REVIEW_CONCLUSION_UNKNOWN = "review.conclusion_unknown"
+REVIEW_REJECTED = "review.rejected"
+REVIEW_CODES = (
+    REVIEW_SERIAL_INVALID, REVIEW_SERIAL_UNKNOWN, REVIEW_NOT_IN_BATCH, REVIEW_NOT_SUBMITTED,
+    REVIEW_CONFLICT, REVIEW_REASON_REQUIRED, REVIEW_CONCLUSION_UNKNOWN, REVIEW_REJECTED,
+)

@@ -327,6 +327,9 @@ ROSTER_WORDS = {
     "kind": "业务类型",
     "file": "文件",
     "empty": "（无记录）",
+    "items": "共 {count} 条",
+    "units": "共 {count} 个单位",
+    "unit_arrears": "单位欠费：{value} 元",
 }
 ROSTER_TITLES = {
     "employee_add": "{centre}职工增加申报花名册",
