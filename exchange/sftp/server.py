@@ -425,6 +425,10 @@ class SftpService:
         """Stop listening and close every connection (their partial uploads are discarded)."""
         self._stopping.set()
         if self._sock is not None:
+            try:
+                self._sock.shutdown(socket.SHUT_RDWR)   # wakes a blocked accept() at once
+            except OSError:
+                pass
             self._sock.close()
         if self._thread is not None:
             self._thread.join(timeout=5)

@@ -1,0 +1,223 @@
+"""The SFTP server in-process on a free port, driven by paramiko's client."""
+from __future__ import annotations
+
+import io
+import os
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Iterator
+
+import paramiko
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from exchange.accounts import set_login
+from exchange.config import CENTRE, Instance
+from exchange.sftp.auth import Authenticator
+from exchange.sftp.lockout import DatabaseLockout, LockoutPolicy
+from exchange.sftp.server import SftpService, Upload
+from exchange.store.models import Account
+
+# The protocol does not depend on the database; the lockout's back ends are tested on both.
+pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+
+
+def new_key(tmp_path: Path, name: str) -> tuple[paramiko.PKey, str]:
+    """An Ed25519 key pair: the paramiko private key and the OpenSSH public line."""
+    path = tmp_path / name
+    private = ed25519.Ed25519PrivateKey.generate()
+    path.write_bytes(private.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.OpenSSH,
+                                           serialization.NoEncryption()))
+    key = paramiko.PKey.from_path(path)
+    return key, f"{key.get_name()} {key.get_base64()} test@{name}"
+
+
+class Server:
+    def __init__(self, instance: Instance, service: SftpService, uploads: list[Upload]) -> None:
+        self.instance, self.service, self.uploads = instance, service, uploads
+        self.transports: list[paramiko.Transport] = []
+
+    def login(self, user: str, password: str | None = None,
+              pkey: paramiko.PKey | None = None) -> paramiko.SFTPClient:
+        t = paramiko.Transport(("127.0.0.1", self.service.port))
+        self.transports.append(t)
+        t.connect(username=user, password=password, pkey=pkey)
+        return paramiko.SFTPClient.from_transport(t)
+
+
+@pytest.fixture
+def server(instance: Instance, db) -> Iterator[Server]:  # type: ignore[no-untyped-def]
+    settings = replace(instance.settings, limits=replace(instance.settings.limits, max_file_mb=1),
+                       sftp=replace(instance.settings.sftp, max_failures=3))
+    inst = Instance(instance.home, settings)
+    (inst.unit_outbox("1001", "receipts") / "r1001.json").write_text('{"unit": "1001"}')
+    (inst.unit_outbox("1002", "receipts") / "r1002.json").write_text('{"unit": "1002"}')
+    (inst.unit_inbox("1002") / "theirs.xlsx").write_bytes(b"1002's file")
+    uploads: list[Upload] = []
+    auth = Authenticator(db, DatabaseLockout(db, LockoutPolicy.from_settings(settings.sftp)))
+    service = SftpService(inst, auth, on_upload=uploads.append, port=0)
+    service.start()
+    srv = Server(inst, service, uploads)
+    yield srv
+    for t in srv.transports:
+        t.close()
+    service.stop()
+
+
+def wait_for(predicate, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+    end = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > end:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.02)
+
+
+def test_upload_stays_hidden_under_a_temp_name_until_closed(server: Server) -> None:
+    c = server.login("1001", "pw-1001")
+    inbox = server.instance.unit_inbox("1001")
+    with c.open("/inbox/psnAdd.xlsx", "wb") as fh:
+        fh.write(b"part one ")
+        fh.flush()
+        names = os.listdir(inbox)
+        assert len(names) == 1 and names[0].startswith(".psnAdd.xlsx.") and names[0].endswith(".part")
+        assert c.listdir("/inbox") == []
+        fh.write(b"part two")
+    assert os.listdir(inbox) == ["psnAdd.xlsx"]
+    assert (inbox / "psnAdd.xlsx").read_bytes() == b"part one part two"
+    assert [(u.unit, u.virtual, u.real, u.size) for u in server.uploads] == [
+        ("1001", "/inbox/psnAdd.xlsx", inbox / "psnAdd.xlsx", 17)]
+
+
+def test_dropped_connection_discards_the_partial_upload(server: Server) -> None:
+    c = server.login("1001", "pw-1001")
+    fh = c.open("/inbox/half.xlsx", "wb")
+    fh.write(b"x" * 1000)
+    fh.flush()
+    server.transports[-1].close()
+    inbox = server.instance.unit_inbox("1001")
+    wait_for(lambda: os.listdir(inbox) == [])
+    assert server.uploads == []
+
+
+def test_upload_over_the_size_limit_is_refused_and_removed(server: Server) -> None:
+    c = server.login("1001", "pw-1001")
+    with pytest.raises(IOError):
+        c.putfo(io.BytesIO(b"x" * (1024 * 1024 + 1)), "/inbox/huge.xlsx")
+    wait_for(lambda: os.listdir(server.instance.unit_inbox("1001")) == [])
+    assert server.uploads == []
+
+
+def test_outbox_is_read_only_and_the_inbox_flat(server: Server) -> None:
+    c = server.login("1001", "pw-1001")
+    assert c.listdir("/") == ["inbox", "outbox"] or sorted(c.listdir("/")) == ["inbox", "outbox"]
+    assert c.open("/outbox/receipts/r1001.json").read() == b'{"unit": "1001"}'
+    refused = [
+        lambda: c.putfo(io.BytesIO(b"x"), "/outbox/receipts/fake.json"),
+        lambda: c.putfo(io.BytesIO(b"x"), "/outbox/x.json"),
+        lambda: c.remove("/outbox/receipts/r1001.json"),
+        lambda: c.rename("/outbox/receipts/r1001.json", "/outbox/receipts/moved.json"),
+        lambda: c.rename("/outbox/receipts/r1001.json", "/inbox/r.json"),
+        lambda: c.mkdir("/inbox/sub"),
+        lambda: c.mkdir("/outbox/sub"),
+        lambda: c.rmdir("/outbox/receipts"),
+        lambda: c.rmdir("/inbox"),
+        lambda: c.symlink("/outbox/receipts/r1001.json", "/inbox/link.json"),
+        lambda: c.chmod("/outbox/receipts/r1001.json", 0o777),
+        lambda: c.putfo(io.BytesIO(b"x"), "/inbox/.hidden.xlsx"),
+        lambda: c.putfo(io.BytesIO(b"x"), "/new.xlsx"),
+    ]
+    for attempt in refused:
+        with pytest.raises(IOError):
+            attempt()
+    assert sorted(os.listdir(server.instance.unit_outbox("1001", "receipts"))) == ["r1001.json"]
+    # In the inbox the unit may still fix a mistake before it is processed.
+    c.putfo(io.BytesIO(b"x"), "/inbox/wrong.xlsx")
+    c.rename("/inbox/wrong.xlsx", "/inbox/right.xlsx")
+    c.putfo(io.BytesIO(b"y"), "/inbox/extra.xlsx")
+    c.remove("/inbox/extra.xlsx")
+    assert os.listdir(server.instance.unit_inbox("1001")) == ["right.xlsx"]
+
+
+@pytest.mark.parametrize("path", [
+    "/inbox/../../1002", "/outbox/../../1002/receipts", "../1002", "/../outbox/1002",
+    "/1002", "/outbox/1002", "inbox/../../../../../../etc/passwd",
+])
+def test_unit_cannot_reach_another_units_folders(server: Server, path: str) -> None:
+    c = server.login("1001", "pw-1001")
+    for attempt in (c.listdir, c.stat, c.open, lambda p: c.open(p + "/theirs.xlsx"),
+                    lambda p: c.putfo(io.BytesIO(b"x"), p + "/planted.xlsx")):
+        with pytest.raises(IOError):
+            attempt(path)
+    other = server.instance.unit_outbox("1002", "receipts") / "r1002.json"
+    with pytest.raises(IOError):
+        c.open(str(other))                     # the real absolute path means nothing in the view
+    assert os.listdir(server.instance.unit_inbox("1002")) == ["theirs.xlsx"]
+
+
+def test_odd_encodings_and_nul_are_refused(server: Server) -> None:
+    c = server.login("1001", "pw-1001")
+    for raw in (b"/inbox/\xff\xfe.xlsx", b"/inbox/%2e%2e/\xc0\xaf", b"/inbox/a\x00/../../1002"):
+        with pytest.raises(IOError):
+            c.stat(raw)                        # paramiko sends bytes unchanged
+        with pytest.raises(IOError):
+            c.putfo(io.BytesIO(b"x"), raw)     # type: ignore[arg-type]
+    assert os.listdir(server.instance.unit_inbox("1001")) == []
+
+
+def test_links_planted_in_the_tree_lead_nowhere(server: Server) -> None:
+    inbox = server.instance.unit_inbox("1001")
+    os.symlink(server.instance.unit_inbox("1002"), inbox / "peek")
+    os.symlink(server.instance.unit_outbox("1002", "receipts") / "r1002.json", inbox / "r.json")
+    c = server.login("1001", "pw-1001")
+    assert c.listdir("/inbox") == []
+    for attempt in (lambda: c.listdir("/inbox/peek"), lambda: c.open("/inbox/r.json").read(),
+                    lambda: c.putfo(io.BytesIO(b"x"), "/inbox/r.json"), lambda: c.stat("/inbox/peek")):
+        with pytest.raises(IOError):
+            attempt()
+    assert (server.instance.unit_outbox("1002", "receipts") / "r1002.json").read_text() == '{"unit": "1002"}'
+
+
+def test_public_key_login_and_a_wrong_key_does_not_count_as_a_failure(server: Server, db,  # type: ignore[no-untyped-def]
+                                                                      tmp_path: Path) -> None:
+    good, line = new_key(tmp_path, "good")
+    bad, _ = new_key(tmp_path, "bad")
+    with db.session() as s:
+        set_login(s, "1001", "1001", password=None, key=line, role="unit")
+    for _ in range(4):
+        with pytest.raises(paramiko.AuthenticationException):
+            server.login("1001", pkey=bad)
+    c = server.login("1001", pkey=good)
+    assert sorted(c.listdir("/")) == ["inbox", "outbox"]
+    with db.session() as s:
+        assert s.get(Account, "1001").locked_until is None
+
+
+def test_wrong_passwords_lock_the_account_even_for_the_right_one(server: Server, db) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(3):
+        with pytest.raises(paramiko.AuthenticationException):
+            server.login("1002", "guess")
+    with pytest.raises(paramiko.AuthenticationException):
+        server.login("1002", "pw-1002")
+    with db.session() as s:
+        account = s.get(Account, "1002")
+        assert account.failures == 3 and account.locked_until is not None
+        account.locked_until = account.locked_until.replace(year=2000)   # the period has passed
+    assert server.login("1002", "pw-1002").listdir("/inbox") == ["theirs.xlsx"]
+    # Another unit was never affected.
+    assert server.login("1001", "pw-1001").listdir("/inbox") == []
+
+
+def test_centre_login_sees_the_centre_folders(server: Server, db) -> None:  # type: ignore[no-untyped-def]
+    with db.session() as s:
+        set_login(s, CENTRE, CENTRE, password="pw-centre", key=None, role="centre")
+    server.instance.unit_outbox(CENTRE, "batches").mkdir(parents=True, exist_ok=True)
+    c = server.login(CENTRE, "pw-centre")
+    assert "batches" in c.listdir("/outbox")
+    c.putfo(io.BytesIO(b"decisions"), "/inbox/review.xlsx")
+    assert (server.instance.unit_inbox(CENTRE) / "review.xlsx").read_bytes() == b"decisions"
+    with pytest.raises(IOError):
+        c.listdir("/inbox/../../1001")
+    assert server.uploads[-1].unit == CENTRE
