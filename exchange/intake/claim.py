@@ -2,22 +2,36 @@
 
 The rename is the claim: of two nodes renaming the same file, one gets FileNotFoundError.
 The database row carries the lease that lets another node finish a dead node's work.
+
+Several nodes (PostgreSQL, one shared folder tree) use `claimed()` and `taken_over()`, which
+hold a `Lease` while the file is worked on: the row's lease is renewed in the background, and
+advisory locks on a dedicated connection mark the unit (its files are judged one at a time,
+in order, by one node) and the file (no other node may take it while this one lives).
 """
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import socket
+import threading
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Callable, Iterator
+
+from sqlalchemy import select
 
 from exchange.config import Instance
-from exchange.store.db import Database
+from exchange.store import queries as Q
+from exchange.store.db import FILE_LOCK, UNIT_LOCK, Database
 from exchange.store.models import FileRecord
 
 SEPARATOR = "__"
+
+log = logging.getLogger("exchange.intake")
 
 
 def node_name() -> str:
@@ -41,10 +55,16 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
-def claim(instance: Instance, db: Database, path: Path, unit: str) -> Claim | None:
-    """Move `path` out of the inbox and record it; None when another worker took it first."""
+def work_path_for(instance: Instance, unit: str, name: str) -> Path:
+    """A fresh name in var/processing that still tells the unit and the original name."""
     instance.processing.mkdir(parents=True, exist_ok=True)
-    work = instance.processing / f"{uuid.uuid4().hex[:12]}{SEPARATOR}{unit}{SEPARATOR}{path.name}"
+    return instance.processing / f"{uuid.uuid4().hex[:12]}{SEPARATOR}{unit}{SEPARATOR}{name}"
+
+
+def claim(instance: Instance, db: Database, path: Path, unit: str,
+          work: Path | None = None) -> Claim | None:
+    """Move `path` out of the inbox and record it; None when another worker took it first."""
+    work = work or work_path_for(instance, unit, path.name)
     try:
         os.rename(path, work)
     except FileNotFoundError:
@@ -67,3 +87,170 @@ def parse_work_name(work: Path) -> tuple[str, str] | None:
     """(unit, original name) from a processing file name, or None for a foreign file."""
     parts = work.name.split(SEPARATOR, 2)
     return (parts[1], parts[2]) if len(parts) == 3 else None
+
+
+
+def lease_end(instance: Instance) -> datetime:
+    return datetime.now().replace(microsecond=0) + timedelta(seconds=instance.settings.intake.lease_seconds)
+
+
+class Lease:
+    """This node's hold on one file while it works on it (see the module's docstring).
+
+    Use as a context manager; `hold(file_id)` starts renewing the row's lease every third of
+    `[intake] lease_seconds`, so a file that takes longer than the lease is never taken from a
+    live node. Leaving the block stops the renewals and drops the locks.
+    """
+
+    def __init__(self, instance: Instance, db: Database) -> None:
+        self.instance, self.db = instance, db
+        self.node = node_name()
+        self.locks = db.locks()
+        self.file_id: int | None = None
+        self._stop = threading.Event()
+        self._beat: threading.Thread | None = None
+
+    def lock_unit(self, unit: str) -> bool:
+        return self.locks.try_lock(UNIT_LOCK, unit)
+
+    def lock_work(self, work: Path) -> bool:
+        return self.locks.try_lock(FILE_LOCK, work.name)
+
+    def hold(self, file_id: int) -> None:
+        self.file_id = file_id
+        self._beat = threading.Thread(target=self._renew, name=f"lease-{file_id}", daemon=True)
+        self._beat.start()
+
+    def _renew(self) -> None:
+        assert self.file_id is not None
+        interval = max(self.instance.settings.intake.lease_seconds / 3, 0.2)
+        while not self._stop.wait(interval):
+            try:
+                with self.db.session() as s:
+                    held = Q.renew_lease(s, self.file_id, self.node, lease_end(self.instance))
+                    placed = not held and s.scalar(
+                        select(FileRecord.stored_path).where(FileRecord.id == self.file_id))
+            except Exception as exc:  # noqa: BLE001 - a busy or unreachable database: try again
+                log.warning("file id=%s: lease not renewed (%s)", self.file_id, exc)
+                continue
+            if not held:
+                if not placed:
+                    log.error("file id=%s: lease lost to another node", self.file_id)
+                return
+
+    def release(self) -> None:
+        self._stop.set()
+        if self._beat is not None:
+            self._beat.join()
+        self.locks.release()
+
+    def __enter__(self) -> "Lease":
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.release()
+
+
+@contextmanager
+def claimed(instance: Instance, db: Database, path: Path, unit: str,
+            on_busy: Callable[[str, Path], None] | None = None) -> Iterator[Claim | None]:
+    """Claim `path` and hold it while the block runs.
+
+    None when another worker renamed it first, or when another node is working on a file of
+    the same unit: then `on_busy(unit, path)` is told, so the caller can look again soon.
+    """
+    with Lease(instance, db) as lease:
+        if not lease.lock_unit(unit):
+            if on_busy is not None:
+                on_busy(unit, path)
+            yield None
+            return
+        work = work_path_for(instance, unit, path.name)
+        lease.lock_work(work)                    # a fresh name: nobody else can hold it
+        job = claim(instance, db, path, unit, work)
+        if job is not None:
+            lease.hold(job.file_id)
+        yield job
+
+
+def owner_alive(node: str | None) -> bool | None:
+    """Whether the process that holds a claim still runs.
+
+    None when that cannot be told from here: another host, or this very process (whose
+    threads renew the leases of the files they are working on).
+    """
+    host, _, pid = (node or "").rpartition("-")
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return None
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def takeable(seen: Q.Unplaced, now: datetime, force: bool = False) -> bool:
+    """May this node try to take `seen` over? (`taken_over` decides.)
+
+    Never from a live process on this host; at once from a dead one; from another host once
+    the lease has run out, or at once with `force` (an operator's `exchange process`). On
+    PostgreSQL a live holder anywhere also keeps its file lock, which `taken_over` respects.
+    """
+    alive = owner_alive(seen.node)
+    if alive:
+        return False
+    if force or alive is False:
+        return True
+    return seen.lease_until is None or seen.lease_until < now
+
+
+@contextmanager
+def taken_over(instance: Instance, db: Database, seen: Q.Unplaced) -> Iterator[Claim | None]:
+    """Become the holder of an unplaced file; None when another node holds or took it.
+
+    The database decides: a compare-and-set on the holder and lease that were read, so of
+    several nodes recovering at once exactly one gets each file.
+    """
+    with Lease(instance, db) as lease:
+        # Nodes may mount the shared tree at different paths: only the name is common.
+        work = instance.processing / Path(seen.work_path or "").name
+        unfinished = seen.status == "claimed"
+        if (unfinished and not lease.lock_unit(seen.unit)) or not lease.lock_work(work):
+            yield None
+            return
+        with db.session() as s:
+            won = Q.take_over(s, seen, lease.node, lease_end(instance))
+        if not won:
+            yield None
+            return
+        lease.hold(seen.file_id)
+        yield Claim(seen.file_id, seen.unit, seen.name, work, seen.received_at)
+
+
+@contextmanager
+def adopted(instance: Instance, db: Database, work: Path) -> Iterator[Claim | None]:
+    """Register a file a dead worker renamed into var/processing but never recorded.
+
+    It is renamed once more first, so of several nodes adopting it only one succeeds; on
+    PostgreSQL a live claimer still holds the lock on its name and the file is left alone.
+    """
+    parsed = parse_work_name(work)
+    with Lease(instance, db) as lease:
+        if parsed is None or not lease.lock_unit(parsed[0]) or not lease.lock_work(work):
+            yield None
+            return
+        unit, name = parsed
+        fresh = work_path_for(instance, unit, name)
+        lease.lock_work(fresh)
+        try:
+            os.rename(work, fresh)
+        except FileNotFoundError:
+            yield None
+            return
+        log.warning("unit=%s file=%s: unregistered file in processing, taking it", unit, name)
+        job = register(instance, db, fresh, unit, name)
+        lease.hold(job.file_id)
+        yield job
+

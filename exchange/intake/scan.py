@@ -7,14 +7,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable, Iterator
 
-from sqlalchemy import select
-
 from exchange.config import Instance
-from exchange.intake.claim import Claim, claim, parse_work_name, register
+from exchange.intake.claim import adopted, claimed, parse_work_name, takeable, taken_over
 from exchange.intake.ignore import ignored
 from exchange.results import FileResult
+from exchange.store import queries as Q
 from exchange.store.db import Database
-from exchange.store.models import FileRecord
 
 log = logging.getLogger("exchange.intake")
 
@@ -44,60 +42,89 @@ def waiting_files(instance: Instance, settle_seconds: float = 0.0) -> Iterator[t
         yield unit, path
 
 
-def recover(instance: Instance, db: Database, *, force: bool = False) -> list[FileResult]:
-    """Finish files a stopped worker left in var/processing.
+# With `force`, a file renamed into var/processing but never recorded is adopted once it is
+# this old (the claimer records it within moments); without, once a whole lease has passed.
+ADOPT_AFTER_SECONDS = 30.0
 
-    Claimed but unfinished (lease expired, or `force` on a single node): processed again from
-    the start, since nothing of it was committed. Finished but not placed: placed.
+
+def recover(instance: Instance, db: Database, *, force: bool = False) -> list[FileResult]:
+    """Finish files a stopped worker left unplaced; safe when every node runs it at once.
+
+    Claimed but unfinished: processed again from the start, since nothing of it was committed.
+    Finished but not placed: placed. Which files may be taken, and when, is `takeable()`:
+    never a live local process's, at once a dead one's, another host's once its lease has run
+    out (at once with `force`, the operator's `exchange process`); the database then gives each
+    file to exactly one node (`taken_over`).
     """
     from exchange.pipeline import place, process_claim, stage_dir
 
     results: list[FileResult] = []
+    with db.session() as s:
+        unplaced = Q.unplaced_files(s)
+    for seen in unplaced:
+        if not takeable(seen, datetime.now(), force):
+            continue
+        with taken_over(instance, db, seen) as job:
+            if job is None:
+                continue
+            if seen.status != "claimed":
+                log.warning("unit=%s file=%s id=%s: finished but not placed, placing",
+                            job.unit, job.name, job.file_id)
+                place(instance, db, job, seen.status == "quarantined", stage_dir(instance, job))
+            elif not job.work_path.is_file():
+                log.error("unit=%s file=%s id=%s: claimed but its bytes are gone from %s",
+                          job.unit, job.name, job.file_id, job.work_path)
+            else:
+                log.warning("unit=%s file=%s id=%s: unfinished claim of %s, processing again",
+                            job.unit, job.name, job.file_id, seen.node)
+                results.append(process_claim(instance, db, job))
+    results.extend(_adopt_unregistered(instance, db, force))
+    return results
+
+
+def _adopt_unregistered(instance: Instance, db: Database, force: bool) -> list[FileResult]:
+    from exchange.pipeline import process_claim
+
+    results: list[FileResult] = []
     if not instance.processing.is_dir():
         return results
-    now = datetime.now()
+    settle = ADOPT_AFTER_SECONDS if force else instance.settings.intake.lease_seconds
     for work in sorted(instance.processing.iterdir()):
-        if not work.is_file():
+        if parse_work_name(work) is None:
             continue
-        parsed = parse_work_name(work)
-        if parsed is None:
+        try:
+            # A rename sets ctime: how long ago the claimer moved it here.
+            if not work.is_file() or time.time() - work.stat().st_ctime < settle:
+                continue
+        except FileNotFoundError:
             continue
-        unit, name = parsed
         with db.session() as s:
-            rec = s.scalars(select(FileRecord).where(FileRecord.work_path == str(work))).first()
-            state = None if rec is None else (rec.id, rec.status, rec.lease_until, rec.received_at,
-                                              rec.stored_path)
-        if state is None:
-            log.warning("unit=%s file=%s: unregistered file in processing, taking it", unit, name)
-            results.append(process_claim(instance, db, register(instance, db, work, unit, name)))
-            continue
-        file_id, status, lease, received, stored = state
-        job = Claim(file_id, unit, name, work, received)
-        if status == "claimed":
-            if force or lease is None or lease < now:
-                log.warning("unit=%s file=%s id=%s: unfinished claim, processing again",
-                            unit, name, file_id)
+            if Q.registered(s, work.name):
+                continue
+        with adopted(instance, db, work) as job:
+            if job is not None:
                 results.append(process_claim(instance, db, job))
-        elif stored is None:
-            log.warning("unit=%s file=%s id=%s: finished but not placed, placing", unit, name, file_id)
-            place(instance, db, job, status == "quarantined", stage_dir(instance, job))
     return results
 
 
 def process_inbox(instance: Instance, db: Database, *, settle_seconds: float = 0.0,
-                  unit: str | None = None, on_result: Callable[[FileResult], None] | None = None
-                  ) -> list[FileResult]:
-    """Claim and process every waiting file (optionally of one unit)."""
+                  unit: str | None = None, on_result: Callable[[FileResult], None] | None = None,
+                  on_busy: Callable[[str, Path], None] | None = None) -> list[FileResult]:
+    """Claim and process every waiting file (optionally of one unit).
+
+    Safe on several nodes at once: each file is claimed by one of them, and a file whose unit
+    another node is judging now is left for later and reported to `on_busy(unit, path)`.
+    """
     from exchange.pipeline import process_claim
 
     results = []
     for file_unit, path in waiting_files(instance, settle_seconds):
         if unit and file_unit != unit:
             continue
-        job = claim(instance, db, path, file_unit)
-        if job is None:
-            continue
-        result = process_claim(instance, db, job)
+        with claimed(instance, db, path, file_unit, on_busy) as job:
+            if job is None:
+                continue
+            result = process_claim(instance, db, job)
         results.append(result)
         if on_result:
             on_result(result)

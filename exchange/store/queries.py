@@ -1,15 +1,16 @@
 """Reads and writes the pipeline and the CLI share. Bulk where a file can be large."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Iterable
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from exchange.checks.context import OpenDeclaration, PersonRecord, UnitRecord
 from exchange.store.models import (IMPORTED_STATUSES, OPEN_STATUSES, AuditEntry, Declaration,
-                                   Person, RowError, Unit)
+                                   FileRecord, Person, RowError, Unit)
 
 IN_CHUNK = 900   # below SQLite's bound-parameter limit
 
@@ -117,3 +118,51 @@ def audit(s: Session, actor: str, action: str, *, serial: int | None = None,
           file_id: int | None = None, row: int | None = None, detail: str | None = None) -> None:
     s.add(AuditEntry(at=datetime.now().replace(microsecond=0), actor=actor, action=action,
                      serial=serial, file_id=file_id, row=row, detail=detail))
+
+
+# Claims: a `files` row is held by `node` until `lease_until`, and is done once `stored_path` is
+# set (placed in the archive or quarantine). Every change of holder is a compare-and-set on the
+# (node, lease_until) a taker saw, so of two nodes taking the same row exactly one succeeds.
+@dataclass(frozen=True)
+class Unplaced:
+    """A file not yet archived or quarantined, and who holds it until when."""
+    file_id: int
+    unit: str
+    name: str
+    status: str
+    node: str | None
+    lease_until: datetime | None
+    received_at: datetime
+    work_path: str | None
+
+
+def unplaced_files(s: Session) -> list[Unplaced]:
+    q = select(FileRecord.id, FileRecord.unit_code, FileRecord.name, FileRecord.status,
+               FileRecord.node, FileRecord.lease_until, FileRecord.received_at,
+               FileRecord.work_path).where(FileRecord.stored_path.is_(None)).order_by(FileRecord.id)
+    return [Unplaced(*row) for row in s.execute(q)]
+
+
+def registered(s: Session, work_name: str) -> bool:
+    """Whether a file in var/processing has its row (matched by name: mount paths may differ)."""
+    q = select(FileRecord.id).where(FileRecord.work_path.endswith("/" + work_name, autoescape=True))
+    return s.scalar(q.limit(1)) is not None
+
+
+def renew_lease(s: Session, file_id: int, node: str, until: datetime) -> bool:
+    """Extend this node's hold on an unplaced file; False when it is no longer this node's."""
+    done = s.execute(update(FileRecord).where(
+        FileRecord.id == file_id, FileRecord.node == node, FileRecord.stored_path.is_(None)
+    ).values(lease_until=until).execution_options(synchronize_session=False))
+    return done.rowcount == 1
+
+
+def take_over(s: Session, seen: Unplaced, node: str, until: datetime) -> bool:
+    """Become the holder of `seen` if nobody changed its holder or lease since it was read."""
+    done = s.execute(update(FileRecord).where(
+        FileRecord.id == seen.file_id, FileRecord.stored_path.is_(None),
+        FileRecord.node.is_not_distinct_from(seen.node),
+        FileRecord.lease_until.is_not_distinct_from(seen.lease_until),
+    ).values(node=node, lease_until=until).execution_options(synchronize_session=False))
+    return done.rowcount == 1
+
