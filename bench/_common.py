@@ -1,0 +1,115 @@
+"""Shared bench helpers: temp instances, realistic IDs and names, timed children with peak RSS.
+
+Each measured step runs in its own child process and is reaped with os.wait4, so the peak
+resident memory reported is that child's own (ru_maxrss), not the maximum over all children.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Sequence
+
+from exchange.checks.ids import check_char
+
+REGIONS = ("320602", "320611", "320612", "320621", "320623", "320681", "320682", "320684")
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
+GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英华建国文辉玉兰红梅志强海燕晓东立新春雨子涵浩然欣怡宇轩梓萱思远雅婷俊杰佳怡"
+BIRTH_START = date(1962, 1, 1)
+BIRTH_SPAN = 14_000          # days: births from 1962 to 2000
+
+
+def make_id(birth: date, seq: int, region: str) -> str:
+    first = f"{region}{birth:%Y%m%d}{(seq * 131 + 7) % 1000:03d}"
+    return first + check_char(first)
+
+
+def person_id(i: int) -> tuple[str, date]:
+    """A valid, unique ID for every i below len(REGIONS) * BIRTH_SPAN * 1000."""
+    birth = BIRTH_START + timedelta(days=i % BIRTH_SPAN)
+    rest = i // BIRTH_SPAN
+    return make_id(birth, rest // len(REGIONS), REGIONS[rest % len(REGIONS)]), birth
+
+
+def person_name(rnd: random.Random) -> str:
+    return rnd.choice(SURNAMES) + "".join(rnd.choice(GIVEN) for _ in range(rnd.choice((1, 2, 2))))
+
+
+def fresh_instance(root: Path, name: str = "inst"):  # type: ignore[no-untyped-def]
+    """A new instance folder with one unit 1001; returns (Instance, Database)."""
+    from exchange.accounts import add_unit
+    from exchange.config import init_instance
+    from exchange.store.db import open_database
+
+    home = root / name
+    instance = init_instance(home)
+    db = open_database(instance)
+    with db.session() as s:
+        add_unit(instance, s, "1001", "南通示例科技有限公司", password="bench-1001")
+    return instance, db
+
+
+@dataclass
+class Run:
+    seconds: float
+    peak_mb: float
+    returncode: int
+    stdout: bytes
+
+
+def run_child(argv: Sequence[str], *, keep_stdout: bool = True,
+              env: dict[str, str] | None = None) -> Run:
+    """Run argv to completion; wall time and the child's own peak RSS (from wait4).
+
+    Output goes to temp files rather than pipes, so nothing but wait4 reaps the child.
+    """
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(list(argv), stdout=out if keep_stdout else subprocess.DEVNULL,
+                                stderr=err, env={**os.environ, **(env or {})})
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            err.seek(0)
+            sys.stderr.write(err.read().decode("utf-8", "replace")[-4000:])
+            raise SystemExit(f"child failed ({proc.returncode}): {' '.join(argv)}")
+        out.seek(0)
+        return Run(seconds, usage.ru_maxrss / 1024, proc.returncode, out.read())
+
+
+def exchange_argv(*args: str) -> list[str]:
+    """The `exchange` CLI in a fresh interpreter (the same one running the bench)."""
+    return [sys.executable, "-c", "from exchange.cli import main; main()", *args]
+
+
+def machine() -> str:
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = "?"
+    try:
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f"{kb / 1024 / 1024:.0f} GB"
+    except (OSError, ValueError, IndexError):
+        pass
+    return (f"{os.cpu_count()} cores ({cpu}), {mem} RAM, Python {platform.python_version()}, "
+            f"{platform.system()} {platform.release()}")
+
+
+def best(runs: list[Run]) -> Run:
+    """Fastest run's time, with the highest peak memory seen over all runs."""
+    fastest = min(runs, key=lambda r: r.seconds)
+    return Run(fastest.seconds, max(r.peak_mb for r in runs), fastest.returncode, fastest.stdout)

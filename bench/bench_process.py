@@ -1,0 +1,189 @@
+"""End-to-end `process` and `validate --json` of a large employee_add workbook, against a bare read.
+
+    python bench/bench_process.py                       # 100,000 rows
+    python bench/bench_process.py --rows 10000,100000,500000 --repeat 2
+
+For each size: a workbook with 5% bad rows of realistic kinds is written (streamed, openpyxl
+write-only) into a temp folder; then each step runs in its own child process, so its wall time
+includes interpreter start-up and its peak RSS is its own:
+  read      the fastest reader merely reading every row (python-calamine iter_rows), and
+            openpyxl read-only for reference;
+  process   `exchange process` on a fresh instance (parse, validate, import, receipt, error book);
+  validate  `exchange validate FILE --unit 1001 --json` to /dev/null.
+Benchmarks are run by hand; they are not tests.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import sys
+import tempfile
+from datetime import datetime
+from pathlib import Path
+
+from _common import Run, best, exchange_argv, fresh_instance, machine, person_id, person_name, run_child
+
+HEADERS = ["身份证号*", "姓名*", "性别", "民族", "出生日期", "参加工作日期", "户籍性质", "文化程度*",
+           "工作岗位*", "联系电话", "联系地址", "变更日期*", "缴费工资*", "参保险种"]
+BAD_KINDS = ("id.checksum", "id.numeric", "name.invalid", "wage.out_of_bounds", "code.unknown",
+             "duplicate.in_file")
+STREETS = ("人民路", "工农路", "青年中路", "濠河路", "崇川路", "世纪大道", "通富路", "长江中路")
+ETHNICITIES = ("汉族", "汉族", "汉族", "汉", "01", "回族", "满族", "壮族")
+EDUCATION = ("21", "本科", "21-本科", "大专", "31", "高中", "硕士", "中专")
+POSTS = ("01", "02", "技术", "管理", "04", "服务")
+HUKOU = (None, "10", "本地城镇", "30", "外地农村")
+INSURANCES = (None, None, "310,510", "职工基本医疗保险、生育保险", "310")
+
+READ_CALAMINE = """
+import sys, python_calamine as pc
+wb = pc.CalamineWorkbook.from_path(sys.argv[1])
+n = 0
+for name in wb.sheet_names:
+    for row in wb.get_sheet_by_name(name).iter_rows():
+        n += 1
+print(n)
+"""
+READ_OPENPYXL = """
+import sys, openpyxl
+wb = openpyxl.load_workbook(sys.argv[1], read_only=True, data_only=True)
+n = 0
+for ws in wb.worksheets:
+    for row in ws.iter_rows(values_only=True):
+        n += 1
+print(n)
+"""
+
+
+def row_values(i: int, rnd: random.Random) -> list:
+    """One realistic row; which of them are bad is decided by the caller."""
+    number, birth = person_id(i)
+    sex = "男" if int(number[16]) % 2 else "女"
+    return [
+        number,
+        person_name(rnd),
+        rnd.choice((sex, sex, "1" if sex == "男" else "2", None)),
+        rnd.choice(ETHNICITIES),
+        rnd.choice((None, f"{birth:%Y-%m-%d}", datetime(birth.year, birth.month, birth.day))),
+        rnd.choice((None, f"{max(birth.year + 20, 2000)}-07-01", datetime(max(birth.year + 22, 2001), 9, 1))),
+        rnd.choice(HUKOU),
+        rnd.choice(EDUCATION),
+        rnd.choice(POSTS),
+        f"1{rnd.choice('3589')}{rnd.randrange(10**9):09d}",
+        f"南通市崇川区{rnd.choice(STREETS)}{rnd.randrange(1, 400)}号",
+        rnd.choice(("202612", 202612, "2026-12", "2026年12月")),
+        rnd.randrange(3000, 15000),
+        rnd.choice(INSURANCES),
+    ]
+
+
+def spoil(row: list, kind: str, i: int, rnd: random.Random) -> None:
+    if kind == "id.checksum":
+        last = row[0][17]
+        row[0] = row[0][:17] + ("0" if last != "0" else "1")
+    elif kind == "id.numeric":
+        row[0] = float(row[0][:17] + "0")          # what Excel keeps of a number-formatted ID
+    elif kind == "name.invalid":
+        row[1] = row[1][0] + " " + row[1][1:]
+    elif kind == "wage.out_of_bounds":
+        row[12] = rnd.choice((1200, 99999))
+    elif kind == "code.unknown":
+        row[7] = rnd.choice(("博士后", "99", "本科生"))
+    elif kind == "duplicate.in_file":
+        row[0] = person_id(i - 7)[0]                 # the same person a few rows earlier
+
+
+def generate(path: Path, rows: int, seed: int = 8) -> dict[str, int]:
+    """Write the workbook with openpyxl write-only (streamed); returns how many bad rows of each kind."""
+    import openpyxl
+
+    rnd = random.Random(seed)
+    wb = openpyxl.Workbook(write_only=True)
+    ws = wb.create_sheet("Sheet1")
+    ws.append(["职工批量新增申报填写表  单位编号：1001"])
+    ws.append(["填表说明：带*为必填项；身份证号请设置为文本格式"])
+    ws.append(HEADERS)
+    bad = {k: 0 for k in BAD_KINDS}
+    for i in range(rows):
+        row = row_values(i, rnd)
+        if i % 20 == 19:                                  # 5% of the rows
+            kind = BAD_KINDS[(i // 20) % len(BAD_KINDS)]
+            spoil(row, kind, i, rnd)
+            bad[kind] += 1
+        ws.append(row)
+    wb.save(path)
+    return bad
+
+
+def measure(size: int, root: Path, repeat: int, openpyxl_ref: bool) -> dict[str, Run | float]:
+    path = root / f"psnAdd-{size}.xlsx"
+    print(f"  generating {size:,} rows ...", flush=True)
+    bad = generate(path, size)
+    print(f"  {path.stat().st_size / 1e6:.1f} MB, bad rows {sum(bad.values()):,} {bad}", flush=True)
+    out: dict[str, Run | float] = {}
+    out["read"] = best([run_child([sys.executable, "-c", READ_CALAMINE, str(path)])
+                        for _ in range(repeat)])
+    if openpyxl_ref:
+        out["openpyxl"] = best([run_child([sys.executable, "-c", READ_OPENPYXL, str(path)])])
+    processes, validates = [], []
+    for n in range(repeat):
+        instance, db = fresh_instance(root, f"inst-{size}-{n}")
+        db.dispose()
+        shutil.copy2(path, instance.unit_inbox("1001") / path.name)
+        processes.append(run_child(exchange_argv("--home", str(instance.home), "process")))
+        line = processes[-1].stdout.decode("utf-8", "replace").strip()
+        print(f"    {line[:160]}", flush=True)
+        instance, db = fresh_instance(root, f"inst-{size}-{n}-v")
+        db.dispose()
+        validates.append(run_child(exchange_argv("--home", str(instance.home), "validate", str(path),
+                                                 "--unit", "1001", "--json"), keep_stdout=False))
+    out["process"], out["validate"] = best(processes), best(validates)
+    out["bytes"] = path.stat().st_size
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", default="100000", help="comma-separated sizes (default 100000)")
+    ap.add_argument("--repeat", type=int, default=1, help="runs per step; the fastest counts")
+    ap.add_argument("--no-openpyxl", action="store_true", help="skip the openpyxl reference read")
+    ap.add_argument("--keep", type=Path, help="keep the generated files and instances here")
+    ap.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    args = ap.parse_args()
+    sizes = [int(s.replace("_", "")) for s in args.rows.split(",")]
+    print(f"{datetime.now():%Y-%m-%d %H:%M}  {machine()}")
+    root = args.keep or Path(tempfile.mkdtemp(prefix="bench-process-"))
+    root.mkdir(parents=True, exist_ok=True)
+    results = {}
+    try:
+        for size in sizes:
+            print(f"{size:,} rows", flush=True)
+            results[size] = measure(size, root, args.repeat, not args.no_openpyxl)
+    finally:
+        if args.keep is None:
+            shutil.rmtree(root, ignore_errors=True)
+    print()
+    print(f"{'rows':>9} {'MB':>6} {'read s':>7} {'openpyxl s':>10} {'process s':>9} {'validate s':>10} "
+          f"{'proc/read':>9} {'val/read':>8} {'RSS read':>8} {'RSS proc':>8} {'RSS val':>8}")
+    table = []
+    for size, r in results.items():
+        read, proc, val = r["read"], r["process"], r["validate"]
+        opx = r.get("openpyxl")
+        assert isinstance(read, Run) and isinstance(proc, Run) and isinstance(val, Run)
+        print(f"{size:>9,} {r['bytes'] / 1e6:>6.1f} {read.seconds:>7.2f} "
+              f"{opx.seconds if isinstance(opx, Run) else float('nan'):>10.2f} {proc.seconds:>9.2f} "
+              f"{val.seconds:>10.2f} {proc.seconds / read.seconds:>8.2f}x {val.seconds / read.seconds:>7.2f}x "
+              f"{read.peak_mb:>6.0f}MB {proc.peak_mb:>6.0f}MB {val.peak_mb:>6.0f}MB")
+        table.append({"rows": size, "bytes": r["bytes"], "read_s": read.seconds, "read_mb": read.peak_mb,
+                      "openpyxl_s": opx.seconds if isinstance(opx, Run) else None,
+                      "openpyxl_mb": opx.peak_mb if isinstance(opx, Run) else None,
+                      "process_s": proc.seconds, "process_mb": proc.peak_mb,
+                      "validate_s": val.seconds, "validate_mb": val.peak_mb})
+    if args.json:
+        args.json.write_text(json.dumps({"machine": machine(), "at": f"{datetime.now():%Y-%m-%d %H:%M}",
+                                         "figures": table}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
