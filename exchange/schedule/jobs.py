@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from datetime import datetime
 from pathlib import Path
 
 from exchange.config import Instance
@@ -25,10 +26,25 @@ def rescan(instance: Instance, db: Database, settle_seconds: float | None = None
     return rescan_pass(instance, db, settle_seconds=float(settle))
 
 
-def _age_reference(st: os.stat_result) -> float:
-    # mtime is the unit's own (clients may preserve an old one); ctime moves when the file is
-    # archived. The newer of the two never deletes a file before its time.
-    return max(st.st_mtime, st.st_ctime)
+def _month_end(folder: str) -> float | None:
+    """End of the month an archive folder is named after (archive/<YYYYMM>/...), else None."""
+    if len(folder) != 6 or not folder.isdigit() or not 1 <= int(folder[4:]) <= 12:
+        return None
+    year, month = int(folder[:4]), int(folder[4:])
+    following = datetime(year + month // 12, month % 12 + 1, 1)
+    return following.timestamp()
+
+
+def _archived_at(path: Path, root: Path, st: os.stat_result) -> float:
+    """When the file was received, at the latest.
+
+    mtime is the unit's own (clients may preserve an old one) and ctime moves whenever the file
+    is touched, so the newer of the two never deletes early; the month folder the pipeline files
+    it under bounds that from above.
+    """
+    seen = max(st.st_mtime, st.st_ctime)
+    month_end = _month_end(path.relative_to(root).parts[0])
+    return seen if month_end is None else min(seen, month_end)
 
 
 @job("archive_retention")
@@ -51,7 +67,7 @@ def archive_retention(instance: Instance, db: Database, days: int | None = None,
                 st = path.lstat()
             except FileNotFoundError:
                 continue
-            if _age_reference(st) >= cutoff:
+            if _archived_at(path, root, st) >= cutoff:
                 continue
             if not dry_run:
                 path.unlink(missing_ok=True)

@@ -1,0 +1,141 @@
+"""Scheduled jobs: jobs/*.toml as data, `exchange jobs`, once across nodes, archive retention."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from exchange.cli import cli
+from exchange.errors import ConfigError
+from exchange.schedule.registry import JOBS
+from exchange.schedule.scheduler import JobScheduler, latest_fire_time, run_recorded
+from exchange.schedule.spec import load_jobs
+from exchange.store.models import JobRun
+from tests.conftest import ADD_HEADERS, add_row, make_id, make_workbook
+
+
+def run(home: Path, *args: str):  # type: ignore[no-untyped-def]
+    return CliRunner().invoke(cli, ["--home", str(home), *args], catch_exceptions=False)
+
+
+def test_jobs_list_shows_the_shipped_jobs_and_their_last_run(home, instance, db) -> None:  # type: ignore[no-untyped-def]
+    out = run(home, "jobs", "list").output
+    assert "archive_retention\tcron 30 3 * * *\tenabled\tnever run" in out
+    assert "rescan\tevery 180s\tenabled\tnever run" in out
+    assert run(home, "jobs", "run", "rescan").exit_code == 0
+    assert "rescan\tevery 180s\tenabled\tlast " in run(home, "jobs", "list").output
+
+
+def test_rescan_by_hand_processes_a_file_no_event_announced(home, instance, db, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    make_workbook(instance.unit_inbox("1001") / "late.xlsx", ADD_HEADERS,
+                  [add_row(make_id("19800101", "651"), "甲")], title="职工批量新增申报填写表")
+    old = time.time() - 60
+    os.utime(instance.unit_inbox("1001") / "late.xlsx", (old, old))
+    result = run(home, "jobs", "run", "rescan")
+    assert result.exit_code == 0
+    assert result.output.strip() == "rescan: recovered 0, processed 1 unit file(s) and 0 centre file(s)"
+    assert len(list(instance.unit_outbox("1001", "receipts").glob("*late*.json"))) == 1
+    with db.session() as s:
+        runs = s.scalars(select(JobRun)).all()
+    assert [(r.job, r.fire_key[:7], r.outcome[:11]) for r in runs] == [("rescan", "manual-", "recovered 0")]
+
+
+def test_archive_retention_deletes_only_old_archive_copies(home, instance, db) -> None:  # type: ignore[no-untyped-def]
+    old = instance.archive / "201001" / "1001" / "000001-old.xlsx"
+    recent_month = instance.archive / f"{datetime.now():%Y%m}" / "1001"
+    kept = recent_month / "000002-new.xlsx"
+    preserved = recent_month / "000003-old-mtime.xlsx"   # a client kept its old mtime
+    for path in (old, kept, preserved):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x" * 1024)
+    ancient = time.time() - 5000 * 86400
+    os.utime(old, (ancient, ancient))
+    os.utime(preserved, (ancient, ancient))
+    receipt = instance.unit_outbox("1001", "receipts") / "r.json"
+    receipt.write_text("{}")
+    os.utime(receipt, (ancient, ancient))
+    result = run(home, "jobs", "run", "archive_retention")
+    assert result.exit_code == 0
+    assert "deleted 1 archived file(s)" in result.output and "older than 730 days" in result.output
+    assert not old.exists() and not old.parent.parent.exists()
+    assert kept.exists() and preserved.exists() and receipt.exists()
+
+
+def test_unknown_job_name_is_an_error(home, instance, db) -> None:  # type: ignore[no-untyped-def]
+    result = CliRunner().invoke(cli, ["--home", str(home), "jobs", "run", "nope"])
+    assert result.exit_code != 0 and "no job 'nope'" in str(result.exception)
+
+
+@pytest.mark.parametrize("body,key", [
+    ('name = "no_such_job"\ntrigger = "interval"\nseconds = 60\n', "name"),
+    ('name = "rescan"\ntrigger = "hourly"\n', "trigger"),
+    ('name = "rescan"\ntrigger = "cron"\ncron = "61 * * * *"\n', "cron"),
+    ('name = "rescan"\ntrigger = "interval"\n', "seconds"),
+    ('name = "rescan"\ntrigger = "interval"\nseconds = -5\n', "seconds"),
+    ('name = "rescan"\ntrigger = "interval"\nseconds = 5\nevery = 3\n', "every"),
+    ('name = "rescan"\ntrigger = "interval"\nseconds = 5\noptions = 3\n', "options"),
+])
+def test_a_bad_job_file_names_the_file_and_key(home, instance, body: str, key: str) -> None:  # type: ignore[no-untyped-def]
+    (instance.jobs_dir / "broken.toml").write_text(body, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_jobs(instance)
+    assert str(caught.value).startswith(f"{instance.jobs_dir / 'broken.toml'}: {key}:")
+
+
+def test_serve_refuses_to_start_with_an_unregistered_job(tmp_path: Path) -> None:
+    from tests.flows.serving import make_instance
+
+    instance = make_instance(tmp_path / "inst")
+    (instance.jobs_dir / "nightly.toml").write_text(
+        'name = "submit_everything"\ntrigger = "cron"\ncron = "0 2 * * *"\n', encoding="utf-8")
+    done = subprocess.run([sys.executable, "-c", "from exchange.cli import main; main()",
+                           "--home", str(instance.home), "serve"], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2
+    assert f"{instance.jobs_dir / 'nightly.toml'}: name: no job registered as 'submit_everything'" in done.stderr
+    assert not (instance.var / "ssh_host_ed25519_key").exists()     # nothing started
+
+
+def test_a_firing_runs_once_across_nodes(home, instance, db) -> None:  # type: ignore[no-untyped-def]
+    calls: list[str] = []
+    assert run_recorded(db, "rescan", "2026-05-01T02:00:00+08:00", lambda: calls.append("a") or "ok") == "ok"
+    assert run_recorded(db, "rescan", "2026-05-01T02:00:00+08:00", lambda: calls.append("b")) is None
+    assert calls == ["a"]
+    # Two nodes started at different moments compute the same interval fire times.
+    tz = ZoneInfo("Asia/Shanghai")
+    spec = next(s for s in load_jobs(instance) if s.id == "rescan")
+    now = datetime(2026, 5, 1, 10, 7, 30, tzinfo=tz)
+    a = latest_fire_time(spec.trigger(tz), now, timedelta(hours=1))
+    b = latest_fire_time(spec.trigger(tz), now + timedelta(seconds=20), timedelta(hours=1))
+    assert a == b == datetime(2026, 5, 1, 10, 6, 0, tzinfo=tz)
+
+
+def test_scheduler_fires_jobs_in_the_configured_time_zone(home, instance, db) -> None:  # type: ignore[no-untyped-def]
+    fired: list[str] = []
+    JOBS["test_tick"] = lambda inst, database, **options: fired.append(options["word"]) or "ticked"
+    try:
+        (instance.jobs_dir / "tick.toml").write_text(
+            'name = "test_tick"\ntrigger = "interval"\nseconds = 1\n[options]\nword = "hi"\n',
+            encoding="utf-8")
+        nodes = [JobScheduler(instance, db, load_jobs(instance)) for _ in range(2)]
+        for node in nodes:
+            node.start()
+        deadline = time.monotonic() + 10
+        while len(fired) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for node in nodes:
+            node.shutdown()
+        assert str(nodes[0].tz) == "Asia/Shanghai"
+        with db.session() as s:
+            keys = [r.fire_key for r in s.scalars(select(JobRun).where(JobRun.job == "tick"))]
+        assert fired and len(keys) == len(set(keys)) == len(fired)   # each firing ran on one node
+    finally:
+        del JOBS["test_tick"]
