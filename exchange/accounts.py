@@ -1,7 +1,9 @@
 """Units and their logins: folders, slow salted password hashes (argon2), public keys."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Iterable
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -79,3 +81,98 @@ def set_login(s: Session, login: str, unit_code: str, *, password: str | None, k
             keys.append(key)
         account.public_keys = "\n".join(keys)
     return account
+
+
+# ---- Sub-accounts of a school (issue 4) ---------------------------------------------------------
+# Changchun: school admin > department (系) > class (班级). The school's own login (role "unit")
+# declares for every class; a department account for the classes it groups; a class account for
+# its class. A sub-account's files go to inbox/<school>/@<login>/ (exchange.intake.subaccounts).
+SUB_ROLES = ("department", "class")
+# The initial password the Changchun system gives new accounts and restores on 密码还原; the
+# clerk is told to change it at first use. Stored, like any password, as an argon2 hash.
+DEFAULT_PASSWORD = "123456"
+_LOGIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-]{0,63}$")
+_CLASS = re.compile(r"^[^,\s/\\]{1,32}$")
+
+
+def parse_classes(text: str | Iterable[str]) -> list[str]:
+    """Class codes from "2024-01,2024-02" (or a list), in order, without repeats."""
+    parts = text.split(",") if isinstance(text, str) else list(text)
+    out: list[str] = []
+    for part in (p.strip() for p in parts):
+        if not part:
+            continue
+        if not _CLASS.match(part):
+            raise ExchangeError(f"invalid class code {part!r} (no commas, spaces or slashes)")
+        if part not in out:
+            out.append(part)
+    return out
+
+
+def scope_of(account: Account) -> frozenset[str] | None:
+    """The classes an account may declare for; None: the whole unit."""
+    if account.role not in SUB_ROLES:
+        return None
+    return frozenset(c for c in (account.scope or "").split(",") if c)
+
+
+def scope_of_login(s: Session, unit: str, login: str, *, strict: bool = False) -> frozenset[str] | None:
+    """The classes `login` may declare for in `unit`.
+
+    None (the whole unit) for the unit's own login and for names that are no account (an
+    operator); with `strict` (the login came from an inbox folder name) an unknown login, or one
+    of another unit, may declare for nothing.
+    """
+    account = s.get(Account, login)
+    if account is None or account.unit_code != unit:
+        return frozenset() if strict or account is not None else None
+    return scope_of(account)
+
+
+def add_sub_account(instance: Instance, s: Session, unit_code: str, login: str, *, role: str,
+                    classes: Iterable[str], password: str | None = None, key: str | None = None
+                    ) -> tuple[Account, bool]:
+    """Create or update a department or class login of a school, and its inbox folder.
+
+    Returns the account and whether it was given the default password (no password nor key).
+    """
+    if role not in SUB_ROLES:
+        raise ExchangeError(f"role must be one of {', '.join(SUB_ROLES)}, not {role!r}")
+    if not _LOGIN.match(login):
+        raise ExchangeError(f"invalid login {login!r}: letters, digits, '.', '-'; up to 64")
+    if s.get(Unit, unit_code) is None:
+        raise ExchangeError(f"no unit {unit_code!r} (exchange units add first)")
+    codes = parse_classes(classes)
+    if not codes:
+        raise ExchangeError("a sub-account needs at least one class (--classes)")
+    if role == "class" and len(codes) > 1:
+        raise ExchangeError("a class account holds one class; use --role department for several")
+    if s.get(Unit, login) is not None:
+        raise ExchangeError(f"login {login!r} is a unit code")
+    existing = s.get(Account, login)
+    if existing is not None and (existing.unit_code != unit_code or existing.role not in SUB_ROLES):
+        raise ExchangeError(f"login {login!r} belongs to {existing.unit_code} ({existing.role})")
+    defaulted = existing is None and not password and not key
+    account = set_login(s, login, unit_code, password=password or (DEFAULT_PASSWORD if defaulted else None),
+                        key=key, role=role, scope=",".join(codes))
+    account.role, account.scope = role, ",".join(codes)
+    Q.audit(s, "operator", "login.sub_account", detail=f"{unit_code}/{login} {role} {account.scope}")
+    from exchange.intake.subaccounts import sub_account_inbox
+
+    sub_account_inbox(instance, unit_code, login).mkdir(parents=True, exist_ok=True)
+    return account, defaulted
+
+
+def reset_password(s: Session, login: str, password: str | None = None) -> bool:
+    """Set a login's password (密码还原: to DEFAULT_PASSWORD when none is given) and unlock it.
+
+    Returns whether the default was used.
+    """
+    account = s.get(Account, login)
+    if account is None:
+        raise ExchangeError(f"no login {login!r}")
+    account.password_hash = hash_password(password or DEFAULT_PASSWORD)
+    account.failures = 0
+    account.locked_until = None
+    Q.audit(s, "operator", "login.reset_password", detail=login)
+    return not password

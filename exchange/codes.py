@@ -79,3 +79,21 @@ REVIEW_CODES = (
     REVIEW_SERIAL_INVALID, REVIEW_SERIAL_UNKNOWN, REVIEW_NOT_IN_BATCH, REVIEW_NOT_SUBMITTED,
     REVIEW_CONFLICT, REVIEW_REASON_REQUIRED, REVIEW_CONCLUSION_UNKNOWN, REVIEW_REJECTED,
 )
+
+# ---- issue 4 section: communities and schools ---------------------------------------------------
+# Row codes the resident kinds add (documented in the README).
+HOUSEHOLD_EXISTS = "household.exists"          # 新增 of a head this unit registered already
+CLASS_OUT_OF_SCOPE = "class.out_of_scope"      # a sub-account names a class it does not hold
+CLASS_UNKNOWN = "class.unknown"                # not a class of this school
+CLASS_SAME = "class.same"                      # transfer to the class the student is in
+CLASS_EMPTY = "class.empty"                    # 班级停保 of a class with nobody insured here
+RESIDENT_CODES = (HOUSEHOLD_EXISTS, CLASS_OUT_OF_SCOPE, CLASS_UNKNOWN, CLASS_SAME, CLASS_EMPTY)
+ROW_CODES = ROW_CODES + RESIDENT_CODES
+
+# Notes: facts about an accepted row that the receipt shows beside it. Never failures.
+NOTE_CLASS_STOP = "note.class_stop"            # how many students a 班级停保 row covers
+NOTE_PHOTO_SAVED = "note.photo_saved"          # stored, pending the centre's review
+NOTE_PHOTO_SAME = "note.photo_same"            # identical to a photo already stored
+NOTE_HOUSEHOLD_DONE = "note.household_done"    # a household row took effect on import
+NOTE_CODES = (NOTE_CLASS_STOP, NOTE_PHOTO_SAVED, NOTE_PHOTO_SAME, NOTE_HOUSEHOLD_DONE)
+# ---- end of issue 4 section ---------------------------------------------------------------------

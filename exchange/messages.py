@@ -366,3 +366,31 @@ DIGEST_HEADERS = {
     "waiting": "待审核",
 }
 # ---- end of issue 6 section ---------------------------------------------------------------------
+
+# ---- issue 4 section: communities and schools ---------------------------------------------------
+ROW_MESSAGES.update({
+    C.HOUSEHOLD_EXISTS: "户主（{head}）已经登记。如需更改户主姓名或联系电话，请把「操作」填为“修改”。",
+    C.CLASS_OUT_OF_SCOPE: "本账号只能为所辖班级（{allowed}）申报：{what}（{value}）。",
+    C.CLASS_UNKNOWN: "「{column}」“{value}”不是本校的班级，请核对班级编号。",
+    C.CLASS_SAME: "「{column}」“{value}”就是该学生现在所在的班级，无需转班。",
+    C.CLASS_EMPTY: "班级“{value}”没有在本单位参保的学生，无法办理班级停保。",
+    C.NOTE_CLASS_STOP: "班级停保：班级“{class_code}”的 {count} 名在保学生一并暂停参保。",
+    C.NOTE_PHOTO_SAVED: "照片“{value}”已按 {width}×{height} 规格保存，等待医保中心审核。",
+    C.NOTE_PHOTO_SAME: "照片“{value}”与已保存的照片相同，无需重复审核。",
+    C.NOTE_HOUSEHOLD_DONE: "户主（{head}）{operation}已生效（户主信息是登记信息，无需审核）。",
+})
+# `{what}` of class.out_of_scope.
+PHRASES.update({
+    "scope_class": "本行的班级不在所辖范围内",
+    "scope_student": "该学生所在的班级不在所辖范围内",
+    "scope_unassigned": "该学生没有班级记录，不在所辖范围内",
+    "scope_no_class": "该业务不属于任何班级，班级或系账号不能申报",
+    "no_classes": "无",
+})
+# The student a class-wide finding (班级停保) is about, in place of the kind's label.
+CLASS_MEMBER = "{label}（学生 {name} {id}）"
+PHOTO_WORDS = {
+    "kind_label": "照片上传",
+    "column": "照片文件名",
+}
+# ---- end of issue 4 section ---------------------------------------------------------------------

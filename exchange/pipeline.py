@@ -36,6 +36,9 @@ from exchange.outputs.receipt import ReceiptRows, receipt_json, receipt_text
 from exchange.read.guard import sniff
 from exchange.read.header import locate_header, row_cells
 from exchange.read.tables import open_book
+from exchange.intake.subaccounts import attribution
+from exchange.photos import PhotoRun, examine_photos, is_photo_upload
+from exchange.residents import hooks_for
 from exchange.results import FileError, FileResult, RowOutcome
 from exchange.store import queries as Q
 from exchange.store.db import Database
@@ -93,6 +96,10 @@ class FileRun:
         self.rules = instance.rules
         self.first_row: dict[Any, int] = {}
         self.checks = [ROW_CHECKS[name] for name in kind.checks]
+        if opts.scope is not None:
+            # A school's class or department account: every row stays within its classes.
+            self.checks.append(ROW_CHECKS["class_scope"])
+        self.hooks = hooks_for(kind)      # the resident kinds' extra steps (exchange.residents)
         self.data_rows = 0
 
     # Reading -------------------------------------------------------------------------------
@@ -128,6 +135,8 @@ class FileRun:
             ctx.open_by_person = Q.open_declarations(s, ids)
             ctx.imported = Q.imported_fingerprints(
                 s, self.unit.code, [self._fingerprint(p) for p in chunk])
+        if self.hooks:
+            ctx = self.hooks.enrich(s, ctx, [(p.outcome_row, p.values) for p in chunk])
         return ctx
 
     def _fingerprint(self, p: Parsed) -> str:
@@ -166,9 +175,10 @@ class FileRun:
             serial = serials.get(p.outcome_row)
             if serial is None and findings and findings[0].code == C.DUPLICATE_IMPORTED:
                 serial = findings[0].params.get("serial")
+            notes = self.hooks.notes(p.outcome_row, p.values, ctx) if self.hooks and not findings else ()
             self.sink(RowOutcome(p.outcome_row, tuple(findings), raw,
                                  p.values.get("id_number") or _text(p.cells.get("id_number")),
-                                 p.values.get("name") or _text(p.cells.get("name")), serial))
+                                 p.values.get("name") or _text(p.cells.get("name")), serial, notes))
 
     def store(self, judged: list[tuple[Parsed, list[Finding]]], ctx: CheckContext) -> dict[int, int]:
         s, actor, file_id = self.session, self.opts.actor or self.unit.code, self.opts.file_id
@@ -184,6 +194,8 @@ class FileRun:
             return self.withdraw(accepted, ctx)
         rows = [self.declaration(p, ctx) for p in accepted]
         serials = Q.add_declarations(s, rows)
+        if self.hooks:
+            self.hooks.imported(s, rows, serials)
         Q.add_audit(s, [{"at": _now(), "actor": actor, "action": "import", "serial": serial,
                          "file_id": file_id, "row": p.outcome_row, "detail": self.kind.kind}
                         for p, serial in zip(accepted, serials)])
@@ -207,11 +219,14 @@ class FileRun:
                     old[f] = record.value(f)
                 elif self.kind.subject == "unit":
                     old[f] = self.unit.extra.get(f)
-        return {"unit_code": self.unit.code, "kind": self.kind.kind,
-                "id_number": values.get("id_number"), "name": values.get("name"),
-                "status": "pending", "fingerprint": fingerprint(self.kind.kind, self.unit.code, p.values),
-                "payload": _json_safe(values), "old_values": old, "file_id": self.opts.file_id,
-                "row": p.outcome_row, "created_at": _now()}
+        row = {"unit_code": self.unit.code, "kind": self.kind.kind,
+               "id_number": values.get("id_number"), "name": values.get("name"),
+               "status": "pending", "fingerprint": fingerprint(self.kind.kind, self.unit.code, p.values),
+               "payload": _json_safe(values), "old_values": old, "file_id": self.opts.file_id,
+               "row": p.outcome_row, "created_at": _now()}
+        if self.hooks:
+            self.hooks.complete(row, p.values, ctx)
+        return row
 
     def withdraw(self, accepted: list[Parsed], ctx: CheckContext) -> dict[int, int]:
         done: dict[int, int] = {}
@@ -275,6 +290,10 @@ def examine(instance: Instance, session: Session, path: Path, unit_code: str, na
     if unit is None:
         raise FileRejected(C.FILE_UNKNOWN_UNIT, unit=unit_code)
     sniffed = sniff(path, limits)
+    if is_photo_upload(sniffed):      # <证件号码>.jpg|.png or a zip of them (exchange.photos)
+        examine_photos(instance, session, path, unit_code, name, result, sniffed, PhotoRun(
+            opts.importing, opts.file_id, opts.actor or unit_code, opts.today, opts.scope), sink)
+        return None, unit
     if sniffed.format not in ("xlsx", "xls", "csv"):
         raise FileRejected(C.FILE_UNREADABLE, reason="not_workbook")
     kinds = [k for k in instance.rules.kinds.values()]
@@ -325,8 +344,13 @@ def output_stem(result: FileResult) -> str:
     return f"{result.received_at:%Y%m%d-%H%M%S}-{result.file_id:06d}-{Path(result.name).stem}"
 
 
-def process_claim(instance: Instance, db: Database, work: Claim, actor: str | None = None) -> FileResult:
+def process_claim(instance: Instance, db: Database, work: Claim, actor: str | None = None,
+                  scope: frozenset[str] | None = None) -> FileResult:
     """Judge and import a claimed file, then publish its outputs and archive or quarantine it.
+
+    `actor` is who declares (default: the unit; a file claimed from a sub-account's folder
+    inbox/<unit>/@<login>/ names its login); a school's class or department account is held to
+    its classes (`scope`, default: the account's own, see exchange.intake.subaccounts).
 
     Receipts and the error workbook are staged before the import commits, so a crash after the
     commit only leaves placing to do (recover()); a crash before it leaves nothing behind.
@@ -344,15 +368,16 @@ def process_claim(instance: Instance, db: Database, work: Claim, actor: str | No
 
     def sink(outcome: RowOutcome) -> None:
         result.counts.add(outcome)
-        if not outcome.ok or outcome.duplicate:
+        if not outcome.ok or outcome.duplicate or outcome.notes:
             spool.add(outcome)
-        if outcome.failed:
+        if outcome.failed and result.kind in instance.rules.kinds:   # photos have no template
             if not writer:
                 kind = instance.rules.kinds[result.kind or ""]
                 writer.append(ErrorBookWriter(stage / err_name, kind, work.unit, unit_name, work.name))
             writer[0].add(outcome)
 
-    opts = Options(importing=True, actor=actor, file_id=work.file_id)
+    actor, scope = attribution(db, work, actor, scope)
+    opts = Options(importing=True, actor=actor, scope=scope, file_id=work.file_id)
     try:
         with db.session() as s:
             unit = Q.unit_record(s, work.unit)

@@ -17,6 +17,9 @@ class RowOutcome:
     id_number: str | None = None
     name: str | None = None
     serial: int | None = None           # declaration imported, or the earlier one it duplicates
+    # Facts about an accepted row the receipt shows beside it (codes.NOTE_*): how many students
+    # a 班级停保 row covers, a photo stored. Never failures.
+    notes: tuple[Finding, ...] = ()
 
     @property
     def duplicate(self) -> bool:
@@ -36,6 +39,8 @@ class RowOutcome:
         if self.duplicate:
             out["duplicate"] = True
             out["notes"] = [f.as_dict() for f in self.findings]
+        elif self.notes:
+            out["notes"] = [f.as_dict() for f in self.notes]
         if self.serial is not None:
             out["serial"] = self.serial
         return out

@@ -6,7 +6,8 @@ from pathlib import Path
 import click
 from sqlalchemy import select
 
-from exchange.accounts import add_unit, make_folders, read_key, set_login
+from exchange.accounts import (DEFAULT_PASSWORD, SUB_ROLES, add_sub_account, add_unit,
+                               make_folders, parse_classes, read_key, reset_password, set_login)
 from exchange.cli import Context, pass_ctx
 from exchange.config import CENTRE
 from exchange.store import queries as Q
@@ -71,6 +72,70 @@ def centre(ctx: Context, password: str | None, key_file: Path | None) -> None:
         Q.audit(s, "operator", "login.centre", detail=CENTRE)
     make_folders(ctx.instance, CENTRE)
     click.echo(f"login {CENTRE} ready: inbox/{CENTRE}/ outbox/{CENTRE}/")
+
+
+# ---- Sub-accounts of a school (issue 4) ---------------------------------------------------------
+@units.command("sub-account")
+@click.argument("unit")
+@click.argument("login")
+@click.option("--role", type=click.Choice(SUB_ROLES), required=True,
+              help="department (several classes) or class (one class).")
+@click.option("--classes", required=True, help="Class codes, comma separated.")
+@click.option("--password", help="SFTP password (argon2 hash); default for a new login: the "
+                                 "initial password, to be changed at first use.")
+@click.option("--key", "key_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="OpenSSH public key file for the SFTP login.")
+@pass_ctx
+def sub_account(ctx: Context, unit: str, login: str, role: str, classes: str, password: str | None,
+                key_file: Path | None) -> None:
+    """Create or update a department or class login of school UNIT.
+
+    The login declares only for its classes; its files go to inbox/UNIT/@LOGIN/ and its
+    receipts to the school's outbox. Running it again changes the classes.
+
+    Example: exchange units sub-account 220101 c2024-01 --role class --classes 2024-01 --password 'S3cret!'
+    """
+    key = read_key(key_file) if key_file else None
+    with ctx.db.session() as s:
+        account, defaulted = add_sub_account(ctx.instance, s, unit, login, role=role,
+                                             classes=parse_classes(classes), password=password, key=key)
+        scope = account.scope
+    click.echo(f"login {login} ({role} of {unit}, classes {scope}) ready: inbox/{unit}/@{login}/")
+    if defaulted:
+        click.echo(f"password set to the default {DEFAULT_PASSWORD}: change it at first use")
+
+
+@units.command("reset-password")
+@click.argument("login")
+@click.option("--password", help="The new password (default: the initial password).")
+@pass_ctx
+def reset(ctx: Context, login: str, password: str | None) -> None:
+    """Reset LOGIN's password (to the initial one unless --password) and lift a lockout.
+
+    Example: exchange units reset-password c2024-01
+    """
+    with ctx.db.session() as s:
+        defaulted = reset_password(s, login, password)
+    click.echo(f"login {login}: password reset" + (f" to the default {DEFAULT_PASSWORD}" if defaulted else ""))
+
+
+@units.command("accounts")
+@click.argument("unit", required=False)
+@pass_ctx
+def accounts(ctx: Context, unit: str | None) -> None:
+    """List logins (of UNIT): login, unit, role, classes, how it signs in.
+
+    Example: exchange units accounts 220101
+    """
+    with ctx.db.session() as s:
+        q = select(Account).order_by(Account.unit_code, Account.login)
+        if unit:
+            q = q.where(Account.unit_code == unit)
+        rows = [(a.login, a.unit_code, a.role, a.scope or "*", a.password_hash, a.public_keys,
+                 a.locked_until) for a in s.scalars(q)]
+    for login, code, role, scope, pw, keys, locked in rows:
+        how = "+".join(x for x, on in (("password", pw), ("key", keys)) if on) or "no login"
+        click.echo(f"{login}\t{code}\t{role}\t{scope}\t{how}" + (f"\tlocked until {locked}" if locked else ""))
 
 
 COMMANDS = [units]

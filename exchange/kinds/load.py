@@ -65,6 +65,7 @@ def load_kind(path: Path, tables: dict[str, CodeTable]) -> KindSpec:
     if kind.kind != path.stem:
         raise ConfigError(f"{where}: kind {kind.kind!r} must match the file name")
     from exchange.checks.rows import ROW_CHECKS
+    import exchange.checks.resident  # noqa: F401  (registers the resident kinds' rules)
 
     for name in kind.checks:
         if name not in ROW_CHECKS:

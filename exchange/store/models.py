@@ -187,3 +187,46 @@ class JobRun(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
     outcome: Mapped[str | None] = mapped_column(Text)
     __table_args__ = (UniqueConstraint("job", "fire_key", name="uq_job_runs_job_fire_key"),)
+
+
+# ---- issue 4: communities and schools ----------------------------------------------------------
+class Household(Base):
+    """A household head (户主) a community registered. Effective on import: registration data
+    that residents are declared under, not an insurance change the centre reviews.
+
+    Keyed per unit: 参保人数 counts the members insured in this unit. A deleted head stays as a
+    tombstone (status "deleted") so that a resent 删除 row is recognised as already done.
+    """
+    __tablename__ = "households"
+    unit_code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    head_id: Mapped[str] = mapped_column(String(18), primary_key=True, index=True)
+    name: Mapped[str] = mapped_column(String(50))
+    phone: Mapped[str | None] = mapped_column(String(30))
+    status: Mapped[str] = mapped_column(String(16), default="active")   # active | deleted
+    serial: Mapped[int | None] = mapped_column(Integer)                  # declaration that set it
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=_now, onupdate=_now)
+
+
+class Photo(Base):
+    """An ID photo (证件照) normalised to the card size, pending the centre's review.
+
+    Not a declaration: a photo usually arrives with the person's enrolment, and a person may have
+    only one unreviewed declaration. A newer photo of the same person supersedes a pending one.
+    """
+    __tablename__ = "photos"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    unit_code: Mapped[str] = mapped_column(String(32), index=True)
+    id_number: Mapped[str] = mapped_column(String(18), index=True)
+    file_id: Mapped[int | None] = mapped_column(ForeignKey("files.id"), index=True)
+    source_name: Mapped[str] = mapped_column(String(255))      # file or zip entry as dropped
+    sha256: Mapped[str] = mapped_column(String(64), index=True)  # of the source bytes
+    path: Mapped[str] = mapped_column(Text)                    # normalised JPEG, relative to home
+    width: Mapped[int] = mapped_column(Integer)                # of the source, after EXIF rotation
+    height: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    # pending | approved | rejected | superseded
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=_now)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime)
+    reviewer: Mapped[str | None] = mapped_column(String(50))
+    reason: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,130 @@
+"""Files of a school's sub-accounts (department and class logins): who sent them, what they may
+declare for.
+
+Convention: a sub-account's inbox is the folder `inbox/<school>/@<login>/` (the SFTP view of
+that login maps its /inbox there). Receipts and error workbooks go to the school's outbox as
+for any file of the school. When such a file is claimed, the login is written into its name in
+var/processing (`<uuid>@<login>__<school>__<name>`), so the attribution travels with the bytes:
+a file recovered after a crash is judged as the same login, with that login's classes.
+
+`process_claim(..., actor=LOGIN)` (or with an explicit `scope=`) does the same for a caller
+that knows the login some other way (the SFTP service's upload hook).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Iterator
+
+from exchange.config import Instance
+from exchange.intake.claim import SEPARATOR, Claim, register
+from exchange.intake.ignore import ignored
+from exchange.store.db import Database
+
+if TYPE_CHECKING:
+    from exchange.results import FileResult
+
+log = logging.getLogger("exchange.intake")
+
+SUB_PREFIX = "@"
+
+
+def sub_account_inbox(instance: Instance, unit: str, login: str) -> Path:
+    return instance.unit_inbox(unit) / f"{SUB_PREFIX}{login}"
+
+
+def work_path_for_login(instance: Instance, unit: str, login: str, name: str) -> Path:
+    """A fresh name in var/processing that tells the unit, the login and the original name."""
+    instance.processing.mkdir(parents=True, exist_ok=True)
+    return instance.processing / f"{uuid.uuid4().hex[:12]}{SUB_PREFIX}{login}{SEPARATOR}{unit}{SEPARATOR}{name}"
+
+
+def login_of_work(work: Path) -> str | None:
+    """The sub-account login a claimed file came from, if it came from one."""
+    head = work.name.split(SEPARATOR, 1)[0]
+    _, sep, login = head.partition(SUB_PREFIX)
+    return login if sep and login else None
+
+
+def attribution(db: Database, work: Claim, actor: str | None,
+                scope: frozenset[str] | None) -> tuple[str | None, frozenset[str] | None]:
+    """(actor, scope) for a claimed file: as given, else from the folder it was dropped in.
+
+    A login from a folder that is no sub-account of the unit gets an empty scope: every row
+    fails with class.out_of_scope rather than being judged with the school's full rights.
+    """
+    from exchange.accounts import scope_of_login
+
+    from_folder = login_of_work(work.work_path)
+    login = actor or from_folder
+    if login is None or scope is not None:
+        return login, scope
+    with db.session() as s:
+        scope = scope_of_login(s, work.unit, login, strict=from_folder is not None and actor is None)
+    return login, scope
+
+
+def waiting_sub_account_files(instance: Instance, settle_seconds: float = 0.0
+                              ) -> Iterator[tuple[str, str, Path]]:
+    """(unit, login, path) of every complete file in a sub-account folder, oldest first."""
+    if not instance.inbox.is_dir():
+        return
+    now = time.time()
+    found = []
+    for unit_dir in instance.inbox.iterdir():
+        if not unit_dir.is_dir() or unit_dir.name.startswith((".", "_")):
+            continue
+        for sub in unit_dir.iterdir():
+            if not sub.is_dir() or not sub.name.startswith(SUB_PREFIX) or len(sub.name) < 2:
+                continue
+            for path in sub.iterdir():
+                try:
+                    if not path.is_file() or ignored(path.name):
+                        continue
+                    mtime = path.stat().st_mtime
+                except FileNotFoundError:
+                    continue
+                if now - mtime >= settle_seconds:
+                    found.append((mtime, unit_dir.name, sub.name[len(SUB_PREFIX):], path))
+    for _, unit, login, path in sorted(found):
+        yield unit, login, path
+
+
+def claim_as(instance: Instance, db: Database, path: Path, unit: str, login: str) -> Claim | None:
+    """Claim a sub-account's file (one rename, as intake.claim does); None if taken first."""
+    work = work_path_for_login(instance, unit, login, path.name)
+    try:
+        os.rename(path, work)
+    except FileNotFoundError:
+        return None
+    return register(instance, db, work, unit, path.name)
+
+
+def process_sub_account_inboxes(instance: Instance, db: Database, *, settle_seconds: float = 0.0,
+                                unit: str | None = None,
+                                on_result: Callable[["FileResult"], None] | None = None
+                                ) -> list["FileResult"]:
+    """Claim and process every waiting file of the sub-account folders (of one unit)."""
+    from exchange.pipeline import process_claim
+
+    results = []
+    for file_unit, login, path in waiting_sub_account_files(instance, settle_seconds):
+        if unit and file_unit != unit:
+            continue
+        job = claim_as(instance, db, path, file_unit, login)
+        if job is None:
+            continue
+        log.info("unit=%s login=%s file=%s: claimed from the sub-account folder", file_unit, login,
+                 path.name)
+        result = process_claim(instance, db, job)
+        results.append(result)
+        if on_result:
+            on_result(result)
+    return results
+
+
+__all__ = ["attribution", "claim_as", "login_of_work", "process_sub_account_inboxes",
+           "sub_account_inbox", "waiting_sub_account_files", "work_path_for_login"]
