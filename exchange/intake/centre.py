@@ -26,6 +26,16 @@ CentreHandler = Callable[[Instance, Database, Path], "dict | None"]
 HANDLERS: list[CentreHandler] = []
 
 
+def _review_handler(instance: Instance, db: Database, path: Path) -> "dict | None":
+    """Review decisions (filled review workbooks, or CSVs with their columns)."""
+    from exchange.review.decisions import handle_review_file   # late: review imports outputs
+
+    return handle_review_file(instance, db, path)
+
+
+HANDLERS.insert(0, _review_handler)
+
+
 def _master_handler(instance: Instance, db: Database, path: Path) -> dict:
     report = load_master(instance, db, path)
     if report.file_error:

@@ -1,0 +1,50 @@
+"""Output of the query commands: a rich table for people, one JSON document for programs."""
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date, datetime
+from typing import Any, Sequence
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ", timespec="seconds")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=1, default=_plain))
+
+
+def console() -> Console:
+    out = click.get_text_stream("stdout")
+    width = None if out.isatty() else 160
+    return Console(file=out, width=width, soft_wrap=False, highlight=False)
+
+
+def emit_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]],
+               *, right: Sequence[str] = (), footer: str | None = None) -> None:
+    """A readable table; `right` names numeric columns."""
+    table = Table(title=title, title_justify="left", show_lines=False, header_style="bold")
+    for name in columns:
+        table.add_column(name, justify="right" if name in right else "left", overflow="fold")
+    for row in rows:
+        table.add_row(*["" if v is None else str(_plain(v)) for v in row])
+    c = console()
+    c.print(table)
+    if footer:
+        c.print(footer)
+
+
+def records(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
+    return [{k: _plain(v) for k, v in zip(columns, row)} for row in rows]
+
+
+__all__ = ["emit_json", "emit_table", "records", "console", "sys"]

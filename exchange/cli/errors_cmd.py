@@ -1,0 +1,60 @@
+"""`exchange errors`: the error log (错误日志) — failed rows and rejected declarations."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from exchange.cli import Context, pass_ctx
+from exchange.cli._render import emit_json, emit_table
+from exchange.review import queries as RQ
+from exchange.review.errorlog import export_errors
+from exchange.review.reports import error_rows
+
+COLUMNS = ["time", "unit", "kind", "file", "row", "id_number", "name", "column", "code", "message"]
+
+
+@click.command("errors")
+@click.option("--unit", help="Only this unit.")
+@click.option("--period", help="YYYY, YYYYMM, YYYY-MM or YYYY-MM-DD.")
+@click.option("--person", help="ID number or name.")
+@click.option("--code", help="An error code, or a family such as 'id' or 'review'.")
+@click.option("--export", "export", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the entries to FILE.xlsx or FILE.csv instead of printing them.")
+@click.option("--limit", type=int, default=500, show_default=True, help="At most this many printed; 0 = all.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON array for programs.")
+@pass_ctx
+def errors(ctx: Context, unit: str | None, period: str | None, person: str | None,
+           code: str | None, export: Path | None, limit: int, as_json: bool) -> None:
+    """Query the error log by unit, period, person and code; print it or export it.
+
+    Example: exchange errors --unit 1001 --period 202611 --code id --export errors.xlsx
+    """
+    since = until = None
+    if period:
+        try:
+            since, until = RQ.parse_period(period)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--period") from exc
+    if export is not None:
+        if export.suffix.lower() not in (".xlsx", ".csv"):
+            raise click.BadParameter("the export file must end in .xlsx or .csv", param_hint="--export")
+        with ctx.db.session() as s:
+            n = export_errors(ctx.instance, s, export, unit=unit, since=since, until=until,
+                              person=person, code=code)
+        click.echo(f"wrote {n} entr{'y' if n == 1 else 'ies'} to {export}")
+        return
+    kinds = ctx.instance.rules.kinds
+    with ctx.db.session() as s:
+        found = error_rows(s, unit=unit, since=since, until=until, person=person, code=code,
+                           limit=limit or None)
+        rows = [[e.created_at, e.unit_code, kinds[e.kind].label if e.kind in kinds else e.kind,
+                 name, e.row, e.id_number, e.name, e.column, e.code, e.message]
+                for e, name in found]
+    if as_json:
+        emit_json([dict(zip(COLUMNS, r)) for r in rows])
+        return
+    emit_table("error log", COLUMNS, rows, right=("row",), footer=f"{len(rows)} entr{'y' if len(rows) == 1 else 'ies'}")
+
+
+COMMANDS = [errors]

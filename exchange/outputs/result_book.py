@@ -1,0 +1,95 @@
+"""审核结果工作簿: every declaration of a batch with the centre's conclusion, for the unit."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Sequence
+
+from openpyxl import Workbook
+from openpyxl.styles import PatternFill
+
+from exchange.messages import REVIEW_HEADERS as H, REVIEW_WORDS as RW
+from exchange.outputs.atomic import atomic_path
+from exchange.outputs.workbook import (BAD_FILL, BOX, HEADER_FILL, HEADER_FONT, REASON_FONT,
+                                       TEXT_FORMAT, TITLE_FONT, WRAP, add_meta_sheet, column_letter,
+                                       set_text)
+
+RESULT_COLUMNS = ("seq", "serial", "kind", "id_number", "name", "content", "submitted_at",
+                  "conclusion", "reason", "reviewer", "decided_at")
+WIDTHS = {"seq": 6, "serial": 12, "kind": 18, "id_number": 21, "name": 10, "content": 60,
+          "submitted_at": 19, "conclusion": 12, "reason": 40, "reviewer": 10, "decided_at": 19}
+OK_FILL = PatternFill("solid", fgColor="E2EFDA")
+
+
+@dataclass(frozen=True)
+class ResultLine:
+    serial: int
+    kind_label: str
+    id_number: str | None
+    name: str | None
+    content: str
+    submitted_at: datetime | None
+    status: str                    # approved | rejected | submitted
+    conclusion: str                # 通过 / 不通过 / 未处理
+    reason: str = ""
+    reviewer: str = ""
+    decided_at: datetime | None = None
+
+
+def _stamp(value: datetime | None) -> str | None:
+    return f"{value:%Y-%m-%d %H:%M:%S}" if value else None
+
+
+def write_result_book(target: Path, *, batch_no: str, unit_code: str, unit_name: str,
+                      lines: Sequence[ResultLine]) -> Path:
+    """Write the unit's result workbook for one batch atomically to `target`."""
+    wb = Workbook()
+    ws = wb.active
+    ws.title = RW["result_sheet"]
+    counts = {s: sum(1 for x in lines if x.status == s) for s in ("approved", "rejected")}
+    undecided = len(lines) - counts["approved"] - counts["rejected"]
+    set_text(ws.cell(1, 1), RW["result_title"].format(
+        batch=batch_no, unit=unit_code, unit_name=unit_name, approved=counts["approved"],
+        rejected=counts["rejected"], undecided=undecided))
+    ws.cell(1, 1).font = TITLE_FONT
+    if counts["rejected"]:
+        set_text(ws.cell(2, 1), RW["result_note"])
+        ws.cell(2, 1).font = REASON_FONT
+    for j, name in enumerate(RESULT_COLUMNS, start=1):
+        cell = ws.cell(3, j)
+        cell.value = H[name]
+        cell.font = HEADER_FONT
+        cell.fill = HEADER_FILL
+        cell.border = BOX
+        ws.column_dimensions[column_letter(j)].width = WIDTHS[name]
+    for i, line in enumerate(lines, start=1):
+        values = {"seq": i, "serial": line.serial, "kind": line.kind_label,
+                  "id_number": line.id_number, "name": line.name, "content": line.content,
+                  "submitted_at": _stamp(line.submitted_at), "conclusion": line.conclusion,
+                  "reason": line.reason or None, "reviewer": line.reviewer or None,
+                  "decided_at": _stamp(line.decided_at)}
+        for j, name in enumerate(RESULT_COLUMNS, start=1):
+            cell = ws.cell(i + 3, j)
+            set_text(cell, values[name])
+            cell.border = BOX
+            if name == "id_number":
+                cell.number_format = TEXT_FORMAT
+            if name == "content":
+                cell.alignment = WRAP
+            if name == "conclusion":
+                if line.status == "rejected":
+                    cell.fill = BAD_FILL
+                elif line.status == "approved":
+                    cell.fill = OK_FILL
+            if name == "reason" and line.reason:
+                cell.font = REASON_FONT
+    ws.freeze_panes = "A4"
+    add_meta_sheet(wb, {"kind": "result", "version": "1", "batch": batch_no, "unit": unit_code,
+                        "source": "result_book"})
+    with atomic_path(target) as tmp:
+        wb.save(tmp)
+    return target
+
+
+__all__ = ["ResultLine", "write_result_book", "RESULT_COLUMNS"]

@@ -1,0 +1,289 @@
+"""Templates (格式盘) for every kind, generated from rules/: blank, pre-filled, or sent back.
+
+Layout of the data sheet: row 1 the title naming the unit ("单位编号：<code>", which the reader
+checks against the sender), row 2 a short note, row 3 the Chinese headers (* = required), data
+from row 4. ID and other text-like columns are formatted as text so Excel cannot turn an ID into
+a number; coded columns get a drop-down of "code-label" entries from a hidden code-list sheet.
+A visible instructions sheet lists each column's rule; the hidden `_meta` sheet names kind,
+version and unit. Pre-filled templates (prefill = true in the kind) list the unit's insured staff
+with the `protected` columns locked under sheet protection (no password) and every other cell
+left unlocked.
+"""
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Protection
+from openpyxl.worksheet.datavalidation import DataValidation
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from exchange.config import CENTRE, Instance
+from exchange.kinds.spec import ColumnSpec, KindSpec, RuleSet
+from exchange.messages import COLUMN_RULES, DOC_NAMES, REVIEW_WORDS as RW, TEMPLATE_WORDS as T
+from exchange.outputs.atomic import atomic_path
+from exchange.outputs.workbook import (BOX, HEADER_FILL, HEADER_FONT, LOCKED_FILL, REASON_FONT,
+                                       REQUIRED_FONT, TEXT_FORMAT, TITLE_FONT, WRAP,
+                                       add_meta_sheet, column_letter, set_text)
+from exchange.review.display import template_value
+from exchange.store import queries as Q
+from exchange.store.db import Database
+from exchange.store.models import Person, Unit
+
+# Column types whose cells are text in the template (Excel must not make numbers of them).
+TEXT_TYPES = ("id", "text", "phone", "postcode", "class", "month", "serial", "name")
+CODED_TYPES = ("code", "codes", "id_type")
+FIRST_DATA_ROW = 4
+BLANK_ROWS = 300              # pre-formatted empty rows below the data
+INSURED = "1"
+# unit_type code (rules/codes.toml [unit_type]) -> the audience of kinds it may send.
+AUDIENCE_BY_UNIT_TYPE = {"30": "community", "40": "school"}
+
+
+def audience_of(unit_type: str | None) -> str:
+    return AUDIENCE_BY_UNIT_TYPE.get(unit_type or "", "employer")
+
+
+def kinds_for_unit(rules: RuleSet, unit_type: str | None) -> list[KindSpec]:
+    return rules.kinds_for([audience_of(unit_type)])
+
+
+def _width(col: ColumnSpec) -> float:
+    base = {"id": 22, "name": 12, "month": 12, "date": 13, "wage": 11, "codes": 30, "code": 20,
+            "text": 24, "phone": 15, "postcode": 10, "serial": 12}.get(col.type, 16)
+    return max(base, len(col.header) * 2.2 + 3)
+
+
+def column_rule(rules: RuleSet, col: ColumnSpec, today: date) -> str:
+    """The instructions line of one column: type rule, default, example, lock."""
+    params: dict[str, Any] = {}
+    if col.table and col.table in rules.tables:
+        params["examples"] = rules.tables[col.table].examples()
+    if col.type == "wage":
+        bound = rules.bound_for(f"{today:%Y%m}")
+        params.update(low=bound.low if bound else "", high=bound.high if bound else "")
+    parts = [COLUMN_RULES.get(col.type, COLUMN_RULES["text"]).format(**params)]
+    if col.max_length:
+        parts.append(T["max_length"].format(limit=col.max_length))
+    if col.default is not None:
+        label = rules.tables[col.table].label(col.default) if col.table in rules.tables else ""
+        parts.append(T["default"].format(value=f"{col.default}-{label}" if label else col.default))
+    if col.example:
+        parts.append(T["example"].format(value=col.example))
+    if col.protected:
+        parts.append(T["protected"])
+    return "".join(parts)
+
+
+def build_template(rules: RuleSet, kind: KindSpec, unit_code: str, unit_name: str, *,
+                   rows: Sequence[dict[str, Any]] = (), reasons: Sequence[str] | None = None,
+                   protect: bool = False, note: str | None = None,
+                   meta: dict[str, str] | None = None, today: date | None = None) -> Workbook:
+    """The template workbook of `kind` for one unit, optionally filled with `rows` (field -> value).
+
+    `reasons` adds a column after the kind's columns (the reviewer's reason on sent-back rows);
+    the reader ignores it. `protect` locks the kind's protected columns of the filled rows.
+    """
+    today = today or date.today()
+    wb = Workbook()
+    ws = wb.active
+    ws.title = kind.title[:31]
+    columns = kind.columns
+    ncols = len(columns) + (1 if reasons is not None else 0)
+
+    set_text(ws.cell(1, 1), T["title"].format(title=kind.title, unit=unit_code, unit_name=unit_name))
+    ws.cell(1, 1).font = TITLE_FONT
+    set_text(ws.cell(2, 1), note or T["note"])
+    ws.cell(2, 1).font = REASON_FONT
+    ws.cell(2, 1).alignment = Alignment(wrap_text=True, vertical="center")
+    ws.merge_cells(start_row=2, start_column=1, end_row=2, end_column=max(ncols, 2))
+    ws.row_dimensions[2].height = 32
+
+    for j, col in enumerate(columns, start=1):
+        cell = ws.cell(3, j)
+        cell.value = ("*" if col.required else "") + col.header
+        cell.font = REQUIRED_FONT if col.required else HEADER_FONT
+        cell.fill = LOCKED_FILL if (protect and col.protected) else HEADER_FILL
+        cell.border = BOX
+        dim = ws.column_dimensions[column_letter(j)]
+        dim.width = _width(col)
+        if col.type in TEXT_TYPES:
+            dim.number_format = TEXT_FORMAT
+        if protect and not col.protected:
+            dim.protection = Protection(locked=False)
+    if reasons is not None:
+        cell = ws.cell(3, len(columns) + 1)
+        cell.value = RW["fix_reason_header"]
+        cell.font = REQUIRED_FONT
+        cell.fill = HEADER_FILL
+        cell.border = BOX
+        ws.column_dimensions[column_letter(len(columns) + 1)].width = 48
+
+    last = FIRST_DATA_ROW + len(rows) + BLANK_ROWS - 1
+    for i in range(FIRST_DATA_ROW, last + 1):
+        data = rows[i - FIRST_DATA_ROW] if i - FIRST_DATA_ROW < len(rows) else None
+        for j, col in enumerate(columns, start=1):
+            cell = ws.cell(i, j)
+            if data is not None:
+                value = template_value(col, data.get(col.field), rules.tables)
+                set_text(cell, value)
+                if col.type in TEXT_TYPES and value is not None:
+                    cell.data_type = "s"
+                cell.border = BOX
+            if col.type in TEXT_TYPES:
+                cell.number_format = TEXT_FORMAT
+            if protect:
+                locked = col.protected and data is not None
+                cell.protection = Protection(locked=locked)
+                if locked:
+                    cell.fill = LOCKED_FILL
+        if reasons is not None and data is not None:
+            cell = ws.cell(i, len(columns) + 1)
+            set_text(cell, reasons[i - FIRST_DATA_ROW])
+            cell.font = REASON_FONT
+            cell.alignment = WRAP
+            cell.border = BOX
+
+    _add_drop_downs(wb, ws, rules, columns, last)
+    ws.freeze_panes = ws.cell(FIRST_DATA_ROW, 1).coordinate
+    if protect:
+        ws.protection.sheet = True
+        # Allowed under protection: resize, format and delete rows (Excel still refuses to delete
+        # rows with locked cells; the instructions say how to lift the password-less protection).
+        ws.protection.formatColumns = False
+        ws.protection.formatRows = False
+        ws.protection.formatCells = False
+        ws.protection.deleteRows = False
+        ws.protection.insertRows = False
+        ws.protection.autoFilter = False
+        ws.protection.sort = False
+    _add_help_sheet(wb, rules, kind, unit_code, today, prefilled=protect)
+    add_meta_sheet(wb, {"kind": kind.kind, "version": str(kind.version), "unit": unit_code,
+                        "source": "template", **(meta or {})})
+    return wb
+
+
+def _add_drop_downs(wb: Workbook, ws: Any, rules: RuleSet, columns: Iterable[ColumnSpec],
+                    last_row: int) -> None:
+    """List validations whose entries sit in a hidden sheet (inline lists stop at 255 chars)."""
+    lists = None
+    placed: dict[str, str] = {}
+    for j, col in enumerate(columns, start=1):
+        if col.type not in CODED_TYPES or col.table not in rules.tables:
+            continue
+        if lists is None:
+            lists = wb.create_sheet(T["lists_sheet"])
+            lists.sheet_state = "hidden"
+        if col.table not in placed:
+            k = len(placed) + 1
+            choices = rules.tables[col.table].choices()
+            for i, choice in enumerate(choices, start=1):
+                lists.cell(i, k).value = choice
+            letter = column_letter(k)
+            placed[col.table] = f"'{T['lists_sheet']}'!${letter}$1:${letter}${len(choices)}"
+        # 参保险种 takes several codes in one cell: the list is a hint, not a constraint.
+        strict = col.type != "codes"
+        dv = DataValidation(type="list", formula1=placed[col.table], allow_blank=True,
+                            showErrorMessage=strict, showDropDown=False)
+        letter = column_letter(j)
+        dv.add(f"{letter}{FIRST_DATA_ROW}:{letter}{last_row}")
+        ws.add_data_validation(dv)
+
+
+def _add_help_sheet(wb: Workbook, rules: RuleSet, kind: KindSpec, unit_code: str, today: date,
+                    prefilled: bool) -> None:
+    ws = wb.create_sheet(T["help_sheet"])
+    ws.column_dimensions["A"].width = 22
+    ws.column_dimensions["B"].width = 10
+    ws.column_dimensions["C"].width = 90
+    set_text(ws.cell(1, 1), T["help_title"].format(title=kind.title, unit=unit_code,
+                                                   version=kind.version))
+    ws.cell(1, 1).font = TITLE_FONT
+    for j, word in enumerate(T["help_header"], start=1):
+        cell = ws.cell(3, j)
+        cell.value = word
+        cell.font = HEADER_FONT
+        cell.fill = HEADER_FILL
+        cell.border = BOX
+    r = 4
+    for col in kind.columns:
+        ws.cell(r, 1).value = ("*" if col.required else "") + col.header
+        ws.cell(r, 2).value = T["required_yes"] if col.required else T["required_no"]
+        set_text(ws.cell(r, 3), column_rule(rules, col, today))
+        ws.cell(r, 3).alignment = WRAP
+        for j in range(1, 4):
+            ws.cell(r, j).border = BOX
+        r += 1
+    r += 1
+    notes = list(T["general"]) + (list(T["prefill_general"]) if prefilled else [])
+    for line in notes:
+        set_text(ws.cell(r, 1), line)
+        r += 1
+
+
+def save_workbook(wb: Workbook, target: Path) -> Path:
+    with atomic_path(target) as tmp:
+        wb.save(tmp)
+    return target
+
+
+# Pre-filled rows -------------------------------------------------------------------------------
+def prefill_rows(s: Session, kind: KindSpec, unit_code: str) -> list[dict[str, Any]]:
+    """The unit's insured staff as template rows: columns that mirror the record, and defaults."""
+    q = (select(Person).where(Person.unit_code == unit_code, Person.status == INSURED)
+         .order_by(Person.person_no, Person.id_number))
+    rows = []
+    for p in s.scalars(q):
+        record = Q.person_record(p)
+        row: dict[str, Any] = {}
+        for col in kind.columns:
+            if col.record:
+                row[col.field] = record.value(col.record)
+            elif col.default is not None:
+                row[col.field] = col.default
+        rows.append(row)
+    return rows
+
+
+def template_name(kind: KindSpec, unit_code: str) -> str:
+    return DOC_NAMES["template"].format(unit=unit_code, title=kind.title)
+
+
+def write_unit_templates(instance: Instance, s: Session, unit: Unit, *,
+                         kinds: Sequence[str] | None = None, out_dir: Path | None = None,
+                         today: date | None = None) -> list[Path]:
+    """Every kind the unit may send, blank or pre-filled, into its outbox templates/ folder."""
+    rules = instance.rules
+    folder = out_dir or instance.unit_outbox(unit.code, "templates")
+    written = []
+    for kind in kinds_for_unit(rules, unit.unit_type):
+        if kinds and kind.kind not in kinds:
+            continue
+        rows = prefill_rows(s, kind, unit.code) if kind.prefill else []
+        note = T["prefill_note"].format(count=len(rows)) if kind.prefill else None
+        wb = build_template(rules, kind, unit.code, unit.name, rows=rows, protect=kind.prefill,
+                            note=note, today=today)
+        written.append(save_workbook(wb, folder / template_name(kind, unit.code)))
+    return written
+
+
+def refresh_templates(instance: Instance, db: Database, *, unit: str | None = None,
+                      kinds: Sequence[str] | None = None, out_dir: Path | None = None,
+                      today: date | None = None) -> list[Path]:
+    """Write fresh templates for one unit or all; pre-filled ones reflect today's records."""
+    written: list[Path] = []
+    with db.session() as s:
+        q = select(Unit).where(Unit.code != CENTRE).order_by(Unit.code)
+        if unit:
+            q = q.where(Unit.code == unit)
+        for u in s.scalars(q).all():
+            target = (out_dir / u.code) if (out_dir and not unit) else out_dir
+            written += write_unit_templates(instance, s, u, kinds=kinds, out_dir=target, today=today)
+    return written
+
+
+__all__ = ["build_template", "prefill_rows", "refresh_templates", "write_unit_templates",
+           "save_workbook", "template_name", "kinds_for_unit", "column_rule"]

@@ -1,0 +1,1 @@
+"""After import: submission in numbered batches, the centre's review, and its effects."""

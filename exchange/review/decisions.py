@@ -1,0 +1,354 @@
+"""Review decisions from the back office: the filled review workbook (or a CSV with its columns).
+
+Each decision names a declaration by 业务流水号 and says 通过 or 不通过 (with a reason). It is
+applied once, by a compare-and-set from submitted to approved/rejected together with its effect
+on the records; the same decision again is counted as repeated and changes nothing; a decision
+that contradicts the recorded one, or names a declaration that is not submitted or not in the
+workbook's batch, is refused with a reason in the centre's receipt. After the commit the unit
+receives the batch's result workbook and, for rejected rows, a ready-to-fix template.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterable
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from exchange import codes as C
+from exchange.checks.values import as_text, is_blank, parse_integer
+from exchange.config import Instance
+from exchange.errors import FileRejected
+from exchange.kinds.spec import ColumnSpec, KindSpec, normalise_label
+from exchange.messages import (CONCLUSIONS, DOC_NAMES, REVIEW_HEADERS as H, REVIEW_WORDS as RW,
+                               UNDECIDED_LABEL, file_message, row_message)
+from exchange.outputs.result_book import ResultLine, write_result_book
+from exchange.outputs.review_book import REVIEW_KIND
+from exchange.outputs.templates import build_template, save_workbook
+from exchange.read.guard import sniff
+from exchange.read.header import locate_header, map_columns, row_cells
+from exchange.read.tables import open_book
+from exchange.review.display import content, kind_label, status_label
+from exchange.review.effects import apply_effect
+from exchange.store import queries as Q
+from exchange.store.db import Database
+from exchange.store.models import Batch, Declaration, RowError, Unit
+
+log = logging.getLogger("exchange.review")
+
+APPROVED, REJECTED, SUBMITTED = "approved", "rejected", "submitted"
+DECIDED = (APPROVED, REJECTED)
+MAX_DECISION_ROWS = 200_000
+
+
+def review_spec() -> KindSpec:
+    """The review workbook's columns as a kind, so the shared header finder can locate them."""
+    cols = (
+        ColumnSpec("serial", H["serial"], "serial", required=True),
+        ColumnSpec("conclusion", H["conclusion"], "text", required=True),
+        ColumnSpec("reason", H["reason"], "text"),
+        ColumnSpec("reviewer", H["reviewer"], "text"),
+        ColumnSpec("batch_no", H["batch_no"], "text"),
+    )
+    return KindSpec(REVIEW_KIND, RW["kind_review"], RW["kind_review"], cols, subject="declaration")
+
+
+_CONCLUSION_INDEX = {normalise_label(word): code for code, words in CONCLUSIONS.items()
+                     for word in words}
+
+
+def parse_conclusion(value: Any) -> str | None:
+    """'approved' / 'rejected' for 通过 / 不通过 and their spellings; None when unreadable."""
+    return _CONCLUSION_INDEX.get(normalise_label(as_text(value)))
+
+
+@dataclass(frozen=True)
+class DecisionRow:
+    row: int
+    serial: Any
+    conclusion: Any
+    reason: Any = None
+    reviewer: Any = None
+    batch_no: Any = None
+
+
+@dataclass
+class ReviewReport:
+    """What one decisions file did; rendered as the centre's receipt."""
+    batch_hint: str | None = None
+    approved: int = 0
+    rejected: int = 0
+    repeated: int = 0
+    undecided: int = 0
+    refused: list[tuple[int, Any, str, dict[str, Any]]] = field(default_factory=list)
+    batches: set[int] = field(default_factory=set)          # touched by a new decision
+    all_batches: set[int] = field(default_factory=set)      # named by any valid decision
+    outputs: list[str] = field(default_factory=list)
+    batch_names: dict[int, str] = field(default_factory=dict)
+
+    def refuse(self, row: int, target: Any, code: str, /, **params: Any) -> None:
+        self.refused.append((row, target, code, params))
+
+    @property
+    def status(self) -> str:
+        done = self.approved + self.rejected + self.repeated
+        if self.refused:
+            return "partial" if done else "rejected"
+        return "accepted"
+
+    def receipt(self) -> dict[str, Any]:
+        batch_names = self.batch_names
+        counts = {"approved": self.approved, "rejected": self.rejected, "repeated": self.repeated,
+                  "refused": len(self.refused), "undecided": self.undecided}
+        names = sorted({batch_names[b] for b in self.all_batches if b in batch_names})
+        batch = self.batch_hint or (names[0] if len(names) == 1 else None)
+        summary = (RW["receipt_summary"].format(batch=batch, **counts) if batch
+                   else RW["receipt_summary_nobatch"].format(**counts))
+        return {"kind": REVIEW_KIND, "status": self.status, "batch": batch, "batches": names,
+                "counts": counts, "summary": summary, "file_errors": [],
+                "rows": [{"row": row, "serial": serial if isinstance(serial, int) else as_text(serial),
+                          "errors": [{"column": None, "code": code,
+                                      "message": row_message(code, params)}]}
+                         for row, serial, code, params in self.refused],
+                "outputs": self.outputs}
+
+
+# Reading ---------------------------------------------------------------------------------------
+def read_decisions(instance: Instance, path: Path) -> tuple[dict[str, str], list[DecisionRow]] | None:
+    """(meta, rows) when `path` is a review workbook or CSV; None when it is something else.
+
+    A file marked kind=review that cannot be used raises FileRejected.
+    """
+    limits = instance.settings.limits
+    try:
+        sniffed = sniff(path, limits)
+    except FileRejected:
+        return None
+    if sniffed.format not in ("xlsx", "xls", "csv"):
+        return None
+    spec = review_spec()
+    try:
+        with open_book(path, sniffed, limits) as book:
+            return _read_book(book, spec)
+    except ReviewFileRejected:
+        raise
+    except FileRejected:
+        return None                 # unreadable: the master-data handler answers for it
+
+
+class ReviewFileRejected(FileRejected):
+    """A file marked as a review workbook that cannot be used."""
+
+
+def _read_book(book: Any, spec: KindSpec) -> tuple[dict[str, str], list[DecisionRow]] | None:
+    meta = dict(book.meta)
+    marked = meta.get("kind") == REVIEW_KIND
+    located = None
+    for sheet in book.sheets:
+        located = locate_header(sheet.rows, [spec])
+        if located is not None:
+            break
+    mapping = map_columns(located.header, spec) if located else {}
+    missing = [c.header for c in spec.required if c.field not in mapping.values()]
+    if located is None or missing:
+        if marked:
+            raise ReviewFileRejected(C.FILE_MISSING_COLUMNS, title=spec.title,
+                                     columns="、".join(missing or [c.header for c in spec.required]))
+        return None
+    rows = []
+    for number, values in located.rows:
+        cells = row_cells(values, mapping)
+        if all(is_blank(v) for v in cells.values()):
+            continue
+        if normalise_label(as_text(cells.get("serial"))) == normalise_label(H["serial"]):
+            continue                       # the header pasted again
+        rows.append(DecisionRow(number, cells.get("serial"), cells.get("conclusion"),
+                                cells.get("reason"), cells.get("reviewer"), cells.get("batch_no")))
+        if len(rows) > MAX_DECISION_ROWS:
+            raise ReviewFileRejected(C.FILE_TOO_LARGE, what="row_count", limit=MAX_DECISION_ROWS)
+    return meta, rows
+
+
+# Applying --------------------------------------------------------------------------------------
+def _text(value: Any, limit: int) -> str:
+    return as_text(value)[:limit]
+
+
+def apply_decisions(instance: Instance, db: Database, rows: Iterable[DecisionRow], *,
+                    batch_hint: str | None = None, actor: str = "_centre",
+                    now: datetime | None = None) -> ReviewReport:
+    """Apply decisions in one transaction, then write the units' result documents."""
+    now = now or datetime.now().replace(microsecond=0)
+    report = ReviewReport(batch_hint=batch_hint or None)
+    rows = list(rows)
+    with db.session() as s:
+        serials = [parse_integer(r.serial) for r in rows]
+        decls = _load(s, [x for x in serials if x])
+        batches = {b.id: b.batch_no for b in s.scalars(select(Batch).where(
+            Batch.id.in_({d.batch_id for d in decls.values() if d.batch_id})))} if decls else {}
+        kinds = instance.rules.kinds
+        for r, serial in zip(rows, serials):
+            _decide(s, instance, report, r, serial, decls, batches, kinds, actor, now)
+        for batch_id in report.batches:
+            _close_batch(s, batch_id, now)
+        report.batch_names = dict(batches)
+    if report.batches:
+        for batch_id in sorted(report.batches):
+            report.outputs += [str(p) for p in write_result_documents(instance, db, batch_id)]
+    return report
+
+
+def _load(s: Session, serials: list[int]) -> dict[int, Declaration]:
+    out: dict[int, Declaration] = {}
+    unique = sorted(set(serials))
+    for i in range(0, len(unique), 900):
+        for d in s.scalars(select(Declaration).where(Declaration.serial.in_(unique[i:i + 900]))):
+            out[d.serial] = d
+    return out
+
+
+def _decide(s: Session, instance: Instance, report: ReviewReport, r: DecisionRow, serial: int | None,
+            decls: dict[int, Declaration], batches: dict[int, str], kinds: dict[str, KindSpec],
+            actor: str, now: datetime) -> None:
+    if serial is None or serial <= 0:
+        if is_blank(r.serial):
+            # A note or a stray cell below the table says nothing; a conclusion without a
+            # serial cannot be applied.
+            if not is_blank(r.conclusion):
+                report.refuse(r.row, None, C.REVIEW_SERIAL_INVALID, value="")
+            return
+        report.refuse(r.row, r.serial, C.REVIEW_SERIAL_INVALID, value=as_text(r.serial))
+        return
+    if is_blank(r.conclusion):
+        report.undecided += 1
+        return
+    conclusion = parse_conclusion(r.conclusion)
+    if conclusion is None:
+        report.refuse(r.row, serial, C.REVIEW_CONCLUSION_UNKNOWN, value=as_text(r.conclusion))
+        return
+    reason = _text(r.reason, 500)
+    if conclusion == REJECTED and not reason:
+        report.refuse(r.row, serial, C.REVIEW_REASON_REQUIRED, serial=serial)
+        return
+    d = decls.get(serial)
+    if d is None:
+        report.refuse(r.row, serial, C.REVIEW_SERIAL_UNKNOWN, serial=serial)
+        return
+    expected = as_text(r.batch_no) or report.batch_hint
+    if d.status not in (SUBMITTED, *DECIDED):
+        report.refuse(r.row, serial, C.REVIEW_NOT_SUBMITTED, serial=serial,
+                      status=status_label(d.status))
+        return
+    if expected and batches.get(d.batch_id or 0) != expected:
+        report.refuse(r.row, serial, C.REVIEW_NOT_IN_BATCH, serial=serial, batch=expected)
+        return
+    if d.batch_id:
+        report.all_batches.add(d.batch_id)
+    reviewer = _text(r.reviewer, 50) or None
+    if d.status == SUBMITTED:
+        done = s.execute(update(Declaration).where(
+            Declaration.serial == serial, Declaration.status == SUBMITTED).values(
+            status=conclusion, decided_at=now, decision_reason=reason or None, reviewer=reviewer)
+            .execution_options(synchronize_session=False)).rowcount
+        if done == 1:
+            s.refresh(d)
+            _applied(s, instance, report, d, conclusion, reason, reviewer, kinds, actor, now)
+            return
+        s.refresh(d)                      # decided by someone else meanwhile: judge again
+    if d.status == conclusion:
+        report.repeated += 1
+        return
+    report.refuse(r.row, serial, C.REVIEW_CONFLICT, serial=serial, status=status_label(d.status),
+                  conclusion=status_label(conclusion),
+                  decided_at=f"{d.decided_at:%Y-%m-%d %H:%M}" if d.decided_at else "")
+
+
+def _applied(s: Session, instance: Instance, report: ReviewReport, d: Declaration, conclusion: str,
+             reason: str, reviewer: str | None, kinds: dict[str, KindSpec], actor: str,
+             now: datetime) -> None:
+    who = reviewer or actor
+    if conclusion == APPROVED:
+        apply_effect(s, d, kinds.get(d.kind), now)
+        report.approved += 1
+    else:
+        s.add(RowError(file_id=d.file_id, unit_code=d.unit_code, kind=d.kind, row=d.row,
+                       id_number=d.id_number, name=d.name, column=None, code=C.REVIEW_REJECTED,
+                       message=row_message(C.REVIEW_REJECTED, {"reason": reason}), created_at=now))
+        report.rejected += 1
+    Q.audit(s, who, "review." + conclusion, serial=d.serial, file_id=d.file_id, row=d.row,
+            detail=reason or None)
+    if d.batch_id:
+        report.batches.add(d.batch_id)
+
+
+def _close_batch(s: Session, batch_id: int, now: datetime) -> None:
+    open_left = s.scalar(select(func.count()).select_from(Declaration).where(
+        Declaration.batch_id == batch_id, Declaration.status == SUBMITTED))
+    batch = s.get(Batch, batch_id)
+    if batch is not None and not open_left and batch.status != "reviewed":
+        batch.status = "reviewed"
+        batch.reviewed_at = now
+
+
+# The unit's documents --------------------------------------------------------------------------
+def write_result_documents(instance: Instance, db: Database, batch_id: int) -> list[Path]:
+    """The result workbook of the batch, and one ready-to-fix template per kind with rejections."""
+    rules = instance.rules
+    written: list[Path] = []
+    with db.session() as s:
+        batch = s.get(Batch, batch_id)
+        if batch is None:
+            return []
+        unit = s.get(Unit, batch.unit_code)
+        unit_name = unit.name if unit else ""
+        decls = list(s.scalars(select(Declaration).where(Declaration.batch_id == batch_id)
+                               .order_by(Declaration.kind, Declaration.serial)))
+    labels = {APPROVED: CONCLUSIONS[APPROVED][0], REJECTED: CONCLUSIONS[REJECTED][0]}
+    lines = [ResultLine(d.serial, kind_label(rules.kinds, d.kind), d.id_number, d.name,
+                        content(rules.kinds.get(d.kind), d.payload or {}, d.old_values, rules.tables),
+                        d.submitted_at, d.status, labels.get(d.status, UNDECIDED_LABEL),
+                        d.decision_reason or "", d.reviewer or "", d.decided_at) for d in decls]
+    folder = instance.unit_outbox(batch.unit_code, "results")
+    written.append(write_result_book(folder / DOC_NAMES["result_book"].format(batch=batch.batch_no),
+                                     batch_no=batch.batch_no, unit_code=batch.unit_code,
+                                     unit_name=unit_name, lines=lines))
+    rejected: dict[str, list[Declaration]] = {}
+    for d in decls:
+        if d.status == REJECTED:
+            rejected.setdefault(d.kind, []).append(d)
+    for kind_name, items in sorted(rejected.items()):
+        kind = rules.kinds.get(kind_name)
+        if kind is None:
+            continue
+        wb = build_template(rules, kind, batch.unit_code, unit_name,
+                            rows=[dict(d.payload or {}) for d in items],
+                            reasons=[d.decision_reason or "" for d in items],
+                            note=RW["fix_note"].format(batch=batch.batch_no),
+                            meta={"source": "rejected", "batch": batch.batch_no})
+        target = folder / DOC_NAMES["fix_template"].format(batch=batch.batch_no, title=kind.title)
+        written.append(save_workbook(wb, target))
+    return written
+
+
+# The centre inbox hook ---------------------------------------------------------------------------
+def handle_review_file(instance: Instance, db: Database, path: Path) -> dict[str, Any] | None:
+    """exchange.intake.centre handler: a receipt when `path` holds review decisions, else None."""
+    try:
+        read = read_decisions(instance, path)
+    except FileRejected as exc:
+        return {"kind": REVIEW_KIND, "status": "rejected",
+                "file_errors": [{"code": exc.code, "message": file_message(exc.code, exc.params)}]}
+    if read is None:
+        return None
+    meta, rows = read
+    report = apply_decisions(instance, db, rows, batch_hint=meta.get("batch") or None)
+    receipt = report.receipt()
+    log.info("unit=_centre file=%s review: %s", path.name, receipt["counts"])
+    return receipt
+
+
+__all__ = ["apply_decisions", "read_decisions", "handle_review_file", "write_result_documents",
+           "parse_conclusion", "DecisionRow", "ReviewReport", "review_spec"]

@@ -1,0 +1,92 @@
+"""How a declaration's stored values read back: labels for rosters, "code-label" for templates."""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from exchange.kinds.spec import CodeTable, ColumnSpec, KindSpec
+from exchange.messages import DECLARATION_STATUS_LABELS, REVIEW_WORDS as RW
+
+# Columns that say who the declaration is about; the "content" summary leaves them out.
+WHO_FIELDS = ("id_number", "name", "person_no")
+
+
+def _codes(value: Any) -> list[str]:
+    if value in (None, ""):
+        return []
+    if isinstance(value, (list, tuple)):
+        return [str(v) for v in value]
+    return [v for v in str(value).replace("，", ",").split(",") if v]  # input grammar: "，"
+
+
+def display_value(col: ColumnSpec, value: Any, tables: dict[str, CodeTable]) -> str:
+    """A stored value as a person reads it: code tables give labels."""
+    if value in (None, ""):
+        return ""
+    if col.type in ("code", "id_type") and col.table in tables:
+        return tables[col.table].label(str(value)) or str(value)
+    if col.type == "codes" and col.table in tables:
+        table = tables[col.table]
+        return "、".join(table.label(c) or c for c in _codes(value))
+    return str(value)
+
+
+def template_value(col: ColumnSpec, value: Any, tables: dict[str, CodeTable]) -> Any:
+    """A stored value as the template's drop-down writes it ("21-大学本科毕业"), so it reads back."""
+    if value in (None, ""):
+        return None
+    if col.type in ("code", "id_type") and col.table in tables:
+        label = tables[col.table].label(str(value))
+        return f"{value}-{label}" if label else str(value)
+    if col.type == "codes" and col.table in tables:
+        table = tables[col.table]
+        return ",".join(f"{c}-{table.label(c)}" if table.label(c) else c for c in _codes(value))
+    if col.type == "wage" and isinstance(value, (int, float)):
+        return int(value)
+    return str(value)
+
+
+def change_lines(kind: KindSpec, payload: dict[str, Any], old: dict[str, Any] | None,
+                 tables: dict[str, CodeTable]) -> list[tuple[str, str, str]]:
+    """(header, old, new) for each field a change declaration sets."""
+    out = []
+    for name in kind.change_fields:
+        new = payload.get(name)
+        if new in (None, ""):
+            continue
+        col = kind.column(name)
+        before = (old or {}).get(name)
+        out.append((col.header, display_value(col, before, tables), display_value(col, new, tables)))
+    return out
+
+
+def content(kind: KindSpec | None, payload: dict[str, Any], old: dict[str, Any] | None,
+            tables: dict[str, CodeTable]) -> str:
+    """One line saying what the declaration asks for: "变更日期：202611；缴费工资：5000；…"."""
+    if kind is None:
+        return RW["joiner"].join(f"{k}={v}" for k, v in payload.items() if v not in (None, ""))
+    parts = []
+    if kind.change_fields:
+        for header, before, after in change_lines(kind, payload, old, tables):
+            parts.append(RW["field_value"].format(
+                header=header, value=RW["change_arrow"].format(old=before, new=after)))
+        return RW["joiner"].join(parts)
+    for col in kind.columns:
+        if col.field in WHO_FIELDS:
+            continue
+        text = display_value(col, payload.get(col.field), tables)
+        if text:
+            parts.append(RW["field_value"].format(header=col.header, value=text))
+    return RW["joiner"].join(parts)
+
+
+def status_label(status: str) -> str:
+    return DECLARATION_STATUS_LABELS.get(status, status)
+
+
+def kind_label(kinds: dict[str, KindSpec], kind: str) -> str:
+    spec = kinds.get(kind)
+    return spec.label if spec else kind
+
+
+def first(items: Iterable[Any]) -> Any:
+    return next(iter(items), None)

@@ -1,0 +1,407 @@
+"""Rosters and reports as data: which rows and columns each PDF shows. Rendering is rosters.py.
+
+- batch rosters (申报花名册 per batch, for stamping), one section per kind in the batch;
+- monthly rosters (增加/减少/缴费基数 申报花名册): declarations approved in a month;
+- unit reports (参保花名册, 当前缴费基数花名册, 应缴信息, 错误日志);
+- the centre's daily digest.
+"""
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from exchange.config import CENTRE, Instance
+from exchange.kinds.spec import ColumnSpec, KindSpec, RuleSet
+from exchange.messages import (DIGEST_HEADERS as DH, DOC_NAMES, REPORT_NAMES, ROSTER_TITLES,
+                               ROSTER_WORDS as W)
+from exchange.outputs.rosters import Column, Roster, RosterStats, Section, render_roster
+from exchange.review.display import change_lines, display_value
+from exchange.store.db import Database
+from exchange.store.models import Batch, Declaration, FileRecord, Person, RowError, Unit
+
+# The kind's columns each roster shows, in order; "@..." are computed columns.
+ROSTER_FIELDS: dict[str, tuple[str, ...]] = {
+    "employee_add": ("name", "id_number", "sex", "change_month", "wage", "insurances"),
+    "employee_stop": ("person_no", "id_number", "name", "@stop_date", "reason"),
+    "wage": ("person_no", "name", "id_number", "staff_no", "start_month", "@old_wage", "wage"),
+    "person_change": ("name", "id_number", "@changes"),
+    "unit_change": ("@changes",),
+    "resident_add": ("name", "id_number", "household_head", "category", "class_code"),
+    "resident_suspend": ("name", "id_number", "reason", "class_code"),
+    "class_transfer": ("name", "id_number", "target_class"),
+    "household": ("head_id", "name", "phone", "operation"),
+}
+TYPE_WIDTH = {"id": 40, "name": 20, "month": 18, "date": 22, "wage": 20, "code": 26, "codes": 42,
+              "text": 30, "phone": 26, "postcode": 16, "serial": 20, "class": 20, "id_type": 20,
+              "amount": 22}
+MONTHLY_KINDS = ("employee_add", "employee_stop", "wage")
+INSURED = "1"
+
+
+@dataclass(frozen=True)
+class Written:
+    path: Path
+    pages: int
+    rows: int
+
+
+def _column(col: ColumnSpec) -> Column:
+    right = col.type in ("wage", "amount")
+    center = col.type in ("month", "date") or (col.type == "code" and col.table == "sex")
+    return Column(col.header, TYPE_WIDTH.get(col.type, 24),
+                  "right" if right else ("center" if center else "left"), total=col.type == "wage",
+                  fixed=col.type in ("id", "month", "date"))
+
+
+def _month_end(month: str | None) -> str:
+    if not month or len(month) != 6:
+        return ""
+    year, mon = int(month[:4]), int(month[4:])
+    return date(year, mon, calendar.monthrange(year, mon)[1]).isoformat()
+
+
+def kind_section(rules: RuleSet, kind: KindSpec, decls: Sequence[Declaration], *, title: str,
+                 info: Sequence[str], persons: dict[str, Person] | None = None) -> Section:
+    """One roster section: the kind's chosen columns for each declaration, then 业务流水号."""
+    persons = persons or {}
+    tables = rules.tables
+    fields = ROSTER_FIELDS.get(kind.kind) or tuple(c.field for c in kind.columns[:6])
+    columns: list[Column] = []
+    getters: list[Callable[[Declaration], Any]] = []
+
+    def plain(col: ColumnSpec) -> Callable[[Declaration], Any]:
+        if col.type == "wage":
+            return lambda d: (d.payload or {}).get(col.field)
+        return lambda d: display_value(col, (d.payload or {}).get(col.field), tables)
+
+    for name in fields:
+        if name == "@stop_date":
+            columns.append(Column(W["stop_date"], 22, "center", fixed=True))
+            getters.append(lambda d: _month_end((d.payload or {}).get("stop_after")))
+        elif name == "@old_wage":
+            columns.append(Column(W["old_wage"], 20, "right", total=True))
+            getters.append(lambda d: (d.old_values or {}).get("wage_base", persons[d.id_number].wage_base
+                                                               if d.id_number in persons else None))
+        elif name == "@changes":
+            columns += [Column(W["change_items"], 28), Column(W["old_value"], 40),
+                        Column(W["new_value"], 40)]
+            for i in range(3):
+                getters.append(lambda d, i=i: "\n".join(
+                    line[i] for line in change_lines(kind, d.payload or {}, d.old_values, tables)))
+        elif kind.has(name):
+            col = kind.column(name)
+            columns.append(_column(col))
+            getters.append(plain(col))
+    columns.append(Column(W["serial"], 20, "right"))
+    getters.append(lambda d: d.serial)
+    rows = [[g(d) for g in getters] for d in decls]
+    # The first column carries "共 n 人"; make sure it is a text column.
+    count_word = W["persons"] if kind.subject == "person" else W["items"]
+    return Section(title, info, columns, rows, count_word)
+
+
+def _unit_info(unit: Unit | None, code: str) -> list[str]:
+    return [W["unit_code"].format(value=code), W["unit_name"].format(value=unit.name if unit else "")]
+
+
+def _persons_of(s: Session, decls: Iterable[Declaration]) -> dict[str, Person]:
+    ids = sorted({d.id_number for d in decls if d.id_number})
+    out: dict[str, Person] = {}
+    for i in range(0, len(ids), 900):
+        for p in s.scalars(select(Person).where(Person.id_number.in_(ids[i:i + 900]))):
+            out[p.id_number] = p
+    return out
+
+
+def _kind_order(rules: RuleSet, decls: Sequence[Declaration]) -> list[tuple[KindSpec, list[Declaration]]]:
+    by_kind: dict[str, list[Declaration]] = {}
+    for d in decls:
+        by_kind.setdefault(d.kind, []).append(d)
+    order = [k for k in rules.kinds if k in by_kind] + sorted(k for k in by_kind if k not in rules.kinds)
+    out = []
+    for name in order:
+        kind = rules.kinds.get(name) or KindSpec(name, name, name, (ColumnSpec("name", W["kind"]),))
+        out.append((kind, sorted(by_kind[name], key=lambda d: d.serial)))
+    return out
+
+
+# Batch roster ------------------------------------------------------------------------------------
+def batch_roster(instance: Instance, s: Session, batch: Batch, made_on: date | None = None) -> Roster:
+    rules = instance.rules
+    unit = s.get(Unit, batch.unit_code)
+    decls = list(s.scalars(select(Declaration).where(Declaration.batch_id == batch.id)
+                           .order_by(Declaration.serial)))
+    persons = _persons_of(s, decls)
+    info = [*_unit_info(unit, batch.unit_code), W["batch"].format(value=batch.batch_no),
+            W["submitted"].format(value=f"{batch.created_at:%Y-%m-%d %H:%M}")]
+    sections = []
+    for kind, rows in _kind_order(rules, decls):
+        title = ROSTER_TITLES["kind_roster"].format(centre=instance.settings.name, label=kind.label)
+        sections.append(kind_section(rules, kind, rows, title=title, info=info, persons=persons))
+    if not sections:
+        sections.append(Section(instance.settings.name, info, [Column(W["kind"], 40)], []))
+    return Roster(sections, made_on or date.today(), title=DOC_NAMES["batch_roster"].format(
+        batch=batch.batch_no))
+
+
+def write_batch_roster(instance: Instance, s: Session, batch: Batch) -> RosterStats:
+    target = instance.unit_outbox(batch.unit_code, "rosters") / DOC_NAMES["batch_roster"].format(
+        batch=batch.batch_no)
+    return render_roster(batch_roster(instance, s, batch), target)
+
+
+# Monthly rosters --------------------------------------------------------------------------------
+def _month_bounds(month: str) -> tuple[datetime, datetime]:
+    start = datetime(int(month[:4]), int(month[4:]), 1)
+    end = (start + timedelta(days=32)).replace(day=1)
+    return start, end
+
+
+def monthly_rosters(instance: Instance, db: Database, month: str, *, unit: str | None = None,
+                    made_on: date | None = None, kinds: Sequence[str] = MONTHLY_KINDS) -> list[Written]:
+    """增加/减少/缴费基数 申报花名册 of `month` (YYYYMM): declarations approved in that month."""
+    rules = instance.rules
+    start, end = _month_bounds(month)
+    written = []
+    with db.session() as s:
+        q = (select(Declaration).where(Declaration.status == "approved",
+                                       Declaration.kind.in_(list(kinds)),
+                                       Declaration.decided_at >= start, Declaration.decided_at < end)
+             .order_by(Declaration.unit_code, Declaration.kind, Declaration.serial))
+        if unit:
+            q = q.where(Declaration.unit_code == unit)
+        groups: dict[tuple[str, str], list[Declaration]] = {}
+        for d in s.scalars(q):
+            groups.setdefault((d.unit_code, d.kind), []).append(d)
+        for (code, kind_name), decls in sorted(groups.items()):
+            kind = rules.kinds.get(kind_name)
+            if kind is None:
+                continue
+            u = s.get(Unit, code)
+            info = [*_unit_info(u, code), W["month"].format(value=month)]
+            title = ROSTER_TITLES[kind_name].format(centre=instance.settings.name)
+            section = kind_section(rules, kind, decls, title=title, info=info,
+                                   persons=_persons_of(s, decls))
+            target = instance.unit_outbox(code, "reports") / DOC_NAMES["monthly_roster"].format(
+                month=month, title=REPORT_NAMES[kind_name])
+            st = render_roster(Roster([section], made_on or date.today(), title=title), target)
+            written.append(Written(st.path, st.pages, st.rows))
+    return written
+
+
+# Unit reports ----------------------------------------------------------------------------------
+def _insured(s: Session, code: str) -> list[Person]:
+    return list(s.scalars(select(Person).where(Person.unit_code == code, Person.status == INSURED)
+                          .order_by(Person.person_no, Person.id_number)))
+
+
+def insured_roster(instance: Instance, s: Session, unit: Unit, as_of: date) -> Roster:
+    """参保花名册: the unit's insured staff and, per insurance, 参保 / 未参保."""
+    rules = instance.rules
+    table = rules.tables["insurance"]
+    persons = _insured(s, unit.code)
+    present = set(rules.region.default_insurances)
+    for p in persons:
+        present.update(x for x in (p.insurances or "").split(",") if x)
+    codes = [e.code for e in table.entries if e.code in present]
+    columns = [Column(W["person_no"], 22), Column(_header(rules, "name"), 20),
+               Column(_header(rules, "id_number"), 40, fixed=True), Column(W["staff_no"], 22),
+               Column(W["insured_from"], 18, "center")]
+    columns += [Column(table.label(c), 22, "center") for c in codes]
+    rows = []
+    for p in persons:
+        mine = set((p.insurances or "").split(","))
+        rows.append([p.person_no, p.name, p.id_number, p.staff_no, p.insured_from,
+                     *[W["insured"] if c in mine else W["not_insured"] for c in codes]])
+    info = [*_unit_info(unit, unit.code), W["as_of"].format(value=as_of.isoformat())]
+    title = ROSTER_TITLES["insured"].format(centre=instance.settings.name)
+    return Roster([Section(title, info, columns, rows)], as_of, title=title)
+
+
+def _header(rules: RuleSet, field_name: str) -> str:
+    """The header a kind uses for a field (so reports say 身份证号 as the templates do)."""
+    for kind in rules.kinds.values():
+        if kind.has(field_name):
+            return kind.column(field_name).header
+    return field_name
+
+
+def wage_base_roster(instance: Instance, s: Session, unit: Unit, as_of: date) -> Roster:
+    """当前缴费基数花名册: each insured person's current base, summed."""
+    rules = instance.rules
+    table = rules.tables["insurance"]
+    columns = [Column(W["person_no"], 22), Column(_header(rules, "name"), 20),
+               Column(_header(rules, "id_number"), 40, fixed=True), Column(W["staff_no"], 22),
+               Column(W["insurances"], 44), Column(W["wage_base"], 22, "right", total=True)]
+    rows = [[p.person_no, p.name, p.id_number, p.staff_no,
+             "、".join(table.label(c) or c for c in (p.insurances or "").split(",") if c),
+             p.wage_base] for p in _insured(s, unit.code)]
+    info = [*_unit_info(unit, unit.code), W["as_of"].format(value=as_of.isoformat())]
+    title = ROSTER_TITLES["wage_base"].format(centre=instance.settings.name)
+    return Roster([Section(title, info, columns, rows)], as_of, title=title)
+
+
+def dues_roster(instance: Instance, s: Session, unit: Unit, as_of: date) -> Roster:
+    """应缴信息: bases, last paid months and arrears of the unit's insured staff (and of anyone
+    else of the unit still owing)."""
+    rules = instance.rules
+    table = rules.tables["insurance"]
+    q = (select(Person).where(Person.unit_code == unit.code)
+         .where((Person.status == INSURED) | (Person.arrears != 0))
+         .order_by(Person.person_no, Person.id_number))
+    columns = [Column(W["person_no"], 22), Column(_header(rules, "name"), 20),
+               Column(_header(rules, "id_number"), 40, fixed=True), Column(W["insurances"], 40),
+               Column(W["wage_base"], 20, "right", total=True),
+               Column(W["paid_month"], 22, "center"),
+               Column(W["arrears"], 22, "right", total=True, money=True)]
+    rows = [[p.person_no, p.name, p.id_number,
+             "、".join(table.label(c) or c for c in (p.insurances or "").split(",") if c),
+             p.wage_base, p.last_paid_month, float(p.arrears or 0)] for p in s.scalars(q)]
+    info = [*_unit_info(unit, unit.code), W["as_of"].format(value=as_of.isoformat()),
+            W["unit_arrears"].format(value=f"{float(unit.arrears or 0):,.2f}")]
+    title = ROSTER_TITLES["dues"].format(centre=instance.settings.name)
+    return Roster([Section(title, info, columns, rows)], as_of, title=title)
+
+
+def error_rows(s: Session, *, unit: str | None = None, since: datetime | None = None,
+               until: datetime | None = None, person: str | None = None, code: str | None = None,
+               limit: int | None = None) -> list[tuple[RowError, str | None]]:
+    """错误日志 entries (with their file's name), oldest first."""
+    q = (select(RowError, FileRecord.name).outerjoin(FileRecord, FileRecord.id == RowError.file_id)
+         .order_by(RowError.created_at, RowError.id))
+    if unit:
+        q = q.where(RowError.unit_code == unit)
+    if since:
+        q = q.where(RowError.created_at >= since)
+    if until:
+        q = q.where(RowError.created_at < until)
+    if person:
+        q = q.where((RowError.id_number == person) | (RowError.name == person))
+    if code:
+        q = q.where((RowError.code == code) | RowError.code.like(code.rstrip(".") + ".%"))
+    if limit:
+        q = q.limit(limit)
+    return [(e, name) for e, name in s.execute(q)]
+
+
+def error_log_roster(instance: Instance, s: Session, unit: Unit, since: datetime, until: datetime,
+                     label: str, as_of: date) -> Roster:
+    """错误日志: every failed row and rejected declaration of the period."""
+    rules = instance.rules
+    columns = [Column(W["time"], 30, fixed=True), Column(W["kind"], 26), Column(W["file"], 36),
+               Column(W["row"], 12, "right", fixed=True), Column(_header(rules, "id_number"), 38, fixed=True),
+               Column(_header(rules, "name"), 18), Column(W["column"], 20),
+               Column(W["code"], 30), Column(W["message"], 90)]
+    rows = []
+    for e, name in error_rows(s, unit=unit.code, since=since, until=until):
+        kind = rules.kinds.get(e.kind or "")
+        rows.append([f"{e.created_at:%Y-%m-%d %H:%M}", kind.label if kind else (e.kind or ""),
+                     name or "", e.row, e.id_number, e.name, e.column, e.code, e.message])
+    info = [*_unit_info(unit, unit.code), W["period"].format(value=label)]
+    title = ROSTER_TITLES["errors"].format(centre=instance.settings.name)
+    return Roster([Section(title, info, columns, rows, W["items"])], as_of, signatures=False,
+                  title=title)
+
+
+def unit_reports(instance: Instance, db: Database, *, unit: str | None = None,
+                 month: str | None = None, today: date | None = None) -> list[Written]:
+    """参保花名册, 当前缴费基数花名册, 应缴信息 (as of today) and the month's 错误日志, per unit,
+    into outbox/<unit>/reports/; the error log also as a workbook."""
+    from exchange.review.errorlog import export_errors
+
+    today = today or date.today()
+    month = month or f"{today:%Y%m}"
+    since, until = _month_bounds(month)
+    written = []
+    with db.session() as s:
+        q = select(Unit).where(Unit.code != CENTRE).order_by(Unit.code)
+        if unit:
+            q = q.where(Unit.code == unit)
+        for u in s.scalars(q).all():
+            folder = instance.unit_outbox(u.code, "reports")
+            builds = (("insured", insured_roster(instance, s, u, today), f"{today:%Y%m%d}"),
+                      ("wage_base", wage_base_roster(instance, s, u, today), f"{today:%Y%m%d}"),
+                      ("dues", dues_roster(instance, s, u, today), f"{today:%Y%m%d}"),
+                      ("errors", error_log_roster(instance, s, u, since, until, month, today), month))
+            for key, roster, stamp in builds:
+                target = folder / DOC_NAMES["unit_report"].format(stamp=stamp, title=REPORT_NAMES[key])
+                st = render_roster(roster, target)
+                written.append(Written(st.path, st.pages, st.rows))
+            book = folder / DOC_NAMES["error_log_book"].format(stamp=month)
+            export_errors(instance, s, book, unit=u.code, since=since, until=until)
+            written.append(Written(book, 0, 0))
+    return written
+
+
+# Centre daily digest -----------------------------------------------------------------------------
+DIGEST_COLUMNS = ("files", "rows_ok", "rows_failed", "imported", "batches", "submitted", "approved",
+                  "rejected", "waiting")
+
+
+def digest_figures(s: Session, day: date) -> dict[str, dict[str, int]]:
+    """Per unit: what happened on `day`, and what still waits for review."""
+    start = datetime(day.year, day.month, day.day)
+    end = start + timedelta(days=1)
+    figures: dict[str, dict[str, int]] = {}
+
+    def add(code: str, key: str, value: Any) -> None:
+        figures.setdefault(code, {k: 0 for k in DIGEST_COLUMNS})[key] += int(value or 0)
+
+    for code, n, ok, bad in s.execute(
+            select(FileRecord.unit_code, func.count(), func.sum(FileRecord.accepted),
+                   func.sum(FileRecord.failed))
+            .where(FileRecord.received_at >= start, FileRecord.received_at < end)
+            .group_by(FileRecord.unit_code)):
+        add(code, "files", n)
+        add(code, "rows_ok", ok)
+        add(code, "rows_failed", bad)
+    for code, n in s.execute(select(Declaration.unit_code, func.count())
+                             .where(Declaration.created_at >= start, Declaration.created_at < end)
+                             .group_by(Declaration.unit_code)):
+        add(code, "imported", n)
+    for code, n, total in s.execute(select(Batch.unit_code, func.count(), func.sum(Batch.count))
+                                    .where(Batch.created_at >= start, Batch.created_at < end)
+                                    .group_by(Batch.unit_code)):
+        add(code, "batches", n)
+        add(code, "submitted", total)
+    for code, status, n in s.execute(
+            select(Declaration.unit_code, Declaration.status, func.count())
+            .where(Declaration.decided_at >= start, Declaration.decided_at < end,
+                   Declaration.status.in_(("approved", "rejected")))
+            .group_by(Declaration.unit_code, Declaration.status)):
+        add(code, status, n)
+    for code, n in s.execute(select(Declaration.unit_code, func.count())
+                             .where(Declaration.status == "submitted")
+                             .group_by(Declaration.unit_code)):
+        add(code, "waiting", n)
+    return figures
+
+
+def centre_digest(instance: Instance, db: Database, day: date | None = None) -> Written:
+    """每日汇总 of `day` into outbox/_centre/reports/."""
+    day = day or date.today()
+    with db.session() as s:
+        figures = digest_figures(s, day)
+        names = dict(s.execute(select(Unit.code, Unit.name)).all())
+    columns = [Column(DH["unit_name"], 44)] + [Column(DH[k], 16, "right", total=True)
+                                                for k in DIGEST_COLUMNS]
+    columns.insert(0, Column(DH["unit_code"], 22))
+    rows = [[code, names.get(code, ""), *[f[k] for k in DIGEST_COLUMNS]]
+            for code, f in sorted(figures.items())]
+    title = ROSTER_TITLES["digest"].format(centre=instance.settings.name)
+    info = [W["period"].format(value=day.isoformat())]
+    roster = Roster([Section(title, info, columns, rows, W["units"])], day, signatures=False,
+                    title=title)
+    target = instance.unit_outbox(CENTRE, "reports") / DOC_NAMES["digest"].format(day=day.isoformat())
+    st = render_roster(roster, target)
+    return Written(st.path, st.pages, st.rows)
+
+
+__all__ = ["batch_roster", "write_batch_roster", "monthly_rosters", "unit_reports", "centre_digest",
+           "kind_section", "error_rows", "digest_figures", "Written"]

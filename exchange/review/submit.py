@@ -1,0 +1,182 @@
+"""Submission (提交): each unit's pending declarations go into one numbered batch (批次号).
+
+A batch number is `<unit>-<YYYYMMDD>-<seq>` (e.g. 1001-20261122-001), unique in the database.
+Declarations move from pending to submitted with a compare-and-set on their status, so two
+nodes submitting at once cannot put a declaration into two batches; the loser's empty batch is
+dropped. Documents (the unit's roster PDF, the centre's review workbook) are written after the
+commit and re-written by the next run if a crash lost them, so the job is idempotent.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Sequence
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from exchange.config import CENTRE, Instance
+from exchange.messages import DOC_NAMES, REVIEW_WORDS as RW
+from exchange.outputs.review_book import ReviewLine, write_review_book
+from exchange.review.display import content, kind_label
+from exchange.review.reports import write_batch_roster
+from exchange.store import queries as Q
+from exchange.store.db import Database
+from exchange.store.models import Batch, Declaration, FileRecord, Unit
+
+log = logging.getLogger("exchange.review")
+
+IN_CHUNK = 900
+MAX_TRIES = 5
+
+
+@dataclass
+class Submitted:
+    batch_id: int
+    batch_no: str
+    unit_code: str
+    count: int
+    documents: list[Path] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"batch_no": self.batch_no, "unit": self.unit_code, "count": self.count,
+                "documents": [str(p) for p in self.documents]}
+
+
+def _now() -> datetime:
+    return datetime.now().replace(microsecond=0)
+
+
+def next_batch_no(s: Session, unit_code: str, when: datetime) -> str:
+    prefix = f"{unit_code}-{when:%Y%m%d}-"
+    taken = s.scalars(select(Batch.batch_no).where(Batch.batch_no.like(prefix + "%"))).all()
+    seqs = [int(no[len(prefix):]) for no in taken
+            if no.startswith(prefix) and no[len(prefix):].isdigit()]
+    return f"{prefix}{max(seqs, default=0) + 1:03d}"
+
+
+def pending_units(s: Session, unit: str | None = None) -> list[str]:
+    q = select(Declaration.unit_code).distinct().where(Declaration.status == "pending")
+    if unit:
+        q = q.where(Declaration.unit_code == unit)
+    return sorted(s.scalars(q).all())
+
+
+def _submit_unit(db: Database, unit_code: str, actor: str, when: datetime) -> Submitted | None:
+    for _ in range(MAX_TRIES):
+        try:
+            with db.session() as s:
+                serials = list(s.scalars(select(Declaration.serial).where(
+                    Declaration.unit_code == unit_code, Declaration.status == "pending")
+                    .order_by(Declaration.serial)))
+                if not serials:
+                    return None
+                batch = Batch(batch_no=next_batch_no(s, unit_code, when), unit_code=unit_code,
+                              status="submitted", count=0, created_at=when)
+                s.add(batch)
+                s.flush()
+                for i in range(0, len(serials), IN_CHUNK):
+                    s.execute(update(Declaration).where(
+                        Declaration.serial.in_(serials[i:i + IN_CHUNK]),
+                        Declaration.status == "pending").values(
+                        status="submitted", batch_id=batch.id, submitted_at=when)
+                        .execution_options(synchronize_session=False))
+                done = list(s.scalars(select(Declaration.serial).where(
+                    Declaration.batch_id == batch.id).order_by(Declaration.serial)))
+                if not done:                      # another node took them all first
+                    s.delete(batch)
+                    return None
+                batch.count = len(done)
+                Q.add_audit(s, [{"at": when, "actor": actor, "action": "submit", "serial": serial,
+                                 "file_id": None, "row": None, "detail": batch.batch_no}
+                                for serial in done])
+                log.info("unit=%s batch=%s submitted %d declarations", unit_code, batch.batch_no,
+                         len(done))
+                return Submitted(batch.id, batch.batch_no, unit_code, len(done))
+        except IntegrityError:
+            # The batch number was taken by another node between reading and inserting: retry.
+            log.info("unit=%s: batch number taken concurrently, retrying", unit_code)
+    raise RuntimeError(f"unit {unit_code}: could not allocate a batch number")
+
+
+def submit_pending(instance: Instance, db: Database, *, unit: str | None = None,
+                   actor: str = "system", now: datetime | None = None) -> list[Submitted]:
+    """Submit every unit's (or one unit's) pending declarations, one batch per unit, and write
+    the batch documents. Returns the new batches; none when nothing was pending."""
+    when = now or _now()
+    with db.session() as s:
+        units = pending_units(s, unit)
+    batches = []
+    for code in units:
+        b = _submit_unit(db, code, actor, when)
+        if b is not None:
+            batches.append(b)
+    for b in batches:
+        b.documents = write_batch_documents(instance, db, b.batch_id)
+    return batches
+
+
+# Documents -------------------------------------------------------------------------------------
+def roster_path(instance: Instance, batch: Batch) -> Path:
+    return instance.unit_outbox(batch.unit_code, "rosters") / DOC_NAMES["batch_roster"].format(
+        batch=batch.batch_no)
+
+
+def review_book_path(instance: Instance, batch: Batch) -> Path:
+    return instance.unit_outbox(CENTRE, "batches") / DOC_NAMES["review_book"].format(
+        batch=batch.batch_no)
+
+
+def review_lines(instance: Instance, s: Session, batch: Batch) -> list[ReviewLine]:
+    rules = instance.rules
+    q = (select(Declaration, FileRecord.name).outerjoin(FileRecord, FileRecord.id == Declaration.file_id)
+         .where(Declaration.batch_id == batch.id).order_by(Declaration.kind, Declaration.serial))
+    lines = []
+    for d, file_name in s.execute(q):
+        kind = rules.kinds.get(d.kind)
+        where = RW["file_row"].format(file=file_name, row=d.row) if file_name else ""
+        lines.append(ReviewLine(d.serial, kind_label(rules.kinds, d.kind), d.id_number, d.name,
+                                content(kind, d.payload or {}, d.old_values, rules.tables), where,
+                                d.submitted_at))
+    return lines
+
+
+def write_batch_documents(instance: Instance, db: Database, batch_id: int, *,
+                          which: Sequence[str] = ("roster", "review")) -> list[Path]:
+    """The unit's submission roster (PDF, for stamping) and the centre's review workbook."""
+    written = []
+    with db.session() as s:
+        batch = s.get(Batch, batch_id)
+        if batch is None:
+            return []
+        unit = s.get(Unit, batch.unit_code)
+        if "roster" in which:
+            written.append(write_batch_roster(instance, s, batch).path)
+        if "review" in which:
+            written.append(write_review_book(
+                review_book_path(instance, batch), centre=instance.settings.name,
+                batch_no=batch.batch_no, unit_code=batch.unit_code,
+                unit_name=unit.name if unit else "", submitted_at=batch.created_at,
+                lines=review_lines(instance, s, batch)))
+    return written
+
+
+def ensure_documents(instance: Instance, db: Database) -> list[Path]:
+    """Write the documents of unreviewed batches that are missing (e.g. after a crash)."""
+    with db.session() as s:
+        batches = list(s.scalars(select(Batch).where(Batch.status == "submitted")))
+    written = []
+    for b in batches:
+        missing = [w for w, path in (("roster", roster_path(instance, b)),
+                                      ("review", review_book_path(instance, b))) if not path.exists()]
+        if missing:
+            log.warning("batch=%s: writing missing documents %s", b.batch_no, ",".join(missing))
+            written += write_batch_documents(instance, db, b.id, which=missing)
+    return written
+
+
+__all__ = ["submit_pending", "write_batch_documents", "ensure_documents", "next_batch_no",
+           "Submitted", "roster_path", "review_book_path"]
