@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import os
 import signal
 import sys
 import threading
@@ -32,18 +33,21 @@ QUIET = ("paramiko", "apscheduler", "watchdog", "alembic")
 
 
 class ContextFormatter(logging.Formatter):
-    """Every line names a unit and a file: `unit=- file=-` when a message has none of its own."""
+    """Every line names a unit and a file: `unit=- file=-` where a message has none of its own
+    (context may also come as `extra={"unit": ..., "file": ...}`)."""
 
-    def format(self, record: logging.LogRecord) -> str:
-        text = super().format(record)
-        message = record.getMessage()
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        message = record.message
+        prefix = ""
         if "unit=" not in message:
-            unit = getattr(record, "unit", "-")
-            file = getattr(record, "file", "-")
-            head, sep, _ = text.partition(message)
-            if sep:
-                text = f"{head}unit={unit} file={file} {text[len(head):]}"
-        return text
+            prefix += f"unit={getattr(record, 'unit', '-')} "
+        if "file=" not in message:
+            prefix += f"file={getattr(record, 'file', '-')} "
+        record.message = prefix + message
+        try:
+            return super().formatMessage(record)
+        finally:
+            record.message = message
 
 
 def setup_logging(instance: Instance, *, stream: Any = None) -> list[logging.Handler]:
@@ -125,7 +129,12 @@ def serve(instance: Instance, *, sftp_port: int | None = None) -> None:
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("unit=- file=-: %s received", signal.Signals(signum).name)
+        name = signal.Signals(signum).name
+        if stop.is_set():
+            # A second signal: leave now; what was in hand is finished on the next start.
+            log.warning("unit=- file=-: %s again, exiting without waiting", name)
+            os._exit(1)
+        log.info("unit=- file=-: %s received", name)
         stop.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}

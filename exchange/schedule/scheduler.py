@@ -59,10 +59,10 @@ def run_recorded(db: Database, job_id: str, fire_key: str, call: Any) -> str | N
         log.exception("unit=- file=-: job %s failed", job_id)
         outcome = f"failed: {type(exc).__name__}: {exc}"
     with db.session() as s:
-        run = s.get(JobRun, run_id)
-        if run is not None:
-            run.finished_at = datetime.now().replace(microsecond=0)
-            run.outcome = outcome[:2000]
+        done = s.get(JobRun, run_id)
+        if done is not None:
+            done.finished_at = datetime.now().replace(microsecond=0)
+            done.outcome = outcome[:2000]
     log.info("unit=- file=-: job %s (%s): %s", job_id, fire_key, outcome)
     return outcome
 

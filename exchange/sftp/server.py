@@ -225,7 +225,7 @@ class SftpSession(SFTPServerInterface):
             attrs = _dir_attrs("/", self.view.areas["inbox"].root)
             attrs.st_mode = (attrs.st_mode or 0) & ~0o222  # the root itself cannot be written
             return attrs
-        assert r.real is not None
+        assert r.real is not None and r.area is not None
         return SFTPAttributes.from_stat(os.stat(r.real), r.parts[-1] if r.parts else r.area.name)
 
     lstat = stat  # links are resolved and checked by the view, never shown as links
