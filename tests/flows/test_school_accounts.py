@@ -1,0 +1,139 @@
+"""A school's sub-accounts: department and class logins, held to their classes."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from exchange import codes as C
+from exchange.accounts import DEFAULT_PASSWORD, add_sub_account, verify_password
+from exchange.cli import cli
+from exchange.intake.claim import claim
+from exchange.intake.subaccounts import (claim_as, login_of_work, process_sub_account_inboxes,
+                                         sub_account_inbox)
+from exchange.pipeline import process_claim
+from exchange.store.models import Account, AuditEntry, Declaration
+from tests.conftest import make_id
+from tests.flows.helpers import receipt_of, triples
+from tests.flows.residents import (CC, HOUSEHOLD, OWED, PARENT, RESIDENT_ADD, STUDENTS_01,  # noqa: F401
+                                   STUDENTS_02, SUSPEND, TRANSFER, drop, school)
+
+
+def run(home: Path, *args: str):  # type: ignore[no-untyped-def]
+    return CliRunner().invoke(cli, ["--home", str(home), *args], catch_exceptions=False)
+
+
+def test_sub_account_commands(home, instance, db, school):  # type: ignore[no-untyped-def]
+    out = run(home, "units", "sub-account", "S2201", "c2024-01", "--role", "class", "--classes", "2024-01")
+    assert out.exit_code == 0, out.output
+    assert "login c2024-01 (class of S2201, classes 2024-01) ready: inbox/S2201/@c2024-01/" in out.output
+    assert f"password set to the default {DEFAULT_PASSWORD}" in out.output
+    assert sub_account_inbox(instance, "S2201", "c2024-01").is_dir()
+    out = run(home, "units", "sub-account", "S2201", "d-grade", "--role", "department",
+              "--classes", "2024-01, 2024-02", "--password", "Dept-pw1")
+    assert out.exit_code == 0 and "default" not in out.output
+    with db.session() as s:
+        cls, dept = s.get(Account, "c2024-01"), s.get(Account, "d-grade")
+        assert (cls.role, cls.scope, dept.role, dept.scope) == ("class", "2024-01", "department", "2024-01,2024-02")
+        assert cls.password_hash.startswith("$argon2") and verify_password(cls.password_hash, DEFAULT_PASSWORD)
+        assert verify_password(dept.password_hash, "Dept-pw1")
+    # 密码还原: back to the initial password, or to a given one.
+    assert run(home, "units", "reset-password", "d-grade").output.strip() == \
+        f"login d-grade: password reset to the default {DEFAULT_PASSWORD}"
+    run(home, "units", "reset-password", "c2024-01", "--password", "New-pw2")
+    with db.session() as s:
+        assert verify_password(s.get(Account, "d-grade").password_hash, DEFAULT_PASSWORD)
+        assert verify_password(s.get(Account, "c2024-01").password_hash, "New-pw2")
+    listing = run(home, "units", "accounts", "S2201").output.splitlines()
+    assert listing == ["S2201\tS2201\tunit\t*\tpassword", "c2024-01\tS2201\tclass\t2024-01\tpassword",
+                       "d-grade\tS2201\tdepartment\t2024-01,2024-02\tpassword"]
+
+
+def test_sub_account_refusals(home, instance, db, school):  # type: ignore[no-untyped-def]
+    def error(*args: str) -> str:
+        result = CliRunner().invoke(cli, ["--home", str(home), "units", "sub-account", *args])
+        assert result.exit_code != 0
+        return str(result.exception)
+
+    assert "one class" in error("S2201", "c1", "--role", "class", "--classes", "2024-01,2024-02")
+    assert "no unit" in error("S9999", "c1", "--role", "class", "--classes", "2024-01")
+    assert "is a unit code" in error("S2201", "S2202", "--role", "class", "--classes", "2024-01")
+    assert "invalid login" in error("S2201", "../x", "--role", "class", "--classes", "2024-01")
+    assert "invalid class" in error("S2201", "c1", "--role", "class", "--classes", "20 24")
+    run(home, "units", "sub-account", "S2202", "c-other", "--role", "class", "--classes", "2024-01")
+    assert "belongs to S2202" in error("S2201", "c-other", "--role", "class", "--classes", "2024-01")
+
+
+def test_class_account_declares_only_for_its_class(instance, db, school):  # type: ignore[no-untyped-def]
+    with db.session() as s:
+        add_sub_account(instance, s, "S2201", "c2024-01", role="class", classes=["2024-01"])
+    folder = "@c2024-01"
+    drop(instance, "S2201", "停保.xlsx", SUSPEND, [
+        [STUDENTS_01[0], "王小一", "转学", "", ""],            # own class
+        ["", "", "毕业", "", "2024-02"]], title="学生停保", folder=folder)   # another class
+    drop(instance, "S2201", "新生.xlsx", RESIDENT_ADD, [
+        ["", make_id("20170101", "511", CC), "孙一", "", "", "", PARENT, "子", "学生", "", "", "2024-01", ""],
+        ["", make_id("20170101", "512", CC), "孙二", "", "", "", PARENT, "子", "学生", "", "", "2024-02", ""]],
+        title="城乡居民参保申报表", folder=folder)
+    drop(instance, "S2201", "户主.xlsx", HOUSEHOLD, [[make_id("19800101", "513", CC), "孙父", "13800000000", ""]],
+         title="户主信息表", folder=folder)
+    results = {r.name: r for r in process_sub_account_inboxes(instance, db)}
+    assert set(results) == {"停保.xlsx", "新生.xlsx", "户主.xlsx"}
+    assert triples(receipt_of(instance, results["停保.xlsx"])) == [(5, "班级编号", C.CLASS_OUT_OF_SCOPE)]
+    assert triples(receipt_of(instance, results["新生.xlsx"])) == [(5, "班级编号", C.CLASS_OUT_OF_SCOPE)]
+    assert triples(receipt_of(instance, results["户主.xlsx"])) == [(4, None, C.CLASS_OUT_OF_SCOPE)]
+    # Receipts go to the school's outbox; the audit names the login.
+    assert (instance.unit_outbox("S2201", "receipts") / results["新生.xlsx"].receipt_name).is_file()
+    with db.session() as s:
+        actors = set(s.scalars(select(AuditEntry.actor).where(AuditEntry.action == "import")))
+        assert actors == {"c2024-01"}
+        assert s.query(Declaration).count() == 2
+
+
+def test_department_account_holds_several_classes(instance, db, school):  # type: ignore[no-untyped-def]
+    with db.session() as s:
+        add_sub_account(instance, s, "S2201", "dept", role="department", classes=["2024-01", "2024-02"])
+    drop(instance, "S2201", "转班.xlsx", TRANSFER, [[STUDENTS_01[0], "王小一", "2024-02"],
+                                                   [STUDENTS_02[0], "李小一", "2024-01"]],
+         title="学生转班表", folder="@dept")
+    [result] = process_sub_account_inboxes(instance, db)
+    assert receipt_of(instance, result)["status"] == "accepted"
+
+
+def test_login_travels_with_the_claimed_file(instance, db, school):  # type: ignore[no-untyped-def]
+    """A file claimed from a sub-account folder and processed later (after a crash, say) is
+    still judged as that login."""
+    with db.session() as s:
+        add_sub_account(instance, s, "S2201", "c2024-01", role="class", classes=["2024-01"])
+    path = drop(instance, "S2201", "停保.xlsx", SUSPEND, [[STUDENTS_02[0], "李小一", "转学", "", ""]],
+                title="学生停保", folder="@c2024-01")
+    job = claim_as(instance, db, path, "S2201", "c2024-01")
+    assert job is not None and login_of_work(job.work_path) == "c2024-01"
+    result = process_claim(instance, db, job)              # nobody tells it the login
+    receipt = receipt_of(instance, result)
+    assert triples(receipt) == [(4, "证件号码", C.CLASS_OUT_OF_SCOPE)]
+    assert receipt["rows"][0]["errors"][0]["message"] == \
+        "本账号只能为所辖班级（2024-01）申报：该学生所在的班级不在所辖范围内（2024-02）。"
+
+
+def test_unknown_sub_account_folder_may_declare_for_nothing(instance, db, school):  # type: ignore[no-untyped-def]
+    drop(instance, "S2201", "停保.xlsx", SUSPEND, [[STUDENTS_01[0], "王小一", "转学", "", ""]],
+         title="学生停保", folder="@nobody")
+    [result] = process_sub_account_inboxes(instance, db)
+    assert triples(receipt_of(instance, result)) == [(4, "证件号码", C.CLASS_OUT_OF_SCOPE)]
+
+
+def test_caller_may_name_the_login(instance, db, school):  # type: ignore[no-untyped-def]
+    """The SFTP service knows the login of an upload: process_claim(actor=...) applies its scope."""
+    with db.session() as s:
+        add_sub_account(instance, s, "S2201", "c2024-02", role="class", classes=["2024-02"])
+    path = drop(instance, "S2201", "停保.xlsx", SUSPEND, [[OWED, "王小三", "转学", "", ""]], title="学生停保")
+    job = claim(instance, db, path, "S2201")
+    assert triples(receipt_of(instance, process_claim(instance, db, job, actor="c2024-02"))) == [
+        (4, "证件号码", C.ARREARS), (4, "证件号码", C.CLASS_OUT_OF_SCOPE)]
+    # The school's own login, or an explicit scope, decide as told.
+    path = drop(instance, "S2201", "停保2.xlsx", SUSPEND, [[STUDENTS_01[0], "王小一", "转学", "", ""]],
+                title="学生停保")
+    job = claim(instance, db, path, "S2201")
+    assert receipt_of(instance, process_claim(instance, db, job, actor="S2201"))["status"] == "accepted"

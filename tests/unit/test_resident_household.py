@@ -1,0 +1,76 @@
+"""户主信息表: heads are registered, changed and deleted on import; delete only without members."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from exchange import codes as C
+from exchange.store.models import Declaration, Household
+from tests.conftest import make_id
+from tests.flows.helpers import process_one, receipt_of, triples
+from tests.flows.residents import (HEAD, HEAD_FREE, HOUSEHOLD, PT, RESIDENT_ADD, community,  # noqa: F401
+                                   drop)
+
+NEW_HEAD = make_id("19700909", "901", PT)
+
+
+def test_household_rows_take_effect_on_import(instance, db, community):  # type: ignore[no-untyped-def]
+    rows = [[NEW_HEAD, "陈国强", "13905941111", ""],                  # 新增 by default
+            [NEW_HEAD[:15], "陈某", "13905941111", "新增"],           # 15-digit ID
+            [HEAD, "林建国", "13905942222", "修改"],                  # phone changed
+            [make_id("19710101", "902", PT), "无此户", "13905943333", "删除"],
+            [HEAD_FREE, "郑秀英", "13905940000", "新增"],              # already registered
+            [NEW_HEAD, "陈国强", "13905941111", "修改"]]              # same head again
+    drop(instance, "C3001", "户主.xlsx", HOUSEHOLD, rows, title="户主信息表")
+    receipt = receipt_of(instance, process_one(instance, db))
+    assert receipt["kind"] == "household"
+    assert triples(receipt) == [
+        (5, "户主身份证号", C.ID_FORMAT), (7, "户主身份证号", C.HOUSEHOLD_MISSING),
+        (8, "户主身份证号", C.HOUSEHOLD_EXISTS), (9, None, C.DUPLICATE_IN_FILE)]
+    noted = {r["row"]: [n["code"] for n in r.get("notes", [])] for r in receipt["rows"] if r["ok"]}
+    assert noted == {4: [C.NOTE_HOUSEHOLD_DONE], 6: [C.NOTE_HOUSEHOLD_DONE]}
+    with db.session() as s:
+        heads = {h.head_id: h for h in s.scalars(select(Household).where(Household.unit_code == "C3001"))}
+        statuses = {d.status for d in s.scalars(select(Declaration))}
+    assert heads[NEW_HEAD].status == "active" and heads[NEW_HEAD].name == "陈国强"
+    assert heads[HEAD].phone == "13905942222"
+    assert statuses == {"approved"}                    # registration data: nothing to review
+
+
+def test_head_with_members_cannot_be_deleted(instance, db, community):  # type: ignore[no-untyped-def]
+    # HEAD has one member insured here; HEAD_FREE gets a pending enrolment first.
+    enrol = ["", make_id("20150101", "903", PT), "郑小华", "", "", "", HEAD_FREE, "子", "学生", "", "", "", ""]
+    drop(instance, "C3001", "参保.xlsx", RESIDENT_ADD, [enrol], title="城乡居民参保申报表")
+    assert receipt_of(instance, process_one(instance, db))["counts"]["accepted"] == 1
+    rows = [[HEAD, "林建国", "13905941234", "删除"], [HEAD_FREE, "郑秀英", "13905940000", "删除"]]
+    drop(instance, "C3001", "删户.xlsx", HOUSEHOLD, rows, title="户主信息表")
+    receipt = receipt_of(instance, process_one(instance, db))
+    assert triples(receipt) == [(4, "户主身份证号", C.HOUSEHOLD_HAS_MEMBERS),
+                                (5, "户主身份证号", C.HOUSEHOLD_HAS_MEMBERS)]
+    assert "名下还有 1 名参保人员" in receipt["rows"][0]["errors"][0]["message"]
+
+
+def test_deleted_head_is_gone_and_may_come_back(instance, db, community):  # type: ignore[no-untyped-def]
+    delete = [[HEAD_FREE, "郑秀英", "13905940000", "删除"]]
+    drop(instance, "C3001", "删户.xlsx", HOUSEHOLD, delete, title="户主信息表")
+    assert receipt_of(instance, process_one(instance, db))["status"] == "accepted"
+    # Nobody can be declared under a deleted head.
+    enrol = ["", make_id("20150101", "903", PT), "郑小华", "", "", "", HEAD_FREE, "子", "学生", "", "", "", ""]
+    drop(instance, "C3001", "参保.xlsx", RESIDENT_ADD, [enrol], title="城乡居民参保申报表")
+    assert triples(receipt_of(instance, process_one(instance, db))) == [
+        (4, "户主身份证号", C.HOUSEHOLD_MISSING)]
+    # The same deletion again is a duplicate; registering the head again is new work.
+    drop(instance, "C3001", "删户.xlsx", HOUSEHOLD, delete, title="户主信息表")
+    assert receipt_of(instance, process_one(instance, db))["counts"]["duplicate"] == 1
+    again = [[HEAD_FREE, "郑秀英", "13905940000", "新增"]]
+    drop(instance, "C3001", "登记.xlsx", HOUSEHOLD, again, title="户主信息表")
+    assert receipt_of(instance, process_one(instance, db))["counts"]["accepted"] == 1
+    drop(instance, "C3001", "登记.xlsx", HOUSEHOLD, again, title="户主信息表")
+    assert receipt_of(instance, process_one(instance, db))["counts"]["duplicate"] == 1
+    with db.session() as s:
+        assert s.get(Household, ("C3001", HEAD_FREE)).status == "active"
+
+
+def test_delete_row_must_name_the_registered_head(instance, db, community):  # type: ignore[no-untyped-def]
+    drop(instance, "C3001", "删户.xlsx", HOUSEHOLD, [[HEAD_FREE, "郑秀", "13905940000", "删除"]],
+         title="户主信息表")
+    assert triples(receipt_of(instance, process_one(instance, db))) == [(4, "户主姓名", C.RECORD_MISMATCH)]
