@@ -1,0 +1,112 @@
+"""Templates: what the workbook holds, and that a template filled and sent back imports cleanly."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import openpyxl
+from sqlalchemy import select
+
+from exchange.kinds.detect import unit_named
+from exchange.outputs.templates import refresh_templates, template_name
+from exchange.pipeline import process_file
+from exchange.store.models import Declaration, Person
+from tests.conftest import make_id
+
+
+def _template(instance, db, kind: str) -> Path:  # type: ignore[no-untyped-def]
+    paths = refresh_templates(instance, db, unit="1001", kinds=[kind])
+    assert [p.name for p in paths] == [template_name(instance.rules.kinds[kind], "1001")]
+    assert paths[0].parent == instance.unit_outbox("1001", "templates")
+    return paths[0]
+
+
+def _send(instance, db, wb: openpyxl.Workbook, name: str):  # type: ignore[no-untyped-def]
+    target = instance.unit_inbox("1001") / name
+    wb.save(target)
+    return process_file(instance, db, target, "1001")
+
+
+def test_blank_template_has_title_headers_lists_help_and_meta(instance, db):  # type: ignore[no-untyped-def]
+    wb = openpyxl.load_workbook(_template(instance, db, "employee_add"))
+    ws = wb.worksheets[0]
+    assert wb.sheetnames[0] == "职工批量新增申报填写表"
+    assert unit_named([ws["A1"].value], {}) == "1001" and "南通示例科技有限公司" in ws["A1"].value
+    headers = [c.value for c in ws[3]]
+    assert headers[:3] == ["*身份证号", "*姓名", "性别"] and "*变更日期" in headers
+    assert ws["A4"].number_format == "@" and ws.column_dimensions["A"].number_format == "@"
+    # Drop-downs for coded columns, fed from the hidden code-list sheet.
+    lists = wb["代码表"]
+    assert lists.sheet_state == "hidden"
+    by_column = {str(dv.sqref).split(":")[0][:-1]: dv for dv in ws.data_validations.dataValidation}
+    education = headers.index("*文化程度")
+    dv = by_column[openpyxl.utils.get_column_letter(education + 1)]
+    assert dv.type == "list" and dv.formula1.startswith("'代码表'!")
+    choices = [c.value for c in lists[dv.formula1.split("!")[1].replace("$", "").split(":")[0][0]] if c.value]
+    assert "21-大学本科毕业" in choices
+    help_sheet = wb["说明"]
+    rules = {r[0]: r[2] for r in help_sheet.iter_rows(min_row=4, values_only=True) if r[0] and r[2]}
+    assert "18位" in rules["*身份证号"] and "下限 2800" in rules["*缴费工资"]
+    meta = dict(wb["_meta"].iter_rows(values_only=True))
+    assert wb["_meta"].sheet_state == "hidden"
+    assert meta["kind"] == "employee_add" and meta["unit"] == "1001" and meta["version"] == "1"
+    assert not ws.protection.sheet
+
+
+def test_filled_blank_template_imports_cleanly(instance, db):  # type: ignore[no-untyped-def]
+    wb = openpyxl.load_workbook(_template(instance, db, "employee_add"))
+    ws = wb.worksheets[0]
+    people = [(make_id("19900101", "131"), "王小明"), (make_id("19910202", "242"), "赵小红")]
+    for r, (number, name) in enumerate(people, start=4):
+        values = [number, name, "", "01-汉族", "", None, None, "21-大学本科毕业", "01-管理岗位",
+                  "13912345678", "南通市崇川区", "202612", 5200, "310-职工基本医疗保险,510-生育保险"]
+        for j, v in enumerate(values, start=1):
+            ws.cell(r, j).value = v
+    result = _send(instance, db, wb, "新增.xlsx")
+    assert result.kind == "employee_add" and result.status == "accepted"
+    assert result.counts.accepted == 2
+
+
+def test_stop_template_is_prefilled_with_insured_staff_and_locked(instance, db, persons):  # type: ignore[no-untyped-def]
+    wb = openpyxl.load_workbook(_template(instance, db, "employee_stop"))
+    ws = wb.worksheets[0]
+    rows = [r for r in ws.iter_rows(min_row=4, values_only=True) if any(r)]
+    with db.session() as s:
+        insured = s.scalars(select(Person.id_number).where(Person.unit_code == "1001",
+                                                           Person.status == "1")).all()
+    assert sorted(r[1] for r in rows) == sorted(insured)
+    assert rows[0][:4] == ("P0001", persons["insured"], "李四", "10-合同期满终止")
+    assert ws.protection.sheet
+    assert ws["A4"].protection.locked and ws["B4"].protection.locked and ws["C4"].protection.locked
+    assert not ws["D4"].protection.locked and not ws["E4"].protection.locked
+    assert "2 人" in ws["A2"].value
+    # Keep the rows to stop (here: the one without arrears), send it back as it is.
+    ws.delete_rows(5, 1)
+    result = _send(instance, db, wb, "减少.xlsx")
+    assert result.kind == "employee_stop" and result.status == "accepted"
+    with db.session() as s:
+        d = s.scalars(select(Declaration)).one()
+        assert d.id_number == persons["insured"] and d.payload["reason"] == "10"
+
+
+def test_wage_template_filled_with_new_wages_imports_cleanly(instance, db, persons):  # type: ignore[no-untyped-def]
+    wb = openpyxl.load_workbook(_template(instance, db, "wage"))
+    ws = wb.worksheets[0]
+    headers = [c.value for c in ws[3]]
+    assert headers == ["个人编号", "*身份证号码", "*姓名", "单位内部职工号", "*申报开始时间", "*现工资"]
+    assert ws.cell(4, 4).value == "A01" and ws.cell(4, 4).protection.locked
+    ws.cell(4, 5).value = "202612"
+    ws.cell(4, 6).value = 8800
+    ws.delete_rows(5, 1)
+    result = _send(instance, db, wb, "工资.xlsx")
+    assert result.status == "accepted" and result.counts.accepted == 1
+
+
+def test_templates_for_every_unit_and_kind(instance, db, persons):  # type: ignore[no-untyped-def]
+    paths = refresh_templates(instance, db)
+    employer = {k.kind for k in instance.rules.kinds.values() if k.audience in ("employer", "any")}
+    by_unit: dict[str, int] = {}
+    for p in paths:
+        by_unit[p.parent.parent.name] = by_unit.get(p.parent.parent.name, 0) + 1
+    assert by_unit == {"1001": len(employer), "1002": len(employer)}
+    # Written again: same names, replaced whole.
+    assert sorted(refresh_templates(instance, db)) == sorted(paths)
