@@ -34,8 +34,18 @@ SEPARATOR = "__"
 log = logging.getLogger("exchange.intake")
 
 
+NODE_ENV = "EXCHANGE_NODE"
+
+
+def node_host() -> str:
+    """This machine's name in claims: $EXCHANGE_NODE when set (nodes in containers often get
+    random host names), else the host name."""
+    return os.environ.get(NODE_ENV) or socket.gethostname()
+
+
 def node_name() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}"
+    """Who holds a claim or ran a job: "<host>-<pid>"."""
+    return f"{node_host()}-{os.getpid()}"
 
 
 @dataclass(frozen=True)
@@ -180,7 +190,7 @@ def owner_alive(node: str | None) -> bool | None:
     threads renew the leases of the files they are working on).
     """
     host, _, pid = (node or "").rpartition("-")
-    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+    if host != node_host() or not pid.isdigit() or int(pid) == os.getpid():
         return None
     try:
         os.kill(int(pid), 0)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -17,7 +16,7 @@ from sqlalchemy import func, select, update
 
 from exchange.config import Instance
 from exchange.intake import scan
-from exchange.intake.claim import claim, claimed, taken_over, work_path_for
+from exchange.intake.claim import claim, claimed, node_host, taken_over, work_path_for
 from exchange.intake.scan import process_inbox, recover
 from exchange.schedule.scheduler import run_recorded
 from exchange.store import queries as Q
@@ -105,14 +104,14 @@ def test_claim_of_a_dead_process_on_this_host_is_taken_at_once(instance, db):  #
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)
     with db.session() as s:                               # its lease is still fresh
-        s.execute(update(FileRecord).values(node=f"{socket.gethostname()}-{gone.stdout.strip()}"))
+        s.execute(update(FileRecord).values(node=f"{node_host()}-{gone.stdout.strip()}"))
     assert [r.status for r in recover(instance, db)] == ["accepted"]
     assert _declarations(db) == 1
 
 
 def test_claim_of_a_live_process_on_this_host_is_never_taken(instance, db):  # type: ignore[no-untyped-def]
     claim(instance, db, _drop(instance), "1001")
-    _expire(db, node=f"{socket.gethostname()}-{os.getppid()}")     # alive: our parent
+    _expire(db, node=f"{node_host()}-{os.getppid()}")     # alive: our parent
     assert recover(instance, db, force=True) == []
     assert _declarations(db) == 0
 
