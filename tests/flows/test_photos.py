@@ -1,0 +1,218 @@
+"""ID photos: checked, turned upright, cropped and resized to the card, stripped, kept for review;
+hostile zips and pixel bombs refused with a receipt."""
+from __future__ import annotations
+
+import io
+import json
+import struct
+import zipfile
+import zlib
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+from sqlalchemy import select
+
+from exchange import codes as C
+from exchange.accounts import add_sub_account
+from exchange.cli import cli
+from exchange.intake.subaccounts import process_sub_account_inboxes
+from exchange.store.models import Photo
+from tests.conftest import make_id
+from tests.flows.helpers import process_one, receipt_of, triples
+from tests.flows.residents import (CC, PARENT, RESIDENT_ADD, STUDENTS_01, STUDENTS_02, drop,  # noqa: F401
+                                   school)
+
+A, B = STUDENTS_01[0], STUDENTS_01[1]
+
+
+def jpeg(width: int = 400, height: int = 500, *, orientation: int | None = None,
+         split: bool = False) -> bytes:
+    """A JPEG; `split`: left half red, right half blue (to see which way it was turned)."""
+    im = Image.new("RGB", (width, height), "gray")
+    if split:
+        im.paste((255, 0, 0), (0, 0, width // 2, height))
+        im.paste((0, 0, 255), (width // 2, 0, width, height))
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"                        # Make: metadata that must not survive
+    if orientation:
+        exif[0x0112] = orientation
+    out = io.BytesIO()
+    im.save(out, "JPEG", exif=exif.tobytes(), comment=b"secret comment",
+            icc_profile=b"\0" * 128)
+    return out.getvalue()
+
+
+def png_rgba(width: int = 300, height: int = 400) -> bytes:
+    im = Image.new("RGBA", (width, height), (0, 128, 0, 0))
+    out = io.BytesIO()
+    im.save(out, "PNG")
+    return out.getvalue()
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG that declares width × height but holds almost nothing: a pixel bomb."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+            + chunk(b"IEND", b""))
+
+
+def make_zip(path: Path, members: list[tuple[str | zipfile.ZipInfo, bytes]]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members:
+            zf.writestr(name, data)
+    return path
+
+
+def photos(db) -> list[Photo]:  # type: ignore[no-untyped-def]
+    with db.session() as s:
+        return list(s.scalars(select(Photo).order_by(Photo.id)))
+
+
+def test_photo_is_turned_cropped_resized_and_stripped(instance, db, school):  # type: ignore[no-untyped-def]
+    (instance.unit_inbox("S2201") / f"{A}.jpg").write_bytes(jpeg(400, 500, orientation=6, split=True))
+    result = process_one(instance, db)
+    receipt = receipt_of(instance, result)
+    assert (receipt["kind"], receipt["status"], receipt["counts"]["accepted"]) == ("photo", "accepted", 1)
+    [row] = receipt["rows"]
+    assert row["ok"] and row["id_number"] == A and [n["code"] for n in row["notes"]] == [C.NOTE_PHOTO_SAVED]
+    text = (instance.unit_outbox("S2201", "receipts") / result.receipt_name).read_text(encoding="utf-8-sig")
+    assert "照片上传" in text and "236×295" in text
+    [photo] = photos(db)
+    assert (photo.status, photo.id_number, photo.width, photo.height) == ("pending", A, 500, 400)
+    stored = instance.home / photo.path
+    assert stored.parent == instance.var / "photos" / "S2201"
+    with Image.open(stored) as out:
+        assert (out.format, out.size, out.mode) == ("JPEG", (236, 295), "RGB")
+        assert not out.getexif() and not {"exif", "icc_profile", "comment"} & set(out.info)
+        top, bottom = out.getpixel((118, 20)), out.getpixel((118, 275))
+    # Orientation 6: the left (red) half of the stored pixels is the top once upright.
+    assert top[0] > 200 > top[2] and bottom[2] > 200 > bottom[0]
+
+
+def test_zip_of_photos_one_receipt_row_each(instance, db, school):  # type: ignore[no-untyped-def]
+    newcomer = make_id("20170101", "521", CC)        # enrolled, not yet on file: may send a photo
+    enrol = ["", newcomer, "孙新", "", "", "", PARENT, "子", "学生", "", "", "2024-01", ""]
+    drop(instance, "S2201", "新生.xlsx", RESIDENT_ADD, [enrol], title="城乡居民参保申报表")
+    process_one(instance, db)
+    unknown = make_id("20100101", "999", CC)
+    truncated = jpeg()[:600]
+    make_zip(instance.unit_inbox("S2201") / "照片.zip", [
+        (f"{A}.jpg", jpeg()),                               # 1 fine
+        (f"{B}.png", png_rgba(100, 120)),                   # 2 too small
+        (f"{unknown}.jpg", jpeg()),                         # 3 nobody of this school
+        ("readme.txt", b"hello"),                           # 4 not a photo
+        ("zhang.jpg", jpeg()),                              # 5 not an ID
+        (f"class2/{A.lower()}.JPG", jpeg(300, 300)),        # 6 same person again
+        (f"{STUDENTS_02[0]}.jpg", truncated),               # 7 damaged
+        (f"{newcomer}.png", png_rgba()),                    # 8 enrolment pending: fine
+        ("__MACOSX/._x.jpg", b"junk"), ("Thumbs.db", b"junk"), ("empty/", b"")])
+    result = process_one(instance, db)
+    receipt = receipt_of(instance, result)
+    assert receipt["status"] == "partial" and receipt["error_workbook"] is None
+    assert receipt["counts"] == {"total": 8, "accepted": 2, "failed": 6, "duplicate": 0}
+    assert triples(receipt) == [
+        (2, "照片文件名", C.PHOTO_TOO_SMALL), (3, "照片文件名", C.PHOTO_UNKNOWN_PERSON),
+        (4, "照片文件名", C.PHOTO_UNREADABLE), (5, "照片文件名", C.ID_FORMAT),
+        (6, None, C.DUPLICATE_IN_FILE), (7, "照片文件名", C.PHOTO_UNREADABLE)]
+    assert [r["row"] for r in receipt["rows"]] == list(range(1, 9))    # every photo listed
+    assert "100×120" in receipt["rows"][1]["errors"][0]["message"]
+    assert {p.id_number for p in photos(db)} == {A, newcomer}
+    with Image.open(instance.home / [p for p in photos(db) if p.id_number == newcomer][0].path) as out:
+        assert out.getpixel((5, 5)) == (255, 255, 255) or min(out.getpixel((5, 5))) > 245  # alpha on white
+
+
+def test_same_photo_again_is_noted_a_new_one_supersedes(instance, db, school):  # type: ignore[no-untyped-def]
+    first = jpeg()
+    (instance.unit_inbox("S2201") / f"{A}.jpg").write_bytes(first)
+    process_one(instance, db)
+    (instance.unit_inbox("S2201") / f"{A}.jpg").write_bytes(first)
+    receipt = receipt_of(instance, process_one(instance, db))
+    assert [n["code"] for n in receipt["rows"][0]["notes"]] == [C.NOTE_PHOTO_SAME]
+    assert len(photos(db)) == 1
+    (instance.unit_inbox("S2201") / f"{A}.jpg").write_bytes(jpeg(600, 700))
+    process_one(instance, db)
+    assert [p.status for p in photos(db)] == ["superseded", "pending"]
+
+
+def test_card_size_comes_from_rules(instance, db, school):  # type: ignore[no-untyped-def]
+    region = instance.rules_dir / "region.toml"
+    region.write_text(region.read_text(encoding="utf-8").replace("width = 236", "width = 300")
+                      .replace("height = 295", "height = 400"), encoding="utf-8")
+    instance.__dict__.pop("rules", None)
+    (instance.unit_inbox("S2201") / f"{A}.png").write_bytes(png_rgba(900, 1000))
+    process_one(instance, db)
+    with Image.open(instance.home / photos(db)[0].path) as out:
+        assert out.size == (300, 400)
+
+
+def symlink(name: str) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name)
+    info.external_attr = 0o120777 << 16
+    return info
+
+
+@pytest.mark.parametrize("trick", ["parent", "absolute", "drive", "symlink", "ratio"])
+def test_hostile_zip_is_refused_with_a_receipt(instance, db, school, trick):  # type: ignore[no-untyped-def]
+    members: dict[str, list[tuple[str | zipfile.ZipInfo, bytes]]] = {
+        "parent": [(f"../{A}.jpg", jpeg())],
+        "absolute": [(f"/tmp/{A}.jpg", jpeg())],
+        "drive": [(f"C:/{A}.jpg", jpeg())],
+        "symlink": [(symlink(f"{A}.jpg"), b"/etc/passwd")],
+        "ratio": [(f"{A}.jpg", b"\0" * (24 << 20))],         # 24 MB of zeros: a zip bomb
+    }
+    make_zip(instance.unit_inbox("S2201") / "照片.zip", [(f"{B}.jpg", jpeg()), *members[trick]])
+    result = process_one(instance, db)
+    receipt = receipt_of(instance, result)
+    assert receipt["status"] == "quarantined" and receipt["rows"] == []
+    assert [e["code"] for e in receipt["file_errors"]] == [C.FILE_HOSTILE]
+    assert ("压缩比" if trick == "ratio" else "非法路径") in receipt["file_errors"][0]["message"]
+    assert list(instance.quarantine.rglob("*照片.zip")) and not photos(db)
+    assert not (instance.var / "photos").exists()
+
+
+def test_pixel_bomb_is_refused_before_decoding(instance, db, school):  # type: ignore[no-untyped-def]
+    (instance.unit_inbox("S2201") / f"{A}.png").write_bytes(png_header_only(30000, 30000))
+    receipt = receipt_of(instance, process_one(instance, db))
+    assert receipt["status"] == "quarantined"
+    assert [e["code"] for e in receipt["file_errors"]] == [C.FILE_HOSTILE]
+    assert "像素" in receipt["file_errors"][0]["message"]
+    # In a zip, one bomb refuses the whole upload before any photo is kept.
+    make_zip(instance.unit_inbox("S2201") / "照片.zip",
+             [(f"{B}.jpg", jpeg()), (f"{A}.png", png_header_only(12000, 12000))])
+    receipt = receipt_of(instance, process_one(instance, db))
+    assert receipt["status"] == "quarantined" and not photos(db)
+
+
+def test_pixel_bound_comes_from_config(home, instance, db, school):  # type: ignore[no-untyped-def]
+    from exchange.config import Instance
+
+    config = home / "config.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace(
+        "max_photo_pixels = 40000000", "max_photo_pixels = 100000"), encoding="utf-8")
+    small = Instance(home)
+    (small.unit_inbox("S2201") / f"{A}.jpg").write_bytes(jpeg(400, 400))   # 160,000 pixels
+    assert receipt_of(small, process_one(small, db))["file_errors"][0]["code"] == C.FILE_HOSTILE
+
+
+def test_class_account_sends_photos_of_its_class_only(instance, db, school):  # type: ignore[no-untyped-def]
+    with db.session() as s:
+        add_sub_account(instance, s, "S2201", "c2024-01", role="class", classes=["2024-01"])
+    make_zip(instance.unit_inbox("S2201") / "@c2024-01" / "照片.zip",
+             [(f"{A}.jpg", jpeg()), (f"{STUDENTS_02[0]}.jpg", jpeg())])
+    [result] = process_sub_account_inboxes(instance, db)
+    assert triples(receipt_of(instance, result)) == [(2, "照片文件名", C.CLASS_OUT_OF_SCOPE)]
+
+
+def test_validate_json_covers_photos(home, instance, db, school, tmp_path):  # type: ignore[no-untyped-def]
+    path = tmp_path / f"{A}.jpg"
+    path.write_bytes(jpeg())
+    result = CliRunner().invoke(cli, ["--home", str(home), "validate", str(path), "--unit", "S2201", "--json"])
+    out = json.loads(result.output)
+    assert result.exit_code == 0 and out["kind"] == "photo" and out["status"] == "accepted"
+    assert out["rows"][0]["ok"] and out["rows"][0]["notes"][0]["code"] == C.NOTE_PHOTO_SAVED
+    assert not photos(db) and not (instance.var / "photos").exists()       # nothing changed
