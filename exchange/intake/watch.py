@@ -10,19 +10,15 @@ twice by one node, and stopping waits for the current file only.
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import re
-import socket
 import threading
 import time
 from concurrent.futures import Future
-from datetime import datetime
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from sqlalchemy import select, update
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
@@ -32,46 +28,12 @@ from exchange.intake.ignore import ignored
 from exchange.intake.scan import process_inbox, recover
 from exchange.results import FileResult
 from exchange.store.db import Database
-from exchange.store.models import FileRecord
 
 log = logging.getLogger("exchange.watch")
 
 # process_centre_inbox names its work files centre-<%Y%m%d%H%M%S%f>-<name>.
 CENTRE_WORK = re.compile(r"^centre-\d{20}-(?P<name>.+)$")
 RETRY_SECONDS = 10.0   # after an error (database away, disk full) a folder is tried again
-
-
-def _process_gone(pid: int) -> bool:
-    if pid == os.getpid():
-        return True        # our own claim, and this single worker is not inside it now
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
-
-
-def release_dead_claims(db: Database) -> int:
-    """End the lease of claims whose process on this host is gone, so recover() takes them now.
-
-    A claim's node is "<host>-<pid>"; a claim from another host keeps its lease, since only
-    that host can tell whether its worker still runs.
-    """
-    host = socket.gethostname()
-    with db.session() as s:
-        rows = s.execute(select(FileRecord.id, FileRecord.node).where(
-            FileRecord.status == "claimed", FileRecord.lease_until.is_not(None))).all()
-        dead = []
-        for file_id, node in rows:
-            name, _, pid = (node or "").rpartition("-")
-            if name == host and pid.isdigit() and _process_gone(int(pid)):
-                dead.append(file_id)
-        if dead:
-            s.execute(update(FileRecord).where(FileRecord.id.in_(dead))
-                      .values(lease_until=datetime(2000, 1, 1)))
-    return len(dead)
 
 
 def recover_centre(instance: Instance, db: Database, *, force: bool = False) -> int:
@@ -269,9 +231,7 @@ def rescan_pass(instance: Instance, db: Database, *, settle_seconds: float,
     """Crash leftovers first, then every settled file in the unit and centre inboxes."""
     recovered = 0
     if recover_first:
-        released = release_dead_claims(db)
-        if released:
-            log.warning("unit=- file=-: %d claim(s) of a stopped process released", released)
+        # recover() takes a dead local process's claims at once, another host's after its lease.
         recovered = len(recover(instance, db))
         recovered += recover_centre(instance, db, force=startup and db.is_sqlite)
     files = len(process_inbox(instance, db, settle_seconds=settle_seconds, on_result=on_result))

@@ -65,3 +65,31 @@ def test_killed_mid_file_is_processed_exactly_once_after_restart(tmp_path: Path)
         assert "processing again" in second.output()
     finally:
         db.dispose()
+
+
+def test_sigterm_mid_file_finishes_that_file_then_exits(tmp_path: Path) -> None:
+    instance = make_instance(tmp_path / "inst")
+    result = CliRunner().invoke(cli, ["--home", str(instance.home), "units", "add", "1001",
+                                      "--name", "南通示例公司"], catch_exceptions=False)
+    assert result.exit_code == 0
+    births = [date(1960, 1, 1) + timedelta(days=i) for i in range(ROWS)]
+    rows = [add_row(make_id(f"{b:%Y%m%d}", "013"), "甲乙") for b in births]
+    make_workbook(tmp_path / "big.xlsx", ADD_HEADERS, rows, title="职工批量新增申报填写表")
+    db = Database(instance.database_url)
+    try:
+        service = Served(instance).start()
+        (tmp_path / "big.xlsx").rename(instance.unit_inbox("1001") / "big.xlsx")
+
+        def claimed() -> bool:
+            with db.session() as s:
+                return s.scalar(select(func.count()).select_from(FileRecord)) == 1
+
+        wait_until(claimed, 20, "the file to be claimed", every=0.01)
+        assert service.stop() == 0
+        with db.session() as s:
+            assert s.scalar(select(FileRecord.status)) == "accepted"
+            assert s.scalar(select(func.count()).select_from(Declaration)) == ROWS
+        assert len(list(instance.unit_outbox("1001", "receipts").glob("*.json"))) == 1
+        assert "SIGTERM received" in service.output()
+    finally:
+        db.dispose()
