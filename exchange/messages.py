@@ -236,7 +236,7 @@ DOC_NAMES = {
 }
 
 # Templates (exchange templates): title row, instructions sheet, drop-down lists.
-TEMPLATE_WORDS = {
+TEMPLATE_WORDS: dict[str, Any] = {
     "title": "{title}  单位编号：{unit}  单位名称：{unit_name}",
     "note": "带 * 的列为必填项；有下拉箭头的列请从列表选择；灰色列为系统记录，已锁定。详细填写规则见“说明”工作表。",
     "prefill_note": "本表已预填本单位在职参保人员（共 {count} 人）。不办理的人员请整行删除；灰色列为系统记录，请勿改动。详细规则见“说明”工作表。",

@@ -13,9 +13,9 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
 from exchange import codes as C
@@ -249,10 +249,11 @@ def _decide(s: Session, instance: Instance, report: ReviewReport, r: DecisionRow
         report.all_batches.add(d.batch_id)
     reviewer = _text(r.reviewer, 50) or None
     if d.status == SUBMITTED:
-        done = s.execute(update(Declaration).where(
+        result = s.execute(update(Declaration).where(
             Declaration.serial == serial, Declaration.status == SUBMITTED).values(
             status=conclusion, decided_at=now, decision_reason=reason or None, reviewer=reviewer)
-            .execution_options(synchronize_session=False)).rowcount
+            .execution_options(synchronize_session=False))
+        done = cast(CursorResult, result).rowcount     # compare-and-set: 1 when this run won
         if done == 1:
             s.refresh(d)
             _applied(s, instance, report, d, conclusion, reason, reviewer, kinds, actor, now)

@@ -211,7 +211,7 @@ def suspend(s: Session, decl: Declaration, kind: KindSpec, decided_at: datetime
             continue
         old[number] = person.status
         person.status = SUSPENDED
-        person.stopped_after = f"{decided_at:%Y%m}"
+        person.stopped_after = p.get("stop_after") or f"{decided_at:%Y%m}"
     return {"status": old} if old else None
 
 

@@ -66,6 +66,13 @@ def _month_end(month: str | None) -> str:
     return date(year, mon, calendar.monthrange(year, mon)[1]).isoformat()
 
 
+def _change_getter(kind: KindSpec, tables: dict[str, Any], part: int) -> Callable[[Declaration], str]:
+    """One of 修改项目 / 原值 / 修改值: a line per field the declaration changes."""
+    def get(d: Declaration) -> str:
+        return "\n".join(line[part] for line in change_lines(kind, d.payload or {}, d.old_values, tables))
+    return get
+
+
 def kind_section(rules: RuleSet, kind: KindSpec, decls: Sequence[Declaration], *, title: str,
                  info: Sequence[str], persons: dict[str, Person] | None = None) -> Section:
     """One roster section: the kind's chosen columns for each declaration, then 业务流水号."""
@@ -92,8 +99,7 @@ def kind_section(rules: RuleSet, kind: KindSpec, decls: Sequence[Declaration], *
             columns += [Column(W["change_items"], 28), Column(W["old_value"], 40),
                         Column(W["new_value"], 40)]
             for i in range(3):
-                getters.append(lambda d, i=i: "\n".join(
-                    line[i] for line in change_lines(kind, d.payload or {}, d.old_values, tables)))
+                getters.append(_change_getter(kind, tables, i))
         elif kind.has(name):
             col = kind.column(name)
             columns.append(_column(col))
