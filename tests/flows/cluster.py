@@ -35,6 +35,7 @@ ADD_HEADERS = ["身份证号*", "姓名*", "性别", "民族", "出生日期", "
                "工作岗位*", "联系电话", "联系地址", "变更日期*", "缴费工资*", "参保险种"]
 ADD_TITLE = "职工批量新增申报填写表"
 FINAL = ("accepted", "partial", "rejected", "quarantined")
+REFUSED = ("rejected", "quarantined")
 
 
 def free_port() -> int:
@@ -171,7 +172,7 @@ class Planned:
     path: Path
     accepted_ids: list[str] = field(default_factory=list)
     failed: int = 0
-    expect_status: str | None = None      # a refusal's file-level status (None: judged by rows)
+    expect_status: str | None = None      # a refusal: rejected | quarantined | refused (either)
     expect_code: str | None = None
 
 
@@ -278,7 +279,8 @@ def check_outcome(instance: Instance, db: Database, plans: Sequence[Planned]) ->
         counts = data["counts"]
         out.rows += counts["total"]
         if plan.expect_status:
-            if data["status"] != plan.expect_status:
+            allowed = REFUSED if plan.expect_status == "refused" else (plan.expect_status,)
+            if data["status"] not in allowed or not data["file_errors"]:
                 problems.append(f"{key}: status {data['status']}, expected {plan.expect_status}")
             codes = [e["code"] for e in data["file_errors"]]
             if plan.expect_code and codes != [plan.expect_code]:
@@ -350,3 +352,162 @@ def check_outcome(instance: Instance, db: Database, plans: Sequence[Planned]) ->
     if leftovers:
         problems.append(f"var/processing still holds {[p.name for p in leftovers][:5]}")
     return out
+
+
+# Hostile files -----------------------------------------------------------------------------------
+def _plain_xlsx(path: Path) -> None:
+    """A small genuine employee_add workbook to tamper with."""
+    write_add_file(path, "x", 0, 3)
+
+
+def _rewrite_zip(src: Path, dst: Path, replace: dict[str, bytes | Callable[[Any], None]]) -> None:
+    """Copy a zip, replacing members: bytes, or a writer(fh) that streams the new content."""
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            if info.filename not in replace:
+                zout.writestr(info, zin.read(info.filename))
+        for name, content in replace.items():
+            if isinstance(content, bytes):
+                zout.writestr(name, content)
+            else:
+                info = zipfile.ZipInfo(name)
+                info.compress_type = zipfile.ZIP_DEFLATED
+                with zout.open(info, "w", force_zip64=True) as fh:
+                    content(fh)
+
+
+def zip_bomb_xlsx(path: Path, megabytes: int = 400) -> None:
+    """A workbook whose sheet inflates to `megabytes` of XML (honestly declared sizes)."""
+    tmp = path.with_suffix(".src")
+    _plain_xlsx(tmp)
+    row = b'<row r="9"><c r="A9" t="n"><v>1</v></c></row>' * 2000
+    head = (b'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats'
+            b'.org/spreadsheetml/2006/main"><sheetData>')
+
+    def write(fh: Any) -> None:
+        fh.write(head)
+        for _ in range(megabytes * (1 << 20) // len(row)):
+            fh.write(row)
+        fh.write(b"</sheetData></worksheet>")
+
+    _rewrite_zip(tmp, path, {"xl/worksheets/sheet1.xml": write})
+    tmp.unlink()
+
+
+def lying_zip_bomb_xlsx(path: Path, megabytes: int = 400) -> None:
+    """The same bomb, but every header claims the sheet inflates to 64 KB: a guard that trusts
+    declared sizes lets it through, so the reader itself must stop at the declared size."""
+    zip_bomb_xlsx(path, megabytes)
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo("xl/worksheets/sheet1.xml")
+    small = (64 * 1024).to_bytes(4, "little")
+    # Central directory entry: uncompressed size at +24; local header: at +22. The member was
+    # written as zip64, so the 32-bit fields hold 0xFFFFFFFF and the zip64 extra the real size.
+    name = info.filename.encode()
+    pos = 0
+    while (pos := data.find(name, pos)) != -1:
+        for sig, size_at in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
+            fixed = 30 if sig == b"PK\x03\x04" else 46
+            start = pos - fixed
+            if start >= 0 and data[start:start + 4] == sig:
+                data[start + size_at:start + size_at + 4] = small
+                extra_len_at = 28 if sig == b"PK\x03\x04" else 30
+                extra_len = int.from_bytes(data[start + extra_len_at:start + extra_len_at + 2], "little")
+                extra = start + fixed + len(name)
+                end = extra + extra_len
+                while extra + 4 <= end:                      # the zip64 field: real sizes
+                    tag = int.from_bytes(data[extra:extra + 2], "little")
+                    n = int.from_bytes(data[extra + 2:extra + 4], "little")
+                    if tag == 1 and n >= 8:
+                        data[extra + 4:extra + 12] = (64 * 1024).to_bytes(8, "little")
+                    extra += 4 + n
+        pos += len(name)
+    path.write_bytes(bytes(data))
+
+
+def billion_laughs_xlsx(path: Path) -> None:
+    """Nested XML entities inside the shared strings of a real workbook."""
+    tmp = path.with_suffix(".src")
+    _plain_xlsx(tmp)
+    ents = ['<!ENTITY lol "lol">'] + [
+        f'<!ENTITY lol{i} "{("&lol%s;" % ("" if i == 1 else i - 1)) * 10}">' for i in range(1, 10)]
+    body = ('<?xml version="1.0"?><!DOCTYPE sst [' + "".join(ents) + ']>'
+            '<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="1" '
+            'uniqueCount="1"><si><t>&lol9;</t></si></sst>').encode()
+    _rewrite_zip(tmp, path, {"xl/sharedStrings.xml": body})
+    tmp.unlink()
+
+
+def pixel_bomb_png(path: Path, side: int = 60_000) -> None:
+    """A PNG that declares side x side pixels (3.6 gigapixels) in a few hundred bytes."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * (side * 3 + 1) * 4, 9)   # a few rows; decoders allocate first
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat)
+                     + chunk(b"IEND", b""))
+
+
+def many_rows_csv(path: Path, rows: int) -> None:
+    """An employee_add CSV with `rows` data rows (valid ones: only the row limit refuses it)."""
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        fh.write(ADD_TITLE + "\n" + ",".join(ADD_HEADERS) + "\n")
+        for i in range(rows):
+            fh.write(f"{person_id(i)},张三,,汉族,,,,21,01,13912345678,南通市,202612,5000,\n")
+
+
+def many_rows_xlsx(path: Path, rows: int) -> None:
+    import openpyxl
+
+    wb = openpyxl.Workbook(write_only=True)
+    ws = wb.create_sheet("Sheet1")
+    ws.append([ADD_TITLE])
+    ws.append(ADD_HEADERS)
+    for i in range(rows):
+        ws.append([person_id(i), "张三", "", "汉族", "", "", "", "21", "01", "13912345678", "南通市",
+                   "202612", 5000, ""])
+    wb.save(path)
+
+
+def garbage(folder: Path, unit: str, count: int, seed: int = 7) -> list[Planned]:
+    """Files that are not what their names say: random bytes, cut-off zips, HTML saved as .xls,
+    empty files, OLE headers with nothing behind them, binary CSV, zips of zips."""
+    import io
+    import random
+
+    rnd = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    real = folder / "real.xlsx"
+    _plain_xlsx(real)
+    whole = real.read_bytes()
+    makers: list[tuple[str, Callable[[int], bytes]]] = [
+        ("random.xlsx", lambda n: rnd.randbytes(rnd.randint(1, 200_000))),
+        ("cut.xlsx", lambda n: whole[:rnd.randint(10, len(whole) - 10)]),
+        ("page.xls", lambda n: b"<html><body><table><tr><td>1</td></tr></table></body></html>"),
+        ("empty.csv", lambda n: b""),
+        ("ole.xls", lambda n: b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + rnd.randbytes(4096)),
+        ("binary.csv", lambda n: bytes(rnd.randrange(256) for _ in range(5000))),
+        ("pdf.xlsx", lambda n: b"%PDF-1.4\n" + rnd.randbytes(3000)),
+    ]
+
+    def nested(n: int) -> bytes:
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as zf:
+            zf.writestr("inner.zip", whole)
+            zf.writestr("../../escape.xlsx", whole)
+        return buf.getvalue()
+
+    makers.append(("nested.zip", nested))
+    plans = []
+    for n in range(count):
+        suffix, make = makers[n % len(makers)]
+        path = folder / f"garbage-{n:04d}-{suffix}"
+        path.write_bytes(make(n))
+        plans.append(Planned(unit, path.name, path, expect_status="refused"))
+    real.unlink()
+    return plans
