@@ -26,6 +26,7 @@ from exchange.config import CENTRE, Instance
 from exchange.intake.centre import handle_centre_file, process_centre_inbox
 from exchange.intake.ignore import ignored
 from exchange.intake.scan import process_inbox, recover
+from exchange.intake.subaccounts import SUB_PREFIX, process_sub_account_inboxes
 from exchange.results import FileResult
 from exchange.store.db import Database
 
@@ -124,11 +125,17 @@ class IntakeWorker:
             rel = path.relative_to(self.instance.inbox)
         except ValueError:
             return None
-        if len(rel.parts) != 2 or ignored(rel.parts[1]):
+        if len(rel.parts) not in (2, 3) or ignored(rel.name):
             return None
         folder = rel.parts[0]
         if folder.startswith(".") or (folder.startswith("_") and folder != CENTRE):
             return None
+        if len(rel.parts) == 3:
+            # A school's sub-account folder: inbox/<school>/@<login>/<file>.
+            sub = rel.parts[1]
+            if folder == CENTRE or not sub.startswith(SUB_PREFIX) or len(sub) < 2:
+                return None
+            return f"{folder}/{sub}"
         return folder
 
     # The worker thread -------------------------------------------------------------------------
@@ -182,6 +189,10 @@ class IntakeWorker:
     def _process_folder(self, folder: str) -> int:
         if folder == CENTRE:
             done = len(process_centre_inbox(self.instance, self.db, settle_seconds=self.settle))
+        elif "/" in folder:
+            done = len(process_sub_account_inboxes(self.instance, self.db, settle_seconds=self.settle,
+                                                   unit=folder.split("/")[0],
+                                                   on_result=self._after_file))
         else:
             done = len(process_inbox(self.instance, self.db, settle_seconds=self.settle, unit=folder,
                                      on_result=self._after_file))
@@ -190,7 +201,7 @@ class IntakeWorker:
 
     def _recheck(self, folder: str) -> None:
         """Files left because they changed too recently get looked at when they have settled."""
-        inbox = self.instance.unit_inbox(folder)
+        inbox = self.instance.inbox / folder
         latest = None
         try:
             for path in inbox.iterdir():
@@ -235,6 +246,8 @@ def rescan_pass(instance: Instance, db: Database, *, settle_seconds: float,
         recovered = len(recover(instance, db))
         recovered += recover_centre(instance, db, force=startup and db.is_sqlite)
     files = len(process_inbox(instance, db, settle_seconds=settle_seconds, on_result=on_result))
+    files += len(process_sub_account_inboxes(instance, db, settle_seconds=settle_seconds,
+                                             on_result=on_result))
     centre = len(process_centre_inbox(instance, db, settle_seconds=settle_seconds))
     outcome = f"recovered {recovered}, processed {files} unit file(s) and {centre} centre file(s)"
     if recovered or files or centre:

@@ -177,7 +177,7 @@ class SftpSession(SFTPServerInterface):
         self.ssh = server
         self.unit = principal.unit_code
         self.services = services
-        self.view = View.for_unit(services.instance, self.unit)
+        self.view = View.for_unit(services.instance, self.unit, principal.login, principal.role)
         self.ended = False
 
     def session_started(self) -> None:
@@ -214,6 +214,8 @@ class SftpSession(SFTPServerInterface):
                     continue
                 if entry.is_symlink() or not (entry.is_file() or entry.is_dir()):
                     continue
+                if r.area is not None and r.area.writable and not entry.is_file():
+                    continue      # the inbox is flat: sub-account folders are not shown
                 entries.append(SFTPAttributes.from_stat(entry.stat(follow_symlinks=False),
                                                         entry.name))
         return entries

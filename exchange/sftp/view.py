@@ -77,8 +77,17 @@ class View:
         self.areas = {a.name: a for a in areas}
 
     @classmethod
-    def for_unit(cls, instance: Instance, unit_code: str) -> "View":
+    def for_unit(cls, instance: Instance, unit_code: str, login: str | None = None,
+                 role: str = "unit") -> "View":
+        """A unit's (or the centre's) folders; a school's department or class login writes to
+        its own inbox/<school>/@<login>/ (exchange.intake.subaccounts) and reads the school's
+        outbox, where its receipts go."""
+        from exchange.accounts import SUB_ROLES
+        from exchange.intake.subaccounts import sub_account_inbox
+
         inbox, outbox = instance.unit_inbox(unit_code), instance.unit_outbox(unit_code)
+        if role in SUB_ROLES and login:
+            inbox = sub_account_inbox(instance, unit_code, login)
         for folder in (inbox, outbox):
             folder.mkdir(parents=True, exist_ok=True)
         return cls([Area("inbox", Path(os.path.realpath(inbox)), True),
@@ -116,6 +125,9 @@ class View:
         real = Path(os.path.realpath(area.root.joinpath(*rest)))
         if real != area.root and area.root not in real.parents:
             raise Denied("path leads outside the view")
+        if area.writable and rest and real.is_dir():
+            # Folders inside an inbox (a school's sub-account folders) belong to other logins.
+            raise Missing(f"no {rest[0]!r} in the inbox")
         return Resolved("/" + "/".join(parts), area, real, rest)
 
     def for_write(self, path: str) -> Resolved:

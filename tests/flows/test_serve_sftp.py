@@ -178,3 +178,24 @@ def test_wrong_passwords_lock_the_account(served: Served) -> None:
     assert "account locked until" in served.output()
     # Other units keep working.
     assert served.sftp("1002", "pw-1002").listdir("/outbox")
+
+
+def test_class_login_upload_is_processed_for_its_school(served: Served, tmp_path: Path) -> None:
+    from exchange.accounts import add_sub_account
+
+    db = Database(served.instance.database_url)
+    try:
+        with db.session() as s:
+            add_sub_account(served.instance, s, "1002", "cls-01", role="class", classes=["01"],
+                            password="pw-cls")
+    finally:
+        db.dispose()
+    school = served.sftp("1002", "pw-1002")
+    before = receipts(school)
+    client = served.sftp("cls-01", "pw-cls")
+    client.put(str(workbook(tmp_path, "class.xlsx", ["401"])), "/inbox/class.xlsx")
+    new = wait_until(lambda: [n for n in receipts(school) if n not in before], 20,
+                     "the receipt in the school's outbox")
+    assert len(new) == 1 and "class" in new[0]
+    assert new[0] in receipts(client)
+    assert "login=cls-01" in served.output() or "cls-01" in served.output()

@@ -221,3 +221,24 @@ def test_centre_login_sees_the_centre_folders(server: Server, db) -> None:  # ty
     with pytest.raises(IOError):
         c.listdir("/inbox/../../1001")
     assert server.uploads[-1].unit == CENTRE
+
+
+def test_class_login_writes_to_its_own_folder_and_reads_the_schools_outbox(server: Server, db) -> None:  # type: ignore[no-untyped-def]
+    from exchange.accounts import add_sub_account
+
+    with db.session() as s:
+        add_sub_account(server.instance, s, "1001", "cls-2024-01", role="class",
+                        classes=["2024-01"], password="pw-class")
+    c = server.login("cls-2024-01", "pw-class")
+    c.putfo(io.BytesIO(b"roster"), "/inbox/students.xlsx")
+    folder = server.instance.unit_inbox("1001") / "@cls-2024-01"
+    assert os.listdir(folder) == ["students.xlsx"]
+    assert c.listdir("/outbox/receipts") == ["r1001.json"]
+    with pytest.raises(IOError):
+        c.listdir("/inbox/..")
+    # The school's own login sees a flat inbox: the class folder is not part of its view.
+    school = server.login("1001", "pw-1001")
+    assert school.listdir("/inbox") == []
+    with pytest.raises(IOError):
+        school.listdir("/inbox/@cls-2024-01")
+    assert server.uploads[-1].real == folder / "students.xlsx"
