@@ -39,16 +39,17 @@ CODED_TYPES = ("code", "codes", "id_type")
 FIRST_DATA_ROW = 4
 BLANK_ROWS = 300              # pre-formatted empty rows below the data
 INSURED = "1"
-# unit_type code (rules/codes.toml [unit_type]) -> the audience of kinds it may send.
-AUDIENCE_BY_UNIT_TYPE = {"30": "community", "40": "school"}
+# unit_type code (rules/codes.toml [unit_type]) -> the audiences of the kinds it may send
+# (a kind's `audience`; "any" kinds go to everyone). Other types are employers.
+AUDIENCES_BY_UNIT_TYPE = {"30": ("resident", "community"), "40": ("resident", "school")}
 
 
-def audience_of(unit_type: str | None) -> str:
-    return AUDIENCE_BY_UNIT_TYPE.get(unit_type or "", "employer")
+def audiences_of(unit_type: str | None) -> tuple[str, ...]:
+    return AUDIENCES_BY_UNIT_TYPE.get(unit_type or "", ("employer",))
 
 
 def kinds_for_unit(rules: RuleSet, unit_type: str | None) -> list[KindSpec]:
-    return rules.kinds_for([audience_of(unit_type)])
+    return rules.kinds_for(audiences_of(unit_type))
 
 
 def _width(col: ColumnSpec) -> float:

@@ -84,15 +84,16 @@ def _submit_unit(db: Database, unit_code: str, actor: str, when: datetime) -> Su
                         Declaration.status == "pending").values(
                         status="submitted", batch_id=batch.id, submitted_at=when)
                         .execution_options(synchronize_session=False))
-                done = list(s.scalars(select(Declaration.serial).where(
-                    Declaration.batch_id == batch.id).order_by(Declaration.serial)))
+                done = s.execute(select(Declaration.serial, Declaration.file_id, Declaration.row)
+                                 .where(Declaration.batch_id == batch.id)
+                                 .order_by(Declaration.serial)).all()
                 if not done:                      # another node took them all first
                     s.delete(batch)
                     return None
                 batch.count = len(done)
                 Q.add_audit(s, [{"at": when, "actor": actor, "action": "submit", "serial": serial,
-                                 "file_id": None, "row": None, "detail": batch.batch_no}
-                                for serial in done])
+                                 "file_id": file_id, "row": row, "detail": batch.batch_no}
+                                for serial, file_id, row in done])
                 log.info("unit=%s batch=%s submitted %d declarations", unit_code, batch.batch_no,
                          len(done))
                 return Submitted(batch.id, batch.batch_no, unit_code, len(done))

@@ -318,3 +318,19 @@ def test_lost_documents_are_written_again_by_the_next_run(instance, db, declared
     roster.unlink()
     assert "rewrote 2 missing document(s)" in _submit(instance, db)
     assert book.exists() and roster.exists()
+
+
+def test_reasons_that_look_like_formulas_stay_text(instance, db, declared):  # type: ignore[no-untyped-def]
+    _submit(instance, db)
+    book = next(instance.unit_outbox("_centre", "batches").glob("*.xlsx"))
+    serial = _serials(db)
+    _decide(instance, db, book, {serial["赵小红"]: ("不通过", "=HYPERLINK(\"http://x\")")}, "f.xlsx")
+    results = instance.unit_outbox("1001", "results")
+    for path in results.glob("*.xlsx"):
+        ws = openpyxl.load_workbook(path).worksheets[0]
+        cells = [c for row in ws.iter_rows(min_row=4) for c in row if c.value == "=HYPERLINK(\"http://x\")"]
+        assert cells and all(c.data_type == "s" for c in cells), path.name
+    with db.session() as s:
+        audit = s.scalars(select(AuditEntry).where(AuditEntry.action == "submit",
+                                                   AuditEntry.serial == serial["赵小红"])).one()
+        assert audit.file_id is not None and audit.row == 5

@@ -110,3 +110,22 @@ def test_templates_for_every_unit_and_kind(instance, db, persons):  # type: igno
     assert by_unit == {"1001": len(employer), "1002": len(employer)}
     # Written again: same names, replaced whole.
     assert sorted(refresh_templates(instance, db)) == sorted(paths)
+
+
+def test_schools_and_communities_get_the_resident_kinds(instance, db):  # type: ignore[no-untyped-def]
+    from exchange.accounts import add_unit
+
+    with db.session() as s:
+        add_unit(instance, s, "3001", "示例社区", unit_type="30")
+        add_unit(instance, s, "4001", "示例小学", unit_type="40")
+    kinds = instance.rules.kinds
+
+    def sent(unit: str) -> set[str]:
+        return {kinds_by_title[p.name.split("_", 1)[1].removesuffix(".xlsx")]
+                for p in refresh_templates(instance, db, unit=unit)}
+
+    kinds_by_title = {k.title: k.kind for k in kinds.values()}
+    resident = {k for k, spec in kinds.items() if spec.audience in ("resident", "any")}
+    school = {k for k, spec in kinds.items() if spec.audience == "school"}
+    assert sent("3001") == resident and sent("4001") == resident | school
+    assert "employee_add" not in sent("4001") and "class_transfer" in school
