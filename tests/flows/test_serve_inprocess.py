@@ -1,0 +1,40 @@
+"""The service in-process: the scheduled rescan goes through the intake worker's queue."""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import replace
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from exchange.schedule.spec import load_jobs
+from exchange.serve import Service
+from exchange.store.models import JobRun
+from tests.conftest import ADD_HEADERS, add_row, make_id, make_workbook
+from tests.flows.serving import wait_until
+
+
+def test_scheduled_rescan_runs_on_the_worker_and_is_recorded(instance, db) -> None:  # type: ignore[no-untyped-def]
+    rescan = next(s for s in load_jobs(instance) if s.id == "rescan")
+    every_second = replace(rescan, every=timedelta(seconds=1))
+    service = Service(instance, db, sftp_port=0, jobs=[every_second])
+    service.watcher.start = lambda: None      # no events: only the rescan can find the file
+    service.start()
+    try:
+        service.worker.rescan(recover=False).result(timeout=30)   # after the start-up pass
+        path = make_workbook(instance.unit_inbox("1001") / "missed.xlsx", ADD_HEADERS,
+                             [add_row(make_id("19800101", "661"), "甲")], title="职工批量新增申报填写表")
+        old = time.time() - 60
+        os.utime(path, (old, old))
+
+        def scheduled_runs() -> list[tuple[str, str | None]]:
+            with db.session() as s:
+                return [(r.fire_key, r.outcome) for r in s.scalars(select(JobRun).where(
+                    JobRun.job == "rescan", JobRun.outcome.like("%processed 1 unit%")))]
+
+        runs = wait_until(scheduled_runs, 15, "a scheduled rescan to process the file")
+    finally:
+        service.stop()
+    assert not runs[0][0].startswith("manual") and runs[0][0].endswith("+08:00")
+    assert len(list(instance.unit_outbox("1001", "receipts").glob("*missed*.json"))) == 1
