@@ -17,10 +17,12 @@ from exchange import codes as C
 from exchange.config import Limits
 from exchange.errors import FileRejected
 from exchange.read.guard import Sniffed
+from exchange.read.slices import Parts, SheetSlices, trim, workbook_parts
 
 META_SHEET = "_meta"
-# Above this declared worksheet size, stream with openpyxl instead of loading with calamine.
-STREAM_SHEET_BYTES = 64 * 1024 * 1024
+# Worksheets with more XML than this are read a slice at a time (read/slices.py): calamine
+# loads a whole sheet, about twice its XML in memory. Measured in bench/README.md.
+STREAM_SHEET_BYTES = 4 * 1024 * 1024
 
 Row = tuple[int, tuple[Any, ...]]
 
@@ -39,15 +41,17 @@ class Book:
 
 
 @contextmanager
-def open_book(path: Path, sniffed: Sniffed, limits: Limits) -> Iterator[Book]:
-    """Open a sniffed file as sheets of rows. Raises FileRejected for what cannot be read."""
+def open_book(path: Path, sniffed: Sniffed, limits: Limits,
+              stream_above: int = STREAM_SHEET_BYTES) -> Iterator[Book]:
+    """Open a sniffed file as sheets of rows. Raises FileRejected for what cannot be read.
+
+    xlsx worksheets with more than `stream_above` bytes of XML are read a slice at a time.
+    """
     if sniffed.format == "csv":
         yield Book("csv", iter([Sheet("csv", _csv_rows(path, limits))]))
-    elif sniffed.format == "xlsx" and sniffed.largest_sheet > STREAM_SHEET_BYTES:
-        with _openpyxl_book(path, limits) as book:
-            yield book
     elif sniffed.format in ("xlsx", "xls"):
-        with _calamine_book(path, sniffed.format, limits) as book:
+        sliced = sniffed.format == "xlsx" and sniffed.largest_sheet > stream_above
+        with _calamine_book(path, sniffed.format, limits, stream_above if sliced else None) as book:
             yield book
     else:
         raise FileRejected(C.FILE_UNREADABLE, reason="not_workbook")
@@ -64,7 +68,7 @@ def _clip(values: list[Any] | tuple[Any, ...], limits: Limits) -> tuple[Any, ...
 
 # calamine ----------------------------------------------------------------------------------
 @contextmanager
-def _calamine_book(path: Path, fmt: str, limits: Limits) -> Iterator[Book]:
+def _calamine_book(path: Path, fmt: str, limits: Limits, stream_above: int | None) -> Iterator[Book]:
     import python_calamine as pc
 
     errors = (pc.CalamineError, pc.ZipError, pc.XmlError, pc.WorksheetNotFound, ValueError,
@@ -75,6 +79,7 @@ def _calamine_book(path: Path, fmt: str, limits: Limits) -> Iterator[Book]:
         raise FileRejected(C.FILE_ENCRYPTED) from exc
     except errors as exc:
         raise FileRejected(C.FILE_UNREADABLE, reason="corrupt") from exc
+    opened: list[SheetSlices] = []
     try:
         meta = {}
         visible = []
@@ -86,12 +91,19 @@ def _calamine_book(path: Path, fmt: str, limits: Limits) -> Iterator[Book]:
                 visible.append(sm.name)
         if not visible:
             raise FileRejected(C.FILE_UNREADABLE, reason="no_sheet")
-        yield Book(fmt, (Sheet(n, _calamine_rows(wb, n, limits)) for n in visible), meta)
+        if stream_above is None:
+            yield Book(fmt, (Sheet(n, _calamine_rows(wb, n, limits)) for n in visible), meta)
+        else:
+            parts = workbook_parts(path)
+            yield Book(fmt, (Sheet(n, _large_sheet_rows(path, wb, n, parts, limits, stream_above, opened))
+                             for n in visible), meta)
     except pc.PasswordError as exc:
         raise FileRejected(C.FILE_ENCRYPTED) from exc
     except errors as exc:
         raise FileRejected(C.FILE_UNREADABLE, reason="corrupt") from exc
     finally:
+        for slices in opened:
+            slices.close()
         wb.close()
 
 
@@ -103,44 +115,30 @@ def _calamine_rows(wb: Any, name: str, limits: Limits) -> Iterator[Row]:
     except (pc.CalamineError, pc.XmlError, pc.ZipError) as exc:
         raise FileRejected(C.FILE_UNREADABLE, reason="corrupt") from exc
     # iter_rows() starts at the sheet's first row but at the first used column: pad the columns
-    # back so positions match the sheet (tests/unit/test_read_tables.py pins this down).
+    # back so positions match the sheet (tests/flows/test_reading.py pins this down).
     _start_row, start_col = sheet.start or (0, 0)
     pad = ("",) * start_col
     for index, values in enumerate(sheet.iter_rows()):
-        if any(v != "" for v in values):
+        values = trim(values)
+        if values:
             yield index + 1, _clip(pad + tuple(values), limits)
 
 
-# openpyxl read-only (very large sheets) -------------------------------------------------------
-@contextmanager
-def _openpyxl_book(path: Path, limits: Limits) -> Iterator[Book]:
-    import openpyxl
-
-    try:
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError) as exc:
-        raise FileRejected(C.FILE_UNREADABLE, reason="corrupt") from exc
-    try:
-        meta = _read_meta(_openpyxl_rows(wb[META_SHEET], limits)) if META_SHEET in wb.sheetnames else {}
-        sheets = [ws for ws in wb.worksheets if ws.title != META_SHEET and ws.sheet_state == "visible"]
-        if not sheets:
-            raise FileRejected(C.FILE_UNREADABLE, reason="no_sheet")
-        yield Book("xlsx", (Sheet(ws.title, _openpyxl_rows(ws, limits)) for ws in sheets), meta)
-    finally:
-        wb.close()
-
-
-def _openpyxl_rows(ws: Any, limits: Limits) -> Iterator[Row]:
-    try:
-        for cells in ws.iter_rows():
-            values = [c.value for c in cells]
-            if not any(v not in (None, "") for v in values):
-                continue
-            row = next((c.row for c in cells if getattr(c, "row", None)), None)
-            if row is not None:
-                yield row, _clip(values, limits)
-    except (zipfile.BadZipFile, KeyError, ValueError, TypeError) as exc:
-        raise FileRejected(C.FILE_UNREADABLE, reason="corrupt") from exc
+def _large_sheet_rows(path: Path, wb: Any, name: str, parts: Parts, limits: Limits,
+                      stream_above: int, opened: list[SheetSlices]) -> Iterator[Row]:
+    """A sheet over `stream_above` bytes of XML a slice at a time; smaller ones (and the few
+    whose rows carry no numbers) whole."""
+    member = parts.sheets.get(name)
+    if member is not None and parts.sizes.get(member, 0) > stream_above:
+        slices = SheetSlices(path, member, parts)
+        opened.append(slices)
+        if slices.numbered:
+            for number, values in slices:
+                yield number, _clip(values, limits)
+            slices.close()
+            return
+        slices.close()
+    yield from _calamine_rows(wb, name, limits)
 
 
 def _read_meta(rows: Iterator[Row]) -> dict[str, str]:

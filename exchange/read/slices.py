@@ -1,0 +1,336 @@
+"""Large xlsx worksheets read by calamine a slice at a time, so memory stays flat.
+
+calamine, the fastest reader here, loads a whole worksheet into memory (about twice the size of
+its XML). For a large sheet we stream the sheet's XML out of the zip, cut it between rows into
+slices of about SLICE_BYTES, wrap each slice in a minimal workbook (with the original styles,
+so dates stay dates) and let calamine read that. Shared strings are resolved here: a `t="s"`
+cell is rewritten as a string cell holding a private-use marker and the string's index, which
+calamine hands back as text and we swap for the string. A helper thread reads the next slice
+while the caller works on this one (calamine releases the GIL while it parses).
+
+Every XML member has been through guard.sniff() (defusedxml, DTDs refused) before we get here,
+so the small parts read below cannot declare entities.
+"""
+from __future__ import annotations
+
+import io
+import posixpath
+import re
+import threading
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from queue import Empty, Full, Queue
+from typing import Any, Iterator
+from xml.etree import ElementTree as ET
+
+from exchange import codes as C
+from exchange.errors import FileRejected
+
+SLICE_BYTES = 2 * 1024 * 1024          # of sheet XML per slice: ~3,000 rows of a wide template
+READ_BYTES = 1 << 20
+HEAD_LIMIT = 8 * 1024 * 1024           # sheet XML before <sheetData> we are willing to hold
+QUEUE_SLICES = 2                       # slices read ahead of the caller
+
+Row = tuple[int, tuple[Any, ...]]
+
+_SHEET_DATA = re.compile(rb"<((?:[\w.-]+:)?)sheetData\b[^>]*?(/?)>")
+_ROOT = re.compile(rb"<([\w.-]+(?::[\w.-]+)?)[\s/>]")
+_DIMENSION = re.compile(rb"<(?:[\w.-]+:)?dimension\b[^>]*>")
+_ROW_TAG = re.compile(rb"<(?:[\w.-]+:)?row\b([^>]*)>")
+_HAS_R = re.compile(rb"\sr\s*=")
+_SHARED_CELL = re.compile(rb"(\st\s*=\s*)([\"'])s\2([^>]*>\s*<(?:[\w.-]+:)?v>)")
+_ESCAPE = re.compile(r"_x00([0-9A-Fa-f]{2})_")
+_MARKS = [chr(c) for c in range(0xE000, 0xE100)]    # private use: never typed by clerks
+
+_CONTENT_TYPES = (
+    b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+    b'<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+    b'<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+    b'<Default Extension="xml" ContentType="application/xml"/>'
+    b'<Override PartName="/xl/workbook.xml" '
+    b'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+    b'</Types>')
+_ROOT_RELS = (
+    b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+    b'<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+    b'<Relationship Id="rId1" Target="xl/workbook.xml" Type="http://schemas.openxmlformats.org/'
+    b'officeDocument/2006/relationships/officeDocument"/></Relationships>')
+_WORKBOOK = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+    '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+    'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">{pr}'
+    '<sheets><sheet name="s" sheetId="1" r:id="rId1"/></sheets></workbook>')
+_WORKBOOK_RELS = (
+    b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+    b'<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+    b'<Relationship Id="rId1" Target="worksheets/sheet1.xml" Type="http://schemas.openxmlformats.org/'
+    b'officeDocument/2006/relationships/worksheet"/>'
+    b'<Relationship Id="rId2" Target="styles.xml" Type="http://schemas.openxmlformats.org/'
+    b'officeDocument/2006/relationships/styles"/></Relationships>')
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _corrupt(exc: BaseException | None = None) -> FileRejected:
+    err = FileRejected(C.FILE_UNREADABLE, reason="corrupt")
+    err.__cause__ = exc
+    return err
+
+
+@dataclass(frozen=True)
+class Parts:
+    """Where a workbook keeps what slicing needs."""
+    sheets: dict[str, str]              # sheet name -> zip member of its XML
+    sizes: dict[str, int]               # member -> uncompressed bytes
+    styles: str | None = None
+    shared_strings: str | None = None
+    date1904: bool = False
+
+
+def _relations(zf: zipfile.ZipFile, part: str) -> dict[str, tuple[str, str]]:
+    """Id -> (type, member) of a part's relationships; targets resolved against the part."""
+    rels = posixpath.join(posixpath.dirname(part), "_rels", posixpath.basename(part) + ".rels")
+    try:
+        root = ET.fromstring(zf.read(rels))
+    except KeyError:
+        return {}
+    out = {}
+    for rel in root:
+        target = rel.get("Target") or ""
+        if rel.get("TargetMode") == "External":
+            continue
+        member = target.lstrip("/") if target.startswith("/") else \
+            posixpath.normpath(posixpath.join(posixpath.dirname(part), target))
+        out[rel.get("Id") or ""] = (rel.get("Type") or "", member)
+    return out
+
+
+def workbook_parts(path: Path) -> Parts:
+    """Sheet members, styles, shared strings and the 1904 flag, from the workbook's own XML."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            main = next((m for t, m in _relations(zf, "").values() if t.endswith("/officeDocument")),
+                        "xl/workbook.xml")
+            rels = _relations(zf, main)
+            root = ET.fromstring(zf.read(main))
+            sheets = {}
+            date1904 = False
+            for el in root.iter():
+                name = _local(el.tag)
+                if name == "sheet":
+                    rid = next((v for k, v in el.attrib.items() if _local(k) == "id"), "")
+                    if rid in rels:
+                        sheets[el.get("name") or ""] = rels[rid][1]
+                elif name == "workbookPr":
+                    date1904 = (el.get("date1904") or "").lower() in ("1", "true")
+            sizes = {i.filename: i.file_size for i in zf.infolist()}
+            # calamine reads styles and shared strings from these fixed names; so do we.
+            fixed = {n.lower(): n for n in sizes}
+            return Parts(sheets, sizes, fixed.get("xl/styles.xml"), fixed.get("xl/sharedstrings.xml"),
+                         date1904)
+    except (zipfile.BadZipFile, KeyError, ET.ParseError, OSError) as exc:
+        raise _corrupt(exc) from exc
+
+
+def _si_text(si: ET.Element) -> str:
+    """One shared string as calamine reads it: the plain text, or the rich-text runs joined;
+    phonetic runs left out; the `_x00HH_` escapes of control characters decoded."""
+    parts = []
+    for child in si:
+        name = _local(child.tag)
+        if name == "t" and not parts:
+            parts.append(child.text or "")
+            break
+        if name == "r":
+            parts.extend(t.text or "" for t in child if _local(t.tag) == "t")
+    text = "".join(parts)
+    return _ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text) if "_x" in text else text
+
+
+def shared_strings(zf: zipfile.ZipFile, member: str) -> list[str]:
+    """The shared-string table, streamed."""
+    out: list[str] = []
+    with zf.open(member) as fh:
+        events = ET.iterparse(fh, events=("start", "end"))
+        _, root = next(events)
+        for event, el in events:
+            if event == "end" and _local(el.tag) == "si":
+                out.append(_si_text(el))
+                root.clear()                      # keep memory to the list itself
+    return out
+
+
+def trim(values: list[Any]) -> list[Any]:
+    """Drop the empty cells calamine pads a row with up to the sheet's width."""
+    end = len(values)
+    while end and values[end - 1] == "":
+        end -= 1
+    return values if end == len(values) else values[:end]
+
+
+class SheetSlices:
+    """The rows of one worksheet, read a slice at a time. Close it (or use `with`) when done.
+
+    `numbered` is False when the sheet's rows carry no row numbers (a few writers omit them):
+    slices could not be placed, and the caller reads the sheet whole instead.
+    """
+
+    def __init__(self, path: Path, member: str, parts: Parts, slice_bytes: int = SLICE_BYTES) -> None:
+        self.parts = parts
+        self.slice_bytes = slice_bytes
+        self.numbered = True
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        try:
+            self.zf = zipfile.ZipFile(path)
+            self.fh = self.zf.open(member)
+            self._start()
+        except (zipfile.BadZipFile, KeyError, OSError, zlib.error, EOFError) as exc:
+            self.close()
+            raise _corrupt(exc) from exc
+
+    def _start(self) -> None:
+        buf = b""
+        while True:
+            block = self.fh.read(READ_BYTES)
+            buf += block
+            found = _SHEET_DATA.search(buf)
+            if found or not block or len(buf) > HEAD_LIMIT:
+                break
+        if found is None:
+            self.numbered = len(buf) <= HEAD_LIMIT     # no <sheetData>: no rows at all
+            self.rest, self.empty = b"", True
+            return
+        prefix = found.group(1)
+        root = _ROOT.search(buf)
+        self.head = _DIMENSION.sub(b"", buf[:found.end()])
+        self.tail = b"</" + prefix + b"sheetData></" + (root.group(1) if root else b"worksheet") + b">"
+        self.row_open, self.data_end = b"<" + prefix + b"row", b"</" + prefix + b"sheetData"
+        self.rest, self.empty = buf[found.end():], found.group(2) == b"/"
+        while not self.empty:
+            first = _ROW_TAG.search(self.rest)
+            if first is not None:
+                self.numbered = _HAS_R.search(first.group(1)) is not None
+                break
+            block = self.fh.read(READ_BYTES)
+            if not block or self.data_end in self.rest:
+                break
+            self.rest += block
+
+    def __enter__(self) -> "SheetSlices":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        for handle in (getattr(self, "fh", None), getattr(self, "zf", None)):
+            if handle is not None:
+                handle.close()
+
+    # The caller's side ---------------------------------------------------------------------
+    def __iter__(self) -> Iterator[Row]:
+        if self.empty:
+            return
+        queue: Queue[Any] = Queue(maxsize=QUEUE_SLICES)
+        self._thread = threading.Thread(target=self._produce, args=(queue,), name="xlsx-slices",
+                                        daemon=True)
+        self._thread.start()
+        while True:
+            item = queue.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield from item
+
+    # The helper thread ---------------------------------------------------------------------
+    def _put(self, queue: Queue[Any], item: Any) -> bool:
+        while not self._stop.is_set():
+            try:
+                queue.put(item, timeout=0.1)
+                return True
+            except Full:
+                continue
+        return False
+
+    def _produce(self, queue: Queue[Any]) -> None:
+        try:
+            styles = self.zf.read(self.parts.styles) if self.parts.styles else None
+            strings = shared_strings(self.zf, self.parts.shared_strings) \
+                if self.parts.shared_strings else None
+            pending, size = [self.rest], len(self.rest)
+            done = False
+            while not done and not self._stop.is_set():
+                block = self.fh.read(READ_BYTES)
+                pending.append(block)
+                size += len(block)
+                if block and size < self.slice_bytes:
+                    continue
+                data = b"".join(pending)
+                end = data.find(self.data_end)
+                if end >= 0:
+                    body, rest, done = data[:end], b"", True
+                elif not block:
+                    raise _corrupt()                     # the sheet's XML stops mid-way
+                else:
+                    cut = data.rfind(self.row_open)
+                    if cut <= 0:                         # one row larger than a slice: read on
+                        pending, size = [data], len(data)
+                        continue
+                    body, rest = data[:cut], data[cut:]
+                pending, size = [rest], len(rest)
+                if body.strip() and not self._put(queue, self._read(body, styles, strings)):
+                    return
+            self._put(queue, None)
+        except FileRejected as exc:
+            self._put(queue, exc)
+        except Exception as exc:  # calamine, zlib, zipfile, a bad shared-string index
+            self._put(queue, _corrupt(exc))
+
+    def _read(self, body: bytes, styles: bytes | None, strings: list[str] | None) -> list[Row]:
+        import python_calamine as pc
+
+        mark = None
+        if strings is not None:
+            mark = next(m for m in _MARKS if m.encode() not in body)
+            body = _SHARED_CELL.sub(rb'\1"str"\3' + mark.encode(), body)
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
+            z.writestr("[Content_Types].xml", _CONTENT_TYPES)
+            z.writestr("_rels/.rels", _ROOT_RELS)
+            pr = '<workbookPr date1904="1"/>' if self.parts.date1904 else ""
+            z.writestr("xl/workbook.xml", _WORKBOOK.format(pr=pr))
+            z.writestr("xl/_rels/workbook.xml.rels", _WORKBOOK_RELS)
+            if styles is not None:
+                z.writestr("xl/styles.xml", styles)
+            z.writestr("xl/worksheets/sheet1.xml", b"".join((self.head, body, self.tail)))
+        del body
+        buf.seek(0)
+        wb = pc.CalamineWorkbook.from_filelike(buf)
+        try:
+            sheet = wb.get_sheet_by_name("s")
+            start = sheet.start
+            data = sheet.to_python(skip_empty_area=True)
+        finally:
+            wb.close()
+        if start is None:
+            return []
+        first, pad = start[0] + 1, ("",) * start[1]
+        out = []
+        for index, values in enumerate(data):
+            if mark is not None:
+                values = [strings[int(v[1:])] if type(v) is str and v[:1] == mark else v  # type: ignore[index]
+                          for v in values]
+            values = trim(values)
+            if values:
+                out.append((first + index, pad + tuple(values)))
+        return out

@@ -1,0 +1,213 @@
+"""Large sheets read a slice at a time give exactly the rows of calamine reading them whole."""
+from __future__ import annotations
+
+import re
+import zipfile
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+from openpyxl.cell.rich_text import CellRichText, TextBlock
+from openpyxl.cell.text import InlineFont
+from openpyxl.utils.datetime import CALENDAR_MAC_1904
+
+from exchange.config import Limits
+from exchange.errors import FileRejected
+from exchange.read.guard import sniff
+from exchange.read.slices import SheetSlices, workbook_parts
+from exchange.read.tables import open_book
+from tests.conftest import ADD_HEADERS, add_row, make_id
+
+LIMITS = Limits()
+ODD_TEXT = ["a&b<c>\"d'", "  两端空格  ", "第一行\n第二行", "\ue000私用区开头", "=SUM(A1)", "_x000D_",
+            "_x005F_x000D_", "__x0041__", "_x4E2D_", "_x00_"]
+
+
+def read(path: Path, stream_above: int) -> list[tuple[str, list[tuple[int, tuple[Any, ...]]]]]:
+    sniffed = sniff(path, LIMITS)
+    with open_book(path, sniffed, LIMITS, stream_above=stream_above) as book:
+        return [(sheet.name, list(sheet.rows)) for sheet in book.sheets]
+
+
+def assert_same_either_way(path: Path) -> list[tuple[int, tuple[Any, ...]]]:
+    whole = read(path, stream_above=1 << 40)
+    assert read(path, stream_above=0) == whole
+    parts = workbook_parts(path)
+    for name, rows in whole:
+        with SheetSlices(path, parts.sheets[name], parts, slice_bytes=700) as slices:
+            assert slices.numbered
+            assert list(slices) == [(n, v) for n, v in rows]
+    return whole[0][1]
+
+
+_INLINE = re.compile(rb'<c ([^>]*?)t="inlineStr"([^>]*)><is>(.*?)</is></c>', re.S)
+_SST_TYPE = b"application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"
+_SST_REL = b"http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings"
+
+
+def shared(src: Path) -> Path:
+    """The workbook as Excel and WPS save it: strings in a shared-string table (openpyxl 3.1
+    writes them inline)."""
+    dst = src.with_name("sst-" + src.name)
+    table: list[bytes] = []
+    index: dict[bytes, int] = {}
+
+    def swap(m: re.Match[bytes]) -> bytes:
+        i = index.setdefault(m.group(3), len(table))
+        if i == len(table):
+            table.append(m.group(3))
+        return b"<c " + m.group(1) + b't="s"' + m.group(2) + b"><v>%d</v></c>" % i
+
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            data = zin.read(info)
+            if info.filename.startswith("xl/worksheets/"):
+                data = _INLINE.sub(swap, data)
+            elif info.filename == "[Content_Types].xml":
+                data = data.replace(b"</Types>", b'<Override PartName="/xl/sharedStrings.xml" '
+                                    b'ContentType="' + _SST_TYPE + b'"/></Types>')
+            elif info.filename == "xl/_rels/workbook.xml.rels":
+                data = data.replace(b"</Relationships>", b'<Relationship Id="rIdSst" Type="' + _SST_REL
+                                    + b'" Target="sharedStrings.xml"/></Relationships>')
+            zout.writestr(info, data)
+        zout.writestr("xl/sharedStrings.xml", b'<?xml version="1.0" encoding="UTF-8"?><sst xmlns='
+                      b'"http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+                      + b"".join(b"<si>" + t + b"</si>" for t in table) + b"</sst>")
+    assert table, "no inline strings to share"
+    return dst
+
+
+def template_rows(n: int) -> list[list[Any]]:
+    rows = []
+    for i in range(n):
+        row = add_row(make_id("19800101", f"{i % 1000:03d}"), "张三" if i % 2 else "买买提·艾力",
+                      month=[202612, "2026-12", datetime(2026, 12, 1)][i % 3], wage=[5000, 5000.5, "5,000"][i % 3],
+                      birth=date(1980, 1, 1) if i % 4 == 0 else "", insurances=ODD_TEXT[i % len(ODD_TEXT)])
+        row[5] = True if i % 5 == 0 else None
+        rows.append(row)
+    return rows
+
+
+@pytest.mark.parametrize("strings", ["inline", "shared"])
+def test_dates_numbers_and_odd_text(tmp_path: Path, strings: str) -> None:
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["职工批量新增申报填写表"])
+    ws.append([])
+    ws.append(ADD_HEADERS)
+    for row in template_rows(120):
+        ws.append(row)
+    ws.cell(200, 3, "远处的一格")                 # a gap, then a row that starts late
+    wb.save(tmp_path / "book.xlsx")
+    rows = assert_same_either_way(tmp_path / "book.xlsx" if strings == "inline" else shared(tmp_path / "book.xlsx"))
+    assert rows[0] == (1, ("职工批量新增申报填写表",))
+    assert rows[-1] == (200, ("", "", "远处的一格"))
+    assert any("\ue000私用区开头" in values for _, values in rows)
+
+
+@pytest.mark.parametrize("strings", ["inline", "shared"])
+def test_the_write_only_writer(tmp_path: Path, strings: str) -> None:
+    wb = openpyxl.Workbook(write_only=True)
+    ws = wb.create_sheet("数据")
+    ws.append(ADD_HEADERS)
+    for row in template_rows(300):
+        ws.append(row)
+    wb.save(tmp_path / "wo.xlsx")
+    rows = assert_same_either_way(tmp_path / "wo.xlsx" if strings == "inline" else shared(tmp_path / "wo.xlsx"))
+    assert len(rows) == 301 and rows[-1][0] == 301
+
+
+def test_rich_text_runs_read_as_plain_text(tmp_path: Path) -> None:
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws["A1"] = CellRichText(["张", TextBlock(InlineFont(b=True), "三"), "丰"])
+    ws["B1"] = "x"
+    wb.save(tmp_path / "rich.xlsx")
+    assert assert_same_either_way(tmp_path / "rich.xlsx") == [(1, ("张三丰", "x"))]
+    assert assert_same_either_way(shared(tmp_path / "rich.xlsx")) == [(1, ("张三丰", "x"))]
+
+
+def test_1904_dates_stay_dates(tmp_path: Path) -> None:
+    wb = openpyxl.Workbook()
+    wb.epoch = CALENDAR_MAC_1904
+    ws = wb.active
+    for i in range(20):
+        ws.append([datetime(2016, 7, 1 + i), i])
+    wb.save(tmp_path / "mac.xlsx")
+    rows = assert_same_either_way(tmp_path / "mac.xlsx")
+    assert str(rows[0][1][0]).startswith("2016-07-01")
+
+
+def test_several_sheets_hidden_and_meta(tmp_path: Path) -> None:
+    wb = openpyxl.Workbook()
+    wb.active.append(["a", 1])
+    hidden = wb.create_sheet("hidden")
+    hidden.append(["secret"])
+    hidden.sheet_state = "hidden"
+    meta = wb.create_sheet("_meta")
+    meta.append(["kind", "employee_add"])
+    wb.create_sheet("二").append(["b", 2])
+    wb.save(tmp_path / "many.xlsx")
+    assert read(tmp_path / "many.xlsx", 0) == [("Sheet", [(1, ("a", 1.0))]), ("二", [(1, ("b", 2.0))])]
+    assert read(tmp_path / "many.xlsx", 0) == read(tmp_path / "many.xlsx", 1 << 40)
+
+
+def _rewrite_sheet(src: Path, dst: Path, change: Any) -> None:
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            data = zin.read(info)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                data = change(data)
+            zout.writestr(info, data)
+
+
+def test_rows_without_numbers_are_read_whole(tmp_path: Path) -> None:
+    wb = openpyxl.Workbook()
+    for row in template_rows(30):
+        wb.active.append(row)
+    wb.save(tmp_path / "numbered.xlsx")
+    _rewrite_sheet(tmp_path / "numbered.xlsx", tmp_path / "plain.xlsx",
+                   lambda x: re.sub(rb'<row r="\d+"', b"<row", x))
+    parts = workbook_parts(tmp_path / "plain.xlsx")
+    with SheetSlices(tmp_path / "plain.xlsx", parts.sheets["Sheet"], parts) as slices:
+        assert not slices.numbered
+    assert read(tmp_path / "plain.xlsx", 0) == read(tmp_path / "numbered.xlsx", 1 << 40)
+
+
+def test_a_sheet_cut_short_is_refused(tmp_path: Path) -> None:
+    wb = openpyxl.Workbook()
+    for row in template_rows(60):
+        wb.active.append(row)
+    wb.save(tmp_path / "whole.xlsx")
+    _rewrite_sheet(tmp_path / "whole.xlsx", tmp_path / "cut.xlsx", lambda x: x[:len(x) // 2])
+    with pytest.raises(FileRejected) as err:
+        read(tmp_path / "cut.xlsx", 0)
+    assert err.value.code == "file.unreadable"
+
+
+def test_an_abandoned_sheet_stops_its_reader(tmp_path: Path) -> None:
+    wb = openpyxl.Workbook(write_only=True)
+    ws = wb.create_sheet("s")
+    for row in template_rows(2000):
+        ws.append(row)
+    wb.save(tmp_path / "big.xlsx")
+    parts = workbook_parts(tmp_path / "big.xlsx")
+    slices = SheetSlices(tmp_path / "big.xlsx", parts.sheets["s"], parts, slice_bytes=4096)
+    rows = iter(slices)
+    assert next(rows)[0] == 1
+    slices.close()                                # returns: the helper thread has stopped
+    assert slices._thread is None
+
+
+def test_text_that_looks_like_the_shared_string_marker(tmp_path: Path) -> None:
+    wb = openpyxl.Workbook()
+    for i in range(40):
+        wb.active.append([f"共享{i}", i])
+    wb.save(tmp_path / "sst.xlsx")
+    inline = '<c r="A1" t="inlineStr"><is><t>\ue0000</t></is></c>'.encode()
+    _rewrite_sheet(shared(tmp_path / "sst.xlsx"), tmp_path / "marked.xlsx",
+                   lambda x: re.sub(rb'<c r="A1" t="s"><v>\d+</v></c>', inline, x))
+    rows = assert_same_either_way(tmp_path / "marked.xlsx")
+    assert rows[0] == (1, ("\ue0000", 0.0)) and rows[1] == (2, ("共享1", 1.0))
