@@ -88,7 +88,7 @@ CLASS_UNKNOWN = "class.unknown"                # not a class of this school
 CLASS_SAME = "class.same"                      # transfer to the class the student is in
 CLASS_EMPTY = "class.empty"                    # 班级停保 of a class with nobody insured here
 RESIDENT_CODES = (HOUSEHOLD_EXISTS, CLASS_OUT_OF_SCOPE, CLASS_UNKNOWN, CLASS_SAME, CLASS_EMPTY)
-ROW_CODES = ROW_CODES + RESIDENT_CODES
+ROW_CODES = ROW_CODES + RESIDENT_CODES  # type: ignore[assignment]
 
 # Notes: facts about an accepted row that the receipt shows beside it. Never failures.
 NOTE_CLASS_STOP = "note.class_stop"            # how many students a 班级停保 row covers

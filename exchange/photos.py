@@ -32,7 +32,7 @@ from exchange import codes as C
 from exchange.checks import ids
 from exchange.checks.finding import Finding
 from exchange.config import Instance, Limits
-from exchange.errors import FileRejected
+from exchange.errors import ExchangeError, FileRejected, NotFound
 from exchange.intake.ignore import ignored
 from exchange.kinds.spec import PhotoRules
 from exchange.messages import PHOTO_WORDS
@@ -315,5 +315,25 @@ def pending_photos(s: Session, unit: str | None = None) -> list[Photo]:
     return list(s.scalars(q))
 
 
-__all__ = ["examine_photos", "PhotoRun", "is_photo_upload", "normalise", "pending_photos", "PHOTO_KIND",
+def decide_photo(s: Session, photo_id: int, *, approved: bool, reviewer: str | None = None,
+                 reason: str | None = None) -> Photo:
+    """The centre's decision on a pending photo. Deciding the same way again is harmless; a
+    conflicting decision, or one on a superseded photo, is refused."""
+    photo = s.get(Photo, photo_id)
+    if photo is None:
+        raise NotFound(f"no photo {photo_id}")
+    status = "approved" if approved else "rejected"
+    if photo.status == status:
+        return photo
+    if photo.status != "pending":
+        raise ExchangeError(f"photo {photo_id} is {photo.status}, cannot become {status}")
+    if not approved and not reason:
+        raise ExchangeError(f"photo {photo_id}: a rejection needs a reason")
+    photo.status, photo.reviewer, photo.reason = status, reviewer, reason
+    photo.decided_at = datetime.now().replace(microsecond=0)
+    Q.audit(s, reviewer or "centre", f"photo.{status}", detail=f"{photo.id_number} photo={photo.id}")
+    return photo
+
+
+__all__ = ["examine_photos", "decide_photo", "PhotoRun", "is_photo_upload", "normalise", "pending_photos", "PHOTO_KIND",
            "PHOTO_FORMATS"]

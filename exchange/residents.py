@@ -185,11 +185,11 @@ def hooks_for(kind: KindSpec) -> ResidentHooks | None:
 def unit_classes(s: Session, unit: str) -> frozenset[str]:
     """Classes of a unit: those its persons are in, and those its sub-accounts hold (a class a
     school has just opened has an account before it has students)."""
-    found = set(s.scalars(select(Person.class_code).where(
-        Person.unit_code == unit, Person.class_code.is_not(None)).distinct()))
+    found: set[str] = {c for c in s.scalars(select(Person.class_code).where(
+        Person.unit_code == unit, Person.class_code.is_not(None)).distinct()) if c}
     for scope in s.scalars(select(Account.scope).where(Account.unit_code == unit,
                                                        Account.scope.is_not(None))):
-        found.update(c for c in scope.split(",") if c)
+        found.update(c for c in (scope or "").split(",") if c)
     return frozenset(found)
 
 
@@ -204,7 +204,7 @@ def households(s: Session, unit: str, heads: list[str], *, with_members: bool
         for head, n in s.execute(select(Person.household_head, func.count()).where(
                 Person.household_head.in_(wanted), Person.unit_code == unit,
                 Person.status == INSURED).group_by(Person.household_head)):
-            members[head] += n
+            members[head or ""] += n
         # Enrolments on their way count too: a head is not deleted under a pending member.
         for payload, in s.execute(select(Declaration.payload).where(
                 Declaration.unit_code == unit, Declaration.kind == "resident_add",
