@@ -51,9 +51,10 @@ class LocalCluster:
     """One private server. `start()` returns a SQLAlchemy URL to its `postgres` database."""
 
     def __init__(self, root: Path | None = None, bindir: Path | None = None) -> None:
-        self.bindir = bindir or find_bindir()
-        if self.bindir is None:
+        found = bindir or find_bindir()
+        if found is None:
             raise RuntimeError("no PostgreSQL server binaries (initdb, pg_ctl) found")
+        self.bindir: Path = found
         # Not under pytest's tmp folders: those are private to the user and the server's
         # account could not enter them.
         self.root = root or Path(tempfile.mkdtemp(prefix=PREFIX))

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any, Iterable, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import CursorResult, insert, select, update
 from sqlalchemy.orm import Session
 
 from exchange.checks.context import OpenDeclaration, PersonRecord, UnitRecord
@@ -151,18 +151,18 @@ def registered(s: Session, work_name: str) -> bool:
 
 def renew_lease(s: Session, file_id: int, node: str, until: datetime) -> bool:
     """Extend this node's hold on an unplaced file; False when it is no longer this node's."""
-    done = s.execute(update(FileRecord).where(
+    done = cast(CursorResult[Any], s.execute(update(FileRecord).where(
         FileRecord.id == file_id, FileRecord.node == node, FileRecord.stored_path.is_(None)
-    ).values(lease_until=until).execution_options(synchronize_session=False))
+    ).values(lease_until=until).execution_options(synchronize_session=False)))
     return done.rowcount == 1
 
 
 def take_over(s: Session, seen: Unplaced, node: str, until: datetime) -> bool:
     """Become the holder of `seen` if nobody changed its holder or lease since it was read."""
-    done = s.execute(update(FileRecord).where(
+    done = cast(CursorResult[Any], s.execute(update(FileRecord).where(
         FileRecord.id == seen.file_id, FileRecord.stored_path.is_(None),
         FileRecord.node.is_not_distinct_from(seen.node),
         FileRecord.lease_until.is_not_distinct_from(seen.lease_until),
-    ).values(node=node, lease_until=until).execution_options(synchronize_session=False))
+    ).values(node=node, lease_until=until).execution_options(synchronize_session=False)))
     return done.rowcount == 1
 

@@ -97,14 +97,14 @@ class Node:
             env["EXCHANGE_NODE"] = self.host
         mark = self.log.stat().st_size if self.log.exists() else 0
         with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
+            proc = self.proc = subprocess.Popen(
                 [sys.executable, "-c", "from exchange.cli import main; main()",
                  "--home", str(self.instance.home), "serve", "--port", str(self.port)],
                 stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env)
-        self.pids.append(self.proc.pid)
-        wait_until(lambda: self.proc.poll() is not None or "serving " in self.output(mark),
+        self.pids.append(proc.pid)
+        wait_until(lambda: proc.poll() is not None or "serving " in self.output(mark),
                    timeout, f"node {self.name} to start")
-        if self.proc.poll() is not None:
+        if proc.poll() is not None:
             raise AssertionError(f"node {self.name} did not start:\n{self.output(mark)[-3000:]}")
         return self
 

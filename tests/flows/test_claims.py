@@ -160,10 +160,13 @@ def test_scheduled_firing_runs_once_whichever_node_fires_it(instance, db):  # ty
     ran: list[str] = []
     outcomes: list[str | None] = []
 
+    def submit() -> str:
+        ran.append("x")
+        return "submitted"
+
     def fire(node_db: Database) -> None:
         start.wait()
-        outcomes.append(run_recorded(node_db, "submit", "2026-11-23T02:00:00+08:00",
-                                     lambda: ran.append("x") or "submitted"))
+        outcomes.append(run_recorded(node_db, "submit", "2026-11-23T02:00:00+08:00", submit))
 
     threads = [threading.Thread(target=fire, args=(n,)) for n in nodes]
     for t in threads:
