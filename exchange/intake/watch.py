@@ -91,6 +91,10 @@ class IntakeWorker:
         self._due: dict[str, float] = {}
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="intake-worker", daemon=True)
+        # Once closed, nothing more is queued: a request that would never be answered is
+        # answered at once instead (a scheduler thread waiting on it must not hang the exit).
+        self._gate = threading.Lock()
+        self._closed = False
         self.processed = 0
 
     # Called from other threads ---------------------------------------------------------------
@@ -101,7 +105,7 @@ class IntakeWorker:
         """Something changed at `path`; only files directly in an inbox folder count."""
         folder = self.folder_of(path)
         if folder is not None:
-            self._queue.put(_Touch(folder, time.monotonic()))
+            self._submit(_Touch(folder, time.monotonic()))
 
     def rescan(self, *, recover: bool = True, startup: bool = False) -> "Future[str]":
         """Queue a full pass over every inbox, after crash recovery when `recover`.
@@ -110,7 +114,8 @@ class IntakeWorker:
         leftovers are taken at once instead of after the lease time.
         """
         request = _Rescan(recover=recover, startup=startup)
-        self._queue.put(request)
+        if not self._submit(request):
+            request.done.set_result("stopped")
         return request.done
 
     def stop(self, timeout: float | None = None) -> None:
@@ -119,6 +124,23 @@ class IntakeWorker:
         self._queue.put(_STOP)
         if self._thread.is_alive():
             self._thread.join(timeout)
+        else:
+            self._close()
+
+    def _submit(self, item: Any) -> bool:
+        with self._gate:
+            if self._closed:
+                return False
+            self._queue.put(item)
+            return True
+
+    def _close(self) -> None:
+        with self._gate:
+            self._closed = True
+            left = self._drain()
+        for item in left:
+            if isinstance(item, _Rescan) and not item.done.done():
+                item.done.set_result("stopped")
 
     def folder_of(self, path: Path) -> str | None:
         try:
@@ -141,6 +163,13 @@ class IntakeWorker:
     # The worker thread -------------------------------------------------------------------------
     def _run(self) -> None:
         log.info("unit=- file=-: intake worker started (settle %.1fs)", self.settle)
+        try:
+            self._loop()
+        finally:
+            self._close()
+            log.info("unit=- file=-: intake worker stopped")
+
+    def _loop(self) -> None:
         while True:
             timeout = None
             if self._due:
@@ -159,6 +188,8 @@ class IntakeWorker:
                 break
             now = time.monotonic()
             for folder in [f for f, due in self._due.items() if due <= now]:
+                if self._stopping.is_set():
+                    break
                 del self._due[folder]
                 try:
                     self._process_folder(folder)
@@ -168,10 +199,6 @@ class IntakeWorker:
                     log.exception("unit=%s file=-: processing failed; retrying in %.0fs", folder,
                                   RETRY_SECONDS)
                     self._due[folder] = time.monotonic() + RETRY_SECONDS
-        for item in self._drain():
-            if isinstance(item, _Rescan) and not item.done.done():
-                item.done.cancel()
-        log.info("unit=- file=-: intake worker stopped")
 
     def _drain(self) -> list[Any]:
         items = []

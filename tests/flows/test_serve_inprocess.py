@@ -38,3 +38,17 @@ def test_scheduled_rescan_runs_on_the_worker_and_is_recorded(instance, db) -> No
         service.stop()
     assert not runs[0][0].startswith("manual") and runs[0][0].endswith("+08:00")
     assert len(list(instance.unit_outbox("1001", "receipts").glob("*missed*.json"))) == 1
+
+
+def test_a_rescan_asked_for_after_stop_is_answered_at_once(instance, db) -> None:  # type: ignore[no-untyped-def]
+    from exchange.intake.watch import IntakeWorker
+
+    worker = IntakeWorker(instance, db)
+    worker.start()
+    assert worker.rescan().result(timeout=30).startswith("recovered 0")
+    worker.stop()
+    # A scheduler thread firing during shutdown must not wait forever (it would hold the exit).
+    assert worker.rescan().result(timeout=1) == "stopped"
+    never_started = IntakeWorker(instance, db)
+    never_started.stop()
+    assert never_started.rescan().result(timeout=1) == "stopped"
