@@ -195,10 +195,24 @@ def apply_decisions(instance: Instance, db: Database, rows: Iterable[DecisionRow
         for batch_id in report.batches:
             _close_batch(s, batch_id, now)
         report.batch_names = dict(batches)
-    if report.batches:
-        for batch_id in sorted(report.batches):
-            report.outputs += [str(p) for p in write_result_documents(instance, db, batch_id)]
+    # New decisions rewrite their batch's documents; a batch whose result workbook is missing
+    # (lost to a crash after the commit) gets it back when its decisions are dropped again.
+    for batch_id in sorted(report.batches | _missing_results(instance, db, report.all_batches)):
+        report.outputs += [str(p) for p in write_result_documents(instance, db, batch_id)]
     return report
+
+
+def result_book_path(instance: Instance, batch: Batch) -> Path:
+    return instance.unit_outbox(batch.unit_code, "results") / DOC_NAMES["result_book"].format(
+        batch=batch.batch_no)
+
+
+def _missing_results(instance: Instance, db: Database, batch_ids: set[int]) -> set[int]:
+    if not batch_ids:
+        return set()
+    with db.session() as s:
+        batches = s.scalars(select(Batch).where(Batch.id.in_(sorted(batch_ids)))).all()
+        return {b.id for b in batches if not result_book_path(instance, b).exists()}
 
 
 def _load(s: Session, serials: list[int]) -> dict[int, Declaration]:
@@ -313,7 +327,7 @@ def write_result_documents(instance: Instance, db: Database, batch_id: int) -> l
                         d.submitted_at, d.status, labels.get(d.status, UNDECIDED_LABEL),
                         d.decision_reason or "", d.reviewer or "", d.decided_at) for d in decls]
     folder = instance.unit_outbox(batch.unit_code, "results")
-    written.append(write_result_book(folder / DOC_NAMES["result_book"].format(batch=batch.batch_no),
+    written.append(write_result_book(result_book_path(instance, batch),
                                      batch_no=batch.batch_no, unit_code=batch.unit_code,
                                      unit_name=unit_name, lines=lines))
     rejected: dict[str, list[Declaration]] = {}

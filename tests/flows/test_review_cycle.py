@@ -334,3 +334,15 @@ def test_reasons_that_look_like_formulas_stay_text(instance, db, declared):  # t
         audit = s.scalars(select(AuditEntry).where(AuditEntry.action == "submit",
                                                    AuditEntry.serial == serial["赵小红"])).one()
         assert audit.file_id is not None and audit.row == 5
+
+
+def test_a_lost_result_workbook_comes_back_when_decisions_are_dropped_again(instance, db, declared):  # type: ignore[no-untyped-def]
+    _submit(instance, db)
+    book = next(instance.unit_outbox("_centre", "batches").glob("*.xlsx"))
+    serial = _serials(db)
+    decisions = {serial["王小明"]: ("通过", "")}
+    _decide(instance, db, book, decisions, "一.xlsx")
+    result = next(instance.unit_outbox("1001", "results").glob("*.审核结果.xlsx"))
+    result.unlink()
+    again = _decide(instance, db, book, decisions, "二.xlsx")
+    assert again["counts"]["repeated"] == 1 and result.exists()
