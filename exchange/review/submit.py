@@ -9,13 +9,14 @@ commit and re-written by the next run if a crash lost them, so the job is idempo
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Sequence
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from exchange.config import CENTRE, Instance
@@ -66,7 +67,7 @@ def pending_units(s: Session, unit: str | None = None) -> list[str]:
 
 
 def _submit_unit(db: Database, unit_code: str, actor: str, when: datetime) -> Submitted | None:
-    for _ in range(MAX_TRIES):
+    for attempt in range(MAX_TRIES):
         try:
             with db.session() as s:
                 serials = list(s.scalars(select(Declaration.serial).where(
@@ -100,6 +101,13 @@ def _submit_unit(db: Database, unit_code: str, actor: str, when: datetime) -> Su
         except IntegrityError:
             # The batch number was taken by another node between reading and inserting: retry.
             log.info("unit=%s: batch number taken concurrently, retrying", unit_code)
+        except OperationalError as exc:
+            # SQLite: another writer (the CLI beside the scheduler) won the write lock after
+            # this transaction had read; start again from a fresh snapshot.
+            if not db.is_sqlite or "locked" not in str(exc):
+                raise
+            log.info("unit=%s: database busy, retrying submission", unit_code)
+            time.sleep(0.1 * (attempt + 1))
     raise RuntimeError(f"unit {unit_code}: could not allocate a batch number")
 
 

@@ -346,3 +346,40 @@ def test_a_lost_result_workbook_comes_back_when_decisions_are_dropped_again(inst
     result.unlink()
     again = _decide(instance, db, book, decisions, "二.xlsx")
     assert again["counts"]["repeated"] == 1 and result.exists()
+
+
+def test_two_submitters_at_once_put_each_declaration_in_exactly_one_batch(instance, db, declared):  # type: ignore[no-untyped-def]
+    import threading
+
+    from exchange.review.submit import submit_pending
+    from exchange.store.db import Database
+
+    barrier = threading.Barrier(2)
+    found: list[list[str]] = []
+    errors: list[BaseException] = []
+
+    def node() -> None:
+        mine = Database(instance.database_url)
+        try:
+            barrier.wait()
+            found.append([b.batch_no for b in submit_pending(instance, mine, actor="node")])
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            mine.dispose()
+
+    threads = [threading.Thread(target=node) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    assert sorted(len(f) for f in found) in ([0, 1], [1, 1])
+    with db.session() as s:
+        batches = s.scalars(select(Batch)).all()
+        assert all(b.count > 0 for b in batches)
+        assert sum(b.count for b in batches) == 5
+        decls = s.scalars(select(Declaration)).all()
+        assert all(d.status == "submitted" and d.batch_id for d in decls)
+        assert s.scalar(select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.action == "submit")) == 5
