@@ -240,6 +240,14 @@ def examine_photos(instance: Instance, session: Session, path: Path, unit_code: 
             else:
                 findings.append(finding(made[0], **made[1]))
         person = known.get(number or "")
+        if findings and run.importing:
+            # 错误日志: failed photos are kept and queried like failed rows.
+            now = datetime.now().replace(microsecond=0)
+            Q.add_row_errors(session, [
+                {"file_id": run.file_id, "unit_code": unit_code, "kind": PHOTO_KIND, "row": row,
+                 "id_number": number or entry.name[:40], "name": person[0] if person else None,
+                 "column": f.column, "code": f.code, "message": f.message, "created_at": now}
+                for f in findings])
         sink(RowOutcome(row, tuple(findings), (entry.name,), number or None,
                         person[0] if person else None, None, notes if not findings else ()))
 

@@ -18,7 +18,7 @@ from exchange import codes as C
 from exchange.accounts import add_sub_account
 from exchange.cli import cli
 from exchange.intake.subaccounts import process_sub_account_inboxes
-from exchange.store.models import Photo
+from exchange.store.models import Photo, RowError
 from tests.conftest import make_id
 from tests.flows.helpers import process_one, receipt_of, triples
 from tests.flows.residents import (CC, PARENT, RESIDENT_ADD, STUDENTS_01, STUDENTS_02, drop,  # noqa: F401
@@ -122,6 +122,10 @@ def test_zip_of_photos_one_receipt_row_each(instance, db, school):  # type: igno
     assert [r["row"] for r in receipt["rows"]] == list(range(1, 9))    # every photo listed
     assert "100×120" in receipt["rows"][1]["errors"][0]["message"]
     assert {p.id_number for p in photos(db)} == {A, newcomer}
+    with db.session() as s:                                   # kept in the error log (错误日志)
+        logged = sorted((e.row, e.code) for e in s.scalars(select(RowError).where(RowError.kind == "photo")))
+    assert logged == [(2, C.PHOTO_TOO_SMALL), (3, C.PHOTO_UNKNOWN_PERSON), (4, C.PHOTO_UNREADABLE),
+                      (5, C.ID_FORMAT), (6, C.DUPLICATE_IN_FILE), (7, C.PHOTO_UNREADABLE)]
     with Image.open(instance.home / [p for p in photos(db) if p.id_number == newcomer][0].path) as out:
         assert out.getpixel((5, 5)) == (255, 255, 255) or min(out.getpixel((5, 5))) > 245  # alpha on white
 
