@@ -18,6 +18,10 @@ def atomic_path(target: Path) -> Iterator[Path]:
     """Yield a temp path beside `target`; on success it replaces `target` in one rename."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix="." + target.name[:40] + ".", suffix=".tmp", dir=target.parent)
+    # mkstemp makes 0600 files; outbox files are read by SFTP and shared-folder clients alike.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)
     os.close(fd)
     tmp_path = Path(tmp)
     try:

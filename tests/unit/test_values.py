@@ -87,3 +87,18 @@ def test_pasted_invisible_characters_are_dropped() -> None:
     values, findings = parse_row(4, {"id_number": "\ufeff11010519491231002x\u200b", "name": "\u200b张三\xa0"},
                                  (id_col, name_col), RULES.tables, date(2026, 11, 22))
     assert findings == [] and values == {"id_number": "11010519491231002X", "name": "张三"}
+
+
+def test_outbox_files_are_readable_by_group_and_others(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import stat
+
+    from exchange.outputs.atomic import write_text
+
+    old = os.umask(0o022)
+    try:
+        write_text(tmp_path / "r.txt", "回执")
+    finally:
+        os.umask(old)
+    mode = stat.S_IMODE((tmp_path / "r.txt").stat().st_mode)
+    assert mode == 0o644 and not list(tmp_path.glob(".*.tmp"))
