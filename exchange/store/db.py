@@ -62,6 +62,12 @@ class Database:
 
     def upgrade(self) -> None:
         with self.engine.begin() as conn:
+            # Processes starting together: one migrates, the others wait and find it done.
+            if self.is_postgres:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:space, 0)"),
+                             {"space": MIGRATION_LOCK})
+            elif self.is_sqlite:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")     # the write lock, DDL included
             cfg = self.alembic_config()
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
@@ -88,6 +94,7 @@ def open_database(instance) -> Database:  # type: ignore[no-untyped-def]
 UNIT_LOCK = 1        # a unit whose files one node is judging (they must be judged in order)
 FILE_LOCK = 2        # a claimed file a live node is working on
 JOB_LOCK = 3         # a scheduled job a node is running
+MIGRATION_LOCK = 4   # the schema, while one node upgrades it
 
 
 def lock_key(value: str | int) -> int:

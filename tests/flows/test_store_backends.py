@@ -2,6 +2,7 @@
 database itself enforces, bulk inserts that keep row order, JSON columns."""
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 
 import pytest
@@ -78,3 +79,31 @@ def test_json_columns_round_trip(db):  # type: ignore[no-untyped-def]
             assert d is not None and d.payload == payload and d.old_values == {"电话": "0513-1"}
     finally:
         fresh.dispose()
+
+
+def test_nodes_starting_together_migrate_an_empty_database_once(db):  # type: ignore[no-untyped-def]
+    with db.engine.begin() as conn:
+        cfg = db.alembic_config()
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "base")
+    nodes = [Database(db.url) for _ in range(3)]
+    start = threading.Barrier(len(nodes))
+    errors: list[BaseException] = []
+
+    def upgrade(node: Database) -> None:
+        start.wait()
+        try:
+            node.upgrade()
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=upgrade, args=(n,)) for n in nodes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    for n in nodes:
+        n.dispose()
+    assert errors == []
+    with db.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
