@@ -4,16 +4,19 @@ Written row by row in write-only mode, so a file with many failures needs little
 """
 from __future__ import annotations
 
+from copy import copy
 from pathlib import Path
+from typing import Any
 
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 from openpyxl.comments import Comment
 
 from exchange.kinds.spec import KindSpec
 from exchange.messages import ERROR_BOOK_WORDS as W, PRODUCT_NAME
 from exchange.outputs.workbook import (BAD_FILL, BAD_FONT, BOX, HEADER_FILL, HEADER_FONT,
                                        REASON_FONT, REQUIRED_FONT, TITLE_FONT, add_meta_sheet,
-                                       column_letter, text_cell)
+                                       column_letter, guard_value, text_cell)
 from exchange.results import RowOutcome
 
 TEXT_TYPES = ("id", "text", "phone", "postcode", "class", "month")
@@ -46,21 +49,41 @@ class ErrorBookWriter:
         self.ws.append(header)
         self.meta = {"kind": kind.kind, "version": str(kind.version), "unit": unit_code,
                      "source": "error_book"}
+        self.as_text = [col.type in TEXT_TYPES for col in kind.columns]
+        self._looks: dict[tuple[Any, ...], Any] = {}
+
+    def _cell(self, value: Any, force_text: bool = False, **style: Any) -> WriteOnlyCell:
+        """text_cell(), with each look's style array worked out once: assigning a font, fill or
+        border hashes it into the workbook's style tables, the costliest part of a row."""
+        value, formula_like = guard_value(value)
+        if force_text and value is not None and not isinstance(value, str):
+            value = str(value)
+        key = (formula_like or (force_text and value is not None), *((k, id(v)) for k, v in style.items()))
+        look = self._looks.get(key)
+        if look is None:
+            cell = text_cell(self.ws, value, force_text=force_text, **style)
+            self._looks[key] = copy(cell._style)
+            return cell
+        cell = WriteOnlyCell(self.ws, value=value)
+        if key[0]:
+            cell.data_type = "s"
+        cell._style = copy(look)
+        return cell
 
     def add(self, outcome: RowOutcome) -> None:
         bad = {f.field: f for f in outcome.findings if f.field}
         cells = []
-        for col, value in zip(self.kind.columns, outcome.raw):
-            cell = text_cell(self.ws, value, force_text=col.type in TEXT_TYPES, border=BOX)
+        for col, as_text, value in zip(self.kind.columns, self.as_text, outcome.raw):
             finding = bad.get(col.field)
-            if finding is not None:
-                cell.fill = BAD_FILL
-                cell.font = BAD_FONT
+            if finding is None:
+                cells.append(self._cell(value, as_text, border=BOX))
+            else:
+                cell = self._cell(value, as_text, border=BOX, fill=BAD_FILL, font=BAD_FONT)
                 cell.comment = Comment(finding.message, PRODUCT_NAME)
-            cells.append(cell)
+                cells.append(cell)
         reasons = "；".join(f.message.rstrip("。") for f in outcome.findings if not f.is_duplicate) + "。"
-        cells.append(text_cell(self.ws, reasons, font=REASON_FONT, border=BOX))
-        cells.append(text_cell(self.ws, ",".join(f.code for f in outcome.findings)))
+        cells.append(self._cell(reasons, font=REASON_FONT, border=BOX))
+        cells.append(self._cell(",".join(f.code for f in outcome.findings)))
         self.ws.append(cells)
         self.rows += 1
 
