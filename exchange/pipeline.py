@@ -19,7 +19,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from exchange import codes as C
-from exchange.checks.cells import parse_row
+from exchange.checks.cells import new_memo, parse_row
 from exchange.checks.context import CheckContext, UnitRecord
 from exchange.checks.finding import Finding
 from exchange.checks.rows import ROW_CHECKS
@@ -63,10 +63,14 @@ class Options:
     today: date = field(default_factory=date.today)
 
 
+# json.dumps() with options builds a new encoder per call; this one encodes exactly the same.
+_FINGERPRINT_JSON = json.JSONEncoder(ensure_ascii=False, default=str)
+
+
 def fingerprint(kind: str, unit: str, values: dict[str, Any]) -> str:
     """Same kind, unit and normalised values: the same declaration, however it was spelt."""
-    body = json.dumps([kind, unit, sorted((k, v) for k, v in values.items() if v not in (None, ""))],
-                      ensure_ascii=False, default=str)
+    body = _FINGERPRINT_JSON.encode(
+        [kind, unit, sorted((k, v) for k, v in values.items() if v is not None and v != "")])
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
@@ -80,6 +84,7 @@ class Parsed:
     cells: dict[str, Any]
     values: dict[str, Any]
     findings: list[Finding]
+    fingerprint: str = ""          # set once per row by FileRun.context()
 
 
 class FileRun:
@@ -95,6 +100,8 @@ class FileRun:
         self.sink = sink
         self.rules = instance.rules
         self.first_row: dict[Any, int] = {}
+        self.person_field = kind.person_field     # a property that walks the columns
+        self.memo = new_memo(kind.columns)
         self.checks = [ROW_CHECKS[name] for name in kind.checks]
         if opts.scope is not None:
             # A school's class or department account: every row stays within its classes.
@@ -105,7 +112,7 @@ class FileRun:
     # Reading -------------------------------------------------------------------------------
     def parse(self, number: int, cells: dict[str, Any]) -> Parsed:
         values, findings = parse_row(number, cells, self.kind.columns, self.rules.tables,
-                                     self.opts.today)
+                                     self.opts.today, self.memo)
         key = self._key(values)
         if key is not None:
             if key in self.first_row:
@@ -118,8 +125,8 @@ class FileRun:
     def _key(self, values: dict[str, Any]) -> Any:
         if self.kind.action == "withdraw":
             return ("serial", values["serial"]) if values.get("serial") else None
-        if self.kind.person_field:
-            return values.get(self.kind.person_field)
+        if self.person_field:
+            return values.get(self.person_field)
         return None
 
     # Checking ------------------------------------------------------------------------------
@@ -133,14 +140,17 @@ class FileRun:
             ctx.declarations, ctx.by_person = Q.unit_declarations(s, self.unit.code, serials, ids)
         else:
             ctx.open_by_person = Q.open_declarations(s, ids)
+            for p in chunk:          # only a row without findings can be one imported before
+                if not p.findings:
+                    p.fingerprint = fingerprint(self.kind.kind, self.unit.code, p.values)
             ctx.imported = Q.imported_fingerprints(
-                s, self.unit.code, [self._fingerprint(p) for p in chunk])
+                s, self.unit.code, [p.fingerprint for p in chunk if p.fingerprint])
         if self.hooks:
             ctx = self.hooks.enrich(s, ctx, [(p.outcome_row, p.values) for p in chunk])
         return ctx
 
     def _fingerprint(self, p: Parsed) -> str:
-        return fingerprint(self.kind.kind, self.unit.code, p.values)
+        return p.fingerprint or fingerprint(self.kind.kind, self.unit.code, p.values)
 
     def judge(self, p: Parsed, ctx: CheckContext) -> list[Finding]:
         findings = list(p.findings)
@@ -221,7 +231,7 @@ class FileRun:
                     old[f] = self.unit.extra.get(f)
         row = {"unit_code": self.unit.code, "kind": self.kind.kind,
                "id_number": values.get("id_number"), "name": values.get("name"),
-               "status": "pending", "fingerprint": fingerprint(self.kind.kind, self.unit.code, p.values),
+               "status": "pending", "fingerprint": self._fingerprint(p),
                "payload": _json_safe(values), "old_values": old, "file_id": self.opts.file_id,
                "row": p.outcome_row, "created_at": _now()}
         if self.hooks:
@@ -492,11 +502,22 @@ class Validation:
     rows_path: Path | None
 
     def rows(self) -> Iterator[dict[str, Any]]:
+        for line in self.lines():
+            yield json.loads(line)
+
+    def lines(self) -> Iterator[str]:
+        """Each row as its JSON text (what json.dumps(row, ensure_ascii=False) gives)."""
         if self.rows_path is None:
             return
         with self.rows_path.open(encoding="utf-8") as fh:
             for line in fh:
-                yield json.loads(line)
+                yield line.rstrip("\n")
+
+
+def _row_json(outcome: RowOutcome) -> str:
+    if not outcome.findings and not outcome.notes and outcome.serial is None:
+        return f'{{"row": {outcome.row}, "ok": true, "errors": []}}'    # most rows, same text
+    return json.dumps(outcome.as_dict(), ensure_ascii=False)
 
 
 def validate_file(instance: Instance, db: Database, path: Path, unit: str, spool_dir: Path,
@@ -509,7 +530,7 @@ def validate_file(instance: Instance, db: Database, path: Path, unit: str, spool
     with rows_path.open("w", encoding="utf-8") as out:
         def sink(outcome: RowOutcome) -> None:
             result.counts.add(outcome)
-            out.write(json.dumps(outcome.as_dict(), ensure_ascii=False) + "\n")
+            out.write(_row_json(outcome) + "\n")
 
         with db.sessions() as s:
             try:

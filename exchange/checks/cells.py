@@ -118,8 +118,23 @@ PARSERS: dict[str, Callable[[Any, ColumnSpec, dict[str, CodeTable], date], Parse
 }
 
 
+# Column types whose cells repeat down a sheet (codes, months, dates, wages): a file's parser
+# results are remembered per column, up to MEMO_LIMIT distinct cells each. Parsers are pure
+# functions of the cell, the column, the code tables and today, all fixed for one file.
+MEMO_TYPES = frozenset({"code", "codes", "month", "date", "wage", "id_type", "amount", "postcode",
+                        "class"})
+MEMO_LIMIT = 4096
+Memo = dict[str, dict[tuple[type, Any], Parsed]]
+
+
+def new_memo(columns: tuple[ColumnSpec, ...]) -> Memo:
+    """An empty memo for parse_row(), for one file's columns."""
+    return {c.field: {} for c in columns if c.type in MEMO_TYPES}
+
+
 def parse_row(row: int, cells: dict[str, Any], columns: tuple[ColumnSpec, ...],
-              tables: dict[str, CodeTable], today: date) -> tuple[dict[str, Any], list[Finding]]:
+              tables: dict[str, CodeTable], today: date, memo: Memo | None = None
+              ) -> tuple[dict[str, Any], list[Finding]]:
     """Parse every column of one row.
 
     A blank cell leaves its field None; an invalid cell leaves it out of the result, so row
@@ -127,9 +142,10 @@ def parse_row(row: int, cells: dict[str, Any], columns: tuple[ColumnSpec, ...],
     """
     parsed: dict[str, Any] = {}
     findings: list[Finding] = []
+    blank_chars = V.BLANK_CHARS
     for col in columns:
         raw = cells.get(col.field)
-        if V.is_blank(raw):
+        if raw is None or (isinstance(raw, str) and not raw.strip(blank_chars)):   # V.is_blank
             if col.default is not None:
                 raw = col.default
             elif col.required:
@@ -139,7 +155,17 @@ def parse_row(row: int, cells: dict[str, Any], columns: tuple[ColumnSpec, ...],
             else:
                 parsed[col.field] = None
                 continue
-        value, code, params = PARSERS[col.type](raw, col, tables, today)
+        seen = memo.get(col.field) if memo is not None else None
+        if seen is None:
+            value, code, params = PARSERS[col.type](raw, col, tables, today)
+        else:
+            key = (raw.__class__, raw)            # 1, 1.0 and True are equal keys otherwise
+            hit = seen.get(key)
+            if hit is None:
+                hit = PARSERS[col.type](raw, col, tables, today)
+                if len(seen) < MEMO_LIMIT:
+                    seen[key] = hit
+            value, code, params = hit
         if code:
             findings.append(Finding(row, code, col.header, col.field, params))
         else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import date
+from operator import mul
 
 from exchange import codes as C
 
@@ -14,11 +15,13 @@ _SCIENTIFIC = re.compile(r"^\d(\.\d+)?e\+?\d+$", re.IGNORECASE)
 
 def check_char(first17: str) -> str:
     """The MOD 11-2 check character for the first 17 digits."""
-    return CHECK_CHARS[sum(int(d) * w for d, w in zip(first17, WEIGHTS)) % 11]
+    return CHECK_CHARS[sum(map(mul, map(int, first17), WEIGHTS)) % 11]
 
 
 def normalise_id(text: str) -> str:
     """Full-width to half-width, spaces removed, lowercase x read as X."""
+    if text.isascii() and text.isalnum():        # the usual case: nothing to fold or remove
+        return text.upper()
     return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text)).upper()
 
 

@@ -14,12 +14,17 @@ EXCEL_EPOCH = date(1899, 12, 30)
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
 
 
+BLANK_CHARS = " \t\r\n\u3000"
+
+
 def is_blank(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip(" \t\r\n\u3000"))
+    return value is None or (isinstance(value, str) and not value.strip(BLANK_CHARS))
 
 
 def as_text(value: Any) -> str:
     """A cell as the clerk sees it: integral floats without '.0', dates as YYYY-MM-DD."""
+    if type(value) is str and value.isascii():     # most cells: NFKC and the table change nothing
+        return value.strip()
     if value is None:
         return ""
     if isinstance(value, bool):

@@ -38,8 +38,8 @@ def validate(ctx: Context, file: Path, unit: str, as_json: bool) -> None:
                     "counts": r.counts.as_dict()}
             body = json.dumps(head, ensure_ascii=False)
             out.write(body[:-1] + ', "rows": [')
-            for i, row in enumerate(v.rows()):
-                out.write(("" if i == 0 else ", ") + json.dumps(row, ensure_ascii=False))
+            for i, line in enumerate(v.lines()):       # each row already as its JSON text
+                out.write(("" if i == 0 else ", ") + line)
             out.write("]}\n")
             return
         click.echo(f"{file.name}: {r.kind or '-'} {r.status} ({STATUS_LABELS[r.status]})")

@@ -14,6 +14,8 @@ _SEPARATORS = re.compile(r"[\s\-—–_:：.、/|]+")
 
 def normalise_label(text: str) -> str:
     """Fold full-width forms, drop spaces and required marks: how headers and labels compare."""
+    if text.isascii() and text.isalnum():        # codes such as "21": nothing to fold or drop
+        return text.lower()
     text = unicodedata.normalize("NFKC", text)
     return re.sub(r"[\s*＊\u3000]+", "", text).strip().lower()
 
