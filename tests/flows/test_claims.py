@@ -62,6 +62,7 @@ def _declarations(db: Database) -> int:
         return int(s.scalar(select(func.count()).select_from(Declaration)) or 0)
 
 
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 def test_lease_is_renewed_while_the_file_is_worked_on(instance, db):  # type: ignore[no-untyped-def]
     short = _with_lease(instance, 1)
     with claimed(short, db, _drop(short), "1001") as job:
