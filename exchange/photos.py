@@ -199,6 +199,7 @@ def examine_photos(instance: Instance, session: Session, path: Path, unit_code: 
     """Judge (and when importing, store) every photo of an upload; one RowOutcome each."""
     limits, rules = instance.settings.limits, instance.rules.region.photo
     result.kind, result.kind_label = PHOTO_KIND, PHOTO_WORDS["kind_label"]
+    result.awaits_submission = False        # photos wait for the centre's photo review instead
     photos = list(entries(path, name, sniffed, limits))
     if not photos:
         raise FileRejected(C.FILE_EMPTY)

@@ -93,6 +93,7 @@ class FileResult:
     quarantined: bool = False
     receipt_name: str | None = None
     error_book_name: str | None = None
+    awaits_submission: bool = True   # accepted rows are pending (待提交) until the nightly batch
 
     @property
     def status(self) -> str:

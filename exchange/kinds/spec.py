@@ -103,6 +103,7 @@ class KindSpec:
     wage_month: str | None = None
     paid_month: str | None = None
     version: int = 1
+    review: bool = True             # accepted rows wait for submission and centre review
 
     def column(self, field_name: str) -> ColumnSpec:
         for c in self.columns:

@@ -73,7 +73,7 @@ def receipt_text(result: FileResult, rows: Iterable[dict[str, Any]], max_lines: 
     lines.append(W["counts"].format(**result.counts.as_dict()))
     if result.error_book_name:
         lines.append(W["error_book"].format(name=result.error_book_name))
-    if result.counts.accepted:
+    if result.counts.accepted and result.awaits_submission:
         lines.append(W["pending_hint"])
     shown = 0
     more = 0

@@ -182,6 +182,7 @@ def test_text_receipt_is_chinese_and_names_the_error_book(instance, db):  # type
     assert "成功 1 行，失败 1 行，重复 0 行，共 2 行。" in text
     assert result.error_book_name in text
     assert "第 5 行（乙" in text and "缴费基数范围" in text
+    assert "待提交" in text                      # accepted rows wait for the nightly submission
     archived = list((instance.archive).rglob("*h.xlsx"))
     assert len(archived) == 1 and not list(instance.unit_inbox("1001").iterdir())
 
