@@ -101,6 +101,9 @@ class FileRun:
         self.rules = instance.rules
         self.first_row: dict[Any, int] = {}
         self.person_field = kind.person_field     # a property that walks the columns
+        # Fields whose parsed value is a tuple (see cells.PARSERS), and the kind's defaults.
+        self.tuple_fields = [c.field for c in kind.columns if c.type == "codes"] + ["insurances"]
+        self.now = _now()
         self.memo = new_memo(kind.columns)
         self.checks = [ROW_CHECKS[name] for name in kind.checks]
         if opts.scope is not None:
@@ -180,8 +183,9 @@ class FileRun:
         serials: dict[int, int] = {}
         if self.opts.importing:
             serials = self.store(judged, ctx)
+        fields = [c.field for c in self.kind.columns]
         for p, findings in judged:
-            raw = tuple(p.cells.get(c.field) for c in self.kind.columns)
+            raw = tuple(map(p.cells.get, fields))
             serial = serials.get(p.outcome_row)
             if serial is None and findings and findings[0].code == C.DUPLICATE_IMPORTED:
                 serial = findings[0].params.get("serial")
@@ -192,13 +196,14 @@ class FileRun:
 
     def store(self, judged: list[tuple[Parsed, list[Finding]]], ctx: CheckContext) -> dict[int, int]:
         s, actor, file_id = self.session, self.opts.actor or self.unit.code, self.opts.file_id
+        now = self.now = _now()              # one timestamp for the rows of a chunk
         accepted = [p for p, f in judged if not f]
         failures = [(p, f) for p, f in judged if f and not all(x.is_duplicate for x in f)]
         Q.add_row_errors(s, [
             {"file_id": file_id, "unit_code": self.unit.code, "kind": self.kind.kind,
              "row": p.outcome_row, "id_number": p.values.get("id_number") or _text(p.cells.get("id_number")),
              "name": p.values.get("name") or _text(p.cells.get("name")), "column": x.column,
-             "code": x.code, "message": x.message, "created_at": _now()}
+             "code": x.code, "message": x.message, "created_at": now}
             for p, f in failures for x in f])
         if self.kind.action == "withdraw":
             return self.withdraw(accepted, ctx)
@@ -206,10 +211,18 @@ class FileRun:
         serials = Q.add_declarations(s, rows)
         if self.hooks:
             self.hooks.imported(s, rows, serials)
-        Q.add_audit(s, [{"at": _now(), "actor": actor, "action": "import", "serial": serial,
+        Q.add_audit(s, [{"at": now, "actor": actor, "action": "import", "serial": serial,
                          "file_id": file_id, "row": p.outcome_row, "detail": self.kind.kind}
                         for p, serial in zip(accepted, serials)])
         return {p.outcome_row: serial for p, serial in zip(accepted, serials)}
+
+    def _json_safe(self, values: dict[str, Any]) -> dict[str, Any]:
+        """_json_safe() where only multi-code columns (and what the kind adds) hold tuples."""
+        out = dict(values)
+        for f in self.tuple_fields:
+            if isinstance(out.get(f), tuple):
+                out[f] = list(out[f])
+        return out
 
     def declaration(self, p: Parsed, ctx: CheckContext) -> dict[str, Any]:
         values = dict(p.values)
@@ -232,8 +245,8 @@ class FileRun:
         row = {"unit_code": self.unit.code, "kind": self.kind.kind,
                "id_number": values.get("id_number"), "name": values.get("name"),
                "status": "pending", "fingerprint": self._fingerprint(p),
-               "payload": _json_safe(values), "old_values": old, "file_id": self.opts.file_id,
-               "row": p.outcome_row, "created_at": _now()}
+               "payload": self._json_safe(values), "old_values": old, "file_id": self.opts.file_id,
+               "row": p.outcome_row, "created_at": self.now}
         if self.hooks:
             self.hooks.complete(row, p.values, ctx)
         return row

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Mapping
 
 from exchange import codes as C
@@ -17,7 +18,7 @@ class Finding:
     field: str | None = None           # the column's field name, to mark the cell
     params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
-    @property
+    @cached_property          # rendered for the log, the receipt and the error workbook
     def message(self) -> str:
         return row_message(self.code, {"column": self.column or "", **self.params})
 

@@ -121,10 +121,16 @@ def _sqlite_insert_many(s: Session, table: Table, rows: list[dict[str, Any]]) ->
     sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(k) for k in names)}) "
            f"VALUES ({', '.join('?' * len(names))})")
     params = []
-    for r in rows:
+    last: list[tuple[Any, Any]] = [(params, None)] * len(procs)   # (value, processed): a chunk's
+    for r in rows:                                                 # rows share one timestamp
         values = list(r.values())
-        for i, proc in procs:
-            values[i] = proc(values[i])
+        for j, (i, proc) in enumerate(procs):
+            value = values[i]
+            seen, done = last[j]
+            if value is not seen:
+                done = proc(value)
+                last[j] = (value, done)
+            values[i] = done
         params.append(tuple(values))
     s.connection().exec_driver_sql(sql, params)
     return True
