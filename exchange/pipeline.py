@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from exchange import codes as C
@@ -47,6 +48,7 @@ from exchange.store.models import Declaration, FileRecord
 log = logging.getLogger("exchange.pipeline")
 
 # Refusals whose file is unsafe or unreadable go to quarantine; the rest are archived.
+RACE_ATTEMPTS = 3           # judging again after losing a one-open-declaration race
 QUARANTINE_CODES = {C.FILE_UNREADABLE, C.FILE_ENCRYPTED, C.FILE_HOSTILE, C.FILE_TOO_LARGE,
                     C.FILE_UNKNOWN_UNIT}
 INTERNAL_ERROR = "internal"
@@ -379,8 +381,45 @@ def process_claim(instance: Instance, db: Database, work: Claim, actor: str | No
     Receipts and the error workbook are staged before the import commits, so a crash after the
     commit only leaves placing to do (recover()); a crash before it leaves nothing behind.
     """
-    result = FileResult(work.unit, work.name, work.received_at, file_id=work.file_id)
+    actor, scope = attribution(db, work, actor, scope)
+    opts = Options(importing=True, actor=actor, scope=scope, file_id=work.file_id)
     stage = stage_dir(instance, work)
+    for attempt in range(1, RACE_ATTEMPTS + 1):
+        result = FileResult(work.unit, work.name, work.received_at, file_id=work.file_id)
+        try:
+            _judge_and_import(instance, db, work, result, opts, stage)
+            break
+        except IntegrityError:
+            # Another node imported a declaration for one of these persons since we read the
+            # records (the one-open-declaration index said no). Judge again: that row is now
+            # person.pending, and a clerk reads why instead of a quarantined file.
+            if attempt < RACE_ATTEMPTS:
+                log.warning("unit=%s file=%s id=%s: lost an import race, judging again (%d)",
+                            work.unit, work.name, work.file_id, attempt)
+                continue
+            log.exception("unit=%s file=%s id=%s: import races persist, quarantined", work.unit,
+                          work.name, work.file_id)
+            _refuse(instance, db, result, FileError(C.FILE_UNREADABLE, {"reason": "corrupt"}), True,
+                    stage, output_stem(result))
+        except FileRejected as exc:
+            _refuse(instance, db, result, FileError(exc.code, exc.params),
+                    exc.code in QUARANTINE_CODES, stage, output_stem(result))
+            break
+        except Exception:
+            log.exception("unit=%s file=%s id=%s: internal error, quarantined", work.unit, work.name,
+                          work.file_id)
+            _refuse(instance, db, result, FileError(C.FILE_UNREADABLE, {"reason": "corrupt"}), True,
+                    stage, output_stem(result))
+            break
+    place(instance, db, work, result.quarantined, stage)
+    log.info("unit=%s file=%s id=%s kind=%s status=%s %s", work.unit, work.name, work.file_id,
+             result.kind, result.status, result.counts.as_dict())
+    return result
+
+
+def _judge_and_import(instance: Instance, db: Database, work: Claim, result: FileResult,
+                      opts: Options, stage: Path) -> None:
+    """One attempt: judge and import in one transaction, staging the receipts before commit."""
     if stage.exists():
         shutil.rmtree(stage)
     stage.mkdir(parents=True)
@@ -400,8 +439,6 @@ def process_claim(instance: Instance, db: Database, work: Claim, actor: str | No
                 writer.append(ErrorBookWriter(stage / err_name, kind, work.unit, unit_name, work.name))
             writer[0].add(outcome)
 
-    actor, scope = attribution(db, work, actor, scope)
-    opts = Options(importing=True, actor=actor, scope=scope, file_id=work.file_id)
     try:
         with db.session() as s:
             unit = Q.unit_record(s, work.unit)
@@ -412,18 +449,8 @@ def process_claim(instance: Instance, db: Database, work: Claim, actor: str | No
                 result.error_book_name = err_name
             _finish_record(s, result)
             _write_receipts(instance, result, spool, stage, stem)
-    except FileRejected as exc:
-        _refuse(instance, db, result, FileError(exc.code, exc.params), exc.code in QUARANTINE_CODES,
-                stage, stem)
-    except Exception:
-        log.exception("unit=%s file=%s id=%s: internal error, quarantined", work.unit, work.name,
-                      work.file_id)
-        _refuse(instance, db, result, FileError(C.FILE_UNREADABLE, {"reason": "corrupt"}), True,
-                stage, stem)
-    place(instance, db, work, result.quarantined, stage)
-    log.info("unit=%s file=%s id=%s kind=%s status=%s %s", work.unit, work.name, work.file_id,
-             result.kind, result.status, result.counts.as_dict())
-    return result
+    finally:
+        spool.close()
 
 
 def stage_dir(instance: Instance, work: Claim) -> Path:
