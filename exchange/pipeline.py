@@ -43,7 +43,7 @@ from exchange.residents import hooks_for
 from exchange.results import FileError, FileResult, RowOutcome
 from exchange.store import queries as Q
 from exchange.store.db import Database
-from exchange.store.models import Declaration, FileRecord
+from exchange.store.models import IMPORTED_STATUSES, OPEN_STATUSES, Declaration, FileRecord
 
 log = logging.getLogger("exchange.pipeline")
 
@@ -144,12 +144,25 @@ class FileRun:
             serials = [p.values["serial"] for p in chunk if p.values.get("serial")]
             ctx.declarations, ctx.by_person = Q.unit_declarations(s, self.unit.code, serials, ids)
         else:
-            ctx.open_by_person = Q.open_declarations(s, ids)
+            # One query for the persons' declarations: the open ones block new work, and a row
+            # can repeat an imported one only if its person has one (the fingerprint covers the
+            # ID), so only those rows need a fingerprint now. Rows without an ID: by fingerprint.
+            history = Q.person_declarations(s, ids)
+            ctx.open_by_person = {d.id_number: d for d in history if d.status in OPEN_STATUSES}
+            ctx.imported = {d.fingerprint: d.serial for d in history
+                            if d.unit_code == self.unit.code and d.status in IMPORTED_STATUSES}
+            imported_ids = {d.id_number for d in history
+                            if d.unit_code == self.unit.code and d.status in IMPORTED_STATUSES}
+            unknown = []
             for p in chunk:          # only a row without findings can be one imported before
-                if not p.findings:
-                    p.fingerprint = fingerprint(self.kind.kind, self.unit.code, p.values)
-            ctx.imported = Q.imported_fingerprints(
-                s, self.unit.code, [p.fingerprint for p in chunk if p.fingerprint])
+                number = p.values.get("id_number")
+                if p.findings or (number and number not in imported_ids):
+                    continue
+                p.fingerprint = fingerprint(self.kind.kind, self.unit.code, p.values)
+                if not number:
+                    unknown.append(p.fingerprint)
+            if unknown:
+                ctx.imported.update(Q.imported_fingerprints(s, self.unit.code, unknown))
         if self.hooks:
             ctx = self.hooks.enrich(s, ctx, [(p.outcome_row, p.values) for p in chunk])
         return ctx
@@ -159,8 +172,8 @@ class FileRun:
 
     def judge(self, p: Parsed, ctx: CheckContext) -> list[Finding]:
         findings = list(p.findings)
-        if self.kind.action == "declare" and not findings:
-            serial = ctx.imported.get(self._fingerprint(p))
+        if self.kind.action == "declare" and not findings and p.fingerprint:
+            serial = ctx.imported.get(p.fingerprint)
             if serial is not None:
                 return [Finding(p.outcome_row, C.DUPLICATE_IMPORTED, params={"serial": serial})]
         for check in self.checks:

@@ -58,6 +58,7 @@ class OpenDeclaration:
     status: str
     unit_code: str
     id_number: str | None = None
+    fingerprint: str | None = None
 
 
 @dataclass

@@ -65,6 +65,18 @@ def open_declarations(s: Session, ids: Iterable[str]) -> dict[str, OpenDeclarati
     return out
 
 
+def person_declarations(s: Session, ids: Iterable[str]) -> list[OpenDeclaration]:
+    """Every declaration of these persons, whatever its unit and status, with its fingerprint."""
+    out = []
+    cols = (Declaration.serial, Declaration.kind, Declaration.status, Declaration.unit_code,
+            Declaration.id_number, Declaration.fingerprint)
+    for chunk in _chunks(sorted(set(ids))):
+        for d in s.execute(select(*cols).where(Declaration.id_number.in_(chunk))):
+            out.append(OpenDeclaration(d.serial, d.kind, d.status, d.unit_code, d.id_number,
+                                       d.fingerprint))
+    return out
+
+
 def imported_fingerprints(s: Session, unit: str, fingerprints: Iterable[str]) -> dict[str, int]:
     out = {}
     for chunk in _chunks(sorted(set(fingerprints))):
