@@ -3,8 +3,9 @@ checks that nothing was lost or done twice. Shared by tests/flows/test_reliabili
 bench/reliability.py.
 
 Each node is its own process with its own SFTP port; they share inbox/, outbox/ and var/ the way
-nodes on a network share do. A node's peak RSS is read from wait4() when it ends, so it is that
-process's own high-water mark.
+nodes on a network share do. A node's peak RSS is its own high-water mark (VmHWM in
+/proc/<pid>/status, read until it ends): wait4's ru_maxrss would not do, since Linux carries the
+parent's high-water mark across the fork and exec that start a child.
 """
 from __future__ import annotations
 
@@ -102,6 +103,9 @@ class Node:
                  "--home", str(self.instance.home), "serve", "--port", str(self.port)],
                 stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env)
         self.pids.append(proc.pid)
+        self.peak_mb.append(0.0)
+        threading.Thread(target=self._sample_peak, args=(proc, len(self.peak_mb) - 1),
+                         daemon=True).start()
         wait_until(lambda: proc.poll() is not None or "serving " in self.output(mark),
                    timeout, f"node {self.name} to start")
         if proc.poll() is not None:
@@ -122,11 +126,22 @@ class Node:
         except FileNotFoundError:
             return ""
 
+    def _sample_peak(self, proc: "subprocess.Popen[bytes]", slot: int) -> None:
+        """Follow the process's VmHWM (a high-water mark: the last reading holds all before it)."""
+        status = Path(f"/proc/{proc.pid}/status")
+        while proc.returncode is None:
+            try:
+                for line in status.read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        self.peak_mb[slot] = max(self.peak_mb[slot], int(line.split()[1]) / 1024)
+            except (OSError, ValueError, IndexError):
+                return                              # gone (or a zombie without memory)
+            time.sleep(0.05)
+
     def _reap(self) -> int:
         assert self.proc is not None
-        _pid, status, usage = os.wait4(self.proc.pid, 0)
+        _pid, status = os.waitpid(self.proc.pid, 0)
         self.proc.returncode = os.waitstatus_to_exitcode(status)
-        self.peak_mb.append(usage.ru_maxrss / 1024)
         return self.proc.returncode
 
     def stop(self, timeout: float = 60.0) -> int:
