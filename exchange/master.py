@@ -2,16 +2,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from itertools import islice
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
 from exchange import codes as C
-from exchange.checks.cells import parse_row
+from exchange.checks.cells import new_memo, parse_row
 from exchange.checks.finding import Finding
 from exchange.checks.values import is_blank
 from exchange.config import Instance
@@ -21,6 +21,7 @@ from exchange.kinds.spec import KindSpec
 from exchange.read.guard import sniff
 from exchange.read.header import locate_header, row_cells
 from exchange.read.tables import open_book
+from exchange.store import queries as Q
 from exchange.store.db import Database
 from exchange.store.models import Person, Unit
 
@@ -63,6 +64,7 @@ def load_master(instance: Instance, db: Database, path: Path, today: date | None
             detected = detect_kind(specs, located.header, located.title_lines, path.name, book.meta)
             spec = detected.kind
             report.kind = spec.kind
+            memo = new_memo(spec.columns)
             rows = ((n, row_cells(v, detected.mapping)) for n, v in located.rows)
             rows = ((n, c) for n, c in rows if not all(is_blank(x) for x in c.values()))
             while True:
@@ -71,7 +73,8 @@ def load_master(instance: Instance, db: Database, path: Path, today: date | None
                     break
                 good = []
                 for number, cells in chunk:
-                    values, findings = parse_row(number, cells, spec.columns, rules.tables, today)
+                    values, findings = parse_row(number, cells, spec.columns, rules.tables, today,
+                                                 memo)
                     if findings:
                         report.refused.append((number, findings))
                     else:
@@ -118,9 +121,10 @@ def _upsert_persons(s: Session, rows: list[dict[str, Any]]) -> tuple[int, int]:
         if r.get("last_paid_month"):
             m["last"] = max(m.get("last", ""), r["last_paid_month"])
     ids = list(merged)
-    existing = {p.id_number: p for p in s.execute(
-        select(Person.id_number, Person.insurances, Person.paid_months, Person.last_paid_month)
-        .where(Person.id_number.in_(ids)))} if ids else {}
+    table = cast(Table, Person.__table__)
+    existing = {p.id_number: p for p in s.connection().execute(
+        select(table.c.id_number, table.c.insurances, table.c.paid_months, table.c.last_paid_month)
+        .where(table.c.id_number.in_(ids)))} if ids else {}
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     for number, m in merged.items():
@@ -134,10 +138,15 @@ def _upsert_persons(s: Session, rows: list[dict[str, Any]]) -> tuple[int, int]:
         values = {**m, "insurances": ",".join(insurances) or None, "paid_months": paid or None,
                   "last_paid_month": last}
         (updates if old else inserts).append(values)
+    now = datetime.now().replace(microsecond=0)
     if inserts:
-        s.execute(insert(Person), [{"arrears": 0, **v} for v in _fill(inserts)])
+        Q.insert_many(s, table, [{"arrears": 0, **v, "updated_at": now} for v in _fill(inserts)])
+    # One executemany per set of columns given (a row updates only the columns it fills).
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for v in updates:
-        s.execute(update(Person).where(Person.id_number == v["id_number"]).values(**v))
+        groups.setdefault(tuple(v), []).append({**v, "updated_at": now})
+    for group in groups.values():
+        Q.update_many(s, table, "id_number", group)
     return len(inserts), len(updates)
 
 

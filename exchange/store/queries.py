@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Iterable, cast
 
-from sqlalchemy import CursorResult, Table, func, insert, select, update
+from sqlalchemy import CursorResult, Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from exchange.checks.context import OpenDeclaration, PersonRecord, UnitRecord
@@ -113,6 +113,26 @@ def unit_declarations(s: Session, unit: str, serials: Iterable[int], ids: Iterab
 
 # Bulk inserts: SQLAlchemy Core rather than the ORM's bulk path, which costs several times more
 # per row; on SQLite straight to the driver's executemany (see _sqlite_insert_many).
+def _driver_params(dialect: Any, table: Table, names: list[str], rows: list[dict[str, Any]]
+                   ) -> list[tuple[Any, ...]]:
+    """Rows as parameter tuples in `names` order, through the columns' bind processors."""
+    procs = [(i, p) for i, p in enumerate(table.c[k].type._cached_bind_processor(dialect)
+                                          for k in names) if p is not None]
+    params = []
+    last: list[tuple[Any, Any]] = [(params, None)] * len(procs)   # (value, processed): a chunk's
+    for r in rows:                                                 # rows share one timestamp
+        values = [r[k] for k in names]
+        for j, (i, proc) in enumerate(procs):
+            value = values[i]
+            seen, done = last[j]
+            if value is not seen:
+                done = proc(value)
+                last[j] = (value, done)
+            values[i] = done
+        params.append(tuple(values))
+    return params
+
+
 def _sqlite_insert_many(s: Session, table: Table, rows: list[dict[str, Any]]) -> bool:
     """executemany on the DBAPI cursor, values passed through the columns' own bind processors
     (JSON, DateTime), so rows are stored exactly as Core would store them, without its
@@ -127,25 +147,36 @@ def _sqlite_insert_many(s: Session, table: Table, rows: list[dict[str, Any]]) ->
             c.default is not None and c.name not in keys for c in table.c):
         return False
     names = list(keys)
-    procs = [(i, p) for i, p in enumerate(table.c[k].type._cached_bind_processor(dialect)
-                                          for k in names) if p is not None]
     quote = dialect.identifier_preparer.quote
     sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(k) for k in names)}) "
            f"VALUES ({', '.join('?' * len(names))})")
-    params = []
-    last: list[tuple[Any, Any]] = [(params, None)] * len(procs)   # (value, processed): a chunk's
-    for r in rows:                                                 # rows share one timestamp
-        values = list(r.values())
-        for j, (i, proc) in enumerate(procs):
-            value = values[i]
-            seen, done = last[j]
-            if value is not seen:
-                done = proc(value)
-                last[j] = (value, done)
-            values[i] = done
-        params.append(tuple(values))
-    s.connection().exec_driver_sql(sql, params)
+    s.connection().exec_driver_sql(sql, _driver_params(dialect, table, names, rows))
     return True
+
+
+def update_many(s: Session, table: Table, key: str, rows: list[dict[str, Any]]) -> None:
+    """UPDATE table SET <the rows' other keys> WHERE key = row[key], for rows that all have the
+    same keys. Columns with an `onupdate` must be given (no Python-side default is applied on
+    the SQLite path)."""
+    if not rows:
+        return
+    names = [k for k in rows[0] if k != key]
+    dialect = s.get_bind().dialect
+    if dialect.name == "sqlite":
+        quote = dialect.identifier_preparer.quote
+        sql = (f"UPDATE {quote(table.name)} SET {', '.join(f'{quote(k)} = ?' for k in names)} "
+               f"WHERE {quote(key)} = ?")
+        s.connection().exec_driver_sql(sql, _driver_params(dialect, table, names + [key], rows))
+        return
+    stmt = update(table).where(table.c[key] == bindparam("p_" + key)).values(
+        {k: bindparam("p_" + k) for k in names})
+    s.execute(stmt, [{"p_" + k: r[k] for k in (*names, key)} for r in rows])
+
+
+def insert_many(s: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert rows in bulk: the driver's executemany on SQLite, else Core executemany."""
+    if rows and not _sqlite_insert_many(s, table, rows):
+        s.execute(insert(table), rows)
 
 
 def add_declarations(s: Session, rows: list[dict[str, Any]]) -> list[int]:
@@ -166,13 +197,11 @@ def add_declarations(s: Session, rows: list[dict[str, Any]]) -> list[int]:
 
 
 def add_audit(s: Session, rows: list[dict[str, Any]]) -> None:
-    if rows and not _sqlite_insert_many(s, cast(Table, AuditEntry.__table__), rows):
-        s.execute(insert(AuditEntry.__table__), rows)
+    insert_many(s, cast(Table, AuditEntry.__table__), rows)
 
 
 def add_row_errors(s: Session, rows: list[dict[str, Any]]) -> None:
-    if rows and not _sqlite_insert_many(s, cast(Table, RowError.__table__), rows):
-        s.execute(insert(RowError.__table__), rows)
+    insert_many(s, cast(Table, RowError.__table__), rows)
 
 
 def audit(s: Session, actor: str, action: str, *, serial: int | None = None,
