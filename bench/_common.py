@@ -1,7 +1,8 @@
 """Shared bench helpers: temp instances, realistic IDs and names, timed children with peak RSS.
 
-Each measured step runs in its own child process and is reaped with os.wait4, so the peak
-resident memory reported is that child's own (ru_maxrss), not the maximum over all children.
+Each measured step runs in its own child process. Its peak resident memory is the VmHWM the
+child reads from /proc/self/status as it exits (HWM_PRELUDE): wait4's ru_maxrss would not do,
+since Linux carries the parent's high-water mark across the fork and exec that start a child.
 """
 from __future__ import annotations
 
@@ -56,6 +57,24 @@ def fresh_instance(root: Path, name: str = "inst"):  # type: ignore[no-untyped-d
     return instance, db
 
 
+# Run first in every measured child: at exit, write this process's own VmHWM (KiB) to the file
+# named by BENCH_HWM_FILE.
+HWM_PRELUDE = """
+import atexit as _atexit, os as _os
+def _bench_hwm():
+    with open("/proc/self/status") as _fh:
+        _kib = next(_l.split()[1] for _l in _fh if _l.startswith("VmHWM:"))
+    with open(_os.environ["BENCH_HWM_FILE"], "w") as _out:
+        _out.write(_kib)
+_atexit.register(_bench_hwm)
+"""
+
+
+def python_argv(code: str, *args: str) -> list[str]:
+    """A fresh interpreter running `code` (after HWM_PRELUDE) with `args`."""
+    return [sys.executable, "-c", HWM_PRELUDE + code, *args]
+
+
 @dataclass
 class Run:
     seconds: float
@@ -70,11 +89,12 @@ def run_child(argv: Sequence[str], *, keep_stdout: bool = True,
 
     Output goes to temp files rather than pipes, so nothing but wait4 reaps the child.
     """
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+            tempfile.NamedTemporaryFile("r") as hwm:
         start = time.perf_counter()
         proc = subprocess.Popen(list(argv), stdout=out if keep_stdout else subprocess.DEVNULL,
-                                stderr=err, env={**os.environ, **(env or {})})
-        _pid, status, usage = os.wait4(proc.pid, 0)
+                                stderr=err, env={**os.environ, **(env or {}), "BENCH_HWM_FILE": hwm.name})
+        _pid, status, _usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
         if proc.returncode != 0:
@@ -82,12 +102,15 @@ def run_child(argv: Sequence[str], *, keep_stdout: bool = True,
             sys.stderr.write(err.read().decode("utf-8", "replace")[-4000:])
             raise SystemExit(f"child failed ({proc.returncode}): {' '.join(argv)}")
         out.seek(0)
-        return Run(seconds, usage.ru_maxrss / 1024, proc.returncode, out.read())
+        peak = hwm.read().strip()
+        if not peak:
+            raise SystemExit(f"child wrote no VmHWM (no HWM_PRELUDE?): {' '.join(argv)}")
+        return Run(seconds, int(peak) / 1024, proc.returncode, out.read())
 
 
 def exchange_argv(*args: str) -> list[str]:
     """The `exchange` CLI in a fresh interpreter (the same one running the bench)."""
-    return [sys.executable, "-c", "from exchange.cli import main; main()", *args]
+    return python_argv("from exchange.cli import main; main()", *args)
 
 
 def machine() -> str:

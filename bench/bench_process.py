@@ -23,7 +23,8 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 
-from _common import Run, best, exchange_argv, fresh_instance, machine, person_id, person_name, run_child
+from _common import (Run, best, exchange_argv, fresh_instance, machine, person_id, person_name,
+                     python_argv, run_child)
 
 HEADERS = ["身份证号*", "姓名*", "性别", "民族", "出生日期", "参加工作日期", "户籍性质", "文化程度*",
            "工作岗位*", "联系电话", "联系地址", "变更日期*", "缴费工资*", "参保险种"]
@@ -122,10 +123,9 @@ def measure(size: int, root: Path, repeat: int, openpyxl_ref: bool) -> dict[str,
     bad = generate(path, size)
     print(f"  {path.stat().st_size / 1e6:.1f} MB, bad rows {sum(bad.values()):,} {bad}", flush=True)
     out: dict[str, Run | float] = {}
-    out["read"] = best([run_child([sys.executable, "-c", READ_CALAMINE, str(path)])
-                        for _ in range(repeat)])
+    out["read"] = best([run_child(python_argv(READ_CALAMINE, str(path))) for _ in range(repeat)])
     if openpyxl_ref:
-        out["openpyxl"] = best([run_child([sys.executable, "-c", READ_OPENPYXL, str(path)])])
+        out["openpyxl"] = best([run_child(python_argv(READ_OPENPYXL, str(path)))])
     processes, validates = [], []
     for n in range(repeat):
         instance, db = fresh_instance(root, f"inst-{size}-{n}")
