@@ -123,7 +123,7 @@ PARSERS: dict[str, Callable[[Any, ColumnSpec, dict[str, CodeTable], date], Parse
 # functions of the cell, the column, the code tables and today, all fixed for one file.
 MEMO_TYPES = frozenset({"code", "codes", "month", "date", "wage", "id_type", "amount", "postcode",
                         "class"})
-MEMO_LIMIT = 4096
+MEMO_LIMIT = 16384          # birth dates of a whole register fit (a few MB per column at most)
 Memo = dict[str, dict[tuple[type, Any], Parsed]]
 
 

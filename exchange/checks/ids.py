@@ -13,8 +13,13 @@ CHECK_CHARS = "10X98765432"
 _SCIENTIFIC = re.compile(r"^\d(\.\d+)?e\+?\d+$", re.IGNORECASE)
 
 
+_ZERO_SUM = 48 * sum(WEIGHTS)          # the weights times ord("0")
+
+
 def check_char(first17: str) -> str:
     """The MOD 11-2 check character for the first 17 digits."""
+    if first17.isascii():                # digit values straight from the bytes: d = byte - 48
+        return CHECK_CHARS[(sum(map(mul, first17.encode(), WEIGHTS)) - _ZERO_SUM) % 11]
     return CHECK_CHARS[sum(map(mul, map(int, first17), WEIGHTS)) % 11]
 
 
