@@ -109,12 +109,20 @@ def _legacy_xls(path: Path, title: str, headers: list[str], rows: list[list[Any]
     wb.save(str(path))
 
 
-def run_demo(instance: Instance, db: Database) -> list[FileResult]:
+def run_demo(instance: Instance, db: Database) -> tuple[list[FileResult], list[Path]]:
+    """Process the samples, then submit the employer's pending rows as the nightly job would.
+
+    Returns the file results and the batch documents (roster PDF, centre review workbook).
+    """
+    from exchange.review.submit import submit_pending
+
     instance.ensure_folders()
     write_samples(instance, db)
     extra = _resident_samples(instance, db)
     results = process_inbox(instance, db)
-    return results + extra
+    documents = [p for b in submit_pending(instance, db, unit=DEMO_UNIT, actor="demo")
+                 for p in b.documents]
+    return results + extra, documents
 
 
 def _resident_samples(instance: Instance, db: Database) -> list[FileResult]:

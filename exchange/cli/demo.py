@@ -12,14 +12,15 @@ from exchange.demo import run_demo
 @click.command("demo")
 @pass_ctx
 def demo(ctx: Context) -> None:
-    """Create a sample unit with master data, drop messy files into its inbox, process them.
+    """Create sample units with master data, drop messy files into their inboxes, process
+    them, and submit the employer's accepted rows (roster PDF, centre review workbook).
 
     Run it again to see re-sent rows counted as duplicates.
 
     Example: exchange demo
     """
     instance = ctx.instance
-    results = run_demo(instance, ctx.db)
+    results, documents = run_demo(instance, ctx.db)
     table = Table(title="Processed files")
     for col in ("unit", "file", "kind", "status", "accepted", "failed", "duplicate"):
         table.add_column(col, no_wrap=True)
@@ -29,13 +30,15 @@ def demo(ctx: Context) -> None:
                       str(c.duplicate))
     console = Console(width=max(Console().width, 120))
     console.print(table)
-    units = sorted({r.unit for r in results})
-    for unit in units:
-        console.print(f"receipts:        {instance.unit_outbox(unit, 'receipts')}")
-        console.print(f"error workbooks: {instance.unit_outbox(unit, 'errors')}")
-    console.print(f"archive:         {instance.archive}")
-    console.print(f"quarantine:      {instance.quarantine}")
-    console.print("next: exchange validate FILE --unit D1001 --json | exchange process | exchange --help")
+    # Paths are echoed plainly: rich would wrap long ones and break copy-and-paste.
+    for unit in sorted({r.unit for r in results}):
+        click.echo(f"receipts:        {instance.unit_outbox(unit, 'receipts')}")
+        click.echo(f"error workbooks: {instance.unit_outbox(unit, 'errors')}")
+    for path in documents:
+        click.echo(f"submitted batch: {path}")
+    click.echo(f"archive:         {instance.archive}")
+    click.echo(f"quarantine:      {instance.quarantine}")
+    click.echo("next: exchange validate FILE --unit D1001 --json | exchange process | exchange --help")
 
 
 COMMANDS = [demo]

@@ -151,3 +151,20 @@ def test_chinese_text_lives_only_in_messages_and_rules() -> None:
                     continue
                 offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.value[:40]}")
     assert offenders == []
+
+
+def test_demo_processes_samples_and_shows_the_outputs(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from exchange.config import init_instance
+
+    home = tmp_path / "demo"
+    init_instance(home)
+    result = run(home, "demo")
+    assert result.exit_code == 0, result.output
+    assert "psnAdd.xlsx" in result.output and "partial" in result.output
+    assert re.search(r"submitted batch: .*D1001-\d{8}-001\..*\.pdf", result.output)
+    receipts = list((home / "outbox" / "D1001" / "receipts").glob("*.json"))
+    assert len(receipts) == 4
+    assert list((home / "outbox" / "D1001" / "errors").glob("*.xlsx"))
+    assert (home / "inbox" / "D1001" / "~$psnAdd.xlsx").exists()      # lock file left alone
+    again = run(home, "demo")
+    assert re.search(r"psnAdd\.xlsx\s*│ employee_add\s*│ partial\s*│ 0\s*│ 7\s*│ 2", again.output)
