@@ -119,15 +119,20 @@ def generate(path: Path, rows: int, seed: int = 8) -> dict[str, int]:
 
 def measure(size: int, root: Path, repeat: int, openpyxl_ref: bool) -> dict[str, Run | float]:
     path = root / f"psnAdd-{size}.xlsx"
-    print(f"  generating {size:,} rows ...", flush=True)
-    bad = generate(path, size)
-    print(f"  {path.stat().st_size / 1e6:.1f} MB, bad rows {sum(bad.values()):,} {bad}", flush=True)
+    if path.exists():                                 # --keep: the same file as last time
+        print(f"  reusing {path}", flush=True)
+    else:
+        print(f"  generating {size:,} rows ...", flush=True)
+        bad = generate(path, size)
+        print(f"  {path.stat().st_size / 1e6:.1f} MB, bad rows {sum(bad.values()):,} {bad}", flush=True)
     out: dict[str, Run | float] = {}
     out["read"] = best([run_child(python_argv(READ_CALAMINE, str(path))) for _ in range(repeat)])
     if openpyxl_ref:
         out["openpyxl"] = best([run_child(python_argv(READ_OPENPYXL, str(path)))])
     processes, validates = [], []
     for n in range(repeat):
+        for old in root.glob(f"inst-{size}-{n}*"):
+            shutil.rmtree(old)
         instance, db = fresh_instance(root, f"inst-{size}-{n}")
         db.dispose()
         shutil.copy2(path, instance.unit_inbox("1001") / path.name)
