@@ -48,3 +48,15 @@ def records(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[dict[
 
 
 __all__ = ["emit_json", "emit_table", "records", "console", "sys"]
+
+
+def period_bounds(period: str | None) -> tuple[Any, Any]:
+    """(since, until) of a --period option (YYYY, YYYYMM, YYYY-MM, YYYY-MM-DD), or (None, None)."""
+    from exchange.review import queries as RQ
+
+    if not period:
+        return None, None
+    try:
+        return RQ.parse_period(period)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--period") from exc

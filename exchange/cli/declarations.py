@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from exchange.cli import Context, pass_ctx
-from exchange.cli._render import emit_json, emit_table
+from exchange.cli._render import emit_json, emit_table, period_bounds
 from exchange.review import queries as RQ
 
 COLUMNS = ["serial", "unit", "kind", "id_number", "name", "status", "batch_no", "created_at",
@@ -31,12 +31,7 @@ def declarations(ctx: Context, unit: str | None, status: str | None, kind: str |
     if kind and kind not in ctx.instance.rules.kinds:
         raise click.BadParameter(f"unknown kind {kind!r} (known: {', '.join(sorted(ctx.instance.rules.kinds))})",
                                  param_hint="--kind")
-    since = until = None
-    if period:
-        try:
-            since, until = RQ.parse_period(period)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--period") from exc
+    since, until = period_bounds(period)
     with ctx.db.session() as s:
         rows = RQ.declarations(s, unit=unit, status=status, kind=kind, person=person,
                                batch=batch_no, since=since, until=until, limit=limit or None)

@@ -6,8 +6,7 @@ from pathlib import Path
 import click
 
 from exchange.cli import Context, pass_ctx
-from exchange.cli._render import emit_json, emit_table
-from exchange.review import queries as RQ
+from exchange.cli._render import emit_json, emit_table, period_bounds
 from exchange.review.errorlog import export_errors
 from exchange.review.reports import error_rows
 
@@ -30,12 +29,7 @@ def errors(ctx: Context, unit: str | None, period: str | None, person: str | Non
 
     Example: exchange errors --unit 1001 --period 202611 --code id --export errors.xlsx
     """
-    since = until = None
-    if period:
-        try:
-            since, until = RQ.parse_period(period)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--period") from exc
+    since, until = period_bounds(period)
     if export is not None:
         if export.suffix.lower() not in (".xlsx", ".csv"):
             raise click.BadParameter("the export file must end in .xlsx or .csv", param_hint="--export")

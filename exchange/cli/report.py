@@ -6,7 +6,7 @@ from datetime import date, datetime
 import click
 
 from exchange.cli import Context, pass_ctx
-from exchange.cli._render import emit_json, emit_table
+from exchange.cli._render import emit_json, emit_table, period_bounds
 from exchange.review import queries as RQ
 from exchange.review.jobs import resolve_month
 from exchange.review.reports import centre_digest, monthly_rosters, unit_reports
@@ -38,12 +38,7 @@ def summary_cmd(ctx: Context, unit: str | None = None, period: str | None = None
 
     Example: exchange report summary --period 202611
     """
-    since = until = None
-    if period:
-        try:
-            since, until = RQ.parse_period(period)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--period") from exc
+    since, until = period_bounds(period)
     with ctx.db.session() as s:
         rows = RQ.summary(s, unit=unit, since=since, until=until)
     if as_json:

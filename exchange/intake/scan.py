@@ -25,21 +25,30 @@ def waiting_files(instance: Instance, settle_seconds: float = 0.0) -> Iterator[t
     if not instance.inbox.is_dir():
         return
     now = time.time()
-    entries = []
-    for unit_dir in instance.inbox.iterdir():
-        if not unit_dir.is_dir() or unit_dir.name.startswith((".", "_")):
-            continue
-        for path in unit_dir.iterdir():
-            try:
-                if not path.is_file() or ignored(path.name):
-                    continue
-                mtime = path.stat().st_mtime
-            except FileNotFoundError:
-                continue
-            if now - mtime >= settle_seconds:
-                entries.append((mtime, unit_dir.name, path))
+    entries = [(mtime, unit_dir.name, path) for unit_dir in unit_folders(instance)
+               for mtime, path in settled_files(unit_dir, settle_seconds, now)]
     for _, unit, path in sorted(entries):
         yield unit, path
+
+
+def unit_folders(instance: Instance) -> Iterator[Path]:
+    """inbox/<unit>/ folders (not _centre, not hidden)."""
+    for unit_dir in instance.inbox.iterdir():
+        if unit_dir.is_dir() and not unit_dir.name.startswith((".", "_")):
+            yield unit_dir
+
+
+def settled_files(folder: Path, settle_seconds: float, now: float) -> Iterator[tuple[float, Path]]:
+    """(mtime, path) of the complete files in `folder`: not ignored names, quiet long enough."""
+    for path in folder.iterdir():
+        try:
+            if not path.is_file() or ignored(path.name):
+                continue
+            mtime = path.stat().st_mtime
+        except FileNotFoundError:
+            continue
+        if now - mtime >= settle_seconds:
+            yield mtime, path
 
 
 # With `force`, a file renamed into var/processing but never recorded is adopted once it is

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 
 from exchange.config import Instance
 from exchange.intake.claim import SEPARATOR, Claim, register
-from exchange.intake.ignore import ignored
+from exchange.intake.scan import settled_files, unit_folders
 from exchange.store.db import Database
 
 if TYPE_CHECKING:
@@ -74,21 +74,12 @@ def waiting_sub_account_files(instance: Instance, settle_seconds: float = 0.0
         return
     now = time.time()
     found = []
-    for unit_dir in instance.inbox.iterdir():
-        if not unit_dir.is_dir() or unit_dir.name.startswith((".", "_")):
-            continue
+    for unit_dir in unit_folders(instance):
         for sub in unit_dir.iterdir():
             if not sub.is_dir() or not sub.name.startswith(SUB_PREFIX) or len(sub.name) < 2:
                 continue
-            for path in sub.iterdir():
-                try:
-                    if not path.is_file() or ignored(path.name):
-                        continue
-                    mtime = path.stat().st_mtime
-                except FileNotFoundError:
-                    continue
-                if now - mtime >= settle_seconds:
-                    found.append((mtime, unit_dir.name, sub.name[len(SUB_PREFIX):], path))
+            for mtime, path in settled_files(sub, settle_seconds, now):
+                found.append((mtime, unit_dir.name, sub.name[len(SUB_PREFIX):], path))
     for _, unit, login, path in sorted(found):
         yield unit, login, path
 
