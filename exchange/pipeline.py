@@ -27,7 +27,7 @@ from exchange.checks.rows import ROW_CHECKS
 from exchange.checks.values import is_blank
 from exchange.config import Instance
 from exchange.errors import FileRejected
-from exchange.intake.claim import Claim, claim, node_name
+from exchange.intake.claim import Claim, claimed, node_name
 from exchange.kinds.detect import detect_kind, unit_named
 from exchange.kinds.spec import KindSpec, normalise_label
 from exchange.messages import DECLARATION_STATUS_LABELS, OUTPUT_NAMES
@@ -543,11 +543,12 @@ def place(instance: Instance, db: Database, work: Claim, quarantined: bool, stag
 
 # Entry points ----------------------------------------------------------------------------------
 def process_file(instance: Instance, db: Database, path: Path, unit: str) -> FileResult | None:
-    """Claim one file from an inbox and process it; None when another worker claimed it."""
-    work = claim(instance, db, path, unit)
-    if work is None:
-        return None
-    return process_claim(instance, db, work)
+    """Claim one file from an inbox and process it; None when another worker claimed it, or
+    another node is judging a file of the same unit (see intake.claim.claimed)."""
+    with claimed(instance, db, path, unit) as work:
+        if work is None:
+            return None
+        return process_claim(instance, db, work)
 
 
 @dataclass

@@ -35,6 +35,7 @@ log = logging.getLogger("exchange.watch")
 # process_centre_inbox names its work files centre-<%Y%m%d%H%M%S%f>-<name>.
 CENTRE_WORK = re.compile(r"^centre-\d{20}-(?P<name>.+)$")
 RETRY_SECONDS = 10.0   # after an error (database away, disk full) a folder is tried again
+BUSY_RETRY_SECONDS = 1.0   # another node holds the unit: its file is usually done in a moment
 
 
 def recover_centre(instance: Instance, db: Database, *, force: bool = False) -> int:
@@ -213,6 +214,10 @@ class IntakeWorker:
         if self._stopping.is_set():
             raise _Stopping
 
+    def _unit_busy(self, unit: str, _path: Path) -> None:
+        """Another node is judging a file of this unit: look again shortly, not at the rescan."""
+        self._due[unit] = time.monotonic() + BUSY_RETRY_SECONDS
+
     def _process_folder(self, folder: str) -> int:
         if folder == CENTRE:
             done = len(process_centre_inbox(self.instance, self.db, settle_seconds=self.settle))
@@ -222,7 +227,7 @@ class IntakeWorker:
                                                    on_result=self._after_file))
         else:
             done = len(process_inbox(self.instance, self.db, settle_seconds=self.settle, unit=folder,
-                                     on_result=self._after_file))
+                                     on_result=self._after_file, on_busy=self._unit_busy))
         self._recheck(folder)
         return done
 
