@@ -20,6 +20,10 @@ from exchange.outputs.workbook import (BAD_FILL, BAD_FONT, BOX, HEADER_FILL, HEA
 from exchange.results import RowOutcome
 
 TEXT_TYPES = ("id", "text", "phone", "postcode", "class", "month")
+# Cell notes (comments) on the marked cells of the first NOTE_ROWS failed rows only: openpyxl
+# builds every note in memory when it saves (about 8 KB each), so 25,000 failed rows took
+# 200 MB. Every failed row keeps its marked cells and its 失败原因 column.
+NOTE_ROWS = 2000
 
 
 class ErrorBookWriter:
@@ -79,7 +83,8 @@ class ErrorBookWriter:
                 cells.append(self._cell(value, as_text, border=BOX))
             else:
                 cell = self._cell(value, as_text, border=BOX, fill=BAD_FILL, font=BAD_FONT)
-                cell.comment = Comment(finding.message, PRODUCT_NAME)
+                if self.rows < NOTE_ROWS:
+                    cell.comment = Comment(finding.message, PRODUCT_NAME)
                 cells.append(cell)
         reasons = "；".join(f.message.rstrip("。") for f in outcome.findings if not f.is_duplicate) + "。"
         cells.append(self._cell(reasons, font=REASON_FONT, border=BOX))

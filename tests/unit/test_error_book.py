@@ -36,3 +36,17 @@ def test_reused_styles_match_the_first_cells_of_each_look(tmp_path: Path) -> Non
     assert ws["J4"].value == "=1+1" and ws["K4"].value == "@地址"          # never formulas
     assert first[1][4].endswith("FFC7CE") and first[1][6]                  # marked, with a note
     assert not first[2][6] and first[2][5] == "thin"
+
+
+def test_notes_stop_after_the_first_rows_but_marks_and_reasons_do_not(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import exchange.outputs.error_book as book
+
+    monkeypatch.setattr(book, "NOTE_ROWS", 2)
+    raw = ("320602198001012473", "张三", "", "汉族", None, "", "", "21", "01", "", "", 202612, 99999, "")
+    writer = ErrorBookWriter(tmp_path / "e.xlsx", KIND, "1001", "示例", "src.xlsx")
+    for row in range(3):
+        writer.add(RowOutcome(4 + row, (Finding(4 + row, "wage.out_of_bounds", "缴费工资", "wage"),), raw))
+    writer.close()
+    ws = openpyxl.load_workbook(tmp_path / "e.xlsx").worksheets[0]
+    assert [ws[f"M{r}"].comment is not None for r in (4, 5, 6)] == [True, True, False]
+    assert all(ws[f"M{r}"].fill.fgColor.rgb.endswith("FFC7CE") and ws[f"O{r}"].value for r in (4, 5, 6))
