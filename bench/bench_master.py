@@ -73,6 +73,7 @@ def main() -> None:
                 print(f"generating {args.rows:,} persons as {fmt} ...", flush=True)
                 (write_csv if fmt == "csv" else write_xlsx)(path, args.rows)
             print(f"  {path.stat().st_size / 1e6:.1f} MB", flush=True)
+            shutil.rmtree(root / f"inst-{fmt}", ignore_errors=True)
             instance, db = fresh_instance(root, f"inst-{fmt}")
             db.dispose()
             # A centre's full register is larger than a unit's file: raise the size limit (100 MB).
