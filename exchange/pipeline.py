@@ -148,9 +148,10 @@ class FileRun:
             # can repeat an imported one only if its person has one (the fingerprint covers the
             # ID), so only those rows need a fingerprint now. Rows without an ID: by fingerprint.
             history = Q.person_declarations(s, ids)
-            ctx.open_by_person = {d.id_number: d for d in history if d.status in OPEN_STATUSES}
-            ctx.imported = {d.fingerprint: d.serial for d in history
-                            if d.unit_code == self.unit.code and d.status in IMPORTED_STATUSES}
+            ctx.open_by_person = {d.id_number: d for d in history
+                                  if d.id_number and d.status in OPEN_STATUSES}
+            ctx.imported = {d.fingerprint: d.serial for d in history if d.fingerprint
+                            and d.unit_code == self.unit.code and d.status in IMPORTED_STATUSES}
             imported_ids = {d.id_number for d in history
                             if d.unit_code == self.unit.code and d.status in IMPORTED_STATUSES}
             unknown = []

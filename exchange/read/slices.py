@@ -139,7 +139,7 @@ def workbook_parts(path: Path) -> Parts:
 def _si_text(si: ET.Element) -> str:
     """One shared string as calamine reads it: the plain text, or the rich-text runs joined;
     phonetic runs left out; the `_x00HH_` escapes of control characters decoded."""
-    parts = []
+    parts: list[str] = []
     for child in si:
         name = _local(child.tag)
         if name == "t" and not parts:

@@ -118,7 +118,7 @@ def _driver_params(dialect: Any, table: Table, names: list[str], rows: list[dict
     """Rows as parameter tuples in `names` order, through the columns' bind processors."""
     procs = [(i, p) for i, p in enumerate(table.c[k].type._cached_bind_processor(dialect)
                                           for k in names) if p is not None]
-    params = []
+    params: list[tuple[Any, ...]] = []
     last: list[tuple[Any, Any]] = [(params, None)] * len(procs)   # (value, processed): a chunk's
     for r in rows:                                                 # rows share one timestamp
         values = [r[k] for k in names]
