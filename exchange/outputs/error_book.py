@@ -16,7 +16,7 @@ from exchange.kinds.spec import KindSpec
 from exchange.messages import ERROR_BOOK_WORDS as W, PRODUCT_NAME
 from exchange.outputs.workbook import (BAD_FILL, BAD_FONT, BOX, HEADER_FILL, HEADER_FONT,
                                        REASON_FONT, REQUIRED_FONT, TITLE_FONT, add_meta_sheet,
-                                       column_letter, guard_value, text_cell)
+                                       TEXT_FORMAT, column_letter, guard_value, text_cell)
 from exchange.results import RowOutcome
 
 TEXT_TYPES = ("id", "text", "phone", "postcode", "class", "month")
@@ -62,16 +62,21 @@ class ErrorBookWriter:
         value, formula_like = guard_value(value)
         if force_text and value is not None and not isinstance(value, str):
             value = str(value)
-        key = (formula_like or (force_text and value is not None), *((k, id(v)) for k, v in style.items()))
-        look = self._looks.get(key)
-        if look is None:
-            cell = text_cell(self.ws, value, force_text=force_text, **style)
-            self._looks[key] = copy(cell._style)
-            return cell
-        cell = WriteOnlyCell(self.ws, value=value)
-        if key[0]:
+        as_text = formula_like or (force_text and value is not None)
+        cell = WriteOnlyCell(self.ws, value=value)        # a date value brings a date format
+        if as_text:
             cell.data_type = "s"
-        cell._style = copy(look)
+        number_format = cell._style.numFmtId if cell._style is not None else 0
+        key = (as_text, number_format, *((k, id(v)) for k, v in style.items()))
+        look = self._looks.get(key)
+        if look is None:                                   # as text_cell() does it
+            if as_text:
+                cell.number_format = TEXT_FORMAT
+            for k, v in style.items():
+                setattr(cell, k, v)
+            self._looks[key] = copy(cell._style)
+        else:
+            cell._style = copy(look)
         return cell
 
     def add(self, outcome: RowOutcome) -> None:

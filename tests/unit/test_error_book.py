@@ -1,6 +1,7 @@
 """The error workbook's cells look the same whether their style was worked out or reused."""
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import openpyxl
@@ -27,6 +28,8 @@ def test_reused_styles_match_the_first_cells_of_each_look(tmp_path: Path) -> Non
         bad = [Finding(4 + row, "name.invalid", "姓名", "name"),
                Finding(4 + row, "wage.out_of_bounds", "缴费工资", "wage" if row != 1 else "education")]
         writer.add(RowOutcome(4 + row, tuple(bad), raw))
+    born = datetime(1980, 1, 1)                          # a date after a blank in the same column
+    writer.add(RowOutcome(7, (Finding(7, "name.invalid", "姓名", "name"),), raw[:4] + (born,) + raw[5:]))
     writer.close()
     ws = openpyxl.load_workbook(tmp_path / "e.xlsx").worksheets[0]
     first, second, third = ([_look(c) for c in ws[r]] for r in (4, 5, 6))
@@ -36,6 +39,7 @@ def test_reused_styles_match_the_first_cells_of_each_look(tmp_path: Path) -> Non
     assert ws["J4"].value == "=1+1" and ws["K4"].value == "@地址"          # never formulas
     assert first[1][4].endswith("FFC7CE") and first[1][6]                  # marked, with a note
     assert not first[2][6] and first[2][5] == "thin"
+    assert ws["E7"].value == born and ws["E7"].is_date and ws["E7"].border.left.style == "thin"
 
 
 def test_notes_stop_after_the_first_rows_but_marks_and_reasons_do_not(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
