@@ -65,6 +65,15 @@ def _set_extra(person: Person, values: dict[str, Any]) -> dict[str, Any]:
     return old
 
 
+def _fill_identity(person: Person, decl: Declaration, p: dict[str, Any]) -> None:
+    """Name, sex and birth date from the declaration, else the record, else the ID itself."""
+    number = decl.id_number or ""
+    born = ids.birth_date(number) if len(number) == 18 else None
+    person.name = p.get("name") or person.name
+    person.sex = p.get("sex") or person.sex or (ids.sex_code(number) if born else None)
+    person.birth_date = p.get("birth_date") or person.birth_date or (born.isoformat() if born else None)
+
+
 def _insurances(value: Any) -> str | None:
     if isinstance(value, (list, tuple)):
         return ",".join(str(v) for v in value) or None
@@ -84,11 +93,7 @@ def insure(s: Session, decl: Declaration, kind: KindSpec, decided_at: datetime) 
         old = {"status": person.status, "unit_code": person.unit_code, "insurances": person.insurances,
                "insured_from": person.insured_from, "stopped_after": person.stopped_after,
                "wage_base": person.wage_base}
-    number = decl.id_number or ""
-    born = ids.birth_date(number) if len(number) == 18 else None
-    person.name = p.get("name") or person.name
-    person.sex = p.get("sex") or person.sex or (ids.sex_code(number) if born else None)
-    person.birth_date = p.get("birth_date") or person.birth_date or (born.isoformat() if born else None)
+    _fill_identity(person, decl, p)
     person.unit_code = decl.unit_code
     person.status = INSURED
     person.insurances = _insurances(p.get("insurances")) or person.insurances
@@ -181,11 +186,7 @@ def resident_insure(s: Session, decl: Declaration, kind: KindSpec, decided_at: d
     else:
         old = {"status": person.status, "unit_code": person.unit_code, "class_code": person.class_code,
                "insured_from": person.insured_from}
-    number = decl.id_number or ""
-    born = ids.birth_date(number) if len(number) == 18 else None
-    person.name = p.get("name") or person.name
-    person.sex = p.get("sex") or person.sex or (ids.sex_code(number) if born else None)
-    person.birth_date = p.get("birth_date") or person.birth_date or (born.isoformat() if born else None)
+    _fill_identity(person, decl, p)
     person.unit_code = decl.unit_code
     person.status = INSURED
     person.insurances = _insurances(p.get("insurances")) or person.insurances or "390"

@@ -31,6 +31,7 @@ from exchange.checks.ids import check_char
 from exchange.config import Instance, init_instance
 from exchange.store.db import Database
 from exchange.store.models import AuditEntry, Declaration, FileRecord
+from tests.flows.serving import wait_until
 
 ADD_HEADERS = ["身份证号*", "姓名*", "性别", "民族", "出生日期", "参加工作日期", "户籍性质", "文化程度*",
                "工作岗位*", "联系电话", "联系地址", "变更日期*", "缴费工资*", "参保险种"]
@@ -67,16 +68,6 @@ def rescan_every(instance: Instance, seconds: int) -> None:
     assert n == 1
     path.write_text(text, encoding="utf-8")
 
-
-def wait_until(probe: Callable[[], Any], timeout: float, what: str, every: float = 0.05) -> Any:
-    end = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(every)
 
 
 class Node:
