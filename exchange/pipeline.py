@@ -11,7 +11,7 @@ import logging
 import shutil
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from itertools import islice
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -20,13 +20,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from exchange import codes as C
-from exchange.checks.cells import new_memo, parse_row
+from exchange.checks.cells import new_memo, parse_rows
 from exchange.checks.context import CheckContext, UnitRecord
 from exchange.checks.finding import Finding
-from exchange.checks.rows import ROW_CHECKS
-from exchange.checks.values import is_blank
+from exchange.checks.rows import ABOUT_RECORDS, ROW_CHECKS
+from exchange.checks.values import BLANK_CHARS
 from exchange.config import Instance
 from exchange.errors import FileRejected
+from exchange.heap import many_objects
 from exchange.intake.claim import Claim, claimed, node_name
 from exchange.kinds.detect import detect_kind, unit_named
 from exchange.kinds.spec import KindSpec, normalise_label
@@ -35,7 +36,7 @@ from exchange.outputs.atomic import publish
 from exchange.outputs.error_book import ErrorBookWriter
 from exchange.outputs.receipt import ReceiptRows, receipt_json, receipt_text
 from exchange.read.guard import sniff
-from exchange.read.header import locate_header, row_cells
+from exchange.read.header import Located, locate_header
 from exchange.read.tables import open_book
 from exchange.intake.subaccounts import attribution
 from exchange.photos import PhotoRun, examine_photos, is_photo_upload
@@ -80,13 +81,17 @@ def _json_safe(values: dict[str, Any]) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
 
 
-@dataclass
 class Parsed:
-    outcome_row: int
-    cells: dict[str, Any]
-    values: dict[str, Any]
-    findings: list[Finding]
-    fingerprint: str = ""          # set once per row by FileRun.context()
+    """One data row: its cells as written (in the kind's column order), parsed values, findings."""
+    __slots__ = ("outcome_row", "raw", "values", "findings", "fingerprint")
+
+    def __init__(self, outcome_row: int, raw: tuple[Any, ...], values: dict[str, Any],
+                 findings: list[Finding]) -> None:
+        self.outcome_row = outcome_row
+        self.raw = raw
+        self.values = values
+        self.findings = findings
+        self.fingerprint = ""          # set once per row by FileRun.context()
 
 
 class FileRun:
@@ -103,29 +108,43 @@ class FileRun:
         self.rules = instance.rules
         self.first_row: dict[Any, int] = {}
         self.person_field = kind.person_field     # a property that walks the columns
+        self.position = {c.field: i for i, c in enumerate(kind.columns)}
         # Fields whose parsed value is a tuple (see cells.PARSERS), and the kind's defaults.
         self.tuple_fields = [c.field for c in kind.columns if c.type == "codes"] + ["insurances"]
         self.now = _now()
         self.memo = new_memo(kind.columns)
-        self.checks = [ROW_CHECKS[name] for name in kind.checks]
+        names = list(kind.checks)
         if opts.scope is not None:
             # A school's class or department account: every row stays within its classes.
-            self.checks.append(ROW_CHECKS["class_scope"])
+            names.append("class_scope")
+        self.checks = [ROW_CHECKS[name] for name in names]
+        self.checks_off_file = [ROW_CHECKS[name] for name in names if name not in ABOUT_RECORDS]
         self.hooks = hooks_for(kind)      # the resident kinds' extra steps (exchange.residents)
         self.data_rows = 0
 
     # Reading -------------------------------------------------------------------------------
-    def parse(self, number: int, cells: dict[str, Any]) -> Parsed:
-        values, findings = parse_row(number, cells, self.kind.columns, self.rules.tables,
-                                     self.opts.today, self.memo)
-        key = self._key(values)
-        if key is not None:
-            if key in self.first_row:
-                findings.append(Finding(number, C.DUPLICATE_IN_FILE, params={
-                    "first_row": self.first_row[key]}))
-            else:
-                self.first_row[key] = number
-        return Parsed(number, cells, values, findings)
+    def parse(self, rows: list[tuple[int, tuple[Any, ...]]]) -> list[Parsed]:
+        """A chunk of data rows, each (row number, cells in the kind's column order)."""
+        parsed = parse_rows(rows, self.kind.columns, self.rules.tables, self.opts.today, self.memo)
+        out = []
+        first_row = self.first_row
+        for (number, raw), (values, findings) in zip(rows, parsed):
+            key = self._key(values)
+            if key is not None:
+                if key in first_row:
+                    findings.append(Finding(number, C.DUPLICATE_IN_FILE, params={
+                        "first_row": first_row[key]}))
+                else:
+                    first_row[key] = number
+            out.append(Parsed(number, raw, values, findings))
+        return out
+
+    def given(self, p: Parsed, field_name: str) -> str | None:
+        """What the clerk wrote for a field that may not parse: the value, else the cell's text."""
+        value = p.values.get(field_name)
+        if value or field_name not in self.position:
+            return value or None
+        return _text(p.raw[self.position[field_name]])
 
     def _key(self, values: dict[str, Any]) -> Any:
         if self.kind.action == "withdraw":
@@ -177,9 +196,10 @@ class FileRun:
             serial = ctx.imported.get(p.fingerprint)
             if serial is not None:
                 return [Finding(p.outcome_row, C.DUPLICATE_IMPORTED, params={"serial": serial})]
-        for check in self.checks:
-            findings.extend(check(p.outcome_row, p.values, ctx))
         number = p.values.get("id_number")
+        on_file = number is not None and number in ctx.persons
+        for check in self.checks if on_file else self.checks_off_file:
+            findings.extend(check(p.outcome_row, p.values, ctx))
         if self.kind.action == "declare" and number and number in ctx.open_by_person:
             d = ctx.open_by_person[number]
             col = self.kind.column("id_number")
@@ -199,16 +219,13 @@ class FileRun:
         serials: dict[int, int] = {}
         if self.opts.importing:
             serials = self.store(judged, ctx)
-        fields = [c.field for c in self.kind.columns]
         for p, findings in judged:
-            raw = tuple(map(p.cells.get, fields))
             serial = serials.get(p.outcome_row)
             if serial is None and findings and findings[0].code == C.DUPLICATE_IMPORTED:
                 serial = findings[0].params.get("serial")
             notes = self.hooks.notes(p.outcome_row, p.values, ctx) if self.hooks and not findings else ()
-            self.sink(RowOutcome(p.outcome_row, tuple(findings), raw,
-                                 p.values.get("id_number") or _text(p.cells.get("id_number")),
-                                 p.values.get("name") or _text(p.cells.get("name")), serial, notes))
+            self.sink(RowOutcome(p.outcome_row, tuple(findings), p.raw, self.given(p, "id_number"),
+                                 self.given(p, "name"), serial, notes))
 
     def store(self, judged: list[tuple[Parsed, list[Finding]]], ctx: CheckContext) -> dict[int, int]:
         s, actor, file_id = self.session, self.opts.actor or self.unit.code, self.opts.file_id
@@ -217,8 +234,8 @@ class FileRun:
         failures = [(p, f) for p, f in judged if f and not all(x.is_duplicate for x in f)]
         Q.add_row_errors(s, [
             {"file_id": file_id, "unit_code": self.unit.code, "kind": self.kind.kind,
-             "row": p.outcome_row, "id_number": p.values.get("id_number") or _text(p.cells.get("id_number")),
-             "name": p.values.get("name") or _text(p.cells.get("name")), "column": x.column,
+             "row": p.outcome_row, "id_number": self.given(p, "id_number"),
+             "name": self.given(p, "name"), "column": x.column,
              "code": x.code, "message": x.message, "created_at": now}
             for p, f in failures for x in f])
         if self.kind.action == "withdraw":
@@ -313,12 +330,45 @@ class _Counted:
         return item
 
 
-def _chunks(rows: Iterator[Parsed], size: int) -> Iterator[list[Parsed]]:
-    while True:
-        chunk = list(islice(rows, size))
-        if not chunk:
-            return
-        yield chunk
+def _data_chunks(located: Located, mapping: dict[int, str], run: FileRun, max_rows: int,
+                 size: int) -> Iterator[list[Parsed]]:
+    """The data rows below the header, parsed a chunk at a time; blank rows and the header
+    pasted again are skipped."""
+    columns = run.kind.columns
+    where = {f: pos for pos, f in mapping.items()}
+    width = max(mapping, default=0) + 1              # every row is cut or padded to width + 1:
+    pad = (None,) * (width + 1)                      # position `width` is None, for the kind's
+    take = itemgetter(*(where.get(c.field, width) for c in columns))   # columns not in the header
+    if len(columns) == 1:
+        take = (lambda get: lambda row: (get(row),))(take)
+    labels = [normalise_label(located.header[where[c.field]]) if c.field in where else None
+              for c in columns]
+    blank_chars = BLANK_CHARS
+
+    def skipped(raw: tuple[Any, ...]) -> bool:
+        """A blank row, or one whose every filled cell is its column's header."""
+        for label, v in zip(labels, raw):
+            if v is None or (v.__class__ is str and not v.strip(blank_chars)):
+                continue
+            if label is None or normalise_label(str(v)) != label:
+                return False
+        return True
+
+    batch: list[tuple[int, tuple[Any, ...]]] = []
+    for number, values in located.rows:
+        row = values[:width]
+        raw = take(row + pad[len(row):])
+        if skipped(raw):
+            continue
+        run.data_rows += 1
+        if run.data_rows > max_rows:
+            raise FileRejected(C.FILE_TOO_LARGE, what="row_count", limit=max_rows)
+        batch.append((number, raw))
+        if len(batch) >= size:
+            yield run.parse(batch)
+            batch = []
+    if batch:
+        yield run.parse(batch)
 
 
 def examine(instance: Instance, session: Session, path: Path, unit_code: str, name: str,
@@ -355,23 +405,10 @@ def examine(instance: Instance, session: Session, path: Path, unit_code: str, na
         if named and named != unit_code:
             raise FileRejected(C.FILE_WRONG_UNIT, named=named, unit=unit_code)
         run = FileRun(instance, session, kind, unit, opts, sink)
-        header_labels = {f: normalise_label(located.header[pos]) for pos, f in detected.mapping.items()}
-
-        def data_rows() -> Iterator[Parsed]:
-            for number, values in located.rows:
-                cells = row_cells(values, detected.mapping)
-                if all(is_blank(v) for v in cells.values()):
-                    continue
-                if all(normalise_label(str(v)) == header_labels[f] for f, v in cells.items()
-                       if not is_blank(v)):
-                    continue                      # the header pasted again
-                run.data_rows += 1
-                if run.data_rows > limits.max_rows:
-                    raise FileRejected(C.FILE_TOO_LARGE, what="row_count", limit=limits.max_rows)
-                yield run.parse(number, cells)
-
-        for chunk in _chunks(data_rows(), instance.settings.intake.chunk_rows):
-            run.run_chunk(chunk)
+        with many_objects():
+            for chunk in _data_chunks(located, detected.mapping, run, limits.max_rows,
+                                      instance.settings.intake.chunk_rows):
+                run.run_chunk(chunk)
         if run.data_rows == 0:
             raise FileRejected(C.FILE_EMPTY)
     return kind, unit

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from operator import itemgetter
 from decimal import Decimal, InvalidOperation
 from typing import Any, Callable
 
@@ -15,6 +16,10 @@ Parsed = tuple[Any, str | None, dict[str, Any]]   # value, finding code, finding
 
 
 def _id(raw: Any, col: ColumnSpec, tables: dict[str, CodeTable], today: date) -> Parsed:
+    if raw.__class__ is str and len(raw) == 18 and raw.isalnum() and raw.isascii():
+        number = raw.upper()                      # the usual cell: nothing to strip or fold
+        problem = ids.id_problem(number, today)
+        return (None, problem, {"value": raw}) if problem else (number, None, {})
     if isinstance(raw, (int, float)) and not isinstance(raw, bool):
         return None, C.ID_NUMERIC, {"value": V.as_text(raw)}
     text = V.as_text(raw)
@@ -26,6 +31,8 @@ def _id(raw: Any, col: ColumnSpec, tables: dict[str, CodeTable], today: date) ->
 
 
 def _name(raw: Any, col: ColumnSpec, tables: dict[str, CodeTable], today: date) -> Parsed:
+    if raw.__class__ is str and names.plain_name(raw):
+        return raw, None, {}
     text = names.normalise_name(V.as_text(raw))
     return (text, None, {}) if names.valid_name(text) else (None, C.NAME_INVALID, {"value": text})
 
@@ -128,46 +135,74 @@ Memo = dict[str, dict[tuple[type, Any], Parsed]]
 
 
 def new_memo(columns: tuple[ColumnSpec, ...]) -> Memo:
-    """An empty memo for parse_row(), for one file's columns."""
+    """An empty memo for parse_rows(), for one file's columns."""
     return {c.field: {} for c in columns if c.type in MEMO_TYPES}
+
+
+_BLANK: Parsed = (None, None, {})
+_MISSING: Parsed = (None, C.REQUIRED, {})
+
+
+def _parse_cell(raw: Any, col: ColumnSpec, tables: dict[str, CodeTable], today: date) -> Parsed:
+    """One cell: blank cells take the column's default, or are required, or stay None."""
+    if raw is None or (raw.__class__ is str and not raw.strip(V.BLANK_CHARS)):     # V.is_blank
+        if col.default is None:
+            return _MISSING if col.required else _BLANK
+        raw = col.default
+    return PARSERS[col.type](raw, col, tables, today)
+
+
+def _parse_column(cells: tuple[Any, ...], col: ColumnSpec, tables: dict[str, CodeTable],
+                  today: date, seen: dict[tuple[type, Any], Parsed] | None) -> list[Parsed]:
+    if seen is None:
+        return [_parse_cell(raw, col, tables, today) for raw in cells]
+    keys = list(zip(map(type, cells), cells))     # 1, 1.0 and True are equal keys otherwise
+    local = {}
+    for key in set(keys).difference(seen):
+        local[key] = hit = _parse_cell(key[1], col, tables, today)
+        if len(seen) < MEMO_LIMIT:
+            seen[key] = hit
+    lookup = seen.get
+    return [lookup(k) or local[k] for k in keys] if local else list(map(seen.__getitem__, keys))
+
+
+def parse_rows(rows: list[tuple[int, tuple[Any, ...]]], columns: tuple[ColumnSpec, ...],
+               tables: dict[str, CodeTable], today: date, memo: Memo | None = None
+               ) -> list[tuple[dict[str, Any], list[Finding]]]:
+    """Parse a chunk of rows, a column at a time: (row number, cells in `columns` order) each.
+
+    A blank cell leaves its field None; an invalid cell leaves it out of the result, so row
+    rules can tell "not given" (None) from "given but unreadable" (absent). Findings of a row
+    come in column order. Cells that repeat down a column are parsed once (see MEMO_TYPES).
+    """
+    if not rows:
+        return []
+    width = len(columns)
+    cells_by_column = list(zip(*(cells[:width] if len(cells) >= width else
+                                 cells + (None,) * (width - len(cells)) for _, cells in rows)))
+    results = [_parse_column(cells, col, tables, today, memo.get(col.field) if memo else None)
+               for col, cells in zip(columns, cells_by_column)]
+    fields = [c.field for c in columns]
+    first = itemgetter(0)
+    values = [dict(zip(fields, t)) for t in zip(*(map(first, r) for r in results))]
+    findings: list[list[Finding]] = [[] for _ in rows]
+    second = itemgetter(1)
+    for col, parsed in zip(columns, results):
+        codes = list(map(second, parsed))
+        if codes.count(None) == len(codes):
+            continue
+        for i, code in enumerate(codes):
+            if code is None:
+                continue
+            findings[i].append(Finding(rows[i][0], code, col.header, col.field, parsed[i][2]))
+            if code != C.REQUIRED:
+                del values[i][col.field]
+    return list(zip(values, findings))
 
 
 def parse_row(row: int, cells: dict[str, Any], columns: tuple[ColumnSpec, ...],
               tables: dict[str, CodeTable], today: date, memo: Memo | None = None
               ) -> tuple[dict[str, Any], list[Finding]]:
-    """Parse every column of one row.
-
-    A blank cell leaves its field None; an invalid cell leaves it out of the result, so row
-    rules can tell "not given" (None) from "given but unreadable" (absent).
-    """
-    parsed: dict[str, Any] = {}
-    findings: list[Finding] = []
-    blank_chars = V.BLANK_CHARS
-    for col in columns:
-        raw = cells.get(col.field)
-        if raw is None or (isinstance(raw, str) and not raw.strip(blank_chars)):   # V.is_blank
-            if col.default is not None:
-                raw = col.default
-            elif col.required:
-                findings.append(Finding(row, C.REQUIRED, col.header, col.field))
-                parsed[col.field] = None
-                continue
-            else:
-                parsed[col.field] = None
-                continue
-        seen = memo.get(col.field) if memo is not None else None
-        if seen is None:
-            value, code, params = PARSERS[col.type](raw, col, tables, today)
-        else:
-            key = (raw.__class__, raw)            # 1, 1.0 and True are equal keys otherwise
-            hit = seen.get(key)
-            if hit is None:
-                hit = PARSERS[col.type](raw, col, tables, today)
-                if len(seen) < MEMO_LIMIT:
-                    seen[key] = hit
-            value, code, params = hit
-        if code:
-            findings.append(Finding(row, code, col.header, col.field, params))
-        else:
-            parsed[col.field] = value
-    return parsed, findings
+    """parse_rows() for one row given as field -> cell."""
+    return parse_rows([(row, tuple(cells.get(c.field) for c in columns))], columns, tables, today,
+                      memo)[0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import date
+from functools import lru_cache
 from operator import mul
 
 from exchange import codes as C
@@ -47,12 +48,21 @@ def sex_code(id_number: str) -> str:
     return "1" if int(id_number[16]) % 2 else "2"
 
 
+_FORM = re.compile(r"\d{17}[\dX]")
+
+
+@lru_cache(maxsize=65536)
+def _born_problem(digits: str, today: date) -> bool:
+    """Whether the birth date digits YYYYMMDD of an ID are no date, in the future or too old."""
+    born = birth_date("000000" + digits)
+    return born is None or born > today or born.year < 1890
+
+
 def id_problem(id_number: str, today: date) -> str | None:
     """The code of what is wrong with a normalised ID, or None when it is valid."""
-    if not re.fullmatch(r"\d{17}[\dX]", id_number):
+    if not (id_number.isascii() and _FORM.fullmatch(id_number)):
         return C.ID_FORMAT
-    born = birth_date(id_number)
-    if born is None or born > today or born.year < 1890:
+    if _born_problem(id_number[6:14], today):
         return C.ID_BIRTHDATE
     if check_char(id_number[:17]) != id_number[17]:
         return C.ID_CHECKSUM

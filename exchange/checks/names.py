@@ -11,6 +11,14 @@ _NAME = re.compile(r"^[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U00031
                    r"(·[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134fA-Za-z]+)*$")
 
 
+# Names that normalise_name() leaves as they are and valid_name() accepts: Han characters only.
+_PLAIN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]{1,50}")
+
+
+def plain_name(text: str) -> bool:
+    return _PLAIN.fullmatch(text) is not None
+
+
 def normalise_name(text: str) -> str:
     text = text.strip().strip("\u3000")
     text = text.translate(_TO_MIDDLE_DOT)

@@ -13,8 +13,17 @@ RowCheck = Callable[[int, dict[str, Any], CheckContext], list[Finding]]
 ROW_CHECKS: dict[str, RowCheck] = {}
 
 
+# Rules that find nothing in a row whose person is not on file: skipped for such rows.
+ABOUT_RECORDS: set[str] = set()
+
+
 def row_check(fn: RowCheck) -> RowCheck:
     ROW_CHECKS[fn.__name__] = fn
+    return fn
+
+
+def about_record(fn: RowCheck) -> RowCheck:
+    ABOUT_RECORDS.add(fn.__name__)
     return fn
 
 
@@ -44,6 +53,7 @@ def id_agreement(row: int, values: dict[str, Any], ctx: CheckContext) -> list[Fi
 
 
 @row_check
+@about_record
 def record_matches(row: int, values: dict[str, Any], ctx: CheckContext) -> list[Finding]:
     """Columns that mirror the person's record (个人编号, 姓名, 职工号) must agree with it."""
     person = ctx.person(values)
@@ -71,6 +81,7 @@ def person_on_file(row: int, values: dict[str, Any], ctx: CheckContext) -> list[
 
 
 @row_check
+@about_record
 def not_insured(row: int, values: dict[str, Any], ctx: CheckContext) -> list[Finding]:
     """Adding someone already insured: here it is pointless, elsewhere the old unit stops first."""
     person = ctx.person(values)
@@ -96,6 +107,7 @@ def insured_here(row: int, values: dict[str, Any], ctx: CheckContext) -> list[Fi
 
 
 @row_check
+@about_record
 def month_after_paid(row: int, values: dict[str, Any], ctx: CheckContext) -> list[Finding]:
     """变更日期 must be later than the last paid month of each insurance declared."""
     field_name = ctx.kind.paid_month or "change_month"
@@ -126,6 +138,7 @@ def wage_bounds(row: int, values: dict[str, Any], ctx: CheckContext) -> list[Fin
 
 
 @row_check
+@about_record
 def arrears(row: int, values: dict[str, Any], ctx: CheckContext) -> list[Finding]:
     """Where the region says so (Changchun), arrears block stops, suspensions and renewals."""
     if ctx.kind.kind not in ctx.rules.region.arrears_block:

@@ -120,8 +120,13 @@ def parse_integer(value: Any) -> int | None:
     return int(number)
 
 
+_MOBILE = re.compile(r"1[3-9]\d{9}", re.ASCII)
+
+
 def parse_phone(value: Any) -> str | None:
     """Mobile (11 digits from 1) or landline (area code, dash, extension); None when neither."""
+    if value.__class__ is str and _MOBILE.fullmatch(value):     # the usual cell, as it is
+        return value
     text = as_text(value).replace(" ", "").replace("—", "-").replace("－", "-")
     text = re.sub(r"^(\+?86-?)", "", text) if len(text) > 11 else text
     if re.fullmatch(r"1[3-9]\d{9}", text):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Iterable
 
@@ -155,12 +156,15 @@ class RuleSet:
     region: Region
     master: dict[str, KindSpec] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        ordered = sorted(self.bounds, key=lambda b: b.start)      # stable: the last of a month wins
+        object.__setattr__(self, "_bounds", ordered)
+        object.__setattr__(self, "_starts", [b.start for b in ordered])
+
     def bound_for(self, month: str) -> WageBound | None:
-        found = None
-        for b in self.bounds:
-            if b.start <= month:
-                found = b
-        return found
+        """The bounds in force in a month (YYYYMM): the latest to start by then."""
+        at = bisect_right(self._starts, month)      # type: ignore[attr-defined]
+        return self._bounds[at - 1] if at else None  # type: ignore[attr-defined]
 
     def kinds_for(self, audience: Iterable[str]) -> list[KindSpec]:
         wanted = set(audience) | {"any"}
