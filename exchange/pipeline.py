@@ -244,9 +244,12 @@ class FileRun:
         serials = Q.add_declarations(s, rows)
         if self.hooks:
             self.hooks.imported(s, rows, serials)
-        Q.add_audit(s, [{"at": now, "actor": actor, "action": "import", "serial": serial,
-                         "file_id": file_id, "row": p.outcome_row, "detail": self.kind.kind}
-                        for p, serial in zip(accepted, serials)])
+        if file_id is not None:
+            Q.audit_imported(s, file_id, serials, now, actor)
+        else:
+            Q.add_audit(s, [{"at": now, "actor": actor, "action": "import", "serial": serial,
+                             "file_id": None, "row": p.outcome_row, "detail": self.kind.kind}
+                            for p, serial in zip(accepted, serials)])
         return {p.outcome_row: serial for p, serial in zip(accepted, serials)}
 
     def _json_safe(self, values: dict[str, Any]) -> dict[str, Any]:

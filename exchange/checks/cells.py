@@ -155,7 +155,10 @@ def _parse_cell(raw: Any, col: ColumnSpec, tables: dict[str, CodeTable], today: 
 def _parse_column(cells: tuple[Any, ...], col: ColumnSpec, tables: dict[str, CodeTable],
                   today: date, seen: dict[tuple[type, Any], Parsed] | None) -> list[Parsed]:
     if seen is None:
-        return [_parse_cell(raw, col, tables, today) for raw in cells]
+        parse, blank_chars = PARSERS[col.type], V.BLANK_CHARS
+        return [parse(raw, col, tables, today)        # a cell that starts with a character
+                if raw.__class__ is str and raw[:1].strip(blank_chars)   # is not blank
+                else _parse_cell(raw, col, tables, today) for raw in cells]
     keys = list(zip(map(type, cells), cells))     # 1, 1.0 and True are equal keys otherwise
     local = {}
     for key in set(keys).difference(seen):

@@ -44,11 +44,11 @@ def id_agreement(row: int, values: dict[str, Any], ctx: CheckContext) -> list[Fi
         table = ctx.rules.tables["sex"]
         out.append(_cell(row, ctx, "sex", C.SEX_MISMATCH, value=table.label(sex),
                          expected=table.label(ids.sex_code(number))))
-    born = values.get("birth_date")
-    expected = ids.birth_date(number)
-    if born and expected and born != expected.isoformat():
+    born = values.get("birth_date")                # YYYY-MM-DD; a valid ID holds a real date
+    if born and born != f"{number[6:10]}-{number[10:12]}-{number[12:14]}":
+        expected = ids.birth_date(number)
         out.append(_cell(row, ctx, "birth_date", C.BIRTHDATE_MISMATCH, value=born,
-                         expected=expected.isoformat()))
+                         expected=expected.isoformat() if expected else number[6:14]))
     return out
 
 

@@ -5,7 +5,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Iterable, cast
 
-from sqlalchemy import CursorResult, Table, bindparam, func, insert, select, update
+from sqlalchemy import (CursorResult, DateTime, String, Table, bindparam, func, insert, literal,
+                        select, update)
 from sqlalchemy.orm import Session
 
 from exchange.checks.context import OpenDeclaration, PersonRecord, UnitRecord
@@ -198,6 +199,22 @@ def add_declarations(s: Session, rows: list[dict[str, Any]]) -> list[int]:
 
 def add_audit(s: Session, rows: list[dict[str, Any]]) -> None:
     insert_many(s, cast(Table, AuditEntry.__table__), rows)
+
+
+def audit_imported(s: Session, file_id: int, serials: list[int], at: datetime, actor: str) -> None:
+    """The audit row of each declaration just imported from a file (who, when, which file and
+    row), made by the database from the declarations themselves in one statement.
+
+    `serials` are one chunk's, in one transaction: no other file's declaration is in their range
+    (a file is judged by one worker), and this file's earlier chunks are below it."""
+    if not serials:
+        return
+    d, a = cast(Table, Declaration.__table__), cast(Table, AuditEntry.__table__)
+    rows = select(literal(at, DateTime), literal(actor, String), literal("import", String), d.c.serial,
+                  d.c.file_id, d.c.row, d.c.kind).where(
+        d.c.file_id == file_id, d.c.serial.between(min(serials), max(serials))).order_by(d.c.serial)
+    s.execute(insert(a).from_select(["at", "actor", "action", "serial", "file_id", "row", "detail"],
+                                    rows))
 
 
 def add_row_errors(s: Session, rows: list[dict[str, Any]]) -> None:

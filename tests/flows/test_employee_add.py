@@ -55,8 +55,11 @@ def test_every_row_rule_fails_with_its_code(instance, db, persons):  # type: ign
         assert [(d.id_number, d.status, d.kind) for d in decl] == [(good, "pending", "employee_add")]
         assert decl[0].payload["insurances"] == ["310", "510"]          # region default
         assert s.scalar(select(func.count()).select_from(RowError)) == 16
-        assert s.scalar(select(func.count()).select_from(AuditEntry).where(
-            AuditEntry.action == "import", AuditEntry.serial == decl[0].serial)) == 1
+        entry = s.scalars(select(AuditEntry).where(AuditEntry.action == "import")).one()
+        # who, when, which file and row (DESIGN: every action on a declaration is audited)
+        assert (entry.serial, entry.actor, entry.file_id, entry.row, entry.detail) == (
+            decl[0].serial, "1001", decl[0].file_id, decl[0].row, "employee_add")
+        assert decl[0].file_id == result.file_id and entry.at == decl[0].created_at
 
 
 def test_numeric_id_fails_with_text_format_hint(instance, db):  # type: ignore[no-untyped-def]
