@@ -123,11 +123,11 @@ class Declaration(Base):
     __tablename__ = "declarations"
     serial: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     unit_code: Mapped[str] = mapped_column(String(32), index=True)
-    kind: Mapped[str] = mapped_column(String(32), index=True)
-    id_number: Mapped[str | None] = mapped_column(String(18), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    id_number: Mapped[str | None] = mapped_column(String(18))
     name: Mapped[str | None] = mapped_column(String(50))
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
-    fingerprint: Mapped[str] = mapped_column(String(64), index=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
     payload: Mapped[dict] = mapped_column(JSON)
     old_values: Mapped[dict | None] = mapped_column(JSON)
     file_id: Mapped[int | None] = mapped_column(ForeignKey("files.id"))
@@ -145,6 +145,12 @@ class Declaration(Base):
         Index("uq_declarations_open_person", "id_number", unique=True,
               sqlite_where=text("status IN ('pending', 'submitted') AND id_number IS NOT NULL"),
               postgresql_where=text("status IN ('pending', 'submitted') AND id_number IS NOT NULL")),
+        # Fingerprints are looked up only for rows without an ID (see queries.imported_fingerprints),
+        # and persons only by their ID: each index holds only the rows it is asked about.
+        Index("ix_declarations_fingerprint_no_id", "fingerprint", sqlite_where=text("id_number IS NULL"),
+              postgresql_where=text("id_number IS NULL")),
+        Index("ix_declarations_id_number", "id_number", sqlite_where=text("id_number IS NOT NULL"),
+              postgresql_where=text("id_number IS NOT NULL")),
     )
 
 

@@ -79,12 +79,15 @@ def person_declarations(s: Session, ids: Iterable[str]) -> list[OpenDeclaration]
 
 
 def imported_fingerprints(s: Session, unit: str, fingerprints: Iterable[str]) -> dict[str, int]:
+    """Imported declarations without an ID, of this unit, by fingerprint (a row with an ID is
+    matched through its person's declarations, see pipeline.FileRun.context)."""
     out = {}
     for chunk in _chunks(sorted(set(fingerprints))):
         # Only the fingerprint in WHERE: with the unit there too, SQLite walks the unit's index
         # (every declaration the unit ever made) instead of looking up each fingerprint.
         q = select(Declaration.fingerprint, Declaration.serial, Declaration.unit_code,
-                   Declaration.status).where(Declaration.fingerprint.in_(chunk))
+                   Declaration.status).where(Declaration.fingerprint.in_(chunk),
+                                             Declaration.id_number.is_(None))   # the index's rows
         for fp, serial, unit_code, status in s.execute(q):
             if unit_code == unit and status in IMPORTED_STATUSES:
                 out[fp] = serial
