@@ -10,6 +10,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 from exchange.messages import WORKBOOK_FONT
 
 TEXT_FORMAT = "@"
+META_SHEET = "_meta"              # hidden: kind, version, unit, source (exchange/read/tables.py)
 FORMULA_STARTS = ("=", "+", "-", "@")
 
 TITLE_FONT = Font(name=WORKBOOK_FONT, size=14, bold=True)
@@ -62,7 +63,7 @@ def column_letter(index: int) -> str:
 
 def add_meta_sheet(wb: Any, meta: dict[str, str], write_only: bool = False) -> None:
     """Hidden sheet `_meta` (kind, version, unit, source): how a workbook sent back is recognised."""
-    ws = wb.create_sheet("_meta")
+    ws = wb.create_sheet(META_SHEET)
     ws.sheet_state = "hidden"
     for key, value in meta.items():
         ws.append([key, value])

@@ -1,13 +1,18 @@
-"""The error workbook's cells look the same whether their style was worked out or reused."""
+"""The error workbook: looks of the cells, values read back exactly, notes, a well-formed package."""
 from __future__ import annotations
 
-from datetime import datetime
+import re
+import zipfile
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
 import openpyxl
+import python_calamine as pc
+from defusedxml import ElementTree
 
 from exchange.checks.finding import Finding
 from exchange.kinds.load import load_rules
+from exchange.messages import PRODUCT_NAME
 from exchange.outputs.error_book import ErrorBookWriter
 from exchange.results import RowOutcome
 
@@ -54,3 +59,65 @@ def test_notes_stop_after_the_first_rows_but_marks_and_reasons_do_not(tmp_path: 
     ws = openpyxl.load_workbook(tmp_path / "e.xlsx").worksheets[0]
     assert [ws[f"M{r}"].comment is not None for r in (4, 5, 6)] == [True, True, False]
     assert all(ws[f"M{r}"].fill.fgColor.rgb.endswith("FFC7CE") and ws[f"O{r}"].value for r in (4, 5, 6))
+
+
+HOSTILE = ["  two spaces", "trailing ", "=1+1", "+86 139", "-5", "@x", "a&b<c>\"d'", "<r>x</r>",
+           "<r><t>y</t></r>", "_x0041_", "bell\x07", "cr\rlf", "tab\tin", "line\nbreak", "\ufffe"]
+
+
+def test_every_value_reads_back_as_written_and_every_part_is_well_formed(tmp_path: Path) -> None:
+    values = [*HOSTILE, True, 12, 3.5, 1e20, datetime(2020, 1, 2, 3, 4, 5), date(2020, 1, 2),
+              time(6, 30), timedelta(hours=30), None, ""]
+    base = ("320602198001012473", "张三", "", "汉族", None, "", "", "21", "01", "", "", 202612, 99999, "")
+    writer = ErrorBookWriter(tmp_path / "e.xlsx", KIND, "1001", "A&B<公司>", "src.xlsx")
+    for n, value in enumerate(values):                   # in 性别 (a code), 联系地址 (text), 缴费工资
+        raw = base[:2] + (value,) + base[3:10] + (value,) + base[11:12] + (value,) + base[13:]
+        writer.add(RowOutcome(4 + n, (Finding(4 + n, "code.unknown", "性别", "sex", {"value": value}),), raw))
+    writer.close()
+    with zipfile.ZipFile(tmp_path / "e.xlsx") as zf:
+        for name in zf.namelist():
+            ElementTree.fromstring(zf.read(name))
+    book = pc.CalamineWorkbook.from_path(str(tmp_path / "e.xlsx"))
+    rows = book.get_sheet_by_name("失败行").to_python()
+    assert "A&B<公司>" in str(rows[0][0])
+    for n, value in enumerate(values):
+        row = rows[3 + n]
+        expected = "" if value is None else value
+        if value == "\ufffe":                # no XML may hold it: Excel's escape, which calamine keeps
+            expected = "_xFFFE_"
+        assert (row[2], row[12]) == (expected, expected), (n, row)
+        assert row[10] == ("" if value is None else str(expected)), (n, row)    # text column
+    assert {str(k): v for k, v, *_ in book.get_sheet_by_name("_meta").to_python()} == {
+        "kind": "employee_add", "version": str(KIND.version), "unit": "1001", "source": "error_book"}
+    ws = openpyxl.load_workbook(tmp_path / "e.xlsx").worksheets[0]
+    for n, value in enumerate(values, start=4):
+        if isinstance(value, str) and value.startswith(("=", "+", "-", "@")):
+            assert (ws[f"C{n}"].data_type, ws[f"C{n}"].number_format) == ("s", "@")   # never formulas
+        if isinstance(value, (date, time, timedelta)):
+            assert ws[f"M{n}"].is_date and ws[f"K{n}"].data_type == "s"
+    assert ws.freeze_panes == "A4" and ws.column_dimensions["P"].hidden
+    assert ws.column_dimensions["O"].width == 60 and ws["C4"].comment.author == PRODUCT_NAME
+
+
+def test_notes_past_a_thousand_keep_distinct_shape_ids(tmp_path: Path) -> None:
+    raw = ("320602198001012473", "张三", "", "汉族", None, "", "", "21", "01", "", "", 202612, 99999, "")
+    writer = ErrorBookWriter(tmp_path / "e.xlsx", KIND, "1001", "示例", "src.xlsx")
+    for row in range(1100):
+        writer.add(RowOutcome(4 + row, (Finding(4 + row, "wage.out_of_bounds", "缴费工资", "wage"),), raw))
+    writer.close()
+    with zipfile.ZipFile(tmp_path / "e.xlsx") as zf:
+        vml = zf.read("xl/drawings/vmlDrawing1.vml").decode()
+    ids = [int(i) for i in re.findall(r'id="_x0000_s(\d+)"', vml)]
+    blocks = re.search(r'idmap v:ext="edit" data="([\d,]+)"', vml).group(1)  # type: ignore[union-attr]
+    assert len(ids) == len(set(ids)) == 1100
+    assert {i // 1024 for i in ids} <= {int(b) for b in blocks.split(",")}
+    ws = openpyxl.load_workbook(tmp_path / "e.xlsx").worksheets[0]
+    assert ws["M1103"].comment is not None and ws["M1103"].fill.fgColor.rgb.endswith("FFC7CE")
+
+
+def test_discarded_book_leaves_no_file(tmp_path: Path) -> None:
+    raw = ("320602198001012473", "张三") + ("",) * 12
+    writer = ErrorBookWriter(tmp_path / "e.xlsx", KIND, "1001", "示例", "src.xlsx")
+    writer.add(RowOutcome(4, (Finding(4, "name.invalid", "姓名", "name"),), raw))
+    writer.discard()
+    assert not (tmp_path / "e.xlsx").exists()
