@@ -5,17 +5,40 @@ config.toml [database]: `sqlite:///var/exchange.db` or `postgresql+psycopg://use
 """
 from __future__ import annotations
 
+import re
 import zlib
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS = Path(__file__).parent / "migrations"
+_REVISION = re.compile(r"""^(down_)?revision\s*(?::[^=]*)?=\s*(?:['"]([^'"]+)['"]|(None)\s*$)""", re.M)
+
+
+@cache
+def head_revision() -> str | None:
+    """The newest migration's revision id, read from the text of the migration files.
+
+    Importing alembic and its script machinery costs about 0.1 s, so a process that finds its
+    database at this revision never loads them. None when the files do not spell one plain
+    chain (a merge, a branch, an assignment this reading does not follow): alembic decides.
+    """
+    revisions: dict[str, str | None] = {}
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        found = {bool(m[1]): m[2] for m in _REVISION.finditer(path.read_text(encoding="utf-8"))}
+        if set(found) != {False, True} or found[False] is None or found[False] in revisions:
+            return None
+        revisions[found[False]] = found[True]
+    heads = set(revisions) - set(revisions.values())
+    return heads.pop() if len(heads) == 1 else None
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
@@ -58,12 +81,30 @@ class Database:
         return Locks(self)
 
     def alembic_config(self) -> Config:
+        from alembic.config import Config
+
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS))
         cfg.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
         return cfg
 
+    def at_head(self) -> bool:
+        """True when the schema is at the newest revision: one query, no alembic."""
+        head = head_revision()
+        if head is None:
+            return False
+        try:
+            with self.engine.connect() as conn:
+                versions = conn.execute(text("SELECT version_num FROM alembic_version")).scalars()
+                return list(versions) == [head]
+        except DBAPIError:          # no alembic_version yet: a new database
+            return False
+
     def upgrade(self) -> None:
+        if self.at_head():
+            return
+        from alembic import command
+
         with self.engine.begin() as conn:
             # Processes starting together: one migrates, the others wait and find it done.
             if self.is_postgres:

@@ -13,7 +13,7 @@ from sqlalchemy import inspect, select, update
 from sqlalchemy.exc import IntegrityError
 
 from exchange.store import queries as Q
-from exchange.store.db import Database
+from exchange.store.db import Database, head_revision
 from exchange.store.models import Base, Declaration
 
 
@@ -41,6 +41,25 @@ def test_migrations_go_down_to_nothing_and_up_again(db):  # type: ignore[no-unty
         command.downgrade(cfg, "base")
     assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}
     db.upgrade()
+    with db.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+
+
+def test_the_head_read_from_the_migration_files_is_alembics_head(db):  # type: ignore[no-untyped-def]
+    from alembic.script import ScriptDirectory
+
+    assert head_revision() == ScriptDirectory.from_config(db.alembic_config()).get_current_head()
+    assert db.at_head()
+
+
+def test_a_database_one_revision_behind_is_not_at_head_and_is_upgraded(db):  # type: ignore[no-untyped-def]
+    with db.engine.begin() as conn:
+        cfg = db.alembic_config()
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "-1")
+    assert not db.at_head()
+    db.upgrade()
+    assert db.at_head()
     with db.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
 
