@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -42,7 +43,56 @@ class Context:
 pass_ctx = click.make_pass_decorator(Context)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# Command -> the module of this package whose COMMANDS define it. A module is imported only
+# when one of its commands is looked up: `exchange validate` need not load the PDF, scheduler,
+# SFTP and watcher libraries that other commands use.
+LAZY_COMMANDS = {
+    "batches": "batches",
+    "declarations": "declarations",
+    "demo": "demo",
+    "errors": "errors_cmd",
+    "init": "instance_cmd",
+    "jobs": "jobs",
+    "master": "master",
+    "process": "files",
+    "report": "report",
+    "serve": "serve",
+    "templates": "templates_cmd",
+    "units": "units",
+    "validate": "files",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose commands are imported from their modules on first lookup (click's
+    documented lazy-loading pattern)."""
+
+    def __init__(self, *args: Any, lazy_commands: dict[str, str] | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy_commands = dict(lazy_commands or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy_commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.lazy_commands:
+            self._load(cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def _load(self, cmd_name: str) -> None:
+        import importlib
+
+        module = importlib.import_module(f"{__name__}.{self.lazy_commands[cmd_name]}")
+        for command in getattr(module, "COMMANDS", ()):
+            if command.name in self.lazy_commands:
+                self.add_command(command)
+        if cmd_name not in self.commands:
+            raise RuntimeError(f"{module.__name__} defines no command {cmd_name!r}")
+
+
+@click.group(cls=LazyGroup, lazy_commands=LAZY_COMMANDS,
+             context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--home", type=click.Path(file_okay=False), envvar="EXCHANGE_HOME",
               help="Instance folder (default: $EXCHANGE_HOME, else the current folder).")
 @click.option("-v", "--verbose", is_flag=True, help="Log progress to stderr.")
@@ -70,16 +120,4 @@ def main() -> None:
         sys.exit(1)
 
 
-def _register() -> None:
-    """Every module of this package that defines COMMANDS adds them to the group."""
-    import importlib
-    import pkgutil
-
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        for command in getattr(module, "COMMANDS", ()):
-            cli.add_command(command)
-
-
-_register()
 __all__ = ["cli", "main", "Context", "pass_ctx", "Path"]

@@ -4,11 +4,12 @@ from __future__ import annotations
 import json
 import sys
 from datetime import date, datetime
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import click
-from rich.console import Console
-from rich.table import Table
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def _plain(value: Any) -> Any:
@@ -24,6 +25,8 @@ def emit_json(data: Any) -> None:
 
 
 def console() -> Console:
+    from rich.console import Console
+
     out = click.get_text_stream("stdout")
     width = None if out.isatty() else 160
     return Console(file=out, width=width, soft_wrap=False, highlight=False)
@@ -32,6 +35,8 @@ def console() -> Console:
 def emit_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]],
                *, right: Sequence[str] = (), footer: str | None = None) -> None:
     """A readable table; `right` names numeric columns."""
+    from rich.table import Table
+
     table = Table(title=title, title_justify="left", show_lines=False, header_style="bold")
     for name in columns:
         table.add_column(name, justify="right" if name in right else "left", overflow="fold")

@@ -6,7 +6,6 @@ import click
 from exchange.cli import Context, pass_ctx
 from exchange.cli._render import emit_json, emit_table, records
 from exchange.review import queries as RQ
-from exchange.review.submit import ensure_documents, submit_pending, write_batch_documents
 
 BATCH_COLUMNS = ["batch_no", "unit", "status", "count", "approved", "rejected", "waiting",
                  "created_at", "reviewed_at"]
@@ -81,6 +80,8 @@ def submit(ctx: Context, unit: str | None, rewrite: str | None, as_json: bool) -
 
     Example: exchange batches submit --unit 1001
     """
+    from exchange.review.submit import ensure_documents, submit_pending, write_batch_documents
+
     if rewrite:
         with ctx.db.session() as s:
             batch_id = RQ.batch_by_no(s, rewrite).id

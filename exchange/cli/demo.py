@@ -2,11 +2,8 @@
 from __future__ import annotations
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from exchange.cli import Context, pass_ctx
-from exchange.demo import run_demo
 
 
 @click.command("demo")
@@ -19,6 +16,11 @@ def demo(ctx: Context) -> None:
 
     Example: exchange demo
     """
+    from rich.console import Console
+    from rich.table import Table
+
+    from exchange.demo import run_demo
+
     instance = ctx.instance
     results, documents = run_demo(instance, ctx.db)
     table = Table(title="Processed files")

@@ -7,8 +7,6 @@ import click
 
 from exchange.cli import Context, pass_ctx
 from exchange.cli._render import emit_json, emit_table, period_bounds
-from exchange.review.errorlog import export_errors
-from exchange.review.reports import error_rows
 
 COLUMNS = ["time", "unit", "kind", "file", "row", "id_number", "name", "column", "code", "message"]
 
@@ -33,11 +31,15 @@ def errors(ctx: Context, unit: str | None, period: str | None, person: str | Non
     if export is not None:
         if export.suffix.lower() not in (".xlsx", ".csv"):
             raise click.BadParameter("the export file must end in .xlsx or .csv", param_hint="--export")
+        from exchange.review.errorlog import export_errors
+
         with ctx.db.session() as s:
             n = export_errors(ctx.instance, s, export, unit=unit, since=since, until=until,
                               person=person, code=code)
         click.echo(f"wrote {n} entr{'y' if n == 1 else 'ies'} to {export}")
         return
+    from exchange.review.reports import error_rows
+
     kinds = ctx.instance.rules.kinds
     with ctx.db.session() as s:
         found = error_rows(s, unit=unit, since=since, until=until, person=person, code=code,

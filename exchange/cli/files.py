@@ -6,14 +6,15 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from exchange.cli import Context, pass_ctx
-from exchange.intake.scan import process_inbox, recover
 from exchange.messages import STATUS_LABELS
-from exchange.pipeline import validate_file
-from exchange.results import FileResult
+
+if TYPE_CHECKING:
+    from exchange.results import FileResult
 
 
 @click.command("validate")
@@ -28,6 +29,8 @@ def validate(ctx: Context, file: Path, unit: str, as_json: bool) -> None:
 
     Example: exchange validate psnAdd.xlsx --unit 1001 --json
     """
+    from exchange.pipeline import validate_file
+
     with tempfile.TemporaryDirectory(prefix="validate-") as tmp:
         v = validate_file(ctx.instance, ctx.db, file, unit, Path(tmp))
         r = v.result
@@ -71,6 +74,8 @@ def process(ctx: Context, unit: str | None, files: tuple[Path, ...]) -> None:
     Example: exchange process            (every inbox)
              exchange process --unit 1001 psnAdd.xlsx
     """
+    from exchange.intake.scan import process_inbox, recover
+
     instance, db = ctx.instance, ctx.db
     if files:
         if not unit:

@@ -2,14 +2,9 @@
 from __future__ import annotations
 
 import click
-from sqlalchemy import func, select
 
 from exchange.cli import Context, pass_ctx
 from exchange.errors import NotFound
-from exchange.schedule.registry import all_jobs
-from exchange.schedule.scheduler import run_now
-from exchange.schedule.spec import find_job, load_jobs
-from exchange.store.models import JobRun
 
 
 @click.group("jobs")
@@ -24,6 +19,11 @@ def list_jobs(ctx: Context) -> None:
 
     Example: exchange jobs list
     """
+    from sqlalchemy import func, select
+
+    from exchange.schedule.spec import load_jobs
+    from exchange.store.models import JobRun
+
     specs = load_jobs(ctx.instance)
     with ctx.db.session() as s:
         last = dict(s.execute(select(JobRun.job, func.max(JobRun.id)).group_by(JobRun.job)).all())
@@ -46,6 +46,10 @@ def run_job(ctx: Context, name: str) -> None:
 
     Example: exchange jobs run rescan
     """
+    from exchange.schedule.registry import all_jobs
+    from exchange.schedule.scheduler import run_now
+    from exchange.schedule.spec import find_job, load_jobs
+
     specs = load_jobs(ctx.instance)
     spec = find_job(specs, name)
     if spec is None and name not in all_jobs():

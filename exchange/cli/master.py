@@ -6,7 +6,6 @@ from pathlib import Path
 import click
 
 from exchange.cli import Context, pass_ctx
-from exchange.master import load_master
 from exchange.messages import file_message
 
 
@@ -23,6 +22,8 @@ def load(ctx: Context, file: Path) -> None:
 
     Example: exchange master load persons.xlsx
     """
+    from exchange.master import load_master
+
     report = load_master(ctx.instance, ctx.db, file)
     if report.file_error:
         code, params = report.file_error

@@ -8,8 +8,6 @@ import click
 from exchange.cli import Context, pass_ctx
 from exchange.cli._render import emit_json, emit_table, period_bounds
 from exchange.review import queries as RQ
-from exchange.review.jobs import resolve_month
-from exchange.review.reports import centre_digest, monthly_rosters, unit_reports
 from exchange.errors import ConfigError
 
 SUMMARY_COLUMNS = ["unit", "name", "pending", "submitted", "approved", "rejected", "withdrawn",
@@ -50,6 +48,8 @@ def summary_cmd(ctx: Context, unit: str | None = None, period: str | None = None
 
 
 def _months(month: str | None) -> list[str]:
+    from exchange.review.jobs import resolve_month
+
     try:
         return resolve_month(month or "current", date.today())
     except ConfigError as exc:
@@ -65,6 +65,8 @@ def rosters_cmd(ctx: Context, month: str | None, unit: str | None) -> None:
 
     Example: exchange report rosters --month 202611 --unit 1001
     """
+    from exchange.review.reports import monthly_rosters
+
     written = []
     for m in _months(month):
         written += monthly_rosters(ctx.instance, ctx.db, m, unit=unit)
@@ -83,6 +85,8 @@ def unit_cmd(ctx: Context, unit: str | None, month: str | None) -> None:
 
     Example: exchange report unit --unit 1001
     """
+    from exchange.review.reports import unit_reports
+
     written = unit_reports(ctx.instance, ctx.db, unit=unit, month=_months(month)[-1])
     for w in written:
         click.echo(f"{w.path}" + (f"  ({w.rows} row(s), {w.pages} page(s))" if w.pages else ""))
@@ -96,6 +100,8 @@ def digest_cmd(ctx: Context, day: str | None) -> None:
 
     Example: exchange report digest --day 2026-11-22
     """
+    from exchange.review.reports import centre_digest
+
     try:
         when = datetime.strptime(day, "%Y-%m-%d").date() if day else date.today()
     except ValueError as exc:

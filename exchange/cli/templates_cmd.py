@@ -6,7 +6,6 @@ from pathlib import Path
 import click
 
 from exchange.cli import Context, pass_ctx
-from exchange.outputs.templates import refresh_templates
 
 
 @click.command("templates")
@@ -21,6 +20,8 @@ def templates(ctx: Context, unit: str | None, kinds: tuple[str, ...], out: Path 
 
     Example: exchange templates --unit 1001 --kind employee_stop
     """
+    from exchange.outputs.templates import refresh_templates
+
     unknown = [k for k in kinds if k not in ctx.instance.rules.kinds]
     if unknown:
         raise click.BadParameter(f"unknown kind(s) {', '.join(unknown)} (known: "

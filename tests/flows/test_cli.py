@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import click
@@ -110,7 +112,9 @@ def test_master_load_persons_and_units(home, instance, db, tmp_path):  # type: i
 
 
 def _commands(group: click.Group, prefix: tuple[str, ...] = ()):  # type: ignore[no-untyped-def]
-    for name, cmd in group.commands.items():
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):            # the lazy group imports each module here
+        cmd = group.get_command(ctx, name)
         yield prefix + (name,), cmd
         if isinstance(cmd, click.Group):
             yield from _commands(cmd, prefix + (name,))
@@ -124,6 +128,52 @@ def test_every_command_has_help_and_an_example(path, cmd) -> None:  # type: igno
         assert "Example:" in cmd.help, f"{' '.join(path)} has no usage example"
         readme = (ROOT / "README.md").read_text(encoding="utf-8")
         assert f"exchange {' '.join(path)}" in readme, f"README does not mention `exchange {' '.join(path)}`"
+
+
+def test_the_lazy_table_names_every_command_of_every_module() -> None:
+    import importlib
+    import pkgutil
+
+    import exchange.cli as package
+
+    defined = {}
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"exchange.cli.{info.name}")
+        defined |= {c.name: info.name for c in getattr(module, "COMMANDS", ())}
+    assert package.LAZY_COMMANDS == defined
+
+
+HEAVY = ("reportlab", "apscheduler", "alembic", "paramiko", "watchdog")
+
+
+def _loaded_after(code: str) -> list[str]:
+    """The HEAVY modules (and openpyxl) a fresh interpreter has loaded once `code` has run."""
+    probe = f"{code}\nimport sys\nprint('LOADED', *[m for m in {(*HEAVY, 'openpyxl')!r} if m in sys.modules])"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()[-1].split()[1:]
+
+
+def test_help_and_looking_up_a_command_import_no_heavy_library() -> None:
+    """Start-up cost (issue 9): `exchange --help` and resolving validate/process load only
+    the command modules, not PDF, Excel, scheduler, SFTP, watcher or migration libraries."""
+    assert _loaded_after("from exchange.cli import cli\n"
+                         "import click\n"
+                         "ctx = click.Context(cli)\n"
+                         "cli.get_command(ctx, 'validate'); cli.get_command(ctx, 'process')") == []
+    assert _loaded_after("from click.testing import CliRunner\n"
+                         "from exchange.cli import cli\n"
+                         "assert CliRunner().invoke(cli, ['--help']).exit_code == 0") == []
+
+
+def test_validate_on_a_migrated_database_loads_no_heavy_library(home, instance, db, tmp_path):  # type: ignore[no-untyped-def]
+    """The schema check of a database already at head reads alembic_version without alembic."""
+    path = make_workbook(tmp_path / "v.xlsx", ADD_HEADERS, [add_row(make_id("19800101", "641"), "甲")],
+                         title=TITLE)
+    args = ["--home", str(home), "validate", str(path), "--unit", "1001", "--json"]
+    loaded = _loaded_after(f"from exchange.cli import cli\ncli.main({args!r}, standalone_mode=False)")
+    # openpyxl still comes with exchange.pipeline's module-level import of the error workbook.
+    assert [m for m in loaded if m != "openpyxl"] == []
 
 
 def test_chinese_text_lives_only_in_messages_and_rules() -> None:
