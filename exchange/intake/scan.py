@@ -65,14 +65,14 @@ def recover(instance: Instance, db: Database, *, force: bool = False) -> list[Fi
     out (at once with `force`, the operator's `exchange process`); the database then gives each
     file to exactly one node (`taken_over`).
     """
-    from exchange.pipeline import place, process_claim, stage_dir
-
     results: list[FileResult] = []
     with db.session() as s:
         unplaced = Q.unplaced_files(s)
     for seen in unplaced:
         if not takeable(seen, datetime.now(), force):
             continue
+        from exchange.pipeline import place, process_claim, stage_dir
+
         with taken_over(instance, db, seen) as job:
             if job is None:
                 continue
@@ -92,8 +92,6 @@ def recover(instance: Instance, db: Database, *, force: bool = False) -> list[Fi
 
 
 def _adopt_unregistered(instance: Instance, db: Database, force: bool) -> list[FileResult]:
-    from exchange.pipeline import process_claim
-
     results: list[FileResult] = []
     if not instance.processing.is_dir():
         return results
@@ -110,6 +108,8 @@ def _adopt_unregistered(instance: Instance, db: Database, force: bool) -> list[F
         with db.session() as s:
             if Q.registered(s, work.name):
                 continue
+        from exchange.pipeline import process_claim
+
         with adopted(instance, db, work) as job:
             if job is not None:
                 results.append(process_claim(instance, db, job))
@@ -123,13 +123,14 @@ def process_inbox(instance: Instance, db: Database, *, settle_seconds: float = 0
 
     Safe on several nodes at once: each file is claimed by one of them, and a file whose unit
     another node is judging now is left for later and reported to `on_busy(unit, path)`.
+    exchange.pipeline (about 0.2 s of imports) is loaded once there is a file to judge.
     """
-    from exchange.pipeline import process_claim
-
     results = []
     for file_unit, path in waiting_files(instance, settle_seconds):
         if unit and file_unit != unit:
             continue
+        from exchange.pipeline import process_claim
+
         with claimed(instance, db, path, file_unit, on_busy) as job:
             if job is None:
                 continue
