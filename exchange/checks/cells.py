@@ -131,7 +131,8 @@ PARSERS: dict[str, Callable[[Any, ColumnSpec, dict[str, CodeTable], date], Parse
 MEMO_TYPES = frozenset({"code", "codes", "month", "date", "wage", "id_type", "amount", "postcode",
                         "class"})
 MEMO_LIMIT = 16384          # birth dates of a whole register fit (a few MB per column at most)
-Memo = dict[str, dict[tuple[type, Any], Parsed]]
+Memo = dict[str, dict[Any, Parsed]]      # field -> cell (or (type, number)) -> result
+_NUMBERS = frozenset({int, float, bool})
 
 
 def new_memo(columns: tuple[ColumnSpec, ...]) -> Memo:
@@ -153,16 +154,17 @@ def _parse_cell(raw: Any, col: ColumnSpec, tables: dict[str, CodeTable], today: 
 
 
 def _parse_column(cells: tuple[Any, ...], col: ColumnSpec, tables: dict[str, CodeTable],
-                  today: date, seen: dict[tuple[type, Any], Parsed] | None) -> list[Parsed]:
+                  today: date, seen: dict[Any, Parsed] | None) -> list[Parsed]:
     if seen is None:
         parse, blank_chars = PARSERS[col.type], V.BLANK_CHARS
         return [parse(raw, col, tables, today)        # a cell that starts with a character
                 if raw.__class__ is str and raw[:1].strip(blank_chars)   # is not blank
                 else _parse_cell(raw, col, tables, today) for raw in cells]
-    keys = list(zip(map(type, cells), cells))     # 1, 1.0 and True are equal keys otherwise
+    # A cell is its own key, but numbers are keyed with their type: 1, 1.0 and True are equal.
+    keys: Any = list(zip(map(type, cells), cells)) if _NUMBERS.intersection(map(type, cells)) else cells
     local = {}
     for key in set(keys).difference(seen):
-        local[key] = hit = _parse_cell(key[1], col, tables, today)
+        local[key] = hit = _parse_cell(key[1] if key.__class__ is tuple else key, col, tables, today)
         if len(seen) < MEMO_LIMIT:
             seen[key] = hit
     lookup = seen.get

@@ -102,3 +102,30 @@ def test_outbox_files_are_readable_by_group_and_others(tmp_path) -> None:  # typ
         os.umask(old)
     mode = stat.S_IMODE((tmp_path / "r.txt").stat().st_mode)
     assert mode == 0o644 and not list(tmp_path.glob(".*.tmp"))
+
+
+CELL_POOL = [None, "", "  ", "\u3000", 1, 1.0, True, False, 0, "1", "01", "男", "女", "2", 2.0,
+             "汉族", "汉", "本科", "21-本科", "21", 21, "博士后", "202612", 202612, 202612.0,
+             "2026-12", "2026年12月", datetime(2026, 12, 1), date(1980, 1, 1), "1980-01-01",
+             29221, 29221.0, 5000, 5000.0, "5,000", 1200, 99999, "5000.5", "320602198001012473",
+             "32060219800101247x", "320602198001012474", 3.20602198001012e17, "张三", "张 三",
+             "买买提·艾力", "13912345678", "１３９１２３４５６７８", "0513-85123456", "人民路1号"]
+
+
+@given(st.lists(st.lists(st.sampled_from(CELL_POOL), min_size=14, max_size=14), min_size=1,
+                max_size=40), st.integers(min_value=1, max_value=7))
+def test_parsing_by_column_with_memo_agrees_with_each_cell_alone(rows, chunk) -> None:  # type: ignore[no-untyped-def]
+    """Chunks parsed column by column, repeating cells remembered across chunks (where 1, 1.0
+    and True must stay apart), give what each row parsed on its own gives."""
+    from exchange.checks.cells import new_memo, parse_rows
+
+    columns = RULES.kinds["employee_add"].columns
+    today = date(2026, 11, 22)
+    numbered = [(i + 4, tuple(r[:len(columns)])) for i, r in enumerate(rows)]
+    memo = new_memo(columns)
+    together = []
+    for start in range(0, len(numbered), chunk):
+        together += parse_rows(numbered[start:start + chunk], columns, RULES.tables, today, memo)
+    alone = [parse_rows([r], columns, RULES.tables, today)[0] for r in numbered]
+    assert [(v, [(f.code, f.field, dict(f.params)) for f in fs]) for v, fs in together] == \
+        [(v, [(f.code, f.field, dict(f.params)) for f in fs]) for v, fs in alone]
