@@ -155,7 +155,7 @@ def _loaded_after(code: str) -> list[str]:
 
 
 def test_help_and_looking_up_a_command_import_no_heavy_library() -> None:
-    """Start-up cost (issue 9): `exchange --help` and resolving validate/process load only
+    """Start-up cost: `exchange --help` and resolving validate/process load only
     the command modules, not PDF, Excel, scheduler, SFTP, watcher or migration libraries."""
     assert _loaded_after("from exchange.cli import cli\n"
                          "import click\n"
