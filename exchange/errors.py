@@ -24,6 +24,13 @@ class FileRejected(ExchangeError):
         detail = ", ".join(f"{k}={v}" for k, v in self.params.items())
         return f"{self.code}({detail})" if detail else self.code
 
+    def __reduce__(self) -> tuple[Any, ...]:       # pickled from the reading helper process
+        return _file_rejected, (self.code, self.params)
+
+
+def _file_rejected(code: str, params: dict[str, Any]) -> FileRejected:
+    return FileRejected(code, **params)
+
 
 class NotFound(ExchangeError):
     """A unit, batch or declaration named by an operator does not exist."""

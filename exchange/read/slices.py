@@ -5,8 +5,13 @@ its XML). For a large sheet we stream the sheet's XML out of the zip, cut it bet
 slices of about SLICE_BYTES, wrap each slice in a minimal workbook (with the original styles,
 so dates stay dates) and let calamine read that. Shared strings are resolved here: a `t="s"`
 cell is rewritten as a string cell holding a private-use marker and the string's index, which
-calamine hands back as text and we swap for the string. A helper thread reads the next slice
-while the caller works on this one (calamine releases the GIL while it parses).
+calamine hands back as text and we swap for the string. A helper process reads the slices
+ahead of the caller and hands each over as a list of rows (pickled on a pipe).
+
+Why a process, not a thread: making a slice's Python objects (to_python, row tuples) holds the
+GIL, and a thread that gives the GIL back and wants it again waits on a busy caller. Measured
+on 100,000 rows: read in a helper thread, the caller's wall time grew by the whole read (2 s);
+read in a process, by the unpickling of the rows (0.3 s). bench/README.md has the figures.
 
 Every XML member has been through guard.sniff() (defusedxml, DTDs refused) before we get here,
 so the small parts read below cannot declare entities.
@@ -14,15 +19,18 @@ so the small parts read below cannot declare entities.
 from __future__ import annotations
 
 import io
+import pickle
 import posixpath
 import re
+import subprocess
+import sys
 import threading
 import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from queue import Empty, Full, Queue
-from typing import Any, Iterator
+from queue import Queue
+from typing import Any, Callable, Iterator
 from xml.etree import ElementTree as ET
 
 from exchange import codes as C
@@ -31,7 +39,8 @@ from exchange.errors import FileRejected
 SLICE_BYTES = 2 * 1024 * 1024          # of sheet XML per slice: ~3,000 rows of a wide template
 READ_BYTES = 1 << 20
 HEAD_LIMIT = 8 * 1024 * 1024           # sheet XML before <sheetData> we are willing to hold
-QUEUE_SLICES = 2                       # slices read ahead of the caller
+HELPER_GRACE = 5.0                     # seconds a helper has to stop once told, then killed
+READ_AHEAD = 2                         # slices a helper holds ready beyond the one being sent
 
 Row = tuple[int, tuple[Any, ...]]
 
@@ -180,11 +189,11 @@ class SheetSlices:
     """
 
     def __init__(self, path: Path, member: str, parts: Parts, slice_bytes: int = SLICE_BYTES) -> None:
+        self.path, self.member = path, member
         self.parts = parts
         self.slice_bytes = slice_bytes
         self.numbered = True
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
+        self._helper: subprocess.Popen[bytes] | None = None     # reads ahead (see __iter__)
         try:
             self.zf = zipfile.ZipFile(path)
             self.fh = self.zf.open(member)
@@ -228,48 +237,52 @@ class SheetSlices:
         self.close()
 
     def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        helper, self._helper = self._helper, None
+        if helper is not None:
+            for pipe in (helper.stdin, helper.stdout):      # a helper still writing stops
+                if pipe is not None:                         # at the closed pipe
+                    pipe.close()
+            try:
+                helper.wait(timeout=HELPER_GRACE)
+            except subprocess.TimeoutExpired:
+                helper.kill()
+                helper.wait()
         for handle in (getattr(self, "fh", None), getattr(self, "zf", None)):
             if handle is not None:
                 handle.close()
 
     # The caller's side ---------------------------------------------------------------------
     def __iter__(self) -> Iterator[Row]:
+        """Rows from a helper process (`python -m exchange.read.slices`) that reads the next
+        slice while the caller works on this one; each slice comes over its stdout pickled."""
         if self.empty:
             return
-        queue: Queue[Any] = Queue(maxsize=QUEUE_SLICES)
-        self._thread = threading.Thread(target=self._produce, args=(queue,), name="xlsx-slices",
-                                        daemon=True)
-        self._thread.start()
+        self._helper = helper = subprocess.Popen(
+            [sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        assert helper.stdin is not None and helper.stdout is not None
+        with helper.stdin:
+            pickle.dump((self.path, self.member, self.parts, self.slice_bytes), helper.stdin)
         while True:
-            item = queue.get()
+            try:
+                item = pickle.load(helper.stdout)
+            except (EOFError, pickle.UnpicklingError) as exc:   # killed, out of memory
+                raise _corrupt(exc) from exc
             if item is None:
                 return
             if isinstance(item, BaseException):
                 raise item
             yield from item
 
-    # The helper thread ---------------------------------------------------------------------
-    def _put(self, queue: Queue[Any], item: Any) -> bool:
-        while not self._stop.is_set():
-            try:
-                queue.put(item, timeout=0.1)
-                return True
-            except Full:
-                continue
-        return False
-
-    def _produce(self, queue: Queue[Any]) -> None:
+    # The helper's side ---------------------------------------------------------------------
+    def _produce(self, put: Callable[[Any], None]) -> None:
+        """Hand each slice's rows to `put`, then None; or the error that ended the reading."""
         try:
             styles = self.zf.read(self.parts.styles) if self.parts.styles else None
             strings = shared_strings(self.zf, self.parts.shared_strings) \
                 if self.parts.shared_strings else None
             pending, size = [self.rest], len(self.rest)
             done = False
-            while not done and not self._stop.is_set():
+            while not done:
                 block = self.fh.read(READ_BYTES)
                 pending.append(block)
                 size += len(block)
@@ -288,13 +301,13 @@ class SheetSlices:
                         continue
                     body, rest = data[:cut], data[cut:]
                 pending, size = [rest], len(rest)
-                if body.strip() and not self._put(queue, self._read(body, styles, strings)):
-                    return
-            self._put(queue, None)
+                if body.strip():
+                    put(self._read(body, styles, strings))
+            put(None)
         except FileRejected as exc:
-            self._put(queue, exc)
+            put(exc)
         except Exception as exc:  # calamine, zlib, zipfile, a bad shared-string index
-            self._put(queue, _corrupt(exc))
+            put(_corrupt(exc))
 
     def _read(self, body: bytes, styles: bytes | None, strings: list[str] | None) -> list[Row]:
         import python_calamine as pc
@@ -334,3 +347,44 @@ class SheetSlices:
             if values:
                 out.append((first + index, pad + tuple(values)))
         return out
+
+
+def _helper_main() -> None:
+    """`python -m exchange.read.slices`: (path, member, parts, slice_bytes) pickled on stdin;
+    the rows of each slice pickled on stdout, then None or the FileRejected that ended it."""
+    path, member, parts, slice_bytes = pickle.load(sys.stdin.buffer)
+    out = sys.stdout.buffer
+    ready: Queue[bytes | None] = Queue(maxsize=READ_AHEAD)
+    gone = threading.Event()
+
+    def write() -> None:               # a thread, so the next slice is read while one is written
+        try:
+            while (data := ready.get()) is not None:
+                out.write(data)
+                out.flush()
+        except BrokenPipeError:        # the caller stopped reading
+            gone.set()
+            while ready.get() is not None:
+                pass
+
+    def put(item: Any) -> None:
+        if gone.is_set():
+            raise BrokenPipeError
+        ready.put(pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL))
+
+    writer = threading.Thread(target=write, name="xlsx-slices-out")
+    writer.start()
+    try:
+        with SheetSlices(path, member, parts, slice_bytes) as slices:
+            slices._produce(put)
+    except FileRejected as exc:
+        put(exc)
+    except BrokenPipeError:
+        pass
+    finally:
+        ready.put(None)
+        writer.join()
+
+
+if __name__ == "__main__":
+    _helper_main()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import time
 import zipfile
 from datetime import date, datetime
 from pathlib import Path
@@ -197,8 +198,30 @@ def test_an_abandoned_sheet_stops_its_reader(tmp_path: Path) -> None:
     slices = SheetSlices(tmp_path / "big.xlsx", parts.sheets["s"], parts, slice_bytes=4096)
     rows = iter(slices)
     assert next(rows)[0] == 1
-    slices.close()                                # returns: the helper thread has stopped
-    assert slices._thread is None
+    helper = slices._helper
+    assert helper is not None and helper.poll() is None      # still reading ahead
+    started = time.monotonic()
+    slices.close()                                # returns: the helper process has ended
+    assert helper.poll() is not None and slices._helper is None
+    assert time.monotonic() - started < 2         # told by the closed pipe, not killed late
+
+
+def test_a_helper_that_dies_is_a_corrupt_file_not_a_hang(tmp_path: Path) -> None:
+    wb = openpyxl.Workbook(write_only=True)
+    ws = wb.create_sheet("s")
+    for row in template_rows(30000):              # more than the pipe and the helper hold
+        ws.append(row)
+    wb.save(tmp_path / "big.xlsx")
+    parts = workbook_parts(tmp_path / "big.xlsx")
+    with SheetSlices(tmp_path / "big.xlsx", parts.sheets["s"], parts, slice_bytes=65536) as slices:
+        rows = iter(slices)
+        next(rows)
+        assert slices._helper is not None
+        slices._helper.kill()                     # the kernel's OOM killer, say
+        with pytest.raises(FileRejected) as err:
+            for _ in rows:
+                pass
+    assert err.value.code == "file.unreadable"
 
 
 def test_text_that_looks_like_the_shared_string_marker(tmp_path: Path) -> None:
