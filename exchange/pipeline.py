@@ -33,7 +33,6 @@ from exchange.kinds.detect import detect_kind, unit_named
 from exchange.kinds.spec import KindSpec, normalise_label
 from exchange.messages import DECLARATION_STATUS_LABELS, OUTPUT_NAMES
 from exchange.outputs.atomic import publish
-from exchange.outputs.error_book import ErrorBookWriter
 from exchange.outputs.receipt import ReceiptRows, receipt_json, receipt_text
 from exchange.read.guard import sniff
 from exchange.read.header import Located, locate_header
@@ -489,6 +488,8 @@ def _judge_and_import(instance: Instance, db: Database, work: Claim, result: Fil
         shutil.rmtree(stage)
     stage.mkdir(parents=True)
     stem = output_stem(result)
+    from exchange.outputs.error_book import ErrorBookWriter     # not needed by validate
+
     spool = ReceiptRows(stage / "rows.jsonl")
     writer: list[ErrorBookWriter] = []
     err_name = f"{stem}.{OUTPUT_NAMES['errors']}.xlsx"
