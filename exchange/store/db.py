@@ -5,13 +5,15 @@ config.toml [database]: `sqlite:///var/exchange.db` or `postgresql+psycopg://use
 """
 from __future__ import annotations
 
+import json
 import re
 import zlib
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
+import orjson
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
@@ -53,6 +55,16 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
     cur.close()
 
 
+def json_text(value: Any) -> str:
+    """The text of a JSON column: orjson, five times as fast as json.dumps on a declaration's
+    payload (100,000 of them in a large file); json.dumps for what orjson refuses (integers
+    beyond 64 bits). Both read back alike."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:                  # orjson.JSONEncodeError
+        return json.dumps(value)
+
+
 class Database:
     """The engine and a session factory; `upgrade()` brings the schema to the newest revision."""
 
@@ -62,10 +74,11 @@ class Database:
             path = url.removeprefix("sqlite:///")
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self.engine: Engine = create_engine(url, connect_args={"timeout": 30})
+            self.engine: Engine = create_engine(url, connect_args={"timeout": 30},
+                                                json_serializer=json_text)
             event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
-            self.engine = create_engine(url, pool_pre_ping=True)
+            self.engine = create_engine(url, pool_pre_ping=True, json_serializer=json_text)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @property

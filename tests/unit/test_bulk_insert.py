@@ -52,3 +52,15 @@ def test_rows_leaving_out_a_defaulted_column_go_through_core(tmp_path: Path) -> 
         d = s.get(Declaration, serial)
         assert d is not None and d.status == "pending" and d.created_at is not None
     db.dispose()
+
+
+def test_json_columns_read_back_what_was_written() -> None:
+    """JSON column text comes from orjson, or json.dumps for what orjson refuses."""
+    import json
+
+    from exchange.store.db import json_text
+
+    for value in ({"insurances": ("310", "510"), "name": "买买提·艾力", "wage": 5000, "x": None},
+                  {1: "a"}, [2 ** 70], {"note": 'a"b\\c\n\u2028'}):
+        expected = json.loads(json.dumps(value))
+        assert json.loads(json_text(value)) == expected
