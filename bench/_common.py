@@ -81,11 +81,36 @@ class Run:
     peak_mb: float
     returncode: int
     stdout: bytes
+    helper_mb: float = 0.0       # the largest peak of the child's own children (the xlsx reader)
+
+
+def _descendants(pid: int) -> list[int]:
+    out, todo = [], [pid]
+    while todo:
+        for task in Path(f"/proc/{todo.pop()}/task").glob("*/children"):
+            try:
+                kids = [int(k) for k in task.read_text().split()]
+            except OSError:
+                continue
+            out += kids
+            todo += kids
+    return out
+
+
+def _hwm_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def run_child(argv: Sequence[str], *, keep_stdout: bool = True,
               env: dict[str, str] | None = None) -> Run:
-    """Run argv to completion; wall time and the child's own peak RSS (from wait4).
+    """Run argv to completion; wall time, the child's own peak RSS (HWM_PRELUDE) and the
+    largest its own children reached (sampled every 20 ms from /proc while they run).
 
     Output goes to temp files rather than pipes, so nothing but wait4 reaps the child.
     """
@@ -94,7 +119,13 @@ def run_child(argv: Sequence[str], *, keep_stdout: bool = True,
         start = time.perf_counter()
         proc = subprocess.Popen(list(argv), stdout=out if keep_stdout else subprocess.DEVNULL,
                                 stderr=err, env={**os.environ, **(env or {}), "BENCH_HWM_FILE": hwm.name})
-        _pid, status, _usage = os.wait4(proc.pid, 0)
+        helper_kib = 0
+        while True:            # sample the child's children (a helper process) as they run
+            pid, status, _usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            helper_kib = max([helper_kib, *map(_hwm_kib, _descendants(proc.pid))])
+            time.sleep(0.02)
         seconds = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
         if proc.returncode != 0:
@@ -105,7 +136,7 @@ def run_child(argv: Sequence[str], *, keep_stdout: bool = True,
         peak = hwm.read().strip()
         if not peak:
             raise SystemExit(f"child wrote no VmHWM (no HWM_PRELUDE?): {' '.join(argv)}")
-        return Run(seconds, int(peak) / 1024, proc.returncode, out.read())
+        return Run(seconds, int(peak) / 1024, proc.returncode, out.read(), helper_kib / 1024)
 
 
 def exchange_argv(*args: str) -> list[str]:

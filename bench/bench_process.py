@@ -5,7 +5,8 @@
 
 For each size: a workbook with 5% bad rows of realistic kinds is written (streamed, openpyxl
 write-only) into a temp folder; then each step runs in its own child process, so its wall time
-includes interpreter start-up and its peak RSS is its own:
+includes interpreter start-up and its peak RSS is its own (a large sheet's reading helper process,
+`python -m exchange.read.slices`, is shown apart: "helper"):
   read      the fastest reader merely reading every row (python-calamine iter_rows), and
             openpyxl read-only for reference;
   process   `exchange process` on a fresh instance (parse, validate, import, receipt, error book);
@@ -170,7 +171,7 @@ def main() -> None:
             shutil.rmtree(root, ignore_errors=True)
     print()
     print(f"{'rows':>9} {'MB':>6} {'read s':>7} {'openpyxl s':>10} {'process s':>9} {'validate s':>10} "
-          f"{'proc/read':>9} {'val/read':>8} {'RSS read':>8} {'RSS proc':>8} {'RSS val':>8}")
+          f"{'proc/read':>9} {'val/read':>8} {'RSS read':>8} {'RSS proc':>8} {'RSS val':>8} {'helper':>8}")
     table = []
     for size, r in results.items():
         read, proc, val = r["read"], r["process"], r["validate"]
@@ -179,12 +180,14 @@ def main() -> None:
         print(f"{size:>9,} {r['bytes'] / 1e6:>6.1f} {read.seconds:>7.2f} "
               f"{opx.seconds if isinstance(opx, Run) else float('nan'):>10.2f} {proc.seconds:>9.2f} "
               f"{val.seconds:>10.2f} {proc.seconds / read.seconds:>8.2f}x {val.seconds / read.seconds:>7.2f}x "
-              f"{read.peak_mb:>6.0f}MB {proc.peak_mb:>6.0f}MB {val.peak_mb:>6.0f}MB")
+              f"{read.peak_mb:>6.0f}MB {proc.peak_mb:>6.0f}MB {val.peak_mb:>6.0f}MB "
+              f"{max(proc.helper_mb, val.helper_mb):>6.0f}MB")
         table.append({"rows": size, "bytes": r["bytes"], "read_s": read.seconds, "read_mb": read.peak_mb,
                       "openpyxl_s": opx.seconds if isinstance(opx, Run) else None,
                       "openpyxl_mb": opx.peak_mb if isinstance(opx, Run) else None,
                       "process_s": proc.seconds, "process_mb": proc.peak_mb,
-                      "validate_s": val.seconds, "validate_mb": val.peak_mb})
+                      "validate_s": val.seconds, "validate_mb": val.peak_mb,
+                      "helper_mb": max(proc.helper_mb, val.helper_mb)})
     if args.json:
         args.json.write_text(json.dumps({"machine": machine(), "at": f"{datetime.now():%Y-%m-%d %H:%M}",
                                          "figures": table}, indent=1))
