@@ -166,4 +166,5 @@ def machine() -> str:
 def best(runs: list[Run]) -> Run:
     """Fastest run's time, with the highest peak memory seen over all runs."""
     fastest = min(runs, key=lambda r: r.seconds)
-    return Run(fastest.seconds, max(r.peak_mb for r in runs), fastest.returncode, fastest.stdout)
+    return Run(fastest.seconds, max(r.peak_mb for r in runs), fastest.returncode, fastest.stdout,
+               max(r.helper_mb for r in runs))
