@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from typing import Any, Iterable, cast
 
 from sqlalchemy import (ARRAY, ColumnElement, CursorResult, DateTime, String, Table, any_, bindparam,
@@ -11,6 +12,7 @@ from sqlalchemy import (ARRAY, ColumnElement, CursorResult, DateTime, String, Ta
 from sqlalchemy.orm import Session
 
 from exchange.checks.context import OpenDeclaration, PersonRecord, UnitRecord
+from exchange.store import bulk
 from exchange.store.models import (IMPORTED_STATUSES, OPEN_STATUSES, AuditEntry, Declaration,
                                    FileRecord, Person, RowError, Unit)
 
@@ -130,26 +132,6 @@ def unit_declarations(s: Session, unit: str, serials: Iterable[int], ids: Iterab
 
 # Bulk inserts: SQLAlchemy Core rather than the ORM's bulk path, which costs several times more
 # per row; on SQLite straight to the driver's executemany (see _sqlite_insert_many).
-def _driver_params(dialect: Any, table: Table, names: list[str], rows: list[dict[str, Any]]
-                   ) -> list[tuple[Any, ...]]:
-    """Rows as parameter tuples in `names` order, through the columns' bind processors."""
-    procs = [(i, p) for i, p in enumerate(table.c[k].type._cached_bind_processor(dialect)
-                                          for k in names) if p is not None]
-    params: list[tuple[Any, ...]] = []
-    last: list[tuple[Any, Any]] = [(params, None)] * len(procs)   # (value, processed): a chunk's
-    for r in rows:                                                 # rows share one timestamp
-        values = [r[k] for k in names]
-        for j, (i, proc) in enumerate(procs):
-            value = values[i]
-            seen, done = last[j]
-            if value is not seen:
-                done = proc(value)
-                last[j] = (value, done)
-            values[i] = done
-        params.append(tuple(values))
-    return params
-
-
 def _sqlite_insert_many(s: Session, table: Table, rows: list[dict[str, Any]]) -> bool:
     """executemany on the DBAPI cursor, values passed through the columns' own bind processors
     (JSON, DateTime), so rows are stored exactly as Core would store them, without its
@@ -164,30 +146,17 @@ def _sqlite_insert_many(s: Session, table: Table, rows: list[dict[str, Any]]) ->
             c.default is not None and c.name not in keys for c in table.c):
         return False
     names = list(keys)
-    quote = dialect.identifier_preparer.quote
-    sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(k) for k in names)}) "
-           f"VALUES ({', '.join('?' * len(names))})")
-    s.connection().exec_driver_sql(sql, _driver_params(dialect, table, names, rows))
+    bulk.insert_columns(s, table, names, [list(map(itemgetter(k), rows)) for k in names])
     return True
 
 
 def update_many(s: Session, table: Table, key: str, rows: list[dict[str, Any]]) -> None:
     """UPDATE table SET <the rows' other keys> WHERE key = row[key], for rows that all have the
-    same keys. Columns with an `onupdate` must be given (no Python-side default is applied on
-    the SQLite path)."""
-    if not rows:
-        return
-    names = [k for k in rows[0] if k != key]
-    dialect = s.get_bind().dialect
-    if dialect.name == "sqlite":
-        quote = dialect.identifier_preparer.quote
-        sql = (f"UPDATE {quote(table.name)} SET {', '.join(f'{quote(k)} = ?' for k in names)} "
-               f"WHERE {quote(key)} = ?")
-        s.connection().exec_driver_sql(sql, _driver_params(dialect, table, names + [key], rows))
-        return
-    stmt = update(table).where(table.c[key] == bindparam("p_" + key)).values(
-        {k: bindparam("p_" + k) for k in names})
-    s.execute(stmt, [{"p_" + k: r[k] for k in (*names, key)} for r in rows])
+    same keys, each key once (see bulk.update_rows). Columns with an `onupdate` must be given:
+    no Python-side default is applied."""
+    if rows:
+        names = [k for k in rows[0] if k != key]
+        bulk.update_rows(s, table, key, names, [[r[k] for k in names] + [r[key]] for r in rows])
 
 
 def insert_many(s: Session, table: Table, rows: list[dict[str, Any]]) -> None:
