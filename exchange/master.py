@@ -1,26 +1,31 @@
 """Master data from the centre: units and persons, upserted by code / ID, in bulk."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from itertools import islice
+from itertools import compress
+from operator import is_not, itemgetter
 from pathlib import Path
-from typing import Any, Iterator, cast
+from typing import Any, Callable, Iterator, cast
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, Text, insert, select, update
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
 from exchange import codes as C
-from exchange.checks.cells import new_memo, parse_row
+from exchange.checks.cells import new_memo, parse_rows
 from exchange.checks.finding import Finding
-from exchange.checks.values import is_blank
+from exchange.checks.values import BLANK_CHARS
 from exchange.config import Instance
 from exchange.errors import FileRejected
+from exchange.heap import many_objects
 from exchange.kinds.detect import detect_kind
 from exchange.kinds.spec import KindSpec
 from exchange.read.guard import sniff
-from exchange.read.header import locate_header, row_cells
+from exchange.read.header import Located, locate_header
 from exchange.read.tables import open_book
+from exchange.store import bulk
 from exchange.store import queries as Q
 from exchange.store.db import Database
 from exchange.store.models import Person, Unit
@@ -44,7 +49,8 @@ class MasterReport:
 
 def load_master(instance: Instance, db: Database, path: Path, today: date | None = None,
                 progress: Any = None) -> MasterReport:
-    """Load a units or persons workbook/CSV. Bad rows are refused with reasons; the rest upserted."""
+    """Load a units or persons workbook/CSV in one transaction. Bad rows are refused with
+    reasons; the rest upserted. A file refused as a whole (unreadable, too large) loads nothing."""
     report = MasterReport()
     rules = instance.rules
     specs = list(rules.master.values())
@@ -53,7 +59,8 @@ def load_master(instance: Instance, db: Database, path: Path, today: date | None
         sniffed = sniff(path, instance.settings.limits)
         if sniffed.format not in ("xlsx", "xls", "csv"):
             raise FileRejected(C.FILE_UNREADABLE, reason="not_workbook")
-        with open_book(path, sniffed, instance.settings.limits) as book:
+        with open_book(path, sniffed, instance.settings.limits) as book, db.session() as s, \
+                many_objects():
             located = None
             for sheet in book.sheets:
                 located = locate_header(sheet.rows, specs)
@@ -65,30 +72,53 @@ def load_master(instance: Instance, db: Database, path: Path, today: date | None
             spec = detected.kind
             report.kind = spec.kind
             memo = new_memo(spec.columns)
-            rows = ((n, row_cells(v, detected.mapping)) for n, v in located.rows)
-            rows = ((n, c) for n, c in rows if not all(is_blank(x) for x in c.values()))
-            while True:
-                chunk = list(islice(rows, CHUNK))
-                if not chunk:
-                    break
+            upsert = _upsert_units if spec.kind == "units" else _PersonLoad(spec).upsert
+            for chunk in _chunks(located, detected.mapping, spec):
                 good = []
-                for number, cells in chunk:
-                    values, findings = parse_row(number, cells, spec.columns, rules.tables, today,
-                                                 memo)
+                parsed = parse_rows(chunk, spec.columns, rules.tables, today, memo)
+                for (number, _), (values, findings) in zip(chunk, parsed):
                     if findings:
                         report.refused.append((number, findings))
                     else:
                         good.append(values)
-                with db.session() as s:
-                    created, updated = (_upsert_units if spec.kind == "units" else _upsert_persons)(s, good)
+                created, updated = upsert(s, good)
                 report.created += created
                 report.updated += updated
                 report.loaded += len(good)
                 if progress is not None:
                     progress(len(chunk))
     except FileRejected as exc:
-        report.file_error = (exc.code, exc.params)
+        # The session rolled back: nothing of the file stays.
+        report = MasterReport(kind=report.kind, file_error=(exc.code, exc.params))
     return report
+
+
+def _chunks(located: Located, mapping: dict[int, str], spec: KindSpec
+            ) -> Iterator[list[tuple[int, tuple[Any, ...]]]]:
+    """The data rows as (row number, cells in the spec's column order), CHUNK at a time;
+    rows with every cell blank are left out."""
+    where = {f: pos for pos, f in mapping.items()}
+    width = max(mapping, default=0) + 1
+    pad = (None,) * (width + 1)                 # position `width`: None, for columns not in
+    positions = [where.get(c.field, width) for c in spec.columns]                # the header
+    take: Callable[[tuple[Any, ...]], tuple[Any, ...]] = (
+        itemgetter(*positions) if len(positions) > 1 else lambda row: (row[positions[0]],))
+    blank_chars = BLANK_CHARS
+    chunk: list[tuple[int, tuple[Any, ...]]] = []
+    for number, values in located.rows:
+        row = values[:width]
+        cells = take(row + pad[len(row):])
+        for v in cells:
+            if v is not None and (v.__class__ is not str or v.strip(blank_chars)):
+                break
+        else:
+            continue                            # a blank row
+        chunk.append((number, cells))
+        if len(chunk) >= CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def _upsert_units(s: Session, rows: list[dict[str, Any]]) -> tuple[int, int]:
@@ -105,53 +135,138 @@ def _upsert_units(s: Session, rows: list[dict[str, Any]]) -> tuple[int, int]:
     return len(new), len(existing)
 
 
-def _upsert_persons(s: Session, rows: list[dict[str, Any]]) -> tuple[int, int]:
-    """Rows of one person merge: insurances add up, each with its own last paid month."""
-    merged: dict[str, dict[str, Any]] = {}
-    for r in rows:
-        m = merged.setdefault(r["id_number"], {"paid": {}, "ins": []})
-        for k, v in r.items():
-            if v is not None and k not in ("insurances", "last_paid_month"):
-                m[k] = v
-        for ins in r.get("insurances") or ():
-            if ins not in m["ins"]:
-                m["ins"].append(ins)
-            if r.get("last_paid_month"):
-                m["paid"][ins] = max(m["paid"].get(ins, ""), r["last_paid_month"])
-        if r.get("last_paid_month"):
-            m["last"] = max(m.get("last", ""), r["last_paid_month"])
-    ids = list(merged)
-    table = cast(Table, Person.__table__)
-    existing = {p.id_number: p for p in s.connection().execute(
-        select(table.c.id_number, table.c.insurances, table.c.paid_months, table.c.last_paid_month)
-        .where(table.c.id_number.in_(ids)))} if ids else {}
-    inserts: list[dict[str, Any]] = []
-    updates: list[dict[str, Any]] = []
-    for number, m in merged.items():
-        old = existing.get(number)
-        insurances = [x for x in ((old.insurances or "").split(",") if old else []) if x]
-        insurances += [x for x in m.pop("ins") if x not in insurances]
-        paid = dict(old.paid_months or {}) if old else {}
-        for ins, month in m.pop("paid").items():
-            paid[ins] = max(paid.get(ins, ""), month)
-        last = m.pop("last", None) or (old.last_paid_month if old else None)
-        values = {**m, "insurances": ",".join(insurances) or None, "paid_months": paid or None,
-                  "last_paid_month": last}
-        (updates if old else inserts).append(values)
-    now = datetime.now().replace(microsecond=0)
-    if inserts:
-        Q.insert_many(s, table, [{"arrears": 0, **v, "updated_at": now} for v in _fill(inserts)])
-    # One executemany per set of columns given (a row updates only the columns it fills).
-    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for v in updates:
-        groups.setdefault(tuple(v), []).append({**v, "updated_at": now})
-    for group in groups.values():
-        Q.update_many(s, table, "id_number", group)
-    return len(inserts), len(updates)
+# A person's rows of one chunk merged (their first row alone stands for the person):
+# the columns given, the insurances in order of appearance, the last paid month per insurance
+# and over all.
+_Merged = tuple[dict[str, Any], list[str], dict[str, str], str | None]
+# Computed here from the insurance and month columns; every other column is taken as given.
+_DERIVED = ("insurances", "paid_months", "last_paid_month")
+_CACHE_LIMIT = 4096       # distinct paid-month maps remembered (a register has a few dozen)
 
 
-def _fill(rows: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    """executemany needs the same keys on every row."""
-    keys = set().union(*rows)
+class _PersonLoad:
+    """Persons upserted a chunk at a time by ID, in the load's one transaction.
+
+    New persons are inserted, known ones updated in the columns their rows fill (a blank cell
+    changes nothing); insurances add up, each with its own last paid month. A person's later
+    rows (in this chunk or a later one) see the earlier ones. Paid-month maps repeat across a
+    register: equal maps are one object (its JSON written once a chunk), stored ones are
+    decoded once.
+    """
+
+    def __init__(self, spec: KindSpec) -> None:
+        self.table = cast(Table, Person.__table__)
+        fields = [c.field for c in spec.columns if c.field not in _DERIVED]
+        settable = [f for f in fields if f != "id_number"]
+        self.pick = itemgetter(*fields)
+        self.pick_settable = itemgetter(*settable)
+        self.settable = settable
+        # Arrears is NOT NULL: a new person owes nothing unless told.
+        self.arrears = fields.index("arrears") if "arrears" in fields else None
+        self.insert_names = [*fields, *_DERIVED, "updated_at",
+                             *(["arrears"] if self.arrears is None else [])]
+        self.maps: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
+        self.month_maps: dict[tuple[tuple[str, ...], str], dict[str, str]] = {}
+        self.decoded: dict[str, dict[str, str]] = {}
+
+    def upsert(self, s: Session, rows: list[dict[str, Any]]) -> tuple[int, int]:
+        merged = _merge_persons(rows)
+        c = self.table.c
+        # The stored paid months as JSON text: decoded once per distinct text (see _decode).
+        existing = {r[0]: r for r in s.execute(
+            select(c.id_number, c.insurances, sql_cast(c.paid_months, Text), c.last_paid_month)
+            .where(Q.among(s, c.id_number, list(merged))))}
+        now = datetime.now().replace(microsecond=0)
+        tail = (now,) if self.arrears is not None else (now, 0)
+        inserts: list[tuple[Any, ...]] = []
+        updates: dict[tuple[bool, ...], list[tuple[Any, ...]]] = {}
+        nones = (None,) * len(self.settable)
+        for number, m in merged.items():
+            if isinstance(m, dict):                      # the person's only row
+                given, ins, last = m, m.get("insurances") or (), m.get("last_paid_month")
+                paid = self._month_map(ins, last)
+            else:
+                given, ins, paid, last = m
+            old = existing.get(number)
+            if old is None:
+                values = self.pick(given)
+                a = self.arrears
+                if a is not None and values[a] is None:
+                    values = (*values[:a], 0, *values[a + 1:])
+                inserts.append((*values, ",".join(ins) or None,
+                                self._shared(paid) if paid else None, last, *tail))
+                continue
+            had = [x for x in (old[1] or "").split(",") if x]
+            insurances = ",".join(had + [x for x in ins if x not in had]) or None
+            if old[2]:
+                stored, paid = paid, dict(self._decode(old[2]))
+                for x, month in stored.items():
+                    paid[x] = max(paid.get(x, ""), month)
+            values = self.pick_settable(given)
+            filled = tuple(map(is_not, values, nones))   # which columns this person's rows fill
+            updates.setdefault(filled, []).append(
+                (*compress(values, filled), insurances, self._shared(paid) if paid else None,
+                 last or old[3], now, number))
+        bulk.insert_rows(s, self.table, self.insert_names, inserts)
+        for filled, group in updates.items():
+            names = [*compress(self.settable, filled), *_DERIVED, "updated_at"]
+            bulk.update_rows(s, self.table, "id_number", names, group)
+        return len(inserts), len(merged) - len(inserts)
+
+    def _month_map(self, insurances: tuple[str, ...], month: str | None) -> dict[str, str]:
+        """{insurance: month} for one row, one object for equal ones (never changed)."""
+        if not month or not insurances:
+            return {}
+        key = (insurances, month)
+        found = self.month_maps.get(key)
+        if found is None:
+            found = self._shared(dict.fromkeys(insurances, month))
+            if len(self.month_maps) < _CACHE_LIMIT:
+                self.month_maps[key] = found
+        return found
+
+    def _shared(self, paid: dict[str, str]) -> dict[str, str]:
+        """One dict object for equal maps (never changed after this)."""
+        key = tuple(paid.items())
+        found = self.maps.get(key)
+        if found is None:
+            found = paid
+            if len(self.maps) < _CACHE_LIMIT:
+                self.maps[key] = paid
+        return found
+
+    def _decode(self, text: str | None) -> dict[str, str]:
+        if not text:
+            return {}
+        found = self.decoded.get(text)
+        if found is None:
+            found = json.loads(text) or {}
+            if len(self.decoded) < _CACHE_LIMIT:
+                self.decoded[text] = found
+        return found
+
+
+def _merge_persons(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any] | _Merged]:
+    """The chunk's rows by person: a person's only row as it is, or several rows merged (later
+    columns win, insurances add up, months keep their max)."""
+    merged: dict[str, dict[str, Any] | _Merged] = {}
     for r in rows:
-        yield {k: r.get(k) for k in keys}
+        number = r["id_number"]
+        seen = merged.get(number)
+        if seen is None:
+            merged[number] = r
+            continue
+        if seen.__class__ is dict:
+            first = cast(dict[str, Any], seen)
+            ins, month = first.get("insurances") or (), first.get("last_paid_month")
+            seen = (dict(first), list(ins), dict.fromkeys(ins, month) if month else {}, month)
+        given, insurances, paid, last = cast(_Merged, seen)
+        given.update((k, v) for k, v in r.items() if v is not None)
+        ins, month = r.get("insurances") or (), r.get("last_paid_month")
+        insurances += [x for x in ins if x not in insurances]
+        if month:
+            for x in ins:
+                paid[x] = max(paid.get(x, ""), month)
+            last = max(last or "", month)
+        merged[number] = (given, insurances, paid, last)
+    return merged

@@ -41,3 +41,82 @@ def test_second_load_updates_only_the_columns_it_fills(instance, db, tmp_path: P
     assert b.insurances == "310" and b.paid_months == {"310": "202609"}
     assert (c.name, c.sex, c.insurances, float(c.arrears)) == ("丙", "2", "310", 0.0)
     assert a.updated_at is not None and c.updated_at is not None
+
+
+def _people(db):  # type: ignore[no-untyped-def]
+    with db.session() as s:
+        return {p.id_number: p for p in s.scalars(select(Person))}
+
+
+def test_one_load_inserts_new_and_updates_known_persons(instance, db, persons, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    known = persons["insured"]          # on file: 310 and 510 paid to 202610, staff number A01
+    report = _load(instance, db, tmp_path, "mixed.csv",
+                   f"P9,{A},甲,1,1001,参保,310,202611,,5000\n"
+                   f",{known},李四,,1002,,生育保险,202612,,\n"
+                   f"P8,{B},乙,2,1001,暂停,,,3.5,\n")
+    assert (report.created, report.updated, report.loaded) == (2, 1, 3)
+    people = _people(db)
+    k = people[known]
+    assert (k.person_no, k.unit_code, k.staff_no, k.wage_base) == ("P0001", "1002", "A01", 6000)
+    assert k.insurances == "310,510" and k.last_paid_month == "202612"
+    assert k.paid_months == {"310": "202610", "510": "202612"}
+    a, b = people[A], people[B]
+    assert (a.person_no, a.insurances, a.paid_months, float(a.arrears)) == ("P9", "310", {"310": "202611"}, 0.0)
+    assert (b.status, b.insurances, b.paid_months, float(b.arrears)) == ("2", None, None, 3.5)
+
+
+def test_new_persons_with_and_without_arrears_in_one_file(instance, db, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _load(instance, db, tmp_path, "arrears.csv",
+          f"P1,{A},甲,1,1001,参保,310,202609,,5000\n"
+          f"P2,{B},乙,1,1001,参保,310,202609,12.5,6000\n")
+    people = _people(db)
+    assert (float(people[A].arrears), float(people[B].arrears)) == (0.0, 12.5)
+
+
+def test_text_with_tabs_newlines_and_backslashes_is_stored_as_written(instance, db, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    awkward = ['"a\tb"', '"c\nd"', "e\\f", "\\N", '"g""h"']
+    body = "".join(f"{no},{number},甲,,{unit},参保,310,202610,0,\n" for no, number, unit in (
+        (awkward[0], A, awkward[2]), (awkward[1], B, awkward[3]), (awkward[4], C, "")))
+    _load(instance, db, tmp_path, "awkward.csv", body)
+    people = _people(db)
+    assert (people[A].person_no, people[A].unit_code) == ("a\tb", "e\\f")
+    assert (people[B].person_no, people[B].unit_code) == ("c\nd", "\\N")
+    assert (people[C].person_no, people[C].unit_code) == ('g"h', None)
+    # Known now: the same values go through the update path.
+    _load(instance, db, tmp_path, "awkward-again.csv",
+          f"{awkward[1]},{A},甲,,{awkward[3]},,,,,\n{awkward[0]},{B},乙,,{awkward[2]},,,,,\n")
+    people = _people(db)
+    assert (people[A].person_no, people[A].unit_code) == ("c\nd", "\\N")
+    assert (people[B].person_no, people[B].unit_code, people[B].name) == ("a\tb", "e\\f", "乙")
+    assert people[C].unit_code is None and people[A].paid_months == {"310": "202610"}
+
+
+def test_person_in_several_chunks_merges_as_in_one(instance, db, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import exchange.master as master
+
+    monkeypatch.setattr(master, "CHUNK", 2)
+    report = _load(instance, db, tmp_path, "spread.csv",
+                   f"P1,{A},甲,1,1001,参保,310,202609,0,5000\n"
+                   f",{B},乙,,,,310,202609,,\n"
+                   f",{A},甲,,,,510,202611,,\n"           # A again, next chunk: an update
+                   f",{A},甲,,1002,,310,202610,,\n"       # and in the same chunk once more
+                   f",{C},丙,,,,,,,\n")
+    assert (report.created, report.updated, report.loaded) == (3, 1, 5)
+    a = _people(db)[A]
+    assert (a.name, a.unit_code, a.insurances, a.last_paid_month) == ("甲", "1002", "310,510", "202611")
+    assert a.paid_months == {"310": "202610", "510": "202611"}
+
+
+def test_file_refused_part_way_loads_nothing(instance, db, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import exchange.master as master
+
+    monkeypatch.setattr(master, "CHUNK", 10)
+    rows = "".join(f"P{i},{make_id('19800101', f'{i:03d}')},甲,1,1001,参保,310,202609,0,5000\n"
+                   for i in range(60))                     # six chunks written, then a row
+    wide = ",".join(["x"] * (instance.settings.limits.max_columns + 5))    # that refuses the file
+    path = tmp_path / "broken.csv"
+    path.write_text(HEADERS + rows + wide + "\n", encoding="utf-8")
+    report = load_master(instance, db, path)
+    assert report.file_error is not None and report.file_error[0] == "file.too_large"
+    assert (report.loaded, report.created) == (0, 0)
+    assert _people(db) == {}
