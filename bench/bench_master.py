@@ -1,11 +1,16 @@
 """Master data: `exchange master load` of N persons (default 1,000,000), CSV and xlsx, timed.
 
-    python bench/bench_master.py                      # 1,000,000 persons, CSV then xlsx
+    python bench/bench_master.py                      # 1,000,000 persons, CSV then xlsx, SQLite
     python bench/bench_master.py --rows 200000 --formats csv
+    python bench/bench_master.py --pg                 # SQLite, then a private PostgreSQL cluster
+    python bench/bench_master.py --pg-url postgresql+psycopg://user@host/postgres --no-sqlite
 
 Each format is loaded twice into a fresh instance: first every person is new (inserts), then the
 same file again (every person exists: the upsert's update path). Each load runs in its own
 child process (`exchange master load`), so its time includes start-up and its peak RSS is its own.
+With --pg the same loads run on PostgreSQL: a private cluster started from the installed
+binaries (tests/pgserver.py: fsync off, like the test clusters), or the server of --pg-url, whose
+user may create databases; each instance gets a new database, dropped at the end.
 Benchmarks are run by hand; they are not tests.
 """
 from __future__ import annotations
@@ -16,10 +21,22 @@ import random
 import shutil
 import sys
 import tempfile
+import time
 from datetime import datetime
 from pathlib import Path
 
-from _common import exchange_argv, fresh_instance, machine, person_id, person_name, run_child
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from _common import exchange_argv, machine, person_id, person_name, run_child  # noqa: E402
+
+from exchange.accounts import add_unit  # noqa: E402
+from exchange.config import Instance  # noqa: E402
+from exchange.store.db import open_database  # noqa: E402
+from tests.flows.cluster import configure  # noqa: E402
+from tests.pgserver import LocalCluster  # noqa: E402
+
+SQLITE_URL = "sqlite:///var/exchange.db"
 
 HEADERS = ["个人编号", "身份证号*", "姓名*", "性别", "出生日期", "单位编号", "参保状态", "险种",
            "最大缴费月份", "欠费金额", "缴费基数", "户主身份证号", "班级编号"]
@@ -56,15 +73,38 @@ def write_xlsx(path: Path, count: int) -> None:
     wb.save(path)
 
 
+def new_instance(home: Path, url: str) -> Instance:
+    """An empty instance on `url` with unit 1001. A centre's full register is larger than a
+    unit's file: the size limit is raised from 100 MB to 1000 MB."""
+    shutil.rmtree(home, ignore_errors=True)
+    instance = configure(home, url, max_file_mb=1000)
+    db = open_database(instance)
+    with db.session() as s:
+        add_unit(instance, s, "1001", "南通示例科技有限公司", password="bench-1001")
+    db.dispose()
+    return instance
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--formats", default="csv,xlsx")
     ap.add_argument("--keep", type=Path, help="keep the generated files and instances here")
+    ap.add_argument("--pg", action="store_true", help="also load into PostgreSQL (a private cluster)")
+    ap.add_argument("--pg-url", help="PostgreSQL admin URL to use instead of a private cluster")
+    ap.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
     args = ap.parse_args()
+    backends = ([] if args.no_sqlite else ["sqlite"]) + (["postgres"] if args.pg or args.pg_url else [])
     print(f"{datetime.now():%Y-%m-%d %H:%M}  {machine()}")
     root = args.keep or Path(tempfile.mkdtemp(prefix="bench-master-"))
     root.mkdir(parents=True, exist_ok=True)
+    cluster = None
+    admin_url = args.pg_url
+    if "postgres" in backends and not admin_url:
+        cluster = LocalCluster()
+        admin_url = cluster.start()
+        print(f"PostgreSQL: private cluster (fsync off) at {admin_url}")
+    databases: list[str] = []
     lines = []
     try:
         for fmt in args.formats.split(","):
@@ -73,27 +113,51 @@ def main() -> None:
                 print(f"generating {args.rows:,} persons as {fmt} ...", flush=True)
                 (write_csv if fmt == "csv" else write_xlsx)(path, args.rows)
             print(f"  {path.stat().st_size / 1e6:.1f} MB", flush=True)
-            shutil.rmtree(root / f"inst-{fmt}", ignore_errors=True)
-            instance, db = fresh_instance(root, f"inst-{fmt}")
-            db.dispose()
-            # A centre's full register is larger than a unit's file: raise the size limit (100 MB).
-            config = instance.home / "config.toml"
-            config.write_text(config.read_text(encoding="utf-8").replace(
-                "max_file_mb = 100 ", "max_file_mb = 1000"), encoding="utf-8")
-            for label in ("new persons", "same file again"):
-                run = run_child(exchange_argv("--home", str(instance.home), "master", "load", str(path)))
-                out = run.stdout.decode("utf-8", "replace").strip().splitlines()
-                print(f"  {label}: {run.seconds:.1f} s, peak RSS {run.peak_mb:.0f} MB  | {out[0] if out else ''}",
-                      flush=True)
-                lines.append((fmt, label, run.seconds, run.peak_mb))
+            for backend in backends:
+                url = SQLITE_URL
+                if backend == "postgres":
+                    assert admin_url is not None
+                    databases.append(f"bench_master_{fmt}_{int(time.time())}")
+                    url = create_database(admin_url, databases[-1])
+                instance = new_instance(root / f"inst-{backend}-{fmt}", url)
+                for label in ("new persons", "same file again"):
+                    run = run_child(exchange_argv("--home", str(instance.home), "master", "load", str(path)))
+                    out = run.stdout.decode("utf-8", "replace").strip().splitlines()
+                    print(f"  {backend} {label}: {run.seconds:.1f} s, peak RSS {run.peak_mb:.0f} MB  "
+                          f"| {out[0] if out else ''}", flush=True)
+                    lines.append((backend, fmt, label, run.seconds, run.peak_mb))
     finally:
+        if admin_url and databases and cluster is None:
+            for name in databases:
+                drop_database(admin_url, name)
+        if cluster is not None:
+            cluster.stop()
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)
     print()
-    print(f"{'format':<6} {'load':<16} {'persons':>10} {'seconds':>8} {'peak RSS':>9}")
-    for fmt, label, seconds, mb in lines:
-        print(f"{fmt:<6} {label:<16} {args.rows:>10,} {seconds:>8.1f} {mb:>7.0f}MB")
+    print(f"{'database':<9} {'format':<6} {'load':<16} {'persons':>10} {'seconds':>8} {'peak RSS':>9}")
+    for backend, fmt, label, seconds, mb in lines:
+        print(f"{backend:<9} {fmt:<6} {label:<16} {args.rows:>10,} {seconds:>8.1f} {mb:>7.0f}MB")
     sys.stdout.flush()
+
+
+def _admin(admin_url: str):  # type: ignore[no-untyped-def]
+    import psycopg
+
+    return psycopg.connect(admin_url.replace("postgresql+psycopg://", "postgresql://"),
+                           autocommit=True)
+
+
+def create_database(admin_url: str, name: str) -> str:
+    """A new, empty database on the server of `admin_url`; its SQLAlchemy URL."""
+    with _admin(admin_url) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return admin_url.rsplit("/", 1)[0] + "/" + name
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    with _admin(admin_url) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":
