@@ -73,20 +73,21 @@ def load_master(instance: Instance, db: Database, path: Path, today: date | None
             report.kind = spec.kind
             memo = new_memo(spec.columns)
             upsert = _upsert_units if spec.kind == "units" else _PersonLoad(spec).upsert
-            for chunk in _chunks(located, detected.mapping, spec):
-                good = []
-                parsed = parse_rows(chunk, spec.columns, rules.tables, today, memo)
-                for (number, _), (values, findings) in zip(chunk, parsed):
-                    if findings:
-                        report.refused.append((number, findings))
-                    else:
-                        good.append(values)
-                created, updated = upsert(s, good)
-                report.created += created
-                report.updated += updated
-                report.loaded += len(good)
-                if progress is not None:
-                    progress(len(chunk))
+            with bulk.overlapped(s):
+                for chunk in _chunks(located, detected.mapping, spec):
+                    good = []
+                    parsed = parse_rows(chunk, spec.columns, rules.tables, today, memo)
+                    for (number, _), (values, findings) in zip(chunk, parsed):
+                        if findings:
+                            report.refused.append((number, findings))
+                        else:
+                            good.append(values)
+                    created, updated = upsert(s, good)
+                    report.created += created
+                    report.updated += updated
+                    report.loaded += len(good)
+                    if progress is not None:
+                        progress(len(chunk))
     except FileRejected as exc:
         # The session rolled back: nothing of the file stays.
         report = MasterReport(kind=report.kind, file_error=(exc.code, exc.params))
@@ -171,6 +172,7 @@ class _PersonLoad:
 
     def upsert(self, s: Session, rows: list[dict[str, Any]]) -> tuple[int, int]:
         merged = _merge_persons(rows)
+        bulk.settle(s)          # the last chunk's updates, before reading what they changed
         c = self.table.c
         # The stored paid months as JSON text: decoded once per distinct text (see _decode).
         existing = {r[0]: r for r in s.execute(

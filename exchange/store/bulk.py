@@ -7,7 +7,8 @@ store them (the columns' own bind processors on SQLite, their text form in COPY)
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Iterable, Sequence
+from contextlib import contextmanager
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from sqlalchemy import JSON, Table
 from sqlalchemy.orm import Session
@@ -91,6 +92,7 @@ def insert_columns(s: Session, table: Table, names: Sequence[str],
     """insert_rows() for rows given as columns: the values of names[0], of names[1], ..."""
     if not columns or not columns[0]:
         return
+    settle(s)
     dialect = s.get_bind().dialect
     target, quoted = _quoted(dialect, table, names)
     if dialect.name == "postgresql":
@@ -107,11 +109,13 @@ def update_rows(s: Session, table: Table, key: str, names: Sequence[str],
     """UPDATE table SET <names> WHERE key = <the row's last value>, for rows given as the
     values of `names` followed by the key's; keys unique among the rows.
 
-    PostgreSQL: the rows are copied into a temporary table, then one UPDATE ... FROM joins it.
-    Elsewhere: one executemany of the single-row UPDATE. `onupdate` defaults are not applied.
+    PostgreSQL: the rows are copied into a temporary table, then one UPDATE ... FROM joins it
+    (inside overlapped(), not awaited). Elsewhere: one executemany of the single-row UPDATE.
+    `onupdate` defaults are not applied.
     """
     if not rows:
         return
+    settle(s)
     dialect = s.get_bind().dialect
     target, columns = _quoted(dialect, table, names)
     quoted_key = dialect.identifier_preparer.quote(key)
@@ -129,9 +133,46 @@ def update_rows(s: Session, table: Table, key: str, names: Sequence[str],
                     f"SELECT {', '.join(every)} FROM {target} WITH NO DATA")
         _copy(cur, temp, every, bind_columns(_copy_processors(dialect, table, [*names, key]),
                                              list(zip(*rows))))
+        if s.info.get(_OVERLAP):
+            # Sent, not awaited: settle() collects the results (COPY cannot run in a pipeline).
+            s.info[_PENDING] = pipeline = cur.connection.pipeline()
+            pipeline.__enter__()
         # No ANALYZE: guessed from its few pages, the temporary table looks small and the
         # planner probes the target's key index; told its true size, it may scan the whole
         # target (a hash join) for a few thousand rows.
         cur.execute(f"UPDATE {target} AS t SET {', '.join(f'{c} = n.{c}' for c in columns)} "
                     f"FROM {temp} AS n WHERE t.{quoted_key} = n.{quoted_key}")
         cur.execute(f"DROP TABLE {temp}")
+
+
+# Session.info keys: inside overlapped(); the psycopg pipeline of an UPDATE sent, not awaited.
+_OVERLAP, _PENDING = "bulk.overlap", "bulk.pending"
+
+
+@contextmanager
+def overlapped(s: Session) -> Iterator[None]:
+    """Inside the block, update_rows() on PostgreSQL returns once its UPDATE is sent: the server
+    runs it while the caller reads and checks its next rows. The next bulk write, settle() and
+    the block's end wait for it, and raise its error. On SQLite nothing changes.
+
+    Between a bulk write and settle(), the session must not run other statements.
+    """
+    s.info[_OVERLAP] = True
+    try:
+        yield
+    except BaseException as exc:
+        pipeline = s.info.pop(_PENDING, None)
+        if pipeline is not None:
+            pipeline.__exit__(type(exc), exc, exc.__traceback__)
+        raise
+    else:
+        settle(s)
+    finally:
+        s.info.pop(_OVERLAP, None)
+
+
+def settle(s: Session) -> None:
+    """Wait for an UPDATE that overlapped() left running; raise its error."""
+    pipeline = s.info.pop(_PENDING, None)
+    if pipeline is not None:
+        pipeline.__exit__(None, None, None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
+import pytest
 from sqlalchemy import Table, Text, cast as sql_cast, insert, select
 
 from exchange.store import bulk
@@ -68,3 +69,34 @@ def test_update_rows_sets_the_named_columns_of_each_key(db) -> None:  # type: ig
         assert (p.person_no, p.paid_months, p.wage_base, p.updated_at) == (
             text, {"310": text} if text else None, None, later)
         assert (p.unit_code, p.name, p.extra) == ("old", r["name"], r["extra"])   # untouched
+
+
+def test_overlapped_update_is_done_when_the_block_ends(db) -> None:  # type: ignore[no-untyped-def]
+    rows = [_values(i, "old") for i in range(3)]
+    with db.session() as s:
+        s.execute(insert(PERSONS), rows)
+    with db.session() as s, bulk.overlapped(s):
+        bulk.update_rows(s, PERSONS, "id_number", ["unit_code"], [("new", rows[0]["id_number"])])
+        bulk.update_rows(s, PERSONS, "id_number", ["unit_code"], [("next", rows[1]["id_number"])])
+    with db.session() as s:
+        assert sorted(s.scalars(select(Person.unit_code))) == ["new", "next", "old"]
+
+
+def test_failed_overlapped_update_rolls_back_and_frees_the_connection(db) -> None:  # type: ignore[no-untyped-def]
+    import psycopg
+    from sqlalchemy.exc import IntegrityError
+
+    rows = [_values(i, "old") for i in range(2)]
+    with db.session() as s:
+        s.execute(insert(PERSONS), rows)
+    with pytest.raises((IntegrityError, psycopg.errors.IntegrityError)):
+        with db.session() as s, bulk.overlapped(s):
+            bulk.update_rows(s, PERSONS, "id_number", ["unit_code"], [("new", rows[0]["id_number"])])
+            bulk.update_rows(s, PERSONS, "id_number", ["name"], [(None, rows[1]["id_number"])])
+    with pytest.raises(RuntimeError):
+        with db.session() as s, bulk.overlapped(s):
+            bulk.update_rows(s, PERSONS, "id_number", ["unit_code"], [("new", rows[0]["id_number"])])
+            raise RuntimeError("the caller stops while the update runs")
+    for _ in range(3):       # every pooled connection is back to normal
+        with db.session() as s:
+            assert sorted(s.scalars(select(Person.unit_code))) == ["old", "old"]
