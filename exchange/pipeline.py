@@ -9,6 +9,7 @@ import hashlib
 import json
 import logging
 import shutil
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from operator import itemgetter
@@ -418,9 +419,11 @@ def examine(instance: Instance, session: Session, path: Path, unit_code: str, na
         if named and named != unit_code:
             raise FileRejected(C.FILE_WRONG_UNIT, named=named, unit=unit_code)
         run = FileRun(instance, session, kind, unit, opts, sink)
-        with many_objects():
-            for chunk in _data_chunks(located, detected.mapping, run, limits.max_rows,
-                                      instance.settings.intake.chunk_rows):
+        with ExitStack() as large:
+            for n, chunk in enumerate(_data_chunks(located, detected.mapping, run, limits.max_rows,
+                                                   instance.settings.intake.chunk_rows)):
+                if n == 1:        # a second chunk: a large file (see exchange.heap; a small
+                    large.enter_context(many_objects())    # file's garbage is not set aside)
                 run.run_chunk(chunk)
         if run.data_rows == 0:
             raise FileRejected(C.FILE_EMPTY)
