@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from itertools import compress
@@ -59,8 +60,7 @@ def load_master(instance: Instance, db: Database, path: Path, today: date | None
         sniffed = sniff(path, instance.settings.limits)
         if sniffed.format not in ("xlsx", "xls", "csv"):
             raise FileRejected(C.FILE_UNREADABLE, reason="not_workbook")
-        with open_book(path, sniffed, instance.settings.limits) as book, db.session() as s, \
-                many_objects():
+        with open_book(path, sniffed, instance.settings.limits) as book, db.session() as s:
             located = None
             for sheet in book.sheets:
                 located = locate_header(sheet.rows, specs)
@@ -73,8 +73,10 @@ def load_master(instance: Instance, db: Database, path: Path, today: date | None
             report.kind = spec.kind
             memo = new_memo(spec.columns)
             upsert = _upsert_units if spec.kind == "units" else _PersonLoad(spec).upsert
-            with bulk.overlapped(s):
-                for chunk in _chunks(located, detected.mapping, spec):
+            with bulk.overlapped(s), ExitStack() as large:
+                for n, chunk in enumerate(_chunks(located, detected.mapping, spec)):
+                    if n == 1:    # a second chunk: a large file (see exchange.heap; a small
+                        large.enter_context(many_objects())    # file's garbage is not set aside)
                     good = []
                     parsed = parse_rows(chunk, spec.columns, rules.tables, today, memo)
                     for (number, _), (values, findings) in zip(chunk, parsed):
