@@ -28,7 +28,7 @@ from exchange.checks.rows import ABOUT_RECORDS, ROW_CHECKS
 from exchange.checks.values import BLANK_CHARS
 from exchange.config import Instance
 from exchange.errors import FileRejected
-from exchange.heap import many_objects
+from exchange.heap import many_objects, tidy
 from exchange.intake.claim import Claim, claimed, node_name
 from exchange.kinds.detect import detect_kind, unit_named
 from exchange.kinds.spec import KindSpec, normalise_label
@@ -425,6 +425,8 @@ def examine(instance: Instance, session: Session, path: Path, unit_code: str, na
                 if n == 1:        # a second chunk: a large file (see exchange.heap; a small
                     large.enter_context(many_objects())    # file's garbage is not set aside)
                 run.run_chunk(chunk)
+                if n:
+                    tidy()
         if run.data_rows == 0:
             raise FileRejected(C.FILE_EMPTY)
     return kind, unit
