@@ -20,7 +20,7 @@ from exchange.checks.finding import Finding
 from exchange.checks.values import BLANK_CHARS
 from exchange.config import Instance
 from exchange.errors import FileRejected
-from exchange.heap import many_objects
+from exchange.heap import many_objects, tidy
 from exchange.kinds.detect import detect_kind
 from exchange.kinds.spec import KindSpec
 from exchange.read.guard import sniff
@@ -90,6 +90,8 @@ def load_master(instance: Instance, db: Database, path: Path, today: date | None
                     report.loaded += len(good)
                     if progress is not None:
                         progress(len(chunk))
+                    if n:
+                        tidy()    # the cycles this chunk left (automatic collections are off)
     except FileRejected as exc:
         # The session rolled back: nothing of the file stays.
         report = MasterReport(kind=report.kind, file_error=(exc.code, exc.params))
