@@ -352,9 +352,9 @@ def _data_chunks(located: Located, mapping: dict[int, str], run: FileRun, max_ro
     where = {f: pos for pos, f in mapping.items()}
     width = max(mapping, default=0) + 1              # every row is cut or padded to width + 1:
     pad = (None,) * (width + 1)                      # position `width` is None, for the kind's
-    take = itemgetter(*(where.get(c.field, width) for c in columns))   # columns not in the header
-    if len(columns) == 1:
-        take = (lambda get: lambda row: (get(row),))(take)
+    positions = [where.get(c.field, width) for c in columns]          # columns not in the header
+    take: Callable[[tuple[Any, ...]], tuple[Any, ...]] = (
+        itemgetter(*positions) if len(positions) > 1 else lambda row: (row[positions[0]],))
     labels = [normalise_label(located.header[where[c.field]]) if c.field in where else None
               for c in columns]
     blank_chars = BLANK_CHARS

@@ -11,7 +11,9 @@ target_metadata = Base.metadata
 def run() -> None:
     connection = config.attributes.get("connection")
     if connection is None:
-        engine = create_engine(config.get_main_option("sqlalchemy.url"))
+        url = config.get_main_option("sqlalchemy.url")
+        assert url, "alembic.ini or the caller names the database"
+        engine = create_engine(url)
         with engine.begin() as connection:
             _run(connection)
     else:
