@@ -8,6 +8,7 @@ styles, translated once per look and number format.
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,10 @@ TEXT_TYPES = ("id", "text", "phone", "postcode", "class", "month")
 # WPS slow down on thousands of notes. Every failed row keeps its marked cells and its 失败原因.
 NOTE_ROWS = 2000
 HEADER_ROWS = 3                       # title, note, header; the failed rows start at row 4
-CELL_LIMIT = 32767                    # characters Excel holds in a cell
+CELL_LIMIT = 32767                    # UTF-16 units Excel holds in a cell (or a note)
+CUT_MARK = "\u2026"                   # "…" ends a value cut to CELL_LIMIT: seen, never silent
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f]")       # what XML cannot hold: Excel's _xHHHH_
+_ESCAPE = re.compile(r"(?=_x[0-9A-Fa-f]{4}_)")         # where such an escape, or its text, starts
 
 # The looks of the cells: (font, fill, border) as workbook.py defines them.
 LOOKS: dict[str, tuple[Any, Any, Any]] = {
@@ -78,11 +82,12 @@ class ErrorBookWriter:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.wb: Any = xlsxwriter.Workbook(str(path), {
             "constant_memory": True, "strings_to_numbers": False, "strings_to_formulas": False,
-            "strings_to_urls": False, "nan_inf_to_errors": False,
+            "strings_to_urls": False, "nan_inf_to_errors": False, "remove_timezone": True,
             "tmpdir": str(path.parent)})           # rows kept beside the book: staged with it
         self.wb.set_properties({"author": PRODUCT_NAME})
         self._formats: dict[tuple[str, str | None], Any] = {}
         ws = self.ws = self.wb.add_worksheet(W["sheet"])
+        ws.set_comments_author(PRODUCT_NAME)
         ncols = len(kind.columns)
         for i, col in enumerate(kind.columns):
             ws.set_column(i, i, max(10, len(col.header) * 2 + 4))
@@ -128,13 +133,7 @@ class ErrorBookWriter:
                 value = str(value)
         value, formula_like = guard_value(value)
         fmt = self._format(look, TEXT_FORMAT if force_text or formula_like else None)
-        text = _storable(value)
-        if text.startswith("<r>") and text.endswith("</r>"):
-            # XlsxWriter passes such a string through as rich-text XML: as runs of plain text
-            # (it wants three at least) it reads back as written.
-            ws.write_rich_string(row, col, text[:1], text[1:2], text[2:], fmt)
-        else:
-            ws.write_string(row, col, text, fmt)
+        _write_text(ws, row, col, value, fmt)
 
     def add(self, outcome: RowOutcome) -> None:
         row = HEADER_ROWS + self.rows                       # 0-based
@@ -143,7 +142,7 @@ class ErrorBookWriter:
             finding = bad.get(field) if bad else None
             self._put(row, col, value, "cell" if finding is None else "bad", as_text)
             if finding is not None and self.rows < NOTE_ROWS:
-                self.ws.write_comment(row, col, _storable(finding.message), {"author": PRODUCT_NAME})
+                self.ws.write_comment(row, col, _storable(finding.message))
         ncols = len(self.fields)
         reasons = "；".join(f.message.rstrip("。") for f in outcome.findings if not f.is_duplicate) + "。"
         self._put(row, ncols, reasons, "reason")
@@ -152,9 +151,10 @@ class ErrorBookWriter:
 
     def close(self) -> None:
         meta = self.wb.add_worksheet(META_SHEET)   # workbook.add_meta_sheet, for openpyxl books
+        plain = self._format("codes", None)
         for r, (key, value) in enumerate(self.meta.items()):
-            meta.write_string(r, 0, key)
-            meta.write_string(r, 1, value)
+            _write_text(meta, r, 0, key, plain)
+            _write_text(meta, r, 1, value, plain)
         meta.hide()
         self.ws.activate()
         self.wb.close()
@@ -170,9 +170,36 @@ class ErrorBookWriter:
         self.path.unlink(missing_ok=True)
 
 
+def _write_text(ws: Any, row: int, col: int, text: str, fmt: Any) -> None:
+    """A string cell that reads back as the text given: never a formula, number or URL (the
+    workbook's options turn those off), never markup, cut with a mark when too long."""
+    if text.startswith("<r>") and text.endswith("</r>"):
+        # In constant-memory mode XlsxWriter passes a string of this shape through as rich-text
+        # XML; given as a rich string (runs in the cell's own font) it is escaped as text. Runs
+        # are escaped twice, though: a literal _xHHHH_ is split between runs, where it escapes
+        # nothing, and a control character is written as the text of its escape.
+        text = _CONTROL.sub(lambda m: f"_x{ord(m.group()):04X}_", text)
+    text = _storable(text)
+    if text.startswith("<r>") and text.endswith("</r>"):
+        cuts = [0, 1, *(m.start() + 3 for m in _ESCAPE.finditer(text)), len(text)]
+        runs: list[Any] = [text[0]]
+        for start, end in zip(cuts[1:], cuts[2:]):
+            runs += [fmt, text[start:end]]
+        ws.write_rich_string(row, col, *runs, fmt)
+    else:
+        ws.write_string(row, col, text, fmt)
+
+
 def _storable(text: str) -> str:
-    """What a cell can hold: no XML-forbidden U+FFFE/U+FFFF (written as Excel writes them),
-    at most CELL_LIMIT characters."""
+    """What a cell or a note can hold: no XML-forbidden U+FFFE/U+FFFF (written as Excel's
+    escape, the same text in every XlsxWriter version), at most CELL_LIMIT UTF-16 units (a
+    character past U+FFFF takes two), a longer text cut and ended with CUT_MARK."""
     if "\ufffe" in text or "\uffff" in text:
         text = text.replace("\ufffe", "_xFFFE_").replace("\uffff", "_xFFFF_")
-    return text[:CELL_LIMIT]
+    if len(text) <= CELL_LIMIT // 2:                  # short enough whatever the characters
+        return text
+    units = text.encode("utf-16-le", "surrogatepass")
+    if len(units) <= 2 * CELL_LIMIT:
+        return text
+    # "ignore" drops the first half of a pair the cut would split
+    return units[:2 * (CELL_LIMIT - len(CUT_MARK))].decode("utf-16-le", "ignore") + CUT_MARK

@@ -12,8 +12,9 @@ from defusedxml import ElementTree
 
 from exchange.checks.finding import Finding
 from exchange.kinds.load import load_rules
-from exchange.messages import PRODUCT_NAME
-from exchange.outputs.error_book import ErrorBookWriter
+from exchange.messages import ERROR_BOOK_WORDS as W, PRODUCT_NAME
+from exchange.outputs.error_book import CELL_LIMIT, CUT_MARK, ErrorBookWriter
+from exchange.outputs.workbook import META_SHEET
 from exchange.results import RowOutcome
 
 RULES = load_rules(Path(__file__).parents[2] / "rules")
@@ -62,7 +63,8 @@ def test_notes_stop_after_the_first_rows_but_marks_and_reasons_do_not(tmp_path: 
 
 
 HOSTILE = ["  two spaces", "trailing ", "=1+1", "+86 139", "-5", "@x", "a&b<c>\"d'", "<r>x</r>",
-           "<r><t>y</t></r>", "_x0041_", "bell\x07", "cr\rlf", "tab\tin", "line\nbreak", "\ufffe"]
+           "<r><t>y</t></r>", "_x0041_", "bell\x07", "cr\rlf", "tab\tin", "line\nbreak", "\ufffe",
+           "007", "1.50", "1e3", "TRUE", "#N/A", "http://x.cn/a", "2020-01-02", "=SUM(A1:A3)"]
 
 
 def test_every_value_reads_back_as_written_and_every_part_is_well_formed(tmp_path: Path) -> None:
@@ -91,6 +93,8 @@ def test_every_value_reads_back_as_written_and_every_part_is_well_formed(tmp_pat
         "kind": "employee_add", "version": str(KIND.version), "unit": "1001", "source": "error_book"}
     ws = openpyxl.load_workbook(tmp_path / "e.xlsx").worksheets[0]
     for n, value in enumerate(values, start=4):
+        if isinstance(value, str) and value:                  # never a number, date or formula
+            assert (ws[f"C{n}"].data_type, ws[f"M{n}"].data_type) == ("s", "s"), (n, value)
         if isinstance(value, str) and value.startswith(("=", "+", "-", "@")):
             assert (ws[f"C{n}"].data_type, ws[f"C{n}"].number_format) == ("s", "@")   # never formulas
         if isinstance(value, (date, time, timedelta)):
@@ -122,3 +126,109 @@ def test_discarded_book_leaves_no_file(tmp_path: Path) -> None:
     writer.add(RowOutcome(4, (Finding(4, "name.invalid", "姓名", "name"),), raw))
     writer.discard()
     assert not (tmp_path / "e.xlsx").exists()
+    assert list(tmp_path.iterdir()) == []                  # nor the rows' temporary files
+
+
+def test_closed_book_leaves_only_itself_beside_it(tmp_path: Path) -> None:
+    raw = ("320602198001012473", "张三") + ("",) * 12
+    writer = ErrorBookWriter(tmp_path / "e.xlsx", KIND, "1001", "示例", "src.xlsx")
+    writer.add(RowOutcome(4, (Finding(4, "name.invalid", "姓名", "name"),), raw))
+    writer.close()
+    assert [p.name for p in tmp_path.iterdir()] == ["e.xlsx"]
+
+
+def test_head_rows_sheets_and_columns(tmp_path: Path) -> None:
+    writer = ErrorBookWriter(tmp_path / "e.xlsx", KIND, "1001", "示例", "src.xlsx")
+    writer.add(RowOutcome(4, (Finding(4, "name.invalid", "姓名", "name"),),
+                          ("320602198001012473", "张 三") + ("",) * 12))
+    writer.close()
+    book = openpyxl.load_workbook(tmp_path / "e.xlsx")
+    assert book.sheetnames == [W["sheet"], META_SHEET] and book.active.title == W["sheet"]
+    assert book[META_SHEET].sheet_state == "hidden"
+    ws = book[W["sheet"]]
+    assert ws["A1"].value == W["title"].format(title=KIND.title, unit="1001", unit_name="示例",
+                                               source="src.xlsx")
+    assert (ws["A1"].font.sz, ws["A1"].font.b) == (14, True) and ws["A2"].value == W["note"]
+    assert ws["A2"].font.color.rgb.endswith("C00000")
+    header = [c.value for c in ws[3]]
+    columns = KIND.columns
+    assert header == [("*" if c.required else "") + c.header for c in columns] + [
+        W["reason_header"], W["codes_header"]]
+    for cell, col in zip(ws[3], [*columns, None]):       # required (and 失败原因) in red, all filled
+        red = cell.font.color is not None and str(cell.font.color.rgb).endswith("C00000")
+        assert cell.font.b and red == (col is None or col.required), cell.coordinate
+        assert cell.fill.fgColor.rgb.endswith("DDEBF7") and cell.border.left.style == "thin"
+    assert ws["P3"].fill.fill_type is None and ws.column_dimensions["P"].hidden
+    widths = {i: d.width for d in ws.column_dimensions.values() for i in range(d.min, d.max + 1)}
+    for i, col in enumerate(columns, start=1):           # as Excel shows them (+ cell padding)
+        assert 0 <= widths[i] - max(10, len(col.header) * 2 + 4) < 1, col.header
+    assert ws.freeze_panes == "A4"
+
+
+# Strings XlsxWriter (constant-memory mode) would pass through as rich-text XML, and attempts
+# to close the cell early: each must come back as the text itself, the package well-formed.
+MARKUP = ["<r>x</r>", "<r></r>", "<r><t>y</t></r>", "<r><rPr><b/></rPr><t>z</t></r>",
+          '<r><t>a</t></r></is></c><c r="Z9"><f>1+1</f></c><c><is><r><t>b</t></r>',
+          " <r>lead</r>", "<r>trail</r> ", "<r>_x0041_</r>", "<r>_x005F_x0041__x0042_</r>",
+          "<r>bell\x07</r>"]
+
+
+def _as_written(value: str) -> str:
+    """What a markup lookalike reads back as: itself, a control character as its escape's text
+    (XlsxWriter escapes rich-string runs twice)."""
+    return value.replace("\x07", "_x0007_") if value.startswith("<r>") else value
+
+
+def test_markup_lookalikes_read_back_as_text(tmp_path: Path) -> None:
+    base = ("320602198001012473", "张三", "", "汉族", None, "", "", "21", "01", "", "", 202612, 99999, "")
+    writer = ErrorBookWriter(tmp_path / "e.xlsx", KIND, "<r>u</r>", "<r>n</r>", "src.xlsx")
+    for n, value in enumerate(MARKUP):                  # in 姓名 (marked), 联系地址 (text), 缴费工资
+        raw = base[:1] + (value,) + base[2:10] + (value,) + base[11:12] + (value,) + base[13:]
+        writer.add(RowOutcome(4 + n, (Finding(4 + n, "name.invalid", "姓名", "name"),), raw))
+    writer.close()
+    with zipfile.ZipFile(tmp_path / "e.xlsx") as zf:
+        for name in zf.namelist():
+            ElementTree.fromstring(zf.read(name))
+    book = pc.CalamineWorkbook.from_path(str(tmp_path / "e.xlsx"))
+    rows = book.get_sheet_by_name(W["sheet"]).to_python()
+    assert [(r[1], r[10], r[12]) for r in rows[3:]] == [(_as_written(v),) * 3 for v in MARKUP]
+    assert len(rows) == 3 + len(MARKUP) and all(len(r) == 16 for r in rows)   # no cell Z9
+    assert dict(book.get_sheet_by_name(META_SHEET).to_python())["unit"] == "<r>u</r>"
+    plain = openpyxl.load_workbook(tmp_path / "e.xlsx")
+    ws = plain[W["sheet"]]
+    for n, value in enumerate(MARKUP, start=4):
+        assert [ws.cell(n, c).value for c in (2, 11, 13)] == [_as_written(value)] * 3, n
+        assert ws[f"B{n}"].fill.fgColor.rgb.endswith("FFC7CE") and ws[f"B{n}"].comment is not None
+    assert ws.max_column == 16 and plain[META_SHEET]["B3"].value == "<r>u</r>"
+    rich = openpyxl.load_workbook(tmp_path / "e.xlsx", rich_text=True)[W["sheet"]]
+    for ref in ("B4", "B12"):                             # every run in the marked cell's font
+        runs = [run for run in rich[ref].value if not isinstance(run, str)]
+        assert runs and all(run.font.color.rgb.endswith("9C0006") for run in runs), ref
+
+
+def test_text_longer_than_a_cell_holds_is_cut_with_a_mark(tmp_path: Path) -> None:
+    astral = "\U00020000"                                 # 𠀀: two UTF-16 units
+    values = ["x" * 40000, astral * 20000, "y" * CELL_LIMIT, "a" * (CELL_LIMIT - 1) + astral,
+              "<r>" + "z" * 40000 + "</r>", "=" + "1" * 40000]
+    base = ("320602198001012473", "张三", "", "汉族", None, "", "", "21", "01", "", "", 202612, 99999, "")
+    writer = ErrorBookWriter(tmp_path / "e.xlsx", KIND, "1001", "示例", "src.xlsx")
+    for n, value in enumerate(values):                  # 联系地址, and in the note of 性别
+        raw = base[:2] + ("F",) + base[3:10] + (value,) + base[11:]
+        writer.add(RowOutcome(4 + n, (Finding(4 + n, "code.unknown", "性别", "sex", {"value": value}),), raw))
+    writer.close()
+    rows = pc.CalamineWorkbook.from_path(str(tmp_path / "e.xlsx")).get_sheet_by_name(W["sheet"]).to_python()
+    ws = openpyxl.load_workbook(tmp_path / "e.xlsx")[W["sheet"]]
+
+    def units(text: str) -> int:
+        return len(text.encode("utf-16-le")) // 2
+
+    for n, value in enumerate(values):
+        got, note = rows[3 + n][10], ws[f"C{4 + n}"].comment
+        if units(value) <= CELL_LIMIT:
+            assert got == value, n                            # exactly at the limit: kept whole
+        else:
+            assert got.endswith(CUT_MARK) and units(got) in (CELL_LIMIT - 1, CELL_LIMIT), n
+            assert value.startswith(got[:-1]), n
+        assert note is not None and units(note.text) <= CELL_LIMIT, n   # the note is there too
+    assert rows[4][10] == astral * (CELL_LIMIT // 2) + CUT_MARK           # a pair is never split
+    assert ws["K9"].data_type == "s" and ws["K9"].number_format == "@"  # cut, still never a formula
