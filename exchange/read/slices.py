@@ -13,15 +13,22 @@ GIL, and a thread that gives the GIL back and wants it again waits on a busy cal
 on 100,000 rows: read in a helper thread, the caller's wall time grew by the whole read (2 s);
 read in a process, by the unpickling of the rows (0.3 s). bench/README.md has the figures.
 
+Each message on the pipe is framed (length, CRC-32) and written with os.write in a loop: a
+BufferedWriter written from a thread lost bytes whenever the helper was stopped and continued
+(Ctrl-Z and fg, a debugger or py-spy attaching: an interrupted write(2) to a pipe returns short).
+A frame that does not check out is the file's `file.unreadable`, never rows silently missing.
+
 Every XML member has been through guard.sniff() (defusedxml, DTDs refused) before we get here,
 so the small parts read below cannot declare entities.
 """
 from __future__ import annotations
 
 import io
+import os
 import pickle
 import posixpath
 import re
+import struct
 import subprocess
 import sys
 import threading
@@ -41,6 +48,8 @@ READ_BYTES = 1 << 20
 HEAD_LIMIT = 8 * 1024 * 1024           # sheet XML before <sheetData> we are willing to hold
 HELPER_GRACE = 5.0                     # seconds a helper has to stop once told, then killed
 READ_AHEAD = 2                         # slices a helper holds ready beyond the one being sent
+FRAME = struct.Struct("<QI")           # a message's length and CRC-32, then the pickled message
+FRAME_LIMIT = 1 << 30                  # a longer frame is a broken stream (a slice is ~30 MB)
 
 Row = tuple[int, tuple[Any, ...]]
 
@@ -263,10 +272,7 @@ class SheetSlices:
         with helper.stdin:
             pickle.dump((self.path, self.member, self.parts, self.slice_bytes), helper.stdin)
         while True:
-            try:
-                item = pickle.load(helper.stdout)
-            except (EOFError, pickle.UnpicklingError) as exc:   # killed, out of memory
-                raise _corrupt(exc) from exc
+            item = _receive(helper.stdout)
             if item is None:
                 return
             if isinstance(item, BaseException):
@@ -349,19 +355,48 @@ class SheetSlices:
         return out
 
 
+def frame(item: Any) -> bytes:
+    data = pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
+    return FRAME.pack(len(data), zlib.crc32(data)) + data
+
+
+def _receive(stream: Any) -> Any:
+    """The next message of a helper; a short, oversized or damaged frame (the helper killed, out
+    of memory, or its output mangled) is a file we could not read."""
+    try:
+        head = stream.read(FRAME.size)
+        if len(head) != FRAME.size:
+            raise EOFError("the helper's output ended mid-way")
+        size, crc = FRAME.unpack(head)
+        if size > FRAME_LIMIT:
+            raise ValueError(f"frame of {size} bytes")
+        data = stream.read(size)
+        if len(data) != size or zlib.crc32(data) != crc:
+            raise ValueError("frame damaged in transit")
+        return pickle.loads(data)
+    except Exception as exc:
+        raise _corrupt(exc) from exc
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """All of `data` to `fd`, however many short writes it takes."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 def _helper_main() -> None:
     """`python -m exchange.read.slices`: (path, member, parts, slice_bytes) pickled on stdin;
     the rows of each slice pickled on stdout, then None or the FileRejected that ended it."""
     path, member, parts, slice_bytes = pickle.load(sys.stdin.buffer)
-    out = sys.stdout.buffer
+    out = sys.stdout.fileno()
     ready: Queue[bytes | None] = Queue(maxsize=READ_AHEAD)
     gone = threading.Event()
 
     def write() -> None:               # a thread, so the next slice is read while one is written
         try:
             while (data := ready.get()) is not None:
-                out.write(data)
-                out.flush()
+                write_all(out, data)
         except BrokenPipeError:        # the caller stopped reading
             gone.set()
             while ready.get() is not None:
@@ -370,7 +405,7 @@ def _helper_main() -> None:
     def put(item: Any) -> None:
         if gone.is_set():
             raise BrokenPipeError
-        ready.put(pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL))
+        ready.put(frame(item))
 
     writer = threading.Thread(target=write, name="xlsx-slices-out")
     writer.start()

@@ -1,7 +1,10 @@
 """Large sheets read a slice at a time give exactly the rows of calamine reading them whole."""
 from __future__ import annotations
 
+import os
 import re
+import signal
+import threading
 import time
 import zipfile
 from datetime import date, datetime
@@ -222,6 +225,43 @@ def test_a_helper_that_dies_is_a_corrupt_file_not_a_hang(tmp_path: Path) -> None
             for _ in rows:
                 pass
     assert err.value.code == "file.unreadable"
+
+
+def test_a_helper_stopped_and_continued_loses_no_rows(tmp_path: Path) -> None:
+    """Ctrl-Z and fg, or a profiler attaching: each stop cuts the helper's pipe writes short."""
+    wb = openpyxl.Workbook(write_only=True)
+    ws = wb.create_sheet("s")
+    for row in template_rows(30000):
+        ws.append(row)
+    wb.save(tmp_path / "big.xlsx")
+    parts = workbook_parts(tmp_path / "big.xlsx")
+    [(_, expected)] = read(tmp_path / "big.xlsx", stream_above=1 << 40)     # calamine, whole
+    with SheetSlices(tmp_path / "big.xlsx", parts.sheets["s"], parts, slice_bytes=1 << 20) as slices:
+        rows = iter(slices)
+        got = [next(rows)]
+        helper = slices._helper
+        assert helper is not None
+        done = threading.Event()
+
+        def stop_and_continue() -> None:
+            while not done.is_set() and helper.poll() is None:
+                os.kill(helper.pid, signal.SIGSTOP)
+                time.sleep(0.002)
+                os.kill(helper.pid, signal.SIGCONT)
+                time.sleep(0.003)
+
+        bother = threading.Thread(target=stop_and_continue)
+        bother.start()
+        try:
+            for row in rows:
+                got.append(row)
+                if len(got) % 2000 == 0:
+                    time.sleep(0.05)                  # a slow caller: the pipe fills, writes block
+        finally:
+            done.set()
+            bother.join()
+    assert len(got) == len(expected) == 30000
+    assert got == expected
 
 
 def test_text_that_looks_like_the_shared_string_marker(tmp_path: Path) -> None:
