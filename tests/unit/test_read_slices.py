@@ -191,13 +191,18 @@ def test_a_sheet_cut_short_is_refused(tmp_path: Path) -> None:
     assert err.value.code == "file.unreadable"
 
 
-def test_an_abandoned_sheet_stops_its_reader(tmp_path: Path) -> None:
+def big_sheet(tmp_path: Path, rows: int) -> Any:
+    """big.xlsx, one sheet "s" of template rows written streamed; its parts."""
     wb = openpyxl.Workbook(write_only=True)
     ws = wb.create_sheet("s")
-    for row in template_rows(2000):
+    for row in template_rows(rows):
         ws.append(row)
     wb.save(tmp_path / "big.xlsx")
-    parts = workbook_parts(tmp_path / "big.xlsx")
+    return workbook_parts(tmp_path / "big.xlsx")
+
+
+def test_an_abandoned_sheet_stops_its_reader(tmp_path: Path) -> None:
+    parts = big_sheet(tmp_path, 2000)
     slices = SheetSlices(tmp_path / "big.xlsx", parts.sheets["s"], parts, slice_bytes=4096)
     rows = iter(slices)
     assert next(rows)[0] == 1
@@ -210,12 +215,8 @@ def test_an_abandoned_sheet_stops_its_reader(tmp_path: Path) -> None:
 
 
 def test_a_helper_that_dies_is_a_corrupt_file_not_a_hang(tmp_path: Path) -> None:
-    wb = openpyxl.Workbook(write_only=True)
-    ws = wb.create_sheet("s")
-    for row in template_rows(30000):              # more than the pipe and the helper hold
-        ws.append(row)
-    wb.save(tmp_path / "big.xlsx")
-    parts = workbook_parts(tmp_path / "big.xlsx")
+    # more than the pipe and the helper hold
+    parts = big_sheet(tmp_path, 30000)
     with SheetSlices(tmp_path / "big.xlsx", parts.sheets["s"], parts, slice_bytes=65536) as slices:
         rows = iter(slices)
         next(rows)
@@ -229,12 +230,7 @@ def test_a_helper_that_dies_is_a_corrupt_file_not_a_hang(tmp_path: Path) -> None
 
 def test_a_helper_stopped_and_continued_loses_no_rows(tmp_path: Path) -> None:
     """Ctrl-Z and fg, or a profiler attaching: each stop cuts the helper's pipe writes short."""
-    wb = openpyxl.Workbook(write_only=True)
-    ws = wb.create_sheet("s")
-    for row in template_rows(30000):
-        ws.append(row)
-    wb.save(tmp_path / "big.xlsx")
-    parts = workbook_parts(tmp_path / "big.xlsx")
+    parts = big_sheet(tmp_path, 30000)
     [(_, expected)] = read(tmp_path / "big.xlsx", stream_above=1 << 40)     # calamine, whole
     with SheetSlices(tmp_path / "big.xlsx", parts.sheets["s"], parts, slice_bytes=1 << 20) as slices:
         rows = iter(slices)
