@@ -32,5 +32,11 @@ def _file_rejected(code: str, params: dict[str, Any]) -> FileRejected:
     return FileRejected(code, **params)
 
 
+class DatabaseBusy(ExchangeError):
+    """The database stayed locked or unreachable while a file was worked on. Not the file's
+    fault: it stays claimed in var/processing, with no receipt, and is judged again from the
+    start by the next `exchange process` or the service's recovery (intake.scan.recover)."""
+
+
 class NotFound(ExchangeError):
     """A unit, batch or declaration named by an operator does not exist."""

@@ -9,6 +9,7 @@ import hashlib
 import json
 import logging
 import shutil
+import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -27,7 +28,7 @@ from exchange.checks.finding import Finding
 from exchange.checks.rows import ABOUT_RECORDS, ROW_CHECKS
 from exchange.checks.values import BLANK_CHARS
 from exchange.config import Instance
-from exchange.errors import FileRejected
+from exchange.errors import DatabaseBusy, FileRejected
 from exchange.heap import many_objects, tidy
 from exchange.intake.claim import Claim, claimed, node_name
 from exchange.kinds.detect import detect_kind, unit_named
@@ -43,13 +44,14 @@ from exchange.photos import PhotoRun, examine_photos, is_photo_upload
 from exchange.residents import hooks_for
 from exchange.results import FileError, FileResult, RowOutcome
 from exchange.store import queries as Q
-from exchange.store.db import Database
+from exchange.store.db import Database, transient
 from exchange.store.models import IMPORTED_STATUSES, OPEN_STATUSES, Declaration, FileRecord
 
 log = logging.getLogger("exchange.pipeline")
 
 # Refusals whose file is unsafe or unreadable go to quarantine; the rest are archived.
 RACE_ATTEMPTS = 3           # judging again after losing a one-open-declaration race
+DB_RETRY_WAITS = (5.0, 20.0)   # seconds before judging again after the database stayed busy
 QUARANTINE_CODES = {C.FILE_UNREADABLE, C.FILE_ENCRYPTED, C.FILE_HOSTILE, C.FILE_TOO_LARGE,
                     C.FILE_UNKNOWN_UNIT}
 INTERNAL_ERROR = "internal"
@@ -449,41 +451,76 @@ def process_claim(instance: Instance, db: Database, work: Claim, actor: str | No
 
     Receipts and the error workbook are staged before the import commits, so a crash after the
     commit only leaves placing to do (recover()); a crash before it leaves nothing behind.
+    A database that stays locked or unreachable raises DatabaseBusy: no receipt is written, and
+    the file stays claimed for recovery to judge again.
     """
+    stage = stage_dir(instance, work)
+    try:
+        result = _judged(instance, db, work, actor, scope, stage)
+    except Exception as exc:
+        if not transient(exc):
+            raise
+        shutil.rmtree(stage, ignore_errors=True)
+        log.error("unit=%s file=%s id=%s: database busy or unreachable (%s); the file stays "
+                  "claimed in %s and is judged again by recovery", work.unit, work.name,
+                  work.file_id, getattr(exc, "orig", exc), work.work_path)
+        raise DatabaseBusy(str(getattr(exc, "orig", exc))) from exc
+    try:
+        place(instance, db, work, result.quarantined, stage)
+    except Exception as exc:
+        if not transient(exc):
+            raise
+        # Published and moved; only the row's stored_path is missing: recover() records it.
+        log.warning("unit=%s file=%s id=%s: placed, not yet recorded (%s)", work.unit, work.name,
+                    work.file_id, getattr(exc, "orig", exc))
+    log.info("unit=%s file=%s id=%s kind=%s status=%s %s", work.unit, work.name, work.file_id,
+             result.kind, result.status, result.counts.as_dict())
+    return result
+
+
+def _judged(instance: Instance, db: Database, work: Claim, actor: str | None,
+            scope: frozenset[str] | None, stage: Path) -> FileResult:
+    """The file judged (and imported) with its outputs staged; a file the pipeline could not
+    judge (an internal error) is refused as unreadable. Database trouble that outlasts
+    DB_RETRY_WAITS is raised: the file is not at fault."""
     actor, scope = attribution(db, work, actor, scope)
     opts = Options(importing=True, actor=actor, scope=scope, file_id=work.file_id)
-    stage = stage_dir(instance, work)
-    for attempt in range(1, RACE_ATTEMPTS + 1):
+    races, waits = 0, list(DB_RETRY_WAITS)
+    while True:
         result = FileResult(work.unit, work.name, work.received_at, file_id=work.file_id)
         try:
             _judge_and_import(instance, db, work, result, opts, stage)
-            break
+            return result
         except IntegrityError:
             # Another node imported a declaration for one of these persons since we read the
             # records (the one-open-declaration index said no). Judge again: that row is now
             # person.pending, and a clerk reads why instead of a quarantined file.
-            if attempt < RACE_ATTEMPTS:
+            races += 1
+            if races < RACE_ATTEMPTS:
                 log.warning("unit=%s file=%s id=%s: lost an import race, judging again (%d)",
-                            work.unit, work.name, work.file_id, attempt)
+                            work.unit, work.name, work.file_id, races)
                 continue
             log.exception("unit=%s file=%s id=%s: import races persist, quarantined", work.unit,
                           work.name, work.file_id)
-            _refuse(instance, db, result, FileError(C.FILE_UNREADABLE, {"reason": "corrupt"}), True,
-                    stage, output_stem(result))
+            error = FileError(C.FILE_UNREADABLE, {"reason": "corrupt"})
         except FileRejected as exc:
-            _refuse(instance, db, result, FileError(exc.code, exc.params),
-                    exc.code in QUARANTINE_CODES, stage, output_stem(result))
-            break
-        except Exception:
+            error = FileError(exc.code, exc.params)
+        except Exception as exc:
+            if transient(exc):
+                if not waits:
+                    raise
+                wait = waits.pop(0)
+                log.warning("unit=%s file=%s id=%s: database busy or unreachable (%s), judging "
+                            "again in %.0fs", work.unit, work.name, work.file_id,
+                            getattr(exc, "orig", exc), wait)
+                time.sleep(wait)
+                continue
             log.exception("unit=%s file=%s id=%s: internal error, quarantined", work.unit, work.name,
                           work.file_id)
-            _refuse(instance, db, result, FileError(C.FILE_UNREADABLE, {"reason": "corrupt"}), True,
-                    stage, output_stem(result))
-            break
-    place(instance, db, work, result.quarantined, stage)
-    log.info("unit=%s file=%s id=%s kind=%s status=%s %s", work.unit, work.name, work.file_id,
-             result.kind, result.status, result.counts.as_dict())
-    return result
+            error = FileError(C.FILE_UNREADABLE, {"reason": "corrupt"})
+        _refuse(instance, db, result, error, error.code in QUARANTINE_CODES, stage,
+                output_stem(result))
+        return result
 
 
 def _judge_and_import(instance: Instance, db: Database, work: Claim, result: FileResult,

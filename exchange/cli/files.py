@@ -74,6 +74,7 @@ def process(ctx: Context, unit: str | None, files: tuple[Path, ...]) -> None:
     Example: exchange process            (every inbox)
              exchange process --unit 1001 psnAdd.xlsx
     """
+    from exchange.errors import DatabaseBusy
     from exchange.intake.scan import process_inbox, recover
 
     instance, db = ctx.instance, ctx.db
@@ -84,10 +85,16 @@ def process(ctx: Context, unit: str | None, files: tuple[Path, ...]) -> None:
         inbox.mkdir(parents=True, exist_ok=True)
         for f in files:
             shutil.copy2(f, inbox / f.name)
-    for r in recover(instance, db, force=True):
-        click.echo(_line(instance.outbox, r))
-    results = process_inbox(instance, db, unit=unit,
-                            on_result=lambda r: click.echo(_line(instance.outbox, r)))
+    try:
+        for r in recover(instance, db, force=True):
+            click.echo(_line(instance.outbox, r))
+        results = process_inbox(instance, db, unit=unit,
+                                on_result=lambda r: click.echo(_line(instance.outbox, r)))
+    except DatabaseBusy as exc:
+        raise click.ClickException(
+            f"database busy or unreachable ({exc}); nothing was refused: the file being worked "
+            "on stays in var/processing and is judged again by the next `exchange process` or "
+            "the service") from exc
     if not results:
         click.echo("no files waiting")
 

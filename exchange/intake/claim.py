@@ -23,10 +23,12 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 
 from exchange.config import Instance
+from exchange.errors import DatabaseBusy
 from exchange.store import queries as Q
-from exchange.store.db import FILE_LOCK, UNIT_LOCK, Database
+from exchange.store.db import FILE_LOCK, UNIT_LOCK, Database, transient
 from exchange.store.models import FileRecord
 
 SEPARATOR = "__"
@@ -79,7 +81,15 @@ def claim(instance: Instance, db: Database, path: Path, unit: str,
         os.rename(path, work)
     except FileNotFoundError:
         return None
-    return register(instance, db, work, unit, path.name)
+    try:
+        return register(instance, db, work, unit, path.name)
+    except DBAPIError as exc:
+        if not transient(exc):
+            raise
+        # Renamed but not recorded: recovery adopts it (intake.scan._adopt_unregistered).
+        log.warning("unit=%s file=%s: database busy while claiming (%s); left in %s", unit,
+                    path.name, exc.orig, work)
+        raise DatabaseBusy(str(exc.orig)) from exc
 
 
 def register(instance: Instance, db: Database, work: Path, unit: str, name: str) -> Claim:
@@ -104,6 +114,15 @@ def lease_end(instance: Instance) -> datetime:
     return datetime.now().replace(microsecond=0) + timedelta(seconds=instance.settings.intake.lease_seconds)
 
 
+_held: set[str] = set()             # var/processing names this process's threads work on now
+_held_lock = threading.Lock()
+
+
+def held_here(work_path: str | None) -> bool:
+    with _held_lock:
+        return Path(work_path or "").name in _held
+
+
 class Lease:
     """This node's hold on one file while it works on it (see the module's docstring).
 
@@ -117,6 +136,7 @@ class Lease:
         self.node = node_name()
         self.locks = db.locks()
         self.file_id: int | None = None
+        self.works: list[str] = []           # names in var/processing held (see held_here)
         self._stop = threading.Event()
         self._beat: threading.Thread | None = None
 
@@ -124,7 +144,12 @@ class Lease:
         return self.locks.try_lock(UNIT_LOCK, unit)
 
     def lock_work(self, work: Path) -> bool:
-        return self.locks.try_lock(FILE_LOCK, work.name)
+        if not self.locks.try_lock(FILE_LOCK, work.name):
+            return False
+        with _held_lock:
+            _held.add(work.name)
+        self.works.append(work.name)
+        return True
 
     def hold(self, file_id: int) -> None:
         self.file_id = file_id
@@ -156,6 +181,8 @@ class Lease:
         self._stop.set()
         if self._beat is not None:
             self._beat.join()
+        with _held_lock:
+            _held.difference_update(self.works)
         self.locks.release()
 
     def __enter__(self) -> "Lease":
@@ -208,15 +235,19 @@ def owner_alive(node: str | None) -> bool | None:
 def takeable(seen: Q.Unplaced, now: datetime, force: bool = False) -> bool:
     """May this node try to take `seen` over? (`taken_over` decides.)
 
-    Never from a live process on this host; at once from a dead one; from another host once
-    the lease has run out, or at once with `force` (an operator's `exchange process`). On
-    PostgreSQL a live holder anywhere also keeps its file lock, which `taken_over` respects.
+    Never from a live process on this host; at once from a dead one, or from this process
+    when none of its threads holds it any more (given up while the database was busy); from
+    another host once the lease has run out, or at once with `force` (an operator's `exchange
+    process`). On PostgreSQL a live holder anywhere also keeps its file lock, which
+    `taken_over` respects.
     """
     alive = owner_alive(seen.node)
     if alive:
         return False
     if force or alive is False:
         return True
+    if seen.node == node_name():
+        return not held_here(seen.work_path)
     return seen.lease_until is None or seen.lease_until < now
 
 

@@ -23,6 +23,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from exchange.config import CENTRE, Instance
+from exchange.errors import DatabaseBusy
 from exchange.intake.centre import handle_centre_file, process_centre_inbox
 from exchange.intake.ignore import ignored
 from exchange.intake.scan import process_inbox, recover
@@ -196,6 +197,10 @@ class IntakeWorker:
                     self._process_folder(folder)
                 except _Stopping:
                     break
+                except DatabaseBusy as exc:      # logged where it happened; no trace needed
+                    log.warning("unit=%s file=-: database busy (%s); retrying in %.0fs", folder,
+                                exc, RETRY_SECONDS)
+                    self._due[folder] = time.monotonic() + RETRY_SECONDS
                 except Exception:
                     log.exception("unit=%s file=-: processing failed; retrying in %.0fs", folder,
                                   RETRY_SECONDS)

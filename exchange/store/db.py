@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
+import sys
 import zlib
 from contextlib import contextmanager
 from functools import cache
@@ -15,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 import orjson
 from sqlalchemy import Connection, Engine, create_engine, event, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 if TYPE_CHECKING:
@@ -43,11 +45,27 @@ def head_revision() -> str | None:
     return heads.pop() if len(heads) == 1 else None
 
 
+# How long a writer waits for SQLite's one write lock before "database is locked". A master
+# load of 1,000,000 persons holds it about 25 s, a 500,000-row import about as long.
+SQLITE_BUSY_SECONDS = 30.0
+
+
+def transient(exc: BaseException) -> bool:
+    """A database error that is not the data's fault: locked past the busy timeout, the
+    connection lost, the disk full. Worth trying again later; never a reason to refuse a file."""
+    if isinstance(exc, DBAPIError):
+        return isinstance(exc, OperationalError) or bool(exc.connection_invalidated)
+    # The drivers' own, from the bulk paths that use them directly (store/bulk.py: COPY).
+    psycopg = sys.modules.get("psycopg")
+    return isinstance(exc, sqlite3.OperationalError) or (
+        psycopg is not None and isinstance(exc, psycopg.OperationalError))
+
+
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_SECONDS * 1000)}")
     cur.execute("PRAGMA foreign_keys=ON")
     # 16 MiB of page cache (default 2 MiB): a 100,000-row import keeps its index pages in
     # memory; inserting 95,000 declarations takes 1.0 s instead of 1.5 s.
@@ -74,7 +92,7 @@ class Database:
             path = url.removeprefix("sqlite:///")
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self.engine: Engine = create_engine(url, connect_args={"timeout": 30},
+            self.engine: Engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_SECONDS},
                                                 json_serializer=json_text)
             event.listen(self.engine, "connect", _sqlite_pragmas)
         else:

@@ -22,6 +22,8 @@ def _drop(instance):  # type: ignore[no-untyped-def]
 def test_claimed_but_unfinished_file_is_processed_once(instance, db):  # type: ignore[no-untyped-def]
     job = claim(instance, db, _drop(instance), "1001")        # the worker died right after claiming
     assert job is not None and job.work_path.exists()
+    with db.session() as s:                                     # ... on another host
+        s.execute(update(FileRecord).values(node="elsewhere-4242"))
     assert recover(instance, db) == []                          # lease still valid: leave it alone
     with db.session() as s:
         s.execute(update(FileRecord).values(lease_until=datetime.now() - timedelta(seconds=1)))
