@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Callable
 
 from exchange.config import CENTRE, Instance
+from exchange.errors import DatabaseBusy
 from exchange.intake.ignore import ignored
 from exchange.master import load_master
 from exchange.messages import OUTPUT_NAMES, file_message
 from exchange.outputs.atomic import write_text
-from exchange.store.db import Database
+from exchange.store.db import Database, transient
 
 log = logging.getLogger("exchange.centre")
 
@@ -77,7 +78,11 @@ def handle_centre_file(instance: Instance, db: Database, work: Path, name: str) 
             receipt = handler(instance, db, work)
             if receipt is not None:
                 break
-    except Exception:  # the per-file guard: never lose the file, always answer
+    except Exception as exc:  # the per-file guard: never lose the file, always answer
+        if transient(exc):    # not the file's fault: left in var/processing for recover_centre
+            log.error("unit=_centre file=%s: database busy or unreachable (%s); left in %s",
+                      name, getattr(exc, "orig", exc), work)
+            raise DatabaseBusy(str(getattr(exc, "orig", exc))) from exc
         log.exception("unit=_centre file=%s: internal error, quarantined", name)
         receipt = {"status": "quarantined", "file_errors": [
             {"code": "file.unreadable", "message": file_message("file.unreadable", {"reason": "corrupt"})}]}

@@ -189,3 +189,27 @@ def test_the_connection_lost_mid_import_is_judged_again(instance, db, monkeypatc
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(Declaration)) == 1
         assert s.scalars(select(FileRecord.status)).all() == ["partial"]
+
+
+@sqlite_only
+def test_a_centre_file_meets_a_locked_database(instance, db, short_waits, tmp_path):  # type: ignore[no-untyped-def]
+    from exchange.intake.centre import process_centre_inbox
+    from exchange.intake.watch import recover_centre
+    from exchange.store.models import Person
+
+    number = make_id("19800101", "631")
+    make_workbook(instance.unit_inbox("_centre") / "persons.xlsx",
+                  ["个人编号", "身份证号*", "姓名*", "单位编号", "参保状态", "险种"],
+                  [["P1", number, "甲", "1001", "参保", "310"]], title="参保人员信息")
+    lock = WriteLock(db)
+    lock.take()                              # an operator's master load holds it, say
+    with pytest.raises(DatabaseBusy):
+        process_centre_inbox(instance, db)
+    lock.release()
+    assert not any(instance.unit_outbox("_centre", "receipts").glob("*"))
+    assert not any(instance.quarantine.rglob("*.xlsx"))
+    assert recover_centre(instance, db, force=True) == 1
+    with db.session() as s:
+        assert s.get(Person, number) is not None
+    [receipt] = instance.unit_outbox("_centre", "receipts").glob("*.json")
+    assert '"status": "accepted"' in receipt.read_text(encoding="utf-8")
