@@ -7,18 +7,17 @@ styles, translated once per look and number format.
 """
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 from pathlib import Path
 from typing import Any
 
-from openpyxl.cell.cell import TIME_FORMATS
-
 from exchange.kinds.spec import KindSpec
 from exchange.messages import ERROR_BOOK_WORDS as W, PRODUCT_NAME
-from exchange.outputs.workbook import (BAD_FILL, BAD_FONT, BOX, HEADER_FILL, HEADER_FONT,
-                                       META_SHEET, REASON_FONT, REQUIRED_FONT, TEXT_FORMAT,
-                                       TITLE_FONT, guard_value)
+from exchange.outputs.looks import (BAD_FILL, BAD_FONT, BOX, HEADER_FILL, HEADER_FONT, META_SHEET,
+                                    REASON_FONT, REQUIRED_FONT, TEXT_FORMAT, TITLE_FONT, FontLook,
+                                    guard_value)
 from exchange.results import RowOutcome
 
 TEXT_TYPES = ("id", "text", "phone", "postcode", "class", "month")
@@ -31,8 +30,12 @@ CUT_MARK = "\u2026"                   # "…" ends a value cut to CELL_LIMIT: se
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f]")       # what XML cannot hold: Excel's _xHHHH_
 _ESCAPE = re.compile(r"(?=_x[0-9A-Fa-f]{4}_)")         # where such an escape, or its text, starts
 
-# The looks of the cells: (font, fill, border) as workbook.py defines them.
-LOOKS: dict[str, tuple[Any, Any, Any]] = {
+# The number formats openpyxl gives cells of these types (openpyxl.cell.cell.TIME_FORMATS).
+TIME_FORMATS = {dt.datetime: "yyyy-mm-dd h:mm:ss", dt.date: "yyyy-mm-dd", dt.time: "h:mm:ss",
+                dt.timedelta: "[hh]:mm:ss"}
+
+# The looks of the cells: (font, fill, border colour) from looks.py.
+LOOKS: dict[str, tuple[FontLook | None, str | None, str | None]] = {
     "title": (TITLE_FONT, None, None),
     "note": (REASON_FONT, None, None),
     "header": (HEADER_FONT, HEADER_FILL, BOX),
@@ -45,22 +48,18 @@ LOOKS: dict[str, tuple[Any, Any, Any]] = {
 }
 
 
-def _color(color: Any) -> str | None:
-    rgb = getattr(color, "rgb", None)
-    return f"#{rgb[-6:]}" if isinstance(rgb, str) else None
-
-
-def format_properties(font: Any, fill: Any, border: Any, number_format: str | None) -> dict[str, Any]:
-    """An openpyxl Font, PatternFill and Border (any may be None) as XlsxWriter format properties."""
+def format_properties(font: FontLook | None, fill: str | None, border: str | None,
+                      number_format: str | None) -> dict[str, Any]:
+    """A look (any part may be None) as XlsxWriter format properties."""
     props: dict[str, Any] = {}
     if font is not None:
-        props.update({k: v for k, v in (("font_name", font.name), ("font_size", font.sz),
-                                         ("bold", bool(font.b)), ("font_color", _color(font.color)))
-                      if v})
-    if fill is not None and fill.fill_type == "solid":
-        props.update(pattern=1, bg_color=_color(fill.fgColor))
-    if border is not None and border.left is not None and border.left.style == "thin":
-        props.update(border=1, border_color=_color(border.left.color))
+        props.update({k: v for k, v in (("font_name", font.name), ("font_size", font.size),
+                                         ("bold", font.bold),
+                                         ("font_color", font.color and f"#{font.color}")) if v})
+    if fill is not None:
+        props.update(pattern=1, bg_color=f"#{fill}")
+    if border is not None:
+        props.update(border=1, border_color=f"#{border}")
     if number_format is not None:
         props["num_format"] = number_format
     return props

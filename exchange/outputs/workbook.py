@@ -7,30 +7,31 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.worksheet.worksheet import Worksheet
 
-from exchange.messages import WORKBOOK_FONT
+from exchange.outputs import looks
+from exchange.outputs.looks import FORMULA_STARTS, META_SHEET, TEXT_FORMAT, guard_value
 
-TEXT_FORMAT = "@"
-META_SHEET = "_meta"              # hidden: kind, version, unit, source (exchange/read/tables.py)
-FORMULA_STARTS = ("=", "+", "-", "@")
+__all__ = ["FORMULA_STARTS", "META_SHEET", "TEXT_FORMAT", "guard_value"]
 
-TITLE_FONT = Font(name=WORKBOOK_FONT, size=14, bold=True)
-HEADER_FONT = Font(name=WORKBOOK_FONT, size=11, bold=True)
-REQUIRED_FONT = Font(name=WORKBOOK_FONT, size=11, bold=True, color="C00000")
-HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
-BAD_FILL = PatternFill("solid", fgColor="FFC7CE")
-BAD_FONT = Font(color="9C0006")
-REASON_FONT = Font(color="C00000")
-LOCKED_FILL = PatternFill("solid", fgColor="F2F2F2")
-THIN = Side(style="thin", color="999999")
+
+def _font(look: looks.FontLook) -> Font:
+    return Font(name=look.name, size=look.size, bold=look.bold or None, color=look.color)
+
+
+def _fill(color: str) -> PatternFill:
+    return PatternFill("solid", fgColor=color)
+
+
+TITLE_FONT = _font(looks.TITLE_FONT)
+HEADER_FONT = _font(looks.HEADER_FONT)
+REQUIRED_FONT = _font(looks.REQUIRED_FONT)
+HEADER_FILL = _fill(looks.HEADER_FILL)
+BAD_FILL = _fill(looks.BAD_FILL)
+BAD_FONT = _font(looks.BAD_FONT)
+REASON_FONT = _font(looks.REASON_FONT)
+LOCKED_FILL = _fill(looks.LOCKED_FILL)
+THIN = Side(style="thin", color=looks.BOX)
 BOX = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
 WRAP = Alignment(wrap_text=True, vertical="top")
-
-
-def guard_value(value: Any) -> tuple[Any, bool]:
-    """(value, as_text): strings that Excel would run as formulas are forced to text."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return value, True
-    return value, False
 
 
 def text_cell(ws: Worksheet, value: Any, *, force_text: bool = False, **style: Any) -> WriteOnlyCell:
