@@ -4,6 +4,7 @@
     python bench/bench_master.py --rows 200000 --formats csv
     python bench/bench_master.py --pg                 # SQLite, then a private PostgreSQL cluster
     python bench/bench_master.py --pg-url postgresql+psycopg://user@host/postgres --no-sqlite
+    python bench/bench_master.py --units 50000 --formats ""   # a units register only
 
 Each format is loaded twice into a fresh instance: first every person is new (inserts), then the
 same file again (every person exists: the upsert's update path). Each load runs in its own
@@ -61,6 +62,14 @@ def write_csv(path: Path, count: int) -> None:
         w.writerows(person_rows(count))
 
 
+def write_units_csv(path: Path, count: int) -> None:
+    with path.open("w", encoding="gb18030", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["单位编号", "单位名称", "统一社会信用代码", "单位类型", "经办人姓名", "经办人手机"])
+        w.writerows([f"U{i:07d}", f"南通示例单位{i}", "", ("企业", "机关", "事业单位")[i % 3], "周经办",
+                     f"139{i:08d}"] for i in range(count))
+
+
 def write_xlsx(path: Path, count: int) -> None:
     import openpyxl
 
@@ -93,6 +102,7 @@ def main() -> None:
     ap.add_argument("--pg", action="store_true", help="also load into PostgreSQL (a private cluster)")
     ap.add_argument("--pg-url", help="PostgreSQL admin URL to use instead of a private cluster")
     ap.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
+    ap.add_argument("--units", type=int, default=0, help="also load a units register of N units (CSV)")
     args = ap.parse_args()
     backends = ([] if args.no_sqlite else ["sqlite"]) + (["postgres"] if args.pg or args.pg_url else [])
     print(f"{datetime.now():%Y-%m-%d %H:%M}  {machine()}")
@@ -107,25 +117,28 @@ def main() -> None:
     databases: list[str] = []
     lines = []
     try:
-        for fmt in args.formats.split(","):
-            path = root / f"persons-{args.rows}.{fmt}"
+        loads = [("units", "csv", args.units)] if args.units else []
+        loads += [("persons", fmt, args.rows) for fmt in args.formats.split(",") if fmt]
+        for what, fmt, count in loads:
+            path = root / f"{what}-{count}.{fmt}"
             if not path.exists():
-                print(f"generating {args.rows:,} persons as {fmt} ...", flush=True)
-                (write_csv if fmt == "csv" else write_xlsx)(path, args.rows)
+                print(f"generating {count:,} {what} as {fmt} ...", flush=True)
+                write = write_units_csv if what == "units" else write_csv if fmt == "csv" else write_xlsx
+                write(path, count)
             print(f"  {path.stat().st_size / 1e6:.1f} MB", flush=True)
             for backend in backends:
                 url = SQLITE_URL
                 if backend == "postgres":
                     assert admin_url is not None
-                    databases.append(f"bench_master_{fmt}_{int(time.time())}")
+                    databases.append(f"bench_master_{what}_{fmt}_{int(time.time())}")
                     url = create_database(admin_url, databases[-1])
-                instance = new_instance(root / f"inst-{backend}-{fmt}", url)
-                for label in ("new persons", "same file again"):
+                instance = new_instance(root / f"inst-{backend}-{what}-{fmt}", url)
+                for label in (f"new {what}", "same file again"):
                     run = run_child(exchange_argv("--home", str(instance.home), "master", "load", str(path)))
                     out = run.stdout.decode("utf-8", "replace").strip().splitlines()
                     print(f"  {backend} {label}: {run.seconds:.1f} s, peak RSS {run.peak_mb:.0f} MB  "
                           f"| {out[0] if out else ''}", flush=True)
-                    lines.append((backend, fmt, label, run.seconds, run.peak_mb))
+                    lines.append((backend, fmt, label, count, run.seconds, run.peak_mb))
     finally:
         if admin_url and databases and cluster is None:
             for name in databases:
@@ -135,9 +148,9 @@ def main() -> None:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)
     print()
-    print(f"{'database':<9} {'format':<6} {'load':<16} {'persons':>10} {'seconds':>8} {'peak RSS':>9}")
-    for backend, fmt, label, seconds, mb in lines:
-        print(f"{backend:<9} {fmt:<6} {label:<16} {args.rows:>10,} {seconds:>8.1f} {mb:>7.0f}MB")
+    print(f"{'database':<9} {'format':<6} {'load':<16} {'rows':>10} {'seconds':>8} {'peak RSS':>9}")
+    for backend, fmt, label, count, seconds, mb in lines:
+        print(f"{backend:<9} {fmt:<6} {label:<16} {count:>10,} {seconds:>8.1f} {mb:>7.0f}MB")
     sys.stdout.flush()
 
 

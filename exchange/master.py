@@ -10,7 +10,7 @@ from operator import is_not, itemgetter
 from pathlib import Path
 from typing import Any, Callable, Iterator, cast
 
-from sqlalchemy import Table, Text, insert, select, update
+from sqlalchemy import Table, Text, insert, select
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
@@ -127,6 +127,7 @@ def _chunks(located: Located, mapping: dict[int, str], spec: KindSpec
 
 
 def _upsert_units(s: Session, rows: list[dict[str, Any]]) -> tuple[int, int]:
+    bulk.settle(s)              # the last chunk's updates, before reading what they changed
     merged: dict[str, dict[str, Any]] = {}
     for r in rows:
         merged.setdefault(r["code"], {}).update({k: v for k, v in r.items() if v is not None})
@@ -134,9 +135,15 @@ def _upsert_units(s: Session, rows: list[dict[str, Any]]) -> tuple[int, int]:
     new = [r for code, r in merged.items() if code not in existing]
     if new:
         s.execute(insert(Unit), [{"arrears": 0, **r} for r in new])
+    # Known units: one bulk UPDATE per set of columns given (store/bulk.py), not one each.
+    updates: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+    now = datetime.now().replace(microsecond=0)
     for code, r in merged.items():
         if code in existing:
-            s.execute(update(Unit).where(Unit.code == code).values(**r))
+            names = tuple(sorted(k for k in r if k != "code"))
+            updates.setdefault(names, []).append((*(r[k] for k in names), now, code))
+    for names, group in updates.items():
+        bulk.update_rows(s, cast(Table, Unit.__table__), "code", [*names, "updated_at"], group)
     return len(new), len(existing)
 
 

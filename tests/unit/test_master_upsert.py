@@ -120,3 +120,34 @@ def test_file_refused_part_way_loads_nothing(instance, db, tmp_path: Path, monke
     assert report.file_error is not None and report.file_error[0] == "file.too_large"
     assert (report.loaded, report.created) == (0, 0)
     assert _people(db) == {}
+
+
+UNIT_HEADERS = "单位编号,单位名称,统一社会信用代码,单位类型,经办人姓名,经办人手机\n"
+
+
+def test_known_units_are_updated_with_what_the_file_fills(instance, db, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import exchange.master as master
+    from exchange.store.models import Unit
+
+    monkeypatch.setattr(master, "CHUNK", 2)     # a chunk's updates still pending as the next reads
+
+    path = tmp_path / "units.csv"
+    path.write_text(UNIT_HEADERS + "3001,甲公司,91320600MA1XXXXX0X,企业,周经办,13900000000\n"
+                    "3002,乙公司,,企业,吴经办,13900000001\n", encoding="gb18030")
+    assert (load_master(instance, db, path).created, load_master(instance, db, path).updated) == (2, 2)
+    with db.session() as s:
+        before = {u.code: (u.updated_at, u.unit_type) for u in s.scalars(select(Unit))}
+    path.write_text(UNIT_HEADERS + "3001,甲公司（更名）,,,,\n"          # only the name given
+                    "3002,乙公司,,机关,郑经办,\n"                         # other columns
+                    "3003,丙公司,,,,\n", encoding="gb18030")
+    report = load_master(instance, db, path)
+    assert (report.created, report.updated, report.refused) == (1, 2, [])
+    with db.session() as s:
+        units = {u.code: u for u in s.scalars(select(Unit))}
+    a, b, c = units["3001"], units["3002"], units["3003"]
+    assert (a.name, a.credit_code, a.contact_name, a.contact_mobile) == \
+        ("甲公司(更名)", "91320600MA1XXXXX0X", "周经办", "13900000000")   # brackets normalised
+    assert (b.name, b.contact_name, b.contact_mobile) == ("乙公司", "郑经办", "13900000001")
+    assert a.unit_type == before["3001"][1] and b.unit_type not in (None, before["3002"][1])
+    assert c.name == "丙公司" and float(c.arrears) == 0
+    assert a.updated_at >= before["3001"][0] and b.updated_at >= before["3002"][0]
