@@ -45,9 +45,11 @@ def head_revision() -> str | None:
     return heads.pop() if len(heads) == 1 else None
 
 
-# How long a writer waits for SQLite's one write lock before "database is locked". A master
-# load of 1,000,000 persons holds it about 25 s, a 500,000-row import about as long.
-SQLITE_BUSY_SECONDS = 30.0
+# How long a statement waits for a lock before giving up: SQLite's one write lock ("database is
+# locked"; a master load of 1,000,000 persons holds it about 25 s, a 500,000-row import about as
+# long), PostgreSQL's row and table locks (lock_timeout; a hung node's transaction would hold
+# them for ever). The pipeline then judges the file again later (pipeline.DB_RETRY_WAITS).
+BUSY_SECONDS = 30.0
 
 
 def transient(exc: BaseException) -> bool:
@@ -65,12 +67,18 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_SECONDS * 1000)}")
+    cur.execute(f"PRAGMA busy_timeout={int(BUSY_SECONDS * 1000)}")
     cur.execute("PRAGMA foreign_keys=ON")
     # 16 MiB of page cache (default 2 MiB): a 100,000-row import keeps its index pages in
     # memory; inserting 95,000 declarations takes 1.0 s instead of 1.5 s.
     cur.execute("PRAGMA cache_size=-16384")
     cur.close()
+
+
+def _postgres_settings(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    with dbapi_conn.cursor() as cur:
+        cur.execute(f"SET lock_timeout = {int(BUSY_SECONDS * 1000)}")
+    dbapi_conn.commit()
 
 
 def json_text(value: Any) -> str:
@@ -92,11 +100,12 @@ class Database:
             path = url.removeprefix("sqlite:///")
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self.engine: Engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_SECONDS},
+            self.engine: Engine = create_engine(url, connect_args={"timeout": BUSY_SECONDS},
                                                 json_serializer=json_text)
             event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
             self.engine = create_engine(url, pool_pre_ping=True, json_serializer=json_text)
+            event.listen(self.engine, "connect", _postgres_settings)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @property
@@ -139,6 +148,7 @@ class Database:
         with self.engine.begin() as conn:
             # Processes starting together: one migrates, the others wait and find it done.
             if self.is_postgres:
+                conn.execute(text("SET LOCAL lock_timeout = 0"))    # however long it takes
                 conn.execute(text("SELECT pg_advisory_xact_lock(:space, 0)"),
                              {"space": MIGRATION_LOCK})
             elif self.is_sqlite:
