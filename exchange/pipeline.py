@@ -6,6 +6,7 @@ writes the unit's outputs; `validate_file()` judges without changing anything.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import shutil
@@ -37,7 +38,7 @@ from exchange.messages import DECLARATION_STATUS_LABELS, OUTPUT_NAMES
 from exchange.outputs.atomic import publish
 from exchange.outputs.receipt import ReceiptRows, receipt_json, receipt_text
 from exchange.read.guard import sniff
-from exchange.read.header import Located, locate_header
+from exchange.read.header import SCAN_ROWS, Located, locate_header
 from exchange.read.tables import open_book
 from exchange.intake.subaccounts import attribution
 from exchange.photos import PhotoRun, examine_photos, is_photo_upload
@@ -331,21 +332,6 @@ def _text(value: Any) -> str | None:
     return text[:40] or None
 
 
-class _Counted:
-    """An iterator that counts what it hands out (to tell an empty sheet from a strange one)."""
-
-    def __init__(self, rows: Iterator[Any]) -> None:
-        self.rows, self.count = rows, 0
-
-    def __iter__(self) -> "_Counted":
-        return self
-
-    def __next__(self) -> Any:
-        item = next(self.rows)
-        self.count += 1
-        return item
-
-
 def _data_chunks(located: Located, mapping: dict[int, str], run: FileRun, max_rows: int,
                  size: int) -> Iterator[list[Parsed]]:
     """The data rows below the header, parsed a chunk at a time; blank rows and the header
@@ -406,9 +392,10 @@ def examine(instance: Instance, session: Session, path: Path, unit_code: str, na
         located = None
         seen_rows = 0
         for sheet in book.sheets:
-            counted = _Counted(sheet.rows)
-            located = locate_header(counted, kinds)
-            seen_rows += counted.count
+            # The head read here is handed on, not wrapped: every data row passes below.
+            head = list(itertools.islice(sheet.rows, SCAN_ROWS))
+            seen_rows += len(head)
+            located = locate_header(itertools.chain(head, sheet.rows), kinds)
             if located is not None:
                 break
         if located is None:
