@@ -135,15 +135,14 @@ def _upsert_units(s: Session, rows: list[dict[str, Any]]) -> tuple[int, int]:
     new = [r for code, r in merged.items() if code not in existing]
     if new:
         s.execute(insert(Unit), [{"arrears": 0, **r} for r in new])
-    # Known units: one bulk UPDATE per set of columns given (store/bulk.py), not one each.
-    updates: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+    # Known units: one bulk UPDATE per set of columns given, not one each.
+    updates: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     now = datetime.now().replace(microsecond=0)
     for code, r in merged.items():
         if code in existing:
-            names = tuple(sorted(k for k in r if k != "code"))
-            updates.setdefault(names, []).append((*(r[k] for k in names), now, code))
-    for names, group in updates.items():
-        bulk.update_rows(s, cast(Table, Unit.__table__), "code", [*names, "updated_at"], group)
+            updates.setdefault(tuple(sorted(r)), []).append({**r, "updated_at": now})
+    for group in updates.values():
+        Q.update_many(s, cast(Table, Unit.__table__), "code", group)
     return len(new), len(existing)
 
 
