@@ -203,11 +203,3 @@ def parse_rows(rows: list[tuple[int, tuple[Any, ...]]], columns: tuple[ColumnSpe
             if code != C.REQUIRED:
                 del values[i][col.field]
     return list(zip(values, findings))
-
-
-def parse_row(row: int, cells: dict[str, Any], columns: tuple[ColumnSpec, ...],
-              tables: dict[str, CodeTable], today: date, memo: Memo | None = None
-              ) -> tuple[dict[str, Any], list[Finding]]:
-    """parse_rows() for one row given as field -> cell."""
-    return parse_rows([(row, tuple(cells.get(c.field) for c in columns))], columns, tables, today,
-                      memo)[0]

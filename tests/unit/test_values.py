@@ -80,12 +80,12 @@ def test_names(raw: str, ok: bool) -> None:
 
 
 def test_pasted_invisible_characters_are_dropped() -> None:
-    from exchange.checks.cells import parse_row
+    from exchange.checks.cells import parse_rows
 
     id_col = RULES.kinds["employee_add"].column("id_number")
     name_col = RULES.kinds["employee_add"].column("name")
-    values, findings = parse_row(4, {"id_number": "\ufeff11010519491231002x\u200b", "name": "\u200b张三\xa0"},
-                                 (id_col, name_col), RULES.tables, date(2026, 11, 22))
+    [(values, findings)] = parse_rows([(4, ("\ufeff11010519491231002x\u200b", "\u200b张三\xa0"))],
+                                      (id_col, name_col), RULES.tables, date(2026, 11, 22))
     assert findings == [] and values == {"id_number": "11010519491231002X", "name": "张三"}
 
 
