@@ -8,7 +8,7 @@ from datetime import date, datetime
 from itertools import compress
 from operator import is_not, itemgetter
 from pathlib import Path
-from typing import Any, Callable, Iterator, cast
+from typing import Any, Iterator, cast
 
 from sqlalchemy import Table, Text, insert, select
 from sqlalchemy import cast as sql_cast
@@ -24,7 +24,7 @@ from exchange.heap import many_objects, tidy
 from exchange.kinds.detect import detect_kind
 from exchange.kinds.spec import KindSpec
 from exchange.read.guard import sniff
-from exchange.read.header import Located, locate_header
+from exchange.read.header import Located, column_taker, locate_header
 from exchange.read.tables import open_book
 from exchange.store import bulk
 from exchange.store import queries as Q
@@ -102,17 +102,11 @@ def _chunks(located: Located, mapping: dict[int, str], spec: KindSpec
             ) -> Iterator[list[tuple[int, tuple[Any, ...]]]]:
     """The data rows as (row number, cells in the spec's column order), CHUNK at a time;
     rows with every cell blank are left out."""
-    where = {f: pos for pos, f in mapping.items()}
-    width = max(mapping, default=0) + 1
-    pad = (None,) * (width + 1)                 # position `width`: None, for columns not in
-    positions = [where.get(c.field, width) for c in spec.columns]                # the header
-    take: Callable[[tuple[Any, ...]], tuple[Any, ...]] = (
-        itemgetter(*positions) if len(positions) > 1 else lambda row: (row[positions[0]],))
+    take = column_taker(mapping, spec.columns)
     blank_chars = BLANK_CHARS
     chunk: list[tuple[int, tuple[Any, ...]]] = []
     for number, values in located.rows:
-        row = values[:width]
-        cells = take(row + pad[len(row):])
+        cells = take(values)
         for v in cells:
             if v is not None and (v.__class__ is not str or v.strip(blank_chars)):
                 break

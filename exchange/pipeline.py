@@ -14,7 +14,6 @@ import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from operator import itemgetter
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -38,7 +37,7 @@ from exchange.messages import DECLARATION_STATUS_LABELS, OUTPUT_NAMES
 from exchange.outputs.atomic import publish
 from exchange.outputs.receipt import ReceiptRows, receipt_json, receipt_text
 from exchange.read.guard import sniff
-from exchange.read.header import SCAN_ROWS, Located, locate_header
+from exchange.read.header import SCAN_ROWS, Located, column_taker, locate_header
 from exchange.read.tables import open_book
 from exchange.intake.subaccounts import attribution
 from exchange.photos import PhotoRun, examine_photos, is_photo_upload
@@ -337,12 +336,8 @@ def _data_chunks(located: Located, mapping: dict[int, str], run: FileRun, max_ro
     """The data rows below the header, parsed a chunk at a time; blank rows and the header
     pasted again are skipped."""
     columns = run.kind.columns
+    take = column_taker(mapping, columns)
     where = {f: pos for pos, f in mapping.items()}
-    width = max(mapping, default=0) + 1              # every row is cut or padded to width + 1:
-    pad = (None,) * (width + 1)                      # position `width` is None, for the kind's
-    positions = [where.get(c.field, width) for c in columns]          # columns not in the header
-    take: Callable[[tuple[Any, ...]], tuple[Any, ...]] = (
-        itemgetter(*positions) if len(positions) > 1 else lambda row: (row[positions[0]],))
     labels = [normalise_label(located.header[where[c.field]]) if c.field in where else None
               for c in columns]
     blank_chars = BLANK_CHARS
@@ -358,8 +353,7 @@ def _data_chunks(located: Located, mapping: dict[int, str], run: FileRun, max_ro
 
     batch: list[tuple[int, tuple[Any, ...]]] = []
     for number, values in located.rows:
-        row = values[:width]
-        raw = take(row + pad[len(row):])
+        raw = take(values)
         if skipped(raw):
             continue
         run.data_rows += 1

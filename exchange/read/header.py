@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from operator import itemgetter
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from exchange.checks.values import as_text
-from exchange.kinds.spec import KindSpec, normalise_label
+from exchange.kinds.spec import ColumnSpec, KindSpec, normalise_label
 from exchange.read.tables import Row
 
 SCAN_ROWS = 30
@@ -52,6 +53,23 @@ def map_columns(header: tuple[str, ...], kind: KindSpec) -> dict[int, str]:
         if field_name and field_name not in mapping.values():
             mapping[pos] = field_name
     return mapping
+
+
+def column_taker(mapping: dict[int, str], columns: Sequence[ColumnSpec]
+                 ) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
+    """A row's cells in `columns` order, by the header's mapping; None for a column the header
+    lacks or the row stops short of."""
+    where = {f: pos for pos, f in mapping.items()}
+    width = max(mapping, default=0) + 1           # every row is cut or padded to width + 1:
+    pad = (None,) * (width + 1)                   # position `width` is None, for the columns
+    positions = [where.get(c.field, width) for c in columns]             # not in the header
+    get: Callable[[tuple[Any, ...]], tuple[Any, ...]] = (
+        itemgetter(*positions) if len(positions) > 1 else lambda row: (row[positions[0]],))
+
+    def take(values: tuple[Any, ...]) -> tuple[Any, ...]:
+        row = values[:width]
+        return get(row + pad[len(row):])
+    return take
 
 
 def row_cells(values: tuple[Any, ...], mapping: dict[int, str]) -> dict[str, Any]:
