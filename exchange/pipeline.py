@@ -44,7 +44,7 @@ from exchange.photos import PhotoRun, examine_photos, is_photo_upload
 from exchange.residents import hooks_for
 from exchange.results import FileError, FileResult, RowOutcome
 from exchange.store import queries as Q
-from exchange.store.db import Database, transient
+from exchange.store.db import Database, transient, trouble
 from exchange.store.models import IMPORTED_STATUSES, OPEN_STATUSES, Declaration, FileRecord
 
 log = logging.getLogger("exchange.pipeline")
@@ -444,8 +444,8 @@ def process_claim(instance: Instance, db: Database, work: Claim, actor: str | No
         shutil.rmtree(stage, ignore_errors=True)
         log.error("unit=%s file=%s id=%s: database busy or unreachable (%s); the file stays "
                   "claimed in %s and is judged again by recovery", work.unit, work.name,
-                  work.file_id, getattr(exc, "orig", exc), work.work_path)
-        raise DatabaseBusy(str(getattr(exc, "orig", exc))) from exc
+                  work.file_id, trouble(exc), work.work_path)
+        raise DatabaseBusy(trouble(exc)) from exc
     try:
         place(instance, db, work, result.quarantined, stage)
     except Exception as exc:
@@ -453,7 +453,7 @@ def process_claim(instance: Instance, db: Database, work: Claim, actor: str | No
             raise
         # Published and moved; only the row's stored_path is missing: recover() records it.
         log.warning("unit=%s file=%s id=%s: placed, not yet recorded (%s)", work.unit, work.name,
-                    work.file_id, getattr(exc, "orig", exc))
+                    work.file_id, trouble(exc))
     log.info("unit=%s file=%s id=%s kind=%s status=%s %s", work.unit, work.name, work.file_id,
              result.kind, result.status, result.counts.as_dict())
     return result
@@ -493,7 +493,7 @@ def _judged(instance: Instance, db: Database, work: Claim, actor: str | None,
                 wait = waits.pop(0)
                 log.warning("unit=%s file=%s id=%s: database busy or unreachable (%s), judging "
                             "again in %.0fs", work.unit, work.name, work.file_id,
-                            getattr(exc, "orig", exc), wait)
+                            trouble(exc), wait)
                 time.sleep(wait)
                 continue
             log.exception("unit=%s file=%s id=%s: internal error, quarantined", work.unit, work.name,

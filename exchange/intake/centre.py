@@ -17,7 +17,7 @@ from exchange.intake.ignore import ignored
 from exchange.master import load_master
 from exchange.messages import OUTPUT_NAMES, file_message
 from exchange.outputs.atomic import write_text
-from exchange.store.db import Database, transient
+from exchange.store.db import Database, transient, trouble
 
 log = logging.getLogger("exchange.centre")
 
@@ -81,8 +81,8 @@ def handle_centre_file(instance: Instance, db: Database, work: Path, name: str) 
     except Exception as exc:  # the per-file guard: never lose the file, always answer
         if transient(exc):    # not the file's fault: left in var/processing for recover_centre
             log.error("unit=_centre file=%s: database busy or unreachable (%s); left in %s",
-                      name, getattr(exc, "orig", exc), work)
-            raise DatabaseBusy(str(getattr(exc, "orig", exc))) from exc
+                      name, trouble(exc), work)
+            raise DatabaseBusy(trouble(exc)) from exc
         log.exception("unit=_centre file=%s: internal error, quarantined", name)
         receipt = {"status": "quarantined", "file_errors": [
             {"code": "file.unreadable", "message": file_message("file.unreadable", {"reason": "corrupt"})}]}

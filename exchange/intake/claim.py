@@ -28,7 +28,7 @@ from sqlalchemy.exc import DBAPIError
 from exchange.config import Instance
 from exchange.errors import DatabaseBusy
 from exchange.store import queries as Q
-from exchange.store.db import FILE_LOCK, UNIT_LOCK, Database, transient
+from exchange.store.db import FILE_LOCK, UNIT_LOCK, Database, transient, trouble
 from exchange.store.models import FileRecord
 
 SEPARATOR = "__"
@@ -88,8 +88,8 @@ def claim(instance: Instance, db: Database, path: Path, unit: str,
             raise
         # Renamed but not recorded: recovery adopts it (intake.scan._adopt_unregistered).
         log.warning("unit=%s file=%s: database busy while claiming (%s); left in %s", unit,
-                    path.name, exc.orig, work)
-        raise DatabaseBusy(str(exc.orig)) from exc
+                    path.name, trouble(exc), work)
+        raise DatabaseBusy(trouble(exc)) from exc
 
 
 def register(instance: Instance, db: Database, work: Path, unit: str, name: str) -> Claim:

@@ -63,6 +63,11 @@ def transient(exc: BaseException) -> bool:
         psycopg is not None and isinstance(exc, psycopg.OperationalError))
 
 
+def trouble(exc: BaseException) -> str:
+    """What the driver said of a transient() error (SQLAlchemy keeps it as `orig`)."""
+    return str(getattr(exc, "orig", None) or exc)
+
+
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
