@@ -3,7 +3,8 @@
 No receipt says the file is broken and nothing is quarantined; the pipeline waits and judges
 again, and when the trouble outlasts its waits the file stays claimed, to be judged again by
 recovery. SQLite: another connection holds the write lock (a 1,000,000-person master load holds
-it about 25 s). PostgreSQL: the server ends our connection mid-import.
+it about 25 s). PostgreSQL: another connection holds the `files` rows (past lock_timeout), or
+the server ends our connection mid-import.
 """
 from __future__ import annotations
 
@@ -54,7 +55,10 @@ class WriteLock:
 
     def release(self, *_: Any) -> None:
         if self.conn is not None:
-            self.conn.commit() if not self.db.is_sqlite else self.conn.execute("COMMIT")
+            if self.db.is_sqlite:
+                self.conn.execute("COMMIT")
+            else:
+                self.conn.commit()
             self.conn.close()
             self.conn = None
 
