@@ -511,10 +511,10 @@ def _judge_and_import(instance: Instance, db: Database, work: Claim, result: Fil
         shutil.rmtree(stage)
     stage.mkdir(parents=True)
     stem = output_stem(result)
-    from exchange.outputs.error_book import ErrorBookWriter     # not needed by validate
+    from exchange.outputs.error_book import ErrorBook     # not needed by validate
 
     spool = ReceiptRows(stage / "rows.jsonl")
-    writer: list[ErrorBookWriter] = []
+    writer: list[ErrorBook] = []
     err_name = f"{stem}.{OUTPUT_NAMES['errors']}.xlsx"
     unit_name = ""
 
@@ -525,7 +525,7 @@ def _judge_and_import(instance: Instance, db: Database, work: Claim, result: Fil
         if outcome.failed and result.kind in instance.rules.kinds:   # photos have no template
             if not writer:
                 kind = instance.rules.kinds[result.kind or ""]
-                writer.append(ErrorBookWriter(stage / err_name, kind, work.unit, unit_name, work.name))
+                writer.append(ErrorBook(stage / err_name, kind, work.unit, unit_name, work.name))
             writer[0].add(outcome)
 
     try:
@@ -534,12 +534,14 @@ def _judge_and_import(instance: Instance, db: Database, work: Claim, result: Fil
             unit_name = unit.name if unit else ""
             examine(instance, s, work.work_path, work.unit, work.name, result, opts, sink)
             if writer:
-                writer[0].close()
+                writer.pop().close()
                 result.error_book_name = err_name
             _finish_record(s, result)
             _write_receipts(instance, result, spool, stage, stem)
     finally:
         spool.close()
+        if writer:                   # judged no further: a helper writing the book is stopped
+            writer.pop().discard()
 
 
 def stage_dir(instance: Instance, work: Claim) -> Path:

@@ -4,15 +4,24 @@ Written with XlsxWriter in constant-memory mode: each row goes to a temporary fi
 so a file with many failures needs little memory; about twice as fast as openpyxl's write-only
 mode, which makes an object per cell (bench/bench_error_book.py). The looks are workbook.py's
 styles, translated once per look and number format.
+
+Still, a cell costs ~9 µs: a book of 100,000 failed rows takes 14 s. ErrorBook, which the
+pipeline uses, writes a small book itself and hands a large one (more than SPILL_ROWS failed
+rows) to a helper process, `python -m exchange.outputs.error_book`, which writes it on the other
+core while the pipeline goes on judging and importing.
 """
 from __future__ import annotations
 
 import datetime as dt
 import math
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
+from exchange.frames import frame, receive, stop, write_all
 from exchange.kinds.spec import KindSpec
 from exchange.messages import ERROR_BOOK_WORDS as W, PRODUCT_NAME
 from exchange.outputs.looks import (BAD_FILL, BAD_FONT, BOX, HEADER_FILL, HEADER_FONT, META_SHEET,
@@ -26,6 +35,11 @@ TEXT_TYPES = ("id", "text", "phone", "postcode", "class", "month")
 NOTE_ROWS = 2000
 HEADER_ROWS = 3                       # title, note, header; the failed rows start at row 4
 CELL_LIMIT = 32767                    # UTF-16 units Excel holds in a cell (or a note)
+SPILL_ROWS = 1000                     # failed rows an ErrorBook writes itself; more: a helper
+BATCH_ROWS = 500                      # failed rows per message to the helper
+# The helper yields the cores to the pipeline and the reading helper: the book is needed only
+# at the end, the rows as soon as they are read.
+HELPER_NICENESS = 10
 CUT_MARK = "\u2026"                   # "…" ends a value cut to CELL_LIMIT: seen, never silent
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f]")       # what XML cannot hold: Excel's _xHHHH_
 _ESCAPE = re.compile(r"(?=_x[0-9A-Fa-f]{4}_)")         # where such an escape, or its text, starts
@@ -202,3 +216,115 @@ def _storable(text: str) -> str:
         return text
     # "ignore" drops the first half of a pair the cut would split
     return units[:2 * (CELL_LIMIT - len(CUT_MARK))].decode("utf-16-le", "ignore") + CUT_MARK
+
+
+class ErrorBookFailed(RuntimeError):
+    """The helper could not write the book (its own error, or it died)."""
+
+
+class ErrorBook:
+    """An error workbook, written here or by a helper process: `add()` failed rows, then
+    `close()` to save it or `discard()` to give it up. Up to SPILL_ROWS rows are kept and
+    written at close; the row after them starts the helper, which is handed every row."""
+
+    def __init__(self, path: Path, kind: KindSpec, unit_code: str, unit_name: str, source: str) -> None:
+        self.args = (path, kind, unit_code, unit_name, source)
+        self.pending: list[RowOutcome] = []
+        self.helper: subprocess.Popen[bytes] | None = None
+
+    def add(self, outcome: RowOutcome) -> None:
+        self.pending.append(outcome)
+        if self.helper is None and len(self.pending) > SPILL_ROWS:
+            self.helper = subprocess.Popen([sys.executable, "-m", __name__],
+                                           stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            self._send(self.args)
+        if self.helper is not None and len(self.pending) >= BATCH_ROWS:
+            self._send(self.pending)
+            self.pending = []
+
+    def _send(self, item: Any) -> None:
+        assert self.helper is not None and self.helper.stdin is not None
+        try:
+            write_all(self.helper.stdin.fileno(), frame(item))
+        except BrokenPipeError as exc:
+            raise ErrorBookFailed(f"the error-book helper stopped: {self._outcome()}") from exc
+
+    def close(self) -> None:
+        helper = self.helper
+        if helper is None:
+            writer = ErrorBookWriter(*self.args)
+            try:
+                for outcome in self.pending:
+                    writer.add(outcome)
+                writer.close()
+            except BaseException:
+                writer.discard()
+                raise
+            self.pending = []
+            return
+        try:
+            if self.pending:
+                self._send(self.pending)
+            self.pending = []
+            self._send(None)
+            answer = self._outcome()
+        finally:
+            self.helper = None
+            stop(helper)
+        if answer != "ok":                # the helper has left no book behind
+            raise ErrorBookFailed(answer)
+
+    def _outcome(self) -> str:
+        """What the helper says last: "ok", or why it could not write the book."""
+        assert self.helper is not None and self.helper.stdout is not None
+        try:
+            return str(receive(self.helper.stdout))
+        except (EOFError, ValueError) as exc:
+            return f"no answer ({exc}), exit status {self.helper.poll()}"
+
+    def discard(self) -> None:
+        """Give up the book: the helper, told by the end of its input, leaves no file (and
+        this process has written none)."""
+        self.pending = []
+        helper, self.helper = self.helper, None
+        if helper is not None:
+            stop(helper)
+
+
+def _helper_main() -> None:
+    """`python -m exchange.outputs.error_book`: ErrorBookWriter's arguments pickled on stdin,
+    then lists of RowOutcome, then None to save the book; on stdout "ok", or why the book could
+    not be written (its input is read to the end first, so the pipeline never blocks). Input
+    that ends without the None is a book given up: nothing is left behind."""
+    os.nice(HELPER_NICENESS)
+    stdin, out = sys.stdin.buffer, sys.stdout.fileno()
+    writer: ErrorBookWriter | None = None
+    ended = False                                   # the None that asks for the book has come
+    try:
+        writer = ErrorBookWriter(*receive(stdin))
+        while (batch := receive(stdin)) is not None:
+            for row in batch:
+                writer.add(row)
+        ended = True
+        writer.close()
+        answer = "ok"
+    except EOFError:
+        answer = "given up"
+    except Exception as exc:    # the book's own trouble (a full disk), or a damaged message
+        answer = f"{type(exc).__name__}: {exc}"
+    if answer != "ok":
+        if writer is not None:
+            writer.discard()
+        while not ended:
+            try:
+                ended = receive(stdin) is None
+            except (EOFError, ValueError):
+                break
+    try:
+        write_all(out, frame(answer))
+    except BrokenPipeError:                         # given up: no one is listening
+        pass
+
+
+if __name__ == "__main__":
+    _helper_main()

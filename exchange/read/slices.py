@@ -13,10 +13,8 @@ GIL, and a thread that gives the GIL back and wants it again waits on a busy cal
 on 100,000 rows: read in a helper thread, the caller's wall time grew by the whole read (2 s);
 read in a process, by the unpickling of the rows (0.3 s). bench/README.md has the figures.
 
-Each message on the pipe is framed (length, CRC-32) and written with os.write in a loop: a
-BufferedWriter written from a thread lost bytes whenever the helper was stopped and continued
-(Ctrl-Z and fg, a debugger or py-spy attaching: an interrupted write(2) to a pipe returns short).
-A frame that does not check out is the file's `file.unreadable`, never rows silently missing.
+Each message on the pipe is framed and checked (exchange.frames): a frame that does not check
+out is the file's `file.unreadable`, never rows silently missing.
 
 Every XML member has been through guard.sniff() (defusedxml, DTDs refused) before we get here,
 so the small parts read below cannot declare entities.
@@ -24,11 +22,9 @@ so the small parts read below cannot declare entities.
 from __future__ import annotations
 
 import io
-import os
 import pickle
 import posixpath
 import re
-import struct
 import subprocess
 import sys
 import threading
@@ -42,14 +38,12 @@ from xml.etree import ElementTree as ET
 
 from exchange import codes as C
 from exchange.errors import FileRejected
+from exchange.frames import frame, receive, stop, write_all
 
 SLICE_BYTES = 2 * 1024 * 1024          # of sheet XML per slice: ~3,000 rows of a wide template
 READ_BYTES = 1 << 20
 HEAD_LIMIT = 8 * 1024 * 1024           # sheet XML before <sheetData> we are willing to hold
-HELPER_GRACE = 5.0                     # seconds a helper has to stop once told, then killed
 READ_AHEAD = 2                         # slices a helper holds ready beyond the one being sent
-FRAME = struct.Struct("<QI")           # a message's length and CRC-32, then the pickled message
-FRAME_LIMIT = 1 << 30                  # a longer frame is a broken stream (a slice is ~30 MB)
 
 Row = tuple[int, tuple[Any, ...]]
 
@@ -248,14 +242,7 @@ class SheetSlices:
     def close(self) -> None:
         helper, self._helper = self._helper, None
         if helper is not None:
-            for pipe in (helper.stdin, helper.stdout):      # a helper still writing stops
-                if pipe is not None:                         # at the closed pipe
-                    pipe.close()
-            try:
-                helper.wait(timeout=HELPER_GRACE)
-            except subprocess.TimeoutExpired:
-                helper.kill()
-                helper.wait()
+            stop(helper)
         for handle in (getattr(self, "fh", None), getattr(self, "zf", None)):
             if handle is not None:
                 handle.close()
@@ -355,34 +342,13 @@ class SheetSlices:
         return out
 
 
-def frame(item: Any) -> bytes:
-    data = pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
-    return FRAME.pack(len(data), zlib.crc32(data)) + data
-
-
 def _receive(stream: Any) -> Any:
     """The next message of a helper; a short, oversized or damaged frame (the helper killed, out
     of memory, or its output mangled) is a file we could not read."""
     try:
-        head = stream.read(FRAME.size)
-        if len(head) != FRAME.size:
-            raise EOFError("the helper's output ended mid-way")
-        size, crc = FRAME.unpack(head)
-        if size > FRAME_LIMIT:
-            raise ValueError(f"frame of {size} bytes")
-        data = stream.read(size)
-        if len(data) != size or zlib.crc32(data) != crc:
-            raise ValueError("frame damaged in transit")
-        return pickle.loads(data)
+        return receive(stream)
     except Exception as exc:
         raise _corrupt(exc) from exc
-
-
-def write_all(fd: int, data: bytes) -> None:
-    """All of `data` to `fd`, however many short writes it takes."""
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
 
 
 def _helper_main() -> None:

@@ -50,3 +50,57 @@ def test_corrected_error_workbook_keeps_markup_and_formula_lookalikes(instance, 
     with db.session() as s:
         payload = s.scalars(select(Declaration)).one().payload
     assert payload["address"] == address and payload["phone"].endswith("13900000000")
+
+
+def test_a_large_error_book_written_by_a_helper_survives_a_file_judged_again(instance, db,
+                                                                          monkeypatch):  # type: ignore[no-untyped-def]
+    """Past SPILL_ROWS failed rows a helper process writes the book. A file judged again (here:
+    an import race lost in the second chunk) stops the first attempt's helper, and the book
+    published holds each failed row once."""
+    import exchange.outputs.error_book as eb
+    from sqlalchemy.exc import IntegrityError
+
+    from exchange.config import Instance
+    from exchange.store import queries as Q
+
+    (instance.home / "config.toml").write_text("[intake]\nchunk_rows = 4\n", encoding="utf-8")
+    small = Instance(instance.home)
+    monkeypatch.setattr(eb, "SPILL_ROWS", 2)             # the first chunk's third bad row
+    monkeypatch.setattr(eb, "BATCH_ROWS", 2)
+    books: list[eb.ErrorBook] = []
+    helpers: list[int] = []
+    original_init, original_send = eb.ErrorBook.__init__, eb.ErrorBook._send
+
+    def init(self, *args):  # type: ignore[no-untyped-def]
+        original_init(self, *args)
+        books.append(self)
+
+    def send(self, item):  # type: ignore[no-untyped-def]
+        if self.helper is not None and self.helper.pid not in helpers:
+            helpers.append(self.helper.pid)
+        original_send(self, item)
+
+    calls = []
+    original_add = Q.add_declarations
+
+    def add(s, rows):  # type: ignore[no-untyped-def]
+        calls.append(len(rows))
+        if len(calls) == 2:                  # the first attempt's second chunk loses a race
+            raise IntegrityError("INSERT", {}, Exception("uq_declarations_open_person"))
+        return original_add(s, rows)
+
+    monkeypatch.setattr(eb.ErrorBook, "__init__", init)
+    monkeypatch.setattr(eb.ErrorBook, "_send", send)
+    monkeypatch.setattr(Q, "add_declarations", add)
+    rows = []
+    for i in range(12):                      # 4 per chunk: 3 bad names and a good row each
+        name = "好人" if i % 4 == 3 else f"王 {i}"
+        rows.append(add_row(make_id("19800101", f"{2 * i + 1:03d}"), name))
+    make_workbook(small.unit_inbox("1001") / "big.xlsx", ADD_HEADERS, rows, title=TITLE)
+    result = process(small, db)
+    assert result.counts.as_dict() == {"total": 12, "accepted": 3, "failed": 9, "duplicate": 0}
+    assert len(books) == 2 and len(helpers) == 2             # one helper per attempt
+    assert all(b.helper is None for b in books)              # both stopped: closed or given up
+    book = openpyxl.load_workbook(small.unit_outbox("1001", "errors") / result.error_book_name)
+    names = [r[1] for r in book.worksheets[0].iter_rows(min_row=4, values_only=True)]
+    assert names == [f"王 {i}" for i in range(12) if i % 4 != 3]

@@ -1,12 +1,15 @@
 """The error workbook: looks of the cells, values read back exactly, notes, a well-formed package."""
 from __future__ import annotations
 
+import os
 import re
+import signal
 import zipfile
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
 import openpyxl
+import pytest
 import python_calamine as pc
 from defusedxml import ElementTree
 
@@ -232,3 +235,118 @@ def test_text_longer_than_a_cell_holds_is_cut_with_a_mark(tmp_path: Path) -> Non
         assert note is not None and units(note.text) <= CELL_LIMIT, n   # the note is there too
     assert rows[4][10] == astral * (CELL_LIMIT // 2) + CUT_MARK           # a pair is never split
     assert ws["K9"].data_type == "s" and ws["K9"].number_format == "@"  # cut, still never a formula
+
+
+# ErrorBook: small books written in this process, large ones by a helper process -----------------
+def _failed_rows(count: int) -> list[RowOutcome]:
+    """Failed rows with the cells clerks write: text, numbers, dates, blanks; some cells bad."""
+    rows = []
+    for n in range(count):
+        raw = (f"32060219800101{n % 10000:04d}", f"张{n}", "", "汉族", datetime(1980, 1, 1 + n % 28),
+               "", "", "21", "01", "", f"地址{n}", 202612, 1000.0 + n, "")
+        bad = (Finding(4 + n, "name.invalid", "姓名", "name"),) if n % 2 else \
+            (Finding(4 + n, "wage.out_of_bounds", "缴费工资", "wage"),
+             Finding(4 + n, "id.checksum", "公民身份号码", "id_number"))
+        rows.append(RowOutcome(4 + n, bad, raw))
+    return rows
+
+
+def _cells(path: Path) -> list[list[object]]:
+    wb = pc.CalamineWorkbook.from_path(str(path))
+    try:
+        return [wb.get_sheet_by_name(name).to_python() for name in wb.sheet_names]
+    finally:
+        wb.close()
+
+
+def _helpers(book: object) -> int | None:
+    helper = getattr(book, "helper")
+    return None if helper is None else helper.pid
+
+
+def test_a_large_book_is_written_by_a_helper_exactly_as_by_the_writer_itself(tmp_path: Path,
+                                                                             monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import exchange.outputs.error_book as eb
+
+    monkeypatch.setattr(eb, "SPILL_ROWS", 30)
+    monkeypatch.setattr(eb, "BATCH_ROWS", 7)
+    rows = _failed_rows(100)
+    direct = ErrorBookWriter(tmp_path / "direct.xlsx", KIND, "1001", "示例", "src.xlsx")
+    for outcome in rows:
+        direct.add(outcome)
+    direct.close()
+    book = eb.ErrorBook(tmp_path / "helped" / "e.xlsx", KIND, "1001", "示例", "src.xlsx")
+    helpers = set()
+    for outcome in rows:
+        book.add(outcome)
+        helpers.add(_helpers(book))
+    assert helpers - {None} and os.getpid() not in helpers     # the helper took over at row 31
+    book.close()
+    assert _helpers(book) is None
+    assert _cells(tmp_path / "helped" / "e.xlsx") == _cells(tmp_path / "direct.xlsx")
+    assert len(_cells(tmp_path / "direct.xlsx")[0]) == 3 + 100
+    assert [p.name for p in (tmp_path / "helped").iterdir()] == ["e.xlsx"]
+    ws = openpyxl.load_workbook(tmp_path / "helped" / "e.xlsx").worksheets[0]
+    assert ws["B5"].fill.fgColor.rgb.endswith("FFC7CE") and ws["B5"].comment is not None
+
+
+def test_a_small_book_is_written_here_and_the_same(tmp_path: Path) -> None:
+    import exchange.outputs.error_book as eb
+
+    book = eb.ErrorBook(tmp_path / "e.xlsx", KIND, "1001", "示例", "src.xlsx")
+    for outcome in _failed_rows(5):
+        book.add(outcome)
+    assert _helpers(book) is None
+    book.close()
+    assert [row[:2] for row in _cells(tmp_path / "e.xlsx")[0][3:]] == \
+        [[f"32060219800101{n:04d}", f"张{n}"] for n in range(5)]
+
+
+def test_a_book_given_up_stops_its_helper_and_leaves_nothing(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import exchange.outputs.error_book as eb
+
+    monkeypatch.setattr(eb, "SPILL_ROWS", 3)
+    monkeypatch.setattr(eb, "BATCH_ROWS", 2)
+    book = eb.ErrorBook(tmp_path / "e.xlsx", KIND, "1001", "示例", "src.xlsx")
+    for outcome in _failed_rows(20):
+        book.add(outcome)
+    helper = book.helper
+    assert helper is not None
+    book.discard()
+    assert helper.returncode == 0                            # it stopped of itself, not killed
+    assert list(tmp_path.iterdir()) == []                    # no book, no rows' temporary files
+
+
+def test_a_helper_that_cannot_write_the_book_says_why_and_never_hangs(tmp_path: Path,
+                                                                       monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import exchange.outputs.error_book as eb
+
+    monkeypatch.setattr(eb, "SPILL_ROWS", 3)
+    monkeypatch.setattr(eb, "BATCH_ROWS", 2)
+    (tmp_path / "taken").write_text("a file where the book's folder should be")
+    book = eb.ErrorBook(tmp_path / "taken" / "e.xlsx", KIND, "1001", "示例", "src.xlsx")
+    for outcome in _failed_rows(400):                       # sent on after the helper failed
+        book.add(outcome)
+    with pytest.raises(eb.ErrorBookFailed, match="(?i)not a directory|exists"):
+        book.close()
+    assert book.helper is None
+
+
+def test_a_helper_killed_mid_book_is_an_error_not_a_short_book(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import exchange.outputs.error_book as eb
+
+    monkeypatch.setattr(eb, "SPILL_ROWS", 3)
+    monkeypatch.setattr(eb, "BATCH_ROWS", 2)
+    book = eb.ErrorBook(tmp_path / "e.xlsx", KIND, "1001", "示例", "src.xlsx")
+    rows = _failed_rows(50)
+    for outcome in rows[:10]:
+        book.add(outcome)
+    assert book.helper is not None
+    book.helper.send_signal(signal.SIGKILL)
+    book.helper.wait()
+    with pytest.raises(eb.ErrorBookFailed, match="stopped|no answer"):
+        for outcome in rows[10:]:
+            book.add(outcome)
+        book.close()
+    book.discard()
+    assert not (tmp_path / "e.xlsx").exists()
