@@ -7,8 +7,10 @@ For each size: a workbook with 5% bad rows of realistic kinds is written (stream
 write-only) into a temp folder; then each step runs in its own child process, so its wall time
 includes interpreter start-up and its peak RSS is its own (a large sheet's reading helper process,
 `python -m exchange.read.slices`, is shown apart: "helper"):
-  read      the fastest reader merely reading every row (python-calamine iter_rows), and
-            openpyxl read-only for reference;
+  read      python-calamine merely reading every row (iter_rows: a Python object per cell, the
+            reader the pipeline uses); fastexcel, where installed (`pip install -e ".[bench]"`),
+            reading every sheet into Arrow arrays (calamine too, no Python object per cell: the
+            fastest bare read there is); openpyxl read-only for reference;
   process   `exchange process` on a fresh instance (parse, validate, import, receipt, error book);
   validate  `exchange validate FILE --unit 1001 --json` to /dev/null.
 Benchmarks are run by hand; they are not tests.
@@ -16,6 +18,7 @@ Benchmarks are run by hand; they are not tests.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import random
 import shutil
@@ -45,6 +48,14 @@ n = 0
 for name in wb.sheet_names:
     for row in wb.get_sheet_by_name(name).iter_rows():
         n += 1
+print(n)
+"""
+READ_FASTEXCEL = """
+import sys, fastexcel
+reader = fastexcel.read_excel(sys.argv[1])
+n = 0
+for name in reader.sheet_names:
+    n += reader.load_sheet(name, header_row=None).to_arrow().num_rows
 print(n)
 """
 READ_OPENPYXL = """
@@ -128,6 +139,8 @@ def measure(size: int, root: Path, repeat: int, openpyxl_ref: bool) -> dict[str,
         print(f"  {path.stat().st_size / 1e6:.1f} MB, bad rows {sum(bad.values()):,} {bad}", flush=True)
     out: dict[str, Run | float] = {}
     out["read"] = best([run_child(python_argv(READ_CALAMINE, str(path))) for _ in range(repeat)])
+    if importlib.util.find_spec("fastexcel") is not None:
+        out["fastexcel"] = best([run_child(python_argv(READ_FASTEXCEL, str(path))) for _ in range(repeat)])
     if openpyxl_ref:
         out["openpyxl"] = best([run_child(python_argv(READ_OPENPYXL, str(path)))])
     processes, validates = [], []
@@ -170,19 +183,24 @@ def main() -> None:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)
     print()
-    print(f"{'rows':>9} {'MB':>6} {'read s':>7} {'openpyxl s':>10} {'process s':>9} {'validate s':>10} "
-          f"{'proc/read':>9} {'val/read':>8} {'RSS read':>8} {'RSS proc':>8} {'RSS val':>8} {'helper':>8}")
+    print(f"{'rows':>9} {'MB':>6} {'read s':>7} {'fastexcel s':>11} {'openpyxl s':>10} {'process s':>9} "
+          f"{'validate s':>10} {'proc/read':>9} {'val/read':>8} {'proc/fast':>9} {'val/fast':>8} "
+          f"{'RSS read':>8} {'RSS proc':>8} {'RSS val':>8} {'helper':>8}")
     table = []
     for size, r in results.items():
         read, proc, val = r["read"], r["process"], r["validate"]
-        opx = r.get("openpyxl")
+        opx, fast = r.get("openpyxl"), r.get("fastexcel")
         assert isinstance(read, Run) and isinstance(proc, Run) and isinstance(val, Run)
-        print(f"{size:>9,} {r['bytes'] / 1e6:>6.1f} {read.seconds:>7.2f} "
-              f"{opx.seconds if isinstance(opx, Run) else float('nan'):>10.2f} {proc.seconds:>9.2f} "
-              f"{val.seconds:>10.2f} {proc.seconds / read.seconds:>8.2f}x {val.seconds / read.seconds:>7.2f}x "
-              f"{read.peak_mb:>6.0f}MB {proc.peak_mb:>6.0f}MB {val.peak_mb:>6.0f}MB "
-              f"{max(proc.helper_mb, val.helper_mb):>6.0f}MB")
+        opx_s = opx.seconds if isinstance(opx, Run) else float("nan")
+        fast_s = fast.seconds if isinstance(fast, Run) else float("nan")
+        fastest = min(read.seconds, fast_s) if isinstance(fast, Run) else read.seconds
+        print(f"{size:>9,} {r['bytes'] / 1e6:>6.1f} {read.seconds:>7.2f} {fast_s:>11.2f} {opx_s:>10.2f} "
+              f"{proc.seconds:>9.2f} {val.seconds:>10.2f} {proc.seconds / read.seconds:>8.2f}x "
+              f"{val.seconds / read.seconds:>7.2f}x {proc.seconds / fastest:>8.2f}x "
+              f"{val.seconds / fastest:>7.2f}x {read.peak_mb:>6.0f}MB {proc.peak_mb:>6.0f}MB "
+              f"{val.peak_mb:>6.0f}MB {max(proc.helper_mb, val.helper_mb):>6.0f}MB")
         table.append({"rows": size, "bytes": r["bytes"], "read_s": read.seconds, "read_mb": read.peak_mb,
+                      "fastexcel_s": fast.seconds if isinstance(fast, Run) else None,
                       "openpyxl_s": opx.seconds if isinstance(opx, Run) else None,
                       "openpyxl_mb": opx.peak_mb if isinstance(opx, Run) else None,
                       "process_s": proc.seconds, "process_mb": proc.peak_mb,
