@@ -15,6 +15,7 @@ from exchange.store import queries as Q
 from exchange.store.models import Account, Unit
 
 OUTBOX_PARTS = ("receipts", "errors", "rosters", "results", "templates", "reports", "notices")
+SUB_OUTBOX_PARTS = ("receipts", "errors", "templates")    # what a school's sub-account is sent
 CENTRE_PARTS = ("batches", "reports", "receipts")
 _hasher = PasswordHasher()
 
@@ -157,10 +158,16 @@ def add_sub_account(instance: Instance, s: Session, unit_code: str, login: str, 
                         key=key, role=role, scope=",".join(codes))
     account.role, account.scope = role, ",".join(codes)
     Q.audit(s, "operator", "login.sub_account", detail=f"{unit_code}/{login} {role} {account.scope}")
-    from exchange.intake.subaccounts import sub_account_inbox
+    make_sub_account_folders(instance, unit_code, login)
+    return account, defaulted
+
+
+def make_sub_account_folders(instance: Instance, unit_code: str, login: str) -> None:
+    from exchange.intake.subaccounts import sub_account_inbox, sub_account_outbox
 
     sub_account_inbox(instance, unit_code, login).mkdir(parents=True, exist_ok=True)
-    return account, defaulted
+    for part in SUB_OUTBOX_PARTS:
+        sub_account_outbox(instance, unit_code, login, part).mkdir(parents=True, exist_ok=True)
 
 
 def reset_password(s: Session, login: str, password: str | None = None) -> bool:

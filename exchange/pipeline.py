@@ -39,7 +39,7 @@ from exchange.outputs.receipt import ReceiptRows, receipt_json, receipt_text
 from exchange.read.guard import sniff
 from exchange.read.header import SCAN_ROWS, Located, column_taker, locate_header
 from exchange.read.tables import open_book
-from exchange.intake.subaccounts import attribution
+from exchange.intake.subaccounts import attribution, outbox_of_work
 from exchange.photos import PhotoRun, examine_photos, is_photo_upload
 from exchange.residents import hooks_for
 from exchange.results import FileError, FileResult, RowOutcome
@@ -598,8 +598,9 @@ def _write_receipts(instance: Instance, result: FileResult, spool: Any, stage: P
 
 
 def place(instance: Instance, db: Database, work: Claim, quarantined: bool, stage: Path) -> None:
-    """Publish staged outputs into the unit's outbox, then archive or quarantine the source."""
-    outbox = instance.unit_outbox(work.unit)
+    """Publish staged outputs into the unit's outbox (a sub-account's file: the sub-account's),
+    then archive or quarantine the source."""
+    outbox = outbox_of_work(instance, work.work_path, work.unit)
     for staged in sorted(stage.glob("*")):
         if staged.name.endswith(".xlsx"):
             publish(staged, outbox / "errors" / staged.name)

@@ -7,7 +7,8 @@ import click
 from sqlalchemy import select
 
 from exchange.accounts import (DEFAULT_PASSWORD, SUB_ROLES, add_sub_account, add_unit,
-                               make_folders, parse_classes, read_key, reset_password, set_login)
+                               make_folders, parse_classes, read_key, reset_password, scope_of,
+                               set_login)
 from exchange.cli import Context, pass_ctx
 from exchange.config import CENTRE
 from exchange.store import queries as Q
@@ -90,8 +91,9 @@ def sub_account(ctx: Context, unit: str, login: str, role: str, classes: str, pa
                 key_file: Path | None) -> None:
     """Create or update a department or class login of school UNIT.
 
-    The login declares only for its classes; its files go to inbox/UNIT/@LOGIN/ and its
-    receipts to the school's outbox. Running it again changes the classes.
+    The login declares only for its classes; its files go to inbox/UNIT/@LOGIN/, and its
+    receipts, error workbooks and templates (pre-filled with its classes' students only) to
+    outbox/UNIT/@LOGIN/. Running it again changes the classes.
 
     Example: exchange units sub-account 220101 c2024-01 --role class --classes 2024-01 --password 'S3cret!'
     """
@@ -100,7 +102,14 @@ def sub_account(ctx: Context, unit: str, login: str, role: str, classes: str, pa
         account, defaulted = add_sub_account(ctx.instance, s, unit, login, role=role,
                                              classes=parse_classes(classes), password=password, key=key)
         scope = account.scope
-    click.echo(f"login {login} ({role} of {unit}, classes {scope}) ready: inbox/{unit}/@{login}/")
+        from exchange.intake.subaccounts import sub_account_outbox
+        from exchange.outputs.templates import write_unit_templates
+
+        write_unit_templates(ctx.instance, s, s.get(Unit, unit),
+                             out_dir=sub_account_outbox(ctx.instance, unit, login, "templates"),
+                             classes=scope_of(account))
+    click.echo(f"login {login} ({role} of {unit}, classes {scope}) ready: inbox/{unit}/@{login}/ "
+               f"outbox/{unit}/@{login}/")
     if defaulted:
         click.echo(f"password set to the default {DEFAULT_PASSWORD}: change it at first use")
 

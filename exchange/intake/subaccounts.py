@@ -1,14 +1,19 @@
 """Files of a school's sub-accounts (department and class logins): who sent them, what they may
 declare for.
 
-Convention: a sub-account's inbox is the folder `inbox/<school>/@<login>/` (the SFTP view of
-that login maps its /inbox there). Receipts and error workbooks go to the school's outbox as
-for any file of the school. When such a file is claimed, the login is written into its name in
-var/processing (`<uuid>@<login>__<school>__<name>`), so the attribution travels with the bytes:
-a file recovered after a crash is judged as the same login, with that login's classes.
+Convention: a sub-account's inbox is the folder `inbox/<school>/@<login>/` and its outbox
+`outbox/<school>/@<login>/` (the SFTP view of that login maps its /inbox and /outbox there).
+The receipts and error workbooks of its files go to its own outbox: they name students, and a
+class account is held to its classes for reading as for declaring. Its templates (pre-filled
+with its classes' students only) are written there too. The school's own login sees the whole
+school outbox, the sub-accounts' folders included. When a sub-account's file is claimed, the
+login is written into its name in var/processing (`<uuid>@<login>__<school>__<name>`), so the
+attribution travels with the bytes: a file recovered after a crash is judged as the same login,
+with that login's classes, and its outputs go to the same outbox.
 
-`process_claim(..., actor=LOGIN)` (or with an explicit `scope=`) does the same for a caller
-that knows the login some other way (the SFTP service's upload hook).
+`process_claim(..., actor=LOGIN)` (or with an explicit `scope=`) judges a file of the school's
+own inbox as that login, for a caller that knows the login some other way; its outputs go to
+the school's outbox, where the file came from.
 """
 from __future__ import annotations
 
@@ -34,6 +39,17 @@ SUB_PREFIX = "@"
 
 def sub_account_inbox(instance: Instance, unit: str, login: str) -> Path:
     return instance.unit_inbox(unit) / f"{SUB_PREFIX}{login}"
+
+
+def sub_account_outbox(instance: Instance, unit: str, login: str, part: str = "") -> Path:
+    folder = instance.unit_outbox(unit) / f"{SUB_PREFIX}{login}"
+    return folder / part if part else folder
+
+
+def outbox_of_work(instance: Instance, work: Path, unit: str) -> Path:
+    """Where the outputs of a claimed file go: its sub-account's outbox, else the unit's."""
+    login = login_of_work(work)
+    return sub_account_outbox(instance, unit, login) if login else instance.unit_outbox(unit)
 
 
 def work_path_for_login(instance: Instance, unit: str, login: str, name: str) -> Path:
@@ -117,5 +133,5 @@ def process_sub_account_inboxes(instance: Instance, db: Database, *, settle_seco
     return results
 
 
-__all__ = ["attribution", "claim_as", "login_of_work", "process_sub_account_inboxes",
-           "sub_account_inbox", "waiting_sub_account_files", "work_path_for_login"]
+__all__ = ["attribution", "claim_as", "login_of_work", "outbox_of_work", "process_sub_account_inboxes",
+           "sub_account_inbox", "sub_account_outbox", "waiting_sub_account_files", "work_path_for_login"]

@@ -31,7 +31,7 @@ from exchange.outputs.workbook import (BOX, HEADER_FILL, HEADER_FONT, LOCKED_FIL
 from exchange.review.display import template_value
 from exchange.store import queries as Q
 from exchange.store.db import Database
-from exchange.store.models import Person, Unit
+from exchange.store.models import Account, Person, Unit
 
 # Column types whose cells are text in the template (Excel must not make numbers of them).
 TEXT_TYPES = ("id", "text", "phone", "postcode", "class", "month", "serial", "name")
@@ -232,10 +232,14 @@ def save_workbook(wb: Workbook, target: Path) -> Path:
 
 
 # Pre-filled rows -------------------------------------------------------------------------------
-def prefill_rows(s: Session, kind: KindSpec, unit_code: str) -> list[dict[str, Any]]:
-    """The unit's insured staff as template rows: columns that mirror the record, and defaults."""
+def prefill_rows(s: Session, kind: KindSpec, unit_code: str,
+                 classes: frozenset[str] | None = None) -> list[dict[str, Any]]:
+    """The unit's insured staff as template rows: columns that mirror the record, and defaults.
+    With `classes` (a school's sub-account), only the students of those classes."""
     q = (select(Person).where(Person.unit_code == unit_code, Person.status == INSURED)
          .order_by(Person.person_no, Person.id_number))
+    if classes is not None:
+        q = q.where(Person.class_code.in_(sorted(classes)))
     rows = []
     for p in s.scalars(q):
         record = Q.person_record(p)
@@ -255,15 +259,18 @@ def template_name(kind: KindSpec, unit_code: str) -> str:
 
 def write_unit_templates(instance: Instance, s: Session, unit: Unit, *,
                          kinds: Sequence[str] | None = None, out_dir: Path | None = None,
-                         today: date | None = None) -> list[Path]:
-    """Every kind the unit may send, blank or pre-filled, into its outbox templates/ folder."""
+                         today: date | None = None, classes: frozenset[str] | None = None
+                         ) -> list[Path]:
+    """Every kind the unit may send, blank or pre-filled, into its outbox templates/ folder.
+    With `classes` (a school's sub-account, whose folder `out_dir` is) pre-filled with the
+    students of those classes only."""
     rules = instance.rules
     folder = out_dir or instance.unit_outbox(unit.code, "templates")
     written = []
     for kind in kinds_for_unit(rules, unit.unit_type):
         if kinds and kind.kind not in kinds:
             continue
-        rows = prefill_rows(s, kind, unit.code) if kind.prefill else []
+        rows = prefill_rows(s, kind, unit.code, classes) if kind.prefill else []
         note = T["prefill_note"].format(count=len(rows)) if kind.prefill else None
         wb = build_template(rules, kind, unit.code, unit.name, rows=rows, protect=kind.prefill,
                             note=note, today=today)
@@ -274,7 +281,12 @@ def write_unit_templates(instance: Instance, s: Session, unit: Unit, *,
 def refresh_templates(instance: Instance, db: Database, *, unit: str | None = None,
                       kinds: Sequence[str] | None = None, out_dir: Path | None = None,
                       today: date | None = None) -> list[Path]:
-    """Write fresh templates for one unit or all; pre-filled ones reflect today's records."""
+    """Write fresh templates for one unit or all, and for each sub-account of a school (into
+    its own outbox, or `@<login>` under the unit's `out_dir`); pre-filled ones reflect today's
+    records."""
+    from exchange.accounts import SUB_ROLES, scope_of
+    from exchange.intake.subaccounts import SUB_PREFIX, sub_account_outbox
+
     written: list[Path] = []
     with db.session() as s:
         q = select(Unit).where(Unit.code != CENTRE).order_by(Unit.code)
@@ -283,6 +295,13 @@ def refresh_templates(instance: Instance, db: Database, *, unit: str | None = No
         for u in s.scalars(q).all():
             target = (out_dir / u.code) if (out_dir and not unit) else out_dir
             written += write_unit_templates(instance, s, u, kinds=kinds, out_dir=target, today=today)
+            subs = s.scalars(select(Account).where(Account.unit_code == u.code,
+                                                   Account.role.in_(SUB_ROLES)).order_by(Account.login))
+            for account in subs.all():
+                folder = (target / f"{SUB_PREFIX}{account.login}" if target else
+                          sub_account_outbox(instance, u.code, account.login, "templates"))
+                written += write_unit_templates(instance, s, u, kinds=kinds, out_dir=folder,
+                                                today=today, classes=scope_of(account))
     return written
 
 

@@ -1,4 +1,5 @@
-"""What one login sees: `/inbox` (write) and `/outbox` (read-only) of its own unit, nothing else.
+"""What one login sees: `/inbox` (write) and `/outbox` (read-only) of its own unit, nothing else
+(a school's sub-account: its own folders inside the school's).
 
 Resolution follows SFTPGo's ResolvePath: refuse odd names before touching the disk, join the
 virtual path under the area's root, resolve symbolic links and refuse any result outside the
@@ -79,15 +80,17 @@ class View:
     @classmethod
     def for_unit(cls, instance: Instance, unit_code: str, login: str | None = None,
                  role: str = "unit") -> "View":
-        """A unit's (or the centre's) folders; a school's department or class login writes to
-        its own inbox/<school>/@<login>/ (exchange.intake.subaccounts) and reads the school's
-        outbox, where its receipts go."""
-        from exchange.accounts import SUB_ROLES
-        from exchange.intake.subaccounts import sub_account_inbox
+        """A unit's (or the centre's) folders; a school's department or class login has its
+        own inbox/<school>/@<login>/ and outbox/<school>/@<login>/ (exchange.intake.subaccounts):
+        it reads its own receipts and templates, never the school's other students."""
+        from exchange.accounts import SUB_ROLES, make_sub_account_folders
+        from exchange.intake.subaccounts import sub_account_inbox, sub_account_outbox
 
         inbox, outbox = instance.unit_inbox(unit_code), instance.unit_outbox(unit_code)
         if role in SUB_ROLES and login:
+            make_sub_account_folders(instance, unit_code, login)
             inbox = sub_account_inbox(instance, unit_code, login)
+            outbox = sub_account_outbox(instance, unit_code, login)
         for folder in (inbox, outbox):
             folder.mkdir(parents=True, exist_ok=True)
         return cls([Area("inbox", Path(os.path.realpath(inbox)), True),

@@ -13,7 +13,10 @@ def process_one(instance, db):  # type: ignore[no-untyped-def]
 
 
 def receipt_of(instance, result) -> dict:  # type: ignore[no-untyped-def]
-    path = instance.unit_outbox(result.unit, "receipts") / result.receipt_name.replace(".txt", ".json")
+    """The JSON receipt of a processed file: in its unit's outbox, or its sub-account's."""
+    name = result.receipt_name.replace(".txt", ".json")
+    outbox = instance.unit_outbox(result.unit)
+    [path] = [d / name for d in (outbox / "receipts", *outbox.glob("@*/receipts")) if (d / name).is_file()]
     return json.loads(path.read_text(encoding="utf-8"))
 
 

@@ -11,7 +11,7 @@ from exchange.accounts import DEFAULT_PASSWORD, add_sub_account, verify_password
 from exchange.cli import cli
 from exchange.intake.claim import claim
 from exchange.intake.subaccounts import (claim_as, login_of_work, process_sub_account_inboxes,
-                                         sub_account_inbox)
+                                         sub_account_inbox, sub_account_outbox)
 from exchange.pipeline import process_claim
 from exchange.store.models import Account, AuditEntry, Declaration
 from tests.conftest import make_id
@@ -83,8 +83,13 @@ def test_class_account_declares_only_for_its_class(instance, db, school):  # typ
     assert triples(receipt_of(instance, results["停保.xlsx"])) == [(5, "班级编号", C.CLASS_OUT_OF_SCOPE)]
     assert triples(receipt_of(instance, results["新生.xlsx"])) == [(5, "班级编号", C.CLASS_OUT_OF_SCOPE)]
     assert triples(receipt_of(instance, results["户主.xlsx"])) == [(4, None, C.CLASS_OUT_OF_SCOPE)]
-    # Receipts go to the school's outbox; the audit names the login.
-    assert (instance.unit_outbox("S2201", "receipts") / results["新生.xlsx"].receipt_name).is_file()
+    # Receipts and error workbooks go to the login's own outbox, none to the school's parts
+    # (a class account reads only its own students); the audit names the login.
+    own = sub_account_outbox(instance, "S2201", "c2024-01")
+    for result in results.values():
+        assert (own / "receipts" / result.receipt_name).is_file()
+        assert (own / "errors" / result.error_book_name).is_file()
+    assert [list(instance.unit_outbox("S2201", part).iterdir()) for part in ("receipts", "errors")] == [[], []]
     with db.session() as s:
         actors = set(s.scalars(select(AuditEntry.actor).where(AuditEntry.action == "import")))
         assert actors == {"c2024-01"}
@@ -137,3 +142,29 @@ def test_caller_may_name_the_login(instance, db, school):  # type: ignore[no-unt
                 title="学生停保")
     job = claim(instance, db, path, "S2201")
     assert receipt_of(instance, process_claim(instance, db, job, actor="S2201"))["status"] == "accepted"
+
+
+def test_a_sub_accounts_templates_hold_only_its_classes(home, instance, db, school):  # type: ignore[no-untyped-def]
+    """The school's pre-filled templates list every student; a class account's list only its
+    class, in its own outbox, written when the login is made and by every refresh."""
+    import openpyxl
+
+    from exchange.outputs.templates import refresh_templates, template_name
+
+    out = run(home, "units", "sub-account", "S2201", "c2024-02", "--role", "class", "--classes", "2024-02")
+    assert out.exit_code == 0 and "outbox/S2201/@c2024-02/" in out.output
+    suspend = instance.rules.kinds["resident_suspend"]
+    name = template_name(suspend, "S2201")
+    own = sub_account_outbox(instance, "S2201", "c2024-02", "templates") / name
+
+    def ids(path: Path) -> set[str]:
+        ws = openpyxl.load_workbook(path).worksheets[0]
+        return {r[0] for r in ws.iter_rows(min_row=4, values_only=True) if r[0]}
+
+    assert ids(own) == set(STUDENTS_02)
+    own.unlink()
+    written = refresh_templates(instance, db, unit="S2201", kinds=["resident_suspend"])
+    assert sorted(p.relative_to(instance.unit_outbox("S2201")).as_posix() for p in written) == \
+        sorted([f"templates/{name}", f"@c2024-02/templates/{name}"])
+    assert ids(own) == set(STUDENTS_02)
+    assert ids(instance.unit_outbox("S2201", "templates") / name) >= set(STUDENTS_01) | set(STUDENTS_02)

@@ -194,8 +194,9 @@ def test_class_login_upload_is_processed_for_its_school(served: Served, tmp_path
     before = receipts(school)
     client = served.sftp("cls-01", "pw-cls")
     client.put(str(workbook(tmp_path, "class.xlsx", ["401"])), "/inbox/class.xlsx")
-    new = wait_until(lambda: [n for n in receipts(school) if n not in before], 20,
-                     "the receipt in the school's outbox")
+    new = wait_until(lambda: receipts(client), 20, "the receipt in the class login's outbox")
     assert len(new) == 1 and "class" in new[0]
-    assert new[0] in receipts(client)
+    # The school sees it in the class's folder of its outbox, not among its own receipts.
+    assert receipts(school, "/outbox/@cls-01/receipts") == new
+    assert receipts(school) == before
     assert "login=cls-01" in served.output() or "cls-01" in served.output()

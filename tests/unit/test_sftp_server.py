@@ -223,22 +223,33 @@ def test_centre_login_sees_the_centre_folders(server: Server, db) -> None:  # ty
     assert server.uploads[-1].unit == CENTRE
 
 
-def test_class_login_writes_to_its_own_folder_and_reads_the_schools_outbox(server: Server, db) -> None:  # type: ignore[no-untyped-def]
+def test_class_login_has_its_own_folders_and_never_reads_the_schools(server: Server, db) -> None:  # type: ignore[no-untyped-def]
+    """A class account's receipts and templates name its students only; the school's outbox
+    (every student's receipts, the school-wide pre-filled templates) is not in its view."""
     from exchange.accounts import add_sub_account
+    from exchange.intake.subaccounts import sub_account_outbox
 
     with db.session() as s:
         add_sub_account(server.instance, s, "1001", "cls-2024-01", role="class",
                         classes=["2024-01"], password="pw-class")
+    own = sub_account_outbox(server.instance, "1001", "cls-2024-01", "receipts") / "mine.json"
+    own.write_text('{"login": "cls-2024-01"}')
     c = server.login("cls-2024-01", "pw-class")
     c.putfo(io.BytesIO(b"roster"), "/inbox/students.xlsx")
     folder = server.instance.unit_inbox("1001") / "@cls-2024-01"
     assert os.listdir(folder) == ["students.xlsx"]
-    assert c.listdir("/outbox/receipts") == ["r1001.json"]
+    assert sorted(c.listdir("/outbox")) == ["errors", "receipts", "templates"]
+    assert c.listdir("/outbox/receipts") == ["mine.json"]          # not the school's r1001.json
+    for path in ("/inbox/..", "/outbox/..", "/outbox/../receipts", "/outbox/../../1001/receipts"):
+        with pytest.raises(IOError):
+            c.listdir(path)
     with pytest.raises(IOError):
-        c.listdir("/inbox/..")
-    # The school's own login sees a flat inbox: the class folder is not part of its view.
+        c.open("/outbox/../receipts/r1001.json")
+    # The school's own login sees a flat inbox, and its whole outbox with the class's folder.
     school = server.login("1001", "pw-1001")
     assert school.listdir("/inbox") == []
     with pytest.raises(IOError):
         school.listdir("/inbox/@cls-2024-01")
+    assert "@cls-2024-01" in school.listdir("/outbox")
+    assert school.open("/outbox/@cls-2024-01/receipts/mine.json").read() == b'{"login": "cls-2024-01"}'
     assert server.uploads[-1].real == folder / "students.xlsx"
