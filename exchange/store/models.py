@@ -192,6 +192,7 @@ class JobRun(Base):
     started_at: Mapped[datetime] = mapped_column(DateTime, default=_now)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
     outcome: Mapped[str | None] = mapped_column(Text)
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime)   # renewed while it runs
     __table_args__ = (UniqueConstraint("job", "fire_key", name="uq_job_runs_job_fire_key"),)
 
 

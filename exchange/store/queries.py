@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from exchange.checks.context import OpenDeclaration, PersonRecord, UnitRecord
 from exchange.store import bulk
 from exchange.store.models import (IMPORTED_STATUSES, OPEN_STATUSES, AuditEntry, Declaration,
-                                   FileRecord, Person, RowError, Unit)
+                                   FileRecord, JobRun, Person, RowError, Unit)
 
 IN_CHUNK = 900   # below SQLite's bound-parameter limit
 LIST_CHUNK = 10_000   # values per among() list
@@ -246,6 +246,29 @@ def renew_lease(s: Session, file_id: int, node: str, until: datetime) -> bool:
     done = cast(CursorResult[Any], s.execute(update(FileRecord).where(
         FileRecord.id == file_id, FileRecord.node == node, FileRecord.stored_path.is_(None)
     ).values(lease_until=until).execution_options(synchronize_session=False)))
+    return done.rowcount == 1
+
+
+def renew_job_run(s: Session, run_id: int, node: str, until: datetime) -> bool:
+    """Extend this node's hold on a running job; False when it is no longer this node's."""
+    done = cast(CursorResult[Any], s.execute(update(JobRun).where(
+        JobRun.id == run_id, JobRun.node == node, JobRun.finished_at.is_(None)
+    ).values(lease_until=until).execution_options(synchronize_session=False)))
+    return done.rowcount == 1
+
+
+def take_job_run(s: Session, seen: JobRun, node: str, until: datetime, *,
+                 closed_at: datetime | None = None, outcome: str | None = None) -> bool:
+    """Become the runner of an unfinished job run if nobody changed its runner or lease since
+    it was read (and with `closed_at`, close it with `outcome` at once)."""
+    values: dict[str, Any] = {"node": node, "lease_until": until}
+    if closed_at is not None:
+        values.update(finished_at=closed_at, outcome=outcome)
+    done = cast(CursorResult[Any], s.execute(update(JobRun).where(
+        JobRun.id == seen.id, JobRun.finished_at.is_(None),
+        JobRun.node.is_not_distinct_from(seen.node),
+        JobRun.lease_until.is_not_distinct_from(seen.lease_until),
+    ).values(**values).execution_options(synchronize_session=False)))
     return done.rowcount == 1
 
 

@@ -139,3 +139,114 @@ def test_scheduler_fires_jobs_in_the_configured_time_zone(home, instance, db) ->
         assert fired and len(keys) == len(set(keys)) == len(fired)   # each firing ran on one node
     finally:
         del JOBS["test_tick"]
+
+
+# A node that stops while running a job ------------------------------------------------------------
+def _unfinished(db, job: str, key: str, node: str, lease_until: datetime | None) -> int:  # type: ignore[no-untyped-def]
+    with db.session() as s:
+        run = JobRun(job=job, fire_key=key, node=node, started_at=datetime.now().replace(microsecond=0),
+                     lease_until=lease_until)
+        s.add(run)
+        s.flush()
+        return run.id
+
+
+def test_a_run_whose_node_died_is_run_again_once(home, instance, db) -> None:  # type: ignore[no-untyped-def]
+    """The nightly submission's node was killed mid-run: another node's scheduler runs that
+    firing again, once however many schedulers look; manual runs and live owners are left."""
+    from exchange.schedule.scheduler import JOB_LEASE, resume_abandoned
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    from exchange.intake.claim import node_host
+
+    dead = f"{node_host()}-{proc.pid}"
+    alive_here = f"{node_host()}-{os.getppid()}"          # pytest's parent: alive, not us
+    soon = datetime.now() + JOB_LEASE
+    night = _unfinished(db, "submit_batches", "2026-05-01T02:00:00+08:00", dead, soon)
+    manual = _unfinished(db, "submit_batches", "manual-2026-05-01T09:00:00", dead, soon)
+    live = _unfinished(db, "monthly_rosters", "2026-05-01T02:00:00+08:00", alive_here, soon)
+    calls: list[str] = []
+    jobs = {"submit_batches": lambda: calls.append("submit") or "submitted 3 batches",
+            "monthly_rosters": lambda: calls.append("rosters") or "rosters"}
+    assert resume_abandoned(db, jobs) == [f"resumed after node {dead} stopped: submitted 3 batches"]
+    assert resume_abandoned(db, jobs) == []                 # a second node finds nothing left
+    assert calls == ["submit"]
+    with db.session() as s:
+        rows = {r.id: r for r in s.scalars(select(JobRun))}
+        assert rows[night].finished_at is not None and rows[night].outcome.startswith("resumed after")
+        assert rows[night].node != dead
+        assert rows[manual].finished_at is None and rows[live].finished_at is None
+
+
+def test_another_hosts_run_is_taken_only_once_its_lease_has_run_out(home, instance, db) -> None:  # type: ignore[no-untyped-def]
+    from exchange.schedule.scheduler import resume_abandoned
+
+    fresh = _unfinished(db, "centre_digest", "2026-05-01T23:50:00+08:00", "elsewhere-4242",
+                        datetime.now() + timedelta(minutes=3))
+    calls: list[str] = []
+    jobs = {"centre_digest": lambda: calls.append("digest") or "digest written"}
+    assert resume_abandoned(db, jobs) == [] and calls == []
+    with db.session() as s:
+        s.get(JobRun, fresh).lease_until = datetime.now() - timedelta(seconds=1)
+    assert resume_abandoned(db, jobs) == ["resumed after node elsewhere-4242 stopped: digest written"]
+
+
+def test_a_run_superseded_by_a_later_firing_is_closed_not_run(home, instance, db) -> None:  # type: ignore[no-untyped-def]
+    from exchange.schedule.scheduler import resume_abandoned
+
+    old = _unfinished(db, "centre_digest", "2026-05-01T23:50:00+08:00", "elsewhere-4242",
+                      datetime.now() - timedelta(hours=20))
+    assert run_recorded(db, "centre_digest", "2026-05-02T23:50:00+08:00", lambda: "digest written") \
+        == "digest written"
+    calls: list[str] = []
+    assert resume_abandoned(db, {"centre_digest": lambda: calls.append("x") or "x"}) == []
+    assert calls == []
+    with db.session() as s:
+        closed = s.get(JobRun, old)
+        assert closed.finished_at is not None
+        assert closed.outcome == "abandoned: node elsewhere-4242 stopped, and a later firing has run"
+
+
+def test_a_running_job_renews_its_lease(home, instance, db, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import exchange.schedule.scheduler as sched
+
+    monkeypatch.setattr(sched, "RENEW_SECONDS", 0.05)
+    monkeypatch.setattr(sched, "JOB_LEASE", timedelta(seconds=30))
+    seen: list[datetime] = []
+
+    def slow() -> str:
+        with db.session() as s:
+            seen.append(s.scalars(select(JobRun)).one().lease_until)
+        time.sleep(1.3)
+        with db.session() as s:
+            seen.append(s.scalars(select(JobRun)).one().lease_until)
+        return "slow done"
+
+    assert run_recorded(db, "rescan", "2026-05-01T02:03:00+08:00", slow) == "slow done"
+    assert seen[1] > seen[0]                                # renewed while it ran
+
+
+def test_a_scheduler_resumes_a_dead_nodes_run_when_it_starts(home, instance, db) -> None:  # type: ignore[no-untyped-def]
+    from exchange.intake.claim import node_host
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    ran: list[str] = []
+    JOBS["test_nightly"] = lambda inst, database, **options: ran.append("ran") or "nightly done"
+    try:
+        (instance.jobs_dir / "nightly.toml").write_text(
+            'name = "test_nightly"\ntrigger = "cron"\ncron = "0 2 * * *"\n', encoding="utf-8")
+        run_id = _unfinished(db, "nightly", "2026-05-01T02:00:00+08:00", f"{node_host()}-{proc.pid}",
+                             datetime.now() + timedelta(minutes=5))
+        node = JobScheduler(instance, db, load_jobs(instance))
+        node.start()
+        deadline = time.monotonic() + 10
+        while not ran and time.monotonic() < deadline:
+            time.sleep(0.05)
+        node.shutdown()
+        assert ran == ["ran"]
+        with db.session() as s:
+            assert s.get(JobRun, run_id).outcome.endswith("stopped: nightly done")
+    finally:
+        del JOBS["test_nightly"]
