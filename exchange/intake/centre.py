@@ -71,7 +71,13 @@ def process_centre_inbox(instance: Instance, db: Database, settle_seconds: float
     return done
 
 
+# Work files in var/processing this process gave up on (the database was busy): nobody holds
+# them, so recover_centre takes them at once instead of after the lease.
+GIVEN_UP: set[str] = set()
+
+
 def handle_centre_file(instance: Instance, db: Database, work: Path, name: str) -> dict:
+    GIVEN_UP.discard(work.name)
     receipt: dict | None = None
     try:
         for handler in (*HANDLERS, _master_handler):
@@ -82,6 +88,7 @@ def handle_centre_file(instance: Instance, db: Database, work: Path, name: str) 
         if transient(exc):    # not the file's fault: left in var/processing for recover_centre
             log.error("unit=_centre file=%s: database busy or unreachable (%s); left in %s",
                       name, trouble(exc), work)
+            GIVEN_UP.add(work.name)
             raise DatabaseBusy(trouble(exc)) from exc
         log.exception("unit=_centre file=%s: internal error, quarantined", name)
         receipt = {"status": "quarantined", "file_errors": [

@@ -24,7 +24,7 @@ from watchdog.observers import Observer
 
 from exchange.config import CENTRE, Instance
 from exchange.errors import DatabaseBusy
-from exchange.intake.centre import handle_centre_file, process_centre_inbox
+from exchange.intake.centre import GIVEN_UP, handle_centre_file, process_centre_inbox
 from exchange.intake.ignore import ignored
 from exchange.intake.scan import process_inbox, recover
 from exchange.intake.subaccounts import SUB_PREFIX, process_sub_account_inboxes
@@ -43,7 +43,8 @@ def recover_centre(instance: Instance, db: Database, *, force: bool = False) -> 
     """Finish centre files a stopped process left in var/processing.
 
     Centre files have no lease; one renamed in longer ago than the lease time is taken, or
-    every one when `force` (a single node: SQLite). Master data loads are upserts and review
+    every one when `force` (a single node: SQLite), and at once one this process gave up on
+    while the database was busy (centre.GIVEN_UP). Master data loads are upserts and review
     decisions apply once, so handling a file again is harmless.
     """
     if not instance.processing.is_dir():
@@ -54,7 +55,7 @@ def recover_centre(instance: Instance, db: Database, *, force: bool = False) -> 
         match = CENTRE_WORK.match(work.name)
         if match is None or not work.is_file():
             continue
-        if not force and work.stat().st_ctime > cutoff:
+        if not force and work.name not in GIVEN_UP and work.stat().st_ctime > cutoff:
             continue
         log.warning("unit=_centre file=%s: unfinished centre file, handling again", match["name"])
         handle_centre_file(instance, db, work, match["name"])
@@ -225,7 +226,8 @@ class IntakeWorker:
 
     def _process_folder(self, folder: str) -> int:
         if folder == CENTRE:
-            done = len(process_centre_inbox(self.instance, self.db, settle_seconds=self.settle))
+            done = recover_centre(self.instance, self.db) if GIVEN_UP else 0     # busy before
+            done += len(process_centre_inbox(self.instance, self.db, settle_seconds=self.settle))
         elif "/" in folder:
             done = len(process_sub_account_inboxes(self.instance, self.db, settle_seconds=self.settle,
                                                    unit=folder.split("/")[0],

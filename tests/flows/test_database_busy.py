@@ -209,6 +209,9 @@ def test_a_centre_file_meets_a_locked_database(instance, db, short_waits, tmp_pa
     make_workbook(instance.unit_inbox("_centre") / "persons.xlsx",
                   ["个人编号", "身份证号*", "姓名*", "单位编号", "参保状态", "险种"],
                   [["P1", number, "甲", "1001", "参保", "310"]], title="参保人员信息")
+    other = instance.processing / "centre-20261123010203040506-another.xlsx"
+    other.parent.mkdir(parents=True, exist_ok=True)
+    other.write_bytes(b"a file another node is handling")
     lock = WriteLock(db)
     lock.take()                              # an operator's master load holds it, say
     with pytest.raises(DatabaseBusy):
@@ -216,7 +219,10 @@ def test_a_centre_file_meets_a_locked_database(instance, db, short_waits, tmp_pa
     lock.release()
     assert not any(instance.unit_outbox("_centre", "receipts").glob("*"))
     assert not any(instance.quarantine.rglob("*.xlsx"))
-    assert recover_centre(instance, db, force=True) == 1
+    # Given up by this process: taken again at once, not after the lease (nor only by force).
+    assert recover_centre(instance, db) == 1
+    assert recover_centre(instance, db) == 0
+    assert list(instance.processing.glob("centre-*")) == [other]   # not ours: waits for the lease
     with db.session() as s:
         assert s.get(Person, number) is not None
     [receipt] = instance.unit_outbox("_centre", "receipts").glob("*.json")
