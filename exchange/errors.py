@@ -38,5 +38,11 @@ class DatabaseBusy(ExchangeError):
     start by the next `exchange process` or the service's recovery (intake.scan.recover)."""
 
 
+class ErrorBookFailed(ExchangeError):
+    """The error workbook's helper process could not write the book (its own error, or it
+    died). Not the file's fault: the pipeline judges the file again with the book written
+    in-process."""
+
+
 class NotFound(ExchangeError):
     """A unit, batch or declaration named by an operator does not exist."""

@@ -28,7 +28,7 @@ from exchange.checks.finding import Finding
 from exchange.checks.rows import ABOUT_RECORDS, ROW_CHECKS
 from exchange.checks.values import BLANK_CHARS
 from exchange.config import Instance
-from exchange.errors import DatabaseBusy, FileRejected
+from exchange.errors import DatabaseBusy, ErrorBookFailed, FileRejected
 from exchange.heap import many_objects, tidy
 from exchange.intake.claim import Claim, claimed, node_name
 from exchange.kinds.detect import detect_kind, unit_named
@@ -466,12 +466,22 @@ def _judged(instance: Instance, db: Database, work: Claim, actor: str | None,
     DB_RETRY_WAITS is raised: the file is not at fault."""
     actor, scope = attribution(db, work, actor, scope)
     opts = Options(importing=True, actor=actor, scope=scope, file_id=work.file_id)
-    races, waits = 0, list(DB_RETRY_WAITS)
+    races, waits, book_helper = 0, list(DB_RETRY_WAITS), True
     while True:
         result = FileResult(work.unit, work.name, work.received_at, file_id=work.file_id)
         try:
-            _judge_and_import(instance, db, work, result, opts, stage)
+            _judge_and_import(instance, db, work, result, opts, stage, book_helper)
             return result
+        except ErrorBookFailed as exc:
+            if not book_helper:
+                raise
+            # The error workbook's helper stopped (killed, out of memory): not the file's
+            # fault. Nothing was committed; judge again with the book written here.
+            log.warning("unit=%s file=%s id=%s: the error workbook's helper failed (%s); judging "
+                        "again with the book written in-process", work.unit, work.name,
+                        work.file_id, exc)
+            book_helper = False
+            continue
         except IntegrityError:
             # Another node imported a declaration for one of these persons since we read the
             # records (the one-open-declaration index said no). Judge again: that row is now
@@ -505,8 +515,9 @@ def _judged(instance: Instance, db: Database, work: Claim, actor: str | None,
 
 
 def _judge_and_import(instance: Instance, db: Database, work: Claim, result: FileResult,
-                      opts: Options, stage: Path) -> None:
-    """One attempt: judge and import in one transaction, staging the receipts before commit."""
+                      opts: Options, stage: Path, book_helper: bool = True) -> None:
+    """One attempt: judge and import in one transaction, staging the receipts before commit
+    (a large error workbook written by a helper process unless `book_helper` is False)."""
     if stage.exists():
         shutil.rmtree(stage)
     stage.mkdir(parents=True)
@@ -525,7 +536,8 @@ def _judge_and_import(instance: Instance, db: Database, work: Claim, result: Fil
         if outcome.failed and result.kind in instance.rules.kinds:   # photos have no template
             if not writer:
                 kind = instance.rules.kinds[result.kind or ""]
-                writer.append(ErrorBook(stage / err_name, kind, work.unit, unit_name, work.name))
+                writer.append(ErrorBook(stage / err_name, kind, work.unit, unit_name, work.name,
+                                        helper=book_helper))
             writer[0].add(outcome)
 
     try:

@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from exchange.errors import ErrorBookFailed
 from exchange.frames import frame, receive, stop, write_all
 from exchange.kinds.spec import KindSpec
 from exchange.messages import ERROR_BOOK_WORDS as W, PRODUCT_NAME
@@ -218,29 +219,44 @@ def _storable(text: str) -> str:
     return units[:2 * (CELL_LIMIT - len(CUT_MARK))].decode("utf-16-le", "ignore") + CUT_MARK
 
 
-class ErrorBookFailed(RuntimeError):
-    """The helper could not write the book (its own error, or it died)."""
-
-
 class ErrorBook:
     """An error workbook, written here or by a helper process: `add()` failed rows, then
     `close()` to save it or `discard()` to give it up. Up to SPILL_ROWS rows are kept and
-    written at close; the row after them starts the helper, which is handed every row."""
+    written at close; the row after them starts the helper, which is handed every row. With
+    `helper=False` they go to an ErrorBookWriter here instead. ErrorBookFailed when the helper
+    fails."""
 
-    def __init__(self, path: Path, kind: KindSpec, unit_code: str, unit_name: str, source: str) -> None:
+    def __init__(self, path: Path, kind: KindSpec, unit_code: str, unit_name: str, source: str,
+                 helper: bool = True) -> None:
         self.args = (path, kind, unit_code, unit_name, source)
+        self.use_helper = helper
         self.pending: list[RowOutcome] = []
         self.helper: subprocess.Popen[bytes] | None = None
+        self.writer: ErrorBookWriter | None = None
 
     def add(self, outcome: RowOutcome) -> None:
+        if self.writer is not None:
+            self.writer.add(outcome)
+            return
         self.pending.append(outcome)
         if self.helper is None and len(self.pending) > SPILL_ROWS:
+            if not self.use_helper:
+                self._write_here()
+                return
             self.helper = subprocess.Popen([sys.executable, "-m", __name__],
                                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
             self._send(self.args)
         if self.helper is not None and len(self.pending) >= BATCH_ROWS:
             self._send(self.pending)
             self.pending = []
+
+    def _write_here(self) -> ErrorBookWriter:
+        """From now on the rows go to a writer in this process; the kept ones first."""
+        writer = self.writer = ErrorBookWriter(*self.args)
+        for outcome in self.pending:
+            writer.add(outcome)
+        self.pending = []
+        return writer
 
     def _send(self, item: Any) -> None:
         assert self.helper is not None and self.helper.stdin is not None
@@ -252,15 +268,14 @@ class ErrorBook:
     def close(self) -> None:
         helper = self.helper
         if helper is None:
-            writer = ErrorBookWriter(*self.args)
+            writer = self.writer or self._write_here()
             try:
-                for outcome in self.pending:
-                    writer.add(outcome)
                 writer.close()
             except BaseException:
                 writer.discard()
                 raise
-            self.pending = []
+            finally:
+                self.writer = None
             return
         try:
             if self.pending:
@@ -283,9 +298,12 @@ class ErrorBook:
             return f"no answer ({exc}), exit status {self.helper.poll()}"
 
     def discard(self) -> None:
-        """Give up the book: the helper, told by the end of its input, leaves no file (and
-        this process has written none)."""
+        """Give up the book: nothing is left behind, here or by the helper (told by the end of
+        its input)."""
         self.pending = []
+        writer, self.writer = self.writer, None
+        if writer is not None:
+            writer.discard()
         helper, self.helper = self.helper, None
         if helper is not None:
             stop(helper)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import openpyxl
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from exchange import codes as C
 from exchange.store.models import Declaration
@@ -71,8 +71,8 @@ def test_a_large_error_book_written_by_a_helper_survives_a_file_judged_again(ins
     helpers: list[int] = []
     original_init, original_send = eb.ErrorBook.__init__, eb.ErrorBook._send
 
-    def init(self, *args):  # type: ignore[no-untyped-def]
-        original_init(self, *args)
+    def init(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        original_init(self, *args, **kwargs)
         books.append(self)
 
     def send(self, item):  # type: ignore[no-untyped-def]
@@ -104,3 +104,37 @@ def test_a_large_error_book_written_by_a_helper_survives_a_file_judged_again(ins
     book = openpyxl.load_workbook(small.unit_outbox("1001", "errors") / result.error_book_name)
     names = [r[1] for r in book.worksheets[0].iter_rows(min_row=4, values_only=True)]
     assert names == [f"王 {i}" for i in range(12) if i % 4 != 3]
+
+
+def test_a_helper_that_dies_mid_book_costs_a_second_judging_not_the_file(instance, db,
+                                                                         monkeypatch):  # type: ignore[no-untyped-def]
+    """The book's helper killed (the OOM killer, say): nothing was committed, the file is
+    judged again with the book written in-process, and the clerk gets the same receipt."""
+    import signal
+
+    import exchange.outputs.error_book as eb
+
+    monkeypatch.setattr(eb, "SPILL_ROWS", 2)
+    monkeypatch.setattr(eb, "BATCH_ROWS", 2)
+    original_send = eb.ErrorBook._send
+    killed: list[int] = []
+
+    def send(self, item):  # type: ignore[no-untyped-def]
+        if not killed and isinstance(item, list):       # the first batch of rows
+            killed.append(self.helper.pid)
+            self.helper.send_signal(signal.SIGKILL)
+            self.helper.wait()
+        original_send(self, item)
+
+    monkeypatch.setattr(eb.ErrorBook, "_send", send)
+    rows = [add_row(make_id("19800101", f"{2 * i + 1:03d}"), "好人" if i == 5 else f"王 {i}")
+            for i in range(8)]
+    make_workbook(instance.unit_inbox("1001") / "big.xlsx", ADD_HEADERS, rows, title=TITLE)
+    result = process(instance, db)
+    assert killed and result.status == "partial"
+    assert result.counts.as_dict() == {"total": 8, "accepted": 1, "failed": 7, "duplicate": 0}
+    book = openpyxl.load_workbook(instance.unit_outbox("1001", "errors") / result.error_book_name)
+    names = [r[1] for r in book.worksheets[0].iter_rows(min_row=4, values_only=True)]
+    assert names == [f"王 {i}" for i in range(8) if i != 5]
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Declaration)) == 1    # imported once

@@ -350,3 +350,16 @@ def test_a_helper_killed_mid_book_is_an_error_not_a_short_book(tmp_path: Path, m
         book.close()
     book.discard()
     assert not (tmp_path / "e.xlsx").exists()
+
+
+def test_without_a_helper_a_large_book_is_written_here_as_rows_come(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import exchange.outputs.error_book as eb
+
+    monkeypatch.setattr(eb, "SPILL_ROWS", 3)
+    book = eb.ErrorBook(tmp_path / "e.xlsx", KIND, "1001", "示例", "src.xlsx", helper=False)
+    rows = _failed_rows(10)
+    for outcome in rows:
+        book.add(outcome)
+    assert book.helper is None and book.writer is not None and book.pending == []   # not kept
+    book.close()
+    assert [row[1] for row in _cells(tmp_path / "e.xlsx")[0][3:]] == [f"张{n}" for n in range(10)]
