@@ -99,6 +99,9 @@ class IntakeWorker:
         self._gate = threading.Lock()
         self._closed = False
         self.processed = 0
+        # A file was given up on while the database was busy: the folder's retry takes it
+        # (recovery, at once for this process's own) instead of leaving it to the rescan.
+        self._recover_due = False
 
     # Called from other threads ---------------------------------------------------------------
     def start(self) -> None:
@@ -202,6 +205,7 @@ class IntakeWorker:
                     log.warning("unit=%s file=-: database busy (%s); retrying in %.0fs", folder,
                                 exc, RETRY_SECONDS)
                     self._due[folder] = time.monotonic() + RETRY_SECONDS
+                    self._recover_due = True
                 except Exception:
                     log.exception("unit=%s file=-: processing failed; retrying in %.0fs", folder,
                                   RETRY_SECONDS)
@@ -225,15 +229,18 @@ class IntakeWorker:
         self._due[unit] = time.monotonic() + BUSY_RETRY_SECONDS
 
     def _process_folder(self, folder: str) -> int:
+        done = 0
+        if self._recover_due:
+            self._recover_due = False
+            done += len(recover(self.instance, self.db)) + recover_centre(self.instance, self.db)
         if folder == CENTRE:
-            done = recover_centre(self.instance, self.db) if GIVEN_UP else 0     # busy before
             done += len(process_centre_inbox(self.instance, self.db, settle_seconds=self.settle))
         elif "/" in folder:
-            done = len(process_sub_account_inboxes(self.instance, self.db, settle_seconds=self.settle,
+            done += len(process_sub_account_inboxes(self.instance, self.db, settle_seconds=self.settle,
                                                    unit=folder.split("/")[0],
                                                    on_result=self._after_file))
         else:
-            done = len(process_inbox(self.instance, self.db, settle_seconds=self.settle, unit=folder,
+            done += len(process_inbox(self.instance, self.db, settle_seconds=self.settle, unit=folder,
                                      on_result=self._after_file, on_busy=self._unit_busy))
         self._recheck(folder)
         return done

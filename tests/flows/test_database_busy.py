@@ -46,7 +46,8 @@ class WriteLock:
 
     def take(self) -> None:
         if self.db.is_sqlite:
-            self.conn = sqlite3.connect(self.db.engine.url.database, isolation_level=None, timeout=0)
+            self.conn = sqlite3.connect(self.db.engine.url.database, isolation_level=None, timeout=0,
+                                        check_same_thread=False)    # released by another thread
             self.conn.execute("BEGIN IMMEDIATE")
         else:
             self.conn = self.db.engine.connect()
@@ -227,3 +228,31 @@ def test_a_centre_file_meets_a_locked_database(instance, db, short_waits, tmp_pa
         assert s.get(Person, number) is not None
     [receipt] = instance.unit_outbox("_centre", "receipts").glob("*.json")
     assert '"status": "accepted"' in receipt.read_text(encoding="utf-8")
+
+
+def test_the_service_takes_a_file_it_gave_up_on_at_the_folders_retry(instance, db, short_waits,  # type: ignore[no-untyped-def]
+                                                                      monkeypatch):
+    """In the service, a file given up on while the database was busy is judged again at the
+    folder's retry (RETRY_SECONDS), not left to the next rescan minutes later."""
+    from exchange.intake import watch
+    from tests.flows.serving import wait_until
+
+    monkeypatch.setattr(watch, "RETRY_SECONDS", 0.3)
+    lock = WriteLock(db)
+    _lock_when_judging(monkeypatch, lock)
+    path = _drop(instance)
+    worker = watch.IntakeWorker(instance, db)
+    worker.settle = 0.0
+    worker.start()
+    try:
+        worker.notify(path)
+        wait_until(lambda: worker._recover_due, 20, "the worker to give the file up")
+        assert _outputs(instance) == [] and len(list(instance.processing.iterdir())) == 1
+        lock.release()
+        wait_until(lambda: [n for n in _outputs(instance) if n.endswith(".txt")], 10,
+                   "the receipt, from the folder's retry")
+    finally:
+        worker.stop(timeout=30)
+    assert list(instance.processing.iterdir()) == []
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Declaration)) == 1
