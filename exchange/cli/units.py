@@ -7,8 +7,7 @@ import click
 from sqlalchemy import select
 
 from exchange.accounts import (DEFAULT_PASSWORD, SUB_ROLES, add_sub_account, add_unit,
-                               make_folders, parse_classes, read_key, reset_password, scope_of,
-                               set_login)
+                               make_folders, parse_classes, read_key, reset_password, set_login)
 from exchange.cli import Context, pass_ctx
 from exchange.config import CENTRE
 from exchange.store import queries as Q
@@ -102,12 +101,9 @@ def sub_account(ctx: Context, unit: str, login: str, role: str, classes: str, pa
         account, defaulted = add_sub_account(ctx.instance, s, unit, login, role=role,
                                              classes=parse_classes(classes), password=password, key=key)
         scope = account.scope
-        from exchange.intake.subaccounts import sub_account_outbox
-        from exchange.outputs.templates import write_unit_templates
+        from exchange.outputs.templates import write_sub_account_templates
 
-        write_unit_templates(ctx.instance, s, s.get(Unit, unit),
-                             out_dir=sub_account_outbox(ctx.instance, unit, login, "templates"),
-                             classes=scope_of(account))
+        write_sub_account_templates(ctx.instance, s, s.get(Unit, unit), account)
     click.echo(f"login {login} ({role} of {unit}, classes {scope}) ready: inbox/{unit}/@{login}/ "
                f"outbox/{unit}/@{login}/")
     if defaulted:

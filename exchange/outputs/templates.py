@@ -278,14 +278,27 @@ def write_unit_templates(instance: Instance, s: Session, unit: Unit, *,
     return written
 
 
+def write_sub_account_templates(instance: Instance, s: Session, unit: Unit, account: Account, *,
+                                kinds: Sequence[str] | None = None, out_dir: Path | None = None,
+                                today: date | None = None) -> list[Path]:
+    """A school sub-account's templates, pre-filled with its classes' students only, into its
+    own outbox templates/ folder (or `out_dir`)."""
+    from exchange.accounts import scope_of
+    from exchange.intake.subaccounts import sub_account_outbox
+
+    folder = out_dir or sub_account_outbox(instance, unit.code, account.login, "templates")
+    return write_unit_templates(instance, s, unit, kinds=kinds, out_dir=folder, today=today,
+                                classes=scope_of(account))
+
+
 def refresh_templates(instance: Instance, db: Database, *, unit: str | None = None,
                       kinds: Sequence[str] | None = None, out_dir: Path | None = None,
                       today: date | None = None) -> list[Path]:
     """Write fresh templates for one unit or all, and for each sub-account of a school (into
     its own outbox, or `@<login>` under the unit's `out_dir`); pre-filled ones reflect today's
     records."""
-    from exchange.accounts import SUB_ROLES, scope_of
-    from exchange.intake.subaccounts import SUB_PREFIX, sub_account_outbox
+    from exchange.accounts import SUB_ROLES
+    from exchange.intake.subaccounts import SUB_PREFIX
 
     written: list[Path] = []
     with db.session() as s:
@@ -298,12 +311,12 @@ def refresh_templates(instance: Instance, db: Database, *, unit: str | None = No
             subs = s.scalars(select(Account).where(Account.unit_code == u.code,
                                                    Account.role.in_(SUB_ROLES)).order_by(Account.login))
             for account in subs.all():
-                folder = (target / f"{SUB_PREFIX}{account.login}" if target else
-                          sub_account_outbox(instance, u.code, account.login, "templates"))
-                written += write_unit_templates(instance, s, u, kinds=kinds, out_dir=folder,
-                                                today=today, classes=scope_of(account))
+                folder = target / f"{SUB_PREFIX}{account.login}" if target else None
+                written += write_sub_account_templates(instance, s, u, account, kinds=kinds,
+                                                       out_dir=folder, today=today)
     return written
 
 
 __all__ = ["build_template", "prefill_rows", "refresh_templates", "write_unit_templates",
-           "save_workbook", "template_name", "kinds_for_unit", "column_rule"]
+           "write_sub_account_templates", "save_workbook", "template_name", "kinds_for_unit",
+           "column_rule"]
