@@ -4,22 +4,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from openpyxl import Workbook
 from openpyxl.styles import PatternFill
 
 from exchange.messages import REVIEW_HEADERS as H, REVIEW_WORDS as RW
 from exchange.outputs.atomic import atomic_path
-from exchange.outputs.workbook import (BAD_FILL, BOX, HEADER_FILL, HEADER_FONT, REASON_FONT,
-                                       TEXT_FORMAT, TITLE_FONT, WRAP, add_meta_sheet, column_letter,
-                                       set_text)
+from exchange.outputs.workbook import (BAD_FILL, REASON_FONT, TITLE_FONT, Table, add_meta_sheet,
+                                       set_text, write_header, write_row)
 
 RESULT_COLUMNS = ("seq", "serial", "kind", "id_number", "name", "content", "submitted_at",
                   "conclusion", "reason", "reviewer", "decided_at")
 WIDTHS = {"seq": 6, "serial": 12, "kind": 18, "id_number": 21, "name": 10, "content": 60,
           "submitted_at": 19, "conclusion": 12, "reason": 40, "reviewer": 10, "decided_at": 19}
 OK_FILL = PatternFill("solid", fgColor="E2EFDA")
+TABLE = Table(RESULT_COLUMNS, H, WIDTHS, text=("id_number",), wrap=("content",))
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,14 @@ def _stamp(value: datetime | None) -> str | None:
     return f"{value:%Y-%m-%d %H:%M:%S}" if value else None
 
 
+def mark_conclusion(cells: dict[str, Any], status: str, reason: str) -> None:
+    """Green for approved, red for rejected; the reason in the reason font."""
+    if status in ("approved", "rejected"):
+        cells["conclusion"].fill = OK_FILL if status == "approved" else BAD_FILL
+    if reason:
+        cells["reason"].font = REASON_FONT
+
+
 def write_result_book(target: Path, *, batch_no: str, unit_code: str, unit_name: str,
                       lines: Sequence[ResultLine]) -> Path:
     """Write the unit's result workbook for one batch atomically to `target`."""
@@ -56,34 +64,14 @@ def write_result_book(target: Path, *, batch_no: str, unit_code: str, unit_name:
     if counts["rejected"]:
         set_text(ws.cell(2, 1), RW["result_note"])
         ws.cell(2, 1).font = REASON_FONT
-    for j, name in enumerate(RESULT_COLUMNS, start=1):
-        cell = ws.cell(3, j)
-        cell.value = H[name]
-        cell.font = HEADER_FONT
-        cell.fill = HEADER_FILL
-        cell.border = BOX
-        ws.column_dimensions[column_letter(j)].width = WIDTHS[name]
+    write_header(ws, 3, TABLE)
     for i, line in enumerate(lines, start=1):
-        values = {"seq": i, "serial": line.serial, "kind": line.kind_label,
-                  "id_number": line.id_number, "name": line.name, "content": line.content,
-                  "submitted_at": _stamp(line.submitted_at), "conclusion": line.conclusion,
-                  "reason": line.reason or None, "reviewer": line.reviewer or None,
-                  "decided_at": _stamp(line.decided_at)}
-        for j, name in enumerate(RESULT_COLUMNS, start=1):
-            cell = ws.cell(i + 3, j)
-            set_text(cell, values[name])
-            cell.border = BOX
-            if name == "id_number":
-                cell.number_format = TEXT_FORMAT
-            if name == "content":
-                cell.alignment = WRAP
-            if name == "conclusion":
-                if line.status == "rejected":
-                    cell.fill = BAD_FILL
-                elif line.status == "approved":
-                    cell.fill = OK_FILL
-            if name == "reason" and line.reason:
-                cell.font = REASON_FONT
+        cells = write_row(ws, i + 3, TABLE, {
+            "seq": i, "serial": line.serial, "kind": line.kind_label, "id_number": line.id_number,
+            "name": line.name, "content": line.content, "submitted_at": _stamp(line.submitted_at),
+            "conclusion": line.conclusion, "reason": line.reason, "reviewer": line.reviewer,
+            "decided_at": _stamp(line.decided_at)})
+        mark_conclusion(cells, line.status, line.reason)
     ws.freeze_panes = "A4"
     add_meta_sheet(wb, {"kind": "result", "version": "1", "batch": batch_no, "unit": unit_code,
                         "source": "result_book"})

@@ -12,13 +12,12 @@ from pathlib import Path
 from typing import Sequence
 
 from openpyxl import Workbook
-from openpyxl.worksheet.datavalidation import DataValidation
 
 from exchange.messages import CONCLUSIONS, REVIEW_HEADERS as H, REVIEW_WORDS as RW
 from exchange.outputs.atomic import atomic_path
-from exchange.outputs.workbook import (BOX, HEADER_FILL, HEADER_FONT, REASON_FONT, REQUIRED_FONT,
-                                       TEXT_FORMAT, TITLE_FONT, WRAP, add_meta_sheet, column_letter,
-                                       set_text)
+from exchange.outputs.workbook import (REASON_FONT, TITLE_FONT, WRAP, Table, add_choice_list,
+                                       add_meta_sheet, column_letter, set_text, write_header,
+                                       write_row)
 
 REVIEW_KIND = "review"
 REVIEW_VERSION = "1"
@@ -30,6 +29,7 @@ WIDTHS = {"seq": 6, "batch_no": 22, "serial": 12, "kind": 18, "id_number": 21, "
           "content": 60, "file_row": 30, "submitted_at": 19, "conclusion": 12, "reason": 36,
           "reviewer": 10, "decided_at": 19}
 TEXT_FIELDS = ("batch_no", "id_number")
+TABLE = Table(REVIEW_COLUMNS, H, WIDTHS, filled=FILLED_BY_CENTRE, text=TEXT_FIELDS, wrap=("content",))
 
 
 @dataclass(frozen=True)
@@ -63,37 +63,16 @@ def write_review_book(target: Path, *, centre: str, batch_no: str, unit_code: st
     ws.merge_cells(start_row=2, start_column=1, end_row=2, end_column=ncols)
     ws.row_dimensions[2].height = 30
     ws.cell(2, 1).alignment = WRAP
-    for j, name in enumerate(REVIEW_COLUMNS, start=1):
-        cell = ws.cell(3, j)
-        cell.value = H[name]
-        cell.font = REQUIRED_FONT if name in FILLED_BY_CENTRE else HEADER_FONT
-        cell.fill = HEADER_FILL
-        cell.border = BOX
-        ws.column_dimensions[column_letter(j)].width = WIDTHS[name]
-        if name in TEXT_FIELDS:
-            ws.column_dimensions[column_letter(j)].number_format = TEXT_FORMAT
+    write_header(ws, 3, TABLE)
     for i, line in enumerate(lines, start=1):
-        r = i + 3
-        values = {"seq": i, "batch_no": batch_no, "serial": line.serial, "kind": line.kind_label,
-                  "id_number": line.id_number, "name": line.name, "content": line.content,
-                  "file_row": line.file_row,
-                  "submitted_at": f"{line.submitted_at:%Y-%m-%d %H:%M:%S}" if line.submitted_at else "",
-                  "conclusion": line.conclusion, "reason": line.reason, "reviewer": line.reviewer}
-        for j, name in enumerate(REVIEW_COLUMNS, start=1):
-            cell = ws.cell(r, j)
-            set_text(cell, values[name] if values[name] != "" else None)
-            cell.border = BOX
-            if name in TEXT_FIELDS:
-                cell.number_format = TEXT_FORMAT
-            if name == "content":
-                cell.alignment = WRAP
-    labels = [CONCLUSIONS["approved"][0], CONCLUSIONS["rejected"][0]]
-    col = column_letter(REVIEW_COLUMNS.index("conclusion") + 1)
-    dv = DataValidation(type="list", formula1='"' + ",".join(labels) + '"', allow_blank=True,
-                        showErrorMessage=True)
-    dv.error = RW["review_note"]
-    ws.add_data_validation(dv)
-    dv.add(f"{col}4:{col}{max(4, len(lines) + 3)}")
+        write_row(ws, i + 3, TABLE, {
+            "seq": i, "batch_no": batch_no, "serial": line.serial, "kind": line.kind_label,
+            "id_number": line.id_number, "name": line.name, "content": line.content,
+            "file_row": line.file_row,
+            "submitted_at": f"{line.submitted_at:%Y-%m-%d %H:%M:%S}" if line.submitted_at else "",
+            "conclusion": line.conclusion, "reason": line.reason, "reviewer": line.reviewer})
+    add_choice_list(ws, TABLE, "conclusion", 4, len(lines) + 3,
+                    [CONCLUSIONS["approved"][0], CONCLUSIONS["rejected"][0]], RW["review_note"])
     ws.freeze_panes = "D4"
     ws.auto_filter.ref = f"A3:{column_letter(ncols)}{len(lines) + 3}"
     add_meta_sheet(wb, {"kind": REVIEW_KIND, "version": REVIEW_VERSION, "batch": batch_no,

@@ -1,10 +1,12 @@
 """Shared workbook conventions: styles, text cells, the formula guard, hidden metadata."""
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Collection, Mapping, Sequence
 
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
 from exchange.outputs import looks
@@ -68,3 +70,58 @@ def add_meta_sheet(wb: Any, meta: dict[str, str], write_only: bool = False) -> N
     ws.sheet_state = "hidden"
     for key, value in meta.items():
         ws.append([key, value])
+
+
+@dataclass(frozen=True)
+class Table:
+    """A sheet's table: its columns (fields), their header words and widths, which of them the
+    reader fills in (red headers), which hold numbers as text and which wrap."""
+    columns: Sequence[str]
+    headers: Mapping[str, str]
+    widths: Mapping[str, float]
+    filled: Collection[str] = ()
+    text: Collection[str] = ()
+    wrap: Collection[str] = ()
+
+    def letter(self, name: str) -> str:
+        return column_letter(self.columns.index(name) + 1)
+
+
+def write_header(ws: Worksheet, row: int, table: Table) -> None:
+    """The header row of `table` at `row`, with the column widths."""
+    for j, name in enumerate(table.columns, start=1):
+        cell = ws.cell(row, j)
+        cell.value = table.headers[name]
+        cell.font = REQUIRED_FONT if name in table.filled else HEADER_FONT
+        cell.fill = HEADER_FILL
+        cell.border = BOX
+        ws.column_dimensions[column_letter(j)].width = table.widths[name]
+        if name in table.text:
+            ws.column_dimensions[column_letter(j)].number_format = TEXT_FORMAT
+
+
+def write_row(ws: Worksheet, row: int, table: Table, values: Mapping[str, Any]) -> dict[str, Any]:
+    """One row of `table` (formula guard, borders, text formats, wrapping); its cells by field."""
+    cells = {}
+    for j, name in enumerate(table.columns, start=1):
+        cell = ws.cell(row, j)
+        value = values.get(name)
+        set_text(cell, value if value != "" else None)
+        cell.border = BOX
+        if name in table.text:
+            cell.number_format = TEXT_FORMAT
+        if name in table.wrap:
+            cell.alignment = WRAP
+        cells[name] = cell
+    return cells
+
+
+def add_choice_list(ws: Worksheet, table: Table, name: str, first: int, last: int,
+                    choices: Sequence[str], error: str) -> None:
+    """A drop-down of `choices` on column `name`, rows first..last."""
+    dv = DataValidation(type="list", formula1='"' + ",".join(choices) + '"', allow_blank=True,
+                        showErrorMessage=True)
+    dv.error = error
+    ws.add_data_validation(dv)
+    col = table.letter(name)
+    dv.add(f"{col}{first}:{col}{max(first, last)}")
