@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable, cast
+from typing import Any, ClassVar, Iterable, cast
 
 from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
@@ -77,7 +77,14 @@ class DecisionRow:
 
 @dataclass
 class ReviewReport:
-    """What one decisions file did; rendered as the centre's receipt."""
+    """What one decisions file did; rendered as the centre's receipt.
+
+    Subclassed for the photo review (exchange.review.photos): the class attributes say what a
+    decision is about and how the receipt names it."""
+    KIND: ClassVar[str] = REVIEW_KIND
+    GROUP: ClassVar[tuple[str, str]] = ("batch", "batches")     # receipt keys of the workbook's number
+    KEY: ClassVar[str] = "serial"                               # receipt key of a row's target
+    SUMMARY: ClassVar[tuple[str, str]] = (RW["receipt_summary"], RW["receipt_summary_nobatch"])
     batch_hint: str | None = None
     approved: int = 0
     rejected: int = 0
@@ -105,11 +112,12 @@ class ReviewReport:
                   "refused": len(self.refused), "undecided": self.undecided}
         names = sorted({batch_names[b] for b in self.all_batches if b in batch_names})
         batch = self.batch_hint or (names[0] if len(names) == 1 else None)
-        summary = (RW["receipt_summary"].format(batch=batch, **counts) if batch
-                   else RW["receipt_summary_nobatch"].format(**counts))
-        return {"kind": REVIEW_KIND, "status": self.status, "batch": batch, "batches": names,
+        summary = (self.SUMMARY[0].format(batch=batch, review=batch, **counts) if batch
+                   else self.SUMMARY[1].format(**counts))
+        one, many = self.GROUP
+        return {"kind": self.KIND, "status": self.status, one: batch, many: names,
                 "counts": counts, "summary": summary, "file_errors": [],
-                "rows": [{"row": row, "serial": serial if isinstance(serial, int) else as_text(serial),
+                "rows": [{"row": row, self.KEY: serial if isinstance(serial, int) else as_text(serial),
                           "errors": [{"column": None, "code": code,
                                       "message": row_message(code, params)}]}
                          for row, serial, code, params in self.refused],
@@ -117,10 +125,13 @@ class ReviewReport:
 
 
 # Reading ---------------------------------------------------------------------------------------
-def read_decisions(instance: Instance, path: Path) -> tuple[dict[str, str], list[DecisionRow]] | None:
-    """(meta, rows) when `path` is a review workbook or CSV; None when it is something else.
+def read_decisions(instance: Instance, path: Path, spec: KindSpec | None = None
+                   ) -> tuple[dict[str, str], list[DecisionRow]] | None:
+    """(meta, rows) when `path` is a review workbook or CSV of `spec` (the batches' review by
+    default); None when it is something else. The spec's first column is the decision's key
+    (业务流水号, 照片编号), read as DecisionRow.serial; `batch_no` is the workbook's number.
 
-    A file marked kind=review that cannot be used raises FileRejected.
+    A file marked with the spec's kind that cannot be used raises FileRejected.
     """
     limits = instance.settings.limits
     try:
@@ -129,7 +140,7 @@ def read_decisions(instance: Instance, path: Path) -> tuple[dict[str, str], list
         return None
     if sniffed.format not in ("xlsx", "xls", "csv"):
         return None
-    spec = review_spec()
+    spec = spec or review_spec()
     try:
         with open_book(path, sniffed, limits) as book:
             return _read_book(book, spec)
@@ -145,7 +156,7 @@ class ReviewFileRejected(FileRejected):
 
 def _read_book(book: Any, spec: KindSpec) -> tuple[dict[str, str], list[DecisionRow]] | None:
     meta = dict(book.meta)
-    marked = meta.get("kind") == REVIEW_KIND
+    marked = meta.get("kind") == spec.kind
     located = None
     for sheet in book.sheets:
         located = locate_header(sheet.rows, [spec])
@@ -163,7 +174,7 @@ def _read_book(book: Any, spec: KindSpec) -> tuple[dict[str, str], list[Decision
         cells = row_cells(values, mapping)
         if all(is_blank(v) for v in cells.values()):
             continue
-        if normalise_label(as_text(cells.get("serial"))) == normalise_label(H["serial"]):
+        if normalise_label(as_text(cells.get("serial"))) == normalise_label(spec.columns[0].header):
             continue                       # the header pasted again
         rows.append(DecisionRow(number, cells.get("serial"), cells.get("conclusion"),
                                 cells.get("reason"), cells.get("reviewer"), cells.get("batch_no")))
@@ -224,29 +235,50 @@ def _load(s: Session, serials: list[int]) -> dict[int, Declaration]:
     return out
 
 
-def _decide(s: Session, instance: Instance, report: ReviewReport, r: DecisionRow, serial: int | None,
-            decls: dict[int, Declaration], batches: dict[int, str], kinds: dict[str, KindSpec],
-            actor: str, now: datetime) -> None:
-    if serial is None or serial <= 0:
+@dataclass(frozen=True)
+class Refusals:
+    """The codes a decision row is refused with before its target is looked at."""
+    invalid: str                       # the key cell is not a positive number
+    reason_required: str               # 不通过 without a reason
+
+
+DECLARATION_REFUSALS = Refusals(C.REVIEW_SERIAL_INVALID, C.REVIEW_REASON_REQUIRED)
+
+
+def read_conclusion(report: ReviewReport, r: DecisionRow, key: int | None,
+                    refusals: Refusals) -> tuple[int, str, str] | None:
+    """(key, conclusion, reason) of a row that decides something; None for a row that says
+    nothing (counted as undecided when it names a target) or is refused (in the report)."""
+    if key is None or key <= 0:
         if is_blank(r.serial):
             # A note or a stray cell below the table says nothing; a conclusion without a
-            # serial cannot be applied.
+            # key cannot be applied.
             if not is_blank(r.conclusion):
-                report.refuse(r.row, None, C.REVIEW_SERIAL_INVALID, value="")
-            return
-        report.refuse(r.row, r.serial, C.REVIEW_SERIAL_INVALID, value=as_text(r.serial))
-        return
+                report.refuse(r.row, None, refusals.invalid, value="")
+            return None
+        report.refuse(r.row, r.serial, refusals.invalid, value=as_text(r.serial))
+        return None
     if is_blank(r.conclusion):
         report.undecided += 1
-        return
+        return None
     conclusion = parse_conclusion(r.conclusion)
     if conclusion is None:
-        report.refuse(r.row, serial, C.REVIEW_CONCLUSION_UNKNOWN, value=as_text(r.conclusion))
-        return
+        report.refuse(r.row, key, C.REVIEW_CONCLUSION_UNKNOWN, value=as_text(r.conclusion))
+        return None
     reason = _text(r.reason, 500)
     if conclusion == REJECTED and not reason:
-        report.refuse(r.row, serial, C.REVIEW_REASON_REQUIRED, serial=serial)
+        report.refuse(r.row, key, refusals.reason_required, **{report.KEY: key})
+        return None
+    return key, conclusion, reason
+
+
+def _decide(s: Session, instance: Instance, report: ReviewReport, r: DecisionRow, key: int | None,
+            decls: dict[int, Declaration], batches: dict[int, str], kinds: dict[str, KindSpec],
+            actor: str, now: datetime) -> None:
+    decided = read_conclusion(report, r, key, DECLARATION_REFUSALS)
+    if decided is None:
         return
+    serial, conclusion, reason = decided
     d = decls.get(serial)
     if d is None:
         report.refuse(r.row, serial, C.REVIEW_SERIAL_UNKNOWN, serial=serial)
@@ -365,5 +397,5 @@ def handle_review_file(instance: Instance, db: Database, path: Path) -> dict[str
     return receipt
 
 
-__all__ = ["apply_decisions", "read_decisions", "handle_review_file", "write_result_documents",
+__all__ = ["apply_decisions", "read_decisions", "read_conclusion", "Refusals", "handle_review_file", "write_result_documents",
            "parse_conclusion", "DecisionRow", "ReviewReport", "review_spec"]

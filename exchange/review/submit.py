@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Sequence, TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -32,6 +32,7 @@ log = logging.getLogger("exchange.review")
 
 IN_CHUNK = 900
 MAX_TRIES = 5
+T = TypeVar("T")
 
 
 @dataclass
@@ -51,12 +52,34 @@ def _now() -> datetime:
     return datetime.now().replace(microsecond=0)
 
 
-def next_batch_no(s: Session, unit_code: str, when: datetime) -> str:
-    prefix = f"{unit_code}-{when:%Y%m%d}-"
-    taken = s.scalars(select(Batch.batch_no).where(Batch.batch_no.like(prefix + "%"))).all()
+def next_number(s: Session, column: Any, prefix: str) -> str:
+    """`prefix` and the next free 3-digit sequence among the values of `column` (unique)."""
+    taken = s.scalars(select(column).where(column.like(prefix + "%"))).all()
     seqs = [int(no[len(prefix):]) for no in taken
             if no.startswith(prefix) and no[len(prefix):].isdigit()]
     return f"{prefix}{max(seqs, default=0) + 1:03d}"
+
+
+def next_batch_no(s: Session, unit_code: str, when: datetime) -> str:
+    return next_number(s, Batch.batch_no, f"{unit_code}-{when:%Y%m%d}-")
+
+
+def numbered(db: Database, what: str, make: Callable[[Session], T]) -> T:
+    """`make(session)` in a transaction that takes a unique number (next_number); run again
+    when another node took the number between reading and inserting, or (SQLite) won the write
+    lock after this transaction had read."""
+    for attempt in range(MAX_TRIES):
+        try:
+            with db.session() as s:
+                return make(s)
+        except IntegrityError:
+            log.info("%s: number taken concurrently, retrying", what)
+        except OperationalError as exc:
+            if not db.is_sqlite or "locked" not in str(exc):
+                raise
+            log.info("%s: database busy, retrying", what)
+            time.sleep(0.1 * (attempt + 1))
+    raise RuntimeError(f"{what}: could not allocate a number")
 
 
 def pending_units(s: Session, unit: str | None = None) -> list[str]:
@@ -67,48 +90,36 @@ def pending_units(s: Session, unit: str | None = None) -> list[str]:
 
 
 def _submit_unit(db: Database, unit_code: str, actor: str, when: datetime) -> Submitted | None:
-    for attempt in range(MAX_TRIES):
-        try:
-            with db.session() as s:
-                serials = list(s.scalars(select(Declaration.serial).where(
-                    Declaration.unit_code == unit_code, Declaration.status == "pending")
-                    .order_by(Declaration.serial)))
-                if not serials:
-                    return None
-                batch = Batch(batch_no=next_batch_no(s, unit_code, when), unit_code=unit_code,
-                              status="submitted", count=0, created_at=when)
-                s.add(batch)
-                s.flush()
-                for i in range(0, len(serials), IN_CHUNK):
-                    s.execute(update(Declaration).where(
-                        Declaration.serial.in_(serials[i:i + IN_CHUNK]),
-                        Declaration.status == "pending").values(
-                        status="submitted", batch_id=batch.id, submitted_at=when)
-                        .execution_options(synchronize_session=False))
-                done = s.execute(select(Declaration.serial, Declaration.file_id, Declaration.row)
-                                 .where(Declaration.batch_id == batch.id)
-                                 .order_by(Declaration.serial)).all()
-                if not done:                      # another node took them all first
-                    s.delete(batch)
-                    return None
-                batch.count = len(done)
-                Q.add_audit(s, [{"at": when, "actor": actor, "action": "submit", "serial": serial,
-                                 "file_id": file_id, "row": row, "detail": batch.batch_no}
-                                for serial, file_id, row in done])
-                log.info("unit=%s batch=%s submitted %d declarations", unit_code, batch.batch_no,
-                         len(done))
-                return Submitted(batch.id, batch.batch_no, unit_code, len(done))
-        except IntegrityError:
-            # The batch number was taken by another node between reading and inserting: retry.
-            log.info("unit=%s: batch number taken concurrently, retrying", unit_code)
-        except OperationalError as exc:
-            # SQLite: another writer (the CLI beside the scheduler) won the write lock after
-            # this transaction had read; start again from a fresh snapshot.
-            if not db.is_sqlite or "locked" not in str(exc):
-                raise
-            log.info("unit=%s: database busy, retrying submission", unit_code)
-            time.sleep(0.1 * (attempt + 1))
-    raise RuntimeError(f"unit {unit_code}: could not allocate a batch number")
+    def submit(s: Session) -> Submitted | None:
+        serials = list(s.scalars(select(Declaration.serial).where(
+            Declaration.unit_code == unit_code, Declaration.status == "pending")
+            .order_by(Declaration.serial)))
+        if not serials:
+            return None
+        batch = Batch(batch_no=next_batch_no(s, unit_code, when), unit_code=unit_code,
+                      status="submitted", count=0, created_at=when)
+        s.add(batch)
+        s.flush()
+        for i in range(0, len(serials), IN_CHUNK):
+            s.execute(update(Declaration).where(
+                Declaration.serial.in_(serials[i:i + IN_CHUNK]),
+                Declaration.status == "pending").values(
+                status="submitted", batch_id=batch.id, submitted_at=when)
+                .execution_options(synchronize_session=False))
+        done = s.execute(select(Declaration.serial, Declaration.file_id, Declaration.row)
+                         .where(Declaration.batch_id == batch.id)
+                         .order_by(Declaration.serial)).all()
+        if not done:                      # another node took them all first
+            s.delete(batch)
+            return None
+        batch.count = len(done)
+        Q.add_audit(s, [{"at": when, "actor": actor, "action": "submit", "serial": serial,
+                         "file_id": file_id, "row": row, "detail": batch.batch_no}
+                        for serial, file_id, row in done])
+        log.info("unit=%s batch=%s submitted %d declarations", unit_code, batch.batch_no,
+                 len(done))
+        return Submitted(batch.id, batch.batch_no, unit_code, len(done))
+    return numbered(db, f"unit={unit_code} submission", submit)
 
 
 def submit_pending(instance: Instance, db: Database, *, unit: str | None = None,
@@ -187,5 +198,6 @@ def ensure_documents(instance: Instance, db: Database) -> list[Path]:
     return written
 
 
-__all__ = ["submit_pending", "write_batch_documents", "ensure_documents", "next_batch_no",
+__all__ = ["submit_pending", "write_batch_documents", "ensure_documents", "next_batch_no", "next_number",
+           "numbered",
            "Submitted", "roster_path", "review_book_path"]
