@@ -16,7 +16,7 @@ from exchange.store.models import Account, Unit
 
 OUTBOX_PARTS = ("receipts", "errors", "rosters", "results", "templates", "reports", "notices")
 SUB_OUTBOX_PARTS = ("receipts", "errors", "templates")    # what a school's sub-account is sent
-CENTRE_PARTS = ("batches", "reports", "receipts")
+CENTRE_PARTS = ("batches", "photos", "reports", "receipts")
 _hasher = PasswordHasher()
 
 

@@ -79,6 +79,19 @@ REVIEW_CODES = (
     REVIEW_SERIAL_INVALID, REVIEW_SERIAL_UNKNOWN, REVIEW_NOT_IN_BATCH, REVIEW_NOT_SUBMITTED,
     REVIEW_CONFLICT, REVIEW_REASON_REQUIRED, REVIEW_CONCLUSION_UNKNOWN, REVIEW_REJECTED,
 )
+# Photo review decisions (centre receipts; a rejected photo is kept in the error log as
+# review.photo_rejected). review.conclusion_unknown is shared with the declarations' review.
+REVIEW_PHOTO_INVALID = "review.photo_invalid"
+REVIEW_PHOTO_UNKNOWN = "review.photo_unknown"
+REVIEW_PHOTO_NOT_IN_REVIEW = "review.photo_not_in_review"
+REVIEW_PHOTO_SUPERSEDED = "review.photo_superseded"
+REVIEW_PHOTO_CONFLICT = "review.photo_conflict"
+REVIEW_PHOTO_REASON_REQUIRED = "review.photo_reason_required"
+REVIEW_PHOTO_REJECTED = "review.photo_rejected"
+PHOTO_REVIEW_CODES = (
+    REVIEW_PHOTO_INVALID, REVIEW_PHOTO_UNKNOWN, REVIEW_PHOTO_NOT_IN_REVIEW, REVIEW_PHOTO_SUPERSEDED,
+    REVIEW_PHOTO_CONFLICT, REVIEW_PHOTO_REASON_REQUIRED, REVIEW_PHOTO_REJECTED,
+)
 
 # ---- issue 4 section: communities and schools ---------------------------------------------------
 # Row codes the resident kinds add (documented in the README).

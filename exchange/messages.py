@@ -393,4 +393,57 @@ PHOTO_WORDS = {
     "kind_label": "照片上传",
     "column": "照片文件名",
 }
+
+# The centre's photo review (exchange.review.photos): review and result workbooks, receipts.
+ROW_MESSAGES.update({
+    C.REVIEW_PHOTO_INVALID: "「照片编号」“{value}”不是有效的编号（应为正整数）。",
+    C.REVIEW_PHOTO_UNKNOWN: "照片编号 {photo} 不存在。",
+    C.REVIEW_PHOTO_NOT_IN_REVIEW: "照片编号 {photo} 不在审核单 {review} 中，不能在本工作簿中审核。",
+    C.REVIEW_PHOTO_SUPERSEDED: "照片编号 {photo} 已被该人员新上传的照片取代，无需审核；新照片会出现在下一张审核单中。",
+    C.REVIEW_PHOTO_CONFLICT: "照片编号 {photo} 已于 {decided_at} 审核为“{status}”，不能再改为“{conclusion}”。"
+                             "如确需更正，请让单位重新上传照片。",
+    C.REVIEW_PHOTO_REASON_REQUIRED: "照片编号 {photo} 审核结论为“不通过”，必须填写不通过原因。",
+    C.REVIEW_PHOTO_REJECTED: "照片审核不通过：{reason}。请重新拍摄后上传。",
+})
+PHOTO_STATUS_LABELS = {
+    "pending": "待审核",
+    "approved": "审核通过",
+    "rejected": "审核不通过",
+    "superseded": "已被新照片取代",
+}
+PHOTO_REVIEW_HEADERS: dict[str, str] = {
+    "seq": "序号",
+    "review_no": "审核单号",
+    "photo_id": "照片编号",
+    "id_number": "证件号码",
+    "name": "姓名",
+    "class_code": "班级编号",
+    "source_name": "原文件名",
+    "uploaded_at": "上传时间",
+    "photo": "照片",
+    "conclusion": "审核结论",
+    "reason": "不通过原因",
+    "reviewer": "审核人",
+    "decided_at": "审核时间",
+}
+PHOTO_REVIEW_WORDS = {
+    "review_sheet": "照片审核",
+    "review_title": "{centre}照片审核单  审核单号：{review}  单位编号：{unit}  单位名称：{unit_name}  共 {count} 张",
+    "review_note": "请逐张查看照片，在“审核结论”列选择“通过”或“不通过”，不通过的必须填写原因（如：背景不是白色、面部不清晰）；"
+                   "填好后把本工作簿（或同列的 CSV）放入中心收件箱 inbox/_centre/。同一结论重复报送无影响，相矛盾的结论会被拒绝。",
+    "missing_photo": "（照片文件缺失）",
+    "result_sheet": "照片审核结果",
+    "result_title": "照片审核结果  审核单号：{review}  单位编号：{unit}  单位名称：{unit_name}  "
+                    "通过 {approved} 张，不通过 {rejected} 张，未处理 {undecided} 张",
+    "result_note": "不通过的照片请按“不通过原因”重新拍摄，以“证件号码.jpg”命名后放入收件箱（inbox）重新上传。",
+    "kind_photo_review": "照片审核单",
+    "receipt_summary": "审核单 {review}：通过 {approved} 张，不通过 {rejected} 张，重复报送 {repeated} 张，"
+                       "拒绝 {refused} 张，未填写结论 {undecided} 张。",
+    "receipt_summary_noreview": "通过 {approved} 张，不通过 {rejected} 张，重复报送 {repeated} 张，"
+                                "拒绝 {refused} 张，未填写结论 {undecided} 张。",
+}
+DOC_NAMES.update({
+    "photo_review_book": "{review}.照片审核.xlsx",
+    "photo_result_book": "{review}.照片审核结果.xlsx",
+})
 # ---- end of issue 4 section ---------------------------------------------------------------------

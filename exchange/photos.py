@@ -32,7 +32,7 @@ from exchange import codes as C
 from exchange.checks import ids
 from exchange.checks.finding import Finding
 from exchange.config import Instance, Limits
-from exchange.errors import ExchangeError, FileRejected, NotFound
+from exchange.errors import FileRejected
 from exchange.intake.ignore import ignored
 from exchange.kinds.spec import PhotoRules
 from exchange.messages import PHOTO_WORDS
@@ -316,33 +316,5 @@ def store_photo(instance: Instance, s: Session, unit: str, number: str, source_n
     return note(C.NOTE_PHOTO_SAVED, width=rules.width, height=rules.height)
 
 
-def pending_photos(s: Session, unit: str | None = None) -> list[Photo]:
-    """Photos waiting for the centre's review, oldest first (for the review workbook)."""
-    q = select(Photo).where(Photo.status == "pending").order_by(Photo.id)
-    if unit is not None:
-        q = q.where(Photo.unit_code == unit)
-    return list(s.scalars(q))
-
-
-def decide_photo(s: Session, photo_id: int, *, approved: bool, reviewer: str | None = None,
-                 reason: str | None = None) -> Photo:
-    """The centre's decision on a pending photo. Deciding the same way again is harmless; a
-    conflicting decision, or one on a superseded photo, is refused."""
-    photo = s.get(Photo, photo_id)
-    if photo is None:
-        raise NotFound(f"no photo {photo_id}")
-    status = "approved" if approved else "rejected"
-    if photo.status == status:
-        return photo
-    if photo.status != "pending":
-        raise ExchangeError(f"photo {photo_id} is {photo.status}, cannot become {status}")
-    if not approved and not reason:
-        raise ExchangeError(f"photo {photo_id}: a rejection needs a reason")
-    photo.status, photo.reviewer, photo.reason = status, reviewer, reason
-    photo.decided_at = datetime.now().replace(microsecond=0)
-    Q.audit(s, reviewer or "centre", f"photo.{status}", detail=f"{photo.id_number} photo={photo.id}")
-    return photo
-
-
-__all__ = ["examine_photos", "decide_photo", "PhotoRun", "is_photo_upload", "normalise", "pending_photos", "PHOTO_KIND",
+__all__ = ["examine_photos", "PhotoRun", "people_of_unit", "is_photo_upload", "normalise", "PHOTO_KIND",
            "PHOTO_FORMATS"]

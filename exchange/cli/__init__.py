@@ -55,6 +55,7 @@ LAZY_COMMANDS = {
     "init": "instance_cmd",
     "jobs": "jobs",
     "master": "master",
+    "photos": "photos",
     "process": "files",
     "report": "report",
     "serve": "serve",

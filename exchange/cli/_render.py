@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import sys
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import click
 
@@ -48,11 +48,28 @@ def emit_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequenc
         c.print(footer)
 
 
+def emit_made(made: Sequence[Any], repaired: Sequence[Any], as_json: bool, nothing: str,
+              line: Callable[[Any], str]) -> None:
+    """What a command that makes numbered documents made (each with its `documents`), and the
+    missing documents it wrote again; `nothing` when it made none."""
+    if as_json:
+        emit_json([m.as_dict() for m in made])
+        return
+    if not made:
+        click.echo(nothing)
+    for m in made:
+        click.echo(line(m))
+        for path in m.documents:
+            click.echo(f"  {path}")
+    for path in repaired:
+        click.echo(f"rewrote missing {path}")
+
+
 def records(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
     return [{k: _plain(v) for k, v in zip(columns, row)} for row in rows]
 
 
-__all__ = ["emit_json", "emit_table", "records", "console", "sys"]
+__all__ = ["emit_json", "emit_table", "emit_made", "records", "console", "sys"]
 
 
 def period_bounds(period: str | None) -> tuple[Any, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from exchange.cli import Context, pass_ctx
-from exchange.cli._render import emit_json, emit_table, records
+from exchange.cli._render import emit_json, emit_made, emit_table, records
 from exchange.review import queries as RQ
 
 BATCH_COLUMNS = ["batch_no", "unit", "status", "count", "approved", "rejected", "waiting",
@@ -89,18 +89,9 @@ def submit(ctx: Context, unit: str | None, rewrite: str | None, as_json: bool) -
             click.echo(f"wrote {path}")
         return
     done = submit_pending(ctx.instance, ctx.db, unit=unit, actor="cli")
-    repaired = ensure_documents(ctx.instance, ctx.db)
-    if as_json:
-        emit_json([b.as_dict() for b in done])
-        return
-    if not done:
-        click.echo("nothing pending" + (f" for unit {unit}" if unit else ""))
-    for b in done:
-        click.echo(f"{b.batch_no}: unit {b.unit_code}, {b.count} declaration(s)")
-        for path in b.documents:
-            click.echo(f"  {path}")
-    for path in repaired:
-        click.echo(f"rewrote missing {path}")
+    emit_made(done, ensure_documents(ctx.instance, ctx.db), as_json,
+              "nothing pending" + (f" for unit {unit}" if unit else ""),
+              lambda b: f"{b.batch_no}: unit {b.unit_code}, {b.count} declaration(s)")
 
 
 COMMANDS = [batches]

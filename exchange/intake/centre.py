@@ -1,4 +1,4 @@
-"""The centre's inbox (inbox/_centre/): master data now; review decisions plug in here.
+"""The centre's inbox (inbox/_centre/): review decisions (batches, photos), then master data.
 
 Each file gets a receipt in outbox/_centre/receipts/ and is archived or quarantined.
 """
@@ -34,7 +34,14 @@ def _review_handler(instance: Instance, db: Database, path: Path) -> "dict | Non
     return handle_review_file(instance, db, path)
 
 
-HANDLERS.insert(0, _review_handler)
+def _photo_review_handler(instance: Instance, db: Database, path: Path) -> "dict | None":
+    """Photo review decisions (filled 照片审核 workbooks, or CSVs with their columns)."""
+    from exchange.review.photos import handle_photo_review_file
+
+    return handle_photo_review_file(instance, db, path)
+
+
+HANDLERS[:0] = [_review_handler, _photo_review_handler]
 
 
 def _master_handler(instance: Instance, db: Database, path: Path) -> dict:

@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar, Iterable, cast
+from typing import Any, Callable, ClassVar, Iterable, cast
 
 from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
@@ -44,16 +44,23 @@ DECIDED = (APPROVED, REJECTED)
 MAX_DECISION_ROWS = 200_000
 
 
-def review_spec() -> KindSpec:
-    """The review workbook's columns as a kind, so the shared header finder can locate them."""
+def decision_spec(kind: str, label: str, key: str, number: str, subject: str) -> KindSpec:
+    """A review workbook's columns as a kind, so the shared header finder can locate them: the
+    key column (`key` header, read as `serial`), 审核结论, 不通过原因, 审核人 and the workbook's
+    number (`number` header, read as `batch_no`)."""
     cols = (
-        ColumnSpec("serial", H["serial"], "serial", required=True),
+        ColumnSpec("serial", key, "serial", required=True),
         ColumnSpec("conclusion", H["conclusion"], "text", required=True),
         ColumnSpec("reason", H["reason"], "text"),
         ColumnSpec("reviewer", H["reviewer"], "text"),
-        ColumnSpec("batch_no", H["batch_no"], "text"),
+        ColumnSpec("batch_no", number, "text"),
     )
-    return KindSpec(REVIEW_KIND, RW["kind_review"], RW["kind_review"], cols, subject="declaration")
+    return KindSpec(kind, label, label, cols, subject=subject)
+
+
+def review_spec() -> KindSpec:
+    """The batches' review workbook."""
+    return decision_spec(REVIEW_KIND, RW["kind_review"], H["serial"], H["batch_no"], "declaration")
 
 
 _CONCLUSION_INDEX = {normalise_label(word): code for code, words in CONCLUSIONS.items()
@@ -331,13 +338,17 @@ def _applied(s: Session, instance: Instance, report: ReviewReport, d: Declaratio
         report.batches.add(d.batch_id)
 
 
+def close_when_decided(s: Session, model: Any, group_id: int, member_of: Any, member_status: Any,
+                       open_status: str, now: datetime) -> None:
+    """Mark a batch (or a photo review) `reviewed` once none of its members is left open."""
+    left = s.scalar(select(func.count()).where(member_of == group_id, member_status == open_status))
+    group = s.get(model, group_id)
+    if group is not None and not left and group.status != "reviewed":
+        group.status, group.reviewed_at = "reviewed", now
+
+
 def _close_batch(s: Session, batch_id: int, now: datetime) -> None:
-    open_left = s.scalar(select(func.count()).select_from(Declaration).where(
-        Declaration.batch_id == batch_id, Declaration.status == SUBMITTED))
-    batch = s.get(Batch, batch_id)
-    if batch is not None and not open_left and batch.status != "reviewed":
-        batch.status = "reviewed"
-        batch.reviewed_at = now
+    close_when_decided(s, Batch, batch_id, Declaration.batch_id, Declaration.status, SUBMITTED, now)
 
 
 # The unit's documents --------------------------------------------------------------------------
@@ -381,21 +392,30 @@ def write_result_documents(instance: Instance, db: Database, batch_id: int) -> l
 
 
 # The centre inbox hook ---------------------------------------------------------------------------
-def handle_review_file(instance: Instance, db: Database, path: Path) -> dict[str, Any] | None:
-    """exchange.intake.centre handler: a receipt when `path` holds review decisions, else None."""
+def decisions_receipt(instance: Instance, db: Database, path: Path, spec: KindSpec,
+                      apply: Callable[[list[DecisionRow], str | None], ReviewReport],
+                      number_key: str) -> dict[str, Any] | None:
+    """Read `path` as decisions of `spec` and `apply` them (with the number its `_meta` gives
+    under `number_key`): the centre's receipt; None when the file is not of `spec`."""
     try:
-        read = read_decisions(instance, path)
+        read = read_decisions(instance, path, spec)
     except FileRejected as exc:
-        return {"kind": REVIEW_KIND, "status": "rejected",
+        return {"kind": spec.kind, "status": "rejected",
                 "file_errors": [{"code": exc.code, "message": file_message(exc.code, exc.params)}]}
     if read is None:
         return None
     meta, rows = read
-    report = apply_decisions(instance, db, rows, batch_hint=meta.get("batch") or None)
-    receipt = report.receipt()
-    log.info("unit=_centre file=%s review: %s", path.name, receipt["counts"])
+    receipt = apply(rows, meta.get(number_key) or None).receipt()
+    log.info("unit=_centre file=%s %s: %s", path.name, spec.kind, receipt["counts"])
     return receipt
 
 
-__all__ = ["apply_decisions", "read_decisions", "read_conclusion", "Refusals", "handle_review_file", "write_result_documents",
+def handle_review_file(instance: Instance, db: Database, path: Path) -> dict[str, Any] | None:
+    """exchange.intake.centre handler: a receipt when `path` holds review decisions, else None."""
+    return decisions_receipt(instance, db, path, review_spec(), lambda rows, batch: apply_decisions(
+        instance, db, rows, batch_hint=batch), "batch")
+
+
+__all__ = ["apply_decisions", "read_decisions", "read_conclusion", "Refusals", "decisions_receipt",
+           "close_when_decided", "decision_spec", "handle_review_file", "write_result_documents",
            "parse_conclusion", "DecisionRow", "ReviewReport", "review_spec"]

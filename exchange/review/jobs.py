@@ -58,6 +58,21 @@ def submit_batches(instance: Instance, db: Database, unit: str | None = None,
     return text
 
 
+@job("photo_review")
+def photo_review_job(instance: Instance, db: Database, unit: str | None = None,
+                     actor: str = "scheduler") -> str:
+    """Put waiting photos on review workbooks for the centre (outbox/_centre/photos/)."""
+    from exchange.review.photos import ensure_photo_documents, send_photo_reviews
+
+    sent = send_photo_reviews(instance, db, unit=unit, actor=actor)
+    repaired = ensure_photo_documents(instance, db)
+    text = (f"sent {sum(r.count for r in sent)} photo(s) on {len(sent)} review(s)"
+            + (": " + ", ".join(f"{r.review_no}({r.count})" for r in sent) if sent else ""))
+    if repaired:
+        text += f"; rewrote {len(repaired)} missing review workbook(s)"
+    return text
+
+
 @job("refresh_templates")
 def refresh_templates_job(instance: Instance, db: Database, unit: str | None = None,
                           kinds: list[str] | None = None) -> str:
@@ -97,5 +112,5 @@ def centre_digest_job(instance: Instance, db: Database, day: str | None = None) 
     return f"wrote {written.path.name}: {written.rows} unit(s), {written.pages} page(s)"
 
 
-__all__ = ["submit_batches", "refresh_templates_job", "monthly_rosters_job", "unit_reports_job",
+__all__ = ["submit_batches", "photo_review_job", "refresh_templates_job", "monthly_rosters_job", "unit_reports_job",
            "centre_digest_job", "resolve_month"]

@@ -215,11 +215,24 @@ class Household(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=_now, onupdate=_now)
 
 
+class PhotoReview(Base):
+    """A photo review workbook (照片审核单) sent to the centre: one unit's pending photos."""
+    __tablename__ = "photo_reviews"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    review_no: Mapped[str] = mapped_column(String(64), unique=True)
+    unit_code: Mapped[str] = mapped_column(String(32), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="sent")    # sent | reviewed
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=_now)
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
 class Photo(Base):
     """An ID photo (证件照) normalised to the card size, pending the centre's review.
 
     Not a declaration: a photo usually arrives with the person's enrolment, and a person may have
     only one unreviewed declaration. A newer photo of the same person supersedes a pending one.
+    The nightly photo review puts pending photos on a review workbook (`review_id`).
     """
     __tablename__ = "photos"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -237,3 +250,4 @@ class Photo(Base):
     decided_at: Mapped[datetime | None] = mapped_column(DateTime)
     reviewer: Mapped[str | None] = mapped_column(String(50))
     reason: Mapped[str | None] = mapped_column(Text)
+    review_id: Mapped[int | None] = mapped_column(ForeignKey("photo_reviews.id"), index=True)

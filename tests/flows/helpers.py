@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import openpyxl
+
+from exchange.intake.centre import process_centre_inbox
 from exchange.intake.scan import process_inbox
 
 
@@ -23,3 +27,30 @@ def receipt_of(instance, result) -> dict:  # type: ignore[no-untyped-def]
 def triples(receipt: dict) -> list[tuple[int, str | None, str]]:
     return sorted(((r["row"], e["column"], e["code"]) for r in receipt["rows"] for e in r["errors"]),
                   key=lambda t: (t[0], t[1] or "", t[2]))
+
+
+def fill_review(book: Path, key: str, decisions: dict, target: Path, reviewer: str = "张审核") -> Path:
+    """Fill 审核结论 / 不通过原因 / 审核人 of a review workbook by its `key` column (业务流水号,
+    照片编号) as the back office would: {key: (conclusion, reason)}."""
+    wb = openpyxl.load_workbook(book)
+    ws = wb.worksheets[0]
+    headers = [c.value for c in ws[3]]
+    col = {h: headers.index(h) + 1 for h in (key, "审核结论", "不通过原因", "审核人")}
+    for r in range(4, ws.max_row + 1):
+        found = ws.cell(r, col[key]).value
+        if found in decisions:
+            conclusion, reason = decisions[found]
+            ws.cell(r, col["审核结论"]).value = conclusion
+            ws.cell(r, col["不通过原因"]).value = reason or None
+            ws.cell(r, col["审核人"]).value = reviewer
+    target.parent.mkdir(parents=True, exist_ok=True)
+    wb.save(target)
+    return target
+
+
+def decide_review(instance, db, book: Path, key: str, decisions: dict, name: str) -> dict:  # type: ignore[no-untyped-def]
+    """Drop the filled workbook into inbox/_centre/ and process it: the centre's receipt."""
+    fill_review(book, key, decisions, instance.unit_inbox("_centre") / name)
+    receipts = process_centre_inbox(instance, db)
+    assert len(receipts) == 1
+    return receipts[0]

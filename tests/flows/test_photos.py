@@ -222,25 +222,6 @@ def test_validate_json_covers_photos(home, instance, db, school, tmp_path):  # t
     assert not photos(db) and not (instance.var / "photos").exists()       # nothing changed
 
 
-def test_centre_decides_a_pending_photo(instance, db, school):  # type: ignore[no-untyped-def]
-    from exchange.errors import ExchangeError
-    from exchange.photos import decide_photo, pending_photos
-
-    (instance.unit_inbox("S2201") / f"{A}.jpg").write_bytes(jpeg())
-    (instance.unit_inbox("S2201") / f"{B}.jpg").write_bytes(jpeg(500, 600))
-    process_inbox_all(instance, db)
-    with db.session() as s:
-        first, second = (p.id for p in pending_photos(s, "S2201"))
-        decide_photo(s, first, approved=True, reviewer="reviewer1")
-        decide_photo(s, first, approved=True, reviewer="reviewer1")          # again: harmless
-        with pytest.raises(ExchangeError):
-            decide_photo(s, first, approved=False, reason="blurred")         # conflicting
-        with pytest.raises(ExchangeError):
-            decide_photo(s, second, approved=False)                           # no reason
-        decide_photo(s, second, approved=False, reviewer="reviewer1", reason="背景不是白色")
-    assert [(p.status, p.reason) for p in photos(db)] == [("approved", None), ("rejected", "背景不是白色")]
-
-
 def process_inbox_all(instance, db):  # type: ignore[no-untyped-def]
     from exchange.intake.scan import process_inbox
 

@@ -19,6 +19,7 @@ from exchange.intake.scan import process_inbox
 from exchange.schedule.registry import all_jobs
 from exchange.store.models import AuditEntry, Batch, Declaration, Person, RowError, Unit
 from tests.conftest import ADD_HEADERS, add_row, make_id, make_workbook
+from tests.flows.helpers import decide_review
 
 STOP = ["个人编号", "身份证号*", "姓名*", "停保原因", "备注"]
 WAGE = ["个人编号", "身份证号码*", "姓名*", "单位内部职工号", "申报开始时间*", "现工资*"]
@@ -58,30 +59,8 @@ def _serials(db, **where) -> dict[str, int]:  # type: ignore[no-untyped-def]
         return dict(s.execute(q).all())
 
 
-def _fill(book: Path, decisions: dict[int, tuple[str, str]], target: Path,
-          reviewer: str = "张审核") -> Path:
-    """Fill 审核结论 / 不通过原因 / 审核人 by 业务流水号, as the back office would."""
-    wb = openpyxl.load_workbook(book)
-    ws = wb.worksheets[0]
-    headers = [c.value for c in ws[3]]
-    col = {h: headers.index(h) + 1 for h in ("业务流水号", "审核结论", "不通过原因", "审核人")}
-    for r in range(4, ws.max_row + 1):
-        serial = ws.cell(r, col["业务流水号"]).value
-        if serial in decisions:
-            conclusion, reason = decisions[serial]
-            ws.cell(r, col["审核结论"]).value = conclusion
-            ws.cell(r, col["不通过原因"]).value = reason or None
-            ws.cell(r, col["审核人"]).value = reviewer
-    target.parent.mkdir(parents=True, exist_ok=True)
-    wb.save(target)
-    return target
-
-
 def _decide(instance, db, book: Path, decisions: dict[int, tuple[str, str]], name: str) -> dict:  # type: ignore[no-untyped-def]
-    _fill(book, decisions, instance.unit_inbox("_centre") / name)
-    receipts = process_centre_inbox(instance, db)
-    assert len(receipts) == 1
-    return receipts[0]
+    return decide_review(instance, db, book, "业务流水号", decisions, name)
 
 
 def _refusals(receipt: dict) -> list[tuple[int, str]]:

@@ -130,7 +130,7 @@ def test_shared_folder_drop_waits_for_the_final_name(served: Served, tmp_path: P
 
 def test_centre_inbox_files_reach_the_centre_handlers(served: Served, tmp_path: Path) -> None:
     client = served.sftp("_centre", "pw-centre")
-    assert sorted(client.listdir("/outbox")) == ["batches", "receipts", "reports"]
+    assert sorted(client.listdir("/outbox")) == ["batches", "photos", "receipts", "reports"]
     before = receipts(client)
     units = make_workbook(tmp_path / "units.csv", ["单位编号*", "单位名称*"], [["3001", "新单位"]],
                           title_rows=0, fmt="csv")
