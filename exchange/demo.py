@@ -110,10 +110,12 @@ def _legacy_xls(path: Path, title: str, headers: list[str], rows: list[list[Any]
 
 
 def run_demo(instance: Instance, db: Database) -> tuple[list[FileResult], list[Path]]:
-    """Process the samples, then submit the employer's pending rows as the nightly job would.
+    """Process the samples, then submit the employer's pending rows and put the uploaded photos
+    on a review, as the nightly jobs would.
 
-    Returns the file results and the batch documents (roster PDF, centre review workbook).
+    Returns the file results and the documents (roster PDF, the centre's review workbooks).
     """
+    from exchange.review.photos import send_photo_reviews
     from exchange.review.submit import submit_pending
 
     instance.ensure_folders()
@@ -122,6 +124,7 @@ def run_demo(instance: Instance, db: Database) -> tuple[list[FileResult], list[P
     results = process_inbox(instance, db)
     documents = [p for b in submit_pending(instance, db, unit=DEMO_UNIT, actor="demo")
                  for p in b.documents]
+    documents += [p for r in send_photo_reviews(instance, db, actor="demo") for p in r.documents]
     return results + extra, documents
 
 

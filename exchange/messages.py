@@ -364,6 +364,7 @@ DIGEST_HEADERS = {
     "approved": "审核通过",
     "rejected": "审核不通过",
     "waiting": "待审核",
+    "photos_waiting": "待审核照片",
 }
 # ---- end of issue 6 section ---------------------------------------------------------------------
 

@@ -37,7 +37,8 @@ def demo(ctx: Context) -> None:
         click.echo(f"receipts:        {instance.unit_outbox(unit, 'receipts')}")
         click.echo(f"error workbooks: {instance.unit_outbox(unit, 'errors')}")
     for path in documents:
-        click.echo(f"submitted batch: {path}")
+        label = "photo review:" if path.parent.name == "photos" else "submitted batch:"
+        click.echo(f"{label:<17}{path}")
     click.echo(f"archive:         {instance.archive}")
     click.echo(f"quarantine:      {instance.quarantine}")
     click.echo("next: exchange validate FILE --unit D1001 --json | exchange process | exchange --help")

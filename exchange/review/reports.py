@@ -23,7 +23,7 @@ from exchange.messages import (DIGEST_HEADERS as DH, DOC_NAMES, REPORT_NAMES, RO
 from exchange.outputs.rosters import Column, Roster, RosterStats, Section, render_roster
 from exchange.review.display import change_lines, display_value
 from exchange.store.db import Database
-from exchange.store.models import Batch, Declaration, FileRecord, Person, RowError, Unit
+from exchange.store.models import Batch, Declaration, FileRecord, Person, Photo, RowError, Unit
 
 # The kind's columns each roster shows, in order; "@..." are computed columns.
 ROSTER_FIELDS: dict[str, tuple[str, ...]] = {
@@ -347,7 +347,7 @@ def unit_reports(instance: Instance, db: Database, *, unit: str | None = None,
 
 # Centre daily digest -----------------------------------------------------------------------------
 DIGEST_COLUMNS = ("files", "rows_ok", "rows_failed", "imported", "batches", "submitted", "approved",
-                  "rejected", "waiting")
+                  "rejected", "waiting", "photos_waiting")
 
 
 def digest_figures(s: Session, day: date) -> dict[str, dict[str, int]]:
@@ -386,6 +386,9 @@ def digest_figures(s: Session, day: date) -> dict[str, dict[str, int]]:
                              .where(Declaration.status == "submitted")
                              .group_by(Declaration.unit_code)):
         add(code, "waiting", n)
+    for code, n in s.execute(select(Photo.unit_code, func.count()).where(Photo.status == "pending")
+                             .group_by(Photo.unit_code)):
+        add(code, "photos_waiting", n)
     return figures
 
 

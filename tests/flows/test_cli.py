@@ -211,6 +211,8 @@ def test_demo_processes_samples_and_shows_the_outputs(tmp_path) -> None:  # type
     assert result.exit_code == 0, result.output
     assert "psnAdd.xlsx" in result.output and "partial" in result.output
     assert re.search(r"submitted batch: .*D1001-\d{8}-001\..*\.pdf", result.output)
+    # The photos the community uploaded wait on the centre's photo review workbook.
+    assert re.search(r"photo review: +.*_centre/photos/ZP-D3001-\d{8}-001\.照片审核\.xlsx", result.output)
     receipts = list((home / "outbox" / "D1001" / "receipts").glob("*.json"))
     assert len(receipts) == 4
     assert list((home / "outbox" / "D1001" / "errors").glob("*.xlsx"))

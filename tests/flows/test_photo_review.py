@@ -209,3 +209,22 @@ def test_a_declaration_review_handler_leaves_photo_workbooks_alone(instance, db,
     upload(instance, db, A)
     book = send_photo_reviews(instance, db)[0].documents[0]
     assert read_decisions(instance, book) is None
+
+
+def test_the_centre_digest_counts_the_photos_still_waiting(instance, db, school):  # type: ignore[no-untyped-def]
+    from datetime import date
+
+    from pypdf import PdfReader
+
+    from exchange.review.reports import centre_digest, digest_figures
+
+    upload(instance, db, A, B)
+    with db.session() as s:
+        assert digest_figures(s, date.today())["S2201"]["photos_waiting"] == 2
+    send_photo_reviews(instance, db)
+    runner = CliRunner()
+    runner.invoke(cli, ["--home", str(instance.home), "photos", "decide", str(photo_ids(db)[A]), "--approve"])
+    with db.session() as s:
+        assert digest_figures(s, date.today())["S2201"]["photos_waiting"] == 1
+    text = "".join(page.extract_text() for page in PdfReader(centre_digest(instance, db).path).pages)
+    assert "待审核照片" in text
