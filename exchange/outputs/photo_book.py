@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 from openpyxl import Workbook
 from openpyxl.drawing.image import Image as SheetImage
+from openpyxl.styles import Alignment
 from openpyxl.worksheet.worksheet import Worksheet
 
 from exchange.messages import CONCLUSIONS, PHOTO_REVIEW_HEADERS as H, PHOTO_REVIEW_WORDS as PW
@@ -85,6 +86,8 @@ def _book(sheet: str, title: str, note: str, table: Table, review_no: str,
         r = i + 3
         cells = write_row(ws, r, table, line.values(i, review_no))
         ws.row_dimensions[r].height = ROW_POINTS
+        for name, cell in cells.items():        # beside the picture, not under it
+            cell.alignment = Alignment(vertical="center", wrap_text=name in table.wrap)
         if line.image is not None and line.image.is_file():
             picture = SheetImage(str(line.image))
             picture.width, picture.height = THUMB
@@ -93,6 +96,12 @@ def _book(sheet: str, title: str, note: str, table: Table, review_no: str,
             cells["photo"].value = PW["missing_photo"]
         rows.append(cells)
     ws.freeze_panes = f"{table.letter('name')}4"
+    # Printed: landscape, one page wide, the header on every page.
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_title_rows = "3:3"
     return wb, ws, rows
 
 
