@@ -55,6 +55,7 @@ class Schedule:
 @dataclass(frozen=True)
 class Archive:
     retention_days: int = 730
+    job_history_days: int = 90       # finished job_runs kept (the rescan adds ~480 a day)
 
 
 @dataclass(frozen=True)

@@ -7,14 +7,18 @@ from __future__ import annotations
 import logging
 import os
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, delete, func, select
 
 from exchange.config import Instance
 from exchange.errors import ConfigError
 from exchange.intake.watch import rescan_pass
 from exchange.schedule.registry import job
 from exchange.store.db import Database
+from exchange.store.models import JobRun
 
 log = logging.getLogger("exchange.jobs")
 
@@ -47,13 +51,38 @@ def _archived_at(path: Path, root: Path, st: os.stat_result) -> float:
     return seen if month_end is None else min(seen, month_end)
 
 
+def _positive_days(value: Any, what: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigError(f"archive_retention: {what} must be a positive integer, got {value!r}")
+    return value
+
+
 @job("archive_retention")
 def archive_retention(instance: Instance, db: Database, days: int | None = None,
-                      dry_run: bool = False) -> str:
-    """Delete archived source files older than [archive].retention_days (receipts stay)."""
-    keep_days = instance.settings.archive.retention_days if days is None else days
-    if not isinstance(keep_days, int) or isinstance(keep_days, bool) or keep_days < 1:
-        raise ConfigError(f"archive_retention: days must be a positive integer, got {keep_days!r}")
+                      dry_run: bool = False, job_history_days: int | None = None) -> str:
+    """Delete archived source files older than [archive].retention_days (receipts stay), and
+    finished job runs older than [archive].job_history_days."""
+    archive = instance.settings.archive
+    keep_days = _positive_days(archive.retention_days if days is None else days, "days")
+    history = _positive_days(archive.job_history_days if job_history_days is None
+                             else job_history_days, "job_history_days")
+    pruned = prune_job_runs(db, datetime.now() - timedelta(days=history), dry_run)
+    runs = (f"; {'would delete' if dry_run else 'deleted'} {pruned} job run(s) finished more "
+            f"than {history} days ago")
+    return _prune_archive(instance, keep_days, dry_run) + runs
+
+
+def prune_job_runs(db: Database, before: datetime, dry_run: bool = False) -> int:
+    """Finished job runs older than `before`: deleted (counted only on a dry run). Unfinished
+    runs stay whatever their age: the scheduler resumes or closes them."""
+    where = (JobRun.finished_at.is_not(None), JobRun.finished_at < before)
+    with db.session() as s:
+        if dry_run:
+            return int(s.scalar(select(func.count()).select_from(JobRun).where(*where)) or 0)
+        return int(cast(CursorResult[Any], s.execute(delete(JobRun).where(*where))).rowcount or 0)
+
+
+def _prune_archive(instance: Instance, keep_days: int, dry_run: bool) -> str:
     root = instance.archive
     if not root.is_dir():
         return "no archive"
@@ -84,4 +113,4 @@ def archive_retention(instance: Instance, db: Database, days: int | None = None,
     return f"{verb} {removed} archived file(s), {freed / 1048576:.1f} MB, older than {keep_days} days"
 
 
-__all__ = ["rescan", "archive_retention"]
+__all__ = ["rescan", "archive_retention", "prune_job_runs"]

@@ -190,7 +190,7 @@ class JobRun(Base):
     fire_key: Mapped[str] = mapped_column(String(64))
     node: Mapped[str | None] = mapped_column(String(64))
     started_at: Mapped[datetime] = mapped_column(DateTime, default=_now)
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
     outcome: Mapped[str | None] = mapped_column(Text)
     lease_until: Mapped[datetime | None] = mapped_column(DateTime)   # renewed while it runs
     __table_args__ = (UniqueConstraint("job", "fire_key", name="uq_job_runs_job_fire_key"),)

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from exchange.cli import cli
 from exchange.errors import ConfigError
+from exchange.schedule.jobs import archive_retention
 from exchange.schedule.registry import JOBS
 from exchange.schedule.scheduler import JobScheduler, latest_fire_time, run_recorded
 from exchange.schedule.spec import load_jobs
@@ -67,6 +68,28 @@ def test_archive_retention_deletes_only_old_archive_copies(home, instance, db) -
     assert "deleted 1 archived file(s)" in result.output and "older than 730 days" in result.output
     assert not old.exists() and not old.parent.parent.exists()
     assert kept.exists() and preserved.exists() and receipt.exists()
+
+
+def test_archive_retention_prunes_old_finished_job_runs(home, instance, db) -> None:  # type: ignore[no-untyped-def]
+    now = datetime.now().replace(microsecond=0)
+    with db.session() as s:
+        s.add_all([
+            JobRun(job="rescan", fire_key="old", started_at=now - timedelta(days=200),
+                   finished_at=now - timedelta(days=200), outcome="ok"),
+            JobRun(job="rescan", fire_key="recent", started_at=now - timedelta(days=10),
+                   finished_at=now - timedelta(days=10), outcome="ok"),
+            # Never finished (its node died): the scheduler resumes or closes it, never pruned.
+            JobRun(job="submit_batches", fire_key="stuck", started_at=now - timedelta(days=300)),
+        ])
+    assert "would delete 1 job run(s) finished more than 90 days ago" in archive_retention(
+        instance, db, dry_run=True)
+    result = run(home, "jobs", "run", "archive_retention")        # [archive] job_history_days = 90
+    assert result.exit_code == 0 and "deleted 1 job run(s)" in result.output, result.output
+    assert "deleted 1 job run(s) finished more than 5 days ago" in archive_retention(
+        instance, db, job_history_days=5)
+    with db.session() as s:
+        left = sorted(r.fire_key for r in s.scalars(select(JobRun)) if not r.fire_key.startswith("manual"))
+    assert left == ["stuck"]
 
 
 def test_unknown_job_name_is_an_error(home, instance, db) -> None:  # type: ignore[no-untyped-def]
