@@ -204,7 +204,7 @@ def apply_decisions(instance: Instance, db: Database, rows: Iterable[DecisionRow
     rows = list(rows)
     with db.session() as s:
         serials = [parse_integer(r.serial) for r in rows]
-        decls = _load(s, [x for x in serials if x])
+        decls = load_by_key(s, Declaration.serial, [x for x in serials if x])
         batches = {b.id: b.batch_no for b in s.scalars(select(Batch).where(
             Batch.id.in_({d.batch_id for d in decls.values() if d.batch_id})))} if decls else {}
         kinds = instance.rules.kinds
@@ -215,7 +215,8 @@ def apply_decisions(instance: Instance, db: Database, rows: Iterable[DecisionRow
         report.batch_names = dict(batches)
     # New decisions rewrite their batch's documents; a batch whose result workbook is missing
     # (lost to a crash after the commit) gets it back when its decisions are dropped again.
-    for batch_id in sorted(report.batches | _missing_results(instance, db, report.all_batches)):
+    missing = missing_results(db, Batch, report.all_batches, lambda b: result_book_path(instance, b))
+    for batch_id in sorted(report.batches | missing):
         report.outputs += [str(p) for p in write_result_documents(instance, db, batch_id)]
     return report
 
@@ -225,20 +226,24 @@ def result_book_path(instance: Instance, batch: Batch) -> Path:
         batch=batch.batch_no)
 
 
-def _missing_results(instance: Instance, db: Database, batch_ids: set[int]) -> set[int]:
-    if not batch_ids:
+def missing_results(db: Database, model: Any, ids: set[int], path_of: Callable[[Any], Path]) -> set[int]:
+    """Those of the batches (or photo reviews) `ids` whose result workbook `path_of` is missing."""
+    if not ids:
         return set()
     with db.session() as s:
-        batches = s.scalars(select(Batch).where(Batch.id.in_(sorted(batch_ids)))).all()
-        return {b.id for b in batches if not result_book_path(instance, b).exists()}
+        groups = s.scalars(select(model).where(model.id.in_(sorted(ids)))).all()
+        return {g.id for g in groups if not path_of(g).exists()}
 
 
-def _load(s: Session, serials: list[int]) -> dict[int, Declaration]:
-    out: dict[int, Declaration] = {}
-    unique = sorted(set(serials))
-    for i in range(0, len(unique), 900):
-        for d in s.scalars(select(Declaration).where(Declaration.serial.in_(unique[i:i + 900]))):
-            out[d.serial] = d
+def load_by_key(s: Session, key: Any, keys: Iterable[int]) -> dict[int, Any]:
+    """The rows whose `key` column is among `keys` (declarations by serial, photos by id), in
+    chunks below the bound-parameter limit."""
+    model = key.class_
+    out: dict[int, Any] = {}
+    unique = sorted(set(keys))
+    for i in range(0, len(unique), Q.IN_CHUNK):
+        for row in s.scalars(select(model).where(key.in_(unique[i:i + Q.IN_CHUNK]))):
+            out[getattr(row, key.key)] = row
     return out
 
 
@@ -417,5 +422,5 @@ def handle_review_file(instance: Instance, db: Database, path: Path) -> dict[str
 
 
 __all__ = ["apply_decisions", "read_decisions", "read_conclusion", "Refusals", "decisions_receipt",
-           "close_when_decided", "decision_spec", "handle_review_file", "write_result_documents",
+           "close_when_decided", "decision_spec", "load_by_key", "missing_results", "handle_review_file", "write_result_documents",
            "parse_conclusion", "DecisionRow", "ReviewReport", "review_spec"]

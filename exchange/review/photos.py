@@ -38,7 +38,7 @@ from exchange.outputs.photo_book import (PHOTO_REVIEW_KIND, PhotoLine, write_pho
 from exchange.photos import PHOTO_KIND, people_of_unit
 from exchange.review.decisions import (APPROVED, REJECTED, DecisionRow, Refusals, ReviewReport,
                                        close_when_decided, decision_spec, decisions_receipt,
-                                       read_conclusion)
+                                       load_by_key, missing_results, read_conclusion)
 from exchange.review.submit import next_number, numbered
 from exchange.store import queries as Q
 from exchange.store.db import Database
@@ -206,17 +206,12 @@ def apply_photo_decisions(instance: Instance, db: Database, rows: Iterable[Decis
                           review_hint: str | None = None, actor: str = CENTRE,
                           now: datetime | None = None) -> PhotoReviewReport:
     """Apply photo decisions in one transaction, then write the units' result workbooks."""
-
     now = now or _now()
     report = PhotoReviewReport(batch_hint=review_hint or None)
     rows = list(rows)
     with db.session() as s:
         keys = [parse_integer(r.serial) for r in rows]
-        wanted = sorted({k for k in keys if k})
-        photos: dict[int, Photo] = {}
-        for i in range(0, len(wanted), Q.IN_CHUNK):
-            photos.update((p.id, p) for p in s.scalars(
-                select(Photo).where(Photo.id.in_(wanted[i:i + Q.IN_CHUNK]))))
+        photos = load_by_key(s, Photo.id, [k for k in keys if k])
         reviews = {r.id: r.review_no for r in s.scalars(select(PhotoReview).where(
             PhotoReview.id.in_({p.review_id for p in photos.values() if p.review_id})))} if photos else {}
         for r, key in zip(rows, keys):
@@ -224,10 +219,8 @@ def apply_photo_decisions(instance: Instance, db: Database, rows: Iterable[Decis
         for review_id in report.batches:
             _close_review(s, review_id, now)
         report.batch_names = dict(reviews)
-    with db.session() as s:
-        missing = {r.id for r in s.scalars(select(PhotoReview).where(
-            PhotoReview.id.in_(sorted(report.all_batches))))
-            if not result_book_path(instance, r).exists()}
+    missing = missing_results(db, PhotoReview, report.all_batches,
+                              lambda r: result_book_path(instance, r))
     for review_id in sorted(report.batches | missing):
         path = _documents(instance, db, review_id, "result")
         if path is not None:
@@ -292,15 +285,12 @@ def _close_review(s: Session, review_id: int, now: datetime) -> None:
     close_when_decided(s, PhotoReview, review_id, Photo.review_id, Photo.status, PENDING, now)
 
 
-def close_finished(db: Database, now: datetime | None = None) -> int:
+def close_finished(db: Database, now: datetime) -> None:
     """Close the open reviews that have nothing left to decide: their last pending photos were
-    superseded by newer uploads (which go on reviews of their own). How many were closed."""
+    superseded by newer uploads (which go on reviews of their own)."""
     with db.session() as s:
-        open_ids = list(s.scalars(select(PhotoReview.id).where(PhotoReview.status == "sent")))
-        for review_id in open_ids:
-            _close_review(s, review_id, now or _now())
-        return len(open_ids) - len(s.scalars(select(PhotoReview.id).where(
-            PhotoReview.id.in_(open_ids), PhotoReview.status == "sent")).all())
+        for review_id in s.scalars(select(PhotoReview.id).where(PhotoReview.status == "sent")).all():
+            _close_review(s, review_id, now)
 
 
 # The centre inbox hook ---------------------------------------------------------------------------
