@@ -3,6 +3,7 @@ parser, the health endpoints, JSON log lines, and the fail2ban filter against th
 from __future__ import annotations
 
 import json
+import os
 import re
 import urllib.error
 import urllib.request
@@ -292,3 +293,33 @@ def test_status_shows_what_waits_where_and_the_jobs(instance, db, tmp_path: Path
     assert "waiting: 2 file(s) in 2 folder(s)" in text.output
     assert re.search(r"(?m)^  1001 +1  oldest waiting\.xlsx", text.output)
     assert re.search(r"(?m)^  archive_retention +cron 30 3 \* \* \*  last .+", text.output)
+
+
+def test_ready_flips_when_the_database_goes_away_and_back(tmp_path: Path) -> None:
+    """A private PostgreSQL (never the shared test server) stopped under a running node."""
+    from tests.pgserver import LocalCluster, find_bindir
+
+    if find_bindir() is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("no PostgreSQL binaries (initdb, pg_ctl)")
+        pytest.skip("no PostgreSQL binaries (initdb, pg_ctl)")
+    cluster = LocalCluster()
+    try:
+        url = cluster.start()
+        instance = with_monitoring(make_instance(tmp_path / "inst"), database_url=url)
+        served = Served(instance).start()
+        try:
+            wait_until(lambda: get(instance, "/healthz/ready")[0] == 200, 20, "ready")
+            cluster.pause()
+            status, body = wait_until(lambda: (r := get(instance, "/healthz/ready"))[0] == 503
+                                      and r, 20, "not ready")
+            checks = {c["name"]: c["ok"] for c in json.loads(body)["checks"]}
+            assert checks == {"database": False, "schema": False, "intake_worker": True,
+                              "sftp": True}
+            assert get(instance, "/healthz/live")[0] == 200      # the process still works
+            cluster.resume()
+            wait_until(lambda: get(instance, "/healthz/ready")[0] == 200, 30, "ready again")
+        finally:
+            assert served.stop() == 0, served.output()
+    finally:
+        cluster.stop()
