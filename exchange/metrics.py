@@ -15,6 +15,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar
 
 if TYPE_CHECKING:
+    from prometheus_client import Counter, Gauge, Histogram
+
     from exchange.results import FileResult
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -29,67 +31,85 @@ def _kind(kind: str | None) -> str:
     return kind or "unknown"
 
 
+# attribute, type, name, help, labels. Counters get `_total` on the wire.
+METRICS: tuple[tuple[str, str, str, str, tuple[str, ...]], ...] = (
+    # Files
+    ("received", "counter", "exchange_files_received", "Unit files this node claimed (took "
+     "from an inbox, or took over from a stopped node).", ()),
+    ("processed", "counter", "exchange_files_processed", "Unit files this node finished, by "
+     "kind and status (accepted, partial, rejected, quarantined).", ("kind", "status")),
+    ("quarantined", "counter", "exchange_files_quarantined", "Unit files this node "
+     "quarantined, by kind and file code.", ("kind", "code")),
+    ("rows", "counter", "exchange_rows", "Rows of the files this node finished, by kind and "
+     "outcome (accepted, failed, duplicate).", ("kind", "outcome")),
+    ("receipt_seconds", "histogram", "exchange_file_receipt_seconds", "From a file's claim "
+     "(files.received_at) to its receipt.", ()),
+    ("processing", "gauge", "exchange_files_processing", "Unit files this node is judging now.",
+     ()),
+    ("sftp_uploads", "counter", "exchange_sftp_uploads", "Files units finished uploading over "
+     "this node's SFTP server.", ()),
+    ("sftp_upload_bytes", "counter", "exchange_sftp_upload_bytes", "Bytes of those uploads.", ()),
+    # Sandboxed readers (exchange.read's worker processes)
+    ("worker_restarts", "counter", "exchange_reader_worker_restarts", "Sandboxed reader "
+     "processes started again after one ended, by reason.", ("reason",)),
+    ("sandbox_kills", "counter", "exchange_reader_sandbox_kills", "Sandboxed reader processes "
+     "ended by a limit (memory, time, signal), by reason.", ("reason",)),
+    # SFTP
+    ("sftp_sessions", "counter", "exchange_sftp_sessions", "SFTP sessions opened on this node.",
+     ()),
+    ("sftp_open", "gauge", "exchange_sftp_sessions_open", "SFTP sessions open now.", ()),
+    ("sftp_logins", "counter", "exchange_sftp_logins", "SFTP logins by method (password, "
+     "publickey) and result (ok, failed).", ("method", "result")),
+    ("sftp_lockouts", "counter", "exchange_sftp_lockouts", "Accounts this node locked after "
+     "repeated wrong passwords.", ()),
+    # Jobs and the database
+    ("job_runs", "counter", "exchange_job_runs", "Scheduled job runs this node ran, by job and "
+     "outcome (ok, failed).", ("job", "outcome")),
+    ("job_seconds", "histogram", "exchange_job_run_seconds", "How long this node's job runs "
+     "took, by job.", ("job",)),
+    ("db_retries", "counter", "exchange_database_retries", "Work tried again because the "
+     "database was busy or unreachable, by what was retried (file: a file judged again; "
+     "folder: an inbox folder tried again).", ("what",)),
+)
+BUCKETS = {"receipt_seconds": RECEIPT_BUCKETS, "job_seconds": JOB_BUCKETS}
+
+
 class Metrics:
-    """The counters, gauges and histograms of one node; `registry` is what /metrics serves.
+    """The counters, gauges and histograms of one node (METRICS); `registry` is what /metrics
+    serves.
 
     prometheus_client (about 40 ms of imports) is loaded when the first Metrics is made: by the
     first file processed or the service's start, never by `exchange validate`.
     """
+    received: Counter
+    processed: Counter
+    quarantined: Counter
+    rows: Counter
+    receipt_seconds: Histogram
+    processing: Gauge
+    sftp_uploads: Counter
+    sftp_upload_bytes: Counter
+    worker_restarts: Counter
+    sandbox_kills: Counter
+    sftp_sessions: Counter
+    sftp_open: Gauge
+    sftp_logins: Counter
+    sftp_lockouts: Counter
+    job_runs: Counter
+    job_seconds: Histogram
+    db_retries: Counter
 
     def __init__(self) -> None:
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
-        r = self.registry = CollectorRegistry(auto_describe=True)
+        self.registry = CollectorRegistry(auto_describe=True)
         self._collector_types: set[type] = set()
-        self.info = Info("exchange_node", "The node serving these metrics.", registry=r)
-        # Files ------------------------------------------------------------------------------
-        self.received = Counter("exchange_files_received", "Unit files this node claimed "
-                                "(took from an inbox, or took over from a stopped node).",
-                                registry=r)
-        self.processed = Counter("exchange_files_processed", "Unit files this node finished, by "
-                                 "kind and status (accepted, partial, rejected, quarantined).",
-                                 ["kind", "status"], registry=r)
-        self.quarantined = Counter("exchange_files_quarantined", "Unit files this node "
-                                   "quarantined, by kind and file code.", ["kind", "code"],
-                                   registry=r)
-        self.rows = Counter("exchange_rows", "Rows of the files this node finished, by kind and "
-                            "outcome (accepted, failed, duplicate).", ["kind", "outcome"],
-                            registry=r)
-        self.receipt_seconds = Histogram("exchange_file_receipt_seconds", "From a file's claim "
-                                         "(files.received_at) to its receipt.",
-                                         buckets=RECEIPT_BUCKETS, registry=r)
-        self.processing = Gauge("exchange_files_processing", "Unit files this node is judging "
-                                "now.", registry=r)
-        self.sftp_uploads = Counter("exchange_sftp_uploads", "Files units finished uploading "
-                                    "over this node's SFTP server.", registry=r)
-        self.sftp_upload_bytes = Counter("exchange_sftp_upload_bytes", "Bytes of those uploads.",
-                                         registry=r)
-        # Sandboxed readers (exchange.read's worker processes) ---------------------------------
-        self.worker_restarts = Counter("exchange_reader_worker_restarts", "Sandboxed reader "
-                                       "processes started again after one ended, by reason.",
-                                       ["reason"], registry=r)
-        self.sandbox_kills = Counter("exchange_reader_sandbox_kills", "Sandboxed reader "
-                                     "processes ended by a limit (memory, time, signal), by "
-                                     "reason.", ["reason"], registry=r)
-        # SFTP -------------------------------------------------------------------------------
-        self.sftp_sessions = Counter("exchange_sftp_sessions", "SFTP sessions opened on this "
-                                     "node.", registry=r)
-        self.sftp_open = Gauge("exchange_sftp_sessions_open", "SFTP sessions open now.",
-                               registry=r)
-        self.sftp_logins = Counter("exchange_sftp_logins", "SFTP authentication attempts by "
-                                   "method (password, publickey) and result (ok, failed).",
-                                   ["method", "result"], registry=r)
-        self.sftp_lockouts = Counter("exchange_sftp_lockouts", "Accounts this node locked after "
-                                     "repeated wrong passwords.", registry=r)
-        # Jobs and the database ----------------------------------------------------------------
-        self.job_runs = Counter("exchange_job_runs", "Scheduled job runs this node ran, by job "
-                                "and outcome (ok, failed).", ["job", "outcome"], registry=r)
-        self.job_seconds = Histogram("exchange_job_run_seconds", "How long this node's job runs "
-                                     "took, by job.", ["job"], buckets=JOB_BUCKETS, registry=r)
-        self.db_retries = Counter("exchange_database_retries", "Work tried again because the "
-                                  "database was busy or unreachable, by what was retried (file: "
-                                  "a file judged again; folder: an inbox folder tried again).",
-                                  ["what"], registry=r)
+        self.info = Info("exchange_node", "The node serving these metrics.", registry=self.registry)
+        types = {"counter": Counter, "gauge": Gauge, "histogram": Histogram}
+        for attribute, kind, name, help_text, labels in METRICS:
+            extra = {"buckets": BUCKETS[attribute]} if attribute in BUCKETS else {}
+            setattr(self, attribute, types[kind](name, help_text, labels, registry=self.registry,
+                                                 **extra))
 
     def register_once(self, collector: Any) -> None:
         """Add a scrape-time collector; a second one of the same class is ignored (two services
