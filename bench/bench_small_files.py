@@ -2,6 +2,7 @@
 
     python bench/bench_small_files.py                 # 1,000 files of 3-20 rows, 10 units
     python bench/bench_small_files.py --files 200 --no-serve
+    python bench/bench_small_files.py --monitoring    # serve with /metrics scraped every second
 
 Two runs, each on a fresh instance, each in its own child process:
   process  the files are renamed into the unit inboxes at once, then `exchange process`
@@ -22,6 +23,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -90,9 +92,30 @@ def run_process(root: Path, staged: list[tuple[str, Path]], units: list[str]) ->
     return run.seconds, run.peak_mb, receipts(instance, units)
 
 
-def run_serve(root: Path, staged: list[tuple[str, Path]], units: list[str], timeout: float
-              ) -> tuple[float, float, int]:
+def scrape_every_second(port: int, stop: threading.Event, seen: list[float]) -> None:
+    """What Prometheus would do (at a 1 s interval, 15 times its default rate)."""
+    import urllib.request
+
+    while not stop.wait(1.0):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+                body = r.read().decode()
+        except OSError:
+            continue
+        seen.append(sum(float(line.rsplit(" ", 1)[1]) for line in body.splitlines()
+                        if line.startswith("exchange_files_processed_total{")))
+
+
+def run_serve(root: Path, staged: list[tuple[str, Path]], units: list[str], timeout: float,
+              monitoring: bool = False) -> tuple[float, float, int]:
     instance = new_instance(root, "inst-serve", units)
+    scraper, stop, seen = None, threading.Event(), []   # type: ignore[var-annotated]
+    if monitoring:
+        port = free_port()
+        config = instance.home / "config.toml"
+        config.write_text(config.read_text(encoding="utf-8").replace("# port = 9464", f"port = {port}"),
+                          encoding="utf-8")
+        scraper = threading.Thread(target=scrape_every_second, args=(port, stop, seen), daemon=True)
     log = root / "serve.log"
     hwm = root / "serve.hwm"
     with log.open("wb") as out:
@@ -104,6 +127,8 @@ def run_serve(root: Path, staged: list[tuple[str, Path]], units: list[str], time
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise SystemExit("exchange serve did not start:\n" + log.read_text(errors="replace")[-3000:])
                 time.sleep(0.1)
+            if scraper is not None:
+                scraper.start()
             start = time.perf_counter()
             drop(staged, instance)
             done, deadline = 0, time.monotonic() + timeout
@@ -112,6 +137,9 @@ def run_serve(root: Path, staged: list[tuple[str, Path]], units: list[str], time
                 done = receipts(instance, units)
             seconds = time.perf_counter() - start
         finally:
+            stop.set()
+            if seen:
+                print(f"  scraped {len(seen)} times; last: {seen[-1]:.0f} files processed", flush=True)
             proc.send_signal(signal.SIGTERM)
             try:
                 proc.wait(120)
@@ -128,6 +156,8 @@ def main() -> None:
     ap.add_argument("--units", type=int, default=10)
     ap.add_argument("--no-serve", action="store_true", help="skip the `exchange serve` run")
     ap.add_argument("--timeout", type=float, default=600, help="give up on serve after this many seconds")
+    ap.add_argument("--monitoring", action="store_true",
+                    help="serve with [monitoring].port set, /metrics scraped every second")
     args = ap.parse_args()
     units = [f"{1001 + i}" for i in range(args.units)]
     print(f"{datetime.now():%Y-%m-%d %H:%M}  {machine()}")
@@ -140,7 +170,7 @@ def main() -> None:
             print(f"{mode}: writing {args.files:,} files ...", flush=True)
             staged = make_files(root / f"staged-{mode}", args.files, units)
             seconds, peak, done = (run_process(root, staged, units) if mode == "process"
-                                   else run_serve(root, staged, units, args.timeout))
+                                   else run_serve(root, staged, units, args.timeout, args.monitoring))
             print(f"  {mode}: {done:,}/{args.files:,} receipts in {seconds:.1f} s, peak RSS {peak:.0f} MB",
                   flush=True)
             results.append((mode, done, seconds, peak))

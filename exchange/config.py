@@ -13,6 +13,7 @@ from exchange.errors import ConfigError
 
 if TYPE_CHECKING:
     from exchange.kinds.spec import RuleSet
+    from exchange.metrics import Metrics
 
 CENTRE = "_centre"
 DEFAULTS = Path(__file__).parent / "defaults"
@@ -59,6 +60,21 @@ class Archive:
 
 
 @dataclass(frozen=True)
+class Monitoring:
+    """Prometheus metrics and health endpoints over HTTP; off until a port is set."""
+    host: str = "127.0.0.1"
+    port: int = 0                    # 0: no endpoint (a port set in config.toml must be positive)
+
+
+LOG_FORMATS = ("text", "json")
+
+
+@dataclass(frozen=True)
+class Logging:
+    format: str = "text"             # "json": one JSON object per line (exchange.logs)
+
+
+@dataclass(frozen=True)
 class Settings:
     name: str = ""
     database_url: str = "sqlite:///var/exchange.db"
@@ -67,6 +83,8 @@ class Settings:
     sftp: Sftp = field(default_factory=Sftp)
     schedule: Schedule = field(default_factory=Schedule)
     archive: Archive = field(default_factory=Archive)
+    monitoring: Monitoring = field(default_factory=Monitoring)
+    logging: Logging = field(default_factory=Logging)
 
 
 def _section(cls: type, data: dict[str, Any], where: str) -> Any:
@@ -95,11 +113,19 @@ def load_settings(path: Path) -> Settings:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
-    sections = {"instance", "database", "limits", "intake", "sftp", "schedule", "archive"}
+    sections = {"instance", "database", "limits", "intake", "sftp", "schedule", "archive",
+                "monitoring", "logging"}
     unknown = set(raw) - sections
     if unknown:
         raise ConfigError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}")
     where = path.name
+    logging_ = _section(Logging, raw.get("logging", {}), f"{where} [logging]")
+    if logging_.format not in LOG_FORMATS:
+        raise ConfigError(f"{where} [logging].format: expected one of {', '.join(LOG_FORMATS)}, "
+                          f"got {logging_.format!r}")
+    monitoring = _section(Monitoring, raw.get("monitoring", {}), f"{where} [monitoring]")
+    if monitoring.port > 65535:
+        raise ConfigError(f"{where} [monitoring].port: expected 1-65535, got {monitoring.port}")
     return Settings(
         name=str(raw.get("instance", {}).get("name", Settings.name)),
         database_url=str(raw.get("database", {}).get("url", Settings.database_url)),
@@ -108,6 +134,8 @@ def load_settings(path: Path) -> Settings:
         sftp=_section(Sftp, raw.get("sftp", {}), f"{where} [sftp]"),
         schedule=_section(Schedule, raw.get("schedule", {}), f"{where} [schedule]"),
         archive=_section(Archive, raw.get("archive", {}), f"{where} [archive]"),
+        monitoring=monitoring,
+        logging=logging_,
     )
 
 
@@ -174,6 +202,13 @@ class Instance:
     def path(self, relative: str) -> Path:
         p = Path(relative)
         return p if p.is_absolute() else self.home / p
+
+    @cached_property
+    def metrics(self) -> "Metrics":
+        """This process's counters for this instance (exchange.metrics); each node its own."""
+        from exchange.metrics import Metrics
+
+        return Metrics()
 
     @cached_property
     def rules(self) -> "RuleSet":

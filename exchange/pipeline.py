@@ -42,6 +42,7 @@ from exchange.read.tables import open_book
 from exchange.intake.subaccounts import attribution, outbox_of_work
 from exchange.photos import PhotoRun, examine_photos, is_photo_upload
 from exchange.residents import hooks_for
+from exchange.metrics import metered_claim
 from exchange.results import FileError, FileResult, RowOutcome
 from exchange.store import queries as Q
 from exchange.store.db import Database, transient, trouble
@@ -422,6 +423,7 @@ def output_stem(result: FileResult) -> str:
     return f"{result.received_at:%Y%m%d-%H%M%S}-{result.file_id:06d}-{Path(result.name).stem}"
 
 
+@metered_claim
 def process_claim(instance: Instance, db: Database, work: Claim, actor: str | None = None,
                   scope: frozenset[str] | None = None) -> FileResult:
     """Judge and import a claimed file, then publish its outputs and archive or quarantine it.
@@ -501,6 +503,7 @@ def _judged(instance: Instance, db: Database, work: Claim, actor: str | None,
                 if not waits:
                     raise
                 wait = waits.pop(0)
+                instance.metrics.database_retry("file")
                 log.warning("unit=%s file=%s id=%s: database busy or unreachable (%s), judging "
                             "again in %.0fs", work.unit, work.name, work.file_id,
                             trouble(exc), wait)

@@ -1,23 +1,28 @@
 """`exchange serve`: the intake worker, inbox watchers, the SFTP server and the scheduler.
 
 Start order: jobs/*.toml are validated first (a bad file stops the start before anything
-listens); then the worker, whose first task is crash recovery and a full pass; then the
+listens); then the worker, whose first task is crash recovery and a full pass; the monitoring
+endpoint (when [monitoring].port is set: live from here, ready once SFTP listens); then the
 watcher, SFTP and the scheduler. Stop order: no new work in (SFTP, watcher, scheduler), then
 the worker finishes the file in hand.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import logging
-import logging.handlers
 import os
 import signal
-import sys
 import threading
 from types import FrameType
 from typing import Any
 
 from exchange.config import Instance
+from exchange.intake.claim import node_name
 from exchange.intake.watch import InboxWatcher, IntakeWorker
+from exchange.logs import ContextFormatter, setup_logging
+from exchange.monitor.health import Health, database_checks, service_checks
+from exchange.monitor.http import MonitorServer
+from exchange.monitor.state import StateCollector
 from exchange.schedule.scheduler import JobScheduler
 from exchange.schedule.spec import JobSpec, load_jobs
 from exchange.sftp.auth import Authenticator
@@ -26,49 +31,6 @@ from exchange.sftp.server import SftpService, Upload
 from exchange.store.db import Database, open_database
 
 log = logging.getLogger("exchange.serve")
-
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
-# Libraries whose chatter at INFO says nothing an operator needs.
-QUIET = ("paramiko", "apscheduler", "watchdog", "alembic")
-
-
-class ContextFormatter(logging.Formatter):
-    """Every line names a unit and a file: `unit=- file=-` where a message has none of its own
-    (context may also come as `extra={"unit": ..., "file": ...}`)."""
-
-    def formatMessage(self, record: logging.LogRecord) -> str:
-        message = record.message
-        prefix = ""
-        if "unit=" not in message:
-            prefix += f"unit={getattr(record, 'unit', '-')} "
-        if "file=" not in message:
-            prefix += f"file={getattr(record, 'file', '-')} "
-        record.message = prefix + message
-        try:
-            return super().formatMessage(record)
-        finally:
-            record.message = message
-
-
-def setup_logging(instance: Instance, *, stream: Any = None) -> list[logging.Handler]:
-    """English log lines to var/logs/exchange.log (rotated) and stderr; returns the handlers."""
-    logs = instance.var / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    formatter = ContextFormatter(LOG_FORMAT)
-    file_handler = logging.handlers.RotatingFileHandler(logs / "exchange.log", maxBytes=20 << 20,
-                                                        backupCount=5, encoding="utf-8")
-    err_handler = logging.StreamHandler(stream or sys.stderr)
-    handlers: list[logging.Handler] = [file_handler, err_handler]
-    root = logging.getLogger()
-    for h in list(root.handlers):
-        root.removeHandler(h)
-    for h in handlers:
-        h.setFormatter(formatter)
-        root.addHandler(h)
-    root.setLevel(logging.INFO)
-    for name in QUIET:
-        logging.getLogger(name).setLevel(logging.WARNING)
-    return handlers
 
 
 class Service:
@@ -83,11 +45,23 @@ class Service:
         self.worker = IntakeWorker(instance, self.db)
         self.watcher = InboxWatcher(instance, self.worker)
         policy = LockoutPolicy.from_settings(instance.settings.sftp)
-        self.auth = Authenticator(self.db, DatabaseLockout(self.db, policy))
+        self.auth = Authenticator(self.db, DatabaseLockout(self.db, policy), instance.metrics)
         self.sftp = SftpService(instance, self.auth, on_upload=self._uploaded, port=sftp_port)
         self.scheduler = JobScheduler(instance, self.db, self.jobs,
                                       overrides={"rescan": self._rescan_job})
         self.stopped = threading.Event()
+        self.monitor: MonitorServer | None = None
+        monitoring = instance.settings.monitoring
+        if monitoring.port:
+            metrics = instance.metrics
+            metrics.info.info({"node": node_name()})
+            metrics.register_once(StateCollector(instance))
+            self.monitor = MonitorServer(monitoring.host, monitoring.port, metrics.registry,
+                                         ready=self.health, live=lambda: self.worker.alive)
+
+    def health(self, pool: concurrent.futures.Executor | None = None) -> Health:
+        """Ready: the database answers at the schema's head, the worker runs, SFTP listens."""
+        return Health(tuple(database_checks(self.db, pool) + service_checks(self)))
 
     def _uploaded(self, upload: Upload) -> None:
         self.worker.notify(upload.real)
@@ -99,6 +73,8 @@ class Service:
     def start(self) -> None:
         self.instance.ensure_folders()
         self.worker.start()
+        if self.monitor is not None:     # live at once; ready once SFTP listens too
+            self.monitor.start()
         self.worker.rescan(startup=True)
         self.watcher.start()
         self.sftp.start()
@@ -106,11 +82,15 @@ class Service:
         log.info("unit=- file=-: serving %s: sftp %s:%d, %d job(s)", self.instance.home,
                  self.sftp.host, self.sftp.port, len(self.scheduler.specs))
 
+    def _stop_monitor(self) -> None:
+        if self.monitor is not None:
+            self.monitor.stop()
+
     def stop(self) -> None:
         """Also safe after a start that failed half-way (say, the SFTP port was taken)."""
         log.info("unit=- file=-: stopping")
         for step in (self.sftp.stop, self.watcher.stop, lambda: self.scheduler.shutdown(wait=False),
-                     self.worker.stop):
+                     self.worker.stop, self._stop_monitor):
             try:
                 step()
             except Exception:  # the remaining parts must still stop
@@ -148,4 +128,4 @@ def serve(instance: Instance, *, sftp_port: int | None = None) -> None:
             signal.signal(sig, handler)
 
 
-__all__ = ["Service", "serve", "setup_logging", "ContextFormatter"]
+__all__ = ["Service", "serve", "setup_logging", "ContextFormatter"]  # the last two: exchange.logs

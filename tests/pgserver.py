@@ -81,12 +81,23 @@ class LocalCluster:
         self.port = free_port()
         opts = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
                 "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300")
-        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "log"),
-                  "-o", opts, "-w", "-t", "60", "start")
+        self._opts = opts
+        self._pg_ctl_start()
         (self.root / "url").write_text(self.url)
         if owned:
             (self.root / OWNER_FILE).write_text(str(os.getpid()))
         return self.url
+
+    def _pg_ctl_start(self) -> None:
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "log"),
+                  "-o", self._opts, "-w", "-t", "60", "start")
+
+    def pause(self) -> None:
+        """Stop the server but keep its data: `resume()` starts it again on the same port."""
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def resume(self) -> None:
+        self._pg_ctl_start()
 
     def stop(self) -> None:
         if self.data.exists():

@@ -59,6 +59,7 @@ LAZY_COMMANDS = {
     "process": "files",
     "report": "report",
     "serve": "serve",
+    "status": "status",
     "templates": "templates_cmd",
     "units": "units",
     "validate": "files",

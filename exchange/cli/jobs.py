@@ -19,15 +19,12 @@ def list_jobs(ctx: Context) -> None:
 
     Example: exchange jobs list
     """
-    from sqlalchemy import func, select
-
     from exchange.schedule.spec import load_jobs
-    from exchange.store.models import JobRun
+    from exchange.store.queries import last_job_runs
 
     specs = load_jobs(ctx.instance)
     with ctx.db.session() as s:
-        last = dict(s.execute(select(JobRun.job, func.max(JobRun.id)).group_by(JobRun.job)).all())
-        runs = {r.job: r for r in s.scalars(select(JobRun).where(JobRun.id.in_(list(last.values()))))}
+        runs = last_job_runs(s)
     if not specs:
         click.echo("no jobs in jobs/")
     for spec in specs:

@@ -107,6 +107,11 @@ class IntakeWorker:
     def start(self) -> None:
         self._thread.start()
 
+    @property
+    def alive(self) -> bool:
+        """The worker thread runs (health checks)."""
+        return self._thread.is_alive()
+
     def notify(self, path: Path) -> None:
         """Something changed at `path`; only files directly in an inbox folder count."""
         folder = self.folder_of(path)
@@ -206,6 +211,7 @@ class IntakeWorker:
                                 exc, RETRY_SECONDS)
                     self._due[folder] = time.monotonic() + RETRY_SECONDS
                     self._recover_due = True
+                    self.instance.metrics.database_retry("folder")
                 except Exception:
                     log.exception("unit=%s file=-: processing failed; retrying in %.0fs", folder,
                                   RETRY_SECONDS)

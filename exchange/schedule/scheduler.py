@@ -213,7 +213,8 @@ class JobScheduler:
 
     def _call(self, spec: JobSpec) -> str:
         fn = self.overrides.get(spec.name) or self.registered[spec.name]
-        return fn(self.instance, self.db, **spec.options)
+        with self.instance.metrics.job_run(spec.id):
+            return fn(self.instance, self.db, **spec.options)
 
     def resume(self) -> list[str]:
         """Run again the firings of this scheduler's jobs that a stopped node left unfinished."""

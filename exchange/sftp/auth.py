@@ -8,6 +8,7 @@ import logging
 from dataclasses import dataclass
 
 from exchange.accounts import hash_password, verify_password
+from exchange.metrics import Metrics
 from exchange.sftp.lockout import Lockout
 from exchange.store.db import Database
 from exchange.store.models import Account
@@ -40,8 +41,8 @@ def key_blobs(lines: str | None) -> list[tuple[str, bytes]]:
 class Authenticator:
     """Checks a password or a key for a login; wrong passwords count towards the lockout."""
 
-    def __init__(self, db: Database, lockout: Lockout) -> None:
-        self.db, self.lockout = db, lockout
+    def __init__(self, db: Database, lockout: Lockout, metrics: Metrics | None = None) -> None:
+        self.db, self.lockout, self.metrics = db, lockout, metrics
         # Unknown logins still pay for one argon2 verification, so timing does not tell
         # which logins exist.
         self._decoy = hash_password("decoy-" + base64.b64encode(b"exchange").decode())
@@ -74,6 +75,8 @@ class Authenticator:
             return Principal(account.login, account.unit_code, account.role)
         until = self.lockout.failed(login)
         if until is not None:
+            if self.metrics is not None:
+                self.metrics.sftp_locked()
             log.warning("unit=%s file=-: wrong password for %s; account locked until %s",
                         account.unit_code, login, until.isoformat(timespec="seconds"))
         else:

@@ -11,6 +11,7 @@ import errno
 import functools
 import logging
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -26,6 +27,7 @@ from paramiko.sftp import (SFTP_FAILURE, SFTP_NO_SUCH_FILE, SFTP_OK, SFTP_OP_UNS
 
 from exchange.config import Instance
 from exchange.errors import ConfigError
+from exchange.metrics import Metrics
 from exchange.sftp.auth import Authenticator, Principal
 from exchange.sftp.hostkey import load_host_key
 from exchange.sftp.view import Denied, Missing, Resolved, View, check_name
@@ -159,6 +161,7 @@ class UploadHandle(SFTPHandle):
         os.replace(self.temp, self.final)
         log.info("unit=%s file=%s: received %d bytes over sftp (login %s)", self.session.unit,
                  self.final.name, size, self.session.principal.login)
+        self.session.services.instance.metrics.sftp_upload(size)
         on_upload = self.session.services.on_upload
         if on_upload is not None:
             on_upload(Upload(self.session.unit, self.session.principal.login, self.target.virtual,
@@ -182,19 +185,19 @@ class SftpSession(SFTPServerInterface):
 
     def session_started(self) -> None:
         self.services.auth.accepted(self.principal.login)
+        self.services.instance.metrics.sftp_login(self.ssh.method, True)
+        self.services.instance.metrics.sftp_session(opened=True)
         log.info("unit=%s file=-: sftp session opened (login %s from %s)", self.unit,
                  self.principal.login, self.server_peer())
 
     def session_ended(self) -> None:
         self.ended = True
+        self.services.instance.metrics.sftp_session(opened=False)
         log.info("unit=%s file=-: sftp session closed (login %s)", self.unit, self.principal.login)
 
     def server_peer(self) -> str:
-        try:
-            peer = self.ssh.transport.getpeername()
-        except (OSError, AttributeError):
-            return "?"
-        return f"{peer[0]}:{peer[1]}"
+        host, port = self.ssh.peer()
+        return f"{host}:{port}"
 
     # Listing and attributes -------------------------------------------------------------
     @_fails
@@ -315,9 +318,18 @@ class SftpSession(SFTPServerInterface):
 class SshServer(paramiko.ServerInterface):
     """One connection's SSH side: authentication and the sftp subsystem only."""
 
-    def __init__(self, transport: paramiko.Transport, auth: Authenticator) -> None:
-        self.transport, self.auth = transport, auth
+    def __init__(self, transport: paramiko.Transport, auth: Authenticator,
+                 metrics: Metrics | None = None) -> None:
+        self.transport, self.auth, self.metrics = transport, auth, metrics
         self.principal: Principal | None = None
+        self.method = "none"             # how the principal logged in
+
+    def peer(self) -> tuple[str, int]:
+        try:
+            host, port = self.transport.getpeername()[:2]
+            return str(host), int(port)
+        except (OSError, AttributeError, TypeError, ValueError):
+            return "unknown", 0
 
     def get_allowed_auths(self, username: str) -> str:
         return "publickey,password"
@@ -325,8 +337,17 @@ class SshServer(paramiko.ServerInterface):
     def check_auth_password(self, username: str, password: str) -> int:
         principal = self.auth.password(username, password)
         if principal is None:
+            # The address as OpenSSH's "Failed password ... from <host> port <n>" gives it, so a
+            # fail2ban filter can ban it (deploy/fail2ban/); `remote` for JSON logs.
+            # The login is the client's text: only word characters pass, so a name such as
+            # "x from 10.0.0.1" cannot make the filter ban someone else.
+            host, port, login = *self.peer(), re.sub(r"[^\w.@-]", "?", username[:64])
+            log.warning("unit=- file=-: authentication failed for login %s from %s port %d",
+                        login, host, port, extra={"login": login, "remote": host})
+            if self.metrics is not None:
+                self.metrics.sftp_login("password", False)
             return paramiko.AUTH_FAILED
-        self.principal = principal
+        self.principal, self.method = principal, "password"
         return paramiko.AUTH_SUCCESSFUL
 
     def check_auth_publickey(self, username: str, key: paramiko.PKey) -> int:
@@ -335,7 +356,7 @@ class SshServer(paramiko.ServerInterface):
         principal = self.auth.public_key(username, key.asbytes())
         if principal is None:
             return paramiko.AUTH_FAILED
-        self.principal = principal
+        self.principal, self.method = principal, "publickey"
         return paramiko.AUTH_SUCCESSFUL
 
     def check_channel_request(self, kind: str, chanid: int) -> int:
@@ -416,12 +437,17 @@ class SftpService:
         transport.banner_timeout = 30
         transport.add_server_key(self.host_key)
         transport.set_subsystem_handler("sftp", SFTPServer, SftpSession, self.services)
-        server = SshServer(transport, self.services.auth)
+        server = SshServer(transport, self.services.auth, self.instance.metrics)
         # With an event the handshake runs on the transport's own thread: a slow client
         # cannot hold up the accept loop.
         transport.start_server(event=threading.Event(), server=server)
         with self._lock:
             self._transports.append(transport)
+
+    @property
+    def listening(self) -> bool:
+        """Whether the accept loop runs (health checks)."""
+        return self._thread is not None and self._thread.is_alive() and not self._stopping.is_set()
 
     def stop(self) -> None:
         """Stop listening and close every connection (their partial uploads are discarded)."""

@@ -235,6 +235,12 @@ def unplaced_files(s: Session) -> list[Unplaced]:
     return [Unplaced(*row) for row in s.execute(q)]
 
 
+def last_job_runs(s: Session) -> dict[str, JobRun]:
+    """The newest run of every job that has run, by job id."""
+    last = select(func.max(JobRun.id)).group_by(JobRun.job)
+    return {r.job: r for r in s.scalars(select(JobRun).where(JobRun.id.in_(last)))}
+
+
 def registered(s: Session, work_name: str) -> bool:
     """Whether a file in var/processing has its row (matched by name: mount paths may differ)."""
     q = select(FileRecord.id).where(FileRecord.work_path.endswith("/" + work_name, autoescape=True))

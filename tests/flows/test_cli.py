@@ -143,7 +143,8 @@ def test_the_lazy_table_names_every_command_of_every_module() -> None:
     assert package.LAZY_COMMANDS == defined
 
 
-HEAVY = ("reportlab", "apscheduler", "alembic", "paramiko", "watchdog")
+HEAVY = ("reportlab", "apscheduler", "alembic", "paramiko", "watchdog", "prometheus_client",
+         "pythonjsonlogger")
 
 
 def _loaded_after(code: str) -> list[str]:
