@@ -110,3 +110,9 @@ NOTE_PHOTO_SAME = "note.photo_same"            # identical to a photo already st
 NOTE_HOUSEHOLD_DONE = "note.household_done"    # a household row took effect on import
 NOTE_CODES = (NOTE_CLASS_STOP, NOTE_PHOTO_SAVED, NOTE_PHOTO_SAME, NOTE_HOUSEHOLD_DONE)
 # ---- end of issue 4 section ---------------------------------------------------------------------
+
+# ---- issue 18 section: accounts a school runs, classes, kinds by unit type ---------------------
+# A kind the unit's type may not send (rules/kinds/*.toml unit_types, region switches).
+FILE_KIND_NOT_ALLOWED = "file.kind_not_allowed"
+FILE_CODES = FILE_CODES + (FILE_KIND_NOT_ALLOWED,)  # type: ignore[assignment]
+# ---- end of issue 18 section --------------------------------------------------------------------

@@ -448,3 +448,20 @@ DOC_NAMES.update({
     "photo_result_book": "{review}.照片审核结果.xlsx",
 })
 # ---- end of issue 4 section ---------------------------------------------------------------------
+
+# ---- issue 18 section: accounts a school runs, classes, kinds by unit type ---------------------
+FILE_MESSAGES.update({
+    C.FILE_KIND_NOT_ALLOWED: "本单位（{unit_type}）不能报送“{title}”，该业务只适用于：{allowed}。"
+                             "请使用本单位发件箱 templates 文件夹中下发的模板。",
+})
+PHRASES.update({"email": "应为电子邮箱地址，例如 hr@example.com"})
+COLUMN_RULES.update({"email": "电子邮箱地址，例如 hr@example.com。"})
+# Resident kinds (communities, schools): the people are insured residents or pupils, not staff.
+TEMPLATE_WORDS.update({
+    "prefill_note_resident": "本表已预填本单位参保居民（共 {count} 人）。不办理的人员请整行删除；灰色列为系统记录，请勿改动。详细规则见“说明”工作表。",
+    "prefill_general_resident": (
+        "6. 本表已预填本单位参保居民（学校为在校参保学生），灰色列已锁定。不办理的人员请整行删除："
+        "在“审阅”菜单中点击“撤销工作表保护”（无需密码），删除整行后保存即可。",
+    ),
+})
+# ---- end of issue 18 section --------------------------------------------------------------------

@@ -381,7 +381,10 @@ def examine(instance: Instance, session: Session, path: Path, unit_code: str, na
         return None, unit
     if sniffed.format not in ("xlsx", "xls", "csv"):
         raise FileRejected(C.FILE_UNREADABLE, reason="not_workbook")
-    kinds = [k for k in instance.rules.kinds.values()]
+    rules = instance.rules
+    # Every kind as this unit's type fills it (its required columns); one it may not send is
+    # recognised, then refused by name rather than read as some other kind.
+    kinds = [rules.for_unit_type(k, unit.unit_type) for k in rules.kinds.values()]
     with open_book(path, sniffed, limits) as book:
         located = None
         seen_rows = 0
@@ -401,6 +404,11 @@ def examine(instance: Instance, session: Session, path: Path, unit_code: str, na
         named = unit_named(located.title_lines, book.meta)
         if named and named != unit_code:
             raise FileRejected(C.FILE_WRONG_UNIT, named=named, unit=unit_code)
+        if not rules.allows(kind, unit.unit_type):
+            types = rules.tables["unit_type"]
+            raise FileRejected(C.FILE_KIND_NOT_ALLOWED, title=kind.title,
+                               unit_type=types.label(rules.unit_type(unit.unit_type)),
+                               allowed="、".join(types.label(t) for t in rules.sender_types(kind)))
         run = FileRun(instance, session, kind, unit, opts, sink)
         with ExitStack() as large:
             for n, chunk in enumerate(_data_chunks(located, detected.mapping, run, limits.max_rows,

@@ -57,6 +57,10 @@ def is_school(ctx: CheckContext) -> bool:
     return ctx.unit.unit_type == SCHOOL_TYPE or bool(facts_of(ctx).classes)
 
 
+def keeps_households(ctx: CheckContext) -> bool:
+    return ctx.rules.unit_type(ctx.unit.unit_type) in ctx.rules.region.households
+
+
 def is_class_stop(values: dict[str, Any]) -> bool:
     """A 班级停保 row: 班级编号 filled, 证件号码 left blank (not merely unreadable)."""
     return "id_number" in values and values["id_number"] is None and bool(values.get("class_code"))
@@ -112,9 +116,10 @@ def household_rules(row: int, values: dict[str, Any], ctx: CheckContext) -> list
 # resident_add ------------------------------------------------------------------------------------
 @row_check
 def household_registered(row: int, values: dict[str, Any], ctx: CheckContext) -> list[Finding]:
-    """The household head is registered in this unit before anyone is declared under it."""
+    """Where the unit's type keeps household registers (rules/region.toml `households`), the
+    head is registered in this unit before anyone is declared under it."""
     head = values.get("household_head")
-    if not head:
+    if not head or not keeps_households(ctx):
         return []
     record = facts_of(ctx).households.get(head)
     if record is None or not record.active:

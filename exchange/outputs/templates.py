@@ -34,22 +34,18 @@ from exchange.store.db import Database
 from exchange.store.models import Account, Person, Unit
 
 # Column types whose cells are text in the template (Excel must not make numbers of them).
-TEXT_TYPES = ("id", "text", "phone", "postcode", "class", "month", "serial", "name")
+TEXT_TYPES = ("id", "text", "phone", "postcode", "class", "month", "serial", "name", "email")
 CODED_TYPES = ("code", "codes", "id_type")
 FIRST_DATA_ROW = 4
 BLANK_ROWS = 300              # pre-formatted empty rows below the data
 INSURED = "1"
-# unit_type code (rules/codes.toml [unit_type]) -> the audiences of the kinds it may send
-# (a kind's `audience`; "any" kinds go to everyone). Other types are employers.
-AUDIENCES_BY_UNIT_TYPE = {"30": ("resident", "community"), "40": ("resident", "school")}
-
-
-def audiences_of(unit_type: str | None) -> tuple[str, ...]:
-    return AUDIENCES_BY_UNIT_TYPE.get(unit_type or "", ("employer",))
+RESIDENT_AUDIENCES = ("resident", "school")     # a kind's `audience` whose people are residents
 
 
 def kinds_for_unit(rules: RuleSet, unit_type: str | None) -> list[KindSpec]:
-    return rules.kinds_for(audiences_of(unit_type))
+    """The kinds a unit of this type may send (a kind's `unit_types`, region switches), with the
+    columns required as that unit fills them."""
+    return rules.kinds_for_unit_type(unit_type)
 
 
 def _width(col: ColumnSpec) -> float:
@@ -219,10 +215,15 @@ def _add_help_sheet(wb: Workbook, rules: RuleSet, kind: KindSpec, unit_code: str
             ws.cell(r, j).border = BOX
         r += 1
     r += 1
-    notes = list(T["general"]) + (list(T["prefill_general"]) if prefilled else [])
+    notes = list(T["general"]) + (list(T[_worded("prefill_general", kind)]) if prefilled else [])
     for line in notes:
         set_text(ws.cell(r, 1), line)
         r += 1
+
+
+def _worded(key: str, kind: KindSpec) -> str:
+    """The template words of `key` for the kind's people: staff, or insured residents."""
+    return f"{key}_resident" if kind.audience in RESIDENT_AUDIENCES else key
 
 
 def save_workbook(wb: Workbook, target: Path) -> Path:
@@ -271,7 +272,7 @@ def write_unit_templates(instance: Instance, s: Session, unit: Unit, *,
         if kinds and kind.kind not in kinds:
             continue
         rows = prefill_rows(s, kind, unit.code, classes) if kind.prefill else []
-        note = T["prefill_note"].format(count=len(rows)) if kind.prefill else None
+        note = T[_worded("prefill_note", kind)].format(count=len(rows)) if kind.prefill else None
         wb = build_template(rules, kind, unit.code, unit.name, rows=rows, protect=kind.prefill,
                             note=note, today=today)
         written.append(save_workbook(wb, folder / template_name(kind, unit.code)))

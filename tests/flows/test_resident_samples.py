@@ -12,7 +12,7 @@ def test_resident_samples_show_every_kind(instance, db):  # type: ignore[no-unty
     results = process_inbox(instance, db) + process_sub_account_inboxes(instance, db)
     seen = {(r.unit, r.kind) for r in results}
     assert seen == {(COMMUNITY, "household"), (COMMUNITY, "resident_add"), (COMMUNITY, "photo"),
-                    (SCHOOL, "household"), (SCHOOL, "resident_add"), (SCHOOL, "resident_suspend"),
+                    (SCHOOL, "resident_add"), (SCHOOL, "resident_suspend"),
                     (SCHOOL, "class_transfer"), (SCHOOL, "photo")}
     assert len(results) == len(files)
     assert all(r.status in ("accepted", "partial") for r in results), [(r.name, r.status) for r in results]
