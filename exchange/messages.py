@@ -464,4 +464,10 @@ TEMPLATE_WORDS.update({
         "在“审阅”菜单中点击“撤销工作表保护”（无需密码），删除整行后保存即可。",
     ),
 })
+# 班级停保 in the review and result workbooks: the class row, then one row per pupil it stops.
+REVIEW_WORDS.update({
+    "class_stop_name": "全班 {count} 人",
+    "class_member": "随业务流水号 {serial} 班级停保（班级 {class_code}），审核结论以该流水号为准",
+    "persons_title": "  涉及 {persons} 人",
+})
 # ---- end of issue 18 section --------------------------------------------------------------------

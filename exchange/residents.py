@@ -18,9 +18,9 @@ rules/kinds/*.toml, so a new kind file with one of these effects gets the same b
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, Iterable
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -265,6 +265,46 @@ def apply_household(s: Session, unit: str, payload: dict[str, Any], serial: int 
     record.updated_at = _now()
 
 
+# 班级停保 in documents -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ClassMember:
+    """One pupil a 班级停保 declaration stops, as a document row of its own: the same attributes
+    a roster reads from a Declaration (the payload names the pupil)."""
+    serial: int
+    id_number: str
+    name: str
+    payload: dict[str, Any]
+    old_values: dict[str, Any] | None = None
+
+
+def class_stop_members(s: Session, decls: Iterable[Declaration]) -> dict[int, list[tuple[str, str]]]:
+    """serial -> [(ID, name)] of each 班级停保 among `decls`: every pupil it stops, named as on
+    file (an ID no longer on file keeps an empty name)."""
+    stops = {d.serial: list((d.payload or {}).get("members") or ()) for d in decls
+             if (d.payload or {}).get("class_stop")}
+    ids = sorted({n for members in stops.values() for n in members})
+    names: dict[str, str] = {}
+    for i in range(0, len(ids), 900):
+        names.update({n: name for n, name in s.execute(
+            select(Person.id_number, Person.name).where(Person.id_number.in_(ids[i:i + 900])))})
+    return {serial: [(n, names.get(n, "")) for n in members] for serial, members in stops.items()}
+
+
+def with_class_members(decls: Iterable[Any], members: dict[int, list[tuple[str, str]]]) -> list[Any]:
+    """`decls` with each 班级停保 replaced by one ClassMember per pupil it stops."""
+    out: list[Any] = []
+    for d in decls:
+        pupils = members.get(d.serial)
+        if pupils is None:
+            out.append(d)
+            continue
+        for number, name in pupils:
+            out.append(ClassMember(d.serial, number, name,
+                                   {**(d.payload or {}), "id_number": number, "name": name},
+                                   d.old_values))
+    return out
+
+
 def persons_covered(payload: dict[str, Any], id_number: str | None) -> list[str]:
     """The persons a resident_suspend declaration stops: its member list for 班级停保."""
     if payload.get("class_stop"):
@@ -273,4 +313,4 @@ def persons_covered(payload: dict[str, Any], id_number: str | None) -> list[str]
 
 
 __all__ = ["hooks_for", "ResidentHooks", "apply_household", "persons_covered", "unit_classes",
-           "households", "class_members"]
+           "households", "class_members", "class_stop_members", "with_class_members", "ClassMember"]

@@ -31,7 +31,8 @@ from exchange.outputs.templates import build_template, save_workbook
 from exchange.read.guard import sniff
 from exchange.read.header import locate_header, map_columns, row_cells
 from exchange.read.tables import open_book
-from exchange.review.display import content, kind_label, status_label
+from exchange.residents import class_stop_members
+from exchange.review.display import content, kind_label, member_lines, status_label
 from exchange.review.effects import apply_effect
 from exchange.store import queries as Q
 from exchange.store.db import Database
@@ -369,11 +370,20 @@ def write_result_documents(instance: Instance, db: Database, batch_id: int) -> l
         unit_name = unit.name if unit else ""
         decls = list(s.scalars(select(Declaration).where(Declaration.batch_id == batch_id)
                                .order_by(Declaration.kind, Declaration.serial)))
+        members = class_stop_members(s, decls)
     labels = {APPROVED: CONCLUSIONS[APPROVED][0], REJECTED: CONCLUSIONS[REJECTED][0]}
-    lines = [ResultLine(d.serial, kind_label(rules.kinds, d.kind), d.id_number, d.name,
-                        content(rules.kinds.get(d.kind), d.payload or {}, d.old_values, rules.tables),
-                        d.submitted_at, d.status, labels.get(d.status, UNDECIDED_LABEL),
-                        d.decision_reason or "", d.reviewer or "", d.decided_at) for d in decls]
+    lines = []
+    for d in decls:
+        label, conclusion = kind_label(rules.kinds, d.kind), labels.get(d.status, UNDECIDED_LABEL)
+        class_name, pupils = member_lines(d, members)
+        lines.append(ResultLine(d.serial, label, d.id_number, class_name or d.name,
+                                content(rules.kinds.get(d.kind), d.payload or {}, d.old_values,
+                                        rules.tables),
+                                d.submitted_at, d.status, conclusion, d.decision_reason or "",
+                                d.reviewer or "", d.decided_at))
+        # Each pupil a 班级停保 stops, under its row, with the class's conclusion.
+        lines += [ResultLine(d.serial, label, number, name, text, None, d.status, conclusion,
+                             member_of=d.serial) for number, name, text in pupils]
     folder = instance.unit_outbox(batch.unit_code, "results")
     written.append(write_result_book(result_book_path(instance, batch),
                                      batch_no=batch.batch_no, unit_code=batch.unit_code,

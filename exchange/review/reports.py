@@ -21,6 +21,7 @@ from exchange.kinds.spec import ColumnSpec, KindSpec, RuleSet
 from exchange.messages import (DIGEST_HEADERS as DH, DOC_NAMES, REPORT_NAMES, ROSTER_TITLES,
                                ROSTER_WORDS as W)
 from exchange.outputs.rosters import Column, Roster, RosterStats, Section, render_roster
+from exchange.residents import class_stop_members, with_class_members
 from exchange.review.display import change_lines, display_value
 from exchange.store.db import Database
 from exchange.store.models import Batch, Declaration, FileRecord, Person, Photo, RowError, Unit
@@ -144,12 +145,15 @@ def batch_roster(instance: Instance, s: Session, batch: Batch, made_on: date | N
     decls = list(s.scalars(select(Declaration).where(Declaration.batch_id == batch.id)
                            .order_by(Declaration.serial)))
     persons = _persons_of(s, decls)
+    # A 班级停保 is one declaration; the roster lists (and counts) every pupil it stops.
+    members = class_stop_members(s, decls)
     info = [*_unit_info(unit, batch.unit_code), W["batch"].format(value=batch.batch_no),
             W["submitted"].format(value=f"{batch.created_at:%Y-%m-%d %H:%M}")]
     sections = []
     for kind, rows in _kind_order(rules, decls):
         title = ROSTER_TITLES["kind_roster"].format(centre=instance.settings.name, label=kind.label)
-        sections.append(kind_section(rules, kind, rows, title=title, info=info, persons=persons))
+        sections.append(kind_section(rules, kind, with_class_members(rows, members), title=title,
+                                     info=info, persons=persons))
     if not sections:
         sections.append(Section(instance.settings.name, info, [Column(W["kind"], 40)], []))
     return Roster(sections, made_on or date.today(), title=DOC_NAMES["batch_roster"].format(
