@@ -15,7 +15,7 @@ from exchange.store import queries as Q
 from exchange.store.models import Account, Unit
 
 OUTBOX_PARTS = ("receipts", "errors", "rosters", "results", "templates", "reports", "notices")
-SUB_OUTBOX_PARTS = ("receipts", "errors", "templates")    # what a school's sub-account is sent
+SUB_OUTBOX_PARTS = ("receipts", "errors", "templates", "results")  # what a school's sub-account is sent
 CENTRE_PARTS = ("batches", "photos", "reports", "receipts")
 _hasher = PasswordHasher()
 
@@ -183,3 +183,25 @@ def reset_password(s: Session, login: str, password: str | None = None) -> bool:
     account.locked_until = None
     Q.audit(s, "operator", "login.reset_password", detail=login)
     return not password
+
+
+def senders(s: Session, unit_code: str, serials: list[int]) -> dict[int, str]:
+    """serial -> the sub-account login that declared it, for those of `serials` a department or
+    class login of the unit imported (the audit's import row names who declared)."""
+    from sqlalchemy import select
+
+    from exchange.store.models import AuditEntry
+
+    if not serials:
+        return {}
+    subs = set(s.scalars(select(Account.login).where(Account.unit_code == unit_code,
+                                                     Account.role.in_(SUB_ROLES))))
+    if not subs:
+        return {}
+    out: dict[int, str] = {}
+    for i in range(0, len(serials), 900):
+        for serial, actor in s.execute(select(AuditEntry.serial, AuditEntry.actor).where(
+                AuditEntry.action == "import", AuditEntry.serial.in_(serials[i:i + 900]))):
+            if actor in subs and serial is not None:
+                out[serial] = actor
+    return out

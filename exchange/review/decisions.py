@@ -359,9 +359,12 @@ def _close_batch(s: Session, batch_id: int, now: datetime) -> None:
 
 # The unit's documents --------------------------------------------------------------------------
 def write_result_documents(instance: Instance, db: Database, batch_id: int) -> list[Path]:
-    """The result workbook of the batch, and one ready-to-fix template per kind with rejections."""
-    rules = instance.rules
-    written: list[Path] = []
+    """The result workbook of the batch, and one ready-to-fix template per kind with rejections,
+    for the unit; and the same, of the declarations each of its sub-accounts sent, in that
+    sub-account's own outbox (a class login reads its own classes' pupils only)."""
+    from exchange.accounts import senders
+    from exchange.intake.subaccounts import sub_account_outbox
+
     with db.session() as s:
         batch = s.get(Batch, batch_id)
         if batch is None:
@@ -371,6 +374,20 @@ def write_result_documents(instance: Instance, db: Database, batch_id: int) -> l
         decls = list(s.scalars(select(Declaration).where(Declaration.batch_id == batch_id)
                                .order_by(Declaration.kind, Declaration.serial)))
         members = class_stop_members(s, decls)
+        sent_by = senders(s, batch.unit_code, [d.serial for d in decls])
+    written = _result_documents(instance, batch, unit_name, decls, members,
+                                instance.unit_outbox(batch.unit_code, "results"))
+    for login in sorted(set(sent_by.values())):
+        own = [d for d in decls if sent_by.get(d.serial) == login]
+        written += _result_documents(instance, batch, unit_name, own, members,
+                                     sub_account_outbox(instance, batch.unit_code, login, "results"))
+    return written
+
+
+def _result_documents(instance: Instance, batch: Batch, unit_name: str, decls: list[Declaration],
+                      members: dict[int, list[tuple[str, str]]], folder: Path) -> list[Path]:
+    rules = instance.rules
+    written: list[Path] = []
     labels = {APPROVED: CONCLUSIONS[APPROVED][0], REJECTED: CONCLUSIONS[REJECTED][0]}
     lines = []
     for d in decls:
@@ -384,8 +401,7 @@ def write_result_documents(instance: Instance, db: Database, batch_id: int) -> l
         # Each pupil a 班级停保 stops, under its row, with the class's conclusion.
         lines += [ResultLine(d.serial, label, number, name, text, None, d.status, conclusion,
                              member_of=d.serial) for number, name, text in pupils]
-    folder = instance.unit_outbox(batch.unit_code, "results")
-    written.append(write_result_book(result_book_path(instance, batch),
+    written.append(write_result_book(folder / DOC_NAMES["result_book"].format(batch=batch.batch_no),
                                      batch_no=batch.batch_no, unit_code=batch.unit_code,
                                      unit_name=unit_name, lines=lines))
     rejected: dict[str, list[Declaration]] = {}
