@@ -454,7 +454,8 @@ FILE_MESSAGES.update({
     C.FILE_KIND_NOT_ALLOWED: "本单位（{unit_type}）不能报送“{title}”，该业务只适用于：{allowed}。"
                              "请使用本单位发件箱 templates 文件夹中下发的模板。",
 })
-PHRASES.update({"email": "应为电子邮箱地址，例如 hr@example.com"})
+PHRASES.update({"email": "应为电子邮箱地址，例如 hr@example.com",
+                "class_code": "班级编号最多32个字符，不能含空格、逗号或斜杠"})
 COLUMN_RULES.update({"email": "电子邮箱地址，例如 hr@example.com。"})
 # Resident kinds (communities, schools): the people are insured residents or pupils, not staff.
 TEMPLATE_WORDS.update({
@@ -463,6 +464,25 @@ TEMPLATE_WORDS.update({
         "6. 本表已预填本单位参保居民（学校为在校参保学生），灰色列已锁定。不办理的人员请整行删除："
         "在“审阅”菜单中点击“撤销工作表保护”（无需密码），删除整行后保存即可。",
     ),
+})
+ROW_MESSAGES.update({
+    C.CLASS_ADMIN_ONLY: "只有学校管理员（学校本身的账号）才能添加或修改班级，系或班级账号不能报送班级信息表。",
+    C.NOTE_CLASS_SAVED: "班级“{class_code}”（{name}）{operation}（班级信息是登记信息，无需审核）。",
+})
+PHRASES.update({"class_added": "已新增", "class_renamed": "已更新"})
+TEMPLATE_WORDS.update({"classes": "本校班级：{classes}。"})
+# 学校学生查询 (unit reports of a school): a section per class, then the classes' summary.
+ROSTER_TITLES.update({"school_students": "{centre}学校学生查询"})
+REPORT_NAMES.update({"school_students": "学校学生查询"})
+ROSTER_WORDS.update({
+    "class": "班级：{code} {name}  年级：{grade}  院系：{department}",
+    "no_class": "未分班",
+    "class_code": "班级编号",
+    "class_name": "班级名称",
+    "grade": "年级",
+    "department": "院系",
+    "class_count": "参保人数",
+    "classes_count": "共 {count} 个班级",
 })
 # 班级停保 in the review and result workbooks: the class row, then one row per pupil it stops.
 REVIEW_WORDS.update({

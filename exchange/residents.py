@@ -30,13 +30,16 @@ from exchange.checks.context import CheckContext, OpenDeclaration, PersonRecord
 from exchange.checks.finding import Finding
 from exchange.checks.resident import (HouseholdRecord, ResidentContext, ResidentFacts,
                                       enrolment, facts_of, is_class_stop)
+from exchange.classes import FIELDS as CLASS_FIELDS, ClassRecord, listed_classes, upsert_classes
 from exchange.kinds.spec import KindSpec
 from exchange.store import queries as Q
 from exchange.store.models import (OPEN_STATUSES, Account, Declaration, Household, Person)
 
 INSURED = "1"
 HOUSEHOLD, INSURE, SUSPEND, TRANSFER = "household", "resident_insure", "suspend", "class_transfer"
-EFFECTS = (HOUSEHOLD, INSURE, SUSPEND, TRANSFER)
+CLASSES = "classes"          # class_info (班级信息表): the classes table, effective on import
+EFFECTS = (HOUSEHOLD, INSURE, SUSPEND, TRANSFER, CLASSES)
+ON_IMPORT = (HOUSEHOLD, CLASSES)
 
 Rows = list[tuple[int, dict[str, Any]]]       # (sheet row, parsed values) of one chunk
 
@@ -59,13 +62,17 @@ class ResidentHooks:
         base = {f.name: getattr(ctx, f.name) for f in fields(CheckContext)}
         rctx = ResidentContext(**base, facts=ResidentFacts())
         facts, unit = rctx.facts, ctx.unit.code
-        facts.classes = unit_classes(s, unit)
+        facts.listed = listed_classes(s, unit)
+        facts.classes = unit_classes(s, unit, facts.listed)
         effect = self.kind.effect
         if effect == HOUSEHOLD:
             heads = [v["head_id"] for _, v in rows if v.get("head_id")]
             facts.households = households(s, unit, heads, with_members=True)
             self._prune_resent_households(rctx, rows)
             self._repeats(facts, rows, lambda v: [("head", v.get("head_id"))] if v.get("head_id") else [])
+        elif effect == CLASSES:
+            self._prune_resent_classes(rctx, rows)
+            self._repeats(facts, rows, lambda v: [("class", v["class_code"])] if v.get("class_code") else [])
         elif effect == INSURE:
             heads = [v["household_head"] for _, v in rows if v.get("household_head")]
             facts.households = households(s, unit, heads, with_members=False)
@@ -127,12 +134,26 @@ class ResidentHooks:
             if (operation == "add" and not active) or (operation == "delete" and active):
                 del ctx.imported[fp]
 
+    def _prune_resent_classes(self, ctx: ResidentContext, rows: Rows) -> None:
+        """A resent row whose class has been renamed since is new work, not a repeat."""
+        from exchange.pipeline import fingerprint
+
+        for _, values in rows:
+            code = values.get("class_code")
+            if not code:
+                continue
+            fp = fingerprint(self.kind.kind, ctx.unit.code, values)
+            record = ctx.facts.listed.get(code)
+            if fp in ctx.imported and (record is None or any(
+                    values.get(f) not in (None, "", getattr(record, f)) for f in CLASS_FIELDS)):
+                del ctx.imported[fp]
+
     # Importing -------------------------------------------------------------------------------
     def complete(self, row: dict[str, Any], values: dict[str, Any], ctx: CheckContext) -> None:
         """What the system decides and records in the declaration row about to be inserted."""
         payload = row["payload"]
         effect = self.kind.effect
-        if effect == HOUSEHOLD:
+        if effect in ON_IMPORT:
             row["status"] = "approved"
             row["decided_at"] = _now()
             payload["effective_on_import"] = True
@@ -162,6 +183,12 @@ class ResidentHooks:
             label = ctx.rules.tables["household_op"].label(operation)
             return (Finding(row, C.NOTE_HOUSEHOLD_DONE, col.header, col.field,
                             {"head": values.get("head_id"), "operation": label}),)
+        if self.kind.effect == CLASSES:
+            col = self.kind.column("class_code")
+            known = facts_of(ctx).listed.get(values["class_code"])
+            return (Finding(row, C.NOTE_CLASS_SAVED, col.header, col.field, {
+                "class_code": values["class_code"], "name": values.get("name") or "",
+                "operation": "class_renamed" if known else "class_added"}),)
         if self.kind.effect == SUSPEND and is_class_stop(values):
             members = facts_of(ctx).class_members.get(values["class_code"], ())
             col = self.kind.column("class_code")
@@ -170,7 +197,9 @@ class ResidentHooks:
         return ()
 
     def imported(self, s: Session, rows: list[dict[str, Any]], serials: list[int]) -> None:
-        """Effects that do not wait for review: household registration."""
+        """Effects that do not wait for review: household registration, the classes table."""
+        if self.kind.effect == CLASSES:
+            upsert_classes(s, [{**row["payload"], "unit_code": row["unit_code"]} for row in rows])
         if self.kind.effect != HOUSEHOLD:
             return
         for row, serial in zip(rows, serials):
@@ -182,10 +211,12 @@ def hooks_for(kind: KindSpec) -> ResidentHooks | None:
 
 
 # Queries -----------------------------------------------------------------------------------------
-def unit_classes(s: Session, unit: str) -> frozenset[str]:
-    """Classes of a unit: those its persons are in, and those its sub-accounts hold (a class a
-    school has just opened has an account before it has students)."""
-    found: set[str] = {c for c in s.scalars(select(Person.class_code).where(
+def unit_classes(s: Session, unit: str, listed: dict[str, ClassRecord] | None = None) -> frozenset[str]:
+    """Classes of a unit: those of its classes table (exchange.classes), and, for schools that
+    never listed theirs (and classes not listed yet), those its persons are in and its
+    sub-accounts hold (a class a school has just opened has an account before it has students)."""
+    found: set[str] = set(listed_classes(s, unit) if listed is None else listed)
+    found |= {c for c in s.scalars(select(Person.class_code).where(
         Person.unit_code == unit, Person.class_code.is_not(None)).distinct()) if c}
     for scope in s.scalars(select(Account.scope).where(Account.unit_code == unit,
                                                        Account.scope.is_not(None))):

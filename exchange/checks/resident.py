@@ -39,6 +39,7 @@ class ResidentFacts:
     """What the resident rules know beyond the persons of the chunk. Built per chunk."""
     households: dict[str, HouseholdRecord] = field(default_factory=dict)
     classes: frozenset[str] = frozenset()              # classes of this unit
+    listed: dict[str, Any] = field(default_factory=dict)  # its classes table (exchange.classes)
     class_members: dict[str, tuple[PersonRecord, ...]] = field(default_factory=dict)
     member_open: dict[str, OpenDeclaration] = field(default_factory=dict)  # of class members
     repeats: dict[int, int] = field(default_factory=dict)  # row -> earlier row in the file
@@ -141,10 +142,24 @@ def renewal_arrears(row: int, values: dict[str, Any], ctx: CheckContext) -> list
 
 @row_check
 def school_class(row: int, values: dict[str, Any], ctx: CheckContext) -> list[Finding]:
-    """A school declares each student into a class (班级编号)."""
+    """A school declares each student into a class (班级编号): one of its classes table, once
+    it keeps one."""
     if "class_code" in values and values["class_code"] is None and is_school(ctx):
         return [_cell(row, ctx, "class_code", C.REQUIRED)]
+    listed = facts_of(ctx).listed
+    declared = values.get("class_code")
+    if declared and listed and declared not in listed:
+        return [_cell(row, ctx, "class_code", C.CLASS_UNKNOWN, value=declared)]
     return []
+
+
+# class_info --------------------------------------------------------------------------------------
+@row_check
+def class_rules(row: int, values: dict[str, Any], ctx: CheckContext) -> list[Finding]:
+    """Only the school's own login lists classes; a class once in the file."""
+    if ctx.scope is not None:
+        return [_cell(row, ctx, "class_code", C.CLASS_ADMIN_ONLY)]
+    return _repeat(row, ctx)
 
 
 # resident_suspend --------------------------------------------------------------------------------
@@ -209,7 +224,7 @@ def class_scope(row: int, values: dict[str, Any], ctx: CheckContext) -> list[Fin
     The pipeline adds this rule to every kind when the sender is such an account (ctx.scope).
     """
     scope = ctx.scope
-    if scope is None:
+    if scope is None or ctx.kind.effect == "classes":     # class_rules says it
         return []
     allowed = "、".join(sorted(scope)) or "no_classes"
 

@@ -101,6 +101,7 @@ class KindSpec:
     # them to those a region switch names (a 户主信息表 only where households are kept).
     unit_types: tuple[str, ...] = ()
     only_where: str | None = None
+    sub_accounts: bool = True       # a school's department and class logins may send it too
     subject: str = "person"         # person | unit | declaration | household
     action: str = "declare"         # declare | withdraw
     effect: str | None = None

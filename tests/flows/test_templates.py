@@ -130,7 +130,8 @@ def test_each_unit_type_is_sent_only_its_kinds(instance, db):  # type: ignore[no
     common = {"withdraw", "unit_change"}
     assert sent("3001") == common | {"household", "resident_add", "resident_suspend", "resident_change"}
     # A school keeps no household register unless its region says so.
-    assert sent("4001") == common | {"resident_add", "resident_suspend", "resident_change", "class_transfer"}
+    assert sent("4001") == common | {"resident_add", "resident_suspend", "resident_change",
+                                     "class_transfer", "class_info"}
     assert sent("1003") == common | {"employee_add", "employee_stop", "wage", "person_change"}
     # The community's enrolment template asks for the head (*), the school's does not.
     from openpyxl import load_workbook
