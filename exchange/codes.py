@@ -120,4 +120,13 @@ CLASS_ADMIN_ONLY = "class.admin_only"          # a department or class login lis
 NOTE_CLASS_SAVED = "note.class_saved"          # a class added or renamed (effective on import)
 ROW_CODES = ROW_CODES + (CLASS_ADMIN_ONLY,)  # type: ignore[assignment]
 NOTE_CODES = NOTE_CODES + (NOTE_CLASS_SAVED,)  # type: ignore[assignment]
+# 用户维护表: a school's sub-accounts kept by the school itself.
+ACCOUNT_TAKEN = "account.taken"                # the login exists, or was used and deleted
+ACCOUNT_UNKNOWN = "account.unknown"            # no such (active) sub-account of this school
+ACCOUNT_BEYOND = "account.beyond_scope"        # above the sender's level or outside its classes
+ACCOUNT_ONE_CLASS = "account.one_class"        # a class user holds exactly one class
+NOTE_ACCOUNT_DONE = "note.account_done"        # the user was added / changed / reset / deleted
+ROW_CODES = ROW_CODES + (ACCOUNT_TAKEN, ACCOUNT_UNKNOWN, ACCOUNT_BEYOND,  # type: ignore[assignment]
+                         ACCOUNT_ONE_CLASS)
+NOTE_CODES = NOTE_CODES + (NOTE_ACCOUNT_DONE,)  # type: ignore[assignment]
 # ---- end of issue 18 section --------------------------------------------------------------------

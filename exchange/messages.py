@@ -471,6 +471,32 @@ ROW_MESSAGES.update({
 })
 PHRASES.update({"class_added": "已新增", "class_renamed": "已更新"})
 TEMPLATE_WORDS.update({"classes": "本校班级：{classes}。"})
+ROW_MESSAGES.update({
+    C.ACCOUNT_TAKEN: "登录名“{value}”{why}，请换一个登录名。",
+    C.ACCOUNT_UNKNOWN: "本校没有{why}的用户“{value}”，无法{operation}。",
+    C.ACCOUNT_BEYOND: "本账号只能维护与本账号同级或下级、且在所辖班级（{allowed}）内的用户：{what}。",
+    C.ACCOUNT_ONE_CLASS: "班级用户只能对应一个班级，本行填了 {count} 个（{value}）；管理多个班级请把角色填为“系”。",
+    C.NOTE_ACCOUNT_DONE: "用户“{login}”{operation}成功（角色：{role}，所辖班级：{classes}）{password}。",
+})
+PHRASES.update({
+    "login_in_use": "已被使用",
+    "login_deleted": "曾被注销，注销的登录名不能再次使用",
+    "login_is_unit": "是单位编号",
+    "active": "",
+    "deleted_before": "在用（该用户已注销）",
+    "beyond_role": "不能维护比本账号级别高的用户",
+    "beyond_classes": "班级超出所辖范围",
+    "beyond_self": "不能注销本账号自己",
+    "login": "登录名只能由字母、数字、“.”和“-”组成，最多64个字符",
+    "password_initial": "，初始密码为系统默认密码，首次登录后请修改",
+    "none": "无",
+})
+# Why a login is refused before its password is checked (exchange.accounts.login_refusal); the
+# SFTP log names the reason; Changchun: 本系已被删除，请相关部门联系.
+LOGIN_REFUSALS = {
+    "department_deleted": "本系已被删除，请相关部门联系",
+    "account_deleted": "该账号已注销，请联系学校管理员",
+}
 # 学校学生查询 (unit reports of a school): a section per class, then the classes' summary.
 ROSTER_TITLES.update({"school_students": "{centre}学校学生查询"})
 REPORT_NAMES.update({"school_students": "学校学生查询"})

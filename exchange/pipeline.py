@@ -133,7 +133,8 @@ class FileRun:
             names.append("class_scope")
         self.checks = [ROW_CHECKS[name] for name in names]
         self.checks_off_file = [ROW_CHECKS[name] for name in names if name not in ABOUT_RECORDS]
-        self.hooks = hooks_for(kind)      # the resident kinds' extra steps (exchange.residents)
+        # The resident kinds' and the 用户维护表's extra steps (exchange.residents, account_book).
+        self.hooks = hooks_for(kind, instance, opts.actor)
         self.data_rows = 0
 
     # Reading -------------------------------------------------------------------------------

@@ -206,7 +206,13 @@ class ResidentHooks:
             apply_household(s, row["unit_code"], row["payload"], serial)
 
 
-def hooks_for(kind: KindSpec) -> ResidentHooks | None:
+def hooks_for(kind: KindSpec, instance: Any = None, actor: str | None = None) -> Any:
+    """The extra steps of a kind, chosen by its effect: the resident kinds', or the 用户维护表's
+    (exchange.account_book: `instance` for the new users' folders, `actor` the sender)."""
+    from exchange.account_book import ACCOUNTS, AccountHooks
+
+    if kind.effect == ACCOUNTS:
+        return AccountHooks(kind, instance, actor)
     return ResidentHooks(kind) if kind.effect in EFFECTS else None
 
 

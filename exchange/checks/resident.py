@@ -20,6 +20,8 @@ from exchange.messages import CLASS_MEMBER, DECLARATION_STATUS_LABELS
 SCHOOL_TYPE = "40"
 # Region switch (rules/region.toml arrears_block) for resident_add rows of persons with an archive.
 RENEWAL_BLOCK = "resident_renewal"
+# Kinds whose own rules judge what a sub-account may do (class_rules, account_rules).
+OWN_SCOPE_EFFECTS = ("classes", "accounts")
 # At most this many per-student findings on one 班级停保 row; the rest are summed up in the last.
 MEMBER_FINDINGS = 10
 
@@ -224,7 +226,7 @@ def class_scope(row: int, values: dict[str, Any], ctx: CheckContext) -> list[Fin
     The pipeline adds this rule to every kind when the sender is such an account (ctx.scope).
     """
     scope = ctx.scope
-    if scope is None or ctx.kind.effect == "classes":     # class_rules says it
+    if scope is None or ctx.kind.effect in OWN_SCOPE_EFFECTS:
         return []
     allowed = "、".join(sorted(scope)) or "no_classes"
 

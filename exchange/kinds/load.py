@@ -71,6 +71,7 @@ def load_kind(path: Path, tables: dict[str, CodeTable]) -> KindSpec:
     if kind.only_where is not None and kind.only_where not in REGION_SWITCHES:
         raise ConfigError(f"{where} only_where: {kind.only_where!r} is not one of {REGION_SWITCHES}")
     from exchange.checks.rows import ROW_CHECKS
+    import exchange.checks.accounts  # noqa: F401  (registers the 用户维护表's rules)
     import exchange.checks.resident  # noqa: F401  (registers the resident kinds' rules)
 
     for name in kind.checks:

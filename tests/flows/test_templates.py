@@ -131,7 +131,7 @@ def test_each_unit_type_is_sent_only_its_kinds(instance, db):  # type: ignore[no
     assert sent("3001") == common | {"household", "resident_add", "resident_suspend", "resident_change"}
     # A school keeps no household register unless its region says so.
     assert sent("4001") == common | {"resident_add", "resident_suspend", "resident_change",
-                                     "class_transfer", "class_info"}
+                                     "class_transfer", "class_info", "user_maintenance"}
     assert sent("1003") == common | {"employee_add", "employee_stop", "wage", "person_change"}
     # The community's enrolment template asks for the head (*), the school's does not.
     from openpyxl import load_workbook
