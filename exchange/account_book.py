@@ -117,7 +117,9 @@ class AccountHooks:
                 if p.get("label"):
                     account.label = p["label"]
                 s.flush()
-                write_sub_account_templates(self.instance, s, s.get(Unit, unit), account)
+                school = s.get(Unit, unit)
+                if school is not None:
+                    write_sub_account_templates(self.instance, s, school, account)
 
 
 __all__ = ["AccountHooks", "ACCOUNTS"]

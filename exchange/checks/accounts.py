@@ -143,11 +143,11 @@ def account_rules(row: int, values: dict[str, Any], ctx: CheckContext) -> list[F
     if actor is not None and target.operation == "delete" and login == actor.login:
         out.append(_cell(row, ctx, "login", C.ACCOUNT_BEYOND, allowed=allowed, what="beyond_self"))
         return out
-    why = beyond(existing.role, existing.classes) if existing is not None else None
-    why = why or beyond(target.role or "class", target.classes)
-    if why:
-        out.append(_cell(row, ctx, "classes" if why == "beyond_classes" else "role",
-                         C.ACCOUNT_BEYOND, allowed=allowed, what=why))
+    refusal = beyond(existing.role, existing.classes) if existing is not None else None
+    refusal = refusal or beyond(target.role or "class", target.classes)
+    if refusal:
+        out.append(_cell(row, ctx, "classes" if refusal == "beyond_classes" else "role",
+                         C.ACCOUNT_BEYOND, allowed=allowed, what=refusal))
     return out
 
 
