@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -117,36 +117,37 @@ class ResidentHooks:
             if stop:
                 self.from_class_stop.add(number)
 
-    def _prune_resent_households(self, ctx: ResidentContext, rows: Rows) -> None:
-        """A resent 新增 of a head deleted since (or 删除 of one registered again) is new work."""
+    def _prune_resent(self, ctx: CheckContext, rows: Rows, key: str,
+                      moved_on: Callable[[dict[str, Any]], bool]) -> None:
+        """A resent row (one whose fingerprint was imported) is new work, not a repeat, when what
+        it names has moved on since (`moved_on`)."""
         from exchange.pipeline import fingerprint
 
         for _, values in rows:
-            head = values.get("head_id")
-            if not head:
+            if not values.get(key):
                 continue
             fp = fingerprint(self.kind.kind, ctx.unit.code, values)
-            if fp not in ctx.imported:
-                continue
-            record = ctx.facts.households.get(head)
+            if fp in ctx.imported and moved_on(values):
+                del ctx.imported[fp]
+
+    def _prune_resent_households(self, ctx: ResidentContext, rows: Rows) -> None:
+        """A resent 新增 of a head deleted since (or 删除 of one registered again)."""
+        def moved_on(values: dict[str, Any]) -> bool:
+            record = ctx.facts.households.get(values["head_id"])
             active = record is not None and record.active
             operation = values.get("operation") or "add"
-            if (operation == "add" and not active) or (operation == "delete" and active):
-                del ctx.imported[fp]
+            return (operation == "add" and not active) or (operation == "delete" and active)
+
+        self._prune_resent(ctx, rows, "head_id", moved_on)
 
     def _prune_resent_classes(self, ctx: ResidentContext, rows: Rows) -> None:
-        """A resent row whose class has been renamed since is new work, not a repeat."""
-        from exchange.pipeline import fingerprint
+        """A resent row whose class has been renamed since."""
+        def moved_on(values: dict[str, Any]) -> bool:
+            record = ctx.facts.listed.get(values["class_code"])
+            return record is None or any(values.get(f) not in (None, "", getattr(record, f))
+                                         for f in CLASS_FIELDS)
 
-        for _, values in rows:
-            code = values.get("class_code")
-            if not code:
-                continue
-            fp = fingerprint(self.kind.kind, ctx.unit.code, values)
-            record = ctx.facts.listed.get(code)
-            if fp in ctx.imported and (record is None or any(
-                    values.get(f) not in (None, "", getattr(record, f)) for f in CLASS_FIELDS)):
-                del ctx.imported[fp]
+        self._prune_resent(ctx, rows, "class_code", moved_on)
 
     # Importing -------------------------------------------------------------------------------
     def complete(self, row: dict[str, Any], values: dict[str, Any], ctx: CheckContext) -> None:
