@@ -536,7 +536,7 @@ def _judge_and_import(instance: Instance, db: Database, work: Claim, result: Fil
     spool = ReceiptRows(stage / "rows.jsonl")
     writer: list[ErrorBook] = []
     err_name = f"{stem}.{OUTPUT_NAMES['errors']}.xlsx"
-    unit_name = ""
+    unit_name, unit_type = "", None
 
     def sink(outcome: RowOutcome) -> None:
         result.counts.add(outcome)
@@ -544,7 +544,8 @@ def _judge_and_import(instance: Instance, db: Database, work: Claim, result: Fil
             spool.add(outcome)
         if outcome.failed and result.kind in instance.rules.kinds:   # photos have no template
             if not writer:
-                kind = instance.rules.kinds[result.kind or ""]
+                rules = instance.rules      # the kind as this unit's type fills it
+                kind = rules.for_unit_type(rules.kinds[result.kind or ""], unit_type)
                 writer.append(ErrorBook(stage / err_name, kind, work.unit, unit_name, work.name,
                                         helper=book_helper))
             writer[0].add(outcome)
@@ -552,7 +553,7 @@ def _judge_and_import(instance: Instance, db: Database, work: Claim, result: Fil
     try:
         with db.session() as s:
             unit = Q.unit_record(s, work.unit)
-            unit_name = unit.name if unit else ""
+            unit_name, unit_type = (unit.name, unit.unit_type) if unit else ("", None)
             examine(instance, s, work.work_path, work.unit, work.name, result, opts, sink)
             if writer:
                 writer.pop().close()

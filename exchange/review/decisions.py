@@ -370,22 +370,23 @@ def write_result_documents(instance: Instance, db: Database, batch_id: int) -> l
         if batch is None:
             return []
         unit = s.get(Unit, batch.unit_code)
-        unit_name = unit.name if unit else ""
+        unit_name, unit_type = (unit.name, unit.unit_type) if unit else ("", None)
         decls = list(s.scalars(select(Declaration).where(Declaration.batch_id == batch_id)
                                .order_by(Declaration.kind, Declaration.serial)))
         members = class_stop_members(s, decls)
         sent_by = senders(s, batch.unit_code, [d.serial for d in decls])
-    written = _result_documents(instance, batch, unit_name, decls, members,
+    written = _result_documents(instance, batch, unit_name, unit_type, decls, members,
                                 instance.unit_outbox(batch.unit_code, "results"))
     for login in sorted(set(sent_by.values())):
         own = [d for d in decls if sent_by.get(d.serial) == login]
-        written += _result_documents(instance, batch, unit_name, own, members,
+        written += _result_documents(instance, batch, unit_name, unit_type, own, members,
                                      sub_account_outbox(instance, batch.unit_code, login, "results"))
     return written
 
 
-def _result_documents(instance: Instance, batch: Batch, unit_name: str, decls: list[Declaration],
-                      members: dict[int, list[tuple[str, str]]], folder: Path) -> list[Path]:
+def _result_documents(instance: Instance, batch: Batch, unit_name: str, unit_type: str | None,
+                      decls: list[Declaration], members: dict[int, list[tuple[str, str]]],
+                      folder: Path) -> list[Path]:
     rules = instance.rules
     written: list[Path] = []
     labels = {APPROVED: CONCLUSIONS[APPROVED][0], REJECTED: CONCLUSIONS[REJECTED][0]}
@@ -412,6 +413,7 @@ def _result_documents(instance: Instance, batch: Batch, unit_name: str, decls: l
         kind = rules.kinds.get(kind_name)
         if kind is None:
             continue
+        kind = rules.for_unit_type(kind, unit_type)
         wb = build_template(rules, kind, batch.unit_code, unit_name,
                             rows=[dict(d.payload or {}) for d in items],
                             reasons=[d.decision_reason or "" for d in items],

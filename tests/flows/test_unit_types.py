@@ -67,6 +67,12 @@ def test_a_school_enrols_with_name_id_and_class_only(instance, db, school):  # t
         [pupils[1], "孙二", "学生", ""]], title="城乡居民参保申报表")     # a class is required
     result = process_one(instance, db)
     assert triples(receipt_of(instance, result)) == [(5, "班级编号", C.REQUIRED)]
+    # The error workbook is the school's own template: the head is not asked for.
+    from openpyxl import load_workbook
+
+    book = load_workbook(instance.unit_outbox("S2201", "errors") / result.error_book_name)
+    headers = [str(c.value) for row in book.worksheets[0].iter_rows(max_row=5) for c in row if c.value]
+    assert "户主身份证号" in headers and "*户主身份证号" not in headers
     # A class login enrols on its own, into its class.
     with db.session() as s:
         add_sub_account(instance, s, "S2201", "c2024-02", role="class", classes=["2024-02"])
