@@ -91,6 +91,16 @@ def test_a_community_still_names_a_registered_head(instance, db, community):  # 
          title="城乡居民参保申报表")
     result = process_one(instance, db)
     assert result.file_error.code == C.FILE_MISSING_COLUMNS and "户主身份证号" in result.file_error.message
+    drop(instance, "C3001", "参保2.xlsx", RESIDENT_ADD, [
+        ["", make_id("20200707", "778", PT), "林小宝", "", "", "", make_id("19700101", "999", PT), "子",
+         "学生", "", "", "", ""]], title="城乡居民参保申报表")
+    result = process_one(instance, db)
+    assert triples(receipt_of(instance, result)) == [(4, "户主身份证号", C.HOUSEHOLD_MISSING)]
+    # Its error workbook is the community's template: the head is required there.
+    from openpyxl import load_workbook
+
+    book = load_workbook(instance.unit_outbox("C3001", "errors") / result.error_book_name)
+    assert "*户主身份证号" in [c.value for c in book.worksheets[0][3]]
 
 
 def test_resident_change_keeps_old_and_new_values(instance, db, community):  # type: ignore[no-untyped-def]
