@@ -146,6 +146,14 @@ def write_resident_samples(instance: Instance, db: Database, inbox_dir: Path | N
             ["", NEW_WIFE, "吴 美玲", "女", "", "", _id("19700101", "999", PT), "妻", "居民", "", "", "", ""],
             ["", float(_id("19740404", "836", PT)[:17] + "0"), "吴美华", "", "", "", HEAD_LIN, "配偶", "退休人员", "", "", "", ""],   # Excel ate the digits
         ]),
+        # The school lists its classes (班级维护) and keeps its users (用户管理) itself.
+        _book(school / "班级信息表.xlsx", "班级信息表", ["班级编号*", "班级名称*", "年级", "院系"], [
+            ["2024-01", "一年级1班", "2024级", "小学部"], ["2024-02", "一年级2班", "2024级", "小学部"],
+            ["2018-09", "六年级毕业班", "2018级", "小学部"], ["2024 03", "一年级3班", "2024级", "小学部"]]),
+        _book(school / "用户维护表.xlsx", "用户维护表", ["操作", "登录名*", "角色", "班级编号", "用户名称"], [
+            ["新增", f"{SCHOOL.lower()}-xiaoxue", "系", "", "小学部"],     # the 院系's classes
+            ["新增", f"{SCHOOL.lower()}-c2024-02", "班级", "2024-02", "一年级2班"],
+            ["新增", CLASS_LOGIN, "班级", "2024-01", ""]]),                # taken already
         # A school enrols a pupil with 证件号码, 姓名 and class (Changchun); no household head.
         _book(school / "新生参保.xlsx", "城乡居民参保申报表", school_add_headers, [
             [FRESH[0], "孙一鸣", "中小学生", "2024-01", ""],
