@@ -214,6 +214,12 @@ class RuleSet:
         adapted: KindSpec = cache[key]
         return adapted
 
+    def serves_residents(self, unit_type: str | None) -> bool:
+        """Whether a unit of this type insures residents (communities, schools) rather than
+        staff: it may send no kind whose audience is employers."""
+        return not any(k.audience == "employer" for k in self.kinds.values()
+                       if self.allows(k, unit_type))
+
     def kinds_for_unit_type(self, unit_type: str | None) -> list[KindSpec]:
         """The kinds a unit of this type may send, as it fills them."""
         return [self.for_unit_type(k, unit_type) for k in self.kinds.values()

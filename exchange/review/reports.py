@@ -222,15 +222,18 @@ def insured_roster(instance: Instance, s: Session, unit: Unit, as_of: date) -> R
     for p in persons:
         present.update(x for x in (p.insurances or "").split(",") if x)
     codes = [e.code for e in table.entries if e.code in present]
+    # Residents (communities, schools) have no staff number; a pupil has a class instead.
+    resident = rules.serves_residents(unit.unit_type)
     columns = [Column(W["person_no"], 22), Column(_header(rules, "name"), 20),
-               Column(_header(rules, "id_number"), 40, fixed=True), Column(W["staff_no"], 22),
+               Column(_header(rules, "id_number"), 40, fixed=True),
+               Column(W["class_code"] if resident else W["staff_no"], 22),
                Column(W["insured_from"], 18, "center")]
     columns += [Column(table.label(c), 22, "center") for c in codes]
     rows = []
     for p in persons:
         mine = set((p.insurances or "").split(","))
-        rows.append([p.person_no, p.name, p.id_number, p.staff_no, p.insured_from,
-                     *[W["insured"] if c in mine else W["not_insured"] for c in codes]])
+        rows.append([p.person_no, p.name, p.id_number, p.class_code if resident else p.staff_no,
+                     p.insured_from, *[W["insured"] if c in mine else W["not_insured"] for c in codes]])
     info = [*_unit_info(unit, unit.code), W["as_of"].format(value=as_of.isoformat())]
     title = ROSTER_TITLES["insured"].format(centre=instance.settings.name)
     return Roster([Section(title, info, columns, rows)], as_of, title=title)
@@ -377,9 +380,11 @@ def unit_reports(instance: Instance, db: Database, *, unit: str | None = None,
         for u in s.scalars(q).all():
             folder = instance.unit_outbox(u.code, "reports")
             builds = [("insured", insured_roster(instance, s, u, today), f"{today:%Y%m%d}"),
-                      ("wage_base", wage_base_roster(instance, s, u, today), f"{today:%Y%m%d}"),
                       ("dues", dues_roster(instance, s, u, today), f"{today:%Y%m%d}"),
                       ("errors", error_log_roster(instance, s, u, since, until, month, today), month)]
+            if not instance.rules.serves_residents(u.unit_type):    # residents have no wage base
+                builds.insert(1, ("wage_base", wage_base_roster(instance, s, u, today),
+                                  f"{today:%Y%m%d}"))
             classes = unit_classes(s, u.code)
             if classes or instance.rules.unit_type(u.unit_type) == SCHOOL_TYPE:
                 builds.append(("school_students", school_students_roster(instance, s, u, today, classes),

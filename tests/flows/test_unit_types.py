@@ -159,3 +159,19 @@ def test_resident_templates_speak_of_residents(instance, db, community):  # type
         note = wb.worksheets[0].cell(2, 1).value
         help_text = " ".join(str(c.value) for row in wb["说明"].iter_rows() for c in row if c.value)
         assert "参保居民" in note and "在职" not in note and "在职" not in help_text
+
+
+def test_resident_reports_speak_of_residents(instance, db, community, school):  # type: ignore[no-untyped-def]
+    from pypdf import PdfReader
+
+    from exchange.review.reports import unit_reports
+
+    def reports(unit: str) -> dict[str, str]:
+        return {w.path.name.split(".", 1)[1]: "\n".join(p.extract_text() for p in PdfReader(str(w.path)).pages)
+                for w in unit_reports(instance, db, unit=unit) if w.path.suffix == ".pdf"}
+
+    community_reports, school_reports = reports("C3001"), reports("S2201")
+    assert "当前缴费基数花名册.pdf" not in community_reports and "当前缴费基数花名册.pdf" not in school_reports
+    assert "单位内部职工" not in community_reports["参保花名册.pdf"]
+    assert "班级编号" in school_reports["参保花名册.pdf"] and "2024-01" in school_reports["参保花名册.pdf"]
+    assert "单位内部职工" in reports("1001")["参保花名册.pdf"]
