@@ -86,9 +86,10 @@ def centre(ctx: Context, password: str | None, key_file: Path | None) -> None:
                                  "initial password, to be changed at first use.")
 @click.option("--key", "key_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="OpenSSH public key file for the SFTP login.")
+@click.option("--label", help="The user's name (用户名称), e.g. the department's or the class's.")
 @pass_ctx
 def sub_account(ctx: Context, unit: str, login: str, role: str, classes: str, password: str | None,
-                key_file: Path | None) -> None:
+                key_file: Path | None, label: str | None) -> None:
     """Create or update a department or class login of school UNIT.
 
     The login declares only for its classes; its files go to inbox/UNIT/@LOGIN/, and its
@@ -102,6 +103,8 @@ def sub_account(ctx: Context, unit: str, login: str, role: str, classes: str, pa
         account, defaulted = add_sub_account(ctx.instance, s, unit, login, role=role,
                                              classes=parse_classes(classes), password=password, key=key)
         scope = account.scope
+        if label:
+            account.label = label
         from exchange.outputs.templates import write_sub_account_templates
 
         write_sub_account_templates(ctx.instance, s, s.get(Unit, unit), account)

@@ -107,7 +107,9 @@ def test_operator_cli_and_sign_in_of_a_deleted_department(home: Path, instance, 
         return CliRunner().invoke(cli, ["--home", str(home), "units", *args])
 
     assert run("sub-account", "S2201", "d-grade1", "--role", "department", "--classes",
-               "2024-01,2024-02", "--password", "Dept-pw1").exit_code == 0
+               "2024-01,2024-02", "--password", "Dept-pw1", "--label", "一年级组").exit_code == 0
+    with db.session() as s:
+        assert s.get(Account, "d-grade1").label == "一年级组"
     auth = Authenticator(db, MemoryLockout(LockoutPolicy()))
     assert auth.password("d-grade1", "Dept-pw1") is not None
     out = run("remove-sub-account", "d-grade1")
