@@ -86,7 +86,7 @@ def centre(ctx: Context, password: str | None, key_file: Path | None) -> None:
                                  "initial password, to be changed at first use.")
 @click.option("--key", "key_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="OpenSSH public key file for the SFTP login.")
-@click.option("--label", help="The user's name (用户名称), e.g. the department's or the class's.")
+@click.option("--label", help="The user's display name, e.g. the department's or the class's.")
 @pass_ctx
 def sub_account(ctx: Context, unit: str, login: str, role: str, classes: str, password: str | None,
                 key_file: Path | None, label: str | None) -> None:
