@@ -1,9 +1,11 @@
 """Units and their logins: folders, slow salted password hashes (argon2), public keys."""
 from __future__ import annotations
 
+import logging
 import re
+from datetime import datetime
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -15,9 +17,10 @@ from exchange.store import queries as Q
 from exchange.store.models import Account, Unit
 
 OUTBOX_PARTS = ("receipts", "errors", "rosters", "results", "templates", "reports", "notices")
-SUB_OUTBOX_PARTS = ("receipts", "errors", "templates")    # what a school's sub-account is sent
+SUB_OUTBOX_PARTS = ("receipts", "errors", "templates", "results")  # what a school's sub-account is sent
 CENTRE_PARTS = ("batches", "photos", "reports", "receipts")
 _hasher = PasswordHasher()
+log = logging.getLogger("exchange.accounts")
 
 
 def hash_password(password: str) -> str:
@@ -111,9 +114,12 @@ def parse_classes(text: str | Iterable[str]) -> list[str]:
 
 
 def scope_of(account: Account) -> frozenset[str] | None:
-    """The classes an account may declare for; None: the whole unit."""
+    """The classes an account may declare for; None: the whole unit. A deleted (注销) account
+    may declare for nothing."""
     if account.role not in SUB_ROLES:
         return None
+    if is_deleted(account):
+        return frozenset()
     return frozenset(c for c in (account.scope or "").split(",") if c)
 
 
@@ -131,8 +137,8 @@ def scope_of_login(s: Session, unit: str, login: str, *, strict: bool = False) -
 
 
 def add_sub_account(instance: Instance, s: Session, unit_code: str, login: str, *, role: str,
-                    classes: Iterable[str], password: str | None = None, key: str | None = None
-                    ) -> tuple[Account, bool]:
+                    classes: Iterable[str], password: str | None = None, key: str | None = None,
+                    actor: str = "operator") -> tuple[Account, bool]:
     """Create or update a department or class login of a school, and its inbox folder.
 
     Returns the account and whether it was given the default password (no password nor key).
@@ -153,11 +159,13 @@ def add_sub_account(instance: Instance, s: Session, unit_code: str, login: str, 
     existing = s.get(Account, login)
     if existing is not None and (existing.unit_code != unit_code or existing.role not in SUB_ROLES):
         raise ExchangeError(f"login {login!r} belongs to {existing.unit_code} ({existing.role})")
+    if existing is not None and is_deleted(existing):
+        raise ExchangeError(f"login {login!r} was deleted; a deleted login name is never given again")
     defaulted = existing is None and not password and not key
     account = set_login(s, login, unit_code, password=password or (DEFAULT_PASSWORD if defaulted else None),
                         key=key, role=role, scope=",".join(codes))
     account.role, account.scope = role, ",".join(codes)
-    Q.audit(s, "operator", "login.sub_account", detail=f"{unit_code}/{login} {role} {account.scope}")
+    Q.audit(s, actor, "login.sub_account", detail=f"{unit_code}/{login} {role} {account.scope}")
     make_sub_account_folders(instance, unit_code, login)
     return account, defaulted
 
@@ -178,8 +186,93 @@ def reset_password(s: Session, login: str, password: str | None = None) -> bool:
     account = s.get(Account, login)
     if account is None:
         raise ExchangeError(f"no login {login!r}")
+    if is_deleted(account):
+        raise ExchangeError(f"login {login!r} was deleted")
     account.password_hash = hash_password(password or DEFAULT_PASSWORD)
     account.failures = 0
     account.locked_until = None
     Q.audit(s, "operator", "login.reset_password", detail=login)
     return not password
+
+
+def senders(s: Session, unit_code: str, serials: list[int]) -> dict[int, str]:
+    """serial -> the sub-account login that declared it, for those of `serials` a department or
+    class login of the unit imported (the audit's import row names who declared)."""
+    from sqlalchemy import select
+
+    from exchange.store.models import AuditEntry
+
+    if not serials:
+        return {}
+    subs = set(s.scalars(select(Account.login).where(Account.unit_code == unit_code,
+                                                     Account.role.in_(SUB_ROLES))))
+    if not subs:
+        return {}
+    out: dict[int, str] = {}
+    for i in range(0, len(serials), 900):
+        for serial, actor in s.execute(select(AuditEntry.serial, AuditEntry.actor).where(
+                AuditEntry.action == "import", AuditEntry.serial.in_(serials[i:i + 900]))):
+            if actor in subs and serial is not None:
+                out[serial] = actor
+    return out
+
+
+# ---- Sub-accounts a school runs itself (issue 18) ------------------------------------------------
+# Changchun 用户管理: a school's admin (its own login) creates department and class users, edits
+# them, restores their password and 注销 them; a department or class login does the same at its
+# level or below, within its classes. A deleted login stays as a tombstone: its name is never
+# given again, and it can no longer sign in ("本系已被删除" for a department).
+ROLE_RANK = {"unit": 0, "department": 1, "class": 2}
+LOGIN_PATTERN = _LOGIN
+DELETED = "deleted"
+
+
+def is_deleted(account: Account) -> bool:
+    return account.status == DELETED
+
+
+def login_refusal(account: Account) -> str | None:
+    """Why `account` may not sign in (a key of exchange.messages.LOGIN_REFUSALS), or None."""
+    if is_deleted(account):
+        return "department_deleted" if account.role == "department" else "account_deleted"
+    return None
+
+
+def sign_in_refused(account: Account | None) -> bool:
+    """For the SFTP authentication: whether `account` is refused before any credential is
+    checked (a deleted sub-account), logged with the reason a clerk is told."""
+    from exchange.messages import LOGIN_REFUSALS
+
+    reason = login_refusal(account) if account is not None else None
+    if reason is None or account is None:
+        return False
+    log.warning("unit=%s file=-: login %s refused: %s (%s)", account.unit_code, account.login,
+                reason, LOGIN_REFUSALS[reason])
+    return True
+
+
+def manages(actor: Any, role: str, classes: Iterable[str]) -> bool:
+    """Whether `actor` (None or the school's own login: the school admin) may keep an account of
+    `role` over `classes`: at its own level or below, and within its classes."""
+    if actor is None or actor.role not in SUB_ROLES:
+        return True
+    if ROLE_RANK.get(role, 0) < ROLE_RANK[actor.role]:
+        return False
+    scope = scope_of(actor) or frozenset()
+    return set(classes) <= scope
+
+
+def remove_sub_account(s: Session, login: str, *, actor: str = "operator") -> Account:
+    """注销 a department or class login: it can no longer sign in, and its name is never given
+    again (the row stays). Its files already sent and their outputs stay."""
+    account = s.get(Account, login)
+    if account is None or account.role not in SUB_ROLES:
+        raise ExchangeError(f"no sub-account {login!r}")
+    if is_deleted(account):
+        raise ExchangeError(f"login {login!r} was deleted already")
+    account.status = DELETED
+    account.deleted_at = datetime.now().replace(microsecond=0)
+    account.password_hash = None
+    account.public_keys = None
+    Q.audit(s, actor, "login.delete", detail=f"{account.unit_code}/{login} {account.role}")
+    return account

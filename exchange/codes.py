@@ -110,3 +110,23 @@ NOTE_PHOTO_SAME = "note.photo_same"            # identical to a photo already st
 NOTE_HOUSEHOLD_DONE = "note.household_done"    # a household row took effect on import
 NOTE_CODES = (NOTE_CLASS_STOP, NOTE_PHOTO_SAVED, NOTE_PHOTO_SAME, NOTE_HOUSEHOLD_DONE)
 # ---- end of issue 4 section ---------------------------------------------------------------------
+
+# ---- issue 18 section: accounts a school runs, classes, kinds by unit type ---------------------
+# A kind the unit's type may not send (rules/kinds/*.toml unit_types, region switches).
+FILE_KIND_NOT_ALLOWED = "file.kind_not_allowed"
+FILE_CODES = FILE_CODES + (FILE_KIND_NOT_ALLOWED,)  # type: ignore[assignment]
+# Classes as data (班级信息表).
+CLASS_ADMIN_ONLY = "class.admin_only"          # a department or class login lists classes
+NOTE_CLASS_SAVED = "note.class_saved"          # a class added or renamed (effective on import)
+ROW_CODES = ROW_CODES + (CLASS_ADMIN_ONLY,)  # type: ignore[assignment]
+NOTE_CODES = NOTE_CODES + (NOTE_CLASS_SAVED,)  # type: ignore[assignment]
+# 用户维护表: a school's sub-accounts kept by the school itself.
+ACCOUNT_TAKEN = "account.taken"                # the login exists, or was used and deleted
+ACCOUNT_UNKNOWN = "account.unknown"            # no such (active) sub-account of this school
+ACCOUNT_BEYOND = "account.beyond_scope"        # above the sender's level or outside its classes
+ACCOUNT_ONE_CLASS = "account.one_class"        # a class user holds exactly one class
+NOTE_ACCOUNT_DONE = "note.account_done"        # the user was added / changed / reset / deleted
+ROW_CODES = ROW_CODES + (ACCOUNT_TAKEN, ACCOUNT_UNKNOWN, ACCOUNT_BEYOND,  # type: ignore[assignment]
+                         ACCOUNT_ONE_CLASS)
+NOTE_CODES = NOTE_CODES + (NOTE_ACCOUNT_DONE,)  # type: ignore[assignment]
+# ---- end of issue 18 section --------------------------------------------------------------------

@@ -18,6 +18,7 @@ from exchange import codes as C
 from exchange.checks.cells import new_memo, parse_rows
 from exchange.checks.finding import Finding
 from exchange.checks.values import BLANK_CHARS
+from exchange.classes import upsert_classes
 from exchange.config import Instance
 from exchange.errors import FileRejected
 from exchange.heap import many_objects, tidy
@@ -72,7 +73,8 @@ def load_master(instance: Instance, db: Database, path: Path, today: date | None
             spec = detected.kind
             report.kind = spec.kind
             memo = new_memo(spec.columns)
-            upsert = _upsert_units if spec.kind == "units" else _PersonLoad(spec).upsert
+            upsert = {"units": _upsert_units, "classes": upsert_classes}.get(spec.kind) or \
+                _PersonLoad(spec).upsert
             with bulk.overlapped(s), ExitStack() as large:
                 for n, chunk in enumerate(_chunks(located, detected.mapping, spec)):
                     if n == 1:    # a second chunk: a large file (see exchange.heap; a small

@@ -448,3 +448,72 @@ DOC_NAMES.update({
     "photo_result_book": "{review}.照片审核结果.xlsx",
 })
 # ---- end of issue 4 section ---------------------------------------------------------------------
+
+# ---- issue 18 section: accounts a school runs, classes, kinds by unit type ---------------------
+FILE_MESSAGES.update({
+    C.FILE_KIND_NOT_ALLOWED: "本单位（{unit_type}）不能报送“{title}”，该业务只适用于：{allowed}。"
+                             "请使用本单位发件箱 templates 文件夹中下发的模板。",
+})
+PHRASES.update({"email": "应为电子邮箱地址，例如 hr@example.com",
+                "class_code": "班级编号最多32个字符，不能含空格、逗号或斜杠"})
+COLUMN_RULES.update({"email": "电子邮箱地址，例如 hr@example.com。"})
+# Resident kinds (communities, schools): the people are insured residents or pupils, not staff.
+TEMPLATE_WORDS.update({
+    "prefill_note_resident": "本表已预填本单位参保居民（共 {count} 人）。不办理的人员请整行删除；灰色列为系统记录，请勿改动。详细规则见“说明”工作表。",
+    "prefill_general_resident": (
+        "6. 本表已预填本单位参保居民（学校为在校参保学生），灰色列已锁定。不办理的人员请整行删除："
+        "在“审阅”菜单中点击“撤销工作表保护”（无需密码），删除整行后保存即可。",
+    ),
+})
+ROW_MESSAGES.update({
+    C.CLASS_ADMIN_ONLY: "只有学校管理员（学校本身的账号）才能添加或修改班级，系或班级账号不能报送班级信息表。",
+    C.NOTE_CLASS_SAVED: "班级“{class_code}”（{name}）{operation}（班级信息是登记信息，无需审核）。",
+})
+PHRASES.update({"class_added": "已新增", "class_renamed": "已更新"})
+TEMPLATE_WORDS.update({"classes": "本校班级：{classes}。"})
+ROW_MESSAGES.update({
+    C.ACCOUNT_TAKEN: "登录名“{value}”{why}，请换一个登录名。",
+    C.ACCOUNT_UNKNOWN: "本校没有{why}的用户“{value}”，无法{operation}。",
+    C.ACCOUNT_BEYOND: "本账号只能维护与本账号同级或下级、且在所辖班级（{allowed}）内的用户：{what}。",
+    C.ACCOUNT_ONE_CLASS: "班级用户只能对应一个班级，本行填了 {count} 个（{value}）；管理多个班级请把角色填为“系”。",
+    C.NOTE_ACCOUNT_DONE: "用户“{login}”{operation}成功（角色：{role}，所辖班级：{classes}）{password}。",
+})
+PHRASES.update({
+    "login_in_use": "已被使用",
+    "login_deleted": "曾被注销，注销的登录名不能再次使用",
+    "login_is_unit": "是单位编号",
+    "active": "",
+    "deleted_before": "在用（该用户已注销）",
+    "beyond_role": "不能维护比本账号级别高的用户",
+    "beyond_classes": "班级超出所辖范围",
+    "beyond_self": "不能注销本账号自己",
+    "login": "登录名只能由字母、数字、“.”和“-”组成，最多64个字符",
+    "password_initial": "，初始密码为系统默认密码，首次登录后请修改",
+    "none": "无",
+})
+# Why a login is refused before its password is checked (exchange.accounts.login_refusal); the
+# SFTP log names the reason; Changchun: 本系已被删除，请相关部门联系.
+LOGIN_REFUSALS = {
+    "department_deleted": "本系已被删除，请相关部门联系",
+    "account_deleted": "该账号已注销，请联系学校管理员",
+}
+# 学校学生查询 (unit reports of a school): a section per class, then the classes' summary.
+ROSTER_TITLES.update({"school_students": "{centre}学校学生查询"})
+REPORT_NAMES.update({"school_students": "学校学生查询"})
+ROSTER_WORDS.update({
+    "class": "班级：{code} {name}  年级：{grade}  院系：{department}",
+    "no_class": "未分班",
+    "class_code": "班级编号",
+    "class_name": "班级名称",
+    "grade": "年级",
+    "department": "院系",
+    "class_count": "参保人数",
+    "classes_count": "共 {count} 个班级",
+})
+# 班级停保 in the review and result workbooks: the class row, then one row per pupil it stops.
+REVIEW_WORDS.update({
+    "class_stop_name": "全班 {count} 人",
+    "class_member": "随业务流水号 {serial} 班级停保（班级 {class_code}），审核结论以该流水号为准",
+    "persons_title": "  涉及 {persons} 人",
+})
+# ---- end of issue 18 section --------------------------------------------------------------------

@@ -134,7 +134,8 @@ class FileRun:
             names.append("class_scope")
         self.checks = [ROW_CHECKS[name] for name in names]
         self.checks_off_file = [ROW_CHECKS[name] for name in names if name not in ABOUT_RECORDS]
-        self.hooks = hooks_for(kind)      # the resident kinds' extra steps (exchange.residents)
+        # The resident kinds' and the 用户维护表's extra steps (exchange.residents, account_book).
+        self.hooks = hooks_for(kind, instance, opts.actor)
         self.data_rows = 0
 
     # Reading -------------------------------------------------------------------------------
@@ -382,7 +383,10 @@ def examine(instance: Instance, session: Session, path: Path, unit_code: str, na
         return None, unit
     if sniffed.format not in ("xlsx", "xls", "csv"):
         raise FileRejected(C.FILE_UNREADABLE, reason="not_workbook")
-    kinds = [k for k in instance.rules.kinds.values()]
+    rules = instance.rules
+    # Every kind as this unit's type fills it (its required columns); one it may not send is
+    # recognised, then refused by name rather than read as some other kind.
+    kinds = [rules.for_unit_type(k, unit.unit_type) for k in rules.kinds.values()]
     with open_book(path, sniffed, limits) as book:
         located = None
         seen_rows = 0
@@ -402,6 +406,11 @@ def examine(instance: Instance, session: Session, path: Path, unit_code: str, na
         named = unit_named(located.title_lines, book.meta)
         if named and named != unit_code:
             raise FileRejected(C.FILE_WRONG_UNIT, named=named, unit=unit_code)
+        if not rules.allows(kind, unit.unit_type):
+            types = rules.tables["unit_type"]
+            raise FileRejected(C.FILE_KIND_NOT_ALLOWED, title=kind.title,
+                               unit_type=types.label(rules.unit_type(unit.unit_type)),
+                               allowed="、".join(types.label(t) for t in rules.sender_types(kind)))
         run = FileRun(instance, session, kind, unit, opts, sink)
         with ExitStack() as large:
             for n, chunk in enumerate(_data_chunks(located, detected.mapping, run, limits.max_rows,
@@ -530,7 +539,7 @@ def _judge_and_import(instance: Instance, db: Database, work: Claim, result: Fil
     spool = ReceiptRows(stage / "rows.jsonl")
     writer: list[ErrorBook] = []
     err_name = f"{stem}.{OUTPUT_NAMES['errors']}.xlsx"
-    unit_name = ""
+    unit_name, unit_type = "", None
 
     def sink(outcome: RowOutcome) -> None:
         result.counts.add(outcome)
@@ -538,7 +547,8 @@ def _judge_and_import(instance: Instance, db: Database, work: Claim, result: Fil
             spool.add(outcome)
         if outcome.failed and result.kind in instance.rules.kinds:   # photos have no template
             if not writer:
-                kind = instance.rules.kinds[result.kind or ""]
+                rules = instance.rules      # the kind as this unit's type fills it
+                kind = rules.for_unit_type(rules.kinds[result.kind or ""], unit_type)
                 writer.append(ErrorBook(stage / err_name, kind, work.unit, unit_name, work.name,
                                         helper=book_helper))
             writer[0].add(outcome)
@@ -546,7 +556,7 @@ def _judge_and_import(instance: Instance, db: Database, work: Claim, result: Fil
     try:
         with db.session() as s:
             unit = Q.unit_record(s, work.unit)
-            unit_name = unit.name if unit else ""
+            unit_name, unit_type = (unit.name, unit.unit_type) if unit else ("", None)
             examine(instance, s, work.work_path, work.unit, work.name, result, opts, sink)
             if writer:
                 writer.pop().close()

@@ -129,6 +129,7 @@ def write_resident_samples(instance: Instance, db: Database, inbox_dir: Path | N
     household_headers = ["户主身份证号*", "户主姓名*", "联系电话*", "操作"]
     add_headers = ["证件类型", "证件号码*", "姓名*", "性别", "民族", "出生日期", "户主身份证号*", "与户主关系",
                    "人员类别*", "联系电话", "是否计生补助对象", "班级编号", "备注"]
+    school_add_headers = ["证件号码*", "姓名*", "人员类别*", "班级编号", "备注"]
     files = [
         _book(community / "户主信息表.xlsx", f"户主信息表  单位编号：{COMMUNITY}", household_headers, [
             [HEAD_LIN, "林建国", "13905941234", "新增"],
@@ -145,11 +146,18 @@ def write_resident_samples(instance: Instance, db: Database, inbox_dir: Path | N
             ["", NEW_WIFE, "吴 美玲", "女", "", "", _id("19700101", "999", PT), "妻", "居民", "", "", "", ""],
             ["", float(_id("19740404", "836", PT)[:17] + "0"), "吴美华", "", "", "", HEAD_LIN, "配偶", "退休人员", "", "", "", ""],   # Excel ate the digits
         ]),
-        _book(school / "户主信息表.xlsx", f"户主信息表  单位编号：{SCHOOL}", household_headers, [
-            [PARENT_WANG, "王建华", "13804310001", "新增"], [PARENT_LI, "李红梅", "13804310002", "新增"]]),
-        _book(school / "新生参保.xlsx", "城乡居民参保申报表", add_headers, [
-            ["", FRESH[0], "孙一鸣", "男", "", "", PARENT_WANG, "子", "中小学生", "", "", "2024-01", ""],
-            ["", FRESH[1], "孙一诺", "", "", "", PARENT_WANG, "女", "学生", "", "", "", "漏填班级"],
+        # The school lists its classes (班级维护) and keeps its users (用户管理) itself.
+        _book(school / "班级信息表.xlsx", "班级信息表", ["班级编号*", "班级名称*", "年级", "院系"], [
+            ["2024-01", "一年级1班", "2024级", "小学部"], ["2024-02", "一年级2班", "2024级", "小学部"],
+            ["2018-09", "六年级毕业班", "2018级", "小学部"], ["2024 03", "一年级3班", "2024级", "小学部"]]),
+        _book(school / "用户维护表.xlsx", "用户维护表", ["操作", "登录名*", "角色", "班级编号", "用户名称"], [
+            ["新增", f"{SCHOOL.lower()}-xiaoxue", "系", "", "小学部"],     # the 院系's classes
+            ["新增", f"{SCHOOL.lower()}-c2024-02", "班级", "2024-02", "一年级2班"],
+            ["新增", CLASS_LOGIN, "班级", "2024-01", ""]]),                # taken already
+        # A school enrols a pupil with 证件号码, 姓名 and class (Changchun); no household head.
+        _book(school / "新生参保.xlsx", "城乡居民参保申报表", school_add_headers, [
+            [FRESH[0], "孙一鸣", "中小学生", "2024-01", ""],
+            [FRESH[1], "孙一诺", "学生", "", "漏填班级"],
         ]),
         _book(school / "学生停保.xlsx", "城乡居民暂停参保申报表（班级停保）", ["证件号码*", "姓名*", "暂停原因*", "备注", "班级编号"], [
             ["", "", "毕业", "2018级毕业，全班停保", "2018-09"],
@@ -176,7 +184,8 @@ def write_resident_samples(instance: Instance, db: Database, inbox_dir: Path | N
                            ["证件号码*", "姓名*", "暂停原因*", "备注", "班级编号"],
                            [[CLASS_01[1], "王浩然", "转学", "", ""],
                             ["", "", "毕业", "不是本班", "2024-02"]]))
-    # Households must be registered before residents are declared under them: oldest first.
+    # A community's households must be registered before residents are declared under them:
+    # oldest first.
     start = time.time() - 60
     for i, path in enumerate(files):
         os.utime(path, (start + i, start + i))

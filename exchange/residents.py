@@ -18,9 +18,9 @@ rules/kinds/*.toml, so a new kind file with one of these effects gets the same b
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable, Iterable
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -30,13 +30,16 @@ from exchange.checks.context import CheckContext, OpenDeclaration, PersonRecord
 from exchange.checks.finding import Finding
 from exchange.checks.resident import (HouseholdRecord, ResidentContext, ResidentFacts,
                                       enrolment, facts_of, is_class_stop)
+from exchange.classes import FIELDS as CLASS_FIELDS, ClassRecord, listed_classes, upsert_classes
 from exchange.kinds.spec import KindSpec
 from exchange.store import queries as Q
 from exchange.store.models import (OPEN_STATUSES, Account, Declaration, Household, Person)
 
 INSURED = "1"
 HOUSEHOLD, INSURE, SUSPEND, TRANSFER = "household", "resident_insure", "suspend", "class_transfer"
-EFFECTS = (HOUSEHOLD, INSURE, SUSPEND, TRANSFER)
+CLASSES = "classes"          # class_info (班级信息表): the classes table, effective on import
+EFFECTS = (HOUSEHOLD, INSURE, SUSPEND, TRANSFER, CLASSES)
+ON_IMPORT = (HOUSEHOLD, CLASSES)
 
 Rows = list[tuple[int, dict[str, Any]]]       # (sheet row, parsed values) of one chunk
 
@@ -59,13 +62,17 @@ class ResidentHooks:
         base = {f.name: getattr(ctx, f.name) for f in fields(CheckContext)}
         rctx = ResidentContext(**base, facts=ResidentFacts())
         facts, unit = rctx.facts, ctx.unit.code
-        facts.classes = unit_classes(s, unit)
+        facts.listed = listed_classes(s, unit)
+        facts.classes = unit_classes(s, unit, facts.listed)
         effect = self.kind.effect
         if effect == HOUSEHOLD:
             heads = [v["head_id"] for _, v in rows if v.get("head_id")]
             facts.households = households(s, unit, heads, with_members=True)
             self._prune_resent_households(rctx, rows)
             self._repeats(facts, rows, lambda v: [("head", v.get("head_id"))] if v.get("head_id") else [])
+        elif effect == CLASSES:
+            self._prune_resent_classes(rctx, rows)
+            self._repeats(facts, rows, lambda v: [("class", v["class_code"])] if v.get("class_code") else [])
         elif effect == INSURE:
             heads = [v["household_head"] for _, v in rows if v.get("household_head")]
             facts.households = households(s, unit, heads, with_members=False)
@@ -110,29 +117,44 @@ class ResidentHooks:
             if stop:
                 self.from_class_stop.add(number)
 
-    def _prune_resent_households(self, ctx: ResidentContext, rows: Rows) -> None:
-        """A resent 新增 of a head deleted since (or 删除 of one registered again) is new work."""
+    def _prune_resent(self, ctx: CheckContext, rows: Rows, key: str,
+                      moved_on: Callable[[dict[str, Any]], bool]) -> None:
+        """A resent row (one whose fingerprint was imported) is new work, not a repeat, when what
+        it names has moved on since (`moved_on`)."""
         from exchange.pipeline import fingerprint
 
         for _, values in rows:
-            head = values.get("head_id")
-            if not head:
+            if not values.get(key):
                 continue
             fp = fingerprint(self.kind.kind, ctx.unit.code, values)
-            if fp not in ctx.imported:
-                continue
-            record = ctx.facts.households.get(head)
+            if fp in ctx.imported and moved_on(values):
+                del ctx.imported[fp]
+
+    def _prune_resent_households(self, ctx: ResidentContext, rows: Rows) -> None:
+        """A resent 新增 of a head deleted since (or 删除 of one registered again)."""
+        def moved_on(values: dict[str, Any]) -> bool:
+            record = ctx.facts.households.get(values["head_id"])
             active = record is not None and record.active
             operation = values.get("operation") or "add"
-            if (operation == "add" and not active) or (operation == "delete" and active):
-                del ctx.imported[fp]
+            return (operation == "add" and not active) or (operation == "delete" and active)
+
+        self._prune_resent(ctx, rows, "head_id", moved_on)
+
+    def _prune_resent_classes(self, ctx: ResidentContext, rows: Rows) -> None:
+        """A resent row whose class has been renamed since."""
+        def moved_on(values: dict[str, Any]) -> bool:
+            record = ctx.facts.listed.get(values["class_code"])
+            return record is None or any(values.get(f) not in (None, "", getattr(record, f))
+                                         for f in CLASS_FIELDS)
+
+        self._prune_resent(ctx, rows, "class_code", moved_on)
 
     # Importing -------------------------------------------------------------------------------
     def complete(self, row: dict[str, Any], values: dict[str, Any], ctx: CheckContext) -> None:
         """What the system decides and records in the declaration row about to be inserted."""
         payload = row["payload"]
         effect = self.kind.effect
-        if effect == HOUSEHOLD:
+        if effect in ON_IMPORT:
             row["status"] = "approved"
             row["decided_at"] = _now()
             payload["effective_on_import"] = True
@@ -162,6 +184,12 @@ class ResidentHooks:
             label = ctx.rules.tables["household_op"].label(operation)
             return (Finding(row, C.NOTE_HOUSEHOLD_DONE, col.header, col.field,
                             {"head": values.get("head_id"), "operation": label}),)
+        if self.kind.effect == CLASSES:
+            col = self.kind.column("class_code")
+            known = facts_of(ctx).listed.get(values["class_code"])
+            return (Finding(row, C.NOTE_CLASS_SAVED, col.header, col.field, {
+                "class_code": values["class_code"], "name": values.get("name") or "",
+                "operation": "class_renamed" if known else "class_added"}),)
         if self.kind.effect == SUSPEND and is_class_stop(values):
             members = facts_of(ctx).class_members.get(values["class_code"], ())
             col = self.kind.column("class_code")
@@ -170,22 +198,32 @@ class ResidentHooks:
         return ()
 
     def imported(self, s: Session, rows: list[dict[str, Any]], serials: list[int]) -> None:
-        """Effects that do not wait for review: household registration."""
+        """Effects that do not wait for review: household registration, the classes table."""
+        if self.kind.effect == CLASSES:
+            upsert_classes(s, [{**row["payload"], "unit_code": row["unit_code"]} for row in rows])
         if self.kind.effect != HOUSEHOLD:
             return
         for row, serial in zip(rows, serials):
             apply_household(s, row["unit_code"], row["payload"], serial)
 
 
-def hooks_for(kind: KindSpec) -> ResidentHooks | None:
+def hooks_for(kind: KindSpec, instance: Any = None, actor: str | None = None) -> Any:
+    """The extra steps of a kind, chosen by its effect: the resident kinds', or the 用户维护表's
+    (exchange.account_book: `instance` for the new users' folders, `actor` the sender)."""
+    from exchange.account_book import ACCOUNTS, AccountHooks
+
+    if kind.effect == ACCOUNTS:
+        return AccountHooks(kind, instance, actor)
     return ResidentHooks(kind) if kind.effect in EFFECTS else None
 
 
 # Queries -----------------------------------------------------------------------------------------
-def unit_classes(s: Session, unit: str) -> frozenset[str]:
-    """Classes of a unit: those its persons are in, and those its sub-accounts hold (a class a
-    school has just opened has an account before it has students)."""
-    found: set[str] = {c for c in s.scalars(select(Person.class_code).where(
+def unit_classes(s: Session, unit: str, listed: dict[str, ClassRecord] | None = None) -> frozenset[str]:
+    """Classes of a unit: those of its classes table (exchange.classes), and, for schools that
+    never listed theirs (and classes not listed yet), those its persons are in and its
+    sub-accounts hold (a class a school has just opened has an account before it has students)."""
+    found: set[str] = set(listed_classes(s, unit) if listed is None else listed)
+    found |= {c for c in s.scalars(select(Person.class_code).where(
         Person.unit_code == unit, Person.class_code.is_not(None)).distinct()) if c}
     for scope in s.scalars(select(Account.scope).where(Account.unit_code == unit,
                                                        Account.scope.is_not(None))):
@@ -265,6 +303,46 @@ def apply_household(s: Session, unit: str, payload: dict[str, Any], serial: int 
     record.updated_at = _now()
 
 
+# 班级停保 in documents -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ClassMember:
+    """One pupil a 班级停保 declaration stops, as a document row of its own: the same attributes
+    a roster reads from a Declaration (the payload names the pupil)."""
+    serial: int
+    id_number: str
+    name: str
+    payload: dict[str, Any]
+    old_values: dict[str, Any] | None = None
+
+
+def class_stop_members(s: Session, decls: Iterable[Declaration]) -> dict[int, list[tuple[str, str]]]:
+    """serial -> [(ID, name)] of each 班级停保 among `decls`: every pupil it stops, named as on
+    file (an ID no longer on file keeps an empty name)."""
+    stops = {d.serial: list((d.payload or {}).get("members") or ()) for d in decls
+             if (d.payload or {}).get("class_stop")}
+    ids = sorted({n for members in stops.values() for n in members})
+    names: dict[str, str] = {}
+    for i in range(0, len(ids), 900):
+        names.update({n: name for n, name in s.execute(
+            select(Person.id_number, Person.name).where(Person.id_number.in_(ids[i:i + 900])))})
+    return {serial: [(n, names.get(n, "")) for n in members] for serial, members in stops.items()}
+
+
+def with_class_members(decls: Iterable[Any], members: dict[int, list[tuple[str, str]]]) -> list[Any]:
+    """`decls` with each 班级停保 replaced by one ClassMember per pupil it stops."""
+    out: list[Any] = []
+    for d in decls:
+        pupils = members.get(d.serial)
+        if pupils is None:
+            out.append(d)
+            continue
+        for number, name in pupils:
+            out.append(ClassMember(d.serial, number, name,
+                                   {**(d.payload or {}), "id_number": number, "name": name},
+                                   d.old_values))
+    return out
+
+
 def persons_covered(payload: dict[str, Any], id_number: str | None) -> list[str]:
     """The persons a resident_suspend declaration stops: its member list for 班级停保."""
     if payload.get("class_stop"):
@@ -273,4 +351,4 @@ def persons_covered(payload: dict[str, Any], id_number: str | None) -> list[str]
 
 
 __all__ = ["hooks_for", "ResidentHooks", "apply_household", "persons_covered", "unit_classes",
-           "households", "class_members"]
+           "households", "class_members", "class_stop_members", "with_class_members", "ClassMember"]

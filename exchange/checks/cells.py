@@ -110,6 +110,26 @@ def _amount(raw: Any, col: ColumnSpec, tables: dict[str, CodeTable], today: date
     return float(round(amount, 2)), None, {}
 
 
+def _email(raw: Any, col: ColumnSpec, tables: dict[str, CodeTable], today: date) -> Parsed:
+    from email_validator import EmailNotValidError, validate_email
+
+    text = V.as_text(raw)
+    try:
+        found = validate_email(text, check_deliverability=False)
+    except EmailNotValidError:
+        return None, C.FORMAT_INVALID, {"value": text, "expected": "email"}
+    return found.normalized, None, {}
+
+
+def _class(raw: Any, col: ColumnSpec, tables: dict[str, CodeTable], today: date) -> Parsed:
+    from exchange.classes import CLASS_CODE
+
+    text = V.as_text(raw)
+    if not CLASS_CODE.match(text):
+        return None, C.FORMAT_INVALID, {"value": text, "expected": "class_code"}
+    return text, None, {}
+
+
 def _text(raw: Any, col: ColumnSpec, tables: dict[str, CodeTable], today: date) -> Parsed:
     text = V.as_text(raw)
     limit = col.max_length or 200
@@ -121,7 +141,7 @@ def _text(raw: Any, col: ColumnSpec, tables: dict[str, CodeTable], today: date) 
 PARSERS: dict[str, Callable[[Any, ColumnSpec, dict[str, CodeTable], date], Parsed]] = {
     "id": _id, "name": _name, "code": _code, "codes": _codes, "month": _month, "date": _date,
     "wage": _wage, "serial": _serial, "phone": _phone, "postcode": _postcode, "text": _text,
-    "class": _text, "id_type": _code, "amount": _amount,
+    "class": _class, "id_type": _code, "amount": _amount, "email": _email,
 }
 
 

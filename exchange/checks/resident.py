@@ -20,6 +20,8 @@ from exchange.messages import CLASS_MEMBER, DECLARATION_STATUS_LABELS
 SCHOOL_TYPE = "40"
 # Region switch (rules/region.toml arrears_block) for resident_add rows of persons with an archive.
 RENEWAL_BLOCK = "resident_renewal"
+# Kinds whose own rules judge what a sub-account may do (class_rules, account_rules).
+OWN_SCOPE_EFFECTS = ("classes", "accounts")
 # At most this many per-student findings on one 班级停保 row; the rest are summed up in the last.
 MEMBER_FINDINGS = 10
 
@@ -39,6 +41,7 @@ class ResidentFacts:
     """What the resident rules know beyond the persons of the chunk. Built per chunk."""
     households: dict[str, HouseholdRecord] = field(default_factory=dict)
     classes: frozenset[str] = frozenset()              # classes of this unit
+    listed: dict[str, Any] = field(default_factory=dict)  # its classes table (exchange.classes)
     class_members: dict[str, tuple[PersonRecord, ...]] = field(default_factory=dict)
     member_open: dict[str, OpenDeclaration] = field(default_factory=dict)  # of class members
     repeats: dict[int, int] = field(default_factory=dict)  # row -> earlier row in the file
@@ -55,6 +58,10 @@ def facts_of(ctx: CheckContext) -> ResidentFacts:
 
 def is_school(ctx: CheckContext) -> bool:
     return ctx.unit.unit_type == SCHOOL_TYPE or bool(facts_of(ctx).classes)
+
+
+def keeps_households(ctx: CheckContext) -> bool:
+    return ctx.rules.unit_type(ctx.unit.unit_type) in ctx.rules.region.households
 
 
 def is_class_stop(values: dict[str, Any]) -> bool:
@@ -112,9 +119,10 @@ def household_rules(row: int, values: dict[str, Any], ctx: CheckContext) -> list
 # resident_add ------------------------------------------------------------------------------------
 @row_check
 def household_registered(row: int, values: dict[str, Any], ctx: CheckContext) -> list[Finding]:
-    """The household head is registered in this unit before anyone is declared under it."""
+    """Where the unit's type keeps household registers (rules/region.toml `households`), the
+    head is registered in this unit before anyone is declared under it."""
     head = values.get("household_head")
-    if not head:
+    if not head or not keeps_households(ctx):
         return []
     record = facts_of(ctx).households.get(head)
     if record is None or not record.active:
@@ -136,10 +144,24 @@ def renewal_arrears(row: int, values: dict[str, Any], ctx: CheckContext) -> list
 
 @row_check
 def school_class(row: int, values: dict[str, Any], ctx: CheckContext) -> list[Finding]:
-    """A school declares each student into a class (班级编号)."""
+    """A school declares each student into a class (班级编号): one of its classes table, once
+    it keeps one."""
     if "class_code" in values and values["class_code"] is None and is_school(ctx):
         return [_cell(row, ctx, "class_code", C.REQUIRED)]
+    listed = facts_of(ctx).listed
+    declared = values.get("class_code")
+    if declared and listed and declared not in listed:
+        return [_cell(row, ctx, "class_code", C.CLASS_UNKNOWN, value=declared)]
     return []
+
+
+# class_info --------------------------------------------------------------------------------------
+@row_check
+def class_rules(row: int, values: dict[str, Any], ctx: CheckContext) -> list[Finding]:
+    """Only the school's own login lists classes; a class once in the file."""
+    if ctx.scope is not None:
+        return [_cell(row, ctx, "class_code", C.CLASS_ADMIN_ONLY)]
+    return _repeat(row, ctx)
 
 
 # resident_suspend --------------------------------------------------------------------------------
@@ -204,7 +226,7 @@ def class_scope(row: int, values: dict[str, Any], ctx: CheckContext) -> list[Fin
     The pipeline adds this rule to every kind when the sender is such an account (ctx.scope).
     """
     scope = ctx.scope
-    if scope is None:
+    if scope is None or ctx.kind.effect in OWN_SCOPE_EFFECTS:
         return []
     allowed = "、".join(sorted(scope)) or "no_classes"
 

@@ -7,7 +7,8 @@ import click
 from sqlalchemy import select
 
 from exchange.accounts import (DEFAULT_PASSWORD, SUB_ROLES, add_sub_account, add_unit,
-                               make_folders, parse_classes, read_key, reset_password, set_login)
+                               make_folders, parse_classes, read_key, remove_sub_account,
+                               reset_password, set_login)
 from exchange.cli import Context, pass_ctx
 from exchange.config import CENTRE
 from exchange.store import queries as Q
@@ -85,9 +86,10 @@ def centre(ctx: Context, password: str | None, key_file: Path | None) -> None:
                                  "initial password, to be changed at first use.")
 @click.option("--key", "key_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="OpenSSH public key file for the SFTP login.")
+@click.option("--label", help="The user's display name, e.g. the department's or the class's.")
 @pass_ctx
 def sub_account(ctx: Context, unit: str, login: str, role: str, classes: str, password: str | None,
-                key_file: Path | None) -> None:
+                key_file: Path | None, label: str | None) -> None:
     """Create or update a department or class login of school UNIT.
 
     The login declares only for its classes; its files go to inbox/UNIT/@LOGIN/, and its
@@ -101,6 +103,8 @@ def sub_account(ctx: Context, unit: str, login: str, role: str, classes: str, pa
         account, defaulted = add_sub_account(ctx.instance, s, unit, login, role=role,
                                              classes=parse_classes(classes), password=password, key=key)
         scope = account.scope
+        if label:
+            account.label = label
         from exchange.outputs.templates import write_sub_account_templates
 
         write_sub_account_templates(ctx.instance, s, s.get(Unit, unit), account)
@@ -137,10 +141,27 @@ def accounts(ctx: Context, unit: str | None) -> None:
         if unit:
             q = q.where(Account.unit_code == unit)
         rows = [(a.login, a.unit_code, a.role, a.scope or "*", a.password_hash, a.public_keys,
-                 a.locked_until) for a in s.scalars(q)]
-    for login, code, role, scope, pw, keys, locked in rows:
+                 a.locked_until, a.deleted_at) for a in s.scalars(q)]
+    for login, code, role, scope, pw, keys, locked, deleted in rows:
         how = "+".join(x for x, on in (("password", pw), ("key", keys)) if on) or "no login"
+        if deleted:
+            how = f"deleted {deleted:%Y-%m-%d %H:%M}"
         click.echo(f"{login}\t{code}\t{role}\t{scope}\t{how}" + (f"\tlocked until {locked}" if locked else ""))
+
+
+@units.command("remove-sub-account")
+@click.argument("login")
+@pass_ctx
+def remove(ctx: Context, login: str) -> None:
+    """注销 a department or class login: it can no longer sign in (a department's admin is told
+    本系已被删除), and its name is never given again. Its classes and records are untouched.
+
+    Example: exchange units remove-sub-account d-grade
+    """
+    with ctx.db.session() as s:
+        account = remove_sub_account(s, login)
+        unit = account.unit_code
+    click.echo(f"login {login} of {unit} deleted; the name cannot be used again")
 
 
 COMMANDS = [units]

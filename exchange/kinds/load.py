@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from exchange.errors import ConfigError
-from exchange.kinds.spec import (COLUMN_TYPES, CodeEntry, CodeTable, ColumnSpec, KindSpec,
-                                 PhotoRules, Region, RuleSet, WageBound)
+from exchange.kinds.spec import (COLUMN_TYPES, REGION_SWITCHES, CodeEntry, CodeTable, ColumnSpec,
+                                 KindSpec, PhotoRules, Region, RuleSet, WageBound)
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -57,14 +57,21 @@ def load_kind(path: Path, tables: dict[str, CodeTable]) -> KindSpec:
             raise ConfigError(f"{where} columns[{i}].table: no code table {spec.table!r} in codes.toml")
         if spec.default is not None and spec.table and tables[spec.table].lookup(spec.default) is None:
             raise ConfigError(f"{where} columns[{i}].default: {spec.default!r} not in table {spec.table}")
+        if spec.required_where is not None and spec.required_where not in REGION_SWITCHES:
+            raise ConfigError(f"{where} columns[{i}].required_where: {spec.required_where!r} is not "
+                              f"one of {REGION_SWITCHES}")
         columns.append(spec)
     if not columns:
         raise ConfigError(f"{where}: a kind needs [[columns]]")
     kind = _build(KindSpec, {**data, "columns": tuple(columns)}, where,
-                  ("hints", "checks", "change_fields"))
+                  ("hints", "checks", "change_fields", "unit_types"))
     if kind.kind != path.stem:
         raise ConfigError(f"{where}: kind {kind.kind!r} must match the file name")
+    _check_unit_types(tables, kind.unit_types, f"{where} unit_types")
+    if kind.only_where is not None and kind.only_where not in REGION_SWITCHES:
+        raise ConfigError(f"{where} only_where: {kind.only_where!r} is not one of {REGION_SWITCHES}")
     from exchange.checks.rows import ROW_CHECKS
+    import exchange.checks.accounts  # noqa: F401  (registers the 用户维护表's rules)
     import exchange.checks.resident  # noqa: F401  (registers the resident kinds' rules)
 
     for name in kind.checks:
@@ -74,6 +81,12 @@ def load_kind(path: Path, tables: dict[str, CodeTable]) -> KindSpec:
         if not kind.has(name):
             raise ConfigError(f"{where}: {name!r} names no column")
     return kind
+
+
+def _check_unit_types(tables: dict[str, CodeTable], types: tuple[str, ...], where: str) -> None:
+    for code in types:
+        if tables["unit_type"].lookup(code) != code:
+            raise ConfigError(f"{where}: {code!r} is not a code of table unit_type")
 
 
 def load_bounds(path: Path) -> tuple[WageBound, ...]:
@@ -94,7 +107,10 @@ def load_bounds(path: Path) -> tuple[WageBound, ...]:
 def load_region(path: Path, tables: dict[str, CodeTable]) -> Region:
     data = dict(_read(path))
     photo = _build(PhotoRules, data.pop("photo", {}), f"{path} [photo]")
-    region = _build(Region, {**data, "photo": photo}, str(path), ("arrears_block", "default_insurances"))
+    region = _build(Region, {**data, "photo": photo}, str(path),
+                    ("arrears_block", "default_insurances", "households"))
+    _check_unit_types(tables, (region.default_unit_type,), f"{path} default_unit_type")
+    _check_unit_types(tables, region.households, f"{path} households")
     for code in region.default_insurances:
         if tables["insurance"].lookup(code) is None:
             raise ConfigError(f"{path} default_insurances: {code!r} not in table insurance")
@@ -108,6 +124,8 @@ def load_rules(rules_dir: Path) -> RuleSet:
     kinds = {}
     for path in sorted((rules_dir / "kinds").glob("*.toml")):
         kind = load_kind(path, tables)
+        if not kind.unit_types:
+            raise ConfigError(f"{path}: unit_types names no unit type that may send the kind")
         kinds[kind.kind] = kind
     master = {}
     for path in sorted((rules_dir / "master").glob("*.toml")):

@@ -4,11 +4,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from bisect import bisect_right
-from dataclasses import dataclass, field
-from typing import Iterable
+from dataclasses import dataclass, field, replace
 
 COLUMN_TYPES = ("id", "name", "code", "codes", "month", "date", "wage", "text", "phone",
-                "postcode", "serial", "class", "id_type", "amount")
+                "postcode", "serial", "class", "id_type", "amount", "email")
 
 _SEPARATORS = re.compile(r"[\s\-—–_:：.、/|]+")
 
@@ -81,6 +80,9 @@ class ColumnSpec:
     record: str | None = None      # attribute of the person/unit record this column mirrors
     protected: bool = False        # locked in pre-filled templates
     example: str | None = None
+    # Required only for the unit types a region switch names (REGION_SWITCHES), e.g. 户主身份证号
+    # of resident_add where the region keeps household registers ("households").
+    required_where: str | None = None
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -94,7 +96,12 @@ class KindSpec:
     label: str
     columns: tuple[ColumnSpec, ...]
     hints: tuple[str, ...] = ()
-    audience: str = "employer"      # employer | community | school | any
+    audience: str = "employer"      # employer | resident | school | any: the wording of outputs
+    # Unit types (rules/codes.toml [unit_type]) that may send the kind; `only_where` narrows
+    # them to those a region switch names (a 户主信息表 only where households are kept).
+    unit_types: tuple[str, ...] = ()
+    only_where: str | None = None
+    sub_accounts: bool = True       # a school's department and class logins may send it too
     subject: str = "person"         # person | unit | declaration | household
     action: str = "declare"         # declare | withdraw
     effect: str | None = None
@@ -140,12 +147,25 @@ class PhotoRules:
     quality: int = 90
 
 
+# Region switches that name unit types (a kind's `only_where`, a column's `required_where`).
+REGION_SWITCHES = ("households",)
+
+
 @dataclass(frozen=True)
 class Region:
     person_must_be_on_file: bool = False
     arrears_block: tuple[str, ...] = ("employee_stop", "resident_suspend", "resident_renewal")
     default_insurances: tuple[str, ...] = ("310", "510")
     photo: PhotoRules = field(default_factory=PhotoRules)
+    # The type of a unit whose 单位类型 is not on file.
+    default_unit_type: str = "10"
+    # Unit types that keep household registers (户主信息表) and name a registered head on every
+    # resident enrolment (Putian: communities).
+    households: tuple[str, ...] = ("30",)
+
+    def switch(self, name: str) -> tuple[str, ...]:
+        """The unit types a switch of REGION_SWITCHES names."""
+        return tuple(getattr(self, name))
 
 
 @dataclass(frozen=True)
@@ -166,6 +186,41 @@ class RuleSet:
         at = bisect_right(self._starts, month)      # type: ignore[attr-defined]
         return self._bounds[at - 1] if at else None  # type: ignore[attr-defined]
 
-    def kinds_for(self, audience: Iterable[str]) -> list[KindSpec]:
-        wanted = set(audience) | {"any"}
-        return [k for k in self.kinds.values() if k.audience in wanted]
+    def unit_type(self, unit_type: str | None) -> str:
+        return unit_type or self.region.default_unit_type
+
+    def sender_types(self, kind: KindSpec) -> tuple[str, ...]:
+        """The unit types that may send the kind."""
+        if kind.only_where is None:
+            return kind.unit_types
+        switch = self.region.switch(kind.only_where)
+        return tuple(t for t in kind.unit_types if t in switch)
+
+    def allows(self, kind: KindSpec, unit_type: str | None) -> bool:
+        """Whether a unit of this type may send the kind."""
+        return self.unit_type(unit_type) in self.sender_types(kind)
+
+    def for_unit_type(self, kind: KindSpec, unit_type: str | None) -> KindSpec:
+        """The kind as a unit of this type fills it: columns required where the region says."""
+        if not any(c.required_where for c in kind.columns):
+            return kind
+        typ = self.unit_type(unit_type)
+        cache = self.__dict__.setdefault("_adapted", {})
+        key = (kind.kind, typ)
+        if key not in cache:
+            columns = tuple(replace(c, required=typ in self.region.switch(c.required_where))
+                            if c.required_where else c for c in kind.columns)
+            cache[key] = replace(kind, columns=columns)
+        adapted: KindSpec = cache[key]
+        return adapted
+
+    def serves_residents(self, unit_type: str | None) -> bool:
+        """Whether a unit of this type insures residents (communities, schools) rather than
+        staff: it may send no kind whose audience is employers."""
+        return not any(k.audience == "employer" for k in self.kinds.values()
+                       if self.allows(k, unit_type))
+
+    def kinds_for_unit_type(self, unit_type: str | None) -> list[KindSpec]:
+        """The kinds a unit of this type may send, as it fills them."""
+        return [self.for_unit_type(k, unit_type) for k in self.kinds.values()
+                if self.allows(k, unit_type)]

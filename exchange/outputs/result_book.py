@@ -11,6 +11,7 @@ from openpyxl.styles import PatternFill
 
 from exchange.messages import REVIEW_HEADERS as H, REVIEW_WORDS as RW
 from exchange.outputs.atomic import atomic_path
+from exchange.outputs.review_book import persons_suffix
 from exchange.outputs.workbook import (BAD_FILL, REASON_FONT, TITLE_FONT, Table, add_meta_sheet,
                                        set_text, write_header, write_row)
 
@@ -35,6 +36,7 @@ class ResultLine:
     reason: str = ""
     reviewer: str = ""
     decided_at: datetime | None = None
+    member_of: int | None = None     # a pupil of the 班级停保 with this serial
 
 
 def _stamp(value: datetime | None) -> str | None:
@@ -55,19 +57,23 @@ def write_result_book(target: Path, *, batch_no: str, unit_code: str, unit_name:
     wb = Workbook()
     ws = wb.active
     ws.title = RW["result_sheet"]
-    counts = {s: sum(1 for x in lines if x.status == s) for s in ("approved", "rejected")}
-    undecided = len(lines) - counts["approved"] - counts["rejected"]
+    decided = [x for x in lines if x.member_of is None]
+    counts = {s: sum(1 for x in decided if x.status == s) for s in ("approved", "rejected")}
+    undecided = len(decided) - counts["approved"] - counts["rejected"]
     set_text(ws.cell(1, 1), RW["result_title"].format(
         batch=batch_no, unit=unit_code, unit_name=unit_name, approved=counts["approved"],
-        rejected=counts["rejected"], undecided=undecided))
+        rejected=counts["rejected"], undecided=undecided) + persons_suffix(lines))
     ws.cell(1, 1).font = TITLE_FONT
     if counts["rejected"]:
         set_text(ws.cell(2, 1), RW["result_note"])
         ws.cell(2, 1).font = REASON_FONT
     write_header(ws, 3, TABLE)
+    seq = 0
     for i, line in enumerate(lines, start=1):
+        member = line.member_of is not None
+        seq += 0 if member else 1
         cells = write_row(ws, i + 3, TABLE, {
-            "seq": i, "serial": line.serial, "kind": line.kind_label, "id_number": line.id_number,
+            "seq": None if member else seq, "serial": None if member else line.serial, "kind": line.kind_label, "id_number": line.id_number,
             "name": line.name, "content": line.content, "submitted_at": _stamp(line.submitted_at),
             "conclusion": line.conclusion, "reason": line.reason, "reviewer": line.reviewer,
             "decided_at": _stamp(line.decided_at)})

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from openpyxl import Workbook
 
@@ -45,6 +45,16 @@ class ReviewLine:
     conclusion: str = ""
     reason: str = ""
     reviewer: str = ""
+    member_of: int | None = None     # a pupil of the 班级停保 with this serial: no decision of its own
+
+
+def persons_suffix(lines: Sequence[Any]) -> str:
+    """"  涉及 n 人" after a title whose lines hold 班级停保 pupils (member_of set): the persons
+    the declarations concern, a class row counting as its pupils; "" without such pupils."""
+    if not any(x.member_of is not None for x in lines):
+        return ""
+    return RW["persons_title"].format(
+        persons=sum(1 for x in lines if x.member_of is not None or x.id_number))
 
 
 def write_review_book(target: Path, *, centre: str, batch_no: str, unit_code: str, unit_name: str,
@@ -54,9 +64,10 @@ def write_review_book(target: Path, *, centre: str, batch_no: str, unit_code: st
     ws = wb.active
     ws.title = RW["review_sheet"]
     ncols = len(REVIEW_COLUMNS)
+    decided = [x for x in lines if x.member_of is None]
     set_text(ws.cell(1, 1), RW["review_title"].format(
         centre=centre, batch=batch_no, unit=unit_code, unit_name=unit_name,
-        submitted=f"{submitted_at:%Y-%m-%d %H:%M}", count=len(lines)))
+        submitted=f"{submitted_at:%Y-%m-%d %H:%M}", count=len(decided)) + persons_suffix(lines))
     ws.cell(1, 1).font = TITLE_FONT
     set_text(ws.cell(2, 1), RW["review_note"])
     ws.cell(2, 1).font = REASON_FONT
@@ -64,9 +75,13 @@ def write_review_book(target: Path, *, centre: str, batch_no: str, unit_code: st
     ws.row_dimensions[2].height = 30
     ws.cell(2, 1).alignment = WRAP
     write_header(ws, 3, TABLE)
+    seq = 0
     for i, line in enumerate(lines, start=1):
+        member = line.member_of is not None
+        seq += 0 if member else 1
         write_row(ws, i + 3, TABLE, {
-            "seq": i, "batch_no": batch_no, "serial": line.serial, "kind": line.kind_label,
+            "seq": None if member else seq, "batch_no": None if member else batch_no,
+            "serial": None if member else line.serial, "kind": line.kind_label,
             "id_number": line.id_number, "name": line.name, "content": line.content,
             "file_row": line.file_row,
             "submitted_at": f"{line.submitted_at:%Y-%m-%d %H:%M:%S}" if line.submitted_at else "",

@@ -34,22 +34,18 @@ from exchange.store.db import Database
 from exchange.store.models import Account, Person, Unit
 
 # Column types whose cells are text in the template (Excel must not make numbers of them).
-TEXT_TYPES = ("id", "text", "phone", "postcode", "class", "month", "serial", "name")
+TEXT_TYPES = ("id", "text", "phone", "postcode", "class", "month", "serial", "name", "email")
 CODED_TYPES = ("code", "codes", "id_type")
 FIRST_DATA_ROW = 4
 BLANK_ROWS = 300              # pre-formatted empty rows below the data
 INSURED = "1"
-# unit_type code (rules/codes.toml [unit_type]) -> the audiences of the kinds it may send
-# (a kind's `audience`; "any" kinds go to everyone). Other types are employers.
-AUDIENCES_BY_UNIT_TYPE = {"30": ("resident", "community"), "40": ("resident", "school")}
-
-
-def audiences_of(unit_type: str | None) -> tuple[str, ...]:
-    return AUDIENCES_BY_UNIT_TYPE.get(unit_type or "", ("employer",))
+RESIDENT_AUDIENCES = ("resident", "school")     # a kind's `audience` whose people are residents
 
 
 def kinds_for_unit(rules: RuleSet, unit_type: str | None) -> list[KindSpec]:
-    return rules.kinds_for(audiences_of(unit_type))
+    """The kinds a unit of this type may send (a kind's `unit_types`, region switches), with the
+    columns required as that unit fills them."""
+    return rules.kinds_for_unit_type(unit_type)
 
 
 def _width(col: ColumnSpec) -> float:
@@ -82,8 +78,11 @@ def column_rule(rules: RuleSet, col: ColumnSpec, today: date) -> str:
 def build_template(rules: RuleSet, kind: KindSpec, unit_code: str, unit_name: str, *,
                    rows: Sequence[dict[str, Any]] = (), reasons: Sequence[str] | None = None,
                    protect: bool = False, note: str | None = None,
-                   meta: dict[str, str] | None = None, today: date | None = None) -> Workbook:
+                   meta: dict[str, str] | None = None, today: date | None = None,
+                   classes: Sequence[str] = ()) -> Workbook:
     """The template workbook of `kind` for one unit, optionally filled with `rows` (field -> value).
+
+    `classes` (a school's, or a sub-account's) become the drop-down of every class column.
 
     `reasons` adds a column after the kind's columns (the reviewer's reason on sent-back rows);
     the reader ignores it. `protect` locks the kind's protected columns of the filled rows.
@@ -148,7 +147,7 @@ def build_template(rules: RuleSet, kind: KindSpec, unit_code: str, unit_name: st
             cell.alignment = WRAP
             cell.border = BOX
 
-    _add_drop_downs(wb, ws, rules, columns, last)
+    _add_drop_downs(wb, ws, rules, columns, last, classes)
     ws.freeze_panes = ws.cell(FIRST_DATA_ROW, 1).coordinate
     if protect:
         ws.protection.sheet = True
@@ -161,33 +160,40 @@ def build_template(rules: RuleSet, kind: KindSpec, unit_code: str, unit_name: st
         ws.protection.insertRows = False
         ws.protection.autoFilter = False
         ws.protection.sort = False
-    _add_help_sheet(wb, rules, kind, unit_code, today, prefilled=protect)
+    _add_help_sheet(wb, rules, kind, unit_code, today, prefilled=protect, classes=classes)
     add_meta_sheet(wb, {"kind": kind.kind, "version": str(kind.version), "unit": unit_code,
                         "source": "template", **(meta or {})})
     return wb
 
 
+CLASS_LIST = "@classes"        # the list of a template's class columns, beside the code tables
+
+
 def _add_drop_downs(wb: Workbook, ws: Any, rules: RuleSet, columns: Iterable[ColumnSpec],
-                    last_row: int) -> None:
-    """List validations whose entries sit in a hidden sheet (inline lists stop at 255 chars)."""
+                    last_row: int, classes: Sequence[str] = ()) -> None:
+    """List validations whose entries sit in a hidden sheet (inline lists stop at 255 chars):
+    code tables, and the unit's classes for class columns."""
     lists = None
     placed: dict[str, str] = {}
     for j, col in enumerate(columns, start=1):
-        if col.type not in CODED_TYPES or col.table not in rules.tables:
+        if col.type == "class" and classes:
+            source, choices = CLASS_LIST, list(classes)
+        elif col.type in CODED_TYPES and col.table in rules.tables:
+            source, choices = col.table, rules.tables[col.table].choices()
+        else:
             continue
         if lists is None:
             lists = wb.create_sheet(T["lists_sheet"])
             lists.sheet_state = "hidden"
-        if col.table not in placed:
+        if source not in placed:
             k = len(placed) + 1
-            choices = rules.tables[col.table].choices()
             for i, choice in enumerate(choices, start=1):
-                lists.cell(i, k).value = choice
+                set_text(lists.cell(i, k), choice)
             letter = column_letter(k)
-            placed[col.table] = f"'{T['lists_sheet']}'!${letter}$1:${letter}${len(choices)}"
+            placed[source] = f"'{T['lists_sheet']}'!${letter}$1:${letter}${len(choices)}"
         # 参保险种 takes several codes in one cell: the list is a hint, not a constraint.
         strict = col.type != "codes"
-        dv = DataValidation(type="list", formula1=placed[col.table], allow_blank=True,
+        dv = DataValidation(type="list", formula1=placed[source], allow_blank=True,
                             showErrorMessage=strict, showDropDown=False)
         letter = column_letter(j)
         dv.add(f"{letter}{FIRST_DATA_ROW}:{letter}{last_row}")
@@ -195,7 +201,7 @@ def _add_drop_downs(wb: Workbook, ws: Any, rules: RuleSet, columns: Iterable[Col
 
 
 def _add_help_sheet(wb: Workbook, rules: RuleSet, kind: KindSpec, unit_code: str, today: date,
-                    prefilled: bool) -> None:
+                    prefilled: bool, classes: Sequence[str] = ()) -> None:
     ws = wb.create_sheet(T["help_sheet"])
     ws.column_dimensions["A"].width = 22
     ws.column_dimensions["B"].width = 10
@@ -213,16 +219,24 @@ def _add_help_sheet(wb: Workbook, rules: RuleSet, kind: KindSpec, unit_code: str
     for col in kind.columns:
         ws.cell(r, 1).value = ("*" if col.required else "") + col.header
         ws.cell(r, 2).value = T["required_yes"] if col.required else T["required_no"]
-        set_text(ws.cell(r, 3), column_rule(rules, col, today))
+        rule = column_rule(rules, col, today)
+        if col.type == "class" and classes:
+            rule += T["classes"].format(classes="、".join(classes))
+        set_text(ws.cell(r, 3), rule)
         ws.cell(r, 3).alignment = WRAP
         for j in range(1, 4):
             ws.cell(r, j).border = BOX
         r += 1
     r += 1
-    notes = list(T["general"]) + (list(T["prefill_general"]) if prefilled else [])
+    notes = list(T["general"]) + (list(T[_worded("prefill_general", kind)]) if prefilled else [])
     for line in notes:
         set_text(ws.cell(r, 1), line)
         r += 1
+
+
+def _worded(key: str, kind: KindSpec) -> str:
+    """The template words of `key` for the kind's people: staff, or insured residents."""
+    return f"{key}_resident" if kind.audience in RESIDENT_AUDIENCES else key
 
 
 def save_workbook(wb: Workbook, target: Path) -> Path:
@@ -264,16 +278,19 @@ def write_unit_templates(instance: Instance, s: Session, unit: Unit, *,
     """Every kind the unit may send, blank or pre-filled, into its outbox templates/ folder.
     With `classes` (a school's sub-account, whose folder `out_dir` is) pre-filled with the
     students of those classes only."""
+    from exchange.residents import unit_classes
+
     rules = instance.rules
     folder = out_dir or instance.unit_outbox(unit.code, "templates")
+    choices = sorted(classes if classes is not None else unit_classes(s, unit.code))
     written = []
     for kind in kinds_for_unit(rules, unit.unit_type):
-        if kinds and kind.kind not in kinds:
+        if (kinds and kind.kind not in kinds) or (classes is not None and not kind.sub_accounts):
             continue
         rows = prefill_rows(s, kind, unit.code, classes) if kind.prefill else []
-        note = T["prefill_note"].format(count=len(rows)) if kind.prefill else None
+        note = T[_worded("prefill_note", kind)].format(count=len(rows)) if kind.prefill else None
         wb = build_template(rules, kind, unit.code, unit.name, rows=rows, protect=kind.prefill,
-                            note=note, today=today)
+                            note=note, today=today, classes=choices)
         written.append(save_workbook(wb, folder / template_name(kind, unit.code)))
     return written
 

@@ -31,7 +31,8 @@ from exchange.outputs.templates import build_template, save_workbook
 from exchange.read.guard import sniff
 from exchange.read.header import locate_header, map_columns, row_cells
 from exchange.read.tables import open_book
-from exchange.review.display import content, kind_label, status_label
+from exchange.residents import class_stop_members
+from exchange.review.display import content, kind_label, member_lines, status_label
 from exchange.review.effects import apply_effect
 from exchange.store import queries as Q
 from exchange.store.db import Database
@@ -358,24 +359,50 @@ def _close_batch(s: Session, batch_id: int, now: datetime) -> None:
 
 # The unit's documents --------------------------------------------------------------------------
 def write_result_documents(instance: Instance, db: Database, batch_id: int) -> list[Path]:
-    """The result workbook of the batch, and one ready-to-fix template per kind with rejections."""
-    rules = instance.rules
-    written: list[Path] = []
+    """The result workbook of the batch, and one ready-to-fix template per kind with rejections,
+    for the unit; and the same, of the declarations each of its sub-accounts sent, in that
+    sub-account's own outbox (a class login reads its own classes' pupils only)."""
+    from exchange.accounts import senders
+    from exchange.intake.subaccounts import sub_account_outbox
+
     with db.session() as s:
         batch = s.get(Batch, batch_id)
         if batch is None:
             return []
         unit = s.get(Unit, batch.unit_code)
-        unit_name = unit.name if unit else ""
+        unit_name, unit_type = (unit.name, unit.unit_type) if unit else ("", None)
         decls = list(s.scalars(select(Declaration).where(Declaration.batch_id == batch_id)
                                .order_by(Declaration.kind, Declaration.serial)))
+        members = class_stop_members(s, decls)
+        sent_by = senders(s, batch.unit_code, [d.serial for d in decls])
+    written = _result_documents(instance, batch, unit_name, unit_type, decls, members,
+                                instance.unit_outbox(batch.unit_code, "results"))
+    for login in sorted(set(sent_by.values())):
+        own = [d for d in decls if sent_by.get(d.serial) == login]
+        written += _result_documents(instance, batch, unit_name, unit_type, own, members,
+                                     sub_account_outbox(instance, batch.unit_code, login, "results"))
+    return written
+
+
+def _result_documents(instance: Instance, batch: Batch, unit_name: str, unit_type: str | None,
+                      decls: list[Declaration], members: dict[int, list[tuple[str, str]]],
+                      folder: Path) -> list[Path]:
+    rules = instance.rules
+    written: list[Path] = []
     labels = {APPROVED: CONCLUSIONS[APPROVED][0], REJECTED: CONCLUSIONS[REJECTED][0]}
-    lines = [ResultLine(d.serial, kind_label(rules.kinds, d.kind), d.id_number, d.name,
-                        content(rules.kinds.get(d.kind), d.payload or {}, d.old_values, rules.tables),
-                        d.submitted_at, d.status, labels.get(d.status, UNDECIDED_LABEL),
-                        d.decision_reason or "", d.reviewer or "", d.decided_at) for d in decls]
-    folder = instance.unit_outbox(batch.unit_code, "results")
-    written.append(write_result_book(result_book_path(instance, batch),
+    lines = []
+    for d in decls:
+        label, conclusion = kind_label(rules.kinds, d.kind), labels.get(d.status, UNDECIDED_LABEL)
+        class_name, pupils = member_lines(d, members)
+        lines.append(ResultLine(d.serial, label, d.id_number, class_name or d.name,
+                                content(rules.kinds.get(d.kind), d.payload or {}, d.old_values,
+                                        rules.tables),
+                                d.submitted_at, d.status, conclusion, d.decision_reason or "",
+                                d.reviewer or "", d.decided_at))
+        # Each pupil a 班级停保 stops, under its row, with the class's conclusion.
+        lines += [ResultLine(d.serial, label, number, name, text, None, d.status, conclusion,
+                             member_of=d.serial) for number, name, text in pupils]
+    written.append(write_result_book(folder / DOC_NAMES["result_book"].format(batch=batch.batch_no),
                                      batch_no=batch.batch_no, unit_code=batch.unit_code,
                                      unit_name=unit_name, lines=lines))
     rejected: dict[str, list[Declaration]] = {}
@@ -386,6 +413,7 @@ def write_result_documents(instance: Instance, db: Database, batch_id: int) -> l
         kind = rules.kinds.get(kind_name)
         if kind is None:
             continue
+        kind = rules.for_unit_type(kind, unit_type)
         wb = build_template(rules, kind, batch.unit_code, unit_name,
                             rows=[dict(d.payload or {}) for d in items],
                             reasons=[d.decision_reason or "" for d in items],

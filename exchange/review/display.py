@@ -79,6 +79,17 @@ def content(kind: KindSpec | None, payload: dict[str, Any], old: dict[str, Any] 
     return RW["joiner"].join(parts)
 
 
+def member_lines(d: Any, members: dict[int, list[tuple[str, str]]]) -> tuple[str | None, list[tuple[str, str, str]]]:
+    """For a 班级停保 declaration: the name its own row shows ("全班 n 人") and (ID, name, content)
+    of each pupil it stops; (None, []) for any other declaration."""
+    pupils = members.get(d.serial)
+    if pupils is None:
+        return None, []
+    class_code = (d.payload or {}).get("class_code") or ""
+    text = RW["class_member"].format(serial=d.serial, class_code=class_code)
+    return RW["class_stop_name"].format(count=len(pupils)), [(n, name, text) for n, name in pupils]
+
+
 def status_label(status: str) -> str:
     return DECLARATION_STATUS_LABELS.get(status, status)
 

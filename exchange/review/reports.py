@@ -21,6 +21,9 @@ from exchange.kinds.spec import ColumnSpec, KindSpec, RuleSet
 from exchange.messages import (DIGEST_HEADERS as DH, DOC_NAMES, REPORT_NAMES, ROSTER_TITLES,
                                ROSTER_WORDS as W)
 from exchange.outputs.rosters import Column, Roster, RosterStats, Section, render_roster
+from exchange.checks.resident import SCHOOL_TYPE
+from exchange.classes import listed_classes
+from exchange.residents import class_stop_members, unit_classes, with_class_members
 from exchange.review.display import change_lines, display_value
 from exchange.store.db import Database
 from exchange.store.models import Batch, Declaration, FileRecord, Person, Photo, RowError, Unit
@@ -144,12 +147,15 @@ def batch_roster(instance: Instance, s: Session, batch: Batch, made_on: date | N
     decls = list(s.scalars(select(Declaration).where(Declaration.batch_id == batch.id)
                            .order_by(Declaration.serial)))
     persons = _persons_of(s, decls)
+    # A 班级停保 is one declaration; the roster lists (and counts) every pupil it stops.
+    members = class_stop_members(s, decls)
     info = [*_unit_info(unit, batch.unit_code), W["batch"].format(value=batch.batch_no),
             W["submitted"].format(value=f"{batch.created_at:%Y-%m-%d %H:%M}")]
     sections = []
     for kind, rows in _kind_order(rules, decls):
         title = ROSTER_TITLES["kind_roster"].format(centre=instance.settings.name, label=kind.label)
-        sections.append(kind_section(rules, kind, rows, title=title, info=info, persons=persons))
+        sections.append(kind_section(rules, kind, with_class_members(rows, members), title=title,
+                                     info=info, persons=persons))
     if not sections:
         sections.append(Section(instance.settings.name, info, [Column(W["kind"], 40)], []))
     return Roster(sections, made_on or date.today(), title=DOC_NAMES["batch_roster"].format(
@@ -216,24 +222,66 @@ def insured_roster(instance: Instance, s: Session, unit: Unit, as_of: date) -> R
     for p in persons:
         present.update(x for x in (p.insurances or "").split(",") if x)
     codes = [e.code for e in table.entries if e.code in present]
+    # Residents (communities, schools) have no staff number; a pupil has a class instead.
+    resident = rules.serves_residents(unit.unit_type)
     columns = [Column(W["person_no"], 22), Column(_header(rules, "name"), 20),
-               Column(_header(rules, "id_number"), 40, fixed=True), Column(W["staff_no"], 22),
+               Column(_header(rules, "id_number"), 40, fixed=True),
+               Column(W["class_code"] if resident else W["staff_no"], 22),
                Column(W["insured_from"], 18, "center")]
     columns += [Column(table.label(c), 22, "center") for c in codes]
     rows = []
     for p in persons:
         mine = set((p.insurances or "").split(","))
-        rows.append([p.person_no, p.name, p.id_number, p.staff_no, p.insured_from,
-                     *[W["insured"] if c in mine else W["not_insured"] for c in codes]])
+        rows.append([p.person_no, p.name, p.id_number, p.class_code if resident else p.staff_no,
+                     p.insured_from, *[W["insured"] if c in mine else W["not_insured"] for c in codes]])
     info = [*_unit_info(unit, unit.code), W["as_of"].format(value=as_of.isoformat())]
     title = ROSTER_TITLES["insured"].format(centre=instance.settings.name)
     return Roster([Section(title, info, columns, rows)], as_of, title=title)
 
 
+def school_students_roster(instance: Instance, s: Session, unit: Unit, as_of: date,
+                           classes: frozenset[str]) -> Roster:
+    """学校学生查询 (Changchun 报表管理): the school's insured pupils, one section per class
+    (its 合计 is the class's subtotal) with the class's name, grade and department, then a
+    summary of the classes (人数 per class and in all). Pupils without a class come last."""
+    rules = instance.rules
+    listed = listed_classes(s, unit.code)
+    sex = rules.tables["sex"]
+    by_class: dict[str, list[Person]] = {}
+    for p in s.scalars(select(Person).where(Person.unit_code == unit.code, Person.status == INSURED)
+                       .order_by(Person.class_code, Person.id_number)):
+        by_class.setdefault(p.class_code or "", []).append(p)
+    title = ROSTER_TITLES["school_students"].format(centre=instance.settings.name)
+    base = [*_unit_info(unit, unit.code), W["as_of"].format(value=as_of.isoformat())]
+    columns = [Column(W["class_code"], 22), Column(_header(rules, "name"), 20),
+               Column(_header(rules, "id_number"), 40, fixed=True), Column(_header(rules, "sex"), 12, "center"),
+               Column(_header(rules, "birth_date"), 22, "center", fixed=True),
+               Column(W["insured_from"], 18, "center")]
+    order = sorted(set(classes) | set(by_class) - {""}) + ([""] if "" in by_class else [])
+    sections, summary = [], []
+    for code in order:
+        record = listed.get(code)
+        name = record.name if record else ""
+        info = [*base, W["class"].format(code=code or W["no_class"], name=name,
+                                         grade=(record.grade or "") if record else "",
+                                         department=(record.department or "") if record else "")]
+        pupils = by_class.get(code, [])
+        rows = [[code, p.name, p.id_number, sex.label(p.sex or "") or p.sex, p.birth_date,
+                 p.insured_from] for p in pupils]
+        sections.append(Section(title, info, columns, rows))
+        summary.append([code or W["no_class"], name, record.grade if record else "",
+                        record.department if record else "", len(pupils)])
+    sections.append(Section(title, base, [Column(W["class_code"], 22), Column(W["class_name"], 30),
+                                          Column(W["grade"], 20), Column(W["department"], 30),
+                                          Column(W["class_count"], 20, "right", total=True)],
+                            summary, W["classes_count"]))
+    return Roster(sections, as_of, title=title)
+
+
 def _header(rules: RuleSet, field_name: str) -> str:
-    """The header a kind uses for a field (so reports say 身份证号 as the templates do)."""
+    """The header a person kind uses for a field (so reports say 身份证号 as the templates do)."""
     for kind in rules.kinds.values():
-        if kind.has(field_name):
+        if kind.subject == "person" and kind.has(field_name):
             return kind.column(field_name).header
     return field_name
 
@@ -331,10 +379,16 @@ def unit_reports(instance: Instance, db: Database, *, unit: str | None = None,
             q = q.where(Unit.code == unit)
         for u in s.scalars(q).all():
             folder = instance.unit_outbox(u.code, "reports")
-            builds = (("insured", insured_roster(instance, s, u, today), f"{today:%Y%m%d}"),
-                      ("wage_base", wage_base_roster(instance, s, u, today), f"{today:%Y%m%d}"),
+            builds = [("insured", insured_roster(instance, s, u, today), f"{today:%Y%m%d}"),
                       ("dues", dues_roster(instance, s, u, today), f"{today:%Y%m%d}"),
-                      ("errors", error_log_roster(instance, s, u, since, until, month, today), month))
+                      ("errors", error_log_roster(instance, s, u, since, until, month, today), month)]
+            if not instance.rules.serves_residents(u.unit_type):    # residents have no wage base
+                builds.insert(1, ("wage_base", wage_base_roster(instance, s, u, today),
+                                  f"{today:%Y%m%d}"))
+            classes = unit_classes(s, u.code)
+            if classes or instance.rules.unit_type(u.unit_type) == SCHOOL_TYPE:
+                builds.append(("school_students", school_students_roster(instance, s, u, today, classes),
+                               f"{today:%Y%m%d}"))
             for key, roster, stamp in builds:
                 target = folder / DOC_NAMES["unit_report"].format(stamp=stamp, title=REPORT_NAMES[key])
                 st = render_roster(roster, target)

@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session
 from exchange.config import CENTRE, Instance
 from exchange.messages import DOC_NAMES, REVIEW_WORDS as RW
 from exchange.outputs.review_book import ReviewLine, write_review_book
-from exchange.review.display import content, kind_label
+from exchange.residents import class_stop_members
+from exchange.review.display import content, kind_label, member_lines
 from exchange.review.reports import write_batch_roster
 from exchange.store import queries as Q
 from exchange.store.db import Database
@@ -154,13 +155,19 @@ def review_lines(instance: Instance, s: Session, batch: Batch) -> list[ReviewLin
     rules = instance.rules
     q = (select(Declaration, FileRecord.name).outerjoin(FileRecord, FileRecord.id == Declaration.file_id)
          .where(Declaration.batch_id == batch.id).order_by(Declaration.kind, Declaration.serial))
+    found = s.execute(q).all()
+    members = class_stop_members(s, [d for d, _ in found])
     lines = []
-    for d, file_name in s.execute(q):
+    for d, file_name in found:
         kind = rules.kinds.get(d.kind)
+        label = kind_label(rules.kinds, d.kind)
         where = RW["file_row"].format(file=file_name, row=d.row) if file_name else ""
-        lines.append(ReviewLine(d.serial, kind_label(rules.kinds, d.kind), d.id_number, d.name,
+        class_name, pupils = member_lines(d, members)
+        lines.append(ReviewLine(d.serial, label, d.id_number, class_name or d.name,
                                 content(kind, d.payload or {}, d.old_values, rules.tables), where,
                                 d.submitted_at))
+        lines += [ReviewLine(d.serial, label, number, name, text, "", None, member_of=d.serial)
+                  for number, name, text in pupils]
     return lines
 
 

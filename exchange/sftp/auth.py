@@ -7,7 +7,7 @@ import hmac
 import logging
 from dataclasses import dataclass
 
-from exchange.accounts import hash_password, verify_password
+from exchange.accounts import hash_password, sign_in_refused, verify_password
 from exchange.metrics import Metrics
 from exchange.sftp.lockout import Lockout
 from exchange.store.db import Database
@@ -52,7 +52,7 @@ class Authenticator:
             account = s.get(Account, login)
             if account is not None:
                 s.expunge(account)
-            return account
+            return None if sign_in_refused(account) else account
 
     def _locked(self, login: str) -> bool:
         until = self.lockout.locked_until(login)

@@ -38,6 +38,7 @@ class Unit(Base):
     contact_mobile: Mapped[str | None] = mapped_column(String(30))
     address: Mapped[str | None] = mapped_column(String(200))
     postcode: Mapped[str | None] = mapped_column(String(10))
+    email: Mapped[str | None] = mapped_column(String(254))          # 电子邮箱 (Nanping)
     arrears: Mapped[float] = mapped_column(Numeric(14, 2), default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=_now)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=_now, onupdate=_now)
@@ -55,6 +56,11 @@ class Account(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(DateTime)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=_now)
+    # 注销 (Changchun 用户管理): a deleted login stays as a tombstone, so its name is never
+    # given again and it can no longer sign in.
+    status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime)
+    label: Mapped[str | None] = mapped_column(String(100))         # 用户名称: 系 or class name
 
 
 class Person(Base):
@@ -251,3 +257,17 @@ class Photo(Base):
     reviewer: Mapped[str | None] = mapped_column(String(50))
     reason: Mapped[str | None] = mapped_column(Text)
     review_id: Mapped[int | None] = mapped_column(ForeignKey("photo_reviews.id"), index=True)
+
+
+# ---- issue 18: classes as data -----------------------------------------------------------------
+class SchoolClass(Base):
+    """A class (班级) of a school: 班级编号, 班级名称, 年级 and 院系 (department). Kept by the school
+    (only its own login adds or renames one), or loaded as master data."""
+    __tablename__ = "classes"
+    unit_code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    class_code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    grade: Mapped[str | None] = mapped_column(String(50))
+    department: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=_now, onupdate=_now)

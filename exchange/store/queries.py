@@ -40,7 +40,7 @@ def unit_record(s: Session, code: str) -> UnitRecord | None:
     if unit is None:
         return None
     extra = {k: getattr(unit, k) for k in ("address", "postcode", "contact_name", "contact_phone",
-                                            "contact_mobile", "credit_code")}
+                                            "contact_mobile", "credit_code", "email")}
     return UnitRecord(unit.code, unit.name, unit.unit_type, float(unit.arrears or 0), extra)
 
 

@@ -12,10 +12,15 @@ def test_resident_samples_show_every_kind(instance, db):  # type: ignore[no-unty
     results = process_inbox(instance, db) + process_sub_account_inboxes(instance, db)
     seen = {(r.unit, r.kind) for r in results}
     assert seen == {(COMMUNITY, "household"), (COMMUNITY, "resident_add"), (COMMUNITY, "photo"),
-                    (SCHOOL, "household"), (SCHOOL, "resident_add"), (SCHOOL, "resident_suspend"),
+                    (SCHOOL, "class_info"), (SCHOOL, "user_maintenance"), (SCHOOL, "resident_add"), (SCHOOL, "resident_suspend"),
                     (SCHOOL, "class_transfer"), (SCHOOL, "photo")}
     assert len(results) == len(files)
     assert all(r.status in ("accepted", "partial") for r in results), [(r.name, r.status) for r in results]
+    # The department created without classes holds those its 院系 lists.
+    from exchange.store.models import Account
+
+    with db.session() as s:
+        assert s.get(Account, f"{SCHOOL.lower()}-xiaoxue").scope == "2018-09,2024-01,2024-02"
     # Heads were registered before the residents under them were declared.
     enrol = next(r for r in results if (r.unit, r.kind) == (COMMUNITY, "resident_add"))
     assert enrol.counts.accepted == 3

@@ -82,13 +82,15 @@ def test_class_account_declares_only_for_its_class(instance, db, school):  # typ
     assert set(results) == {"停保.xlsx", "新生.xlsx", "户主.xlsx"}
     assert triples(receipt_of(instance, results["停保.xlsx"])) == [(5, "班级编号", C.CLASS_OUT_OF_SCOPE)]
     assert triples(receipt_of(instance, results["新生.xlsx"])) == [(5, "班级编号", C.CLASS_OUT_OF_SCOPE)]
-    assert triples(receipt_of(instance, results["户主.xlsx"])) == [(4, None, C.CLASS_OUT_OF_SCOPE)]
+    # A school keeps no household register (rules/region.toml households): refused whole.
+    assert results["户主.xlsx"].status == "rejected"
+    assert results["户主.xlsx"].file_error.code == C.FILE_KIND_NOT_ALLOWED
     # Receipts and error workbooks go to the login's own outbox, none to the school's parts
     # (a class account reads only its own students); the audit names the login.
     own = sub_account_outbox(instance, "S2201", "c2024-01")
     for result in results.values():
         assert (own / "receipts" / result.receipt_name).is_file()
-        assert (own / "errors" / result.error_book_name).is_file()
+        assert result.error_book_name is None or (own / "errors" / result.error_book_name).is_file()
     assert [list(instance.unit_outbox("S2201", part).iterdir()) for part in ("receipts", "errors")] == [[], []]
     with db.session() as s:
         actors = set(s.scalars(select(AuditEntry.actor).where(AuditEntry.action == "import")))

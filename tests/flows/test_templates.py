@@ -103,7 +103,8 @@ def test_wage_template_filled_with_new_wages_imports_cleanly(instance, db, perso
 
 def test_templates_for_every_unit_and_kind(instance, db, persons):  # type: ignore[no-untyped-def]
     paths = refresh_templates(instance, db)
-    employer = {k.kind for k in instance.rules.kinds.values() if k.audience in ("employer", "any")}
+    # Units without a type count as rules/region.toml default_unit_type (10 企业).
+    employer = {k.kind for k in instance.rules.kinds.values() if "10" in k.unit_types}
     by_unit: dict[str, int] = {}
     for p in paths:
         by_unit[p.parent.parent.name] = by_unit.get(p.parent.parent.name, 0) + 1
@@ -112,20 +113,31 @@ def test_templates_for_every_unit_and_kind(instance, db, persons):  # type: igno
     assert sorted(refresh_templates(instance, db)) == sorted(paths)
 
 
-def test_schools_and_communities_get_the_resident_kinds(instance, db):  # type: ignore[no-untyped-def]
+def test_each_unit_type_is_sent_only_its_kinds(instance, db):  # type: ignore[no-untyped-def]
     from exchange.accounts import add_unit
 
     with db.session() as s:
         add_unit(instance, s, "3001", "示例社区", unit_type="30")
         add_unit(instance, s, "4001", "示例小学", unit_type="40")
+        add_unit(instance, s, "1003", "示例企业", unit_type="10")
     kinds = instance.rules.kinds
+    kinds_by_title = {k.title: k.kind for k in kinds.values()}
 
     def sent(unit: str) -> set[str]:
         return {kinds_by_title[p.name.split("_", 1)[1].removesuffix(".xlsx")]
                 for p in refresh_templates(instance, db, unit=unit)}
 
-    kinds_by_title = {k.title: k.kind for k in kinds.values()}
-    resident = {k for k, spec in kinds.items() if spec.audience in ("resident", "any")}
-    school = {k for k, spec in kinds.items() if spec.audience == "school"}
-    assert sent("3001") == resident and sent("4001") == resident | school
-    assert "employee_add" not in sent("4001") and "class_transfer" in school
+    common = {"withdraw", "unit_change"}
+    assert sent("3001") == common | {"household", "resident_add", "resident_suspend", "resident_change"}
+    # A school keeps no household register unless its region says so.
+    assert sent("4001") == common | {"resident_add", "resident_suspend", "resident_change",
+                                     "class_transfer", "class_info", "user_maintenance"}
+    assert sent("1003") == common | {"employee_add", "employee_stop", "wage", "person_change"}
+    # The community's enrolment template asks for the head (*), the school's does not.
+    from openpyxl import load_workbook
+
+    def headers(unit: str) -> list[str]:
+        ws = load_workbook(instance.unit_outbox(unit, "templates") / f"{unit}_城乡居民参保申报表.xlsx").active
+        return [c.value for c in ws[3] if c.value]
+
+    assert "*户主身份证号" in headers("3001") and "户主身份证号" in headers("4001")

@@ -76,15 +76,15 @@ def test_delete_row_must_name_the_registered_head(instance, db, community):  # t
     assert triples(receipt_of(instance, process_one(instance, db))) == [(4, "户主姓名", C.RECORD_MISMATCH)]
 
 
-def test_household_receipt_does_not_promise_a_nightly_submission(instance, db):  # type: ignore[no-untyped-def]
+def test_household_receipt_does_not_promise_a_nightly_submission(instance, db, community):  # type: ignore[no-untyped-def]
     """Households take effect on import: the receipt must not say they wait for submission."""
     from exchange.intake.scan import process_inbox
     from exchange.messages import RECEIPT_WORDS
     from tests.conftest import make_id, make_workbook
 
-    make_workbook(instance.unit_inbox("1001") / "户主.xlsx", ["户主身份证号*", "户主姓名*", "联系电话*", "操作"],
+    make_workbook(instance.unit_inbox("C3001") / "户主.xlsx", ["户主身份证号*", "户主姓名*", "联系电话*", "操作"],
                   [[make_id("19700101", "801"), "户主甲", "13900000001", "新增"]], title="户主信息表")
     [result] = process_inbox(instance, db)
     assert result.counts.accepted == 1
-    text = (instance.unit_outbox("1001", "receipts") / result.receipt_name).read_text(encoding="utf-8-sig")
+    text = (instance.unit_outbox("C3001", "receipts") / result.receipt_name).read_text(encoding="utf-8-sig")
     assert RECEIPT_WORDS["pending_hint"] not in text
