@@ -46,6 +46,7 @@ from exchange.results import FileError, FileResult, RowOutcome
 from exchange.store import queries as Q
 from exchange.store.db import Database, transient, trouble
 from exchange.store.models import IMPORTED_STATUSES, OPEN_STATUSES, Declaration, FileRecord
+from exchange.testhook import die_if_marked
 
 log = logging.getLogger("exchange.pipeline")
 
@@ -544,6 +545,7 @@ def _judge_and_import(instance: Instance, db: Database, work: Claim, result: Fil
         with db.session() as s:
             unit = Q.unit_record(s, work.unit)
             unit_name = unit.name if unit else ""
+            die_if_marked(work.name)       # tests only: a reader that kills the node
             examine(instance, s, work.work_path, work.unit, work.name, result, opts, sink)
             if writer:
                 writer.pop().close()
@@ -554,6 +556,20 @@ def _judge_and_import(instance: Instance, db: Database, work: Claim, result: Fil
         spool.close()
         if writer:                   # judged no further: a helper writing the book is stopped
             writer.pop().discard()
+
+
+def refuse_crashed(instance: Instance, db: Database, work: Claim) -> FileResult:
+    """Quarantine a claimed file without judging it again: the processes that judged it ended
+    abnormally (killed, aborted) twice (intake.scan.MAX_TAKES). Its receipt says so."""
+    result = FileResult(work.unit, work.name, work.received_at, file_id=work.file_id)
+    stage = stage_dir(instance, work)
+    stage.mkdir(parents=True, exist_ok=True)
+    _refuse(instance, db, result, FileError(C.FILE_UNREADABLE, {"reason": "crashed"}), True, stage,
+            output_stem(result))
+    place(instance, db, work, True, stage)
+    log.info("unit=%s file=%s id=%s status=%s code=%s", work.unit, work.name, work.file_id,
+             result.status, C.FILE_UNREADABLE)
+    return result
 
 
 def stage_dir(instance: Instance, work: Claim) -> Path:

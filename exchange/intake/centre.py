@@ -13,7 +13,6 @@ from typing import Callable
 
 from exchange.config import CENTRE, Instance
 from exchange.errors import DatabaseBusy
-from exchange.intake.ignore import ignored
 from exchange.master import load_master
 from exchange.messages import OUTPUT_NAMES, file_message
 from exchange.outputs.atomic import write_text
@@ -57,17 +56,14 @@ def _master_handler(instance: Instance, db: Database, path: Path) -> dict:
 
 
 def process_centre_inbox(instance: Instance, db: Database, settle_seconds: float = 0.0) -> list[dict]:
-    """Handle every settled file in inbox/_centre/."""
-    import time
+    """Handle every settled file in inbox/_centre/, oldest first."""
+    from exchange.intake.scan import waiting_work
 
-    inbox = instance.unit_inbox(CENTRE)
-    if not inbox.is_dir():
-        return []
     done = []
-    now = time.time()
-    for path in sorted(inbox.iterdir(), key=lambda p: p.stat().st_mtime if p.exists() else 0):
-        if not path.is_file() or ignored(path.name) or now - path.stat().st_mtime < settle_seconds:
+    for waiting in waiting_work(instance, settle_seconds):
+        if waiting.unit != CENTRE:
             continue
+        path = waiting.path
         work = instance.processing / f"centre-{datetime.now():%Y%m%d%H%M%S%f}-{path.name}"
         work.parent.mkdir(parents=True, exist_ok=True)
         try:

@@ -26,8 +26,8 @@ from exchange.config import CENTRE, Instance
 from exchange.errors import DatabaseBusy
 from exchange.intake.centre import GIVEN_UP, handle_centre_file, process_centre_inbox
 from exchange.intake.ignore import ignored
-from exchange.intake.scan import process_inbox, recover
-from exchange.intake.subaccounts import SUB_PREFIX, process_sub_account_inboxes
+from exchange.intake.claim import SUB_PREFIX
+from exchange.intake.scan import process_inbox, process_waiting, recover
 from exchange.results import FileResult
 from exchange.store.db import Database
 
@@ -224,9 +224,9 @@ class IntakeWorker:
         if self._stopping.is_set():
             raise _Stopping
 
-    def _unit_busy(self, unit: str, _path: Path) -> None:
+    def _unit_busy(self, unit: str, path: Path) -> None:
         """Another node is judging a file of this unit: look again shortly, not at the rescan."""
-        self._due[unit] = time.monotonic() + BUSY_RETRY_SECONDS
+        self._due[self.folder_of(path) or unit] = time.monotonic() + BUSY_RETRY_SECONDS
 
     def _process_folder(self, folder: str) -> int:
         done = 0
@@ -235,13 +235,10 @@ class IntakeWorker:
             done += len(recover(self.instance, self.db)) + recover_centre(self.instance, self.db)
         if folder == CENTRE:
             done += len(process_centre_inbox(self.instance, self.db, settle_seconds=self.settle))
-        elif "/" in folder:
-            done += len(process_sub_account_inboxes(self.instance, self.db, settle_seconds=self.settle,
-                                                   unit=folder.split("/")[0],
-                                                   on_result=self._after_file))
         else:
-            done += len(process_inbox(self.instance, self.db, settle_seconds=self.settle, unit=folder,
-                                     on_result=self._after_file, on_busy=self._unit_busy))
+            done += len(process_inbox(self.instance, self.db, settle_seconds=self.settle,
+                                      folder=folder, on_result=self._after_file,
+                                      on_busy=self._unit_busy))
         self._recheck(folder)
         return done
 
@@ -291,10 +288,8 @@ def rescan_pass(instance: Instance, db: Database, *, settle_seconds: float,
         # recover() takes a dead local process's claims at once, another host's after its lease.
         recovered = len(recover(instance, db))
         recovered += recover_centre(instance, db, force=startup and db.is_sqlite)
-    files = len(process_inbox(instance, db, settle_seconds=settle_seconds, on_result=on_result))
-    files += len(process_sub_account_inboxes(instance, db, settle_seconds=settle_seconds,
-                                             on_result=on_result))
-    centre = len(process_centre_inbox(instance, db, settle_seconds=settle_seconds))
+    done = process_waiting(instance, db, settle_seconds=settle_seconds, on_result=on_result)
+    files, centre = len(done.files), len(done.centre)
     outcome = f"recovered {recovered}, processed {files} unit file(s) and {centre} centre file(s)"
     if recovered or files or centre:
         log.info("unit=- file=-: rescan: %s", outcome)
