@@ -44,7 +44,7 @@ from exchange.photos import PhotoRun, examine_photos, is_photo_upload
 from exchange.residents import hooks_for
 from exchange.results import FileError, FileResult, RowOutcome
 from exchange.store import queries as Q
-from exchange.store.db import Database, transient, trouble
+from exchange.store.db import Database, disk_full, transient, trouble
 from exchange.store.models import IMPORTED_STATUSES, OPEN_STATUSES, Declaration, FileRecord
 from exchange.testhook import die_if_marked
 
@@ -443,13 +443,18 @@ def process_claim(instance: Instance, db: Database, work: Claim, actor: str | No
         if not transient(exc):
             raise
         shutil.rmtree(stage, ignore_errors=True)
-        log.error("unit=%s file=%s id=%s: database busy or unreachable (%s); the file stays "
-                  "claimed in %s and is judged again by recovery", work.unit, work.name,
-                  work.file_id, trouble(exc), work.work_path)
+        log.error("unit=%s file=%s id=%s: database busy or unreachable, or disk full (%s); the "
+                  "file stays claimed in %s and is judged again by recovery", work.unit,
+                  work.name, work.file_id, trouble(exc), work.work_path)
         raise DatabaseBusy(trouble(exc)) from exc
     try:
         place(instance, db, work, result.quarantined, stage)
     except Exception as exc:
+        if disk_full(exc):
+            # Judged and recorded; its outputs not all published: recovery places it again.
+            log.error("unit=%s file=%s id=%s: disk full while placing (%s); placed again by "
+                      "recovery", work.unit, work.name, work.file_id, exc)
+            raise DatabaseBusy(trouble(exc)) from exc
         if not transient(exc):
             raise
         # Published and moved; only the row's stored_path is missing: recover() records it.
@@ -502,8 +507,8 @@ def _judged(instance: Instance, db: Database, work: Claim, actor: str | None,
                 if not waits:
                     raise
                 wait = waits.pop(0)
-                log.warning("unit=%s file=%s id=%s: database busy or unreachable (%s), judging "
-                            "again in %.0fs", work.unit, work.name, work.file_id,
+                log.warning("unit=%s file=%s id=%s: database busy or unreachable, or disk full "
+                            "(%s), judging again in %.0fs", work.unit, work.name, work.file_id,
                             trouble(exc), wait)
                 time.sleep(wait)
                 continue

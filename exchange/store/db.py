@@ -5,6 +5,7 @@ config.toml [database]: `sqlite:///var/exchange.db` or `postgresql+psycopg://use
 """
 from __future__ import annotations
 
+import errno
 import json
 import re
 import sqlite3
@@ -52,9 +53,29 @@ def head_revision() -> str | None:
 BUSY_SECONDS = 30.0
 
 
+# A full file system or a used-up quota: never the file's fault (issue 21 item 11).
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def disk_full(exc: BaseException | None) -> bool:
+    """Whether `exc`, or an error it was raised from or wraps (xlsxwriter's FileCreateError
+    carries the OSError as its argument), says the disk or the quota is full."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in DISK_FULL:
+            return True
+        wrapped = next((a for a in exc.args if isinstance(a, BaseException)), None)
+        exc = exc.__cause__ or wrapped or exc.__context__
+    return False
+
+
 def transient(exc: BaseException) -> bool:
-    """A database error that is not the data's fault: locked past the busy timeout, the
-    connection lost, the disk full. Worth trying again later; never a reason to refuse a file."""
+    """An error that is not the data's fault: the database locked past the busy timeout, its
+    connection lost, the disk full (the database's or the instance's folders'). Worth trying
+    again later; never a reason to refuse a file."""
+    if disk_full(exc):
+        return True
     if isinstance(exc, DBAPIError):
         return isinstance(exc, OperationalError) or bool(exc.connection_invalidated)
     # The drivers' own, from the bulk paths that use them directly (store/bulk.py: COPY).
