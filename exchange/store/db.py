@@ -135,15 +135,13 @@ def unwritable(path: Path) -> str | None:
                 flags = int.from_bytes(buf[:4], sys.byteorder)
             except OSError:                 # a file system without these flags (tmpfs, NFS)
                 pass
-        if os.fstatvfs(fd).f_flag & os.ST_RDONLY:
-            return "on a read-only file system"
     finally:
         os.close(fd)
     if flags & _FS_IMMUTABLE_FL:
         return "immutable (chattr +i)"
     if flags & _FS_APPEND_FL:
         return "append-only (chattr +a)"
-    if not os.access(path, os.W_OK):
+    if not os.access(path, os.W_OK):      # a read-only file system included (EROFS)
         return "not writable"
     return None
 
