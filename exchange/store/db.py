@@ -169,6 +169,17 @@ class WriteCheck:
             raise sqlite3.OperationalError(f"{why}: not used until it can be written again")
 
 
+def _never_close(engine: Engine) -> None:
+    """Keep the pooled DBAPI connections of `engine` alive to the end of the process (one
+    reference more than anything will give back), so that nothing calls sqlite3_close on them."""
+    import ctypes
+
+    for record in list(getattr(engine.pool, "_pool").queue):
+        conn = getattr(record, "dbapi_connection", None)
+        if conn is not None:
+            ctypes.pythonapi.Py_IncRef(ctypes.py_object(conn))
+
+
 def _postgres_settings(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
     with dbapi_conn.cursor() as cur:
         cur.execute(f"SET lock_timeout = {int(BUSY_SECONDS * 1000)}")
@@ -269,9 +280,12 @@ class Database:
     def dispose(self) -> None:
         why = self.write_check.problem() if self.write_check is not None else None
         if why:
-            # Closing a connection writes SQLite's WAL index: SIGBUS on files made immutable.
+            # Closing a connection writes SQLite's WAL index: SIGBUS on files made immutable,
+            # whether dispose() closes it or the interpreter's exit frees it. The pooled
+            # connections are kept from ever being freed; the kernel releases them at exit.
             logging.getLogger("exchange.store").error(
-                "unit=- file=-: %s: connections left open for the process's exit to close", why)
+                "unit=- file=-: %s: its connections are left for the process's exit", why)
+            _never_close(self.engine)
             return
         self.engine.dispose()
 

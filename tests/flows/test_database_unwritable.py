@@ -96,7 +96,11 @@ def test_serve_refuses_an_immutable_database_and_goes_on_once_it_is_writable(
         found = wait_until(lambda: [p for p in receipts.glob("*b.回执.json")], 40,
                            "b.xlsx's receipt once the database can be written")
         assert json.loads(found[0].read_text(encoding="utf-8"))["status"] == "accepted"
+        freeze(files)               # stopping while they cannot be written: no SIGBUS at exit
+        code = served.stop()
     finally:
         thaw()
-        code = served.stop()
+        if served.proc is not None and served.proc.poll() is None:
+            served.stop()
     assert code == 0, served.output()[-3000:]
+    assert "its connections are left for the process's exit" in served.output()
