@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -61,6 +62,31 @@ def test_unwritable_is_told_for_each_reason(tmp_path: Path, immutable_files) -> 
     assert WriteCheck(path).problem() == f"database file {path} is immutable (chattr +i)"
     thaw()
     assert WriteCheck(path).problem() is None
+
+
+def test_a_process_whose_database_became_immutable_still_exits_cleanly(
+        tmp_path: Path, immutable_files) -> None:  # type: ignore[no-untyped-def]
+    """Freeing a SQLite connection closes it, and closing writes the WAL index: SIGBUS at exit
+    unless Database.dispose() keeps the connections from ever being freed."""
+    freeze, _thaw = immutable_files
+    path = tmp_path / "x.db"
+    script = (
+        "import sys\n"
+        "from sqlalchemy import text\n"
+        "from exchange.store.db import Database\n"
+        f"db = Database('sqlite:///{path}')\n"
+        "with db.session() as s:\n"
+        "    s.execute(text('CREATE TABLE t (x)')); s.execute(text('INSERT INTO t VALUES (1)'))\n"
+        "sys.stdin.readline()\n"                   # the test freezes the files meanwhile
+        "db.dispose()\n"
+        "print('disposed')\n")
+    proc = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_until(lambda: path.with_name("x.db-shm").exists(), 30, "the database to be written")
+    freeze([path, path.with_name("x.db-wal"), path.with_name("x.db-shm")])
+    out, err = proc.communicate("go\n", timeout=30)
+    assert proc.returncode == 0, err
+    assert "disposed" in out and "left for the process's exit" in err
 
 
 def test_serve_refuses_an_immutable_database_and_goes_on_once_it_is_writable(
