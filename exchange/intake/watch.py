@@ -27,7 +27,7 @@ from exchange.errors import DatabaseBusy
 from exchange.intake.centre import GIVEN_UP, handle_centre_file, process_centre_inbox
 from exchange.intake.ignore import ignored
 from exchange.intake.claim import SUB_PREFIX
-from exchange.intake.scan import process_inbox, process_waiting, recover
+from exchange.intake.scan import process_inbox, process_waiting, recover, waiting_work
 from exchange.results import FileResult
 from exchange.store.db import Database
 
@@ -37,6 +37,7 @@ log = logging.getLogger("exchange.watch")
 CENTRE_WORK = re.compile(r"^centre-\d{20}-(?P<name>.+)$")
 RETRY_SECONDS = 10.0   # after an error (database away, disk full) a folder is tried again
 BUSY_RETRY_SECONDS = 1.0   # another node holds the unit: its file is usually done in a moment
+RECOVERY = ""              # a due "folder": recovery alone (a full pass met a busy database)
 
 
 def recover_centre(instance: Instance, db: Database, *, force: bool = False) -> int:
@@ -233,6 +234,8 @@ class IntakeWorker:
         if self._recover_due:
             self._recover_due = False
             done += len(recover(self.instance, self.db)) + recover_centre(self.instance, self.db)
+        if folder == RECOVERY:
+            return done
         if folder == CENTRE:
             done += len(process_centre_inbox(self.instance, self.db, settle_seconds=self.settle))
         else:
@@ -271,6 +274,16 @@ class IntakeWorker:
                     self._recheck(folder)
         except _Stopping:
             request.done.set_result("stopped")
+            return
+        except DatabaseBusy as exc:
+            # What was given up on is taken again at the retry, not at the next rescan.
+            log.warning("unit=- file=-: rescan met a busy database, or a full disk (%s); "
+                        "retrying in %.0fs", exc, RETRY_SECONDS)
+            self._recover_due = True
+            self._due[RECOVERY] = time.monotonic() + RETRY_SECONDS
+            for waiting in waiting_work(self.instance):
+                self._due.setdefault(waiting.folder, time.monotonic() + RETRY_SECONDS)
+            request.done.set_exception(exc)
             return
         except Exception as exc:
             log.exception("unit=- file=-: rescan failed")

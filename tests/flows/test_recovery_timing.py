@@ -87,6 +87,39 @@ def test_a_file_claimed_while_the_disk_was_full_is_taken_once_space_returns(
         assert s.scalar(select(func.count()).select_from(Declaration)) == 1
 
 
+def test_a_rescan_that_meets_a_full_disk_is_retried_soon(
+        instance: Instance, db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same from a full pass (the start-up one, or the rescan job): what it gave up on is
+    taken at the worker's retry, not at the next rescan minutes later."""
+    monkeypatch.setattr(watch, "RETRY_SECONDS", 0.3)
+    register = claim_mod.register
+    full = [True]
+
+    def disk_full(*args: Any) -> Any:
+        if full[0]:
+            raise OperationalError("INSERT INTO files", {},
+                                   sqlite3.OperationalError("database or disk is full"))
+        return register(*args)
+
+    monkeypatch.setattr(claim_mod, "register", disk_full)
+    _drop(instance)
+    worker = watch.IntakeWorker(instance, db, settle_seconds=0.0)
+    worker.start()
+    try:
+        failed = worker.rescan(startup=True)
+        wait_until(failed.done, 20, "the first pass to fail on the full disk")
+        assert isinstance(failed.exception(), Exception)
+        assert not _receipts(instance)
+        full[0] = False
+        freed = time.monotonic()
+        wait_until(lambda: _receipts(instance), 30, "the receipt once space returned")
+        waited = time.monotonic() - freed
+    finally:
+        worker.stop(timeout=30)
+    assert waited < 10, waited
+    assert list(instance.processing.iterdir()) == []
+
+
 def test_a_file_renamed_by_a_killed_serve_is_taken_at_once_on_restart(
         instance: Instance, db: Database) -> None:
     """kill -9 between the rename into var/processing and the row: planted as it is left, the
