@@ -7,7 +7,7 @@ The receipts and error workbooks of its files go to its own outbox: they name st
 class account is held to its classes for reading as for declaring. Its templates (pre-filled
 with its classes' students only) are written there too. The school's own login sees the whole
 school outbox, the sub-accounts' folders included. When a sub-account's file is claimed, the
-login is written into its name in var/processing (`<uuid>@<login>__<school>__<name>`), so the
+login is written into its name in var/processing (`<id>-<pid>@<login>__<school>__<name>`), so the
 attribution travels with the bytes: a file recovered after a crash is judged as the same login,
 with that login's classes, and its outputs go to the same outbox.
 
