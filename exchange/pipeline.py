@@ -371,6 +371,7 @@ def _data_chunks(located: Located, mapping: dict[int, str], run: FileRun, max_ro
 def examine(instance: Instance, session: Session, path: Path, unit_code: str, name: str,
             result: FileResult, opts: Options, sink: RowSink) -> tuple[KindSpec | None, UnitRecord | None]:
     """Judge one file: whole-file refusals raise FileRejected; rows go to `sink` one by one."""
+    die_if_marked(str(path))            # tests only: a reader that kills the process
     limits = instance.settings.limits
     unit = Q.unit_record(session, unit_code)
     if unit is None:
@@ -550,7 +551,6 @@ def _judge_and_import(instance: Instance, db: Database, work: Claim, result: Fil
         with db.session() as s:
             unit = Q.unit_record(s, work.unit)
             unit_name = unit.name if unit else ""
-            die_if_marked(work.name)       # tests only: a reader that kills the node
             examine(instance, s, work.work_path, work.unit, work.name, result, opts, sink)
             if writer:
                 writer.pop().close()
@@ -561,6 +561,29 @@ def _judge_and_import(instance: Instance, db: Database, work: Claim, result: Fil
         spool.close()
         if writer:                   # judged no further: a helper writing the book is stopped
             writer.pop().discard()
+
+
+def dies_alone(instance: Instance, work: Claim) -> str | None:
+    """Judge a claimed file without importing (`exchange validate`) in a child process: how the
+    child ended abnormally (a signal, or outlasting the lease), or None when it judged the
+    file. Asked of a file whose holders died while judging it (intake.scan.MAX_TAKES): was it
+    the file, or something else that stopped them?"""
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-c", "from exchange.cli import main; main()", "--home",
+               str(instance.home), "validate", str(work.work_path), "--unit", work.unit, "--json"]
+    try:
+        done = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL,
+                              timeout=instance.settings.intake.lease_seconds)
+    except subprocess.TimeoutExpired:
+        return f"still judging it after {instance.settings.intake.lease_seconds} s"
+    if done.returncode < 0:
+        import signal
+
+        return f"ended by {signal.Signals(-done.returncode).name}"
+    return None
 
 
 def refuse_crashed(instance: Instance, db: Database, work: Claim) -> FileResult:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from exchange.config import CENTRE, Instance
-from exchange.intake.claim import (SUB_PREFIX, adoptable, adopted, claimed, node_name,
+from exchange.intake.claim import (SUB_PREFIX, Claim, adoptable, adopted, claimed, node_name,
                                    parse_work_name, takeable, taken_over)
 from exchange.intake.ignore import ignored
 from exchange.results import FileResult
@@ -99,9 +99,13 @@ def settled_files(folder: Path, settle_seconds: float, now: float) -> Iterator[t
 # whole lease has passed (see intake.claim.adoptable for the files adopted at once).
 ADOPT_AFTER_SECONDS = 30.0
 # A claim taken this many times (claimed, then taken over from holders that died while working
-# on it) is not judged again: the file is quarantined with a receipt (C.FILE_UNREADABLE,
-# reason "crashed"), whatever killed them, so a file that kills its node cannot stop the exchange.
+# on it) is first judged alone in a child process (pipeline.dies_alone): when the child dies
+# too, the file is quarantined with a receipt (C.FILE_UNREADABLE, reason "crashed"), so a file
+# that kills its node cannot stop the exchange; when the child judges it, the holders died of
+# something else (an operator's kill -9, a power cut) and the file is judged as usual. At
+# LAST_TAKE it is quarantined without asking: it kills the node where the child survives it.
 MAX_TAKES = 3
+LAST_TAKE = 5
 
 
 def recover(instance: Instance, db: Database, *, force: bool = False) -> list[FileResult]:
@@ -133,10 +137,10 @@ def recover(instance: Instance, db: Database, *, force: bool = False) -> list[Fi
             elif not job.work_path.is_file():
                 log.error("unit=%s file=%s id=%s: claimed but its bytes are gone from %s",
                           job.unit, job.name, job.file_id, job.work_path)
-            elif takes >= MAX_TAKES:
+            elif takes >= MAX_TAKES and (death := _poison(instance, job, takes, seen.node)):
                 log.error("unit=%s file=%s id=%s: its holders stopped while judging it %d times "
-                          "(last %s); quarantined", job.unit, job.name, job.file_id, takes - 1,
-                          seen.node)
+                          "(last %s), %s; quarantined", job.unit, job.name, job.file_id,
+                          takes - 1, seen.node, death)
                 results.append(refuse_crashed(instance, db, job))
             else:
                 log.warning("unit=%s file=%s id=%s: unfinished claim of %s, processing again",
@@ -144,6 +148,23 @@ def recover(instance: Instance, db: Database, *, force: bool = False) -> list[Fi
                 results.append(process_claim(instance, db, job))
     results.extend(_adopt_unregistered(instance, db, force))
     return results
+
+
+def _poison(instance: Instance, job: Claim, takes: int, holder: str | None) -> str | None:
+    """Why a file taken `takes` times (MAX_TAKES or more) is to be quarantined, or None."""
+    from exchange.pipeline import dies_alone
+
+    if takes >= LAST_TAKE:
+        return "the last take"
+    log.warning("unit=%s file=%s id=%s: its holders stopped while judging it %d times (last %s); "
+                "judging it alone in a child process first", job.unit, job.name, job.file_id,
+                takes - 1, holder)
+    death = dies_alone(instance, job)
+    if death is None:
+        log.warning("unit=%s file=%s id=%s: the child judged it: not the file's fault",
+                    job.unit, job.name, job.file_id)
+        return None
+    return f"and a child judging it alone was {death}"
 
 
 def _adopt_unregistered(instance: Instance, db: Database, force: bool) -> list[FileResult]:

@@ -101,3 +101,45 @@ def test_a_file_that_kills_the_node_twice_is_quarantined_at_the_next_recovery(
     assert Path(last.stored_path).is_file()
     assert [p for p in instance.processing.iterdir()] == []
     assert "quarantined" in node.output() and "stopped while judging it 2 times" in node.output()
+
+
+def _claimed_by_the_dead(instance: Instance, db: Database, attempts: int) -> None:
+    """A claim of a.xlsx whose holders (processes of this host, now ended) died `attempts` times."""
+    import subprocess
+    import sys
+
+    from sqlalchemy import update
+
+    from exchange.intake.claim import claim, node_host
+
+    job = claim(instance, db, _drop(instance, "1001", "a.xlsx", "714", 1_700_000_000), "1001")
+    assert job is not None
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    with db.session() as s:
+        s.execute(update(FileRecord).values(node=f"{node_host()}-{dead.pid}", attempts=attempts))
+
+
+def test_a_file_its_holders_died_with_for_another_reason_is_judged(
+        instance: Instance, db: Database) -> None:
+    """Killed twice holding it (an operator's kill -9, say): judged alone in a child first, which
+    survives it, so the file is judged as usual and not quarantined."""
+    from exchange.intake.scan import recover
+
+    _claimed_by_the_dead(instance, db, attempts=2)
+    [result] = recover(instance, db)
+    assert (result.status, result.counts.accepted) == ("accepted", 1)
+    rec = _record(db, "a.xlsx")
+    assert (rec.status, rec.attempts) == ("accepted", 3)
+    assert not any(instance.quarantine.rglob("*"))
+
+
+def test_a_file_that_kills_only_the_node_ends_at_the_last_take(
+        instance: Instance, db: Database) -> None:
+    from exchange.intake.scan import LAST_TAKE, recover
+
+    _claimed_by_the_dead(instance, db, attempts=LAST_TAKE - 1)
+    [result] = recover(instance, db)
+    assert result.status == "quarantined" and result.file_error is not None
+    assert result.file_error.code == "file.unreadable"
+    assert _record(db, "a.xlsx").attempts == LAST_TAKE
