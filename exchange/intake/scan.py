@@ -112,7 +112,8 @@ def recover(instance: Instance, db: Database, *, force: bool = False) -> list[Fi
     """Finish files a stopped worker left unplaced; safe when every node runs it at once.
 
     Claimed but unfinished: processed again from the start, since nothing of it was committed
-    (quarantined instead at its MAX_TAKES-th take: its holders died twice while judging it).
+    (from its MAX_TAKES-th take, when its holders died twice while judging it, quarantined
+    instead if a child process judging it alone dies too: `_poison`).
     Finished but not placed: placed. Which files may be taken, and when, is `takeable()`:
     never a live local process's, at once a dead one's, another host's once its lease has run
     out (at once with `force`, the operator's `exchange process`); the database then gives each
