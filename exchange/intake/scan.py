@@ -105,7 +105,7 @@ ADOPT_AFTER_SECONDS = 30.0
 # something else (an operator's kill -9, a power cut) and the file is judged as usual. At
 # LAST_TAKE it is quarantined without asking: it kills the node where the child survives it.
 MAX_TAKES = 3
-LAST_TAKE = 5
+LAST_TAKE = 10
 
 
 def recover(instance: Instance, db: Database, *, force: bool = False) -> list[FileResult]:
