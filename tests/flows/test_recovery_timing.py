@@ -51,11 +51,8 @@ def _dead_pid() -> int:
     return proc.pid
 
 
-def test_a_file_claimed_while_the_disk_was_full_is_taken_once_space_returns(
-        instance: Instance, db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
-    """SQLite on a full file system: the rename works, the row cannot be written."""
-    assert instance.settings.intake.lease_seconds == LEASE
-    monkeypatch.setattr(watch, "RETRY_SECONDS", 0.3)
+def _full_disk(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """A claim's row cannot be written while `full[0]` (SQLite on a full file system)."""
     register = claim_mod.register
     full = [True]
 
@@ -66,6 +63,15 @@ def test_a_file_claimed_while_the_disk_was_full_is_taken_once_space_returns(
         return register(*args)
 
     monkeypatch.setattr(claim_mod, "register", disk_full)
+    return full
+
+
+def test_a_file_claimed_while_the_disk_was_full_is_taken_once_space_returns(
+        instance: Instance, db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite on a full file system: the rename works, the row cannot be written."""
+    assert instance.settings.intake.lease_seconds == LEASE
+    monkeypatch.setattr(watch, "RETRY_SECONDS", 0.3)
+    full = _full_disk(monkeypatch)
     path = _drop(instance)
     worker = watch.IntakeWorker(instance, db, settle_seconds=0.0)
     worker.start()
@@ -92,16 +98,7 @@ def test_a_rescan_that_meets_a_full_disk_is_retried_soon(
     """The same from a full pass (the start-up one, or the rescan job): what it gave up on is
     taken at the worker's retry, not at the next rescan minutes later."""
     monkeypatch.setattr(watch, "RETRY_SECONDS", 0.3)
-    register = claim_mod.register
-    full = [True]
-
-    def disk_full(*args: Any) -> Any:
-        if full[0]:
-            raise OperationalError("INSERT INTO files", {},
-                                   sqlite3.OperationalError("database or disk is full"))
-        return register(*args)
-
-    monkeypatch.setattr(claim_mod, "register", disk_full)
+    full = _full_disk(monkeypatch)
     _drop(instance)
     worker = watch.IntakeWorker(instance, db, settle_seconds=0.0)
     worker.start()
