@@ -18,6 +18,7 @@ from exchange.results import FileResult
 from exchange.store.db import Database
 
 DEMO_UNIT = "D1001"
+DEMO_PASSWORD = "demo-1001"
 
 
 def _id(birth: str, seq: str, region: str = "320602") -> str:
@@ -46,7 +47,7 @@ def _book(path: Path, title: str, headers: list[str], rows: list[list[Any]]) -> 
 def write_samples(instance: Instance, db: Database) -> list[Path]:
     """Register the demo unit and its staff, and drop the files a hurried clerk would send."""
     with db.session() as s:
-        add_unit(instance, s, DEMO_UNIT, "南通示例科技有限公司", password="demo-1001")
+        add_unit(instance, s, DEMO_UNIT, "南通示例科技有限公司", password=DEMO_PASSWORD)
     work = instance.var / "demo"
     work.mkdir(parents=True, exist_ok=True)
     staff = [_id("19850315", "123"), _id("19900720", "246"), _id("19781101", "357")]
@@ -136,3 +137,13 @@ def _resident_samples(instance: Instance, db: Database) -> list[FileResult]:
         return []
     write_resident_samples(instance, db)
     return []
+
+
+def demo_logins() -> list[tuple[str, str, str, str]]:
+    """(login, unit, password, who) of every SFTP login the demo makes."""
+    logins = [(DEMO_UNIT, DEMO_UNIT, DEMO_PASSWORD, "employer")]
+    try:
+        from exchange.resident_samples import LOGINS  # type: ignore[import-not-found]
+    except ImportError:
+        return logins
+    return logins + list(LOGINS)

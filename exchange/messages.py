@@ -83,6 +83,8 @@ PHRASES: dict[str, str] = {
     "by_serial": "业务流水号",
     "by_id": "身份证号",
 }
+# Recovery (issue 15 item 2): a claimed file whose processing ended the program twice.
+PHRASES["crashed"] = "处理此文件时程序两次异常终止"
 
 PRODUCT_NAME = "报盘交换"
 WORKBOOK_FONT = "宋体"

@@ -45,8 +45,9 @@ from exchange.residents import hooks_for
 from exchange.metrics import metered_claim
 from exchange.results import FileError, FileResult, RowOutcome
 from exchange.store import queries as Q
-from exchange.store.db import Database, transient, trouble
+from exchange.store.db import Database, disk_full, transient, trouble
 from exchange.store.models import IMPORTED_STATUSES, OPEN_STATUSES, Declaration, FileRecord
+from exchange.testhook import die_if_marked
 
 log = logging.getLogger("exchange.pipeline")
 
@@ -372,6 +373,7 @@ def _data_chunks(located: Located, mapping: dict[int, str], run: FileRun, max_ro
 def examine(instance: Instance, session: Session, path: Path, unit_code: str, name: str,
             result: FileResult, opts: Options, sink: RowSink) -> tuple[KindSpec | None, UnitRecord | None]:
     """Judge one file: whole-file refusals raise FileRejected; rows go to `sink` one by one."""
+    die_if_marked(str(path))            # tests only: a reader that kills the process
     limits = instance.settings.limits
     unit = Q.unit_record(session, unit_code)
     if unit is None:
@@ -453,13 +455,18 @@ def process_claim(instance: Instance, db: Database, work: Claim, actor: str | No
         if not transient(exc):
             raise
         shutil.rmtree(stage, ignore_errors=True)
-        log.error("unit=%s file=%s id=%s: database busy or unreachable (%s); the file stays "
-                  "claimed in %s and is judged again by recovery", work.unit, work.name,
-                  work.file_id, trouble(exc), work.work_path)
+        log.error("unit=%s file=%s id=%s: database busy or unreachable, or disk full (%s); the "
+                  "file stays claimed in %s and is judged again by recovery", work.unit,
+                  work.name, work.file_id, trouble(exc), work.work_path)
         raise DatabaseBusy(trouble(exc)) from exc
     try:
         place(instance, db, work, result.quarantined, stage)
     except Exception as exc:
+        if disk_full(exc):
+            # Judged and recorded; its outputs not all published: recovery places it again.
+            log.error("unit=%s file=%s id=%s: disk full while placing (%s); placed again by "
+                      "recovery", work.unit, work.name, work.file_id, exc)
+            raise DatabaseBusy(trouble(exc)) from exc
         if not transient(exc):
             raise
         # Published and moved; only the row's stored_path is missing: recover() records it.
@@ -513,8 +520,8 @@ def _judged(instance: Instance, db: Database, work: Claim, actor: str | None,
                     raise
                 wait = waits.pop(0)
                 instance.metrics.database_retry("file")
-                log.warning("unit=%s file=%s id=%s: database busy or unreachable (%s), judging "
-                            "again in %.0fs", work.unit, work.name, work.file_id,
+                log.warning("unit=%s file=%s id=%s: database busy or unreachable, or disk full "
+                            "(%s), judging again in %.0fs", work.unit, work.name, work.file_id,
                             trouble(exc), wait)
                 time.sleep(wait)
                 continue
@@ -567,6 +574,43 @@ def _judge_and_import(instance: Instance, db: Database, work: Claim, result: Fil
         spool.close()
         if writer:                   # judged no further: a helper writing the book is stopped
             writer.pop().discard()
+
+
+def dies_alone(instance: Instance, work: Claim) -> str | None:
+    """Judge a claimed file without importing (`exchange validate`) in a child process: how the
+    child ended abnormally (a signal, or outlasting the lease), or None when it judged the
+    file. Asked of a file whose holders died while judging it (intake.scan.MAX_TAKES): was it
+    the file, or something else that stopped them?"""
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-c", "from exchange.cli import main; main()", "--home",
+               str(instance.home), "validate", str(work.work_path), "--unit", work.unit, "--json"]
+    try:
+        done = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL,
+                              timeout=instance.settings.intake.lease_seconds)
+    except subprocess.TimeoutExpired:
+        return f"still judging it after {instance.settings.intake.lease_seconds} s"
+    if done.returncode < 0:
+        import signal
+
+        return f"ended by {signal.Signals(-done.returncode).name}"
+    return None
+
+
+def refuse_crashed(instance: Instance, db: Database, work: Claim) -> FileResult:
+    """Quarantine a claimed file without judging it again: the processes that judged it ended
+    abnormally (killed, aborted) twice (intake.scan.MAX_TAKES). Its receipt says so."""
+    result = FileResult(work.unit, work.name, work.received_at, file_id=work.file_id)
+    stage = stage_dir(instance, work)
+    stage.mkdir(parents=True, exist_ok=True)
+    _refuse(instance, db, result, FileError(C.FILE_UNREADABLE, {"reason": "crashed"}), True, stage,
+            output_stem(result))
+    place(instance, db, work, True, stage)
+    log.info("unit=%s file=%s id=%s status=%s code=%s", work.unit, work.name, work.file_id,
+             result.status, C.FILE_UNREADABLE)
+    return result
 
 
 def stage_dir(instance: Instance, work: Claim) -> Path:

@@ -27,6 +27,9 @@ from exchange.store.db import Database
 COMMUNITY = "D3001"
 SCHOOL = "D4001"
 CLASS_LOGIN = "d4001-c2024-01"
+# The samples' SFTP logins: (login, unit, password, who); `exchange demo` prints them.
+LOGINS = [(COMMUNITY, COMMUNITY, "demo-3001", "community"), (SCHOOL, SCHOOL, "demo-4001", "school"),
+          (CLASS_LOGIN, SCHOOL, "demo-class", "the school's class 2024-01")]
 
 
 def _id(birth: str, seq: str, region: str) -> str:
@@ -117,11 +120,11 @@ def write_resident_samples(instance: Instance, db: Database, inbox_dir: Path | N
     """
     root = inbox_dir or instance.inbox
     with db.session() as s:
-        add_unit(instance, s, COMMUNITY, "城厢区凤凰山街道凤凰社区", unit_type="30", password="demo-3001")
-        add_unit(instance, s, SCHOOL, "长春市朝阳区示范小学", unit_type="40", password="demo-4001")
+        add_unit(instance, s, COMMUNITY, "城厢区凤凰山街道凤凰社区", unit_type="30", password=LOGINS[0][2])
+        add_unit(instance, s, SCHOOL, "长春市朝阳区示范小学", unit_type="40", password=LOGINS[1][2])
     with db.session() as s:
         add_sub_account(instance, s, SCHOOL, CLASS_LOGIN, role="class", classes=["2024-01"],
-                        password="demo-class")
+                        password=LOGINS[2][2])
     work = instance.var / "demo"
     work.mkdir(parents=True, exist_ok=True)
     _master(instance, db, work)

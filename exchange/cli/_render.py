@@ -27,7 +27,7 @@ def emit_json(data: Any) -> None:
 def console() -> Console:
     from rich.console import Console
 
-    out = click.get_text_stream("stdout")
+    out = sys.stdout          # CliRunner's while a test invokes a command
     width = None if out.isatty() else 160
     return Console(file=out, width=width, soft_wrap=False, highlight=False)
 

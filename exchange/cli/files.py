@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import click
 
 from exchange.cli import Context, pass_ctx
+from exchange.config import CENTRE
 from exchange.messages import STATUS_LABELS
 
 if TYPE_CHECKING:
@@ -63,11 +64,13 @@ def _line(instance_outbox: Path, r: FileResult) -> str:
 
 
 @click.command("process")
-@click.option("--unit", help="Only this unit's inbox.")
+@click.option("--unit", help="Only this unit's inboxes (its sub-account folders included).")
 @click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @pass_ctx
 def process(ctx: Context, unit: str | None, files: tuple[Path, ...]) -> None:
-    """Process waiting files: inbox/<unit>/*, or FILES copied into --unit's inbox first.
+    """Process waiting files: every inbox `serve` takes (inbox/<unit>/, the sub-account
+    folders inbox/<unit>/@<login>/ and inbox/_centre/), or FILES copied into --unit's inbox
+    first.
 
     Files left half-done by a stopped service are finished first.
 
@@ -75,7 +78,7 @@ def process(ctx: Context, unit: str | None, files: tuple[Path, ...]) -> None:
              exchange process --unit 1001 psnAdd.xlsx
     """
     from exchange.errors import DatabaseBusy
-    from exchange.intake.scan import process_inbox, recover
+    from exchange.intake.scan import process_waiting, recover
 
     instance, db = ctx.instance, ctx.db
     if files:
@@ -86,16 +89,20 @@ def process(ctx: Context, unit: str | None, files: tuple[Path, ...]) -> None:
         for f in files:
             shutil.copy2(f, inbox / f.name)
     try:
-        for r in recover(instance, db, force=True):
+        recovered = recover(instance, db, force=True)
+        for r in recovered:
             click.echo(_line(instance.outbox, r))
-        results = process_inbox(instance, db, unit=unit,
-                                on_result=lambda r: click.echo(_line(instance.outbox, r)))
+        done = process_waiting(instance, db, unit=unit,
+                               on_result=lambda r: click.echo(_line(instance.outbox, r)))
     except DatabaseBusy as exc:
         raise click.ClickException(
-            f"database busy or unreachable ({exc}); nothing was refused: the file being worked "
-            "on stays in var/processing and is judged again by the next `exchange process` or "
-            "the service") from exc
-    if not results:
+            f"database busy or unreachable, or disk full ({exc}); nothing was refused: the file "
+            "being worked on stays in var/processing and is judged again by the next "
+            "`exchange process` or the service") from exc
+    for receipt in done.centre:
+        click.echo(f"{CENTRE}/{receipt['file']}: {receipt['status']} kind={receipt.get('kind') or '-'}"
+                   f" receipt={instance.unit_outbox(CENTRE, 'receipts')}")
+    if not (recovered or done.files or done.centre):
         click.echo("no files waiting")
 
 

@@ -13,11 +13,10 @@ from typing import Callable
 
 from exchange.config import CENTRE, Instance
 from exchange.errors import DatabaseBusy
-from exchange.intake.ignore import ignored
 from exchange.master import load_master
 from exchange.messages import OUTPUT_NAMES, file_message
 from exchange.outputs.atomic import write_text
-from exchange.store.db import Database, transient, trouble
+from exchange.store.db import Database, disk_full, transient, trouble
 
 log = logging.getLogger("exchange.centre")
 
@@ -57,17 +56,14 @@ def _master_handler(instance: Instance, db: Database, path: Path) -> dict:
 
 
 def process_centre_inbox(instance: Instance, db: Database, settle_seconds: float = 0.0) -> list[dict]:
-    """Handle every settled file in inbox/_centre/."""
-    import time
+    """Handle every settled file in inbox/_centre/, oldest first."""
+    from exchange.intake.scan import waiting_work
 
-    inbox = instance.unit_inbox(CENTRE)
-    if not inbox.is_dir():
-        return []
     done = []
-    now = time.time()
-    for path in sorted(inbox.iterdir(), key=lambda p: p.stat().st_mtime if p.exists() else 0):
-        if not path.is_file() or ignored(path.name) or now - path.stat().st_mtime < settle_seconds:
+    for waiting in waiting_work(instance, settle_seconds):
+        if waiting.unit != CENTRE:
             continue
+        path = waiting.path
         work = instance.processing / f"centre-{datetime.now():%Y%m%d%H%M%S%f}-{path.name}"
         work.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -104,10 +100,19 @@ def handle_centre_file(instance: Instance, db: Database, work: Path, name: str) 
     receipt = {"file": name, "received_at": datetime.now().isoformat(timespec="seconds"), **receipt}
     stamp = f"{datetime.now():%Y%m%d-%H%M%S}-{Path(name).stem}"
     out = instance.unit_outbox(CENTRE, "receipts")
-    write_text(out / f"{stamp}.{OUTPUT_NAMES['receipt']}.json", json.dumps(receipt, ensure_ascii=False, indent=1))
-    base = instance.quarantine if receipt["status"] == "quarantined" else instance.archive / f"{datetime.now():%Y%m}"
-    target = base / CENTRE / f"{datetime.now():%Y%m%d%H%M%S}-{name}"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.move(str(work), target)
+    try:
+        write_text(out / f"{stamp}.{OUTPUT_NAMES['receipt']}.json",
+                   json.dumps(receipt, ensure_ascii=False, indent=1))
+        base = instance.quarantine if receipt["status"] == "quarantined" else instance.archive / f"{datetime.now():%Y%m}"
+        target = base / CENTRE / f"{datetime.now():%Y%m%d%H%M%S}-{name}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(work), target)
+    except OSError as exc:
+        if not disk_full(exc):
+            raise
+        # Handled again once there is space (loads are upserts, decisions apply once).
+        log.error("unit=_centre file=%s: disk full (%s); left in %s", name, exc, work)
+        GIVEN_UP.add(work.name)
+        raise DatabaseBusy(str(exc)) from exc
     log.info("unit=_centre file=%s kind=%s status=%s", name, receipt.get("kind"), receipt["status"])
     return receipt

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import socket
 import threading
 import uuid
@@ -32,6 +33,10 @@ from exchange.store.db import FILE_LOCK, UNIT_LOCK, Database, transient, trouble
 from exchange.store.models import FileRecord
 
 SEPARATOR = "__"
+SUB_PREFIX = "@"        # inbox/<school>/@<login>/: a sub-account's folder (intake.subaccounts)
+# A name in var/processing: <12 hex>-<claimer's pid>[@<login>]__<unit>__<original name>
+# (names made before the pid was added lack "-<pid>").
+_WORK_HEAD = re.compile(r"^[0-9a-f]{12}(?:-(?P<pid>\d+))?(?:@(?P<login>.+))?$")
 
 log = logging.getLogger("exchange.intake")
 
@@ -67,10 +72,12 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
-def work_path_for(instance: Instance, unit: str, name: str) -> Path:
-    """A fresh name in var/processing that still tells the unit and the original name."""
+def work_path_for(instance: Instance, unit: str, name: str, login: str | None = None) -> Path:
+    """A fresh name in var/processing that tells the unit, the original name, the sub-account
+    login it came from if any, and which process renamed it there (see `adoptable`)."""
     instance.processing.mkdir(parents=True, exist_ok=True)
-    return instance.processing / f"{uuid.uuid4().hex[:12]}{SEPARATOR}{unit}{SEPARATOR}{name}"
+    head = f"{uuid.uuid4().hex[:12]}-{os.getpid()}" + (f"{SUB_PREFIX}{login}" if login else "")
+    return instance.processing / f"{head}{SEPARATOR}{unit}{SEPARATOR}{name}"
 
 
 def claim(instance: Instance, db: Database, path: Path, unit: str,
@@ -106,7 +113,23 @@ def register(instance: Instance, db: Database, work: Path, unit: str, name: str)
 def parse_work_name(work: Path) -> tuple[str, str] | None:
     """(unit, original name) from a processing file name, or None for a foreign file."""
     parts = work.name.split(SEPARATOR, 2)
-    return (parts[1], parts[2]) if len(parts) == 3 else None
+    return (parts[1], parts[2]) if len(parts) == 3 and _WORK_HEAD.match(parts[0]) else None
+
+
+def _work_head(work: Path) -> "re.Match[str] | None":
+    return _WORK_HEAD.match(work.name.split(SEPARATOR, 1)[0])
+
+
+def login_of_work(work: Path) -> str | None:
+    """The sub-account login a claimed file came from, if it came from one."""
+    head = _work_head(work)
+    return head["login"] if head else None
+
+
+def claimer_pid(work: Path) -> int | None:
+    """The process that renamed a file into var/processing (None for an old-style name)."""
+    head = _work_head(work)
+    return int(head["pid"]) if head and head["pid"] else None
 
 
 
@@ -194,8 +217,9 @@ class Lease:
 
 @contextmanager
 def claimed(instance: Instance, db: Database, path: Path, unit: str,
-            on_busy: Callable[[str, Path], None] | None = None) -> Iterator[Claim | None]:
-    """Claim `path` and hold it while the block runs.
+            on_busy: Callable[[str, Path], None] | None = None,
+            login: str | None = None) -> Iterator[Claim | None]:
+    """Claim `path` (from a sub-account's folder: `login`) and hold it while the block runs.
 
     None when another worker renamed it first, or when another node is working on a file of
     the same unit: then `on_busy(unit, path)` is told, so the caller can look again soon.
@@ -206,7 +230,7 @@ def claimed(instance: Instance, db: Database, path: Path, unit: str,
                 on_busy(unit, path)
             yield None
             return
-        work = work_path_for(instance, unit, path.name)
+        work = work_path_for(instance, unit, path.name, login)
         lease.lock_work(work)                    # a fresh name: nobody else can hold it
         job = claim(instance, db, path, unit, work)
         if job is not None:
@@ -251,6 +275,24 @@ def takeable(seen: Q.Unplaced, now: datetime, force: bool = False) -> bool:
     return seen.lease_until is None or seen.lease_until < now
 
 
+def adoptable(db: Database, work: Path, age: float, settle: float) -> bool:
+    """May recovery adopt `work`, renamed into var/processing `age` seconds ago but never
+    recorded? (`adopted` decides.)
+
+    At once when the process that renamed it has ended (its id is in the name; a dead process
+    of this host), or is this process and none of its threads holds it any more (it gave up
+    while the database was busy or the disk full). On PostgreSQL at once too: a live claimer
+    on any node holds the lock on the name from before the rename until the file is recorded,
+    and `adopted` must take that lock. Otherwise once `settle` seconds have passed.
+    """
+    pid = claimer_pid(work)
+    if pid == os.getpid():
+        return not held_here(str(work))
+    if db.is_postgres or (pid is not None and owner_alive(f"{node_host()}-{pid}") is False):
+        return True
+    return age >= settle
+
+
 @contextmanager
 def taken_over(instance: Instance, db: Database, seen: Q.Unplaced) -> Iterator[Claim | None]:
     """Become the holder of an unplaced file; None when another node holds or took it.
@@ -266,7 +308,10 @@ def taken_over(instance: Instance, db: Database, seen: Q.Unplaced) -> Iterator[C
             yield None
             return
         with db.session() as s:
-            won = Q.take_over(s, seen, lease.node, lease_end(instance))
+            # A take from a holder that is gone counts (intake.scan.MAX_TAKES); taking back a
+            # claim this process let go of (the database was busy, the disk full) does not.
+            won = Q.take_over(s, seen, lease.node, lease_end(instance),
+                              count=seen.node != lease.node)
         if not won:
             yield None
             return
@@ -286,8 +331,12 @@ def adopted(instance: Instance, db: Database, work: Path) -> Iterator[Claim | No
         if parsed is None or not lease.lock_unit(parsed[0]) or not lease.lock_work(work):
             yield None
             return
+        with db.session() as s:
+            if Q.registered(s, work.name):   # recorded by its claimer since it was looked at
+                yield None
+                return
         unit, name = parsed
-        fresh = work_path_for(instance, unit, name)
+        fresh = work_path_for(instance, unit, name, login_of_work(work))
         lease.lock_work(fresh)
         try:
             os.rename(work, fresh)

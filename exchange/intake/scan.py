@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Callable, Iterator
 
-from exchange.config import Instance
-from exchange.intake.claim import adopted, claimed, parse_work_name, takeable, taken_over
+from exchange.config import CENTRE, Instance
+from exchange.intake.claim import (SUB_PREFIX, Claim, adoptable, adopted, claimed, node_name,
+                                   parse_work_name, takeable, taken_over)
 from exchange.intake.ignore import ignored
 from exchange.results import FileResult
 from exchange.store import queries as Q
@@ -17,18 +19,49 @@ from exchange.store.db import Database
 log = logging.getLogger("exchange.intake")
 
 
-def waiting_files(instance: Instance, settle_seconds: float = 0.0) -> Iterator[tuple[str, Path]]:
-    """(unit, path) of every complete file in a unit inbox, oldest first.
+@dataclass(frozen=True)
+class Waiting:
+    """A complete file waiting in an inbox that intake takes."""
+    mtime: float
+    unit: str                    # the unit code, or CENTRE for inbox/_centre/
+    path: Path
+    login: str | None = None     # from a school's sub-account folder inbox/<unit>/@<login>/
+
+    @property
+    def folder(self) -> str:
+        """The inbox folder as the watcher names it: a unit, CENTRE, or "<unit>/@<login>"."""
+        return f"{self.unit}/{SUB_PREFIX}{self.login}" if self.login else self.unit
+
+
+def waiting_work(instance: Instance, settle_seconds: float = 0.0) -> list[Waiting]:
+    """Every complete file waiting in any inbox that `serve`, `exchange process` and the
+    rescan take, oldest first: inbox/<unit>/, the sub-account folders inbox/<unit>/@<login>/
+    and the centre's inbox/_centre/.
 
     A file changed within `settle_seconds` may still be arriving over a shared folder: it waits.
     """
     if not instance.inbox.is_dir():
-        return
+        return []
     now = time.time()
-    entries = [(mtime, unit_dir.name, path) for unit_dir in unit_folders(instance)
-               for mtime, path in settled_files(unit_dir, settle_seconds, now)]
-    for _, unit, path in sorted(entries):
-        yield unit, path
+    found: list[Waiting] = []
+    for unit_dir in unit_folders(instance):
+        found += [Waiting(mtime, unit_dir.name, path)
+                  for mtime, path in settled_files(unit_dir, settle_seconds, now)]
+        for sub in _sub_account_folders(unit_dir):
+            login = sub.name[len(SUB_PREFIX):]
+            found += [Waiting(mtime, unit_dir.name, path, login)
+                      for mtime, path in settled_files(sub, settle_seconds, now)]
+    centre = instance.unit_inbox(CENTRE)
+    if centre.is_dir():
+        found += [Waiting(mtime, CENTRE, path) for mtime, path in settled_files(centre, settle_seconds, now)]
+    return sorted(found, key=lambda w: (w.mtime, w.unit, w.path.name))
+
+
+def waiting_files(instance: Instance, settle_seconds: float = 0.0) -> Iterator[tuple[str, Path]]:
+    """(unit, path) of every complete file in a unit's own inbox, oldest first."""
+    for w in waiting_work(instance, settle_seconds):
+        if w.unit != CENTRE and not w.login:
+            yield w.unit, w.path
 
 
 def unit_folders(instance: Instance) -> Iterator[Path]:
@@ -38,9 +71,19 @@ def unit_folders(instance: Instance) -> Iterator[Path]:
             yield unit_dir
 
 
+def _sub_account_folders(unit_dir: Path) -> Iterator[Path]:
+    for sub in unit_dir.iterdir():
+        if sub.is_dir() and sub.name.startswith(SUB_PREFIX) and len(sub.name) > len(SUB_PREFIX):
+            yield sub
+
+
 def settled_files(folder: Path, settle_seconds: float, now: float) -> Iterator[tuple[float, Path]]:
     """(mtime, path) of the complete files in `folder`: not ignored names, quiet long enough."""
-    for path in folder.iterdir():
+    try:
+        paths = list(folder.iterdir())
+    except FileNotFoundError:
+        return
+    for path in paths:
         try:
             if not path.is_file() or ignored(path.name):
                 continue
@@ -51,15 +94,26 @@ def settled_files(folder: Path, settle_seconds: float, now: float) -> Iterator[t
             yield mtime, path
 
 
-# With `force`, a file renamed into var/processing but never recorded is adopted once it is
-# this old (the claimer records it within moments); without, once a whole lease has passed.
+# With `force`, a file renamed into var/processing but never recorded by a process that may still
+# run is adopted once it is this old (the claimer records it within moments); without, once a
+# whole lease has passed (see intake.claim.adoptable for the files adopted at once).
 ADOPT_AFTER_SECONDS = 30.0
+# A claim taken this many times (claimed, then taken over from holders that died while working
+# on it) is first judged alone in a child process (pipeline.dies_alone): when the child dies
+# too, the file is quarantined with a receipt (C.FILE_UNREADABLE, reason "crashed"), so a file
+# that kills its node cannot stop the exchange; when the child judges it, the holders died of
+# something else (an operator's kill -9, a power cut) and the file is judged as usual. At
+# LAST_TAKE it is quarantined without asking: it kills the node where the child survives it.
+MAX_TAKES = 3
+LAST_TAKE = 10
 
 
 def recover(instance: Instance, db: Database, *, force: bool = False) -> list[FileResult]:
     """Finish files a stopped worker left unplaced; safe when every node runs it at once.
 
-    Claimed but unfinished: processed again from the start, since nothing of it was committed.
+    Claimed but unfinished: processed again from the start, since nothing of it was committed
+    (from its MAX_TAKES-th take, when its holders died twice while judging it, quarantined
+    instead if a child process judging it alone dies too: `_poison`).
     Finished but not placed: placed. Which files may be taken, and when, is `takeable()`:
     never a live local process's, at once a dead one's, another host's once its lease has run
     out (at once with `force`, the operator's `exchange process`); the database then gives each
@@ -71,11 +125,12 @@ def recover(instance: Instance, db: Database, *, force: bool = False) -> list[Fi
     for seen in unplaced:
         if not takeable(seen, datetime.now(), force):
             continue
-        from exchange.pipeline import place, process_claim, stage_dir
+        from exchange.pipeline import place, process_claim, refuse_crashed, stage_dir
 
         with taken_over(instance, db, seen) as job:
             if job is None:
                 continue
+            takes = seen.attempts + (seen.node != node_name())
             if seen.status != "claimed":
                 log.warning("unit=%s file=%s id=%s: finished but not placed, placing",
                             job.unit, job.name, job.file_id)
@@ -83,12 +138,34 @@ def recover(instance: Instance, db: Database, *, force: bool = False) -> list[Fi
             elif not job.work_path.is_file():
                 log.error("unit=%s file=%s id=%s: claimed but its bytes are gone from %s",
                           job.unit, job.name, job.file_id, job.work_path)
+            elif takes >= MAX_TAKES and (death := _poison(instance, job, takes, seen.node)):
+                log.error("unit=%s file=%s id=%s: its holders stopped while judging it %d times "
+                          "(last %s), %s; quarantined", job.unit, job.name, job.file_id,
+                          takes - 1, seen.node, death)
+                results.append(refuse_crashed(instance, db, job))
             else:
                 log.warning("unit=%s file=%s id=%s: unfinished claim of %s, processing again",
                             job.unit, job.name, job.file_id, seen.node)
                 results.append(process_claim(instance, db, job))
     results.extend(_adopt_unregistered(instance, db, force))
     return results
+
+
+def _poison(instance: Instance, job: Claim, takes: int, holder: str | None) -> str | None:
+    """Why a file taken `takes` times (MAX_TAKES or more) is to be quarantined, or None."""
+    from exchange.pipeline import dies_alone
+
+    if takes >= LAST_TAKE:
+        return "the last take"
+    log.warning("unit=%s file=%s id=%s: its holders stopped while judging it %d times (last %s); "
+                "judging it alone in a child process first", job.unit, job.name, job.file_id,
+                takes - 1, holder)
+    death = dies_alone(instance, job)
+    if death is None:
+        log.warning("unit=%s file=%s id=%s: the child judged it: not the file's fault",
+                    job.unit, job.name, job.file_id)
+        return None
+    return f"and a child judging it alone was {death}"
 
 
 def _adopt_unregistered(instance: Instance, db: Database, force: bool) -> list[FileResult]:
@@ -101,7 +178,8 @@ def _adopt_unregistered(instance: Instance, db: Database, force: bool) -> list[F
             continue
         try:
             # A rename sets ctime: how long ago the claimer moved it here.
-            if not work.is_file() or time.time() - work.stat().st_ctime < settle:
+            if not work.is_file() or not adoptable(db, work, time.time() - work.stat().st_ctime,
+                                                   settle):
                 continue
         except FileNotFoundError:
             continue
@@ -118,24 +196,53 @@ def _adopt_unregistered(instance: Instance, db: Database, force: bool) -> list[F
 
 def process_inbox(instance: Instance, db: Database, *, settle_seconds: float = 0.0,
                   unit: str | None = None, on_result: Callable[[FileResult], None] | None = None,
-                  on_busy: Callable[[str, Path], None] | None = None) -> list[FileResult]:
-    """Claim and process every waiting file (optionally of one unit).
+                  on_busy: Callable[[str, Path], None] | None = None,
+                  folder: str | None = None, sub_accounts_only: bool = False) -> list[FileResult]:
+    """Claim and process every waiting unit file (optionally of one unit, its sub-account
+    folders included; or of one `folder` as `Waiting.folder` names it). Not the centre's.
 
     Safe on several nodes at once: each file is claimed by one of them, and a file whose unit
     another node is judging now is left for later and reported to `on_busy(unit, path)`.
     exchange.pipeline (about 0.2 s of imports) is loaded once there is a file to judge.
     """
     results = []
-    for file_unit, path in waiting_files(instance, settle_seconds):
-        if unit and file_unit != unit:
+    for w in waiting_work(instance, settle_seconds):
+        if (w.unit == CENTRE or (unit and w.unit != unit) or (folder and w.folder != folder)
+                or (sub_accounts_only and not w.login)):
             continue
         from exchange.pipeline import process_claim
 
-        with claimed(instance, db, path, file_unit, on_busy) as job:
+        with claimed(instance, db, w.path, w.unit, on_busy, w.login) as job:
             if job is None:
                 continue
+            if w.login:
+                log.info("unit=%s login=%s file=%s: claimed from the sub-account folder", w.unit,
+                         w.login, w.path.name)
             result = process_claim(instance, db, job)
         results.append(result)
         if on_result:
             on_result(result)
     return results
+
+
+@dataclass
+class Pass:
+    """What one pass over every inbox did."""
+    files: list[FileResult]      # unit files (their own inboxes and sub-account folders)
+    centre: list[dict]           # centre files: their receipts
+
+
+def process_waiting(instance: Instance, db: Database, *, settle_seconds: float = 0.0,
+                    unit: str | None = None, on_result: Callable[[FileResult], None] | None = None,
+                    on_busy: Callable[[str, Path], None] | None = None) -> Pass:
+    """Every waiting file of every inbox (`waiting_work`): the units' first, then the
+    centre's; with `unit`, only that unit's (`unit` CENTRE: only the centre's)."""
+    files = [] if unit == CENTRE else process_inbox(
+        instance, db, settle_seconds=settle_seconds, unit=unit, on_result=on_result,
+        on_busy=on_busy)
+    centre: list[dict] = []
+    if unit in (None, CENTRE):
+        from exchange.intake.centre import process_centre_inbox
+
+        centre = process_centre_inbox(instance, db, settle_seconds=settle_seconds)
+    return Pass(files, centre)

@@ -7,7 +7,7 @@ The receipts and error workbooks of its files go to its own outbox: they name st
 class account is held to its classes for reading as for declaring. Its templates (pre-filled
 with its classes' students only) are written there too. The school's own login sees the whole
 school outbox, the sub-accounts' folders included. When a sub-account's file is claimed, the
-login is written into its name in var/processing (`<uuid>@<login>__<school>__<name>`), so the
+login is written into its name in var/processing (`<id>-<pid>@<login>__<school>__<name>`), so the
 attribution travels with the bytes: a file recovered after a crash is judged as the same login,
 with that login's classes, and its outputs go to the same outbox.
 
@@ -18,24 +18,18 @@ the school's outbox, where the file came from.
 from __future__ import annotations
 
 import logging
-import os
-import time
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
 from exchange.config import Instance
-from exchange.intake.claim import SEPARATOR, Claim, register
-from exchange.intake.scan import settled_files, unit_folders
+from exchange.intake.claim import SUB_PREFIX, Claim, claim, login_of_work, work_path_for
+from exchange.intake.scan import process_inbox, waiting_work
 from exchange.store.db import Database
 
 if TYPE_CHECKING:
     from exchange.results import FileResult
 
 log = logging.getLogger("exchange.intake")
-
-SUB_PREFIX = "@"
-
 
 def sub_account_inbox(instance: Instance, unit: str, login: str) -> Path:
     return instance.unit_inbox(unit) / f"{SUB_PREFIX}{login}"
@@ -54,15 +48,7 @@ def outbox_of_work(instance: Instance, work: Path, unit: str) -> Path:
 
 def work_path_for_login(instance: Instance, unit: str, login: str, name: str) -> Path:
     """A fresh name in var/processing that tells the unit, the login and the original name."""
-    instance.processing.mkdir(parents=True, exist_ok=True)
-    return instance.processing / f"{uuid.uuid4().hex[:12]}{SUB_PREFIX}{login}{SEPARATOR}{unit}{SEPARATOR}{name}"
-
-
-def login_of_work(work: Path) -> str | None:
-    """The sub-account login a claimed file came from, if it came from one."""
-    head = work.name.split(SEPARATOR, 1)[0]
-    _, sep, login = head.partition(SUB_PREFIX)
-    return login if sep and login else None
+    return work_path_for(instance, unit, name, login)
 
 
 def attribution(db: Database, work: Claim, actor: str | None,
@@ -86,28 +72,14 @@ def attribution(db: Database, work: Claim, actor: str | None,
 def waiting_sub_account_files(instance: Instance, settle_seconds: float = 0.0
                               ) -> Iterator[tuple[str, str, Path]]:
     """(unit, login, path) of every complete file in a sub-account folder, oldest first."""
-    if not instance.inbox.is_dir():
-        return
-    now = time.time()
-    found = []
-    for unit_dir in unit_folders(instance):
-        for sub in unit_dir.iterdir():
-            if not sub.is_dir() or not sub.name.startswith(SUB_PREFIX) or len(sub.name) < 2:
-                continue
-            for mtime, path in settled_files(sub, settle_seconds, now):
-                found.append((mtime, unit_dir.name, sub.name[len(SUB_PREFIX):], path))
-    for _, unit, login, path in sorted(found):
-        yield unit, login, path
+    for w in waiting_work(instance, settle_seconds):
+        if w.login:
+            yield w.unit, w.login, w.path
 
 
 def claim_as(instance: Instance, db: Database, path: Path, unit: str, login: str) -> Claim | None:
     """Claim a sub-account's file (one rename, as intake.claim does); None if taken first."""
-    work = work_path_for_login(instance, unit, login, path.name)
-    try:
-        os.rename(path, work)
-    except FileNotFoundError:
-        return None
-    return register(instance, db, work, unit, path.name)
+    return claim(instance, db, path, unit, work_path_for(instance, unit, path.name, login))
 
 
 def process_sub_account_inboxes(instance: Instance, db: Database, *, settle_seconds: float = 0.0,
@@ -115,22 +87,8 @@ def process_sub_account_inboxes(instance: Instance, db: Database, *, settle_seco
                                 on_result: Callable[["FileResult"], None] | None = None
                                 ) -> list["FileResult"]:
     """Claim and process every waiting file of the sub-account folders (of one unit)."""
-    from exchange.pipeline import process_claim
-
-    results = []
-    for file_unit, login, path in waiting_sub_account_files(instance, settle_seconds):
-        if unit and file_unit != unit:
-            continue
-        job = claim_as(instance, db, path, file_unit, login)
-        if job is None:
-            continue
-        log.info("unit=%s login=%s file=%s: claimed from the sub-account folder", file_unit, login,
-                 path.name)
-        result = process_claim(instance, db, job)
-        results.append(result)
-        if on_result:
-            on_result(result)
-    return results
+    return process_inbox(instance, db, settle_seconds=settle_seconds, unit=unit,
+                         on_result=on_result, sub_accounts_only=True)
 
 
 __all__ = ["attribution", "claim_as", "login_of_work", "outbox_of_work", "process_sub_account_inboxes",

@@ -26,8 +26,8 @@ from exchange.config import CENTRE, Instance
 from exchange.errors import DatabaseBusy
 from exchange.intake.centre import GIVEN_UP, handle_centre_file, process_centre_inbox
 from exchange.intake.ignore import ignored
-from exchange.intake.scan import process_inbox, recover
-from exchange.intake.subaccounts import SUB_PREFIX, process_sub_account_inboxes
+from exchange.intake.claim import SUB_PREFIX
+from exchange.intake.scan import process_inbox, process_waiting, recover, waiting_work
 from exchange.results import FileResult
 from exchange.store.db import Database
 
@@ -37,6 +37,7 @@ log = logging.getLogger("exchange.watch")
 CENTRE_WORK = re.compile(r"^centre-\d{20}-(?P<name>.+)$")
 RETRY_SECONDS = 10.0   # after an error (database away, disk full) a folder is tried again
 BUSY_RETRY_SECONDS = 1.0   # another node holds the unit: its file is usually done in a moment
+RECOVERY = ""              # a due "folder": recovery alone (a full pass met a busy database)
 
 
 def recover_centre(instance: Instance, db: Database, *, force: bool = False) -> int:
@@ -230,24 +231,23 @@ class IntakeWorker:
         if self._stopping.is_set():
             raise _Stopping
 
-    def _unit_busy(self, unit: str, _path: Path) -> None:
+    def _unit_busy(self, unit: str, path: Path) -> None:
         """Another node is judging a file of this unit: look again shortly, not at the rescan."""
-        self._due[unit] = time.monotonic() + BUSY_RETRY_SECONDS
+        self._due[self.folder_of(path) or unit] = time.monotonic() + BUSY_RETRY_SECONDS
 
     def _process_folder(self, folder: str) -> int:
         done = 0
         if self._recover_due:
             self._recover_due = False
             done += len(recover(self.instance, self.db)) + recover_centre(self.instance, self.db)
+        if folder == RECOVERY:
+            return done
         if folder == CENTRE:
             done += len(process_centre_inbox(self.instance, self.db, settle_seconds=self.settle))
-        elif "/" in folder:
-            done += len(process_sub_account_inboxes(self.instance, self.db, settle_seconds=self.settle,
-                                                   unit=folder.split("/")[0],
-                                                   on_result=self._after_file))
         else:
-            done += len(process_inbox(self.instance, self.db, settle_seconds=self.settle, unit=folder,
-                                     on_result=self._after_file, on_busy=self._unit_busy))
+            done += len(process_inbox(self.instance, self.db, settle_seconds=self.settle,
+                                      folder=folder, on_result=self._after_file,
+                                      on_busy=self._unit_busy))
         self._recheck(folder)
         return done
 
@@ -281,6 +281,16 @@ class IntakeWorker:
         except _Stopping:
             request.done.set_result("stopped")
             return
+        except DatabaseBusy as exc:
+            # What was given up on is taken again at the retry, not at the next rescan.
+            log.warning("unit=- file=-: rescan met a busy database, or a full disk (%s); "
+                        "retrying in %.0fs", exc, RETRY_SECONDS)
+            self._recover_due = True
+            self._due[RECOVERY] = time.monotonic() + RETRY_SECONDS
+            for waiting in waiting_work(self.instance):
+                self._due.setdefault(waiting.folder, time.monotonic() + RETRY_SECONDS)
+            request.done.set_exception(exc)
+            return
         except Exception as exc:
             log.exception("unit=- file=-: rescan failed")
             request.done.set_exception(exc)
@@ -297,10 +307,8 @@ def rescan_pass(instance: Instance, db: Database, *, settle_seconds: float,
         # recover() takes a dead local process's claims at once, another host's after its lease.
         recovered = len(recover(instance, db))
         recovered += recover_centre(instance, db, force=startup and db.is_sqlite)
-    files = len(process_inbox(instance, db, settle_seconds=settle_seconds, on_result=on_result))
-    files += len(process_sub_account_inboxes(instance, db, settle_seconds=settle_seconds,
-                                             on_result=on_result))
-    centre = len(process_centre_inbox(instance, db, settle_seconds=settle_seconds))
+    done = process_waiting(instance, db, settle_seconds=settle_seconds, on_result=on_result)
+    files, centre = len(done.files), len(done.centre)
     outcome = f"recovered {recovered}, processed {files} unit file(s) and {centre} centre file(s)"
     if recovered or files or centre:
         log.info("unit=- file=-: rescan: %s", outcome)

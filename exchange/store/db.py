@@ -5,7 +5,10 @@ config.toml [database]: `sqlite:///var/exchange.db` or `postgresql+psycopg://use
 """
 from __future__ import annotations
 
+import errno
 import json
+import logging
+import os
 import re
 import sqlite3
 import sys
@@ -52,9 +55,29 @@ def head_revision() -> str | None:
 BUSY_SECONDS = 30.0
 
 
+# A full file system or a used-up quota: never the file's fault (issue 21 item 11).
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def disk_full(exc: BaseException | None) -> bool:
+    """Whether `exc`, or an error it was raised from or wraps (xlsxwriter's FileCreateError
+    carries the OSError as its argument), says the disk or the quota is full."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in DISK_FULL:
+            return True
+        wrapped = next((a for a in exc.args if isinstance(a, BaseException)), None)
+        exc = exc.__cause__ or wrapped or exc.__context__
+    return False
+
+
 def transient(exc: BaseException) -> bool:
-    """A database error that is not the data's fault: locked past the busy timeout, the
-    connection lost, the disk full. Worth trying again later; never a reason to refuse a file."""
+    """An error that is not the data's fault: the database locked past the busy timeout, its
+    connection lost, the disk full (the database's or the instance's folders'). Worth trying
+    again later; never a reason to refuse a file."""
+    if disk_full(exc):
+        return True
     if isinstance(exc, DBAPIError):
         return isinstance(exc, OperationalError) or bool(exc.connection_invalidated)
     # The drivers' own, from the bulk paths that use them directly (store/bulk.py: COPY).
@@ -78,6 +101,83 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
     # memory; inserting 95,000 declarations takes 1.0 s instead of 1.5 s.
     cur.execute("PRAGMA cache_size=-16384")
     cur.close()
+
+
+# The database files made unwritable while a process has them open (issue 21 item 12): SQLite
+# keeps the WAL index (the -shm file) mapped in memory and writes it there, even to read, and a
+# write into the mapping of a file made immutable (chattr +i) ends the process with SIGBUS, which
+# no handler can turn into an error. So before a new connection's first statement and before
+# every statement, the files are looked at (three opens and an ioctl, ~20 us), and a statement on
+# files that cannot be written is refused with an error the callers already treat as "not the
+# file's fault" (transient()): the service logs why, keeps the files where they are, and tries
+# again later. The connection is not closed (closing writes the index too): Database.dispose()
+# leaves it to the process's exit while the files stay unwritable. Files made unwritable in the
+# middle of a statement can still end the process: the check narrows the window, no more.
+_FS_IOC_GETFLAGS = 0x80086601                   # linux/fs.h: _IOR('f', 1, long)
+_FS_IMMUTABLE_FL, _FS_APPEND_FL = 0x10, 0x20
+
+
+def unwritable(path: Path) -> str | None:
+    """Why SQLite could not safely write `path` (None: it can, or there is no such file)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None
+    except PermissionError:
+        return "not readable"
+    try:
+        flags = 0
+        if sys.platform.startswith("linux"):
+            import fcntl
+
+            try:
+                buf = fcntl.ioctl(fd, _FS_IOC_GETFLAGS, bytes(8))
+                flags = int.from_bytes(buf[:4], sys.byteorder)
+            except OSError:                 # a file system without these flags (tmpfs, NFS)
+                pass
+    finally:
+        os.close(fd)
+    if flags & _FS_IMMUTABLE_FL:
+        return "immutable (chattr +i)"
+    if flags & _FS_APPEND_FL:
+        return "append-only (chattr +a)"
+    if not os.access(path, os.W_OK):      # a read-only file system included (EROFS)
+        return "not writable"
+    return None
+
+
+class WriteCheck:
+    """Refuses (sqlite3.OperationalError, transient) to use database files that cannot be
+    written; see above."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.names = [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]
+
+    def problem(self) -> str | None:
+        for name in self.names:
+            why = unwritable(name)
+            if why:
+                return f"database file {name} is {why}"
+        if not os.access(self.path.parent, os.W_OK):
+            return f"database folder {self.path.parent} is not writable"
+        return None
+
+    def __call__(self, *_args: Any, **_kwargs: Any) -> None:
+        why = self.problem()
+        if why:
+            raise sqlite3.OperationalError(f"{why}: not used until it can be written again")
+
+
+def _never_close(engine: Engine) -> None:
+    """Keep the pooled DBAPI connections of `engine` alive to the end of the process (one
+    reference more than anything will give back), so that nothing calls sqlite3_close on them."""
+    import ctypes
+
+    for record in list(getattr(engine.pool, "_pool").queue):
+        conn = getattr(record, "dbapi_connection", None)
+        if conn is not None:
+            ctypes.pythonapi.Py_IncRef(ctypes.py_object(conn))
 
 
 def _postgres_settings(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
@@ -107,8 +207,16 @@ class Database:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             self.engine: Engine = create_engine(url, connect_args={"timeout": BUSY_SECONDS},
                                                 json_serializer=json_text)
+            self.write_check: WriteCheck | None = None
+            if path and path != ":memory:":
+                # Before the pragmas of a new connection (its first look at the files) and
+                # before every statement; never at checkout, whose errors close the connection.
+                self.write_check = WriteCheck(Path(path).absolute())
+                event.listen(self.engine, "connect", self.write_check)
+                event.listen(self.engine, "before_cursor_execute", self.write_check)
             event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
+            self.write_check = None
             self.engine = create_engine(url, pool_pre_ping=True, json_serializer=json_text)
             event.listen(self.engine, "connect", _postgres_settings)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
@@ -170,6 +278,15 @@ class Database:
                 yield s
 
     def dispose(self) -> None:
+        why = self.write_check.problem() if self.write_check is not None else None
+        if why:
+            # Closing a connection writes SQLite's WAL index: SIGBUS on files made immutable,
+            # whether dispose() closes it or the interpreter's exit frees it. The pooled
+            # connections are kept from ever being freed; the kernel releases them at exit.
+            logging.getLogger("exchange.store").error(
+                "unit=- file=-: %s: its connections are left for the process's exit", why)
+            _never_close(self.engine)
+            return
         self.engine.dispose()
 
 

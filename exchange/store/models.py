@@ -104,6 +104,9 @@ class FileRecord(Base):
     file_code: Mapped[str | None] = mapped_column(String(32))
     node: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime | None] = mapped_column(DateTime)
+    # Times the claim was taken (claimed, then taken over from a holder that died): see
+    # intake.scan.MAX_TAKES.
+    attempts: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     work_path: Mapped[str | None] = mapped_column(Text)            # where the claimed bytes sit
     stored_path: Mapped[str | None] = mapped_column(Text)          # archive or quarantine path
     receipt_name: Mapped[str | None] = mapped_column(String(255))

@@ -226,12 +226,13 @@ class Unplaced:
     lease_until: datetime | None
     received_at: datetime
     work_path: str | None
+    attempts: int = 1            # times the claim was taken so far
 
 
 def unplaced_files(s: Session) -> list[Unplaced]:
     q = select(FileRecord.id, FileRecord.unit_code, FileRecord.name, FileRecord.status,
                FileRecord.node, FileRecord.lease_until, FileRecord.received_at,
-               FileRecord.work_path).where(FileRecord.stored_path.is_(None)).order_by(FileRecord.id)
+               FileRecord.work_path, FileRecord.attempts).where(FileRecord.stored_path.is_(None)).order_by(FileRecord.id)
     return [Unplaced(*row) for row in s.execute(q)]
 
 
@@ -278,12 +279,16 @@ def take_job_run(s: Session, seen: JobRun, node: str, until: datetime, *,
     return done.rowcount == 1
 
 
-def take_over(s: Session, seen: Unplaced, node: str, until: datetime) -> bool:
-    """Become the holder of `seen` if nobody changed its holder or lease since it was read."""
+def take_over(s: Session, seen: Unplaced, node: str, until: datetime, count: bool = True) -> bool:
+    """Become the holder of `seen` if nobody changed its holder or lease since it was read;
+    with `count`, one more take in its `attempts`."""
+    values: dict[str, Any] = {"node": node, "lease_until": until}
+    if count:
+        values["attempts"] = FileRecord.attempts + 1
     done = cast(CursorResult[Any], s.execute(update(FileRecord).where(
         FileRecord.id == seen.file_id, FileRecord.stored_path.is_(None),
         FileRecord.node.is_not_distinct_from(seen.node),
         FileRecord.lease_until.is_not_distinct_from(seen.lease_until),
-    ).values(node=node, lease_until=until).execution_options(synchronize_session=False)))
+    ).values(**values).execution_options(synchronize_session=False)))
     return done.rowcount == 1
 

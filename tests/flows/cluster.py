@@ -74,17 +74,21 @@ class Node:
     """One `exchange serve` process on its own SFTP port."""
 
     def __init__(self, instance: Instance, name: str, port: int | None = None,
-                 host: str | None = None) -> None:
+                 host: str | None = None, env: dict[str, str] | None = None) -> None:
         self.instance, self.name = instance, name
         self.port = port or free_port()
         self.host = host                         # EXCHANGE_NODE: as if on a machine of that name
+        self.env = env or {}                     # more environment (test hooks)
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = instance.home / f"node-{name}.log"
         self.peak_mb: list[float] = []           # one figure per process that ran as this node
         self.pids: list[int] = []
 
-    def start(self, timeout: float = 60.0) -> "Node":
+    def start(self, timeout: float = 60.0, may_die: bool = False) -> "Node":
+        """Start and wait until it serves; with `may_die`, an exit meanwhile is no failure
+        (a node that dies at a poison file during its start-up recovery)."""
         env = {k: v for k, v in os.environ.items() if k not in ("EXCHANGE_HOME", "EXCHANGE_NODE")}
+        env.update(self.env)
         if self.host:
             env["EXCHANGE_NODE"] = self.host
         mark = self.log.stat().st_size if self.log.exists() else 0
@@ -99,9 +103,16 @@ class Node:
                          daemon=True).start()
         wait_until(lambda: proc.poll() is not None or "serving " in self.output(mark),
                    timeout, f"node {self.name} to start")
-        if proc.poll() is not None:
+        if proc.poll() is not None and not may_die:
             raise AssertionError(f"node {self.name} did not start:\n{self.output(mark)[-3000:]}")
         return self
+
+    def wait(self, timeout: float) -> int:
+        """Wait for the process to end by itself; its exit code (-N: killed by signal N)."""
+        assert self.proc is not None
+        wait_until(lambda: self.proc is not None and self.proc.poll() is not None, timeout,
+                   f"node {self.name} to end")
+        return self.proc.returncode
 
     @property
     def node_id(self) -> str:

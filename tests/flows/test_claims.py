@@ -20,7 +20,7 @@ from exchange.intake.claim import claim, claimed, node_host, taken_over, work_pa
 from exchange.intake.scan import process_inbox, recover
 from exchange.schedule.scheduler import run_recorded
 from exchange.store import queries as Q
-from exchange.store.db import UNIT_LOCK, Database, lock_key
+from exchange.store.db import FILE_LOCK, UNIT_LOCK, Database, lock_key
 from exchange.store.models import Declaration, FileRecord, JobRun
 from tests.conftest import ADD_HEADERS, add_row, make_id, make_workbook
 
@@ -144,11 +144,23 @@ def test_files_of_a_unit_busy_on_another_node_wait(instance, db):  # type: ignor
 
 
 def test_unrecorded_file_in_processing_is_adopted_once(instance, db, monkeypatch):  # type: ignore[no-untyped-def]
-    # The worker died between the rename and the row: the bytes sit in processing, unrecorded.
+    # Another process renamed the file and has not recorded it yet: it is alive (and on
+    # PostgreSQL holds the lock on the name, as every claimer does until the row is in).
+    claimer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     work = work_path_for(instance, "1001", "a.xlsx")
+    work = work.with_name(work.name.replace(f"-{os.getpid()}__", f"-{claimer.pid}__"))
     os.rename(_drop(instance), work)
-    assert recover(instance, db) == []                   # younger than a lease: left alone
-    monkeypatch.setattr(scan, "ADOPT_AFTER_SECONDS", 0.0)
+    locks = db.locks()
+    try:
+        assert locks.try_lock(FILE_LOCK, work.name)
+        assert recover(instance, db) == []               # younger than a lease: left alone
+        monkeypatch.setattr(scan, "ADOPT_AFTER_SECONDS", 0.0)
+        if db.is_postgres:                               # the claimer's lock says it lives
+            assert recover(instance, db, force=True) == []
+    finally:
+        locks.release()
+        claimer.kill()
+        claimer.wait()
     assert [r.status for r in recover(instance, db, force=True)] == ["accepted"]
     assert recover(instance, db, force=True) == []
     assert not work.exists() and _declarations(db) == 1

@@ -170,3 +170,28 @@ def test_a_sub_accounts_templates_hold_only_its_classes(home, instance, db, scho
         sorted([f"templates/{name}", f"@c2024-02/templates/{name}"])
     assert ids(own) == set(STUDENTS_02)
     assert ids(instance.unit_outbox("S2201", "templates") / name) >= set(STUDENTS_01) | set(STUDENTS_02)
+
+
+def test_process_takes_every_inbox_serve_takes(home, instance, db, school):  # type: ignore[no-untyped-def]
+    """Issue 21 item 17: `exchange process` said "no files waiting" while files waited in
+    inbox/_centre/ and in sub-account folders; it takes them as `serve` does."""
+    from tests.conftest import make_workbook
+
+    with db.session() as s:
+        add_sub_account(instance, s, "S2201", "c2024-01", role="class", classes=["2024-01"])
+    drop(instance, "S2201", "停保.xlsx", SUSPEND, [[STUDENTS_01[0], "王小一", "转学", "", ""]],
+         title="学生停保", folder="@c2024-01")
+    number = make_id("19800101", "632")
+    make_workbook(instance.unit_inbox("_centre") / "persons.xlsx",
+                  ["个人编号", "身份证号*", "姓名*", "单位编号", "参保状态", "险种"],
+                  [["P9", number, "甲", "1001", "参保", "310"]], title="参保人员信息")
+    out = run(home, "process")
+    assert out.exit_code == 0, out.output
+    assert "no files waiting" not in out.output
+    assert "S2201/停保.xlsx: accepted" in out.output
+    assert "_centre/persons.xlsx: accepted" in out.output
+    [sub_receipt] = sub_account_outbox(instance, "S2201", "c2024-01", "receipts").glob("*停保*.json")
+    assert '"status": "accepted"' in sub_receipt.read_text(encoding="utf-8")
+    assert list(instance.unit_outbox("_centre", "receipts").glob("*persons*.json"))
+    assert not any(p.is_file() for p in instance.inbox.rglob("*"))
+    assert run(home, "process").output.strip() == "no files waiting"

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 
 revision = '0011_school_accounts_classes'
-down_revision = '0006_job_runs_finished_index'
+down_revision = '0007_file_attempts'
 branch_labels = None
 depends_on = None
 
