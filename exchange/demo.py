@@ -143,7 +143,10 @@ def demo_logins() -> list[tuple[str, str, str, str]]:
     """(login, unit, password, who) of every SFTP login the demo makes."""
     logins = [(DEMO_UNIT, DEMO_UNIT, DEMO_PASSWORD, "employer")]
     try:
-        from exchange.resident_samples import LOGINS  # type: ignore[import-not-found]
+        from exchange.resident_samples import LOGINS, MAINTAINED, SCHOOL  # type: ignore[import-not-found]
     except ImportError:
         return logins
-    return logins + list(LOGINS)
+    from exchange.accounts import DEFAULT_PASSWORD
+
+    return logins + list(LOGINS) + [(login, SCHOOL, DEFAULT_PASSWORD, who)
+                                    for login, who in MAINTAINED]

@@ -30,6 +30,9 @@ CLASS_LOGIN = "d4001-c2024-01"
 # The samples' SFTP logins: (login, unit, password, who); `exchange demo` prints them.
 LOGINS = [(COMMUNITY, COMMUNITY, "demo-3001", "community"), (SCHOOL, SCHOOL, "demo-4001", "school"),
           (CLASS_LOGIN, SCHOOL, "demo-class", "the school's class 2024-01")]
+# Logins the school makes itself with its 用户维护表 sample: they start with the default password.
+MAINTAINED = [(f"{SCHOOL.lower()}-xiaoxue", "the school's department, made by its user workbook"),
+              (f"{SCHOOL.lower()}-c2024-02", "the school's class 2024-02, made by its user workbook")]
 
 
 def _id(birth: str, seq: str, region: str) -> str:
@@ -154,8 +157,8 @@ def write_resident_samples(instance: Instance, db: Database, inbox_dir: Path | N
             ["2024-01", "一年级1班", "2024级", "小学部"], ["2024-02", "一年级2班", "2024级", "小学部"],
             ["2018-09", "六年级毕业班", "2018级", "小学部"], ["2024 03", "一年级3班", "2024级", "小学部"]]),
         _book(school / "用户维护表.xlsx", "用户维护表", ["操作", "登录名*", "角色", "班级编号", "用户名称"], [
-            ["新增", f"{SCHOOL.lower()}-xiaoxue", "系", "", "小学部"],     # the 院系's classes
-            ["新增", f"{SCHOOL.lower()}-c2024-02", "班级", "2024-02", "一年级2班"],
+            ["新增", MAINTAINED[0][0], "系", "", "小学部"],     # the 院系's classes
+            ["新增", MAINTAINED[1][0], "班级", "2024-02", "一年级2班"],
             ["新增", CLASS_LOGIN, "班级", "2024-01", ""]]),                # taken already
         # A school enrols a pupil with 证件号码, 姓名 and class (Changchun); no household head.
         _book(school / "新生参保.xlsx", "城乡居民参保申报表", school_add_headers, [
