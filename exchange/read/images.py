@@ -13,11 +13,12 @@ import hashlib
 import io
 import warnings
 import zipfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable
+from typing import IO, Any, Iterator
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from exchange import codes as C
 from exchange.config import Limits
@@ -33,8 +34,21 @@ IMAGE_FORMATS = ("jpeg", "png")                 # what guard.sniff says of an im
 
 @dataclass(frozen=True)
 class Entry:
+    """One photo of an upload: the file itself, or a member of its zip. Opened as a stream
+    whenever needed: no photo's bytes are held whole (a 25-MP PNG may be 70 MB)."""
     name: str                        # as dropped: the file name, or the zip member's path
-    read: Callable[[], bytes]
+    path: Path
+    member: zipfile.ZipInfo | None = None
+
+    @contextmanager
+    def open(self) -> Iterator[IO[bytes]]:
+        if self.member is None:
+            with self.path.open("rb") as fh:
+                yield fh
+        else:
+            # The declared size was bounded by check_zip_members; zipfile never yields more.
+            with zipfile.ZipFile(self.path) as zf, zf.open(self.member) as fh:
+                yield fh
 
 
 @dataclass(frozen=True)
@@ -53,47 +67,62 @@ def named_as_image(name: str) -> bool:
     return PurePosixPath(name.replace("\\", "/")).suffix.lower() in IMAGE_SUFFIXES
 
 
-def _open(data: bytes) -> Image.Image:
+# What a damaged image, or a damaged or encrypted zip member, raises when opened or decoded.
+UNREADABLE = (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError, zipfile.BadZipFile,
+              RuntimeError, NotImplementedError)
+
+
+def _open(fh: IO[bytes]) -> Image.Image:
     """Open an image reading its header only. Pillow's own bomb guard is a backstop; our bound is
     checked by the caller before anything is decoded."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
-            return Image.open(io.BytesIO(data))
+            return Image.open(fh)
         except Image.DecompressionBombError as exc:
             raise FileRejected(C.FILE_HOSTILE, what="pixels") from exc
 
 
-def declared_pixels(data: bytes) -> int | None:
+def declared_pixels(entry: Entry) -> int | None:
     """Width × height from the image header, without decoding; None when not an image."""
     try:
-        with _open(data) as im:
+        with entry.open() as fh, _open(fh) as im:
             width, height = im.size
     except FileRejected:
         raise
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError):
+    except UNREADABLE:
         return None
     return width * height
 
 
-def normalise(data: bytes, rules: PhotoRules, limits: Limits) -> Normalised | tuple[str, dict[str, Any]]:
-    """The card-size JPEG, or (finding code, params) when the photo cannot be used."""
+def normalise(fh: IO[bytes], rules: PhotoRules, limits: Limits) -> Normalised | tuple[str, dict[str, Any]]:
+    """The card-size JPEG, or (finding code, params) when the photo cannot be used.
+
+    Frugal with memory, since the worker's is bounded: the size is judged from the header; a
+    JPEG is decoded at the smallest DCT scale still twice the card (draft: 1/2 to 1/8, a 25-MP
+    photo in 3 MB instead of 75); a PNG, which cannot be, is reduced at once after decoding."""
     try:
-        with _open(data) as im:
+        with _open(fh) as im:
             if im.format not in DECODABLE:
                 return C.PHOTO_UNREADABLE, {}
-            if im.size[0] * im.size[1] > limits.max_photo_pixels:
+            width, height = im.size
+            if width * height > limits.max_photo_pixels:
                 raise FileRejected(C.FILE_HOSTILE, what="pixels")
+            if im.getexif().get(ExifTags.Base.Orientation) in (5, 6, 7, 8):
+                width, height = height, width            # turned a quarter: upright sizes
+            if width < rules.min_width or height < rules.min_height:
+                return C.PHOTO_TOO_SMALL, {"width": width, "height": height,
+                                           "min_width": rules.min_width,
+                                           "min_height": rules.min_height}
+            im.draft("RGB", (rules.width * 2, rules.height * 2))
             im.load()
-            upright = ImageOps.exif_transpose(im)
+            ImageOps.exif_transpose(im, in_place=True)
+            factor = min(im.size[0] // (rules.width * 2), im.size[1] // (rules.height * 2))
+            upright = im.reduce(factor) if factor > 1 else im.copy()
     except FileRejected:
         raise
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError):
+    except UNREADABLE:
         return C.PHOTO_UNREADABLE, {}
-    width, height = upright.size
-    if width < rules.min_width or height < rules.min_height:
-        return C.PHOTO_TOO_SMALL, {"width": width, "height": height, "min_width": rules.min_width,
-                                   "min_height": rules.min_height}
     rgb = _on_white(upright)
     card = _crop_to_ratio(rgb, rules.width, rules.height).resize(
         (rules.width, rules.height), Image.Resampling.LANCZOS)
@@ -132,7 +161,7 @@ def entries(path: Path, name: str, fmt: str, limits: Limits) -> list[Entry]:
     """The photos of an upload, every one's declared size checked: the file itself, or the
     members of a zip (checked first). A zip with no image in it is not a photo upload."""
     if fmt != "zip":
-        found = [Entry(name, path.read_bytes)]
+        found = [Entry(name, path)]
     else:
         try:
             with zipfile.ZipFile(path) as zf:
@@ -143,39 +172,27 @@ def entries(path: Path, name: str, fmt: str, limits: Limits) -> list[Entry]:
             raise FileRejected(C.FILE_TOO_LARGE, what="zip_members", limit=limits.max_photos_per_zip)
         if infos and not any(named_as_image(i.filename) for i in infos):
             raise FileRejected(C.FILE_UNREADABLE, reason="not_workbook")
-        found = [Entry(info.filename, _member_reader(path, info)) for info in infos]
+        found = [Entry(info.filename, path, info) for info in infos]
     # Every image's declared size first: a pixel bomb refuses the file before anything is decoded.
     for entry in found:
-        data = read_entry(entry)
-        pixels = declared_pixels(data) if data is not None else None
+        pixels = declared_pixels(entry)
         if pixels is not None and pixels > limits.max_photo_pixels:
             raise FileRejected(C.FILE_HOSTILE, what="pixels")
     return found
 
 
 def decode(entry: Entry, rules: PhotoRules, limits: Limits) -> Decoded:
-    data = read_entry(entry)
-    if data is None:
+    """The card JPEG made of a photo (or why not), and the SHA-256 of its bytes as sent."""
+    try:
+        with entry.open() as fh:
+            digest = hashlib.file_digest(fh, "sha256").hexdigest()
+        with entry.open() as fh:
+            return normalise(fh, rules, limits), digest
+    except UNREADABLE:          # a damaged or encrypted member: that photo is unreadable
         return (C.PHOTO_UNREADABLE, {}), None
-    return normalise(data, rules, limits), hashlib.sha256(data).hexdigest()
 
 
 def _litter(info: zipfile.ZipInfo) -> bool:
     """Folders, macOS resource forks, Thumbs.db and the like: not photos, not reported."""
     parts = PurePosixPath(info.filename.replace("\\", "/")).parts
     return info.is_dir() or not parts or parts[0] == "__MACOSX" or ignored(parts[-1])
-
-
-def _member_reader(path: Path, info: zipfile.ZipInfo) -> Callable[[], bytes]:
-    def read() -> bytes:
-        # The declared size was bounded by check_zip_members; zipfile never yields more than it.
-        with zipfile.ZipFile(path) as zf, zf.open(info) as fh:
-            return fh.read(info.file_size + 1)
-    return read
-
-
-def read_entry(entry: Entry) -> bytes | None:
-    try:
-        return entry.read()
-    except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError):
-        return None                  # damaged or encrypted member: that photo is unreadable
