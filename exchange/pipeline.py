@@ -37,6 +37,7 @@ from exchange.messages import DECLARATION_STATUS_LABELS, OUTPUT_NAMES
 from exchange.outputs.atomic import publish
 from exchange.outputs.receipt import ReceiptRows, receipt_json, receipt_text
 from exchange.read.header import SCAN_ROWS, Located, column_taker, locate_header
+from exchange.read.images import named_as_image
 from exchange.read.tables import Book
 from exchange.intake.subaccounts import attribution, outbox_of_work
 from exchange.photos import PhotoRun, examine_photos, is_photo_upload
@@ -374,7 +375,7 @@ def examine(instance: Instance, session: Session, path: Path, unit_code: str, na
         raise FileRejected(C.FILE_UNKNOWN_UNIT, unit=unit_code)
     # Every byte of the file is parsed in a sandboxed worker (exchange.read.sandbox); a worker
     # that dies or passes a limit is this file's FileRejected, never the service's end.
-    with instance.readers.upload(path) as upload:
+    with instance.readers.upload(path, book=not named_as_image(name)) as upload:
         if is_photo_upload(upload.sniffed, name):   # <证件号码>.jpg|.png or a zip of them
             examine_photos(instance, session, upload, unit_code, name, result, PhotoRun(
                 opts.importing, opts.file_id, opts.actor or unit_code, opts.today, opts.scope), sink)

@@ -28,15 +28,18 @@ pipeline writes the receipt and quarantines the file as for any other refusal.
 A worker is `python -c "...sandbox._worker_main()"` started with subprocess, not a
 multiprocessing.Process: that would re-import the service's __main__ (the `exchange` script, or
 pytest) in every worker. The channel is multiprocessing's own Connection over a socketpair
-(pickled messages, its own framing, short writes handled): the parent
-asks (`open`, `book`, `sheet`, `rows`, `photos`, `photo`, `done`) and the worker answers one
-message each. Rows come in chunks of ROWS_PER_CHUNK; after answering, the worker reads the next
-chunk ahead while the pipeline works on this one, so memory stays flat for any number of rows.
+(pickled messages, its own framing, short writes handled): the parent asks (`open`, `book`,
+`sheet`, `rows`, `photos`, `photo`, `done`) and the worker answers one message each. Rows come
+in chunks of ROWS_PER_CHUNK; after answering, the worker reads the next chunk ahead while the
+pipeline works on this one, so memory stays flat for any number of rows. A small file costs one
+round trip: `open` sniffs it, opens it and answers with its first sheet's rows; `done` is not
+waited for (its answer is read when the worker is next taken from the pool).
 """
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import itertools
 import logging
 import os
@@ -101,7 +104,9 @@ def _confine(limits: Limits) -> None:
     Image.MAX_IMAGE_PIXELS = limits.max_photo_pixels     # Pillow's own guard, a backstop
 
 
+@functools.cache
 def _libc() -> Any:
+    """The C library, found once (find_library runs ldconfig: milliseconds each time)."""
     name = ctypes.util.find_library("c")
     try:
         return ctypes.CDLL(name, use_errno=True) if name else None
@@ -122,7 +127,15 @@ class _Reader:
         self.ahead: Any = None           # the next chunk of rows (or what stopped it), read ahead
         self.entries: list[Any] = []
 
-    def op_open(self, path: str) -> Sniffed:
+    def op_open(self, path: str, stream_above: int | None) -> tuple[Sniffed, Any]:
+        """The file sniffed; a workbook or CSV also opened (when `stream_above` is given), its
+        first sheet's first rows sent with the answer: a small file in one round trip."""
+        sniffed = self._sniff(path)
+        if stream_above is not None and sniffed.format in ("xlsx", "xls", "csv"):
+            return sniffed, self.op_book(sniffed.format, sniffed.largest_sheet, stream_above)
+        return sniffed, None
+
+    def _sniff(self, path: str) -> Sniffed:
         from exchange.read.guard import sniff
 
         self.op_done()
@@ -137,22 +150,26 @@ class _Reader:
                 self.hook = head[len(TEST_MARKER):].strip()
         return sniff(self.path, self.limits)
 
-    def op_book(self, fmt: str, largest_sheet: int, stream_above: int) -> tuple[str, dict[str, str]]:
+    def op_book(self, fmt: str, largest_sheet: int, stream_above: int
+                ) -> tuple[str, dict[str, str], tuple[str, list[Row]] | None]:
+        """The book's format and _meta, and its first sheet as op_sheet gives it."""
         from exchange.read.tables import open_book
 
         assert self.path is not None
         book = self.stack.enter_context(open_book(self.path, Sniffed(fmt, largest_sheet),
                                                   self.limits, stream_above))
         self.sheets = book.sheets
-        return book.format, book.meta
+        return book.format, book.meta, self.op_sheet()
 
-    def op_sheet(self) -> str | None:
+    def op_sheet(self) -> tuple[str, list[Row]] | None:
+        """The next visible sheet's name and first chunk of rows (the sheet in hand is dropped);
+        a chunk shorter than ROWS_PER_CHUNK is the sheet's last."""
         self._drop_rows()
         sheet = next(self.sheets, None) if self.sheets is not None else None
         if sheet is None:
             return None
         self.rows = sheet.rows
-        return sheet.name
+        return sheet.name, self.op_rows()
 
     def op_rows(self) -> list[Row]:
         self._fire_hook()
@@ -161,6 +178,8 @@ class _Reader:
         chunk, self.ahead = self.ahead, None
         if isinstance(chunk, BaseException):
             raise chunk
+        if chunk is None or len(chunk) < ROWS_PER_CHUNK:
+            self.rows = None                # the sheet's last chunk: nothing to read ahead
         return chunk or []
 
     def read_ahead(self) -> None:
@@ -171,8 +190,6 @@ class _Reader:
             self.ahead = list(itertools.islice(self.rows, ROWS_PER_CHUNK))
         except BaseException as exc:        # handed over with the next request
             self.ahead = exc
-        if self.ahead == []:
-            self.rows = None
 
     def op_photos(self, name: str, fmt: str) -> list[str]:
         from exchange.read.images import entries
@@ -188,6 +205,8 @@ class _Reader:
         return decode(self.entries[index], rules, self.limits)
 
     def op_done(self) -> None:
+        if self.path is None:
+            return
         self._drop_rows()
         self.sheets, self.entries, self.path, self.hook = None, [], None, None
         self.stack.close()
@@ -275,10 +294,41 @@ class _Worker:
         self._ps: Any = None
         self.killed_for: str | None = None
         self.broken = False
+        self.owed = 0                    # answers to `done` not yet read (see settle)
 
     @property
     def pid(self) -> int:
         return self.process.pid
+
+    def receive(self, limits: Limits, seconds: float) -> Any:
+        """The worker's next answer; killed past `seconds` or past reader_memory_mb (then the
+        receive fails as for any death)."""
+        deadline = time.monotonic() + seconds
+        while not self.conn.poll(TICK):
+            if self.rss() > limits.reader_memory_mb << 20:
+                self.kill("memory")
+            elif time.monotonic() > deadline:
+                self.kill("time")
+        return self.conn.recv()
+
+    def finish(self) -> None:
+        """Tell the worker the file is done, without waiting: it closes the file and gives
+        memory back while the pipeline writes the receipt."""
+        try:
+            self.conn.send(("done",))
+            self.owed += 1
+        except OSError:
+            self.broken = True
+
+    def settle(self, limits: Limits) -> bool:
+        """Read the answers owed; False when the worker died meanwhile (no file's fault)."""
+        try:
+            while self.owed:
+                self.receive(limits, limits.read_seconds)
+                self.owed -= 1
+        except (EOFError, OSError):
+            self.broken = True
+        return not self.broken and self.alive()
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -345,25 +395,23 @@ class Upload:
     """One file in a worker's hands: `sniffed`, then its `book()` or its photos. Made by
     Readers.upload(); every request is watched for the worker's size and time."""
 
-    def __init__(self, pool: "Readers", worker: _Worker, path: Path) -> None:
+    def __init__(self, pool: "Readers", worker: _Worker, path: Path, stream_above: int) -> None:
         self.pool, self.worker, self.path = pool, worker, path
         self.limits = pool.limits
+        self.stream_above = stream_above
         self.spent = 0.0
         self.sniffed = Sniffed("csv")
+        self.opened: Any = None            # the book's head, when opened with the sniffing
 
     def call(self, op: str, *args: Any) -> Any:
+        """Ask the worker and wait for its answer, watching its size and the file's time."""
         w, limits = self.worker, self.limits
         if w.broken:
             raise FileRejected(C.FILE_UNREADABLE, reason="reader_crashed")
         started = time.monotonic()
         try:
             w.conn.send((op, *args))
-            while not w.conn.poll(TICK):
-                if w.rss() > limits.reader_memory_mb << 20:
-                    w.kill("memory")
-                elif self.spent + time.monotonic() - started > limits.read_seconds:
-                    w.kill("time")
-            status, value = w.conn.recv()
+            status, value = w.receive(limits, limits.read_seconds - self.spent)
         except (EOFError, OSError) as exc:
             raise w.death(limits, self.path.name) from exc
         finally:
@@ -376,18 +424,28 @@ class Upload:
                         self.path.name, value, w.stderr_tail() or "-")
         raise value
 
-    def book(self, stream_above: int = STREAM_SHEET_BYTES) -> Book:
-        """The workbook or CSV as sheets of rows, each sheet and chunk asked for as needed."""
-        fmt, meta = self.call("book", self.sniffed.format, self.sniffed.largest_sheet, stream_above)
-        return Book(fmt, self._sheets(), meta)
+    def book(self) -> Book:
+        """The workbook or CSV as sheets of rows, each further sheet and chunk asked for as
+        needed (a small file came whole with the answer to `open`)."""
+        opened, self.opened = self.opened, None
+        if opened is None:
+            opened = self.call("book", self.sniffed.format, self.sniffed.largest_sheet,
+                               self.stream_above)
+        fmt, meta, first = opened
+        return Book(fmt, self._sheets(first), meta)
 
-    def _sheets(self) -> Iterator[Sheet]:
-        while (name := self.call("sheet")) is not None:
-            yield Sheet(name, self._rows())
+    def _sheets(self, head: tuple[str, list[Row]] | None) -> Iterator[Sheet]:
+        while head is not None:
+            name, chunk = head
+            yield Sheet(name, self._rows(chunk))
+            head = self.call("sheet")
 
-    def _rows(self) -> Iterator[Row]:
-        while chunk := self.call("rows"):
+    def _rows(self, chunk: list[Row]) -> Iterator[Row]:
+        while True:
             yield from chunk
+            if len(chunk) < ROWS_PER_CHUNK:
+                return
+            chunk = self.call("rows")
 
     def photos(self, name: str) -> list[str]:
         """The photos of a photo upload (the file, or a zip's members), all checked first."""
@@ -411,19 +469,19 @@ class Readers:
         self._finalizer = weakref.finalize(self, _stop_all, self._all)
 
     @contextmanager
-    def upload(self, path: Path) -> Iterator[Upload]:
-        """A worker holding `path`, sniffed (FileRejected for what sniffing refuses)."""
+    def upload(self, path: Path, book: bool = True,
+               stream_above: int = STREAM_SHEET_BYTES) -> Iterator[Upload]:
+        """A worker holding `path`, sniffed (FileRejected for what sniffing refuses); a workbook
+        or CSV opened at once unless `book` is False (a photo upload). Sheets with more than
+        `stream_above` bytes of XML are read a slice at a time."""
         worker = self._take()
-        up = Upload(self, worker, path)
+        up = Upload(self, worker, path, stream_above)
         try:
-            up.sniffed = up.call("open", str(path))
+            up.sniffed, up.opened = up.call("open", str(path), stream_above if book else None)
             yield up
         finally:
             if not worker.broken:
-                try:
-                    up.call("done")
-                except FileRejected:
-                    pass
+                worker.finish()
             self._give_back(worker)
 
     def close(self) -> None:
@@ -434,7 +492,7 @@ class Readers:
             while True:
                 while self._idle:
                     worker = self._idle.pop()
-                    if worker.alive():
+                    if worker.settle(self.limits):
                         return worker
                     self._retire(worker)
                 if len(self._all) < self.limits.reader_workers:

@@ -8,15 +8,16 @@ import codecs
 import csv
 import io
 import zipfile
+import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from exchange import codes as C
 from exchange.config import Limits
 from exchange.errors import FileRejected
-from exchange.read.guard import Sniffed, check_extent, check_member_extent
+from exchange.read.guard import Sniffed, check_extent, check_member_extent, check_member_rows
 from exchange.read.slices import Parts, SheetSlices, trim, workbook_parts
 
 META_SHEET = "_meta"
@@ -155,6 +156,7 @@ def _sheet_rows(path: Path, wb: Any, name: str, parts: Parts | None, limits: Lim
     member = parts.sheets.get(name) if parts is not None else None
     if member is not None and parts is not None:
         if stream_above is not None and parts.sizes.get(member, 0) > stream_above:
+            _check_member(path, member, limits, check_member_rows)
             slices = SheetSlices(path, member, parts, check=lambda body: check_extent(body, limits))
             opened.append(slices)
             if slices.numbered:
@@ -163,12 +165,17 @@ def _sheet_rows(path: Path, wb: Any, name: str, parts: Parts | None, limits: Lim
                 slices.close()
                 return
             slices.close()
-        try:
-            with zipfile.ZipFile(path) as zf:
-                check_member_extent(zf, member, limits)
-        except (zipfile.BadZipFile, KeyError, OSError, EOFError) as exc:
-            raise FileRejected(C.FILE_UNREADABLE, reason="corrupt") from exc
+        _check_member(path, member, limits, check_member_extent)
     yield from _calamine_rows(wb, name, limits)
+
+
+def _check_member(path: Path, member: str, limits: Limits,
+                  check: Callable[[zipfile.ZipFile, str, Limits], None]) -> None:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            check(zf, member, limits)
+    except (zipfile.BadZipFile, KeyError, OSError, EOFError, zlib.error) as exc:
+        raise FileRejected(C.FILE_UNREADABLE, reason="corrupt") from exc
 
 
 def _read_meta(rows: Iterator[Row]) -> dict[str, str]:

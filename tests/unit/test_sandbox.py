@@ -27,7 +27,7 @@ from tests.unit.test_read_slices import big_sheet
 
 @pytest.fixture
 def readers() -> Iterator[Readers]:
-    pool = Readers(Limits(read_seconds=3, reader_memory_mb=200))
+    pool = Readers(Limits(reader_memory_mb=200))
     yield pool
     pool.close()
 
@@ -40,8 +40,8 @@ def small_book(path: Path, value: str = "x") -> Path:
 
 
 def rows_of(pool: Readers, path: Path, stream_above: int = 0) -> list[tuple[str, list[Any]]]:
-    with pool.upload(path) as upload:
-        return [(sheet.name, list(sheet.rows)) for sheet in upload.book(stream_above).sheets]
+    with pool.upload(path, stream_above=stream_above) as upload:
+        return [(sheet.name, list(sheet.rows)) for sheet in upload.book().sheets]
 
 
 def in_process(path: Path) -> list[tuple[str, list[Any]]]:
@@ -71,8 +71,8 @@ def test_a_large_sheet_comes_in_chunks_with_every_row(tmp_path: Path, readers: R
 
 def test_an_abandoned_sheet_stops_its_reader(tmp_path: Path, readers: Readers) -> None:
     big_sheet(tmp_path, 20000)
-    with readers.upload(tmp_path / "big.xlsx") as upload:
-        rows = next(upload.book(0).sheets).rows
+    with readers.upload(tmp_path / "big.xlsx", stream_above=0) as upload:
+        rows = next(upload.book().sheets).rows
         assert next(rows)[0] == 1
         pid = worker_pid(readers)
         started = time.monotonic()
@@ -84,8 +84,8 @@ def test_an_abandoned_sheet_stops_its_reader(tmp_path: Path, readers: Readers) -
 def test_a_worker_that_dies_is_a_corrupt_file_not_a_hang(tmp_path: Path, readers: Readers) -> None:
     big_sheet(tmp_path, 30000)                    # more than a chunk and the socket hold
     with pytest.raises(FileRejected) as err:
-        with readers.upload(tmp_path / "big.xlsx") as upload:
-            rows = next(upload.book(0).sheets).rows
+        with readers.upload(tmp_path / "big.xlsx", stream_above=0) as upload:
+            rows = next(upload.book().sheets).rows
             next(rows)
             pid = worker_pid(readers)
             os.kill(pid, signal.SIGKILL)          # the kernel's OOM killer, say
@@ -101,18 +101,21 @@ def test_a_worker_stopped_and_continued_loses_no_rows(tmp_path: Path, readers: R
     """Ctrl-Z and fg, or a profiler attaching: each stop cuts the worker's socket writes short."""
     big_sheet(tmp_path, 30000)
     [(_, expected)] = in_process(tmp_path / "big.xlsx")
-    with readers.upload(tmp_path / "big.xlsx") as upload:
-        rows = next(upload.book(0).sheets).rows
+    with readers.upload(tmp_path / "big.xlsx", stream_above=0) as upload:
+        rows = next(upload.book().sheets).rows
         got = [next(rows)]
         pid = worker_pid(readers)
         done = threading.Event()
 
         def stop_and_continue() -> None:
-            while not done.is_set():
-                os.kill(pid, signal.SIGSTOP)
-                time.sleep(0.002)
-                os.kill(pid, signal.SIGCONT)
-                time.sleep(0.003)
+            try:
+                while not done.is_set():
+                    os.kill(pid, signal.SIGSTOP)
+                    time.sleep(0.002)
+                    os.kill(pid, signal.SIGCONT)
+                    time.sleep(0.003)
+            except ProcessLookupError:            # the worker died: the test fails below
+                pass
 
         bother = threading.Thread(target=stop_and_continue)
         bother.start()
@@ -193,3 +196,18 @@ def test_workers_end_with_their_pool(tmp_path: Path) -> None:
     [worker] = pool._all
     pool.close()
     assert worker.process.poll() is not None
+
+
+def test_a_large_sheet_past_the_row_limit_is_refused_before_a_row_is_read(tmp_path: Path) -> None:
+    big_sheet(tmp_path, 300)
+    limits = Limits(max_rows=200)
+    with open_book(tmp_path / "big.xlsx", sniff(tmp_path / "big.xlsx", limits), limits,
+                   stream_above=0) as book:
+        rows = next(book.sheets).rows
+        with pytest.raises(FileRejected) as err:
+            next(rows)
+    assert (err.value.code, err.value.params) == ("file.too_large", {"what": "row_count", "limit": 200})
+    limits = Limits(max_rows=270)                 # 300 rows: within the title rows' room
+    with open_book(tmp_path / "big.xlsx", sniff(tmp_path / "big.xlsx", limits), limits,
+                   stream_above=0) as book:
+        assert len(list(next(book.sheets).rows)) == 300
