@@ -9,6 +9,7 @@ import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
@@ -22,6 +23,7 @@ ZIP_MAGIC = b"PK\x03\x04"
 IMAGE_MAGIC = {b"\xff\xd8\xff": "jpeg", b"\x89PNG\r\n\x1a\n": "png"}
 # Small members may compress extremely well (empty styles); the ratio only counts above this.
 RATIO_FLOOR = 1 << 20
+PROLOGUE_BYTES = 1024                  # read at a time while looking for an XML member's root
 # Title and instruction rows a sheet may have above max_rows data rows (read.header.SCAN_ROWS).
 TITLE_ROOM = 30
 # A cell's reference, in whatever attribute order and namespace prefix a writer uses.
@@ -149,6 +151,17 @@ def check_member_rows(zf: zipfile.ZipFile, member: str, limits: Limits,
             carry = data[-512:]
 
 
+class _Trickle:
+    """A member read PROLOGUE_BYTES at a time: iterparse asks for 16 KB at once and parses all
+    of it before it yields the root's start, nine members of every workbook over."""
+
+    def __init__(self, fh: Any) -> None:
+        self.fh = fh
+
+    def read(self, size: int = -1) -> bytes:
+        return bytes(self.fh.read(PROLOGUE_BYTES))
+
+
 def _refuse_dtd(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
     """Parse up to the root element with defusedxml: a DTD or entity there is refused.
 
@@ -157,7 +170,7 @@ def _refuse_dtd(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
     """
     try:
         with zf.open(info) as fh:
-            for _event, _elem in SafeET.iterparse(fh, events=("start",), forbid_dtd=True):
+            for _event, _elem in SafeET.iterparse(_Trickle(fh), events=("start",), forbid_dtd=True):
                 break
     except DefusedXmlException as exc:
         raise FileRejected(C.FILE_HOSTILE, what="xml_entities") from exc

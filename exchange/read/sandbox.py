@@ -91,7 +91,11 @@ def _confine(limits: Limits) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_FSIZE, (STDERR_BYTES, STDERR_BYTES))
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)    # a full log fails the write, not the worker
-    signal.signal(signal.SIGINT, signal.SIG_IGN)     # Ctrl-C is for the service, which stops us
+    # Stopping is the service's: Ctrl-C, or systemd's SIGTERM to the whole control group, must
+    # not end a worker mid-file (its file would be refused as if the reader had crashed). The
+    # service finishes the file in hand; the worker ends when its channel closes.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     libc = _libc()
     if libc is not None:
         if libc.unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0:
@@ -288,7 +292,7 @@ class _Worker:
                 [sys.executable, "-c", "from exchange.read.sandbox import _worker_main; _worker_main()",
                  str(theirs.fileno())],
                 pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=log_file, env={**os.environ, **WORKER_ENV})
+                stderr=log_file, env={**os.environ, **WORKER_ENV}, start_new_session=True)
             self.conn = Connection(mine.detach())
         self.conn.send((limits, hooks))
         self._ps: Any = None

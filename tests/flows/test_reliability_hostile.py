@@ -12,7 +12,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from exchange.accounts import add_unit
+from exchange.read.sandbox import TEST_HOOKS_ENV, TEST_MARKER
 from exchange.store.db import open_database
 from tests.flows.cluster import (Node, Planned, billion_laughs_xlsx, check_outcome, configure,
                                  drop_shared, garbage, lying_zip_bomb_xlsx, many_rows_csv,
@@ -51,13 +54,19 @@ def _hostile(folder: Path) -> list[Planned]:
     add("4002", "line.csv", lambda p: one_line_csv(p, 8), "refused", "file.too_large")
     add("4003", f"{person_id(900_002)}.png", large_png, "refused", "file.hostile")
     add("4004", "photos.zip", zip_of_large_pngs, "refused", "file.hostile")
+    # Reading workers that abort or are killed mid-parse (the sandbox's test hooks, see below).
+    add("4001", "abort.csv", lambda p: p.write_bytes(TEST_MARKER + b"abort\na,b\n"), "refused",
+        "file.unreadable")
+    add("4003", "kill.csv", lambda p: p.write_bytes(TEST_MARKER + b"kill\na,b\n"), "refused",
+        "file.unreadable")
     for i, unit in enumerate(UNITS):
         plans += garbage(folder / unit, unit, 8, seed=i)
     return plans
 
 
 def test_hostile_files_are_refused_in_bounded_memory_while_valid_ones_flow(
-        tmp_path: Path, pg_url: str) -> None:
+        tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(TEST_HOOKS_ENV, "1")          # inherited by the nodes, for their workers
     instance = configure(tmp_path / "inst", pg_url, settle_seconds=0.3, lease_seconds=30,
                          max_rows=MAX_ROWS, max_shared_strings_mb=1, max_line_kb=4)
     rescan_every(instance, 2)
