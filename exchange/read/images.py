@@ -184,8 +184,11 @@ def entries(path: Path, name: str, fmt: str, limits: Limits) -> list[Entry]:
 def decode(entry: Entry, rules: PhotoRules, limits: Limits) -> Decoded:
     """The card JPEG made of a photo (or why not), and the SHA-256 of its bytes as sent."""
     try:
+        sha = hashlib.sha256()
         with entry.open() as fh:
-            digest = hashlib.file_digest(fh, "sha256").hexdigest()
+            while block := fh.read(1 << 20):
+                sha.update(block)
+        digest = sha.hexdigest()
         with entry.open() as fh:
             return normalise(fh, rules, limits), digest
     except UNREADABLE:          # a damaged or encrypted member: that photo is unreadable

@@ -211,3 +211,19 @@ def test_a_large_sheet_past_the_row_limit_is_refused_before_a_row_is_read(tmp_pa
     with open_book(tmp_path / "big.xlsx", sniff(tmp_path / "big.xlsx", limits), limits,
                    stream_above=0) as book:
         assert len(list(next(book.sheets).rows)) == 300
+
+
+def test_a_stop_signal_to_every_process_does_not_end_a_worker_mid_file(
+        tmp_path: Path, readers: Readers) -> None:
+    """systemd stops a service with SIGTERM to its whole control group: the service finishes the
+    file in hand, so its worker must too (it ends when its channel closes)."""
+    big_sheet(tmp_path, 7000)
+    with readers.upload(tmp_path / "big.xlsx", stream_above=0) as upload:
+        rows = next(upload.book().sheets).rows
+        got = [next(rows)]
+        os.kill(worker_pid(readers), signal.SIGTERM)
+        got += list(rows)
+    assert got == in_process(tmp_path / "big.xlsx")[0][1]
+    [worker] = readers._all
+    readers.close()
+    assert worker.process.poll() is not None
