@@ -280,6 +280,10 @@ def main() -> int:
                              for p in hostile if not p.name.startswith("garbage-"))
             print("hostile files, drop to receipt (s): " + ", ".join(
                 f"{name} {at:.1f}" for at, name in refused))
+            judged = judging_times(db, hostile)
+            print("hostile files, claimed to receipt (s): " + ", ".join(
+                f"{name} {secs:.0f}" for name, secs in judged if not name.startswith("garbage-")))
+            print(f"garbage files, claimed to receipt: max {max(s for n, s in judged):.0f} s")
             codes_seen = hostile_codes(instance, units, hostile)
             print("hostile files, codes: " + ", ".join(
                 f"{name} {code}" for name, code in codes_seen if not name.startswith("garbage-")))
@@ -314,6 +318,19 @@ def main() -> int:
             import shutil
 
             shutil.rmtree(work, ignore_errors=True)
+
+
+def judging_times(db, plans: list[Planned]) -> list[tuple[str, float]]:  # type: ignore[no-untyped-def]
+    """(file name, seconds from its claim to its receipt) of each planned file (whole seconds:
+    the files table keeps no fractions), the slowest first."""
+    from sqlalchemy import select
+
+    wanted = {(p.unit, p.name) for p in plans}
+    with db.session() as s:
+        rows = s.execute(select(FileRecord.unit_code, FileRecord.name, FileRecord.received_at,
+                                FileRecord.finished_at)).all()
+    return sorted(((name, (done - got).total_seconds()) for unit, name, got, done in rows
+                   if (unit, name) in wanted and done is not None), key=lambda t: -t[1])
 
 
 def hostile_codes(instance, units: list[str], hostile: list[Planned]) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]

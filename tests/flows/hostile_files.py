@@ -75,7 +75,7 @@ def inflating_strings_xlsx(path: Path, megabytes: float, seed: int = 3) -> Path:
     """A shared-string table of `megabytes` of XML that compresses about 4:1, well within the
     ratio limit, and one cell using it: calamine holds the whole table, several times its XML."""
     rnd = random.Random(seed)
-    count = int(megabytes * 1024 * 1024 / 24)
+    count = int(megabytes * 1024 * 1024 / 26)              # <si><t>0123456789</t></si>
     strings = "".join(f"<si><t>{rnd.getrandbits(40):010x}</t></si>" for _ in range(count))
     sst = (f'<?xml version="1.0" encoding="UTF-8"?><sst xmlns="{_MAIN}" count="{count}" '
            f'uniqueCount="{count}">{strings}</sst>').encode()
