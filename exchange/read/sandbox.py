@@ -488,6 +488,15 @@ class Readers:
                 worker.finish()
             self._give_back(worker)
 
+    def start(self) -> None:
+        """Start a worker now, if none is, without waiting for it: its start-up (~0.15 s)
+        overlaps whatever the caller does before the first file."""
+        with self._free:
+            if not self._all:
+                worker = _Worker(self.limits, self.hooks)
+                self._all.append(worker)
+                self._idle.append(worker)
+
     def close(self) -> None:
         self._finalizer()
 
