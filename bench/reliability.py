@@ -128,7 +128,7 @@ def hostile_set(folder: Path, units: list[str], garbage_files: int, big_rows: in
         add(f"corner-{corners + 1}.xlsx", lambda p, c=corners: corner_cells_xlsx(p, c),
             "file.too_large")
     add("strings.xlsx", lambda p: inflating_strings_xlsx(p, 120), "file.too_large")
-    add("strings-under-limit.xlsx", lambda p: inflating_strings_xlsx(p, 95), None)
+    add("strings-under-limit.xlsx", lambda p: inflating_strings_xlsx(p, 38), None)
     add("line.csv", lambda p: one_line_csv(p, 99 * 1024), "file.too_large")
     add(f"{person_id(9_000_002)}.png", large_png, "file.hostile")      # 39 MP
     add("photos.zip", zip_of_large_pngs, "file.hostile")               # 40 of them

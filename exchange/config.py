@@ -32,7 +32,7 @@ class Limits:
     max_photo_pixels: int = 25_000_000
     max_photos_per_zip: int = 5000
     # The sandbox and the cheap checks in front of it (issue 15, exchange.read.sandbox).
-    max_shared_strings_mb: int = 100
+    max_shared_strings_mb: int = 40
     max_line_kb: int = 64
     reader_workers: int = 2
     reader_memory_mb: int = 256
