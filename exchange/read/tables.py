@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import io
 import zipfile
 import zlib
 from contextlib import contextmanager
@@ -240,9 +239,3 @@ def _bounded_lines(fh: Any, limit: int) -> Iterator[str]:
         if len(line) > limit:
             raise FileRejected(C.FILE_TOO_LARGE, what="line_length", limit=f"{limit // 1024} KB")
         yield line
-
-
-def sheet_rows_of(data: bytes, name: str = "upload.csv") -> Iterator[Row]:
-    """Test helper-free path: rows of in-memory CSV bytes (used by master-data loads)."""
-    text = data.decode(detect_encoding(data[:1 << 16]))
-    yield from ((i + 1, tuple(r)) for i, r in enumerate(csv.reader(io.StringIO(text))))
