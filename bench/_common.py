@@ -81,13 +81,17 @@ class Run:
     peak_mb: float
     returncode: int
     stdout: bytes
-    helper_mb: float = 0.0       # the largest peak of the child's own children (the xlsx reader)
+    helper_mb: float = 0.0       # the largest peak of the child's own children (the reading workers)
 
 
 def _descendants(pid: int) -> list[int]:
     out, todo = [], [pid]
     while todo:
-        for task in Path(f"/proc/{todo.pop()}/task").glob("*/children"):
+        try:
+            tasks = list(Path(f"/proc/{todo.pop()}/task").glob("*/children"))
+        except OSError:             # it ended while we looked
+            continue
+        for task in tasks:
             try:
                 kids = [int(k) for k in task.read_text().split()]
             except OSError:

@@ -1,7 +1,8 @@
 """Several `exchange serve` nodes on one PostgreSQL database under a burst of files and kills.
 
     python3 bench/reliability.py                       # 1,000 files, 3 nodes, 2 kills
-    python3 bench/reliability.py --hostile             # plus bombs, a 1,000,000-row sheet, garbage
+    python3 bench/reliability.py --hostile             # plus bombs, a 1,000,000-row sheet, garbage,
+                                                       # and the reader rows of issue 15
     python3 bench/reliability.py --files 300 --nodes 2 --kills 1 --pg-url postgresql+psycopg://...
 
 A private PostgreSQL cluster is started from the installed binaries (tests/pgserver.py) unless
@@ -12,7 +13,8 @@ While they are processed, a node holding a file is killed with SIGKILL and resta
 times. At the end every node stops with SIGTERM and the checks of tests/flows/cluster.py run:
 one receipt per file, one declaration and one import audit entry per accepted row, one placed
 `files` row per file, no partial outbox file, nothing left in inboxes or var/processing.
-Peak RSS is each node process's own (wait4). Exit status 1 when a check fails.
+Peak RSS is each node process's own (VmHWM), and each node's with its reading workers added
+(sampled every 50 ms). Exit status 1 when a check fails.
 Benchmarks are run by hand; they are not tests.
 """
 from __future__ import annotations
@@ -39,6 +41,9 @@ from tests.flows.cluster import (ADD_HEADERS, ADD_TITLE, Node, Planned, billion_
                                  check_outcome, configure, drop_sftp, drop_shared, garbage,
                                  lying_zip_bomb_xlsx, person_id, pixel_bomb_png, receipts_of,
                                  rescan_every, wait_until, write_add_file, zip_bomb_xlsx)
+from tests.flows.hostile_files import (corner_cells_xlsx, cut_records_xls,  # noqa: E402
+                                       inflating_strings_xlsx, large_png, one_line_csv,
+                                       zip_of_large_pngs)
 from tests.pgserver import LocalCluster  # noqa: E402
 
 
@@ -116,6 +121,17 @@ def hostile_set(folder: Path, units: list[str], garbage_files: int, big_rows: in
     add("lying-bomb.xlsx", lambda p: lying_zip_bomb_xlsx(p, 1000), None)
     add("laughs.xlsx", billion_laughs_xlsx, "file.hostile")
     add(f"{person_id(9_000_001)}.png", pixel_bomb_png, None)
+    # The reader rows of issue 15 at full size: each refused by a cheap check in front of the
+    # readers, or by the reading sandbox (exchange.read.sandbox) where no check could foresee it.
+    add("cut.xls", cut_records_xls, "file.unreadable")                  # calamine panics
+    for corners in (1, 25, 199):                                        # calamine aborts / 6 GB
+        add(f"corner-{corners + 1}.xlsx", lambda p, c=corners: corner_cells_xlsx(p, c),
+            "file.too_large")
+    add("strings.xlsx", lambda p: inflating_strings_xlsx(p, 120), "file.too_large")
+    add("strings-under-limit.xlsx", lambda p: inflating_strings_xlsx(p, 38), None)
+    add("line.csv", lambda p: one_line_csv(p, 99 * 1024), "file.too_large")
+    add(f"{person_id(9_000_002)}.png", large_png, "file.hostile")      # 39 MP
+    add("photos.zip", zip_of_large_pngs, "file.hostile")               # 40 of them
     per_unit = max(1, garbage_files // len(units))
     for i, u in enumerate(units):
         plans += garbage(folder / u, u, per_unit, seed=i)
@@ -260,11 +276,24 @@ def main() -> int:
                             if p.unit != big.unit and (p.unit, p.name) in arrived)
             print(f"valid files of the other units: median {statistics.median(others):.1f} s, "
                   f"p95 {others[int(len(others) * 0.95) - 1]:.1f} s, max {others[-1]:.1f} s")
+            refused = sorted((arrived.get((p.unit, p.name), float("nan")) - wall_drop, p.name)
+                             for p in hostile if not p.name.startswith("garbage-"))
+            print("hostile files, drop to receipt (s): " + ", ".join(
+                f"{name} {at:.1f}" for at, name in refused))
+            judged = judging_times(db, hostile)
+            print("hostile files, claimed to receipt (s): " + ", ".join(
+                f"{name} {secs:.0f}" for name, secs in judged if not name.startswith("garbage-")))
+            print(f"garbage files, claimed to receipt: max {max(s for n, s in judged):.0f} s")
+            codes_seen = hostile_codes(instance, units, hostile)
+            print("hostile files, codes: " + ", ".join(
+                f"{name} {code}" for name, code in codes_seen if not name.startswith("garbage-")))
         takeovers = sum(path.read_text("utf-8", "replace").count("processing again")
                         for path in instance.home.glob("node-*.log"))
         print(f"kills survived: {len(kills)}; files re-processed after a kill: {takeovers}")
         print("peak RSS per node process (MB): " + "; ".join(
             f"{n.name} " + "/".join(f"{mb:.0f}" for mb in n.peak_mb) for n in all_nodes))
+        print("peak RSS per node with its reading workers (MB, sampled every 50 ms): " + "; ".join(
+            f"{n.name} " + "/".join(f"{mb:.0f}" for mb in n.tree_peak_mb) for n in all_nodes))
         outcome = check_outcome(instance, db, plans)
         print(f"files {outcome.files}, receipts {outcome.receipts}, rows {outcome.rows:,}, "
               f"accepted {outcome.accepted:,}, failed {outcome.failed:,}, declarations "
@@ -289,6 +318,33 @@ def main() -> int:
             import shutil
 
             shutil.rmtree(work, ignore_errors=True)
+
+
+def judging_times(db, plans: list[Planned]) -> list[tuple[str, float]]:  # type: ignore[no-untyped-def]
+    """(file name, seconds from its claim to its receipt) of each planned file (whole seconds:
+    the files table keeps no fractions), the slowest first."""
+    from sqlalchemy import select
+
+    wanted = {(p.unit, p.name) for p in plans}
+    with db.session() as s:
+        rows = s.execute(select(FileRecord.unit_code, FileRecord.name, FileRecord.received_at,
+                                FileRecord.finished_at)).all()
+    return sorted(((name, (done - got).total_seconds()) for unit, name, got, done in rows
+                   if (unit, name) in wanted and done is not None), key=lambda t: -t[1])
+
+
+def hostile_codes(instance, units: list[str], hostile: list[Planned]) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    """(file name, the code and message of its refusal) of each hostile file."""
+    import json
+
+    wanted = {(p.unit, p.name) for p in hostile}
+    out = []
+    for path in receipts_of(instance, units):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if (data["unit"], data["file"]) in wanted:
+            errors = data["file_errors"] or [{"code": data["status"], "message": ""}]
+            out.append((data["file"], f"{errors[0]['code']} ({errors[0]['message']})"))
+    return sorted(out)
 
 
 def receipt_times(instance, units: list[str]) -> dict[tuple[str, str], float]:  # type: ignore[no-untyped-def]

@@ -14,6 +14,7 @@ from exchange.errors import ConfigError
 if TYPE_CHECKING:
     from exchange.kinds.spec import RuleSet
     from exchange.metrics import Metrics
+    from exchange.read.sandbox import Readers
 
 CENTRE = "_centre"
 DEFAULTS = Path(__file__).parent / "defaults"
@@ -27,8 +28,16 @@ class Limits:
     max_uncompressed_mb: int = 1024
     max_compression_ratio: int = 200
     max_zip_members: int = 2000
-    max_photo_pixels: int = 40_000_000
+    # An ID photo is printed at 236x295; a phone's 12-MP photo passes with room. A 25-MP image
+    # decodes to 75 MB of RGB, which the reading worker's memory holds with room too.
+    max_photo_pixels: int = 25_000_000
     max_photos_per_zip: int = 5000
+    # The sandbox and the cheap checks in front of it (issue 15, exchange.read.sandbox).
+    max_shared_strings_mb: int = 40
+    max_line_kb: int = 64
+    reader_workers: int = 2
+    reader_memory_mb: int = 256
+    read_seconds: int = 60
 
 
 @dataclass(frozen=True)
@@ -215,6 +224,13 @@ class Instance:
         from exchange.kinds.load import load_rules
 
         return load_rules(self.rules_dir)
+
+    @cached_property
+    def readers(self) -> "Readers":
+        """The sandboxed workers this instance's untrusted files are read in (started as needed)."""
+        from exchange.read.sandbox import Readers
+
+        return Readers(self.settings.limits)
 
     def ensure_folders(self) -> None:
         for d in (self.inbox / CENTRE, self.outbox / CENTRE, self.processing, self.archive,

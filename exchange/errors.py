@@ -24,7 +24,7 @@ class FileRejected(ExchangeError):
         detail = ", ".join(f"{k}={v}" for k, v in self.params.items())
         return f"{self.code}({detail})" if detail else self.code
 
-    def __reduce__(self) -> tuple[Any, ...]:       # pickled from the reading helper process
+    def __reduce__(self) -> tuple[Any, ...]:       # pickled from a reading worker (read.sandbox)
         return _file_rejected, (self.code, self.params)
 
 

@@ -5,8 +5,8 @@ written from a thread lost bytes whenever the helper was stopped and continued (
 debugger or py-spy attaching: an interrupted write(2) to a pipe returns short). A frame that
 does not check out raises, so a damaged stream is never taken for a shorter one.
 
-Helpers: exchange.read.slices (reads a large sheet ahead of the pipeline) and
-exchange.outputs.error_book (writes a large error workbook beside it).
+Helper: exchange.outputs.error_book (writes a large error workbook beside the pipeline). Reading
+untrusted files has its own boundary, exchange.read.sandbox, over multiprocessing's connections.
 """
 from __future__ import annotations
 

@@ -24,9 +24,7 @@ from exchange.errors import FileRejected
 from exchange.heap import many_objects, tidy
 from exchange.kinds.detect import detect_kind
 from exchange.kinds.spec import KindSpec
-from exchange.read.guard import sniff
 from exchange.read.header import Located, column_taker, locate_header
-from exchange.read.tables import open_book
 from exchange.store import bulk
 from exchange.store import queries as Q
 from exchange.store.db import Database
@@ -58,10 +56,12 @@ def load_master(instance: Instance, db: Database, path: Path, today: date | None
     specs = list(rules.master.values())
     today = today or date.today()
     try:
-        sniffed = sniff(path, instance.settings.limits)
-        if sniffed.format not in ("xlsx", "xls", "csv"):
-            raise FileRejected(C.FILE_UNREADABLE, reason="not_workbook")
-        with open_book(path, sniffed, instance.settings.limits) as book, db.session() as s:
+        # Parsed in a sandboxed worker (exchange.read.sandbox): a reader that dies or passes a
+        # limit refuses the file, the operator's command goes on to say so.
+        with instance.readers.upload(path) as upload, db.session() as s:
+            if upload.sniffed.format not in ("xlsx", "xls", "csv"):
+                raise FileRejected(C.FILE_UNREADABLE, reason="not_workbook")
+            book = upload.book()
             located = None
             for sheet in book.sheets:
                 located = locate_header(sheet.rows, specs)

@@ -82,6 +82,12 @@ PHRASES: dict[str, str] = {
     "amount": "应为不小于0的金额",
     "by_serial": "业务流水号",
     "by_id": "身份证号",
+    # The reading sandbox and the checks in front of it (issue 15, exchange.read.sandbox)
+    "shared_strings": "共享字符串表大小",
+    "line_length": "CSV 单行长度",
+    "read_memory": "读取该文件所需内存",
+    "read_time": "读取该文件所需时间",
+    "reader_crashed": "读取程序在解析该文件时异常终止，文件可能已损坏或结构异常",
 }
 # Recovery (issue 15 item 2): a claimed file whose processing ended the program twice.
 PHRASES["crashed"] = "处理此文件时程序两次异常终止"

@@ -36,9 +36,9 @@ from exchange.kinds.spec import KindSpec, normalise_label
 from exchange.messages import DECLARATION_STATUS_LABELS, OUTPUT_NAMES
 from exchange.outputs.atomic import publish
 from exchange.outputs.receipt import ReceiptRows, receipt_json, receipt_text
-from exchange.read.guard import sniff
 from exchange.read.header import SCAN_ROWS, Located, column_taker, locate_header
-from exchange.read.tables import open_book
+from exchange.read.images import named_as_image
+from exchange.read.tables import Book
 from exchange.intake.subaccounts import attribution, outbox_of_work
 from exchange.photos import PhotoRun, examine_photos, is_photo_upload
 from exchange.residents import hooks_for
@@ -373,57 +373,64 @@ def _data_chunks(located: Located, mapping: dict[int, str], run: FileRun, max_ro
 def examine(instance: Instance, session: Session, path: Path, unit_code: str, name: str,
             result: FileResult, opts: Options, sink: RowSink) -> tuple[KindSpec | None, UnitRecord | None]:
     """Judge one file: whole-file refusals raise FileRejected; rows go to `sink` one by one."""
-    die_if_marked(str(path))            # tests only: a reader that kills the process
-    limits = instance.settings.limits
+    die_if_marked(str(path))            # tests only: a process that dies while reading
     unit = Q.unit_record(session, unit_code)
     if unit is None:
         raise FileRejected(C.FILE_UNKNOWN_UNIT, unit=unit_code)
-    sniffed = sniff(path, limits)
-    if is_photo_upload(sniffed):      # <证件号码>.jpg|.png or a zip of them (exchange.photos)
-        examine_photos(instance, session, path, unit_code, name, result, sniffed, PhotoRun(
-            opts.importing, opts.file_id, opts.actor or unit_code, opts.today, opts.scope), sink)
-        return None, unit
-    if sniffed.format not in ("xlsx", "xls", "csv"):
-        raise FileRejected(C.FILE_UNREADABLE, reason="not_workbook")
+    # Every byte of the file is parsed in a sandboxed worker (exchange.read.sandbox); a worker
+    # that dies or passes a limit is this file's FileRejected, never the service's end.
+    with instance.readers.upload(path, book=not named_as_image(name)) as upload:
+        if is_photo_upload(upload.sniffed, name):   # <证件号码>.jpg|.png or a zip of them
+            examine_photos(instance, session, upload, unit_code, name, result, PhotoRun(
+                opts.importing, opts.file_id, opts.actor or unit_code, opts.today, opts.scope), sink)
+            return None, unit
+        if upload.sniffed.format not in ("xlsx", "xls", "csv"):
+            raise FileRejected(C.FILE_UNREADABLE, reason="not_workbook")
+        return _examine_book(instance, session, upload.book(), unit, name, result, opts, sink)
+
+
+def _examine_book(instance: Instance, session: Session, book: Book, unit: UnitRecord, name: str,
+                  result: FileResult, opts: Options, sink: RowSink) -> tuple[KindSpec, UnitRecord]:
+    """A workbook or CSV's kind and rows judged; its rows come from the reading worker."""
+    unit_code, limits = unit.code, instance.settings.limits
     rules = instance.rules
     # Every kind as this unit's type fills it (its required columns); one it may not send is
     # recognised, then refused by name rather than read as some other kind.
     kinds = [rules.for_unit_type(k, unit.unit_type) for k in rules.kinds.values()]
-    with open_book(path, sniffed, limits) as book:
-        located = None
-        seen_rows = 0
-        for sheet in book.sheets:
-            # The head read here is handed on, not wrapped: every data row passes below.
-            head = list(itertools.islice(sheet.rows, SCAN_ROWS))
-            seen_rows += len(head)
-            located = locate_header(itertools.chain(head, sheet.rows), kinds)
-            if located is not None:
-                break
-        if located is None:
-            raise FileRejected(C.FILE_EMPTY if seen_rows == 0 else C.FILE_UNKNOWN_KIND)
-        detected = detect_kind(kinds, located.header, located.title_lines, name, book.meta)
-        kind = detected.kind
-        result.kind, result.kind_label = kind.kind, kind.label
-        result.awaits_submission = kind.review
-        named = unit_named(located.title_lines, book.meta)
-        if named and named != unit_code:
-            raise FileRejected(C.FILE_WRONG_UNIT, named=named, unit=unit_code)
-        if not rules.allows(kind, unit.unit_type):
-            types = rules.tables["unit_type"]
-            raise FileRejected(C.FILE_KIND_NOT_ALLOWED, title=kind.title,
-                               unit_type=types.label(rules.unit_type(unit.unit_type)),
-                               allowed="、".join(types.label(t) for t in rules.sender_types(kind)))
-        run = FileRun(instance, session, kind, unit, opts, sink)
-        with ExitStack() as large:
-            for n, chunk in enumerate(_data_chunks(located, detected.mapping, run, limits.max_rows,
-                                                   instance.settings.intake.chunk_rows)):
-                if n == 1:        # a second chunk: a large file (see exchange.heap; a small
-                    large.enter_context(many_objects())    # file's garbage is not set aside)
-                run.run_chunk(chunk)
-                if n:
-                    tidy()
-        if run.data_rows == 0:
-            raise FileRejected(C.FILE_EMPTY)
+    located = None
+    seen_rows = 0
+    for sheet in book.sheets:
+        # The head read here is handed on, not wrapped: every data row passes below.
+        head = list(itertools.islice(sheet.rows, SCAN_ROWS))
+        seen_rows += len(head)
+        located = locate_header(itertools.chain(head, sheet.rows), kinds)
+        if located is not None:
+            break
+    if located is None:
+        raise FileRejected(C.FILE_EMPTY if seen_rows == 0 else C.FILE_UNKNOWN_KIND)
+    detected = detect_kind(kinds, located.header, located.title_lines, name, book.meta)
+    kind = detected.kind
+    result.kind, result.kind_label = kind.kind, kind.label
+    result.awaits_submission = kind.review
+    named = unit_named(located.title_lines, book.meta)
+    if named and named != unit_code:
+        raise FileRejected(C.FILE_WRONG_UNIT, named=named, unit=unit_code)
+    if not rules.allows(kind, unit.unit_type):
+        types = rules.tables["unit_type"]
+        raise FileRejected(C.FILE_KIND_NOT_ALLOWED, title=kind.title,
+                           unit_type=types.label(rules.unit_type(unit.unit_type)),
+                           allowed="、".join(types.label(t) for t in rules.sender_types(kind)))
+    run = FileRun(instance, session, kind, unit, opts, sink)
+    with ExitStack() as large:
+        for n, chunk in enumerate(_data_chunks(located, detected.mapping, run, limits.max_rows,
+                                               instance.settings.intake.chunk_rows)):
+            if n == 1:        # a second chunk: a large file (see exchange.heap; a small
+                large.enter_context(many_objects())    # file's garbage is not set aside)
+            run.run_chunk(chunk)
+            if n:
+                tidy()
+    if run.data_rows == 0:
+        raise FileRejected(C.FILE_EMPTY)
     return kind, unit
 
 

@@ -32,6 +32,7 @@ def validate(ctx: Context, file: Path, unit: str, as_json: bool) -> None:
     """
     from exchange.pipeline import validate_file
 
+    ctx.instance.readers.start()        # the reading worker starts while the database opens
     with tempfile.TemporaryDirectory(prefix="validate-") as tmp:
         v = validate_file(ctx.instance, ctx.db, file, unit, Path(tmp))
         r = v.result

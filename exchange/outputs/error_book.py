@@ -38,7 +38,7 @@ HEADER_ROWS = 3                       # title, note, header; the failed rows sta
 CELL_LIMIT = 32767                    # UTF-16 units Excel holds in a cell (or a note)
 SPILL_ROWS = 1000                     # failed rows an ErrorBook writes itself; more: a helper
 BATCH_ROWS = 500                      # failed rows per message to the helper
-# The helper yields the cores to the pipeline and the reading helper: the book is needed only
+# The helper yields the cores to the pipeline and the reading worker: the book is needed only
 # at the end, the rows as soon as they are read.
 HELPER_NICENESS = 10
 CUT_MARK = "\u2026"                   # "…" ends a value cut to CELL_LIMIT: seen, never silent

@@ -5,9 +5,11 @@ here, before any workbook library opens the file.
 """
 from __future__ import annotations
 
+import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
@@ -21,6 +23,12 @@ ZIP_MAGIC = b"PK\x03\x04"
 IMAGE_MAGIC = {b"\xff\xd8\xff": "jpeg", b"\x89PNG\r\n\x1a\n": "png"}
 # Small members may compress extremely well (empty styles); the ratio only counts above this.
 RATIO_FLOOR = 1 << 20
+PROLOGUE_BYTES = 1024                  # read at a time while looking for an XML member's root
+# Title and instruction rows a sheet may have above max_rows data rows (read.header.SCAN_ROWS).
+TITLE_ROOM = 30
+# A cell's reference, in whatever attribute order and namespace prefix a writer uses.
+_ROW_NUMBER = re.compile(rb"<(?:[\w.-]+:)?row\s[^>]*?\br\s*=\s*[\"']([0-9]{1,7})[\"'][^>]*>\s*<(?:[\w.-]+:)?c[\s>/]")
+_CELL_REF = re.compile(rb"<(?:[\w.-]+:)?c\s[^>]*?\br\s*=\s*[\"']([A-Za-z]{1,3})([0-9]{1,7})[\"']")
 
 
 @dataclass(frozen=True)
@@ -82,10 +90,76 @@ def _check_zip(path: Path, limits: Limits) -> Sniffed:
             for info in infos:
                 if info.filename.endswith((".xml", ".rels", ".vml")):
                     _refuse_dtd(zf, info)
+            strings = [i.file_size for i in infos if i.filename.lower() == "xl/sharedstrings.xml"]
+            if strings and strings[0] > limits.max_shared_strings_mb * 1024 * 1024:
+                # calamine holds the whole table, several times its XML: refused before it
+                # reads a byte of it, however well (or badly) the table compressed.
+                raise FileRejected(C.FILE_TOO_LARGE, what="shared_strings",
+                                   limit=f"{limits.max_shared_strings_mb} MB")
             sheets = [i.file_size for i in infos if i.filename.startswith("xl/worksheets/")]
             return Sniffed("xlsx", max(sheets, default=0))
     except zipfile.BadZipFile as exc:
         raise FileRejected(C.FILE_UNREADABLE, reason="corrupt") from exc
+
+
+def column_number(letters: bytes) -> int:
+    """A1-style column letters to 1-based: b"A" -> 1, b"XFD" -> 16384."""
+    n = 0
+    for ch in letters.upper():
+        n = n * 26 + ch - 64
+    return n
+
+
+def check_extent(xml: bytes, limits: Limits) -> None:
+    """Refuse worksheet XML with a cell beyond column max_columns or row max_rows (plus the
+    title rows). calamine allocates the whole rectangle up to a sheet's farthest cell: two cells
+    at A1 and XFD1048576 ask it for 17 billion cells, and it aborts the process.
+    `xml` may be any part of a sheet cut between elements (a slice, a block)."""
+    refs = _CELL_REF.findall(xml)
+    if not refs:
+        return
+    if max(column_number(c) for c in {c for c, _ in refs}) > limits.max_columns:
+        raise FileRejected(C.FILE_TOO_LARGE, what="column_count", limit=limits.max_columns)
+    deepest = max(refs, key=lambda ref: (len(ref[1]), ref[1]))[1]
+    if int(deepest) > limits.max_rows + TITLE_ROOM:
+        raise FileRejected(C.FILE_TOO_LARGE, what="row_count", limit=limits.max_rows)
+
+
+def check_member_extent(zf: zipfile.ZipFile, member: str, limits: Limits,
+                        block: int = 1 << 20) -> None:
+    """check_extent over a worksheet member, read a block at a time (a reference cut between
+    two blocks is seen whole in the overlap carried over)."""
+    carry = b""
+    with zf.open(member) as fh:
+        while data := fh.read(block):
+            check_extent(carry + data, limits)
+            carry = data[-512:]
+
+
+def check_member_rows(zf: zipfile.ZipFile, member: str, limits: Limits,
+                      block: int = 1 << 20) -> None:
+    """Refuse a large worksheet whose rows (those holding cells) go past max_rows plus the title
+    rows, before any of it is read: a sheet of a million rows is refused in a second or two, not
+    after half a million rows were judged. Only the row numbers are read here; every slice's
+    cells are checked whole (check_extent) when it is read."""
+    carry = b""
+    with zf.open(member) as fh:
+        while data := fh.read(block):
+            found = _ROW_NUMBER.findall(carry + data)
+            if found and max(map(int, found)) > limits.max_rows + TITLE_ROOM:
+                raise FileRejected(C.FILE_TOO_LARGE, what="row_count", limit=limits.max_rows)
+            carry = data[-512:]
+
+
+class _Trickle:
+    """A member read PROLOGUE_BYTES at a time: iterparse asks for 16 KB at once and parses all
+    of it before it yields the root's start, nine members of every workbook over."""
+
+    def __init__(self, fh: Any) -> None:
+        self.fh = fh
+
+    def read(self, size: int = -1) -> bytes:
+        return bytes(self.fh.read(PROLOGUE_BYTES))
 
 
 def _refuse_dtd(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
@@ -96,7 +170,7 @@ def _refuse_dtd(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
     """
     try:
         with zf.open(info) as fh:
-            for _event, _elem in SafeET.iterparse(fh, events=("start",), forbid_dtd=True):
+            for _event, _elem in SafeET.iterparse(_Trickle(fh), events=("start",), forbid_dtd=True):
                 break
     except DefusedXmlException as exc:
         raise FileRejected(C.FILE_HOSTILE, what="xml_entities") from exc

@@ -5,16 +5,11 @@ its XML). For a large sheet we stream the sheet's XML out of the zip, cut it bet
 slices of about SLICE_BYTES, wrap each slice in a minimal workbook (with the original styles,
 so dates stay dates) and let calamine read that. Shared strings are resolved here: a `t="s"`
 cell is rewritten as a string cell holding a private-use marker and the string's index, which
-calamine hands back as text and we swap for the string. A helper process reads the slices
-ahead of the caller and hands each over as a list of rows (pickled on a pipe).
+calamine hands back as text and we swap for the string.
 
-Why a process, not a thread: making a slice's Python objects (to_python, row tuples) holds the
-GIL, and a thread that gives the GIL back and wants it again waits on a busy caller. Measured
-on 100,000 rows: read in a helper thread, the caller's wall time grew by the whole read (2 s);
-read in a process, by the unpickling of the rows (0.3 s). bench/README.md has the figures.
-
-Each message on the pipe is framed and checked (exchange.frames): a frame that does not check
-out is the file's `file.unreadable`, never rows silently missing.
+This runs in a reading worker (exchange.read.sandbox), which sends the rows on in chunks while
+the pipeline works on the last ones: the worker reads ahead, the pipeline's process never holds
+more than a chunk. (Until issue 15 a helper process of its own did this over a pickled pipe.)
 
 Every XML member has been through guard.sniff() (defusedxml, DTDs refused) before we get here,
 so the small parts read below cannot declare entities.
@@ -22,28 +17,21 @@ so the small parts read below cannot declare entities.
 from __future__ import annotations
 
 import io
-import pickle
 import posixpath
 import re
-import subprocess
-import sys
-import threading
 import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from queue import Queue
 from typing import Any, Callable, Iterator
 from xml.etree import ElementTree as ET
 
 from exchange import codes as C
 from exchange.errors import FileRejected
-from exchange.frames import frame, receive, stop, write_all
 
 SLICE_BYTES = 2 * 1024 * 1024          # of sheet XML per slice: ~3,000 rows of a wide template
 READ_BYTES = 1 << 20
 HEAD_LIMIT = 8 * 1024 * 1024           # sheet XML before <sheetData> we are willing to hold
-READ_AHEAD = 2                         # slices a helper holds ready beyond the one being sent
 
 Row = tuple[int, tuple[Any, ...]]
 
@@ -191,12 +179,13 @@ class SheetSlices:
     slices could not be placed, and the caller reads the sheet whole instead.
     """
 
-    def __init__(self, path: Path, member: str, parts: Parts, slice_bytes: int = SLICE_BYTES) -> None:
+    def __init__(self, path: Path, member: str, parts: Parts, slice_bytes: int = SLICE_BYTES,
+                 check: Callable[[bytes], None] | None = None) -> None:
         self.path, self.member = path, member
         self.parts = parts
         self.slice_bytes = slice_bytes
+        self.check = check             # sees each slice's XML before calamine does
         self.numbered = True
-        self._helper: subprocess.Popen[bytes] | None = None     # reads ahead (see __iter__)
         try:
             self.zf = zipfile.ZipFile(path)
             self.fh = self.zf.open(member)
@@ -240,35 +229,19 @@ class SheetSlices:
         self.close()
 
     def close(self) -> None:
-        helper, self._helper = self._helper, None
-        if helper is not None:
-            stop(helper)
         for handle in (getattr(self, "fh", None), getattr(self, "zf", None)):
             if handle is not None:
                 handle.close()
 
-    # The caller's side ---------------------------------------------------------------------
     def __iter__(self) -> Iterator[Row]:
-        """Rows from a helper process (`python -m exchange.read.slices`) that reads the next
-        slice while the caller works on this one; each slice comes over its stdout pickled."""
         if self.empty:
             return
-        self._helper = helper = subprocess.Popen(
-            [sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        assert helper.stdin is not None and helper.stdout is not None
-        with helper.stdin:
-            pickle.dump((self.path, self.member, self.parts, self.slice_bytes), helper.stdin)
-        while True:
-            item = _receive(helper.stdout)
-            if item is None:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield from item
+        for rows in self._slices():
+            yield from rows
 
-    # The helper's side ---------------------------------------------------------------------
-    def _produce(self, put: Callable[[Any], None]) -> None:
-        """Hand each slice's rows to `put`, then None; or the error that ended the reading."""
+    def _slices(self) -> Iterator[list[Row]]:
+        """Each slice's rows; a damaged sheet (or calamine, zlib, a bad shared-string index
+        failing on it) ends the reading with the file's FileRejected."""
         try:
             styles = self.zf.read(self.parts.styles) if self.parts.styles else None
             strings = shared_strings(self.zf, self.parts.shared_strings) \
@@ -295,12 +268,13 @@ class SheetSlices:
                     body, rest = data[:cut], data[cut:]
                 pending, size = [rest], len(rest)
                 if body.strip():
-                    put(self._read(body, styles, strings))
-            put(None)
-        except FileRejected as exc:
-            put(exc)
+                    if self.check is not None:
+                        self.check(body)
+                    yield self._read(body, styles, strings)
+        except FileRejected:
+            raise
         except Exception as exc:  # calamine, zlib, zipfile, a bad shared-string index
-            put(_corrupt(exc))
+            raise _corrupt(exc) from exc
 
     def _read(self, body: bytes, styles: bytes | None, strings: list[str] | None) -> list[Row]:
         import python_calamine as pc
@@ -340,52 +314,3 @@ class SheetSlices:
             if values:
                 out.append((first + index, pad + tuple(values)))
         return out
-
-
-def _receive(stream: Any) -> Any:
-    """The next message of a helper; a short, oversized or damaged frame (the helper killed, out
-    of memory, or its output mangled) is a file we could not read."""
-    try:
-        return receive(stream)
-    except Exception as exc:
-        raise _corrupt(exc) from exc
-
-
-def _helper_main() -> None:
-    """`python -m exchange.read.slices`: (path, member, parts, slice_bytes) pickled on stdin;
-    the rows of each slice pickled on stdout, then None or the FileRejected that ended it."""
-    path, member, parts, slice_bytes = pickle.load(sys.stdin.buffer)
-    out = sys.stdout.fileno()
-    ready: Queue[bytes | None] = Queue(maxsize=READ_AHEAD)
-    gone = threading.Event()
-
-    def write() -> None:               # a thread, so the next slice is read while one is written
-        try:
-            while (data := ready.get()) is not None:
-                write_all(out, data)
-        except BrokenPipeError:        # the caller stopped reading
-            gone.set()
-            while ready.get() is not None:
-                pass
-
-    def put(item: Any) -> None:
-        if gone.is_set():
-            raise BrokenPipeError
-        ready.put(frame(item))
-
-    writer = threading.Thread(target=write, name="xlsx-slices-out")
-    writer.start()
-    try:
-        with SheetSlices(path, member, parts, slice_bytes) as slices:
-            slices._produce(put)
-    except FileRejected as exc:
-        put(exc)
-    except BrokenPipeError:
-        pass
-    finally:
-        ready.put(None)
-        writer.join()
-
-
-if __name__ == "__main__":
-    _helper_main()

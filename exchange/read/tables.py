@@ -6,17 +6,17 @@ from __future__ import annotations
 
 import codecs
 import csv
-import io
 import zipfile
+import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from exchange import codes as C
 from exchange.config import Limits
 from exchange.errors import FileRejected
-from exchange.read.guard import Sniffed
+from exchange.read.guard import Sniffed, check_extent, check_member_extent, check_member_rows
 from exchange.read.slices import Parts, SheetSlices, trim, workbook_parts
 
 META_SHEET = "_meta"
@@ -67,6 +67,23 @@ def _clip(values: list[Any] | tuple[Any, ...], limits: Limits) -> tuple[Any, ...
 
 
 # calamine ----------------------------------------------------------------------------------
+def _calamine_open(path: Path, fmt: str) -> Any:
+    """The workbook read as what its bytes are (guard.sniff said `fmt`): calamine's from_path
+    goes by the extension, so a workbook renamed instead of saved as (.xlsx named .xls, or the
+    reverse) is handed over as a file object, which calamine reads by content."""
+    import python_calamine as pc
+
+    if path.suffix.lower() in {"xlsx": (".xlsx", ".xlsm"), "xls": (".xls",)}[fmt]:
+        return pc.CalamineWorkbook.from_path(str(path))
+    with path.open("rb") as fh:
+        return pc.CalamineWorkbook.from_filelike(fh)
+
+
+def _panic(exc: BaseException) -> bool:
+    """A Rust panic inside calamine (pyo3's PanicException, a BaseException): a damaged file."""
+    return type(exc).__name__ == "PanicException"
+
+
 @contextmanager
 def _calamine_book(path: Path, fmt: str, limits: Limits, stream_above: int | None) -> Iterator[Book]:
     import python_calamine as pc
@@ -74,33 +91,38 @@ def _calamine_book(path: Path, fmt: str, limits: Limits, stream_above: int | Non
     errors = (pc.CalamineError, pc.ZipError, pc.XmlError, pc.WorksheetNotFound, ValueError,
               OSError, RuntimeError)
     try:
-        wb = pc.CalamineWorkbook.from_path(str(path))
+        wb = _calamine_open(path, fmt)
     except pc.PasswordError as exc:
         raise FileRejected(C.FILE_ENCRYPTED) from exc
     except errors as exc:
         raise FileRejected(C.FILE_UNREADABLE, reason="corrupt") from exc
+    except BaseException as exc:
+        if _panic(exc):
+            raise FileRejected(C.FILE_UNREADABLE, reason="reader_crashed") from exc
+        raise
     opened: list[SheetSlices] = []
     try:
         meta = {}
         visible = []
+        parts = workbook_parts(path) if fmt == "xlsx" else None
         for sm in wb.sheets_metadata:
             if sm.name == META_SHEET:
-                meta = _read_meta(_calamine_rows(wb, sm.name, limits))
+                meta = _read_meta(_sheet_rows(path, wb, sm.name, parts, limits, None, opened))
             elif str(sm.visible).lower().endswith("visible") and "hidden" not in str(sm.visible).lower() \
                     and "work" in str(sm.typ).lower():
                 visible.append(sm.name)
         if not visible:
             raise FileRejected(C.FILE_UNREADABLE, reason="no_sheet")
-        if stream_above is None:
-            yield Book(fmt, (Sheet(n, _calamine_rows(wb, n, limits)) for n in visible), meta)
-        else:
-            parts = workbook_parts(path)
-            yield Book(fmt, (Sheet(n, _large_sheet_rows(path, wb, n, parts, limits, stream_above, opened))
-                             for n in visible), meta)
+        yield Book(fmt, (Sheet(n, _sheet_rows(path, wb, n, parts, limits, stream_above, opened))
+                         for n in visible), meta)
     except pc.PasswordError as exc:
         raise FileRejected(C.FILE_ENCRYPTED) from exc
     except errors as exc:
         raise FileRejected(C.FILE_UNREADABLE, reason="corrupt") from exc
+    except BaseException as exc:
+        if _panic(exc):
+            raise FileRejected(C.FILE_UNREADABLE, reason="reader_crashed") from exc
+        raise
     finally:
         for slices in opened:
             slices.close()
@@ -124,21 +146,35 @@ def _calamine_rows(wb: Any, name: str, limits: Limits) -> Iterator[Row]:
             yield index + 1, _clip(pad + tuple(values), limits)
 
 
-def _large_sheet_rows(path: Path, wb: Any, name: str, parts: Parts, limits: Limits,
-                      stream_above: int, opened: list[SheetSlices]) -> Iterator[Row]:
-    """A sheet over `stream_above` bytes of XML a slice at a time; smaller ones (and the few
-    whose rows carry no numbers) whole."""
-    member = parts.sheets.get(name)
-    if member is not None and parts.sizes.get(member, 0) > stream_above:
-        slices = SheetSlices(path, member, parts)
-        opened.append(slices)
-        if slices.numbered:
-            for number, values in slices:
-                yield number, _clip(values, limits)
+def _sheet_rows(path: Path, wb: Any, name: str, parts: Parts | None, limits: Limits,
+                stream_above: int | None, opened: list[SheetSlices]) -> Iterator[Row]:
+    """A sheet's rows. An xlsx sheet's cell references are checked first (guard.check_extent):
+    calamine never meets a sheet reaching past the limits. A sheet over `stream_above` bytes of
+    XML is read a slice at a time, each slice checked; smaller ones (and the few whose rows carry
+    no numbers) whole."""
+    member = parts.sheets.get(name) if parts is not None else None
+    if member is not None and parts is not None:
+        if stream_above is not None and parts.sizes.get(member, 0) > stream_above:
+            _check_member(path, member, limits, check_member_rows)
+            slices = SheetSlices(path, member, parts, check=lambda body: check_extent(body, limits))
+            opened.append(slices)
+            if slices.numbered:
+                for number, values in slices:
+                    yield number, _clip(values, limits)
+                slices.close()
+                return
             slices.close()
-            return
-        slices.close()
+        _check_member(path, member, limits, check_member_extent)
     yield from _calamine_rows(wb, name, limits)
+
+
+def _check_member(path: Path, member: str, limits: Limits,
+                  check: Callable[[zipfile.ZipFile, str, Limits], None]) -> None:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            check(zf, member, limits)
+    except (zipfile.BadZipFile, KeyError, OSError, EOFError, zlib.error) as exc:
+        raise FileRejected(C.FILE_UNREADABLE, reason="corrupt") from exc
 
 
 def _read_meta(rows: Iterator[Row]) -> dict[str, str]:
@@ -186,16 +222,20 @@ def _csv_rows(path: Path, limits: Limits) -> Iterator[Row]:
         dialect = csv.excel
     try:
         with path.open("r", encoding=encoding, newline="") as fh:
-            reader = csv.reader(fh, dialect)
+            reader = csv.reader(_bounded_lines(fh, limits.max_line_kb * 1024), dialect)
             for values in reader:
-                yield reader.line_num, _clip(values, limits)
+                if any(values):           # a line break alone (an empty sheet saved) is no row
+                    yield reader.line_num, _clip(values, limits)
     except UnicodeDecodeError as exc:
         raise FileRejected(C.FILE_UNREADABLE, reason="bad_encoding") from exc
     except csv.Error as exc:
         raise FileRejected(C.FILE_UNREADABLE, reason="corrupt") from exc
 
 
-def sheet_rows_of(data: bytes, name: str = "upload.csv") -> Iterator[Row]:
-    """Test helper-free path: rows of in-memory CSV bytes (used by master-data loads)."""
-    text = data.decode(detect_encoding(data[:1 << 16]))
-    yield from ((i + 1, tuple(r)) for i, r in enumerate(csv.reader(io.StringIO(text))))
+def _bounded_lines(fh: Any, limit: int) -> Iterator[str]:
+    """The lines of a text file, none longer than `limit` characters: a CSV of one 99 MB line
+    would otherwise be split into millions of fields before its width is seen."""
+    while line := fh.readline(limit + 1):
+        if len(line) > limit:
+            raise FileRejected(C.FILE_TOO_LARGE, what="line_length", limit=f"{limit // 1024} KB")
+        yield line

@@ -28,9 +28,7 @@ from exchange.messages import (CONCLUSIONS, DOC_NAMES, REVIEW_HEADERS as H, REVI
 from exchange.outputs.result_book import ResultLine, write_result_book
 from exchange.outputs.review_book import REVIEW_KIND
 from exchange.outputs.templates import build_template, save_workbook
-from exchange.read.guard import sniff
 from exchange.read.header import locate_header, map_columns, row_cells
-from exchange.read.tables import open_book
 from exchange.residents import class_stop_members
 from exchange.review.display import content, kind_label, member_lines, status_label
 from exchange.review.effects import apply_effect
@@ -141,17 +139,12 @@ def read_decisions(instance: Instance, path: Path, spec: KindSpec | None = None
 
     A file marked with the spec's kind that cannot be used raises FileRejected.
     """
-    limits = instance.settings.limits
-    try:
-        sniffed = sniff(path, limits)
-    except FileRejected:
-        return None
-    if sniffed.format not in ("xlsx", "xls", "csv"):
-        return None
     spec = spec or review_spec()
     try:
-        with open_book(path, sniffed, limits) as book:
-            return _read_book(book, spec)
+        with instance.readers.upload(path) as upload:     # parsed in a sandboxed worker
+            if upload.sniffed.format not in ("xlsx", "xls", "csv"):
+                return None
+            return _read_book(upload.book(), spec)
     except ReviewFileRejected:
         raise
     except FileRejected:

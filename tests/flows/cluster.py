@@ -82,6 +82,7 @@ class Node:
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = instance.home / f"node-{name}.log"
         self.peak_mb: list[float] = []           # one figure per process that ran as this node
+        self.tree_peak_mb: list[float] = []      # the same with its reading workers' RSS added
         self.pids: list[int] = []
 
     def start(self, timeout: float = 60.0, may_die: bool = False) -> "Node":
@@ -99,6 +100,7 @@ class Node:
                 stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env)
         self.pids.append(proc.pid)
         self.peak_mb.append(0.0)
+        self.tree_peak_mb.append(0.0)
         threading.Thread(target=self._sample_peak, args=(proc, len(self.peak_mb) - 1),
                          daemon=True).start()
         wait_until(lambda: proc.poll() is not None or "serving " in self.output(mark),
@@ -130,13 +132,23 @@ class Node:
 
     def _sample_peak(self, proc: "subprocess.Popen[bytes]", slot: int) -> None:
         """Follow the process's VmHWM (a high-water mark: the last reading holds all before it)."""
+        import psutil
+
         status = Path(f"/proc/{proc.pid}/status")
         while proc.returncode is None:
             try:
                 for line in status.read_text().splitlines():
                     if line.startswith("VmHWM:"):
                         self.peak_mb[slot] = max(self.peak_mb[slot], int(line.split()[1]) / 1024)
-            except (OSError, ValueError, IndexError):
+                node = psutil.Process(proc.pid)
+                tree = node.memory_info().rss
+                for child in node.children(recursive=True):
+                    try:
+                        tree += child.memory_info().rss
+                    except psutil.Error:
+                        pass
+                self.tree_peak_mb[slot] = max(self.tree_peak_mb[slot], tree / 1024 / 1024)
+            except (OSError, ValueError, IndexError, psutil.Error):
                 return                              # gone (or a zombie without memory)
             time.sleep(0.05)
 

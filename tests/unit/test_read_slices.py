@@ -1,11 +1,10 @@
-"""Large sheets read a slice at a time give exactly the rows of calamine reading them whole."""
+"""Large sheets read a slice at a time give exactly the rows of calamine reading them whole.
+
+(The tests of the helper process that read the slices until issue 15 moved to
+tests/unit/test_sandbox.py: the reading worker does that now.)"""
 from __future__ import annotations
 
-import os
 import re
-import signal
-import threading
-import time
 import zipfile
 from datetime import date, datetime
 from pathlib import Path
@@ -199,65 +198,6 @@ def big_sheet(tmp_path: Path, rows: int) -> Any:
         ws.append(row)
     wb.save(tmp_path / "big.xlsx")
     return workbook_parts(tmp_path / "big.xlsx")
-
-
-def test_an_abandoned_sheet_stops_its_reader(tmp_path: Path) -> None:
-    parts = big_sheet(tmp_path, 2000)
-    slices = SheetSlices(tmp_path / "big.xlsx", parts.sheets["s"], parts, slice_bytes=4096)
-    rows = iter(slices)
-    assert next(rows)[0] == 1
-    helper = slices._helper
-    assert helper is not None and helper.poll() is None      # still reading ahead
-    started = time.monotonic()
-    slices.close()                                # returns: the helper process has ended
-    assert helper.poll() is not None and slices._helper is None
-    assert time.monotonic() - started < 2         # told by the closed pipe, not killed late
-
-
-def test_a_helper_that_dies_is_a_corrupt_file_not_a_hang(tmp_path: Path) -> None:
-    # more than the pipe and the helper hold
-    parts = big_sheet(tmp_path, 30000)
-    with SheetSlices(tmp_path / "big.xlsx", parts.sheets["s"], parts, slice_bytes=65536) as slices:
-        rows = iter(slices)
-        next(rows)
-        assert slices._helper is not None
-        slices._helper.kill()                     # the kernel's OOM killer, say
-        with pytest.raises(FileRejected) as err:
-            for _ in rows:
-                pass
-    assert err.value.code == "file.unreadable"
-
-
-def test_a_helper_stopped_and_continued_loses_no_rows(tmp_path: Path) -> None:
-    """Ctrl-Z and fg, or a profiler attaching: each stop cuts the helper's pipe writes short."""
-    parts = big_sheet(tmp_path, 30000)
-    [(_, expected)] = read(tmp_path / "big.xlsx", stream_above=1 << 40)     # calamine, whole
-    with SheetSlices(tmp_path / "big.xlsx", parts.sheets["s"], parts, slice_bytes=1 << 20) as slices:
-        rows = iter(slices)
-        got = [next(rows)]
-        helper = slices._helper
-        assert helper is not None
-        done = threading.Event()
-
-        def stop_and_continue() -> None:
-            while not done.is_set() and helper.poll() is None:
-                os.kill(helper.pid, signal.SIGSTOP)
-                time.sleep(0.002)
-                os.kill(helper.pid, signal.SIGCONT)
-                time.sleep(0.003)
-
-        bother = threading.Thread(target=stop_and_continue)
-        bother.start()
-        try:
-            for row in rows:
-                got.append(row)
-                if len(got) % 2000 == 0:
-                    time.sleep(0.05)                  # a slow caller: the pipe fills, writes block
-        finally:
-            done.set()
-            bother.join()
-    assert len(got) == len(expected) == 30000
-    assert got == expected
 
 
 def test_text_that_looks_like_the_shared_string_marker(tmp_path: Path) -> None:

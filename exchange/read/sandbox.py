@@ -1,0 +1,541 @@
+"""Every untrusted file is parsed here: in a sandboxed worker process, never in the service.
+
+DESIGN §7 and issue 15. Native readers (calamine, Pillow, the csv module over a 99 MB line) can
+panic, abort or allocate without bound on a malformed file; in the service's own process that
+took the intake down with them. So sniffing (guard.sniff), workbook and CSV reading
+(read.tables, read.slices) and photo decoding (read.images) run in a small pool of long-lived
+worker processes, reused across files: a thousand small files cost a thousand round trips on a
+socket, not a thousand process starts (a worker starts in about 0.15 s).
+
+Each worker confines itself at start, with limits the OS enforces:
+- RLIMIT_DATA = [limits] reader_memory_mb (heap and anonymous mappings: Python's arenas, Rust's
+  and Pillow's buffers), RLIMIT_NOFILE, no core files, RLIMIT_FSIZE (it writes nothing but its
+  own stderr log); glibc's malloc arenas capped at two (MALLOC_ARENA_MAX), and memory handed
+  back to the OS after every file (malloc_trim), so an idle worker stays small;
+- RLIMIT_CPU: [limits] read_seconds of CPU per file (the soft limit is moved on at each file);
+- no network where the kernel lets an unprivileged process have its own network namespace
+  (unshare(CLONE_NEWUSER | CLONE_NEWNET)): a reader has nothing to reach.
+The parent watches each request too: the worker's resident size (psutil) against
+reader_memory_mb and the wall-clock time spent on the file against read_seconds; past either,
+the worker is killed.
+
+A worker that panics (pyo3's PanicException), aborts (SIGABRT: Rust's allocator failing under
+RLIMIT_DATA), is killed (SIGKILL, the kernel's OOM killer), or passes a limit costs that file a
+FileRejected with the limit named — `file.too_large` (read_memory, read_time) or
+`file.unreadable` (reader_crashed) — and the pool starts a new worker for the next file. The
+pipeline writes the receipt and quarantines the file as for any other refusal.
+
+A worker is `python -c "...sandbox._worker_main()"` started with subprocess, not a
+multiprocessing.Process: that would re-import the service's __main__ (the `exchange` script, or
+pytest) in every worker. The channel is multiprocessing's own Connection over a socketpair
+(pickled messages, its own framing, short writes handled): the parent asks (`open`, `book`,
+`sheet`, `rows`, `photos`, `photo`, `done`) and the worker answers one message each. Rows come
+in chunks of ROWS_PER_CHUNK; after answering, the worker reads the next chunk ahead while the
+pipeline works on this one, so memory stays flat for any number of rows. A small file costs one
+round trip: `open` sniffs it, opens it and answers with its first sheet's rows; `done` is not
+waited for (its answer is read when the worker is next taken from the pool).
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+import itertools
+import logging
+import os
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import weakref
+from contextlib import ExitStack, contextmanager
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any, Iterator
+
+from exchange import codes as C
+from exchange.config import Limits
+from exchange.errors import FileRejected
+from exchange.kinds.spec import PhotoRules
+from exchange.read.guard import Sniffed
+from exchange.read.tables import STREAM_SHEET_BYTES, Book, Row, Sheet
+
+log = logging.getLogger("exchange.read.sandbox")
+
+ROWS_PER_CHUNK = 2000        # rows per message: ~0.3 MB pickled for a wide template
+TICK = 0.1                   # seconds between looks at a busy worker's size and clock
+OPEN_FILES = 64              # a reader opens the file, a zip member or two
+STDERR_BYTES = 4 << 20       # a worker's stderr log (Rust's panic messages) is bounded
+STOP_GRACE = 5.0
+# Test hooks (tests/flows/test_sandbox.py): with this variable set in the environment of the
+# process that starts the pool, a file beginning with TEST_MARKER + an action makes its worker
+# abort, be killed, hang, or allocate without bound while it reads. Nothing happens otherwise.
+TEST_HOOKS_ENV = "EXCHANGE_SANDBOX_TEST_HOOKS"
+TEST_MARKER = b"EXCHANGE-SANDBOX-TEST:"
+# glibc's malloc keeps at most two arenas (one per thread by default, never handed back);
+# a Rust panic says what and where in one line, without a backtrace.
+WORKER_ENV = {"MALLOC_ARENA_MAX": "2", "RUST_BACKTRACE": "0"}
+CLONE_NEWUSER, CLONE_NEWNET = 0x10000000, 0x40000000
+
+
+# The worker's side -------------------------------------------------------------------------------
+def _confine(limits: Limits) -> None:
+    """OS limits on this process, set once at start (see the module's docstring)."""
+    memory = limits.reader_memory_mb << 20
+    resource.setrlimit(resource.RLIMIT_DATA, (memory, memory))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (OPEN_FILES, OPEN_FILES))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (STDERR_BYTES, STDERR_BYTES))
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)    # a full log fails the write, not the worker
+    # Stopping is the service's: Ctrl-C, or systemd's SIGTERM to the whole control group, must
+    # not end a worker mid-file (its file would be refused as if the reader had crashed). The
+    # service finishes the file in hand; the worker ends when its channel closes.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    libc = _libc()
+    if libc is not None:
+        if libc.unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0:
+            os.write(2, b"exchange reader: no network namespace of its own here\n")
+    import csv
+
+    csv.field_size_limit(limits.max_line_kb * 1024)
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = limits.max_photo_pixels     # Pillow's own guard, a backstop
+
+
+@functools.cache
+def _libc() -> Any:
+    """The C library, found once (find_library runs ldconfig: milliseconds each time)."""
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name, use_errno=True) if name else None
+    except OSError:
+        return None
+
+
+class _Reader:
+    """What a worker holds of the file in hand, and the answers to the parent's requests."""
+
+    def __init__(self, limits: Limits, hooks: bool) -> None:
+        self.limits, self.hooks = limits, hooks
+        self.stack = ExitStack()
+        self.path: Path | None = None
+        self.hook: bytes | None = None
+        self.sheets: Iterator[Sheet] | None = None
+        self.rows: Iterator[Row] | None = None
+        self.ahead: Any = None           # the next chunk of rows (or what stopped it), read ahead
+        self.entries: list[Any] = []
+
+    def op_open(self, path: str, stream_above: int | None) -> tuple[Sniffed, Any]:
+        """The file sniffed; a workbook or CSV also opened (when `stream_above` is given), its
+        first sheet's first rows sent with the answer: a small file in one round trip."""
+        sniffed = self._sniff(path)
+        if stream_above is not None and sniffed.format in ("xlsx", "xls", "csv"):
+            return sniffed, self.op_book(sniffed.format, sniffed.largest_sheet, stream_above)
+        return sniffed, None
+
+    def _sniff(self, path: str) -> Sniffed:
+        from exchange.read.guard import sniff
+
+        self.op_done()
+        self.path = Path(path)
+        used = sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
+        resource.setrlimit(resource.RLIMIT_CPU, (int(used) + self.limits.read_seconds + 1,
+                                                 resource.RLIM_INFINITY))
+        if self.hooks:
+            with self.path.open("rb") as fh:
+                head = fh.readline(100)
+            if head.startswith(TEST_MARKER):
+                self.hook = head[len(TEST_MARKER):].strip()
+        return sniff(self.path, self.limits)
+
+    def op_book(self, fmt: str, largest_sheet: int, stream_above: int
+                ) -> tuple[str, dict[str, str], tuple[str, list[Row]] | None]:
+        """The book's format and _meta, and its first sheet as op_sheet gives it."""
+        from exchange.read.tables import open_book
+
+        assert self.path is not None
+        book = self.stack.enter_context(open_book(self.path, Sniffed(fmt, largest_sheet),
+                                                  self.limits, stream_above))
+        self.sheets = book.sheets
+        return book.format, book.meta, self.op_sheet()
+
+    def op_sheet(self) -> tuple[str, list[Row]] | None:
+        """The next visible sheet's name and first chunk of rows (the sheet in hand is dropped);
+        a chunk shorter than ROWS_PER_CHUNK is the sheet's last."""
+        self._drop_rows()
+        sheet = next(self.sheets, None) if self.sheets is not None else None
+        if sheet is None:
+            return None
+        self.rows = sheet.rows
+        return sheet.name, self.op_rows()
+
+    def op_rows(self) -> list[Row]:
+        self._fire_hook()
+        if self.ahead is None:
+            self.read_ahead()
+        chunk, self.ahead = self.ahead, None
+        if isinstance(chunk, BaseException):
+            raise chunk
+        if chunk is None or len(chunk) < ROWS_PER_CHUNK:
+            self.rows = None                # the sheet's last chunk: nothing to read ahead
+        return chunk or []
+
+    def read_ahead(self) -> None:
+        """The next chunk, read while the parent works on the last (or what stopped it)."""
+        if self.rows is None or self.ahead is not None:
+            return
+        try:
+            self.ahead = list(itertools.islice(self.rows, ROWS_PER_CHUNK))
+        except BaseException as exc:        # handed over with the next request
+            self.ahead = exc
+
+    def op_photos(self, name: str, fmt: str) -> list[str]:
+        from exchange.read.images import entries
+
+        assert self.path is not None
+        self._fire_hook()
+        self.entries = entries(self.path, name, fmt, self.limits)
+        return [e.name for e in self.entries]
+
+    def op_photo(self, index: int, rules: PhotoRules) -> Any:
+        from exchange.read.images import decode
+
+        return decode(self.entries[index], rules, self.limits)
+
+    def op_done(self) -> None:
+        if self.path is None:
+            return
+        self._drop_rows()
+        self.sheets, self.entries, self.path, self.hook = None, [], None, None
+        self.stack.close()
+        libc = _libc()
+        if libc is not None:
+            libc.malloc_trim(0)          # what this file needed goes back to the OS
+
+    def _drop_rows(self) -> None:
+        rows, self.rows, self.ahead = self.rows, None, None
+        close = getattr(rows, "close", None)
+        if close is not None:
+            close()
+
+    def _fire_hook(self) -> None:
+        hook, self.hook = self.hook, None
+        if hook == b"abort":
+            os.abort()
+        elif hook == b"kill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        elif hook == b"hang":
+            time.sleep(3600)
+        elif hook == b"spin":
+            while True:
+                pass
+        elif hook == b"allocate":
+            hoard = [bytearray(1 << 20) for _ in range(1 << 20)]
+            del hoard
+
+
+def _worker_main() -> None:
+    """A worker's life: its channel is the descriptor named on the command line; the first
+    message sets its limits. Then it answers requests until the parent goes away."""
+    conn = Connection(int(sys.argv[1]))
+    limits, hooks = conn.recv()
+    _confine(limits)
+    reader = _Reader(limits, hooks)
+    while True:
+        try:
+            op, *args = conn.recv()
+        except (EOFError, OSError):
+            return                          # the parent has gone
+        try:
+            conn.send(("ok", getattr(reader, "op_" + op)(*args)))
+        except FileRejected as exc:
+            # A panic caught at the reading boundary (read.tables) is answered like any refusal,
+            # but the worker is replaced all the same: nothing of its state is trusted after one.
+            crashed = exc.params.get("reason") == "reader_crashed"
+            conn.send(("retire" if crashed else "rejected", exc))
+            if crashed:
+                return
+        except MemoryError:
+            reader.ahead = None
+            conn.send(("retire", _memory_refusal(limits)))
+            return
+        except BaseException:  # a panic in calamine or Pillow, or a bug: this worker is done
+            import traceback
+
+            traceback.print_exc()
+            conn.send(("retire", FileRejected(C.FILE_UNREADABLE, reason="reader_crashed")))
+            return
+        reader.read_ahead()
+
+
+def _memory_refusal(limits: Limits) -> FileRejected:
+    return FileRejected(C.FILE_TOO_LARGE, what="read_memory", limit=f"{limits.reader_memory_mb} MB")
+
+
+def _time_refusal(limits: Limits) -> FileRejected:
+    return FileRejected(C.FILE_TOO_LARGE, what="read_time", limit=f"{limits.read_seconds} s")
+
+
+# The parent's side -------------------------------------------------------------------------------
+class _Worker:
+    def __init__(self, limits: Limits, hooks: bool) -> None:
+        mine, theirs = socket.socketpair()
+        fd, self.stderr_path = tempfile.mkstemp(prefix="exchange-reader-", suffix=".log")
+        with mine, theirs, os.fdopen(fd, "wb") as log_file:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", "from exchange.read.sandbox import _worker_main; _worker_main()",
+                 str(theirs.fileno())],
+                pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=log_file, env={**os.environ, **WORKER_ENV}, start_new_session=True)
+            self.conn = Connection(mine.detach())
+        self.conn.send((limits, hooks))
+        self._ps: Any = None
+        self.killed_for: str | None = None
+        self.broken = False
+        self.owed = 0                    # answers to `done` not yet read (see settle)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def receive(self, limits: Limits, seconds: float) -> Any:
+        """The worker's next answer; killed past `seconds` or past reader_memory_mb (then the
+        receive fails as for any death)."""
+        deadline = time.monotonic() + seconds
+        while not self.conn.poll(TICK):
+            if self.rss() > limits.reader_memory_mb << 20:
+                self.kill("memory")
+            elif time.monotonic() > deadline:
+                self.kill("time")
+        return self.conn.recv()
+
+    def finish(self) -> None:
+        """Tell the worker the file is done, without waiting: it closes the file and gives
+        memory back while the pipeline writes the receipt."""
+        try:
+            self.conn.send(("done",))
+            self.owed += 1
+        except OSError:
+            self.broken = True
+
+    def settle(self, limits: Limits) -> bool:
+        """Read the answers owed; False when the worker died meanwhile (no file's fault)."""
+        try:
+            while self.owed:
+                self.receive(limits, limits.read_seconds)
+                self.owed -= 1
+        except (EOFError, OSError):
+            self.broken = True
+        return not self.broken and self.alive()
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def rss(self) -> int:
+        import psutil
+
+        try:
+            if self._ps is None:
+                self._ps = psutil.Process(self.pid)
+            return int(self._ps.memory_info().rss)
+        except psutil.Error:
+            return 0
+
+    def kill(self, why: str) -> None:
+        self.killed_for = why
+        if self.alive():
+            self.process.kill()
+
+    def stop(self) -> None:
+        """Close the channel (an idle worker ends at once) and reap; kill if it lingers."""
+        self.conn.close()
+        try:
+            self.process.wait(STOP_GRACE)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        try:
+            os.unlink(self.stderr_path)
+        except OSError:
+            pass
+
+    def stderr_tail(self) -> str:
+        """The last lines the worker wrote (a panic's message, a traceback's end), on one line."""
+        try:
+            with open(self.stderr_path, "rb") as fh:
+                fh.seek(max(0, os.path.getsize(self.stderr_path) - 600))
+                lines = fh.read().decode("utf-8", "replace").strip().splitlines()
+        except OSError:
+            return ""
+        return " | ".join(line.strip() for line in lines[-4:])
+
+    def death(self, limits: Limits, name: str) -> FileRejected:
+        """Why the worker died, as the file's refusal; logged with what it wrote."""
+        self.broken = True
+        try:
+            code: int | None = self.process.wait(STOP_GRACE)
+        except subprocess.TimeoutExpired:
+            code = None
+        tail = self.stderr_tail()
+        if self.killed_for == "time" or code == -signal.SIGXCPU:
+            refusal = _time_refusal(limits)
+        elif self.killed_for == "memory" or "memory allocation of" in tail:
+            refusal = _memory_refusal(limits)     # ours, or Rust's allocator under RLIMIT_DATA
+        else:       # a signal from outside (the kernel's OOM killer, an operator), a segfault
+            refusal = FileRejected(C.FILE_UNREADABLE, reason="reader_crashed")
+        log.warning("reading worker %s died on %s (exit %s%s): %s; last words: %s",
+                    self.pid, name, code, f", killed for {self.killed_for}"
+                    if self.killed_for else "", refusal, tail or "-")
+        return refusal
+
+
+class Upload:
+    """One file in a worker's hands: `sniffed`, then its `book()` or its photos. Made by
+    Readers.upload(); every request is watched for the worker's size and time."""
+
+    def __init__(self, pool: "Readers", worker: _Worker, path: Path, stream_above: int) -> None:
+        self.pool, self.worker, self.path = pool, worker, path
+        self.limits = pool.limits
+        self.stream_above = stream_above
+        self.spent = 0.0
+        self.sniffed = Sniffed("csv")
+        self.opened: Any = None            # the book's head, when opened with the sniffing
+
+    def call(self, op: str, *args: Any) -> Any:
+        """Ask the worker and wait for its answer, watching its size and the file's time."""
+        w, limits = self.worker, self.limits
+        if w.broken:
+            raise FileRejected(C.FILE_UNREADABLE, reason="reader_crashed")
+        started = time.monotonic()
+        try:
+            w.conn.send((op, *args))
+            status, value = w.receive(limits, limits.read_seconds - self.spent)
+        except (EOFError, OSError) as exc:
+            raise w.death(limits, self.path.name) from exc
+        finally:
+            self.spent += time.monotonic() - started
+        if status == "ok":
+            return value
+        if status == "retire":           # a panic or MemoryError: the worker has ended itself
+            w.broken = True
+            log.warning("reading worker %s gave up on %s: %s; last words: %s", w.pid,
+                        self.path.name, value, w.stderr_tail() or "-")
+        raise value
+
+    def book(self) -> Book:
+        """The workbook or CSV as sheets of rows, each further sheet and chunk asked for as
+        needed (a small file came whole with the answer to `open`)."""
+        opened, self.opened = self.opened, None
+        if opened is None:
+            opened = self.call("book", self.sniffed.format, self.sniffed.largest_sheet,
+                               self.stream_above)
+        fmt, meta, first = opened
+        return Book(fmt, self._sheets(first), meta)
+
+    def _sheets(self, head: tuple[str, list[Row]] | None) -> Iterator[Sheet]:
+        while head is not None:
+            name, chunk = head
+            yield Sheet(name, self._rows(chunk))
+            head = self.call("sheet")
+
+    def _rows(self, chunk: list[Row]) -> Iterator[Row]:
+        while True:
+            yield from chunk
+            if len(chunk) < ROWS_PER_CHUNK:
+                return
+            chunk = self.call("rows")
+
+    def photos(self, name: str) -> list[str]:
+        """The photos of a photo upload (the file, or a zip's members), all checked first."""
+        return list(self.call("photos", name, self.sniffed.format))
+
+    def photo(self, index: int, rules: PhotoRules) -> Any:
+        """images.Decoded of the index-th photo."""
+        return self.call("photo", index, rules)
+
+
+class Readers:
+    """A pool of up to [limits] reader_workers reading workers, started as needed and reused."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.hooks = bool(os.environ.get(TEST_HOOKS_ENV))
+        self._idle: list[_Worker] = []
+        self._all: list[_Worker] = []
+        self._free = threading.Condition()
+        # Workers end with the pool (or at exit: they are daemons, and see their pipe close).
+        self._finalizer = weakref.finalize(self, _stop_all, self._all)
+
+    @contextmanager
+    def upload(self, path: Path, book: bool = True,
+               stream_above: int = STREAM_SHEET_BYTES) -> Iterator[Upload]:
+        """A worker holding `path`, sniffed (FileRejected for what sniffing refuses); a workbook
+        or CSV opened at once unless `book` is False (a photo upload). Sheets with more than
+        `stream_above` bytes of XML are read a slice at a time."""
+        worker = self._take()
+        up = Upload(self, worker, path, stream_above)
+        try:
+            up.sniffed, up.opened = up.call("open", str(path), stream_above if book else None)
+            yield up
+        finally:
+            if not worker.broken:
+                worker.finish()
+            self._give_back(worker)
+
+    def start(self) -> None:
+        """Start a worker now, if none is, without waiting for it: its start-up (~0.15 s)
+        overlaps whatever the caller does before the first file."""
+        with self._free:
+            if not self._all:
+                worker = _Worker(self.limits, self.hooks)
+                self._all.append(worker)
+                self._idle.append(worker)
+
+    def close(self) -> None:
+        self._finalizer()
+
+    def _take(self) -> _Worker:
+        with self._free:
+            while True:
+                while self._idle:
+                    worker = self._idle.pop()
+                    if worker.settle(self.limits):
+                        return worker
+                    self._retire(worker)
+                if len(self._all) < self.limits.reader_workers:
+                    break
+                self._free.wait()
+            worker = _Worker(self.limits, self.hooks)
+            self._all.append(worker)
+            return worker
+
+    def _give_back(self, worker: _Worker) -> None:
+        with self._free:
+            if worker.broken or not worker.alive():
+                self._retire(worker)
+            else:
+                self._idle.append(worker)
+            self._free.notify()
+
+    def _retire(self, worker: _Worker) -> None:
+        if worker in self._all:
+            self._all.remove(worker)
+        worker.stop()
+
+
+def _stop_all(workers: list[_Worker]) -> None:
+    for worker in list(workers):
+        try:
+            worker.stop()
+        except Exception:  # at exit: a worker already gone
+            pass
+    workers.clear()
+
+
+__all__ = ["Readers", "Upload", "TEST_HOOKS_ENV", "TEST_MARKER"]

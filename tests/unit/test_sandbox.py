@@ -1,0 +1,229 @@
+"""The reading sandbox (exchange.read.sandbox): workers reused across files, a large sheet streamed
+in chunks with exactly the rows of an in-process read, and a worker that dies, hangs or passes a
+limit is that file's refusal, with a fresh worker for the next file.
+
+The first three tests are those of the helper process that read large sheets until issue 15
+(tests/unit/test_read_slices.py), with the same assertions against the worker."""
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import openpyxl
+import pytest
+
+from exchange.config import Limits
+from exchange.errors import FileRejected
+from exchange.read.guard import sniff
+from exchange.read.sandbox import TEST_HOOKS_ENV, TEST_MARKER, Readers
+from exchange.read.tables import open_book
+from tests.flows.hostile_files import corner_cells_xlsx, cut_records_xls
+from tests.unit.test_read_slices import big_sheet
+
+
+@pytest.fixture
+def readers() -> Iterator[Readers]:
+    pool = Readers(Limits(reader_memory_mb=200))
+    yield pool
+    pool.close()
+
+
+def small_book(path: Path, value: str = "x") -> Path:
+    wb = openpyxl.Workbook()
+    wb.active.append([value, 1])
+    wb.save(path)
+    return path
+
+
+def rows_of(pool: Readers, path: Path, stream_above: int = 0) -> list[tuple[str, list[Any]]]:
+    with pool.upload(path, stream_above=stream_above) as upload:
+        return [(sheet.name, list(sheet.rows)) for sheet in upload.book().sheets]
+
+
+def in_process(path: Path) -> list[tuple[str, list[Any]]]:
+    limits = Limits()
+    with open_book(path, sniff(path, limits), limits, stream_above=1 << 40) as book:
+        return [(sheet.name, list(sheet.rows)) for sheet in book.sheets]
+
+
+def worker_pid(pool: Readers) -> int:
+    [worker] = pool._all
+    return worker.pid
+
+
+def test_one_worker_reads_file_after_file(tmp_path: Path, readers: Readers) -> None:
+    pids = set()
+    for i in range(5):
+        assert rows_of(readers, small_book(tmp_path / f"{i}.xlsx", f"v{i}")) == [
+            ("Sheet", [(1, (f"v{i}", 1.0))])]
+        pids.add(worker_pid(readers))
+    assert len(pids) == 1
+
+
+def test_a_large_sheet_comes_in_chunks_with_every_row(tmp_path: Path, readers: Readers) -> None:
+    big_sheet(tmp_path, 7000)                    # several chunks of rows, several slices
+    assert rows_of(readers, tmp_path / "big.xlsx") == in_process(tmp_path / "big.xlsx")
+
+
+def test_an_abandoned_sheet_stops_its_reader(tmp_path: Path, readers: Readers) -> None:
+    big_sheet(tmp_path, 20000)
+    with readers.upload(tmp_path / "big.xlsx", stream_above=0) as upload:
+        rows = next(upload.book().sheets).rows
+        assert next(rows)[0] == 1
+        pid = worker_pid(readers)
+        started = time.monotonic()
+    assert time.monotonic() - started < 2         # told to stop, not waited for to the end
+    assert rows_of(readers, small_book(tmp_path / "next.xlsx")) == [("Sheet", [(1, ("x", 1.0))])]
+    assert worker_pid(readers) == pid             # the same worker, ready for the next file
+
+
+def test_a_worker_that_dies_is_a_corrupt_file_not_a_hang(tmp_path: Path, readers: Readers) -> None:
+    big_sheet(tmp_path, 30000)                    # more than a chunk and the socket hold
+    with pytest.raises(FileRejected) as err:
+        with readers.upload(tmp_path / "big.xlsx", stream_above=0) as upload:
+            rows = next(upload.book().sheets).rows
+            next(rows)
+            pid = worker_pid(readers)
+            os.kill(pid, signal.SIGKILL)          # the kernel's OOM killer, say
+            for _ in rows:
+                pass
+    assert err.value.code == "file.unreadable"
+    assert err.value.params == {"reason": "reader_crashed"}
+    assert rows_of(readers, small_book(tmp_path / "next.xlsx")) == [("Sheet", [(1, ("x", 1.0))])]
+    assert worker_pid(readers) != pid
+
+
+def test_a_worker_stopped_and_continued_loses_no_rows(tmp_path: Path, readers: Readers) -> None:
+    """Ctrl-Z and fg, or a profiler attaching: each stop cuts the worker's socket writes short."""
+    big_sheet(tmp_path, 30000)
+    [(_, expected)] = in_process(tmp_path / "big.xlsx")
+    with readers.upload(tmp_path / "big.xlsx", stream_above=0) as upload:
+        rows = next(upload.book().sheets).rows
+        got = [next(rows)]
+        pid = worker_pid(readers)
+        done = threading.Event()
+
+        def stop_and_continue() -> None:
+            try:
+                while not done.is_set():
+                    os.kill(pid, signal.SIGSTOP)
+                    time.sleep(0.002)
+                    os.kill(pid, signal.SIGCONT)
+                    time.sleep(0.003)
+            except ProcessLookupError:            # the worker died: the test fails below
+                pass
+
+        bother = threading.Thread(target=stop_and_continue)
+        bother.start()
+        try:
+            for row in rows:
+                got.append(row)
+                if len(got) % 2000 == 0:
+                    time.sleep(0.05)              # a slow caller: the socket fills, writes block
+        finally:
+            done.set()
+            bother.join()
+    assert len(got) == len(expected) == 30000
+    assert got == expected
+
+
+def test_a_panic_in_calamine_is_a_damaged_file_and_a_new_worker(tmp_path: Path,
+                                                                 readers: Readers) -> None:
+    rows_of(readers, small_book(tmp_path / "first.xlsx"))
+    pid = worker_pid(readers)
+    with pytest.raises(FileRejected) as err:
+        rows_of(readers, cut_records_xls(tmp_path / "cut.xls"))
+    assert (err.value.code, err.value.params) == ("file.unreadable", {"reason": "reader_crashed"})
+    assert rows_of(readers, small_book(tmp_path / "next.xlsx")) == [("Sheet", [(1, ("x", 1.0))])]
+    assert worker_pid(readers) != pid
+
+
+def test_past_the_cheap_checks_the_memory_limit_holds(tmp_path: Path) -> None:
+    """Limits wide enough that the corner cell passes the reference check: calamine asks for 17
+    billion cells, RLIMIT_DATA refuses, Rust's allocator aborts the worker; the file is refused
+    for memory."""
+    pool = Readers(Limits(max_columns=16384, max_rows=1_048_576, reader_memory_mb=200))
+    try:
+        with pytest.raises(FileRejected) as err:
+            rows_of(pool, corner_cells_xlsx(tmp_path / "corner.xlsx", 1), stream_above=1 << 40)
+        assert (err.value.code, err.value.params) == (
+            "file.too_large", {"what": "read_memory", "limit": "200 MB"})
+        assert rows_of(pool, small_book(tmp_path / "next.xlsx")) == [("Sheet", [(1, ("x", 1.0))])]
+    finally:
+        pool.close()
+
+
+@pytest.mark.parametrize("action, code, params", [
+    ("abort", "file.unreadable", {"reason": "reader_crashed"}),
+    ("kill", "file.unreadable", {"reason": "reader_crashed"}),
+    ("allocate", "file.too_large", {"what": "read_memory", "limit": "200 MB"}),
+    ("hang", "file.too_large", {"what": "read_time", "limit": "3 s"}),
+    ("spin", "file.too_large", {"what": "read_time", "limit": "3 s"}),
+])
+def test_a_worker_that_aborts_hangs_or_hoards_costs_the_file_only(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, action: str, code: str,
+        params: dict[str, str]) -> None:
+    monkeypatch.setenv(TEST_HOOKS_ENV, "1")
+    pool = Readers(Limits(read_seconds=3, reader_memory_mb=200))
+    try:
+        hostile = tmp_path / "hostile.csv"
+        hostile.write_bytes(TEST_MARKER + action.encode() + "\n身份证号,姓名\n1,2\n".encode())
+        started = time.monotonic()
+        with pytest.raises(FileRejected) as err:
+            rows_of(pool, hostile)
+        assert (err.value.code, err.value.params) == (code, params)
+        assert time.monotonic() - started < 10
+        assert rows_of(pool, small_book(tmp_path / "next.xlsx")) == [("Sheet", [(1, ("x", 1.0))])]
+    finally:
+        pool.close()
+
+
+def test_test_hooks_do_nothing_unless_asked(tmp_path: Path, readers: Readers,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(TEST_HOOKS_ENV, raising=False)
+    marked = tmp_path / "marked.csv"
+    marked.write_bytes(TEST_MARKER + b"abort\na,b\n")
+    assert rows_of(readers, marked) == [("csv", [(1, ("EXCHANGE-SANDBOX-TEST:abort",)), (2, ("a", "b"))])]
+
+
+def test_workers_end_with_their_pool(tmp_path: Path) -> None:
+    pool = Readers(Limits())
+    rows_of(pool, small_book(tmp_path / "a.xlsx"))
+    [worker] = pool._all
+    pool.close()
+    assert worker.process.poll() is not None
+
+
+def test_a_large_sheet_past_the_row_limit_is_refused_before_a_row_is_read(tmp_path: Path) -> None:
+    big_sheet(tmp_path, 300)
+    limits = Limits(max_rows=200)
+    with open_book(tmp_path / "big.xlsx", sniff(tmp_path / "big.xlsx", limits), limits,
+                   stream_above=0) as book:
+        rows = next(book.sheets).rows
+        with pytest.raises(FileRejected) as err:
+            next(rows)
+    assert (err.value.code, err.value.params) == ("file.too_large", {"what": "row_count", "limit": 200})
+    limits = Limits(max_rows=270)                 # 300 rows: within the title rows' room
+    with open_book(tmp_path / "big.xlsx", sniff(tmp_path / "big.xlsx", limits), limits,
+                   stream_above=0) as book:
+        assert len(list(next(book.sheets).rows)) == 300
+
+
+def test_a_stop_signal_to_every_process_does_not_end_a_worker_mid_file(
+        tmp_path: Path, readers: Readers) -> None:
+    """systemd stops a service with SIGTERM to its whole control group: the service finishes the
+    file in hand, so its worker must too (it ends when its channel closes)."""
+    big_sheet(tmp_path, 7000)
+    with readers.upload(tmp_path / "big.xlsx", stream_above=0) as upload:
+        rows = next(upload.book().sheets).rows
+        got = [next(rows)]
+        os.kill(worker_pid(readers), signal.SIGTERM)
+        got += list(rows)
+    assert got == in_process(tmp_path / "big.xlsx")[0][1]
+    [worker] = readers._all
+    readers.close()
+    assert worker.process.poll() is not None
