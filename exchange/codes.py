@@ -110,3 +110,9 @@ NOTE_PHOTO_SAME = "note.photo_same"            # identical to a photo already st
 NOTE_HOUSEHOLD_DONE = "note.household_done"    # a household row took effect on import
 NOTE_CODES = (NOTE_CLASS_STOP, NOTE_PHOTO_SAVED, NOTE_PHOTO_SAME, NOTE_HOUSEHOLD_DONE)
 # ---- end of issue 4 section ---------------------------------------------------------------------
+
+# ---- issue 15 / 21 section: text that cannot travel, business-rule gaps -----------------------
+TEXT_CONTROL = "text.control"                  # a cell holds a control character or noncharacter
+DECLARATION_KIND_MISMATCH = "declaration.kind_mismatch"   # withdraw: 业务类型 is not the serial's kind
+ROW_CODES = ROW_CODES + (TEXT_CONTROL, DECLARATION_KIND_MISMATCH)  # type: ignore[assignment]
+# ---- end of issue 15 / 21 section ---------------------------------------------------------------

@@ -19,6 +19,7 @@ from typing import Any
 from exchange.config import Instance
 from exchange.intake.watch import InboxWatcher, IntakeWorker
 from exchange.schedule.scheduler import JobScheduler
+from exchange.text import log_safe
 from exchange.schedule.spec import JobSpec, load_jobs
 from exchange.sftp.auth import Authenticator
 from exchange.sftp.lockout import DatabaseLockout, LockoutPolicy
@@ -43,7 +44,7 @@ class ContextFormatter(logging.Formatter):
             prefix += f"unit={getattr(record, 'unit', '-')} "
         if "file=" not in message:
             prefix += f"file={getattr(record, 'file', '-')} "
-        record.message = prefix + message
+        record.message = log_safe(prefix + message)     # one line, whatever a name holds
         try:
             return super().formatMessage(record)
         finally:
@@ -56,7 +57,8 @@ def setup_logging(instance: Instance, *, stream: Any = None) -> list[logging.Han
     logs.mkdir(parents=True, exist_ok=True)
     formatter = ContextFormatter(LOG_FORMAT)
     file_handler = logging.handlers.RotatingFileHandler(logs / "exchange.log", maxBytes=20 << 20,
-                                                        backupCount=5, encoding="utf-8")
+                                                        backupCount=5, encoding="utf-8",
+                                                        errors="backslashreplace")
     err_handler = logging.StreamHandler(stream or sys.stderr)
     handlers: list[logging.Handler] = [file_handler, err_handler]
     root = logging.getLogger()

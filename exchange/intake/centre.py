@@ -4,7 +4,6 @@ Each file gets a receipt in outbox/_centre/receipts/ and is archived or quaranti
 """
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 from datetime import datetime
@@ -18,6 +17,7 @@ from exchange.master import load_master
 from exchange.messages import OUTPUT_NAMES, file_message
 from exchange.outputs.atomic import write_text
 from exchange.store.db import Database, transient, trouble
+from exchange.text import json_text
 
 log = logging.getLogger("exchange.centre")
 
@@ -104,7 +104,7 @@ def handle_centre_file(instance: Instance, db: Database, work: Path, name: str) 
     receipt = {"file": name, "received_at": datetime.now().isoformat(timespec="seconds"), **receipt}
     stamp = f"{datetime.now():%Y%m%d-%H%M%S}-{Path(name).stem}"
     out = instance.unit_outbox(CENTRE, "receipts")
-    write_text(out / f"{stamp}.{OUTPUT_NAMES['receipt']}.json", json.dumps(receipt, ensure_ascii=False, indent=1))
+    write_text(out / f"{stamp}.{OUTPUT_NAMES['receipt']}.json", json_text(receipt, indent=1))
     base = instance.quarantine if receipt["status"] == "quarantined" else instance.archive / f"{datetime.now():%Y%m}"
     target = base / CENTRE / f"{datetime.now():%Y%m%d%H%M%S}-{name}"
     target.parent.mkdir(parents=True, exist_ok=True)

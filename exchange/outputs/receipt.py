@@ -7,6 +7,7 @@ from typing import IO, Any, Iterable
 
 from exchange.messages import RECEIPT_WORDS as W, STATUS_LABELS
 from exchange.results import FileResult, RowOutcome
+from exchange.text import json_text, travel_safe
 
 
 class ReceiptRows:
@@ -21,7 +22,7 @@ class ReceiptRows:
         line = outcome.as_dict()
         line["id_number"] = outcome.id_number
         line["name"] = outcome.name
-        self._fh.write(json.dumps(line, ensure_ascii=False) + "\n")
+        self._fh.write(json_text(line) + "\n")
 
     def close(self) -> None:
         if not self._fh.closed:
@@ -49,10 +50,10 @@ def receipt_json(result: FileResult, rows: Iterable[dict[str, Any]], out: IO[str
         "counts": result.counts.as_dict(),
         "error_workbook": result.error_book_name,
     }
-    body = json.dumps(head, ensure_ascii=False, indent=1)
+    body = json_text(head, indent=1)
     out.write(body[:-2] + ',\n "rows": [')
     for i, row in enumerate(rows):
-        out.write(("\n  " if i == 0 else ",\n  ") + json.dumps(row, ensure_ascii=False))
+        out.write(("\n  " if i == 0 else ",\n  ") + json_text(row))
     out.write("\n ]\n}\n")
 
 
@@ -69,7 +70,7 @@ def receipt_text(result: FileResult, rows: Iterable[dict[str, Any]], max_lines: 
     if result.file_error:
         lines.append(W["file_reason"] + result.file_error.message)
         lines.append(W["quarantined"] if result.quarantined else W["archived"])
-        return "\n".join(lines) + "\n"
+        return travel_safe("\n".join(lines) + "\n")
     lines.append(W["counts"].format(**result.counts.as_dict()))
     if result.error_book_name:
         lines.append(W["error_book"].format(name=result.error_book_name))
@@ -93,4 +94,4 @@ def receipt_text(result: FileResult, rows: Iterable[dict[str, Any]], max_lines: 
         lines.append(W["more_rows"].format(more=more))
     lines.append("")
     lines.append(W["archived"])
-    return "\n".join(lines) + "\n"
+    return travel_safe("\n".join(lines) + "\n")
