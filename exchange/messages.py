@@ -453,7 +453,7 @@ DOC_NAMES.update({
 ROW_MESSAGES.update({
     C.TEXT_CONTROL: "「{column}」中含有看不见的控制字符（{char}），常见于从网页、聊天软件或其他系统复制粘贴的内容。"
                     "请删除该单元格内容后重新录入，再报送。",
-    C.DECLARATION_KIND_MISMATCH: "业务流水号 {serial} 是“{actual}”申报，与本行填写的业务类型“{stated}”不一致，未回退。"
-                                 "请核对业务流水号和业务类型。",
+    C.DECLARATION_KIND_MISMATCH: "业务流水号 {serial} 的业务类型是“{actual}”，与本行填写的“{stated}”不一致，"
+                                 "未回退。请核对业务流水号和业务类型。",
 })
 # ---- end of issue 15 / 21 section ---------------------------------------------------------------

@@ -158,6 +158,11 @@ def change_nonempty(row: int, values: dict[str, Any], ctx: CheckContext) -> list
     return [Finding(row, C.NOTHING_TO_CHANGE)]
 
 
+def _kind_label(ctx: CheckContext, kind: str) -> str:
+    spec = ctx.rules.kinds.get(kind)
+    return spec.label if spec else kind
+
+
 @row_check
 def withdraw_target(row: int, values: dict[str, Any], ctx: CheckContext) -> list[Finding]:
     """A withdrawal names a pending declaration of this unit, by serial or by ID (+ type)."""
@@ -174,6 +179,10 @@ def withdraw_target(row: int, values: dict[str, Any], ctx: CheckContext) -> list
     if not candidates:
         return [_cell(row, ctx, "serial" if serial is not None else "id_number",
                       C.DECLARATION_NOT_FOUND, **what)]
+    if serial is not None and kind is not None and candidates[0].kind != kind:
+        # 业务类型 says what the clerk means to withdraw: a serial of another kind is a typo.
+        return [_cell(row, ctx, "declared_kind", C.DECLARATION_KIND_MISMATCH, serial=serial,
+                      actual=_kind_label(ctx, candidates[0].kind), stated=_kind_label(ctx, kind))]
     if not any(d.status == "pending" for d in candidates):
         d = candidates[0]
         return [_cell(row, ctx, "serial" if serial is not None else "id_number",

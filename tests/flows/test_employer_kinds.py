@@ -123,3 +123,21 @@ def test_withdraw_cannot_touch_another_units_declaration(instance, db):  # type:
     assert triples(receipt) == [(4, "业务流水号", C.DECLARATION_NOT_FOUND)]
     with db.session() as s:
         assert s.get(Declaration, serial).status == "pending"
+
+
+def test_withdraw_by_serial_refuses_a_stated_type_that_is_not_the_serials(instance, db):  # type: ignore[no-untyped-def]
+    a, b = make_id("19800101", "421"), make_id("19800101", "423")
+    make_workbook(instance.unit_inbox("1001") / "add.xlsx", ADD_HEADERS, [add_row(a, "甲"), add_row(b, "乙")],
+                  title="职工批量新增申报填写表")
+    process_one(instance, db)
+    with db.session() as s:
+        serial_a, serial_b = s.scalars(select(Declaration.serial).order_by(Declaration.serial)).all()
+    make_workbook(instance.unit_inbox("1001") / "回退.xlsx", ["业务流水号", "身份证号", "业务类型"],
+                  [[serial_a, "", "工资申报"], [serial_b, "", "职工增加申报"]], title="业务回退表")
+    receipt = receipt_of(instance, process_one(instance, db))
+    assert triples(receipt) == [(4, "业务类型", C.DECLARATION_KIND_MISMATCH)]
+    message = receipt["rows"][0]["errors"][0]["message"]
+    assert f"业务流水号 {serial_a}" in message and "职工增加" in message and "缴费基数" in message
+    with db.session() as s:
+        assert s.get(Declaration, serial_a).status == "pending"
+        assert s.get(Declaration, serial_b).status == "withdrawn"
