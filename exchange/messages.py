@@ -44,7 +44,7 @@ ROW_MESSAGES: dict[str, str] = {
     C.RECORD_MISMATCH: "「{column}」“{value}”与系统记录“{expected}”不一致，此列请勿改动。",
     C.NOTHING_TO_CHANGE: "本行没有填写任何要修改的内容。",
     C.DECLARATION_NOT_FOUND: "没有找到本单位可回退的申报（{by} {value}）。",
-    C.DECLARATION_NOT_PENDING: "业务流水号 {serial} 的申报已{status}，只有未提交的申报才能回退。",
+    C.DECLARATION_NOT_PENDING: "业务流水号 {serial} 的申报当前为“{status}”，只有未提交的申报才能回退。",
     C.TEXT_TOO_LONG: "「{column}」超过 {limit} 个字符，请精简。",
     C.FORMAT_INVALID: "「{column}」“{value}”格式不正确（{expected}）。",
     C.PHONE_INVALID: "「{column}」“{value}”不是有效的电话号码（手机11位，固话可带区号和“-”）。",
@@ -456,4 +456,6 @@ ROW_MESSAGES.update({
     C.DECLARATION_KIND_MISMATCH: "业务流水号 {serial} 的业务类型是“{actual}”，与本行填写的“{stated}”不一致，"
                                  "未回退。请核对业务流水号和业务类型。",
 })
+# A withdraw file's receipt: its accepted rows withdrew declarations, nothing awaits submission.
+WITHDRAWN_HINT = "成功的行对应的申报已回退（状态为“已回退”），不会提交医保中心审核。"
 # ---- end of issue 15 / 21 section ---------------------------------------------------------------

@@ -397,7 +397,8 @@ def examine(instance: Instance, session: Session, path: Path, unit_code: str, na
         detected = detect_kind(kinds, located.header, located.title_lines, name, book.meta)
         kind = detected.kind
         result.kind, result.kind_label = kind.kind, kind.label
-        result.awaits_submission = kind.review
+        result.awaits_submission = kind.review and kind.action == "declare"
+        result.withdrawal = kind.action == "withdraw"
         named = unit_named(located.title_lines, book.meta)
         if named and named != unit_code:
             raise FileRejected(C.FILE_WRONG_UNIT, named=named, unit=unit_code)

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 from typing import IO, Any, Iterable
 
-from exchange.messages import RECEIPT_WORDS as W, STATUS_LABELS
+from exchange.messages import RECEIPT_WORDS as W, STATUS_LABELS, WITHDRAWN_HINT
 from exchange.results import FileResult, RowOutcome
 from exchange.text import json_text, travel_safe
 
@@ -76,6 +76,8 @@ def receipt_text(result: FileResult, rows: Iterable[dict[str, Any]], max_lines: 
         lines.append(W["error_book"].format(name=result.error_book_name))
     if result.counts.accepted and result.awaits_submission:
         lines.append(W["pending_hint"])
+    if result.counts.accepted and result.withdrawal:
+        lines.append(WITHDRAWN_HINT)
     shown = 0
     more = 0
     for row in rows:

@@ -141,3 +141,19 @@ def test_withdraw_by_serial_refuses_a_stated_type_that_is_not_the_serials(instan
     with db.session() as s:
         assert s.get(Declaration, serial_a).status == "pending"
         assert s.get(Declaration, serial_b).status == "withdrawn"
+
+
+def test_withdrawal_receipt_says_what_happened_not_that_rows_await_submission(instance, db):  # type: ignore[no-untyped-def]
+    a, b = make_id("19800101", "431"), make_id("19800101", "433")
+    make_workbook(instance.unit_inbox("1001") / "add.xlsx", ADD_HEADERS, [add_row(a, "甲"), add_row(b, "乙")],
+                  title="职工批量新增申报填写表")
+    process_one(instance, db)
+    with db.session() as s:
+        serial_a, serial_b = s.scalars(select(Declaration.serial).order_by(Declaration.serial)).all()
+        s.get(Declaration, serial_b).status = "submitted"
+    make_workbook(instance.unit_inbox("1001") / "回退.xlsx", ["业务流水号", "身份证号", "业务类型"],
+                  [[serial_a, "", ""], [serial_b, "", ""]], title="业务回退表")
+    result = process_one(instance, db)
+    text = (instance.unit_outbox("1001", "receipts") / result.receipt_name).read_text(encoding="utf-8-sig")
+    assert "待提交" not in text and "夜间" not in text and "已回退" in text
+    assert "已已" not in text and f"业务流水号 {serial_b} 的申报当前为“已提交”" in text
