@@ -29,7 +29,7 @@ ROW_MESSAGES: dict[str, str] = {
     C.WAGE_OUT_OF_BOUNDS: "「{column}」{value} 超出 {month} 的缴费基数范围（下限 {low}，上限 {high}）。",
     C.DUPLICATE_IN_FILE: "同一人员在本文件第 {first_row} 行已经出现，本行不再导入。",
     C.DUPLICATE_IMPORTED: "该行已在之前的报盘中导入（业务流水号 {serial}），本次不重复导入。",
-    C.PERSON_NOT_ON_FILE: "系统中没有该人员（{id}）的基本信息。新参保人员请先到医保经办窗口办理基本资料登记。",
+    C.PERSON_NOT_ON_FILE: "系统中没有该{who}（{id}）的{record}。{advice}",
     C.PERSON_NOT_INSURED_HERE: "该人员当前不在本单位参保，不能办理{kind_label}。",
     C.PERSON_INSURED_ELSEWHERE: "该人员当前在其他单位（{other_unit}）参保，请原单位先办理减少后再申报。",
     C.PERSON_PENDING: "该人员已有未审核完毕的申报（业务流水号 {serial}，{kind_label}，{status}），"
@@ -455,6 +455,18 @@ ROW_MESSAGES.update({
                     "请删除该单元格内容后重新录入，再报送。",
     C.DECLARATION_KIND_MISMATCH: "业务流水号 {serial} 的业务类型是“{actual}”，与本行填写的“{stated}”不一致，"
                                  "未回退。请核对业务流水号和业务类型。",
+})
+# person.not_on_file in the words of who reads it: an employer adding staff where the region
+# requires registration first; a unit stopping or changing someone it has no record of; a
+# community or school suspending or moving a resident (no counter visit: the resident kinds).
+PHRASES.update({
+    "who_person": "人员",
+    "who_resident": "居民",
+    "record_basic": "基本信息",
+    "record_insured": "参保记录",
+    "advice_register": "新参保人员请先到医保经办窗口办理基本资料登记。",
+    "advice_check": "请核对证件号码和姓名；不在本单位参保的人员无法办理此项业务。",
+    "advice_resident": "请核对证件号码和姓名；尚未参保的居民请先报送城乡居民参保申报表。",
 })
 # A withdraw file's receipt: its accepted rows withdrew declarations, nothing awaits submission.
 WITHDRAWN_HINT = "成功的行对应的申报已回退（状态为“已回退”），不会提交医保中心审核。"
