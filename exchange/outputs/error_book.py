@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from exchange.checks.values import as_text
 from exchange.errors import ErrorBookFailed
 from exchange.frames import frame, receive, stop, write_all
 from exchange.kinds.spec import KindSpec
@@ -134,7 +135,9 @@ class ErrorBookWriter:
             ws.write_blank(row, col, None, self._format(look, None))
             return
         if not isinstance(value, str):
-            if force_text or isinstance(value, float) and not math.isfinite(value):
+            if force_text and isinstance(value, (int, float)) and not isinstance(value, bool):
+                value = as_text(value)       # as the receipt shows it: 3.20602E+17 for a lost ID
+            elif force_text or isinstance(value, float) and not math.isfinite(value):
                 value = str(value)
             elif isinstance(value, bool):
                 ws.write_boolean(row, col, value, self._format(look, None))
