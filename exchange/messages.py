@@ -468,6 +468,8 @@ PHRASES.update({
     "advice_check": "请核对证件号码和姓名；不在本单位参保的人员无法办理此项业务。",
     "advice_resident": "请核对证件号码和姓名；尚未参保的居民请先报送城乡居民参保申报表。",
 })
+# The centre's digest: registrations (households, no review) apart from declarations.
+DIGEST_HEADERS["registered"] = "登记"
 # A withdraw file's receipt: its accepted rows withdrew declarations, nothing awaits submission.
 WITHDRAWN_HINT = "成功的行对应的申报已回退（状态为“已回退”），不会提交医保中心审核。"
 # ---- end of issue 15 / 21 section ---------------------------------------------------------------
