@@ -403,7 +403,7 @@ def centre_digest(instance: Instance, db: Database, day: date | None = None) -> 
         figures = digest_figures(s, day, [k.kind for k in instance.rules.kinds.values()
                                           if not k.review])
         names = dict(s.execute(select(Unit.code, Unit.name)).all())
-    columns = [Column(DH["unit_name"], 44)] + [Column(DH[k], 16, "right", total=True)
+    columns = [Column(DH["unit_name"], 28)] + [Column(DH[k], 16, "right", total=True)
                                                 for k in DIGEST_COLUMNS]
     columns.insert(0, Column(DH["unit_code"], 22))
     rows = [[code, names.get(code, ""), *[f[k] for k in DIGEST_COLUMNS]]
