@@ -16,6 +16,7 @@ from typing import Any, Callable, Collection, Iterable, Sequence
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from exchange.checks import ids
 from exchange.config import CENTRE, Instance
 from exchange.kinds.spec import ColumnSpec, KindSpec, RuleSet
 from exchange.messages import (DIGEST_HEADERS as DH, DOC_NAMES, REPORT_NAMES, ROSTER_TITLES,
@@ -85,7 +86,10 @@ def kind_section(rules: RuleSet, kind: KindSpec, decls: Sequence[Declaration], *
     def plain(col: ColumnSpec) -> Callable[[Declaration], Any]:
         if col.type == "wage":
             return lambda d: (d.payload or {}).get(col.field)
-        return lambda d: display_value(col, (d.payload or {}).get(col.field), tables)
+        # 性别 and 出生日期 left blank are shown as the ID says (the row agreed with it or was
+        # refused: sex.mismatch, birthdate.mismatch); the payload keeps what the clerk wrote.
+        return lambda d: display_value(col, (d.payload or {}).get(col.field)
+                                       or ids.from_id(col.field, d.id_number), tables)
 
     for name in fields:
         if name == "@stop_date":
