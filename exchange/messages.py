@@ -238,8 +238,6 @@ DOC_NAMES = {
 # Templates (exchange templates): title row, instructions sheet, drop-down lists.
 TEMPLATE_WORDS: dict[str, Any] = {
     "title": "{title}  单位编号：{unit}  单位名称：{unit_name}",
-    "note": "带 * 的列为必填项；有下拉箭头的列请从列表选择；灰色列为系统记录，已锁定。详细填写规则见“说明”工作表。",
-    "prefill_note": "本表已预填本单位在职参保人员（共 {count} 人）。不办理的人员请整行删除；灰色列为系统记录，请勿改动。详细规则见“说明”工作表。",
     "help_sheet": "说明",
     "lists_sheet": "代码表",
     "help_title": "{title} 填写说明（单位编号：{unit}，模板版本 {version}）",
@@ -250,17 +248,6 @@ TEMPLATE_WORDS: dict[str, Any] = {
     "protected": "系统记录，已锁定，请勿改动。",
     "example": "例如：{value}。",
     "max_length": "最多 {limit} 个字。",
-    "general": (
-        "1. 带 * 的列为必填项；表头和标题行请勿改动，也不要删除隐藏的工作表（系统靠它识别模板）。",
-        "2. 身份证号等号码列已设置为文本格式，请直接录入或粘贴为“值”，不要改成数值格式，否则末几位会丢失。",
-        "3. 代码列可填代码、名称或“代码-名称”，建议从下拉列表选择。",
-        "4. 填好后把本工作簿直接放入本单位收件箱（inbox）；几分钟后发件箱（outbox）会有回执，失败的行会附错误工作簿。",
-        "5. 已成功导入的行再次报送不会重复导入。",
-    ),
-    "prefill_general": (
-        "6. 本表已预填本单位在职参保人员，灰色列已锁定。不办理的人员请整行删除："
-        "在“审阅”菜单中点击“撤销工作表保护”（无需密码），删除整行后保存即可。",
-    ),
 }
 # One rule line per column type, shown in the instructions sheet.
 COLUMN_RULES = {
@@ -470,6 +457,24 @@ PHRASES.update({
 })
 # The centre's digest: registrations (households, no review) apart from declarations.
 DIGEST_HEADERS["registered"] = "登记"
+# Template instructions, put together from what the template has (outputs/templates.py).
+TEMPLATE_NOTE = {
+    "required": "带 * 的列为必填项；",
+    "lists": "有下拉箭头的列请从列表选择；",
+    "locked": "灰色列为系统记录，已锁定，请勿改动；",
+    "prefilled": "本表已预填本单位在职参保人员（共 {count} 人），不办理的人员请整行删除；",
+    "help": "详细填写规则见“说明”工作表。",
+}
+TEMPLATE_GENERAL = {          # numbered in order on the 说明 sheet, only those that apply
+    "headers": "带 * 的列为必填项；表头和标题行请勿改动，也不要删除隐藏的工作表（系统靠它识别模板）。",
+    "text_ids": "身份证号等号码列已设置为文本格式，请直接录入或粘贴为“值”，不要改成数值格式，否则末几位会丢失。",
+    "lists": "代码列可填代码、名称或“代码-名称”，建议从下拉列表选择。",
+    "send": "填好后把本工作簿直接放入本单位收件箱（inbox）；几分钟后发件箱（outbox）会有回执，失败的行会附错误工作簿。",
+    "again": "已成功导入的行再次报送不会重复导入。",
+    "prefilled_locked": "本表已预填本单位在职参保人员，灰色列已锁定。不办理的人员请整行删除："
+                        "在“审阅”菜单中点击“撤销工作表保护”（无需密码），删除整行后保存即可。",
+    "prefilled": "本表已预填本单位在职参保人员。不办理的人员请整行删除后保存即可。",
+}
 # A withdraw file's receipt: its accepted rows withdrew declarations, nothing awaits submission.
 WITHDRAWN_HINT = "成功的行对应的申报已回退（状态为“已回退”），不会提交医保中心审核。"
 # ---- end of issue 15 / 21 section ---------------------------------------------------------------
