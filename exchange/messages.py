@@ -475,6 +475,9 @@ TEMPLATE_GENERAL = {          # numbered in order on the 说明 sheet, only thos
                         "在“审阅”菜单中点击“撤销工作表保护”（无需密码），删除整行后保存即可。",
     "prefilled": "本表已预填本单位在职参保人员。不办理的人员请整行删除后保存即可。",
 }
+# A receipt whose file's name could not be used as it was (intake/names.py).
+RENAMED_NOTE = ("（原文件名含有看不见的字符、易混淆的斜杠或过长，回执、错误工作簿和归档使用上面的文件名；"
+                "原文件名见 JSON 回执的 file 项。）")
 # A withdraw file's receipt: its accepted rows withdrew declarations, nothing awaits submission.
 WITHDRAWN_HINT = "成功的行对应的申报已回退（状态为“已回退”），不会提交医保中心审核。"
 # ---- end of issue 15 / 21 section ---------------------------------------------------------------

@@ -31,6 +31,7 @@ from exchange.config import Instance
 from exchange.errors import DatabaseBusy, ErrorBookFailed, FileRejected
 from exchange.heap import many_objects, tidy
 from exchange.intake.claim import Claim, claimed, node_name
+from exchange.intake.names import safe_name
 from exchange.kinds.detect import detect_kind, unit_named
 from exchange.kinds.spec import KindSpec, normalise_label
 from exchange.messages import DECLARATION_STATUS_LABELS, OUTPUT_NAMES
@@ -420,7 +421,7 @@ def examine(instance: Instance, session: Session, path: Path, unit_code: str, na
 
 # Processing a claimed file ---------------------------------------------------------------------
 def output_stem(result: FileResult) -> str:
-    return f"{result.received_at:%Y%m%d-%H%M%S}-{result.file_id:06d}-{Path(result.name).stem}"
+    return f"{result.received_at:%Y%m%d-%H%M%S}-{result.file_id:06d}-{Path(safe_name(result.name)).stem}"
 
 
 def process_claim(instance: Instance, db: Database, work: Claim, actor: str | None = None,
@@ -621,7 +622,7 @@ def place(instance: Instance, db: Database, work: Claim, quarantined: bool, stag
             publish(staged, outbox / "receipts" / staged.name)
     month = f"{work.received_at:%Y%m}"
     base = instance.quarantine if quarantined else instance.archive / month
-    target = base / work.unit / f"{work.file_id:06d}-{work.name}"
+    target = base / work.unit / f"{work.file_id:06d}-{safe_name(work.name)}"
     target.parent.mkdir(parents=True, exist_ok=True)
     if work.work_path.exists():
         shutil.move(str(work.work_path), target)

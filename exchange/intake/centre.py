@@ -13,6 +13,7 @@ from typing import Callable
 from exchange.config import CENTRE, Instance
 from exchange.errors import DatabaseBusy
 from exchange.intake.ignore import ignored
+from exchange.intake.names import safe_name
 from exchange.master import load_master
 from exchange.messages import OUTPUT_NAMES, file_message
 from exchange.outputs.atomic import write_text
@@ -68,7 +69,7 @@ def process_centre_inbox(instance: Instance, db: Database, settle_seconds: float
     for path in sorted(inbox.iterdir(), key=lambda p: p.stat().st_mtime if p.exists() else 0):
         if not path.is_file() or ignored(path.name) or now - path.stat().st_mtime < settle_seconds:
             continue
-        work = instance.processing / f"centre-{datetime.now():%Y%m%d%H%M%S%f}-{path.name}"
+        work = instance.processing / f"centre-{datetime.now():%Y%m%d%H%M%S%f}-{safe_name(path.name)}"
         work.parent.mkdir(parents=True, exist_ok=True)
         try:
             path.rename(work)
@@ -101,12 +102,13 @@ def handle_centre_file(instance: Instance, db: Database, work: Path, name: str) 
         receipt = {"status": "quarantined", "file_errors": [
             {"code": "file.unreadable", "message": file_message("file.unreadable", {"reason": "corrupt"})}]}
     assert receipt is not None
-    receipt = {"file": name, "received_at": datetime.now().isoformat(timespec="seconds"), **receipt}
-    stamp = f"{datetime.now():%Y%m%d-%H%M%S}-{Path(name).stem}"
+    receipt = {"file": name, "safe_name": safe_name(name),
+               "received_at": datetime.now().isoformat(timespec="seconds"), **receipt}
+    stamp = f"{datetime.now():%Y%m%d-%H%M%S}-{Path(safe_name(name)).stem}"
     out = instance.unit_outbox(CENTRE, "receipts")
     write_text(out / f"{stamp}.{OUTPUT_NAMES['receipt']}.json", json_text(receipt, indent=1))
     base = instance.quarantine if receipt["status"] == "quarantined" else instance.archive / f"{datetime.now():%Y%m}"
-    target = base / CENTRE / f"{datetime.now():%Y%m%d%H%M%S}-{name}"
+    target = base / CENTRE / f"{datetime.now():%Y%m%d%H%M%S}-{safe_name(name)}"
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(str(work), target)
     log.info("unit=_centre file=%s kind=%s status=%s", name, receipt.get("kind"), receipt["status"])

@@ -5,7 +5,8 @@ import json
 from pathlib import Path
 from typing import IO, Any, Iterable
 
-from exchange.messages import RECEIPT_WORDS as W, STATUS_LABELS, WITHDRAWN_HINT
+from exchange.intake.names import safe_name
+from exchange.messages import RECEIPT_WORDS as W, RENAMED_NOTE, STATUS_LABELS, WITHDRAWN_HINT
 from exchange.results import FileResult, RowOutcome
 from exchange.text import json_text, travel_safe
 
@@ -39,6 +40,7 @@ def receipt_json(result: FileResult, rows: Iterable[dict[str, Any]], out: IO[str
     """Stream the JSON twin: header fields, then every failed or duplicate row."""
     head = {
         "file": result.name,
+        "safe_name": safe_name(result.name),
         "file_id": result.file_id,
         "unit": result.unit,
         "received_at": result.received_at.isoformat(timespec="seconds"),
@@ -62,11 +64,13 @@ def receipt_text(result: FileResult, rows: Iterable[dict[str, Any]], max_lines: 
         f"{W['title']}",
         "=" * 40,
         f"{W['unit']}：{result.unit}",
-        f"{W['file']}：{result.name}",
+        f"{W['file']}：{safe_name(result.name)}",
         f"{W['received']}：{result.received_at:%Y-%m-%d %H:%M:%S}",
         f"{W['kind']}：{result.kind_label or W['unknown_kind']}",
         f"{W['status']}：{STATUS_LABELS[result.status]}",
     ]
+    if safe_name(result.name) != result.name:
+        lines.insert(4, RENAMED_NOTE)
     if result.file_error:
         lines.append(W["file_reason"] + result.file_error.message)
         lines.append(W["quarantined"] if result.quarantined else W["archived"])
