@@ -84,7 +84,8 @@ def column_rule(rules: RuleSet, col: ColumnSpec, today: date, locked: bool = Fal
 def _features(rules: RuleSet, kind: KindSpec, locked: bool) -> dict[str, bool]:
     """What a template of `kind` really has: drop-down lists, text-formatted ID columns, grey
     locked columns (only a protected, pre-filled template locks any)."""
-    return {"lists": any(c.type in CODED_TYPES and c.table in rules.tables for c in kind.columns),
+    return {"required": any(c.required for c in kind.columns),
+            "lists": any(c.type in CODED_TYPES and c.table in rules.tables for c in kind.columns),
             "text_ids": any(c.type == "id" for c in kind.columns),
             "locked": locked and any(c.protected for c in kind.columns)}
 
@@ -93,14 +94,13 @@ def template_note(rules: RuleSet, kind: KindSpec, *, locked: bool, prefilled: in
     """Row 2 of a template: only what this template has (lists, grey locked columns, rows)."""
     has = _features(rules, kind, locked)
     parts = [TEMPLATE_NOTE["prefilled"].format(count=prefilled)] if prefilled is not None else []
-    parts.append(TEMPLATE_NOTE["required"])
-    parts += [TEMPLATE_NOTE[k] for k in ("lists", "locked") if has[k]]
+    parts += [TEMPLATE_NOTE[k] for k in ("required", "lists", "locked") if has[k]]
     return "".join(parts) + TEMPLATE_NOTE["help"]
 
 
 def _general_lines(rules: RuleSet, kind: KindSpec, prefilled: bool) -> list[str]:
     has = _features(rules, kind, prefilled)
-    lines = [TEMPLATE_GENERAL["headers"]]
+    lines = [TEMPLATE_GENERAL[k] for k in ("required",) if has[k]] + [TEMPLATE_GENERAL["headers"]]
     lines += [TEMPLATE_GENERAL[k] for k in ("text_ids", "lists") if has[k]]
     lines += [TEMPLATE_GENERAL["send"], TEMPLATE_GENERAL["again"]]
     if prefilled:

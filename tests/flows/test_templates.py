@@ -150,4 +150,5 @@ def test_instructions_speak_only_of_what_the_template_has(instance, db, persons)
     assert "系统记录，已锁定" in help_text
     note, help_text = _instructions(_template(instance, db, "unit_change"))    # no coded column
     assert "下拉" not in note and "代码-名称" not in help_text and "灰色" not in note
+    assert "必填" not in note                                                # nothing required
     assert [line[:3] for line in help_text.splitlines() if line[1:3] == ". "] == ["1. ", "2. ", "3. "]
