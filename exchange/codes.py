@@ -130,3 +130,8 @@ ROW_CODES = ROW_CODES + (ACCOUNT_TAKEN, ACCOUNT_UNKNOWN, ACCOUNT_BEYOND,  # type
                          ACCOUNT_ONE_CLASS)
 NOTE_CODES = NOTE_CODES + (NOTE_ACCOUNT_DONE,)  # type: ignore[assignment]
 # ---- end of issue 18 section --------------------------------------------------------------------
+# ---- issue 15 / 21 section: text that cannot travel, business-rule gaps -----------------------
+TEXT_CONTROL = "text.control"                  # a cell holds a control character or noncharacter
+DECLARATION_KIND_MISMATCH = "declaration.kind_mismatch"   # withdraw: 业务类型 is not the serial's kind
+ROW_CODES = ROW_CODES + (TEXT_CONTROL, DECLARATION_KIND_MISMATCH)  # type: ignore[assignment]
+# ---- end of issue 15 / 21 section ---------------------------------------------------------------

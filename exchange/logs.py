@@ -16,6 +16,7 @@ from typing import Any
 from pythonjsonlogger.json import JsonFormatter
 
 from exchange.config import Instance
+from exchange.text import log_safe
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 # Libraries whose chatter at INFO says nothing an operator needs.
@@ -35,7 +36,7 @@ class ContextFormatter(logging.Formatter):
             prefix += f"unit={getattr(record, 'unit', '-')} "
         if "file=" not in message:
             prefix += f"file={getattr(record, 'file', '-')} "
-        record.message = prefix + message
+        record.message = log_safe(prefix + message)     # one line, whatever a name holds
         try:
             return super().formatMessage(record)
         finally:
@@ -118,7 +119,8 @@ def setup_logging(instance: Instance, *, stream: Any = None) -> list[logging.Han
     logs.mkdir(parents=True, exist_ok=True)
     formatter = formatter_for(instance)
     file_handler = logging.handlers.RotatingFileHandler(logs / "exchange.log", maxBytes=20 << 20,
-                                                        backupCount=5, encoding="utf-8")
+                                                        backupCount=5, encoding="utf-8",
+                                                        errors="backslashreplace")
     err_handler = logging.StreamHandler(stream or sys.stderr)
     handlers: list[logging.Handler] = [file_handler, err_handler]
     root = logging.getLogger()

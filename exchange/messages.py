@@ -29,7 +29,7 @@ ROW_MESSAGES: dict[str, str] = {
     C.WAGE_OUT_OF_BOUNDS: "「{column}」{value} 超出 {month} 的缴费基数范围（下限 {low}，上限 {high}）。",
     C.DUPLICATE_IN_FILE: "同一人员在本文件第 {first_row} 行已经出现，本行不再导入。",
     C.DUPLICATE_IMPORTED: "该行已在之前的报盘中导入（业务流水号 {serial}），本次不重复导入。",
-    C.PERSON_NOT_ON_FILE: "系统中没有该人员（{id}）的基本信息。新参保人员请先到医保经办窗口办理基本资料登记。",
+    C.PERSON_NOT_ON_FILE: "系统中没有该{who}（{id}）的{record}。{advice}",
     C.PERSON_NOT_INSURED_HERE: "该人员当前不在本单位参保，不能办理{kind_label}。",
     C.PERSON_INSURED_ELSEWHERE: "该人员当前在其他单位（{other_unit}）参保，请原单位先办理减少后再申报。",
     C.PERSON_PENDING: "该人员已有未审核完毕的申报（业务流水号 {serial}，{kind_label}，{status}），"
@@ -44,7 +44,7 @@ ROW_MESSAGES: dict[str, str] = {
     C.RECORD_MISMATCH: "「{column}」“{value}”与系统记录“{expected}”不一致，此列请勿改动。",
     C.NOTHING_TO_CHANGE: "本行没有填写任何要修改的内容。",
     C.DECLARATION_NOT_FOUND: "没有找到本单位可回退的申报（{by} {value}）。",
-    C.DECLARATION_NOT_PENDING: "业务流水号 {serial} 的申报已{status}，只有未提交的申报才能回退。",
+    C.DECLARATION_NOT_PENDING: "业务流水号 {serial} 的申报当前为“{status}”，只有未提交的申报才能回退。",
     C.TEXT_TOO_LONG: "「{column}」超过 {limit} 个字符，请精简。",
     C.FORMAT_INVALID: "「{column}」“{value}”格式不正确（{expected}）。",
     C.PHONE_INVALID: "「{column}」“{value}”不是有效的电话号码（手机11位，固话可带区号和“-”）。",
@@ -246,8 +246,6 @@ DOC_NAMES = {
 # Templates (exchange templates): title row, instructions sheet, drop-down lists.
 TEMPLATE_WORDS: dict[str, Any] = {
     "title": "{title}  单位编号：{unit}  单位名称：{unit_name}",
-    "note": "带 * 的列为必填项；有下拉箭头的列请从列表选择；灰色列为系统记录，已锁定。详细填写规则见“说明”工作表。",
-    "prefill_note": "本表已预填本单位在职参保人员（共 {count} 人）。不办理的人员请整行删除；灰色列为系统记录，请勿改动。详细规则见“说明”工作表。",
     "help_sheet": "说明",
     "lists_sheet": "代码表",
     "help_title": "{title} 填写说明（单位编号：{unit}，模板版本 {version}）",
@@ -258,17 +256,6 @@ TEMPLATE_WORDS: dict[str, Any] = {
     "protected": "系统记录，已锁定，请勿改动。",
     "example": "例如：{value}。",
     "max_length": "最多 {limit} 个字。",
-    "general": (
-        "1. 带 * 的列为必填项；表头和标题行请勿改动，也不要删除隐藏的工作表（系统靠它识别模板）。",
-        "2. 身份证号等号码列已设置为文本格式，请直接录入或粘贴为“值”，不要改成数值格式，否则末几位会丢失。",
-        "3. 代码列可填代码、名称或“代码-名称”，建议从下拉列表选择。",
-        "4. 填好后把本工作簿直接放入本单位收件箱（inbox）；几分钟后发件箱（outbox）会有回执，失败的行会附错误工作簿。",
-        "5. 已成功导入的行再次报送不会重复导入。",
-    ),
-    "prefill_general": (
-        "6. 本表已预填本单位在职参保人员，灰色列已锁定。不办理的人员请整行删除："
-        "在“审阅”菜单中点击“撤销工作表保护”（无需密码），删除整行后保存即可。",
-    ),
 }
 # One rule line per column type, shown in the instructions sheet.
 COLUMN_RULES = {
@@ -465,14 +452,6 @@ FILE_MESSAGES.update({
 PHRASES.update({"email": "应为电子邮箱地址，例如 hr@example.com",
                 "class_code": "班级编号最多32个字符，不能含空格、逗号或斜杠"})
 COLUMN_RULES.update({"email": "电子邮箱地址，例如 hr@example.com。"})
-# Resident kinds (communities, schools): the people are insured residents or pupils, not staff.
-TEMPLATE_WORDS.update({
-    "prefill_note_resident": "本表已预填本单位参保居民（共 {count} 人）。不办理的人员请整行删除；灰色列为系统记录，请勿改动。详细规则见“说明”工作表。",
-    "prefill_general_resident": (
-        "6. 本表已预填本单位参保居民（学校为在校参保学生），灰色列已锁定。不办理的人员请整行删除："
-        "在“审阅”菜单中点击“撤销工作表保护”（无需密码），删除整行后保存即可。",
-    ),
-})
 ROW_MESSAGES.update({
     C.CLASS_ADMIN_ONLY: "只有学校管理员（学校本身的账号）才能添加或修改班级，系或班级账号不能报送班级信息表。",
     C.NOTE_CLASS_SAVED: "班级“{class_code}”（{name}）{operation}（班级信息是登记信息，无需审核）。",
@@ -525,3 +504,54 @@ REVIEW_WORDS.update({
     "persons_title": "  涉及 {persons} 人",
 })
 # ---- end of issue 18 section --------------------------------------------------------------------
+# ---- issue 15 / 21 section: text that cannot travel, business-rule gaps -----------------------
+ROW_MESSAGES.update({
+    C.TEXT_CONTROL: "「{column}」中含有看不见的控制字符（{char}），常见于从网页、聊天软件或其他系统复制粘贴的内容。"
+                    "请删除该单元格内容后重新录入，再报送。",
+    C.DECLARATION_KIND_MISMATCH: "业务流水号 {serial} 的业务类型是“{actual}”，与本行填写的“{stated}”不一致，"
+                                 "未回退。请核对业务流水号和业务类型。",
+})
+# person.not_on_file in the words of who reads it: an employer adding staff where the region
+# requires registration first; a unit stopping or changing someone it has no record of; a
+# community or school suspending or moving a resident (no counter visit: the resident kinds).
+PHRASES.update({
+    "who_person": "人员",
+    "who_resident": "居民",
+    "record_basic": "基本信息",
+    "record_insured": "参保记录",
+    "advice_register": "新参保人员请先到医保经办窗口办理基本资料登记。",
+    "advice_check": "请核对证件号码和姓名；不在本单位参保的人员无法办理此项业务。",
+    "advice_resident": "请核对证件号码和姓名；尚未参保的居民请先报送城乡居民参保申报表。",
+})
+# The centre's digest: registrations (households, no review) apart from declarations.
+DIGEST_HEADERS["registered"] = "登记"
+# Template instructions, put together from what the template has (outputs/templates.py).
+TEMPLATE_NOTE = {
+    "required": "带 * 的列为必填项；",
+    "lists": "有下拉箭头的列请从列表选择；",
+    "locked": "灰色列为系统记录，已锁定，请勿改动；",
+    "prefilled": "本表已预填本单位在职参保人员（共 {count} 人），不办理的人员请整行删除；",
+    "prefilled_resident": "本表已预填本单位参保居民（共 {count} 人），不办理的人员请整行删除；",
+    "help": "详细填写规则见“说明”工作表。",
+}
+TEMPLATE_GENERAL = {          # numbered in order on the 说明 sheet, only those that apply
+    "required": "带 * 的列为必填项。",
+    "headers": "表头和标题行请勿改动，也不要删除隐藏的工作表（系统靠它识别模板）。",
+    "text_ids": "身份证号等号码列已设置为文本格式，请直接录入或粘贴为“值”，不要改成数值格式，否则末几位会丢失。",
+    "lists": "代码列可填代码、名称或“代码-名称”，建议从下拉列表选择。",
+    "send": "填好后把本工作簿直接放入本单位收件箱（inbox）；几分钟后发件箱（outbox）会有回执，失败的行会附错误工作簿。",
+    "again": "已成功导入的行再次报送不会重复导入。",
+    "prefilled_locked": "本表已预填本单位在职参保人员，灰色列已锁定。不办理的人员请整行删除："
+                        "在“审阅”菜单中点击“撤销工作表保护”（无需密码），删除整行后保存即可。",
+    "prefilled": "本表已预填本单位在职参保人员。不办理的人员请整行删除后保存即可。",
+    # Resident kinds (communities, schools): the people are insured residents or pupils, not staff.
+    "prefilled_locked_resident": "本表已预填本单位参保居民（学校为在校参保学生），灰色列已锁定。不办理的人员请整行删除："
+                                 "在“审阅”菜单中点击“撤销工作表保护”（无需密码），删除整行后保存即可。",
+    "prefilled_resident": "本表已预填本单位参保居民（学校为在校参保学生）。不办理的人员请整行删除后保存即可。",
+}
+# A receipt whose file's name could not be used as it was (intake/names.py).
+RENAMED_NOTE = ("（原文件名含有看不见的字符、易混淆的斜杠或过长，回执、错误工作簿和归档使用上面的文件名；"
+                "原文件名见 JSON 回执的 file 项。）")
+# A withdraw file's receipt: its accepted rows withdrew declarations, nothing awaits submission.
+WITHDRAWN_HINT = "成功的行对应的申报已回退（状态为“已回退”），不会提交医保中心审核。"
+# ---- end of issue 15 / 21 section ---------------------------------------------------------------

@@ -31,6 +31,7 @@ from exchange.config import Instance
 from exchange.errors import DatabaseBusy, ErrorBookFailed, FileRejected
 from exchange.heap import many_objects, tidy
 from exchange.intake.claim import Claim, claimed, node_name
+from exchange.intake.names import safe_name
 from exchange.kinds.detect import detect_kind, unit_named
 from exchange.kinds.spec import KindSpec, normalise_label
 from exchange.messages import DECLARATION_STATUS_LABELS, OUTPUT_NAMES
@@ -411,7 +412,8 @@ def _examine_book(instance: Instance, session: Session, book: Book, unit: UnitRe
     detected = detect_kind(kinds, located.header, located.title_lines, name, book.meta)
     kind = detected.kind
     result.kind, result.kind_label = kind.kind, kind.label
-    result.awaits_submission = kind.review
+    result.awaits_submission = kind.review and kind.action == "declare"
+    result.withdrawal = kind.action == "withdraw"
     named = unit_named(located.title_lines, book.meta)
     if named and named != unit_code:
         raise FileRejected(C.FILE_WRONG_UNIT, named=named, unit=unit_code)
@@ -438,7 +440,7 @@ def _examine_book(instance: Instance, session: Session, book: Book, unit: UnitRe
 
 # Processing a claimed file ---------------------------------------------------------------------
 def output_stem(result: FileResult) -> str:
-    return f"{result.received_at:%Y%m%d-%H%M%S}-{result.file_id:06d}-{Path(result.name).stem}"
+    return f"{result.received_at:%Y%m%d-%H%M%S}-{result.file_id:06d}-{Path(safe_name(result.name)).stem}"
 
 
 @metered_claim
@@ -684,7 +686,7 @@ def place(instance: Instance, db: Database, work: Claim, quarantined: bool, stag
             publish(staged, outbox / "receipts" / staged.name)
     month = f"{work.received_at:%Y%m}"
     base = instance.quarantine if quarantined else instance.archive / month
-    target = base / work.unit / f"{work.file_id:06d}-{work.name}"
+    target = base / work.unit / f"{work.file_id:06d}-{safe_name(work.name)}"
     target.parent.mkdir(parents=True, exist_ok=True)
     if work.work_path.exists():
         shutil.move(str(work.work_path), target)

@@ -94,6 +94,7 @@ class FileResult:
     receipt_name: str | None = None
     error_book_name: str | None = None
     awaits_submission: bool = True   # accepted rows are pending (待提交) until the nightly batch
+    withdrawal: bool = False         # accepted rows withdrew declarations (nothing to submit)
 
     @property
     def status(self) -> str:

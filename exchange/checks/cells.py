@@ -11,6 +11,7 @@ from exchange import codes as C
 from exchange.checks import ids, names, values as V
 from exchange.checks.finding import Finding
 from exchange.kinds.spec import CodeTable, ColumnSpec
+from exchange.text import code_point, screen, suspect
 
 Parsed = tuple[Any, str | None, dict[str, Any]]   # value, finding code, finding params
 
@@ -191,6 +192,22 @@ def _parse_column(cells: tuple[Any, ...], col: ColumnSpec, tables: dict[str, Cod
     return [lookup(k) or local[k] for k in keys] if local else list(map(seen.__getitem__, keys))
 
 
+def _screen_column(cells: tuple[Any, ...]) -> tuple[tuple[Any, ...], dict[int, Parsed]]:
+    """A column's cells with line breaks normalised (CR LF, CR -> LF), and the refusals of the
+    cells that hold a character that cannot travel (exchange.text): those are parsed as blank
+    and their result replaced by `text.control`."""
+    out: list[Any] = []
+    refused: dict[int, Parsed] = {}
+    for i, raw in enumerate(cells):
+        if raw.__class__ is str:
+            raw, bad = screen(raw)
+            if bad is not None:
+                refused[i] = (None, C.TEXT_CONTROL, {"char": code_point(bad)})
+                raw = None
+        out.append(raw)
+    return tuple(out), refused
+
+
 def parse_rows(rows: list[tuple[int, tuple[Any, ...]]], columns: tuple[ColumnSpec, ...],
                tables: dict[str, CodeTable], today: date, memo: Memo | None = None
                ) -> list[tuple[dict[str, Any], list[Finding]]]:
@@ -203,10 +220,17 @@ def parse_rows(rows: list[tuple[int, tuple[Any, ...]]], columns: tuple[ColumnSpe
     if not rows:
         return []
     width = len(columns)
-    cells_by_column = list(zip(*(cells[:width] if len(cells) >= width else
+    cells_by_column: list[tuple[Any, ...]] = list(zip(*(cells[:width] if len(cells) >= width else
                                  cells + (None,) * (width - len(cells)) for _, cells in rows)))
+    refused: dict[int, dict[int, Parsed]] = {}      # column -> row index -> text.control
+    for j, cells in enumerate(cells_by_column):
+        strings = [c for c in cells if c.__class__ is str]
+        if strings and suspect("".join(strings)):
+            cells_by_column[j], refused[j] = _screen_column(cells)
     results = [_parse_column(cells, col, tables, today, memo.get(col.field) if memo else None)
                for col, cells in zip(columns, cells_by_column)]
+    for j, bad in refused.items():
+        results[j] = [bad.get(i) or hit for i, hit in enumerate(results[j])]
     fields = [c.field for c in columns]
     first = itemgetter(0)
     values = [dict(zip(fields, t)) for t in zip(*(map(first, r) for r in results))]

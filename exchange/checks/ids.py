@@ -48,6 +48,17 @@ def sex_code(id_number: str) -> str:
     return "1" if int(id_number[16]) % 2 else "2"
 
 
+def from_id(field: str, id_number: str | None) -> str | None:
+    """What a valid 18-character ID says of `field`: "sex" (GB/T 2261.1 code) or "birth_date"
+    (ISO date); None for other fields and other IDs."""
+    if field not in ("sex", "birth_date") or not id_number or len(id_number) != 18:
+        return None
+    born = birth_date(id_number)
+    if born is None or not id_number[:17].isdigit():
+        return None
+    return sex_code(id_number) if field == "sex" else born.isoformat()
+
+
 _FORM = re.compile(r"\d{17}[\dX]")
 
 

@@ -27,6 +27,9 @@ def about_record(fn: RowCheck) -> RowCheck:
     return fn
 
 
+RESIDENT_AUDIENCES = ("resident", "school")       # kinds a community or school sends
+
+
 def _cell(row: int, ctx: CheckContext, field_name: str, code: str, **params: Any) -> Finding:
     col = ctx.kind.column(field_name) if ctx.kind.has(field_name) else None
     return Finding(row, code, col.header if col else None, field_name, params)
@@ -76,7 +79,8 @@ def person_on_file(row: int, values: dict[str, Any], ctx: CheckContext) -> list[
     if not ctx.rules.region.person_must_be_on_file or not values.get("id_number"):
         return []
     if ctx.person(values) is None:
-        return [_cell(row, ctx, "id_number", C.PERSON_NOT_ON_FILE, id=values["id_number"])]
+        return [_cell(row, ctx, "id_number", C.PERSON_NOT_ON_FILE, id=values["id_number"],
+                      who="who_person", record="record_basic", advice="advice_register")]
     return []
 
 
@@ -100,7 +104,10 @@ def insured_here(row: int, values: dict[str, Any], ctx: CheckContext) -> list[Fi
         return []
     person = ctx.person(values)
     if person is None:
-        return [_cell(row, ctx, "id_number", C.PERSON_NOT_ON_FILE, id=number)]
+        resident = ctx.kind.audience in RESIDENT_AUDIENCES
+        return [_cell(row, ctx, "id_number", C.PERSON_NOT_ON_FILE, id=number,
+                      who="who_resident" if resident else "who_person", record="record_insured",
+                      advice="advice_resident" if resident else "advice_check")]
     if not person.insured or person.unit_code != ctx.unit.code:
         return [_cell(row, ctx, "id_number", C.PERSON_NOT_INSURED_HERE, kind_label=ctx.kind.label)]
     return []
@@ -158,6 +165,11 @@ def change_nonempty(row: int, values: dict[str, Any], ctx: CheckContext) -> list
     return [Finding(row, C.NOTHING_TO_CHANGE)]
 
 
+def _kind_label(ctx: CheckContext, kind: str) -> str:
+    spec = ctx.rules.kinds.get(kind)
+    return spec.label if spec else kind
+
+
 @row_check
 def withdraw_target(row: int, values: dict[str, Any], ctx: CheckContext) -> list[Finding]:
     """A withdrawal names a pending declaration of this unit, by serial or by ID (+ type)."""
@@ -174,6 +186,10 @@ def withdraw_target(row: int, values: dict[str, Any], ctx: CheckContext) -> list
     if not candidates:
         return [_cell(row, ctx, "serial" if serial is not None else "id_number",
                       C.DECLARATION_NOT_FOUND, **what)]
+    if serial is not None and kind is not None and candidates[0].kind != kind:
+        # 业务类型 says what the clerk means to withdraw: a serial of another kind is a typo.
+        return [_cell(row, ctx, "declared_kind", C.DECLARATION_KIND_MISMATCH, serial=serial,
+                      actual=_kind_label(ctx, candidates[0].kind), stated=_kind_label(ctx, kind))]
     if not any(d.status == "pending" for d in candidates):
         d = candidates[0]
         return [_cell(row, ctx, "serial" if serial is not None else "id_number",

@@ -1,6 +1,7 @@
 """Cell values as clerks write them: Excel numbers and dates, text in many spellings."""
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from datetime import date, datetime, timedelta
@@ -33,13 +34,31 @@ def as_text(value: Any) -> str:
     if isinstance(value, float):
         if value.is_integer() and abs(value) < 1e15:
             return str(int(value))
-        return repr(value) if abs(value) < 1e15 else f"{value:.5E}".replace("E+", "E+")
+        # Past 15 digits a float is not the number typed (an ID stored as a number): shown as
+        # Excel shows it, the same in the receipt, the error workbook and the error log.
+        return repr(value) if abs(value) < 1e15 else excel_general(value)
     if isinstance(value, datetime):
         return value.date().isoformat() if value.time() == datetime.min.time() else value.isoformat(" ")
     if isinstance(value, date):
         return value.isoformat()
     text = unicodedata.normalize("NFKC", str(value))
     return (text.translate(_INVISIBLE) if _HAS_INVISIBLE(text) else text).strip()
+
+
+def excel_general(number: float) -> str:
+    """A number as Excel's General format shows it in a cell of the default width: at most 11
+    characters, so 320602199708083100 reads 3.20602E+17 and 10**12 reads 1E+12."""
+    if not math.isfinite(number):
+        return repr(number)
+    size = abs(number)
+    if size and (size >= 1e11 or size < 1e-9):
+        mantissa, exponent = f"{number:.5E}".split("E")
+        if "." in mantissa:
+            mantissa = mantissa.rstrip("0").rstrip(".")
+        return f"{mantissa}E{exponent[0]}{int(exponent[1:]):02d}"
+    if float(number).is_integer():
+        return str(int(number))
+    return f"{number:.{10 if number > 0 else 9}g}"
 
 
 def excel_serial(value: float) -> date | None:

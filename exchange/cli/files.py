@@ -13,6 +13,7 @@ import click
 from exchange.cli import Context, pass_ctx
 from exchange.config import CENTRE
 from exchange.messages import STATUS_LABELS
+from exchange.text import log_safe
 
 if TYPE_CHECKING:
     from exchange.results import FileResult
@@ -60,8 +61,9 @@ def validate(ctx: Context, file: Path, unit: str, as_json: bool) -> None:
 def _line(instance_outbox: Path, r: FileResult) -> str:
     c = r.counts
     where = instance_outbox / r.unit / "receipts" / (r.receipt_name or "")
-    return (f"{r.unit}/{r.name}: {r.status} kind={r.kind or '-'} accepted={c.accepted} "
-            f"failed={c.failed} duplicate={c.duplicate} receipt={where}")
+    # A name with a line break, controls or undecodable bytes stays one printable line.
+    return log_safe(f"{r.unit}/{r.name}: {r.status} kind={r.kind or '-'} accepted={c.accepted} "
+                    f"failed={c.failed} duplicate={c.duplicate} receipt={where}")
 
 
 @click.command("process")

@@ -4,7 +4,6 @@ Each file gets a receipt in outbox/_centre/receipts/ and is archived or quaranti
 """
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 from datetime import datetime
@@ -13,10 +12,12 @@ from typing import Callable
 
 from exchange.config import CENTRE, Instance
 from exchange.errors import DatabaseBusy
+from exchange.intake.names import safe_name
 from exchange.master import load_master
 from exchange.messages import OUTPUT_NAMES, file_message
 from exchange.outputs.atomic import write_text
 from exchange.store.db import Database, disk_full, transient, trouble
+from exchange.text import json_text
 
 log = logging.getLogger("exchange.centre")
 
@@ -64,7 +65,7 @@ def process_centre_inbox(instance: Instance, db: Database, settle_seconds: float
         if waiting.unit != CENTRE:
             continue
         path = waiting.path
-        work = instance.processing / f"centre-{datetime.now():%Y%m%d%H%M%S%f}-{path.name}"
+        work = instance.processing / f"centre-{datetime.now():%Y%m%d%H%M%S%f}-{safe_name(path.name)}"
         work.parent.mkdir(parents=True, exist_ok=True)
         try:
             path.rename(work)
@@ -97,14 +98,15 @@ def handle_centre_file(instance: Instance, db: Database, work: Path, name: str) 
         receipt = {"status": "quarantined", "file_errors": [
             {"code": "file.unreadable", "message": file_message("file.unreadable", {"reason": "corrupt"})}]}
     assert receipt is not None
-    receipt = {"file": name, "received_at": datetime.now().isoformat(timespec="seconds"), **receipt}
-    stamp = f"{datetime.now():%Y%m%d-%H%M%S}-{Path(name).stem}"
+    receipt = {"file": name, "safe_name": safe_name(name),
+               "received_at": datetime.now().isoformat(timespec="seconds"), **receipt}
+    stamp = f"{datetime.now():%Y%m%d-%H%M%S}-{Path(safe_name(name)).stem}"
     out = instance.unit_outbox(CENTRE, "receipts")
     try:
         write_text(out / f"{stamp}.{OUTPUT_NAMES['receipt']}.json",
-                   json.dumps(receipt, ensure_ascii=False, indent=1))
+                   json_text(receipt, indent=1))
         base = instance.quarantine if receipt["status"] == "quarantined" else instance.archive / f"{datetime.now():%Y%m}"
-        target = base / CENTRE / f"{datetime.now():%Y%m%d%H%M%S}-{name}"
+        target = base / CENTRE / f"{datetime.now():%Y%m%d%H%M%S}-{safe_name(name)}"
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(work), target)
     except OSError as exc:

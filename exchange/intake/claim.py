@@ -28,6 +28,7 @@ from sqlalchemy.exc import DBAPIError
 
 from exchange.config import Instance
 from exchange.errors import DatabaseBusy
+from exchange.intake.names import safe_name, storable_name
 from exchange.store import queries as Q
 from exchange.store.db import FILE_LOCK, UNIT_LOCK, Database, transient, trouble
 from exchange.store.models import FileRecord
@@ -77,7 +78,7 @@ def work_path_for(instance: Instance, unit: str, name: str, login: str | None = 
     login it came from if any, and which process renamed it there (see `adoptable`)."""
     instance.processing.mkdir(parents=True, exist_ok=True)
     head = f"{uuid.uuid4().hex[:12]}-{os.getpid()}" + (f"{SUB_PREFIX}{login}" if login else "")
-    return instance.processing / f"{head}{SEPARATOR}{unit}{SEPARATOR}{name}"
+    return instance.processing / f"{head}{SEPARATOR}{unit}{SEPARATOR}{safe_name(name)}"
 
 
 def claim(instance: Instance, db: Database, path: Path, unit: str,
@@ -102,7 +103,7 @@ def claim(instance: Instance, db: Database, path: Path, unit: str,
 def register(instance: Instance, db: Database, work: Path, unit: str, name: str) -> Claim:
     now = datetime.now().replace(microsecond=0)
     with db.session() as s:
-        rec = FileRecord(unit_code=unit, name=name, sha256=sha256_of(work), size=work.stat().st_size,
+        rec = FileRecord(unit_code=unit, name=storable_name(name), sha256=sha256_of(work), size=work.stat().st_size,
                          status="claimed", node=node_name(), work_path=str(work), received_at=now,
                          lease_until=now + timedelta(seconds=instance.settings.intake.lease_seconds))
         s.add(rec)

@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from exchange.checks.values import as_text
 from exchange.errors import ErrorBookFailed
 from exchange.frames import frame, receive, stop, write_all
 from exchange.kinds.spec import KindSpec
@@ -29,6 +30,7 @@ from exchange.outputs.looks import (BAD_FILL, BAD_FONT, BOX, HEADER_FILL, HEADER
                                     REASON_FONT, REQUIRED_FONT, TEXT_FORMAT, TITLE_FONT, FontLook,
                                     guard_value)
 from exchange.results import RowOutcome
+from exchange.text import travel_safe
 
 TEXT_TYPES = ("id", "text", "phone", "postcode", "class", "month")
 # Cell notes (comments) on the marked cells of the first NOTE_ROWS failed rows only: Excel and
@@ -43,6 +45,7 @@ BATCH_ROWS = 500                      # failed rows per message to the helper
 HELPER_NICENESS = 10
 CUT_MARK = "\u2026"                   # "…" ends a value cut to CELL_LIMIT: seen, never silent
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f]")       # what XML cannot hold: Excel's _xHHHH_
+_SURROGATE = re.compile("[\ud800-\udfff]").search
 _ESCAPE = re.compile(r"(?=_x[0-9A-Fa-f]{4}_)")         # where such an escape, or its text, starts
 
 # The number formats openpyxl gives cells of these types (openpyxl.cell.cell.TIME_FORMATS).
@@ -132,7 +135,9 @@ class ErrorBookWriter:
             ws.write_blank(row, col, None, self._format(look, None))
             return
         if not isinstance(value, str):
-            if force_text or isinstance(value, float) and not math.isfinite(value):
+            if force_text and isinstance(value, (int, float)) and not isinstance(value, bool):
+                value = as_text(value)       # as the receipt shows it: 3.20602E+17 for a lost ID
+            elif force_text or isinstance(value, float) and not math.isfinite(value):
                 value = str(value)
             elif isinstance(value, bool):
                 ws.write_boolean(row, col, value, self._format(look, None))
@@ -145,7 +150,7 @@ class ErrorBookWriter:
                 return
             else:
                 value = str(value)
-        value, formula_like = guard_value(value)
+        value, formula_like = guard_value(value, clean=False)   # _write_text escapes controls
         fmt = self._format(look, TEXT_FORMAT if force_text or formula_like else None)
         _write_text(ws, row, col, value, fmt)
 
@@ -210,6 +215,8 @@ def _storable(text: str) -> str:
     character past U+FFFF takes two), a longer text cut and ended with CUT_MARK."""
     if "\ufffe" in text or "\uffff" in text:
         text = text.replace("\ufffe", "_xFFFE_").replace("\uffff", "_xFFFF_")
+    if _SURROGATE(text):                              # no UTF-8 can hold a lone one
+        text = travel_safe(text)
     if len(text) <= CELL_LIMIT // 2:                  # short enough whatever the characters
         return text
     units = text.encode("utf-16-le", "surrogatepass")

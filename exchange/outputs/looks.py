@@ -10,10 +10,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from exchange.messages import WORKBOOK_FONT
+from exchange.text import travel_safe
 
 TEXT_FORMAT = "@"
 META_SHEET = "_meta"              # hidden: kind, version, unit, source (exchange/read/tables.py)
 FORMULA_STARTS = ("=", "+", "-", "@")
+# A CSV cell is read by a spreadsheet as typed: OWASP's CSV-injection list adds tab and CR.
+CSV_FORMULA_STARTS = FORMULA_STARTS + ("\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -35,8 +38,21 @@ LOCKED_FILL = "F2F2F2"
 BOX = "999999"                    # a thin border all round, in this colour
 
 
-def guard_value(value: Any) -> tuple[Any, bool]:
-    """(value, as_text): strings that Excel would run as formulas are forced to text."""
+def guard_value(value: Any, clean: bool = True) -> tuple[Any, bool]:
+    """(value, as_text): strings that Excel would run as formulas are forced to text; with
+    `clean`, characters no workbook can hold are replaced (exchange.text.travel_safe). The error
+    workbook passes clean=False: it keeps a clerk's control characters as Excel's own escape."""
+    if clean:
+        value = travel_safe(value)
     if isinstance(value, str) and value.startswith(FORMULA_STARTS):
         return value, True
     return value, False
+
+
+def csv_cell(value: Any) -> Any:
+    """A value for a CSV cell: one a spreadsheet would run as a formula gets a leading
+    apostrophe (OWASP's CSV-injection advice); text that cannot travel is replaced."""
+    value = travel_safe(value)
+    if isinstance(value, str) and value.startswith(CSV_FORMULA_STARTS):
+        return "'" + value
+    return value

@@ -5,8 +5,10 @@ import json
 from pathlib import Path
 from typing import IO, Any, Iterable
 
-from exchange.messages import RECEIPT_WORDS as W, STATUS_LABELS
+from exchange.intake.names import safe_name
+from exchange.messages import RECEIPT_WORDS as W, RENAMED_NOTE, STATUS_LABELS, WITHDRAWN_HINT
 from exchange.results import FileResult, RowOutcome
+from exchange.text import json_text, travel_safe
 
 
 class ReceiptRows:
@@ -21,7 +23,7 @@ class ReceiptRows:
         line = outcome.as_dict()
         line["id_number"] = outcome.id_number
         line["name"] = outcome.name
-        self._fh.write(json.dumps(line, ensure_ascii=False) + "\n")
+        self._fh.write(json_text(line) + "\n")
 
     def close(self) -> None:
         if not self._fh.closed:
@@ -38,6 +40,7 @@ def receipt_json(result: FileResult, rows: Iterable[dict[str, Any]], out: IO[str
     """Stream the JSON twin: header fields, then every failed or duplicate row."""
     head = {
         "file": result.name,
+        "safe_name": safe_name(result.name),
         "file_id": result.file_id,
         "unit": result.unit,
         "received_at": result.received_at.isoformat(timespec="seconds"),
@@ -49,10 +52,10 @@ def receipt_json(result: FileResult, rows: Iterable[dict[str, Any]], out: IO[str
         "counts": result.counts.as_dict(),
         "error_workbook": result.error_book_name,
     }
-    body = json.dumps(head, ensure_ascii=False, indent=1)
+    body = json_text(head, indent=1)
     out.write(body[:-2] + ',\n "rows": [')
     for i, row in enumerate(rows):
-        out.write(("\n  " if i == 0 else ",\n  ") + json.dumps(row, ensure_ascii=False))
+        out.write(("\n  " if i == 0 else ",\n  ") + json_text(row))
     out.write("\n ]\n}\n")
 
 
@@ -61,20 +64,24 @@ def receipt_text(result: FileResult, rows: Iterable[dict[str, Any]], max_lines: 
         f"{W['title']}",
         "=" * 40,
         f"{W['unit']}：{result.unit}",
-        f"{W['file']}：{result.name}",
+        f"{W['file']}：{safe_name(result.name)}",
         f"{W['received']}：{result.received_at:%Y-%m-%d %H:%M:%S}",
         f"{W['kind']}：{result.kind_label or W['unknown_kind']}",
         f"{W['status']}：{STATUS_LABELS[result.status]}",
     ]
+    if safe_name(result.name) != result.name:
+        lines.insert(4, RENAMED_NOTE)
     if result.file_error:
         lines.append(W["file_reason"] + result.file_error.message)
         lines.append(W["quarantined"] if result.quarantined else W["archived"])
-        return "\n".join(lines) + "\n"
+        return travel_safe("\n".join(lines) + "\n")
     lines.append(W["counts"].format(**result.counts.as_dict()))
     if result.error_book_name:
         lines.append(W["error_book"].format(name=result.error_book_name))
     if result.counts.accepted and result.awaits_submission:
         lines.append(W["pending_hint"])
+    if result.counts.accepted and result.withdrawal:
+        lines.append(WITHDRAWN_HINT)
     shown = 0
     more = 0
     for row in rows:
@@ -93,4 +100,4 @@ def receipt_text(result: FileResult, rows: Iterable[dict[str, Any]], max_lines: 
         lines.append(W["more_rows"].format(more=more))
     lines.append("")
     lines.append(W["archived"])
-    return "\n".join(lines) + "\n"
+    return travel_safe("\n".join(lines) + "\n")

@@ -22,6 +22,7 @@ from reportlab.pdfgen.canvas import Canvas
 from exchange.errors import ConfigError
 from exchange.messages import ROSTER_WORDS as W
 from exchange.outputs.atomic import atomic_path
+from exchange.text import travel_safe
 
 FONT_NAME = "ExchangeCJK"
 # TrueType outlines only: reportlab cannot embed CFF/OpenType-PS fonts such as Noto CJK.
@@ -112,7 +113,7 @@ def _fmt(value: Any, col: Column) -> str:
         return f"{float(value):,.2f}"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    return str(value)
+    return travel_safe(str(value))
 
 
 def _number(value: Any) -> Decimal:
@@ -277,6 +278,7 @@ class _Painter:
 
     def text(self, x: float, y: float, s: str, size: float = FONT_SIZE, align: str = "left") -> None:
         self.c.setFont(self.l.font, size)
+        s = travel_safe(s)
         if align == "center":
             self.c.drawCentredString(x, y, s)
         elif align == "right":
@@ -385,7 +387,7 @@ def render_roster(roster: Roster, target: Path) -> RosterStats:
     with atomic_path(target) as tmp:
         canvas = Canvas(str(tmp), pagesize=layout.pagesize, pageCompression=1,
                         initialFontName=layout.font, initialFontSize=FONT_SIZE)
-        canvas.setTitle(roster.title or roster.sections[0].title)
+        canvas.setTitle(travel_safe(roster.title or roster.sections[0].title))
         canvas.setCreator("declaration-exchange")
         totals: dict[int, list[Decimal]] = {}
         painter = _Painter(layout, canvas)

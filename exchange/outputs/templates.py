@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session
 
 from exchange.config import CENTRE, Instance
 from exchange.kinds.spec import ColumnSpec, KindSpec, RuleSet
-from exchange.messages import COLUMN_RULES, DOC_NAMES, REVIEW_WORDS as RW, TEMPLATE_WORDS as T
+from exchange.messages import (COLUMN_RULES, DOC_NAMES, REVIEW_WORDS as RW, TEMPLATE_GENERAL,
+                               TEMPLATE_NOTE, TEMPLATE_WORDS as T)
 from exchange.outputs.atomic import atomic_path
 from exchange.outputs.workbook import (BOX, HEADER_FILL, HEADER_FONT, LOCKED_FILL, REASON_FONT,
                                        REQUIRED_FONT, TEXT_FORMAT, TITLE_FONT, WRAP,
@@ -54,8 +55,9 @@ def _width(col: ColumnSpec) -> float:
     return max(base, len(col.header) * 2.2 + 3)
 
 
-def column_rule(rules: RuleSet, col: ColumnSpec, today: date) -> str:
-    """The instructions line of one column: type rule, default, example, lock."""
+def column_rule(rules: RuleSet, col: ColumnSpec, today: date, locked: bool = False) -> str:
+    """The instructions line of one column: type rule, default, example, lock (when `locked`:
+    the template locks this column)."""
     params: dict[str, Any] = {}
     if col.table and col.table in rules.tables:
         params["examples"] = rules.tables[col.table].examples()
@@ -70,9 +72,36 @@ def column_rule(rules: RuleSet, col: ColumnSpec, today: date) -> str:
         parts.append(T["default"].format(value=f"{col.default}-{label}" if label else col.default))
     if col.example:
         parts.append(T["example"].format(value=col.example))
-    if col.protected:
+    if locked and col.protected:
         parts.append(T["protected"])
     return "".join(parts)
+
+
+def _features(rules: RuleSet, kind: KindSpec, locked: bool) -> dict[str, bool]:
+    """What a template of `kind` really has: drop-down lists, text-formatted ID columns, grey
+    locked columns (only a protected, pre-filled template locks any)."""
+    return {"required": any(c.required for c in kind.columns),
+            "lists": any(c.type in CODED_TYPES and c.table in rules.tables for c in kind.columns),
+            "text_ids": any(c.type == "id" for c in kind.columns),
+            "locked": locked and any(c.protected for c in kind.columns)}
+
+
+def template_note(rules: RuleSet, kind: KindSpec, *, locked: bool, prefilled: int | None) -> str:
+    """Row 2 of a template: only what this template has (lists, grey locked columns, rows)."""
+    has = _features(rules, kind, locked)
+    parts = [TEMPLATE_NOTE[_worded("prefilled", kind)].format(count=prefilled)] if prefilled is not None else []
+    parts += [TEMPLATE_NOTE[k] for k in ("required", "lists", "locked") if has[k]]
+    return "".join(parts) + TEMPLATE_NOTE["help"]
+
+
+def _general_lines(rules: RuleSet, kind: KindSpec, prefilled: bool) -> list[str]:
+    has = _features(rules, kind, prefilled)
+    lines = [TEMPLATE_GENERAL[k] for k in ("required",) if has[k]] + [TEMPLATE_GENERAL["headers"]]
+    lines += [TEMPLATE_GENERAL[k] for k in ("text_ids", "lists") if has[k]]
+    lines += [TEMPLATE_GENERAL["send"], TEMPLATE_GENERAL["again"]]
+    if prefilled:
+        lines.append(TEMPLATE_GENERAL[_worded("prefilled_locked" if has["locked"] else "prefilled", kind)])
+    return lines
 
 
 def build_template(rules: RuleSet, kind: KindSpec, unit_code: str, unit_name: str, *,
@@ -96,7 +125,8 @@ def build_template(rules: RuleSet, kind: KindSpec, unit_code: str, unit_name: st
 
     set_text(ws.cell(1, 1), T["title"].format(title=kind.title, unit=unit_code, unit_name=unit_name))
     ws.cell(1, 1).font = TITLE_FONT
-    set_text(ws.cell(2, 1), note or T["note"])
+    set_text(ws.cell(2, 1), note or template_note(rules, kind, locked=protect,
+                                                  prefilled=len(rows) if protect else None))
     ws.cell(2, 1).font = REASON_FONT
     ws.cell(2, 1).alignment = Alignment(wrap_text=True, vertical="center")
     ws.merge_cells(start_row=2, start_column=1, end_row=2, end_column=max(ncols, 2))
@@ -219,7 +249,7 @@ def _add_help_sheet(wb: Workbook, rules: RuleSet, kind: KindSpec, unit_code: str
     for col in kind.columns:
         ws.cell(r, 1).value = ("*" if col.required else "") + col.header
         ws.cell(r, 2).value = T["required_yes"] if col.required else T["required_no"]
-        rule = column_rule(rules, col, today)
+        rule = column_rule(rules, col, today, locked=prefilled)
         if col.type == "class" and classes:
             rule += T["classes"].format(classes="、".join(classes))
         set_text(ws.cell(r, 3), rule)
@@ -228,9 +258,8 @@ def _add_help_sheet(wb: Workbook, rules: RuleSet, kind: KindSpec, unit_code: str
             ws.cell(r, j).border = BOX
         r += 1
     r += 1
-    notes = list(T["general"]) + (list(T[_worded("prefill_general", kind)]) if prefilled else [])
-    for line in notes:
-        set_text(ws.cell(r, 1), line)
+    for n, line in enumerate(_general_lines(rules, kind, prefilled), start=1):
+        set_text(ws.cell(r, 1), f"{n}. {line}")
         r += 1
 
 
@@ -288,9 +317,8 @@ def write_unit_templates(instance: Instance, s: Session, unit: Unit, *,
         if (kinds and kind.kind not in kinds) or (classes is not None and not kind.sub_accounts):
             continue
         rows = prefill_rows(s, kind, unit.code, classes) if kind.prefill else []
-        note = T[_worded("prefill_note", kind)].format(count=len(rows)) if kind.prefill else None
         wb = build_template(rules, kind, unit.code, unit.name, rows=rows, protect=kind.prefill,
-                            note=note, today=today, classes=choices)
+                            today=today, classes=choices)
         written.append(save_workbook(wb, folder / template_name(kind, unit.code)))
     return written
 

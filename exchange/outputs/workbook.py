@@ -11,6 +11,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from exchange.outputs import looks
 from exchange.outputs.looks import FORMULA_STARTS, META_SHEET, TEXT_FORMAT, guard_value
+from exchange.text import travel_safe
 
 __all__ = ["FORMULA_STARTS", "META_SHEET", "TEXT_FORMAT", "guard_value"]
 
@@ -69,7 +70,7 @@ def add_meta_sheet(wb: Any, meta: dict[str, str], write_only: bool = False) -> N
     ws = wb.create_sheet(META_SHEET)
     ws.sheet_state = "hidden"
     for key, value in meta.items():
-        ws.append([key, value])
+        ws.append([key, travel_safe(value)])
 
 
 @dataclass(frozen=True)

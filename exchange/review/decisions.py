@@ -35,6 +35,7 @@ from exchange.review.effects import apply_effect
 from exchange.store import queries as Q
 from exchange.store.db import Database
 from exchange.store.models import Batch, Declaration, RowError, Unit
+from exchange.text import code_point, screen
 
 log = logging.getLogger("exchange.review")
 
@@ -185,8 +186,19 @@ def _read_book(book: Any, spec: KindSpec) -> tuple[dict[str, str], list[Decision
 
 
 # Applying --------------------------------------------------------------------------------------
-def _text(value: Any, limit: int) -> str:
-    return as_text(value)[:limit]
+def decision_text(value: Any, limit: int) -> str:
+    return screen(as_text(value))[0][:limit]
+
+
+def _untravelling(r: DecisionRow) -> tuple[str, str] | None:
+    """(column header, U+XXXX) of the first free-text cell of a decision that holds a character
+    that cannot travel (exchange.text); None when both are clean."""
+    for header, value in ((H["reason"], r.reason), (H["reviewer"], r.reviewer)):
+        if value.__class__ is str:
+            bad = screen(value)[1]
+            if bad is not None:
+                return header, code_point(bad)
+    return None
 
 
 def apply_decisions(instance: Instance, db: Database, rows: Iterable[DecisionRow], *,
@@ -271,7 +283,11 @@ def read_conclusion(report: ReviewReport, r: DecisionRow, key: int | None,
     if conclusion is None:
         report.refuse(r.row, key, C.REVIEW_CONCLUSION_UNKNOWN, value=as_text(r.conclusion))
         return None
-    reason = _text(r.reason, 500)
+    untravelling = _untravelling(r)
+    if untravelling is not None:
+        report.refuse(r.row, key, C.TEXT_CONTROL, column=untravelling[0], char=untravelling[1])
+        return None
+    reason = decision_text(r.reason, 500)
     if conclusion == REJECTED and not reason:
         report.refuse(r.row, key, refusals.reason_required, **{report.KEY: key})
         return None
@@ -299,7 +315,7 @@ def _decide(s: Session, instance: Instance, report: ReviewReport, r: DecisionRow
         return
     if d.batch_id:
         report.all_batches.add(d.batch_id)
-    reviewer = _text(r.reviewer, 50) or None
+    reviewer = decision_text(r.reviewer, 50) or None
     if d.status == SUBMITTED:
         result = s.execute(update(Declaration).where(
             Declaration.serial == serial, Declaration.status == SUBMITTED).values(

@@ -67,11 +67,9 @@ def _set_extra(person: Person, values: dict[str, Any]) -> dict[str, Any]:
 
 def _fill_identity(person: Person, decl: Declaration, p: dict[str, Any]) -> None:
     """Name, sex and birth date from the declaration, else the record, else the ID itself."""
-    number = decl.id_number or ""
-    born = ids.birth_date(number) if len(number) == 18 else None
     person.name = p.get("name") or person.name
-    person.sex = p.get("sex") or person.sex or (ids.sex_code(number) if born else None)
-    person.birth_date = p.get("birth_date") or person.birth_date or (born.isoformat() if born else None)
+    person.sex = p.get("sex") or person.sex or ids.from_id("sex", decl.id_number)
+    person.birth_date = p.get("birth_date") or person.birth_date or ids.from_id("birth_date", decl.id_number)
 
 
 def _insurances(value: Any) -> str | None:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from exchange.config import Instance
 from exchange.messages import DIGEST_HEADERS as DH, REPORT_NAMES, ROSTER_WORDS as W
 from exchange.outputs.atomic import atomic_open, atomic_path
+from exchange.outputs.looks import csv_cell
 from exchange.outputs.workbook import HEADER_FILL, HEADER_FONT, column_letter, text_cell
 
 EXPORT_FIELDS = ("time", "unit", "kind", "file", "row", "id_number", "name", "column", "code",
@@ -49,7 +50,7 @@ def export_errors(instance: Instance, s: Session, target: Path, *, unit: str | N
             out = csv.writer(fh)
             out.writerow(headers)
             for line in lines:
-                out.writerow(["" if v is None else v for v in line])
+                out.writerow(["" if v is None else csv_cell(v) for v in line])
         return len(lines)
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(REPORT_NAMES["errors"])

@@ -38,7 +38,8 @@ from exchange.outputs.photo_book import (PHOTO_REVIEW_KIND, PhotoLine, write_pho
 from exchange.photos import PHOTO_KIND, people_of_unit
 from exchange.review.decisions import (APPROVED, REJECTED, DecisionRow, Refusals, ReviewReport,
                                        close_when_decided, decision_spec, decisions_receipt,
-                                       load_by_key, missing_results, read_conclusion)
+                                       decision_text, load_by_key, missing_results,
+                                       read_conclusion)
 from exchange.review.submit import next_number, numbered
 from exchange.store import queries as Q
 from exchange.store.db import Database
@@ -244,7 +245,7 @@ def _decide(s: Session, report: PhotoReviewReport, r: DecisionRow, key: int | No
         return
     if p.review_id:
         report.all_batches.add(p.review_id)
-    reviewer = as_text(r.reviewer)[:50] or None
+    reviewer = decision_text(r.reviewer, 50) or None
     if p.status == PENDING:
         result = s.execute(update(Photo).where(Photo.id == photo_id, Photo.status == PENDING).values(
             status=conclusion, decided_at=now, reason=reason or None, reviewer=reviewer)

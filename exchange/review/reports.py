@@ -11,11 +11,12 @@ import calendar
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Collection, Iterable, Sequence
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from exchange.checks import ids
 from exchange.config import CENTRE, Instance
 from exchange.kinds.spec import ColumnSpec, KindSpec, RuleSet
 from exchange.messages import (DIGEST_HEADERS as DH, DOC_NAMES, REPORT_NAMES, ROSTER_TITLES,
@@ -88,7 +89,10 @@ def kind_section(rules: RuleSet, kind: KindSpec, decls: Sequence[Declaration], *
     def plain(col: ColumnSpec) -> Callable[[Declaration], Any]:
         if col.type == "wage":
             return lambda d: (d.payload or {}).get(col.field)
-        return lambda d: display_value(col, (d.payload or {}).get(col.field), tables)
+        # 性别 and 出生日期 left blank are shown as the ID says (the row agreed with it or was
+        # refused: sex.mismatch, birthdate.mismatch); the payload keeps what the clerk wrote.
+        return lambda d: display_value(col, (d.payload or {}).get(col.field)
+                                       or ids.from_id(col.field, d.id_number), tables)
 
     for name in fields:
         if name == "@stop_date":
@@ -400,12 +404,14 @@ def unit_reports(instance: Instance, db: Database, *, unit: str | None = None,
 
 
 # Centre daily digest -----------------------------------------------------------------------------
-DIGEST_COLUMNS = ("files", "rows_ok", "rows_failed", "imported", "batches", "submitted", "approved",
-                  "rejected", "waiting", "photos_waiting")
+DIGEST_COLUMNS = ("files", "rows_ok", "rows_failed", "imported", "registered", "batches", "submitted",
+                  "approved", "rejected", "waiting", "photos_waiting")
 
 
-def digest_figures(s: Session, day: date) -> dict[str, dict[str, int]]:
-    """Per unit: what happened on `day`, and what still waits for review."""
+def digest_figures(s: Session, day: date, registrations: Collection[str] = ()) -> dict[str, dict[str, int]]:
+    """Per unit: what happened on `day`, and what still waits for review. Declarations of the
+    kinds in `registrations` (no review: households take effect on import) count as 登记 only,
+    never as new declarations or as approved."""
     start = datetime(day.year, day.month, day.day)
     end = start + timedelta(days=1)
     figures: dict[str, dict[str, int]] = {}
@@ -421,10 +427,12 @@ def digest_figures(s: Session, day: date) -> dict[str, dict[str, int]]:
         add(code, "files", n)
         add(code, "rows_ok", ok)
         add(code, "rows_failed", bad)
-    for code, n in s.execute(select(Declaration.unit_code, func.count())
-                             .where(Declaration.created_at >= start, Declaration.created_at < end)
-                             .group_by(Declaration.unit_code)):
-        add(code, "imported", n)
+    reviewed = Declaration.kind.not_in(tuple(registrations))
+    for code, kind_reviewed, n in s.execute(
+            select(Declaration.unit_code, reviewed, func.count())
+            .where(Declaration.created_at >= start, Declaration.created_at < end)
+            .group_by(Declaration.unit_code, reviewed)):
+        add(code, "imported" if kind_reviewed else "registered", n)
     for code, n, total in s.execute(select(Batch.unit_code, func.count(), func.sum(Batch.count))
                                     .where(Batch.created_at >= start, Batch.created_at < end)
                                     .group_by(Batch.unit_code)):
@@ -433,7 +441,7 @@ def digest_figures(s: Session, day: date) -> dict[str, dict[str, int]]:
     for code, status, n in s.execute(
             select(Declaration.unit_code, Declaration.status, func.count())
             .where(Declaration.decided_at >= start, Declaration.decided_at < end,
-                   Declaration.status.in_(("approved", "rejected")))
+                   Declaration.status.in_(("approved", "rejected")), reviewed)
             .group_by(Declaration.unit_code, Declaration.status)):
         add(code, status, n)
     for code, n in s.execute(select(Declaration.unit_code, func.count())
@@ -450,9 +458,10 @@ def centre_digest(instance: Instance, db: Database, day: date | None = None) -> 
     """每日汇总 of `day` into outbox/_centre/reports/."""
     day = day or date.today()
     with db.session() as s:
-        figures = digest_figures(s, day)
+        figures = digest_figures(s, day, [k.kind for k in instance.rules.kinds.values()
+                                          if not k.review])
         names = dict(s.execute(select(Unit.code, Unit.name)).all())
-    columns = [Column(DH["unit_name"], 44)] + [Column(DH[k], 16, "right", total=True)
+    columns = [Column(DH["unit_name"], 28)] + [Column(DH[k], 16, "right", total=True)
                                                 for k in DIGEST_COLUMNS]
     columns.insert(0, Column(DH["unit_code"], 22))
     rows = [[code, names.get(code, ""), *[f[k] for k in DIGEST_COLUMNS]]

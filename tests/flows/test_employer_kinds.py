@@ -123,3 +123,42 @@ def test_withdraw_cannot_touch_another_units_declaration(instance, db):  # type:
     assert triples(receipt) == [(4, "业务流水号", C.DECLARATION_NOT_FOUND)]
     with db.session() as s:
         assert s.get(Declaration, serial).status == "pending"
+
+
+def _two_pending(instance, db, seq: int) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    """Two employee_add declarations imported and pending: their serials."""
+    a, b = make_id("19800101", f"{seq}"), make_id("19800101", f"{seq + 2}")
+    make_workbook(instance.unit_inbox("1001") / "add.xlsx", ADD_HEADERS, [add_row(a, "甲"), add_row(b, "乙")],
+                  title="职工批量新增申报填写表")
+    process_one(instance, db)
+    with db.session() as s:
+        serial_a, serial_b = s.scalars(select(Declaration.serial).order_by(Declaration.serial)).all()
+    return serial_a, serial_b
+
+
+def _withdraw(instance, db, rows: list[list[object]]):  # type: ignore[no-untyped-def]
+    make_workbook(instance.unit_inbox("1001") / "回退.xlsx", ["业务流水号", "身份证号", "业务类型"],
+                  rows, title="业务回退表")
+    return process_one(instance, db)
+
+
+def test_withdraw_by_serial_refuses_a_stated_type_that_is_not_the_serials(instance, db):  # type: ignore[no-untyped-def]
+    serial_a, serial_b = _two_pending(instance, db, 421)
+    receipt = receipt_of(instance, _withdraw(instance, db, [[serial_a, "", "工资申报"],
+                                                            [serial_b, "", "职工增加申报"]]))
+    assert triples(receipt) == [(4, "业务类型", C.DECLARATION_KIND_MISMATCH)]
+    message = receipt["rows"][0]["errors"][0]["message"]
+    assert f"业务流水号 {serial_a}" in message and "职工增加" in message and "缴费基数" in message
+    with db.session() as s:
+        assert s.get(Declaration, serial_a).status == "pending"
+        assert s.get(Declaration, serial_b).status == "withdrawn"
+
+
+def test_withdrawal_receipt_says_what_happened_not_that_rows_await_submission(instance, db):  # type: ignore[no-untyped-def]
+    serial_a, serial_b = _two_pending(instance, db, 431)
+    with db.session() as s:
+        s.get(Declaration, serial_b).status = "submitted"
+    result = _withdraw(instance, db, [[serial_a, "", ""], [serial_b, "", ""]])
+    text = (instance.unit_outbox("1001", "receipts") / result.receipt_name).read_text(encoding="utf-8-sig")
+    assert "待提交" not in text and "夜间" not in text and "已回退" in text
+    assert "已已" not in text and f"业务流水号 {serial_b} 的申报当前为“已提交”" in text

@@ -161,3 +161,37 @@ def test_templates_command_and_jobs_run(home, instance, db, persons, tmp_path): 
     for name in ("refresh_templates", "monthly_rosters", "unit_reports", "centre_digest"):
         result = run(home, "jobs", "run", name)
         assert result.exit_code == 0 and "wrote" in result.output, (name, result.output)
+
+
+def test_csv_export_neutralises_cells_a_spreadsheet_would_run(home, instance, db, tmp_path):  # type: ignore[no-untyped-def]
+    # Names and IDs that look like formulas, one only after the full-width ＝ is read as "=".
+    rows = [add_row("＝1+1", "＝4+4"), add_row("-320602198001012473", "@SUM(A1)"),
+            add_row(make_id("19800101", "771"), "+86号"), add_row("＋1", "-张")]
+    bad = make_workbook(tmp_path / "=HYPERLINK(1).xlsx", ADD_HEADERS, rows, title="职工批量新增申报填写表")
+    run(home, "process", "--unit", "1001", str(bad))
+    csv_path = tmp_path / "e.csv"
+    assert run(home, "errors", "--export", str(csv_path)).output.startswith("wrote ")
+    with csv_path.open(encoding="utf-8-sig") as fh:
+        cells = [c for line in list(csv.reader(fh))[1:] for c in line]
+    assert cells and not [c for c in cells if c.startswith(("=", "+", "-", "@", "\t", "\r"))]
+    for shown in ("'=4+4", "'=1+1", "'@SUM(A1)", "'-320602198001012473", "'+86号", "'+1", "'-张",
+                  "'=HYPERLINK(1).xlsx"):
+        assert shown in cells, shown
+
+
+def test_an_id_stored_as_a_number_reads_as_excel_showed_it_everywhere(home, instance, db, tmp_path):  # type: ignore[no-untyped-def]
+    shown = "3.20602E+17"                   # Excel's General format, default column width
+    path = make_workbook(tmp_path / "数字.xlsx", ADD_HEADERS, [add_row(320602199708083100, "张三")],
+                         title="职工批量新增申报填写表")
+    validate = json.loads(run(home, "validate", str(path), "--unit", "1001", "--json").output)
+    assert shown in validate["rows"][0]["errors"][0]["message"]
+    run(home, "process", "--unit", "1001", str(path))
+    receipts = instance.unit_outbox("1001", "receipts")
+    text = next(receipts.glob("*.txt")).read_text(encoding="utf-8-sig")
+    receipt = json.loads(next(receipts.glob("*.json")).read_text(encoding="utf-8"))
+    assert shown in text and f"（张三 {shown}）" in text
+    assert receipt["rows"][0]["id_number"] == shown and shown in receipt["rows"][0]["errors"][0]["message"]
+    book = openpyxl.load_workbook(instance.unit_outbox("1001", "errors") / receipt["error_workbook"])
+    assert book.worksheets[0]["A4"].value == shown and book.worksheets[0]["A4"].data_type == "s"
+    [entry] = json.loads(run(home, "errors", "--json").output)
+    assert entry["id_number"] == shown and shown in entry["message"]

@@ -362,3 +362,17 @@ def test_two_submitters_at_once_put_each_declaration_in_exactly_one_batch(instan
         assert all(d.status == "submitted" and d.batch_id for d in decls)
         assert s.scalar(select(func.count()).select_from(AuditEntry).where(
             AuditEntry.action == "submit")) == 5
+
+
+def test_roster_shows_the_sex_the_id_says_when_the_row_left_it_blank(instance, db, persons):  # type: ignore[no-untyped-def]
+    man, woman = make_id("19900101", "131"), make_id("19910202", "242")     # 17th digit odd / even
+    make_workbook(instance.unit_inbox("1001") / "增员.xlsx", ADD_HEADERS,
+                  [add_row(man, "王小明", sex=""), add_row(woman, "赵小红", sex="")],
+                  title="职工批量新增申报填写表")
+    assert [r.status for r in process_inbox(instance, db)] == ["accepted"]
+    batch_no = _submit(instance, db).split(": ")[1].split("(")[0]
+    roster = instance.unit_outbox("1001", "rosters") / f"{batch_no}.申报花名册.pdf"
+    cells = [line.strip() for p in PdfReader(str(roster)).pages for line in p.extract_text().splitlines()]
+    assert cells[cells.index(man) + 1] == "男" and cells[cells.index(woman) + 1] == "女", cells
+    with db.session() as s:                     # what the clerk wrote stays as written
+        assert {d.payload.get("sex") for d in s.scalars(select(Declaration))} == {None}

@@ -141,3 +141,26 @@ def test_each_unit_type_is_sent_only_its_kinds(instance, db):  # type: ignore[no
         return [c.value for c in ws[3] if c.value]
 
     assert "*户主身份证号" in headers("3001") and "户主身份证号" in headers("4001")
+
+
+def _instructions(path: Path) -> tuple[str, str]:
+    """(row 2 of the template, the 说明 sheet's text)."""
+    wb = openpyxl.load_workbook(path)
+    help_text = "\n".join(str(c) for row in wb["说明"].iter_rows(values_only=True) for c in row if c)
+    return str(wb.worksheets[0]["A2"].value), help_text
+
+
+def test_instructions_speak_only_of_what_the_template_has(instance, db, persons):  # type: ignore[no-untyped-def]
+    note, help_text = _instructions(_template(instance, db, "employee_add"))   # blank, nothing locked
+    assert "灰色" not in note + help_text and "锁定" not in note + help_text
+    assert "撤销工作表保护" not in help_text and "下拉" in note
+    wb = openpyxl.load_workbook(_template(instance, db, "employee_add"))
+    ws = wb.worksheets[0]
+    assert not ws.protection.sheet and not any(c.fill.fgColor.rgb.endswith("F2F2F2") for c in ws[3])
+    note, help_text = _instructions(_template(instance, db, "wage"))           # pre-filled, locked
+    assert "灰色列为系统记录，已锁定" in note and "撤销工作表保护" in help_text and "共 2 人" in note
+    assert "系统记录，已锁定" in help_text
+    note, help_text = _instructions(_template(instance, db, "unit_change"))    # no coded column
+    assert "下拉" not in note and "代码-名称" not in help_text and "灰色" not in note
+    assert "必填" not in note                                                # nothing required
+    assert [line[:3] for line in help_text.splitlines() if line[1:3] == ". "] == ["1. ", "2. ", "3. "]

@@ -88,3 +88,24 @@ def test_household_receipt_does_not_promise_a_nightly_submission(instance, db, c
     assert result.counts.accepted == 1
     text = (instance.unit_outbox("C3001", "receipts") / result.receipt_name).read_text(encoding="utf-8-sig")
     assert RECEIPT_WORDS["pending_hint"] not in text
+
+
+def test_the_centre_digest_counts_household_rows_as_registrations_not_approvals(instance, db, community):  # type: ignore[no-untyped-def]
+    from datetime import date
+
+    from pypdf import PdfReader
+
+    from exchange.review.reports import centre_digest
+
+    drop(instance, "C3001", "户主.xlsx", HOUSEHOLD, [[NEW_HEAD, "陈国强", "13905941111", ""],
+                                                     [HEAD, "林建国", "13905942222", "修改"]],
+         title="户主信息表")
+    assert receipt_of(instance, process_one(instance, db))["counts"]["accepted"] == 2
+    written = centre_digest(instance, db, date.today())
+    cells = [line.strip() for p in PdfReader(str(written.path)).pages
+             for line in (p.extract_text() or "").splitlines()]
+    # One cell per line: the headers (收到文件 … 审核通过), then the row after the unit's name.
+    headers = cells[cells.index("收到文件"):cells.index("审核通过") + 1]
+    start = cells.index("城厢区凤凰山社区") + 1
+    figures = dict(zip(headers, cells[start:start + len(headers)]))
+    assert (figures["登记"], figures["审核通过"], figures["新申报"]) == ("2", "0", "0"), cells

@@ -85,3 +85,16 @@ def test_individual_row_class_must_match_the_record(instance, db, school):  # ty
     drop(instance, "S2201", "个人.xlsx", SUSPEND, rows, title=TITLE)
     assert triples(receipt_of(instance, process_one(instance, db))) == [
         (4, "班级编号", C.RECORD_MISMATCH), (5, "证件号码", C.PERSON_NOT_INSURED_HERE)]
+
+
+def test_suspending_an_unknown_person_is_explained_to_a_community_clerk(instance, db, community):  # type: ignore[no-untyped-def]
+    from tests.conftest import make_id
+
+    unknown = make_id("19990909", "919")
+    drop(instance, "C3001", "暂停.xlsx", SUSPEND, [[unknown, "无名", "死亡", "", ""]], title=TITLE)
+    receipt = receipt_of(instance, process_one(instance, db))
+    assert triples(receipt) == [(4, "证件号码", C.PERSON_NOT_ON_FILE)]
+    message = receipt["rows"][0]["errors"][0]["message"]
+    assert message == (f"系统中没有该居民（{unknown}）的参保记录。"
+                       "请核对证件号码和姓名；尚未参保的居民请先报送城乡居民参保申报表。")
+    assert "窗口" not in message and "{" not in message
