@@ -17,11 +17,23 @@ from exchange.store.models import Account, Unit
 OUTBOX_PARTS = ("receipts", "errors", "rosters", "results", "templates", "reports", "notices")
 SUB_OUTBOX_PARTS = ("receipts", "errors", "templates")    # what a school's sub-account is sent
 CENTRE_PARTS = ("batches", "photos", "reports", "receipts")
-_hasher = PasswordHasher()
+# OWASP's password-storage advice for argon2id: m=19 MiB, t=2, p=1. argon2-cffi's default
+# (64 MiB, p=4) let a burst of logins take gigabytes; hashes made with other parameters are
+# rehashed at the owner's next successful login (needs_rehash).
+HASH_PARAMETERS = {"time_cost": 2, "memory_cost": 19 * 1024, "parallelism": 1}
+_hasher = PasswordHasher(**HASH_PARAMETERS)
 
 
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
+
+
+def needs_rehash(stored: str) -> bool:
+    """Whether a verified hash was made with other parameters than today's."""
+    try:
+        return _hasher.check_needs_rehash(stored)
+    except InvalidHashError:
+        return True
 
 
 def verify_password(stored: str | None, password: str) -> bool:

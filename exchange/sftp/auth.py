@@ -5,9 +5,12 @@ import base64
 import binascii
 import hmac
 import logging
+import threading
 from dataclasses import dataclass
 
-from exchange.accounts import hash_password, verify_password
+from sqlalchemy import update
+
+from exchange.accounts import hash_password, needs_rehash, verify_password
 from exchange.sftp.lockout import Lockout
 from exchange.store.db import Database
 from exchange.store.models import Account
@@ -38,12 +41,19 @@ def key_blobs(lines: str | None) -> list[tuple[str, bytes]]:
 
 
 class Authenticator:
-    """Checks a password or a key for a login; wrong passwords count towards the lockout."""
+    """Checks a password or a key for a login; wrong passwords count towards the lockout.
 
-    def __init__(self, db: Database, lockout: Lockout) -> None:
+    Password checks are argon2 verifications of 19 MiB each: at most `max_checks` run at once on
+    this node (the rest wait their turn), so a burst of logins costs CPU time, not memory.
+    Unknown and locked logins pay for one verification too (of a decoy hash), so the clock does
+    not tell which logins exist or are locked.
+    """
+
+    def __init__(self, db: Database, lockout: Lockout, *, max_checks: int = 2,
+                 wait_seconds: float = 30.0) -> None:
         self.db, self.lockout = db, lockout
-        # Unknown logins still pay for one argon2 verification, so timing does not tell
-        # which logins exist.
+        self._checks = threading.BoundedSemaphore(max_checks)
+        self.wait_seconds = wait_seconds
         self._decoy = hash_password("decoy-" + base64.b64encode(b"exchange").decode())
 
     def _account(self, login: str) -> Account | None:
@@ -61,16 +71,35 @@ class Authenticator:
             return True
         return False
 
+    def verify(self, stored: str | None, password: str) -> bool:
+        """One argon2 verification, waiting for a free slot; False when none came in time."""
+        if not self._checks.acquire(timeout=self.wait_seconds):
+            log.warning("unit=- file=-: password check not started within %.0f s: too many "
+                        "logins at once", self.wait_seconds)
+            return False
+        try:
+            return verify_password(stored or self._decoy, password) and stored is not None
+        finally:
+            self._checks.release()
+
     def password(self, login: str, password: str) -> Principal | None:
         account = self._account(login)
         if account is None:
-            verify_password(self._decoy, password)
+            self.verify(None, password)
             log.warning("unit=- file=-: password login for unknown account %r refused", login[:64])
             return None
-        if self._locked(login):
+        until = self.lockout.begin(login)
+        if until is not None:
+            self.verify(None, password)
+            log.warning("unit=%s file=-: login %s refused, locked until %s", account.unit_code,
+                        login, until.isoformat(timespec="seconds"))
             return None
-        if verify_password(account.password_hash, password):
-            self.lockout.succeeded(login)
+        if self.verify(account.password_hash, password):
+            if not self.lockout.succeeded(login):
+                log.warning("unit=%s file=-: right password for %s refused: the account was "
+                            "locked by attempts sent meanwhile", account.unit_code, login)
+                return None
+            self._rehash(account, password)
             return Principal(account.login, account.unit_code, account.role)
         until = self.lockout.failed(login)
         if until is not None:
@@ -79,6 +108,17 @@ class Authenticator:
         else:
             log.warning("unit=%s file=-: wrong password for %s", account.unit_code, login)
         return None
+
+    def _rehash(self, account: Account, password: str) -> None:
+        """A hash made with older argon2 parameters is replaced at its owner's login."""
+        if not account.password_hash or not needs_rehash(account.password_hash):
+            return
+        with self.db.session() as s:
+            s.execute(update(Account).where(Account.login == account.login,
+                                            Account.password_hash == account.password_hash)
+                      .values(password_hash=hash_password(password)))
+        log.info("unit=%s file=-: password hash of %s renewed with today's parameters",
+                 account.unit_code, account.login)
 
     def public_key(self, login: str, blob: bytes) -> Principal | None:
         """Whether `blob` is one of the login's keys. A key not on file is not a failure:

@@ -14,18 +14,22 @@ import os
 import secrets
 import shutil
 import socket
+import struct
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import paramiko
 from paramiko import SFTPAttributes, SFTPHandle, SFTPServer, SFTPServerInterface
-from paramiko.sftp import (SFTP_FAILURE, SFTP_NO_SUCH_FILE, SFTP_OK, SFTP_OP_UNSUPPORTED,
-                           SFTP_PERMISSION_DENIED)
+from paramiko.sftp import (CMD_EXTENDED, CMD_EXTENDED_REPLY, CMD_INIT, CMD_NAMES, CMD_VERSION,
+                           SFTP_FAILURE, SFTP_NO_SUCH_FILE, SFTP_OK, SFTP_OP_UNSUPPORTED,
+                           SFTP_PERMISSION_DENIED, int64)
 
 from exchange.config import Instance
 from exchange.errors import ConfigError
+from exchange.messages import SFTP_WORDS
 from exchange.sftp.auth import Authenticator, Principal
 from exchange.sftp.hostkey import load_host_key
 from exchange.sftp.view import Denied, Missing, Resolved, View, check_name
@@ -101,7 +105,11 @@ class ReadHandle(SFTPHandle):
 
 
 class UploadHandle(SFTPHandle):
-    """Writes to a temp name beside the final one; `close()` renames it into place."""
+    """Writes to a temp name beside the final one; `close()` renames it into place.
+
+    While open, the file is visible to its own session under its final name (stat, setstat:
+    sshfs stats a file right after creating it), never to intake nor to other sessions.
+    """
 
     def __init__(self, session: "SftpSession", target: Resolved, flags: int) -> None:
         super().__init__(flags)
@@ -121,40 +129,56 @@ class UploadHandle(SFTPHandle):
             with open(self.final, "rb") as src:
                 shutil.copyfileobj(src, self.writefile)
             self.writefile.flush()
+        session.uploads[target.virtual] = self
 
     def write(self, offset: int, data: bytes) -> int:
         if self.refused:
             return SFTP_FAILURE
         if offset + len(data) > self.session.services.max_bytes:
-            self.refused = f"over the size limit of {self.session.services.max_bytes} bytes"
-            log.warning("unit=%s file=%s: upload refused: %s", self.session.unit,
-                        self.final.name, self.refused)
+            # Refused at once: the temp file goes now, not when (or if) the client closes.
+            self._discard(f"over the size limit of {self.session.services.max_bytes} bytes")
             return SFTP_FAILURE
         return super().write(offset, data)
 
     def stat(self) -> SFTPAttributes:
+        if self.refused:
+            return SFTP_FAILURE
         return SFTPAttributes.from_stat(os.fstat(self.writefile.fileno()))
 
     def chattr(self, attr: SFTPAttributes) -> int:
+        if self.refused:
+            return SFTP_FAILURE
         _utime(self.writefile.fileno(), attr)
         return SFTP_OK
+
+    def _discard(self, reason: str) -> None:
+        """Drop the upload: the temp file is removed and nothing is published."""
+        if self.refused is None:
+            self.refused = reason
+            log.warning("unit=%s file=%s: upload discarded: %s", self.session.unit,
+                        self.final.name, reason)
+        self.session.uploads.pop(self.target.virtual, None)
+        if not self.writefile.closed:
+            self.writefile.close()
+        self.temp.unlink(missing_ok=True)
 
     def close(self) -> None:
         if self.closed:
             return
         self.closed = True
+        if self.refused or self.session.ended:
+            self._discard(self.refused or "connection ended before the file was closed")
+            return
         try:
             self.writefile.flush()
             os.fsync(self.writefile.fileno())
-        finally:
-            self.writefile.close()
-        reason = self.refused or ("connection ended before the file was closed"
-                                  if self.session.ended else None)
-        if reason:
-            self.temp.unlink(missing_ok=True)
-            log.warning("unit=%s file=%s: upload discarded: %s", self.session.unit,
-                        self.final.name, reason)
+        except OSError as exc:
+            self._discard(f"could not be written: {exc.strerror or exc}")
             return
+        finally:
+            if not self.writefile.closed:
+                self.writefile.close()
+        self.session.uploads.pop(self.target.virtual, None)
         size = self.temp.stat().st_size
         os.replace(self.temp, self.final)
         log.info("unit=%s file=%s: received %d bytes over sftp (login %s)", self.session.unit,
@@ -179,6 +203,8 @@ class SftpSession(SFTPServerInterface):
         self.services = services
         self.view = View.for_unit(services.instance, self.unit, principal.login, principal.role)
         self.ended = False
+        # Uploads still open in this session, by virtual path (its own view of them).
+        self.uploads: dict[str, UploadHandle] = {}
 
     def session_started(self) -> None:
         self.services.auth.accepted(self.principal.login)
@@ -187,6 +213,9 @@ class SftpSession(SFTPServerInterface):
 
     def session_ended(self) -> None:
         self.ended = True
+        # An upload cut off mid-transfer (the client died, the network went) leaves nothing.
+        for handle in list(self.uploads.values()):
+            handle.close()
         log.info("unit=%s file=-: sftp session closed (login %s)", self.unit, self.principal.login)
 
     def server_peer(self) -> str:
@@ -220,8 +249,22 @@ class SftpSession(SFTPServerInterface):
                                                         entry.name))
         return entries
 
+    def _uploading(self, path: str) -> UploadHandle | None:
+        """This session's own open upload at `path` (given at /inbox or at /)."""
+        try:
+            virtual = self._write_target(path).virtual
+        except (Denied, Missing):
+            return None
+        return self.uploads.get(virtual)
+
     @_fails
     def stat(self, path: str) -> SFTPAttributes | int:
+        upload = self._uploading(path)
+        if upload is not None:
+            attrs = upload.stat()
+            if isinstance(attrs, SFTPAttributes):
+                attrs.filename = upload.final.name
+            return attrs
         r = self.view.resolve(path)
         if r.is_root:
             attrs = _dir_attrs("/", self.view.areas["inbox"].root)
@@ -236,7 +279,9 @@ class SftpSession(SFTPServerInterface):
     @_fails
     def open(self, path: str, flags: int, attr: SFTPAttributes) -> SFTPHandle | int:
         if flags & WRITE_FLAGS:
-            target = self.view.for_write(path)
+            target = self._write_target(path)
+            if target.virtual in self.uploads:
+                raise Denied("the file is being uploaded in this session already")
             assert target.real is not None
             if target.real.is_dir():
                 raise Denied("a folder")
@@ -246,6 +291,17 @@ class SftpSession(SFTPServerInterface):
         if r.real is None or not r.real.is_file():
             raise Missing(path)
         return ReadHandle(r.real)
+
+    def _write_target(self, path: str) -> Resolved:
+        """The inbox file `path` names. A bare name at the root ("put x" at "/", the folder
+        most clients start in) is taken as sent to /inbox: there is nowhere else to write."""
+        try:
+            return self.view.for_write(path)
+        except Missing:
+            parts = [p for p in path.split("/") if p not in ("", ".")]
+            if len(parts) != 1:
+                raise
+            return self.view.for_write("/inbox/" + parts[0])
 
     @_fails
     def remove(self, path: str) -> int:
@@ -279,6 +335,9 @@ class SftpSession(SFTPServerInterface):
 
     @_fails
     def chattr(self, path: str, attr: SFTPAttributes) -> int:
+        upload = self._uploading(path)
+        if upload is not None:
+            return upload.chattr(attr)
         target = self.view.for_write(path)
         assert target.real is not None
         if not target.real.is_file():
@@ -347,23 +406,118 @@ class SshServer(paramiko.ServerInterface):
         return name == "sftp" and super().check_channel_subsystem_request(channel, name)
 
 
+# What a peer going away looks like from paramiko's side: an ordinary end, not an error.
+NORMAL_ENDS = ("Connection reset by peer", "Broken pipe", "Error reading SSH protocol banner",
+               "EOF", "timed out", "Connection timed out", "No existing session")
+
+
+class QuietTransport(paramiko.Transport):
+    """paramiko logs a client that hangs up early (rclone closes its spare connections; port
+    scanners never send a banner) at ERROR with a traceback. Such ends are one INFO line; other
+    protocol errors one WARNING line; only unknown exceptions keep their traceback."""
+
+    _ended_quietly = False
+
+    def _log(self, level: int, msg: Any, *args: Any) -> None:
+        if level >= logging.ERROR:
+            if isinstance(msg, list):            # the traceback of the line just logged
+                if self._ended_quietly:
+                    return
+            elif not msg.startswith("Unknown exception"):
+                self._ended_quietly = True
+                normal = any(p in msg for p in NORMAL_ENDS)
+                log.log(logging.INFO if normal else logging.WARNING,
+                        "unit=- file=-: connection from %s ended: %s", self._peer(),
+                        " ".join(msg.split()))
+                return
+        super()._log(level, msg, *args)
+
+    def _peer(self) -> str:
+        try:
+            return str(self.getpeername()[0])
+        except (OSError, AttributeError, IndexError, TypeError):
+            return "?"
+
+
+# SFTP extensions advertised in SSH_FXP_VERSION (clients such as asyncssh use only those listed).
+EXTENSIONS = (("posix-rename@openssh.com", "1"), ("statvfs@openssh.com", "2"),
+              ("check-file", "md5,sha1"))
+
+
+class ExchangeSFTPServer(SFTPServer):
+    """paramiko's SFTP subsystem, telling clients what it implements and answering names that
+    are not UTF-8 with a clear status instead of a bare failure."""
+
+    def _send_server_version(self) -> int:
+        t, data = self._read_packet()
+        if t != CMD_INIT:
+            raise paramiko.SFTPError("Incompatible sftp protocol")
+        version: int = struct.unpack(">I", data[:4])[0]
+        msg = paramiko.Message()
+        msg.add_int(3)
+        for name, value in EXTENSIONS:
+            msg.add_string(name)
+            msg.add_string(value)
+        self._send_packet(CMD_VERSION, msg)
+        return version
+
+    def _process(self, t: int, request_number: int, msg: paramiko.Message) -> None:
+        try:
+            if t == CMD_EXTENDED and self._extended(request_number, msg):
+                return
+            super()._process(t, request_number, msg)
+        except UnicodeDecodeError:
+            session = self.server
+            log.warning("unit=%s file=-: %s with a file name not in UTF-8 refused (login %s "
+                        "from %s)", session.unit, CMD_NAMES.get(t, t), session.principal.login,
+                        session.server_peer())
+            self._send_status(request_number, SFTP_FAILURE, SFTP_WORDS["name_not_utf8"])
+
+    def _extended(self, request_number: int, msg: paramiko.Message) -> bool:
+        """statvfs@openssh.com (so `df` on an sshfs mount works); False for other requests."""
+        start = msg.packet.tell()
+        tag = msg.get_text()
+        if tag != "statvfs@openssh.com":
+            msg.packet.seek(start)
+            return False
+        path = msg.get_text()
+        try:
+            r = self.server.view.resolve(path)
+        except (Denied, Missing):
+            self._send_status(request_number, SFTP_NO_SUCH_FILE)
+            return True
+        st = os.statvfs(r.real if r.real is not None else self.server.view.areas["inbox"].root)
+        fields = (st.f_bsize, st.f_frsize, st.f_blocks, st.f_bfree, st.f_bavail, st.f_files,
+                  st.f_ffree, st.f_favail, 0, 0 if r.area and r.area.writable else 1,
+                  st.f_namemax)
+        self._response(request_number, CMD_EXTENDED_REPLY, *(int64(v) for v in fields))
+        return True
+
+
 class SftpService:
-    """Listens on [sftp] host/port and serves each connection on its own paramiko Transport."""
+    """Listens on [sftp] host/port and serves each connection on its own paramiko Transport.
+
+    The door cannot be held shut from outside (as OpenSSH's MaxStartups and LoginGraceTime,
+    SFTPGo's per-host limits): connections not yet logged in are capped per address and in
+    total and refused at accept(), before any key exchange; one not logged in within
+    login_grace_seconds is closed.
+    """
 
     def __init__(self, instance: Instance, auth: Authenticator, *, on_upload: OnUpload | None = None,
-                 host: str | None = None, port: int | None = None,
-                 max_connections: int = 64) -> None:
+                 host: str | None = None, port: int | None = None) -> None:
         settings = instance.settings
         self.instance = instance
+        self.sftp = settings.sftp
         self.host = host if host is not None else settings.sftp.host
         self.port = port if port is not None else settings.sftp.port
         self.services = Services(instance, auth, settings.limits.max_file_mb * 1024 * 1024, on_upload)
-        self.max_connections = max_connections
         self.host_key = load_host_key(instance.path(settings.sftp.host_key))
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._transports: list[paramiko.Transport] = []
+        # Connections not yet logged in: transport -> (address, when accepted).
+        self._pending: dict[paramiko.Transport, tuple[str, float]] = {}
         self._lock = threading.Lock()
 
     def start(self) -> None:
@@ -376,7 +530,7 @@ class SftpService:
             sock.close()
             raise ConfigError(f"[sftp] host/port: cannot listen on {self.host}:{self.port}: "
                               f"{exc.strerror or exc}") from exc
-        sock.listen(16)
+        sock.listen(128)
         sock.settimeout(0.5)
         self.port = sock.getsockname()[1]
         self._sock = sock
@@ -385,10 +539,40 @@ class SftpService:
         log.info("unit=- file=-: sftp listening on %s:%d (host key %s)", self.host, self.port,
                  self.host_key.fingerprint)
 
+    def _reap(self) -> None:
+        """Forget ended connections; close those not logged in within the grace time."""
+        now = time.monotonic()
+        late = []
+        with self._lock:
+            self._transports = [t for t in self._transports if t.is_active()]
+            for t, (addr, since) in list(self._pending.items()):
+                if not t.is_active() or t.is_authenticated():
+                    del self._pending[t]
+                elif now - since > self.sftp.login_grace_seconds:
+                    del self._pending[t]
+                    late.append((t, addr))
+        for t, addr in late:
+            log.info("unit=- file=-: connection from %s closed: not logged in within %d s",
+                     addr, self.sftp.login_grace_seconds)
+            t.close()
+
+    def _refusal(self, addr: str) -> str | None:
+        """Why a new connection from `addr` is refused, if it is (the lock is held)."""
+        if len(self._pending) >= self.sftp.max_unauthenticated:
+            return f"{len(self._pending)} connections not yet logged in"
+        from_addr = sum(1 for a, _ in self._pending.values() if a == addr)
+        if from_addr >= self.sftp.max_unauthenticated_per_address:
+            return f"{from_addr} connections from this address not yet logged in"
+        logged_in = len(self._transports) - len(self._pending)
+        if logged_in >= self.sftp.max_connections:
+            return f"{logged_in} connections open"
+        return None
+
     def _accept_loop(self) -> None:
         assert self._sock is not None
         while not self._stopping.is_set():
             try:
+                self._reap()
                 conn, peer = self._sock.accept()
             except socket.timeout:
                 continue
@@ -397,31 +581,34 @@ class SftpService:
                     return
                 raise
             with self._lock:
-                self._transports = [t for t in self._transports if t.is_active()]
-                if len(self._transports) >= self.max_connections:
-                    log.warning("unit=- file=-: connection from %s refused: %d connections open",
-                                peer[0], len(self._transports))
-                    conn.close()
-                    continue
+                refusal = self._refusal(peer[0])
+            if refusal:
+                # Closed before a byte is read or a key exchanged: costs a socket, nothing more.
+                log.warning("unit=- file=-: connection from %s refused: %s", peer[0], refusal)
+                conn.close()
+                continue
             try:
-                self._serve(conn)
+                self._serve(conn, peer[0])
             except Exception:  # one bad handshake must not stop the listener
                 log.exception("unit=- file=-: connection from %s failed", peer[0])
                 conn.close()
 
-    def _serve(self, conn: socket.socket) -> None:
+    def _serve(self, conn: socket.socket, addr: str) -> None:
         conn.settimeout(None)
-        transport = paramiko.Transport(conn)
-        transport.auth_timeout = 60
-        transport.banner_timeout = 30
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        transport = QuietTransport(conn)
+        transport.auth_timeout = self.sftp.login_grace_seconds
+        transport.banner_timeout = self.sftp.login_grace_seconds
+        transport.handshake_timeout = self.sftp.login_grace_seconds
         transport.add_server_key(self.host_key)
-        transport.set_subsystem_handler("sftp", SFTPServer, SftpSession, self.services)
+        transport.set_subsystem_handler("sftp", ExchangeSFTPServer, SftpSession, self.services)
         server = SshServer(transport, self.services.auth)
+        with self._lock:
+            self._transports.append(transport)
+            self._pending[transport] = (addr, time.monotonic())
         # With an event the handshake runs on the transport's own thread: a slow client
         # cannot hold up the accept loop.
         transport.start_server(event=threading.Event(), server=server)
-        with self._lock:
-            self._transports.append(transport)
 
     def stop(self) -> None:
         """Stop listening and close every connection (their partial uploads are discarded)."""
@@ -436,6 +623,7 @@ class SftpService:
             self._thread.join(timeout=5)
         with self._lock:
             transports, self._transports = self._transports, []
+            self._pending.clear()
         for t in transports:
             t.close()
         for t in transports:
