@@ -265,7 +265,7 @@ class SftpSession(SFTPServerInterface):
             if isinstance(attrs, SFTPAttributes):
                 attrs.filename = upload.final.name
             return attrs
-        r = self.view.resolve(path)
+        r = self._at_root(path, self.view.resolve)
         if r.is_root:
             attrs = _dir_attrs("/", self.view.areas["inbox"].root)
             attrs.st_mode = (attrs.st_mode or 0) & ~0o222  # the root itself cannot be written
@@ -293,15 +293,19 @@ class SftpSession(SFTPServerInterface):
         return ReadHandle(r.real)
 
     def _write_target(self, path: str) -> Resolved:
-        """The inbox file `path` names. A bare name at the root ("put x" at "/", the folder
-        most clients start in) is taken as sent to /inbox: there is nowhere else to write."""
+        return self._at_root(path, self.view.for_write)
+
+    @staticmethod
+    def _at_root(path: str, resolve: Callable[[str], Resolved]) -> Resolved:
+        """A bare file name at the root ("put x" at "/", the folder most clients start in) is
+        taken as /inbox/x: there is nowhere else to write (and the client may stat it after)."""
         try:
-            return self.view.for_write(path)
+            return resolve(path)
         except Missing:
             parts = [p for p in path.split("/") if p not in ("", ".")]
             if len(parts) != 1:
                 raise
-            return self.view.for_write("/inbox/" + parts[0])
+            return resolve("/inbox/" + parts[0])
 
     @_fails
     def remove(self, path: str) -> int:
@@ -404,6 +408,45 @@ class SshServer(paramiko.ServerInterface):
 
     def check_channel_subsystem_request(self, channel: paramiko.Channel, name: str) -> bool:
         return name == "sftp" and super().check_channel_subsystem_request(channel, name)
+
+
+KEEPALIVE_SECONDS = 30
+# An upload temp file nobody has written to for this long belongs to a connection that is gone
+# (a node killed mid-upload): swept from the inboxes.
+STALE_PART_SECONDS = 3600
+SWEEP_EVERY_SECONDS = 600
+
+
+def _detect_dead_peers(conn: socket.socket) -> None:
+    """A client whose network went away (no FIN, no RST) is noticed within about two minutes,
+    so its session ends and its partial upload is removed, instead of waiting for hours."""
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for name, value in (("TCP_KEEPIDLE", 60), ("TCP_KEEPINTVL", 10), ("TCP_KEEPCNT", 3),
+                        ("TCP_USER_TIMEOUT", 120_000)):
+        option = getattr(socket, name, None)
+        if option is not None:
+            try:
+                conn.setsockopt(socket.IPPROTO_TCP, option, value)
+            except OSError:
+                pass
+
+
+def sweep_stale_parts(instance: Instance, older_than: float = STALE_PART_SECONDS) -> int:
+    """Remove upload temp files (".<name>.<token>.part") untouched for `older_than` seconds in
+    every inbox, sub-account folders included; returns how many went."""
+    removed = 0
+    cutoff = time.time() - older_than
+    for part in instance.inbox.glob("**/.*.part"):
+        try:
+            if part.is_file() and part.stat().st_mtime < cutoff:
+                part.unlink()
+                removed += 1
+                log.warning("unit=%s file=%s: stale upload temp file removed (no write for "
+                            "%d s)", part.relative_to(instance.inbox).parts[0], part.name,
+                            older_than)
+        except OSError:
+            continue
+    return removed
 
 
 # What a peer going away looks like from paramiko's side: an ordinary end, not an error.
@@ -570,7 +613,11 @@ class SftpService:
 
     def _accept_loop(self) -> None:
         assert self._sock is not None
+        next_sweep = 0.0
         while not self._stopping.is_set():
+            if time.monotonic() >= next_sweep:
+                next_sweep = time.monotonic() + SWEEP_EVERY_SECONDS
+                sweep_stale_parts(self.instance)
             try:
                 self._reap()
                 conn, peer = self._sock.accept()
@@ -595,8 +642,9 @@ class SftpService:
 
     def _serve(self, conn: socket.socket, addr: str) -> None:
         conn.settimeout(None)
-        conn.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        _detect_dead_peers(conn)
         transport = QuietTransport(conn)
+        transport.set_keepalive(KEEPALIVE_SECONDS)
         transport.auth_timeout = self.sftp.login_grace_seconds
         transport.banner_timeout = self.sftp.login_grace_seconds
         transport.handshake_timeout = self.sftp.login_grace_seconds
@@ -631,4 +679,4 @@ class SftpService:
         log.info("unit=- file=-: sftp stopped")
 
 
-__all__ = ["SftpService", "SftpSession", "SshServer", "Upload", "OnUpload"]
+__all__ = ["SftpService", "SftpSession", "SshServer", "Upload", "OnUpload", "sweep_stale_parts"]
