@@ -86,7 +86,8 @@ class Service:
         sftp = instance.settings.sftp
         self.auth = Authenticator(self.db, DatabaseLockout(self.db, policy),
                                   max_checks=sftp.max_password_checks,
-                                  wait_seconds=sftp.login_grace_seconds)
+                                  wait_seconds=sftp.login_grace_seconds,
+                                  accounts=instance.settings.accounts)
         self.sftp = SftpService(instance, self.auth, on_upload=self._uploaded, port=sftp_port)
         self.scheduler = JobScheduler(instance, self.db, self.jobs,
                                       overrides={"rescan": self._rescan_job})

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import update
 
-from exchange.accounts import hash_password, needs_rehash, verify_password
+from exchange.accounts import (change_own_password, change_reason, hash_password, needs_rehash,
+                               password_problem, verify_password)
+from exchange.config import Accounts
 from exchange.sftp.lockout import Lockout
 from exchange.store.db import Database
 from exchange.store.models import Account
@@ -24,6 +26,9 @@ class Principal:
     login: str
     unit_code: str
     role: str
+    # Set when the password was right but must be changed first ("must_change", "expired"):
+    # such a principal gets no session until it has (issue 18.1).
+    change: str | None = None
 
 
 def key_blobs(lines: str | None) -> list[tuple[str, bytes]]:
@@ -50,8 +55,9 @@ class Authenticator:
     """
 
     def __init__(self, db: Database, lockout: Lockout, *, max_checks: int = 2,
-                 wait_seconds: float = 30.0) -> None:
+                 wait_seconds: float = 30.0, accounts: Accounts | None = None) -> None:
         self.db, self.lockout = db, lockout
+        self.accounts = accounts or Accounts()
         self._checks = threading.BoundedSemaphore(max_checks)
         self.wait_seconds = wait_seconds
         self._decoy = hash_password("decoy-" + base64.b64encode(b"exchange").decode())
@@ -100,7 +106,8 @@ class Authenticator:
                             "locked by attempts sent meanwhile", account.unit_code, login)
                 return None
             self._rehash(account, password)
-            return Principal(account.login, account.unit_code, account.role)
+            return Principal(account.login, account.unit_code, account.role,
+                             change_reason(account, self.accounts))
         until = self.lockout.failed(login)
         if until is not None:
             log.warning("unit=%s file=-: wrong password for %s; account locked until %s",
@@ -130,6 +137,23 @@ class Authenticator:
         for _type, stored_blob in key_blobs(account.public_keys):
             if hmac.compare_digest(stored_blob, blob):
                 return Principal(account.login, account.unit_code, account.role)
+        return None
+
+    def change_password(self, principal: Principal, current: str, new: str,
+                        again: str) -> str | None:
+        """The unit's own new password, after its current one was checked: None when stored,
+        else what is wrong with it (a key of messages.PASSWORD_WORDS)."""
+        account = self._account(principal.login)
+        if account is None:
+            return "mismatch"
+        problem = password_problem(self.accounts, account, current, new, again)
+        if problem is not None:
+            log.info("unit=%s file=-: new password for %s refused: %s", account.unit_code,
+                     account.login, problem)
+            return problem
+        with self.db.session() as s:
+            change_own_password(s, account.login, new)
+        log.info("unit=%s file=-: %s changed its password", account.unit_code, account.login)
         return None
 
     def accepted(self, login: str) -> None:

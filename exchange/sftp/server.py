@@ -17,19 +17,19 @@ import socket
 import struct
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
 import paramiko
-from paramiko import SFTPAttributes, SFTPHandle, SFTPServer, SFTPServerInterface
+from paramiko import InteractiveQuery, SFTPAttributes, SFTPHandle, SFTPServer, SFTPServerInterface
 from paramiko.sftp import (CMD_EXTENDED, CMD_EXTENDED_REPLY, CMD_INIT, CMD_NAMES, CMD_VERSION,
                            SFTP_FAILURE, SFTP_NO_SUCH_FILE, SFTP_OK, SFTP_OP_UNSUPPORTED,
                            SFTP_PERMISSION_DENIED, int64)
 
 from exchange.config import Instance
 from exchange.errors import ConfigError
-from exchange.messages import SFTP_WORDS
+from exchange.messages import PASSWORD_WORDS, SFTP_WORDS
 from exchange.sftp.auth import Authenticator, Principal
 from exchange.sftp.hostkey import load_host_key
 from exchange.sftp.view import Denied, Missing, Resolved, View, check_name
@@ -195,7 +195,8 @@ class SftpSession(SFTPServerInterface):
     def __init__(self, server: "SshServer", services: Services, *args: Any, **kwargs: Any) -> None:
         super().__init__(server, *args, **kwargs)
         principal = server.principal
-        if principal is None or principal.login != server.transport.get_username():
+        if principal is None or principal.login != server.transport.get_username() \
+                or principal.change is not None:
             raise paramiko.SSHException("sftp without an authenticated login")
         self.principal: Principal = principal
         self.ssh = server
@@ -376,25 +377,90 @@ class SftpSession(SFTPServerInterface):
 
 
 class SshServer(paramiko.ServerInterface):
-    """One connection's SSH side: authentication and the sftp subsystem only."""
+    """One connection's SSH side: authentication and the sftp subsystem only.
+
+    Passwords are checked by "password" or by "keyboard-interactive" (one prompt). When the
+    password is the initial one, was reset, or has expired, the login is not complete: a
+    "password" login is answered "partial success, continue with keyboard-interactive", and
+    keyboard-interactive asks for a new password twice (WinSCP, FileZilla and OpenSSH show the
+    prompts); only when it is stored does the login succeed and files become reachable.
+    """
+
+    MAX_CHANGE_TRIES = 3
 
     def __init__(self, transport: paramiko.Transport, auth: Authenticator) -> None:
         self.transport, self.auth = transport, auth
         self.principal: Principal | None = None
+        self._changing: tuple[Principal, str] | None = None   # (who, current password)
+        self._asked: str | None = None                         # login asked for its password
+        self._change_tries = 0
 
     def get_allowed_auths(self, username: str) -> str:
-        return "publickey,password"
+        if self._changing is not None:
+            return "keyboard-interactive"
+        return "publickey,keyboard-interactive,password"
 
-    def check_auth_password(self, username: str, password: str) -> int:
+    def _password(self, username: str, password: str) -> int | InteractiveQuery:
         principal = self.auth.password(username, password)
         if principal is None:
             return paramiko.AUTH_FAILED
+        if principal.change is not None:
+            self._changing, self._change_tries = (principal, password), 0
+            log.info("unit=%s file=-: %s must change its password (%s) before any file "
+                     "operation", principal.unit_code, principal.login, principal.change)
+            return self._change_query(PASSWORD_WORDS[principal.change])
         self.principal = principal
         return paramiko.AUTH_SUCCESSFUL
+
+    def check_auth_password(self, username: str, password: str) -> int:
+        result = self._password(username, password)
+        if isinstance(result, InteractiveQuery):
+            return paramiko.AUTH_PARTIALLY_SUCCESSFUL
+        return result
+
+    @staticmethod
+    def _change_query(instruction: str) -> InteractiveQuery:
+        query = InteractiveQuery("", instruction)
+        query.add_prompt(PASSWORD_WORDS["new"], False)
+        query.add_prompt(PASSWORD_WORDS["again"], False)
+        return query
+
+    def check_auth_interactive(self, username: str, submethods: str) -> int | InteractiveQuery:
+        if self._changing is not None:
+            who, _ = self._changing
+            if who.login != username:
+                return paramiko.AUTH_FAILED
+            return self._change_query(PASSWORD_WORDS[who.change or "must_change"])
+        self._asked = username
+        query = InteractiveQuery("", PASSWORD_WORDS["instruction"])
+        query.add_prompt(PASSWORD_WORDS["current"], False)
+        return query
+
+    def check_auth_interactive_response(self, responses: list[str]) -> int | InteractiveQuery:
+        if self._changing is None:
+            if self._asked is None or len(responses) != 1:
+                return paramiko.AUTH_FAILED
+            return self._password(self._asked, responses[0])
+        who, current = self._changing
+        if len(responses) != 2:
+            return paramiko.AUTH_FAILED
+        problem = self.auth.change_password(who, current, responses[0], responses[1])
+        if problem is None:
+            self._changing = None
+            self.principal = replace(who, change=None)
+            return paramiko.AUTH_SUCCESSFUL
+        self._change_tries += 1
+        if self._change_tries >= self.MAX_CHANGE_TRIES:
+            self._changing = None           # start again from the current password
+            return paramiko.AUTH_FAILED
+        return self._change_query(PASSWORD_WORDS[problem].format(
+            n=self.auth.accounts.min_password_length))
 
     def check_auth_publickey(self, username: str, key: paramiko.PKey) -> int:
         # Called once to ask whether the key would do, then again with the signature checked
         # by paramiko; only a verified signature completes the login.
+        if self._changing is not None:
+            return paramiko.AUTH_FAILED
         principal = self.auth.public_key(username, key.asbytes())
         if principal is None:
             return paramiko.AUTH_FAILED
