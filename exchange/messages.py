@@ -460,7 +460,7 @@ PASSWORD_WORDS = {
     "instruction": "请输入密码。 Enter your password.",
     "must_change": "初始密码或已重置的密码必须修改后才能使用。 Your password must be changed now.",
     "expired": "密码已过期，请设置新密码。 Your password has expired; choose a new one.",
-    "current": "密码 (password): ",
+    "current": "密码 Password: ",      # "assword:" is what sshfs's password_stdin waits for
     "new": "新密码 (new password): ",
     "again": "再次输入新密码 (new password again): ",
     "mismatch": "两次输入的新密码不一致，请重新输入。 The two new passwords differ.",

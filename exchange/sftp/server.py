@@ -527,6 +527,13 @@ class QuietTransport(paramiko.Transport):
 
     _ended_quietly = False
 
+    def __init__(self, sock: socket.socket, *args: Any, **kwargs: Any) -> None:
+        try:
+            self._peer_address = str(sock.getpeername()[0])
+        except (OSError, IndexError):
+            self._peer_address = "?"
+        super().__init__(sock, *args, **kwargs)
+
     def _log(self, level: int, msg: Any, *args: Any) -> None:
         if level >= logging.ERROR:
             if isinstance(msg, list):            # the traceback of the line just logged
@@ -542,10 +549,7 @@ class QuietTransport(paramiko.Transport):
         super()._log(level, msg, *args)
 
     def _peer(self) -> str:
-        try:
-            return str(self.getpeername()[0])
-        except (OSError, AttributeError, IndexError, TypeError):
-            return "?"
+        return self._peer_address
 
 
 # SFTP extensions advertised in SSH_FXP_VERSION (clients such as asyncssh use only those listed).
