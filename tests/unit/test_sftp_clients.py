@@ -180,10 +180,11 @@ def test_inbox_listing_and_paths_are_unchanged_by_an_open_upload(server: Server,
     assert c.listdir("/inbox") == ["open.xlsx"]
 
 
-def test_temp_files_of_a_node_killed_mid_upload_are_swept(server: Server) -> None:
+def test_temp_files_of_a_node_killed_mid_upload_are_swept(instance, backend: str) -> None:  # type: ignore[no-untyped-def]
     from exchange.sftp.server import sweep_stale_parts
 
-    inbox = server.instance.unit_inbox("1001")
+    inbox = instance.unit_inbox("1001")
+    inbox.mkdir(parents=True, exist_ok=True)
     old = inbox / ".psnAdd.xlsx.0a1b2c3d.part"
     old.write_bytes(b"half")
     os.utime(old, (time.time() - 7200, time.time() - 7200))
@@ -193,5 +194,5 @@ def test_temp_files_of_a_node_killed_mid_upload_are_swept(server: Server) -> Non
     sub.mkdir()
     (sub / ".x.xlsx.00000000.part").write_bytes(b"half")
     os.utime(sub / ".x.xlsx.00000000.part", (time.time() - 7200, time.time() - 7200))
-    assert sweep_stale_parts(server.instance) == 2
+    assert sweep_stale_parts(instance) == 2
     assert sorted(p.name for p in inbox.rglob("*")) == [".other.xlsx.0a1b2c3e.part", "@cls-1"]
