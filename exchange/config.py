@@ -47,7 +47,7 @@ class Sftp:
     lockout_minutes: int = 15
     # The door (issue 15.5): what an unauthenticated stranger can hold, per node.
     max_password_checks: int = 2          # argon2 verifications at once; the rest wait their turn
-    max_unauthenticated: int = 32         # connections not yet logged in, in total
+    max_unauthenticated: int = 256        # connections not yet logged in, in total
     max_unauthenticated_per_address: int = 8
     login_grace_seconds: int = 30         # a connection not logged in by then is closed
     max_connections: int = 256            # logged-in connections
