@@ -21,8 +21,9 @@ CENTRE_PARTS = ("batches", "photos", "reports", "receipts")
 # OWASP's password-storage advice for argon2id: m=19 MiB, t=2, p=1. argon2-cffi's default
 # (64 MiB, p=4) let a burst of logins take gigabytes; hashes made with other parameters are
 # rehashed at the owner's next successful login (needs_rehash).
-HASH_PARAMETERS = {"time_cost": 2, "memory_cost": 19 * 1024, "parallelism": 1}
-_hasher = PasswordHasher(**HASH_PARAMETERS)
+HASH_TIME_COST, HASH_MEMORY_KIB, HASH_PARALLELISM = 2, 19 * 1024, 1
+_hasher = PasswordHasher(time_cost=HASH_TIME_COST, memory_cost=HASH_MEMORY_KIB,
+                         parallelism=HASH_PARALLELISM)
 
 
 def hash_password(password: str) -> str:

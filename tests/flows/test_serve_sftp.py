@@ -77,6 +77,17 @@ def test_paramiko_upload_gets_its_receipt_within_seconds(served: Served, tmp_pat
     assert text.decode("utf-8-sig").strip()
 
 
+def openssh_batch(served: Served, tmp_path: Path, commands: str) -> subprocess.CompletedProcess[str]:
+    """OpenSSH `sftp -b` as unit 1001 with its key, from `tmp_path`."""
+    batch = tmp_path / "batch.txt"
+    batch.write_text(commands, encoding="utf-8")
+    return subprocess.run(
+        ["sftp", "-b", str(batch), "-P", str(served.port), "-i", str(served.key),  # type: ignore[attr-defined]
+         "-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+         "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "PreferredAuthentications=publickey",
+         "1001@127.0.0.1"], capture_output=True, text=True, timeout=30, cwd=tmp_path)
+
+
 def test_openssh_sftp_batch_upload_with_a_key(served: Served, tmp_path: Path) -> None:
     if shutil.which("sftp") is None:
         pytest.skip("OpenSSH sftp client not installed (.ci/run installs openssh-client)")
@@ -87,13 +98,7 @@ def test_openssh_sftp_batch_upload_with_a_key(served: Served, tmp_path: Path) ->
     fetched.mkdir()
 
     def sftp_batch(commands: str) -> subprocess.CompletedProcess[str]:
-        batch = tmp_path / "batch.txt"
-        batch.write_text(commands, encoding="utf-8")
-        return subprocess.run(
-            ["sftp", "-b", str(batch), "-P", str(served.port), "-i", str(served.key),  # type: ignore[attr-defined]
-             "-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-             "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "PreferredAuthentications=publickey",
-             "1001@127.0.0.1"], capture_output=True, text=True, timeout=30, cwd=tmp_path)
+        return openssh_batch(served, tmp_path, commands)
 
     done = sftp_batch(f"cd /inbox\nput {source} openssh.xlsx\nls /outbox\n")
     assert done.returncode == 0, done.stderr
@@ -209,13 +214,7 @@ def test_openssh_put_at_the_root_lands_in_the_inbox(served: Served, tmp_path: Pa
     client = served.sftp("1001", "pw-1001")
     before = receipts(client)
     source = workbook(tmp_path, "atroot.xlsx", ["301"])
-    batch = tmp_path / "root.txt"
-    batch.write_text(f"put {source}\n", encoding="utf-8")
-    done = subprocess.run(
-        ["sftp", "-b", str(batch), "-P", str(served.port), "-i", str(served.key),  # type: ignore[attr-defined]
-         "-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-         "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "PreferredAuthentications=publickey",
-         "1001@127.0.0.1"], capture_output=True, text=True, timeout=30, cwd=tmp_path)
+    done = openssh_batch(served, tmp_path, f"put {source}\n")
     assert done.returncode == 0, done.stderr
     new = wait_until(lambda: [n for n in receipts(client) if n not in before], 20, "the receipt")
     assert len(new) == 1 and "atroot" in new[0]

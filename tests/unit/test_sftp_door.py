@@ -238,7 +238,8 @@ def test_an_old_hash_is_renewed_at_the_next_login(door_factory, db) -> None:  # 
     assert new != old and not accounts._hasher.check_needs_rehash(new)
     assert accounts.verify_password(new, "pw-1001")
     # What ships (the conftest swaps in a cheaper hasher): OWASP's argon2id m=19 MiB, t=2, p=1.
-    shipped = PasswordHasher(**accounts.HASH_PARAMETERS).hash("x")
+    shipped = PasswordHasher(time_cost=accounts.HASH_TIME_COST, memory_cost=accounts.HASH_MEMORY_KIB,
+                             parallelism=accounts.HASH_PARALLELISM).hash("x")
     assert shipped.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
 
 
