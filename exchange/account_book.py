@@ -108,7 +108,7 @@ class AccountHooks:
             p, unit = row["payload"], row["unit_code"]
             operation, login = p["operation"], p["login"]
             if operation == "reset":
-                reset_password(s, login)
+                reset_password(s, login, settings=self.instance.settings.accounts if self.instance else None)
             elif operation == "delete":
                 remove_sub_account(s, login, actor=actor)
             elif self.instance is not None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -11,7 +11,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.orm import Session
 
-from exchange.config import CENTRE, Instance
+from exchange.config import CENTRE, Accounts, Instance
 from exchange.errors import ExchangeError
 from exchange.store import queries as Q
 from exchange.store.models import Account, Unit
@@ -19,12 +19,25 @@ from exchange.store.models import Account, Unit
 OUTBOX_PARTS = ("receipts", "errors", "rosters", "results", "templates", "reports", "notices")
 SUB_OUTBOX_PARTS = ("receipts", "errors", "templates", "results")  # what a school's sub-account is sent
 CENTRE_PARTS = ("batches", "photos", "reports", "receipts")
-_hasher = PasswordHasher()
+# OWASP's password-storage advice for argon2id: m=19 MiB, t=2, p=1. argon2-cffi's default
+# (64 MiB, p=4) let a burst of logins take gigabytes; hashes made with other parameters are
+# rehashed at the owner's next successful login (needs_rehash).
+HASH_TIME_COST, HASH_MEMORY_KIB, HASH_PARALLELISM = 2, 19 * 1024, 1
+_hasher = PasswordHasher(time_cost=HASH_TIME_COST, memory_cost=HASH_MEMORY_KIB,
+                         parallelism=HASH_PARALLELISM)
 log = logging.getLogger("exchange.accounts")
 
 
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
+
+
+def needs_rehash(stored: str) -> bool:
+    """Whether a verified hash was made with other parameters than today's."""
+    try:
+        return _hasher.check_needs_rehash(stored)
+    except InvalidHashError:
+        return True
 
 
 def verify_password(stored: str | None, password: str) -> bool:
@@ -63,14 +76,18 @@ def add_unit(instance: Instance, s: Session, code: str, name: str, *, unit_type:
         unit.name = name
         if unit_type:
             unit.unit_type = unit_type
-    set_login(s, code, code, password=password, key=key, role="unit")
+    if password is None and key is None and s.get(Account, code) is None:
+        give_initial_password(s, set_login(s, code, code, password=None, key=None, role="unit"),
+                              instance.settings.accounts)
+    else:
+        set_login(s, code, code, password=password, key=key, role="unit")
     Q.audit(s, "operator", "unit.add", detail=code)
     make_folders(instance, code)
     return unit
 
 
 def set_login(s: Session, login: str, unit_code: str, *, password: str | None, key: str | None,
-              role: str, scope: str | None = None) -> Account:
+              role: str, scope: str | None = None, must_change: bool = False) -> Account:
     account = s.get(Account, login)
     if account is None:
         account = Account(login=login, unit_code=unit_code, role=role, scope=scope, failures=0)
@@ -79,6 +96,8 @@ def set_login(s: Session, login: str, unit_code: str, *, password: str | None, k
         account.password_hash = hash_password(password)
         account.failures = 0
         account.locked_until = None
+        account.password_set_at = datetime.now().replace(microsecond=0)
+        account.must_change = must_change
     if key:
         keys = [k for k in (account.public_keys or "").splitlines() if k.strip()]
         if key not in keys:
@@ -163,7 +182,7 @@ def add_sub_account(instance: Instance, s: Session, unit_code: str, login: str, 
         raise ExchangeError(f"login {login!r} was deleted; a deleted login name is never given again")
     defaulted = existing is None and not password and not key
     account = set_login(s, login, unit_code, password=password or (DEFAULT_PASSWORD if defaulted else None),
-                        key=key, role=role, scope=",".join(codes))
+                        key=key, role=role, scope=",".join(codes), must_change=defaulted)
     account.role, account.scope = role, ",".join(codes)
     Q.audit(s, actor, "login.sub_account", detail=f"{unit_code}/{login} {role} {account.scope}")
     make_sub_account_folders(instance, unit_code, login)
@@ -178,19 +197,22 @@ def make_sub_account_folders(instance: Instance, unit_code: str, login: str) -> 
         sub_account_outbox(instance, unit_code, login, part).mkdir(parents=True, exist_ok=True)
 
 
-def reset_password(s: Session, login: str, password: str | None = None) -> bool:
-    """Set a login's password (密码还原: to DEFAULT_PASSWORD when none is given) and unlock it.
-
-    Returns whether the default was used.
+def reset_password(s: Session, login: str, password: str | None = None,
+                   settings: Accounts | None = None) -> bool:
+    """Set a login's password (密码还原: to the initial password of [accounts] when none is
+    given) and unlock it; either must be changed at the next login. Returns whether the
+    initial password was used.
     """
     account = s.get(Account, login)
     if account is None:
         raise ExchangeError(f"no login {login!r}")
     if is_deleted(account):
         raise ExchangeError(f"login {login!r} was deleted")
-    account.password_hash = hash_password(password or DEFAULT_PASSWORD)
-    account.failures = 0
-    account.locked_until = None
+    if password:
+        set_login(s, login, account.unit_code, password=password, key=None, role=account.role,
+                  scope=account.scope, must_change=True)
+    else:
+        give_initial_password(s, account, settings or Accounts())
     Q.audit(s, "operator", "login.reset_password", detail=login)
     return not password
 
@@ -276,3 +298,60 @@ def remove_sub_account(s: Session, login: str, *, actor: str = "operator") -> Ac
     account.public_keys = None
     Q.audit(s, actor, "login.delete", detail=f"{account.unit_code}/{login} {account.role}")
     return account
+
+
+# ---- Passwords a unit sets itself (issue 18.1) ---------------------------------------------------
+# The initial (or reset) password must be changed at the next login, over SSH keyboard-interactive
+# (exchange.sftp.server); [accounts] decides the initial password, the expiry and the rules.
+def initial_password(settings: Accounts, login: str) -> str:
+    """The initial password of `login`: [accounts].default_password, or with "last6" the
+    login's last six characters (a unit's login is its code: Nanping's rule)."""
+    if settings.default_password == "last6":
+        return login[-6:]
+    return settings.default_password
+
+
+def give_initial_password(s: Session, account: Account, settings: Accounts) -> str:
+    """Set the initial password, to be changed at the next login; lifts a lockout."""
+    password = initial_password(settings, account.login)
+    set_login(s, account.login, account.unit_code, password=password, key=None, role=account.role,
+              scope=account.scope, must_change=True)
+    return password
+
+
+def change_reason(account: Account, settings: Accounts, now: datetime | None = None) -> str | None:
+    """Why the password must be changed before any file is touched: "must_change" (initial
+    or reset), "expired" ([accounts].password_expiry_days), or None."""
+    if account.must_change:
+        return "must_change"
+    days = settings.password_expiry_days
+    if days and account.password_set_at is not None:
+        if account.password_set_at + timedelta(days=days) <= (now or datetime.now()):
+            return "expired"
+    return None
+
+
+def password_problem(settings: Accounts, account: Account, current: str, new: str,
+                     again: str) -> str | None:
+    """What is wrong with a unit's own new password (a key of messages.PASSWORD_WORDS)."""
+    if new != again:
+        return "mismatch"
+    if new == current:
+        return "same"
+    if new in (initial_password(settings, account.login), DEFAULT_PASSWORD):
+        return "is_default"
+    if len(new) < settings.min_password_length:
+        return "too_short"
+    if new.casefold() in (account.login.casefold(), account.unit_code.casefold()):
+        return "is_login"
+    return None
+
+
+def change_own_password(s: Session, login: str, new: str) -> None:
+    """The unit chose its password: stored, no longer to be changed, counted from now."""
+    account = s.get(Account, login)
+    if account is None:
+        raise ExchangeError(f"no login {login!r}")
+    set_login(s, login, account.unit_code, password=new, key=None, role=account.role,
+              scope=account.scope, must_change=False)
+    Q.audit(s, login, "login.password_changed", detail=login)

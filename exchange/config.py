@@ -7,7 +7,7 @@ import tomllib
 from dataclasses import dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
-from typing import Any, TYPE_CHECKING
+from typing import Any, ClassVar, TYPE_CHECKING
 
 from exchange.errors import ConfigError
 
@@ -55,6 +55,39 @@ class Sftp:
     host_key: str = "var/ssh_host_ed25519_key"
     max_failures: int = 5
     lockout_minutes: int = 15
+    # The door (issue 15.5): what an unauthenticated stranger can hold, per node.
+    max_password_checks: int = 2          # argon2 verifications at once; the rest wait their turn
+    max_unauthenticated: int = 256        # connections not yet logged in, in total
+    max_unauthenticated_per_address: int = 8
+    login_grace_seconds: int = 30         # a connection not logged in by then is closed
+    max_connections: int = 256            # logged-in connections
+
+    def validate(self, where: str) -> None:
+        if self.max_unauthenticated_per_address > self.max_unauthenticated:
+            raise ConfigError(f"{where}.max_unauthenticated_per_address: must not exceed "
+                              f"max_unauthenticated ({self.max_unauthenticated}), got "
+                              f"{self.max_unauthenticated_per_address}")
+        if self.max_password_checks > 64:
+            raise ConfigError(f"{where}.max_password_checks: at most 64 (each check holds "
+                              f"19 MiB), got {self.max_password_checks}")
+
+
+@dataclass(frozen=True)
+class Accounts:
+    """Passwords a unit sets itself (issue 18.1)."""
+    # The initial password of a new or reset login: a fixed value, or "last6" for the last six
+    # characters of the login (a unit's login is its code, as Nanping derives it).
+    default_password: str = "123456"
+    password_expiry_days: int = 0         # 0: passwords do not expire
+    min_password_length: int = 8
+    ZERO_ALLOWED: ClassVar[frozenset[str]] = frozenset({"password_expiry_days"})
+
+    def validate(self, where: str) -> None:
+        if not self.default_password.strip():
+            raise ConfigError(f"{where}.default_password: must not be empty")
+        if self.min_password_length < 6:
+            raise ConfigError(f"{where}.min_password_length: at least 6, got "
+                              f"{self.min_password_length}")
 
 
 @dataclass(frozen=True)
@@ -94,6 +127,7 @@ class Settings:
     archive: Archive = field(default_factory=Archive)
     monitoring: Monitoring = field(default_factory=Monitoring)
     logging: Logging = field(default_factory=Logging)
+    accounts: Accounts = field(default_factory=Accounts)
 
 
 def _section(cls: type, data: dict[str, Any], where: str) -> Any:
@@ -108,10 +142,16 @@ def _section(cls: type, data: dict[str, Any], where: str) -> Any:
             value = float(value)
         if not isinstance(value, expected) or isinstance(value, bool) != (expected is bool):
             raise ConfigError(f"{where}.{key}: expected {expected.__name__}, got {value!r}")
-        if isinstance(value, (int, float)) and value <= 0:
-            raise ConfigError(f"{where}.{key}: must be positive, got {value!r}")
+        zero_ok = key in getattr(cls, "ZERO_ALLOWED", ())
+        if isinstance(value, (int, float)) and (value < 0 if zero_ok else value <= 0):
+            raise ConfigError(f"{where}.{key}: must be "
+                              f"{'zero or more' if zero_ok else 'positive'}, got {value!r}")
         values[key] = value
-    return cls(**values)
+    section = cls(**values)
+    validate = getattr(section, "validate", None)
+    if validate is not None:
+        validate(where)
+    return section
 
 
 def load_settings(path: Path) -> Settings:
@@ -123,7 +163,7 @@ def load_settings(path: Path) -> Settings:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
     sections = {"instance", "database", "limits", "intake", "sftp", "schedule", "archive",
-                "monitoring", "logging"}
+                "monitoring", "logging", "accounts"}
     unknown = set(raw) - sections
     if unknown:
         raise ConfigError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}")
@@ -145,6 +185,7 @@ def load_settings(path: Path) -> Settings:
         archive=_section(Archive, raw.get("archive", {}), f"{where} [archive]"),
         monitoring=monitoring,
         logging=logging_,
+        accounts=_section(Accounts, raw.get("accounts", {}), f"{where} [accounts]"),
     )
 
 

@@ -555,3 +555,25 @@ RENAMED_NOTE = ("（原文件名含有看不见的字符、易混淆的斜杠或
 # A withdraw file's receipt: its accepted rows withdrew declarations, nothing awaits submission.
 WITHDRAWN_HINT = "成功的行对应的申报已回退（状态为“已回退”），不会提交医保中心审核。"
 # ---- end of issue 15 / 21 section ---------------------------------------------------------------
+# ---- SFTP door and passwords a unit sets itself (issues 15.5, 18.1, 21) -------------------------
+# SFTP status messages (WinSCP and FileZilla show them) and keyboard-interactive prompts (every
+# client shows them; the English half is for terminals without a Chinese locale).
+SFTP_WORDS = {
+    "name_not_utf8": "文件名不是 UTF-8 编码，无法接收：请在客户端把文件名编码设为 UTF-8"
+                     "（WinSCP：高级 → 环境 → SFTP → 文件名使用 UTF-8 编码：开）后重新上传。",
+}
+PASSWORD_WORDS = {
+    "instruction": "请输入密码。 Enter your password.",
+    "must_change": "初始密码或已重置的密码必须修改后才能使用。 Your password must be changed now.",
+    "expired": "密码已过期，请设置新密码。 Your password has expired; choose a new one.",
+    "current": "密码 Password: ",      # "assword:" is what sshfs's password_stdin waits for
+    "new": "新密码 (new password): ",
+    "again": "再次输入新密码 (new password again): ",
+    "mismatch": "两次输入的新密码不一致，请重新输入。 The two new passwords differ.",
+    "too_short": "新密码至少 {n} 位。 The new password needs at least {n} characters.",
+    "is_default": "新密码不能是初始密码。 The new password cannot be the initial one.",
+    "is_login": "新密码不能与用户名或单位编号相同。 The new password cannot be the login or unit code.",
+    "same": "新密码不能与原密码相同。 The new password must differ from the current one.",
+    "changed": "密码已修改。 Password changed.",
+}
+# ---- end of SFTP door section -------------------------------------------------------------------

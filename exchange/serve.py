@@ -45,7 +45,12 @@ class Service:
         self.worker = IntakeWorker(instance, self.db)
         self.watcher = InboxWatcher(instance, self.worker)
         policy = LockoutPolicy.from_settings(instance.settings.sftp)
-        self.auth = Authenticator(self.db, DatabaseLockout(self.db, policy), instance.metrics)
+        sftp = instance.settings.sftp
+        self.auth = Authenticator(self.db, DatabaseLockout(self.db, policy),
+                                  max_checks=sftp.max_password_checks,
+                                  wait_seconds=sftp.login_grace_seconds,
+                                  accounts=instance.settings.accounts,
+                                  metrics=instance.metrics)
         self.sftp = SftpService(instance, self.auth, on_upload=self._uploaded, port=sftp_port)
         self.scheduler = JobScheduler(instance, self.db, self.jobs,
                                       overrides={"rescan": self._rescan_job})

@@ -19,7 +19,9 @@ def serve(ctx: Context, port: int | None) -> None:
     Example: exchange serve
     """
     from exchange.serve import serve as run
+    from exchange.sftp.server import limit_malloc_arenas
 
+    limit_malloc_arenas()      # before any thread starts: each would get an arena of its own
     ctx.instance.ensure_folders()
     run(ctx.instance, sftp_port=port)
 

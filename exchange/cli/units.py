@@ -7,7 +7,7 @@ import click
 from sqlalchemy import select
 
 from exchange.accounts import (DEFAULT_PASSWORD, SUB_ROLES, add_sub_account, add_unit,
-                               make_folders, parse_classes, read_key, remove_sub_account,
+                               initial_password, make_folders, parse_classes, read_key, remove_sub_account,
                                reset_password, set_login)
 from exchange.cli import Context, pass_ctx
 from exchange.config import CENTRE
@@ -24,7 +24,9 @@ def units() -> None:
 @click.argument("code")
 @click.option("--name", required=True, help="The unit's registered name.")
 @click.option("--type", "unit_type", help="Unit type code from rules/codes.toml [unit_type] (10, 30, 40 ...).")
-@click.option("--password", help="SFTP password (stored as an argon2 hash).")
+@click.option("--password", help="SFTP password (stored as an argon2 hash); without it (nor --key) "
+                                 "a new login gets [accounts].default_password, to be changed at "
+                                 "the first login.")
 @click.option("--key", "key_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="OpenSSH public key file for the SFTP login.")
 @pass_ctx
@@ -37,7 +39,13 @@ def add(ctx: Context, code: str, name: str, unit_type: str | None, password: str
     key = read_key(key_file) if key_file else None
     with ctx.db.session() as s:
         add_unit(ctx.instance, s, code, name, unit_type=unit_type, password=password, key=key)
+        account = s.get(Account, code)
+        initial = account is not None and account.must_change
     click.echo(f"unit {code} ready: inbox/{code}/ outbox/{code}/")
+    if initial:
+        click.echo(f"login {code}: initial password "
+                   f"{initial_password(ctx.instance.settings.accounts, code)}, "
+                   "to be changed at the first login")
 
 
 @units.command("list")
@@ -121,11 +129,16 @@ def sub_account(ctx: Context, unit: str, login: str, role: str, classes: str, pa
 def reset(ctx: Context, login: str, password: str | None) -> None:
     """Reset LOGIN's password (to the initial one unless --password) and lift a lockout.
 
+    Either password must be changed at the next login (SSH keyboard-interactive prompts).
+
     Example: exchange units reset-password c2024-01
     """
+    settings = ctx.instance.settings.accounts
     with ctx.db.session() as s:
-        defaulted = reset_password(s, login, password)
-    click.echo(f"login {login}: password reset" + (f" to the default {DEFAULT_PASSWORD}" if defaulted else ""))
+        defaulted = reset_password(s, login, password, settings)
+    click.echo(f"login {login}: password reset"
+               + (f" to the default {initial_password(settings, login)}" if defaulted else ""))
+    click.echo("lockout lifted; the password must be changed at the next login")
 
 
 @units.command("accounts")
@@ -141,12 +154,14 @@ def accounts(ctx: Context, unit: str | None) -> None:
         if unit:
             q = q.where(Account.unit_code == unit)
         rows = [(a.login, a.unit_code, a.role, a.scope or "*", a.password_hash, a.public_keys,
-                 a.locked_until, a.deleted_at) for a in s.scalars(q)]
-    for login, code, role, scope, pw, keys, locked, deleted in rows:
+                 a.locked_until, a.deleted_at, a.must_change) for a in s.scalars(q)]
+    for login, code, role, scope, pw, keys, locked, deleted, must_change in rows:
         how = "+".join(x for x, on in (("password", pw), ("key", keys)) if on) or "no login"
         if deleted:
             how = f"deleted {deleted:%Y-%m-%d %H:%M}"
-        click.echo(f"{login}\t{code}\t{role}\t{scope}\t{how}" + (f"\tlocked until {locked}" if locked else ""))
+        click.echo(f"{login}\t{code}\t{role}\t{scope}\t{how}"
+                   + ("\tmust change password" if must_change and not deleted else "")
+                   + (f"\tlocked until {locked}" if locked else ""))
 
 
 @units.command("remove-sub-account")

@@ -5,9 +5,14 @@ import base64
 import binascii
 import hmac
 import logging
+import threading
 from dataclasses import dataclass
 
-from exchange.accounts import hash_password, sign_in_refused, verify_password
+from sqlalchemy import update
+
+from exchange.accounts import (change_own_password, change_reason, hash_password, needs_rehash,
+                               password_problem, sign_in_refused, verify_password)
+from exchange.config import Accounts
 from exchange.metrics import Metrics
 from exchange.sftp.lockout import Lockout
 from exchange.store.db import Database
@@ -22,6 +27,9 @@ class Principal:
     login: str
     unit_code: str
     role: str
+    # Set when the password was right but must be changed first ("must_change", "expired"):
+    # such a principal gets no session until it has (issue 18.1).
+    change: str | None = None
 
 
 def key_blobs(lines: str | None) -> list[tuple[str, bytes]]:
@@ -39,12 +47,21 @@ def key_blobs(lines: str | None) -> list[tuple[str, bytes]]:
 
 
 class Authenticator:
-    """Checks a password or a key for a login; wrong passwords count towards the lockout."""
+    """Checks a password or a key for a login; wrong passwords count towards the lockout.
 
-    def __init__(self, db: Database, lockout: Lockout, metrics: Metrics | None = None) -> None:
+    Password checks are argon2 verifications of 19 MiB each: at most `max_checks` run at once on
+    this node (the rest wait their turn), so a burst of logins costs CPU time, not memory.
+    Unknown and locked logins pay for one verification too (of a decoy hash), so the clock does
+    not tell which logins exist or are locked.
+    """
+
+    def __init__(self, db: Database, lockout: Lockout, *, max_checks: int = 2,
+                 wait_seconds: float = 30.0, accounts: Accounts | None = None,
+                 metrics: Metrics | None = None) -> None:
         self.db, self.lockout, self.metrics = db, lockout, metrics
-        # Unknown logins still pay for one argon2 verification, so timing does not tell
-        # which logins exist.
+        self.accounts = accounts or Accounts()
+        self._checks = threading.BoundedSemaphore(max_checks)
+        self.wait_seconds = wait_seconds
         self._decoy = hash_password("decoy-" + base64.b64encode(b"exchange").decode())
 
     def _account(self, login: str) -> Account | None:
@@ -62,17 +79,37 @@ class Authenticator:
             return True
         return False
 
+    def verify(self, stored: str | None, password: str) -> bool:
+        """One argon2 verification, waiting for a free slot; False when none came in time."""
+        if not self._checks.acquire(timeout=self.wait_seconds):
+            log.warning("unit=- file=-: password check not started within %.0f s: too many "
+                        "logins at once", self.wait_seconds)
+            return False
+        try:
+            return verify_password(stored or self._decoy, password) and stored is not None
+        finally:
+            self._checks.release()
+
     def password(self, login: str, password: str) -> Principal | None:
         account = self._account(login)
         if account is None:
-            verify_password(self._decoy, password)
+            self.verify(None, password)
             log.warning("unit=- file=-: password login for unknown account %r refused", login[:64])
             return None
-        if self._locked(login):
+        until = self.lockout.begin(login)
+        if until is not None:
+            self.verify(None, password)
+            log.warning("unit=%s file=-: login %s refused, locked until %s", account.unit_code,
+                        login, until.isoformat(timespec="seconds"))
             return None
-        if verify_password(account.password_hash, password):
-            self.lockout.succeeded(login)
-            return Principal(account.login, account.unit_code, account.role)
+        if self.verify(account.password_hash, password):
+            if not self.lockout.succeeded(login):
+                log.warning("unit=%s file=-: right password for %s refused: the account was "
+                            "locked by attempts sent meanwhile", account.unit_code, login)
+                return None
+            self._rehash(account, password)
+            return Principal(account.login, account.unit_code, account.role,
+                             change_reason(account, self.accounts))
         until = self.lockout.failed(login)
         if until is not None:
             if self.metrics is not None:
@@ -82,6 +119,17 @@ class Authenticator:
         else:
             log.warning("unit=%s file=-: wrong password for %s", account.unit_code, login)
         return None
+
+    def _rehash(self, account: Account, password: str) -> None:
+        """A hash made with older argon2 parameters is replaced at its owner's login."""
+        if not account.password_hash or not needs_rehash(account.password_hash):
+            return
+        with self.db.session() as s:
+            s.execute(update(Account).where(Account.login == account.login,
+                                            Account.password_hash == account.password_hash)
+                      .values(password_hash=hash_password(password)))
+        log.info("unit=%s file=-: password hash of %s renewed with today's parameters",
+                 account.unit_code, account.login)
 
     def public_key(self, login: str, blob: bytes) -> Principal | None:
         """Whether `blob` is one of the login's keys. A key not on file is not a failure:
@@ -93,6 +141,23 @@ class Authenticator:
         for _type, stored_blob in key_blobs(account.public_keys):
             if hmac.compare_digest(stored_blob, blob):
                 return Principal(account.login, account.unit_code, account.role)
+        return None
+
+    def change_password(self, principal: Principal, current: str, new: str,
+                        again: str) -> str | None:
+        """The unit's own new password, after its current one was checked: None when stored,
+        else what is wrong with it (a key of messages.PASSWORD_WORDS)."""
+        account = self._account(principal.login)
+        if account is None:
+            return "mismatch"
+        problem = password_problem(self.accounts, account, current, new, again)
+        if problem is not None:
+            log.info("unit=%s file=-: new password for %s refused: %s", account.unit_code,
+                     account.login, problem)
+            return problem
+        with self.db.session() as s:
+            change_own_password(s, account.login, new)
+        log.info("unit=%s file=-: %s changed its password", account.unit_code, account.login)
         return None
 
     def accepted(self, login: str) -> None:

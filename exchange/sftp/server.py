@@ -7,6 +7,8 @@ path and the real path (as SFTPGo's upload actions), so intake need not wait for
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import errno
 import functools
 import logging
@@ -15,19 +17,23 @@ import re
 import secrets
 import shutil
 import socket
+import struct
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
 import paramiko
-from paramiko import SFTPAttributes, SFTPHandle, SFTPServer, SFTPServerInterface
-from paramiko.sftp import (SFTP_FAILURE, SFTP_NO_SUCH_FILE, SFTP_OK, SFTP_OP_UNSUPPORTED,
-                           SFTP_PERMISSION_DENIED)
+from paramiko import InteractiveQuery, SFTPAttributes, SFTPHandle, SFTPServer, SFTPServerInterface
+from paramiko.sftp import (CMD_EXTENDED, CMD_EXTENDED_REPLY, CMD_INIT, CMD_NAMES, CMD_VERSION,
+                           SFTP_FAILURE, SFTP_NO_SUCH_FILE, SFTP_OK, SFTP_OP_UNSUPPORTED,
+                           SFTP_PERMISSION_DENIED, int64)
 
 from exchange.config import Instance
 from exchange.errors import ConfigError
 from exchange.metrics import Metrics
+from exchange.messages import PASSWORD_WORDS, SFTP_WORDS
 from exchange.sftp.auth import Authenticator, Principal
 from exchange.sftp.hostkey import load_host_key
 from exchange.sftp.view import Denied, Missing, Resolved, View, check_name
@@ -103,7 +109,11 @@ class ReadHandle(SFTPHandle):
 
 
 class UploadHandle(SFTPHandle):
-    """Writes to a temp name beside the final one; `close()` renames it into place."""
+    """Writes to a temp name beside the final one; `close()` renames it into place.
+
+    While open, the file is visible to its own session under its final name (stat, setstat:
+    sshfs stats a file right after creating it), never to intake nor to other sessions.
+    """
 
     def __init__(self, session: "SftpSession", target: Resolved, flags: int) -> None:
         super().__init__(flags)
@@ -123,40 +133,56 @@ class UploadHandle(SFTPHandle):
             with open(self.final, "rb") as src:
                 shutil.copyfileobj(src, self.writefile)
             self.writefile.flush()
+        session.uploads[target.virtual] = self
 
     def write(self, offset: int, data: bytes) -> int:
         if self.refused:
             return SFTP_FAILURE
         if offset + len(data) > self.session.services.max_bytes:
-            self.refused = f"over the size limit of {self.session.services.max_bytes} bytes"
-            log.warning("unit=%s file=%s: upload refused: %s", self.session.unit,
-                        self.final.name, self.refused)
+            # Refused at once: the temp file goes now, not when (or if) the client closes.
+            self._discard(f"over the size limit of {self.session.services.max_bytes} bytes")
             return SFTP_FAILURE
         return super().write(offset, data)
 
     def stat(self) -> SFTPAttributes:
+        if self.refused:
+            return SFTP_FAILURE
         return SFTPAttributes.from_stat(os.fstat(self.writefile.fileno()))
 
     def chattr(self, attr: SFTPAttributes) -> int:
+        if self.refused:
+            return SFTP_FAILURE
         _utime(self.writefile.fileno(), attr)
         return SFTP_OK
+
+    def _discard(self, reason: str) -> None:
+        """Drop the upload: the temp file is removed and nothing is published."""
+        if self.refused is None:
+            self.refused = reason
+            log.warning("unit=%s file=%s: upload discarded: %s", self.session.unit,
+                        self.final.name, reason)
+        self.session.uploads.pop(self.target.virtual, None)
+        if not self.writefile.closed:
+            self.writefile.close()
+        self.temp.unlink(missing_ok=True)
 
     def close(self) -> None:
         if self.closed:
             return
         self.closed = True
+        if self.refused or self.session.ended:
+            self._discard(self.refused or "connection ended before the file was closed")
+            return
         try:
             self.writefile.flush()
             os.fsync(self.writefile.fileno())
-        finally:
-            self.writefile.close()
-        reason = self.refused or ("connection ended before the file was closed"
-                                  if self.session.ended else None)
-        if reason:
-            self.temp.unlink(missing_ok=True)
-            log.warning("unit=%s file=%s: upload discarded: %s", self.session.unit,
-                        self.final.name, reason)
+        except OSError as exc:
+            self._discard(f"could not be written: {exc.strerror or exc}")
             return
+        finally:
+            if not self.writefile.closed:
+                self.writefile.close()
+        self.session.uploads.pop(self.target.virtual, None)
         size = self.temp.stat().st_size
         os.replace(self.temp, self.final)
         log.info("unit=%s file=%s: received %d bytes over sftp (login %s)", self.session.unit,
@@ -174,7 +200,8 @@ class SftpSession(SFTPServerInterface):
     def __init__(self, server: "SshServer", services: Services, *args: Any, **kwargs: Any) -> None:
         super().__init__(server, *args, **kwargs)
         principal = server.principal
-        if principal is None or principal.login != server.transport.get_username():
+        if principal is None or principal.login != server.transport.get_username() \
+                or principal.change is not None:
             raise paramiko.SSHException("sftp without an authenticated login")
         self.principal: Principal = principal
         self.ssh = server
@@ -182,6 +209,8 @@ class SftpSession(SFTPServerInterface):
         self.services = services
         self.view = View.for_unit(services.instance, self.unit, principal.login, principal.role)
         self.ended = False
+        # Uploads still open in this session, by virtual path (its own view of them).
+        self.uploads: dict[str, UploadHandle] = {}
 
     def session_started(self) -> None:
         self.services.auth.accepted(self.principal.login)
@@ -193,6 +222,9 @@ class SftpSession(SFTPServerInterface):
     def session_ended(self) -> None:
         self.ended = True
         self.services.instance.metrics.sftp_session(opened=False)
+        # An upload cut off mid-transfer (the client died, the network went) leaves nothing.
+        for handle in list(self.uploads.values()):
+            handle.close()
         log.info("unit=%s file=-: sftp session closed (login %s)", self.unit, self.principal.login)
 
     def server_peer(self) -> str:
@@ -223,9 +255,23 @@ class SftpSession(SFTPServerInterface):
                                                         entry.name))
         return entries
 
+    def _uploading(self, path: str) -> UploadHandle | None:
+        """This session's own open upload at `path` (given at /inbox or at /)."""
+        try:
+            virtual = self._write_target(path).virtual
+        except (Denied, Missing):
+            return None
+        return self.uploads.get(virtual)
+
     @_fails
     def stat(self, path: str) -> SFTPAttributes | int:
-        r = self.view.resolve(path)
+        upload = self._uploading(path)
+        if upload is not None:
+            attrs = upload.stat()
+            if isinstance(attrs, SFTPAttributes):
+                attrs.filename = upload.final.name
+            return attrs
+        r = self._at_root(path, self.view.resolve)
         if r.is_root:
             attrs = _dir_attrs("/", self.view.areas["inbox"].root)
             attrs.st_mode = (attrs.st_mode or 0) & ~0o222  # the root itself cannot be written
@@ -239,7 +285,9 @@ class SftpSession(SFTPServerInterface):
     @_fails
     def open(self, path: str, flags: int, attr: SFTPAttributes) -> SFTPHandle | int:
         if flags & WRITE_FLAGS:
-            target = self.view.for_write(path)
+            target = self._write_target(path)
+            if target.virtual in self.uploads:
+                raise Denied("the file is being uploaded in this session already")
             assert target.real is not None
             if target.real.is_dir():
                 raise Denied("a folder")
@@ -249,6 +297,21 @@ class SftpSession(SFTPServerInterface):
         if r.real is None or not r.real.is_file():
             raise Missing(path)
         return ReadHandle(r.real)
+
+    def _write_target(self, path: str) -> Resolved:
+        return self._at_root(path, self.view.for_write)
+
+    @staticmethod
+    def _at_root(path: str, resolve: Callable[[str], Resolved]) -> Resolved:
+        """A bare file name at the root ("put x" at "/", the folder most clients start in) is
+        taken as /inbox/x: there is nowhere else to write (and the client may stat it after)."""
+        try:
+            return resolve(path)
+        except Missing:
+            parts = [p for p in path.split("/") if p not in ("", ".")]
+            if len(parts) != 1:
+                raise
+            return resolve("/inbox/" + parts[0])
 
     @_fails
     def remove(self, path: str) -> int:
@@ -282,6 +345,9 @@ class SftpSession(SFTPServerInterface):
 
     @_fails
     def chattr(self, path: str, attr: SFTPAttributes) -> int:
+        upload = self._uploading(path)
+        if upload is not None:
+            return upload.chattr(attr)
         target = self.view.for_write(path)
         assert target.real is not None
         if not target.real.is_file():
@@ -316,13 +382,25 @@ class SftpSession(SFTPServerInterface):
 
 
 class SshServer(paramiko.ServerInterface):
-    """One connection's SSH side: authentication and the sftp subsystem only."""
+    """One connection's SSH side: authentication and the sftp subsystem only.
+
+    Passwords are checked by "password" or by "keyboard-interactive" (one prompt). When the
+    password is the initial one, was reset, or has expired, the login is not complete: a
+    "password" login is answered "partial success, continue with keyboard-interactive", and
+    keyboard-interactive asks for a new password twice (WinSCP, FileZilla and OpenSSH show the
+    prompts); only when it is stored does the login succeed and files become reachable.
+    """
+
+    MAX_CHANGE_TRIES = 3
 
     def __init__(self, transport: paramiko.Transport, auth: Authenticator,
                  metrics: Metrics | None = None) -> None:
         self.transport, self.auth, self.metrics = transport, auth, metrics
         self.principal: Principal | None = None
         self.method = "none"             # how the principal logged in
+        self._changing: tuple[Principal, str] | None = None   # (who, current password)
+        self._asked: str | None = None                         # login asked for its password
+        self._change_tries = 0
 
     def peer(self) -> tuple[str, int]:
         try:
@@ -332,9 +410,11 @@ class SshServer(paramiko.ServerInterface):
             return "unknown", 0
 
     def get_allowed_auths(self, username: str) -> str:
-        return "publickey,password"
+        if self._changing is not None:
+            return "keyboard-interactive"
+        return "publickey,keyboard-interactive,password"
 
-    def check_auth_password(self, username: str, password: str) -> int:
+    def _password(self, username: str, password: str) -> int | InteractiveQuery:
         principal = self.auth.password(username, password)
         if principal is None:
             # The address as OpenSSH's "Failed password ... from <host> port <n>" gives it, so a
@@ -347,12 +427,63 @@ class SshServer(paramiko.ServerInterface):
             if self.metrics is not None:
                 self.metrics.sftp_login("password", False)
             return paramiko.AUTH_FAILED
+        if principal.change is not None:
+            self._changing, self._change_tries = (principal, password), 0
+            log.info("unit=%s file=-: %s must change its password (%s) before any file "
+                     "operation", principal.unit_code, principal.login, principal.change)
+            return self._change_query(PASSWORD_WORDS[principal.change])
         self.principal, self.method = principal, "password"
         return paramiko.AUTH_SUCCESSFUL
+
+    def check_auth_password(self, username: str, password: str) -> int:
+        result = self._password(username, password)
+        if isinstance(result, InteractiveQuery):
+            return paramiko.AUTH_PARTIALLY_SUCCESSFUL
+        return result
+
+    @staticmethod
+    def _change_query(instruction: str) -> InteractiveQuery:
+        query = InteractiveQuery("", instruction)
+        query.add_prompt(PASSWORD_WORDS["new"], False)
+        query.add_prompt(PASSWORD_WORDS["again"], False)
+        return query
+
+    def check_auth_interactive(self, username: str, submethods: str) -> int | InteractiveQuery:
+        if self._changing is not None:
+            who, _ = self._changing
+            if who.login != username:
+                return paramiko.AUTH_FAILED
+            return self._change_query(PASSWORD_WORDS[who.change or "must_change"])
+        self._asked = username
+        query = InteractiveQuery("", PASSWORD_WORDS["instruction"])
+        query.add_prompt(PASSWORD_WORDS["current"], False)
+        return query
+
+    def check_auth_interactive_response(self, responses: list[str]) -> int | InteractiveQuery:
+        if self._changing is None:
+            if self._asked is None or len(responses) != 1:
+                return paramiko.AUTH_FAILED
+            return self._password(self._asked, responses[0])
+        who, current = self._changing
+        if len(responses) != 2:
+            return paramiko.AUTH_FAILED
+        problem = self.auth.change_password(who, current, responses[0], responses[1])
+        if problem is None:
+            self._changing = None
+            self.principal, self.method = replace(who, change=None), "keyboard-interactive"
+            return paramiko.AUTH_SUCCESSFUL
+        self._change_tries += 1
+        if self._change_tries >= self.MAX_CHANGE_TRIES:
+            self._changing = None           # start again from the current password
+            return paramiko.AUTH_FAILED
+        return self._change_query(PASSWORD_WORDS[problem].format(
+            n=self.auth.accounts.min_password_length))
 
     def check_auth_publickey(self, username: str, key: paramiko.PKey) -> int:
         # Called once to ask whether the key would do, then again with the signature checked
         # by paramiko; only a verified signature completes the login.
+        if self._changing is not None:
+            return paramiko.AUTH_FAILED
         principal = self.auth.public_key(username, key.asbytes())
         if principal is None:
             return paramiko.AUTH_FAILED
@@ -368,26 +499,179 @@ class SshServer(paramiko.ServerInterface):
         return name == "sftp" and super().check_channel_subsystem_request(channel, name)
 
 
+KEEPALIVE_SECONDS = 30
+# An upload temp file nobody has written to for this long belongs to a connection that is gone
+# (a node killed mid-upload): swept from the inboxes.
+STALE_PART_SECONDS = 3600
+SWEEP_EVERY_SECONDS = 600
+
+
+M_ARENA_MAX = -8    # glibc mallopt() parameter
+
+
+def limit_malloc_arenas(arenas: int = 2) -> None:
+    """glibc gives each new thread its own malloc arena (up to 8 per core); with a thread per
+    connection, 200 strangers took 774 MB where two arenas take 232 MB (bench_sftp_door.py).
+    The same as MALLOC_ARENA_MAX=2; nothing where the C library is not glibc."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(M_ARENA_MAX, arenas)
+    except (OSError, AttributeError):
+        pass
+
+
+def _detect_dead_peers(conn: socket.socket) -> None:
+    """A client whose network went away (no FIN, no RST) is noticed within about two minutes,
+    so its session ends and its partial upload is removed, instead of waiting for hours."""
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for name, value in (("TCP_KEEPIDLE", 60), ("TCP_KEEPINTVL", 10), ("TCP_KEEPCNT", 3),
+                        ("TCP_USER_TIMEOUT", 120_000)):
+        option = getattr(socket, name, None)
+        if option is not None:
+            try:
+                conn.setsockopt(socket.IPPROTO_TCP, option, value)
+            except OSError:
+                pass
+
+
+def sweep_stale_parts(instance: Instance, older_than: float = STALE_PART_SECONDS) -> int:
+    """Remove upload temp files (".<name>.<token>.part") untouched for `older_than` seconds in
+    every inbox, sub-account folders included; returns how many went."""
+    removed = 0
+    cutoff = time.time() - older_than
+    for part in instance.inbox.glob("**/.*.part"):
+        try:
+            if part.is_file() and part.stat().st_mtime < cutoff:
+                part.unlink()
+                removed += 1
+                log.warning("unit=%s file=%s: stale upload temp file removed (no write for "
+                            "%d s)", part.relative_to(instance.inbox).parts[0], part.name,
+                            older_than)
+        except OSError:
+            continue
+    return removed
+
+
+# What a peer going away looks like from paramiko's side: an ordinary end, not an error.
+NORMAL_ENDS = ("Connection reset by peer", "Broken pipe", "Error reading SSH protocol banner",
+               "EOF", "timed out", "Connection timed out", "No existing session")
+
+
+class QuietTransport(paramiko.Transport):
+    """paramiko logs a client that hangs up early (rclone closes its spare connections; port
+    scanners never send a banner) at ERROR with a traceback. Such ends are one INFO line; other
+    protocol errors one WARNING line; only unknown exceptions keep their traceback."""
+
+    _ended_quietly = False
+
+    def __init__(self, sock: socket.socket, *args: Any, **kwargs: Any) -> None:
+        try:
+            self._peer_address = str(sock.getpeername()[0])
+        except (OSError, IndexError):
+            self._peer_address = "?"
+        super().__init__(sock, *args, **kwargs)
+
+    def _log(self, level: int, msg: Any, *args: Any) -> None:
+        if level >= logging.ERROR:
+            if isinstance(msg, list):            # the traceback of the line just logged
+                if self._ended_quietly:
+                    return
+            elif not msg.startswith("Unknown exception"):
+                self._ended_quietly = True
+                normal = any(p in msg for p in NORMAL_ENDS)
+                log.log(logging.INFO if normal else logging.WARNING,
+                        "unit=- file=-: connection from %s ended: %s", self._peer(),
+                        " ".join(msg.split()))
+                return
+        super()._log(level, msg, *args)
+
+    def _peer(self) -> str:
+        return self._peer_address
+
+
+# SFTP extensions advertised in SSH_FXP_VERSION (clients such as asyncssh use only those listed).
+EXTENSIONS = (("posix-rename@openssh.com", "1"), ("statvfs@openssh.com", "2"),
+              ("check-file", "md5,sha1"))
+
+
+class ExchangeSFTPServer(SFTPServer):
+    """paramiko's SFTP subsystem, telling clients what it implements and answering names that
+    are not UTF-8 with a clear status instead of a bare failure."""
+
+    def _send_server_version(self) -> int:
+        t, data = self._read_packet()
+        if t != CMD_INIT:
+            raise paramiko.SFTPError("Incompatible sftp protocol")
+        version: int = struct.unpack(">I", data[:4])[0]
+        msg = paramiko.Message()
+        msg.add_int(3)
+        for name, value in EXTENSIONS:
+            msg.add_string(name)
+            msg.add_string(value)
+        self._send_packet(CMD_VERSION, msg)
+        return version
+
+    def _process(self, t: int, request_number: int, msg: paramiko.Message) -> None:
+        try:
+            if t == CMD_EXTENDED and self._extended(request_number, msg):
+                return
+            super()._process(t, request_number, msg)
+        except UnicodeDecodeError:
+            session = self.server
+            log.warning("unit=%s file=-: %s with a file name not in UTF-8 refused (login %s "
+                        "from %s)", session.unit, CMD_NAMES.get(t, t), session.principal.login,
+                        session.server_peer())
+            self._send_status(request_number, SFTP_FAILURE, SFTP_WORDS["name_not_utf8"])
+
+    def _extended(self, request_number: int, msg: paramiko.Message) -> bool:
+        """statvfs@openssh.com (so `df` on an sshfs mount works); False for other requests."""
+        start = msg.packet.tell()
+        tag = msg.get_text()
+        if tag != "statvfs@openssh.com":
+            msg.packet.seek(start)
+            return False
+        path = msg.get_text()
+        try:
+            r = self.server.view.resolve(path)
+        except (Denied, Missing):
+            self._send_status(request_number, SFTP_NO_SUCH_FILE)
+            return True
+        st = os.statvfs(r.real if r.real is not None else self.server.view.areas["inbox"].root)
+        fields = (st.f_bsize, st.f_frsize, st.f_blocks, st.f_bfree, st.f_bavail, st.f_files,
+                  st.f_ffree, st.f_favail, 0, 0 if r.area and r.area.writable else 1,
+                  st.f_namemax)
+        self._response(request_number, CMD_EXTENDED_REPLY, *(int64(v) for v in fields))
+        return True
+
+
 class SftpService:
-    """Listens on [sftp] host/port and serves each connection on its own paramiko Transport."""
+    """Listens on [sftp] host/port and serves each connection on its own paramiko Transport.
+
+    The door cannot be held shut from outside (as OpenSSH's MaxStartups and LoginGraceTime,
+    SFTPGo's per-host limits): connections not yet logged in are capped per address and in
+    total and refused at accept(), before any key exchange; one not logged in within
+    login_grace_seconds is closed.
+    """
 
     def __init__(self, instance: Instance, auth: Authenticator, *, on_upload: OnUpload | None = None,
-                 host: str | None = None, port: int | None = None,
-                 max_connections: int = 64) -> None:
+                 host: str | None = None, port: int | None = None) -> None:
         settings = instance.settings
         self.instance = instance
+        self.sftp = settings.sftp
         self.host = host if host is not None else settings.sftp.host
         self.port = port if port is not None else settings.sftp.port
         self.services = Services(instance, auth, settings.limits.max_file_mb * 1024 * 1024, on_upload)
-        self.max_connections = max_connections
         self.host_key = load_host_key(instance.path(settings.sftp.host_key))
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._transports: list[paramiko.Transport] = []
+        # Connections not yet logged in: transport -> (address, when accepted).
+        self._pending: dict[paramiko.Transport, tuple[str, float]] = {}
         self._lock = threading.Lock()
 
     def start(self) -> None:
+        limit_malloc_arenas()
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -397,7 +681,7 @@ class SftpService:
             sock.close()
             raise ConfigError(f"[sftp] host/port: cannot listen on {self.host}:{self.port}: "
                               f"{exc.strerror or exc}") from exc
-        sock.listen(16)
+        sock.listen(128)
         sock.settimeout(0.5)
         self.port = sock.getsockname()[1]
         self._sock = sock
@@ -406,10 +690,44 @@ class SftpService:
         log.info("unit=- file=-: sftp listening on %s:%d (host key %s)", self.host, self.port,
                  self.host_key.fingerprint)
 
+    def _reap(self) -> None:
+        """Forget ended connections; close those not logged in within the grace time."""
+        now = time.monotonic()
+        late = []
+        with self._lock:
+            self._transports = [t for t in self._transports if t.is_active()]
+            for t, (addr, since) in list(self._pending.items()):
+                if not t.is_active() or t.is_authenticated():
+                    del self._pending[t]
+                elif now - since > self.sftp.login_grace_seconds:
+                    del self._pending[t]
+                    late.append((t, addr))
+        for t, addr in late:
+            log.info("unit=- file=-: connection from %s closed: not logged in within %d s",
+                     addr, self.sftp.login_grace_seconds)
+            t.close()
+
+    def _refusal(self, addr: str) -> str | None:
+        """Why a new connection from `addr` is refused, if it is (the lock is held)."""
+        if len(self._pending) >= self.sftp.max_unauthenticated:
+            return f"{len(self._pending)} connections not yet logged in"
+        from_addr = sum(1 for a, _ in self._pending.values() if a == addr)
+        if from_addr >= self.sftp.max_unauthenticated_per_address:
+            return f"{from_addr} connections from this address not yet logged in"
+        logged_in = len(self._transports) - len(self._pending)
+        if logged_in >= self.sftp.max_connections:
+            return f"{logged_in} connections open"
+        return None
+
     def _accept_loop(self) -> None:
         assert self._sock is not None
+        next_sweep = 0.0
         while not self._stopping.is_set():
+            if time.monotonic() >= next_sweep:
+                next_sweep = time.monotonic() + SWEEP_EVERY_SECONDS
+                sweep_stale_parts(self.instance)
             try:
+                self._reap()
                 conn, peer = self._sock.accept()
             except socket.timeout:
                 continue
@@ -418,31 +736,35 @@ class SftpService:
                     return
                 raise
             with self._lock:
-                self._transports = [t for t in self._transports if t.is_active()]
-                if len(self._transports) >= self.max_connections:
-                    log.warning("unit=- file=-: connection from %s refused: %d connections open",
-                                peer[0], len(self._transports))
-                    conn.close()
-                    continue
+                refusal = self._refusal(peer[0])
+            if refusal:
+                # Closed before a byte is read or a key exchanged: costs a socket, nothing more.
+                log.warning("unit=- file=-: connection from %s refused: %s", peer[0], refusal)
+                conn.close()
+                continue
             try:
-                self._serve(conn)
+                self._serve(conn, peer[0])
             except Exception:  # one bad handshake must not stop the listener
                 log.exception("unit=- file=-: connection from %s failed", peer[0])
                 conn.close()
 
-    def _serve(self, conn: socket.socket) -> None:
+    def _serve(self, conn: socket.socket, addr: str) -> None:
         conn.settimeout(None)
-        transport = paramiko.Transport(conn)
-        transport.auth_timeout = 60
-        transport.banner_timeout = 30
+        _detect_dead_peers(conn)
+        transport = QuietTransport(conn)
+        transport.set_keepalive(KEEPALIVE_SECONDS)
+        transport.auth_timeout = self.sftp.login_grace_seconds
+        transport.banner_timeout = self.sftp.login_grace_seconds
+        transport.handshake_timeout = self.sftp.login_grace_seconds
         transport.add_server_key(self.host_key)
-        transport.set_subsystem_handler("sftp", SFTPServer, SftpSession, self.services)
+        transport.set_subsystem_handler("sftp", ExchangeSFTPServer, SftpSession, self.services)
         server = SshServer(transport, self.services.auth, self.instance.metrics)
+        with self._lock:
+            self._transports.append(transport)
+            self._pending[transport] = (addr, time.monotonic())
         # With an event the handshake runs on the transport's own thread: a slow client
         # cannot hold up the accept loop.
         transport.start_server(event=threading.Event(), server=server)
-        with self._lock:
-            self._transports.append(transport)
 
     @property
     def listening(self) -> bool:
@@ -462,6 +784,7 @@ class SftpService:
             self._thread.join(timeout=5)
         with self._lock:
             transports, self._transports = self._transports, []
+            self._pending.clear()
         for t in transports:
             t.close()
         for t in transports:
@@ -469,4 +792,4 @@ class SftpService:
         log.info("unit=- file=-: sftp stopped")
 
 
-__all__ = ["SftpService", "SftpSession", "SshServer", "Upload", "OnUpload"]
+__all__ = ["SftpService", "SftpSession", "SshServer", "Upload", "OnUpload", "sweep_stale_parts"]

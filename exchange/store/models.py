@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import (JSON, BigInteger, DateTime, ForeignKey, Index, Integer, MetaData,
-                        Numeric, String, Text, UniqueConstraint, func, text)
+from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, MetaData,
+                        Numeric, String, Text, UniqueConstraint, false, func, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
@@ -61,6 +61,10 @@ class Account(Base):
     status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime)
     label: Mapped[str | None] = mapped_column(String(100))         # 用户名称: 系 or class name
+    # Passwords a unit sets itself (issue 18.1): the initial or a reset password must be changed
+    # at the next login; [accounts].password_expiry_days counts from password_set_at.
+    must_change: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    password_set_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class Person(Base):

@@ -39,15 +39,17 @@ def test_sub_account_commands(home, instance, db, school):  # type: ignore[no-un
         assert cls.password_hash.startswith("$argon2") and verify_password(cls.password_hash, DEFAULT_PASSWORD)
         assert verify_password(dept.password_hash, "Dept-pw1")
     # 密码还原: back to the initial password, or to a given one.
-    assert run(home, "units", "reset-password", "d-grade").output.strip() == \
+    assert run(home, "units", "reset-password", "d-grade").output.splitlines()[0] == \
         f"login d-grade: password reset to the default {DEFAULT_PASSWORD}"
     run(home, "units", "reset-password", "c2024-01", "--password", "New-pw2")
     with db.session() as s:
         assert verify_password(s.get(Account, "d-grade").password_hash, DEFAULT_PASSWORD)
         assert verify_password(s.get(Account, "c2024-01").password_hash, "New-pw2")
     listing = run(home, "units", "accounts", "S2201").output.splitlines()
-    assert listing == ["S2201\tS2201\tunit\t*\tpassword", "c2024-01\tS2201\tclass\t2024-01\tpassword",
-                       "d-grade\tS2201\tdepartment\t2024-01,2024-02\tpassword"]
+    # Both were reset: each must choose its own password at the next login (issue 18.1).
+    assert listing == ["S2201\tS2201\tunit\t*\tpassword",
+                       "c2024-01\tS2201\tclass\t2024-01\tpassword\tmust change password",
+                       "d-grade\tS2201\tdepartment\t2024-01,2024-02\tpassword\tmust change password"]
 
 
 def test_sub_account_refusals(home, instance, db, school):  # type: ignore[no-untyped-def]

@@ -77,6 +77,17 @@ def test_paramiko_upload_gets_its_receipt_within_seconds(served: Served, tmp_pat
     assert text.decode("utf-8-sig").strip()
 
 
+def openssh_batch(served: Served, tmp_path: Path, commands: str) -> subprocess.CompletedProcess[str]:
+    """OpenSSH `sftp -b` as unit 1001 with its key, from `tmp_path`."""
+    batch = tmp_path / "batch.txt"
+    batch.write_text(commands, encoding="utf-8")
+    return subprocess.run(
+        ["sftp", "-b", str(batch), "-P", str(served.port), "-i", str(served.key),  # type: ignore[attr-defined]
+         "-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+         "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "PreferredAuthentications=publickey",
+         "1001@127.0.0.1"], capture_output=True, text=True, timeout=30, cwd=tmp_path)
+
+
 def test_openssh_sftp_batch_upload_with_a_key(served: Served, tmp_path: Path) -> None:
     if shutil.which("sftp") is None:
         pytest.skip("OpenSSH sftp client not installed (.ci/run installs openssh-client)")
@@ -87,13 +98,7 @@ def test_openssh_sftp_batch_upload_with_a_key(served: Served, tmp_path: Path) ->
     fetched.mkdir()
 
     def sftp_batch(commands: str) -> subprocess.CompletedProcess[str]:
-        batch = tmp_path / "batch.txt"
-        batch.write_text(commands, encoding="utf-8")
-        return subprocess.run(
-            ["sftp", "-b", str(batch), "-P", str(served.port), "-i", str(served.key),  # type: ignore[attr-defined]
-             "-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-             "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "PreferredAuthentications=publickey",
-             "1001@127.0.0.1"], capture_output=True, text=True, timeout=30, cwd=tmp_path)
+        return openssh_batch(served, tmp_path, commands)
 
     done = sftp_batch(f"cd /inbox\nput {source} openssh.xlsx\nls /outbox\n")
     assert done.returncode == 0, done.stderr
@@ -200,3 +205,50 @@ def test_class_login_upload_is_processed_for_its_school(served: Served, tmp_path
     assert receipts(school, "/outbox/@cls-01/receipts") == new
     assert receipts(school) == before
     assert "login=cls-01" in served.output() or "cls-01" in served.output()
+
+
+def test_openssh_put_at_the_root_lands_in_the_inbox(served: Served, tmp_path: Path) -> None:
+    """`put x` in the folder OpenSSH starts in ("/") is taken as sent to /inbox (issue 21.7)."""
+    if shutil.which("sftp") is None:
+        pytest.skip("OpenSSH sftp client not installed (.ci/run installs openssh-client)")
+    client = served.sftp("1001", "pw-1001")
+    before = receipts(client)
+    source = workbook(tmp_path, "atroot.xlsx", ["301"])
+    done = openssh_batch(served, tmp_path, f"put {source}\n")
+    assert done.returncode == 0, done.stderr
+    new = wait_until(lambda: [n for n in receipts(client) if n not in before], 20, "the receipt")
+    assert len(new) == 1 and "atroot" in new[0]
+
+
+def test_openssh_client_is_made_to_change_the_initial_password(served: Served, tmp_path: Path) -> None:
+    """A unit added without --password logs in with OpenSSH's own prompts (issue 18.1): the
+    initial password, then a new one twice; only then is the sftp> prompt reached."""
+    pexpect = pytest.importorskip("pexpect")
+    if shutil.which("sftp") is None:
+        pytest.skip("OpenSSH sftp client not installed (.ci/run installs openssh-client)")
+    result = CliRunner().invoke(cli, ["--home", str(served.instance.home), "units", "add", "1009",
+                                      "--name", "新建单位"], catch_exceptions=False)
+    assert "initial password 123456" in result.output
+    args = ["-P", str(served.port), "-F", "/dev/null", "-o", "StrictHostKeyChecking=no",
+            "-o", "UserKnownHostsFile=/dev/null", "-o", "PubkeyAuthentication=no", "1009@127.0.0.1"]
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
+    child = pexpect.spawn("sftp", args, encoding="utf-8", timeout=20, env=env)
+    child.expect("Password: ")
+    child.sendline("123456")
+    child.expect(r"new password\): ")
+    child.sendline("1009")                       # too short and the login: asked again
+    child.expect(r"again\): ")
+    child.sendline("1009")
+    child.expect("at least 8")
+    child.expect(r"new password\): ")
+    child.sendline("Unit-1009-own")
+    child.expect(r"again\): ")
+    child.sendline("Unit-1009-own")
+    child.expect("sftp> ")
+    child.sendline("ls /")
+    child.expect("inbox")
+    child.sendline("bye")
+    child.expect(pexpect.EOF)
+    with Database(served.instance.database_url).session() as s:
+        assert not s.get(Account, "1009").must_change
+    assert served.sftp("1009", "Unit-1009-own").listdir("/inbox") == []

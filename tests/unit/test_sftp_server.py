@@ -127,7 +127,7 @@ def test_outbox_is_read_only_and_the_inbox_flat(server: Server) -> None:
         lambda: c.symlink("/outbox/receipts/r1001.json", "/inbox/link.json"),
         lambda: c.chmod("/outbox/receipts/r1001.json", 0o777),
         lambda: c.putfo(io.BytesIO(b"x"), "/inbox/.hidden.xlsx"),
-        lambda: c.putfo(io.BytesIO(b"x"), "/new.xlsx"),
+        lambda: c.putfo(io.BytesIO(b"x"), "/nowhere/new.xlsx"),
     ]
     for attempt in refused:
         with pytest.raises(IOError):

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 
 revision = '0011_school_accounts_classes'
-down_revision = '0007_file_attempts'
+down_revision = '0008_account_passwords'
 branch_labels = None
 depends_on = None
 
