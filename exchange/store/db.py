@@ -113,35 +113,23 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
 # again later. The connection is not closed (closing writes the index too): Database.dispose()
 # leaves it to the process's exit while the files stay unwritable. Files made unwritable in the
 # middle of a statement can still end the process: the check narrows the window, no more.
-_FS_IOC_GETFLAGS = 0x80086601                   # linux/fs.h: _IOR('f', 1, long)
-_FS_IMMUTABLE_FL, _FS_APPEND_FL = 0x10, 0x20
 
 
 def unwritable(path: Path) -> str | None:
-    """Why SQLite could not safely write `path` (None: it can, or there is no such file)."""
+    """Why SQLite could not safely write `path` (None: it can, or there is no such file).
+
+    Never opens the file: closing any descriptor of an SQLite database file releases every POSIX
+    lock the process holds on it (fcntl semantics), and SQLite's locks are what make one node's
+    commits visible to the others. access(W_OK) answers EPERM for an immutable file on Linux and
+    EROFS on a read-only file system; an append-only file cannot be opened for SQLite's writes
+    at all (an error, not SIGBUS)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        os.stat(path)
     except FileNotFoundError:
         return None
     except PermissionError:
         return "not readable"
-    try:
-        flags = 0
-        if sys.platform.startswith("linux"):
-            import fcntl
-
-            try:
-                buf = fcntl.ioctl(fd, _FS_IOC_GETFLAGS, bytes(8))
-                flags = int.from_bytes(buf[:4], sys.byteorder)
-            except OSError:                 # a file system without these flags (tmpfs, NFS)
-                pass
-    finally:
-        os.close(fd)
-    if flags & _FS_IMMUTABLE_FL:
-        return "immutable (chattr +i)"
-    if flags & _FS_APPEND_FL:
-        return "append-only (chattr +a)"
-    if not os.access(path, os.W_OK):      # a read-only file system included (EROFS)
+    if not os.access(path, os.W_OK):      # immutable (chattr +i), read-only file system, mode
         return "not writable"
     return None
 
