@@ -112,7 +112,7 @@ def test_resident_due_is_the_contribution_less_subsidies_never_below_zero() -> N
 # Property: the columnar computation equals the Decimal reference ------------------------------
 RATE = st.decimals(min_value=0, max_value=Decimal("0.3"), places=4)
 AMOUNT = st.decimals(min_value=0, max_value=50, places=2)
-MONTH = st.integers(min_value=202301, max_value=202612).filter(lambda m: 1 <= m % 100 <= 12).map(str)
+MONTH = st.builds(lambda y, m: f"{y}{m:02d}", st.integers(2023, 2026), st.integers(1, 12))
 
 
 @st.composite
