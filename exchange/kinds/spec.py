@@ -11,7 +11,8 @@ if TYPE_CHECKING:
     from exchange.amounts.rates import Rates
 
 COLUMN_TYPES = ("id", "name", "code", "codes", "month", "date", "wage", "text", "phone",
-                "postcode", "serial", "class", "id_type", "amount")
+                "postcode", "serial", "class", "id_type", "amount",
+                "rate", "year")
 
 _SEPARATORS = re.compile(r"[\s\-—–_:：.、/|]+")
 
