@@ -199,3 +199,73 @@ def test_cli_json_and_registration(instance, db, tmp_path) -> None:  # type: ign
     assert result.exit_code == 0, result.output
     reg = json.loads(result.output)
     assert reg["insured"] == 3 and reg["due"] == "0.00"
+
+
+def test_batch_roster_shows_each_declarations_monthly_amount_with_subtotals(instance, db) -> None:  # type: ignore[no-untyped-def]
+    from exchange.intake.scan import process_inbox
+    from exchange.schedule.registry import all_jobs
+    from tests.conftest import ADD_HEADERS, add_row
+
+    new = [(make_id("19900101", "131"), "王小明", 5200), (make_id("19910202", "242"), "赵小红", 6100),
+           (make_id("19920303", "353"), "孙小刚", 7300)]
+    make_workbook(instance.unit_inbox("1001") / "增员.xlsx", ADD_HEADERS,
+                  [add_row(n, name, wage=w, month="202612") for n, name, w in new],
+                  title="职工批量新增申报填写表")
+    assert [r.status for r in process_inbox(instance, db)] == ["accepted"]
+    all_jobs()["submit_batches"](instance, db)
+    roster = next(instance.unit_outbox("1001", "rosters").glob("*.申报花名册.pdf"))
+    lines = _pages(roster)[0]
+    text = "".join(lines)
+    for header in ("个人应缴（月）", "单位应缴（月）", "应缴合计（月）"):
+        assert header in text
+    # 5200: person 2% = 104.00; unit 8% + 0.8% = 457.60 (default insurances 310, 510) ...
+    after = [x for x in lines[lines.index("5200"):] if re.fullmatch(r"[\d,]+\.\d\d", x)]
+    assert after[:3] == ["104.00", "457.60", "561.60"]
+    for label in ("本页小计", "合计"):
+        count, values = _summary(lines, label, 10)
+        assert count == 3
+        assert values[3:8] == ["18600", "--", "372.00", "1,636.80", "2,008.80"]
+
+
+def test_registration_counts_enrolments_and_sums_the_years_due(instance, db) -> None:  # type: ignore[no-untyped-def]
+    """Putian's 登记情况: 新登记 / 已保 (续保) / 调入 / 暂停 and 应缴总额, for the year a
+    declaration pays (declared in the collection period: the next year)."""
+    from datetime import datetime
+
+    from exchange.accounts import add_unit
+    from exchange.amounts.register import registration
+    from exchange.review.reports import registration_roster
+    from exchange.store.models import Declaration, Unit
+
+    def decl(serial: int, kind: str, status: str, when: datetime, **payload: object) -> Declaration:
+        return Declaration(serial=serial, unit_code="C3001", kind=kind, id_number=make_id("20100101", f"{serial:03d}"),
+                           name=f"居民{serial}", status=status, fingerprint=str(serial), payload=payload,
+                           created_at=when)
+
+    with db.session() as s:
+        add_unit(instance, s, "C3001", "城厢区凤凰山社区", unit_type="30", password="pw")
+    in_period, before = datetime(2026, 10, 8, 9), datetime(2026, 8, 8, 9)
+    with db.session() as s:
+        s.add_all([
+            decl(1, "resident_add", "pending", in_period, enrolment="new", category="21"),          # 2027: 400
+            decl(2, "resident_add", "approved", in_period, enrolment="new", category="31",
+                 family_planning="1"),                                                               # 400-200-50
+            decl(3, "resident_add", "submitted", in_period, enrolment="renewal", category="32"),     # 0
+            decl(4, "resident_add", "pending", before, enrolment="transfer_in", category="12"),     # 2026: 400
+            decl(5, "resident_add", "rejected", in_period, enrolment="new", category="21"),         # not counted
+            decl(6, "resident_suspend", "pending", in_period, reason="1"),
+            Declaration(serial=7, unit_code="C3001", kind="resident_suspend", id_number=None, name=None,
+                        status="submitted", fingerprint="7", created_at=in_period,
+                        payload={"class_stop": True, "count": 12, "members": []}),
+        ])
+    with db.session() as s:
+        reg = registration(instance.rules, s, "C3001", datetime(2026, 1, 1), datetime(2027, 1, 1), "2026")
+        roster = registration_roster(instance, s, s.get(Unit, "C3001"), datetime(2026, 1, 1),
+                                     datetime(2027, 1, 1), "2026", TODAY)
+    assert [(x.item, x.count, x.due) for x in reg.lines] == [
+        ("new", 2, Decimal("550.00")), ("renewal", 1, Decimal("0.00")),
+        ("transfer_in", 1, Decimal("400.00")), ("suspended", 13, None)]
+    assert reg.due == Decimal("950.00")
+    section = roster.sections[0]
+    assert [r[1] for r in section.rows] == [2, 1, 1, 13]
+    assert any("集中征缴期：09-01 至 12-31" in x for x in section.info)
