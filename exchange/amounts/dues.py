@@ -130,21 +130,31 @@ def _rounded(base_fen: np.ndarray, rate: Decimal, amount: Decimal, rates: Rates)
     return (value + quantum // 2) // quantum * (quantum // SCALE)
 
 
-def _month_ints(values: pd.Series, missing: int) -> np.ndarray:
-    return pd.to_numeric(values, errors="coerce").fillna(missing).astype(np.int64).to_numpy()
+def _by_value(values: pd.Series, convert: Any) -> np.ndarray:
+    """convert() of each distinct value, spread back over the column (a register holds a few
+    dozen distinct months or insurance lists among a million rows)."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    table = np.array([convert(u) for u in uniques] + [convert(None)])
+    return table[codes]                      # code -1 (missing) takes the last entry
+
+
+def _month_int(missing: int) -> Any:
+    def convert(value: Any) -> int:
+        text = str(value or "")
+        return int(text) if text.isdigit() else missing
+    return convert
 
 
 def _has(insurances: pd.Series, code: str) -> np.ndarray:
-    padded = "," + insurances.fillna("").astype(str) + ","
-    return padded.str.contains(f",{code},", regex=False).to_numpy()
+    return _by_value(insurances, lambda v: code in str(v or "").split(",")).astype(bool)
 
 
 def _span(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """The first and last month (YYYYMM ints) each person owes for: from insured_from (or ever)
     to stopped_after; a person neither insured nor stopped at a known month owes nothing."""
-    first = _month_ints(frame["insured_from"], 0)
-    stopped = _month_ints(frame["stopped_after"], -1)
-    insured = (frame["status"].astype(str) == INSURED).to_numpy()
+    first = _by_value(frame["insured_from"], _month_int(0)).astype(np.int64)
+    stopped = _by_value(frame["stopped_after"], _month_int(-1)).astype(np.int64)
+    insured = _by_value(frame["status"], lambda v: str(v) == INSURED).astype(bool)
     last = np.where(stopped >= 0, stopped, np.where(insured, 999912, 0))
     return first, last
 
@@ -165,21 +175,24 @@ def _by_unit(codes: np.ndarray, starts: np.ndarray, values: np.ndarray) -> np.nd
 def employee_dues_frame(rates: Rates, frame: pd.DataFrame, months: Sequence[str]) -> Dues:
     """Every person of `frame` (columns unit_code, status, insurances, wage_base, insured_from,
     stopped_after) over `months`. Integer fen throughout; no loop per person."""
-    frame = frame.sort_values("unit_code", kind="stable")
     n = len(frame)
-    codes = frame["unit_code"].fillna("").astype(str).to_numpy()
-    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]) if n else np.zeros(0, np.int64)
-    base = frame["wage_base"].astype("Int64").fillna(0).to_numpy(np.int64)   # whole yuan
+    unit_codes, unit_names = pd.factorize(frame["unit_code"].fillna(""))
+    order = np.argsort(unit_codes, kind="stable")          # a unit's persons side by side
+    sorted_codes = unit_codes[order]
+    starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]]) if n else \
+        np.zeros(0, np.int64)
+    codes = np.asarray(unit_names, dtype=object)[sorted_codes] if n else np.zeros(0, object)
+    base = frame["wage_base"].astype("Int64").fillna(0).to_numpy(np.int64)[order]   # whole yuan
     has_base = base > 0
     base_fen = base * 100
-    first, last = _span(frame)
+    first, last = (x[order] for x in _span(frame))
     unit_total = np.zeros(n, np.int64)
     person_total = np.zeros(n, np.int64)
     owed_months = np.zeros(n, np.int64)
     rows: list[pd.DataFrame] = []
     cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for ins in rates.insurances:
-        has = _has(frame["insurances"], ins) & has_base
+        has = _has(frame["insurances"], ins)[order] & has_base
         if not has.any():
             continue
         for month in months:
@@ -206,8 +219,10 @@ def employee_dues_frame(rates: Rates, frame: pd.DataFrame, months: Sequence[str]
     for month in months:
         m = int(month)
         owed_months += (first <= m) & (last >= m) & has_base
-    persons = pd.DataFrame({"unit_fen": unit_total, "person_fen": person_total,
-                            "months": owed_months}, index=frame.index)
+    back = np.empty_like(order)
+    back[order] = np.arange(n)                              # the frame's own order again
+    persons = pd.DataFrame({"unit_fen": unit_total[back], "person_fen": person_total[back],
+                            "months": owed_months[back]}, index=frame.index)
     units = (pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
         columns=["unit_code", "month", "insurance", "count", "person_fen", "unit_fen"]))
     return Dues(persons, units.sort_values(["unit_code", "month", "insurance"], kind="stable",
@@ -221,16 +236,13 @@ def resident_dues_frame(rates: Rates, frame: pd.DataFrame, year: int) -> pd.Seri
     first, last = _span(frame)
     active = _has(frame["insurances"], rates.resident_insurance) & (first <= year * 100 + 12) & \
         (last >= year * 100 + 1)
-    category = frame["category"].fillna(rates.default_category).astype(str)
-    category = category.where(category != "", rates.default_category)
-    fp = frame["family_planning"].map(is_yes).astype(bool)
-    key = category + np.where(fp, "|1", "|0")
-    table = {}
-    for k in pd.unique(key):
-        cat, flag = k.split("|")
-        due = resident_due(rates, cat, flag == "1", year)
-        table[k] = fen(due.due) if due else 0
-    dues = key.map(table).astype(np.int64).to_numpy()
+    pairs = pd.MultiIndex.from_arrays([frame["category"].fillna(""), frame["family_planning"].fillna("")])
+    codes, uniques = pd.factorize(pairs)
+    table = []
+    for cat, flag in uniques:
+        due = resident_due(rates, cat or None, is_yes(flag), year)
+        table.append(fen(due.due) if due else 0)
+    dues = np.array(table, dtype=np.int64)[codes] if len(codes) else np.zeros(0, np.int64)
     return pd.Series(np.where(active, dues, 0), index=frame.index, dtype=np.int64)
 
 

@@ -36,18 +36,30 @@ def rates_of(rules: RuleSet, s: Session) -> Rates:
     return rates_in_force(rules.rates, s)
 
 
-def person_frame(s: Session, *, unit: str | None = None, where: Any = None) -> pd.DataFrame:
-    """Persons as columns (no ORM objects): the fields amounts need, the resident category and
-    计生补助 flag out of `extra`. Bases are whole yuan (nullable integers)."""
-    cols = [getattr(Person, c) for c in PERSON_COLUMNS]
-    q = select(*cols, Person.extra["category"].as_string(), Person.extra["family_planning"].as_string())
+# The columns the amounts need (a register's totals): no names, numbers or order.
+AMOUNT_COLUMNS = ("unit_code", "status", "insurances", "wage_base", "insured_from", "stopped_after")
+
+
+def person_frame(s: Session, *, unit: str | None = None, where: Any = None,
+                 columns: Sequence[str] = PERSON_COLUMNS, ordered: bool = True,
+                 resident_insurance: str = "390") -> pd.DataFrame:
+    """Persons as columns (no ORM objects): `columns`, and the resident category and 计生补助
+    flag out of `extra` (read only for persons holding the resident insurance). Bases are whole
+    yuan (nullable integers)."""
+    from sqlalchemy import case
+
+    resident = Person.insurances.like(f"%{resident_insurance}%")
+    q = select(*(getattr(Person, c) for c in columns),
+               case((resident, Person.extra["category"].as_string()), else_=None),
+               case((resident, Person.extra["family_planning"].as_string()), else_=None))
     if unit is not None:
         q = q.where(Person.unit_code == unit)
     if where is not None:
         q = q.where(where)
-    names = [*PERSON_COLUMNS, "category", "family_planning"]
-    rows = s.execute(q.order_by(Person.id_number)).all()
-    frame = pd.DataFrame.from_records(rows, columns=names)
+    if ordered:
+        q = q.order_by(Person.id_number)
+    names = [*columns, "category", "family_planning"]
+    frame = pd.DataFrame.from_records(s.execute(q).all(), columns=names)
     frame["wage_base"] = frame["wage_base"].astype("Int64")
     return frame
 
@@ -382,7 +394,9 @@ def totals_by_unit_type(rules: RuleSet, s: Session, month: str) -> list[TypeTota
     from exchange.store.models import Unit
 
     rates = rates_of(rules, s)
-    frame = person_frame(s, where=Person.status == INSURED)
+    frame = person_frame(s, where=Person.status == INSURED,
+                         columns=("id_number", *AMOUNT_COLUMNS), ordered=False,
+                         resident_insurance=rates.resident_insurance)
     types = {code: t or "" for code, t in s.execute(
         select(Unit.code, Unit.unit_type).where(Unit.code != CENTRE))}
     unit_count: dict[str, int] = {}

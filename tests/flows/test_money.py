@@ -110,7 +110,7 @@ def test_dues_pdf_subtotals_and_totals_match_the_database_to_the_fen(instance, d
     # The database's own figures, by the columnar path (not the one the PDF used).
     with db.session() as s:
         rates = rates_of(instance.rules, s)
-        frame = person_frame(s, unit="1001")
+        frame = person_frame(s, unit="1001", resident_insurance=rates.resident_insurance)
         persons = {p.id_number: p for p in s.query(Person).filter_by(unit_code="1001")}
         paid = {(p.id_number, p.month): p.amount for p in s.query(Payment).all()}
     month = employee_dues_frame(rates, frame, [MONTH]).persons
