@@ -59,9 +59,32 @@ def person_frame(s: Session, *, unit: str | None = None, where: Any = None,
     if ordered:
         q = q.order_by(Person.id_number)
     names = [*columns, "category", "family_planning"]
-    frame = pd.DataFrame.from_records(s.execute(q).all(), columns=names)
+    if s.get_bind().dialect.name == "postgresql":
+        frame = _copied(s, q, names)
+    else:
+        frame = pd.DataFrame.from_records(s.execute(q).all(), columns=names)
     frame["wage_base"] = frame["wage_base"].astype("Int64")
     return frame
+
+
+def _copied(s: Session, q: Any, names: list[str]) -> pd.DataFrame:
+    """A query's rows through COPY … TO STDOUT (CSV) on PostgreSQL: a register in a second or
+    two, where fetching a million rows one by one takes many."""
+    import io
+
+    from exchange.store.bulk import _driver_cursor
+
+    sql = str(q.compile(dialect=s.get_bind().dialect, compile_kwargs={"literal_binds": True}))
+    buf = io.BytesIO()
+    with _driver_cursor(s) as cur:
+        with cur.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)") as copy:
+            for chunk in copy:
+                buf.write(chunk)
+    buf.seek(0)
+    ints = {"wage_base"} & set(names)
+    frame = pd.read_csv(buf, names=names, header=None, keep_default_na=False, na_values={
+        n: [""] for n in names}, dtype={n: ("Int64" if n in ints else object) for n in names})
+    return frame.astype({n: object for n in names if n not in ints}).where(frame.notna(), None)
 
 
 def paid_by_person(s: Session, *, unit: str | None = None, ids: Sequence[str] | None = None
