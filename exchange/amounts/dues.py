@@ -119,7 +119,7 @@ def resident_due(rates: Rates, category: str | None, family_planning: bool, year
 
 
 def is_yes(value: Any) -> bool:
-    return str(value or "").strip() in ("1", "是", "true", "True")
+    return str(value or "").strip() in ("1", "是", "true", "True")  # input grammar
 
 
 # Whole registers, in integer fen ---------------------------------------------------------------

@@ -184,7 +184,7 @@ def _keys(data: dict[str, Any], allowed: set[str], where: str) -> None:
 
 def _categories(value: Any, table: CodeTable, where: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
-        raise ConfigError(f"{where}: expected a list of 人员类别 codes")
+        raise ConfigError(f"{where}: expected a list of resident_category codes")
     for code in value:
         if code not in {e.code for e in table.entries}:
             raise ConfigError(f"{where}: {code!r} not in table resident_category")

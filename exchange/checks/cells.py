@@ -130,7 +130,7 @@ def _rate(raw: Any, col: ColumnSpec, tables: dict[str, CodeTable], today: date) 
 
 
 def _year(raw: Any, col: ColumnSpec, tables: dict[str, CodeTable], today: date) -> Parsed:
-    text = V.as_text(raw).removesuffix("年").removesuffix(".0")
+    text = V.as_text(raw).removesuffix("年").removesuffix(".0")  # input grammar
     if re.fullmatch(r"(19|2\d)\d\d", text):
         return int(text), None, {}
     return None, C.FORMAT_INVALID, {"value": V.as_text(raw), "expected": "year"}
