@@ -30,12 +30,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from _common import machine, person_id, python_argv, run_child  # noqa: E402
-from bench_master import SQLITE_URL, create_database, drop_database, new_instance  # noqa: E402
+from bench_master import database_urls, new_instance  # noqa: E402
 
 from exchange.store import bulk  # noqa: E402
 from exchange.store.db import open_database  # noqa: E402
 from exchange.store.models import LoadedRate, Person  # noqa: E402
-from tests.pgserver import LocalCluster  # noqa: E402
 
 UNITS = [f"{1001 + i}" for i in range(2000)]
 CHUNK = 50_000
@@ -107,41 +106,29 @@ def main() -> None:
     backends = ([] if args.no_sqlite else ["sqlite"]) + (["postgres"] if args.pg or args.pg_url else [])
     print(f"{datetime.now():%Y-%m-%d %H:%M}  {machine()}")
     root = Path(tempfile.mkdtemp(prefix="bench-amounts-"))
-    cluster = None
-    admin_url = args.pg_url
-    if "postgres" in backends and not admin_url:
-        cluster = LocalCluster()
-        admin_url = cluster.start()
-    databases: list[str] = []
     try:
-        for backend in backends:
-            url = SQLITE_URL
-            if backend == "postgres":
-                assert admin_url is not None
-                databases.append(f"bench_amounts_{int(time.time())}")
-                url = create_database(admin_url, databases[-1])
-            home = root / f"inst-{backend}"
-            print(f"{backend}: inserting {args.rows:,} persons ...", flush=True)
-            print(f"  inserted in {fill(url, home, args.rows):.1f} s", flush=True)
-            runs = []
-            for _ in range(args.repeat):
-                run = run_child(python_argv(MEASURE, str(home)))
-                runs.append((run, json.loads(run.stdout.decode().strip().splitlines()[-1])))
-            run, figures = min(runs, key=lambda r: r[0].seconds)
-            print(f"  {backend}: {run.seconds:.1f} s wall (start-up {figures['start']:.1f} s, read "
-                  f"{figures['read']:.1f} s, employees x 12 months {figures['employees']:.1f} s, "
-                  f"residents {figures['residents']:.1f} s), peak RSS {run.peak_mb:.0f} MB", flush=True)
-            print(f"  {figures['persons']:,} persons, {figures['unit_rows']:,} unit/month/insurance "
-                  f"rows, employees {figures['employee_total']} yuan, residents "
-                  f"{figures['resident_total']} yuan", flush=True)
+        with database_urls(backends, args.pg_url) as url_for:
+            for backend in backends:
+                measure(backend, url_for(backend, "bench_amounts"), root, args.rows, args.repeat)
     finally:
-        if admin_url and databases and cluster is None:
-            for name in databases:
-                drop_database(admin_url, name)
-        if cluster is not None:
-            cluster.stop()
         shutil.rmtree(root, ignore_errors=True)
 
+
+def measure(backend: str, url: str, root: Path, rows: int, repeat: int) -> None:
+    home = root / f"inst-{backend}"
+    print(f"{backend}: inserting {rows:,} persons ...", flush=True)
+    print(f"  inserted in {fill(url, home, rows):.1f} s", flush=True)
+    runs = []
+    for _ in range(repeat):
+        run = run_child(python_argv(MEASURE, str(home)))
+        runs.append((run, json.loads(run.stdout.decode().strip().splitlines()[-1])))
+    run, figures = min(runs, key=lambda r: r[0].seconds)
+    print(f"  {backend}: {run.seconds:.1f} s wall (start-up {figures['start']:.1f} s, read "
+          f"{figures['read']:.1f} s, employees x 12 months {figures['employees']:.1f} s, "
+          f"residents {figures['residents']:.1f} s), peak RSS {run.peak_mb:.0f} MB", flush=True)
+    print(f"  {figures['persons']:,} persons, {figures['unit_rows']:,} unit/month/insurance "
+          f"rows, employees {figures['employee_total']} yuan, residents "
+          f"{figures['resident_total']} yuan", flush=True)
 
 if __name__ == "__main__":
     main()

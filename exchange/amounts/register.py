@@ -227,11 +227,11 @@ def unit_dues(rules: RuleSet, s: Session, unit: str, as_of: date) -> UnitDues:
         since = _window_start(rates, month, p.last_paid_month, p.insured_from)
         window = [m for m in months_between(since, month) if first <= m <= last] if since <= month else []
         owed = employee_dues(rates, p.wage_base, owned, window)
-        for d in owed:
-            acc = lines.setdefault((d.month, d.insurance), [0, ZERO, ZERO])
+        for md in owed:
+            acc = lines.setdefault((md.month, md.insurance), [0, ZERO, ZERO])
             acc[0] += 1
-            acc[1] += d.person
-            acc[2] += d.unit
+            acc[1] += md.person
+            acc[2] += md.unit
         got = sum((a for m, a in payments if window and window[0] <= m <= month), ZERO)
         due_now = sum((d.total for d in now), ZERO)
         now_paid = due_now if (p.last_paid_month or "") >= month else \
@@ -342,7 +342,7 @@ def registration(rules: RuleSet, s: Session, unit: str, since: Any, until: Any, 
     for d in s.scalars(q):
         p = d.payload or {}
         if d.kind == "resident_add":
-            item = p.get("enrolment") if p.get("enrolment") in counts else "new"
+            item = str(p.get("enrolment")) if p.get("enrolment") in counts else "new"
         elif d.kind == "resident_suspend":
             counts["suspended"][0] += int(p.get("count") or 0) if p.get("class_stop") else 1
             continue
@@ -426,10 +426,10 @@ def totals_by_unit_type(rules: RuleSet, s: Session, month: str) -> list[TypeTota
     for t in types.values():
         unit_count[t] = unit_count.get(t, 0) + 1
     arrears: dict[str, Decimal] = {}
-    for t, a in s.execute(
+    for kind, a in s.execute(
             select(Unit.unit_type, func.sum(Person.arrears)).join(Unit, Unit.code == Person.unit_code)
             .group_by(Unit.unit_type)):
-        arrears[t or ""] = arrears.get(t or "", ZERO) + Decimal(a or 0)
+        arrears[kind or ""] = arrears.get(kind or "", ZERO) + Decimal(a or 0)
     if frame.empty:
         return [TypeTotals(t or None, n, 0, ZERO, ZERO, arrears.get(t, ZERO))
                 for t, n in sorted(unit_count.items())]

@@ -123,10 +123,24 @@ def _as_of(month: str | None) -> date:
     return date(year, mon, calendar.monthrange(year, mon)[1])
 
 
+def _table_or_json(data: dict, as_json: bool, title: str, columns: list[str], key: str,
+                   footer: str) -> None:
+    """The JSON object, or its `key` list as a table (every column but the first right-aligned)."""
+    if as_json:
+        emit_json(data)
+        return
+    emit_table(title, columns, [[x[c] if x[c] is not None else "" for c in columns] for x in data[key]],
+               right=tuple(columns[1:]), footer=footer)
+
+
+money_json = click.option("--json", "as_json", is_flag=True,
+                          help="One JSON object for programs (amounts as strings).")
+
+
 @report.command("dues")
 @click.option("--unit", required=True, help="The unit.")
 @click.option("--month", help="YYYYMM, current (default), previous: the month whose dues are shown.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object for programs (amounts as strings).")
+@money_json
 @pass_ctx
 def dues_cmd(ctx: Context, unit: str, month: str | None, as_json: bool) -> None:
     """Amounts due (应缴信息) of a unit: per month and insurance, per person with paid-to month
@@ -142,20 +156,16 @@ def dues_cmd(ctx: Context, unit: str, month: str | None, as_json: bool) -> None:
     data["classes"] = [{"class_code": c.class_code, "insured": c.insured, "due": f"{c.due:.2f}",
                         "paid": f"{c.paid:.2f}", "unpaid": f"{c.unpaid:.2f}",
                         "arrears_loaded": f"{c.arrears_loaded:.2f}"} for c in class_payments(dues)]
-    if as_json:
-        emit_json(data)
-        return
-    emit_table(f"dues {unit} {dues.month}", ["period", "insurance", "count", "person", "unit", "total"],
-               [[x["period"], x["insurance"], x["count"], x["person"], x["unit"], x["total"]]
-                for x in data["lines"]], right=("count", "person", "unit", "total"),
-               footer="due {due}, arrears loaded {arrears_loaded}, computed {arrears_computed} "
-                      "({persons} person(s))".format(**data["totals"]))
+    _table_or_json(data, as_json, f"dues {unit} {dues.month}",
+                   ["period", "insurance", "count", "person", "unit", "total"], "lines",
+                   "due {due}, arrears loaded {arrears_loaded}, computed {arrears_computed} "
+                   "({persons} person(s))".format(**data["totals"]))
 
 
 @report.command("registration")
 @click.option("--unit", required=True, help="The unit.")
 @click.option("--period", help="YYYY, YYYYMM, YYYY-MM or YYYY-MM-DD (default: this month).")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object for programs (amounts as strings).")
+@money_json
 @pass_ctx
 def registration_cmd(ctx: Context, unit: str, period: str | None, as_json: bool) -> None:
     """登记情况: new, renewed, transferred-in and suspended residents (or employees added and
@@ -170,12 +180,7 @@ def registration_cmd(ctx: Context, unit: str, period: str | None, as_json: bool)
     with ctx.db.session() as s:
         reg = registration(ctx.instance.rules, s, unit, since, until, label)
     data = reg.as_dict()
-    if as_json:
-        emit_json(data)
-        return
-    emit_table(f"registration {unit} {label}", ["item", "count", "due"],
-               [[x["item"], x["count"], x["due"] or ""] for x in data["lines"]],
-               right=("count", "due"), footer=f"insured {reg.insured}, due {data['due']}")
-
+    _table_or_json(data, as_json, f"registration {unit} {label}", ["item", "count", "due"], "lines",
+                   f"insured {reg.insured}, due {data['due']}")
 
 COMMANDS = [report]
