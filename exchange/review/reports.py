@@ -23,6 +23,7 @@ from exchange.config import CENTRE, Instance
 from exchange.kinds.spec import ColumnSpec, KindSpec, RuleSet
 from exchange.messages import (DIGEST_HEADERS as DH, DOC_NAMES, REPORT_NAMES, ROSTER_TITLES,
                                ROSTER_WORDS as W)
+from exchange.outputs.roster_book import write_roster_book
 from exchange.outputs.rosters import Column, Roster, RosterStats, Section, render_roster
 from exchange.review.display import change_lines, display_value
 from exchange.store.db import Database
@@ -48,6 +49,8 @@ MONTHLY_KINDS = ("employee_add", "employee_stop", "wage")
 AMOUNT_KINDS = ("employee_add", "wage", "resident_add")
 DueOf = Callable[[Declaration], "DeclarationDue | None"]
 INSURED = "1"
+# Unit reports also written as a workbook beside the PDF (the money ones: 应缴信息, 登记情况, 缴费统计).
+BOOK_REPORTS = ("dues", "registration", "class_payments")
 
 
 @dataclass(frozen=True)
@@ -472,6 +475,9 @@ def unit_reports(instance: Instance, db: Database, *, unit: str | None = None,
                 target = folder / DOC_NAMES["unit_report"].format(stamp=stamp, title=REPORT_NAMES[key])
                 st = render_roster(roster, target)
                 written.append(Written(st.path, st.pages, st.rows))
+                if key in BOOK_REPORTS:        # also as a workbook (导出Excel)
+                    book = write_roster_book(roster, target.with_suffix(".xlsx"))
+                    written.append(Written(book, 0, st.rows))
             book = folder / DOC_NAMES["error_log_book"].format(stamp=month)
             export_errors(instance, s, book, unit=u.code, since=since, until=until)
             written.append(Written(book, 0, 0))

@@ -162,6 +162,18 @@ def test_dues_pdf_subtotals_and_totals_match_the_database_to_the_fen(instance, d
     assert _d(values[9]) == sum(arrears(n) for n in ids)
     assert _d(values[9]) != sum(Decimal(p.arrears) for p in persons.values())   # computed, not copied
 
+    # The same report as a workbook (导出Excel): exact amounts, the same 合计.
+    import openpyxl
+
+    book = openpyxl.load_workbook(pdf.with_suffix(".xlsx"))
+    sheet = book.worksheets[1]
+    header = [c.value for c in sheet[3]]
+    last = [c.value for c in sheet[sheet.max_row]]
+    assert last[0] == "合计" and sheet.max_row == 3 + 130 + 1
+    col = header.index("计算欠费")
+    assert Decimal(str(last[col])) == sum(arrears(n) for n in ids)
+    assert Decimal(str(last[header.index("个人应缴（月）")])) == sum(d[0] for d in due.values())
+
     # 单位应缴信息: rows per month and insurance; every page adds up to what it prints, and the
     # whole equals the persons' dues over the months still unpaid.
     line_pages = [p for p in pages if "单位应缴信息" in " ".join(p[:3]) and p not in person_pages]
