@@ -39,7 +39,7 @@ class Unit(Base):
     contact_mobile: Mapped[str | None] = mapped_column(String(30))
     address: Mapped[str | None] = mapped_column(String(200))
     postcode: Mapped[str | None] = mapped_column(String(10))
-    arrears: Mapped[float] = mapped_column(Numeric(14, 2), default=0)
+    arrears: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=_now)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=_now, onupdate=_now)
 
@@ -71,7 +71,7 @@ class Person(Base):
     insurances: Mapped[str | None] = mapped_column(String(100))    # "310,510"
     paid_months: Mapped[dict | None] = mapped_column(JSON)         # {"310": "202610", ...}
     last_paid_month: Mapped[str | None] = mapped_column(String(6))
-    arrears: Mapped[float] = mapped_column(Numeric(14, 2), default=0)
+    arrears: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=0)
     wage_base: Mapped[int | None] = mapped_column(Integer)
     household_head: Mapped[str | None] = mapped_column(String(18), index=True)
     class_code: Mapped[str | None] = mapped_column(String(32))
