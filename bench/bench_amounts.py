@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from _common import machine, person_id, python_argv, run_child  # noqa: E402
-from bench_master import database_urls, new_instance  # noqa: E402
+from bench_master import backend_options, chosen_backends, database_urls, new_instance  # noqa: E402
 
 from exchange.store import bulk  # noqa: E402
 from exchange.store.db import open_database  # noqa: E402
@@ -98,12 +98,10 @@ def fill(url: str, home: Path, count: int) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=1_000_000)
-    ap.add_argument("--pg", action="store_true", help="also on PostgreSQL (a private cluster)")
-    ap.add_argument("--pg-url", help="PostgreSQL admin URL to use instead of a private cluster")
-    ap.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
+    backend_options(ap)
     ap.add_argument("--repeat", type=int, default=1, help="measure N times, keep the best")
     args = ap.parse_args()
-    backends = ([] if args.no_sqlite else ["sqlite"]) + (["postgres"] if args.pg or args.pg_url else [])
+    backends = chosen_backends(args)
     print(f"{datetime.now():%Y-%m-%d %H:%M}  {machine()}")
     root = Path(tempfile.mkdtemp(prefix="bench-amounts-"))
     try:

@@ -101,12 +101,10 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--formats", default="csv,xlsx")
     ap.add_argument("--keep", type=Path, help="keep the generated files and instances here")
-    ap.add_argument("--pg", action="store_true", help="also load into PostgreSQL (a private cluster)")
-    ap.add_argument("--pg-url", help="PostgreSQL admin URL to use instead of a private cluster")
-    ap.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
+    backend_options(ap)
     ap.add_argument("--units", type=int, default=0, help="also load a units register of N units (CSV)")
     args = ap.parse_args()
-    backends = ([] if args.no_sqlite else ["sqlite"]) + (["postgres"] if args.pg or args.pg_url else [])
+    backends = chosen_backends(args)
     print(f"{datetime.now():%Y-%m-%d %H:%M}  {machine()}")
     root = args.keep or Path(tempfile.mkdtemp(prefix="bench-master-"))
     root.mkdir(parents=True, exist_ok=True)
@@ -139,6 +137,16 @@ def main() -> None:
     for backend, fmt, label, count, seconds, mb in lines:
         print(f"{backend:<9} {fmt:<6} {label:<16} {count:>10,} {seconds:>8.1f} {mb:>7.0f}MB")
     sys.stdout.flush()
+
+
+def backend_options(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--pg", action="store_true", help="also on PostgreSQL (a private cluster)")
+    ap.add_argument("--pg-url", help="PostgreSQL admin URL to use instead of a private cluster")
+    ap.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
+
+
+def chosen_backends(args: argparse.Namespace) -> list[str]:
+    return ([] if args.no_sqlite else ["sqlite"]) + (["postgres"] if args.pg or args.pg_url else [])
 
 
 @contextmanager
