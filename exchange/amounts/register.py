@@ -16,10 +16,10 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import BigInteger, cast, func, select
 from sqlalchemy.orm import Session
 
-from exchange.amounts.dues import (INSURED, add_months, employee_dues, employee_dues_frame, fen,
+from exchange.amounts.dues import (CENT, INSURED, add_months, employee_dues, employee_dues_frame, fen,
                                    is_yes, months_between, resident_due, resident_dues_frame, yuan)
 from exchange.amounts.master import rates_in_force
 from exchange.amounts.rates import ZERO, Rates
@@ -89,14 +89,18 @@ def _copied(s: Session, q: Any, names: list[str]) -> pd.DataFrame:
 
 def paid_by_person(s: Session, *, unit: str | None = None, ids: Sequence[str] | None = None
                    ) -> dict[str, list[tuple[str, Decimal]]]:
-    """Payments loaded, per person: (month, amount) summed over insurances."""
-    q = select(Payment.id_number, Payment.month, func.sum(Payment.amount)).group_by(
+    """Payments loaded, per person: (month, amount) summed over insurances in Decimal (SQLite
+    would sum its NUMERIC columns as floating point)."""
+    q = select(Payment.id_number, Payment.month, Payment.amount).order_by(
         Payment.id_number, Payment.month)
     if unit is not None:
         q = q.where(Payment.id_number.in_(select(Person.id_number).where(Person.unit_code == unit)))
-    out: dict[str, list[tuple[str, Decimal]]] = {}
+    sums: dict[tuple[str, str], Decimal] = {}
     for number, month, amount in s.execute(q):
-        out.setdefault(number, []).append((month, Decimal(amount).quantize(Decimal("0.01"))))
+        sums[(number, month)] = sums.get((number, month), ZERO) + Decimal(amount).quantize(CENT)
+    out: dict[str, list[tuple[str, Decimal]]] = {}
+    for (number, month), amount in sums.items():
+        out.setdefault(number, []).append((month, amount))
     return out
 
 
@@ -427,9 +431,10 @@ def totals_by_unit_type(rules: RuleSet, s: Session, month: str) -> list[TypeTota
         unit_count[t] = unit_count.get(t, 0) + 1
     arrears: dict[str, Decimal] = {}
     for kind, a in s.execute(
-            select(Unit.unit_type, func.sum(Person.arrears)).join(Unit, Unit.code == Person.unit_code)
-            .group_by(Unit.unit_type)):
-        arrears[kind or ""] = arrears.get(kind or "", ZERO) + Decimal(a or 0)
+            # whole fen summed as integers: exact on SQLite too, whose NUMERIC is floating point
+            select(Unit.unit_type, func.sum(cast(func.round(Person.arrears * 100), BigInteger)))
+            .join(Unit, Unit.code == Person.unit_code).group_by(Unit.unit_type)):
+        arrears[kind or ""] = arrears.get(kind or "", ZERO) + yuan(a or 0)
     if frame.empty:
         return [TypeTotals(t or None, n, 0, ZERO, ZERO, arrears.get(t, ZERO))
                 for t, n in sorted(unit_count.items())]

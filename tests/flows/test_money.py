@@ -281,3 +281,37 @@ def test_registration_counts_enrolments_and_sums_the_years_due(instance, db) -> 
     section = roster.sections[0]
     assert [r[1] for r in section.rows] == [2, 1, 1, 13]
     assert any("集中征缴期：09-01 至 12-31" in x for x in section.info)
+
+
+def test_digest_totals_per_unit_type_equal_the_units_own_dues(instance, db) -> None:  # type: ignore[no-untyped-def]
+    """The centre's digest adds the month's employee dues and the year's resident dues per unit
+    type (column-wise over the whole register); each equals the sum of the units' 应缴信息."""
+    from exchange.accounts import add_unit
+    from exchange.amounts.register import totals_by_unit_type
+    from exchange.review.reports import centre_digest
+    from exchange.store.models import Unit
+
+    ids = _employees(db, 40)
+    with db.session() as s:
+        s.get(Unit, "1001").unit_type = "10"
+        add_unit(instance, s, "S4001", "长春市第一中学", unit_type="40", password="pw")
+    with db.session() as s:
+        for i in range(25):
+            s.add(Person(id_number=make_id(f"2012{1 + i % 9:02d}1{i % 9}", f"{i:03d}"), name=f"学生{i}",
+                         unit_code="S4001", status="1", insurances="390", insured_from="202509",
+                         class_code=f"C{i % 3}", arrears=Decimal("0.10") if i % 5 == 0 else 0,
+                         extra={"category": ("12", "31", "32", "34")[i % 4],
+                                "family_planning": "1" if i % 3 == 0 else "0"}))
+    day = date(2026, 11, 20)
+    with db.session() as s:
+        totals = {t.unit_type: t for t in totals_by_unit_type(instance.rules, s, "202611")}
+        employer = unit_dues(instance.rules, s, "1001", day)
+        school = unit_dues(instance.rules, s, "S4001", day)
+    assert totals["10"].insured == 40 and totals["40"].insured == 25
+    assert totals["10"].month_due == sum(p.total for p in employer.persons) > 0
+    assert totals["40"].year_due == sum(p.person for p in school.persons) > 0
+    assert totals["40"].arrears_loaded == Decimal("0.50")
+    assert totals["10"].arrears_loaded == Decimal("12.34") * len(ids[::7])
+    pages = _pages(centre_digest(instance, db, day).path)
+    _, values = _summary(pages[-1], "合计", 6)
+    assert _d(values[2]) == totals["10"].month_due and _d(values[3]) == totals["40"].year_due
