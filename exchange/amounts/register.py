@@ -183,7 +183,8 @@ def _window_start(rates: Rates, month: str, paid_to: str | None, insured_from: s
 def unit_dues(rules: RuleSet, s: Session, unit: str, as_of: date) -> UnitDues:
     """应缴信息 of a unit: per person the month's due (employees) or the year's (residents),
     paid-to month, loaded and computed arrears; per month and insurance the unit's sums over the
-    months still unpaid. Decimal throughout (one reference computation per person)."""
+    months still unpaid. Residents one by one in Decimal; employees column-wise in whole fen
+    (a unit of many thousands), Decimal at the edge."""
     rates = rates_of(rules, s)
     month = f"{as_of:%Y%m}"
     year = as_of.year
@@ -192,6 +193,7 @@ def unit_dues(rules: RuleSet, s: Session, unit: str, as_of: date) -> UnitDues:
                              .order_by(Person.person_no, Person.id_number)))
     paid = paid_by_person(s, unit=unit)
     lines: dict[tuple[str, str], list[Any]] = {}
+    employees: list[tuple[Person, str, Decimal]] = []      # with the window's start, paid in it
     for p in persons:
         extra = p.extra or {}
         owned = [x for x in (p.insurances or "").split(",") if x]
@@ -227,26 +229,46 @@ def unit_dues(rules: RuleSet, s: Session, unit: str, as_of: date) -> UnitDues:
         active = first <= month <= last
         if not active and p.arrears == 0 and not payments:
             continue
-        now = employee_dues(rates, p.wage_base, owned, [month]) if active else []
         since = _window_start(rates, month, p.last_paid_month, p.insured_from)
-        window = [m for m in months_between(since, month) if first <= m <= last] if since <= month else []
-        owed = employee_dues(rates, p.wage_base, owned, window)
-        for md in owed:
-            acc = lines.setdefault((md.month, md.insurance), [0, ZERO, ZERO])
-            acc[0] += 1
-            acc[1] += md.person
-            acc[2] += md.unit
-        got = sum((a for m, a in payments if window and window[0] <= m <= month), ZERO)
-        due_now = sum((d.total for d in now), ZERO)
-        now_paid = due_now if (p.last_paid_month or "") >= month else \
-            sum((a for m, a in payments if m == month), ZERO)
-        result.persons.append(PersonDue(
-            p.id_number, p.person_no, p.name, "employee", p.insurances or "", p.wage_base, None,
-            sum((d.person for d in now), ZERO), sum((d.unit for d in now), ZERO), p.last_paid_month,
-            Decimal(p.arrears or 0), sum((d.total for d in owed), ZERO), got, p.class_code, now_paid))
+        window = since <= month and since <= last
+        got = sum((a for m, a in payments if window and since <= m <= month), ZERO)
+        employees.append((p, since, got))
+    _employee_dues(rates, result, employees, paid, lines)
     result.lines = [PeriodLine(period, ins, acc[0], acc[1], acc[2])
                     for (period, ins), acc in sorted(lines.items())]
     return result
+
+
+def _employee_dues(rates: Rates, result: UnitDues, employees: list[tuple[Person, str, Decimal]],
+                   paid: dict[str, list[tuple[str, Decimal]]], lines: dict[tuple[str, str], list[Any]]
+                   ) -> None:
+    """The employees' part of unit_dues: the month's due, and the dues of the months from each
+    person's window start (after the paid-to month) to the report's month."""
+    month = result.month
+    frame = pd.DataFrame({
+        "unit_code": result.unit, "status": [p.status for p, _, _ in employees],
+        "insurances": [p.insurances for p, _, _ in employees],
+        "wage_base": pd.array([p.wage_base for p, _, _ in employees], dtype="Int64"),
+        "insured_from": [p.insured_from for p, _, _ in employees],
+        "stopped_after": [p.stopped_after for p, _, _ in employees]})
+    now = employee_dues_frame(rates, frame, [month]).persons
+    owed = employee_dues_frame(rates, frame.assign(insured_from=[since for _, since, _ in employees]),
+                               months_between(add_months(month, 1 - rates.arrears_months), month))
+    for x in owed.units.itertuples():
+        acc = lines.setdefault((x.month, x.insurance), [0, ZERO, ZERO])
+        acc[0] += int(x.count)
+        acc[1] += yuan(x.person_fen)
+        acc[2] += yuan(x.unit_fen)
+    for i, (p, _, got) in enumerate(employees):
+        person, unit = yuan(now["person_fen"].iat[i]), yuan(now["unit_fen"].iat[i])
+        due_now = person + unit
+        now_paid = due_now if (p.last_paid_month or "") >= month else \
+            sum((a for m, a in paid.get(p.id_number, []) if m == month), ZERO)
+        result.persons.append(PersonDue(
+            p.id_number, p.person_no, p.name, "employee", p.insurances or "", p.wage_base, None,
+            person, unit, p.last_paid_month, Decimal(p.arrears or 0),
+            yuan(owed.persons["person_fen"].iat[i] + owed.persons["unit_fen"].iat[i]), got,
+            p.class_code, now_paid))
 
 
 # One declaration --------------------------------------------------------------------------------
