@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Callable
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -28,7 +28,6 @@ def _upsert(s: Session, model: Any, keys: list[str], rows: list[dict[str, Any]])
         if len(keys) == 1:
             cond = pk[0].in_([k[0] for k, _ in part])
         else:
-            from sqlalchemy import tuple_
             cond = tuple_(*pk).in_([k for k, _ in part])
         known += len(s.execute(select(*pk).where(cond)).all())
     insert = (postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert)
