@@ -23,8 +23,10 @@ import shutil
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Callable, Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -99,52 +101,35 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--formats", default="csv,xlsx")
     ap.add_argument("--keep", type=Path, help="keep the generated files and instances here")
-    ap.add_argument("--pg", action="store_true", help="also load into PostgreSQL (a private cluster)")
-    ap.add_argument("--pg-url", help="PostgreSQL admin URL to use instead of a private cluster")
-    ap.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
+    backend_options(ap)
     ap.add_argument("--units", type=int, default=0, help="also load a units register of N units (CSV)")
     args = ap.parse_args()
-    backends = ([] if args.no_sqlite else ["sqlite"]) + (["postgres"] if args.pg or args.pg_url else [])
+    backends = chosen_backends(args)
     print(f"{datetime.now():%Y-%m-%d %H:%M}  {machine()}")
     root = args.keep or Path(tempfile.mkdtemp(prefix="bench-master-"))
     root.mkdir(parents=True, exist_ok=True)
-    cluster = None
-    admin_url = args.pg_url
-    if "postgres" in backends and not admin_url:
-        cluster = LocalCluster()
-        admin_url = cluster.start()
-        print(f"PostgreSQL: private cluster (fsync off) at {admin_url}")
-    databases: list[str] = []
     lines = []
     try:
-        loads = [("units", "csv", args.units)] if args.units else []
-        loads += [("persons", fmt, args.rows) for fmt in args.formats.split(",") if fmt]
-        for what, fmt, count in loads:
-            path = root / f"{what}-{count}.{fmt}"
-            if not path.exists():
-                print(f"generating {count:,} {what} as {fmt} ...", flush=True)
-                write = write_units_csv if what == "units" else write_csv if fmt == "csv" else write_xlsx
-                write(path, count)
-            print(f"  {path.stat().st_size / 1e6:.1f} MB", flush=True)
-            for backend in backends:
-                url = SQLITE_URL
-                if backend == "postgres":
-                    assert admin_url is not None
-                    databases.append(f"bench_master_{what}_{fmt}_{int(time.time())}")
-                    url = create_database(admin_url, databases[-1])
-                instance = new_instance(root / f"inst-{backend}-{what}-{fmt}", url)
-                for label in (f"new {what}", "same file again"):
-                    run = run_child(exchange_argv("--home", str(instance.home), "master", "load", str(path)))
-                    out = run.stdout.decode("utf-8", "replace").strip().splitlines()
-                    print(f"  {backend} {label}: {run.seconds:.1f} s, peak RSS {run.peak_mb:.0f} MB  "
-                          f"| {out[0] if out else ''}", flush=True)
-                    lines.append((backend, fmt, label, count, run.seconds, run.peak_mb))
+        with database_urls(backends, args.pg_url) as url_for:
+            loads = [("units", "csv", args.units)] if args.units else []
+            loads += [("persons", fmt, args.rows) for fmt in args.formats.split(",") if fmt]
+            for what, fmt, count in loads:
+                path = root / f"{what}-{count}.{fmt}"
+                if not path.exists():
+                    print(f"generating {count:,} {what} as {fmt} ...", flush=True)
+                    write = write_units_csv if what == "units" else write_csv if fmt == "csv" else write_xlsx
+                    write(path, count)
+                print(f"  {path.stat().st_size / 1e6:.1f} MB", flush=True)
+                for backend in backends:
+                    url = url_for(backend, f"bench_master_{what}_{fmt}")
+                    instance = new_instance(root / f"inst-{backend}-{what}-{fmt}", url)
+                    for label in (f"new {what}", "same file again"):
+                        run = run_child(exchange_argv("--home", str(instance.home), "master", "load", str(path)))
+                        out = run.stdout.decode("utf-8", "replace").strip().splitlines()
+                        print(f"  {backend} {label}: {run.seconds:.1f} s, peak RSS {run.peak_mb:.0f} MB  "
+                              f"| {out[0] if out else ''}", flush=True)
+                        lines.append((backend, fmt, label, count, run.seconds, run.peak_mb))
     finally:
-        if admin_url and databases and cluster is None:
-            for name in databases:
-                drop_database(admin_url, name)
-        if cluster is not None:
-            cluster.stop()
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)
     print()
@@ -152,6 +137,44 @@ def main() -> None:
     for backend, fmt, label, count, seconds, mb in lines:
         print(f"{backend:<9} {fmt:<6} {label:<16} {count:>10,} {seconds:>8.1f} {mb:>7.0f}MB")
     sys.stdout.flush()
+
+
+def backend_options(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--pg", action="store_true", help="also on PostgreSQL (a private cluster)")
+    ap.add_argument("--pg-url", help="PostgreSQL admin URL to use instead of a private cluster")
+    ap.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
+
+
+def chosen_backends(args: argparse.Namespace) -> list[str]:
+    return ([] if args.no_sqlite else ["sqlite"]) + (["postgres"] if args.pg or args.pg_url else [])
+
+
+@contextmanager
+def database_urls(backends: list[str], pg_url: str | None) -> Iterator[Callable[[str, str], str]]:
+    """url_for(backend, name): the SQLite URL, or a new PostgreSQL database on the server of
+    `pg_url` (else a private cluster started here); databases and cluster go at the end."""
+    cluster = None
+    admin_url = pg_url
+    if "postgres" in backends and not admin_url:
+        cluster = LocalCluster()
+        admin_url = cluster.start()
+        print(f"PostgreSQL: private cluster (fsync off) at {admin_url}")
+    databases: list[str] = []
+
+    def url_for(backend: str, name: str) -> str:
+        if backend != "postgres":
+            return SQLITE_URL
+        assert admin_url is not None
+        databases.append(f"{name}_{int(time.time())}_{len(databases)}")
+        return create_database(admin_url, databases[-1])
+    try:
+        yield url_for
+    finally:
+        if admin_url and databases and cluster is None:
+            for db_name in databases:
+                drop_database(admin_url, db_name)
+        if cluster is not None:
+            cluster.stop()
 
 
 def _admin(admin_url: str):  # type: ignore[no-untyped-def]

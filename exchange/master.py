@@ -1,4 +1,5 @@
-"""Master data from the centre: units and persons, upserted by code / ID, in bulk."""
+"""Master data from the centre: units and persons, upserted by code / ID, in bulk; rates and
+payments (exchange.amounts.master)."""
 from __future__ import annotations
 
 import json
@@ -15,6 +16,7 @@ from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
 from exchange import codes as C
+from exchange.amounts.master import LOADERS as MONEY_LOADERS
 from exchange.checks.cells import new_memo, parse_rows
 from exchange.checks.finding import Finding
 from exchange.checks.values import BLANK_CHARS
@@ -73,8 +75,8 @@ def load_master(instance: Instance, db: Database, path: Path, today: date | None
             spec = detected.kind
             report.kind = spec.kind
             memo = new_memo(spec.columns)
-            upsert = {"units": _upsert_units, "classes": upsert_classes}.get(spec.kind) or \
-                _PersonLoad(spec).upsert
+            upsert = ({"units": _upsert_units, "classes": upsert_classes}.get(spec.kind)
+                      or MONEY_LOADERS.get(spec.kind) or _PersonLoad(spec).upsert)
             with bulk.overlapped(s), ExitStack() as large:
                 for n, chunk in enumerate(_chunks(located, detected.mapping, spec)):
                     if n == 1:    # a second chunk: a large file (see exchange.heap; a small

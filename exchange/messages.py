@@ -80,6 +80,9 @@ PHRASES: dict[str, str] = {
     "positive_integer": "应为正整数",
     "postcode": "应为6位数字邮政编码",
     "amount": "应为不小于0的金额",
+    # issue 17: money
+    "rate": "应为小于1的费率（如 0.08 或 8%），最多六位小数",
+    "year": "应为四位年份，如 2026",
     "by_serial": "业务流水号",
     "by_id": "身份证号",
     # The reading sandbox and the checks in front of it (issue 15, exchange.read.sandbox)
@@ -273,6 +276,9 @@ COLUMN_RULES = {
     "class": "班级编号。",
     "id_type": "证件类型，从下拉列表选择。",
     "amount": "金额（元），不小于0，最多两位小数。",
+    # issue 17: money
+    "rate": "费率，小于1，如 0.08 或 8%（最多六位小数）。",
+    "year": "四位年份，如 2026。",
 }
 
 # PDF rosters.
@@ -577,3 +583,63 @@ PASSWORD_WORDS = {
     "changed": "密码已修改。 Password changed.",
 }
 # ---- end of SFTP door section -------------------------------------------------------------------
+# ---- issue 17 section: money (rates, amounts due, payments, statistics) ------------------------
+ROSTER_WORDS.update({
+    "due_person": "个人应缴",
+    "due_unit": "单位应缴",
+    "due_total": "应缴合计",
+    "due_person_month": "个人应缴（月）",
+    "due_unit_month": "单位应缴（月）",
+    "due_total_month": "应缴合计（月）",
+    "due_year": "年度应缴",
+    "period_due": "费款所属期",
+    "insurance_type": "险种类型",
+    "due_count": "应缴人数",
+    "due_person_amount": "个人应缴金额",
+    "due_unit_amount": "单位应缴金额",
+    "due_total_amount": "应缴总金额",
+    "arrears_loaded": "欠费金额（中心）",
+    "arrears_computed": "计算欠费",
+    "category": "人员类别",
+    "contribution": "个人缴费标准",
+    "subsidy": "资助金额",
+    "class_code": "班级编号",
+    "insured_count": "参保人数",
+    "paid_amount": "已缴金额",
+    "unpaid": "未缴金额",
+    "registration_item": "类别",
+    "count": "人数",
+    "amount_due": "应缴金额",
+    "due_month": "缴费年月：{value}",
+    "due_year_info": "居民缴费年度：{value}",
+    "collection": "集中征缴期：{start} 至 {end}（缴纳{which}年度）",
+    "next_year": "下一",
+    "this_year": "当",
+    "reg_new": "新参保（新登记）",
+    "reg_renewal": "续保（已保）",
+    "reg_transfer_in": "调入",
+    "reg_suspended": "暂停参保",
+    "reg_employee_add": "职工增加（月应缴）",
+    "reg_employee_stop": "职工减少",
+    "reg_insured": "当前参保人数",
+    "unit_type": "单位类型",
+    "unit_count": "单位数",
+    "month_due": "本月职工应缴",
+    "year_due": "本年居民应缴",
+})
+ROSTER_TITLES.update({
+    "dues_units": "{centre}单位应缴信息",
+    "dues_persons": "{centre}单位职工应缴信息",
+    "dues_residents": "{centre}单位居民应缴信息",
+    "registration": "{centre}登记情况",
+    "class_payments": "{centre}班级缴费统计",
+    "digest_money": "{centre}应缴汇总（按单位类型）",
+})
+REPORT_NAMES.update({
+    "registration": "登记情况",
+    "class_payments": "缴费统计",
+})
+DOC_NAMES.update({
+    "registration_book": "{stamp}.登记情况.xlsx",
+})
+# ---- end of issue 17 section --------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from datetime import date
 from operator import itemgetter
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Callable
 
 from exchange import codes as C
@@ -108,7 +108,33 @@ def _amount(raw: Any, col: ColumnSpec, tables: dict[str, CodeTable], today: date
         amount = None
     if amount is None or not amount.is_finite() or amount < 0:
         return None, C.FORMAT_INVALID, {"value": V.as_text(raw), "expected": "amount"}
-    return float(round(amount, 2)), None, {}
+    return amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP), None, {}
+
+
+# ---- issue 17: money (rates and years the centre loads as master data) -------------------------
+def _rate(raw: Any, col: ColumnSpec, tables: dict[str, CodeTable], today: date) -> Parsed:
+    """A contribution rate: 0.08, 8% or 8‰; below 1, at most six decimals."""
+    text = V.as_text(raw).replace(" ", "")
+    scale = Decimal(1)
+    if text.endswith(("%", "％")):
+        text, scale = text[:-1], Decimal("0.01")
+    elif text.endswith("‰"):
+        text, scale = text[:-1], Decimal("0.001")
+    try:
+        rate = Decimal(text) * scale
+    except InvalidOperation:
+        rate = None
+    if rate is None or not rate.is_finite() or not 0 <= rate < 1 or \
+            rate != rate.quantize(Decimal("0.000001")):
+        return None, C.FORMAT_INVALID, {"value": V.as_text(raw), "expected": "rate"}
+    return rate.normalize() if rate else Decimal(0), None, {}
+
+
+def _year(raw: Any, col: ColumnSpec, tables: dict[str, CodeTable], today: date) -> Parsed:
+    text = V.as_text(raw).removesuffix("年").removesuffix(".0")  # input grammar
+    if re.fullmatch(r"(19|2\d)\d\d", text):
+        return int(text), None, {}
+    return None, C.FORMAT_INVALID, {"value": V.as_text(raw), "expected": "year"}
 
 
 def _email(raw: Any, col: ColumnSpec, tables: dict[str, CodeTable], today: date) -> Parsed:
@@ -142,7 +168,7 @@ def _text(raw: Any, col: ColumnSpec, tables: dict[str, CodeTable], today: date) 
 PARSERS: dict[str, Callable[[Any, ColumnSpec, dict[str, CodeTable], date], Parsed]] = {
     "id": _id, "name": _name, "code": _code, "codes": _codes, "month": _month, "date": _date,
     "wage": _wage, "serial": _serial, "phone": _phone, "postcode": _postcode, "text": _text,
-    "class": _class, "id_type": _code, "amount": _amount, "email": _email,
+    "class": _class, "id_type": _code, "amount": _amount, "email": _email, "rate": _rate, "year": _year,
 }
 
 
@@ -150,6 +176,7 @@ PARSERS: dict[str, Callable[[Any, ColumnSpec, dict[str, CodeTable], date], Parse
 # results are remembered per column, up to MEMO_LIMIT distinct cells each. Parsers are pure
 # functions of the cell, the column, the code tables and today, all fixed for one file.
 MEMO_TYPES = frozenset({"code", "codes", "month", "date", "wage", "id_type", "amount", "postcode",
+                        "rate", "year",
                         "class"})
 MEMO_LIMIT = 16384          # birth dates of a whole register fit (a few MB per column at most)
 Memo = dict[str, dict[Any, Parsed]]      # field -> cell (or (type, number)) -> result

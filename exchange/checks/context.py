@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from exchange.kinds.spec import KindSpec, RuleSet
@@ -22,7 +23,7 @@ class PersonRecord:
     insurances: tuple[str, ...] = ()
     paid_months: dict[str, str] = field(default_factory=dict)
     last_paid_month: str | None = None
-    arrears: float = 0.0
+    arrears: Decimal = Decimal(0)        # money: exact (issue 17)
     wage_base: int | None = None
     household_head: str | None = None
     class_code: str | None = None
@@ -47,7 +48,7 @@ class UnitRecord:
     code: str
     name: str
     unit_type: str | None = None
-    arrears: float = 0.0
+    arrears: Decimal = Decimal(0)        # money: exact (issue 17)
     extra: dict[str, Any] = field(default_factory=dict)
 
 

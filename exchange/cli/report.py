@@ -110,4 +110,77 @@ def digest_cmd(ctx: Context, day: str | None) -> None:
     click.echo(f"{w.path}  ({w.rows} unit(s), {w.pages} page(s))")
 
 
+# ---- issue 17: money ---------------------------------------------------------------------------
+def _as_of(month: str | None) -> date:
+    """The last day of --month (YYYYMM), or today for the current month or none given."""
+    import calendar
+
+    today = date.today()
+    m = _months(month)[-1] if month else f"{today:%Y%m}"
+    if m == f"{today:%Y%m}":
+        return today
+    year, mon = int(m[:4]), int(m[4:])
+    return date(year, mon, calendar.monthrange(year, mon)[1])
+
+
+def _table_or_json(data: dict, as_json: bool, title: str, columns: list[str], key: str,
+                   footer: str) -> None:
+    """The JSON object, or its `key` list as a table (every column but the first right-aligned)."""
+    if as_json:
+        emit_json(data)
+        return
+    emit_table(title, columns, [[x[c] if x[c] is not None else "" for c in columns] for x in data[key]],
+               right=tuple(columns[1:]), footer=footer)
+
+
+money_json = click.option("--json", "as_json", is_flag=True,
+                          help="One JSON object for programs (amounts as strings).")
+
+
+@report.command("dues")
+@click.option("--unit", required=True, help="The unit.")
+@click.option("--month", help="YYYYMM, current (default), previous: the month whose dues are shown.")
+@money_json
+@pass_ctx
+def dues_cmd(ctx: Context, unit: str, month: str | None, as_json: bool) -> None:
+    """Amounts due (应缴信息) of a unit: per month and insurance, per person with paid-to month
+    and arrears (loaded and computed), and per class for schools.
+
+    Example: exchange report dues --unit 1001 --month 202611 --json
+    """
+    from exchange.amounts.register import class_payments, unit_dues
+
+    with ctx.db.session() as s:
+        dues = unit_dues(ctx.instance.rules, s, unit, _as_of(month))
+    data = dues.as_dict()
+    data["classes"] = [{"class_code": c.class_code, "insured": c.insured, "due": f"{c.due:.2f}",
+                        "paid": f"{c.paid:.2f}", "unpaid": f"{c.unpaid:.2f}",
+                        "arrears_loaded": f"{c.arrears_loaded:.2f}"} for c in class_payments(dues)]
+    _table_or_json(data, as_json, f"dues {unit} {dues.month}",
+                   ["period", "insurance", "count", "person", "unit", "total"], "lines",
+                   "due {due}, arrears loaded {arrears_loaded}, computed {arrears_computed} "
+                   "({persons} person(s))".format(**data["totals"]))
+
+
+@report.command("registration")
+@click.option("--unit", required=True, help="The unit.")
+@click.option("--period", help="YYYY, YYYYMM, YYYY-MM or YYYY-MM-DD (default: this month).")
+@money_json
+@pass_ctx
+def registration_cmd(ctx: Context, unit: str, period: str | None, as_json: bool) -> None:
+    """登记情况: new, renewed, transferred-in and suspended residents (or employees added and
+    stopped) declared in the period, the unit's insured count and the amount due.
+
+    Example: exchange report registration --unit C3001 --period 2026 --json
+    """
+    from exchange.amounts.register import registration
+
+    label = period or f"{date.today():%Y%m}"
+    since, until = period_bounds(label)
+    with ctx.db.session() as s:
+        reg = registration(ctx.instance.rules, s, unit, since, until, label)
+    data = reg.as_dict()
+    _table_or_json(data, as_json, f"registration {unit} {label}", ["item", "count", "due"], "lines",
+                   f"insured {reg.insured}, due {data['due']}")
+
 COMMANDS = [report]

@@ -5,11 +5,14 @@ import re
 import tomllib
 from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from exchange.errors import ConfigError
 from exchange.kinds.spec import (COLUMN_TYPES, REGION_SWITCHES, CodeEntry, CodeTable, ColumnSpec,
                                  KindSpec, PhotoRules, Region, RuleSet, WageBound)
+
+if TYPE_CHECKING:
+    from exchange.amounts.rates import Rates
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -132,4 +135,14 @@ def load_rules(rules_dir: Path) -> RuleSet:
         spec = load_kind(path, tables)
         master[spec.kind] = spec
     return RuleSet(kinds=kinds, tables=tables, bounds=load_bounds(rules_dir / "wages.toml"),
-                   region=load_region(rules_dir / "region.toml", tables), master=master)
+                   region=load_region(rules_dir / "region.toml", tables), master=master,
+                   rates=_rates(rules_dir, tables))
+
+
+def _rates(rules_dir: Path, tables: dict[str, CodeTable]) -> "Rates":
+    """rules/rates.toml; an instance made before rates existed reads the shipped defaults."""
+    from exchange.amounts.rates import load_rates
+    from exchange.config import DEFAULTS
+
+    path = rules_dir / "rates.toml"
+    return load_rates(path if path.exists() else DEFAULTS / "rules" / "rates.toml", tables)

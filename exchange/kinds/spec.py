@@ -5,9 +5,14 @@ import re
 import unicodedata
 from bisect import bisect_right
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Iterable
+
+if TYPE_CHECKING:
+    from exchange.amounts.rates import Rates
 
 COLUMN_TYPES = ("id", "name", "code", "codes", "month", "date", "wage", "text", "phone",
-                "postcode", "serial", "class", "id_type", "amount", "email")
+                "postcode", "serial", "class", "id_type", "amount", "email",
+                "rate", "year")
 
 _SEPARATORS = re.compile(r"[\s\-—–_:：.、/|]+")
 
@@ -175,6 +180,7 @@ class RuleSet:
     bounds: tuple[WageBound, ...]
     region: Region
     master: dict[str, KindSpec] = field(default_factory=dict)
+    rates: "Rates | None" = None      # rules/rates.toml (issue 17: money)
 
     def __post_init__(self) -> None:
         ordered = sorted(self.bounds, key=lambda b: b.start)      # stable: the last of a month wins

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -110,7 +110,7 @@ def _fmt(value: Any, col: Column) -> str:
     if value is None or value == "":
         return ""
     if col.money and isinstance(value, (int, float, Decimal)):
-        return f"{float(value):,.2f}"
+        return f"{_money(value):,.2f}"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return travel_safe(str(value))
@@ -125,9 +125,14 @@ def _number(value: Any) -> Decimal:
         return Decimal(0)
 
 
+def _money(value: Any) -> Decimal:
+    """An amount as printed: exact decimal, two places, half up (never through float)."""
+    return Decimal(str(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
 def _sum_text(total: Decimal, col: Column) -> str:
     if col.money:
-        return f"{float(total):,.2f}"
+        return f"{_money(total):,.2f}"
     return str(int(total)) if total == total.to_integral_value() else str(total)
 
 
@@ -336,8 +341,8 @@ class _Painter:
         for i in range(page.start, page.start + len(page.rows)):
             values = section.rows[i]
             for j, col in enumerate(section.columns):
-                if col.total:
-                    sums[j] += _number(values[j])
+                if col.total:      # the printed figure, so a page adds up to what it shows
+                    sums[j] += _money(_number(values[j])) if col.money else _number(values[j])
         running = totals.setdefault(page.section, [Decimal(0)] * (len(section.columns) + 1))
         running[0] += len(page.rows)
         for j in range(len(section.columns)):

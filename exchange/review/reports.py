@@ -10,6 +10,7 @@ from __future__ import annotations
 import calendar
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Collection, Iterable, Sequence
 
@@ -17,10 +18,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from exchange.checks import ids
+from exchange.amounts.register import (DeclarationDue, UnitDues, class_payments, registration,
+                                       totals_by_unit_type, unit_dues)
 from exchange.config import CENTRE, Instance
 from exchange.kinds.spec import ColumnSpec, KindSpec, RuleSet
 from exchange.messages import (DIGEST_HEADERS as DH, DOC_NAMES, REPORT_NAMES, ROSTER_TITLES,
                                ROSTER_WORDS as W)
+from exchange.outputs.roster_book import write_roster_book
 from exchange.outputs.rosters import Column, Roster, RosterStats, Section, render_roster
 from exchange.checks.resident import SCHOOL_TYPE
 from exchange.classes import listed_classes
@@ -45,7 +49,12 @@ TYPE_WIDTH = {"id": 40, "name": 20, "month": 18, "date": 22, "wage": 20, "code":
               "text": 30, "phone": 26, "postcode": 16, "serial": 20, "class": 20, "id_type": 20,
               "amount": 22}
 MONTHLY_KINDS = ("employee_add", "employee_stop", "wage")
+# Kinds whose rosters show what a declaration will cost (per month, or per year for residents).
+AMOUNT_KINDS = ("employee_add", "wage", "resident_add")
+DueOf = Callable[[Declaration], "DeclarationDue | None"]
 INSURED = "1"
+# Unit reports also written as a workbook beside the PDF (the money ones: 应缴信息, 登记情况, 缴费统计).
+BOOK_REPORTS = ("dues", "registration", "class_payments")
 
 
 @dataclass(frozen=True)
@@ -78,8 +87,10 @@ def _change_getter(kind: KindSpec, tables: dict[str, Any], part: int) -> Callabl
 
 
 def kind_section(rules: RuleSet, kind: KindSpec, decls: Sequence[Declaration], *, title: str,
-                 info: Sequence[str], persons: dict[str, Person] | None = None) -> Section:
-    """One roster section: the kind's chosen columns for each declaration, then 业务流水号."""
+                 info: Sequence[str], persons: dict[str, Person] | None = None,
+                 due_of: DueOf | None = None) -> Section:
+    """One roster section: the kind's chosen columns for each declaration, the amounts it brings
+    (when `due_of` is given and the kind carries money), then 业务流水号."""
     persons = persons or {}
     tables = rules.tables
     fields = ROSTER_FIELDS.get(kind.kind) or tuple(c.field for c in kind.columns[:6])
@@ -111,12 +122,53 @@ def kind_section(rules: RuleSet, kind: KindSpec, decls: Sequence[Declaration], *
             col = kind.column(name)
             columns.append(_column(col))
             getters.append(plain(col))
+    if due_of is not None and kind.kind in AMOUNT_KINDS:
+        yearly = kind.kind == "resident_add"
+        columns += _due_columns(yearly)
+        getters += _due_getters(due_of)[:1 if yearly else 3]
     columns.append(Column(W["serial"], 20, "right"))
     getters.append(lambda d: d.serial)
     rows = [[g(d) for g in getters] for d in decls]
     # The first column carries "共 n 人"; make sure it is a text column.
     count_word = W["persons"] if kind.subject == "person" else W["items"]
     return Section(title, info, columns, rows, count_word)
+
+
+def _money_column(word: str, width: float = 22) -> Column:
+    return Column(W[word], width, "right", total=True, money=True)
+
+
+def _due_columns(yearly: bool) -> list[Column]:
+    if yearly:
+        return [_money_column("due_year")]
+    return [_money_column("due_person_month"), _money_column("due_unit_month"),
+            _money_column("due_total_month")]
+
+
+def _due_getters(due_of: DueOf) -> list[Callable[[Declaration], Any]]:
+    """个人/单位/合计 per month (employees), or the year's due (residents): 'year' dues have
+    only the first column."""
+    def part(name: str) -> Callable[[Declaration], Any]:
+        def get(d: Declaration) -> Any:
+            due = due_of(d)
+            return getattr(due, name) if due is not None else None
+        return get
+    return [part("person"), part("unit"), part("total")]
+
+
+def declaration_dues(instance: Instance, s: Session, persons: dict[str, Person]) -> DueOf:
+    """A declaration's amount (exchange.amounts), each computed once."""
+    from exchange.amounts.register import declaration_due, rates_of  # noqa: PLC0415
+
+    rules = instance.rules
+    rates = rates_of(rules, s)
+    memo: dict[int, Any] = {}
+
+    def due_of(d: Declaration) -> Any:
+        if d.serial not in memo:
+            memo[d.serial] = declaration_due(rules, rates, d, persons.get(d.id_number or ""))
+        return memo[d.serial]
+    return due_of
 
 
 def _unit_info(unit: Unit | None, code: str) -> list[str]:
@@ -156,10 +208,11 @@ def batch_roster(instance: Instance, s: Session, batch: Batch, made_on: date | N
     info = [*_unit_info(unit, batch.unit_code), W["batch"].format(value=batch.batch_no),
             W["submitted"].format(value=f"{batch.created_at:%Y-%m-%d %H:%M}")]
     sections = []
+    due_of = declaration_dues(instance, s, persons)
     for kind, rows in _kind_order(rules, decls):
         title = ROSTER_TITLES["kind_roster"].format(centre=instance.settings.name, label=kind.label)
         sections.append(kind_section(rules, kind, with_class_members(rows, members), title=title,
-                                     info=info, persons=persons))
+                                     info=info, persons=persons, due_of=due_of))
     if not sections:
         sections.append(Section(instance.settings.name, info, [Column(W["kind"], 40)], []))
     return Roster(sections, made_on or date.today(), title=DOC_NAMES["batch_roster"].format(
@@ -202,8 +255,9 @@ def monthly_rosters(instance: Instance, db: Database, month: str, *, unit: str |
             u = s.get(Unit, code)
             info = [*_unit_info(u, code), W["month"].format(value=month)]
             title = ROSTER_TITLES[kind_name].format(centre=instance.settings.name)
-            section = kind_section(rules, kind, decls, title=title, info=info,
-                                   persons=_persons_of(s, decls))
+            persons = _persons_of(s, decls)
+            section = kind_section(rules, kind, decls, title=title, info=info, persons=persons,
+                                   due_of=declaration_dues(instance, s, persons))
             target = instance.unit_outbox(code, "reports") / DOC_NAMES["monthly_roster"].format(
                 month=month, title=REPORT_NAMES[kind_name])
             st = render_roster(Roster([section], made_on or date.today(), title=title), target)
@@ -305,26 +359,100 @@ def wage_base_roster(instance: Instance, s: Session, unit: Unit, as_of: date) ->
     return Roster([Section(title, info, columns, rows)], as_of, title=title)
 
 
-def dues_roster(instance: Instance, s: Session, unit: Unit, as_of: date) -> Roster:
-    """应缴信息: bases, last paid months and arrears of the unit's insured staff (and of anyone
-    else of the unit still owing)."""
+def _money(value: Decimal) -> str:
+    return f"{value:,.2f}"
+
+
+def dues_roster(instance: Instance, s: Session, unit: Unit, as_of: date,
+                dues: UnitDues | None = None) -> Roster:
+    """应缴信息 (Nantong §4.4–4.5): the unit's sums per month (费款所属期) and insurance over the
+    months still unpaid, then each person's due for the month (employees) or year (residents)
+    beside the paid-to month, the centre's 欠费金额 and the computed arrears."""
     rules = instance.rules
-    table = rules.tables["insurance"]
-    q = (select(Person).where(Person.unit_code == unit.code)
-         .where((Person.status == INSURED) | (Person.arrears != 0))
-         .order_by(Person.person_no, Person.id_number))
-    columns = [Column(W["person_no"], 22), Column(_header(rules, "name"), 20),
-               Column(_header(rules, "id_number"), 40, fixed=True), Column(W["insurances"], 40),
-               Column(W["wage_base"], 20, "right", total=True),
-               Column(W["paid_month"], 22, "center"),
-               Column(W["arrears"], 22, "right", total=True, money=True)]
-    rows = [[p.person_no, p.name, p.id_number,
-             "、".join(table.label(c) or c for c in (p.insurances or "").split(",") if c),
-             p.wage_base, p.last_paid_month, float(p.arrears or 0)] for p in s.scalars(q)]
+    insurance = rules.tables["insurance"]
+    categories = rules.tables["resident_category"]
+    dues = dues or unit_dues(rules, s, unit.code, as_of)
+    centre = instance.settings.name
     info = [*_unit_info(unit, unit.code), W["as_of"].format(value=as_of.isoformat()),
-            W["unit_arrears"].format(value=f"{float(unit.arrears or 0):,.2f}")]
-    title = ROSTER_TITLES["dues"].format(centre=instance.settings.name)
-    return Roster([Section(title, info, columns, rows)], as_of, title=title)
+            W["due_month"].format(value=dues.month),
+            W["unit_arrears"].format(value=_money(Decimal(unit.arrears or 0)))]
+    sections = []
+    resident_label = insurance.label(rules.rates.resident_insurance) if rules.rates else ""
+
+    def line_label(period: str, code: str) -> str:
+        if len(period) == 4:                      # residents: a year and a 人员类别
+            return f"{resident_label}（{categories.label(code) or code}）"
+        return insurance.label(code) or code
+
+    sections.append(Section(
+        ROSTER_TITLES["dues_units"].format(centre=centre), info,
+        [Column(W["period_due"], 20, "center", fixed=True), Column(W["insurance_type"], 60),
+         Column(W["due_count"], 16, "right", total=True), _money_column("due_person_amount", 24),
+         _money_column("due_unit_amount", 24), _money_column("due_total_amount", 24)],
+        [[x.period, line_label(x.period, x.insurance), x.count, x.person, x.unit, x.total]
+         for x in dues.lines], W["items"]))
+    employees = [p for p in dues.persons if p.scheme == "employee"]
+    residents = [p for p in dues.persons if p.scheme == "resident"]
+    if employees or not residents:
+        sections.append(Section(
+            ROSTER_TITLES["dues_persons"].format(centre=centre), info,
+            [Column(W["person_no"], 22), Column(_header(rules, "name"), 20),
+             Column(_header(rules, "id_number"), 40, fixed=True), Column(W["insurances"], 40),
+             Column(W["wage_base"], 20, "right", total=True), _money_column("due_person_month"),
+             _money_column("due_unit_month"), _money_column("due_total_month"),
+             Column(W["paid_month"], 22, "center"), _money_column("arrears_loaded", 24),
+             _money_column("arrears_computed")],
+            [[p.person_no, p.name, p.id_number,
+              "、".join(insurance.label(c) or c for c in p.insurances.split(",") if c), p.base,
+              p.person, p.unit, p.total, p.paid_to, p.arrears_loaded, p.arrears_computed]
+             for p in employees]))
+    if residents:
+        year_info = [*info[:-2], W["due_year_info"].format(value=dues.year), info[-1]]
+        sections.append(Section(
+            ROSTER_TITLES["dues_residents"].format(centre=centre), year_info,
+            [Column(W["person_no"], 22), Column(_header(rules, "name"), 20),
+             Column(_header(rules, "id_number"), 40, fixed=True), Column(W["class_code"], 20),
+             Column(W["category"], 30), _money_column("due_year"),
+             Column(W["paid_month"], 22, "center"), _money_column("arrears_loaded", 24),
+             _money_column("arrears_computed")],
+            [[p.person_no, p.name, p.id_number, p.class_code,
+              categories.label(p.category or "") or p.category, p.person, p.paid_to,
+              p.arrears_loaded, p.arrears_computed] for p in residents]))
+    title = ROSTER_TITLES["dues"].format(centre=centre)
+    return Roster(sections, as_of, title=title)
+
+
+def registration_roster(instance: Instance, s: Session, unit: Unit, since: datetime | None,
+                        until: datetime | None, label: str, as_of: date) -> Roster:
+    """登记情况: the period's 新参保/续保/调入/暂停 (or 职工增加/减少) with the amounts due."""
+    rules = instance.rules
+    reg = registration(rules, s, unit.code, since, until, label)
+    info = [*_unit_info(unit, unit.code), W["period"].format(value=label)]
+    rates = rules.rates
+    if rates is not None and any(x.item in ("new", "renewal", "transfer_in") for x in reg.lines):
+        c = rates.collection
+        info.append(W["collection"].format(start=c.start, end=c.end,
+                                           which=W["next_year" if c.year == "next" else "this_year"]))
+    rows = [[W[f"reg_{x.item}"], x.count, x.due] for x in reg.lines]
+    columns = [Column(W["registration_item"], 50), Column(W["count"], 20, "right", total=True),
+               _money_column("amount_due", 30)]
+    title = ROSTER_TITLES["registration"].format(centre=instance.settings.name)
+    section = Section(title, [*info, W["reg_insured"] + f"：{reg.insured}"], columns, rows, W["items"])
+    return Roster([section], as_of, signatures=False, title=title)
+
+
+def class_payments_roster(instance: Instance, unit: Unit, dues: UnitDues, as_of: date) -> Roster:
+    """缴费统计 (Changchun): per class, the students insured, due, paid and unpaid this year."""
+    rows = [[x.class_code or "", x.insured, x.due, x.paid, x.unpaid, x.arrears_loaded]
+            for x in class_payments(dues)]
+    columns = [Column(W["class_code"], 30), Column(W["insured_count"], 20, "right", total=True),
+               _money_column("amount_due", 26), _money_column("paid_amount", 26),
+               _money_column("unpaid", 26), _money_column("arrears_loaded", 26)]
+    info = [*_unit_info(unit, unit.code), W["due_year_info"].format(value=dues.year),
+            W["as_of"].format(value=as_of.isoformat())]
+    title = ROSTER_TITLES["class_payments"].format(centre=instance.settings.name)
+    return Roster([Section(title, info, columns, rows, W["items"])], as_of, signatures=False,
+                  title=title)
 
 
 def error_rows(s: Session, *, unit: str | None = None, since: datetime | None = None,
@@ -369,8 +497,9 @@ def error_log_roster(instance: Instance, s: Session, unit: Unit, since: datetime
 
 def unit_reports(instance: Instance, db: Database, *, unit: str | None = None,
                  month: str | None = None, today: date | None = None) -> list[Written]:
-    """参保花名册, 当前缴费基数花名册, 应缴信息 (as of today) and the month's 错误日志, per unit,
-    into outbox/<unit>/reports/; the error log also as a workbook."""
+    """参保花名册, 当前缴费基数花名册, 应缴信息 (as of today), the month's 登记情况 and 错误日志,
+    and a school's 缴费统计 per class, per unit, into outbox/<unit>/reports/; the error log also
+    as a workbook."""
     from exchange.review.errorlog import export_errors
 
     today = today or date.today()
@@ -383,8 +512,11 @@ def unit_reports(instance: Instance, db: Database, *, unit: str | None = None,
             q = q.where(Unit.code == unit)
         for u in s.scalars(q).all():
             folder = instance.unit_outbox(u.code, "reports")
+            dues = unit_dues(instance.rules, s, u.code, today)
             builds = [("insured", insured_roster(instance, s, u, today), f"{today:%Y%m%d}"),
-                      ("dues", dues_roster(instance, s, u, today), f"{today:%Y%m%d}"),
+                      ("dues", dues_roster(instance, s, u, today, dues), f"{today:%Y%m%d}"),
+                      ("registration", registration_roster(instance, s, u, since, until, month,
+                                                           today), month),
                       ("errors", error_log_roster(instance, s, u, since, until, month, today), month)]
             if not instance.rules.serves_residents(u.unit_type):    # residents have no wage base
                 builds.insert(1, ("wage_base", wage_base_roster(instance, s, u, today),
@@ -393,10 +525,16 @@ def unit_reports(instance: Instance, db: Database, *, unit: str | None = None,
             if classes or instance.rules.unit_type(u.unit_type) == SCHOOL_TYPE:
                 builds.append(("school_students", school_students_roster(instance, s, u, today, classes),
                                f"{today:%Y%m%d}"))
+            if any(p.class_code for p in dues.persons if p.scheme == "resident"):
+                builds.append(("class_payments", class_payments_roster(instance, u, dues, today),
+                               f"{today:%Y%m%d}"))
             for key, roster, stamp in builds:
                 target = folder / DOC_NAMES["unit_report"].format(stamp=stamp, title=REPORT_NAMES[key])
                 st = render_roster(roster, target)
                 written.append(Written(st.path, st.pages, st.rows))
+                if key in BOOK_REPORTS:        # also as a workbook (导出Excel)
+                    book = write_roster_book(roster, target.with_suffix(".xlsx"))
+                    written.append(Written(book, 0, st.rows))
             book = folder / DOC_NAMES["error_log_book"].format(stamp=month)
             export_errors(instance, s, book, unit=u.code, since=since, until=until)
             written.append(Written(book, 0, 0))
@@ -454,6 +592,21 @@ def digest_figures(s: Session, day: date, registrations: Collection[str] = ()) -
     return figures
 
 
+def money_section(instance: Instance, db: Database, day: date) -> Section:
+    """The digest's amounts per unit type: this month's employee dues, this year's resident
+    dues, and the centre's 欠费金额."""
+    types = instance.rules.tables["unit_type"]
+    with db.session() as s:
+        totals = totals_by_unit_type(instance.rules, s, f"{day:%Y%m}")
+    columns = [Column(W["unit_type"], 30), Column(W["unit_count"], 16, "right", total=True),
+               Column(W["insured_count"], 20, "right", total=True), _money_column("month_due", 30),
+               _money_column("year_due", 30), _money_column("arrears_loaded", 30)]
+    rows = [[types.label(t.unit_type or "") or (t.unit_type or W["filler"]), t.units, t.insured,
+             t.month_due, t.year_due, t.arrears_loaded] for t in totals]
+    return Section(ROSTER_TITLES["digest_money"].format(centre=instance.settings.name),
+                   [W["period"].format(value=day.isoformat())], columns, rows, W["items"])
+
+
 def centre_digest(instance: Instance, db: Database, day: date | None = None) -> Written:
     """每日汇总 of `day` into outbox/_centre/reports/."""
     day = day or date.today()
@@ -468,12 +621,13 @@ def centre_digest(instance: Instance, db: Database, day: date | None = None) -> 
             for code, f in sorted(figures.items())]
     title = ROSTER_TITLES["digest"].format(centre=instance.settings.name)
     info = [W["period"].format(value=day.isoformat())]
-    roster = Roster([Section(title, info, columns, rows, W["units"])], day, signatures=False,
-                    title=title)
+    roster = Roster([Section(title, info, columns, rows, W["units"]),
+                     money_section(instance, db, day)], day, signatures=False, title=title)
     target = instance.unit_outbox(CENTRE, "reports") / DOC_NAMES["digest"].format(day=day.isoformat())
     st = render_roster(roster, target)
     return Written(st.path, st.pages, st.rows)
 
 
 __all__ = ["batch_roster", "write_batch_roster", "monthly_rosters", "unit_reports", "centre_digest",
-           "kind_section", "error_rows", "digest_figures", "Written"]
+           "kind_section", "error_rows", "digest_figures", "Written", "dues_roster",
+           "registration_roster", "class_payments_roster", "declaration_dues"]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, MetaData,
                         Numeric, String, Text, UniqueConstraint, false, func, text)
@@ -39,7 +40,7 @@ class Unit(Base):
     address: Mapped[str | None] = mapped_column(String(200))
     postcode: Mapped[str | None] = mapped_column(String(10))
     email: Mapped[str | None] = mapped_column(String(254))          # 电子邮箱 (Nanping)
-    arrears: Mapped[float] = mapped_column(Numeric(14, 2), default=0)
+    arrears: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=_now)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=_now, onupdate=_now)
 
@@ -80,7 +81,7 @@ class Person(Base):
     insurances: Mapped[str | None] = mapped_column(String(100))    # "310,510"
     paid_months: Mapped[dict | None] = mapped_column(JSON)         # {"310": "202610", ...}
     last_paid_month: Mapped[str | None] = mapped_column(String(6))
-    arrears: Mapped[float] = mapped_column(Numeric(14, 2), default=0)
+    arrears: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=0)
     wage_base: Mapped[int | None] = mapped_column(Integer)
     household_head: Mapped[str | None] = mapped_column(String(18), index=True)
     class_code: Mapped[str | None] = mapped_column(String(32))
@@ -278,3 +279,32 @@ class SchoolClass(Base):
     department: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=_now)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=_now, onupdate=_now)
+
+
+# ---- issue 17: money ---------------------------------------------------------------------------
+class Payment(Base):
+    """A payment the centre loaded (master data): what a person paid for a month (费款所属期),
+    for one insurance or ("" ) for all. Computed arrears are the amounts due less these."""
+    __tablename__ = "payments"
+    id_number: Mapped[str] = mapped_column(String(18), primary_key=True)
+    month: Mapped[str] = mapped_column(String(6), primary_key=True)
+    insurance: Mapped[str] = mapped_column(String(8), primary_key=True, default="")
+    amount: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    unit_code: Mapped[str | None] = mapped_column(String(32), index=True)
+    loaded_at: Mapped[datetime] = mapped_column(DateTime, default=_now)
+
+
+class LoadedRate(Base):
+    """A rate the centre loaded as master data; it replaces rules/rates.toml's entry of the same
+    key. scheme employee: code = insurance, start = YYYYMM; resident: code = 人员类别,
+    start = YYYY, amount = the yearly contribution."""
+    __tablename__ = "contribution_rates"
+    scheme: Mapped[str] = mapped_column(String(16), primary_key=True)
+    code: Mapped[str] = mapped_column(String(8), primary_key=True)
+    start: Mapped[str] = mapped_column(String(6), primary_key=True)
+    unit_rate: Mapped[Decimal] = mapped_column(Numeric(9, 6), default=0)
+    person_rate: Mapped[Decimal] = mapped_column(Numeric(9, 6), default=0)
+    unit_amount: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=0)
+    person_amount: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=0)
+    amount: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=0)
+    loaded_at: Mapped[datetime] = mapped_column(DateTime, default=_now)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from operator import itemgetter
 from typing import Any, Iterable, cast
 
@@ -41,7 +42,7 @@ def unit_record(s: Session, code: str) -> UnitRecord | None:
         return None
     extra = {k: getattr(unit, k) for k in ("address", "postcode", "contact_name", "contact_phone",
                                             "contact_mobile", "credit_code", "email")}
-    return UnitRecord(unit.code, unit.name, unit.unit_type, float(unit.arrears or 0), extra)
+    return UnitRecord(unit.code, unit.name, unit.unit_type, Decimal(unit.arrears or 0), extra)
 
 
 def person_record(p: Person) -> PersonRecord:
@@ -50,7 +51,7 @@ def person_record(p: Person) -> PersonRecord:
         birth_date=p.birth_date, unit_code=p.unit_code, status=p.status,
         insurances=tuple(x for x in (p.insurances or "").split(",") if x),
         paid_months=dict(p.paid_months or {}), last_paid_month=p.last_paid_month,
-        arrears=float(p.arrears or 0), wage_base=p.wage_base, household_head=p.household_head,
+        arrears=Decimal(p.arrears or 0), wage_base=p.wage_base, household_head=p.household_head,
         class_code=p.class_code, staff_no=p.staff_no, extra=dict(p.extra or {}))
 
 

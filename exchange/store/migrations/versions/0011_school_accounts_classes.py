@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 
 revision = '0011_school_accounts_classes'
-down_revision = '0008_account_passwords'
+down_revision = '0010_money'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,1 @@
+"""Money: contribution rates, amounts due, payments and arrears (Decimal end to end)."""
