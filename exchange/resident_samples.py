@@ -31,8 +31,8 @@ CLASS_LOGIN = "d4001-c2024-01"
 LOGINS = [(COMMUNITY, COMMUNITY, "demo-3001", "community"), (SCHOOL, SCHOOL, "demo-4001", "school"),
           (CLASS_LOGIN, SCHOOL, "demo-class", "the school's class 2024-01")]
 # Logins the school makes itself with its 用户维护表 sample: they start with the default password.
-MAINTAINED = [(f"{SCHOOL.lower()}-xiaoxue", "the school's department, made by its user workbook"),
-              (f"{SCHOOL.lower()}-c2024-02", "the school's class 2024-02, made by its user workbook")]
+MAINTAINED = [(f"{SCHOOL.lower()}-xiaoxue", "the school's department, made by its user workbook; a new password is asked at first login"),
+              (f"{SCHOOL.lower()}-c2024-02", "the school's class 2024-02, made by its user workbook; a new password is asked at first login")]
 
 
 def _id(birth: str, seq: str, region: str) -> str:
