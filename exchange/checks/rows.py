@@ -7,6 +7,7 @@ from exchange import codes as C
 from exchange.checks import ids
 from exchange.checks.context import CheckContext
 from exchange.checks.finding import Finding
+from exchange.kinds.spec import RESIDENT_AUDIENCES
 from exchange.messages import DECLARATION_STATUS_LABELS, month_label
 
 RowCheck = Callable[[int, dict[str, Any], CheckContext], list[Finding]]
@@ -27,7 +28,6 @@ def about_record(fn: RowCheck) -> RowCheck:
     return fn
 
 
-RESIDENT_AUDIENCES = ("resident", "school")       # kinds a community or school sends
 
 
 def _cell(row: int, ctx: CheckContext, field_name: str, code: str, **params: Any) -> Finding:

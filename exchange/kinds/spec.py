@@ -10,6 +10,9 @@ from typing import TYPE_CHECKING, Iterable
 if TYPE_CHECKING:
     from exchange.amounts.rates import Rates
 
+# A kind's `audience` whose people are insured residents or pupils (communities, schools), not staff.
+RESIDENT_AUDIENCES = ("resident", "school")
+
 COLUMN_TYPES = ("id", "name", "code", "codes", "month", "date", "wage", "text", "phone",
                 "postcode", "serial", "class", "id_type", "amount", "email",
                 "rate", "year")

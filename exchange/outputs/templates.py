@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exchange.config import CENTRE, Instance
-from exchange.kinds.spec import ColumnSpec, KindSpec, RuleSet
+from exchange.kinds.spec import RESIDENT_AUDIENCES, ColumnSpec, KindSpec, RuleSet
 from exchange.messages import (COLUMN_RULES, DOC_NAMES, REVIEW_WORDS as RW, TEMPLATE_GENERAL,
                                TEMPLATE_NOTE, TEMPLATE_WORDS as T)
 from exchange.outputs.atomic import atomic_path
@@ -40,7 +40,6 @@ CODED_TYPES = ("code", "codes", "id_type")
 FIRST_DATA_ROW = 4
 BLANK_ROWS = 300              # pre-formatted empty rows below the data
 INSURED = "1"
-RESIDENT_AUDIENCES = ("resident", "school")     # a kind's `audience` whose people are residents
 
 
 def kinds_for_unit(rules: RuleSet, unit_type: str | None) -> list[KindSpec]:

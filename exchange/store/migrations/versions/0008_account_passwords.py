@@ -6,7 +6,7 @@ password_expiry_days counts from password_set_at. Existing accounts keep their p
 count from the upgrade.
 
 Revision ID: 0008_account_passwords
-Revises: 0006_job_runs_finished_index
+Revises: 0007_file_attempts
 """
 import sqlalchemy as sa
 from alembic import op

@@ -5,7 +5,7 @@ Amounts due are computed from rules/rates.toml; the centre may load rates as mas
 person, month, insurance, amount), so arrears are computed as due less paid.
 
 Revision ID: 0010_money
-Revises: 0006_job_runs_finished_index
+Revises: 0008_account_passwords
 """
 from alembic import op
 import sqlalchemy as sa

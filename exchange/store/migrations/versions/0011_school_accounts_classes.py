@@ -5,7 +5,7 @@ is never given again) and its classes (班级编号, 班级名称, 年级, 院�
 inferring them from persons and sub-accounts; 单位信息变更 carries an e-mail address (Nanping).
 
 Revision ID: 0011_school_accounts_classes
-Revises: 0006_job_runs_finished_index
+Revises: 0010_money
 """
 from alembic import op
 import sqlalchemy as sa
