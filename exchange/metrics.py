@@ -142,13 +142,14 @@ class Metrics:
 
     # Sandboxed readers: called by the sandbox's supervisor ------------------------------------
     def reader_restarted(self, reason: str) -> None:
-        """A sandboxed reader process was started again after one ended (`reason`: "crash",
-        "killed", "recycled", ...)."""
+        """A sandboxed reader process was started in place of one that ended early (`reason`,
+        why that one ended: "memory", "time", "signal", "gave_up" (a panic or MemoryError it
+        caught itself), "crash")."""
         self.worker_restarts.labels(reason).inc()
 
     def reader_killed(self, reason: str) -> None:
-        """A sandboxed reader process was ended by a limit (`reason`: "memory", "time",
-        "signal", ...)."""
+        """A sandboxed reader process was ended by a limit or from outside (`reason`: "memory",
+        "time", "signal": the kernel's OOM killer, an abort, an operator)."""
         self.sandbox_kills.labels(reason).inc()
 
     # SFTP -----------------------------------------------------------------------------------

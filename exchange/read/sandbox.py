@@ -55,7 +55,7 @@ import weakref
 from contextlib import ExitStack, contextmanager
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from exchange import codes as C
 from exchange.config import Limits
@@ -63,6 +63,9 @@ from exchange.errors import FileRejected
 from exchange.kinds.spec import PhotoRules
 from exchange.read.guard import Sniffed
 from exchange.read.tables import STREAM_SHEET_BYTES, Book, Row, Sheet
+
+if TYPE_CHECKING:
+    from exchange.metrics import Metrics
 
 log = logging.getLogger("exchange.read.sandbox")
 
@@ -297,6 +300,7 @@ class _Worker:
         self.conn.send((limits, hooks))
         self._ps: Any = None
         self.killed_for: str | None = None
+        self.ended: str | None = None    # why it ended before its time (for the pool's counters)
         self.broken = False
         self.owed = 0                    # answers to `done` not yet read (see settle)
 
@@ -384,11 +388,13 @@ class _Worker:
             code = None
         tail = self.stderr_tail()
         if self.killed_for == "time" or code == -signal.SIGXCPU:
-            refusal = _time_refusal(limits)
+            refusal, self.ended = _time_refusal(limits), "time"
         elif self.killed_for == "memory" or "memory allocation of" in tail:
-            refusal = _memory_refusal(limits)     # ours, or Rust's allocator under RLIMIT_DATA
+            # ours, or Rust's allocator under RLIMIT_DATA
+            refusal, self.ended = _memory_refusal(limits), "memory"
         else:       # a signal from outside (the kernel's OOM killer, an operator), a segfault
             refusal = FileRejected(C.FILE_UNREADABLE, reason="reader_crashed")
+            self.ended = "signal" if code is not None and code < 0 else "crash"
         log.warning("reading worker %s died on %s (exit %s%s): %s; last words: %s",
                     self.pid, name, code, f", killed for {self.killed_for}"
                     if self.killed_for else "", refusal, tail or "-")
@@ -423,7 +429,7 @@ class Upload:
         if status == "ok":
             return value
         if status == "retire":           # a panic or MemoryError: the worker has ended itself
-            w.broken = True
+            w.broken, w.ended = True, "gave_up"
             log.warning("reading worker %s gave up on %s: %s; last words: %s", w.pid,
                         self.path.name, value, w.stderr_tail() or "-")
         raise value
@@ -463,8 +469,10 @@ class Upload:
 class Readers:
     """A pool of up to [limits] reader_workers reading workers, started as needed and reused."""
 
-    def __init__(self, limits: Limits) -> None:
+    def __init__(self, limits: Limits, metrics: "Metrics | None" = None) -> None:
         self.limits = limits
+        self.metrics = metrics
+        self._ended: list[str] = []      # why workers ended early, counted as restarts when replaced
         self.hooks = bool(os.environ.get(TEST_HOOKS_ENV))
         self._idle: list[_Worker] = []
         self._all: list[_Worker] = []
@@ -513,6 +521,8 @@ class Readers:
                 self._free.wait()
             worker = _Worker(self.limits, self.hooks)
             self._all.append(worker)
+            if self._ended and self.metrics is not None:
+                self.metrics.reader_restarted(self._ended.pop(0))
             return worker
 
     def _give_back(self, worker: _Worker) -> None:
@@ -526,6 +536,12 @@ class Readers:
     def _retire(self, worker: _Worker) -> None:
         if worker in self._all:
             self._all.remove(worker)
+        if worker.ended is None and not worker.alive():
+            worker.ended = "crash"           # died between files (seen when taken again)
+        if worker.ended is not None:
+            self._ended.append(worker.ended)
+            if self.metrics is not None and worker.ended in ("memory", "time", "signal"):
+                self.metrics.reader_killed(worker.ended)
         worker.stop()
 
 

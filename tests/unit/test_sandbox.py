@@ -18,6 +18,7 @@ import pytest
 
 from exchange.config import Limits
 from exchange.errors import FileRejected
+from exchange.metrics import Metrics
 from exchange.read.guard import sniff
 from exchange.read.sandbox import TEST_HOOKS_ENV, TEST_MARKER, Readers
 from exchange.read.tables import open_book
@@ -133,6 +134,7 @@ def test_a_worker_stopped_and_continued_loses_no_rows(tmp_path: Path, readers: R
 
 def test_a_panic_in_calamine_is_a_damaged_file_and_a_new_worker(tmp_path: Path,
                                                                  readers: Readers) -> None:
+    readers.metrics = metrics = Metrics()
     rows_of(readers, small_book(tmp_path / "first.xlsx"))
     pid = worker_pid(readers)
     with pytest.raises(FileRejected) as err:
@@ -140,6 +142,9 @@ def test_a_panic_in_calamine_is_a_damaged_file_and_a_new_worker(tmp_path: Path,
     assert (err.value.code, err.value.params) == ("file.unreadable", {"reason": "reader_crashed"})
     assert rows_of(readers, small_book(tmp_path / "next.xlsx")) == [("Sheet", [(1, ("x", 1.0))])]
     assert worker_pid(readers) != pid
+    # A panic is not a limit: the worker gave up by itself and was replaced.
+    assert counted(metrics, "exchange_reader_sandbox_kills") == {}
+    assert counted(metrics, "exchange_reader_worker_restarts") == {"gave_up": 1.0}
 
 
 def test_past_the_cheap_checks_the_memory_limit_holds(tmp_path: Path) -> None:
@@ -157,18 +162,25 @@ def test_past_the_cheap_checks_the_memory_limit_holds(tmp_path: Path) -> None:
         pool.close()
 
 
-@pytest.mark.parametrize("action, code, params", [
-    ("abort", "file.unreadable", {"reason": "reader_crashed"}),
-    ("kill", "file.unreadable", {"reason": "reader_crashed"}),
-    ("allocate", "file.too_large", {"what": "read_memory", "limit": "200 MB"}),
-    ("hang", "file.too_large", {"what": "read_time", "limit": "3 s"}),
-    ("spin", "file.too_large", {"what": "read_time", "limit": "3 s"}),
+def counted(metrics: Metrics, name: str) -> dict[str, float]:
+    """The samples of one labelled counter, by its reason label."""
+    return {s.labels["reason"]: s.value for m in metrics.registry.collect() if m.name == name
+            for s in m.samples if s.name.endswith("_total")}
+
+
+@pytest.mark.parametrize("action, code, params, ended", [
+    ("abort", "file.unreadable", {"reason": "reader_crashed"}, "signal"),
+    ("kill", "file.unreadable", {"reason": "reader_crashed"}, "signal"),
+    ("allocate", "file.too_large", {"what": "read_memory", "limit": "200 MB"}, "memory"),
+    ("hang", "file.too_large", {"what": "read_time", "limit": "3 s"}, "time"),
+    ("spin", "file.too_large", {"what": "read_time", "limit": "3 s"}, "time"),
 ])
 def test_a_worker_that_aborts_hangs_or_hoards_costs_the_file_only(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, action: str, code: str,
-        params: dict[str, str]) -> None:
+        params: dict[str, str], ended: str) -> None:
     monkeypatch.setenv(TEST_HOOKS_ENV, "1")
-    pool = Readers(Limits(read_seconds=3, reader_memory_mb=200))
+    metrics = Metrics()
+    pool = Readers(Limits(read_seconds=3, reader_memory_mb=200), metrics)
     try:
         hostile = tmp_path / "hostile.csv"
         hostile.write_bytes(TEST_MARKER + action.encode() + "\n身份证号,姓名\n1,2\n".encode())
@@ -177,7 +189,11 @@ def test_a_worker_that_aborts_hangs_or_hoards_costs_the_file_only(
             rows_of(pool, hostile)
         assert (err.value.code, err.value.params) == (code, params)
         assert time.monotonic() - started < 10
+        assert counted(metrics, "exchange_reader_worker_restarts") == {}
         assert rows_of(pool, small_book(tmp_path / "next.xlsx")) == [("Sheet", [(1, ("x", 1.0))])]
+        # What /metrics shows the operator: one worker ended by `ended`, one started again.
+        assert counted(metrics, "exchange_reader_sandbox_kills") == {ended: 1.0}
+        assert counted(metrics, "exchange_reader_worker_restarts") == {ended: 1.0}
     finally:
         pool.close()
 
