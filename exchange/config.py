@@ -271,7 +271,7 @@ class Instance:
         """The sandboxed workers this instance's untrusted files are read in (started as needed)."""
         from exchange.read.sandbox import Readers
 
-        return Readers(self.settings.limits, self.metrics)
+        return Readers(self.settings.limits, lambda: self.metrics)
 
     def ensure_folders(self) -> None:
         for d in (self.inbox / CENTRE, self.outbox / CENTRE, self.processing, self.archive,

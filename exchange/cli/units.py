@@ -36,12 +36,20 @@ def add(ctx: Context, code: str, name: str, unit_type: str | None, password: str
 
     Example: exchange units add 1001 --name 南通示例公司 --password 'S3cret!'
     """
+    from exchange.outputs.templates import write_unit_templates
+
     key = read_key(key_file) if key_file else None
     with ctx.db.session() as s:
-        add_unit(ctx.instance, s, code, name, unit_type=unit_type, password=password, key=key)
+        unit = add_unit(ctx.instance, s, code, name, unit_type=unit_type, password=password,
+                        key=key)
         account = s.get(Account, code)
         initial = account is not None and account.must_change
-    click.echo(f"unit {code} ready: inbox/{code}/ outbox/{code}/")
+        s.flush()
+        # A new clerk's first login finds the templates to fill, not an empty folder until the
+        # nightly refresh_templates job.
+        templates = write_unit_templates(ctx.instance, s, unit)
+    click.echo(f"unit {code} ready: inbox/{code}/ outbox/{code}/ "
+               f"({len(templates)} templates in outbox/{code}/templates/)")
     if initial:
         click.echo(f"login {code}: initial password "
                    f"{initial_password(ctx.instance.settings.accounts, code)}, "

@@ -55,7 +55,7 @@ import weakref
 from contextlib import ExitStack, contextmanager
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from exchange import codes as C
 from exchange.config import Limits
@@ -469,9 +469,11 @@ class Upload:
 class Readers:
     """A pool of up to [limits] reader_workers reading workers, started as needed and reused."""
 
-    def __init__(self, limits: Limits, metrics: "Metrics | None" = None) -> None:
+    def __init__(self, limits: Limits,
+                 metrics: "Callable[[], Metrics] | None" = None) -> None:
         self.limits = limits
-        self.metrics = metrics
+        self.metrics = metrics           # called only when a worker ends early (the import of
+                                         # prometheus-client is not for `validate`)
         self._ended: list[str] = []      # why workers ended early, counted as restarts when replaced
         self.hooks = bool(os.environ.get(TEST_HOOKS_ENV))
         self._idle: list[_Worker] = []
@@ -522,7 +524,7 @@ class Readers:
             worker = _Worker(self.limits, self.hooks)
             self._all.append(worker)
             if self._ended and self.metrics is not None:
-                self.metrics.reader_restarted(self._ended.pop(0))
+                self.metrics().reader_restarted(self._ended.pop(0))
             return worker
 
     def _give_back(self, worker: _Worker) -> None:
@@ -541,7 +543,7 @@ class Readers:
         if worker.ended is not None:
             self._ended.append(worker.ended)
             if self.metrics is not None and worker.ended in ("memory", "time", "signal"):
-                self.metrics.reader_killed(worker.ended)
+                self.metrics().reader_killed(worker.ended)
         worker.stop()
 
 

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import click
+import openpyxl
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
@@ -80,6 +81,12 @@ def test_units_add_creates_folders_and_login(home, instance):  # type: ignore[no
     result = run(home, "units", "add", "2001", "--name", "测试单位", "--password", "pw")
     assert result.exit_code == 0 and "unit 2001 ready" in result.output
     assert (home / "inbox" / "2001").is_dir() and (home / "outbox" / "2001" / "receipts").is_dir()
+    # The clerk's first login finds the templates of an employer's kinds, titled for the unit.
+    templates = sorted(p.name for p in (home / "outbox" / "2001" / "templates").iterdir())
+    assert "2001_职工批量新增申报填写表.xlsx" in templates and len(templates) >= 5
+    assert f"({len(templates)} templates in outbox/2001/templates/)" in result.output
+    title = openpyxl.load_workbook(home / "outbox" / "2001" / "templates" / templates[0]).worksheets[0]["A1"].value
+    assert "2001" in title and "测试单位" in title
     listing = run(home, "units", "list").output
     assert "2001\t测试单位\tpassword" in listing
 
