@@ -28,7 +28,7 @@ from exchange.kinds.spec import KindSpec
 from exchange.messages import ERROR_BOOK_WORDS as W, PRODUCT_NAME
 from exchange.outputs.looks import (BAD_FILL, BAD_FONT, BOX, HEADER_FILL, HEADER_FONT, META_SHEET,
                                     REASON_FONT, REQUIRED_FONT, TEXT_FORMAT, TITLE_FONT, FontLook,
-                                    guard_value)
+                                    column_width, guard_value)
 from exchange.results import RowOutcome
 from exchange.text import travel_safe
 
@@ -107,10 +107,16 @@ class ErrorBookWriter:
         ws.set_comments_author(PRODUCT_NAME)
         ncols = len(kind.columns)
         for i, col in enumerate(kind.columns):
-            ws.set_column(i, i, max(10, len(col.header) * 2 + 4))
+            ws.set_column(i, i, column_width(col.type, col.header))
         ws.set_column(ncols, ncols, 60)
         ws.set_column(ncols + 1, ncols + 1, None, None, {"hidden": True})
         ws.freeze_panes(HEADER_ROWS, 0)
+        # Printed for the clerk who corrects on paper: A4 landscape, every column on one page's
+        # width, the title and header on every page.
+        ws.set_paper(9)
+        ws.set_landscape()
+        ws.fit_to_pages(1, 0)
+        ws.repeat_rows(0, HEADER_ROWS - 1)
         title = W["title"].format(title=kind.title, unit=unit_code, unit_name=unit_name, source=source)
         self._put(0, 0, title, "title")
         self._put(1, 0, W["note"], "note")

@@ -37,6 +37,15 @@ BAD_FILL = "FFC7CE"
 LOCKED_FILL = "F2F2F2"
 BOX = "999999"                    # a thin border all round, in this colour
 
+# Column widths (in Excel's character units) by a column's type: an 18-digit ID shown whole.
+TYPE_WIDTHS = {"id": 22, "name": 12, "month": 12, "date": 13, "wage": 11, "codes": 30,
+               "code": 20, "text": 24, "phone": 15, "postcode": 10, "serial": 12}
+
+
+def column_width(type_: str, header: str) -> float:
+    """The width a template's or error workbook's column gets: its type's, or its header's."""
+    return max(TYPE_WIDTHS.get(type_, 16), len(header) * 2.2 + 3)
+
 
 def guard_value(value: Any, clean: bool = True) -> tuple[Any, bool]:
     """(value, as_text): strings that Excel would run as formulas are forced to text; with

@@ -26,6 +26,7 @@ from exchange.kinds.spec import RESIDENT_AUDIENCES, ColumnSpec, KindSpec, RuleSe
 from exchange.messages import (COLUMN_RULES, DOC_NAMES, REVIEW_WORDS as RW, TEMPLATE_GENERAL,
                                TEMPLATE_NOTE, TEMPLATE_WORDS as T)
 from exchange.outputs.atomic import atomic_path
+from exchange.outputs.looks import column_width
 from exchange.outputs.workbook import (BOX, HEADER_FILL, HEADER_FONT, LOCKED_FILL, REASON_FONT,
                                        REQUIRED_FONT, TEXT_FORMAT, TITLE_FONT, WRAP,
                                        add_meta_sheet, column_letter, set_text)
@@ -46,12 +47,6 @@ def kinds_for_unit(rules: RuleSet, unit_type: str | None) -> list[KindSpec]:
     """The kinds a unit of this type may send (a kind's `unit_types`, region switches), with the
     columns required as that unit fills them."""
     return rules.kinds_for_unit_type(unit_type)
-
-
-def _width(col: ColumnSpec) -> float:
-    base = {"id": 22, "name": 12, "month": 12, "date": 13, "wage": 11, "codes": 30, "code": 20,
-            "text": 24, "phone": 15, "postcode": 10, "serial": 12}.get(col.type, 16)
-    return max(base, len(col.header) * 2.2 + 3)
 
 
 def column_rule(rules: RuleSet, col: ColumnSpec, today: date, locked: bool = False) -> str:
@@ -138,7 +133,7 @@ def build_template(rules: RuleSet, kind: KindSpec, unit_code: str, unit_name: st
         cell.fill = LOCKED_FILL if (protect and col.protected) else HEADER_FILL
         cell.border = BOX
         dim = ws.column_dimensions[column_letter(j)]
-        dim.width = _width(col)
+        dim.width = column_width(col.type, col.header)
         if col.type in TEXT_TYPES:
             dim.number_format = TEXT_FORMAT
         if protect and not col.protected:

@@ -18,6 +18,7 @@ from exchange.kinds.load import load_rules
 from exchange.messages import ERROR_BOOK_WORDS as W, PRODUCT_NAME
 from exchange.checks.values import as_text
 from exchange.outputs.error_book import CELL_LIMIT, CUT_MARK, ErrorBookWriter
+from exchange.outputs.looks import column_width
 from exchange.outputs.workbook import META_SHEET
 from exchange.results import RowOutcome
 
@@ -167,8 +168,14 @@ def test_head_rows_sheets_and_columns(tmp_path: Path) -> None:
     assert ws["P3"].fill.fill_type is None and ws.column_dimensions["P"].hidden
     widths = {i: d.width for d in ws.column_dimensions.values() for i in range(d.min, d.max + 1)}
     for i, col in enumerate(columns, start=1):           # as Excel shows them (+ cell padding)
-        assert 0 <= widths[i] - max(10, len(col.header) * 2 + 4) < 1, col.header
+        assert 0 <= widths[i] - column_width(col.type, col.header) < 1, col.header
+    assert widths[1] >= 20                               # an 18-digit ID shown whole
     assert ws.freeze_panes == "A4"
+    # Printed: A4 landscape, one page wide, the title and header rows on every page.
+    setup = ws.page_setup
+    assert (setup.paperSize, setup.orientation, setup.fitToWidth or 1, setup.fitToHeight) == (
+        9, "landscape", 1, 0) and ws.sheet_properties.pageSetUpPr.fitToPage    # 1: the default
+    assert ws.print_title_rows == "$1:$3"
 
 
 # Strings XlsxWriter (constant-memory mode) would pass through as rich-text XML, and attempts
