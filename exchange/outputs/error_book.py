@@ -111,12 +111,13 @@ class ErrorBookWriter:
         ws.set_column(ncols, ncols, 60)
         ws.set_column(ncols + 1, ncols + 1, None, None, {"hidden": True})
         ws.freeze_panes(HEADER_ROWS, 0)
-        # Printed for the clerk who corrects on paper: A4 landscape, every column on one page's
-        # width, the title and header on every page.
+        # Printed for the clerk who corrects on paper: A4 landscape at full size (a template's
+        # dozen columns and the reasons do not fit one page's width legibly), the title and
+        # header on every page, and the ID and name on every page the columns run on to.
         ws.set_paper(9)
         ws.set_landscape()
-        ws.fit_to_pages(1, 0)
         ws.repeat_rows(0, HEADER_ROWS - 1)
+        ws.repeat_columns(0, 1)
         title = W["title"].format(title=kind.title, unit=unit_code, unit_name=unit_name, source=source)
         self._put(0, 0, title, "title")
         self._put(1, 0, W["note"], "note")

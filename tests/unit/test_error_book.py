@@ -171,11 +171,9 @@ def test_head_rows_sheets_and_columns(tmp_path: Path) -> None:
         assert 0 <= widths[i] - column_width(col.type, col.header) < 1, col.header
     assert widths[1] >= 20                               # an 18-digit ID shown whole
     assert ws.freeze_panes == "A4"
-    # Printed: A4 landscape, one page wide, the title and header rows on every page.
-    setup = ws.page_setup
-    assert (setup.paperSize, setup.orientation, setup.fitToWidth or 1, setup.fitToHeight) == (
-        9, "landscape", 1, 0) and ws.sheet_properties.pageSetUpPr.fitToPage    # 1: the default
-    assert ws.print_title_rows == "$1:$3"
+    # Printed: A4 landscape, the title and header rows and the ID and name on every page.
+    assert (ws.page_setup.paperSize, ws.page_setup.orientation) == (9, "landscape")
+    assert ws.print_title_rows == "$1:$3" and ws.print_title_cols == "$A:$B"
 
 
 # Strings XlsxWriter (constant-memory mode) would pass through as rich-text XML, and attempts
