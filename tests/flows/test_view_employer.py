@@ -15,6 +15,15 @@ from tests.conftest import ADD_HEADERS, add_row, make_id, make_workbook
 from tests.flows.helpers import decide_review
 from tests.flows.view_books import lines, states, status_dir, table
 
+
+def lines_sheet(path):  # type: ignore[no-untyped-def]
+    import openpyxl
+
+    wb = openpyxl.load_workbook(path, read_only=True)
+    name = wb.sheetnames[0]
+    wb.close()
+    return name
+
 NEW = [(make_id("19900101", "131"), "王小明", 5200), (make_id("19910202", "242"), "赵小红", 6100),
        (make_id("19920303", "353"), "孙小刚", 7300)]
 WITHDRAW = ["业务流水号", "身份证号", "业务类型"]
@@ -64,6 +73,9 @@ def test_employer_status_book_follows_every_event(instance, db, persons):  # typ
     submitted = table(book, "已提交待审核", "业务流水号")
     batch_no = submitted[0]["批次号"]
     assert batch_no.startswith("1001-") and isinstance(submitted[0]["提交时间"], datetime)
+    # The submission roster PDF has its Excel twin (issue 16.2), listing the same people.
+    [twin] = instance.unit_outbox("1001", "rosters").glob(f"{batch_no}*.xlsx")
+    assert {r["姓名"] for r in submitted} <= set(lines(twin, lines_sheet(twin)))
 
     # The centre's decisions: one approved, one rejected with a reason.
     first, third = submitted[0]["业务流水号"], submitted[1]["业务流水号"]
