@@ -60,8 +60,11 @@ def change_lines(kind: KindSpec, payload: dict[str, Any], old: dict[str, Any] | 
 
 
 def content(kind: KindSpec | None, payload: dict[str, Any], old: dict[str, Any] | None,
-            tables: dict[str, CodeTable]) -> str:
-    """One line saying what the declaration asks for: "变更日期：202611；缴费工资：5000；…"."""
+            tables: dict[str, CodeTable], memo: dict[Any, Any] | None = None) -> str:
+    """One line saying what the declaration asks for: "变更日期：202611；缴费工资：5000；…".
+
+    `memo` (a dict the caller keeps across many declarations) holds each column's text per
+    value: a unit's status workbook says this of 100,000 declarations (exchange.view.status)."""
     if kind is None:
         return RW["joiner"].join(f"{k}={v}" for k, v in payload.items() if v not in (None, ""))
     parts = []
@@ -70,12 +73,23 @@ def content(kind: KindSpec | None, payload: dict[str, Any], old: dict[str, Any] 
             parts.append(RW["field_value"].format(
                 header=header, value=RW["change_arrow"].format(old=before, new=after)))
         return RW["joiner"].join(parts)
-    for col in kind.columns:
-        if col.field in WHO_FIELDS:
-            continue
-        text = display_value(col, payload.get(col.field), tables)
-        if text:
-            parts.append(RW["field_value"].format(header=col.header, value=text))
+    columns = memo.get(kind.kind) if memo is not None else None
+    if columns is None:
+        columns = [col for col in kind.columns if col.field not in WHO_FIELDS]
+        if memo is not None:
+            memo[kind.kind] = columns
+    for col in columns:
+        value = payload.get(col.field)
+        key = (kind.kind, col.field, value) if memo is not None and value.__class__ in (str, int) \
+            else None
+        part = memo.get(key) if key is not None and memo is not None else None
+        if part is None:
+            text = display_value(col, value, tables)
+            part = RW["field_value"].format(header=col.header, value=text) if text else ""
+            if key is not None and memo is not None:
+                memo[key] = part
+        if part:
+            parts.append(part)
     return RW["joiner"].join(parts)
 
 

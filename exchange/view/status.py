@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Sequence, cast
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Table, and_, or_, select
 from sqlalchemy.orm import Session
 
 from exchange.config import Instance
@@ -89,15 +89,18 @@ def declaration_lines(instance: Instance, s: Session, viewer: Viewer, now: datet
     window; ordered by state then 业务流水号 (submitted: by batch)."""
     rules = instance.rules
     since = now - timedelta(days=instance.settings.view.result_days)
-    D = Declaration
+    # Core columns, not ORM attributes: rows without the ORM's loading machinery.
+    D, F, B = (cast(Table, m.__table__).c for m in (Declaration, FileRecord, Batch))
     q = (select(D.serial, D.kind, D.id_number, D.name, D.status, D.payload, D.old_values, D.row,
                 D.created_at, D.submitted_at, D.decided_at, D.decision_reason, D.reviewer,
-                FileRecord.name, Batch.batch_no)
-         .outerjoin(FileRecord, FileRecord.id == D.file_id).outerjoin(Batch, Batch.id == D.batch_id)
+                F.name, B.batch_no)
+         .select_from(cast(Table, Declaration.__table__))
+         .outerjoin(cast(Table, FileRecord.__table__), F.id == D.file_id)
+         .outerjoin(cast(Table, Batch.__table__), B.id == D.batch_id)
          .where(D.unit_code == viewer.unit,
                 or_(D.status.in_(("pending", "submitted")),
                     and_(D.status.in_((*DECIDED, "withdrawn")), D.decided_at >= since)))
-         .order_by(Batch.batch_no, D.serial))
+         .order_by(B.batch_no, D.serial))
     found = s.execute(q).all()
     senders = viewer.senders(s, [r[0] for r in found])
     classes = viewer.person_classes(s) if viewer.scope is not None else {}
@@ -105,6 +108,7 @@ def declaration_lines(instance: Instance, s: Session, viewer: Viewer, now: datet
     enrol = {k: ROSTER_WORDS[v] for k, v in ENROLMENT_WORDS.items()}
     kinds, tables = rules.kinds, rules.tables
     labels: dict[str, str] = {}
+    memo: dict[Any, Any] = {}
     for (serial, kind, number, name, status, payload, old, row, created, submitted, decided,
          reason, reviewer, file_name, batch_no) in found:
         payload = payload or {}
@@ -119,7 +123,7 @@ def declaration_lines(instance: Instance, s: Session, viewer: Viewer, now: datet
         yield Line(serial, kind, status, {
             "serial": str(serial), "kind": label, "id_number": number, "name": name,
             "enrolment": enrol.get(payload.get("enrolment") or ""),
-            "class_code": class_code, "content": content(kinds.get(kind), payload, old, tables),
+            "class_code": class_code, "content": content(kinds.get(kind), payload, old, tables, memo),
             "file": file_name, "row": row, "sender": sender, "created": created,
             "batch": batch_no, "submitted": submitted, "conclusion": concl.get(status),
             "reason": reason if status == "rejected" else None, "reviewer": reviewer,
