@@ -3,8 +3,8 @@
     python bench/bench_view.py                           # 50,000 persons, 100,000 declarations
     python bench/bench_view.py --persons 5000 --declarations 10000 --units 1000
 
-One unit with N persons on file (employees with one to three insurances, bases, paid months,
-some arrears) and M declarations (employee_add rows with a payload as the pipeline stores it):
+One unit with N persons on file (employees with one or two insurances, bases, paid months, some
+arrears; with --residents all residents, as a community's) and M declarations (employee_add rows with a payload as the pipeline stores it):
 20% pending, 20% submitted in batches of 1,000, 50% decided within the window (one in ten
 rejected with a reason), 10% withdrawn. Inserted in bulk first (not timed). Then, in this
 process: status.write and people.write, each timed (wall and CPU) and the books' sizes. With
@@ -44,7 +44,8 @@ def person_id(i: int) -> str:
     return first + check_char(first)
 
 
-def fill(db, unit: str, persons: int, declarations: int, offset: int = 0) -> None:  # type: ignore[no-untyped-def]
+def fill(db, unit: str, persons: int, declarations: int, offset: int = 0,  # type: ignore[no-untyped-def]
+         residents: bool = False) -> None:
     rnd = random.Random(unit)
     now = datetime.now().replace(microsecond=0)
     ids = [f"{unit[-4:]}{i:014d}" if offset else person_id(i) for i in range(persons)]
@@ -53,7 +54,8 @@ def fill(db, unit: str, persons: int, declarations: int, offset: int = 0) -> Non
             s.execute(insert(Person), [{
                 "id_number": n, "person_no": f"P{unit}{j:07d}", "name": "张三", "sex": "1",
                 "birth_date": "1980-01-01", "unit_code": unit, "status": "1",
-                "insurances": rnd.choice(["310", "310,510", "310,390,510"]),
+                "insurances": "390" if residents else rnd.choice(["310", "310,510"]),
+                "extra": {"category": "11"} if residents else None,
                 "last_paid_month": "202610", "arrears": rnd.choice([0, 0, 0, 120.5]),
                 "wage_base": rnd.randrange(2800, 15600), "insured_from": "201501",
                 "paid_months": {"310": "202610"}} for j, n in enumerate(ids[i:i + CHUNK], start=i)])
@@ -100,6 +102,8 @@ def main() -> None:
     ap.add_argument("--declarations", type=int, default=100_000)
     ap.add_argument("--units", type=int, default=0)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--residents", action="store_true",
+                    help="a community: every person a resident (390), dues per year")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         instance = init_instance(Path(tmp) / "inst")
@@ -107,7 +111,7 @@ def main() -> None:
         with db.session() as s:
             add_unit(instance, s, "9001", "基准单位", password="pw-9001")
         started = time.perf_counter()
-        fill(db, "9001", args.persons, args.declarations)
+        fill(db, "9001", args.persons, args.declarations, residents=args.residents)
         print(f"{args.persons:,} persons, {args.declarations:,} declarations inserted in "
               f"{time.perf_counter() - started:.1f} s")
         with db.session() as s:

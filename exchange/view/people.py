@@ -11,9 +11,9 @@ from collections import Counter
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from exchange.config import Instance
@@ -47,13 +47,13 @@ def write(instance: Instance, s: Session, unit: str, login: str | None = None,
     if viewer is None:
         return None
     rules, tables = instance.rules, instance.rules.tables
-    q = select(Person.person_no, Person.id_number, Person.name, Person.sex, Person.birth_date,
-               Person.status, Person.insurances, Person.wage_base, Person.insured_from,
-               Person.stopped_after, Person.last_paid_month, Person.arrears, Person.class_code,
-               Person.household_head).where(Person.unit_code == unit)
+    P = cast(Table, Person.__table__).c       # Core columns: rows without the ORM's loading
+    q = select(P.person_no, P.id_number, P.name, P.sex, P.birth_date, P.status, P.insurances,
+               P.wage_base, P.insured_from, P.stopped_after, P.last_paid_month, P.arrears,
+               P.class_code, P.household_head).where(P.unit_code == unit)
     if viewer.scope is not None:
-        q = q.where(Person.class_code.in_(sorted(viewer.scope)))
-    persons = s.execute(q.order_by(Person.class_code, Person.person_no, Person.id_number)).all()
+        q = q.where(P.class_code.in_(sorted(viewer.scope)))
+    persons = s.execute(q.order_by(P.class_code, P.person_no, P.id_number)).all()
     computed = arrears_computed(instance, s, unit, today)
     keeps_households = rules.unit_type(viewer.unit_type) in rules.region.households
     heads = {h.head_id: h for h in s.scalars(select(Household).where(
@@ -70,19 +70,22 @@ def write(instance: Instance, s: Session, unit: str, login: str | None = None,
             text = labels[codes] = "、".join(insurance.label(c) or c for c in (codes or "").split(",") if c)
         return text
 
+    keys = [c.key for c in columns]
+    zero = Decimal(0)
+
     def row(p: Any) -> list[Any]:
-        head = heads.get(p.household_head or "")
+        head = heads.get(p.household_head) if heads and p.household_head else None
         values = {"person_no": p.person_no, "id_number": p.id_number, "name": p.name,
                   "sex": sex.label(p.sex) if p.sex else None,
                   "birth_date": p.birth_date, "status": status.label(p.status) if p.status else None,
                   "insurances": insurances(p.insurances), "wage_base": p.wage_base,
                   "insured_from": p.insured_from, "stopped_after": p.stopped_after,
                   "last_paid_month": p.last_paid_month,
-                  "arrears_loaded": Decimal(p.arrears or 0),
-                  "arrears_computed": computed.get(p.id_number, Decimal(0)),
+                  "arrears_loaded": p.arrears if p.arrears is not None else zero,
+                  "arrears_computed": computed.get(p.id_number, zero),
                   "class_code": p.class_code, "head_id": p.household_head,
                   "head_name": head.name if head else None}
-        return [values[c.key] for c in columns]
+        return [values[k] for k in keys]
 
     now = datetime.now()
     target = book_path(instance, viewer)

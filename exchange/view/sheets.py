@@ -144,6 +144,8 @@ class Sheet:
                     parts.append(f'<c r="{refs[i]}{r}" t="inlineStr"'
                                  f'{text_attr if v.startswith(starts) else attrs[i]}>'
                                  f'<is><t xml:space="preserve">{v}</t></is></c>')
+                elif v.__class__ is int:
+                    parts.append(f'<c r="{refs[i]}{r}"{attrs[i]}><v>{v}</v></c>')
                 elif v.__class__ is dt.datetime:   # many share a time (a batch's): once each
                     serial = moments.get(v)
                     if serial is None:
