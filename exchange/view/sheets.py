@@ -49,11 +49,10 @@ class Column:
 
 
 def letters(n: int) -> str:
-    out = ""
-    while n:
-        n, r = divmod(n - 1, 26)
-        out = chr(65 + r) + out
-    return out
+    """1 -> "A", 27 -> "AA"."""
+    from openpyxl.utils.cell import get_column_letter
+
+    return get_column_letter(n)
 
 
 def escape(text: str) -> str:

@@ -17,6 +17,7 @@ from exchange.store.db import open_database
 from exchange.store.models import Declaration
 from tests.conftest import ADD_HEADERS, add_row, make_id, make_workbook
 from tests.flows.serving import Served, ed25519_key, make_instance, wait_until
+from tests.flows.test_serve_sftp import openssh_batch
 from tests.flows.view_books import table
 
 
@@ -36,13 +37,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
 
 def sftp_get(served: Served, folder: Path, remote: str) -> subprocess.CompletedProcess[str]:
-    batch = folder / "batch.txt"
-    batch.write_text(f"lcd {folder}\nget {remote}\n", encoding="utf-8")
-    return subprocess.run(
-        ["sftp", "-b", str(batch), "-P", str(served.port), "-i", str(served.key),  # type: ignore[attr-defined]
-         "-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-         "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "PreferredAuthentications=publickey",
-         "1001@127.0.0.1"], capture_output=True, text=True, timeout=30, cwd=folder)
+    return openssh_batch(served, folder, f"lcd {folder}\nget {remote}\n")
 
 
 def test_a_burst_of_uploads_is_one_rewrite_fetched_with_openssh(served: Served, tmp_path: Path) -> None:
