@@ -189,7 +189,7 @@ def json_value(text: str | bytes) -> Any:
     payloads in its status workbook) for the compact text orjson wrote (json_text); json.loads
     for any other text, such as what json.dumps wrote for an integer beyond 64 bits, which
     orjson would read as a float. json.dumps always puts a space after its separators."""
-    if text.__class__ is not str:
+    if not isinstance(text, str):
         text = bytes(text).decode("utf-8")
     if text.startswith("{") and '": ' not in text and ", " not in text:
         try:

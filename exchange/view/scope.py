@@ -46,7 +46,7 @@ class Viewer:
 
     def person_classes(self, s: Session) -> dict[str, str]:
         """ID -> class of the unit's persons that have one."""
-        return {n: c for n, c in s.execute(select(Person.id_number, Person.class_code).where(
+        return {n: c or "" for n, c in s.execute(select(Person.id_number, Person.class_code).where(
             Person.unit_code == self.unit, Person.class_code.is_not(None)))}
 
 
