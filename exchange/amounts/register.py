@@ -199,6 +199,7 @@ def unit_dues(rules: RuleSet, s: Session, unit: str, as_of: date) -> UnitDues:
     paid = paid_by_person(s, unit=unit)
     lines: dict[tuple[str, str], list[Any]] = {}
     employees: list[tuple[Any, str, Decimal]] = []         # with the window's start, paid in it
+    starts: dict[tuple[str | None, str | None], str] = {}
     for p in persons:
         extra = p.extra or {}
         owned = [x for x in (p.insurances or "").split(",") if x]
@@ -234,9 +235,13 @@ def unit_dues(rules: RuleSet, s: Session, unit: str, as_of: date) -> UnitDues:
         active = first <= month <= last
         if not active and p.arrears == 0 and not payments:
             continue
-        since = _window_start(rates, month, p.last_paid_month, p.insured_from)
+        since = starts.get((p.last_paid_month, p.insured_from))
+        if since is None:        # most of a unit's staff share a paid-to and a start month
+            since = starts[(p.last_paid_month, p.insured_from)] = _window_start(
+                rates, month, p.last_paid_month, p.insured_from)
         window = since <= month and since <= last
-        got = sum((a for m, a in payments if window and since <= m <= month), ZERO)
+        got = sum((a for m, a in payments if window and since <= m <= month), ZERO) if payments \
+            else ZERO
         employees.append((p, since, got))
     _employee_dues(rates, result, employees, paid, lines)
     result.lines = [PeriodLine(period, ins, acc[0], acc[1], acc[2])

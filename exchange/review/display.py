@@ -73,24 +73,26 @@ def content(kind: KindSpec | None, payload: dict[str, Any], old: dict[str, Any] 
             parts.append(RW["field_value"].format(
                 header=header, value=RW["change_arrow"].format(old=before, new=after)))
         return RW["joiner"].join(parts)
-    columns = memo.get(kind.kind) if memo is not None else None
-    if columns is None:
-        columns = [col for col in kind.columns if col.field not in WHO_FIELDS]
-        if memo is not None:
-            memo[kind.kind] = columns
-    for col in columns:
+    memo = {} if memo is None else memo
+    columns = memo.get(kind.kind)
+    if columns is None:       # each column with its texts by value, made as values come
+        columns = memo[kind.kind] = [(col, {}) for col in kind.columns if col.field not in WHO_FIELDS]
+    for col, texts in columns:
         value = payload.get(col.field)
-        key = (kind.kind, col.field, value) if memo is not None and value.__class__ in (str, int) \
-            else None
-        part = memo.get(key) if key is not None and memo is not None else None
+        part = texts.get(value) if value.__class__ in (str, int) else None
         if part is None:
-            text = display_value(col, value, tables)
-            part = RW["field_value"].format(header=col.header, value=text) if text else ""
-            if key is not None and memo is not None:
-                memo[key] = part
+            part = _part(col, value, tables)
+            if value.__class__ in (str, int):
+                texts[value] = part
         if part:
             parts.append(part)
     return RW["joiner"].join(parts)
+
+
+def _part(col: ColumnSpec, value: Any, tables: dict[str, CodeTable]) -> str:
+    """"header：text" of one column's value; "" when it shows nothing."""
+    text = display_value(col, value, tables)
+    return RW["field_value"].format(header=col.header, value=text) if text else ""
 
 
 def member_lines(d: Any, members: dict[int, list[tuple[str, str]]]) -> tuple[str | None, list[tuple[str, str, str]]]:

@@ -10,6 +10,7 @@ declarations and of those it sent.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import itemgetter
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Iterable, Sequence, cast
@@ -79,7 +80,8 @@ def write(instance: Instance, s: Session, unit: str, login: str | None = None,
                                              reverse=True)),
                           ("withdrawn", by_state["withdrawn"])):
             columns = SHEETS[key]
-            b.sheet(S[key]).table(columns, H, ([x.values.get(c.key) for c in columns] for x in rows))
+            values = itemgetter(*(c.key for c in columns))
+            b.sheet(S[key]).table(columns, H, (values(x.values) for x in rows))
     return target
 
 
