@@ -84,6 +84,7 @@ def add_unit(instance: Instance, s: Session, code: str, name: str, *, unit_type:
         set_login(s, code, code, password=password, key=key, role="unit")
     Q.audit(s, "operator", "unit.add", detail=code)
     make_folders(instance, code)
+    instance.changed((code,))                 # its status workbooks from the start (issue 16)
     return unit
 
 
