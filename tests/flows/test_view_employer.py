@@ -142,3 +142,19 @@ def test_a_master_data_load_rewrites_the_people_book(instance, db, persons, tmp_
     assert persons["insured"] in theirs
     assert (ours[newcomer]["个人编号"], ours[newcomer]["缴费基数"], ours[newcomer]["最大缴费月份"],
             Decimal(str(ours[newcomer]["欠费金额（中心）"]))) == ("P0100", 7000, "202611", Decimal("12.30"))
+
+
+def test_every_pdf_report_has_its_excel_twin(instance, db, persons):  # type: ignore[no-untyped-def]
+    from exchange.review.reports import unit_reports
+
+    written = [w.path for w in unit_reports(instance, db, unit="1001")]
+    pdfs = [p for p in written if p.suffix == ".pdf"]
+    assert len(pdfs) >= 4
+    for pdf in pdfs:
+        twin = pdf.with_suffix(".xlsx")
+        assert twin in written and twin.is_file(), twin.name
+    insured = next(p.with_suffix(".xlsx") for p in pdfs if p.name.endswith("参保花名册.pdf"))
+    text = lines(insured, lines_sheet(insured))
+    with db.session() as s:
+        names = set(s.scalars(select(Person.name).where(Person.unit_code == "1001", Person.status == "1")))
+    assert names and names <= set(text)
