@@ -190,7 +190,8 @@ class Refresher:
         self.state.listener = None
         self.stopping.set()
         self.wake.set()
-        self.thread.join(timeout)
+        if self.thread.is_alive():          # stop() also follows a start that failed early
+            self.thread.join(timeout)
         self.pool.shutdown(wait=True, cancel_futures=True)
 
     def idle(self) -> bool:
