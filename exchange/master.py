@@ -115,6 +115,7 @@ def units_touched(s: Session, kind: str, rows: list[dict[str, Any]], touched: se
     key = "code" if kind == "units" else "unit_code"
     found = {r[key] for r in rows if r.get(key)}
     if kind == "persons":
+        bulk.settle(s)          # the last chunk's overlapped UPDATE (bulk.overlapped), then read
         ids = [r["id_number"] for r in rows if r.get("id_number")]
         for i in range(0, len(ids), 900):
             found.update(u for u in s.scalars(select(Person.unit_code).where(
