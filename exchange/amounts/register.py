@@ -200,6 +200,15 @@ def unit_dues(rules: RuleSet, s: Session, unit: str, as_of: date) -> UnitDues:
     lines: dict[tuple[str, str], list[Any]] = {}
     employees: list[tuple[Any, str, Decimal]] = []         # with the window's start, paid in it
     starts: dict[tuple[str | None, str | None], str] = {}
+    year_dues: dict[tuple[Any, bool, int], Any] = {}
+
+    def resident(category: Any, family_planning: bool, y: int) -> Any:
+        """resident_due, once per category, 计生 flag and year (a community's residents share them)."""
+        key = (category, family_planning, y)
+        if key not in year_dues:
+            year_dues[key] = resident_due(rates, category, family_planning, y)
+        return year_dues[key]
+
     for p in persons:
         extra = p.extra or {}
         owned = [x for x in (p.insurances or "").split(",") if x]
@@ -210,13 +219,13 @@ def unit_dues(rules: RuleSet, s: Session, unit: str, as_of: date) -> UnitDues:
             if not (first[:4] <= str(year) <= last[:4]) and p.arrears == 0 and not payments:
                 continue
             fp, cat = is_yes(extra.get("family_planning")), extra.get("category")
-            this = resident_due(rates, cat, fp, year) if first[:4] <= str(year) <= last[:4] else None
+            this = resident(cat, fp, year) if first[:4] <= str(year) <= last[:4] else None
             since = _window_start(rates, f"{year}12", p.last_paid_month, p.insured_from)
             years = range(int(since[:4]), year + 1)
             unpaid = ZERO
             for y in years:
                 if first[:4] <= str(y) <= last[:4]:
-                    d = resident_due(rates, cat, fp, y)
+                    d = resident(cat, fp, y)
                     if d is not None:
                         unpaid += d.due
                         acc = lines.setdefault((str(y), d.category), [0, ZERO, ZERO])

@@ -79,14 +79,18 @@ def content(kind: KindSpec | None, payload: dict[str, Any], old: dict[str, Any] 
         columns = memo[kind.kind] = [(col, {}) for col in kind.columns if col.field not in WHO_FIELDS]
     for col, texts in columns:
         value = payload.get(col.field)
-        part = texts.get(value) if value.__class__ in (str, int) else None
+        keep = value.__class__ in _KEPT
+        part = texts.get(value) if keep else None
         if part is None:
             part = _part(col, value, tables)
-            if value.__class__ in (str, int):
+            if keep:
                 texts[value] = part
         if part:
             parts.append(part)
     return RW["joiner"].join(parts)
+
+
+_KEPT = (str, int, type(None))     # values whose text content()'s memo keeps
 
 
 def _part(col: ColumnSpec, value: Any, tables: dict[str, CodeTable]) -> str:
