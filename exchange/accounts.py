@@ -16,8 +16,9 @@ from exchange.errors import ExchangeError
 from exchange.store import queries as Q
 from exchange.store.models import Account, Unit
 
-OUTBOX_PARTS = ("receipts", "errors", "rosters", "results", "templates", "reports", "notices")
-SUB_OUTBOX_PARTS = ("receipts", "errors", "templates", "results")  # what a school's sub-account is sent
+OUTBOX_PARTS = ("receipts", "errors", "rosters", "results", "templates", "reports", "notices",
+                "status")
+SUB_OUTBOX_PARTS = ("receipts", "errors", "templates", "results", "status")  # what a school's sub-account is sent
 CENTRE_PARTS = ("batches", "photos", "reports", "receipts")
 # OWASP's password-storage advice for argon2id: m=19 MiB, t=2, p=1. argon2-cffi's default
 # (64 MiB, p=4) let a burst of logins take gigabytes; hashes made with other parameters are
@@ -83,6 +84,7 @@ def add_unit(instance: Instance, s: Session, code: str, name: str, *, unit_type:
         set_login(s, code, code, password=password, key=key, role="unit")
     Q.audit(s, "operator", "unit.add", detail=code)
     make_folders(instance, code)
+    instance.changed((code,))                 # its status workbooks from the start (issue 16)
     return unit
 
 
@@ -186,6 +188,7 @@ def add_sub_account(instance: Instance, s: Session, unit_code: str, login: str, 
     account.role, account.scope = role, ",".join(codes)
     Q.audit(s, actor, "login.sub_account", detail=f"{unit_code}/{login} {role} {account.scope}")
     make_sub_account_folders(instance, unit_code, login)
+    instance.changed((unit_code,))            # its own status workbooks (issue 16)
     return account, defaulted
 
 

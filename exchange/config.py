@@ -7,7 +7,7 @@ import tomllib
 from dataclasses import dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
-from typing import Any, ClassVar, TYPE_CHECKING
+from typing import Any, ClassVar, Iterable, TYPE_CHECKING
 
 from exchange.errors import ConfigError
 
@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from exchange.kinds.spec import RuleSet
     from exchange.metrics import Metrics
     from exchange.read.sandbox import Readers
+    from exchange.view.refresh import ViewState
 
 CENTRE = "_centre"
 DEFAULTS = Path(__file__).parent / "defaults"
@@ -91,6 +92,18 @@ class Accounts:
 
 
 @dataclass(frozen=True)
+class View:
+    """The unit's view (issue 16): outbox/<unit>/status/, rewritten when the unit's data change."""
+    result_days: int = 30            # 审核结果 lists the declarations decided in the last n days
+    debounce_seconds: float = 2.0    # a burst of changes of one unit: one rewrite, this long after
+    workers: int = 2                 # units rewritten at once by `serve` (a thread pool)
+
+    def validate(self, where: str) -> None:
+        if self.workers > 32:
+            raise ConfigError(f"{where}.workers: at most 32, got {self.workers}")
+
+
+@dataclass(frozen=True)
 class Schedule:
     timezone: str = "Asia/Shanghai"
 
@@ -128,6 +141,7 @@ class Settings:
     monitoring: Monitoring = field(default_factory=Monitoring)
     logging: Logging = field(default_factory=Logging)
     accounts: Accounts = field(default_factory=Accounts)
+    view: View = field(default_factory=View)
 
 
 def _section(cls: type, data: dict[str, Any], where: str) -> Any:
@@ -163,7 +177,7 @@ def load_settings(path: Path) -> Settings:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
     sections = {"instance", "database", "limits", "intake", "sftp", "schedule", "archive",
-                "monitoring", "logging", "accounts"}
+                "monitoring", "logging", "accounts", "view"}
     unknown = set(raw) - sections
     if unknown:
         raise ConfigError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}")
@@ -186,6 +200,7 @@ def load_settings(path: Path) -> Settings:
         monitoring=monitoring,
         logging=logging_,
         accounts=_section(Accounts, raw.get("accounts", {}), f"{where} [accounts]"),
+        view=_section(View, raw.get("view", {}), f"{where} [view]"),
     )
 
 
@@ -272,6 +287,18 @@ class Instance:
         from exchange.read.sandbox import Readers
 
         return Readers(self.settings.limits, lambda: self.metrics)
+
+    @cached_property
+    def view(self) -> "ViewState":
+        """Which units' outbox status must be rewritten (exchange.view.refresh)."""
+        from exchange.view.refresh import ViewState
+
+        return ViewState()
+
+    def changed(self, units: Iterable[str] | None) -> None:
+        """The declarations or records of `units` (None: every unit) changed: their status and
+        people workbooks are rewritten (by serve's Refresher, else at the end of the command)."""
+        self.view.changed(units)
 
     def ensure_folders(self) -> None:
         for d in (self.inbox / CENTRE, self.outbox / CENTRE, self.processing, self.archive,

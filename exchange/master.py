@@ -54,6 +54,7 @@ def load_master(instance: Instance, db: Database, path: Path, today: date | None
     """Load a units or persons workbook/CSV in one transaction. Bad rows are refused with
     reasons; the rest upserted. A file refused as a whole (unreadable, too large) loads nothing."""
     report = MasterReport()
+    touched: set[str] | None = set()          # units whose records changed; None: every unit
     rules = instance.rules
     specs = list(rules.master.values())
     today = today or date.today()
@@ -88,6 +89,7 @@ def load_master(instance: Instance, db: Database, path: Path, today: date | None
                             report.refused.append((number, findings))
                         else:
                             good.append(values)
+                    touched = units_touched(s, spec.kind, good, touched)
                     created, updated = upsert(s, good)
                     report.created += created
                     report.updated += updated
@@ -98,8 +100,27 @@ def load_master(instance: Instance, db: Database, path: Path, today: date | None
                         tidy()    # the cycles this chunk left (automatic collections are off)
     except FileRejected as exc:
         # The session rolled back: nothing of the file stays.
-        report = MasterReport(kind=report.kind, file_error=(exc.code, exc.params))
+        return MasterReport(kind=report.kind, file_error=(exc.code, exc.params))
+    if report.loaded:
+        instance.changed(touched)             # their status and people workbooks (issue 16)
     return report
+
+
+def units_touched(s: Session, kind: str, rows: list[dict[str, Any]], touched: set[str] | None
+                  ) -> set[str] | None:
+    """`touched` with the units `rows` of a master-data `kind` change: the units named, and the
+    units persons leave; rates change what every unit owes (None: every unit)."""
+    if touched is None or kind in ("rates", "resident_rates"):
+        return None
+    key = "code" if kind == "units" else "unit_code"
+    found = {r[key] for r in rows if r.get(key)}
+    if kind == "persons":
+        bulk.settle(s)          # the last chunk's overlapped UPDATE (bulk.overlapped), then read
+        ids = [r["id_number"] for r in rows if r.get("id_number")]
+        for i in range(0, len(ids), 900):
+            found.update(u for u in s.scalars(select(Person.unit_code).where(
+                Person.id_number.in_(ids[i:i + 900])).distinct()) if u)
+    return touched | found
 
 
 def _chunks(located: Located, mapping: dict[int, str], spec: KindSpec

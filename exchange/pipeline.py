@@ -579,6 +579,8 @@ def _judge_and_import(instance: Instance, db: Database, work: Claim, result: Fil
                 result.error_book_name = err_name
             _finish_record(s, result)
             _write_receipts(instance, result, spool, stage, stem)
+        if result.counts.accepted:
+            instance.changed((work.unit,))        # the unit's status workbooks (issue 16)
     finally:
         spool.close()
         if writer:                   # judged no further: a helper writing the book is stopped

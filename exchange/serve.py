@@ -29,6 +29,7 @@ from exchange.sftp.auth import Authenticator
 from exchange.sftp.lockout import DatabaseLockout, LockoutPolicy
 from exchange.sftp.server import SftpService, Upload
 from exchange.store.db import Database, open_database
+from exchange.view.refresh import Refresher
 
 log = logging.getLogger("exchange.serve")
 
@@ -43,6 +44,7 @@ class Service:
         self.own_db = db is None
         self.db = db or open_database(instance)
         self.worker = IntakeWorker(instance, self.db)
+        self.refresher = Refresher(instance, self.db)     # the units' status workbooks
         self.watcher = InboxWatcher(instance, self.worker)
         policy = LockoutPolicy.from_settings(instance.settings.sftp)
         sftp = instance.settings.sftp
@@ -77,6 +79,7 @@ class Service:
 
     def start(self) -> None:
         self.instance.ensure_folders()
+        self.refresher.start()
         self.worker.start()
         if self.monitor is not None:     # live at once; ready once SFTP listens too
             self.monitor.start()
@@ -95,7 +98,7 @@ class Service:
         """Also safe after a start that failed half-way (say, the SFTP port was taken)."""
         log.info("unit=- file=-: stopping")
         for step in (self.sftp.stop, self.watcher.stop, lambda: self.scheduler.shutdown(wait=False),
-                     self.worker.stop, self._stop_monitor):
+                     self.worker.stop, self.refresher.stop, self._stop_monitor):
             try:
                 step()
             except Exception:  # the remaining parts must still stop

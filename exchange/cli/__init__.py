@@ -38,6 +38,10 @@ class Context:
 
     def close(self) -> None:
         if self._db is not None:
+            if self._instance is not None:     # units the command changed: their status books
+                from exchange.view.refresh import flush
+
+                flush(self._instance, self._db)
             self._db.dispose()
 
 

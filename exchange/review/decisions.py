@@ -219,6 +219,8 @@ def apply_decisions(instance: Instance, db: Database, rows: Iterable[DecisionRow
         for batch_id in report.batches:
             _close_batch(s, batch_id, now)
         report.batch_names = dict(batches)
+        decided_units = {d.unit_code for d in decls.values() if d.batch_id in report.batches}
+    instance.changed(decided_units)
     # New decisions rewrite their batch's documents; a batch whose result workbook is missing
     # (lost to a crash after the commit) gets it back when its decisions are dropped again.
     missing = missing_results(db, Batch, report.all_batches, lambda b: result_book_path(instance, b))

@@ -60,8 +60,11 @@ def change_lines(kind: KindSpec, payload: dict[str, Any], old: dict[str, Any] | 
 
 
 def content(kind: KindSpec | None, payload: dict[str, Any], old: dict[str, Any] | None,
-            tables: dict[str, CodeTable]) -> str:
-    """One line saying what the declaration asks for: "变更日期：202611；缴费工资：5000；…"."""
+            tables: dict[str, CodeTable], memo: dict[Any, Any] | None = None) -> str:
+    """One line saying what the declaration asks for: "变更日期：202611；缴费工资：5000；…".
+
+    `memo` (a dict the caller keeps across many declarations) holds each column's text per
+    value: a unit's status workbook says this of 100,000 declarations (exchange.view.status)."""
     if kind is None:
         return RW["joiner"].join(f"{k}={v}" for k, v in payload.items() if v not in (None, ""))
     parts = []
@@ -70,13 +73,30 @@ def content(kind: KindSpec | None, payload: dict[str, Any], old: dict[str, Any] 
             parts.append(RW["field_value"].format(
                 header=header, value=RW["change_arrow"].format(old=before, new=after)))
         return RW["joiner"].join(parts)
-    for col in kind.columns:
-        if col.field in WHO_FIELDS:
-            continue
-        text = display_value(col, payload.get(col.field), tables)
-        if text:
-            parts.append(RW["field_value"].format(header=col.header, value=text))
+    memo = {} if memo is None else memo
+    columns = memo.get(kind.kind)
+    if columns is None:       # each column with its texts by value, made as values come
+        columns = memo[kind.kind] = [(col, {}) for col in kind.columns if col.field not in WHO_FIELDS]
+    for col, texts in columns:
+        value = payload.get(col.field)
+        keep = value.__class__ in _KEPT
+        part = texts.get(value) if keep else None
+        if part is None:
+            part = _part(col, value, tables)
+            if keep:
+                texts[value] = part
+        if part:
+            parts.append(part)
     return RW["joiner"].join(parts)
+
+
+_KEPT = (str, int, type(None))     # values whose text content()'s memo keeps
+
+
+def _part(col: ColumnSpec, value: Any, tables: dict[str, CodeTable]) -> str:
+    """"header：text" of one column's value; "" when it shows nothing."""
+    text = display_value(col, value, tables)
+    return RW["field_value"].format(header=col.header, value=text) if text else ""
 
 
 def member_lines(d: Any, members: dict[int, list[tuple[str, str]]]) -> tuple[str | None, list[tuple[str, str, str]]]:

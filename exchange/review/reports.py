@@ -53,8 +53,6 @@ MONTHLY_KINDS = ("employee_add", "employee_stop", "wage")
 AMOUNT_KINDS = ("employee_add", "wage", "resident_add")
 DueOf = Callable[[Declaration], "DeclarationDue | None"]
 INSURED = "1"
-# Unit reports also written as a workbook beside the PDF (the money ones: 应缴信息, 登记情况, 缴费统计).
-BOOK_REPORTS = ("dues", "registration", "class_payments")
 
 
 @dataclass(frozen=True)
@@ -222,7 +220,9 @@ def batch_roster(instance: Instance, s: Session, batch: Batch, made_on: date | N
 def write_batch_roster(instance: Instance, s: Session, batch: Batch) -> RosterStats:
     target = instance.unit_outbox(batch.unit_code, "rosters") / DOC_NAMES["batch_roster"].format(
         batch=batch.batch_no)
-    return render_roster(batch_roster(instance, s, batch), target)
+    roster = batch_roster(instance, s, batch)
+    write_roster_book(roster, target.with_suffix(".xlsx"))     # its Excel twin (issue 16.2)
+    return render_roster(roster, target)
 
 
 # Monthly rosters --------------------------------------------------------------------------------
@@ -260,8 +260,11 @@ def monthly_rosters(instance: Instance, db: Database, month: str, *, unit: str |
                                    due_of=declaration_dues(instance, s, persons))
             target = instance.unit_outbox(code, "reports") / DOC_NAMES["monthly_roster"].format(
                 month=month, title=REPORT_NAMES[kind_name])
-            st = render_roster(Roster([section], made_on or date.today(), title=title), target)
+            roster = Roster([section], made_on or date.today(), title=title)
+            st = render_roster(roster, target)
             written.append(Written(st.path, st.pages, st.rows))
+            # Its Excel twin (issue 16.2: every manual exports to Excel).
+            written.append(Written(write_roster_book(roster, target.with_suffix(".xlsx")), 0, st.rows))
     return written
 
 
@@ -532,9 +535,8 @@ def unit_reports(instance: Instance, db: Database, *, unit: str | None = None,
                 target = folder / DOC_NAMES["unit_report"].format(stamp=stamp, title=REPORT_NAMES[key])
                 st = render_roster(roster, target)
                 written.append(Written(st.path, st.pages, st.rows))
-                if key in BOOK_REPORTS:        # also as a workbook (导出Excel)
-                    book = write_roster_book(roster, target.with_suffix(".xlsx"))
-                    written.append(Written(book, 0, st.rows))
+                # Every report also as a workbook (导出Excel; issue 16.2: every manual exports).
+                written.append(Written(write_roster_book(roster, target.with_suffix(".xlsx")), 0, st.rows))
             book = folder / DOC_NAMES["error_log_book"].format(stamp=month)
             export_errors(instance, s, book, unit=u.code, since=since, until=until)
             written.append(Written(book, 0, 0))

@@ -137,6 +137,7 @@ def submit_pending(instance: Instance, db: Database, *, unit: str | None = None,
             batches.append(b)
     for b in batches:
         b.documents = write_batch_documents(instance, db, b.batch_id)
+    instance.changed(b.unit_code for b in batches)
     return batches
 
 

@@ -12,7 +12,7 @@ JobFn = Callable[..., str]
 JOBS: dict[str, JobFn] = {}
 
 # Modules whose import registers jobs. Add yours here.
-JOB_MODULES = ("exchange.schedule.jobs", "exchange.review.jobs")
+JOB_MODULES = ("exchange.schedule.jobs", "exchange.review.jobs", "exchange.view.refresh")
 
 
 def job(name: str) -> Callable[[JobFn], JobFn]:

@@ -184,6 +184,21 @@ def json_text(value: Any) -> str:
         return json.dumps(value)
 
 
+def json_value(text: str | bytes) -> Any:
+    """A JSON column's value: orjson (three times as fast as json.loads: a unit's 100,000
+    payloads in its status workbook) for the compact text orjson wrote (json_text); json.loads
+    for any other text, such as what json.dumps wrote for an integer beyond 64 bits, which
+    orjson would read as a float. json.dumps always puts a space after its separators."""
+    if not isinstance(text, str):
+        text = bytes(text).decode("utf-8")
+    if text.startswith("{") and '": ' not in text and ", " not in text:
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(text)
+
+
 class Database:
     """The engine and a session factory; `upgrade()` brings the schema to the newest revision."""
 
@@ -194,7 +209,8 @@ class Database:
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             self.engine: Engine = create_engine(url, connect_args={"timeout": BUSY_SECONDS},
-                                                json_serializer=json_text)
+                                                json_serializer=json_text,
+                                                json_deserializer=json_value)
             self.write_check: WriteCheck | None = None
             if path and path != ":memory:":
                 # Before the pragmas of a new connection (its first look at the files) and
@@ -205,7 +221,8 @@ class Database:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
             self.write_check = None
-            self.engine = create_engine(url, pool_pre_ping=True, json_serializer=json_text)
+            self.engine = create_engine(url, pool_pre_ping=True, json_serializer=json_text,
+                                        json_deserializer=json_value)
             event.listen(self.engine, "connect", _postgres_settings)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 

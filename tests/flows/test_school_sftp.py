@@ -100,7 +100,10 @@ def test_school_keeps_its_users_and_a_class_login_works_on_its_own(served: Serve
         served.run("units", "sub-account", "S4001", login, "--role", role, "--classes", classes,  # type: ignore[attr-defined]
                    "--key", str(pub))
     class_a = served.sftp("c-a", key=served.keys["c-a"][0])  # type: ignore[attr-defined]
-    assert sorted(class_a.listdir("/outbox")) == ["errors", "receipts", "results", "templates"]
+    assert sorted(class_a.listdir("/outbox")) == ["errors", "receipts", "results", "status",
+                                                  "templates"]
+    # Its own status workbooks (issue 16, issue 18.6), written when the login was made.
+    assert sorted(class_a.listdir("/outbox/status")) == ["参保人员.xlsx", "申报状态.xlsx"]
     templates = class_a.listdir("/outbox/templates")
     assert "S4001_城乡居民参保申报表.xlsx" in templates and "S4001_户主信息表.xlsx" not in templates
     with class_a.open("/outbox/templates/S4001_城乡居民参保申报表.xlsx") as fh:

@@ -238,7 +238,7 @@ def test_class_login_has_its_own_folders_and_never_reads_the_schools(server: Ser
     c.putfo(io.BytesIO(b"roster"), "/inbox/students.xlsx")
     folder = server.instance.unit_inbox("1001") / "@cls-2024-01"
     assert os.listdir(folder) == ["students.xlsx"]
-    assert sorted(c.listdir("/outbox")) == ["errors", "receipts", "results", "templates"]
+    assert sorted(c.listdir("/outbox")) == ["errors", "receipts", "results", "status", "templates"]
     assert c.listdir("/outbox/receipts") == ["mine.json"]          # not the school's r1001.json
     for path in ("/inbox/..", "/outbox/..", "/outbox/../receipts", "/outbox/../../1001/receipts"):
         with pytest.raises(IOError):

@@ -1,0 +1,80 @@
+"""Who looks: a unit, or one of a school's department or class logins (its own outbox,
+outbox/<school>/@<login>/, its classes only)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from exchange.config import Instance
+from exchange.store.models import Account, Person, Unit
+
+if TYPE_CHECKING:
+    from exchange.view.refresh import ViewState
+
+VIEW_PART = "status"          # outbox/<unit>/status/ (and outbox/<school>/@<login>/status/)
+
+
+@dataclass(frozen=True)
+class Viewer:
+    unit: str
+    unit_name: str
+    unit_type: str | None
+    login: str | None = None                 # a sub-account; None: the unit itself
+    scope: frozenset[str] | None = None      # its classes; None: the whole unit
+    next_submission: datetime | None = None
+
+    def outbox(self, instance: Instance) -> Path:
+        from exchange.intake.subaccounts import sub_account_outbox
+
+        if self.login is None:
+            return instance.unit_outbox(self.unit)
+        return sub_account_outbox(instance, self.unit, self.login)
+
+    def folder(self, instance: Instance) -> Path:
+        return self.outbox(instance) / VIEW_PART
+
+    def senders(self, s: Session, serials: list[int]) -> dict[int, str]:
+        """serial -> the sub-account login that sent it (only looked up for a school)."""
+        from exchange.accounts import senders
+
+        return senders(s, self.unit, serials)
+
+    def person_classes(self, s: Session) -> dict[str, str]:
+        """ID -> class of the unit's persons that have one."""
+        return {n: c or "" for n, c in s.execute(select(Person.id_number, Person.class_code).where(
+            Person.unit_code == self.unit, Person.class_code.is_not(None)))}
+
+
+def viewer_of(instance: Instance, s: Session, unit: str, login: str | None = None
+              ) -> Viewer | None:
+    """The unit (or its live sub-account `login`) as a viewer; None when there is none."""
+    from exchange.accounts import SUB_ROLES, is_deleted, scope_of
+
+    u = s.get(Unit, unit)
+    if u is None:
+        return None
+    scope = None
+    if login is not None:
+        account = s.get(Account, login)
+        if account is None or account.unit_code != unit or account.role not in SUB_ROLES \
+                or is_deleted(account):
+            return None
+        scope = scope_of(account)
+    state: ViewState = instance.view
+    return Viewer(unit, u.name, u.unit_type, login, scope, state.next_submission(instance, unit))
+
+
+def sub_accounts(s: Session, unit: str) -> list[str]:
+    """The live department and class logins of a unit: each gets its own view."""
+    from exchange.accounts import SUB_ROLES, DELETED
+
+    return sorted(s.scalars(select(Account.login).where(
+        Account.unit_code == unit, Account.role.in_(SUB_ROLES), Account.status != DELETED)))
+
+
+__all__ = ["Viewer", "viewer_of", "sub_accounts", "VIEW_PART"]

@@ -1,0 +1,192 @@
+"""申报状态.xlsx: a unit's declarations by state, as the old query pages showed them (待提交,
+已提交信息管理, 申报历史, 待审核数据查询).
+
+Sheets: 汇总 (plain reminders, the next submission time, counts by kind and state, the recent
+notices), then 待提交, 已提交待审核, 审核结果 and 已回退. Pending and submitted declarations are
+all listed; decided and withdrawn ones of the last [view].result_days days (a rolling window).
+A school's department or class login gets the same book in its own outbox, of its classes'
+declarations and of those it sent.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from operator import itemgetter
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Iterable, Sequence, cast
+
+from sqlalchemy import Table, and_, or_, select
+from sqlalchemy.orm import Session
+
+from exchange.config import Instance
+from exchange.messages import (CONCLUSIONS, VIEW_HEADERS as H, VIEW_NAMES, VIEW_SHEETS as S,
+                               VIEW_WORDS as W, ROSTER_WORDS)
+from exchange.review.display import content, kind_label
+from exchange.store.models import Batch, Declaration, FileRecord
+from exchange.view.scope import Viewer, viewer_of
+from exchange.view.sheets import Column, Sheet, book
+
+STATES = ("pending", "submitted", "approved", "rejected", "withdrawn")
+DECIDED = ("approved", "rejected")
+NOTICES_SHOWN = 10
+ENROLMENT_WORDS = {"new": "reg_new", "renewal": "reg_renewal", "transfer_in": "reg_transfer_in"}
+
+# The columns of each state's sheet, after 业务流水号 … 申报内容.
+COMMON = (Column("serial", 12, text=True), Column("kind", 14), Column("id_number", 21, text=True),
+          Column("name", 10), Column("enrolment", 12), Column("class_code", 12, text=True),
+          Column("content", 50))
+SOURCE = (Column("file", 30), Column("row", 7), Column("sender", 14))
+SHEETS: dict[str, tuple[Column, ...]] = {
+    "pending": (*COMMON, *SOURCE, Column("created", 17)),
+    "submitted": (*COMMON, Column("batch", 20, text=True), Column("submitted", 17), *SOURCE,
+                  Column("created", 17)),
+    "decided": (*COMMON, Column("conclusion", 10), Column("reason", 30), Column("reviewer", 10),
+                Column("decided", 17), Column("batch", 20, text=True), Column("submitted", 17),
+                *SOURCE),
+    "withdrawn": (*COMMON, Column("withdrawn", 17), *SOURCE, Column("created", 17)),
+}
+
+
+@dataclass(frozen=True)
+class Line:
+    """One declaration as the status book shows it."""
+    serial: int
+    kind: str
+    status: str
+    values: dict[str, Any]
+
+
+def book_path(instance: Instance, viewer: Viewer) -> Path:
+    return viewer.folder(instance) / VIEW_NAMES["status_book"]
+
+
+def write(instance: Instance, s: Session, unit: str, login: str | None = None,
+          now: datetime | None = None) -> Path | None:
+    """Write the unit's (or its sub-account `login`'s) 申报状态.xlsx; None for no such unit."""
+    viewer = viewer_of(instance, s, unit, login)
+    if viewer is None:
+        return None
+    now = now or datetime.now().replace(microsecond=0)
+    lines = list(declaration_lines(instance, s, viewer, now))
+    by_state: dict[str, list[Line]] = {state: [] for state in STATES}
+    for line in lines:
+        by_state[line.status].append(line)
+    target = book_path(instance, viewer)
+    with book(target) as b:
+        _summary(instance, b.sheet(S["summary"]), viewer, by_state, now)
+        for key, rows in (("pending", by_state["pending"]), ("submitted", by_state["submitted"]),
+                          ("decided", sorted(by_state["approved"] + by_state["rejected"],
+                                             key=lambda x: (x.values["decided"] or now, x.serial),
+                                             reverse=True)),
+                          ("withdrawn", by_state["withdrawn"])):
+            columns = SHEETS[key]
+            values = itemgetter(*(c.key for c in columns))
+            b.sheet(S[key]).table(columns, H, (values(x.values) for x in rows))
+    return target
+
+
+def declaration_lines(instance: Instance, s: Session, viewer: Viewer, now: datetime
+                      ) -> Iterable[Line]:
+    """The viewer's declarations: all pending and submitted, decided and withdrawn within the
+    window; ordered by state then 业务流水号 (submitted: by batch)."""
+    rules = instance.rules
+    since = now - timedelta(days=instance.settings.view.result_days)
+    # Core columns, not ORM attributes: rows without the ORM's loading machinery.
+    D, F, B = (cast(Table, m.__table__).c for m in (Declaration, FileRecord, Batch))
+    q = (select(D.serial, D.kind, D.id_number, D.name, D.status, D.payload, D.old_values, D.row,
+                D.created_at, D.submitted_at, D.decided_at, D.decision_reason, D.reviewer,
+                F.name, B.batch_no)
+         .select_from(cast(Table, Declaration.__table__))
+         .outerjoin(cast(Table, FileRecord.__table__), F.id == D.file_id)
+         .outerjoin(cast(Table, Batch.__table__), B.id == D.batch_id)
+         .where(D.unit_code == viewer.unit,
+                or_(D.status.in_(("pending", "submitted")),
+                    and_(D.status.in_((*DECIDED, "withdrawn")), D.decided_at >= since)))
+         .order_by(B.batch_no, D.serial))
+    found = s.execute(q).all()
+    senders = viewer.senders(s, [r[0] for r in found])
+    classes = viewer.person_classes(s) if viewer.scope is not None else {}
+    concl = {"approved": CONCLUSIONS["approved"][0], "rejected": CONCLUSIONS["rejected"][0]}
+    enrol = {k: ROSTER_WORDS[v] for k, v in ENROLMENT_WORDS.items()}
+    kinds, tables = rules.kinds, rules.tables
+    labels: dict[str, str] = {}
+    memo: dict[Any, Any] = {}
+    for (serial, kind, number, name, status, payload, old, row, created, submitted, decided,
+         reason, reviewer, file_name, batch_no) in found:
+        payload = payload or {}
+        class_code = payload.get("class_code") or payload.get("target_class") or \
+            classes.get(number or "")
+        sender = senders.get(serial)
+        if viewer.scope is not None and class_code not in viewer.scope and sender != viewer.login:
+            continue
+        label = labels.get(kind)
+        if label is None:
+            label = labels[kind] = kind_label(kinds, kind)
+        yield Line(serial, kind, status, {
+            "serial": str(serial), "kind": label, "id_number": number, "name": name,
+            "enrolment": enrol.get(payload.get("enrolment") or ""),
+            "class_code": class_code, "content": content(kinds.get(kind), payload, old, tables, memo),
+            "file": file_name, "row": row, "sender": sender, "created": created,
+            "batch": batch_no, "submitted": submitted, "conclusion": concl.get(status),
+            "reason": reason if status == "rejected" else None, "reviewer": reviewer,
+            "decided": decided if status in DECIDED else None,
+            "withdrawn": decided if status == "withdrawn" else None})
+
+
+def _summary(instance: Instance, sh: Sheet, viewer: Viewer, by_state: dict[str, list[Line]],
+             now: datetime) -> None:
+    days = instance.settings.view.result_days
+    sh.widths((24, 12, 14, 12, 12, 12, 10))
+    sh.line(W["status_title"].format(code=viewer.unit, name=viewer.unit_name,
+                                     time=f"{now:%Y-%m-%d %H:%M}"), look="title")
+    if viewer.scope is not None:
+        sh.line(W["scope"].format(login=viewer.login, classes="、".join(sorted(viewer.scope))))
+    pending, submitted = len(by_state["pending"]), len(by_state["submitted"])
+    rejected = len(by_state["rejected"])
+    sh.line(W["pending"].format(count=pending) if pending else W["pending_none"], look="note")
+    if submitted:
+        sh.line(W["submitted"].format(count=submitted))
+    if rejected:
+        sh.line(W["rejected"].format(count=rejected, days=days), look="note")
+    when = viewer.next_submission
+    sh.line(W["next_submission"].format(time=f"{when:%Y-%m-%d %H:%M}") if when else W["no_submission"])
+    sh.skip()
+    sh.line(W["counts"], look="header")
+    sh.line(W["window"].format(days=days))
+    columns = (Column("kind", 24), *(Column(state, 12) for state in STATES), Column("total", 10))
+    headers = {"kind": H["kind"], "total": H["total"], **{s: _state_word(s) for s in STATES}}
+    kinds: dict[str, list[int]] = {}
+    for i, state in enumerate(STATES):
+        for line in by_state[state]:
+            kinds.setdefault(line.values["kind"], [0] * len(STATES))[i] += 1
+    rows: list[Sequence[Any]] = [(k, *counts, sum(counts)) for k, counts in sorted(kinds.items())]
+    totals = [sum(r[i + 1] for r in rows) for i in range(len(STATES))]
+    rows.append((H["total"], *totals, sum(totals)))
+    sh.table(columns, headers, rows, freeze=False)
+    sh.skip()
+    sh.line(W["notices"], look="header")
+    notices = recent_notices(viewer.outbox(instance) / "notices")
+    if not notices:
+        sh.line(W["no_notices"])
+    for when_, name in notices:
+        sh.line(f"{when_:%Y-%m-%d %H:%M}", name)
+
+
+def _state_word(state: str) -> str:
+    from exchange.review.display import status_label
+
+    return S["submitted"] if state == "submitted" else status_label(state)
+
+
+def recent_notices(folder: Path, limit: int = NOTICES_SHOWN) -> list[tuple[datetime, str]]:
+    """The newest files of a notices folder (another part of the product writes them), newest
+    first: (time, name). Temp files of a writer are left out."""
+    try:
+        entries = [(datetime.fromtimestamp(p.stat().st_mtime), p.name) for p in folder.iterdir()
+                   if p.is_file() and not p.name.startswith(".")]
+    except OSError:
+        return []
+    return sorted(entries, reverse=True)[:limit]
+
+
+__all__ = ["write", "declaration_lines", "recent_notices", "book_path", "Line", "SHEETS", "STATES"]
