@@ -14,7 +14,7 @@ from exchange.review.jobs import submit_batches
 from exchange.store.models import Batch, Declaration
 from exchange.view import confirm
 from tests.conftest import ADD_HEADERS, add_row, make_id, make_workbook
-from tests.flows.helpers import process_one, receipt_of
+from tests.flows.helpers import fill_list, process_one, receipt_of
 
 TITLE = "职工批量新增申报填写表"
 
@@ -55,15 +55,7 @@ def read_list(path: Path) -> tuple[dict[str, object], list[tuple]]:
 
 
 def send_back(path: Path, target: Path, *, answer: str = "是", keep: set[int] | None = None) -> Path:
-    """Fill 确认提交 and delete the rows the clerk does not want yet, as in Excel."""
-    wb = openpyxl.load_workbook(path)
-    ws = wb.worksheets[0]
-    ws["B4"] = answer
-    if keep is not None:
-        for row in range(ws.max_row, 10, -1):
-            if ws.cell(row, 1).value not in keep:
-                ws.delete_rows(row)
-    wb.save(target)
+    fill_list(openpyxl.load_workbook(path), answer, keep).save(target)
     return target
 
 

@@ -20,6 +20,7 @@ from exchange.store.db import Database
 from exchange.store.models import Batch, Declaration, Household
 from exchange.view.confirm import token_of
 from tests.conftest import ADD_HEADERS, add_row, make_id, make_workbook
+from tests.flows.helpers import fill_list
 from tests.flows.residents import HEAD, PT, RESIDENT_ADD
 from tests.flows.serving import Served, make_instance, receipts, wait_until
 
@@ -85,14 +86,8 @@ def listed(wb: openpyxl.Workbook) -> tuple[str, list[int], int]:
 
 
 def filled(wb: openpyxl.Workbook, answer: str = "是", keep: set[int] | None = None) -> bytes:
-    ws = wb.worksheets[0]
-    ws["B4"] = answer
-    if keep is not None:
-        for row in range(ws.max_row, 10, -1):
-            if ws.cell(row, 1).value not in keep:
-                ws.delete_rows(row)
     out = io.BytesIO()
-    wb.save(out)
+    fill_list(wb, answer, keep).save(out)
     return out.getvalue()
 
 
