@@ -169,3 +169,15 @@ def test_region_switch_is_validated(instance):  # type: ignore[no-untyped-def]
     instance.__dict__.pop("rules", None)
     with pytest.raises(ConfigError, match="submission"):
         instance.rules
+
+
+def test_an_operators_submission_rewrites_the_list(instance, db):  # type: ignore[no-untyped-def]
+    from exchange.review.submit import submit_pending
+    on_word(instance)
+    declare(instance, db, ["101", "103"])
+    path = confirm.list_path(instance, "1001")
+    assert len(read_list(path)[1]) == 2
+    [batch] = submit_pending(instance, db, unit="1001", actor="operator")
+    assert batch.count == 2 and pending(db) == {}
+    top, rows = read_list(path)
+    assert [r[0] for r in rows] == ["当前没有待提交的申报。"] and top["清单编号"] == confirm.token_of("1001", [])
