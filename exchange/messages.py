@@ -693,8 +693,10 @@ CONFIRM_WORDS = {
     "kind_label": "待提交清单（确认提交）",
     "sheet": "待提交清单",
     "serial": "业务流水号",
-    "kind": "业务类型",
-    "id_number": "证件号码",
+    # Not 业务类型 / 证件号码: a list copied into a new workbook (its _meta lost) must never read
+    # as a 业务回退表 (业务流水号 + 证件号码 + 业务类型) and withdraw what it lists.
+    "kind": "申报类型",
+    "id_number": "人员证件号",
     "name": "姓名",
     "values": "申报内容",
     "period": "费款所属期",
@@ -705,10 +707,12 @@ CONFIRM_WORDS = {
     "amount": "合计应缴金额（元）",
     "confirm": "确认提交",
     "token": "清单编号",
+    # Above the table: no kind's hint words (rules/kinds/*.toml hints, e.g. 回退), so a list
+    # copied without its _meta sheet is never taken for a kind.
     "how": "核对人数和金额无误后，把“确认提交”改为“是”，将本工作簿放回收件箱即提交医保中心审核。"
-           "不想提交的申报可以删除其所在行（只提交留下的行），或用业务回退表撤回。"
+           "暂不提交的申报，删除其所在行即可（只提交留下的行）。"
            "也可以只放一个名为“提交确认.txt”的文件，内容一行：确认提交 {token}。"
-           "清单生成后又有新导入或回退时，本清单作废，请使用新清单。",
+           "清单生成后待提交的申报又有变化（新导入或撤回）时，本清单作废，请使用新清单。",
     "empty": "当前没有待提交的申报。",
 }
 # ---- end of issue 16.4 / 16.5 section -----------------------------------------------------------

@@ -49,8 +49,8 @@ from exchange.store import queries as Q
 from exchange.store.db import Database, disk_full, transient, trouble
 from exchange.store.models import IMPORTED_STATUSES, OPEN_STATUSES, Declaration, FileRecord
 from exchange.testhook import die_if_marked
-from exchange.view.confirm import (after_file, examine_confirmation, is_confirmation_text, is_list,
-                                   next_step, read_list, read_text)
+from exchange.view.confirm import (after_file, examine_confirmation, is_confirmation_text,
+                                   next_step, read_text, sent_list)
 
 log = logging.getLogger("exchange.pipeline")
 
@@ -393,10 +393,10 @@ def examine(instance: Instance, session: Session, path: Path, unit_code: str, na
             return None, unit
         if upload.sniffed.format not in ("xlsx", "xls", "csv"):
             raise FileRejected(C.FILE_UNREADABLE, reason="not_workbook")
-        book = upload.book()
-        if is_list(book) and opts.scope is None:       # a 待提交清单 sent back (issue 16.5)
-            examine_confirmation(instance, session, read_list(book), unit_code, result,
-                                 opts.importing, opts.actor or unit_code, sink)
+        sent, book = sent_list(upload.book())
+        if sent is not None and opts.scope is None:    # a 待提交清单 sent back (issue 16.5)
+            examine_confirmation(instance, session, sent, unit_code, result, opts.importing,
+                                 opts.actor or unit_code, sink)
             return None, unit
         return _examine_book(instance, session, book, unit, name, result, opts, sink)
 

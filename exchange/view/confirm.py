@@ -21,6 +21,7 @@ review workbooks are) and its rows are serials to submit, not declarations to ma
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import re
 import unicodedata
@@ -223,10 +224,6 @@ def is_confirmation_text(name: str) -> bool:
     return path.stem.strip() == CONFIRM_STEM and path.suffix.lower() in ("", ".txt")
 
 
-def is_list(book: "Book") -> bool:
-    return book.meta.get("kind") == LIST_KIND
-
-
 @dataclass
 class Sent:
     """What a returned list (or 提交确认.txt) says."""
@@ -249,19 +246,45 @@ def read_text(path: Path) -> Sent:
     return Sent(found.group(1).upper() if found else None, YES, None)
 
 
-def read_list(book: "Book") -> Sent:
-    confirmed, token, rows, header = "", book.meta.get("token"), [], False
-    for sheet in book.sheets:
-        for row, cells in sheet.rows:
-            first = str(cells[0]).strip() if cells and cells[0] is not None else ""
-            second = cells[1] if len(cells) > 1 else None
-            if not header and first == W["confirm"]:
-                confirmed = "" if second is None else str(second).strip()
-            elif not header and first == W["serial"]:
-                header = True
-            elif header and first:
-                rows.append((row, cells[0], tuple(cells)))
-        break                                # the list is the first sheet
+LIST_LABELS = (W["confirm"], W["token"])
+PEEK_ROWS = HEADER_ROW + 2
+
+
+def sent_list(book: "Book") -> "tuple[Sent | None, Book]":
+    """(what a 待提交清单 sent back says, None for any other workbook; the book to judge on).
+
+    The list is known by its hidden _meta sheet, or, for a list a clerk copied into a new
+    workbook, by its 确认提交 and 清单编号 cells: the copy is judged like the list (its visible
+    清单编号 then stands for the token). Only the first sheet's first rows are looked at; the
+    book handed back reads from its start again."""
+    from exchange.read.tables import Book, Sheet
+
+    sheets = iter(book.sheets)
+    first = next(sheets, None)
+    if first is None:
+        return None, book
+    head = list(itertools.islice(first.rows, PEEK_ROWS))
+    labels = {str(cells[0]).strip() for _, cells in head if cells and cells[0] is not None}
+    rows = itertools.chain(head, first.rows)
+    if book.meta.get("kind") == LIST_KIND or set(LIST_LABELS) <= labels:
+        return read_list(book.meta, rows), book
+    return None, Book(book.format, itertools.chain([Sheet(first.name, rows)], sheets), book.meta)
+
+
+def read_list(meta: dict[str, str], sheet_rows: Iterable[tuple[int, tuple[Any, ...]]]) -> Sent:
+    """The list's 确认提交, its token (the _meta sheet's, else the visible 清单编号) and rows."""
+    confirmed, token, rows, header = "", meta.get("token"), [], False
+    for row, cells in sheet_rows:
+        first = str(cells[0]).strip() if cells and cells[0] is not None else ""
+        second = cells[1] if len(cells) > 1 else None
+        if not header and first == W["confirm"]:
+            confirmed = "" if second is None else str(second).strip()
+        elif not header and first == W["token"] and not token:
+            token = "" if second is None else str(second).strip().upper()
+        elif not header and first == W["serial"]:
+            header = True
+        elif header and first:
+            rows.append((row, cells[0], tuple(cells)))
     return Sent(token, confirmed, rows)
 
 
@@ -343,4 +366,4 @@ def write_all(instance: Instance, db: Database, units: Iterable[str]) -> list[Pa
 
 __all__ = ["write", "write_all", "after_file", "next_step", "next_submission", "token_of",
            "current_token", "list_path", "examine_confirmation", "read_list", "read_text",
-           "is_list", "is_confirmation_text", "on_word", "UNIT_CONFIRMS", "LIST_KIND"]
+           "sent_list", "is_confirmation_text", "on_word", "UNIT_CONFIRMS", "LIST_KIND"]

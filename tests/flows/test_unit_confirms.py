@@ -181,3 +181,20 @@ def test_an_operators_submission_rewrites_the_list(instance, db):  # type: ignor
     assert batch.count == 2 and pending(db) == {}
     top, rows = read_list(path)
     assert [r[0] for r in rows] == ["当前没有待提交的申报。"] and top["清单编号"] == confirm.token_of("1001", [])
+
+
+def test_a_list_copied_without_its_hidden_sheet_is_still_the_list(instance, db):  # type: ignore[no-untyped-def]
+    """A clerk pastes the list into a new workbook (the hidden _meta sheet stays behind) and sends
+    it: never read as a 业务回退表 of the serials it lists, but as the list (its visible 清单编号)."""
+    on_word(instance)
+    declare(instance, db, ["101", "103"])
+    ws = openpyxl.load_workbook(confirm.list_path(instance, "1001")).worksheets[0]
+    copy = openpyxl.Workbook()
+    for row in ws.iter_rows(values_only=True):
+        copy.active.append(list(row))
+    copy.active["B4"] = "是"
+    copy.save(instance.unit_inbox("1001") / "清单副本.xlsx")
+    receipt = receipt_of(instance, process_one(instance, db))
+    assert receipt["kind"] == confirm.LIST_KIND and receipt["counts"]["accepted"] == 2
+    with db.session() as s:
+        assert set(s.scalars(select(Declaration.status))) == {"submitted"}
