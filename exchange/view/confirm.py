@@ -62,7 +62,7 @@ CONFIRM_STEM = "提交确认"                # 提交确认.txt: one line naming
 MAX_CONFIRM_BYTES = 4096
 TOKEN = re.compile(r"\b([0-9A-Fa-f]{10})\b")
 COLUMNS = ("serial", "kind", "id_number", "name", "values", "period", "due", "file_row", "created")
-TABLE = Table(COLUMNS, W, {"serial": 12, "kind": 18, "id_number": 21, "name": 10, "values": 60,
+TABLE = Table(COLUMNS, W, {"serial": 20, "kind": 18, "id_number": 21, "name": 10, "values": 60,
                            "period": 12, "due": 14, "file_row": 30, "created": 19},
               text=("id_number",), wrap=("values",))
 HEADER_ROW = 10
@@ -202,8 +202,8 @@ def _book(instance: Instance, unit: Unit, token: str, lines: list[ListLine]) -> 
     add_choice_list(ws, Table(("label", "value"), {}, {}), "value", 4, 4, (YES, NO), f"{YES} / {NO}")
     ws["A8"] = W["how"].format(token=token)
     ws["A8"].alignment = WRAP
-    ws.merge_cells(start_row=8, start_column=1, end_row=9, end_column=len(COLUMNS))
-    ws.row_dimensions[8].height = 45
+    ws.merge_cells(start_row=8, start_column=1, end_row=9, end_column=4)   # one screen, one page
+    ws.row_dimensions[8].height = 80
     write_header(ws, HEADER_ROW, TABLE)
     # Values and number formats only: a border on each cell (workbook.write_row) costs 1.3 ms a
     # row in openpyxl, 13 s for 10,000 pending declarations (bench/bench_confirm.py).
