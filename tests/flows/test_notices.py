@@ -85,3 +85,18 @@ def test_bad_notices_get_a_receipt_and_reach_nobody(instance, db):  # type: igno
     assert done["[全部]假的.pdf"]["status"] == "quarantined"
     for unit in ("1001", "1002", "3001", "4001"):
         assert got(instance, unit) == []
+
+
+def test_a_notice_left_in_processing_is_delivered_by_recovery(instance, db):  # type: ignore[no-untyped-def]
+    """A process that stopped after claiming a notice: recovery routes it as a notice again."""
+    from exchange.intake.watch import recover_centre
+
+    units(db)
+    work = instance.processing / "centre-20261205101010000000-notice~[类型30]停电通知.pdf"
+    work.parent.mkdir(parents=True, exist_ok=True)
+    work.write_bytes(PDF)
+    assert recover_centre(instance, db, force=True) == 1
+    assert got(instance, "3001") == ["停电通知.pdf"] and got(instance, "1001") == []
+    [receipt] = centre_receipts(instance)
+    assert receipt["file"] == "[类型30]停电通知.pdf" and receipt["kind"] == "notice"
+    assert not work.exists()
