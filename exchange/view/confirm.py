@@ -109,7 +109,7 @@ def next_submission(instance: Instance, unit: str | None = None,
     except Exception:                     # a broken jobs/ folder is reported by `jobs list`
         log.warning("unit=%s file=-: jobs/ unreadable; receipts name no submission time", unit or "-")
         return None
-    at = (now.astimezone(tz) if now and now.tzinfo else (now or datetime.now()).replace(tzinfo=tz))
+    at = (now if now is not None else datetime.now()).astimezone(tz)   # naive: this machine's time
     times = [spec.trigger(tz).get_next_fire_time(None, at) for spec in specs
              if spec.name == SUBMIT_JOB and spec.enabled and spec.options.get("unit") in (None, unit)]
     times = [t for t in times if t is not None]

@@ -198,3 +198,16 @@ def test_a_list_copied_without_its_hidden_sheet_is_still_the_list(instance, db):
     assert receipt["kind"] == confirm.LIST_KIND and receipt["counts"]["accepted"] == 2
     with db.session() as s:
         assert set(s.scalars(select(Declaration.status))) == {"submitted"}
+
+
+def test_the_time_named_is_the_next_run_in_the_schedules_time_zone(instance):  # type: ignore[no-untyped-def]
+    from datetime import datetime, timezone
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(instance.settings.schedule.timezone)
+    # 01:59 and 02:01 in the schedule's zone, given as UTC instants: today's run, then tomorrow's.
+    before = datetime(2026, 12, 5, 1, 59, tzinfo=tz).astimezone(timezone.utc)
+    after = datetime(2026, 12, 5, 2, 1, tzinfo=tz).astimezone(timezone.utc)
+    assert confirm.next_submission(instance, "1001", before) == datetime(2026, 12, 5, 2, 0)
+    assert confirm.next_submission(instance, "1001", after) == datetime(2026, 12, 6, 2, 0)
+    assert "12月6日 02:00" in confirm.next_step(instance, "1001", after)
