@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 from exchange import codes as C
 from exchange.checks.finding import Finding
 from exchange.config import Instance
-from exchange.errors import FileRejected
+from exchange.errors import ConfigError, FileRejected
 from exchange.messages import CONFIRM_WORDS as W, RECEIPT_WORDS as RW, YES, NO
 from exchange.outputs.atomic import atomic_path
 from exchange.outputs.workbook import (HEADER_FONT, REQUIRED_FONT, TEXT_FORMAT, TITLE_FONT, WRAP,
@@ -106,7 +106,7 @@ def next_submission(instance: Instance, unit: str | None = None,
     try:
         specs = load_jobs(instance)
         tz = timezone_of(instance)
-    except Exception:                     # a broken jobs/ folder is reported by `jobs list`
+    except ConfigError:                   # a broken jobs/ folder is reported by `jobs list`
         log.warning("unit=%s file=-: jobs/ unreadable; receipts name no submission time", unit or "-")
         return None
     at = (now if now is not None else datetime.now()).astimezone(tz)   # naive: this machine's time
