@@ -714,5 +714,8 @@ CONFIRM_WORDS = {
            "也可以只放一个名为“提交确认.txt”的文件，内容一行：确认提交 {token}。"
            "清单生成后待提交的申报又有变化（新导入或撤回）时，本清单作废，请使用新清单。",
     "empty": "当前没有待提交的申报。",
+    "blank": "（空）",
+    "file_name": "待提交清单.xlsx",      # outbox/<unit>/status/
+    "confirm_stem": "提交确认",          # 提交确认.txt sent back: one line naming the 清单编号
 }
 # ---- end of issue 16.4 / 16.5 section -----------------------------------------------------------

@@ -424,7 +424,7 @@ def _examine_book(instance: Instance, session: Session, book: Book, unit: UnitRe
     kind = detected.kind
     result.kind, result.kind_label = kind.kind, kind.label
     result.awaits_submission = kind.review and kind.action == "declare"
-    if result.awaits_submission:
+    if result.awaits_submission and opts.importing:     # for the receipt (validate has none)
         result.next_step = next_step(instance, unit_code)
     result.withdrawal = kind.action == "withdraw"
     named = unit_named(located.title_lines, book.meta)
@@ -499,7 +499,7 @@ def process_claim(instance: Instance, db: Database, work: Claim, actor: str | No
     try:
         after_file(instance, db, result)
     except Exception:            # the file is done; its batch documents are rewritten nightly
-        log.exception("unit=%s file=%s id=%s: batch documents or 待提交清单 not written",
+        log.exception("unit=%s file=%s id=%s: batch documents or submit list not written",
                       work.unit, work.name, work.file_id)
     return result
 

@@ -31,7 +31,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
-from openpyxl import Workbook
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -39,16 +38,16 @@ from exchange import codes as C
 from exchange.checks.finding import Finding
 from exchange.config import Instance
 from exchange.errors import ConfigError, FileRejected
-from exchange.messages import CONFIRM_WORDS as W, RECEIPT_WORDS as RW, YES, NO
+from exchange.messages import CONFIRM_WORDS as W, RECEIPT_WORDS as RW, REVIEW_WORDS, YES, NO
 from exchange.outputs.atomic import atomic_path
-from exchange.outputs.workbook import (HEADER_FONT, REQUIRED_FONT, TEXT_FORMAT, TITLE_FONT, WRAP,
-                                       Table, add_choice_list, add_meta_sheet, set_text,
-                                       write_header)
+from exchange.outputs.looks import TEXT_FORMAT
 from exchange.results import FileResult, RowOutcome
 from exchange.store.db import Database
 from exchange.store.models import Declaration, FileRecord, Unit
 
 if TYPE_CHECKING:
+    from openpyxl import Workbook
+
     from exchange.read.tables import Book
 
 log = logging.getLogger("exchange.view")
@@ -56,15 +55,14 @@ log = logging.getLogger("exchange.view")
 UNIT_CONFIRMS = "unit_confirms"
 LIST_KIND = "submit_list"              # _meta kind of the 待提交清单
 LIST_VERSION = "1"
-LIST_NAME = "待提交清单.xlsx"
+LIST_NAME = W["file_name"]
 STATUS = "status"                      # outbox/<unit>/status/
-CONFIRM_STEM = "提交确认"                # 提交确认.txt: one line naming the 清单编号
+CONFIRM_STEM = W["confirm_stem"]       # 提交确认.txt: one line naming the 清单编号
 MAX_CONFIRM_BYTES = 4096
 TOKEN = re.compile(r"\b([0-9A-Fa-f]{10})\b")
 COLUMNS = ("serial", "kind", "id_number", "name", "values", "period", "due", "file_row", "created")
-TABLE = Table(COLUMNS, W, {"serial": 20, "kind": 18, "id_number": 21, "name": 10, "values": 60,
-                           "period": 12, "due": 14, "file_row": 30, "created": 19},
-              text=("id_number",), wrap=("values",))
+WIDTHS = {"serial": 20, "kind": 18, "id_number": 21, "name": 10, "values": 60, "period": 12,
+          "due": 14, "file_row": 30, "created": 19}
 HEADER_ROW = 10
 FORMATS = {"id_number": TEXT_FORMAT, "due": "0.00"}
 SUBMIT_JOB = "submit_batches"
@@ -155,7 +153,8 @@ def list_lines(instance: Instance, s: Session, decls: Sequence[Declaration]) -> 
     lines = []
     for d in decls:
         due = due_of(d)
-        where = f"{files.get(d.file_id, '')} 第{d.row}行" if d.file_id else ""
+        where = REVIEW_WORDS["file_row"].format(file=files.get(d.file_id, ""), row=d.row) \
+            if d.file_id else ""
         lines.append(ListLine(d.serial, kind_label(rules.kinds, d.kind), d.id_number, d.name,
                               content(rules.kinds.get(d.kind), d.payload or {}, d.old_values,
                                       rules.tables),
@@ -178,11 +177,19 @@ def write(instance: Instance, session: Session, unit: str) -> Path | None:
     target = list_path(instance, unit)
     with atomic_path(target) as tmp:
         _book(instance, record, token, lines).save(tmp)
-    log.info("unit=%s file=-: 待提交清单 %s written (%d pending)", unit, token, len(lines))
+    log.info("unit=%s file=-: submit list %s written (%d pending)", unit, token, len(lines))
     return target
 
 
-def _book(instance: Instance, unit: Unit, token: str, lines: list[ListLine]) -> Workbook:
+def _book(instance: Instance, unit: Unit, token: str, lines: list[ListLine]) -> "Workbook":
+    # openpyxl late: `exchange validate` imports this module and never writes a workbook.
+    from openpyxl import Workbook
+
+    from exchange.outputs.workbook import (HEADER_FONT, REQUIRED_FONT, TITLE_FONT, WRAP, Table,
+                                           add_choice_list, add_meta_sheet, set_text,
+                                           write_header)
+
+    table = Table(COLUMNS, W, WIDTHS, text=("id_number",))
     wb = Workbook()
     ws = wb.active
     ws.title = W["sheet"]
@@ -204,7 +211,7 @@ def _book(instance: Instance, unit: Unit, token: str, lines: list[ListLine]) -> 
     ws["A8"].alignment = WRAP
     ws.merge_cells(start_row=8, start_column=1, end_row=9, end_column=4)   # one screen, one page
     ws.row_dimensions[8].height = 80
-    write_header(ws, HEADER_ROW, TABLE)
+    write_header(ws, HEADER_ROW, table)
     # Values and number formats only: a border on each cell (workbook.write_row) costs 1.3 ms a
     # row in openpyxl, 13 s for 10,000 pending declarations (bench/bench_confirm.py).
     for i, x in enumerate(lines, start=HEADER_ROW + 1):
@@ -219,7 +226,7 @@ def _book(instance: Instance, unit: Unit, token: str, lines: list[ListLine]) -> 
         ws.cell(HEADER_ROW + 1, 1, W["empty"])
     ws.freeze_panes = f"A{HEADER_ROW + 1}"
     if lines:
-        ws.auto_filter.ref = f"A{HEADER_ROW}:{TABLE.letter(COLUMNS[-1])}{HEADER_ROW + len(lines)}"
+        ws.auto_filter.ref = f"A{HEADER_ROW}:{table.letter(COLUMNS[-1])}{HEADER_ROW + len(lines)}"
     add_meta_sheet(wb, {"kind": LIST_KIND, "version": LIST_VERSION, "unit": unit.code,
                         "token": token})
     return wb
@@ -322,7 +329,7 @@ def examine_confirmation(instance: Instance, s: Session, sent: Sent, unit: str, 
     if sent.token != current:
         raise FileRejected(C.SUBMIT_STALE, token=sent.token, current=current)
     if sent.confirmed != YES:
-        raise FileRejected(C.SUBMIT_NOT_CONFIRMED, value=sent.confirmed or "（空）")
+        raise FileRejected(C.SUBMIT_NOT_CONFIRMED, value=sent.confirmed or W["blank"])
     listed = ([(serial, serial, (serial,)) for serial in pending] if sent.rows is None
               else sent.rows)
     rows = []
