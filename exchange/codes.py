@@ -135,3 +135,23 @@ TEXT_CONTROL = "text.control"                  # a cell holds a control characte
 DECLARATION_KIND_MISMATCH = "declaration.kind_mismatch"   # withdraw: 业务类型 is not the serial's kind
 ROW_CODES = ROW_CODES + (TEXT_CONTROL, DECLARATION_KIND_MISMATCH)  # type: ignore[assignment]
 # ---- end of issue 15 / 21 section ---------------------------------------------------------------
+# ---- issue 16.4 / 16.5 section: notices, submission on the unit's word -------------------------
+# Notices the centre drops into inbox/_centre/notices/ (receipts in outbox/_centre/receipts/).
+NOTICE_NO_ADDRESS = "notice.no_address"        # neither a [收件单位] name prefix nor a 收件单位： line
+NOTICE_UNKNOWN_UNITS = "notice.unknown_units"  # listed units (or a unit type) not on file
+NOTICE_UNSAFE = "notice.unsafe"                # not a .txt/.pdf/.xlsx, or its content is not one
+NOTICE_EMPTY = "notice.empty"                  # nothing in the file (or only the address line)
+NOTICE_CODES = (NOTICE_NO_ADDRESS, NOTICE_UNKNOWN_UNITS, NOTICE_UNSAFE, NOTICE_EMPTY)
+# 待提交清单 / 提交确认.txt sent back (rules/region.toml submission = "unit_confirms").
+SUBMIT_NOT_ON_WORD = "submit.not_on_word"      # the region submits nightly: nothing to confirm
+SUBMIT_STALE = "submit.stale"                  # pending declarations changed since the list
+SUBMIT_NOT_CONFIRMED = "submit.not_confirmed"  # 确认提交 is not 是
+SUBMIT_NO_TOKEN = "submit.no_token"            # 提交确认 names no 清单编号
+SUBMIT_NOTHING = "submit.nothing"              # the list holds no pending declaration
+SUBMIT_NOT_LISTED = "submit.not_listed"        # a row's 业务流水号 is not on the list (row code)
+FILE_CODES = FILE_CODES + (SUBMIT_NOT_ON_WORD, SUBMIT_STALE,  # type: ignore[assignment]
+                           SUBMIT_NOT_CONFIRMED, SUBMIT_NO_TOKEN, SUBMIT_NOTHING)
+ROW_CODES = ROW_CODES + (SUBMIT_NOT_LISTED,)  # type: ignore[assignment]
+NOTE_SUBMITTED = "note.submitted"              # a listed declaration went into batch {batch}
+NOTE_CODES = NOTE_CODES + (NOTE_SUBMITTED,)  # type: ignore[assignment]
+# ---- end of issue 16.4 / 16.5 section -----------------------------------------------------------

@@ -134,7 +134,8 @@ RECEIPT_WORDS = {
     "rows_header": "逐行说明：",
     "row_line": "第 {row} 行{who}：{message}",
     "file_reason": "原因：",
-    "pending_hint": "成功导入的申报处于“待提交”状态，将在夜间统一提交医保中心审核。",
+    # Followed by what will happen to them (pending_nightly / pending_centre / pending_confirm).
+    "pending_hint": "成功导入的申报处于“待提交”状态",
     "unknown_kind": "（无法识别）",
     "more_rows": "……另有 {more} 行未逐一列出，失败行见错误工作簿，全部明细见 JSON 回执。",
     "archived": "原文件已归档。",
@@ -710,3 +711,78 @@ VIEW_WORDS = {
     "rows_cut": "（只列出 {shown} 条，共 {count} 条）",
 }
 # ---- end of issue 16 section --------------------------------------------------------------------
+# ---- issue 16.4 / 16.5 section: notices, submission on the unit's word -------------------------
+# What happens to the pending declarations, after RECEIPT_WORDS["pending_hint"] (issue 21.16).
+RECEIPT_WORDS.update({
+    "pending_nightly": "，将于 {when} 自动提交医保中心审核；提交前可用业务回退表撤回。",
+    "pending_centre": "，由医保中心统一提交审核（未设定自动提交时间）；提交前可用业务回退表撤回。",
+    "pending_confirm": "，不会自动提交：请下载待提交清单（outbox/status/待提交清单.xlsx），"
+                       "确认人数和金额无误后在“确认提交”处填“是”，放回收件箱即提交医保中心审核；"
+                       "提交前可用业务回退表撤回。",
+    "when": "{month}月{day}日 {time}",
+    "submitted": "清单所列申报已提交医保中心审核，批次号 {batch}，共 {count} 条。",
+})
+FILE_MESSAGES.update({
+    C.SUBMIT_NOT_ON_WORD: "本地区的待提交申报由系统于 {when} 自动提交，无需单位确认提交。",
+    C.SUBMIT_STALE: "该待提交清单（编号 {token}）已过期：生成清单后待提交的申报有变化（新导入或业务回退），"
+                    "现在的清单编号是 {current}。请下载最新的待提交清单（outbox/status/待提交清单.xlsx）核对后再确认提交。"
+                    "本次没有提交任何申报。",
+    C.SUBMIT_NOT_CONFIRMED: "待提交清单的“确认提交”填的是“{value}”，不是“是”：本次没有提交任何申报。"
+                            "核对无误后把“确认提交”改为“是”，再放回收件箱。",
+    C.SUBMIT_NO_TOKEN: "提交确认文件应只有一行，写上待提交清单的清单编号（如：确认提交 {current}）。本次没有提交任何申报。",
+    C.SUBMIT_NOTHING: "清单中没有待提交的申报，本次没有提交任何申报。",
+    C.NOTICE_NO_ADDRESS: "通知没有写明收件单位。请在文件名前加上收件范围，如“[全部]通知.pdf”、"
+                         "“[类型30]通知.pdf”（单位类型）或“[1001,1002]通知.pdf”（单位编号）；"
+                         "文本通知也可在第一行写“收件单位：全部”。通知未发送。",
+    C.NOTICE_UNKNOWN_UNITS: "收件范围中的 {units} 不是已登记的单位或单位类型，通知未发送。请改正后重新放入。",
+    C.NOTICE_UNSAFE: "通知只能是 .txt、.pdf 或 .xlsx 文件，且内容与扩展名一致（{what}）。通知未发送。",
+    C.NOTICE_EMPTY: "通知没有内容，未发送。",
+})
+PHRASES.update({
+    "notice_type": "文件类型不是 .txt、.pdf 或 .xlsx",
+    "notice_content": "文件内容与扩展名不符",
+    "notice_size": "文件超过大小上限",
+    "notice_text": "文本通知应为 UTF-8 或 GB18030 编码",
+})
+ROW_MESSAGES.update({
+    C.SUBMIT_NOT_LISTED: "业务流水号 {serial} 不在本清单生成时的待提交申报中，未提交。",
+    C.NOTE_SUBMITTED: "已提交，批次号 {batch}。",
+})
+NOTICE_WORDS = {
+    "all": "全部",
+    "address_line": "收件单位",
+    "type_prefix": "类型",
+}
+CONFIRM_WORDS = {
+    "title": "{centre}待提交清单",
+    "unit": "单位编号：{code}    单位名称：{name}",
+    "made": "生成时间：{at}    清单编号：{token}",
+    "kind_label": "待提交清单（确认提交）",
+    "sheet": "待提交清单",
+    "serial": "业务流水号",
+    # Not 业务类型 / 证件号码: a list copied into a new workbook (its _meta lost) must never read
+    # as a 业务回退表 (业务流水号 + 证件号码 + 业务类型) and withdraw what it lists.
+    "kind": "申报类型",
+    "id_number": "人员证件号",
+    "name": "姓名",
+    "values": "申报内容",
+    "period": "费款所属期",
+    "due": "应缴金额（元）",
+    "file_row": "来源文件及行号",
+    "created": "导入时间",
+    "count": "合计人数",
+    "amount": "合计应缴金额（元）",
+    "confirm": "确认提交",
+    "token": "清单编号",
+    # Above the table: no kind's hint words (rules/kinds/*.toml hints, e.g. 回退), so a list
+    # copied without its _meta sheet is never taken for a kind.
+    "how": "核对人数和金额无误后，把“确认提交”改为“是”，将本工作簿放回收件箱即提交医保中心审核。"
+           "暂不提交的申报，删除其所在行即可（只提交留下的行）。"
+           "也可以只放一个名为“提交确认.txt”的文件，内容一行：确认提交 {token}。"
+           "清单生成后待提交的申报又有变化（新导入或撤回）时，本清单作废，请使用新清单。",
+    "empty": "当前没有待提交的申报。",
+    "blank": "（空）",
+    "file_name": "待提交清单.xlsx",      # outbox/<unit>/status/
+    "confirm_stem": "提交确认",          # 提交确认.txt sent back: one line naming the 清单编号
+}
+# ---- end of issue 16.4 / 16.5 section -----------------------------------------------------------

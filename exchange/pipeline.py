@@ -49,6 +49,8 @@ from exchange.store import queries as Q
 from exchange.store.db import Database, disk_full, transient, trouble
 from exchange.store.models import IMPORTED_STATUSES, OPEN_STATUSES, Declaration, FileRecord
 from exchange.testhook import die_if_marked
+from exchange.view.confirm import (after_file, examine_confirmation, is_confirmation_text,
+                                   next_step, read_text, sent_list)
 
 log = logging.getLogger("exchange.pipeline")
 
@@ -378,6 +380,10 @@ def examine(instance: Instance, session: Session, path: Path, unit_code: str, na
     unit = Q.unit_record(session, unit_code)
     if unit is None:
         raise FileRejected(C.FILE_UNKNOWN_UNIT, unit=unit_code)
+    if is_confirmation_text(name) and opts.scope is None:    # 提交确认.txt (issue 16.5)
+        examine_confirmation(instance, session, read_text(path), unit_code, result,
+                             opts.importing, opts.actor or unit_code, sink)
+        return None, unit
     # Every byte of the file is parsed in a sandboxed worker (exchange.read.sandbox); a worker
     # that dies or passes a limit is this file's FileRejected, never the service's end.
     with instance.readers.upload(path, book=not named_as_image(name)) as upload:
@@ -387,7 +393,12 @@ def examine(instance: Instance, session: Session, path: Path, unit_code: str, na
             return None, unit
         if upload.sniffed.format not in ("xlsx", "xls", "csv"):
             raise FileRejected(C.FILE_UNREADABLE, reason="not_workbook")
-        return _examine_book(instance, session, upload.book(), unit, name, result, opts, sink)
+        sent, book = sent_list(upload.book())
+        if sent is not None and opts.scope is None:    # a 待提交清单 sent back (issue 16.5)
+            examine_confirmation(instance, session, sent, unit_code, result, opts.importing,
+                                 opts.actor or unit_code, sink)
+            return None, unit
+        return _examine_book(instance, session, book, unit, name, result, opts, sink)
 
 
 def _examine_book(instance: Instance, session: Session, book: Book, unit: UnitRecord, name: str,
@@ -413,6 +424,8 @@ def _examine_book(instance: Instance, session: Session, book: Book, unit: UnitRe
     kind = detected.kind
     result.kind, result.kind_label = kind.kind, kind.label
     result.awaits_submission = kind.review and kind.action == "declare"
+    if result.awaits_submission and opts.importing:     # for the receipt (validate has none)
+        result.next_step = next_step(instance, unit_code)
     result.withdrawal = kind.action == "withdraw"
     named = unit_named(located.title_lines, book.meta)
     if named and named != unit_code:
@@ -483,6 +496,11 @@ def process_claim(instance: Instance, db: Database, work: Claim, actor: str | No
                     work.file_id, trouble(exc))
     log.info("unit=%s file=%s id=%s kind=%s status=%s %s", work.unit, work.name, work.file_id,
              result.kind, result.status, result.counts.as_dict())
+    try:
+        after_file(instance, db, result)
+    except Exception:            # the file is done; its batch documents are rewritten nightly
+        log.exception("unit=%s file=%s id=%s: batch documents or submit list not written",
+                      work.unit, work.name, work.file_id)
     return result
 
 

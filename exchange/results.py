@@ -95,6 +95,10 @@ class FileResult:
     error_book_name: str | None = None
     awaits_submission: bool = True   # accepted rows are pending (待提交) until the nightly batch
     withdrawal: bool = False         # accepted rows withdrew declarations (nothing to submit)
+    # What the receipt says happens next (issue 21.16): after pending_hint when awaits_submission
+    # (exchange.view.confirm.next_step), or alone (a 待提交清单 sent back: its batch).
+    next_step: str = ""
+    submitted_batch: int | None = None   # the batch a 待提交清单 sent back submitted (its id)
 
     @property
     def status(self) -> str:

@@ -1,4 +1,5 @@
-"""The centre's inbox (inbox/_centre/): review decisions (batches, photos), then master data.
+"""The centre's inbox (inbox/_centre/): review decisions (batches, photos), then master data;
+and notices to units (inbox/_centre/notices/, exchange.view.notices).
 
 Each file gets a receipt in outbox/_centre/receipts/ and is archived or quarantined.
 """
@@ -18,8 +19,13 @@ from exchange.messages import OUTPUT_NAMES, file_message
 from exchange.outputs.atomic import write_text
 from exchange.store.db import Database, disk_full, transient, trouble
 from exchange.text import json_text
+from exchange.view.notices import handle_notice
 
 log = logging.getLogger("exchange.centre")
+
+# Notices (issue 16.4): inbox/_centre/notices/<file>; its work file is named with NOTICE_MARK.
+NOTICES = "notices"
+NOTICE_MARK = "notice~"
 
 # Handlers tried in order: each returns a receipt dict when the file is its kind, else None.
 # (instance, db, path) -> dict | None. Review decisions register themselves before master data.
@@ -65,13 +71,15 @@ def process_centre_inbox(instance: Instance, db: Database, settle_seconds: float
         if waiting.unit != CENTRE:
             continue
         path = waiting.path
-        work = instance.processing / f"centre-{datetime.now():%Y%m%d%H%M%S%f}-{safe_name(path.name)}"
+        # A notice (inbox/_centre/notices/) keeps its route in its work name, for recovery too.
+        name = (NOTICE_MARK if path.parent.name == NOTICES else "") + path.name
+        work = instance.processing / f"centre-{datetime.now():%Y%m%d%H%M%S%f}-{safe_name(name)}"
         work.parent.mkdir(parents=True, exist_ok=True)
         try:
             path.rename(work)
         except FileNotFoundError:
             continue
-        done.append(handle_centre_file(instance, db, work, path.name))
+        done.append(handle_centre_file(instance, db, work, name))
     return done
 
 
@@ -83,8 +91,12 @@ GIVEN_UP: set[str] = set()
 def handle_centre_file(instance: Instance, db: Database, work: Path, name: str) -> dict:
     GIVEN_UP.discard(work.name)
     receipt: dict | None = None
+    notice = name.startswith(NOTICE_MARK)
+    name = name[len(NOTICE_MARK):] if notice else name
     try:
-        for handler in (*HANDLERS, _master_handler):
+        if notice:
+            receipt = handle_notice(instance, db, work, name)
+        for handler in () if notice else (*HANDLERS, _master_handler):
             receipt = handler(instance, db, work)
             if receipt is not None:
                 break

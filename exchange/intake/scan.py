@@ -36,7 +36,7 @@ class Waiting:
 def waiting_work(instance: Instance, settle_seconds: float = 0.0) -> list[Waiting]:
     """Every complete file waiting in any inbox that `serve`, `exchange process` and the
     rescan take, oldest first: inbox/<unit>/, the sub-account folders inbox/<unit>/@<login>/
-    and the centre's inbox/_centre/.
+    and the centre's inbox/_centre/ and inbox/_centre/notices/.
 
     A file changed within `settle_seconds` may still be arriving over a shared folder: it waits.
     """
@@ -53,7 +53,9 @@ def waiting_work(instance: Instance, settle_seconds: float = 0.0) -> list[Waitin
                       for mtime, path in settled_files(sub, settle_seconds, now)]
     centre = instance.unit_inbox(CENTRE)
     if centre.is_dir():
-        found += [Waiting(mtime, CENTRE, path) for mtime, path in settled_files(centre, settle_seconds, now)]
+        for folder in (centre, centre / "notices"):     # notices: exchange.view.notices
+            found += [Waiting(mtime, CENTRE, path)
+                      for mtime, path in settled_files(folder, settle_seconds, now)]
     return sorted(found, key=lambda w: (w.mtime, w.unit, w.path.name))
 
 

@@ -24,7 +24,7 @@ from watchdog.observers import Observer
 
 from exchange.config import CENTRE, Instance
 from exchange.errors import DatabaseBusy
-from exchange.intake.centre import GIVEN_UP, handle_centre_file, process_centre_inbox
+from exchange.intake.centre import GIVEN_UP, NOTICES, handle_centre_file, process_centre_inbox
 from exchange.intake.ignore import ignored
 from exchange.intake.claim import SUB_PREFIX
 from exchange.intake.scan import process_inbox, process_waiting, recover, waiting_work
@@ -167,6 +167,8 @@ class IntakeWorker:
         if len(rel.parts) == 3:
             # A school's sub-account folder: inbox/<school>/@<login>/<file>.
             sub = rel.parts[1]
+            if folder == CENTRE and sub == NOTICES:        # the centre's notices to units
+                return CENTRE
             if folder == CENTRE or not sub.startswith(SUB_PREFIX) or len(sub) < 2:
                 return None
             return f"{folder}/{sub}"

@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from exchange.errors import ConfigError
-from exchange.kinds.spec import (COLUMN_TYPES, REGION_SWITCHES, CodeEntry, CodeTable, ColumnSpec,
-                                 KindSpec, PhotoRules, Region, RuleSet, WageBound)
+from exchange.kinds.spec import (COLUMN_TYPES, REGION_SWITCHES, SUBMISSION_MODES, CodeEntry,
+                                 CodeTable, ColumnSpec, KindSpec, PhotoRules, Region, RuleSet,
+                                 WageBound)
 
 if TYPE_CHECKING:
     from exchange.amounts.rates import Rates
@@ -114,6 +115,8 @@ def load_region(path: Path, tables: dict[str, CodeTable]) -> Region:
                     ("arrears_block", "default_insurances", "households"))
     _check_unit_types(tables, (region.default_unit_type,), f"{path} default_unit_type")
     _check_unit_types(tables, region.households, f"{path} households")
+    if region.submission not in SUBMISSION_MODES:
+        raise ConfigError(f"{path} submission: {region.submission!r} is not one of {SUBMISSION_MODES}")
     for code in region.default_insurances:
         if tables["insurance"].lookup(code) is None:
             raise ConfigError(f"{path} default_insurances: {code!r} not in table insurance")

@@ -157,6 +157,7 @@ class PhotoRules:
 
 # Region switches that name unit types (a kind's `only_where`, a column's `required_where`).
 REGION_SWITCHES = ("households",)
+SUBMISSION_MODES = ("nightly", "unit_confirms")
 
 
 @dataclass(frozen=True)
@@ -170,6 +171,10 @@ class Region:
     # Unit types that keep household registers (户主信息表) and name a registered head on every
     # resident enrolment (Putian: communities).
     households: tuple[str, ...] = ("30",)
+    # How pending declarations reach the centre (issue 16.5): "nightly", the submit_batches job
+    # submits every unit's; "unit_confirms", each unit submits its own by sending back its
+    # 待提交清单 (exchange.view.confirm) and the job submits nobody's.
+    submission: str = "nightly"
 
     def switch(self, name: str) -> tuple[str, ...]:
         """The unit types a switch of REGION_SWITCHES names."""

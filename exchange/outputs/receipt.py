@@ -79,7 +79,9 @@ def receipt_text(result: FileResult, rows: Iterable[dict[str, Any]], max_lines: 
     if result.error_book_name:
         lines.append(W["error_book"].format(name=result.error_book_name))
     if result.counts.accepted and result.awaits_submission:
-        lines.append(W["pending_hint"])
+        lines.append(W["pending_hint"] + (result.next_step or W["pending_centre"]))
+    elif result.counts.accepted and result.next_step:
+        lines.append(result.next_step)
     if result.counts.accepted and result.withdrawal:
         lines.append(WITHDRAWN_HINT)
     shown = 0

@@ -47,12 +47,20 @@ def _day(value: str | None, today: date) -> date:
 @job("submit_batches")
 def submit_batches(instance: Instance, db: Database, unit: str | None = None,
                    actor: str = "scheduler") -> str:
-    """Put each unit's pending declarations into a numbered batch; write rosters and review books."""
-    batches = submit_pending(instance, db, unit=unit, actor=actor)
+    """Put each unit's pending declarations into a numbered batch; write rosters and review books.
+    Where the region submits on the unit's word (rules/region.toml submission = "unit_confirms")
+    nothing is submitted: each unit confirms its own 待提交清单 (exchange.view.confirm)."""
+    from exchange.view.confirm import on_word
+
+    if on_word(instance):
+        batches = []
+        text = "submission is on the unit's word (rules/region.toml): nothing submitted"
+    else:
+        batches = submit_pending(instance, db, unit=unit, actor=actor)
+        count = sum(b.count for b in batches)
+        text = (f"submitted {count} declaration(s) in {len(batches)} batch(es)"
+                + (": " + ", ".join(f"{b.batch_no}({b.count})" for b in batches) if batches else ""))
     repaired = ensure_documents(instance, db)
-    count = sum(b.count for b in batches)
-    text = (f"submitted {count} declaration(s) in {len(batches)} batch(es)"
-            + (": " + ", ".join(f"{b.batch_no}({b.count})" for b in batches) if batches else ""))
     if repaired:
         text += f"; rewrote {len(repaired)} missing document(s)"
     return text

@@ -90,37 +90,45 @@ def pending_units(s: Session, unit: str | None = None) -> list[str]:
     return sorted(s.scalars(q).all())
 
 
+def submit_in(s: Session, unit_code: str, actor: str, when: datetime,
+              serials: Sequence[int] | None = None) -> Submitted | None:
+    """In the caller's transaction: the unit's pending declarations (those of `serials` only,
+    when given: a 待提交清单 the unit sent back) into a new batch. None when none is pending."""
+    q = select(Declaration.serial).where(Declaration.unit_code == unit_code,
+                                         Declaration.status == "pending")
+    pending = list(s.scalars(q.order_by(Declaration.serial)))
+    if serials is not None:
+        wanted = set(serials)
+        pending = [x for x in pending if x in wanted]
+    if not pending:
+        return None
+    batch = Batch(batch_no=next_batch_no(s, unit_code, when), unit_code=unit_code,
+                  status="submitted", count=0, created_at=when)
+    s.add(batch)
+    s.flush()
+    for i in range(0, len(pending), IN_CHUNK):
+        s.execute(update(Declaration).where(
+            Declaration.serial.in_(pending[i:i + IN_CHUNK]),
+            Declaration.status == "pending").values(
+            status="submitted", batch_id=batch.id, submitted_at=when)
+            .execution_options(synchronize_session=False))
+    done = s.execute(select(Declaration.serial, Declaration.file_id, Declaration.row)
+                     .where(Declaration.batch_id == batch.id)
+                     .order_by(Declaration.serial)).all()
+    if not done:                      # another node took them all first
+        s.delete(batch)
+        return None
+    batch.count = len(done)
+    Q.add_audit(s, [{"at": when, "actor": actor, "action": "submit", "serial": serial,
+                     "file_id": file_id, "row": row, "detail": batch.batch_no}
+                    for serial, file_id, row in done])
+    log.info("unit=%s batch=%s submitted %d declarations", unit_code, batch.batch_no, len(done))
+    return Submitted(batch.id, batch.batch_no, unit_code, len(done))
+
+
 def _submit_unit(db: Database, unit_code: str, actor: str, when: datetime) -> Submitted | None:
-    def submit(s: Session) -> Submitted | None:
-        serials = list(s.scalars(select(Declaration.serial).where(
-            Declaration.unit_code == unit_code, Declaration.status == "pending")
-            .order_by(Declaration.serial)))
-        if not serials:
-            return None
-        batch = Batch(batch_no=next_batch_no(s, unit_code, when), unit_code=unit_code,
-                      status="submitted", count=0, created_at=when)
-        s.add(batch)
-        s.flush()
-        for i in range(0, len(serials), IN_CHUNK):
-            s.execute(update(Declaration).where(
-                Declaration.serial.in_(serials[i:i + IN_CHUNK]),
-                Declaration.status == "pending").values(
-                status="submitted", batch_id=batch.id, submitted_at=when)
-                .execution_options(synchronize_session=False))
-        done = s.execute(select(Declaration.serial, Declaration.file_id, Declaration.row)
-                         .where(Declaration.batch_id == batch.id)
-                         .order_by(Declaration.serial)).all()
-        if not done:                      # another node took them all first
-            s.delete(batch)
-            return None
-        batch.count = len(done)
-        Q.add_audit(s, [{"at": when, "actor": actor, "action": "submit", "serial": serial,
-                         "file_id": file_id, "row": row, "detail": batch.batch_no}
-                        for serial, file_id, row in done])
-        log.info("unit=%s batch=%s submitted %d declarations", unit_code, batch.batch_no,
-                 len(done))
-        return Submitted(batch.id, batch.batch_no, unit_code, len(done))
-    return numbered(db, f"unit={unit_code} submission", submit)
+    return numbered(db, f"unit={unit_code} submission",
+                    lambda s: submit_in(s, unit_code, actor, when))
 
 
 def submit_pending(instance: Instance, db: Database, *, unit: str | None = None,
@@ -138,6 +146,9 @@ def submit_pending(instance: Instance, db: Database, *, unit: str | None = None,
     for b in batches:
         b.documents = write_batch_documents(instance, db, b.batch_id)
     instance.changed(b.unit_code for b in batches)
+    from exchange.view.confirm import write_all     # late: the view imports this module's users
+
+    write_all(instance, db, [b.unit_code for b in batches])   # their 待提交清单, where kept
     return batches
 
 
@@ -206,6 +217,6 @@ def ensure_documents(instance: Instance, db: Database) -> list[Path]:
     return written
 
 
-__all__ = ["submit_pending", "write_batch_documents", "ensure_documents", "next_batch_no", "next_number",
+__all__ = ["submit_pending", "submit_in", "write_batch_documents", "ensure_documents", "next_batch_no", "next_number",
            "numbered",
            "Submitted", "roster_path", "review_book_path"]

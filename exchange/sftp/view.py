@@ -93,8 +93,13 @@ class View:
             outbox = sub_account_outbox(instance, unit_code, login)
         for folder in (inbox, outbox):
             folder.mkdir(parents=True, exist_ok=True)
-        return cls([Area("inbox", Path(os.path.realpath(inbox)), True),
-                    Area("outbox", Path(os.path.realpath(outbox)), False)])
+        areas = [Area("inbox", Path(os.path.realpath(inbox)), True),
+                 Area("outbox", Path(os.path.realpath(outbox)), False)]
+        if role == "centre":        # /notices: inbox/_centre/notices/ (exchange.view.notices)
+            notices = inbox / "notices"
+            notices.mkdir(exist_ok=True)
+            areas.append(Area("notices", Path(os.path.realpath(notices)), True))
+        return cls(areas)
 
     def canonical(self, path: str) -> str:
         """REALPATH: a normalised absolute virtual path, clamped at "/" like a chroot.

@@ -54,3 +54,15 @@ def decide_review(instance, db, book: Path, key: str, decisions: dict, name: str
     receipts = process_centre_inbox(instance, db)
     assert len(receipts) == 1
     return receipts[0]
+
+
+def fill_list(wb: openpyxl.Workbook, answer: str = "是", keep: set[int] | None = None) -> openpyxl.Workbook:
+    """A clerk's 待提交清单 (exchange.view.confirm): 确认提交 set to `answer`, and, as in Excel,
+    the rows of the declarations not in `keep` deleted (None: all kept)."""
+    ws = wb.worksheets[0]
+    ws["B4"] = answer
+    if keep is not None:
+        for row in range(ws.max_row, 10, -1):
+            if ws.cell(row, 1).value not in keep:
+                ws.delete_rows(row)
+    return wb

@@ -1,0 +1,102 @@
+"""Notices (issue 16.4): the centre's inbox/_centre/notices/ reaches the units it addresses."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import openpyxl
+
+from exchange import codes as C
+from exchange.intake.centre import process_centre_inbox
+from exchange.store.models import Account, Unit
+
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+def units(db) -> None:  # type: ignore[no-untyped-def]
+    with db.session() as s:
+        s.add(Unit(code="3001", name="东城社区", unit_type="30"))
+        s.add(Unit(code="4001", name="实验小学", unit_type="40"))
+        s.add(Account(login="c-a", unit_code="4001", role="class", scope="2024-A", failures=0))
+        s.add(Account(login="c-gone", unit_code="4001", role="class", scope="2024-B", failures=0,
+                      status="deleted"))
+
+
+def drop(instance, name: str, data: bytes) -> list[dict]:  # type: ignore[no-untyped-def]
+    folder = instance.unit_inbox("_centre") / "notices"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_bytes(data)
+    return []
+
+
+def got(instance, unit: str, sub: str = "") -> list[str]:  # type: ignore[no-untyped-def]
+    folder = instance.unit_outbox(unit) / sub / "notices" if sub else instance.unit_outbox(unit, "notices")
+    return sorted(p.name.split("-", 1)[1] for p in folder.glob("*")) if folder.is_dir() else []
+
+
+def centre_receipts(instance) -> list[dict]:  # type: ignore[no-untyped-def]
+    return [json.loads(p.read_text(encoding="utf-8"))
+            for p in sorted(instance.unit_outbox("_centre", "receipts").glob("*.json"))]
+
+
+def test_each_unit_finds_only_what_is_addressed_to_it(instance, db):  # type: ignore[no-untyped-def]
+    units(db)
+    drop(instance, "[全部]缴费通知.pdf", PDF)
+    drop(instance, "[类型30]社区通知.pdf", PDF)
+    drop(instance, "[1001，4001]名单.txt", "请核对名单。\n".encode("gb18030"))
+    drop(instance, "学校通知.txt", "收件单位：类型40\n下周一起开始学生参保登记。\n".encode("utf-8"))
+    wb = openpyxl.Workbook()
+    wb.active.append(["截止日期", "2026-12-31"])
+    wb.save(instance.unit_inbox("_centre") / "notices" / "[1002]表格.xlsx")
+    done = process_centre_inbox(instance, db)
+    assert len(done) == 5 and all(r["status"] == "accepted" for r in done), done
+    assert got(instance, "1001") == ["名单.txt", "缴费通知.pdf"]
+    assert got(instance, "1002") == ["缴费通知.pdf", "表格.xlsx"]
+    assert got(instance, "3001") == ["社区通知.pdf", "缴费通知.pdf"]
+    assert got(instance, "4001") == ["名单.txt", "学校通知.txt", "缴费通知.pdf"]
+    # The school's class login gets the school's notices; a deleted login does not.
+    assert got(instance, "4001", "@c-a") == ["名单.txt", "学校通知.txt", "缴费通知.pdf"]
+    assert not (instance.unit_outbox("4001") / "@c-gone").exists()
+    # The copies are the notices, byte for byte; the inbox is empty.
+    [pdf] = instance.unit_outbox("3001", "notices").glob("*社区通知.pdf")
+    assert pdf.read_bytes() == PDF
+    assert not list((instance.unit_inbox("_centre") / "notices").iterdir())
+    # The centre's receipts list who received each.
+    by_file = {r["file"]: r for r in centre_receipts(instance)}
+    assert [x["unit"] for x in by_file["[类型30]社区通知.pdf"]["recipients"]] == ["3001"]
+    assert [x["unit"] for x in by_file["[全部]缴费通知.pdf"]["recipients"]] == ["1001", "1002", "3001", "4001"]
+    assert by_file["学校通知.txt"]["recipients"] == [{"unit": "4001", "name": "实验小学", "sub_accounts": ["c-a"]}]
+
+
+def test_bad_notices_get_a_receipt_and_reach_nobody(instance, db):  # type: ignore[no-untyped-def]
+    units(db)
+    drop(instance, "通知.pdf", PDF)                                  # no address
+    drop(instance, "[1001,9999]通知.pdf", PDF)                       # 9999 unknown
+    drop(instance, "[类型77]通知.pdf", PDF)                          # no such type
+    drop(instance, "[全部]通知.exe", b"MZ\x90\x00")                   # not a notice type
+    drop(instance, "[全部]假的.pdf", b"<html>not a pdf</html>")      # content is not a PDF
+    drop(instance, "空白.txt", "收件单位：全部\n\n".encode())           # nothing after the address
+    done = {r["file"]: r for r in process_centre_inbox(instance, db)}
+    codes = {name: r["file_errors"][0]["code"] for name, r in done.items()}
+    assert codes == {"通知.pdf": C.NOTICE_NO_ADDRESS, "[1001,9999]通知.pdf": C.NOTICE_UNKNOWN_UNITS,
+                     "[类型77]通知.pdf": C.NOTICE_UNKNOWN_UNITS, "[全部]通知.exe": C.NOTICE_UNSAFE,
+                     "[全部]假的.pdf": C.NOTICE_UNSAFE, "空白.txt": C.NOTICE_EMPTY}
+    assert "9999" in done["[1001,9999]通知.pdf"]["file_errors"][0]["message"]
+    assert done["[全部]假的.pdf"]["status"] == "quarantined"
+    for unit in ("1001", "1002", "3001", "4001"):
+        assert got(instance, unit) == []
+
+
+def test_a_notice_left_in_processing_is_delivered_by_recovery(instance, db):  # type: ignore[no-untyped-def]
+    """A process that stopped after claiming a notice: recovery routes it as a notice again."""
+    from exchange.intake.watch import recover_centre
+
+    units(db)
+    work = instance.processing / "centre-20261205101010000000-notice~[类型30]停电通知.pdf"
+    work.parent.mkdir(parents=True, exist_ok=True)
+    work.write_bytes(PDF)
+    assert recover_centre(instance, db, force=True) == 1
+    assert got(instance, "3001") == ["停电通知.pdf"] and got(instance, "1001") == []
+    [receipt] = centre_receipts(instance)
+    assert receipt["file"] == "[类型30]停电通知.pdf" and receipt["kind"] == "notice"
+    assert not work.exists()
