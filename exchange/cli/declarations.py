@@ -4,37 +4,36 @@ from __future__ import annotations
 import click
 
 from exchange.cli import Context, pass_ctx
-from exchange.cli._render import emit_json, emit_table, period_bounds
+from exchange.cli._filters import Where, status_option, where_options
+from exchange.cli._render import emit_json, emit_table
 from exchange.review import queries as RQ
 
-COLUMNS = ["serial", "unit", "kind", "id_number", "name", "status", "batch_no", "created_at",
-           "decided_at", "reason"]
+COLUMNS = ["serial", "unit", "kind", "id_number", "name", "status", "enrolment", "batch_no",
+           "created_at", "decided_at", "reason"]
 
 
 @click.command("declarations")
-@click.option("--unit", help="Only this unit.")
-@click.option("--status", type=click.Choice(RQ.STATUSES), help="Only declarations in this state.")
-@click.option("--kind", help="Only this kind (employee_add, wage ...).")
-@click.option("--person", help="ID number or name.")
-@click.option("--batch", "batch_no", help="Only this batch number.")
-@click.option("--period", help="Imported in this period: YYYY, YYYYMM, YYYY-MM or YYYY-MM-DD.")
+@where_options("Imported")
+@status_option()
+@click.option("--enrolment", type=click.Choice(RQ.ENROLMENTS),
+              help="Only resident enrolments the system judged new (新参保), renewal (续保) or "
+                   "transfer_in (调入).")
+@click.option("--batch", "batch_no", help="Only this batch number (批次号).")
 @click.option("--limit", type=int, default=200, show_default=True, help="At most this many (newest first); 0 = all.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON array for programs.")
 @pass_ctx
-def declarations(ctx: Context, unit: str | None, status: str | None, kind: str | None,
-                 person: str | None, batch_no: str | None, period: str | None, limit: int,
-                 as_json: bool) -> None:
-    """List declarations (业务流水号) by unit, state, kind, person, batch or period.
+def declarations(ctx: Context, where: Where, status: str | None, enrolment: str | None,
+                 batch_no: str | None, limit: int, as_json: bool) -> None:
+    """List declarations (业务流水号) by unit, kind, state, person, batch and the day or month
+    they were imported (申报日期), as the query pages 待审核数据查询, 申报历史查询 and
+    已提交信息管理 did.
 
-    Example: exchange declarations --unit 1001 --status rejected --period 202611
+    Example: exchange declarations --unit 1001 --kind 职工增加申报 --state 审核不通过 --since 2026-11-01 --until 2026-11-30
     """
-    if kind and kind not in ctx.instance.rules.kinds:
-        raise click.BadParameter(f"unknown kind {kind!r} (known: {', '.join(sorted(ctx.instance.rules.kinds))})",
-                                 param_hint="--kind")
-    since, until = period_bounds(period)
+    conditions = where.resolve(ctx.instance.rules.kinds)
     with ctx.db.session() as s:
-        rows = RQ.declarations(s, unit=unit, status=status, kind=kind, person=person,
-                               batch=batch_no, since=since, until=until, limit=limit or None)
+        rows = RQ.declarations(s, status=status, batch=batch_no, enrolment=enrolment,
+                               limit=limit or None, **conditions)
     if as_json:
         emit_json([r.as_dict() for r in rows])
         return

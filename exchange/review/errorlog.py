@@ -32,12 +32,14 @@ def _headers(instance: Instance) -> list[str]:
 
 def export_errors(instance: Instance, s: Session, target: Path, *, unit: str | None = None,
                   since: datetime | None = None, until: datetime | None = None,
-                  person: str | None = None, code: str | None = None) -> int:
-    """Write the matching error-log entries to `target` (.xlsx or .csv); returns the count."""
+                  person: str | None = None, code: str | None = None, kind: str | None = None) -> int:
+    """Write the matching error-log entries (by unit, period, person, code and 业务标识 `kind`)
+    to `target` (.xlsx or .csv); returns the count."""
     from exchange.review.reports import error_rows
 
     rules = instance.rules
-    entries = error_rows(s, unit=unit, since=since, until=until, person=person, code=code)
+    entries = error_rows(s, unit=unit, since=since, until=until, person=person, code=code,
+                         kind=kind)
     lines = []
     for e, file_name in entries:
         kind = rules.kinds.get(e.kind or "")

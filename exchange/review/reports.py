@@ -30,6 +30,7 @@ from exchange.checks.resident import SCHOOL_TYPE
 from exchange.classes import listed_classes
 from exchange.residents import class_stop_members, unit_classes, with_class_members
 from exchange.review.display import change_lines, display_value
+from exchange.review.queries import person_clause, window_clause
 from exchange.store.db import Database
 from exchange.store.models import Batch, Declaration, FileRecord, Person, Photo, RowError, Unit
 
@@ -457,18 +458,16 @@ def class_payments_roster(instance: Instance, unit: Unit, dues: UnitDues, as_of:
 
 def error_rows(s: Session, *, unit: str | None = None, since: datetime | None = None,
                until: datetime | None = None, person: str | None = None, code: str | None = None,
-               limit: int | None = None) -> list[tuple[RowError, str | None]]:
-    """错误日志 entries (with their file's name), oldest first."""
+               kind: str | None = None, limit: int | None = None) -> list[tuple[RowError, str | None]]:
+    """错误日志 entries (with their file's name), oldest first; `kind` is the 业务标识."""
     q = (select(RowError, FileRecord.name).outerjoin(FileRecord, FileRecord.id == RowError.file_id)
          .order_by(RowError.created_at, RowError.id))
     if unit:
         q = q.where(RowError.unit_code == unit)
-    if since:
-        q = q.where(RowError.created_at >= since)
-    if until:
-        q = q.where(RowError.created_at < until)
-    if person:
-        q = q.where((RowError.id_number == person) | (RowError.name == person))
+    q = q.where(*window_clause(RowError.created_at, since, until),
+                *person_clause(RowError.id_number, RowError.name, person))
+    if kind:
+        q = q.where(RowError.kind == kind)
     if code:
         q = q.where((RowError.code == code) | RowError.code.like(code.rstrip(".") + ".%"))
     if limit:
