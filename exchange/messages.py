@@ -643,3 +643,19 @@ DOC_NAMES.update({
     "registration_book": "{stamp}.登记情况.xlsx",
 })
 # ---- end of issue 17 section --------------------------------------------------------------------
+
+# ---- issue 16 section (items 3, 6): new enrolment vs renewal vs transfer-in --------------------
+# What the system judged a resident enrolment to be, wherever the declaration appears.
+ENROLMENT_LABELS = {"new": "新参保", "renewal": "续保", "transfer_in": "调入"}
+ENROLMENT_WORDS = {
+    "kind_label": "{label}（{enrolment}）",          # the kind column of review/result workbooks
+    "column": "参保类型",                             # the roster's column
+    "from_unit": "调入（原单位 {unit}）",
+    "summary": "其中新参保 {new} 人，续保 {renewal} 人，调入 {transfer_in} 人。",
+}
+ROW_MESSAGES.update({
+    C.NOTE_ENROLMENT_NEW: "新参保：无该人员的参保档案，按新参保登记。",
+    C.NOTE_ENROLMENT_RENEWAL: "续保：本单位已有该人员的参保档案，按续保办理。",
+    C.NOTE_ENROLMENT_TRANSFER_IN: "调入：该人员原在单位 {from_unit} 参保，按调入办理。",
+})
+# ---- end of issue 16 section --------------------------------------------------------------------

@@ -22,8 +22,8 @@ from exchange.amounts.register import (DeclarationDue, UnitDues, class_payments,
                                        totals_by_unit_type, unit_dues)
 from exchange.config import CENTRE, Instance
 from exchange.kinds.spec import ColumnSpec, KindSpec, RuleSet
-from exchange.messages import (DIGEST_HEADERS as DH, DOC_NAMES, REPORT_NAMES, ROSTER_TITLES,
-                               ROSTER_WORDS as W)
+from exchange.messages import (DIGEST_HEADERS as DH, DOC_NAMES, ENROLMENT_LABELS, ENROLMENT_WORDS,
+                               REPORT_NAMES, ROSTER_TITLES, ROSTER_WORDS as W)
 from exchange.outputs.roster_book import write_roster_book
 from exchange.outputs.rosters import Column, Roster, RosterStats, Section, render_roster
 from exchange.checks.resident import SCHOOL_TYPE
@@ -41,7 +41,7 @@ ROSTER_FIELDS: dict[str, tuple[str, ...]] = {
     "wage": ("person_no", "name", "id_number", "staff_no", "start_month", "@old_wage", "wage"),
     "person_change": ("name", "id_number", "@changes"),
     "unit_change": ("@changes",),
-    "resident_add": ("name", "id_number", "household_head", "category", "class_code"),
+    "resident_add": ("name", "id_number", "@enrolment", "household_head", "category", "class_code"),
     "resident_suspend": ("name", "id_number", "reason", "class_code"),
     "class_transfer": ("name", "id_number", "target_class"),
     "household": ("head_id", "name", "phone", "operation"),
@@ -119,6 +119,10 @@ def kind_section(rules: RuleSet, kind: KindSpec, decls: Sequence[Declaration], *
                         Column(W["new_value"], 40)]
             for i in range(3):
                 getters.append(_change_getter(kind, tables, i))
+        elif name == "@enrolment":
+            columns.append(Column(ENROLMENT_WORDS["column"], 18, "center"))
+            getters.append(lambda d: ENROLMENT_LABELS.get((d.payload or {}).get("enrolment"), ""))
+            info = [*info, enrolment_summary(decls)]
         elif kind.has(name):
             col = kind.column(name)
             columns.append(_column(col))
@@ -133,6 +137,16 @@ def kind_section(rules: RuleSet, kind: KindSpec, decls: Sequence[Declaration], *
     # The first column carries "共 n 人"; make sure it is a text column.
     count_word = W["persons"] if kind.subject == "person" else W["items"]
     return Section(title, info, columns, rows, count_word)
+
+
+def enrolment_summary(decls: Iterable[Declaration]) -> str:
+    """其中新参保 x 人，续保 y 人，调入 z 人 of resident enrolments (a class's pupils not counted)."""
+    counts = dict.fromkeys(ENROLMENT_LABELS, 0)
+    for d in decls:
+        judged = (d.payload or {}).get("enrolment")
+        if judged in counts:
+            counts[judged] += 1
+    return ENROLMENT_WORDS["summary"].format(**counts)
 
 
 def _money_column(word: str, width: float = 22) -> Column:
