@@ -653,6 +653,8 @@ ENROLMENT_WORDS = {
     "from_unit": "调入（原单位 {unit}）",
     "summary": "其中新参保 {new} 人，续保 {renewal} 人，调入 {transfer_in} 人。",
 }
+ROSTER_TITLES["registration_months"] = "{centre}登记情况（按月）"
+ROSTER_WORDS.update({"reg_month": "申报月份", "reg_months_info": "{start} 至 {end}，按申报（导入）时间统计"})
 ROW_MESSAGES.update({
     C.NOTE_ENROLMENT_NEW: "新参保：无该人员的参保档案，按新参保登记。",
     C.NOTE_ENROLMENT_RENEWAL: "续保：本单位已有该人员的参保档案，按续保办理。",

@@ -18,7 +18,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from exchange.checks import ids
-from exchange.amounts.register import (DeclarationDue, UnitDues, class_payments, registration,
+from exchange.amounts.register import (MONTH_ITEMS, DeclarationDue, UnitDues, class_payments,
+                                       registration, registration_months,
                                        totals_by_unit_type, unit_dues)
 from exchange.config import CENTRE, Instance
 from exchange.kinds.spec import ColumnSpec, KindSpec, RuleSet
@@ -453,7 +454,24 @@ def registration_roster(instance: Instance, s: Session, unit: Unit, since: datet
                _money_column("amount_due", 30)]
     title = ROSTER_TITLES["registration"].format(centre=instance.settings.name)
     section = Section(title, [*info, W["reg_insured"] + f"：{reg.insured}"], columns, rows, W["items"])
-    return Roster([section], as_of, signatures=False, title=title)
+    sections = [section]
+    if since is not None and until is not None and (
+            rules.serves_residents(unit.unit_type) or any(x.item in MONTH_ITEMS for x in reg.lines)):
+        sections.append(registration_months_section(instance, s, unit, until))
+    return Roster(sections, as_of, signatures=False, title=title)
+
+
+def registration_months_section(instance: Instance, s: Session, unit: Unit, until: datetime) -> Section:
+    """登记情况（按月）: 新参保/续保/调入/暂停 per month, from January of the period's year to its end."""
+    start = datetime((until - timedelta(microseconds=1)).year, 1, 1)
+    months = registration_months(s, unit.code, start, until)
+    columns = [Column(W["reg_month"], 24, "center", fixed=True),
+               *[Column(W[f"reg_{item}"], 26, "right", total=True) for item in MONTH_ITEMS]]
+    rows = [[month, *[counts[item] for item in MONTH_ITEMS]] for month, counts in months]
+    info = [*_unit_info(unit, unit.code), W["reg_months_info"].format(
+        start=months[0][0] if months else "", end=months[-1][0] if months else "")]
+    title = ROSTER_TITLES["registration_months"].format(centre=instance.settings.name)
+    return Section(title, info, columns, rows, W["items"])
 
 
 def class_payments_roster(instance: Instance, unit: Unit, dues: UnitDues, as_of: date) -> Roster:
