@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 import click
 
@@ -184,9 +185,10 @@ def registration_cmd(ctx: Context, unit: str, period: str | None, by_month: bool
     with ctx.db.session() as s:
         if by_month:
             months = registration_months(s, unit, since, until)
-            data = {"unit": unit, "period": label,
-                    "months": [{"month": m, **counts} for m, counts in months],
-                    "total": {item: sum(c[item] for _, c in months) for item in MONTH_ITEMS}}
+            data: dict[str, Any] = {
+                "unit": unit, "period": label,
+                "months": [{"month": m, **counts} for m, counts in months],
+                "total": {item: sum(c[item] for _, c in months) for item in MONTH_ITEMS}}
             _table_or_json(data, as_json, f"registration {unit} {label} by month",
                            ["month", *MONTH_ITEMS], "months",
                            ", ".join(f"{item} {n}" for item, n in data["total"].items()))

@@ -42,9 +42,9 @@ def export_errors(instance: Instance, s: Session, target: Path, *, unit: str | N
                          kind=kind)
     lines = []
     for e, file_name in entries:
-        kind = rules.kinds.get(e.kind or "")
+        spec = rules.kinds.get(e.kind or "")
         lines.append([f"{e.created_at:%Y-%m-%d %H:%M:%S}", e.unit_code,
-                      kind.label if kind else (e.kind or ""), file_name or "", e.row, e.id_number,
+                      spec.label if spec else (e.kind or ""), file_name or "", e.row, e.id_number,
                       e.name, e.column, e.code, e.message])
     headers = _headers(instance)
     if target.suffix.lower() == ".csv":

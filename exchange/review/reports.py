@@ -122,7 +122,7 @@ def kind_section(rules: RuleSet, kind: KindSpec, decls: Sequence[Declaration], *
                 getters.append(_change_getter(kind, tables, i))
         elif name == "@enrolment":
             columns.append(Column(ENROLMENT_WORDS["column"], 18, "center"))
-            getters.append(lambda d: ENROLMENT_LABELS.get((d.payload or {}).get("enrolment"), ""))
+            getters.append(lambda d: ENROLMENT_LABELS.get(str((d.payload or {}).get("enrolment")), ""))
             info = [*info, enrolment_summary(decls)]
         elif kind.has(name):
             col = kind.column(name)
