@@ -653,6 +653,9 @@ ENROLMENT_WORDS = {
     "from_unit": "调入（原单位 {unit}）",
     "summary": "其中新参保 {new} 人，续保 {renewal} 人，调入 {transfer_in} 人。",
 }
+# How the query pages named the states, beside DECLARATION_STATUS_LABELS (`--state`).
+STATUS_ALIASES = {"待审核": "submitted", "通过": "approved",
+                  "不通过": "rejected", "回退": "withdrawn"}
 ROSTER_TITLES["registration_months"] = "{centre}登记情况（按月）"
 ROSTER_WORDS.update({"reg_month": "申报月份", "reg_months_info": "{start} 至 {end}，按申报（导入）时间统计"})
 ROW_MESSAGES.update({

@@ -51,10 +51,10 @@ def where_options(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any
     """Add --unit, --kind, --person, --period, --since and --until to a command, which receives
     them as one `where` (a Where); `what` names the time the range bounds."""
     options = [
-        click.option("--unit", help="Only this unit (单位编号)."),
-        click.option("--kind", help="Only this kind: its name (employee_add) or as the pages "
-                                    "call it (职工增加申报, 居民参保 ...)."),
-        click.option("--person", help="证件号码 (ID number) or 姓名 (exact name)."),
+        click.option("--unit", help="Only this unit (its code)."),
+        click.option("--kind", help="Only this kind: its name (employee_add), its label or its "
+                                    "template's title, as the query pages named it."),
+        click.option("--person", help="An ID number, or a name (exact)."),
         click.option("--period", help=f"{what} in this year, month or day ({DATE_HELP})."),
         click.option("--since", help=f"{what} on or after this day or month ({DATE_HELP})."),
         click.option("--until", help=f"{what} on or before this day or month, which is included "
@@ -73,7 +73,7 @@ def where_options(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any
 
 
 def status_option(help_text: str = "Only declarations in this state: pending, submitted, approved, "
-                                   "rejected, withdrawn, or 待提交, 已提交/待审核, 审核通过, 审核不通过, 已回退."
+                                   "rejected, withdrawn, or its Chinese label as the pages show it."
                   ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """--status (alias --state) for a declaration state, in English or as the pages say it."""
     def to_status(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

@@ -27,7 +27,7 @@ def batches(ctx: click.Context) -> None:
 @batches.command("list")
 @where_options("Submitted")
 @click.option("--status", "--state", "status", type=click.Choice(["submitted", "reviewed"]),
-              help="Only batches in this state (submitted: 待审核; reviewed: 已审核).")
+              help="Only batches in this state (submitted: waiting for review; reviewed: decided).")
 @click.option("--limit", type=int, default=100, show_default=True, help="At most this many (newest first).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON array for programs.")
 @pass_ctx

@@ -16,9 +16,8 @@ COLUMNS = ["serial", "unit", "kind", "id_number", "name", "status", "enrolment",
 @where_options("Imported")
 @status_option()
 @click.option("--enrolment", type=click.Choice(RQ.ENROLMENTS),
-              help="Only resident enrolments the system judged new (新参保), renewal (续保) or "
-                   "transfer_in (调入).")
-@click.option("--batch", "batch_no", help="Only this batch number (批次号).")
+              help="Only resident enrolments the system judged new, renewal or transfer_in.")
+@click.option("--batch", "batch_no", help="Only this batch number.")
 @click.option("--limit", type=int, default=200, show_default=True, help="At most this many (newest first); 0 = all.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON array for programs.")
 @pass_ctx

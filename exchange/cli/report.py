@@ -168,7 +168,7 @@ def dues_cmd(ctx: Context, unit: str, month: str | None, as_json: bool) -> None:
 @click.option("--period", help="YYYY, YYYYMM, YYYY-MM or YYYY-MM-DD (default: this month; this "
                                "year with --by-month).")
 @click.option("--by-month", is_flag=True,
-              help="新参保 / 续保 / 调入 / 暂停 counts month by month over the period instead.")
+              help="New, renewal, transfer-in and suspension counts month by month instead.")
 @money_json
 @pass_ctx
 def registration_cmd(ctx: Context, unit: str, period: str | None, by_month: bool, as_json: bool) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from exchange.errors import NotFound
 from exchange.kinds.spec import KindSpec
-from exchange.messages import DECLARATION_STATUS_LABELS
+from exchange.messages import DECLARATION_STATUS_LABELS, STATUS_ALIASES
 from exchange.store.models import Batch, Declaration, FileRecord, RowError, Unit
 
 STATUSES = ("pending", "submitted", "approved", "rejected", "withdrawn")
@@ -207,9 +207,9 @@ __all__ = ["batches", "batch_by_no", "declarations", "summary", "BatchRow", "Dec
 def _day_text(text: str) -> str:
     """'2026/12/1', '2026.12', '2026年12月1日', full-width digits -> '2026-12-1', '2026-12'."""
     t = unicodedata.normalize("NFKC", text).strip()
-    for sep in ("/", ".", "年", "月"):
+    for sep in ("/", ".", "年", "月"):  # input grammar
         t = t.replace(sep, "-")
-    return t.replace("日", "").strip("-")
+    return t.replace("日", "").strip("-")  # input grammar
 
 
 def parse_period(text: str) -> tuple[datetime, datetime]:
@@ -259,10 +259,10 @@ def status_of(text: str) -> str:
     if t.lower() in STATUSES:
         return t.lower()
     for status, label in DECLARATION_STATUS_LABELS.items():
-        if t in (label, label.removeprefix("审核"), label.removeprefix("已")):
+        if t == label:
             return status
-    if t == "待审核":
-        return "submitted"
+    if t in STATUS_ALIASES:
+        return STATUS_ALIASES[t]
     raise ValueError(f"unknown state {text!r} (known: {', '.join(STATUSES)}, "
                      f"{'/'.join(DECLARATION_STATUS_LABELS.values())})")
 
