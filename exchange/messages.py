@@ -667,3 +667,12 @@ ROW_MESSAGES.update({
     C.NOTE_ENROLMENT_TRANSFER_IN: "调入：该人员原在单位 {from_unit} 参保，按调入办理。",
 })
 # ---- end of issue 16 section --------------------------------------------------------------------
+
+# ---- issue 16 item 6: the declarations query exported (导出Excel) ---------------------------------
+DECLARATION_EXPORT = {
+    "sheet": "申报查询",
+    "headers": {"serial": "业务流水号", "unit": "单位编号", "kind": "业务类型", "id_number": "证件号码",
+                "name": "姓名", "status": "状态", "enrolment": "参保类型", "batch_no": "批次号",
+                "created_at": "申报时间", "submitted_at": "提交时间", "decided_at": "审核时间",
+                "reason": "不通过原因", "reviewer": "审核人", "file": "原文件", "row": "行号"},
+}

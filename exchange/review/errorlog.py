@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 from datetime import datetime
 from pathlib import Path
+from typing import Any, Sequence
 
 from openpyxl import Workbook
 from sqlalchemy.orm import Session
@@ -46,7 +47,14 @@ def export_errors(instance: Instance, s: Session, target: Path, *, unit: str | N
         lines.append([f"{e.created_at:%Y-%m-%d %H:%M:%S}", e.unit_code,
                       spec.label if spec else (e.kind or ""), file_name or "", e.row, e.id_number,
                       e.name, e.column, e.code, e.message])
-    headers = _headers(instance)
+    return write_table(target, REPORT_NAMES["errors"], _headers(instance), WIDTHS, lines,
+                       text_columns=(1, 5))
+
+
+def write_table(target: Path, sheet: str, headers: Sequence[str], widths: Sequence[float],
+                lines: Sequence[Sequence[Any]], *, text_columns: Sequence[int] = ()) -> int:
+    """A query's answer as the pages' 导出Excel gave it: `target` .csv (UTF-8 with BOM) or .xlsx
+    (one sheet, frozen header, `text_columns` written as text); returns the count of lines."""
     if target.suffix.lower() == ".csv":
         with atomic_open(target, "w", encoding="utf-8-sig") as fh:
             out = csv.writer(fh)
@@ -55,17 +63,17 @@ def export_errors(instance: Instance, s: Session, target: Path, *, unit: str | N
                 out.writerow(["" if v is None else csv_cell(v) for v in line])
         return len(lines)
     wb = Workbook(write_only=True)
-    ws = wb.create_sheet(REPORT_NAMES["errors"])
-    for i, width in enumerate(WIDTHS, start=1):
+    ws = wb.create_sheet(sheet)
+    for i, width in enumerate(widths, start=1):
         ws.column_dimensions[column_letter(i)].width = width
     ws.freeze_panes = "A2"
     ws.append([text_cell(ws, h, font=HEADER_FONT, fill=HEADER_FILL) for h in headers])
     for line in lines:
-        ws.append([text_cell(ws, v, force_text=i in (1, 5)) if v is not None else None
+        ws.append([text_cell(ws, v, force_text=i in text_columns) if v is not None else None
                    for i, v in enumerate(line)])
     with atomic_path(target) as tmp:
         wb.save(tmp)
     return len(lines)
 
 
-__all__ = ["export_errors", "EXPORT_FIELDS"]
+__all__ = ["export_errors", "write_table", "EXPORT_FIELDS"]

@@ -159,3 +159,29 @@ def test_conditions_a_clerk_mistypes_are_refused_with_the_option_named(home, ins
     for args, word in cases:
         result = CliRunner().invoke(cli, ["--home", str(home), *args])
         assert result.exit_code == 2 and word in result.output, (args, result.output)
+
+
+def test_declarations_export_is_the_query_as_a_workbook_or_csv(home, instance, db, community, tmp_path):  # type: ignore[no-untyped-def]
+    """Changchun's 新参保查询 with 下载报表: the rows of the query, labelled as the pages did."""
+    _setup(home, instance, db, tmp_path)
+    target = tmp_path / "新参保.xlsx"
+    out = run(home, "declarations", "--enrolment", "new", "--since", "2026-12-01", "--until", "2026-12-31",
+              "--export", str(target), "--limit", "1").output
+    with db.session() as s:
+        [d] = [d for d in s.scalars(select(Declaration)) if (d.payload or {}).get("enrolment") == "new"]
+    assert out.strip() == f"wrote 1 declaration(s) to {target}"
+    sheet = openpyxl.load_workbook(target).worksheets[0]
+    header = [c.value for c in sheet[1]]
+    [row] = [dict(zip(header, (c.value for c in r))) for r in sheet.iter_rows(min_row=2)]
+    assert (row["业务流水号"], row["证件号码"], row["姓名"], row["业务类型"], row["状态"], row["参保类型"],
+            row["申报时间"], row["单位编号"]) == (d.serial, d.id_number, d.name, "城乡居民参保申报", "待提交",
+                                           "新参保", "2026-12-02 09:00:00", "C3001")
+    assert sheet.cell(2, header.index("证件号码") + 1).data_type == "s"
+    # Every match, whatever --limit says; CSV with a BOM for Excel.
+    target = tmp_path / "全部.csv"
+    run(home, "declarations", "--since", "2026-11", "--export", str(target), "--limit", "1")
+    with target.open(encoding="utf-8-sig") as fh:
+        lines = fh.read().splitlines()
+    assert len(lines) - 1 == len(_serials(db, lambda d: True)) == 5
+    refused = CliRunner().invoke(cli, ["--home", str(home), "declarations", "--export", str(tmp_path / "x.txt")])
+    assert refused.exit_code == 2 and "--export" in refused.output
