@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Callable
 
 import click
@@ -33,15 +32,15 @@ class Where:
                 kind = RQ.kind_of(kinds, self.kind)
             except ValueError as exc:
                 raise click.BadParameter(str(exc), param_hint="--kind") from exc
-        bounds: tuple[datetime | None, datetime | None] = (None, None)
         for hint, value in (("--period", self.period), ("--since", self.since), ("--until", self.until)):
             try:
-                bounds = RQ.date_range(self.period, self.since, self.until) if value else bounds
+                if value:
+                    RQ.parse_period(value)      # each date alone, to name the one that is wrong
             except ValueError as exc:
                 raise click.BadParameter(str(exc), param_hint=hint) from exc
-        since, until = bounds
+        since, until = RQ.date_range(self.period, self.since, self.until)
         if since and until and since >= until:
-            raise click.BadParameter("the range is empty: --since comes after --until",
+            raise click.BadParameter("the range is empty: it starts after it ends",
                                      param_hint="--since")
         return {"unit": self.unit or None, "kind": kind, "person": self.person or None,
                 "since": since, "until": until}

@@ -185,3 +185,9 @@ def test_declarations_export_is_the_query_as_a_workbook_or_csv(home, instance, d
     assert len(lines) - 1 == len(_serials(db, lambda d: True)) == 5
     refused = CliRunner().invoke(cli, ["--home", str(home), "declarations", "--export", str(tmp_path / "x.txt")])
     assert refused.exit_code == 2 and "--export" in refused.output
+
+
+def test_a_wrong_date_is_blamed_on_its_own_option(home, instance, db):  # type: ignore[no-untyped-def]
+    result = CliRunner().invoke(cli, ["--home", str(home), "errors", "--period", "2026",
+                                      "--since", "2026-02-30"])
+    assert result.exit_code == 2 and "--since" in result.output and "--period" not in result.output
