@@ -155,3 +155,13 @@ ROW_CODES = ROW_CODES + (SUBMIT_NOT_LISTED,)  # type: ignore[assignment]
 NOTE_SUBMITTED = "note.submitted"              # a listed declaration went into batch {batch}
 NOTE_CODES = NOTE_CODES + (NOTE_SUBMITTED,)  # type: ignore[assignment]
 # ---- end of issue 16.4 / 16.5 section -----------------------------------------------------------
+# ---- issue 16 section (items 3, 6): new enrolment vs renewal vs transfer-in --------------------
+# The receipt's note beside each accepted 城乡居民参保 row: what the system judged the row to be
+# (payload["enrolment"]); one code each, so programs read it from the code alone.
+NOTE_ENROLMENT_NEW = "note.enrolment_new"                  # 新参保: no archive anywhere
+NOTE_ENROLMENT_RENEWAL = "note.enrolment_renewal"          # 续保: an archive in this unit
+NOTE_ENROLMENT_TRANSFER_IN = "note.enrolment_transfer_in"  # 调入: an archive in another unit
+NOTE_ENROLMENT = {"new": NOTE_ENROLMENT_NEW, "renewal": NOTE_ENROLMENT_RENEWAL,
+                  "transfer_in": NOTE_ENROLMENT_TRANSFER_IN}
+NOTE_CODES = NOTE_CODES + tuple(NOTE_ENROLMENT.values())  # type: ignore[assignment]
+# ---- end of issue 16 section --------------------------------------------------------------------

@@ -155,12 +155,15 @@ MASTER_WORDS = {
 }
 
 
-def _safe(template: str, params: Mapping[str, Any]) -> str:
-    class Missing(dict):
-        def __missing__(self, key: str) -> str:
-            return "{" + key + "}"
+class _Missing(dict):  # type: ignore[type-arg]
+    """A placeholder without its parameter stays as written. Defined once: a class made per
+    message cost 50 µs, a second per 20,000 receipt notes."""
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
 
-    return template.format_map(Missing({k: ("" if v is None else v) for k, v in params.items()}))
+
+def _safe(template: str, params: Mapping[str, Any]) -> str:
+    return template.format_map(_Missing({k: ("" if v is None else v) for k, v in params.items()}))
 
 
 def _phrased(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -786,3 +789,32 @@ CONFIRM_WORDS = {
     "confirm_stem": "提交确认",          # 提交确认.txt sent back: one line naming the 清单编号
 }
 # ---- end of issue 16.4 / 16.5 section -----------------------------------------------------------
+# ---- issue 16 section (items 3, 6): new enrolment vs renewal vs transfer-in --------------------
+# What the system judged a resident enrolment to be, wherever the declaration appears.
+ENROLMENT_LABELS = {"new": "新参保", "renewal": "续保", "transfer_in": "调入"}
+ENROLMENT_WORDS = {
+    "kind_label": "{label}（{enrolment}）",          # the kind column of review/result workbooks
+    "column": "参保类型",                             # the roster's column
+    "from_unit": "调入（原单位 {unit}）",
+    "summary": "其中新参保 {new} 人，续保 {renewal} 人，调入 {transfer_in} 人。",
+}
+# How the query pages named the states, beside DECLARATION_STATUS_LABELS (`--state`).
+STATUS_ALIASES = {"待审核": "submitted", "通过": "approved",
+                  "不通过": "rejected", "回退": "withdrawn"}
+ROSTER_TITLES["registration_months"] = "{centre}登记情况（按月）"
+ROSTER_WORDS.update({"reg_month": "申报月份", "reg_months_info": "{start} 至 {end}，按申报（导入）时间统计"})
+ROW_MESSAGES.update({
+    C.NOTE_ENROLMENT_NEW: "新参保：无该人员的参保档案，按新参保登记。",
+    C.NOTE_ENROLMENT_RENEWAL: "续保：本单位已有该人员的参保档案，按续保办理。",
+    C.NOTE_ENROLMENT_TRANSFER_IN: "调入：该人员原在单位 {from_unit} 参保，按调入办理。",
+})
+# ---- end of issue 16 section --------------------------------------------------------------------
+
+# ---- issue 16 item 6: the declarations query exported (导出Excel) ---------------------------------
+DECLARATION_EXPORT = {
+    "sheet": "申报查询",
+    "headers": {"serial": "业务流水号", "unit": "单位编号", "kind": "业务类型", "id_number": "证件号码",
+                "name": "姓名", "status": "状态", "enrolment": "参保类型", "batch_no": "批次号",
+                "created_at": "申报时间", "submitted_at": "提交时间", "decided_at": "审核时间",
+                "reason": "不通过原因", "reviewer": "审核人", "file": "原文件", "row": "行号"},
+}

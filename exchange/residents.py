@@ -190,6 +190,12 @@ class ResidentHooks:
             return (Finding(row, C.NOTE_CLASS_SAVED, col.header, col.field, {
                 "class_code": values["class_code"], "name": values.get("name") or "",
                 "operation": "class_renamed" if known else "class_added"}),)
+        if self.kind.effect == INSURE:
+            judged = enrolment(values, ctx)
+            person = ctx.person(values)
+            col = self.kind.column("id_number")
+            return (Finding(row, C.NOTE_ENROLMENT[judged], col.header, col.field,
+                            {"from_unit": person.unit_code if person is not None else ""}),)
         if self.kind.effect == SUSPEND and is_class_stop(values):
             members = facts_of(ctx).class_members.get(values["class_code"], ())
             col = self.kind.column("class_code")

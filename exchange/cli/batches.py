@@ -4,11 +4,13 @@ from __future__ import annotations
 import click
 
 from exchange.cli import Context, pass_ctx
+from exchange.cli._filters import Where, where_options
 from exchange.cli._render import emit_json, emit_made, emit_table, records
 from exchange.review import queries as RQ
 
 BATCH_COLUMNS = ["batch_no", "unit", "status", "count", "approved", "rejected", "waiting",
                  "created_at", "reviewed_at"]
+NO_CONDITIONS = Where(None, None, None, None, None, None)   # `exchange batches` alone
 
 
 @click.group("batches", invoke_without_command=True)
@@ -23,19 +25,23 @@ def batches(ctx: click.Context) -> None:
 
 
 @batches.command("list")
-@click.option("--unit", help="Only this unit's batches.")
-@click.option("--status", type=click.Choice(["submitted", "reviewed"]), help="Only batches in this state.")
+@where_options("Submitted")
+@click.option("--status", "--state", "status", type=click.Choice(["submitted", "reviewed"]),
+              help="Only batches in this state (submitted: waiting for review; reviewed: decided).")
 @click.option("--limit", type=int, default=100, show_default=True, help="At most this many (newest first).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON array for programs.")
 @pass_ctx
-def list_batches(ctx: Context, unit: str | None = None, status: str | None = None, limit: int = 100,
-                 as_json: bool = False) -> None:
-    """List batches with their review progress, newest first.
+def list_batches(ctx: Context, where: Where | None = None, status: str | None = None,
+                 limit: int = 100, as_json: bool = False) -> None:
+    """List batches with their review progress, newest first: by unit, state, the day or month
+    they were submitted, and (like the pages' 申报类型 and 证件号码) the kinds or the person
+    they hold.
 
-    Example: exchange batches list --unit 1001 --status submitted
+    Example: exchange batches list --unit 1001 --kind employee_add --since 2026-11 --until 2026-12
     """
+    conditions = (where or NO_CONDITIONS).resolve(ctx.instance.rules.kinds)
     with ctx.db.session() as s:
-        rows = RQ.batches(s, unit=unit, status=status, limit=limit)
+        rows = RQ.batches(s, status=status, limit=limit, **conditions)
     if as_json:
         emit_json([r.as_dict() for r in rows])
         return

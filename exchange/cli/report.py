@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 import click
 
@@ -164,23 +165,38 @@ def dues_cmd(ctx: Context, unit: str, month: str | None, as_json: bool) -> None:
 
 @report.command("registration")
 @click.option("--unit", required=True, help="The unit.")
-@click.option("--period", help="YYYY, YYYYMM, YYYY-MM or YYYY-MM-DD (default: this month).")
+@click.option("--period", help="YYYY, YYYYMM, YYYY-MM or YYYY-MM-DD (default: this month; this "
+                               "year with --by-month).")
+@click.option("--by-month", is_flag=True,
+              help="New, renewal, transfer-in and suspension counts month by month instead.")
 @money_json
 @pass_ctx
-def registration_cmd(ctx: Context, unit: str, period: str | None, as_json: bool) -> None:
+def registration_cmd(ctx: Context, unit: str, period: str | None, by_month: bool, as_json: bool) -> None:
     """登记情况: new, renewed, transferred-in and suspended residents (or employees added and
-    stopped) declared in the period, the unit's insured count and the amount due.
+    stopped) declared in the period, the unit's insured count and the amount due; with
+    --by-month, the resident counts of each month of the period.
 
-    Example: exchange report registration --unit C3001 --period 2026 --json
+    Example: exchange report registration --unit C3001 --period 2026 --by-month
     """
-    from exchange.amounts.register import registration
+    from exchange.amounts.register import MONTH_ITEMS, registration, registration_months
 
-    label = period or f"{date.today():%Y%m}"
+    label = period or (f"{date.today():%Y}" if by_month else f"{date.today():%Y%m}")
     since, until = period_bounds(label)
     with ctx.db.session() as s:
+        if by_month:
+            months = registration_months(s, unit, since, until)
+            data: dict[str, Any] = {
+                "unit": unit, "period": label,
+                "months": [{"month": m, **counts} for m, counts in months],
+                "total": {item: sum(c[item] for _, c in months) for item in MONTH_ITEMS}}
+            _table_or_json(data, as_json, f"registration {unit} {label} by month",
+                           ["month", *MONTH_ITEMS], "months",
+                           ", ".join(f"{item} {n}" for item, n in data["total"].items()))
+            return
         reg = registration(ctx.instance.rules, s, unit, since, until, label)
     data = reg.as_dict()
     _table_or_json(data, as_json, f"registration {unit} {label}", ["item", "count", "due"], "lines",
                    f"insured {reg.insured}, due {data['due']}")
+
 
 COMMANDS = [report]

@@ -6,7 +6,9 @@ from pathlib import Path
 from typing import IO, Any, Iterable
 
 from exchange.intake.names import safe_name
-from exchange.messages import RECEIPT_WORDS as W, RENAMED_NOTE, STATUS_LABELS, WITHDRAWN_HINT
+from exchange.codes import NOTE_ENROLMENT
+from exchange.messages import (ENROLMENT_WORDS, RECEIPT_WORDS as W, RENAMED_NOTE, STATUS_LABELS,
+                               WITHDRAWN_HINT)
 from exchange.results import FileResult, RowOutcome
 from exchange.text import json_text, travel_safe
 
@@ -76,6 +78,8 @@ def receipt_text(result: FileResult, rows: Iterable[dict[str, Any]], max_lines: 
         lines.append(W["quarantined"] if result.quarantined else W["archived"])
         return travel_safe("\n".join(lines) + "\n")
     lines.append(W["counts"].format(**result.counts.as_dict()))
+    summary_at = len(lines)            # 其中新参保 x 人 ..., once the rows are counted
+    enrolments = {code: 0 for code in NOTE_ENROLMENT.values()}
     if result.error_book_name:
         lines.append(W["error_book"].format(name=result.error_book_name))
     if result.counts.accepted and result.awaits_submission:
@@ -87,6 +91,9 @@ def receipt_text(result: FileResult, rows: Iterable[dict[str, Any]], max_lines: 
     shown = 0
     more = 0
     for row in rows:
+        for note in row.get("notes", []):          # counted beyond the lines shown too
+            if note["code"] in enrolments:
+                enrolments[note["code"]] += 1
         if shown == 0:
             lines += ["", W["rows_header"]]
         if shown >= max_lines:
@@ -100,6 +107,9 @@ def receipt_text(result: FileResult, rows: Iterable[dict[str, Any]], max_lines: 
         shown += 1
     if more:
         lines.append(W["more_rows"].format(more=more))
+    if any(enrolments.values()):
+        lines.insert(summary_at, ENROLMENT_WORDS["summary"].format(
+            **{kind: enrolments[code] for kind, code in NOTE_ENROLMENT.items()}))
     lines.append("")
     lines.append(W["archived"])
     return travel_safe("\n".join(lines) + "\n")

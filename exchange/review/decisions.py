@@ -30,7 +30,7 @@ from exchange.outputs.review_book import REVIEW_KIND
 from exchange.outputs.templates import build_template, save_workbook
 from exchange.read.header import locate_header, map_columns, row_cells
 from exchange.residents import class_stop_members
-from exchange.review.display import content, kind_label, member_lines, status_label
+from exchange.review.display import content, declaration_label, member_lines, status_label
 from exchange.review.effects import apply_effect
 from exchange.store import queries as Q
 from exchange.store.db import Database
@@ -403,7 +403,7 @@ def _result_documents(instance: Instance, batch: Batch, unit_name: str, unit_typ
     labels = {APPROVED: CONCLUSIONS[APPROVED][0], REJECTED: CONCLUSIONS[REJECTED][0]}
     lines = []
     for d in decls:
-        label, conclusion = kind_label(rules.kinds, d.kind), labels.get(d.status, UNDECIDED_LABEL)
+        label, conclusion = declaration_label(rules.kinds, d), labels.get(d.status, UNDECIDED_LABEL)
         class_name, pupils = member_lines(d, members)
         lines.append(ResultLine(d.serial, label, d.id_number, class_name or d.name,
                                 content(rules.kinds.get(d.kind), d.payload or {}, d.old_values,

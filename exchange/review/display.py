@@ -4,7 +4,8 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from exchange.kinds.spec import CodeTable, ColumnSpec, KindSpec
-from exchange.messages import DECLARATION_STATUS_LABELS, REVIEW_WORDS as RW
+from exchange.messages import (DECLARATION_STATUS_LABELS, ENROLMENT_LABELS, ENROLMENT_WORDS,
+                               REVIEW_WORDS as RW)
 
 # Columns that say who the declaration is about; the "content" summary leaves them out.
 WHO_FIELDS = ("id_number", "name", "person_no")
@@ -117,6 +118,24 @@ def status_label(status: str) -> str:
 def kind_label(kinds: dict[str, KindSpec], kind: str) -> str:
     spec = kinds.get(kind)
     return spec.label if spec else kind
+
+
+def enrolment_label(payload: dict[str, Any] | None) -> str:
+    """新参保 / 续保 / 调入（原单位 X） of a resident enrolment; "" for any other declaration."""
+    p = payload or {}
+    judged = p.get("enrolment")
+    if judged not in ENROLMENT_LABELS:
+        return ""
+    if judged == "transfer_in" and p.get("from_unit"):
+        return ENROLMENT_WORDS["from_unit"].format(unit=p["from_unit"])
+    return ENROLMENT_LABELS[judged]
+
+
+def declaration_label(kinds: dict[str, KindSpec], d: Any) -> str:
+    """The kind as a declaration's row shows it: "城乡居民参保申报（续保）" for an enrolment."""
+    label = kind_label(kinds, d.kind)
+    judged = enrolment_label(d.payload)
+    return ENROLMENT_WORDS["kind_label"].format(label=label, enrolment=judged) if judged else label
 
 
 def first(items: Iterable[Any]) -> Any:

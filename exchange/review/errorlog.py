@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 from datetime import datetime
 from pathlib import Path
+from typing import Any, Sequence
 
 from openpyxl import Workbook
 from sqlalchemy.orm import Session
@@ -32,19 +33,28 @@ def _headers(instance: Instance) -> list[str]:
 
 def export_errors(instance: Instance, s: Session, target: Path, *, unit: str | None = None,
                   since: datetime | None = None, until: datetime | None = None,
-                  person: str | None = None, code: str | None = None) -> int:
-    """Write the matching error-log entries to `target` (.xlsx or .csv); returns the count."""
+                  person: str | None = None, code: str | None = None, kind: str | None = None) -> int:
+    """Write the matching error-log entries (by unit, period, person, code and 业务标识 `kind`)
+    to `target` (.xlsx or .csv); returns the count."""
     from exchange.review.reports import error_rows
 
     rules = instance.rules
-    entries = error_rows(s, unit=unit, since=since, until=until, person=person, code=code)
+    entries = error_rows(s, unit=unit, since=since, until=until, person=person, code=code,
+                         kind=kind)
     lines = []
     for e, file_name in entries:
-        kind = rules.kinds.get(e.kind or "")
+        spec = rules.kinds.get(e.kind or "")
         lines.append([f"{e.created_at:%Y-%m-%d %H:%M:%S}", e.unit_code,
-                      kind.label if kind else (e.kind or ""), file_name or "", e.row, e.id_number,
+                      spec.label if spec else (e.kind or ""), file_name or "", e.row, e.id_number,
                       e.name, e.column, e.code, e.message])
-    headers = _headers(instance)
+    return write_table(target, REPORT_NAMES["errors"], _headers(instance), WIDTHS, lines,
+                       text_columns=(1, 5))
+
+
+def write_table(target: Path, sheet: str, headers: Sequence[str], widths: Sequence[float],
+                lines: Sequence[Sequence[Any]], *, text_columns: Sequence[int] = ()) -> int:
+    """A query's answer as the pages' 导出Excel gave it: `target` .csv (UTF-8 with BOM) or .xlsx
+    (one sheet, frozen header, `text_columns` written as text); returns the count of lines."""
     if target.suffix.lower() == ".csv":
         with atomic_open(target, "w", encoding="utf-8-sig") as fh:
             out = csv.writer(fh)
@@ -53,17 +63,17 @@ def export_errors(instance: Instance, s: Session, target: Path, *, unit: str | N
                 out.writerow(["" if v is None else csv_cell(v) for v in line])
         return len(lines)
     wb = Workbook(write_only=True)
-    ws = wb.create_sheet(REPORT_NAMES["errors"])
-    for i, width in enumerate(WIDTHS, start=1):
+    ws = wb.create_sheet(sheet)
+    for i, width in enumerate(widths, start=1):
         ws.column_dimensions[column_letter(i)].width = width
     ws.freeze_panes = "A2"
     ws.append([text_cell(ws, h, font=HEADER_FONT, fill=HEADER_FILL) for h in headers])
     for line in lines:
-        ws.append([text_cell(ws, v, force_text=i in (1, 5)) if v is not None else None
+        ws.append([text_cell(ws, v, force_text=i in text_columns) if v is not None else None
                    for i, v in enumerate(line)])
     with atomic_path(target) as tmp:
         wb.save(tmp)
     return len(lines)
 
 
-__all__ = ["export_errors", "EXPORT_FIELDS"]
+__all__ = ["export_errors", "write_table", "EXPORT_FIELDS"]

@@ -18,18 +18,20 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from exchange.checks import ids
-from exchange.amounts.register import (DeclarationDue, UnitDues, class_payments, registration,
+from exchange.amounts.register import (MONTH_ITEMS, DeclarationDue, UnitDues, class_payments,
+                                       registration, registration_months,
                                        totals_by_unit_type, unit_dues)
 from exchange.config import CENTRE, Instance
 from exchange.kinds.spec import ColumnSpec, KindSpec, RuleSet
-from exchange.messages import (DIGEST_HEADERS as DH, DOC_NAMES, REPORT_NAMES, ROSTER_TITLES,
-                               ROSTER_WORDS as W)
+from exchange.messages import (DIGEST_HEADERS as DH, DOC_NAMES, ENROLMENT_LABELS, ENROLMENT_WORDS,
+                               REPORT_NAMES, ROSTER_TITLES, ROSTER_WORDS as W)
 from exchange.outputs.roster_book import write_roster_book
 from exchange.outputs.rosters import Column, Roster, RosterStats, Section, render_roster
 from exchange.checks.resident import SCHOOL_TYPE
 from exchange.classes import listed_classes
 from exchange.residents import class_stop_members, unit_classes, with_class_members
 from exchange.review.display import change_lines, display_value
+from exchange.review.queries import person_clause, window_clause
 from exchange.store.db import Database
 from exchange.store.models import Batch, Declaration, FileRecord, Person, Photo, RowError, Unit
 
@@ -40,7 +42,7 @@ ROSTER_FIELDS: dict[str, tuple[str, ...]] = {
     "wage": ("person_no", "name", "id_number", "staff_no", "start_month", "@old_wage", "wage"),
     "person_change": ("name", "id_number", "@changes"),
     "unit_change": ("@changes",),
-    "resident_add": ("name", "id_number", "household_head", "category", "class_code"),
+    "resident_add": ("name", "id_number", "@enrolment", "household_head", "category", "class_code"),
     "resident_suspend": ("name", "id_number", "reason", "class_code"),
     "class_transfer": ("name", "id_number", "target_class"),
     "household": ("head_id", "name", "phone", "operation"),
@@ -116,6 +118,10 @@ def kind_section(rules: RuleSet, kind: KindSpec, decls: Sequence[Declaration], *
                         Column(W["new_value"], 40)]
             for i in range(3):
                 getters.append(_change_getter(kind, tables, i))
+        elif name == "@enrolment":
+            columns.append(Column(ENROLMENT_WORDS["column"], 18, "center"))
+            getters.append(lambda d: ENROLMENT_LABELS.get(str((d.payload or {}).get("enrolment")), ""))
+            info = [*info, enrolment_summary(decls)]
         elif kind.has(name):
             col = kind.column(name)
             columns.append(_column(col))
@@ -130,6 +136,16 @@ def kind_section(rules: RuleSet, kind: KindSpec, decls: Sequence[Declaration], *
     # The first column carries "共 n 人"; make sure it is a text column.
     count_word = W["persons"] if kind.subject == "person" else W["items"]
     return Section(title, info, columns, rows, count_word)
+
+
+def enrolment_summary(decls: Iterable[Declaration]) -> str:
+    """其中新参保 x 人，续保 y 人，调入 z 人 of resident enrolments (a class's pupils not counted)."""
+    counts = dict.fromkeys(ENROLMENT_LABELS, 0)
+    for d in decls:
+        judged = (d.payload or {}).get("enrolment")
+        if judged in counts:
+            counts[judged] += 1
+    return ENROLMENT_WORDS["summary"].format(**counts)
 
 
 def _money_column(word: str, width: float = 22) -> Column:
@@ -441,7 +457,24 @@ def registration_roster(instance: Instance, s: Session, unit: Unit, since: datet
                _money_column("amount_due", 30)]
     title = ROSTER_TITLES["registration"].format(centre=instance.settings.name)
     section = Section(title, [*info, W["reg_insured"] + f"：{reg.insured}"], columns, rows, W["items"])
-    return Roster([section], as_of, signatures=False, title=title)
+    sections = [section]
+    if since is not None and until is not None and (
+            rules.serves_residents(unit.unit_type) or any(x.item in MONTH_ITEMS for x in reg.lines)):
+        sections.append(registration_months_section(instance, s, unit, until))
+    return Roster(sections, as_of, signatures=False, title=title)
+
+
+def registration_months_section(instance: Instance, s: Session, unit: Unit, until: datetime) -> Section:
+    """登记情况（按月）: 新参保/续保/调入/暂停 per month, from January of the period's year to its end."""
+    start = datetime((until - timedelta(microseconds=1)).year, 1, 1)
+    months = registration_months(s, unit.code, start, until)
+    columns = [Column(W["reg_month"], 24, "center", fixed=True),
+               *[Column(W[f"reg_{item}"], 26, "right", total=True) for item in MONTH_ITEMS]]
+    rows = [[month, *[counts[item] for item in MONTH_ITEMS]] for month, counts in months]
+    info = [*_unit_info(unit, unit.code), W["reg_months_info"].format(
+        start=months[0][0] if months else "", end=months[-1][0] if months else "")]
+    title = ROSTER_TITLES["registration_months"].format(centre=instance.settings.name)
+    return Section(title, info, columns, rows, W["items"])
 
 
 def class_payments_roster(instance: Instance, unit: Unit, dues: UnitDues, as_of: date) -> Roster:
@@ -460,18 +493,16 @@ def class_payments_roster(instance: Instance, unit: Unit, dues: UnitDues, as_of:
 
 def error_rows(s: Session, *, unit: str | None = None, since: datetime | None = None,
                until: datetime | None = None, person: str | None = None, code: str | None = None,
-               limit: int | None = None) -> list[tuple[RowError, str | None]]:
-    """错误日志 entries (with their file's name), oldest first."""
+               kind: str | None = None, limit: int | None = None) -> list[tuple[RowError, str | None]]:
+    """错误日志 entries (with their file's name), oldest first; `kind` is the 业务标识."""
     q = (select(RowError, FileRecord.name).outerjoin(FileRecord, FileRecord.id == RowError.file_id)
          .order_by(RowError.created_at, RowError.id))
     if unit:
         q = q.where(RowError.unit_code == unit)
-    if since:
-        q = q.where(RowError.created_at >= since)
-    if until:
-        q = q.where(RowError.created_at < until)
-    if person:
-        q = q.where((RowError.id_number == person) | (RowError.name == person))
+    q = q.where(*window_clause(RowError.created_at, since, until),
+                *person_clause(RowError.id_number, RowError.name, person))
+    if kind:
+        q = q.where(RowError.kind == kind)
     if code:
         q = q.where((RowError.code == code) | RowError.code.like(code.rstrip(".") + ".%"))
     if limit:

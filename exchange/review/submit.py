@@ -23,7 +23,7 @@ from exchange.config import CENTRE, Instance
 from exchange.messages import DOC_NAMES, REVIEW_WORDS as RW
 from exchange.outputs.review_book import ReviewLine, write_review_book
 from exchange.residents import class_stop_members
-from exchange.review.display import content, kind_label, member_lines
+from exchange.review.display import content, declaration_label, member_lines
 from exchange.review.reports import write_batch_roster
 from exchange.store import queries as Q
 from exchange.store.db import Database
@@ -172,7 +172,7 @@ def review_lines(instance: Instance, s: Session, batch: Batch) -> list[ReviewLin
     lines = []
     for d, file_name in found:
         kind = rules.kinds.get(d.kind)
-        label = kind_label(rules.kinds, d.kind)
+        label = declaration_label(rules.kinds, d)
         where = RW["file_row"].format(file=file_name, row=d.row) if file_name else ""
         class_name, pupils = member_lines(d, members)
         lines.append(ReviewLine(d.serial, label, d.id_number, class_name or d.name,

@@ -79,7 +79,7 @@ def test_declarations_filters_and_json(home, instance, db, tmp_path):  # type: i
     assert len(json.loads(run(home, "declarations", "--period", f"{TODAY:%Y%m}", "--json").output)) == 2
     assert json.loads(run(home, "declarations", "--period", "2001", "--json").output) == []
     bad = CliRunner().invoke(cli, ["--home", str(home), "declarations", "--period", "2026-13"])
-    assert bad.exit_code == 2 and "expected YYYY" in bad.output
+    assert bad.exit_code == 2 and "expected a year, a month or a day" in bad.output
     bad = CliRunner().invoke(cli, ["--home", str(home), "declarations", "--kind", "nonsense"])
     assert bad.exit_code == 2
     assert "2 declaration(s)" in run(home, "declarations").output
