@@ -50,39 +50,45 @@ def _kind_of(raw: Any) -> int:
     return TEXT
 
 
-def columns_of(rows: list[tuple[int, tuple[Any, ...]]], width: int) -> pl.DataFrame:
-    """The boundary: a chunk of (row number, cells) as typed columns `{j}.s` … `{j}.r`."""
-    data: dict[str, Any] = {"row": [n for n, _ in rows]}
-    schema: dict[str, Any] = {"row": pl.Int64}
-    for j in range(width):
-        cells = [c[j] if j < len(c) else None for _, c in rows]
-        kinds = [_kind_of(c) for c in cells]
-        texts: list[str | None] = [c if k == TEXT and c.__class__ is str else
-                                   (str(c) if k == TEXT else None) for c, k in zip(cells, kinds)]
-        refused: list[str | None] = [None] * len(cells)
-        strings = [t for t in texts if t is not None]
-        if strings and suspect("".join(strings)):
-            for i, t in enumerate(texts):
-                if t is not None:
-                    t, bad = screen(t)
-                    texts[i] = None if bad is not None else t
-                    refused[i] = code_point(bad) if bad is not None else None
-                    if bad is not None:
-                        kinds[i] = BLANK
-        shown: dict[Any, str] = {}
-        others = [None if k in (BLANK, TEXT) else
-                  shown.setdefault((type(c), c), V.as_text(c)) for c, k in zip(cells, kinds)]
-        data.update({f"{j}.s": texts, f"{j}.k": kinds,
-                     f"{j}.n": [float(c) if k in (INT, FLOAT) and abs(c) < 1e300 else None
-                                for c, k in zip(cells, kinds)],
-                     f"{j}.i": [c if k == INT and -2**63 < c < 2**63 else None
-                                for c, k in zip(cells, kinds)],
-                     f"{j}.d": [(c.date() if isinstance(c, datetime) else c) if k == DATE else None
-                                for c, k in zip(cells, kinds)],
-                     f"{j}.o": others, f"{j}.r": refused})
-        schema.update({f"{j}.s": pl.Utf8, f"{j}.k": pl.UInt8, f"{j}.n": pl.Float64,
-                       f"{j}.i": pl.Int64, f"{j}.d": pl.Date, f"{j}.o": pl.Utf8, f"{j}.r": pl.Utf8})
-    return pl.DataFrame(data, schema=schema)
+_SCHEMA = {"s": pl.Utf8, "k": pl.UInt8, "n": pl.Float64, "i": pl.Int64, "d": pl.Date,
+           "o": pl.Utf8, "r": pl.Utf8}
+
+
+def _number_key(c: Any) -> Any:
+    return (c.__class__, c)       # 1, 1.0 and True are equal keys in a dict: keep them apart
+
+
+def column_of(cells: list[Any]) -> tuple[pl.DataFrame, pl.Series]:
+    """The boundary for one column: its distinct cells as typed columns (`s` text, `k` kind,
+    `n` number, `i` integer, `d` date, `o` the clerk's view of a cell that is not text, `r` the
+    character that refuses a text cell) and, per row, the index of its cell among them.
+
+    A column's cells repeat (codes, months, dates, wages): rules judge each distinct cell once.
+    """
+    distinct: dict[Any, int] = {}
+    index = [distinct.setdefault(c if c.__class__ is str or c is None else _number_key(c),
+                                 len(distinct)) for c in cells]
+    kinds, texts, refused = [], [], []
+    numbers, integers, dates, others = [], [], [], []
+    for key in distinct:
+        c = key[1] if key.__class__ is tuple else key
+        k = _kind_of(c)
+        text = (c if c.__class__ is str else str(c)) if k == TEXT else None
+        bad = None
+        if text is not None and suspect(text):
+            text, bad = screen(text)
+            if bad is not None:
+                text, k = None, BLANK
+        kinds.append(k)
+        texts.append(text)
+        refused.append(code_point(bad) if bad is not None else None)
+        numbers.append(float(c) if k in (INT, FLOAT) and abs(c) < 1e300 else None)
+        integers.append(c if k == INT and -2**63 < c < 2**63 else None)
+        dates.append((c.date() if isinstance(c, datetime) else c) if k == DATE else None)
+        others.append(None if k in (BLANK, TEXT) else V.as_text(c))
+    frame = pl.DataFrame({"s": texts, "k": kinds, "n": numbers, "i": integers, "d": dates,
+                          "o": others, "r": refused}, schema=_SCHEMA)
+    return frame, pl.Series("index", index, dtype=pl.UInt32)
 
 
 @dataclass(frozen=True)
@@ -112,6 +118,7 @@ class Judged:
     code: pl.Expr
     shown: pl.Expr
     params: dict[str, Any]
+    steps: tuple[dict[str, pl.Expr], ...] = ()     # columns made first, in order
 
 
 def text_of(s: pl.Expr) -> pl.Expr:
@@ -119,9 +126,10 @@ def text_of(s: pl.Expr) -> pl.Expr:
     return s.str.normalize("NFKC").str.replace_all(_INVISIBLE, "").str.strip_chars()
 
 
-def _fails(ok: pl.Expr, value: pl.Expr, code: str, shown: pl.Expr, **params: Any) -> Judged:
+def _fails(ok: pl.Expr, value: pl.Expr, code: str, shown: pl.Expr,
+           steps: list[dict[str, pl.Expr]] | None = None, **params: Any) -> Judged:
     return Judged(pl.when(ok).then(value), pl.when(ok).then(None).otherwise(pl.lit(code)),
-                  shown, params)
+                  shown, params, tuple(steps or ()))
 
 
 def _iso(y: pl.Expr, m: pl.Expr, d: pl.Expr) -> pl.Expr:
@@ -171,13 +179,16 @@ def _yyyymm(d: pl.Expr) -> pl.Expr:
     return d.dt.strftime("%Y%m")
 
 
-def _month_of(c: Cell) -> pl.Expr:
-    """values.parse_month of any cell."""
+def _month_steps(c: Cell) -> list[dict[str, pl.Expr]]:
+    """values.parse_month of any cell, in steps (each sub-result a column: a tree that repeats
+    its parts costs more to plan than the cells of a small file to judge): `_month`."""
     whole_month = c.number & (c.n.floor() == c.n) & (c.n >= 190001) & (c.n <= 210012)
     text = pl.when(whole_month).then(c.n.cast(pl.Int64).cast(pl.Utf8)).otherwise(c.t)
     text = text.str.replace_all(" ", "", literal=True)
-    text = pl.when(text.str.contains(r"^\d{6}\.0+$")).then(text.str.slice(0, 6)).otherwise(text)
-    first, second = r"^(\d{4})(\d{2})$", r"^(\d{4})[-/.年](\d{1,2})月?$"
+    first = {"_mt": pl.when(text.str.contains(r"^\d{6}\.0+$")).then(text.str.slice(0, 6))
+             .otherwise(text), "_whole": whole_month}
+    text = pl.col("_mt")
+    patterns = r"^(\d{4})(\d{2})$", r"^(\d{4})[-/.年](\d{1,2})月?$"
 
     def month(pattern: str) -> pl.Expr:
         year = text.str.extract(pattern, 1).cast(pl.Int64)
@@ -186,12 +197,14 @@ def _month_of(c: Cell) -> pl.Expr:
         return pl.when(ok).then(pl.format("{}{}", year.cast(pl.Utf8).str.zfill(4),
                                           number.cast(pl.Utf8).str.zfill(2)))
 
-    from_text = (pl.when(text.str.contains(first)).then(month(first))
-                 .when(text.str.contains(second)).then(month(second))
-                 .otherwise(_yyyymm(_date_of_text(text))))
-    return (pl.when(c.k == DATE).then(_yyyymm(c.d))
-            .when(c.number & ~whole_month).then(_yyyymm(_date_of(c)))
-            .otherwise(from_text))
+    second = {"_from_text": pl.when(text.str.contains(patterns[0])).then(month(patterns[0]))
+              .when(text.str.contains(patterns[1])).then(month(patterns[1]))
+              .otherwise(_yyyymm(_date_of_text(text))),
+              "_date": pl.when(c.number & ~pl.col("_whole")).then(_yyyymm(_date_of(c)))}
+    third = {"_month": pl.when(c.k == DATE).then(_yyyymm(c.d))
+             .when(c.number & ~pl.col("_whole")).then(pl.col("_date"))
+             .otherwise(pl.col("_from_text"))}
+    return [first, second, third]
 
 
 _DECIMAL = r"^[+-]?(\d(_?\d)*(\.(\d(_?\d)*)?)?|\.\d(_?\d)*)([eE][+-]?\d(_?\d)*)?$"
@@ -223,31 +236,46 @@ def _lookup_key(text: pl.Expr) -> pl.Expr:
 def _lookup(table: CodeTable, text: pl.Expr) -> pl.Expr:
     """CodeTable.lookup as an expression: the key in the table's index, else a code followed by
     its label ("21-本科", "[21]本科")."""
-    index = dict(table._index)
-    labels = {e.code: ids_label for e in table.entries
-              if (ids_label := _label_key(table.label(e.code)))}
+    index, labels = _indexes(table)
     key = _lookup_key(text)
     pattern = r"^[\[【(（]?([0-9a-z_]+)[\]】)）]?[\-—–_:：.、/|]*(.+)$"
     head, tail = key.str.extract(pattern, 1), key.str.extract(pattern, 2)
-    code = head.replace_strict(index, default=None, return_dtype=pl.Utf8)
-    agrees = code.is_not_null() & (tail.replace_strict(index, default=None, return_dtype=pl.Utf8) == code)
-    label = code.replace_strict(labels, default=None, return_dtype=pl.Utf8)
+    code = head.replace_strict(*index, default=None, return_dtype=pl.Utf8)
+    agrees = code.is_not_null() & (tail.replace_strict(*index, default=None, return_dtype=pl.Utf8) == code)
+    label = code.replace_strict(*labels, default=None, return_dtype=pl.Utf8)
     starts = code.is_not_null() & (code == head) & label.is_not_null() & label.str.starts_with(tail)
-    direct = key.replace_strict(index, default=None, return_dtype=pl.Utf8)
+    direct = key.replace_strict(*index, default=None, return_dtype=pl.Utf8)
     return pl.coalesce(direct, pl.when(agrees.fill_null(False) | starts.fill_null(False)).then(code))
 
 
-def _label_key(label: str) -> str:
+_INDEXES: dict[int, tuple[CodeTable, Any, Any]] = {}
+
+
+def _indexes(table: CodeTable) -> tuple[Any, Any]:
+    """The table's index (normalised key -> code) and its codes' normalised labels, as
+    (old, new) Series for replace_strict: made once per table."""
     from exchange.kinds.spec import normalise_label
-    return normalise_label(label) if label else ""
+
+    made = _INDEXES.get(id(table))
+    if made is None or made[0] is not table:
+        labels = {e.code: normalise_label(e.label) for e in table.entries if e.label}
+        made = _INDEXES[id(table)] = (table, _pairs(table._index), _pairs(labels))
+    return made[1], made[2]
+
+
+def _pairs(mapping: dict[str, str]) -> tuple[pl.Series, pl.Series]:
+    return pl.Series(list(mapping), dtype=pl.Utf8), pl.Series(list(mapping.values()), dtype=pl.Utf8)
 
 
 def _id(c: Cell) -> Judged:
     usual = (c.k == TEXT) & (c.s.str.len_chars() == 18) & c.s.str.contains(r"^[0-9A-Za-z]{18}$")
     numeric = c.number | (~usual & c.t.str.contains(r"(?i)^\d(\.\d+)?e\+?\d+$"))
     plain = c.t.str.contains(r"^[0-9A-Za-z]+$")
-    number = pl.when(usual).then(c.s.str.to_uppercase()).when(plain).then(c.t.str.to_uppercase()) \
-        .otherwise(c.t.str.normalize("NFKC").str.replace_all(r"\s+", "").str.to_uppercase())
+    first = {"_id": pl.when(usual).then(c.s.str.to_uppercase())
+             .when(plain).then(c.t.str.to_uppercase())
+             .otherwise(c.t.str.normalize("NFKC").str.replace_all(r"\s+", "").str.to_uppercase()),
+             "_numeric": numeric}
+    number = pl.col("_id")
     form = number.str.contains(r"^[0-9]{17}[0-9X]$")
     born = _iso(number.str.slice(6, 4).cast(pl.Int64, strict=False),
                 number.str.slice(10, 2).cast(pl.Int64, strict=False),
@@ -255,13 +283,13 @@ def _id(c: Cell) -> Judged:
     born_bad = born.is_null() | (born > pl.lit(c.today)) | (born.dt.year() < 1890)
     total = pl.sum_horizontal([number.str.slice(p, 1).cast(pl.Int64, strict=False) * w
                                for p, w in enumerate(ids.WEIGHTS)])
-    check = (total % 11).replace_strict(dict(enumerate(ids.CHECK_CHARS)), default=None,
-                                        return_dtype=pl.Utf8)
-    code = (pl.when(numeric).then(pl.lit(C.ID_NUMERIC))
+    check = pl.lit(ids.CHECK_CHARS).str.slice(total % 11, 1)
+    code = (pl.when(pl.col("_numeric")).then(pl.lit(C.ID_NUMERIC))
             .when(~form.fill_null(False)).then(pl.lit(C.ID_FORMAT))
             .when(born_bad.fill_null(True)).then(pl.lit(C.ID_BIRTHDATE))
             .when(check != number.str.slice(17, 1)).then(pl.lit(C.ID_CHECKSUM)))
-    return Judged(pl.when(code.is_null()).then(number), code, c.t, {})
+    return Judged(pl.when(pl.col("_code").is_null()).then(number), pl.col("_code"), c.t, {},
+                  (first, {"_code": code}))
 
 
 def _name(c: Cell) -> Judged:
@@ -292,14 +320,15 @@ def _codes(c: Cell) -> Judged:
 
 
 def _month(c: Cell) -> Judged:
-    month = _month_of(c)
-    return _fails(month.is_not_null(), month, C.MONTH_INVALID, c.t)
+    month = pl.col("_month")
+    return _fails(month.is_not_null(), month, C.MONTH_INVALID, c.t, steps=_month_steps(c))
 
 
 def _date(c: Cell) -> Judged:
-    d = _date_of(c)
+    d = pl.col("_date")
     ok = d.is_not_null() & (d.dt.year() >= 1890) & (d.dt.year() <= c.today.year + 1)
-    return _fails(ok, d.dt.strftime("%Y-%m-%d"), C.DATE_INVALID, c.t)
+    return _fails(ok, d.dt.strftime("%Y-%m-%d"), C.DATE_INVALID, c.t,
+                  steps=[{"_date": _date_of(c)}])
 
 
 def _wage(c: Cell) -> Judged:
@@ -365,23 +394,22 @@ RULES: dict[str, Callable[[Cell], Judged]] = {
 }
 
 
-def _cell(j: int, col: ColumnSpec, tables: dict[str, CodeTable], today: date) -> Cell:
-    s, k = pl.col(f"{j}.s"), pl.col(f"{j}.k")
+def _judge(cells: pl.DataFrame, col: ColumnSpec, tables: dict[str, CodeTable], today: date
+           ) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """A column's distinct cells judged: `v` value, `c` code, `p` the finding's value param."""
+    s, k = pl.col("s"), pl.col("k")
     blank = (k == BLANK) | ((k == TEXT) & (s.str.strip_chars(V.BLANK_CHARS) == ""))
     if col.default is not None:
         s = pl.when(blank).then(pl.lit(col.default)).otherwise(s)
         k = pl.when(blank).then(pl.lit(TEXT, pl.UInt8)).otherwise(k)
-    t = pl.when(k == TEXT).then(text_of(s)).otherwise(pl.col(f"{j}.o"))
-    return Cell(s, k, pl.col(f"{j}.n"), pl.col(f"{j}.i"), pl.col(f"{j}.d"), t, col, tables, today)
-
-
-def _judge(j: int, col: ColumnSpec, tables: dict[str, CodeTable], today: date
-           ) -> tuple[list[pl.Expr], dict[str, Any]]:
-    c = _cell(j, col, tables, today)
-    raw_s, raw_k = pl.col(f"{j}.s"), pl.col(f"{j}.k")
-    blank = (raw_k == BLANK) | ((raw_k == TEXT) & (raw_s.str.strip_chars(V.BLANK_CHARS) == ""))
+    cells = cells.with_columns(s.alias("s"), k.alias("k"), blank.alias("blank"))
+    cells = cells.with_columns(pl.when(pl.col("k") == TEXT).then(text_of(pl.col("s")))
+                               .otherwise(pl.col("o")).alias("t"))
+    c = Cell(*(pl.col(x) for x in "sknidt"), col, tables, today)
     judged = RULES[col.type](c)
-    refused = pl.col(f"{j}.r").is_not_null()
+    for step in judged.steps:
+        cells = cells.with_columns(**step)
+    refused, blank = pl.col("r").is_not_null(), pl.col("blank")
     if col.default is None:
         code = (pl.when(refused).then(pl.lit(C.TEXT_CONTROL))
                 .when(blank).then(pl.lit(C.REQUIRED) if col.required else pl.lit(None, pl.Utf8))
@@ -390,8 +418,8 @@ def _judge(j: int, col: ColumnSpec, tables: dict[str, CodeTable], today: date
     else:
         code = pl.when(refused).then(pl.lit(C.TEXT_CONTROL)).otherwise(judged.code)
         value = judged.value
-    return [value.alias(f"v{j}"), code.alias(f"c{j}"),
-            pl.when(refused).then(pl.col(f"{j}.r")).otherwise(judged.shown).alias(f"p{j}")], \
+    return cells.select(value.alias("v"), code.alias("c"),
+                        pl.when(refused).then(pl.col("r")).otherwise(judged.shown).alias("p")), \
         judged.params
 
 
@@ -402,45 +430,65 @@ class CellJudgement:
     def __init__(self, rows: list[tuple[int, tuple[Any, ...]]], columns: tuple[ColumnSpec, ...],
                  tables: dict[str, CodeTable], today: date) -> None:
         self.columns = columns
-        frame = columns_of(rows, len(columns))
-        exprs: list[pl.Expr] = [pl.col("row")]
-        self.params: list[dict[str, Any]] = []
-        for j, col in enumerate(columns):
-            more, params = _judge(j, col, tables, today)
-            exprs += more
-            self.params.append(params)
-        self.frame = frame.select(exprs)
         self.rows = [n for n, _ in rows]
+        width = len(columns)
+        self.judged: list[tuple[pl.DataFrame, pl.Series, dict[str, Any]]] = []
+        for j, (col, cells) in enumerate(zip(columns, zip(*(
+                c[:width] if len(c) >= width else c + (None,) * (width - len(c))
+                for _, c in rows)) if rows else [()] * width)):
+            distinct, index = column_of(list(cells))
+            judged, params = _judge(distinct, col, tables, today)
+            self.judged.append((judged, index, params))
+
+    def values(self, j: int) -> pl.Series:
+        """The parsed values of column j, row by row (null where blank or failing)."""
+        judged, index, _ = self.judged[j]
+        return judged["v"].gather(index)
+
+    def failing(self, j: int) -> pl.Series:
+        """Whether each row's cell of column j has a finding (`required` included)."""
+        judged, index, _ = self.judged[j]
+        return judged["c"].is_not_null().gather(index)
 
     def findings(self) -> list[list[Finding]]:
         out: list[list[Finding]] = [[] for _ in self.rows]
-        index = {n: i for i, n in enumerate(self.rows)}
-        for j, col in enumerate(self.columns):
-            failing = self.frame.select("row", f"c{j}", f"p{j}").filter(pl.col(f"c{j}").is_not_null())
-            for row, code, shown in failing.iter_rows():
-                out[index[row]].append(Finding(row, code, col.header, col.field,
-                                               self._params(j, code, shown)))
+        for col, (judged, index, params) in zip(self.columns, self.judged):
+            codes = judged["c"]
+            if codes.null_count() == len(codes):
+                continue
+            made = {d: (code, self._params(params, code, shown)) for d, (code, shown) in
+                    enumerate(zip(codes, judged["p"])) if code is not None}
+            hits = index.is_in(list(made)).arg_true().to_list()
+            for position, d in zip(hits, index.gather(hits).to_list()):
+                code, found = made[d]
+                out[position].append(Finding(self.rows[position], code, col.header, col.field,
+                                             dict(found)))
         return out
 
-    def _params(self, j: int, code: str, shown: Any) -> dict[str, Any]:
+    @staticmethod
+    def _params(params: dict[str, Any], code: str, shown: Any) -> dict[str, Any]:
         if code == C.REQUIRED:
             return {}
         if code == C.TEXT_CONTROL:
             return {"char": shown}
         if code == C.TEXT_TOO_LONG:
-            return dict(self.params[j])
-        return {"value": shown, **self.params[j]}
+            return dict(params)
+        return {"value": shown, **params}
 
     def as_rows(self) -> list[tuple[dict[str, Any], list[Finding]]]:
         """What exchange.checks.cells.parse_rows returns for the same chunk."""
-        fields = [c.field for c in self.columns]
+        keep = []
+        for j, col in enumerate(self.columns):
+            judged, index, _ = self.judged[j]
+            present = (judged["c"].is_null() | (judged["c"] == C.REQUIRED)).gather(index).to_list()
+            keep.append((col.field, self.values(j).to_list(), present))
         out = []
-        for record, findings in zip(self.frame.iter_rows(), self.findings()):
+        for i, findings in enumerate(self.findings()):
             values = {}
-            for j, f in enumerate(fields):
-                value, code = record[1 + 3 * j], record[2 + 3 * j]
-                if code is None or code == C.REQUIRED:
-                    values[f] = tuple(value) if isinstance(value, list) else value
+            for field_name, column_values, present in keep:
+                if present[i]:
+                    value = column_values[i]
+                    values[field_name] = tuple(value) if isinstance(value, list) else value
             out.append((values, findings))
         return out
 
