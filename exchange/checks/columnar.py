@@ -30,7 +30,7 @@ from exchange.text import code_point, screen, suspect
 # Kinds of cell (the `k` column).
 BLANK, TEXT, INT, FLOAT, BOOL, DATE = 0, 1, 2, 3, 4, 5
 _INVISIBLE = "[\u200b\u200c\u200d\u2060\ufeff]"
-_SPLIT_CODES = r"[,，、;；/\s]+"
+_SPLIT_CODES = r"[,，、;；/\s]+"  # input grammar
 
 
 def _kind_of(raw: Any) -> int:
@@ -147,8 +147,7 @@ def _serial_date(x: pl.Expr) -> pl.Expr:
     return pl.when(ok).then(pl.lit(V.EXCEL_EPOCH) + pl.duration(days=x.cast(pl.Int64)))
 
 
-_DATE_LONG = r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?$"
-_DATE_SHORT = r"^(\d{4})(\d{2})(\d{2})$"
+_DATE_LONG, _DATE_SHORT = (p.pattern for p in V._DATE_PATTERNS)
 
 
 def _date_of_text(text: pl.Expr) -> pl.Expr:
@@ -161,7 +160,8 @@ def _date_of_text(text: pl.Expr) -> pl.Expr:
     def parts(pattern: str) -> pl.Expr:
         return _iso(*(text.str.extract(pattern, g) for g in (1, 2, 3)))
 
-    return (pl.when(serial).then(_serial_date(text.str.replace(r"\.0$", "").cast(pl.Float64, strict=False)))
+    serial_number = text.str.replace(r"\.0$", "").cast(pl.Float64, strict=False)
+    return (pl.when(serial).then(_serial_date(serial_number))
             .when(long).then(parts(_DATE_LONG))
             .when(short).then(parts(_DATE_SHORT)))
 
@@ -188,7 +188,7 @@ def _month_steps(c: Cell) -> list[dict[str, pl.Expr]]:
     first = {"_mt": pl.when(text.str.contains(r"^\d{6}\.0+$")).then(text.str.slice(0, 6))
              .otherwise(text), "_whole": whole_month}
     text = pl.col("_mt")
-    patterns = r"^(\d{4})(\d{2})$", r"^(\d{4})[-/.年](\d{1,2})月?$"
+    patterns = tuple(p.pattern for p in V._MONTH_PATTERNS)
 
     def month(pattern: str) -> pl.Expr:
         year = text.str.extract(pattern, 1).cast(pl.Int64)
@@ -212,8 +212,9 @@ _DECIMAL = r"^[+-]?(\d(_?\d)*(\.(\d(_?\d)*)?)?|\.\d(_?\d)*)([eE][+-]?\d(_?\d)*)?
 
 def _integer_of(c: Cell) -> pl.Expr:
     """values.parse_integer of any cell (whole numbers; null for decimals and words)."""
-    text = (c.t.str.replace_all(",", "", literal=True).str.replace_all("，", "", literal=True)
-            .str.replace(r"元$", "").str.strip_chars())
+    text = (c.t.str.replace_all(",", "", literal=True)
+            .str.replace_all("，", "", literal=True)  # input grammar
+            .str.replace(r"元$", "").str.strip_chars())  # input grammar
     number = (pl.when(text.str.contains(_DECIMAL))
               .then(text.str.replace_all("_", "", literal=True).cast(pl.Float64, strict=False)))
     whole = number.is_finite() & (number.floor() == number)
@@ -221,7 +222,8 @@ def _integer_of(c: Cell) -> pl.Expr:
     exact = pl.coalesce(digits.cast(pl.Int64, strict=False),          # exact below 2**63
                         pl.when(whole).then(number.cast(pl.Int64, strict=False)))
     return (pl.when(c.k == INT).then(c.i)
-            .when(c.k == FLOAT).then(pl.when(c.n.floor() == c.n).then(c.n.cast(pl.Int64, strict=False)))
+            .when(c.k == FLOAT).then(pl.when(c.n.floor() == c.n)
+                                     .then(c.n.cast(pl.Int64, strict=False)))
             .when(c.k == BOOL).then(None)
             .otherwise(exact))
 
@@ -229,7 +231,7 @@ def _integer_of(c: Cell) -> pl.Expr:
 # ---- the rules: one function per column type ------------------------------------------------
 def _lookup_key(text: pl.Expr) -> pl.Expr:
     """normalise_label as an expression."""
-    return (text.str.normalize("NFKC").str.replace_all(r"[\s*＊\u3000]+", "")
+    return (text.str.normalize("NFKC").str.replace_all(r"[\s*＊\u3000]+", "")  # input grammar
             .str.strip_chars().str.to_lowercase())
 
 
@@ -238,14 +240,16 @@ def _lookup(table: CodeTable, text: pl.Expr) -> pl.Expr:
     its label ("21-本科", "[21]本科")."""
     index, labels = _indexes(table)
     key = _lookup_key(text)
-    pattern = r"^[\[【(（]?([0-9a-z_]+)[\]】)）]?[\-—–_:：.、/|]*(.+)$"
+    pattern = r"^[\[【(（]?([0-9a-z_]+)[\]】)）]?[\-—–_:：.、/|]*(.+)$"  # input grammar
     head, tail = key.str.extract(pattern, 1), key.str.extract(pattern, 2)
     code = head.replace_strict(*index, default=None, return_dtype=pl.Utf8)
-    agrees = code.is_not_null() & (tail.replace_strict(*index, default=None, return_dtype=pl.Utf8) == code)
+    agrees = code.is_not_null() & \
+        (tail.replace_strict(*index, default=None, return_dtype=pl.Utf8) == code)
     label = code.replace_strict(*labels, default=None, return_dtype=pl.Utf8)
     starts = code.is_not_null() & (code == head) & label.is_not_null() & label.str.starts_with(tail)
     direct = key.replace_strict(*index, default=None, return_dtype=pl.Utf8)
-    return pl.coalesce(direct, pl.when(agrees.fill_null(False) | starts.fill_null(False)).then(code))
+    composite = agrees.fill_null(False) | starts.fill_null(False)
+    return pl.coalesce(direct, pl.when(composite).then(code))
 
 
 _INDEXES: dict[int, tuple[CodeTable, Any, Any]] = {}
@@ -343,10 +347,12 @@ def _serial(c: Cell) -> Judged:
 
 def _phone(c: Cell) -> Judged:
     text = (c.t.str.replace_all(" ", "", literal=True).str.replace_all("—", "-", literal=True)
-            .str.replace_all("－", "-", literal=True))
-    text = pl.when(text.str.len_chars() > 11).then(text.str.replace(r"^(\+?86-?)", "")).otherwise(text)
+            .str.replace_all("－", "-", literal=True))  # input grammar
+    text = pl.when(text.str.len_chars() > 11).then(text.str.replace(r"^(\+?86-?)", "")) \
+        .otherwise(text)
     usual = (c.k == TEXT) & c.s.str.contains(r"^1[3-9][0-9]{9}$")
-    ok = text.str.contains(r"^1[3-9]\d{9}$") | text.str.contains(r"^(0\d{2,3}-?)?\d{7,8}(-\d{1,6})?$")
+    ok = text.str.contains(r"^1[3-9]\d{9}$") | \
+        text.str.contains(r"^(0\d{2,3}-?)?\d{7,8}(-\d{1,6})?$")
     return _fails(usual | ok, pl.when(usual).then(c.s).otherwise(text), C.PHONE_INVALID, c.t)
 
 
@@ -355,7 +361,7 @@ def _postcode(c: Cell) -> Judged:
 
 
 def _year(c: Cell) -> Judged:
-    text = c.t.str.replace(r"年$", "").str.replace(r"\.0$", "")
+    text = c.t.str.replace(r"年$", "").str.replace(r"\.0$", "")  # input grammar
     ok = text.str.contains(r"^(19|2\d)\d\d$")
     return _fails(ok, text.cast(pl.Int64, strict=False), C.FORMAT_INVALID, c.t, expected="year")
 
@@ -474,6 +480,17 @@ class CellJudgement:
         if code == C.TEXT_TOO_LONG:
             return dict(params)
         return {"value": shown, **params}
+
+    def frame(self) -> pl.DataFrame:
+        """The parsed values, a column per field (null where blank or failing), `row`, and per
+        field `{field}?`: whether the cell failed (given but unreadable; `required` is not)."""
+        out: dict[str, pl.Series] = {"row": pl.Series("row", self.rows, dtype=pl.Int64)}
+        for j, col in enumerate(self.columns):
+            judged, index, _ = self.judged[j]
+            out[col.field] = self.values(j).alias(col.field)
+            failed = judged["c"].is_not_null() & (judged["c"] != C.REQUIRED)
+            out[f"{col.field}?"] = failed.gather(index).alias(f"{col.field}?")
+        return pl.DataFrame(out)
 
     def as_rows(self) -> list[tuple[dict[str, Any], list[Finding]]]:
         """What exchange.checks.cells.parse_rows returns for the same chunk."""
