@@ -2,8 +2,8 @@
 returns masks (the failing rows), each with its code, the column it marks and its message
 parameters as expressions; records are joined, bounds by month as-of joined.
 
-Rules here so far: id_agreement, wage_bounds, change_nonempty and the in-file repeat of a
-person (`duplicate.in_file`). Not wired in: exchange.checks.rows is the shipped engine and the
+Rules here so far: id_agreement, wage_bounds, change_nonempty, record_matches, person_on_file,
+not_insured, insured_here, arrears and the in-file repeat of a person (`duplicate.in_file`). Not wired in: exchange.checks.rows is the shipped engine and the
 oracle of tests/unit/test_columnar.py.
 """
 from __future__ import annotations
@@ -16,8 +16,28 @@ from typing import Any, Callable
 import polars as pl
 
 from exchange import codes as C
+from exchange.checks.context import PersonRecord, UnitRecord
 from exchange.checks.finding import Finding
-from exchange.kinds.spec import KindSpec, RuleSet
+from exchange.kinds.spec import RESIDENT_AUDIENCES, KindSpec, RuleSet
+
+PERSON = "p."          # the prefix of a person record's columns in a judged frame
+_RECORD_FIELDS = ("name", "person_no", "sex", "birth_date", "unit_code", "status",
+                  "last_paid_month", "household_head", "class_code", "staff_no")
+
+
+def persons_frame(records: dict[str, PersonRecord]) -> pl.DataFrame:
+    """The records of a chunk's persons as columns `p.id_number`, `p.name` … `p.arrears` (the
+    text of the amount with two decimals, empty when none), extra attributes as text."""
+    people = list(records.values())
+    extra = sorted({k for p in people for k in p.extra})
+    data: dict[str, list[Any]] = {PERSON + "id_number": [p.id_number for p in people]}
+    for name in _RECORD_FIELDS:
+        data[PERSON + name] = [getattr(p, name) for p in people]
+    data[PERSON + "arrears"] = [f"{p.arrears:.2f}" if p.arrears else None for p in people]
+    for name in extra:
+        data[PERSON + name] = [None if p.extra.get(name) is None else str(p.extra[name])
+                               for p in people]
+    return pl.DataFrame(data, schema={k: pl.Utf8 for k in data})
 
 
 @dataclass(frozen=True)
@@ -31,15 +51,25 @@ class Found:
 
 @dataclass
 class Facts:
-    """What a chunk's row rules read: its parsed values (CellJudgement.frame) and the rules."""
+    """What a chunk's row rules read: its parsed values (CellJudgement.frame), the rules, the
+    sending unit and the records of the chunk's persons (`persons_frame`), joined by ID."""
     frame: pl.DataFrame
     kind: KindSpec
     rules: RuleSet
     today: date
+    unit: UnitRecord = UnitRecord("", "")
+    persons: pl.DataFrame | None = None
 
     @property
     def current_month(self) -> str:
         return f"{self.today.year:04d}{self.today.month:02d}"
+
+    def __post_init__(self) -> None:
+        if self.persons is None:
+            self.persons = persons_frame({})
+
+    def columns(self) -> list[str]:
+        return self.frame.columns + (self.persons.columns if self.persons is not None else [])
 
     def given(self, name: str) -> pl.Expr:
         """A field's value where the kind has it, else null."""
@@ -101,9 +131,80 @@ def change_nonempty(facts: Facts) -> list[Found]:
     return [Found(~pl.any_horizontal(named) if named else pl.lit(True), C.NOTHING_TO_CHANGE)]
 
 
-def _with_bounds(facts: Facts) -> pl.DataFrame:
+# Rules about the person's record -------------------------------------------------------------
+def _on_file() -> pl.Expr:
+    return pl.col(PERSON + "id_number").is_not_null()
+
+
+def _insured() -> pl.Expr:
+    return _on_file() & (pl.col(PERSON + "status") == "1").fill_null(False)
+
+
+@row_rule
+def record_matches(facts: Facts) -> list[Found]:
+    """Columns that mirror the person's record (个人编号, 姓名, 职工号) must agree with it."""
+    out = []
+    for col in facts.kind.columns:
+        if not col.record or col.field == "id_number":
+            continue
+        given = pl.col(col.field).cast(pl.Utf8)
+        expected = pl.col(PERSON + col.record) if PERSON + col.record in facts.columns() \
+            else pl.lit(None, pl.Utf8)
+        differs = _on_file() & given.is_not_null() & (given != "") & expected.is_not_null() & \
+            (expected != "") & (given != expected)
+        out.append(Found(differs, C.RECORD_MISMATCH, col.field,
+                         {"value": pl.col(col.field), "expected": expected}))
+    return out
+
+
+@row_rule
+def person_on_file(facts: Facts) -> list[Found]:
+    """Where the region requires it (Nantong), the person is registered before being added."""
+    if not facts.rules.region.person_must_be_on_file:
+        return []
+    number = facts.given("id_number")
+    return [Found(number.is_not_null() & (number != "") & ~_on_file(), C.PERSON_NOT_ON_FILE,
+                  "id_number", {"id": number, "who": pl.lit("who_person"),
+                                "record": pl.lit("record_basic"),
+                                "advice": pl.lit("advice_register")})]
+
+
+@row_rule
+def not_insured(facts: Facts) -> list[Found]:
+    """Adding someone already insured: here it is pointless, elsewhere the old unit stops first."""
+    here = pl.col(PERSON + "unit_code") == facts.unit.code
+    return [Found(_insured() & here.fill_null(False), C.PERSON_ALREADY_INSURED, "id_number"),
+            Found(_insured() & ~here.fill_null(False), C.PERSON_INSURED_ELSEWHERE, "id_number",
+                  {"other_unit": pl.col(PERSON + "unit_code")})]
+
+
+@row_rule
+def insured_here(facts: Facts) -> list[Found]:
+    """Stops, wages and changes concern people insured in this unit now."""
+    number = facts.given("id_number")
+    given = number.is_not_null() & (number != "")
+    resident = facts.kind.audience in RESIDENT_AUDIENCES
+    here = (pl.col(PERSON + "unit_code") == facts.unit.code).fill_null(False)
+    return [Found(given & ~_on_file(), C.PERSON_NOT_ON_FILE, "id_number", {
+                "id": number, "who": pl.lit("who_resident" if resident else "who_person"),
+                "record": pl.lit("record_insured"),
+                "advice": pl.lit("advice_resident" if resident else "advice_check")}),
+            Found(given & _on_file() & ~(_insured() & here), C.PERSON_NOT_INSURED_HERE,
+                  "id_number", {"kind_label": pl.lit(facts.kind.label)})]
+
+
+@row_rule
+def arrears(facts: Facts) -> list[Found]:
+    """Where the region says so (Changchun), arrears block stops, suspensions and renewals."""
+    if facts.kind.kind not in facts.rules.region.arrears_block:
+        return []
+    owed = pl.col(PERSON + "arrears")
+    return [Found(_on_file() & owed.is_not_null(), C.ARREARS, "id_number",
+                  {"amount": owed, "kind_label": pl.lit(facts.kind.label)})]
+
+
+def _with_bounds(facts: Facts, frame: pl.DataFrame) -> pl.DataFrame:
     """The frame with `_month` (the wage month, else this month) and the bounds then in force."""
-    frame = facts.frame
     month = facts.given(facts.kind.wage_month or "")
     frame = frame.with_columns(pl.when(month.is_not_null() & (month != "")).then(month)
                                .otherwise(pl.lit(facts.current_month)).alias("_month"))
@@ -141,7 +242,15 @@ class FileRepeats:
 
 def judge_rows(facts: Facts, names: list[str]) -> dict[int, list[Finding]]:
     """Row -> findings of the named rules, in the rules' order, then each rule's order."""
-    frame = _with_bounds(facts) if "wage_bounds" in names else facts.frame
+    frame = facts.frame
+    persons = facts.persons if facts.persons is not None else persons_frame({})
+    if "id_number" in frame.columns:
+        frame = frame.join(persons, left_on="id_number", right_on=PERSON + "id_number",
+                           how="left", maintain_order="left", coalesce=False)
+    else:
+        frame = frame.with_columns(pl.lit(None, pl.Utf8).alias(c) for c in persons.columns)
+    if "wage_bounds" in names:
+        frame = _with_bounds(facts, frame)
     out: dict[int, list[Finding]] = {}
     for name in names:
         for found in ROW_RULES[name](facts):
