@@ -1,0 +1,268 @@
+"""Row rules over whole columns (issue 19): a rule is one function of the chunk's facts that
+returns masks (the failing rows), each with its code, the column it marks and its message
+parameters as expressions; records are joined, bounds by month as-of joined.
+
+Rules here so far: id_agreement, wage_bounds, change_nonempty, record_matches, person_on_file,
+not_insured, insured_here, arrears and the in-file repeat of a person (`duplicate.in_file`). Not wired in: exchange.checks.rows is the shipped engine and the
+oracle of tests/unit/test_columnar.py.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Callable
+
+import polars as pl
+
+from exchange import codes as C
+from exchange.checks.context import PersonRecord, UnitRecord
+from exchange.checks.finding import Finding
+from exchange.kinds.spec import RESIDENT_AUDIENCES, KindSpec, RuleSet
+
+PERSON = "p."          # the prefix of a person record's columns in a judged frame
+_RECORD_FIELDS = ("name", "person_no", "sex", "birth_date", "unit_code", "status",
+                  "last_paid_month", "household_head", "class_code", "staff_no")
+
+
+def persons_frame(records: dict[str, PersonRecord]) -> pl.DataFrame:
+    """The records of a chunk's persons as columns `p.id_number`, `p.name` … `p.arrears` (the
+    text of the amount with two decimals, empty when none), extra attributes as text."""
+    people = list(records.values())
+    extra = sorted({k for p in people for k in p.extra})
+    data: dict[str, list[Any]] = {PERSON + "id_number": [p.id_number for p in people]}
+    for name in _RECORD_FIELDS:
+        data[PERSON + name] = [getattr(p, name) for p in people]
+    data[PERSON + "arrears"] = [f"{p.arrears:.2f}" if p.arrears else None for p in people]
+    for name in extra:
+        data[PERSON + name] = [None if p.extra.get(name) is None else str(p.extra[name])
+                               for p in people]
+    return pl.DataFrame(data, schema={k: pl.Utf8 for k in data})
+
+
+@dataclass(frozen=True)
+class Found:
+    """Rows where `mask` holds get a finding `code` on `field`, with these parameters."""
+    mask: pl.Expr
+    code: str
+    field: str | None = None
+    params: dict[str, pl.Expr] = dataclasses.field(default_factory=dict)
+
+
+@dataclass
+class Facts:
+    """What a chunk's row rules read: its parsed values (CellJudgement.frame), the rules, the
+    sending unit and the records of the chunk's persons (`persons_frame`), joined by ID."""
+    frame: pl.DataFrame
+    kind: KindSpec
+    rules: RuleSet
+    today: date
+    unit: UnitRecord = UnitRecord("", "")
+    persons: pl.DataFrame | None = None
+
+    @property
+    def current_month(self) -> str:
+        return f"{self.today.year:04d}{self.today.month:02d}"
+
+    def __post_init__(self) -> None:
+        if self.persons is None:
+            self.persons = persons_frame({})
+
+    def columns(self) -> list[str]:
+        return self.frame.columns + (self.persons.columns if self.persons is not None else [])
+
+    def given(self, name: str) -> pl.Expr:
+        """A field's value where the kind has it, else null."""
+        return pl.col(name) if name in self.frame.columns else pl.lit(None, pl.Utf8)
+
+
+RowRule = Callable[[Facts], list[Found]]
+ROW_RULES: dict[str, RowRule] = {}
+
+
+def row_rule(fn: RowRule) -> RowRule:
+    ROW_RULES[fn.__name__] = fn
+    return fn
+
+
+def _labels(facts: Facts, table: str, codes: pl.Expr) -> pl.Expr:
+    entries = facts.rules.tables[table].entries
+    return codes.replace_strict([e.code for e in entries], [e.label for e in entries],
+                                default="", return_dtype=pl.Utf8)
+
+
+@row_rule
+def id_agreement(facts: Facts) -> list[Found]:
+    """Sex and birth date, where given, agree with the ID."""
+    number, sex, born = facts.given("id_number"), facts.given("sex"), facts.given("birth_date")
+    expected_sex = pl.when(number.str.slice(16, 1).cast(pl.Int64, strict=False) % 2 == 1) \
+        .then(pl.lit("1")).otherwise(pl.lit("2"))
+    expected_born = pl.format("{}-{}-{}", number.str.slice(6, 4), number.str.slice(10, 2),
+                              number.str.slice(12, 2))
+    has = number.is_not_null() & (number != "")
+    return [
+        Found(has & sex.is_in(["1", "2"]) & (sex != expected_sex), C.SEX_MISMATCH, "sex",
+              {"value": _labels(facts, "sex", sex),
+               "expected": _labels(facts, "sex", expected_sex)}),
+        Found(has & born.is_not_null() & (born != "") & (born != expected_born),
+              C.BIRTHDATE_MISMATCH, "birth_date", {"value": born, "expected": expected_born}),
+    ]
+
+
+@row_rule
+def wage_bounds(facts: Facts) -> list[Found]:
+    """The wage lies within the contribution-base bounds in force for the declared month: an
+    as-of join of the month against the bounds' start months (`_low`, `_high` are joined in
+    by `judge_rows`)."""
+    wage = facts.given("wage")
+    outside = wage.is_not_null() & pl.col("_low").is_not_null() & \
+        ((wage < pl.col("_low")) | (wage > pl.col("_high")))
+    label = pl.format("{}年{}月", pl.col("_month").str.slice(0, 4),  # input grammar
+                      pl.col("_month").str.slice(4).cast(pl.Int64, strict=False))
+    return [Found(outside, C.WAGE_OUT_OF_BOUNDS, "wage", {
+        "value": wage, "month": label, "low": pl.col("_low"), "high": pl.col("_high")})]
+
+
+@row_rule
+def change_nonempty(facts: Facts) -> list[Found]:
+    """A change names at least one field to change (an unreadable one has its own finding)."""
+    named = [pl.col(f"{f}?") | (pl.col(f).is_not_null() & (pl.col(f).cast(pl.Utf8) != ""))
+             for f in facts.kind.change_fields]
+    return [Found(~pl.any_horizontal(named) if named else pl.lit(True), C.NOTHING_TO_CHANGE)]
+
+
+# Rules about the person's record -------------------------------------------------------------
+def _on_file() -> pl.Expr:
+    return pl.col(PERSON + "id_number").is_not_null()
+
+
+def _insured() -> pl.Expr:
+    return _on_file() & (pl.col(PERSON + "status") == "1").fill_null(False)
+
+
+@row_rule
+def record_matches(facts: Facts) -> list[Found]:
+    """Columns that mirror the person's record (个人编号, 姓名, 职工号) must agree with it."""
+    out = []
+    for col in facts.kind.columns:
+        if not col.record or col.field == "id_number":
+            continue
+        given = pl.col(col.field).cast(pl.Utf8)
+        expected = pl.col(PERSON + col.record) if PERSON + col.record in facts.columns() \
+            else pl.lit(None, pl.Utf8)
+        differs = _on_file() & given.is_not_null() & (given != "") & expected.is_not_null() & \
+            (expected != "") & (given != expected)
+        out.append(Found(differs, C.RECORD_MISMATCH, col.field,
+                         {"value": pl.col(col.field), "expected": expected}))
+    return out
+
+
+@row_rule
+def person_on_file(facts: Facts) -> list[Found]:
+    """Where the region requires it (Nantong), the person is registered before being added."""
+    if not facts.rules.region.person_must_be_on_file:
+        return []
+    number = facts.given("id_number")
+    return [Found(number.is_not_null() & (number != "") & ~_on_file(), C.PERSON_NOT_ON_FILE,
+                  "id_number", {"id": number, "who": pl.lit("who_person"),
+                                "record": pl.lit("record_basic"),
+                                "advice": pl.lit("advice_register")})]
+
+
+@row_rule
+def not_insured(facts: Facts) -> list[Found]:
+    """Adding someone already insured: here it is pointless, elsewhere the old unit stops first."""
+    here = pl.col(PERSON + "unit_code") == facts.unit.code
+    return [Found(_insured() & here.fill_null(False), C.PERSON_ALREADY_INSURED, "id_number"),
+            Found(_insured() & ~here.fill_null(False), C.PERSON_INSURED_ELSEWHERE, "id_number",
+                  {"other_unit": pl.col(PERSON + "unit_code")})]
+
+
+@row_rule
+def insured_here(facts: Facts) -> list[Found]:
+    """Stops, wages and changes concern people insured in this unit now."""
+    number = facts.given("id_number")
+    given = number.is_not_null() & (number != "")
+    resident = facts.kind.audience in RESIDENT_AUDIENCES
+    here = (pl.col(PERSON + "unit_code") == facts.unit.code).fill_null(False)
+    return [Found(given & ~_on_file(), C.PERSON_NOT_ON_FILE, "id_number", {
+                "id": number, "who": pl.lit("who_resident" if resident else "who_person"),
+                "record": pl.lit("record_insured"),
+                "advice": pl.lit("advice_resident" if resident else "advice_check")}),
+            Found(given & _on_file() & ~(_insured() & here), C.PERSON_NOT_INSURED_HERE,
+                  "id_number", {"kind_label": pl.lit(facts.kind.label)})]
+
+
+@row_rule
+def arrears(facts: Facts) -> list[Found]:
+    """Where the region says so (Changchun), arrears block stops, suspensions and renewals."""
+    if facts.kind.kind not in facts.rules.region.arrears_block:
+        return []
+    owed = pl.col(PERSON + "arrears")
+    return [Found(_on_file() & owed.is_not_null(), C.ARREARS, "id_number",
+                  {"amount": owed, "kind_label": pl.lit(facts.kind.label)})]
+
+
+def _with_bounds(facts: Facts, frame: pl.DataFrame) -> pl.DataFrame:
+    """The frame with `_month` (the wage month, else this month) and the bounds then in force."""
+    month = facts.given(facts.kind.wage_month or "")
+    frame = frame.with_columns(pl.when(month.is_not_null() & (month != "")).then(month)
+                               .otherwise(pl.lit(facts.current_month)).alias("_month"))
+    known = facts.rules._bounds                               # type: ignore[attr-defined]
+    bounds = pl.DataFrame({"_start": [int(b.start) for b in known],
+                           "_low": [b.low for b in known], "_high": [b.high for b in known]},
+                          schema={"_start": pl.Int64, "_low": pl.Int64, "_high": pl.Int64})
+    keyed = frame.with_row_index("_at").with_columns(pl.col("_month").cast(pl.Int64).alias("_key"))
+    joined = keyed.sort("_key").join_asof(bounds, left_on="_key", right_on="_start",
+                                          strategy="backward")
+    return joined.sort("_at").drop("_at", "_key", "_start")
+
+
+class FileRepeats:
+    """`duplicate.in_file`: the first row of each person (or serial) in the file, across
+    chunks: the chunk's keys joined against those seen before, then added to them."""
+
+    def __init__(self, key: str | None) -> None:
+        self.key = key
+        self.seen = pl.DataFrame(schema={"_key": pl.Utf8, "_first": pl.Int64})
+
+    def findings(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """(row, first_row) of the chunk's rows that repeat an earlier row of the file."""
+        if self.key is None or self.key not in frame.columns:
+            return pl.DataFrame(schema={"row": pl.Int64, "first_row": pl.Int64})
+        keyed = frame.select("row", pl.col(self.key).cast(pl.Utf8).alias("_key")) \
+            .filter(pl.col("_key").is_not_null() & (pl.col("_key") != ""))
+        keyed = keyed.join(self.seen, on="_key", how="left", maintain_order="left") \
+            .with_columns(pl.coalesce("_first", pl.col("row").first().over("_key")).alias("_first"))
+        self.seen = pl.concat([self.seen, keyed.filter(pl.col("row") == pl.col("_first"))
+                               .select("_key", "_first")])
+        return keyed.filter(pl.col("row") != pl.col("_first")) \
+            .select("row", pl.col("_first").alias("first_row"))
+
+
+def judge_rows(facts: Facts, names: list[str]) -> dict[int, list[Finding]]:
+    """Row -> findings of the named rules, in the rules' order, then each rule's order."""
+    frame = facts.frame
+    persons = facts.persons if facts.persons is not None else persons_frame({})
+    if "id_number" in frame.columns:
+        frame = frame.join(persons, left_on="id_number", right_on=PERSON + "id_number",
+                           how="left", maintain_order="left", coalesce=False)
+    else:
+        frame = frame.with_columns(pl.lit(None, pl.Utf8).alias(c) for c in persons.columns)
+    if "wage_bounds" in names:
+        frame = _with_bounds(facts, frame)
+    out: dict[int, list[Finding]] = {}
+    for name in names:
+        for found in ROW_RULES[name](facts):
+            marked = found.field and facts.kind.has(found.field)
+            col = facts.kind.column(found.field) if marked else None
+            keys = list(found.params)
+            hits = frame.filter(found.mask.fill_null(False)).select(
+                "row", *(e.alias(k) for k, e in found.params.items()))
+            for row, *values in hits.iter_rows():
+                out.setdefault(row, []).append(Finding(row, found.code, col.header if col else None,
+                                                       found.field, dict(zip(keys, values))))
+    return out
+
+
+__all__ = ["Facts", "Found", "FileRepeats", "ROW_RULES", "judge_rows", "row_rule"]
