@@ -759,6 +759,7 @@ NOTICE_WORDS = {
     "all": "全部",
     "address_line": "收件单位",
     "type_prefix": "类型",
+    "numbered": "（{n}）",        # a second notice of one name on one day: 20261205-通知（2）.pdf
 }
 CONFIRM_WORDS = {
     "title": "{centre}待提交清单",
