@@ -15,18 +15,9 @@ from exchange.store.models import Batch, Declaration
 from exchange.view import confirm
 from tests.conftest import ADD_HEADERS, add_row, make_id, make_workbook
 from exchange.view.refresh import flush
-from tests.flows.helpers import fill_list, process_one as intake_one, receipt_of
+from tests.flows.helpers import fill_list, process_one as intake_one, receipt_of, submit_on_word as on_word
 
 TITLE = "职工批量新增申报填写表"
-
-
-def on_word(instance) -> None:  # type: ignore[no-untyped-def]
-    region = instance.rules_dir / "region.toml"
-    text = region.read_text(encoding="utf-8")
-    assert 'submission = "nightly"' in text
-    region.write_text(text.replace('submission = "nightly"', 'submission = "unit_confirms"'),
-                      encoding="utf-8")
-    instance.__dict__.pop("rules", None)
 
 
 def process_one(instance, db):  # type: ignore[no-untyped-def]
