@@ -4,8 +4,11 @@ Where rules/region.toml says `submission = "unit_confirms"`, no job submits a un
 (待提交) declarations. The unit finds `outbox/<unit>/status/待提交清单.xlsx`: each pending
 declaration (业务流水号, kind, person, what it asks, the amount it brings where exchange.amounts
 gives one), 合计人数 and 合计应缴金额, a cell 确认提交 (否) and the list's 清单编号, a token
-made of the unit and its pending serials. The list is rewritten whenever they change (an
-import, a withdrawal, a submission): `write()`.
+made of the unit and its pending serials. The list is rewritten with the unit's status books
+whenever they change (an import, a withdrawal, a submission, a decision): `write()` is one of
+exchange.view.refresh.WRITERS, so serve's Refresher writes it, debounced, off the intake's
+thread. A school's department or class login gets its own list of its classes' pending
+declarations (outbox/<school>/@<login>/status/), and confirming it submits only those.
 
 The unit submits by dropping the list back with 确认提交 = 是 (only the rows left on it are
 submitted: a clerk deletes the rows it does not want yet), or a one-line `提交确认.txt` naming

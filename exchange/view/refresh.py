@@ -10,7 +10,9 @@ one. Outside serve (`exchange process`, `jobs run`, …) the units marked are re
 end of the command (`flush`). Each workbook is written under a temp name and renamed.
 
 WRITERS write a unit's books, SUB_WRITERS a sub-account's: `write(instance, session, unit)`
-and `write(instance, session, unit, login)`, each returning the path written or None.
+and `write(instance, session, unit, login)`, each returning the path written or None. The
+待提交清单 (exchange.view.confirm) is one of them: where the region submits on the unit's word,
+an import or a submission reaches it the same way, never on the intake's thread.
 """
 from __future__ import annotations
 

@@ -21,8 +21,9 @@ from exchange.store.db import Database
 from exchange.store.models import Declaration, Person
 from exchange.view.confirm import token_of
 from tests.conftest import make_id, make_workbook
-from tests.flows.helpers import fill_list
+from tests.flows.helpers import fill_list, submit_on_word
 from tests.flows.serving import Served, ed25519_key, make_instance, wait_until
+from tests.flows.test_serve_sftp import openssh_batch
 from tests.flows.view_books import lines, table
 
 CC = "220102"
@@ -40,9 +41,7 @@ pytestmark = pytest.mark.skipif(shutil.which("sftp") is None,
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     root = tmp_path_factory.mktemp("submit-list-sftp")
     instance = make_instance(root / "inst")
-    region = instance.rules_dir / "region.toml"
-    region.write_text(region.read_text(encoding="utf-8").replace(
-        'submission = "nightly"', 'submission = "unit_confirms"'), encoding="utf-8")
+    submit_on_word(instance)
     keys = {login: ed25519_key(root / f"id_{login.strip('_')}") for login in LOGINS}
 
     def run(*args: str) -> None:
@@ -69,13 +68,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 def openssh(served: Served, login: str, here: Path, commands: str) -> subprocess.CompletedProcess[str]:
     """OpenSSH `sftp -b` as `login` with its key, from the folder `here`."""
     here.mkdir(parents=True, exist_ok=True)
-    batch = here / "batch.txt"
-    batch.write_text(commands, encoding="utf-8")
-    return subprocess.run(
-        ["sftp", "-b", str(batch), "-P", str(served.port), "-i", str(served.keys[login][0]),  # type: ignore[attr-defined]
-         "-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-         "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "PreferredAuthentications=publickey",
-         f"{login}@127.0.0.1"], capture_output=True, text=True, timeout=30, cwd=here)
+    return openssh_batch(served, here, commands, login, served.keys[login][0])  # type: ignore[attr-defined]
 
 
 def put(served: Served, login: str, local: Path, folder: str = "/inbox") -> dict:
