@@ -5,9 +5,11 @@
 
 A temp instance on SQLite with submission = "unit_confirms"; the pending employee_add
 declarations are inserted directly (their import is bench_process.py's). Timed in-process:
-`confirm.write` (query, amounts due, workbook, atomic rename) and the list sent back with
-确认提交 = 是 through `process_inbox` (read in the sandbox, token checked, one batch, roster
-PDF and review workbook). Run by hand; not a test.
+`confirm.write` (query, amounts due, workbook, atomic rename); a burst of --burst one-row
+files through `process_inbox` with serve's Refresher running ([view] debounce_seconds as
+configured): each file's intake time, the list's rewrites and when the last is done; then the
+list sent back with 确认提交 = 是 through `process_inbox` (read in the sandbox, token checked,
+one batch, roster PDF and review workbook). Run by hand; not a test.
 """
 from __future__ import annotations
 
@@ -31,6 +33,8 @@ from exchange.intake.scan import process_inbox  # noqa: E402
 from exchange.store.db import open_database  # noqa: E402
 from exchange.store.models import Declaration  # noqa: E402
 from exchange.view import confirm  # noqa: E402
+from exchange.view.refresh import Refresher  # noqa: E402
+from tests.conftest import ADD_HEADERS, add_row, make_workbook  # noqa: E402
 
 
 PROFILE = "--profile" in sys.argv
@@ -40,9 +44,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", default="1000,10000")
     parser.add_argument("--profile", action="store_true", help="cProfile the confirmation")
+    parser.add_argument("--burst", type=int, default=10, help="one-row files dropped at once")
     args = parser.parse_args()
     rng = random.Random(16)
-    print(f"{'pending':>8} {'write s':>8} {'list KB':>8} {'confirm s':>10} {'submitted':>10}")
+    print(f"{'pending':>8} {'write s':>8} {'list KB':>8} {'intake/file s':>14} {'rewrites':>9} "
+          f"{'list done s':>12} {'confirm s':>10} {'submitted':>10}")
     for n in (int(x) for x in args.rows.split(",")):
         with tempfile.TemporaryDirectory() as tmp:
             home = Path(tmp) / "inst"
@@ -71,6 +77,7 @@ def main() -> None:
             write_s = time.perf_counter() - t
             assert path is not None
             size_kb = path.stat().st_size // 1024
+            intake, rewrites, done_s = burst(instance, db, n, args.burst)
             wb = openpyxl.load_workbook(path)
             wb.worksheets[0]["B4"] = "是"
             wb.save(instance.unit_inbox("1001") / "待提交清单.xlsx")
@@ -85,9 +92,34 @@ def main() -> None:
             if PROFILE:
                 prof.disable()
                 pstats.Stats(prof).sort_stats("cumulative").print_stats(25)
-            print(f"{n:>8,} {write_s:>8.2f} {size_kb:>8,} {confirm_s:>10.2f} "
-                  f"{result.counts.accepted:>10,}")
+            print(f"{n:>8,} {write_s:>8.2f} {size_kb:>8,} {intake:>14.3f} {rewrites:>9} "
+                  f"{done_s:>12.2f} {confirm_s:>10.2f} {result.counts.accepted:>10,}")
             db.dispose()
+
+
+def burst(instance: Instance, db: object, start: int, files: int) -> tuple[float, int, float]:
+    """`files` one-row 职工增加 files, each through its own intake pass, with the Refresher
+    running: (the slowest file's intake seconds, the list's rewrites, seconds from the last
+    file's receipt until the list shows every pending declaration)."""
+    instance.view.take()                 # (units add marked the unit: written above already)
+    refresher = Refresher(instance, db)  # type: ignore[arg-type]
+    refresher.start()
+    slowest = 0.0
+    try:
+        for i in range(files):
+            number = person_id(start + i)[0]
+            make_workbook(instance.unit_inbox("1001") / f"增员{i}.xlsx", ADD_HEADERS,
+                          [add_row(number, "周末")], title="职工批量新增申报填写表")
+            t = time.perf_counter()
+            [result] = process_inbox(instance, db)  # type: ignore[arg-type]
+            slowest = max(slowest, time.perf_counter() - t)
+            assert result.counts.accepted == 1, result.status
+        t = time.perf_counter()
+        while not (refresher.rewrites and refresher.idle()):
+            time.sleep(0.01)
+        return slowest, refresher.rewrites, time.perf_counter() - t
+    finally:
+        refresher.stop()
 
 
 if __name__ == "__main__":

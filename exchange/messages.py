@@ -705,8 +705,7 @@ VIEW_WORDS = {
     "pending_none": "当前没有待提交的申报",
     "submitted": "{count} 条已提交，等待医保中心审核",
     "rejected": "{count} 条审核不通过，可修改后重新申报（最近 {days} 天；不通过原因见“审核结果”表）",
-    "next_submission": "下次提交时间：{time}（待提交的申报届时自动提交）",
-    "no_submission": "没有安排自动提交，请联系医保中心",
+    "next_step": "提交方式：{way}",           # NEXT_STEP_WORDS, as the receipt says it
     "counts": "各业务类型、各状态的条数",
     "window": "“审核结果”表列出最近 {days} 天审核的申报",
     "notices": "最近的通知",
@@ -716,13 +715,18 @@ VIEW_WORDS = {
 # ---- end of issue 16 section --------------------------------------------------------------------
 # ---- issue 16.4 / 16.5 section: notices, submission on the unit's word -------------------------
 # What happens to the pending declarations, after RECEIPT_WORDS["pending_hint"] (issue 21.16).
-RECEIPT_WORDS.update({
-    "pending_nightly": "，将于 {when} 自动提交医保中心审核；提交前可用业务回退表撤回。",
-    "pending_centre": "，由医保中心统一提交审核（未设定自动提交时间）；提交前可用业务回退表撤回。",
-    "pending_confirm": "，不会自动提交：请下载待提交清单（outbox/status/待提交清单.xlsx），"
-                       "确认人数和金额无误后在“确认提交”处填“是”，放回收件箱即提交医保中心审核；"
-                       "提交前可用业务回退表撤回。",
+# How pending declarations get submitted (exchange.view.confirm.submission_way): the receipt's
+# next step and the status book's 提交方式 line both say it in these words.
+NEXT_STEP_WORDS = {
+    "confirm": "由单位确认提交（请核对待提交清单后确认提交）",
+    "nightly": "将于 {when} 自动提交医保中心审核",
+    "centre": "由医保中心统一提交审核（未设定自动提交时间）",
     "when": "{month}月{day}日 {time}",
+}
+RECEIPT_WORDS.update({
+    "pending_next": "，{way}{how}；提交前可用业务回退表撤回。",
+    "confirm_how": "：不会自动提交，请下载待提交清单（outbox/status/待提交清单.xlsx），"
+                   "确认人数和金额无误后在“确认提交”处填“是”，放回收件箱即提交医保中心审核",
     "submitted": "清单所列申报已提交医保中心审核，批次号 {batch}，共 {count} 条。",
 })
 FILE_MESSAGES.update({
@@ -755,6 +759,7 @@ NOTICE_WORDS = {
     "all": "全部",
     "address_line": "收件单位",
     "type_prefix": "类型",
+    "numbered": "（{n}）",        # a second notice of one name on one day: 20261205-通知（2）.pdf
 }
 CONFIRM_WORDS = {
     "title": "{centre}待提交清单",

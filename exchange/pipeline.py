@@ -380,9 +380,9 @@ def examine(instance: Instance, session: Session, path: Path, unit_code: str, na
     unit = Q.unit_record(session, unit_code)
     if unit is None:
         raise FileRejected(C.FILE_UNKNOWN_UNIT, unit=unit_code)
-    if is_confirmation_text(name) and opts.scope is None:    # 提交确认.txt (issue 16.5)
+    if is_confirmation_text(name):                # 提交确认.txt (issue 16.5)
         examine_confirmation(instance, session, read_text(path), unit_code, result,
-                             opts.importing, opts.actor or unit_code, sink)
+                             opts.importing, opts.actor or unit_code, sink, opts.scope)
         return None, unit
     # Every byte of the file is parsed in a sandboxed worker (exchange.read.sandbox); a worker
     # that dies or passes a limit is this file's FileRejected, never the service's end.
@@ -394,9 +394,9 @@ def examine(instance: Instance, session: Session, path: Path, unit_code: str, na
         if upload.sniffed.format not in ("xlsx", "xls", "csv"):
             raise FileRejected(C.FILE_UNREADABLE, reason="not_workbook")
         sent, book = sent_list(upload.book())
-        if sent is not None and opts.scope is None:    # a 待提交清单 sent back (issue 16.5)
+        if sent is not None:                      # a 待提交清单 sent back (issue 16.5)
             examine_confirmation(instance, session, sent, unit_code, result, opts.importing,
-                                 opts.actor or unit_code, sink)
+                                 opts.actor or unit_code, sink, opts.scope)
             return None, unit
         return _examine_book(instance, session, book, unit, name, result, opts, sink)
 

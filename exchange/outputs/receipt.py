@@ -7,9 +7,10 @@ from typing import IO, Any, Iterable
 
 from exchange.intake.names import safe_name
 from exchange.codes import NOTE_ENROLMENT
-from exchange.messages import (ENROLMENT_WORDS, RECEIPT_WORDS as W, RENAMED_NOTE, STATUS_LABELS,
-                               WITHDRAWN_HINT)
+from exchange.messages import (ENROLMENT_WORDS, NEXT_STEP_WORDS, RECEIPT_WORDS as W, RENAMED_NOTE,
+                               STATUS_LABELS, WITHDRAWN_HINT)
 from exchange.results import FileResult, RowOutcome
+from exchange.view.confirm import receipt_step
 from exchange.text import json_text, travel_safe
 
 
@@ -83,7 +84,7 @@ def receipt_text(result: FileResult, rows: Iterable[dict[str, Any]], max_lines: 
     if result.error_book_name:
         lines.append(W["error_book"].format(name=result.error_book_name))
     if result.counts.accepted and result.awaits_submission:
-        lines.append(W["pending_hint"] + (result.next_step or W["pending_centre"]))
+        lines.append(W["pending_hint"] + (result.next_step or receipt_step(NEXT_STEP_WORDS["centre"])))
     elif result.counts.accepted and result.next_step:
         lines.append(result.next_step)
     if result.counts.accepted and result.withdrawal:

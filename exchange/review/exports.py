@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Sequence
 
 from exchange.kinds.spec import KindSpec
-from exchange.messages import DECLARATION_EXPORT as X, ENROLMENT_LABELS
-from exchange.review.display import kind_label, status_label
+from exchange.messages import DECLARATION_EXPORT as X
+from exchange.review.display import enrolment_label, kind_label, status_label
 from exchange.review.errorlog import write_table
 from exchange.review.queries import DeclarationRow
 
@@ -25,7 +25,7 @@ def _stamp(value: datetime | None) -> str | None:
 def export_declarations(kinds: dict[str, KindSpec], rows: Sequence[DeclarationRow], target: Path) -> int:
     """Write `rows` to `target` (.xlsx or .csv) with Chinese headers and labels; the count."""
     lines = [[r.serial, r.unit, kind_label(kinds, r.kind), r.id_number, r.name,
-              status_label(r.status), ENROLMENT_LABELS.get(r.enrolment or "", ""), r.batch_no,
+              status_label(r.status), enrolment_label({"enrolment": r.enrolment}), r.batch_no,
               _stamp(r.created_at), _stamp(r.submitted_at), _stamp(r.decided_at), r.reason,
               r.reviewer, r.file, r.row] for r in rows]
     return write_table(target, X["sheet"], [X["headers"][f] for f in FIELDS], WIDTHS, lines,

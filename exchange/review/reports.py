@@ -30,7 +30,7 @@ from exchange.outputs.rosters import Column, Roster, RosterStats, Section, rende
 from exchange.checks.resident import SCHOOL_TYPE
 from exchange.classes import listed_classes
 from exchange.residents import class_stop_members, unit_classes, with_class_members
-from exchange.review.display import change_lines, display_value
+from exchange.review.display import change_lines, display_value, enrolment_label
 from exchange.review.queries import person_clause, window_clause
 from exchange.store.db import Database
 from exchange.store.models import Batch, Declaration, FileRecord, Person, Photo, RowError, Unit
@@ -120,7 +120,7 @@ def kind_section(rules: RuleSet, kind: KindSpec, decls: Sequence[Declaration], *
                 getters.append(_change_getter(kind, tables, i))
         elif name == "@enrolment":
             columns.append(Column(ENROLMENT_WORDS["column"], 18, "center"))
-            getters.append(lambda d: ENROLMENT_LABELS.get(str((d.payload or {}).get("enrolment")), ""))
+            getters.append(lambda d: enrolment_label(d.payload))
             info = [*info, enrolment_summary(decls)]
         elif kind.has(name):
             col = kind.column(name)

@@ -145,10 +145,7 @@ def submit_pending(instance: Instance, db: Database, *, unit: str | None = None,
             batches.append(b)
     for b in batches:
         b.documents = write_batch_documents(instance, db, b.batch_id)
-    instance.changed(b.unit_code for b in batches)
-    from exchange.view.confirm import write_all     # late: the view imports this module's users
-
-    write_all(instance, db, [b.unit_code for b in batches])   # their 待提交清单, where kept
+    instance.changed(b.unit_code for b in batches)   # their status books and 待提交清单
     return batches
 
 

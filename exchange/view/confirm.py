@@ -4,8 +4,11 @@ Where rules/region.toml says `submission = "unit_confirms"`, no job submits a un
 (待提交) declarations. The unit finds `outbox/<unit>/status/待提交清单.xlsx`: each pending
 declaration (业务流水号, kind, person, what it asks, the amount it brings where exchange.amounts
 gives one), 合计人数 and 合计应缴金额, a cell 确认提交 (否) and the list's 清单编号, a token
-made of the unit and its pending serials. The list is rewritten whenever they change (an
-import, a withdrawal, a submission): `write()`.
+made of the unit and its pending serials. The list is rewritten with the unit's status books
+whenever they change (an import, a withdrawal, a submission, a decision): `write()` is one of
+exchange.view.refresh.WRITERS, so serve's Refresher writes it, debounced, off the intake's
+thread. A school's department or class login gets its own list of its classes' pending
+declarations (outbox/<school>/@<login>/status/), and confirming it submits only those.
 
 The unit submits by dropping the list back with 确认提交 = 是 (only the rows left on it are
 submitted: a clerk deletes the rows it does not want yet), or a one-line `提交确认.txt` naming
@@ -38,12 +41,14 @@ from exchange import codes as C
 from exchange.checks.finding import Finding
 from exchange.config import Instance
 from exchange.errors import ConfigError, FileRejected
-from exchange.messages import CONFIRM_WORDS as W, RECEIPT_WORDS as RW, REVIEW_WORDS, YES, NO
+from exchange.messages import (CONFIRM_WORDS as W, NEXT_STEP_WORDS as NW, RECEIPT_WORDS as RW,
+                               REVIEW_WORDS, VIEW_WORDS, YES, NO)
 from exchange.outputs.atomic import atomic_path
 from exchange.outputs.looks import TEXT_FORMAT
 from exchange.results import FileResult, RowOutcome
 from exchange.store.db import Database
-from exchange.store.models import Declaration, FileRecord, Unit
+from exchange.store.models import Declaration, FileRecord
+from exchange.view.scope import Viewer, class_of, viewer_of
 
 if TYPE_CHECKING:
     from openpyxl import Workbook
@@ -72,60 +77,87 @@ def on_word(instance: Instance) -> bool:
     return instance.rules.region.submission == UNIT_CONFIRMS
 
 
-def list_path(instance: Instance, unit: str) -> Path:
-    return instance.unit_outbox(unit, STATUS) / LIST_NAME
+def list_path(instance: Instance, unit: str, login: str | None = None) -> Path:
+    """outbox/<unit>/status/待提交清单.xlsx, or a sub-account's outbox/<unit>/@<login>/status/…"""
+    return Viewer(unit, "", None, login).folder(instance) / LIST_NAME
 
 
-def token_of(unit: str, serials: Iterable[int]) -> str:
-    """The 清单编号: the unit and its pending serials, so a list stays valid exactly as long as
-    the declarations pending are the ones it shows."""
-    text = unit + ":" + ",".join(str(x) for x in sorted(serials))
+def token_of(who: str, serials: Iterable[int]) -> str:
+    """The 清单编号: who the list is for (the unit, or unit@login: Viewer.name) and the pending
+    serials it shows, so a list stays valid exactly as long as those are what is pending."""
+    text = who + ":" + ",".join(str(x) for x in sorted(serials))
     return hashlib.sha256(text.encode()).hexdigest()[:10].upper()
 
 
-def _pending(s: Session, unit: str) -> list[Declaration]:
-    return list(s.scalars(select(Declaration).where(
-        Declaration.unit_code == unit, Declaration.status == "pending").order_by(Declaration.serial)))
+def pending_of(s: Session, viewer: Viewer) -> list[Declaration]:
+    """The viewer's pending declarations by 业务流水号: the unit's, or a sub-account's classes'
+    (and those it sent), as its status book shows them."""
+    decls = list(s.scalars(select(Declaration).where(
+        Declaration.unit_code == viewer.unit, Declaration.status == "pending")
+        .order_by(Declaration.serial)))
+    if viewer.scope is None:
+        return decls
+    classes = viewer.person_classes(s)
+    senders = viewer.senders(s, [d.serial for d in decls])
+    return [d for d in decls if viewer.sees(class_of(d.payload or {}, d.id_number, classes),
+                                            senders.get(d.serial))]
 
 
-def current_token(s: Session, unit: str) -> str:
-    return token_of(unit, s.scalars(select(Declaration.serial).where(
-        Declaration.unit_code == unit, Declaration.status == "pending")))
-
-
-# The next step a receipt states (issue 21.16) ----------------------------------------------------
-def next_submission(instance: Instance, unit: str | None = None,
-                    now: datetime | None = None) -> datetime | None:
-    """When the submit_batches job next submits (this unit's) pending declarations; None when
-    no enabled job would."""
+# What happens next: the receipt's next step (issue 21.16) and the status book's line ----------
+def submission_times(instance: Instance, now: datetime | None = None
+                     ) -> list[tuple[str | None, datetime]]:
+    """(the unit an enabled submit_batches job is limited to, or None for all; its next run, a
+    naive time in the schedule's zone) of each such job; [] when jobs/ cannot be read."""
     from exchange.review import jobs  # noqa: F401  (registers the job functions)
     from exchange.schedule.spec import load_jobs, timezone_of
 
     try:
         specs = load_jobs(instance)
         tz = timezone_of(instance)
-    except ConfigError:                   # a broken jobs/ folder is reported by `jobs list`
-        log.warning("unit=%s file=-: jobs/ unreadable; receipts name no submission time", unit or "-")
-        return None
+    except ConfigError as exc:            # a broken jobs/ folder is reported by `jobs list`
+        log.warning("unit=- file=-: jobs/ unreadable; no submission time is named: %s", exc)
+        return []
     at = (now if now is not None else datetime.now()).astimezone(tz)   # naive: this machine's time
-    times = [spec.trigger(tz).get_next_fire_time(None, at) for spec in specs
-             if spec.name == SUBMIT_JOB and spec.enabled and spec.options.get("unit") in (None, unit)]
-    times = [t for t in times if t is not None]
-    return min(times).replace(tzinfo=None) if times else None
+    out = []
+    for spec in specs:
+        if spec.name == SUBMIT_JOB and spec.enabled:
+            fire = spec.trigger(tz).get_next_fire_time(None, at)
+            if fire is not None:
+                out.append((spec.options.get("unit"), fire.replace(tzinfo=None)))
+    return out
+
+
+def next_submission(instance: Instance, unit: str | None = None, now: datetime | None = None,
+                    times: list[tuple[str | None, datetime]] | None = None) -> datetime | None:
+    """When the submit_batches job next submits (this unit's) pending declarations; None when
+    no enabled job would. `times`: submission_times() already computed."""
+    found = submission_times(instance, now) if times is None else times
+    return min((when for only, when in found if only in (None, unit)), default=None)
+
+
+def submission_way(instance: Instance, unit: str | None = None, now: datetime | None = None,
+                   times: list[tuple[str | None, datetime]] | None = None) -> str:
+    """How the unit's pending declarations get submitted, in the words of NEXT_STEP_WORDS: on
+    the unit's word, at the scheduled time, or by the centre. The one source of the receipt's
+    next step and of the status book's 提交方式 line."""
+    if on_word(instance):
+        return NW["confirm"]
+    when = next_submission(instance, unit, now, times)
+    return NW["centre"] if when is None else NW["nightly"].format(when=_when(when))
 
 
 def next_step(instance: Instance, unit: str | None = None, now: datetime | None = None) -> str:
     """What happens to the declarations a file made pending, after RECEIPT_WORDS["pending_hint"]."""
-    if on_word(instance):
-        return RW["pending_confirm"]
-    when = next_submission(instance, unit, now)
-    if when is None:
-        return RW["pending_centre"]
-    return RW["pending_nightly"].format(when=_when(when))
+    return receipt_step(submission_way(instance, unit, now), on_word(instance))
+
+
+def receipt_step(way: str, confirms: bool = False) -> str:
+    """The receipt's clause for `way` (submission_way), with how to confirm where the unit does."""
+    return RW["pending_next"].format(way=way, how=RW["confirm_how"] if confirms else "")
 
 
 def _when(at: datetime) -> str:
-    return RW["when"].format(month=at.month, day=at.day, time=f"{at:%H:%M}")
+    return NW["when"].format(month=at.month, day=at.day, time=f"{at:%H:%M}")
 
 
 # The list ----------------------------------------------------------------------------------------
@@ -163,25 +195,29 @@ def list_lines(instance: Instance, s: Session, decls: Sequence[Declaration]) -> 
     return lines
 
 
-def write(instance: Instance, session: Session, unit: str) -> Path | None:
-    """Rewrite outbox/<unit>/status/待提交清单.xlsx (atomically) where the region submits on the
-    unit's word; None elsewhere, or for a unit not on file."""
+def write(instance: Instance, session: Session, unit: str, login: str | None = None
+          ) -> Path | None:
+    """Rewrite the 待提交清单 of `unit` (or of its department or class login `login`, its
+    classes only) atomically where the region submits on the unit's word; None elsewhere, or
+    for a unit or login not on file. One of refresh.WRITERS: called on the Refresher's pool,
+    debounced, never on the intake's thread."""
     if not on_word(instance):
         return None
-    record = session.get(Unit, unit)
-    if record is None:
+    viewer = viewer_of(instance, session, unit, login)
+    if viewer is None:
         return None
-    decls = _pending(session, unit)
-    token = token_of(unit, (d.serial for d in decls))
+    decls = pending_of(session, viewer)
+    token = token_of(viewer.name, (d.serial for d in decls))
     lines = list_lines(instance, session, decls)
-    target = list_path(instance, unit)
+    target = viewer.folder(instance) / LIST_NAME
     with atomic_path(target) as tmp:
-        _book(instance, record, token, lines).save(tmp)
-    log.info("unit=%s file=-: submit list %s written (%d pending)", unit, token, len(lines))
+        _book(instance, viewer, token, lines).save(tmp)
+    log.info("unit=%s file=-: submit list %s of %s written (%d pending)", unit, token,
+             viewer.name, len(lines))
     return target
 
 
-def _book(instance: Instance, unit: Unit, token: str, lines: list[ListLine]) -> "Workbook":
+def _book(instance: Instance, viewer: Viewer, token: str, lines: list[ListLine]) -> "Workbook":
     # openpyxl late: `exchange validate` imports this module and never writes a workbook.
     from openpyxl import Workbook
 
@@ -195,7 +231,8 @@ def _book(instance: Instance, unit: Unit, token: str, lines: list[ListLine]) -> 
     ws.title = W["sheet"]
     ws["A1"] = W["title"].format(centre=instance.settings.name)
     ws["A1"].font = TITLE_FONT
-    ws["A2"] = W["unit"].format(code=unit.code, name=unit.name)
+    ws["A2"] = W["unit"].format(code=viewer.unit, name=viewer.unit_name) + ("" if viewer.scope is None
+        else "    " + VIEW_WORDS["scope"].format(login=viewer.login, classes="、".join(sorted(viewer.scope))))
     ws["A3"] = W["made"].format(at=f"{datetime.now():%Y-%m-%d %H:%M:%S}", token=token)
     persons = len({x.id_number or f"#{x.serial}" for x in lines})
     total = sum((x.due for x in lines if x.due is not None), Decimal(0))
@@ -227,8 +264,8 @@ def _book(instance: Instance, unit: Unit, token: str, lines: list[ListLine]) -> 
     ws.freeze_panes = f"A{HEADER_ROW + 1}"
     if lines:
         ws.auto_filter.ref = f"A{HEADER_ROW}:{table.letter(COLUMNS[-1])}{HEADER_ROW + len(lines)}"
-    add_meta_sheet(wb, {"kind": LIST_KIND, "version": LIST_VERSION, "unit": unit.code,
-                        "token": token})
+    add_meta_sheet(wb, {"kind": LIST_KIND, "version": LIST_VERSION, "unit": viewer.unit,
+                        "login": viewer.login or "", "token": token})
     return wb
 
 
@@ -312,9 +349,12 @@ def _serial(value: Any) -> int | None:
 
 
 def examine_confirmation(instance: Instance, s: Session, sent: Sent, unit: str, result: FileResult,
-                         importing: bool, actor: str, sink: Callable[[RowOutcome], None]) -> None:
+                         importing: bool, actor: str, sink: Callable[[RowOutcome], None],
+                         scope: frozenset[str] | None = None) -> None:
     """Submit what the returned list names (importing), one RowOutcome per declaration; whole
-    refusals (not this region's way, stale, not confirmed, nothing listed) raise FileRejected."""
+    refusals (not this region's way, stale, not confirmed, nothing listed) raise FileRejected.
+    A department or class login (`scope` its classes, `actor` its login) confirms its own list:
+    only its classes' pending declarations."""
     from exchange.review.submit import submit_in
 
     result.kind, result.kind_label = LIST_KIND, W["kind_label"]
@@ -322,8 +362,9 @@ def examine_confirmation(instance: Instance, s: Session, sent: Sent, unit: str, 
     if not on_word(instance):
         when = next_submission(instance, unit)
         raise FileRejected(C.SUBMIT_NOT_ON_WORD, when=_when(when) if when else "")
-    pending = {d.serial: d for d in _pending(s, unit)}
-    current = token_of(unit, pending)
+    viewer = Viewer(unit, "", None, None if scope is None else actor, scope)
+    pending = {d.serial: d for d in pending_of(s, viewer)}
+    current = token_of(viewer.name, pending)
     if not sent.token:
         raise FileRejected(C.SUBMIT_NO_TOKEN, current=current)
     if sent.token != current:
@@ -356,29 +397,14 @@ def examine_confirmation(instance: Instance, s: Session, sent: Sent, unit: str, 
 
 def after_file(instance: Instance, db: Database, result: FileResult) -> None:
     """After a unit's file is committed and placed: the batch it submitted gets its documents
-    (roster, review workbook), and the unit's 待提交清单 is rewritten when its pending changed."""
+    (roster, review workbook). Its 待提交清单 is not written here but by the Refresher, like the
+    status books (the import marked the unit changed): the intake never waits for it."""
     from exchange.review.submit import write_batch_documents
 
     if result.submitted_batch is not None:
         write_batch_documents(instance, db, result.submitted_batch)
-    changed = result.submitted_batch is not None or (
-        result.counts.accepted and (result.awaits_submission or result.withdrawal))
-    if changed and on_word(instance):
-        with db.session() as s:
-            write(instance, s, result.unit)
 
 
-def write_all(instance: Instance, db: Database, units: Iterable[str]) -> list[Path]:
-    """Rewrite the lists of `units` (after a submission or withdrawal not made by a file)."""
-    written = []
-    for unit in units:
-        with db.session() as s:
-            path = write(instance, s, unit)
-        if path is not None:
-            written.append(path)
-    return written
-
-
-__all__ = ["write", "write_all", "after_file", "next_step", "next_submission", "token_of",
-           "current_token", "list_path", "examine_confirmation", "read_list", "read_text",
+__all__ = ["write", "after_file", "next_step", "next_submission", "submission_times",
+           "submission_way", "receipt_step", "token_of", "pending_of", "list_path", "examine_confirmation", "read_list", "read_text",
            "sent_list", "is_confirmation_text", "on_word", "UNIT_CONFIRMS", "LIST_KIND"]

@@ -13,6 +13,8 @@ receipt with a notice.* code, and the notice reaches nobody.
 """
 from __future__ import annotations
 
+import filecmp
+import itertools
 import logging
 import re
 import shutil
@@ -133,9 +135,48 @@ def sub_accounts(db: Database, units: list[Unit]) -> dict[str, list[str]]:
     return out
 
 
-def _copy(source: Path, target: Path) -> None:
-    with atomic_path(target) as tmp:
-        shutil.copyfile(source, tmp)
+def held(folder: Path, source: Path, stem: str, suffix: str) -> str | None:
+    """The name under which `folder` already holds this notice, byte for byte (sent again, on
+    any day, under its name or a numbered one); None when it does not."""
+    pattern = re.compile(r"^\d{8}-" + re.escape(stem) + r"(（\d+）)?" + re.escape(suffix) + "$")
+    size = source.stat().st_size
+    try:
+        names = sorted(p.name for p in folder.iterdir() if pattern.match(p.name))
+    except FileNotFoundError:
+        return None
+    for name in names:
+        path = folder / name
+        if path.is_file() and path.stat().st_size == size and filecmp.cmp(path, source, shallow=False):
+            return name
+    return None
+
+
+def free_name(folders: list[Path], day: str, stem: str, suffix: str) -> str:
+    """<day>-<stem><suffix>, or <day>-<stem>（2）<suffix>, … : the first name none of `folders`
+    holds, so two notices of one name on one day never overwrite each other."""
+    for n in itertools.count(1):
+        name = f"{day}-{stem}{'' if n == 1 else W['numbered'].format(n=n)}{suffix}"
+        if not any((folder / name).exists() for folder in folders):
+            return name
+    raise AssertionError("unreachable")
+
+
+def deliver(source: Path, folders: list[Path], day: str, shown: str
+            ) -> tuple[str, dict[Path, str], set[Path]]:
+    """Copy the notice into each folder that does not hold it yet, under one name free in all of
+    them (written under a hidden name, then renamed). (that name — or, when every folder held
+    it already, the first folder's —, folder -> the name it is stored under there, the
+    folders that held it already)."""
+    stem, suffix = Path(shown).stem, Path(shown).suffix
+    found = {folder: held(folder, source, stem, suffix) for folder in folders}
+    missing = [folder for folder, name in found.items() if name is None]
+    name = free_name(missing, day, stem, suffix) if missing or not folders else \
+        found[folders[0]] or ""
+    for folder in missing:
+        with atomic_path(folder / name) as tmp:
+            shutil.copyfile(source, tmp)
+    stored = {folder: got or name for folder, got in found.items()}
+    return name, stored, {folder for folder, got in found.items() if got is not None}
 
 
 def handle_notice(instance: Instance, db: Database, work: Path, name: str) -> dict[str, Any]:
@@ -154,16 +195,20 @@ def handle_notice(instance: Instance, db: Database, work: Path, name: str) -> di
             {"code": exc.code, "message": file_message(exc.code, exc.params)}]}
     from exchange.intake.names import safe_name
 
-    published = f"{datetime.now():%Y%m%d}-{safe_name(shown)}"
     logins = sub_accounts(db, units)
-    for unit in units:
-        _copy(work, instance.unit_outbox(unit.code, FOLDER) / published)
-        for login in logins.get(unit.code, []):
-            _copy(work, sub_account_outbox(instance, unit.code, login, FOLDER) / published)
-    log.info("unit=_centre file=%s: notice %s sent to %d unit(s)", name, published, len(units))
+    folders = {(unit.code, None): instance.unit_outbox(unit.code, FOLDER) for unit in units}
+    folders.update({(unit.code, login): sub_account_outbox(instance, unit.code, login, FOLDER)
+                    for unit in units for login in logins.get(unit.code, [])})
+    published, stored, had = deliver(work, list(folders.values()), f"{datetime.now():%Y%m%d}",
+                                     safe_name(shown))
+    as_stored = {key: stored[folder] for key, folder in folders.items()}
+    already = [u.code for u in units if folders[(u.code, None)] in had]
+    log.info("unit=_centre file=%s: notice %s sent to %d unit(s), %d of which held it already",
+             name, published, len(units), len(already))
     return {"kind": "notice", "status": "accepted", "address": to, "published_as": published,
-            "counts": {"units": len(units), "sub_accounts": sum(map(len, logins.values()))},
-            "recipients": [{"unit": u.code, "name": u.name,
+            "counts": {"units": len(units), "sub_accounts": sum(map(len, logins.values())),
+                       "already_held": len(already)},
+            "recipients": [{"unit": u.code, "name": u.name, "stored_as": as_stored[(u.code, None)],
                             "sub_accounts": logins.get(u.code, [])} for u in units]}
 
 

@@ -10,7 +10,9 @@ one. Outside serve (`exchange process`, `jobs run`, …) the units marked are re
 end of the command (`flush`). Each workbook is written under a temp name and renamed.
 
 WRITERS write a unit's books, SUB_WRITERS a sub-account's: `write(instance, session, unit)`
-and `write(instance, session, unit, login)`, each returning the path written or None.
+and `write(instance, session, unit, login)`, each returning the path written or None. The
+待提交清单 (exchange.view.confirm) is one of them: where the region submits on the unit's word,
+an import or a submission reaches it the same way, never on the intake's thread.
 """
 from __future__ import annotations
 
@@ -28,14 +30,15 @@ from exchange.config import Instance
 from exchange.schedule.registry import job
 from exchange.store.db import Database
 from exchange.store.models import Unit
-from exchange.view import people, status
+from exchange.view import confirm, people, status
 from exchange.view.scope import sub_accounts
 
 log = logging.getLogger("exchange.view")
 
 Writer = Callable[..., "Path | None"]
-WRITERS: tuple[Writer, ...] = (status.write, people.write)
-SUB_WRITERS: tuple[Writer, ...] = (status.write, people.write)
+# confirm.write: the 待提交清单, where the region submits on the unit's word (None elsewhere).
+WRITERS: tuple[Writer, ...] = (status.write, people.write, confirm.write)
+SUB_WRITERS: tuple[Writer, ...] = (status.write, people.write, confirm.write)
 ALL = "*"                      # changed(None): every unit
 MAX_DELAY_PERIODS = 5          # a unit changing without pause is rewritten at least this often
 SUBMISSION_CACHE_SECONDS = 60
@@ -79,37 +82,14 @@ class ViewState:
             return max(0.0, min(min(last + debounce, first + debounce * MAX_DELAY_PERIODS) - now
                                 for first, last in self.dirty.values()))
 
-    def next_submission(self, instance: Instance, unit: str) -> datetime | None:
-        """When the scheduled submission (jobs/, job submit_batches) next takes `unit`'s pending
-        declarations; None when no enabled job does. Computed at most once a minute."""
+    def submission_times(self, instance: Instance) -> "list[tuple[str | None, datetime]]":
+        """confirm.submission_times, computed at most once a minute: a nightly refresh of
+        10,000 units reads jobs/ once, not 10,000 times."""
         now = time.monotonic()
         cached = self._submissions
         if cached is None or now - cached[0] > SUBMISSION_CACHE_SECONDS:
-            cached = self._submissions = (now, _submission_times(instance))
-        times = [when for only, when in cached[1] if only in (None, unit)]
-        return min(times, default=None)
-
-
-def _submission_times(instance: Instance) -> list[tuple[str | None, datetime]]:
-    """(unit the job is limited to or None, next fire time) of each enabled submission job."""
-    from exchange.errors import ConfigError
-    from exchange.schedule.spec import load_jobs, timezone_of
-
-    try:
-        specs = load_jobs(instance)
-        tz = timezone_of(instance)
-    except ConfigError as exc:
-        log.warning("unit=- file=-: next submission time unknown: %s", exc)
-        return []
-    now = datetime.now(tz)
-    out = []
-    for spec in specs:
-        if spec.name != "submit_batches" or not spec.enabled:
-            continue
-        fire = spec.trigger(tz).get_next_fire_time(None, now)
-        if fire is not None:
-            out.append((spec.options.get("unit"), fire.replace(tzinfo=None)))
-    return out
+            cached = self._submissions = (now, confirm.submission_times(instance))
+        return cached[1]
 
 
 def refresh_unit(instance: Instance, db: Database, unit: str) -> list[Path]:

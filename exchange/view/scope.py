@@ -3,9 +3,8 @@ outbox/<school>/@<login>/, its classes only)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Mapping
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -26,7 +25,12 @@ class Viewer:
     unit_type: str | None
     login: str | None = None                 # a sub-account; None: the unit itself
     scope: frozenset[str] | None = None      # its classes; None: the whole unit
-    next_submission: datetime | None = None
+    next_step: str = ""                      # how its pending declarations are submitted
+
+    @property
+    def name(self) -> str:
+        """Who it is, for a token or a log line: the unit, or unit@login."""
+        return self.unit if self.login is None else f"{self.unit}@{self.login}"
 
     def outbox(self, instance: Instance) -> Path:
         from exchange.intake.subaccounts import sub_account_outbox
@@ -49,6 +53,19 @@ class Viewer:
         return {n: c or "" for n, c in s.execute(select(Person.id_number, Person.class_code).where(
             Person.unit_code == self.unit, Person.class_code.is_not(None)))}
 
+    def sees(self, class_code: str | None, sender: str | None) -> bool:
+        """Whether a declaration of `class_code`, sent by `sender`, is in this viewer's scope:
+        a sub-account sees its classes' declarations and those it sent."""
+        return self.scope is None or class_code in self.scope or (
+            sender is not None and sender == self.login)
+
+
+def class_of(payload: Mapping[str, Any], id_number: str | None, classes: Mapping[str, str]
+             ) -> str | None:
+    """The class a declaration concerns: the one it names (班级编号, a transfer's target), else
+    the person's class on file."""
+    return payload.get("class_code") or payload.get("target_class") or classes.get(id_number or "")
+
 
 def viewer_of(instance: Instance, s: Session, unit: str, login: str | None = None
               ) -> Viewer | None:
@@ -65,8 +82,11 @@ def viewer_of(instance: Instance, s: Session, unit: str, login: str | None = Non
                 or is_deleted(account):
             return None
         scope = scope_of(account)
+    from exchange.view.confirm import submission_way
+
     state: ViewState = instance.view
-    return Viewer(unit, u.name, u.unit_type, login, scope, state.next_submission(instance, unit))
+    return Viewer(unit, u.name, u.unit_type, login, scope,
+                  submission_way(instance, unit, times=state.submission_times(instance)))
 
 
 def sub_accounts(s: Session, unit: str) -> list[str]:
@@ -77,4 +97,4 @@ def sub_accounts(s: Session, unit: str) -> list[str]:
         Account.unit_code == unit, Account.role.in_(SUB_ROLES), Account.status != DELETED)))
 
 
-__all__ = ["Viewer", "viewer_of", "sub_accounts", "VIEW_PART"]
+__all__ = ["Viewer", "viewer_of", "sub_accounts", "class_of", "VIEW_PART"]

@@ -20,16 +20,15 @@ from sqlalchemy.orm import Session
 
 from exchange.config import Instance
 from exchange.messages import (CONCLUSIONS, VIEW_HEADERS as H, VIEW_NAMES, VIEW_SHEETS as S,
-                               VIEW_WORDS as W, ROSTER_WORDS)
-from exchange.review.display import content, kind_label
+                               VIEW_WORDS as W)
+from exchange.review.display import content, enrolment_label, kind_label
 from exchange.store.models import Batch, Declaration, FileRecord
-from exchange.view.scope import Viewer, viewer_of
+from exchange.view.scope import Viewer, class_of, viewer_of
 from exchange.view.sheets import Column, Sheet, book
 
 STATES = ("pending", "submitted", "approved", "rejected", "withdrawn")
 DECIDED = ("approved", "rejected")
 NOTICES_SHOWN = 10
-ENROLMENT_WORDS = {"new": "reg_new", "renewal": "reg_renewal", "transfer_in": "reg_transfer_in"}
 
 # The columns of each state's sheet, after 业务流水号 … 申报内容.
 COMMON = (Column("serial", 12, text=True), Column("kind", 14), Column("id_number", 21, text=True),
@@ -107,24 +106,22 @@ def declaration_lines(instance: Instance, s: Session, viewer: Viewer, now: datet
     senders = viewer.senders(s, [r[0] for r in found])
     classes = viewer.person_classes(s) if viewer.scope is not None else {}
     concl = {"approved": CONCLUSIONS["approved"][0], "rejected": CONCLUSIONS["rejected"][0]}
-    enrol = {k: ROSTER_WORDS[v] for k, v in ENROLMENT_WORDS.items()}
     kinds, tables = rules.kinds, rules.tables
     labels: dict[str, str] = {}
     memo: dict[Any, Any] = {}
     for (serial, kind, number, name, status, payload, old, row, created, submitted, decided,
          reason, reviewer, file_name, batch_no) in found:
         payload = payload or {}
-        class_code = payload.get("class_code") or payload.get("target_class") or \
-            classes.get(number or "")
+        class_code = class_of(payload, number, classes)
         sender = senders.get(serial)
-        if viewer.scope is not None and class_code not in viewer.scope and sender != viewer.login:
+        if not viewer.sees(class_code, sender):
             continue
         label = labels.get(kind)
         if label is None:
             label = labels[kind] = kind_label(kinds, kind)
         yield Line(serial, kind, status, {
             "serial": str(serial), "kind": label, "id_number": number, "name": name,
-            "enrolment": enrol.get(payload.get("enrolment") or ""),
+            "enrolment": enrolment_label(payload) or None,
             "class_code": class_code, "content": content(kinds.get(kind), payload, old, tables, memo),
             "file": file_name, "row": row, "sender": sender, "created": created,
             "batch": batch_no, "submitted": submitted, "conclusion": concl.get(status),
@@ -148,8 +145,7 @@ def _summary(instance: Instance, sh: Sheet, viewer: Viewer, by_state: dict[str, 
         sh.line(W["submitted"].format(count=submitted))
     if rejected:
         sh.line(W["rejected"].format(count=rejected, days=days), look="note")
-    when = viewer.next_submission
-    sh.line(W["next_submission"].format(time=f"{when:%Y-%m-%d %H:%M}") if when else W["no_submission"])
+    sh.line(W["next_step"].format(way=viewer.next_step))
     sh.skip()
     sh.line(W["counts"], look="header")
     sh.line(W["window"].format(days=days))

@@ -65,7 +65,11 @@ def test_each_unit_finds_only_what_is_addressed_to_it(instance, db):  # type: ig
     by_file = {r["file"]: r for r in centre_receipts(instance)}
     assert [x["unit"] for x in by_file["[类型30]社区通知.pdf"]["recipients"]] == ["3001"]
     assert [x["unit"] for x in by_file["[全部]缴费通知.pdf"]["recipients"]] == ["1001", "1002", "3001", "4001"]
-    assert by_file["学校通知.txt"]["recipients"] == [{"unit": "4001", "name": "实验小学", "sub_accounts": ["c-a"]}]
+    [school] = by_file["学校通知.txt"]["recipients"]
+    assert school == {"unit": "4001", "name": "实验小学", "sub_accounts": ["c-a"],
+                      "stored_as": by_file["学校通知.txt"]["published_as"]}
+    assert (instance.unit_outbox("4001", "notices") / school["stored_as"]).read_bytes().startswith(
+        "收件单位：类型40".encode())
 
 
 def test_bad_notices_get_a_receipt_and_reach_nobody(instance, db):  # type: ignore[no-untyped-def]
@@ -100,3 +104,35 @@ def test_a_notice_left_in_processing_is_delivered_by_recovery(instance, db):  # 
     [receipt] = centre_receipts(instance)
     assert receipt["file"] == "[类型30]停电通知.pdf" and receipt["kind"] == "notice"
     assert not work.exists()
+
+
+def test_two_notices_of_one_name_on_one_day_are_both_kept_and_a_resent_one_is_not_doubled(instance, db):  # type: ignore[no-untyped-def]
+    """The centre sends 缴费通知.pdf in the morning and a corrected one of the same name in the
+    afternoon; a clerk re-sends the morning one by mistake. Each unit's folder keeps both
+    notices once each, and every receipt names the file as the unit stores it."""
+    units(db)
+    morning, corrected = PDF, PDF.replace(b"trailer", b"%corrected\ntrailer")
+    drop(instance, "[全部]缴费通知.pdf", morning)
+    [first] = process_centre_inbox(instance, db)
+    drop(instance, "[全部]缴费通知.pdf", corrected)
+    [second] = process_centre_inbox(instance, db)
+    # Only the school gets this one: the other units never saw the corrected notice either.
+    drop(instance, "[4001]缴费通知.pdf", morning)
+    [again] = process_centre_inbox(instance, db)
+    drop(instance, "[3001]缴费通知.pdf", corrected)
+    [again_3001] = process_centre_inbox(instance, db)
+
+    assert first["published_as"] != second["published_as"]
+    assert first["published_as"].endswith("-缴费通知.pdf") and second["published_as"].endswith("-缴费通知（2）.pdf")
+    for unit, sub in (("1001", ""), ("3001", ""), ("4001", ""), ("4001", "@c-a")):
+        folder = (instance.unit_outbox(unit) / sub if sub else instance.unit_outbox(unit)) / "notices"
+        stored = {p.name: p.read_bytes() for p in folder.iterdir()}
+        assert stored == {first["published_as"]: morning, second["published_as"]: corrected}, (unit, sub)
+    # Re-sent, the same bytes: nothing new; the receipt names the copy the unit already holds.
+    assert again["counts"]["already_held"] == 1
+    assert [r["stored_as"] for r in again["recipients"]] == [first["published_as"]]
+    assert [r["stored_as"] for r in again_3001["recipients"]] == [second["published_as"]]
+    assert again_3001["counts"] == {"units": 1, "sub_accounts": 0, "already_held": 1}
+    for receipt in (first, second):
+        assert {r["stored_as"] for r in receipt["recipients"]} == {receipt["published_as"]}
+        assert receipt["counts"]["already_held"] == 0

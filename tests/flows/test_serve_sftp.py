@@ -77,15 +77,16 @@ def test_paramiko_upload_gets_its_receipt_within_seconds(served: Served, tmp_pat
     assert text.decode("utf-8-sig").strip()
 
 
-def openssh_batch(served: Served, tmp_path: Path, commands: str) -> subprocess.CompletedProcess[str]:
-    """OpenSSH `sftp -b` as unit 1001 with its key, from `tmp_path`."""
+def openssh_batch(served: Served, tmp_path: Path, commands: str, login: str = "1001",
+                  key: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """OpenSSH `sftp -b` as `login` (unit 1001) with its key (served.key), from `tmp_path`."""
     batch = tmp_path / "batch.txt"
     batch.write_text(commands, encoding="utf-8")
     return subprocess.run(
-        ["sftp", "-b", str(batch), "-P", str(served.port), "-i", str(served.key),  # type: ignore[attr-defined]
+        ["sftp", "-b", str(batch), "-P", str(served.port), "-i", str(key or served.key),  # type: ignore[attr-defined]
          "-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
          "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "PreferredAuthentications=publickey",
-         "1001@127.0.0.1"], capture_output=True, text=True, timeout=30, cwd=tmp_path)
+         f"{login}@127.0.0.1"], capture_output=True, text=True, timeout=30, cwd=tmp_path)
 
 
 def test_openssh_sftp_batch_upload_with_a_key(served: Served, tmp_path: Path) -> None:

@@ -14,18 +14,18 @@ from exchange.review.jobs import submit_batches
 from exchange.store.models import Batch, Declaration
 from exchange.view import confirm
 from tests.conftest import ADD_HEADERS, add_row, make_id, make_workbook
-from tests.flows.helpers import fill_list, process_one, receipt_of
+from exchange.view.refresh import flush
+from tests.flows.helpers import fill_list, process_one as intake_one, receipt_of, submit_on_word as on_word
 
 TITLE = "职工批量新增申报填写表"
 
 
-def on_word(instance) -> None:  # type: ignore[no-untyped-def]
-    region = instance.rules_dir / "region.toml"
-    text = region.read_text(encoding="utf-8")
-    assert 'submission = "nightly"' in text
-    region.write_text(text.replace('submission = "nightly"', 'submission = "unit_confirms"'),
-                      encoding="utf-8")
-    instance.__dict__.pop("rules", None)
+def process_one(instance, db):  # type: ignore[no-untyped-def]
+    """One file through intake, then the marked units' views rewritten, as at the end of
+    `exchange process` (under serve the Refresher does it, debounced)."""
+    result = intake_one(instance, db)
+    flush(instance, db)
+    return result
 
 
 def declare(instance, db, seqs: list[str], name: str = "增员.xlsx"):  # type: ignore[no-untyped-def]
@@ -76,7 +76,8 @@ def test_the_list_shows_pending_with_amounts_and_submits_on_yes(instance, db):  
     on_word(instance)
     result = declare(instance, db, ["101", "103", "105"])
     text = receipt_text(instance, result)
-    assert "不会自动提交：请下载待提交清单" in text and "将于" not in text
+    assert "由单位确认提交（请核对待提交清单后确认提交）：不会自动提交，请下载待提交清单" in text
+    assert "将于" not in text
     path = confirm.list_path(instance, "1001")
     top, rows = read_list(path)
     serials = pending(db)
@@ -179,6 +180,8 @@ def test_an_operators_submission_rewrites_the_list(instance, db):  # type: ignor
     assert len(read_list(path)[1]) == 2
     [batch] = submit_pending(instance, db, unit="1001", actor="operator")
     assert batch.count == 2 and pending(db) == {}
+    assert len(read_list(path)[1]) == 2          # marked changed, not written on the spot
+    flush(instance, db)                          # (the end of `exchange batches submit`)
     top, rows = read_list(path)
     assert [r[0] for r in rows] == ["当前没有待提交的申报。"] and top["清单编号"] == confirm.token_of("1001", [])
 

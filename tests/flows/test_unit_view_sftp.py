@@ -20,7 +20,7 @@ from exchange.store.db import Database
 from exchange.store.models import Batch, Declaration, Household
 from exchange.view.confirm import token_of
 from tests.conftest import ADD_HEADERS, add_row, make_id, make_workbook
-from tests.flows.helpers import fill_list
+from tests.flows.helpers import fill_list, submit_on_word
 from tests.flows.residents import HEAD, PT, RESIDENT_ADD
 from tests.flows.serving import Served, make_instance, receipts, wait_until
 
@@ -31,9 +31,7 @@ PDF = b"%PDF-1.4\n%%EOF\n"
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     root = tmp_path_factory.mktemp("unit-view-sftp")
     instance = make_instance(root / "inst")
-    region = instance.rules_dir / "region.toml"
-    region.write_text(region.read_text(encoding="utf-8").replace(
-        'submission = "nightly"', 'submission = "unit_confirms"'), encoding="utf-8")
+    submit_on_word(instance)
     runner = CliRunner()
     for args in (["units", "add", "E1001", "--name", "示例科技有限公司", "--type", "10", "--password", "pw-e1"],
                  ["units", "add", "E1002", "--name", "另一家公司", "--type", "10", "--password", "pw-e2"],
@@ -71,7 +69,7 @@ def the_list(client: paramiko.SFTPClient) -> openpyxl.Workbook:
 
 
 def shows(client: paramiko.SFTPClient, serials: list[int]) -> bool:
-    """The list (written just after the receipt) shows these pending serials."""
+    """The list (rewritten by the Refresher within moments of the receipt) shows these pending serials."""
     try:
         return listed(the_list(client))[1] == serials
     except FileNotFoundError:
@@ -129,7 +127,7 @@ def test_community_confirms_its_list(served: Served) -> None:
     path = make_workbook(Path(served.instance.home) / "参保.xlsx", RESIDENT_ADD, rows, title="城乡居民参保申报表")
     receipt, text = put(client, path.read_bytes(), "参保.xlsx")
     assert receipt["counts"]["accepted"] == 3, receipt
-    assert "不会自动提交：请下载待提交清单" in text and "夜间" not in text
+    assert "不会自动提交，请下载待提交清单" in text and "夜间" not in text
     wait_until(lambda: shows(client, pending(served, "C3001")), 10, "the list")
     old = the_list(client)
     token, serials, persons = listed(old)

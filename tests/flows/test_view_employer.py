@@ -57,7 +57,8 @@ def test_employer_status_book_follows_every_event(instance, db, persons):  # typ
         (n, name, "职工增加申报", "增员.xlsx", 4 + i) for i, (n, name, _) in enumerate(NEW)]
     assert "缴费工资：5200" in pending[0]["申报内容"]
     summary = lines(book, "汇总")
-    assert "当前有 3 条待提交" in summary and any(x.startswith("下次提交时间：") for x in summary)
+    assert "当前有 3 条待提交" in summary
+    assert any(x.startswith("提交方式：将于 ") and x.endswith(" 02:00 自动提交医保中心审核") for x in summary)
 
     # Withdrawal (业务回退) of the second row.
     second = pending[1]["业务流水号"]

@@ -35,9 +35,10 @@ def test_community_sees_enrolment_types_heads_and_members(instance, db, communit
         recorded = {d.id_number: d.payload["enrolment"] for d in s.scalars(
             select(Declaration).where(Declaration.unit_code == "C3001"))}
     assert sorted(got["待提交"]) == sorted(r["业务流水号"] for r in pending.values())
-    words = {"new": "新参保（新登记）", "renewal": "续保（已保）", "transfer_in": "调入"}
+    # The words of receipts, review and result workbooks, rosters (review.display.enrolment_label).
+    words = {"new": "新参保", "renewal": "续保", "transfer_in": "调入"}
     assert {n: r["参保类型"] for n, r in pending.items()} == {n: words[e] for n, e in recorded.items()}
-    assert pending[NEWBORN]["参保类型"] == "新参保（新登记）"
+    assert pending[NEWBORN]["参保类型"] == "新参保" and pending[SUSPENDED_HERE]["参保类型"] == "续保"
 
     people_book = status_dir(instance, "C3001") / "参保人员.xlsx"
     people = {r["证件号码"]: r for r in table(people_book, "参保人员", "个人编号")}
@@ -83,7 +84,7 @@ def test_school_and_its_class_login_each_see_their_scope(instance, db, school): 
     rows = {r["证件号码"]: r for r in table(status_dir(instance, "S2201", "c2024-02") / "申报状态.xlsx",
                                            "待提交", "业务流水号")}
     assert rows[PUPIL_02]["申报账号"] == "c2024-02" and rows[PUPIL_02]["班级编号"] == "2024-02"
-    assert rows[PUPIL_02]["参保类型"] == "新参保（新登记）"
+    assert rows[PUPIL_02]["参保类型"] == "新参保"
     summary = lines(status_dir(instance, "S2201", "c2024-02") / "申报状态.xlsx", "汇总")
     assert "当前有 2 条待提交" in summary and any("2024-02" in x for x in summary)
 
