@@ -197,7 +197,7 @@ def base_segments(persons: pd.DataFrame, changes: pd.DataFrame) -> pd.DataFrame:
     # earlier: the minimum start of the later ones, per person.
     who = c["id_number"]
     later = c["start"][::-1].groupby(who[::-1], sort=False).cummin()[::-1].groupby(who).shift(-1)
-    first_old = c.groupby("id_number", sort=False)["old"].first()
+    first_old = c.drop_duplicates("id_number").set_index("id_number")["old"]   # NA included
     record = persons.drop_duplicates("id_number").set_index("id_number")["wage_base"]
     last = ~who.duplicated(keep="last")
     c = c.assign(wage=c["wage"].where(~last, pd.array(who.map(record), dtype="Int64")))

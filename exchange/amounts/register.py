@@ -70,9 +70,20 @@ def person_frame(s: Session, *, unit: str | None = None, where: Any = None,
     if s.get_bind().dialect.name == "postgresql":
         frame = _copied(s, q, names)
     else:
-        frame = pd.DataFrame.from_records(s.execute(q).all(), columns=names)
+        frame = _fetched(s, q, names)
     frame["wage_base"] = frame["wage_base"].astype("Int64")
     return frame
+
+
+def _fetched(s: Session, q: Any, names: list[str]) -> pd.DataFrame:
+    """A query's rows as columns through the driver's cursor (SQLite): Core execution and the
+    driver's tuples, not ORM rows (half the time of reading them into from_records)."""
+    result = s.connection().execute(q)
+    rows = result.cursor.fetchall() if result.cursor is not None else []
+    result.close()
+    columns = list(zip(*rows)) if rows else [()] * len(names)
+    return pd.DataFrame({n: np.array(c, dtype=np.int64 if n.endswith("_fen") else object)
+                         for n, c in zip(names, columns)})
 
 
 def _copied(s: Session, q: Any, names: list[str]) -> pd.DataFrame:
