@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from exchange.amounts.dues import (INSURED, Dues, add_months, base_segments, employee_dues,
                                    employee_dues_frame, fen, has_insurance, is_yes, month_ints,
                                    months_between, next_months, resident_due, resident_dues_frame,
-                                   yuan)
+                                   split_at_changes, yuan)
 from exchange.amounts.master import rates_in_force
 from exchange.amounts.rates import ZERO, Rates
 from exchange.kinds.spec import RuleSet
@@ -707,7 +707,7 @@ def totals_by_unit_type(rules: RuleSet, s: Session, month: str) -> list[TypeTota
     if frame.empty:
         return [TypeTotals(t or None, n, 0, ZERO, ZERO, arrears.get(t, ZERO))
                 for t, n in sorted(unit_count.items())]
-    emp = employee_dues_frame(rates, frame, [month]).persons
+    emp = employee_dues_frame(rates, split_at_changes(frame, base_changes(rules, s)), [month]).persons
     res = resident_dues_frame(rates, frame, int(month[:4]))
     frame = frame.assign(unit_type=frame["unit_code"].map(types).fillna(""),
                          month_fen=(emp["unit_fen"] + emp["person_fen"]).reindex(frame.index),
