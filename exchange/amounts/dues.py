@@ -228,22 +228,25 @@ def _text(months: pd.Series) -> pd.Series:
 def split_at_changes(frame: pd.DataFrame, changes: pd.DataFrame) -> pd.DataFrame:
     """`frame`'s persons (columns as employee_dues_frame takes them, with id_number), one row per
     base in force: the row's wage_base that base, its insured_from / stopped_after narrowed to
-    the stretch. The frame's index labels repeat, so the per-person sums of employee_dues_frame
-    add the stretches up."""
-    if changes.empty or not frame["id_number"].isin(changes["id_number"]).any():
+    the stretch. Only the persons with changes are split; rows keep the frame's order and index
+    labels (repeated), so the per-person sums of employee_dues_frame add the stretches up."""
+    changed = frame["id_number"].isin(changes["id_number"]).to_numpy() if len(changes) else \
+        np.zeros(len(frame), bool)
+    if not changed.any():
         return frame
-    segs = base_segments(frame[["id_number", "wage_base"]], changes)
-    labelled = frame.assign(_label=frame.index)
-    rows = labelled.merge(segs, on="id_number", how="left", sort=False)
+    split = frame[changed]
+    segs = base_segments(split[["id_number", "wage_base"]], changes)
+    rows = split.assign(_at=np.flatnonzero(changed)).merge(segs, on="id_number", sort=False)
     first = rows["insured_from"].fillna(BEFORE)
     last = rows["stopped_after"].where(rows["stopped_after"].notna(),
                                        np.where(rows["status"] == INSURED, OPEN, BEFORE))
     rows = rows.assign(wage_base=rows["base"],
                        insured_from=np.where(rows["seg_from"] > first, rows["seg_from"], first),
                        stopped_after=np.where(rows["seg_to"] < last, rows["seg_to"], last),
-                       status=INSURED)
-    return rows.drop(columns=["seg_from", "seg_to", "base"]).set_index("_label").rename_axis(
-        frame.index.name)
+                       status=INSURED).drop(columns=["seg_from", "seg_to", "base"])
+    rows.index = frame.index[rows["_at"].to_numpy()]
+    whole = pd.concat([frame.assign(_at=np.arange(len(frame)))[~changed], rows])
+    return whole.iloc[np.argsort(whole["_at"].to_numpy(), kind="stable")].drop(columns="_at")
 
 
 @dataclass
