@@ -139,12 +139,14 @@ def base_changes(rules: RuleSet, s: Session, *, unit: str | None = None) -> pd.D
          .order_by(D.decided_at, D.serial))
     if unit is not None:
         q = q.where(D.id_number.in_(select(Person.id_number).where(Person.unit_code == unit)))
-    frame = pd.DataFrame.from_records(s.execute(q).all(), columns=names)
+    frame = _fetched(s, q, names)
     frame = frame[pd.to_numeric(frame["wage"], errors="coerce").notna()]
     declared = frame["start"].astype(str).str.fullmatch(r"\d{6}")
     approved = pd.to_datetime(frame["decided_at"]).dt.strftime("%Y%m")
+    frame = frame.assign(start=frame["start"].where(declared, approved))
+    frame = frame[frame["start"].astype(str).str.fullmatch(r"\d{6}")]    # no month at all: left out
     return pd.DataFrame({
-        "id_number": frame["id_number"], "start": frame["start"].where(declared, approved),
+        "id_number": frame["id_number"], "start": frame["start"],
         "wage": pd.array(np.trunc(pd.to_numeric(frame["wage"])), dtype="Int64"),
         "old": pd.array(np.trunc(pd.to_numeric(frame["old"], errors="coerce")), dtype="Int64"),
         "order": np.arange(len(frame))})
