@@ -437,7 +437,7 @@ def dues_roster(instance: Instance, s: Session, unit: Unit, as_of: date,
              _money_column("arrears_computed")],
             [[p.person_no, p.name, p.id_number, insurance.label(x.insurance) or x.insurance, x.due,
               x.paid_to, x.due_unpaid, x.paid_unpaid, x.arrears_computed]
-             for p in employees for x in p.by_insurance]))
+             for p in employees for x in p.by_insurance], W["items"]))
     if residents:
         year_info = [*info[:-2], W["due_year_info"].format(value=dues.year), info[-1]]
         sections.append(Section(
