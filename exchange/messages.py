@@ -630,11 +630,17 @@ ROSTER_WORDS.update({
     "unit_count": "单位数",
     "month_due": "本月职工应缴",
     "year_due": "本年居民应缴",
+    "insurance": "险种",
+    "due_insurance_month": "本月应缴",
+    "insurance_paid_month": "该险种最大缴费月份",
+    "due_unpaid": "欠缴月份应缴",
+    "paid_unpaid": "已缴（欠缴月份）",
 })
 ROSTER_TITLES.update({
     "dues_units": "{centre}单位应缴信息",
     "dues_persons": "{centre}单位职工应缴信息",
     "dues_residents": "{centre}单位居民应缴信息",
+    "dues_insurances": "{centre}单位职工分险种应缴信息",
     "registration": "{centre}登记情况",
     "class_payments": "{centre}班级缴费统计",
     "digest_money": "{centre}应缴汇总（按单位类型）",

@@ -138,6 +138,16 @@ def _by_value(values: pd.Series, convert: Any) -> np.ndarray:
     return table[codes]                      # code -1 (missing) takes the last entry
 
 
+def month_ints(values: pd.Series, missing: int) -> np.ndarray:
+    """YYYYMM texts (or integers) as integers, `missing` where blank; once per distinct value."""
+    return _by_value(values, _month_int(missing)).astype(np.int64)
+
+
+def next_months(months: np.ndarray) -> np.ndarray:
+    """The month after each YYYYMM integer."""
+    return months + np.where(months % 100 == 12, 89, 1)
+
+
 def _month_int(missing: int) -> Any:
     def convert(value: Any) -> int:
         text = str(value or "")
@@ -145,18 +155,98 @@ def _month_int(missing: int) -> Any:
     return convert
 
 
-def _has(insurances: pd.Series, code: str) -> np.ndarray:
+def has_insurance(insurances: pd.Series, code: str) -> np.ndarray:
     return _by_value(insurances, lambda v: code in str(v or "").split(",")).astype(bool)
 
 
 def _span(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """The first and last month (YYYYMM ints) each person owes for: from insured_from (or ever)
     to stopped_after; a person neither insured nor stopped at a known month owes nothing."""
-    first = _by_value(frame["insured_from"], _month_int(0)).astype(np.int64)
-    stopped = _by_value(frame["stopped_after"], _month_int(-1)).astype(np.int64)
+    first = month_ints(frame["insured_from"], 0)
+    stopped = month_ints(frame["stopped_after"], -1)
     insured = _by_value(frame["status"], lambda v: str(v) == INSURED).astype(bool)
     last = np.where(stopped >= 0, stopped, np.where(insured, 999912, 0))
     return first, last
+
+
+# Bases in force: a base change splits a person's months ----------------------------------------
+OPEN = "999912"
+BEFORE = "000000"
+
+
+def base_segments(persons: pd.DataFrame, changes: pd.DataFrame) -> pd.DataFrame:
+    """The base in force over each person's months: one row per person and stretch of months,
+    columns id_number, seg_from, seg_to (YYYYMM, both included) and base (whole yuan, nullable).
+
+    `persons`: id_number and wage_base (the record). `changes`: the approved declarations that
+    set a base (id_number, start = the month it applies from, old = the base it replaced as kept
+    in Declaration.old_values, order = the order of approval). The rule: in a month, the base of
+    the last approved change applying from that month or earlier; the last approved change of
+    all stands for the record's base (a later master-data load keeps its word); before every
+    change, the base the first approved change replaced. Whole columns, no loop per person.
+    """
+    plain = pd.DataFrame({"id_number": persons["id_number"], "seg_from": BEFORE, "seg_to": OPEN,
+                          "base": pd.array(persons["wage_base"], dtype="Int64")})
+    changes = changes[changes["id_number"].isin(persons["id_number"])]
+    if changes.empty:
+        return plain
+    c = changes.sort_values(["id_number", "order"], kind="stable", ignore_index=True)
+    c = c.assign(start=c["start"].astype(np.int64), wage=pd.array(c["wage"], dtype="Int64"),
+                 old=pd.array(c["old"], dtype="Int64"))
+    # A change survives unless a later approved one of the person applies from its month or
+    # earlier: the minimum start of the later ones, per person.
+    who = c["id_number"]
+    later = c["start"][::-1].groupby(who[::-1], sort=False).cummin()[::-1].groupby(who).shift(-1)
+    first_old = c.drop_duplicates("id_number").set_index("id_number")["old"]   # NA included
+    record = persons.drop_duplicates("id_number").set_index("id_number")["wage_base"]
+    last = ~who.duplicated(keep="last")
+    c = c.assign(wage=c["wage"].where(~last, pd.array(who.map(record), dtype="Int64")))
+    kept = c[later.isna() | (c["start"] < later)].sort_values(
+        ["id_number", "start"], kind="stable", ignore_index=True)
+    ends = kept.groupby("id_number", sort=False)["start"].shift(-1)
+    after = pd.DataFrame({"id_number": kept["id_number"], "seg_from": _text(kept["start"]),
+                          "seg_to": _text(_previous(ends.fillna(int(OPEN) + 1).astype(np.int64))),
+                          "base": kept["wage"]})
+    heads = kept.drop_duplicates("id_number")
+    heads = heads[heads["start"] > int(BEFORE) + 1]
+    before = pd.DataFrame({"id_number": heads["id_number"], "seg_from": BEFORE,
+                           "seg_to": _text(_previous(heads["start"])),
+                           "base": pd.array(heads["id_number"].map(first_old), dtype="Int64")})
+    changed = plain["id_number"].isin(kept["id_number"])
+    return pd.concat([plain[~changed], before, after], ignore_index=True)
+
+
+def _previous(months: pd.Series) -> pd.Series:
+    """The month before each YYYYMM (as integers)."""
+    return months - np.where(months % 100 == 1, 89, 1)
+
+
+def _text(months: pd.Series) -> pd.Series:
+    return months.astype(np.int64).astype(str).str.zfill(6)
+
+
+def split_at_changes(frame: pd.DataFrame, changes: pd.DataFrame) -> pd.DataFrame:
+    """`frame`'s persons (columns as employee_dues_frame takes them, with id_number), one row per
+    base in force: the row's wage_base that base, its insured_from / stopped_after narrowed to
+    the stretch. Only the persons with changes are split; rows keep the frame's order and index
+    labels (repeated), so the per-person sums of employee_dues_frame add the stretches up."""
+    changed = frame["id_number"].isin(changes["id_number"]).to_numpy() if len(changes) else \
+        np.zeros(len(frame), bool)
+    if not changed.any():
+        return frame
+    split = frame[changed]
+    segs = base_segments(split[["id_number", "wage_base"]], changes)
+    rows = split.assign(_at=np.flatnonzero(changed)).merge(segs, on="id_number", sort=False)
+    first = rows["insured_from"].fillna(BEFORE)
+    last = rows["stopped_after"].where(rows["stopped_after"].notna(),
+                                       np.where(rows["status"] == INSURED, OPEN, BEFORE))
+    rows = rows.assign(wage_base=rows["base"],
+                       insured_from=np.where(rows["seg_from"] > first, rows["seg_from"], first),
+                       stopped_after=np.where(rows["seg_to"] < last, rows["seg_to"], last),
+                       status=INSURED).drop(columns=["seg_from", "seg_to", "base"])
+    rows.index = frame.index[rows["_at"].to_numpy()]
+    whole = pd.concat([frame.assign(_at=np.arange(len(frame)))[~changed], rows])
+    return whole.iloc[np.argsort(whole["_at"].to_numpy(), kind="stable")].drop(columns="_at")
 
 
 @dataclass
@@ -192,7 +282,7 @@ def employee_dues_frame(rates: Rates, frame: pd.DataFrame, months: Sequence[str]
     rows: list[pd.DataFrame] = []
     cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for ins in rates.insurances:
-        has = _has(frame["insurances"], ins)[order] & has_base
+        has = has_insurance(frame["insurances"], ins)[order] & has_base
         if not has.any():
             continue
         for month in months:
@@ -223,6 +313,8 @@ def employee_dues_frame(rates: Rates, frame: pd.DataFrame, months: Sequence[str]
     back[order] = np.arange(n)                              # the frame's own order again
     persons = pd.DataFrame({"unit_fen": unit_total[back], "person_fen": person_total[back],
                             "months": owed_months[back]}, index=frame.index)
+    if not frame.index.is_unique:         # a person's stretches of bases (split_at_changes)
+        persons = persons.groupby(level=0, sort=False).sum()
     units = (pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
         columns=["unit_code", "month", "insurance", "count", "person_fen", "unit_fen"]))
     return Dues(persons, units.sort_values(["unit_code", "month", "insurance"], kind="stable",
@@ -234,7 +326,7 @@ def resident_dues_frame(rates: Rates, frame: pd.DataFrame, year: int) -> pd.Seri
     insured_from, stopped_after, category, family_planning): persons without the resident
     insurance, or not insured that year, owe 0. One reference computation per category."""
     first, last = _span(frame)
-    active = _has(frame["insurances"], rates.resident_insurance) & (first <= year * 100 + 12) & \
+    active = has_insurance(frame["insurances"], rates.resident_insurance) & (first <= year * 100 + 12) & \
         (last >= year * 100 + 1)
     pairs = pd.MultiIndex.from_arrays([frame["category"].fillna(""), frame["family_planning"].fillna("")])
     codes, uniques = pd.factorize(pairs)
@@ -246,6 +338,6 @@ def resident_dues_frame(rates: Rates, frame: pd.DataFrame, year: int) -> pd.Seri
     return pd.Series(np.where(active, dues, 0), index=frame.index, dtype=np.int64)
 
 
-__all__ = ["MonthDue", "YearDue", "Dues", "employee_month", "employee_dues", "resident_due",
+__all__ = ["MonthDue", "YearDue", "Dues", "base_segments", "split_at_changes", "employee_month", "employee_dues", "resident_due",
            "employee_dues_frame", "resident_dues_frame", "fen", "yuan", "months_between",
-           "add_months", "is_yes"]
+           "add_months", "is_yes", "month_ints", "next_months", "has_insurance"]

@@ -9,18 +9,22 @@ centre loaded for those months. Both are shown side by side; neither overwrites 
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import BigInteger, cast, func, select
+from sqlalchemy import BigInteger, Text, case, cast, func, select
 from sqlalchemy.orm import Session
 
-from exchange.amounts.dues import (CENT, INSURED, add_months, employee_dues, employee_dues_frame, fen,
-                                   is_yes, months_between, resident_due, resident_dues_frame, yuan)
+from exchange.amounts.dues import (INSURED, Dues, add_months, base_segments, employee_dues,
+                                   employee_dues_frame, fen, has_insurance, is_yes, month_ints,
+                                   months_between, next_months, resident_due, resident_dues_frame,
+                                   split_at_changes, yuan)
 from exchange.amounts.master import rates_in_force
 from exchange.amounts.rates import ZERO, Rates
 from exchange.kinds.spec import RuleSet
@@ -42,29 +46,44 @@ AMOUNT_COLUMNS = ("unit_code", "status", "insurances", "wage_base", "insured_fro
 
 def person_frame(s: Session, *, unit: str | None = None, where: Any = None,
                  columns: Sequence[str] = PERSON_COLUMNS, ordered: bool = True,
-                 resident_insurance: str = "390") -> pd.DataFrame:
-    """Persons as columns (no ORM objects): `columns`, and the resident category and 计生补助
-    flag out of `extra` (read only for persons holding the resident insurance). Bases are whole
-    yuan (nullable integers)."""
-    from sqlalchemy import case
-
+                 resident_insurance: str = "390", order: Sequence[Any] = (),
+                 more: dict[str, Any] | None = None) -> pd.DataFrame:
+    """Persons as columns (no ORM objects): `columns`, the resident category and 计生补助 flag
+    out of `extra` (read only for persons holding the resident insurance), and `more` (name ->
+    SQL expression; a name ending in _fen is a whole number). Bases are whole yuan (nullable
+    integers). Ordered by ID, or by `order`."""
     resident = Person.insurances.like(f"%{resident_insurance}%")
+    more = more or {}
     q = select(*(getattr(Person, c) for c in columns),
                case((resident, Person.extra["category"].as_string()), else_=None),
-               case((resident, Person.extra["family_planning"].as_string()), else_=None))
+               case((resident, Person.extra["family_planning"].as_string()), else_=None),
+               *(expr.label(name) for name, expr in more.items()))
     if unit is not None:
         q = q.where(Person.unit_code == unit)
     if where is not None:
         q = q.where(where)
-    if ordered:
+    if order:
+        q = q.order_by(*order)
+    elif ordered:
         q = q.order_by(Person.id_number)
-    names = [*columns, "category", "family_planning"]
+    names = [*columns, "category", "family_planning", *more]
     if s.get_bind().dialect.name == "postgresql":
         frame = _copied(s, q, names)
     else:
-        frame = pd.DataFrame.from_records(s.execute(q).all(), columns=names)
+        frame = _fetched(s, q, names)
     frame["wage_base"] = frame["wage_base"].astype("Int64")
     return frame
+
+
+def _fetched(s: Session, q: Any, names: list[str]) -> pd.DataFrame:
+    """A query's rows as columns through the driver's cursor (SQLite): Core execution and the
+    driver's tuples, not ORM rows (half the time of reading them into from_records)."""
+    result = s.connection().execute(q)
+    rows = result.cursor.fetchall() if result.cursor is not None else []
+    result.close()
+    columns = list(zip(*rows)) if rows else [()] * len(names)
+    return pd.DataFrame({n: np.array(c, dtype=np.int64 if n.endswith("_fen") else object)
+                         for n, c in zip(names, columns)})
 
 
 def _copied(s: Session, q: Any, names: list[str]) -> pd.DataFrame:
@@ -81,30 +100,74 @@ def _copied(s: Session, q: Any, names: list[str]) -> pd.DataFrame:
             for chunk in copy:
                 buf.write(chunk)
     buf.seek(0)
-    ints = {"wage_base"} & set(names)
+    ints = {n for n in names if n == "wage_base" or n.endswith("_fen")}
     frame = pd.read_csv(buf, names=names, header=None, keep_default_na=False, na_values={
         n: [""] for n in names}, dtype={n: ("Int64" if n in ints else object) for n in names})
     return frame.astype({n: object for n in names if n not in ints}).where(frame.notna(), None)
 
 
-def paid_by_person(s: Session, *, unit: str | None = None, ids: Sequence[str] | None = None
-                   ) -> dict[str, list[tuple[str, Decimal]]]:
-    """Payments loaded, per person: (month, amount) summed over insurances in Decimal (SQLite
-    would sum its NUMERIC columns as floating point)."""
-    q = select(Payment.id_number, Payment.month, Payment.amount).order_by(
-        Payment.id_number, Payment.month)
+def payments_frame(s: Session, *, unit: str | None = None) -> pd.DataFrame:
+    """Payments loaded (of the unit's persons): id_number, month, insurance ("" when the row
+    named none) and fen, the amount in whole fen summed by the database as integers (SQLite's
+    NUMERIC is floating point)."""
+    q = select(Payment.id_number, Payment.month, Payment.insurance,
+               cast(func.round(Payment.amount * 100), BigInteger))
     if unit is not None:
         q = q.where(Payment.id_number.in_(select(Person.id_number).where(Person.unit_code == unit)))
-    sums: dict[tuple[str, str], Decimal] = {}
-    for number, month, amount in s.execute(q):
-        sums[(number, month)] = sums.get((number, month), ZERO) + Decimal(amount).quantize(CENT)
-    out: dict[str, list[tuple[str, Decimal]]] = {}
-    for (number, month), amount in sums.items():
-        out.setdefault(number, []).append((month, amount))
-    return out
+    frame = pd.DataFrame.from_records(s.execute(q).all(),
+                                      columns=["id_number", "month", "insurance", "fen"])
+    return frame.astype({"fen": np.int64, "insurance": object}).fillna({"insurance": ""})
+
+
+BASE_EFFECTS = ("wage", "insure")      # review/effects.py: the effects that set a person's base
+
+
+def base_changes(rules: RuleSet, s: Session, *, unit: str | None = None) -> pd.DataFrame:
+    """The approved declarations that set a base (kinds with `wage_month` and a base-setting
+    effect: 缴费基数申报, 职工增加), for amounts split at their months: id_number, start (the
+    declared month, else the month of approval), wage, old (the base it replaced, kept in
+    Declaration.old_values) and order (of approval)."""
+    D = Declaration
+    months = {name: k.wage_month for name, k in rules.kinds.items()
+              if k.wage_month and k.effect in BASE_EFFECTS}
+    names = ["id_number", "start", "wage", "old", "decided_at"]
+    if not months:
+        return pd.DataFrame(columns=[*names, "order"])
+    q = (select(D.id_number, case(*((D.kind == k, D.payload[f].as_string()) for k, f in months.items())),
+                D.payload["wage"].as_string(), D.old_values["wage_base"].as_string(), D.decided_at)
+         .where(D.status == "approved", D.kind.in_(list(months)), D.id_number.is_not(None))
+         .order_by(D.decided_at, D.serial))
+    if unit is not None:
+        q = q.where(D.id_number.in_(select(Person.id_number).where(Person.unit_code == unit)))
+    frame = _fetched(s, q, names)
+    frame = frame[pd.to_numeric(frame["wage"], errors="coerce").notna()]
+    declared = frame["start"].astype(str).str.fullmatch(r"\d{6}")
+    approved = pd.to_datetime(frame["decided_at"]).dt.strftime("%Y%m")
+    frame = frame.assign(start=frame["start"].where(declared, approved))
+    frame = frame[frame["start"].astype(str).str.fullmatch(r"\d{6}")]    # no month at all: left out
+    return pd.DataFrame({
+        "id_number": frame["id_number"], "start": frame["start"],
+        "wage": pd.array(np.trunc(pd.to_numeric(frame["wage"])), dtype="Int64"),
+        "old": pd.array(np.trunc(pd.to_numeric(frame["old"], errors="coerce")), dtype="Int64"),
+        "order": np.arange(len(frame))})
 
 
 # A unit's dues ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class InsuranceDue:
+    """One person's figures for one insurance: the month's (year's) due, the insurance's own
+    paid-to month, the dues of the months after it and the payments matched to them."""
+    insurance: str
+    due: Decimal
+    paid_to: str | None
+    due_unpaid: Decimal
+    paid_unpaid: Decimal
+
+    @property
+    def arrears_computed(self) -> Decimal:
+        return self.due_unpaid - self.paid_unpaid
+
+
 @dataclass(frozen=True)
 class PersonDue:
     id_number: str
@@ -112,7 +175,7 @@ class PersonDue:
     name: str
     scheme: str                        # employee | resident
     insurances: str
-    base: int | None
+    base: int | None                   # the base in force in the report's month
     category: str | None
     person: Decimal                    # the month's (employee) or the year's (resident) due
     unit: Decimal
@@ -123,6 +186,7 @@ class PersonDue:
     class_code: str | None = None
     paid_now: Decimal = ZERO           # paid for the month (year) shown: all of it when the
                                        # paid-to month covers it, else the payments loaded
+    by_insurance: tuple[InsuranceDue, ...] = ()
 
     @property
     def total(self) -> Decimal:
@@ -147,13 +211,43 @@ class PeriodLine:
         return self.person + self.unit
 
 
+PERSON_FIGURES = ("id_number", "person_no", "name", "scheme", "insurances", "base", "category",
+                  "person_fen", "unit_fen", "paid_to", "arrears_fen", "due_unpaid", "paid_unpaid",
+                  "class_code", "paid_now")
+INSURANCE_FIGURES = ("id_number", "insurance", "due", "paid_to", "due_unpaid", "paid_unpaid")
+
+
 @dataclass
 class UnitDues:
+    """A unit's dues as columns: `table` one row per person (PERSON_FIGURES, money in whole
+    fen), `insurances` one row per person and insurance (INSURANCE_FIGURES); `persons` the same
+    as PersonDue objects in Decimal, made when asked for."""
     unit: str
     month: str                         # the report's month (YYYYMM)
     year: int                          # the residents' year shown
-    persons: list[PersonDue] = field(default_factory=list)
+    table: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=PERSON_FIGURES))
+    insurances: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=INSURANCE_FIGURES))
     lines: list[PeriodLine] = field(default_factory=list)
+
+    @cached_property
+    def persons(self) -> list[PersonDue]:
+        detail: dict[str, list[InsuranceDue]] = {}
+        for x in self.insurances.itertuples(index=False):
+            detail.setdefault(x.id_number, []).append(InsuranceDue(
+                x.insurance, yuan(x.due), _text(x.paid_to), yuan(x.due_unpaid), yuan(x.paid_unpaid)))
+        return [PersonDue(p.id_number, _text(p.person_no), p.name, p.scheme, p.insurances or "",
+                          None if pd.isna(p.base) else int(p.base), _text(p.category),
+                          yuan(p.person_fen), yuan(p.unit_fen), _text(p.paid_to), yuan(p.arrears_fen),
+                          yuan(p.due_unpaid), yuan(p.paid_unpaid), _text(p.class_code),
+                          yuan(p.paid_now), tuple(detail.get(p.id_number, ())))
+                for p in self.table.itertuples(index=False)]
+
+    def arrears_computed(self) -> dict[str, Decimal]:
+        """ID -> computed arrears, for the persons who owe (or are owed) something."""
+        t = self.table
+        owing = t[t["due_unpaid"] != t["paid_unpaid"]]
+        return dict(zip(owing["id_number"], map(yuan, owing["due_unpaid"] - owing["paid_unpaid"])))
 
     def as_dict(self) -> dict[str, Any]:
         def money(d: Decimal) -> str:
@@ -167,129 +261,234 @@ class UnitDues:
                              "unit": money(p.unit), "total": money(p.total), "paid_to": p.paid_to,
                              "paid": money(p.paid_now),
                              "arrears_loaded": money(p.arrears_loaded),
-                             "arrears_computed": money(p.arrears_computed)} for p in self.persons],
+                             "arrears_computed": money(p.arrears_computed),
+                             "by_insurance": [{"insurance": x.insurance, "due": money(x.due),
+                                               "paid_to": x.paid_to, "due_unpaid": money(x.due_unpaid),
+                                               "paid": money(x.paid_unpaid),
+                                               "arrears_computed": money(x.arrears_computed)}
+                                              for x in p.by_insurance]} for p in self.persons],
                 "totals": {"persons": len(self.persons),
                            "due": money(sum((p.total for p in self.persons), ZERO)),
                            "arrears_loaded": money(sum((p.arrears_loaded for p in self.persons), ZERO)),
                            "arrears_computed": money(sum((p.arrears_computed for p in self.persons), ZERO))}}
 
 
-def _window_start(rates: Rates, month: str, paid_to: str | None, insured_from: str | None) -> str:
-    earliest = add_months(month, 1 - rates.arrears_months)
-    start = add_months(paid_to, 1) if paid_to else (insured_from or month)
-    return max(start, earliest, insured_from or "000000")
+def _text(value: Any) -> str | None:
+    return None if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value)
 
 
-DUES_COLUMNS = ("id_number", "person_no", "name", "status", "insurances", "wage_base", "extra",
-                "insured_from", "stopped_after", "last_paid_month", "arrears", "class_code")
+def _window_starts(rates: Rates, month: str, paid_to: np.ndarray, insured_from: np.ndarray
+                   ) -> np.ndarray:
+    """Where computed arrears start (YYYYMM integers): the month after the paid-to month, else
+    the insured-from month, else the report's month; at most `arrears_months` back, never
+    before the insured-from month. -1 marks a missing month."""
+    earliest = int(add_months(month, 1 - rates.arrears_months))
+    start = np.where(paid_to >= 0, next_months(paid_to),
+                     np.where(insured_from >= 0, insured_from, int(month)))
+    return np.maximum(np.maximum(start, earliest), insured_from)
+
+
+PERSON_QUERY = ("id_number", "person_no", "name", "status", "insurances", "wage_base",
+                "insured_from", "stopped_after", "last_paid_month", "class_code")
 
 
 def unit_dues(rules: RuleSet, s: Session, unit: str, as_of: date) -> UnitDues:
     """应缴信息 of a unit: per person the month's due (employees) or the year's (residents),
-    paid-to month, loaded and computed arrears; per month and insurance the unit's sums over the
-    months still unpaid. Residents one by one in Decimal; employees column-wise in whole fen
-    (a unit of many thousands), Decimal at the edge."""
+    paid-to month, loaded and computed arrears, also per insurance; per month and insurance the
+    unit's sums over the months still unpaid. Whole columns in integer fen (a query per table,
+    no loop per person); Decimal when the PersonDue objects are asked for."""
     rates = rates_of(rules, s)
-    month = f"{as_of:%Y%m}"
-    year = as_of.year
-    result = UnitDues(unit, month, year)
-    # The columns used, not Person objects: a unit of 50,000 loads in a third of the time.
-    persons = s.execute(select(*(getattr(Person, c) for c in DUES_COLUMNS)).where(
-        Person.unit_code == unit).order_by(Person.person_no, Person.id_number)).all()
-    paid = paid_by_person(s, unit=unit)
+    month, year = f"{as_of:%Y%m}", as_of.year
+    frame = person_frame(s, unit=unit, columns=PERSON_QUERY, order=(Person.person_no, Person.id_number),
+                         more={"arrears_fen": cast(func.round(Person.arrears * 100), BigInteger),
+                               "paid_months": cast(Person.paid_months, Text)},
+                         resident_insurance=rates.resident_insurance)
+    frame["pos"] = np.arange(len(frame))
+    pay = payments_frame(s, unit=unit)
+    first = month_ints(frame["insured_from"], -1)
+    stopped = month_ints(frame["stopped_after"], -1)
+    frame["first"] = first
+    frame["last"] = np.where(stopped >= 0, stopped,
+                             np.where(frame["status"].to_numpy() == INSURED, 999912, 0))
+    frame["paid_to"] = month_ints(frame["last_paid_month"], -1)
+    frame["paying"] = frame["id_number"].isin(pay["id_number"]).to_numpy()
+    resident = has_insurance(frame["insurances"], rates.resident_insurance)
     lines: dict[tuple[str, str], list[Any]] = {}
-    employees: list[tuple[Any, str, Decimal]] = []         # with the window's start, paid in it
-    starts: dict[tuple[str | None, str | None], str] = {}
-    year_dues: dict[tuple[Any, bool, int], Any] = {}
-
-    def resident(category: Any, family_planning: bool, y: int) -> Any:
-        """resident_due, once per category, 计生 flag and year (a community's residents share them)."""
-        key = (category, family_planning, y)
-        if key not in year_dues:
-            year_dues[key] = resident_due(rates, category, family_planning, y)
-        return year_dues[key]
-
-    for p in persons:
-        extra = p.extra or {}
-        owned = [x for x in (p.insurances or "").split(",") if x]
-        last = p.stopped_after or ("999912" if p.status == INSURED else "000000")
-        first = p.insured_from or "000000"
-        payments = paid.get(p.id_number, [])
-        if rates.resident_insurance in owned:
-            if not (first[:4] <= str(year) <= last[:4]) and p.arrears == 0 and not payments:
-                continue
-            fp, cat = is_yes(extra.get("family_planning")), extra.get("category")
-            this = resident(cat, fp, year) if first[:4] <= str(year) <= last[:4] else None
-            since = _window_start(rates, f"{year}12", p.last_paid_month, p.insured_from)
-            years = range(int(since[:4]), year + 1)
-            unpaid = ZERO
-            for y in years:
-                if first[:4] <= str(y) <= last[:4]:
-                    d = resident(cat, fp, y)
-                    if d is not None:
-                        unpaid += d.due
-                        acc = lines.setdefault((str(y), d.category), [0, ZERO, ZERO])
-                        acc[0] += 1
-                        acc[1] += d.due
-            got = sum((a for m, a in payments if str(years.start) <= m[:4] <= str(year)), ZERO)
-            due_now = this.due if this else ZERO
-            now_paid = due_now if (p.last_paid_month or "") >= f"{year}12" else \
-                sum((a for m, a in payments if m[:4] == str(year)), ZERO)
-            result.persons.append(PersonDue(
-                p.id_number, p.person_no, p.name, "resident", p.insurances or "", None,
-                this.category if this else (cat or rates.default_category),
-                due_now, ZERO, p.last_paid_month, Decimal(p.arrears or 0),
-                unpaid, got, p.class_code, now_paid))
-            continue
-        active = first <= month <= last
-        if not active and p.arrears == 0 and not payments:
-            continue
-        since = starts.get((p.last_paid_month, p.insured_from))
-        if since is None:        # most of a unit's staff share a paid-to and a start month
-            since = starts[(p.last_paid_month, p.insured_from)] = _window_start(
-                rates, month, p.last_paid_month, p.insured_from)
-        window = since <= month and since <= last
-        got = sum((a for m, a in payments if window and since <= m <= month), ZERO) if payments \
-            else ZERO
-        employees.append((p, since, got))
-    _employee_dues(rates, result, employees, paid, lines)
-    result.lines = [PeriodLine(period, ins, acc[0], acc[1], acc[2])
-                    for (period, ins), acc in sorted(lines.items())]
-    return result
+    res_table, res_ins = _resident_dues(rates, frame[resident], pay, year, lines)
+    emp_table, emp_ins = _employee_dues(rates, frame[~resident], pay, month, lines,
+                                        base_changes(rules, s, unit=unit), unit)
+    return UnitDues(unit, month, year, pd.concat([res_table, emp_table], ignore_index=True),
+                    pd.concat([res_ins, emp_ins], ignore_index=True),
+                    [PeriodLine(period, ins, acc[0], yuan(acc[1]), yuan(acc[2]))
+                     for (period, ins), acc in sorted(lines.items())])
 
 
-def _employee_dues(rates: Rates, result: UnitDues, employees: list[tuple[Any, str, Decimal]],
-                   paid: dict[str, list[tuple[str, Decimal]]], lines: dict[tuple[str, str], list[Any]]
-                   ) -> None:
-    """The employees' part of unit_dues: the month's due, and the dues of the months from each
-    person's window start (after the paid-to month) to the report's month."""
-    month = result.month
-    frame = pd.DataFrame({
-        "unit_code": result.unit, "status": [p.status for p, _, _ in employees],
-        "insurances": [p.insurances for p, _, _ in employees],
-        "wage_base": pd.array([p.wage_base for p, _, _ in employees], dtype="Int64"),
-        "insured_from": [p.insured_from for p, _, _ in employees],
-        "stopped_after": [p.stopped_after for p, _, _ in employees]})
-    now = employee_dues_frame(rates, frame, [month]).persons
-    owed = employee_dues_frame(rates, frame.assign(insured_from=[since for _, since, _ in employees]),
-                               months_between(add_months(month, 1 - rates.arrears_months), month))
+def _person_table(chosen: pd.DataFrame, scheme: str, **figures: Any) -> pd.DataFrame:
+    """The PERSON_FIGURES of `chosen` persons: their own columns, with `figures` (arrays)."""
+    return pd.DataFrame({
+        "id_number": chosen["id_number"].to_numpy(), "person_no": chosen["person_no"].to_numpy(),
+        "name": chosen["name"].to_numpy(), "scheme": scheme,
+        "insurances": chosen["insurances"].fillna("").to_numpy(),
+        "paid_to": chosen["last_paid_month"].to_numpy(), "arrears_fen": chosen["arrears_fen"].to_numpy(),
+        "class_code": chosen["class_code"].to_numpy(), **figures})[list(PERSON_FIGURES)]
+
+
+def _summed(keys: pd.Series, values: pd.Series, n: int) -> np.ndarray:
+    """values summed per key 0..n-1 (whole fen)."""
+    return np.bincount(keys.to_numpy(np.int64), weights=values.to_numpy(np.int64), minlength=n
+                       ).round().astype(np.int64) if len(keys) else np.zeros(n, np.int64)
+
+
+def _resident_dues(rates: Rates, res: pd.DataFrame, pay: pd.DataFrame, year: int,
+                   lines: dict[tuple[str, str], list[Any]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The residents' part of unit_dues: the year's due, and the dues of the years from each
+    person's window start to this year less the payments of those years (payments naming no
+    insurance or the residents' one)."""
+    first_year, last_year = res["first"].to_numpy() // 100, res["last"].to_numpy() // 100
+    first_year = np.where(res["first"].to_numpy() < 0, 0, first_year)
+    insured_now = (first_year <= year) & (year <= last_year)
+    res = res[insured_now | (res["arrears_fen"].to_numpy() != 0) | res["paying"].to_numpy()]
+    first_year = np.where(res["first"].to_numpy() < 0, 0, res["first"].to_numpy() // 100)
+    last_year = res["last"].to_numpy() // 100
+    n = len(res)
+    since = _window_starts(rates, f"{year}12", res["paid_to"].to_numpy(),
+                           res["first"].to_numpy()) // 100
+    category = res["category"].fillna(rates.default_category).replace("", rates.default_category)
+    pairs = pd.MultiIndex.from_arrays([category, res["family_planning"].fillna("")])
+    codes, uniques = pd.factorize(pairs)
+    unpaid = np.zeros(n, np.int64)
+    now = np.zeros(n, np.int64)
+    for y in range(int(since.min()) if n else year, year + 1):   # a year at a time (two or three)
+        table = [resident_due(rates, cat, is_yes(flag), y) for cat, flag in uniques]
+        known = np.array([d is not None for d in table] + [False], bool)[codes]
+        due = np.array([fen(d.due) if d else 0 for d in table] + [0], np.int64)[codes]
+        owes = (first_year <= y) & (y <= last_year) & known
+        if y == year:
+            now = np.where(owes, due, 0)
+        counted = owes & (since <= y)
+        unpaid += np.where(counted, due, 0)
+        per = pd.DataFrame({"category": category.to_numpy()[counted], "due": due[counted]}).groupby(
+            "category").agg(count=("due", "size"), due=("due", "sum"))
+        for cat, row in per.iterrows():                        # a few categories
+            acc = lines.setdefault((str(y), str(cat)), [0, 0, 0])
+            acc[0] += int(row["count"])
+            acc[1] += int(row["due"])
+    mine = pay[pay["insurance"].isin(("", rates.resident_insurance))].merge(
+        pd.DataFrame({"id_number": res["id_number"].to_numpy(), "at": np.arange(n), "since": since}),
+        on="id_number")
+    paid_year = mine["month"].str[:4].astype(np.int64) if len(mine) else pd.Series([], dtype=np.int64)
+    got = _summed(mine["at"][(paid_year >= mine["since"]) & (paid_year <= year)],
+                  mine["fen"][(paid_year >= mine["since"]) & (paid_year <= year)], n)
+    this_year = _summed(mine["at"][paid_year == year], mine["fen"][paid_year == year], n)
+    covered = res["paid_to"].to_numpy() >= year * 100 + 12
+    table = _person_table(res, "resident", base=pd.array([None] * n, dtype="Int64"),
+                          category=category.to_numpy(), person_fen=now, unit_fen=0,
+                          due_unpaid=unpaid, paid_unpaid=got,
+                          paid_now=np.where(covered, now, this_year))
+    insurances = pd.DataFrame({"id_number": table["id_number"], "insurance": rates.resident_insurance,
+                               "due": now, "paid_to": table["paid_to"], "due_unpaid": unpaid,
+                               "paid_unpaid": got})
+    return table, insurances
+
+
+def _employee_dues(rates: Rates, emp: pd.DataFrame, pay: pd.DataFrame, month: str,
+                   lines: dict[tuple[str, str], list[Any]], changes: pd.DataFrame, unit: str
+                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The employees' part of unit_dues, per person, insurance and stretch of base (a base
+    change splits the months, `changes`): the month's due; the dues of the months from the
+    insurance's window start (after its paid-to month) to the report's month; the payments
+    for those months: those naming the insurance, and those naming none matched to the
+    month's dues in rates.toml's order of insurances (what is left over goes to the first)."""
+    m = int(month)
+    emp = emp[((emp["first"].to_numpy() <= m) & (m <= emp["last"].to_numpy()))
+              | (emp["arrears_fen"].to_numpy() != 0) | emp["paying"].to_numpy()]
+    n = len(emp)
+    emp = emp.assign(at=np.arange(n))
+    rank = {ins: i for i, ins in enumerate(rates.insurances)}
+    long = emp[["at", "id_number", "insurances", "paid_months", "paid_to", "first", "last"]].assign(
+        insurance=emp["insurances"].fillna("").str.split(",")).explode("insurance")
+    long = long[long["insurance"].isin(rank)]
+    # Each insurance's own paid-to month (paid_months, decoded once per distinct map), else the
+    # person's 最大缴费月份.
+    maps = [(text, ins, paid) for text in long["paid_months"].dropna().unique()
+            for ins, paid in (json.loads(text) or {}).items()]
+    own = long[["paid_months", "insurance"]].merge(pd.DataFrame(
+        maps, columns=["paid_months", "insurance", "own"]), how="left", on=["paid_months", "insurance"])
+    own_paid = month_ints(own["own"], -1)
+    long = long.assign(rank=long["insurance"].map(rank).to_numpy(),
+                       paid_to=np.where(own_paid >= 0, own_paid, long["paid_to"].to_numpy()))
+    long = long.assign(since=_window_starts(rates, month, long["paid_to"].to_numpy(),
+                                            long["first"].to_numpy()))
+    long = long.sort_values(["at", "rank"], kind="stable", ignore_index=True)
+    long["key"] = np.arange(len(long))           # a person and insurance
+    segs = base_segments(emp[["id_number", "wage_base"]], changes)
+    rows = long.merge(segs.assign(seg_from=month_ints(segs["seg_from"], 0),
+                                  seg_to=month_ints(segs["seg_to"], 0)), on="id_number")
+    lo = np.maximum(rows["first"].to_numpy(), rows["seg_from"].to_numpy())
+    hi = np.maximum(np.minimum(rows["last"].to_numpy(), rows["seg_to"].to_numpy()), 1)
+
+    def dues(first: np.ndarray, last: np.ndarray, months: list[str], base: Any = None) -> Dues:
+        return employee_dues_frame(rates, pd.DataFrame({
+            "unit_code": unit, "status": INSURED, "insurances": rows["insurance"].to_numpy()
+            if base is None else base["insurance"].to_numpy(),
+            "wage_base": (rows if base is None else base)["base"].array,
+            "insured_from": first, "stopped_after": last}), months)
+
+    k = len(long)
+    now = dues(lo, hi, [month]).persons
+    window = months_between(add_months(month, 1 - rates.arrears_months), month)
+    owed = dues(np.maximum(lo, rows["since"].to_numpy()), hi, window)
     for x in owed.units.itertuples():
-        acc = lines.setdefault((x.month, x.insurance), [0, ZERO, ZERO])
+        acc = lines.setdefault((x.month, x.insurance), [0, 0, 0])
         acc[0] += int(x.count)
-        acc[1] += yuan(x.person_fen)
-        acc[2] += yuan(x.unit_fen)
-    # Columns as numpy arrays: a pandas lookup per person and column cost seconds a large unit.
-    now_person, now_unit = now["person_fen"].to_numpy(), now["unit_fen"].to_numpy()
-    owed_fen = owed.persons["person_fen"].to_numpy() + owed.persons["unit_fen"].to_numpy()
-    for i, (p, _, got) in enumerate(employees):
-        person, unit = yuan(now_person[i]), yuan(now_unit[i])
-        due_now = person + unit
-        now_paid = due_now if (p.last_paid_month or "") >= month else \
-            sum((a for m, a in paid.get(p.id_number, []) if m == month), ZERO)
-        result.persons.append(PersonDue(
-            p.id_number, p.person_no, p.name, "employee", p.insurances or "", p.wage_base, None,
-            person, unit, p.last_paid_month, Decimal(p.arrears or 0), yuan(owed_fen[i]), got,
-            p.class_code, now_paid))
+        acc[1] += int(x.person_fen)
+        acc[2] += int(x.unit_fen)
+    now_unit, now_person = (_summed(rows["key"], now[c], k) for c in ("unit_fen", "person_fen"))
+    due_unpaid = _summed(rows["key"], owed.persons["unit_fen"] + owed.persons["person_fen"], k)
+    in_force = (rows["seg_from"] <= m) & (rows["seg_to"] >= m)
+    base_now = rows[in_force].drop_duplicates("at").set_index("at")["base"]
+    # Payments inside an insurance's window: since <= month paid <= the report's month, and the
+    # window not after the person stopped.
+    open_ = long[long["since"] <= np.minimum(long["last"], m)][["key", "id_number", "insurance", "since"]]
+    named = pay[pay["insurance"] != ""].merge(open_, on=["id_number", "insurance"])
+    named = named[(month_ints(named["month"], 0) >= named["since"]) & (named["month"] <= month)]
+    paid = _summed(named["key"], named["fen"], k)
+    blank = pay[pay["insurance"] == ""].drop(columns="insurance").reset_index(drop=True)
+    blank = blank.assign(payment=np.arange(len(blank)), paid_month=month_ints(blank["month"], 0))
+    cand = rows[["key", "id_number", "insurance", "rank", "since", "seg_from", "seg_to", "base",
+                 "last"]].merge(blank, on="id_number")
+    pm = cand["paid_month"].to_numpy()
+    cand = cand[(cand["since"].to_numpy() <= pm) & (pm <= m) & (cand["since"] <= np.minimum(cand["last"], m))
+                & (cand["seg_from"].to_numpy() <= pm) & (pm <= cand["seg_to"].to_numpy())]
+    if len(cand):
+        cand = cand.sort_values(["payment", "rank"], kind="stable", ignore_index=True)
+        pm = cand["paid_month"].to_numpy()
+        month_due = dues(pm, np.maximum(np.minimum(pm, cand["last"].to_numpy()), 1),
+                         sorted(set(cand["month"])), cand).persons
+        due = (month_due["unit_fen"] + month_due["person_fen"]).to_numpy()
+        before = cand.assign(due=due).groupby("payment")["due"].cumsum().to_numpy() - due
+        take = np.clip(cand["fen"].to_numpy() - before, 0, due)
+        head = ~cand["payment"].duplicated().to_numpy()
+        rest = cand["fen"].to_numpy() - cand.assign(due=due).groupby("payment")["due"].transform("sum").to_numpy()
+        take = take + np.where(head, np.maximum(rest, 0), 0)
+        paid += _summed(cand["key"], pd.Series(take), k)
+    this_month = pay[pay["month"] == month].merge(emp[["id_number", "at"]], on="id_number")
+    now_total = _summed(long["at"], pd.Series(now_unit + now_person), n)
+    covered = emp["paid_to"].to_numpy() >= m
+    table = _person_table(
+        emp, "employee", base=pd.array(pd.Series(np.arange(n)).map(base_now).where(
+            lambda b: b.notna(), emp["wage_base"].to_numpy()), dtype="Int64"),
+        category=None, person_fen=_summed(long["at"], pd.Series(now_person), n),
+        unit_fen=_summed(long["at"], pd.Series(now_unit), n),
+        due_unpaid=_summed(long["at"], pd.Series(due_unpaid), n),
+        paid_unpaid=_summed(long["at"], pd.Series(paid), n),
+        paid_now=np.where(covered, now_total, _summed(this_month["at"], this_month["fen"], n)))
+    paid_to = long["paid_to"].to_numpy()
+    insurances = pd.DataFrame({
+        "id_number": long["id_number"].to_numpy(), "insurance": long["insurance"].to_numpy(),
+        "due": now_unit + now_person, "paid_to": np.where(paid_to >= 0, paid_to.astype(str), None),
+        "due_unpaid": due_unpaid, "paid_unpaid": paid})
+    return table, insurances
 
 
 # One declaration --------------------------------------------------------------------------------
@@ -334,8 +533,8 @@ def declaration_due(rules: RuleSet, rates: Rates, decl: Declaration,
     return None
 
 
-__all__ = ["unit_dues", "UnitDues", "PersonDue", "PeriodLine", "declaration_due", "DeclarationDue",
-           "person_frame", "paid_by_person", "rates_of", "employee_dues_frame",
+__all__ = ["unit_dues", "UnitDues", "PersonDue", "InsuranceDue", "PeriodLine", "declaration_due",
+           "DeclarationDue", "person_frame", "payments_frame", "base_changes", "rates_of", "employee_dues_frame",
            "resident_dues_frame", "fen", "yuan"]
 
 
@@ -510,7 +709,7 @@ def totals_by_unit_type(rules: RuleSet, s: Session, month: str) -> list[TypeTota
     if frame.empty:
         return [TypeTotals(t or None, n, 0, ZERO, ZERO, arrears.get(t, ZERO))
                 for t, n in sorted(unit_count.items())]
-    emp = employee_dues_frame(rates, frame, [month]).persons
+    emp = employee_dues_frame(rates, split_at_changes(frame, base_changes(rules, s)), [month]).persons
     res = resident_dues_frame(rates, frame, int(month[:4]))
     frame = frame.assign(unit_type=frame["unit_code"].map(types).fillna(""),
                          month_fen=(emp["unit_fen"] + emp["person_fen"]).reindex(frame.index),

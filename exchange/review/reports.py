@@ -425,6 +425,19 @@ def dues_roster(instance: Instance, s: Session, unit: Unit, as_of: date,
               "、".join(insurance.label(c) or c for c in p.insurances.split(",") if c), p.base,
               p.person, p.unit, p.total, p.paid_to, p.arrears_loaded, p.arrears_computed]
              for p in employees]))
+    if employees:
+        # Per insurance, side by side: the month's due, the insurance's own paid-to month, the
+        # dues of the months after it, what was paid for them and the arrears computed.
+        sections.append(Section(
+            ROSTER_TITLES["dues_insurances"].format(centre=centre), info,
+            [Column(W["person_no"], 22), Column(_header(rules, "name"), 20),
+             Column(_header(rules, "id_number"), 40, fixed=True), Column(W["insurance"], 36),
+             _money_column("due_insurance_month"), Column(W["insurance_paid_month"], 26, "center"),
+             _money_column("due_unpaid"), _money_column("paid_unpaid"),
+             _money_column("arrears_computed")],
+            [[p.person_no, p.name, p.id_number, insurance.label(x.insurance) or x.insurance, x.due,
+              x.paid_to, x.due_unpaid, x.paid_unpaid, x.arrears_computed]
+             for p in employees for x in p.by_insurance], W["items"]))
     if residents:
         year_info = [*info[:-2], W["due_year_info"].format(value=dues.year), info[-1]]
         sections.append(Section(

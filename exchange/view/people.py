@@ -112,8 +112,7 @@ def arrears_computed(instance: Instance, s: Session, unit: str, today: date | No
         return {}
     from exchange.amounts.register import unit_dues
 
-    dues = unit_dues(instance.rules, s, unit, today or date.today())
-    return {p.id_number: p.arrears_computed for p in dues.persons if p.arrears_computed}
+    return unit_dues(instance.rules, s, unit, today or date.today()).arrears_computed()
 
 
 __all__ = ["write", "book_path", "arrears_computed"]

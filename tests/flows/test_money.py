@@ -162,6 +162,22 @@ def test_dues_pdf_subtotals_and_totals_match_the_database_to_the_fen(instance, d
     assert _d(values[9]) == sum(arrears(n) for n in ids)
     assert _d(values[9]) != sum(Decimal(p.arrears) for p in persons.values())   # computed, not copied
 
+    # 单位职工分险种应缴信息: a row per person and insurance; its 合计 of computed arrears is the
+    # persons' (the parts add up to the whole), each page's 本页小计 the sum of its rows.
+    ins_pages = [p for p in pages if "单位职工分险种应缴信息" in " ".join(p[:3])]
+    assert ins_pages
+    rows = 0
+    for lines in ins_pages:
+        count, values = _summary(lines, "本页小计", 9)
+        assert count == len([x for x in lines if ID_RE.match(x)])
+        rows += count
+        assert _d(values[5]) - _d(values[6]) == _d(values[7])
+    count, values = _summary(ins_pages[-1], "合计", 9)
+    assert count == rows == sum(len([i for i in persons[n].insurances.split(",")
+                                      if rates.employee_rate(i, MONTH)]) for n in ids)
+    assert _d(values[7]) == sum(arrears(n) for n in ids)
+    assert _d(values[3]) == sum(d[0] + d[1] for d in due.values())
+
     # The same report as a workbook (导出Excel): exact amounts, the same 合计.
     import openpyxl
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exchange.amounts.dues import (employee_dues, employee_dues_frame, employee_month,
+from exchange.amounts.dues import (employee_dues, employee_dues_frame, employee_month, split_at_changes,
                                    months_between, resident_due, resident_dues_frame, yuan)
 from exchange.amounts.rates import EmployeeRate, Rates, load_rates
 from exchange.config import DEFAULTS
@@ -178,3 +178,76 @@ def test_columnar_resident_dues_equal_the_reference(cats: list, year: int) -> No
         ref = resident_due(rates, cat, fp == "1", year)
         expected = ref.due if ref and ins == "390" else Decimal("0.00")
         assert yuan(dues.iloc[i]) == expected
+
+
+# Property: a base change splits the months -------------------------------------------------------
+def base_in_force(record: int | None, changes: list[tuple[str, int, int | None]], month: str
+                  ) -> int | None:
+    """The rule as README states it, person by person: the base of the last approved change
+    applying from `month` or earlier (the last approved of all stands for the record's base);
+    before any, the base the first approved change replaced."""
+    applying = [i for i, (start, _, _) in enumerate(changes) if start <= month]
+    if applying:
+        i = applying[-1]
+        return record if i == len(changes) - 1 else changes[i][1]
+    return changes[0][2] if changes else record
+
+
+CHANGE = st.tuples(MONTH, st.integers(min_value=1, max_value=99999),
+                   st.one_of(st.none(), st.integers(min_value=1, max_value=99999)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(rates=rate_tables(), people=st.lists(st.tuples(PERSON, st.lists(CHANGE, max_size=4)),
+                                            min_size=1, max_size=10),
+       first=MONTH, length=st.integers(min_value=1, max_value=14), shuffle=st.randoms())
+def test_a_base_change_splits_the_months_as_the_decimal_reference(
+        rates: Rates, people: list, first: str, length: int, shuffle) -> None:  # type: ignore[no-untyped-def]
+    months = months_between(first, "209912")[:length]
+    frame = pd.DataFrame({
+        "id_number": [f"P{i}" for i in range(len(people))],
+        "unit_code": [p[0] for p, _ in people], "insurances": [",".join(p[1]) or None for p, _ in people],
+        "wage_base": pd.array([p[2] for p, _ in people], dtype="Int64"),
+        "insured_from": [p[3] for p, _ in people], "stopped_after": [p[4] for p, _ in people],
+        "status": [p[5] for p, _ in people]}, index=pd.Index(range(100, 100 + len(people))))
+    approvals = [(f"P{i}", c) for i, (_, cs) in enumerate(people) for c in cs]
+    shuffle.shuffle(approvals)         # persons' approvals interleave; each keeps its own order
+    mine: dict[str, list] = {}
+    for number, c in approvals:
+        mine.setdefault(number, []).append(c)
+    mine = {n: sorted(cs, key=lambda c: people[int(n[1:])][1].index(c)) for n, cs in mine.items()}
+    order = [(n, c) for n, cs in mine.items() for c in cs]
+    changes = pd.DataFrame({"id_number": [n for n, _ in order], "start": [c[0] for _, c in order],
+                            "wage": [c[1] for _, c in order], "old": [c[2] for _, c in order],
+                            "order": range(len(order))}, columns=["id_number", "start", "wage", "old", "order"])
+    result = employee_dues_frame(rates, split_at_changes(frame, changes), months)
+    assert list(result.persons.index) == list(frame.index)
+    expected_units: dict[tuple[str, str, str], list[Decimal]] = {}
+    for i, ((unit, ins, base, start, stop, status), _) in enumerate(people):
+        last = stop or ("999912" if status == "1" else "000000")
+        dues = [d for m in months if (start or "000000") <= m <= last
+                for d in employee_dues(rates, base_in_force(base, mine.get(f"P{i}", []), m), ins, [m])]
+        row = result.persons.loc[100 + i]
+        assert yuan(row["unit_fen"]) == sum((d.unit for d in dues), Decimal(0))
+        assert yuan(row["person_fen"]) == sum((d.person for d in dues), Decimal(0))
+        for d in dues:
+            acc = expected_units.setdefault((unit, d.month, d.insurance), [Decimal(0)] * 3)
+            acc[0] += 1
+            acc[1] += d.person
+            acc[2] += d.unit
+    got = {(r.unit_code, r.month, r.insurance): [Decimal(int(r.count)), yuan(r.person_fen), yuan(r.unit_fen)]
+           for r in result.units.itertuples()}
+    assert got == expected_units
+
+
+def test_a_july_raise_splits_the_year_at_july() -> None:
+    rates = load_rules(DEFAULTS / "rules").rates
+    frame = pd.DataFrame({"id_number": ["A"], "unit_code": ["U"], "status": ["1"], "insurances": ["310"],
+                          "wage_base": [5000], "insured_from": ["202001"], "stopped_after": [None]})
+    changes = pd.DataFrame({"id_number": ["A"], "start": ["202607"], "wage": [5000], "old": [4000],
+                            "order": [0]})
+    dues = employee_dues_frame(rates, split_at_changes(frame, changes), months_between("202601", "202612"))
+    # 6 × 4000 × 10% + 6 × 5000 × 10% = 2400 + 3000
+    assert yuan(dues.persons.loc[0, "unit_fen"] + dues.persons.loc[0, "person_fen"]) == Decimal("5400.00")
+    assert dues.units.loc[dues.units["month"] == "202606", "unit_fen"].item() == 32000
+    assert dues.units.loc[dues.units["month"] == "202607", "unit_fen"].item() == 40000
