@@ -19,8 +19,8 @@ includes interpreter start-up and its peak RSS is its own (a large sheet's readi
 `--store`: only `exchange process`, with the time spent in `pipeline.FileRun.store` summed in
 the child (declarations, audit rows and row errors inserted, their serials read; not the final
 commit), on SQLite and/or PostgreSQL (a private cluster, or the server of --pg-url). The child
-imports whichever `exchange` PYTHONPATH names: run it once with another checkout's path for a
-before/after of the same file.
+imports the `exchange` of the folder the script is started from (`python -c` puts it first on
+the path): started from another checkout, it measures that checkout's store on the same file.
 Benchmarks are run by hand; they are not tests.
 """
 from __future__ import annotations

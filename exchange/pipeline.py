@@ -95,27 +95,9 @@ def fingerprint(kind: str, unit: str, values: dict[str, Any]) -> str:
 
     The text hashed is the JSON of [kind, unit, [[field, value], ...]] over the non-empty values
     sorted by field; stored fingerprints depend on it never changing."""
-    return fingerprints(kind, unit, [values])[0]
-
-
-def fingerprints(kind: str, unit: str, rows: list[dict[str, Any]]) -> list[str]:
-    """fingerprint() of each row, made a field at a time over the rows.
-
-    The same text: the encoder writes a list's items as it writes each alone, so each non-empty
-    value is encoded alone (a string or an integer straight away) as its [field, value] pair,
-    and a row's pairs are joined in the order of the sorted fields (a row's fields are distinct:
-    sorting its pairs sorts its fields)."""
-    head = _fingerprint_text([kind, unit])[:-1] + ", ["
-    text, string = _fingerprint_text, json.encoder.encode_basestring  # type: ignore[attr-defined]
-    pairs = []
-    for f in sorted({f for values in rows for f in values}):
-        name = "[" + text(f) + ", "
-        pairs.append([None if v is None or v == "" else name + (
-            string(v) if v.__class__ is str else int.__repr__(v) if v.__class__ is int else text(v)
-        ) + "]" for v in [values.get(f) for values in rows]])
-    sha256 = hashlib.sha256
-    return [sha256((head + ", ".join(filter(None, row)) + "]]").encode("utf-8")).hexdigest()
-            for row in (zip(*pairs) if pairs else [()] * len(rows))]
+    body = _fingerprint_text(
+        [kind, unit, sorted((k, v) for k, v in values.items() if v is not None and v != "")])
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
 class Parsed:
@@ -278,11 +260,6 @@ class FileRun:
             for p, f in failures for x in f])
         if self.kind.action == "withdraw":
             return self.withdraw(accepted, ctx)
-        # Each row's fingerprint once: those context() did not need, made here field-wise.
-        missing = [p for p in accepted if not p.fingerprint]
-        for p, made in zip(missing, fingerprints(self.kind.kind, self.unit.code,
-                                                 [p.values for p in missing])):
-            p.fingerprint = made
         rows = [self.declaration(p, ctx) for p in accepted]
         serials = Q.add_declarations(s, rows)
         if self.hooks:

@@ -139,7 +139,7 @@ def _columns(table: Table, rows: list[dict[str, Any]]) -> tuple[list[str], list[
     a column with a Python-side default that they leave out gets its default, one value for
     all of them (Core would compute it a row at a time)."""
     keys = rows[0].keys()
-    if any(r.keys() != keys for r in rows):
+    if set(map(len, rows)) != {len(keys)}:       # with every key of the first (KeyError below)
         raise ValueError(f"rows for {table.name} differ in their keys")
     names = list(keys)
     columns = [list(map(itemgetter(k), rows)) for k in names]

@@ -214,27 +214,3 @@ def test_a_chunk_failing_in_the_bulk_insert_rolls_the_file_back(instance, db, mo
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(Declaration)) == 5
         assert s.scalar(select(func.count()).select_from(RowError)) == 6
-
-
-def test_fingerprints_made_field_wise_are_the_pinned_text() -> None:
-    """fingerprints() of many rows equals the JSON text hashed a row at a time."""
-    import hashlib
-    import random
-    from datetime import date
-    from decimal import Decimal
-
-    from exchange.pipeline import fingerprints
-
-    def one(values: dict[str, Any]) -> str:
-        body = json.dumps(["employee_add", "1001", sorted(
-            [k, v] for k, v in values.items() if v is not None and v != "")],
-            ensure_ascii=False, default=str)
-        return hashlib.sha256(body.encode()).hexdigest()
-
-    rnd = random.Random(19)
-    values = [None, "", "a", "张三", 'q"\\\n\t\x01\u2028', 5, -3, 2 ** 70, 1.5, 1e16, True, False,
-              ("310", "510"), [], (), date(2026, 1, 2), Decimal("1.10"), {"x": [1, None]}, 0, 0.0]
-    rows = [{f"f{rnd.randrange(12)}": rnd.choice(values) for _ in range(rnd.randrange(10))}
-            for _ in range(3000)] + [{}]
-    assert fingerprints("employee_add", "1001", rows) == [one(r) for r in rows]
-    assert fingerprints("employee_add", "1001", []) == []
