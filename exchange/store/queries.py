@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from operator import itemgetter
-from typing import Any, Iterable, cast
+from typing import Any, Iterable, Sequence, cast
 
 from sqlalchemy import (ARRAY, ColumnElement, CursorResult, DateTime, String, Table, any_, bindparam,
                         func, insert, literal, select, update)
@@ -134,7 +134,7 @@ def unit_declarations(s: Session, unit: str, serials: Iterable[int], ids: Iterab
 # Bulk inserts: the rows a column at a time to the driver (store/bulk.py): one prepared INSERT
 # and executemany of tuples on SQLite, COPY on PostgreSQL; no ORM object and no Core parameter
 # set per row (several times the cost of the driver's own work).
-def _columns(table: Table, rows: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
+def _columns(table: Table, rows: list[dict[str, Any]]) -> tuple[list[str], list[Sequence[Any]]]:
     """The rows' keys and each key's values, in the rows' order. Every row has the same keys;
     a column with a Python-side default that they leave out gets its default, one value for
     all of them (Core would compute it a row at a time)."""
@@ -142,7 +142,7 @@ def _columns(table: Table, rows: list[dict[str, Any]]) -> tuple[list[str], list[
     if set(map(len, rows)) != {len(keys)}:       # with every key of the first (KeyError below)
         raise ValueError(f"rows for {table.name} differ in their keys")
     names = list(keys)
-    columns = [list(map(itemgetter(k), rows)) for k in names]
+    columns: list[Sequence[Any]] = [list(map(itemgetter(k), rows)) for k in names]
     for c in table.c:
         if c.default is not None and c.name not in keys:
             value = c.default.arg(None) if c.default.is_callable else c.default.arg  # type: ignore[attr-defined]
