@@ -101,10 +101,14 @@ def insert_rows(s: Session, table: Table, names: Sequence[str],
 
 def insert_columns(s: Session, table: Table, names: Sequence[str],
                    columns: list[Sequence[Any]]) -> None:
-    """insert_rows() for rows given as columns: the values of names[0], of names[1], ..."""
+    """insert_rows() for rows given as columns: the values of names[0], of names[1], ...
+
+    Objects the session holds unwritten are written first, as before any statement of its own
+    (a row may refer to one of them)."""
     if not columns or not columns[0]:
         return
     settle(s)
+    s.flush()
     dialect = s.get_bind().dialect
     target, quoted = _quoted(dialect, table, names)
     if dialect.name == "postgresql":

@@ -135,6 +135,20 @@ def test_an_empty_and_a_one_row_insert(db):  # type: ignore[no-untyped-def]
         assert Q.add_declarations(s, [_declaration(2, at)]) == [serial + 1]
 
 
+def test_a_bulk_insert_follows_objects_the_session_has_not_written(db):  # type: ignore[no-untyped-def]
+    """A row error naming a file the session was given but has not written yet (the foreign
+    key is checked on both databases): the file's row goes first."""
+    from exchange.store.models import FileRecord
+
+    with db.session() as s:
+        s.add(FileRecord(id=77, unit_code="1001", name="a.xlsx"))
+        Q.add_row_errors(s, [{"file_id": 77, "unit_code": "1001", "kind": None, "row": None,
+                              "id_number": None, "name": None, "column": None,
+                              "code": "file.empty", "message": "空", "created_at": datetime.now()}])
+    with db.session() as s:
+        assert s.scalars(select(RowError.file_id)).all() == [77]
+
+
 def _declaration(n: int, at: datetime) -> dict[str, Any]:
     return {"unit_code": "1001", "kind": "employee_add", "id_number": None, "name": "甲",
             "status": "pending", "fingerprint": f"fp{n}", "payload": {"n": n, "t": ("a", "b")},
