@@ -13,6 +13,14 @@ includes interpreter start-up and its peak RSS is its own (a large sheet's readi
             fastest bare read there is); openpyxl read-only for reference;
   process   `exchange process` on a fresh instance (parse, validate, import, receipt, error book);
   validate  `exchange validate FILE --unit 1001 --json` to /dev/null.
+
+    python bench/bench_process.py --store [--pg | --pg-url URL] [--no-sqlite] --repeat 3
+
+`--store`: only `exchange process`, with the time spent in `pipeline.FileRun.store` summed in
+the child (declarations, audit rows and row errors inserted, their serials read; not the final
+commit), on SQLite and/or PostgreSQL (a private cluster, or the server of --pg-url). The child
+imports the `exchange` of the folder the script is started from (`python -c` puts it first on
+the path): started from another checkout, it measures that checkout's store on the same file.
 Benchmarks are run by hand; they are not tests.
 """
 from __future__ import annotations
@@ -29,6 +37,7 @@ from pathlib import Path
 
 from _common import (Run, best, exchange_argv, fresh_instance, machine, person_id, person_name,
                      python_argv, run_child)
+from bench_master import backend_options, chosen_backends, database_urls, new_instance
 
 HEADERS = ["身份证号*", "姓名*", "性别", "民族", "出生日期", "参加工作日期", "户籍性质", "文化程度*",
            "工作岗位*", "联系电话", "联系地址", "变更日期*", "缴费工资*", "参保险种"]
@@ -57,6 +66,25 @@ n = 0
 for name in reader.sheet_names:
     n += reader.load_sheet(name, header_row=None).to_arrow().num_rows
 print(n)
+"""
+# `exchange process` with the time of FileRun.store summed (seconds, rows) into BENCH_STORE_FILE.
+PROCESS_STORE_TIMED = """
+import atexit, os, time
+import exchange.pipeline as _p
+_store, _spent = _p.FileRun.store, [0.0, 0]
+def _timed(self, judged, ctx):
+    start = time.perf_counter()
+    try:
+        return _store(self, judged, ctx)
+    finally:
+        _spent[0] += time.perf_counter() - start
+        _spent[1] += len(judged)
+_p.FileRun.store = _timed
+def _write():
+    with open(os.environ["BENCH_STORE_FILE"], "w") as fh:
+        fh.write(f"{_spent[0]} {_spent[1]}")
+atexit.register(_write)
+from exchange.cli import main; main()
 """
 READ_OPENPYXL = """
 import sys, openpyxl
@@ -130,13 +158,7 @@ def generate(path: Path, rows: int, seed: int = 8) -> dict[str, int]:
 
 
 def measure(size: int, root: Path, repeat: int, openpyxl_ref: bool) -> dict[str, Run | float]:
-    path = root / f"psnAdd-{size}.xlsx"
-    if path.exists():                                 # --keep: the same file as last time
-        print(f"  reusing {path}", flush=True)
-    else:
-        print(f"  generating {size:,} rows ...", flush=True)
-        bad = generate(path, size)
-        print(f"  {path.stat().st_size / 1e6:.1f} MB, bad rows {sum(bad.values()):,} {bad}", flush=True)
+    path = workbook(size, root)
     out: dict[str, Run | float] = {}
     out["read"] = best([run_child(python_argv(READ_CALAMINE, str(path))) for _ in range(repeat)])
     if importlib.util.find_spec("fastexcel") is not None:
@@ -162,6 +184,52 @@ def measure(size: int, root: Path, repeat: int, openpyxl_ref: bool) -> dict[str,
     return out
 
 
+def workbook(size: int, root: Path) -> Path:
+    path = root / f"psnAdd-{size}.xlsx"
+    if path.exists():                                 # --keep: the same file as last time
+        print(f"  reusing {path}", flush=True)
+    else:
+        print(f"  generating {size:,} rows ...", flush=True)
+        bad = generate(path, size)
+        print(f"  {path.stat().st_size / 1e6:.1f} MB, bad rows {sum(bad.values()):,} {bad}", flush=True)
+    return path
+
+
+def store_main(args: argparse.Namespace, sizes: list[int], root: Path) -> None:
+    backends = chosen_backends(args)
+    lines = []
+    with database_urls(backends, args.pg_url) as url_for:
+        for size in sizes:
+            print(f"{size:,} rows", flush=True)
+            for backend in backends:
+                urls = [url_for(backend, f"bench_store_{size}") for _ in range(args.repeat)]
+                store, run = measure_store(size, root, backend, urls)
+                lines.append((size, backend, store, run))
+    print()
+    print(f"{'rows':>9} {'database':<10} {'store s':>8} {'process s':>9} {'RSS proc':>8}")
+    for size, backend, store, run in lines:
+        print(f"{size:>9,} {backend:<10} {store:>8.2f} {run.seconds:>9.2f} {run.peak_mb:>6.0f}MB")
+
+
+def measure_store(size: int, root: Path, backend: str, urls: list[str]) -> tuple[float, Run]:
+    """`exchange process` of the workbook on a fresh instance per URL: best store time and run."""
+    path = workbook(size, root)
+    best_store, runs = float("inf"), []
+    for n, url in enumerate(urls):
+        home = root / f"store-{backend}-{size}-{n}"
+        instance = new_instance(home, url)
+        shutil.copy2(path, instance.unit_inbox("1001") / path.name)
+        with tempfile.NamedTemporaryFile("r") as spent:
+            runs.append(run_child(python_argv(PROCESS_STORE_TIMED, "--home", str(home), "process"),
+                                  env={"BENCH_STORE_FILE": spent.name}))
+            seconds, rows = spent.read().split()
+        best_store = min(best_store, float(seconds))
+        print(f"    {backend}: store {float(seconds):.2f} s for {int(rows):,} rows judged, "
+              f"process {runs[-1].seconds:.2f} s", flush=True)
+        shutil.rmtree(home, ignore_errors=True)
+    return best_store, best(runs)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", default="100000", help="comma-separated sizes (default 100000)")
@@ -169,11 +237,20 @@ def main() -> None:
     ap.add_argument("--no-openpyxl", action="store_true", help="skip the openpyxl reference read")
     ap.add_argument("--keep", type=Path, help="keep the generated files and instances here")
     ap.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    ap.add_argument("--store", action="store_true", help="only the store step of `process`")
+    backend_options(ap)
     args = ap.parse_args()
     sizes = [int(s.replace("_", "")) for s in args.rows.split(",")]
     print(f"{datetime.now():%Y-%m-%d %H:%M}  {machine()}")
     root = args.keep or Path(tempfile.mkdtemp(prefix="bench-process-"))
     root.mkdir(parents=True, exist_ok=True)
+    if args.store:
+        try:
+            store_main(args, sizes, root)
+        finally:
+            if args.keep is None:
+                shutil.rmtree(root, ignore_errors=True)
+        return
     results = {}
     try:
         for size in sizes:

@@ -273,7 +273,12 @@ class FileRun:
         return {p.outcome_row: serial for p, serial in zip(accepted, serials)}
 
     def _json_safe(self, values: dict[str, Any]) -> dict[str, Any]:
-        """Tuples as lists, in place: only multi-code columns (and what the kind adds) hold them."""
+        """Tuples as lists, in place: only multi-code columns (and what the kind adds) hold them.
+
+        Only for the hooks, which read payloads: a tuple's JSON text is a list's (orjson and
+        json.dumps write both as an array), so the stored text is the same either way."""
+        if not self.hooks:
+            return values
         for f in self.tuple_fields:
             if isinstance(values.get(f), tuple):
                 values[f] = list(values[f])

@@ -10,7 +10,8 @@ import json
 from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from sqlalchemy import JSON, Table
+from sqlalchemy import JSON, Table, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 
@@ -72,9 +73,20 @@ def _copy(cursor: Any, target: str, columns: list[str], rows: list[tuple[Any, ..
             write(row)
 
 
-def _driver_cursor(s: Session) -> Any:
-    """A cursor of the session's own connection, inside its transaction."""
-    return s.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+@contextmanager
+def _driver_cursor(s: Session) -> Iterator[Any]:
+    """A cursor of the session's own connection, inside its transaction. The driver's errors
+    are raised as SQLAlchemy raises them from its own statements (a unique index's refusal as
+    IntegrityError, a lost server as OperationalError): callers catch those."""
+    connection = s.connection()
+    driver = connection.connection.driver_connection
+    try:
+        with driver.cursor() as cur:  # type: ignore[union-attr]
+            yield cur
+    except connection.dialect.loaded_dbapi.Error as exc:
+        raise DBAPIError.instance(None, None, exc, connection.dialect.loaded_dbapi.Error,
+                                  connection_invalidated=driver.closed,  # type: ignore[union-attr]
+                                  dialect=connection.dialect) from exc
 
 
 def insert_rows(s: Session, table: Table, names: Sequence[str],
@@ -89,10 +101,14 @@ def insert_rows(s: Session, table: Table, names: Sequence[str],
 
 def insert_columns(s: Session, table: Table, names: Sequence[str],
                    columns: list[Sequence[Any]]) -> None:
-    """insert_rows() for rows given as columns: the values of names[0], of names[1], ..."""
+    """insert_rows() for rows given as columns: the values of names[0], of names[1], ...
+
+    Objects the session holds unwritten are written first, as before any statement of its own
+    (a row may refer to one of them)."""
     if not columns or not columns[0]:
         return
     settle(s)
+    s.flush()
     dialect = s.get_bind().dialect
     target, quoted = _quoted(dialect, table, names)
     if dialect.name == "postgresql":
@@ -102,6 +118,36 @@ def insert_columns(s: Session, table: Table, names: Sequence[str],
     sql = f"INSERT INTO {target} ({', '.join(quoted)}) VALUES ({', '.join('?' * len(names))})"
     s.connection().exec_driver_sql(sql, bind_columns(driver_processors(dialect, table, names),
                                                      columns))
+
+
+def insert_keyed(s: Session, table: Table, key: str, names: Sequence[str],
+                 columns: list[Sequence[Any]]) -> list[int]:
+    """insert_columns() into a table whose integer `key` the database numbers (a serial
+    column on PostgreSQL, SQLite's rowid): the keys the rows got, in the order of the rows.
+
+    PostgreSQL: the keys are drawn from the column's sequence first, one nextval() a row in
+    one statement, and copied with the rows. A sequence never gives a value twice, whatever
+    other nodes draw at the same moment, and gives one session increasing values: sorted,
+    they follow the rows. SQLite: one writer at a time holds the database from its first
+    INSERT to its commit, and a new rowid is the largest plus one (no AUTOINCREMENT), so the
+    rows hold the last len(rows) rowids; last_insert_rowid() names the last.
+    """
+    count = len(columns[0]) if columns else 0
+    if not count:
+        return []
+    settle(s)
+    if s.get_bind().dialect.name == "postgresql":
+        # One array, the sequence named once (per row, pg_get_serial_sequence costs 4 times
+        # the rest: 0.8 s for 95,000 serials against 0.2 s).
+        keys = sorted(s.execute(text(
+            "SELECT array_agg(nextval((SELECT pg_get_serial_sequence(:table, :key))::regclass)) "
+            "FROM generate_series(1, :count)"), {"table": table.name, "key": key, "count": count}
+        ).scalar_one())
+        insert_columns(s, table, [key, *names], [keys, *columns])
+        return keys
+    insert_columns(s, table, names, columns)
+    last = s.connection().exec_driver_sql("SELECT last_insert_rowid()").scalar_one()
+    return list(range(last - count + 1, last + 1))
 
 
 def update_rows(s: Session, table: Table, key: str, names: Sequence[str],

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from operator import itemgetter
-from typing import Any, Iterable, cast
+from typing import Any, Iterable, Sequence, cast
 
 from sqlalchemy import (ARRAY, ColumnElement, CursorResult, DateTime, String, Table, any_, bindparam,
                         func, insert, literal, select, update)
@@ -131,24 +131,24 @@ def unit_declarations(s: Session, unit: str, serials: Iterable[int], ids: Iterab
 
 
 
-# Bulk inserts: SQLAlchemy Core rather than the ORM's bulk path, which costs several times more
-# per row; on SQLite straight to the driver's executemany (see _sqlite_insert_many).
-def _sqlite_insert_many(s: Session, table: Table, rows: list[dict[str, Any]]) -> bool:
-    """executemany on the DBAPI cursor, values passed through the columns' own bind processors
-    (JSON, DateTime), so rows are stored exactly as Core would store them, without its
-    per-row parameter bookkeeping (half the cost of a large insert).
-
-    False, having done nothing, off SQLite or when the rows differ in their keys or leave out
-    a column that has a Python-side default (Core must fill those).
-    """
-    dialect = s.get_bind().dialect
+# Bulk inserts: the rows a column at a time to the driver (store/bulk.py): one prepared INSERT
+# and executemany of tuples on SQLite, COPY on PostgreSQL; no ORM object and no Core parameter
+# set per row (several times the cost of the driver's own work).
+def _columns(table: Table, rows: list[dict[str, Any]]) -> tuple[list[str], list[Sequence[Any]]]:
+    """The rows' keys and each key's values, in the rows' order. Every row has the same keys;
+    a column with a Python-side default that they leave out gets its default, one value for
+    all of them (Core would compute it a row at a time)."""
     keys = rows[0].keys()
-    if dialect.name != "sqlite" or any(r.keys() != keys for r in rows) or any(
-            c.default is not None and c.name not in keys for c in table.c):
-        return False
+    if set(map(len, rows)) != {len(keys)}:       # with every key of the first (KeyError below)
+        raise ValueError(f"rows for {table.name} differ in their keys")
     names = list(keys)
-    bulk.insert_columns(s, table, names, [list(map(itemgetter(k), rows)) for k in names])
-    return True
+    columns: list[Sequence[Any]] = [list(map(itemgetter(k), rows)) for k in names]
+    for c in table.c:
+        if c.default is not None and c.name not in keys:
+            value = c.default.arg(None) if c.default.is_callable else c.default.arg  # type: ignore[attr-defined]
+            names.append(c.name)
+            columns.append([value] * len(rows))
+    return names, columns
 
 
 def update_many(s: Session, table: Table, key: str, rows: list[dict[str, Any]]) -> None:
@@ -161,26 +161,18 @@ def update_many(s: Session, table: Table, key: str, rows: list[dict[str, Any]]) 
 
 
 def insert_many(s: Session, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Insert rows in bulk: the driver's executemany on SQLite, else Core executemany."""
-    if rows and not _sqlite_insert_many(s, table, rows):
-        s.execute(insert(table), rows)
+    """Insert rows in bulk (rows with the same keys; see _columns)."""
+    if rows:
+        bulk.insert_columns(s, table, *_columns(table, rows))
 
 
 def add_declarations(s: Session, rows: list[dict[str, Any]]) -> list[int]:
-    """Insert declarations in bulk and return their serials in order."""
+    """Insert declarations in bulk and return their serials in the order of the rows (see
+    bulk.insert_keyed: distinct and in row order, whatever other nodes import meanwhile)."""
     if not rows:
         return []
-    table = cast(Table, Declaration.__table__)
-    if _sqlite_insert_many(s, table, rows):
-        # SQLAlchemy cannot batch an ordered RETURNING on SQLite (it sends one INSERT per row).
-        # `serial` is the rowid, and inside this write transaction (the database is locked to
-        # others from the first INSERT to the commit) each new row gets the largest rowid plus
-        # one, so the rows hold the last len(rows) serials, in order.
-        last = s.scalar(select(func.max(table.c.serial)))
-        return list(range(last - len(rows) + 1, last + 1))
-    result = s.execute(insert(Declaration).returning(Declaration.serial, sort_by_parameter_order=True),
-                       rows)
-    return [r[0] for r in result]
+    return bulk.insert_keyed(s, cast(Table, Declaration.__table__), "serial", *_columns(
+        cast(Table, Declaration.__table__), rows))
 
 
 def add_audit(s: Session, rows: list[dict[str, Any]]) -> None:
@@ -191,8 +183,9 @@ def audit_imported(s: Session, file_id: int, serials: list[int], at: datetime, a
     """The audit row of each declaration just imported from a file (who, when, which file and
     row), made by the database from the declarations themselves in one statement.
 
-    `serials` are one chunk's, in one transaction: no other file's declaration is in their range
-    (a file is judged by one worker), and this file's earlier chunks are below it."""
+    `serials` are one chunk's, in one transaction: this file's earlier chunks are below them,
+    and another file's declarations among them (another node's, drawn from the sequence at the
+    same moment on PostgreSQL) are left out by their file."""
     if not serials:
         return
     d, a = cast(Table, Declaration.__table__), cast(Table, AuditEntry.__table__)
