@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterable, Sequence, cast
+from typing import Any, Iterator, Sequence, cast
 
 from sqlalchemy import Table, and_, or_, select
 from sqlalchemy.orm import Session
@@ -59,39 +59,55 @@ def book_path(instance: Instance, viewer: Viewer) -> Path:
     return viewer.folder(instance) / VIEW_NAMES["status_book"]
 
 
+# Each state's sheet, the states it lists, newest decisions first on 审核结果.
+SHEET_STATES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("pending", ("pending",)), ("submitted", ("submitted",)), ("decided", DECIDED),
+    ("withdrawn", ("withdrawn",)))
+STREAM_ROWS = 2000             # declarations read (and their senders looked up) at a time
+
+
 def write(instance: Instance, s: Session, unit: str, login: str | None = None,
           now: datetime | None = None) -> Path | None:
-    """Write the unit's (or its sub-account `login`'s) 申报状态.xlsx; None for no such unit."""
+    """Write the unit's (or its sub-account `login`'s) 申报状态.xlsx; None for no such unit.
+
+    Each state's sheet is streamed from its own query into its spool: a unit's 100,000
+    declarations are never held at once. The 汇总 sheet comes first in the book but is written
+    last, from the counts the other sheets made."""
     viewer = viewer_of(instance, s, unit, login)
     if viewer is None:
         return None
     now = now or datetime.now().replace(microsecond=0)
-    lines = list(declaration_lines(instance, s, viewer, now))
-    by_state: dict[str, list[Line]] = {state: [] for state in STATES}
-    for line in lines:
-        by_state[line.status].append(line)
+    counts: dict[str, list[int]] = {}          # kind label -> count per STATES
+    classes = viewer.person_classes(s) if viewer.scope is not None else {}
     target = book_path(instance, viewer)
     with book(target) as b:
-        _summary(instance, b.sheet(S["summary"]), viewer, by_state, now)
-        for key, rows in (("pending", by_state["pending"]), ("submitted", by_state["submitted"]),
-                          ("decided", sorted(by_state["approved"] + by_state["rejected"],
-                                             key=lambda x: (x.values["decided"] or now, x.serial),
-                                             reverse=True)),
-                          ("withdrawn", by_state["withdrawn"])):
-            columns = SHEETS[key]
-            values = itemgetter(*(c.key for c in columns))
-            b.sheet(S[key]).table(columns, H, (values(x.values) for x in rows))
+        summary = b.sheet(S["summary"])
+        for key, states in SHEET_STATES:
+            values = itemgetter(*(c.key for c in SHEETS[key]))
+            lines = declaration_lines(instance, s, viewer, now, states, classes)
+            b.sheet(S[key]).table(SHEETS[key], H, (values(_counted(counts, x))
+                                                   for x in lines))
+        _summary(instance, summary, viewer, counts, now)
     return target
 
 
-def declaration_lines(instance: Instance, s: Session, viewer: Viewer, now: datetime
-                      ) -> Iterable[Line]:
-    """The viewer's declarations: all pending and submitted, decided and withdrawn within the
-    window; ordered by state then 业务流水号 (submitted: by batch)."""
+def _counted(counts: dict[str, list[int]], line: Line) -> dict[str, Any]:
+    counts.setdefault(line.values["kind"], [0] * len(STATES))[STATES.index(line.status)] += 1
+    return line.values
+
+
+def declaration_lines(instance: Instance, s: Session, viewer: Viewer, now: datetime,
+                      states: Sequence[str] = STATES, classes: dict[str, str] | None = None
+                      ) -> Iterator[Line]:
+    """The viewer's declarations in `states`: all pending and submitted, decided and withdrawn
+    within the window; by batch then 业务流水号, decided ones newest decision first. Read
+    STREAM_ROWS at a time."""
     rules = instance.rules
     since = now - timedelta(days=instance.settings.view.result_days)
     # Core columns, not ORM attributes: rows without the ORM's loading machinery.
     D, F, B = (cast(Table, m.__table__).c for m in (Declaration, FileRecord, Batch))
+    current = [x for x in states if x in ("pending", "submitted")]
+    windowed = [x for x in states if x not in current]
     q = (select(D.serial, D.kind, D.id_number, D.name, D.status, D.payload, D.old_values, D.row,
                 D.created_at, D.submitted_at, D.decided_at, D.decision_reason, D.reviewer,
                 F.name, B.batch_no)
@@ -99,38 +115,40 @@ def declaration_lines(instance: Instance, s: Session, viewer: Viewer, now: datet
          .outerjoin(cast(Table, FileRecord.__table__), F.id == D.file_id)
          .outerjoin(cast(Table, Batch.__table__), B.id == D.batch_id)
          .where(D.unit_code == viewer.unit,
-                or_(D.status.in_(("pending", "submitted")),
-                    and_(D.status.in_((*DECIDED, "withdrawn")), D.decided_at >= since)))
-         .order_by(B.batch_no, D.serial))
-    found = s.execute(q).all()
-    senders = viewer.senders(s, [r[0] for r in found])
-    classes = viewer.person_classes(s) if viewer.scope is not None else {}
+                or_(D.status.in_(current), and_(D.status.in_(windowed), D.decided_at >= since)))
+         .order_by(*((D.decided_at.desc(), D.serial.desc()) if set(states) <= set(DECIDED)
+                     else (B.batch_no, D.serial))))
+    if classes is None:
+        classes = viewer.person_classes(s) if viewer.scope is not None else {}
     concl = {"approved": CONCLUSIONS["approved"][0], "rejected": CONCLUSIONS["rejected"][0]}
     kinds, tables = rules.kinds, rules.tables
     labels: dict[str, str] = {}
     memo: dict[Any, Any] = {}
-    for (serial, kind, number, name, status, payload, old, row, created, submitted, decided,
-         reason, reviewer, file_name, batch_no) in found:
-        payload = payload or {}
-        class_code = class_of(payload, number, classes)
-        sender = senders.get(serial)
-        if not viewer.sees(class_code, sender):
-            continue
-        label = labels.get(kind)
-        if label is None:
-            label = labels[kind] = kind_label(kinds, kind)
-        yield Line(serial, kind, status, {
-            "serial": str(serial), "kind": label, "id_number": number, "name": name,
-            "enrolment": enrolment_label(payload) or None,
-            "class_code": class_code, "content": content(kinds.get(kind), payload, old, tables, memo),
-            "file": file_name, "row": row, "sender": sender, "created": created,
-            "batch": batch_no, "submitted": submitted, "conclusion": concl.get(status),
-            "reason": reason if status == "rejected" else None, "reviewer": reviewer,
-            "decided": decided if status in DECIDED else None,
-            "withdrawn": decided if status == "withdrawn" else None})
+    for part in s.execute(q, execution_options={"yield_per": STREAM_ROWS}).partitions():
+        senders = viewer.senders(s, [r[0] for r in part])
+        for (serial, kind, number, name, status, payload, old, row, created, submitted, decided,
+             reason, reviewer, file_name, batch_no) in part:
+            payload = payload or {}
+            class_code = class_of(payload, number, classes)
+            sender = senders.get(serial)
+            if not viewer.sees(class_code, sender):
+                continue
+            label = labels.get(kind)
+            if label is None:
+                label = labels[kind] = kind_label(kinds, kind)
+            yield Line(serial, kind, status, {
+                "serial": str(serial), "kind": label, "id_number": number, "name": name,
+                "enrolment": enrolment_label(payload) or None,
+                "class_code": class_code,
+                "content": content(kinds.get(kind), payload, old, tables, memo),
+                "file": file_name, "row": row, "sender": sender, "created": created,
+                "batch": batch_no, "submitted": submitted, "conclusion": concl.get(status),
+                "reason": reason if status == "rejected" else None, "reviewer": reviewer,
+                "decided": decided if status in DECIDED else None,
+                "withdrawn": decided if status == "withdrawn" else None})
 
 
-def _summary(instance: Instance, sh: Sheet, viewer: Viewer, by_state: dict[str, list[Line]],
+def _summary(instance: Instance, sh: Sheet, viewer: Viewer, counts: dict[str, list[int]],
              now: datetime) -> None:
     days = instance.settings.view.result_days
     sh.widths((24, 12, 14, 12, 12, 12, 10))
@@ -138,8 +156,8 @@ def _summary(instance: Instance, sh: Sheet, viewer: Viewer, by_state: dict[str, 
                                      time=f"{now:%Y-%m-%d %H:%M}"), look="title")
     if viewer.scope is not None:
         sh.line(W["scope"].format(login=viewer.login, classes="、".join(sorted(viewer.scope))))
-    pending, submitted = len(by_state["pending"]), len(by_state["submitted"])
-    rejected = len(by_state["rejected"])
+    pending, submitted, rejected = (sum(c[STATES.index(state)] for c in counts.values())
+                                    for state in ("pending", "submitted", "rejected"))
     sh.line(W["pending"].format(count=pending) if pending else W["pending_none"], look="note")
     if submitted:
         sh.line(W["submitted"].format(count=submitted))
@@ -151,11 +169,7 @@ def _summary(instance: Instance, sh: Sheet, viewer: Viewer, by_state: dict[str, 
     sh.line(W["window"].format(days=days))
     columns = (Column("kind", 24), *(Column(state, 12) for state in STATES), Column("total", 10))
     headers = {"kind": H["kind"], "total": H["total"], **{s: _state_word(s) for s in STATES}}
-    kinds: dict[str, list[int]] = {}
-    for i, state in enumerate(STATES):
-        for line in by_state[state]:
-            kinds.setdefault(line.values["kind"], [0] * len(STATES))[i] += 1
-    rows: list[Sequence[Any]] = [(k, *counts, sum(counts)) for k, counts in sorted(kinds.items())]
+    rows: list[Sequence[Any]] = [(k, *c, sum(c)) for k, c in sorted(counts.items())]
     totals = [sum(r[i + 1] for r in rows) for i in range(len(STATES))]
     rows.append((H["total"], *totals, sum(totals)))
     sh.table(columns, headers, rows, freeze=False)
