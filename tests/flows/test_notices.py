@@ -136,3 +136,31 @@ def test_two_notices_of_one_name_on_one_day_are_both_kept_and_a_resent_one_is_no
     for receipt in (first, second):
         assert {r["stored_as"] for r in receipt["recipients"]} == {receipt["published_as"]}
         assert receipt["counts"]["already_held"] == 0
+
+
+def test_files_of_one_name_handled_in_one_second_keep_their_own_receipts_and_copies(instance, db, monkeypatch):  # type: ignore[no-untyped-def]
+    """A clerk at the centre sends a notice, then at once the corrected one of the same name:
+    both handled within the same second. Each gets its own receipt and archived copy (the second
+    once overwrote the first's receipt, so the first's answer was lost)."""
+    from datetime import datetime as real
+
+    import exchange.intake.centre as centre
+
+    units(db)
+    ticks = iter(range(10**6))
+
+    class OneSecond(real):
+        @classmethod
+        def now(cls, tz=None):  # type: ignore[no-untyped-def, override]
+            return real(2026, 12, 5, 9, 30, 0, next(ticks))
+
+    monkeypatch.setattr(centre, "datetime", OneSecond)
+    corrected = PDF.replace(b"trailer", b"%corrected\ntrailer")
+    for data in (PDF, corrected):
+        drop(instance, "[全部]缴费通知.pdf", data)
+        assert [r["status"] for r in process_centre_inbox(instance, db)] == ["accepted"]
+    receipts = centre_receipts(instance)
+    assert len(receipts) == 2
+    assert receipts[0]["published_as"] != receipts[1]["published_as"]
+    archived = sorted(p.read_bytes() for p in instance.archive.rglob("*缴费通知.pdf"))
+    assert archived == sorted([PDF, corrected])
