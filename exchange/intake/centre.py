@@ -110,17 +110,18 @@ def handle_centre_file(instance: Instance, db: Database, work: Path, name: str) 
         receipt = {"status": "quarantined", "file_errors": [
             {"code": "file.unreadable", "message": file_message("file.unreadable", {"reason": "corrupt"})}]}
     assert receipt is not None
-    receipt = {"file": name, "safe_name": safe_name(name),
-               "received_at": datetime.now().isoformat(timespec="seconds"), **receipt}
-    # The time to the microsecond, as the work file's: two files of one name handled within a
-    # second (a notice sent again, corrected) must not share a receipt or an archived copy.
+    # One moment names the receipt and the archived copy, to the microsecond as the work file's:
+    # two files of one name handled within a second (a notice sent again, corrected) must not
+    # share a receipt or an archived copy.
     now = datetime.now()
+    receipt = {"file": name, "safe_name": safe_name(name),
+               "received_at": now.isoformat(timespec="seconds"), **receipt}
     stamp = f"{now:%Y%m%d-%H%M%S-%f}-{Path(safe_name(name)).stem}"
     out = instance.unit_outbox(CENTRE, "receipts")
     try:
         write_text(out / f"{stamp}.{OUTPUT_NAMES['receipt']}.json",
                    json_text(receipt, indent=1))
-        base = instance.quarantine if receipt["status"] == "quarantined" else instance.archive / f"{datetime.now():%Y%m}"
+        base = instance.quarantine if receipt["status"] == "quarantined" else instance.archive / f"{now:%Y%m}"
         target = base / CENTRE / f"{now:%Y%m%d%H%M%S%f}-{safe_name(name)}"
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(work), target)

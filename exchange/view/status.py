@@ -97,11 +97,11 @@ def _counted(counts: dict[str, list[int]], line: Line) -> dict[str, Any]:
 
 
 def declaration_lines(instance: Instance, s: Session, viewer: Viewer, now: datetime,
-                      states: Sequence[str] = STATES, classes: dict[str, str] | None = None
-                      ) -> Iterator[Line]:
+                      states: Sequence[str], classes: dict[str, str]) -> Iterator[Line]:
     """The viewer's declarations in `states`: all pending and submitted, decided and withdrawn
     within the window; by batch then 业务流水号, decided ones newest decision first. Read
-    STREAM_ROWS at a time."""
+    STREAM_ROWS at a time. `classes`: a sub-account's persons' classes (Viewer.person_classes),
+    read once for the book's four sheets; {} for a unit."""
     rules = instance.rules
     since = now - timedelta(days=instance.settings.view.result_days)
     # Core columns, not ORM attributes: rows without the ORM's loading machinery.
@@ -118,8 +118,6 @@ def declaration_lines(instance: Instance, s: Session, viewer: Viewer, now: datet
                 or_(D.status.in_(current), and_(D.status.in_(windowed), D.decided_at >= since)))
          .order_by(*((D.decided_at.desc(), D.serial.desc()) if set(states) <= set(DECIDED)
                      else (B.batch_no, D.serial))))
-    if classes is None:
-        classes = viewer.person_classes(s) if viewer.scope is not None else {}
     concl = {"approved": CONCLUSIONS["approved"][0], "rejected": CONCLUSIONS["rejected"][0]}
     kinds, tables = rules.kinds, rules.tables
     labels: dict[str, str] = {}
