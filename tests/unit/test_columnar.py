@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import math
 from datetime import date, datetime
+from decimal import InvalidOperation, Overflow
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
-from exchange.checks.cells import parse_rows
+from exchange.checks.cells import PARSERS, parse_rows
 from exchange.checks.columnar import RULES as COLUMN_RULES, judge_cells
 from exchange.kinds.load import load_rules
 
@@ -20,8 +21,7 @@ from tests.unit.test_values import CELL_POOL
 RULES = load_rules(Path(__file__).resolve().parents[2] / "rules")
 TODAY = date(2026, 11, 22)
 KINDS = {**{f"kind:{k}": s for k, s in RULES.kinds.items()},
-         **{f"master:{k}": s for k, s in RULES.master.items()
-            if all(c.type in COLUMN_RULES for c in s.columns)}}
+         **{f"master:{k}": s for k, s in RULES.master.items()}}
 
 # What clerks type: digits in both widths, IDs, names with every dot, dates and months in many
 # spellings, separators, zero-width characters, line breaks, a control character.
@@ -31,7 +31,9 @@ TEXTS = st.text(ALPHABET, max_size=22)
 PIECES = st.sampled_from(["320602198001012473", "32060219800101247x", "11010519491231002X",
                           "2026", "12", "202611", "2026-11", "20260230", "1980-02-29", "13912345678",
                           "21", "01", "310", "390", "5000", "1e3", "1_000", "-5", "0513-85123456",
-                          "+86 139 1234 5678", "3.20602E+17", "[21]本科", "21-本科", "新增", "1班"])
+                          "+86 139 1234 5678", "3.20602E+17", "[21]本科", "21-本科", "新增", "1班",
+                          "0.08", "8%", "8‰", "％", "1.005", "0.0000005", ".5", "-0", "1_0", "5元",
+                          "99999999999999999999999999.995", "1e-7", "0.1234565", "12.345"])
 CELLS = st.one_of(
     st.sampled_from(CELL_POOL), TEXTS,
     st.lists(st.one_of(PIECES, TEXTS), min_size=1, max_size=3).map("".join),
@@ -55,8 +57,19 @@ def _in_range(parsed: list) -> bool:
                for v in values.values())
 
 
+def test_every_column_type_has_a_columnar_rule() -> None:
+    assert {c.type for s in KINDS.values() for c in s.columns} <= set(COLUMN_RULES)
+    assert set(PARSERS) == set(COLUMN_RULES)
+
+
 def _same(rows: list, spec) -> None:  # type: ignore[no-untyped-def]
-    parsed = parse_rows(rows, spec.columns, RULES.tables, TODAY)
+    try:
+        parsed = parse_rows(rows, spec.columns, RULES.tables, TODAY)
+    except (InvalidOperation, Overflow):
+        # An amount of 10**26 yuan or more, a rate past 10**999999: the row engine raises
+        # (README, deviations).
+        assume(False)
+        raise
     assume(_in_range(parsed))
     old = _outcome(parsed)
     new = _outcome(judge_cells(rows, spec.columns, RULES.tables, TODAY).as_rows())
