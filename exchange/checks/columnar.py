@@ -386,6 +386,101 @@ def _email(c: Cell) -> Judged:
     return _fails(found.is_not_null(), found, C.FORMAT_INVALID, c.t, expected="email")
 
 
+# Amounts and rates are exact decimals (issue 17): a number's text is taken apart into its sign,
+# its digits (leading zeros dropped: Decimal's coefficient) and its exponent, and rounded on those
+# digits as the decimal module rounds, so no float ever holds a clerk's money.
+_NUMBER = r"^([+-]?)([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]+))?$"
+_PRECISION = 28                    # decimal's default context: products and quantize round here
+_ETINY = -999999 - _PRECISION + 1  # and its smallest exponent
+
+
+def _decimal_steps(text: pl.Expr) -> list[dict[str, pl.Expr]]:
+    """Decimal(text) as columns: `_ok` (it reads as a finite number), `_neg`, `_dd` (its digits,
+    no leading zeros, "" for zero) and `_dx` (its exponent: the value is ±_dd × 10**_dx).
+    Decimal strips surrounding whitespace and ignores underscores wherever they stand."""
+    first = {"_dt": text.str.strip_chars().str.replace_all("_", "", literal=True)}
+    t = pl.col("_dt")
+    whole = t.str.extract(_NUMBER, 2).fill_null("")
+    frac = t.str.extract(_NUMBER, 3).fill_null("")
+    power = t.str.extract(_NUMBER, 4)
+    exponent = pl.when(power.is_null()).then(pl.lit(0, pl.Int64)) \
+        .otherwise(power.cast(pl.Int64, strict=False))
+    second = {"_ok": t.str.contains(_NUMBER) & (whole.str.len_chars() + frac.str.len_chars() > 0)
+              & exponent.is_not_null(),
+              "_neg": t.str.extract(_NUMBER, 1) == "-",
+              "_dd": pl.concat_str(whole, frac).str.strip_chars_start("0"),
+              "_dx": exponent - frac.str.len_chars().cast(pl.Int64)}
+    return [first, second]
+
+
+def _zeros(n: pl.Expr) -> pl.Expr:
+    return pl.lit("0" * (_PRECISION + 2)).str.slice(0, n)
+
+
+def _amount(c: Cell) -> Judged:
+    """Decimal(text) quantized to cents, half up; null where negative or not a number.
+
+    The row engine's quantize raises past 28 digits (10**26 yuan): such an amount is
+    format.invalid here (README, deviations)."""
+    text = c.t.str.replace_all(",", "", literal=True).str.replace("元$", "")  # input grammar
+    digits, shift = pl.col("_dd"), pl.col("_dx") + 2            # cents = _dd × 10**shift
+    width = digits.str.len_chars().cast(pl.Int64)
+    places = width + shift                                     # digits before the cents' point
+    kept = pl.max_horizontal(places, pl.lit(0, pl.Int64))
+    rounded = (digits.str.slice(0, kept).cast(pl.Int128, strict=False).fill_null(0)
+               + ((places >= 0) & (digits.str.slice(kept, 1) >= "5")).cast(pl.Int128))
+    cents = (pl.when(digits == "").then(pl.lit(0, pl.Int128))
+             .when(places > _PRECISION).then(None)
+             .when(shift >= 0).then(pl.concat_str(digits, _zeros(shift)).cast(pl.Int128))
+             .otherwise(rounded))
+    third = {"_cents": pl.when(pl.col("_ok") & ~(pl.col("_neg") & (digits != ""))).then(cents)}
+    cents = pl.col("_cents")
+    ok = cents.is_not_null() & (cents < pl.lit(10 ** _PRECISION, pl.Int128))
+    shown = cents.cast(pl.Utf8).str.pad_start(3, "0")
+    value = pl.concat_str(shown.str.slice(0, shown.str.len_chars() - 2), pl.lit("."),
+                          shown.str.slice(-2)).cast(pl.Decimal(38, 2))
+    return _fails(ok, value, C.FORMAT_INVALID, c.t, steps=[*_decimal_steps(text), third],
+                  expected="amount")
+
+
+def _rate(c: Cell) -> Judged:
+    """A contribution rate: 0.08, 8% or 8‰; below 1, at most six decimals. Decimal(text) times
+    the suffix's scale is rounded to 28 digits (half even) before it is judged, as the row
+    engine's product is. A product past decimal's largest exponent raises there (Overflow):
+    format.invalid here (README, deviations)."""
+    text = c.t.str.replace_all(" ", "", literal=True)
+    percent = text.str.ends_with("%") | text.str.ends_with("％")
+    permille = text.str.ends_with("‰")
+    scale = pl.when(percent).then(pl.lit(2, pl.Int64)).when(permille).then(pl.lit(3, pl.Int64)) \
+        .otherwise(pl.lit(0, pl.Int64))
+    number = pl.when(percent | permille).then(text.str.slice(0, text.str.len_chars() - 1)) \
+        .otherwise(text)
+    digits = pl.col("_dd")
+    width = digits.str.len_chars().cast(pl.Int64)
+    head, after = digits.str.slice(0, _PRECISION), digits.str.slice(_PRECISION, 1)
+    up = (after > "5") | ((after == "5") & (
+        digits.str.slice(_PRECISION + 1).str.contains("[1-9]")
+        | (head.str.slice(-1).cast(pl.Int64, strict=False) % 2 == 1)))
+    coefficient = pl.when(width > _PRECISION).then(
+        (head.cast(pl.Int128) + up.cast(pl.Int128)).cast(pl.Utf8)).otherwise(digits)
+    third = {"_scale": scale,
+             "_co": coefficient.str.strip_chars_end("0"),
+             "_ex": pl.col("_dx") - scale + pl.max_horizontal(width - _PRECISION, pl.lit(0))
+             + (coefficient.str.len_chars() - coefficient.str.strip_chars_end("0").str.len_chars())
+             .cast(pl.Int64)}
+    co, ex = pl.col("_co"), pl.col("_ex")
+    # A product below decimal's smallest subnormal (10**-1000026) is rounded to zero (half even).
+    below = co.str.len_chars().cast(pl.Int64) + ex - _ETINY
+    zero = (co == "") | (below < 0) | ((below == 0) & ((co.str.slice(0, 1) < "5") | (co == "5")))
+    fits = (ex >= -6) & (co.str.len_chars().cast(pl.Int64) + ex <= 0) & ~pl.col("_neg")
+    ok = pl.col("_ok") & (zero | fits)
+    micro = pl.concat_str(co, _zeros(pl.max_horizontal(ex + 6, pl.lit(0)))).str.pad_start(6, "0")
+    value = pl.when(zero).then(pl.lit("0")).otherwise(pl.concat_str(pl.lit("0."), micro)) \
+        .cast(pl.Decimal(38, 6))
+    return _fails(ok, value, C.FORMAT_INVALID, c.t, steps=[*_decimal_steps(number), third],
+                  expected="rate")
+
+
 def _text(c: Cell) -> Judged:
     limit = c.col.max_length or 200
     return Judged(pl.when(c.t.str.len_chars() <= limit).then(c.t),
@@ -396,7 +491,8 @@ def _text(c: Cell) -> Judged:
 RULES: dict[str, Callable[[Cell], Judged]] = {
     "id": _id, "name": _name, "code": _code, "codes": _codes, "month": _month, "date": _date,
     "wage": _wage, "serial": _serial, "phone": _phone, "postcode": _postcode, "text": _text,
-    "class": _class, "id_type": _code, "email": _email, "year": _year,
+    "class": _class, "id_type": _code, "email": _email, "year": _year, "amount": _amount,
+    "rate": _rate,
 }
 
 

@@ -3,22 +3,27 @@ returns masks (the failing rows), each with its code, the column it marks and it
 parameters as expressions; records are joined, bounds by month as-of joined.
 
 Rules here so far: id_agreement, wage_bounds, change_nonempty, record_matches, person_on_file,
-not_insured, insured_here, arrears and the in-file repeat of a person (`duplicate.in_file`). Not wired in: exchange.checks.rows is the shipped engine and the
-oracle of tests/unit/test_columnar.py.
+not_insured, insured_here, arrears, month_after_paid, withdraw_target, the in-file repeat of a
+person (`duplicate.in_file`) and the two the pipeline applies to every declaration
+(FileRun.judge): person_pending (`person.pending`) and duplicate_imported
+(`duplicate.imported`, which replaces a row's other findings). What a rule reads beyond the row
+and its person is joined in first (`JOINS`). Not wired in: exchange.checks.rows and
+exchange.pipeline.FileRun are the shipped engine and the oracle of tests/unit/test_columnar.py.
 """
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import polars as pl
 
 from exchange import codes as C
-from exchange.checks.context import PersonRecord, UnitRecord
+from exchange.checks.context import OpenDeclaration, PersonRecord, UnitRecord
 from exchange.checks.finding import Finding
 from exchange.kinds.spec import RESIDENT_AUDIENCES, KindSpec, RuleSet
+from exchange.messages import DECLARATION_STATUS_LABELS
 
 PERSON = "p."          # the prefix of a person record's columns in a judged frame
 _RECORD_FIELDS = ("name", "person_no", "sex", "birth_date", "unit_code", "status",
@@ -40,6 +45,34 @@ def persons_frame(records: dict[str, PersonRecord]) -> pl.DataFrame:
     return pl.DataFrame(data, schema={k: pl.Utf8 for k in data})
 
 
+def paid_frame(records: dict[str, PersonRecord]) -> pl.DataFrame:
+    """The persons' paid months by insurance: `p.id_number`, `insurance`, `paid`."""
+    rows = [(p.id_number, insurance, month) for p in records.values()
+            for insurance, month in p.paid_months.items()]
+    return pl.DataFrame(rows, schema={PERSON + "id_number": pl.Utf8, "insurance": pl.Utf8,
+                                      "paid": pl.Utf8}, orient="row")
+
+
+DECLARATION = "d."     # the prefix of a declaration's columns
+_DECLARATION_FIELDS = ("kind", "status", "unit_code", "id_number", "fingerprint")
+
+
+def declarations_frame(declarations: Iterable[OpenDeclaration]) -> pl.DataFrame:
+    """Declarations on file as columns `d.serial`, `d.kind` … `d.fingerprint`, in their order."""
+    ds = list(declarations)
+    data: dict[str, list[Any]] = {DECLARATION + "serial": [d.serial for d in ds]}
+    for name in _DECLARATION_FIELDS:
+        data[DECLARATION + name] = [getattr(d, name) for d in ds]
+    return pl.DataFrame(data, schema={k: pl.Int64 if k == DECLARATION + "serial" else pl.Utf8
+                                      for k in data})
+
+
+def imported_frame(imported: dict[str, int]) -> pl.DataFrame:
+    """Fingerprints of the unit's declarations imported before: `fingerprint`, `serial`."""
+    return pl.DataFrame({"fingerprint": list(imported), "serial": list(imported.values())},
+                        schema={"fingerprint": pl.Utf8, "serial": pl.Int64})
+
+
 @dataclass(frozen=True)
 class Found:
     """Rows where `mask` holds get a finding `code` on `field`, with these parameters."""
@@ -47,6 +80,7 @@ class Found:
     code: str
     field: str | None = None
     params: dict[str, pl.Expr] = dataclasses.field(default_factory=dict)
+    alone: bool = False           # the row's only finding: it replaces the others
 
 
 @dataclass
@@ -59,6 +93,11 @@ class Facts:
     today: date
     unit: UnitRecord = UnitRecord("", "")
     persons: pl.DataFrame | None = None
+    paid: pl.DataFrame | None = None          # paid_frame: the persons' months by insurance
+    declarations: pl.DataFrame | None = None  # a withdrawal's serials (declarations_frame)
+    by_person: pl.DataFrame | None = None     # the unit's declarations of a withdrawal's persons
+    pending: pl.DataFrame | None = None       # the persons' open declarations, one each
+    imported: pl.DataFrame | None = None      # imported_frame: this unit's imported fingerprints
 
     @property
     def current_month(self) -> str:
@@ -78,11 +117,22 @@ class Facts:
 
 RowRule = Callable[[Facts], list[Found]]
 ROW_RULES: dict[str, RowRule] = {}
+Join = Callable[[Facts, pl.DataFrame], pl.DataFrame]
+JOINS: dict[str, Join] = {}      # rule -> the records judge_rows joins in before it is judged
 
 
 def row_rule(fn: RowRule) -> RowRule:
     ROW_RULES[fn.__name__] = fn
     return fn
+
+
+def joins_for(rule: str) -> Callable[[Join], Join]:
+    """Registers what a rule reads beyond the row and its person: a join of the chunk's frame
+    (one row per row, in order) against other records."""
+    def register(fn: Join) -> Join:
+        JOINS[rule] = fn
+        return fn
+    return register
 
 
 def _labels(facts: Facts, table: str, codes: pl.Expr) -> pl.Expr:
@@ -203,6 +253,7 @@ def arrears(facts: Facts) -> list[Found]:
                   {"amount": owed, "kind_label": pl.lit(facts.kind.label)})]
 
 
+@joins_for("wage_bounds")
 def _with_bounds(facts: Facts, frame: pl.DataFrame) -> pl.DataFrame:
     """The frame with `_month` (the wage month, else this month) and the bounds then in force."""
     month = facts.given(facts.kind.wage_month or "")
@@ -216,6 +267,169 @@ def _with_bounds(facts: Facts, frame: pl.DataFrame) -> pl.DataFrame:
     joined = keyed.sort("_key").join_asof(bounds, left_on="_key", right_on="_start",
                                           strategy="backward")
     return joined.sort("_at").drop("_at", "_key", "_start")
+
+
+@row_rule
+def month_after_paid(facts: Facts) -> list[Found]:
+    """变更日期 must be later than the last paid month of each insurance declared (the first
+    such insurance named; `_paid_insurance` and `_paid` are joined in by `_with_paid`)."""
+    field_name = facts.kind.paid_month or "change_month"
+    return [Found(_on_file() & pl.col("_paid").is_not_null(), C.MONTH_NOT_AFTER_PAID, field_name,
+                  {"value": facts.given(field_name),
+                   "insurance": _labels(facts, "insurance", pl.col("_paid_insurance")),
+                   "paid": pl.col("_paid")})]
+
+
+@joins_for("month_after_paid")
+def _with_paid(facts: Facts, frame: pl.DataFrame) -> pl.DataFrame:
+    """The first insurance declared (参保险种, else the region's) whose paid month, or else the
+    person's last paid month, is not before the row's month: `_paid_insurance`, `_paid`."""
+    month = facts.given(facts.kind.paid_month or "change_month")
+    default = pl.lit(list(facts.rules.region.default_insurances), pl.List(pl.Utf8))
+    declared = pl.col("insurances") if "insurances" in frame.columns else pl.lit(None, pl.List(pl.Utf8))
+    insurances = pl.when(declared.list.len().fill_null(0) > 0).then(declared).otherwise(default)
+    paid = facts.paid if facts.paid is not None else paid_frame({})
+    number = pl.col(PERSON + "id_number")
+    late = (frame.with_row_index("_at")
+            .select("_at", number, month.alias("_m"), insurances.alias("_paid_insurance"),
+                    pl.col(PERSON + "last_paid_month").alias("_last"))
+            .filter(number.is_not_null() & (pl.col("_m") != "").fill_null(False))
+            .explode("_paid_insurance").filter(pl.col("_paid_insurance").is_not_null())
+            .join(paid, left_on=[PERSON + "id_number", "_paid_insurance"],
+                  right_on=[PERSON + "id_number", "insurance"], how="left", maintain_order="left")
+            .with_columns(pl.when(pl.col("paid") != "").then(pl.col("paid"))
+                          .otherwise(pl.col("_last")).alias("_paid"))
+            .filter((pl.col("_paid") != "") & (pl.col("_m") <= pl.col("_paid")))
+            .group_by("_at", maintain_order=True).first()
+            .select("_at", "_paid_insurance", "_paid"))
+    return frame.with_row_index("_at").join(late, on="_at", how="left", maintain_order="left") \
+        .drop("_at")
+
+
+def _status_label(status: pl.Expr) -> pl.Expr:
+    labels = DECLARATION_STATUS_LABELS
+    return status.replace_strict(list(labels), list(labels.values()), default=status,
+                                 return_dtype=pl.Utf8)
+
+
+def _kind_label(facts: Facts, kind: pl.Expr) -> pl.Expr:
+    kinds = facts.rules.kinds
+    return kind.replace_strict(list(kinds), [k.label for k in kinds.values()], default=kind,
+                               return_dtype=pl.Utf8)
+
+
+@row_rule
+def withdraw_target(facts: Facts) -> list[Found]:
+    """A withdrawal names a pending declaration of this unit, by serial or by ID (+ type): the
+    declaration by serial, or the first of the person's of that type (`_t_*`, `_with_targets`)."""
+    serial, number, kind = (facts.given("serial"), facts.given("id_number"),
+                            facts.given("declared_kind"))
+    by_serial = serial.is_not_null()
+    named = by_serial | number.is_not_null()
+    found, target_kind = pl.col("_t_serial").is_not_null(), pl.col("_t_kind")
+    mismatch = by_serial & kind.is_not_null() & found & (target_kind != kind)
+    idle = found & ~mismatch.fill_null(False) & ~pl.col("_t_pending")
+    not_pending = {"serial": pl.col("_t_serial"), "status": _status_label(pl.col("_t_status"))}
+    return [
+        Found(~named, C.REQUIRED, "serial"),
+        Found(by_serial & ~found, C.DECLARATION_NOT_FOUND, "serial",
+              {"by": pl.lit("by_serial"), "value": serial}),
+        Found(~by_serial & named & ~found, C.DECLARATION_NOT_FOUND, "id_number",
+              {"by": pl.lit("by_id"), "value": number}),
+        Found(mismatch, C.DECLARATION_KIND_MISMATCH, "declared_kind",
+              {"serial": serial, "actual": _kind_label(facts, target_kind),
+               "stated": _kind_label(facts, kind)}),
+        Found(by_serial & idle, C.DECLARATION_NOT_PENDING, "serial", not_pending),
+        Found(~by_serial & idle, C.DECLARATION_NOT_PENDING, "id_number", not_pending),
+    ]
+
+
+@joins_for("withdraw_target")
+def _with_targets(facts: Facts, frame: pl.DataFrame) -> pl.DataFrame:
+    """A withdrawal's target: `_t_serial`, `_t_kind`, `_t_status` (the declaration by serial when
+    this unit's, else the person's first of the stated type) and `_t_pending` (it, or any of the
+    person's of that type, is pending)."""
+    d = DECLARATION
+    serial, number, kind = (facts.given("serial"), facts.given("id_number"),
+                            facts.given("declared_kind"))
+    keyed = frame.with_row_index("_at").select("_at", serial.cast(pl.Int64).alias("_s"),
+                                               number.cast(pl.Utf8).alias("_n"),
+                                               kind.cast(pl.Utf8).alias("_k"))
+    declarations = facts.declarations if facts.declarations is not None else declarations_frame([])
+    by_serial = (keyed.filter(pl.col("_s").is_not_null())
+                 .join(declarations.filter(pl.col(d + "unit_code") == facts.unit.code),
+                       left_on="_s", right_on=d + "serial", how="inner", coalesce=False)
+                 .select("_at", pl.col(d + "serial").alias("_t_serial"),
+                         pl.col(d + "kind").alias("_t_kind"),
+                         pl.col(d + "status").alias("_t_status"),
+                         (pl.col(d + "status") == "pending").alias("_t_pending")))
+    people = facts.by_person if facts.by_person is not None else declarations_frame([])
+    by_person = (keyed.filter(pl.col("_s").is_null() & pl.col("_n").is_not_null())
+                 .join(people.with_row_index("_order"), left_on="_n", right_on=d + "id_number",
+                       how="inner")
+                 .filter(pl.col("_k").is_null() | (pl.col("_k") == pl.col(d + "kind")))
+                 .sort("_at", "_order")
+                 .group_by("_at", maintain_order=True)
+                 .agg(pl.col(d + "serial").first().alias("_t_serial"),
+                      pl.col(d + "kind").first().alias("_t_kind"),
+                      pl.col(d + "status").first().alias("_t_status"),
+                      (pl.col(d + "status") == "pending").any().alias("_t_pending")))
+    targets = pl.concat([by_serial, by_person])
+    return frame.with_row_index("_at").join(targets, on="_at", how="left", maintain_order="left") \
+        .drop("_at")
+
+
+# Rules the pipeline applies to every declaration (FileRun.judge) ------------------------------
+@row_rule
+def person_pending(facts: Facts) -> list[Found]:
+    """A declaration for a person with an open one (待提交, 已提交) waits for it: `person.pending`."""
+    if facts.kind.action != "declare":
+        return []
+    d = DECLARATION
+    return [Found(pl.col("_o" + d + "serial").is_not_null(), C.PERSON_PENDING, "id_number", {
+        "serial": pl.col("_o" + d + "serial"),
+        "kind_label": _kind_label(facts, pl.col("_o" + d + "kind")),
+        "status": _status_label(pl.col("_o" + d + "status"))})]
+
+
+@joins_for("person_pending")
+def _with_pending(facts: Facts, frame: pl.DataFrame) -> pl.DataFrame:
+    """The row's person's open declaration, its columns prefixed `_od.`."""
+    pending = facts.pending if facts.pending is not None else declarations_frame([])
+    pending = pending.rename(lambda c: "_o" + c)
+    if "id_number" not in frame.columns:
+        return frame.with_columns(pl.lit(None, pending.schema[c]).alias(c) for c in pending.columns)
+    return frame.join(pending, left_on="id_number", right_on="_o" + DECLARATION + "id_number",
+                      how="left", maintain_order="left", coalesce=False)
+
+
+@row_rule
+def duplicate_imported(facts: Facts) -> list[Found]:
+    """A row without findings that this unit imported before (the same fingerprint, the frame's
+    `fingerprint` column: `fingerprints`): `duplicate.imported`, the row's only finding."""
+    if facts.kind.action != "declare" or "fingerprint" not in facts.frame.columns:
+        return []
+    return [Found(pl.col("_imported").is_not_null(), C.DUPLICATE_IMPORTED,
+                  params={"serial": pl.col("_imported")}, alone=True)]
+
+
+@joins_for("duplicate_imported")
+def _with_imported(facts: Facts, frame: pl.DataFrame) -> pl.DataFrame:
+    if "fingerprint" not in frame.columns:
+        return frame
+    imported = facts.imported if facts.imported is not None else imported_frame({})
+    return frame.join(imported.rename({"serial": "_imported"}), on="fingerprint", how="left",
+                      maintain_order="left")
+
+
+def fingerprints(rows: list[dict[str, Any]], clean: Iterable[bool], kind: str, unit: str
+                 ) -> pl.Series:
+    """The `fingerprint` column: pipeline.fingerprint of the rows without findings (their
+    values as CellJudgement.as_rows gives them), once per row; null for the others."""
+    from exchange.pipeline import fingerprint
+
+    return pl.Series("fingerprint", [fingerprint(kind, unit, values) if ok else None
+                                     for values, ok in zip(rows, clean)], dtype=pl.Utf8)
 
 
 class FileRepeats:
@@ -249,9 +463,11 @@ def judge_rows(facts: Facts, names: list[str]) -> dict[int, list[Finding]]:
                            how="left", maintain_order="left", coalesce=False)
     else:
         frame = frame.with_columns(pl.lit(None, pl.Utf8).alias(c) for c in persons.columns)
-    if "wage_bounds" in names:
-        frame = _with_bounds(facts, frame)
+    for name in names:
+        if name in JOINS:
+            frame = JOINS[name](facts, frame)
     out: dict[int, list[Finding]] = {}
+    alone: dict[int, Finding] = {}
     for name in names:
         for found in ROW_RULES[name](facts):
             marked = found.field and facts.kind.has(found.field)
@@ -260,9 +476,17 @@ def judge_rows(facts: Facts, names: list[str]) -> dict[int, list[Finding]]:
             hits = frame.filter(found.mask.fill_null(False)).select(
                 "row", *(e.alias(k) for k, e in found.params.items()))
             for row, *values in hits.iter_rows():
-                out.setdefault(row, []).append(Finding(row, found.code, col.header if col else None,
-                                                       found.field, dict(zip(keys, values))))
+                finding = Finding(row, found.code, col.header if col else None, found.field,
+                                  dict(zip(keys, values)))
+                if found.alone:
+                    alone.setdefault(row, finding)
+                else:
+                    out.setdefault(row, []).append(finding)
+    for row, finding in alone.items():
+        out[row] = [finding]
     return out
 
 
-__all__ = ["Facts", "Found", "FileRepeats", "ROW_RULES", "judge_rows", "row_rule"]
+__all__ = ["Facts", "Found", "FileRepeats", "JOINS", "ROW_RULES", "declarations_frame",
+           "fingerprints", "imported_frame", "judge_rows", "joins_for", "paid_frame",
+           "row_rule"]
