@@ -148,7 +148,7 @@ def _blank(facts: Facts, name: str) -> pl.Expr:
 
 
 def _among(e: pl.Expr, values: Iterable[str]) -> pl.Expr:
-    return e.cast(pl.Utf8).is_in(_text(values)).fill_null(False)
+    return e.cast(pl.Utf8).is_in(_text(values).implode()).fill_null(False)
 
 
 def _class_stop(facts: Facts) -> pl.Expr:
@@ -160,8 +160,8 @@ def _repeated() -> pl.Expr:
     return pl.col(FIRST).is_not_null()
 
 
-def _repeat() -> Found:
-    return Found(_repeated(), C.DUPLICATE_IN_FILE, None, {"first_row": pl.col(FIRST)})
+def _repeat(where: pl.Expr = pl.lit(True)) -> Found:
+    return Found(where & _repeated(), C.DUPLICATE_IN_FILE, None, {"first_row": pl.col(FIRST)})
 
 
 def _on_file() -> pl.Expr:
@@ -187,7 +187,7 @@ def household_rules(facts: Facts) -> list[Found]:
     adding = judged & (operation == "add")
     deleting = judged & (operation == "delete") & _registered()
     members = pl.col(HEAD + "members")
-    return [_repeat(),
+    return [_repeat(_filled(head)),
             Found(adding & _registered(), C.HOUSEHOLD_EXISTS, "head_id", {"head": head}),
             Found(judged & (operation != "add") & ~_registered(), C.HOUSEHOLD_MISSING, "head_id",
                   {"head": head}),
