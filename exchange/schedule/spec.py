@@ -127,14 +127,25 @@ def parse_job(path: Path, registered: dict[str, JobFn], tz: tzinfo) -> JobSpec:
     return parsed
 
 
+# path -> (what the file and the registry were when it was parsed, its JobSpec). Every receipt
+# names the next submission, so a file's jobs are looked up per file: parse only what changed.
+_PARSED: dict[Path, tuple[tuple[Any, ...], JobSpec]] = {}
+
+
 def load_jobs(instance: Instance) -> list[JobSpec]:
-    """Every jobs/*.toml of the instance, validated against the registry."""
+    """Every jobs/*.toml of the instance, validated against the registry (a file is parsed
+    again only when it, the time zone or the registry changed)."""
     registered = all_jobs()
     tz = timezone_of(instance)
     specs = []
     folder = instance.jobs_dir
     for path in sorted(folder.glob("*.toml")) if folder.is_dir() else []:
-        specs.append(parse_job(path, registered, tz))
+        st = path.stat()
+        seen = (st.st_mtime_ns, st.st_size, st.st_ino, str(tz), tuple(sorted(registered)))
+        cached = _PARSED.get(path)
+        if cached is None or cached[0] != seen:
+            cached = _PARSED[path] = (seen, parse_job(path, registered, tz))
+        specs.append(cached[1])
     return specs
 
 

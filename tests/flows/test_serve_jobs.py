@@ -273,3 +273,23 @@ def test_a_scheduler_resumes_a_dead_nodes_run_when_it_starts(home, instance, db)
             assert s.get(JobRun, run_id).outcome.endswith("stopped: nightly done")
     finally:
         del JOBS["test_nightly"]
+
+
+def test_a_job_file_edited_between_two_loads_is_read_again(home, instance) -> None:  # type: ignore[no-untyped-def]
+    """load_jobs keeps what it parsed (every receipt names the next submission): an edit and a
+    new file are seen at the next load; a broken edit is refused."""
+    path = instance.jobs_dir / "submit_batches.toml"
+    first = {s.id: s for s in load_jobs(instance)}
+    assert first["submit_batches"].enabled and "extra" not in first
+    text = path.read_text(encoding="utf-8")
+    edited = text.replace("enabled = true", "enabled = false") if "enabled = true" in text \
+        else text + "\nenabled = false\n"
+    path.write_text(edited, encoding="utf-8")
+    (instance.jobs_dir / "extra.toml").write_text(
+        'name = "rescan"\ntrigger = "interval"\nseconds = 60\n', encoding="utf-8")
+    again = {s.id: s for s in load_jobs(instance)}
+    assert not again["submit_batches"].enabled and again["extra"].every == timedelta(seconds=60)
+    assert again["rescan"] is first["rescan"]          # an unchanged file is not parsed again
+    path.write_text(edited.replace("enabled = false", "enabled = maybe"), encoding="utf-8")
+    with pytest.raises(ConfigError):
+        load_jobs(instance)
