@@ -159,7 +159,10 @@ def _compare(spec, rows: list, people: dict, declarations: list,  # type: ignore
     """Rows judged by FileRun.parse and FileRun.judge against the columnar rules, with these
     persons, declarations (and accounts) on file and some of the rows' fingerprints imported
     before."""
-    checks = [n for n in spec.checks if n in COLUMN_ROW_RULES]
+    # The rules of exchange.checks.columnar_rows (the resident ones, registered in the same
+    # table by columnar_resident, read facts of their own: tests/unit/test_columnar_resident.py)
+    checks = [n for n in spec.checks if n in COLUMN_ROW_RULES
+              and COLUMN_ROW_RULES[n].__module__ == "exchange.checks.columnar_rows"]
     ctx = CheckContext(RULES, spec, UNIT, TODAY, persons=people) if accounts is None else \
         AccountContext(RULES, spec, UNIT, TODAY, persons=people, facts=accounts)
     ctx.declarations = {d.serial: d for d in declarations}
