@@ -13,9 +13,7 @@ from sqlalchemy.orm import Session
 
 from exchange.config import CENTRE, Accounts, Instance
 from exchange.errors import ExchangeError
-from exchange.results import Sender
 from exchange.store import queries as Q
-from exchange.store.db import Database
 from exchange.store.models import Account, Unit
 
 OUTBOX_PARTS = ("receipts", "errors", "rosters", "results", "templates", "reports", "notices",
@@ -159,20 +157,6 @@ def scope_of_login(s: Session, unit: str, login: str, *, strict: bool = False) -
     return scope_of(account)
 
 
-def attribution(db: Database, sender: Sender, actor: str | None, scope: frozenset[str] | None
-                ) -> tuple[str | None, frozenset[str] | None]:
-    """(actor, scope) a claimed file is judged as: as given (a caller that knows the login),
-    else its sender's sub-account. A login from a folder that is no sub-account of the unit
-    gets an empty scope: every row fails with class.out_of_scope rather than being judged with
-    the school's full rights."""
-    login = actor or sender.login
-    if login is None or scope is not None:
-        return login, scope
-    with db.session() as s:
-        return login, scope_of_login(s, sender.unit, login,
-                                     strict=sender.login is not None and actor is None)
-
-
 def add_sub_account(instance: Instance, s: Session, unit_code: str, login: str, *, role: str,
                     classes: Iterable[str], password: str | None = None, key: str | None = None,
                     actor: str = "operator") -> tuple[Account, bool]:
@@ -209,10 +193,11 @@ def add_sub_account(instance: Instance, s: Session, unit_code: str, login: str, 
 
 
 def make_sub_account_folders(instance: Instance, unit_code: str, login: str) -> None:
+    from exchange.intake.subaccounts import sub_account_inbox, sub_account_outbox
 
-    instance.login_inbox(unit_code, login).mkdir(parents=True, exist_ok=True)
+    sub_account_inbox(instance, unit_code, login).mkdir(parents=True, exist_ok=True)
     for part in SUB_OUTBOX_PARTS:
-        instance.login_outbox(unit_code, login, part).mkdir(parents=True, exist_ok=True)
+        sub_account_outbox(instance, unit_code, login, part).mkdir(parents=True, exist_ok=True)
 
 
 def reset_password(s: Session, login: str, password: str | None = None,

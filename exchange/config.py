@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from exchange.view.refresh import ViewState
 
 CENTRE = "_centre"
-SUB_PREFIX = "@"        # inbox/<school>/@<login>/: a sub-account's folder
 DEFAULTS = Path(__file__).parent / "defaults"
 
 
@@ -243,16 +242,6 @@ class Instance:
 
     def unit_outbox(self, unit: str, part: str = "") -> Path:
         return self.outbox / unit / part if part else self.outbox / unit
-
-    def login_inbox(self, unit: str, login: str) -> Path:
-        """A school's sub-account's inbox: inbox/<school>/@<login>/."""
-        return self.unit_inbox(unit) / f"{SUB_PREFIX}{login}"
-
-    def login_outbox(self, unit: str, login: str, part: str = "") -> Path:
-        """A school's sub-account's outbox: outbox/<school>/@<login>/ (its receipts, error
-        workbooks, results and templates name its classes' pupils only)."""
-        folder = self.unit_outbox(unit) / f"{SUB_PREFIX}{login}"
-        return folder / part if part else folder
 
     @property
     def processing(self) -> Path:

@@ -5,6 +5,7 @@ writes the unit's outputs; `validate_file()` judges without changing anything.
 """
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import logging
@@ -29,7 +30,8 @@ from exchange.checks.values import BLANK_CHARS
 from exchange.config import Instance
 from exchange.errors import DatabaseBusy, ErrorBookFailed, FileRejected
 from exchange.heap import many_objects, tidy
-from exchange.names import safe_name
+from exchange.intake.claim import Claim, claimed, node_name
+from exchange.intake.names import safe_name
 from exchange.kinds.detect import detect_kind, unit_named
 from exchange.kinds.spec import KindSpec, normalise_label
 from exchange.messages import DECLARATION_STATUS_LABELS, OUTPUT_NAMES
@@ -38,13 +40,12 @@ from exchange.outputs.receipt import ReceiptRows, receipt_json, receipt_text
 from exchange.read.header import SCAN_ROWS, Located, column_taker, locate_header
 from exchange.read.images import named_as_image
 from exchange.read.tables import Book
-from exchange.accounts import attribution
+from exchange.intake.subaccounts import attribution, outbox_of_work
 from exchange.photos import PhotoRun, examine_photos, is_photo_upload
 from exchange.residents import hooks_for
 from exchange.metrics import metered_claim
-from exchange.results import Claim, FileError, FileResult, RowOutcome
+from exchange.results import FileError, FileResult, RowOutcome
 from exchange.store import queries as Q
-from exchange.store.fingerprint import fingerprint
 from exchange.store.db import Database, disk_full, transient, trouble
 from exchange.store.models import IMPORTED_STATUSES, OPEN_STATUSES, Declaration, FileRecord
 from exchange.testhook import die_if_marked
@@ -70,6 +71,33 @@ class Options:
     scope: frozenset[str] | None = None   # classes a sub-account may declare for
     file_id: int | None = None
     today: date = field(default_factory=date.today)
+
+
+def _fingerprint_encoder() -> Callable[[Any], str]:
+    """JSONEncoder(ensure_ascii=False, default=str).encode: the text fingerprints are made of.
+
+    encode() builds its C encoder anew at every call, which is 40% of a fingerprint; the C
+    encoder is built once here where the interpreter has one (values never refer to
+    themselves, so no cycle check)."""
+    from json.encoder import c_encode_basestring, c_make_encoder  # type: ignore[attr-defined]
+
+    if c_make_encoder is None or c_encode_basestring is None:
+        return json.JSONEncoder(ensure_ascii=False, default=str).encode
+    parts = c_make_encoder(None, str, c_encode_basestring, None, ": ", ", ", False, False, True)
+    return lambda body: "".join(parts(body, 0))
+
+
+_fingerprint_text = _fingerprint_encoder()
+
+
+def fingerprint(kind: str, unit: str, values: dict[str, Any]) -> str:
+    """Same kind, unit and normalised values: the same declaration, however it was spelt.
+
+    The text hashed is the JSON of [kind, unit, [[field, value], ...]] over the non-empty values
+    sorted by field; stored fingerprints depend on it never changing."""
+    body = _fingerprint_text(
+        [kind, unit, sorted((k, v) for k, v in values.items() if v is not None and v != "")])
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
 class Parsed:
@@ -486,12 +514,11 @@ def _judged(instance: Instance, db: Database, work: Claim, actor: str | None,
     """The file judged (and imported) with its outputs staged; a file the pipeline could not
     judge (an internal error) is refused as unreadable. Database trouble that outlasts
     DB_RETRY_WAITS is raised: the file is not at fault."""
-    actor, scope = attribution(db, work.sender, actor, scope)
+    actor, scope = attribution(db, work, actor, scope)
     opts = Options(importing=True, actor=actor, scope=scope, file_id=work.file_id)
     races, waits, book_helper = 0, list(DB_RETRY_WAITS), True
     while True:
-        result = FileResult(work.unit, work.name, work.received_at, file_id=work.file_id,
-                            outbox=work.sender.outbox)
+        result = FileResult(work.unit, work.name, work.received_at, file_id=work.file_id)
         try:
             _judge_and_import(instance, db, work, result, opts, stage, book_helper)
             return result
@@ -609,8 +636,7 @@ def dies_alone(instance: Instance, work: Claim) -> str | None:
 def refuse_crashed(instance: Instance, db: Database, work: Claim) -> FileResult:
     """Quarantine a claimed file without judging it again: the processes that judged it ended
     abnormally (killed, aborted) twice (intake.scan.MAX_TAKES). Its receipt says so."""
-    result = FileResult(work.unit, work.name, work.received_at, file_id=work.file_id,
-                        outbox=work.sender.outbox)
+    result = FileResult(work.unit, work.name, work.received_at, file_id=work.file_id)
     stage = stage_dir(instance, work)
     stage.mkdir(parents=True, exist_ok=True)
     _refuse(instance, db, result, FileError(C.FILE_UNREADABLE, {"reason": "crashed"}), True, stage,
@@ -677,7 +703,7 @@ def _write_receipts(instance: Instance, result: FileResult, spool: Any, stage: P
 def place(instance: Instance, db: Database, work: Claim, quarantined: bool, stage: Path) -> None:
     """Publish staged outputs into the unit's outbox (a sub-account's file: the sub-account's),
     then archive or quarantine the source."""
-    outbox = work.sender.outbox
+    outbox = outbox_of_work(instance, work.work_path, work.unit)
     for staged in sorted(stage.glob("*")):
         if staged.name.endswith(".xlsx"):
             publish(staged, outbox / "errors" / staged.name)
@@ -698,6 +724,15 @@ def place(instance: Instance, db: Database, work: Claim, quarantined: bool, stag
 
 
 # Entry points ----------------------------------------------------------------------------------
+def process_file(instance: Instance, db: Database, path: Path, unit: str) -> FileResult | None:
+    """Claim one file from an inbox and process it; None when another worker claimed it, or
+    another node is judging a file of the same unit (see intake.claim.claimed)."""
+    with claimed(instance, db, path, unit) as work:
+        if work is None:
+            return None
+        return process_claim(instance, db, work)
+
+
 @dataclass
 class Validation:
     result: FileResult
@@ -747,4 +782,4 @@ def validate_file(instance: Instance, db: Database, path: Path, unit: str, spool
     return Validation(result, rows_path)
 
 
-__all__ = ["process_claim", "validate_file", "examine", "fingerprint", "Options"]
+__all__ = ["process_file", "process_claim", "validate_file", "examine", "fingerprint", "Options"]

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from exchange.checks.finding import Finding
@@ -81,27 +80,6 @@ class FileError:
         return {"code": self.code, "message": self.message}
 
 
-@dataclass(frozen=True)
-class Sender:
-    """Who sent a file and where its answers go: decided once, when the file is claimed
-    (exchange.intake.claim), and passed down to judging, storing and the outputs."""
-    unit: str
-    login: str | None        # a school's sub-account (inbox/<unit>/@<login>/), else None
-    outbox: Path             # the receipts and error workbooks go to its receipts/ and errors/
-
-
-@dataclass(frozen=True)
-class Claim:
-    """A file taken from an inbox into var/processing (exchange.intake.claim): what judging,
-    storing and the outputs are given."""
-    file_id: int
-    unit: str
-    name: str
-    work_path: Path
-    received_at: datetime
-    sender: Sender
-
-
 @dataclass
 class FileResult:
     unit: str
@@ -121,7 +99,6 @@ class FileResult:
     # (exchange.view.confirm.next_step), or alone (a 待提交清单 sent back: its batch).
     next_step: str = ""
     submitted_batch: int | None = None   # the batch a 待提交清单 sent back submitted (its id)
-    outbox: Path | None = None           # where its receipt went (Sender.outbox)
 
     @property
     def status(self) -> str:

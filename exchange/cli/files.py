@@ -60,7 +60,7 @@ def validate(ctx: Context, file: Path, unit: str, as_json: bool) -> None:
 
 def _line(instance_outbox: Path, r: FileResult) -> str:
     c = r.counts
-    where = (r.outbox or instance_outbox / r.unit) / "receipts" / (r.receipt_name or "")
+    where = instance_outbox / r.unit / "receipts" / (r.receipt_name or "")
     # A name with a line break, controls or undecodable bytes stays one printable line.
     return log_safe(f"{r.unit}/{r.name}: {r.status} kind={r.kind or '-'} accepted={c.accepted} "
                     f"failed={c.failed} duplicate={c.duplicate} receipt={where}")

@@ -26,15 +26,15 @@ from typing import Callable, Iterator
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
-from exchange.config import SUB_PREFIX, Instance
+from exchange.config import Instance
 from exchange.errors import DatabaseBusy
-from exchange.names import safe_name, storable_name
-from exchange.results import Claim, Sender
+from exchange.intake.names import safe_name, storable_name
 from exchange.store import queries as Q
 from exchange.store.db import FILE_LOCK, UNIT_LOCK, Database, transient, trouble
 from exchange.store.models import FileRecord
 
 SEPARATOR = "__"
+SUB_PREFIX = "@"        # inbox/<school>/@<login>/: a sub-account's folder (intake.subaccounts)
 # A name in var/processing: <12 hex>-<claimer's pid>[@<login>]__<unit>__<original name>
 # (names made before the pid was added lack "-<pid>").
 _WORK_HEAD = re.compile(r"^[0-9a-f]{12}(?:-(?P<pid>\d+))?(?:@(?P<login>.+))?$")
@@ -54,6 +54,15 @@ def node_host() -> str:
 def node_name() -> str:
     """Who holds a claim or ran a job: "<host>-<pid>"."""
     return f"{node_host()}-{os.getpid()}"
+
+
+@dataclass(frozen=True)
+class Claim:
+    file_id: int
+    unit: str
+    name: str
+    work_path: Path
+    received_at: datetime
 
 
 def sha256_of(path: Path) -> str:
@@ -99,7 +108,7 @@ def register(instance: Instance, db: Database, work: Path, unit: str, name: str)
                          lease_until=now + timedelta(seconds=instance.settings.intake.lease_seconds))
         s.add(rec)
         s.flush()
-        return Claim(rec.id, unit, name, work, now, sender_of(instance, unit, work))
+        return Claim(rec.id, unit, name, work, now)
 
 
 def parse_work_name(work: Path) -> tuple[str, str] | None:
@@ -116,15 +125,6 @@ def login_of_work(work: Path) -> str | None:
     """The sub-account login a claimed file came from, if it came from one."""
     head = _work_head(work)
     return head["login"] if head else None
-
-
-def sender_of(instance: Instance, unit: str, work: Path) -> Sender:
-    """Who sent a claimed file (the login travels in its name in var/processing, so a file
-    recovered after a crash is the same sender's) and where its answers go: a sub-account's
-    outbox, else the unit's."""
-    login = login_of_work(work)
-    outbox = instance.login_outbox(unit, login) if login else instance.unit_outbox(unit)
-    return Sender(unit, login, outbox)
 
 
 def claimer_pid(work: Path) -> int | None:
@@ -317,8 +317,7 @@ def taken_over(instance: Instance, db: Database, seen: Q.Unplaced) -> Iterator[C
             yield None
             return
         lease.hold(seen.file_id)
-        yield Claim(seen.file_id, seen.unit, seen.name, work, seen.received_at,
-                    sender_of(instance, seen.unit, work))
+        yield Claim(seen.file_id, seen.unit, seen.name, work, seen.received_at)
 
 
 @contextmanager

@@ -11,7 +11,7 @@ from typing import Callable, Iterator
 from exchange.config import CENTRE, Instance
 from exchange.intake.claim import (SUB_PREFIX, Claim, adoptable, adopted, claimed, node_name,
                                    parse_work_name, takeable, taken_over)
-from exchange.names import ignored
+from exchange.intake.ignore import ignored
 from exchange.results import FileResult
 from exchange.store import queries as Q
 from exchange.store.db import Database
@@ -194,17 +194,6 @@ def _adopt_unregistered(instance: Instance, db: Database, force: bool) -> list[F
             if job is not None:
                 results.append(process_claim(instance, db, job))
     return results
-
-
-def process_file(instance: Instance, db: Database, path: Path, unit: str) -> FileResult | None:
-    """Claim one file from an inbox and process it; None when another worker claimed it, or
-    another node is judging a file of the same unit (see intake.claim.claimed)."""
-    from exchange.pipeline import process_claim
-
-    with claimed(instance, db, path, unit) as work:
-        if work is None:
-            return None
-        return process_claim(instance, db, work)
 
 
 def process_inbox(instance: Instance, db: Database, *, settle_seconds: float = 0.0,

@@ -14,8 +14,9 @@ from typing import Iterable, Iterator
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from exchange.config import CENTRE, SUB_PREFIX, Instance
-from exchange.names import ignored
+from exchange.config import CENTRE, Instance
+from exchange.intake.ignore import ignored
+from exchange.intake.subaccounts import SUB_PREFIX
 
 
 @dataclass(frozen=True)

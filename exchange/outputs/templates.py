@@ -21,7 +21,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from exchange.config import CENTRE, SUB_PREFIX, Instance
+from exchange.config import CENTRE, Instance
 from exchange.kinds.spec import RESIDENT_AUDIENCES, ColumnSpec, KindSpec, RuleSet
 from exchange.messages import (COLUMN_RULES, DOC_NAMES, REVIEW_WORDS as RW, TEMPLATE_GENERAL,
                                TEMPLATE_NOTE, TEMPLATE_WORDS as T)
@@ -323,8 +323,9 @@ def write_sub_account_templates(instance: Instance, s: Session, unit: Unit, acco
     """A school sub-account's templates, pre-filled with its classes' students only, into its
     own outbox templates/ folder (or `out_dir`)."""
     from exchange.accounts import scope_of
+    from exchange.intake.subaccounts import sub_account_outbox
 
-    folder = out_dir or instance.login_outbox(unit.code, account.login, "templates")
+    folder = out_dir or sub_account_outbox(instance, unit.code, account.login, "templates")
     return write_unit_templates(instance, s, unit, kinds=kinds, out_dir=folder, today=today,
                                 classes=scope_of(account))
 
@@ -336,6 +337,7 @@ def refresh_templates(instance: Instance, db: Database, *, unit: str | None = No
     its own outbox, or `@<login>` under the unit's `out_dir`); pre-filled ones reflect today's
     records."""
     from exchange.accounts import SUB_ROLES
+    from exchange.intake.subaccounts import SUB_PREFIX
 
     written: list[Path] = []
     with db.session() as s:

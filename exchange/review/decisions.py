@@ -374,6 +374,7 @@ def write_result_documents(instance: Instance, db: Database, batch_id: int) -> l
     for the unit; and the same, of the declarations each of its sub-accounts sent, in that
     sub-account's own outbox (a class login reads its own classes' pupils only)."""
     from exchange.accounts import senders
+    from exchange.intake.subaccounts import sub_account_outbox
 
     with db.session() as s:
         batch = s.get(Batch, batch_id)
@@ -390,7 +391,7 @@ def write_result_documents(instance: Instance, db: Database, batch_id: int) -> l
     for login in sorted(set(sent_by.values())):
         own = [d for d in decls if sent_by.get(d.serial) == login]
         written += _result_documents(instance, batch, unit_name, unit_type, own, members,
-                                     instance.login_outbox(batch.unit_code, login, "results"))
+                                     sub_account_outbox(instance, batch.unit_code, login, "results"))
     return written
 
 

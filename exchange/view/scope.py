@@ -33,9 +33,11 @@ class Viewer:
         return self.unit if self.login is None else f"{self.unit}@{self.login}"
 
     def outbox(self, instance: Instance) -> Path:
+        from exchange.intake.subaccounts import sub_account_outbox
+
         if self.login is None:
             return instance.unit_outbox(self.unit)
-        return instance.login_outbox(self.unit, self.login)
+        return sub_account_outbox(instance, self.unit, self.login)
 
     def folder(self, instance: Instance) -> Path:
         return self.outbox(instance) / VIEW_PART

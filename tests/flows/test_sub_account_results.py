@@ -64,28 +64,3 @@ def test_class_login_gets_its_own_results_and_fix_templates(instance, db, school
     openpyxl.load_workbook(fix).save(target)
     [again] = process_sub_account_inboxes(instance, db)
     assert again.status == "accepted" and again.counts.accepted == 1
-
-
-def test_process_prints_where_a_class_logins_receipt_went(home, instance, db, school):  # type: ignore[no-untyped-def]
-    """`exchange process` names each file's receipt where it was written: a class login's file
-    in the login's outbox (the Sender decided at the claim), the school's own in the school's."""
-    from click.testing import CliRunner
-
-    from exchange.cli import cli
-
-    with db.session() as s:
-        add_sub_account(instance, s, "S2201", "c2024-02", role="class", classes=["2024-02"])
-    drop(instance, "S2201", "新生.xlsx", ENROL, [[PUPIL, "孙小新", "学生", "2024-02"]],
-         title="城乡居民参保申报表", folder="@c2024-02")
-    drop(instance, "S2201", "校停保.xlsx", SUSPEND, [[STUDENTS_01[0], "王小一", "转学", "", ""]],
-         title="学生停保")
-    ran = CliRunner().invoke(cli, ["--home", str(home), "process"])
-    assert ran.exit_code == 0, ran.output
-    printed = {line.split(":")[0]: line.rsplit("receipt=", 1)[1] for line in ran.output.splitlines()
-               if "receipt=" in line}
-    own = sub_account_outbox(instance, "S2201", "c2024-02", "receipts")
-    school_receipts = instance.unit_outbox("S2201", "receipts")
-    assert len(printed) == 2
-    for name, where in printed.items():
-        folder = own if name == "S2201/新生.xlsx" else school_receipts
-        assert where.startswith(str(folder) + "/") and (folder / where.rsplit("/", 1)[1]).is_file(), (name, where)
