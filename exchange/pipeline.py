@@ -30,8 +30,8 @@ from exchange.checks.values import BLANK_CHARS
 from exchange.config import Instance
 from exchange.errors import DatabaseBusy, ErrorBookFailed, FileRejected
 from exchange.heap import many_objects, tidy
-from exchange.intake.claim import Claim, claimed, node_name
-from exchange.intake.names import safe_name
+from exchange.intake.claim import Claim, claimed
+from exchange.names import safe_name
 from exchange.kinds.detect import detect_kind, unit_named
 from exchange.kinds.spec import KindSpec, normalise_label
 from exchange.messages import DECLARATION_STATUS_LABELS, OUTPUT_NAMES

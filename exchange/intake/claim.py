@@ -14,7 +14,6 @@ import hashlib
 import logging
 import os
 import re
-import socket
 import threading
 import uuid
 from contextlib import contextmanager
@@ -28,32 +27,19 @@ from sqlalchemy.exc import DBAPIError
 
 from exchange.config import Instance
 from exchange.errors import DatabaseBusy
-from exchange.intake.names import safe_name, storable_name
+from exchange.names import safe_name, storable_name
+from exchange.node import node_host, node_name, owner_alive
 from exchange.store import queries as Q
 from exchange.store.db import FILE_LOCK, UNIT_LOCK, Database, transient, trouble
 from exchange.store.models import FileRecord
+from exchange.work import SUB_PREFIX
 
 SEPARATOR = "__"
-SUB_PREFIX = "@"        # inbox/<school>/@<login>/: a sub-account's folder (intake.subaccounts)
 # A name in var/processing: <12 hex>-<claimer's pid>[@<login>]__<unit>__<original name>
 # (names made before the pid was added lack "-<pid>").
 _WORK_HEAD = re.compile(r"^[0-9a-f]{12}(?:-(?P<pid>\d+))?(?:@(?P<login>.+))?$")
 
 log = logging.getLogger("exchange.intake")
-
-
-NODE_ENV = "EXCHANGE_NODE"
-
-
-def node_host() -> str:
-    """This machine's name in claims: $EXCHANGE_NODE when set (nodes in containers often get
-    random host names), else the host name."""
-    return os.environ.get(NODE_ENV) or socket.gethostname()
-
-
-def node_name() -> str:
-    """Who holds a claim or ran a job: "<host>-<pid>"."""
-    return f"{node_host()}-{os.getpid()}"
 
 
 @dataclass(frozen=True)
@@ -237,24 +223,6 @@ def claimed(instance: Instance, db: Database, path: Path, unit: str,
         if job is not None:
             lease.hold(job.file_id)
         yield job
-
-
-def owner_alive(node: str | None) -> bool | None:
-    """Whether the process that holds a claim still runs.
-
-    None when that cannot be told from here: another host, or this very process (whose
-    threads renew the leases of the files they are working on).
-    """
-    host, _, pid = (node or "").rpartition("-")
-    if host != node_host() or not pid.isdigit() or int(pid) == os.getpid():
-        return None
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def takeable(seen: Q.Unplaced, now: datetime, force: bool = False) -> bool:

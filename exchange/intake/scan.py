@@ -9,12 +9,14 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from exchange.config import CENTRE, Instance
-from exchange.intake.claim import (SUB_PREFIX, Claim, adoptable, adopted, claimed, node_name,
-                                   parse_work_name, takeable, taken_over)
-from exchange.intake.ignore import ignored
+from exchange.intake.claim import (Claim, adoptable, adopted, claimed, parse_work_name, takeable,
+                                   taken_over)
+from exchange.names import ignored
+from exchange.node import node_name
 from exchange.results import FileResult
 from exchange.store import queries as Q
 from exchange.store.db import Database
+from exchange.work import SUB_PREFIX
 
 log = logging.getLogger("exchange.intake")
 

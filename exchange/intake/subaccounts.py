@@ -22,23 +22,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
 from exchange.config import Instance
-from exchange.intake.claim import SUB_PREFIX, Claim, claim, login_of_work, work_path_for
+from exchange.intake.claim import Claim, claim, login_of_work, work_path_for
 from exchange.intake.scan import process_inbox, waiting_work
 from exchange.store.db import Database
+from exchange.work import sub_account_inbox, sub_account_outbox
 
 if TYPE_CHECKING:
     from exchange.results import FileResult
 
 log = logging.getLogger("exchange.intake")
-
-def sub_account_inbox(instance: Instance, unit: str, login: str) -> Path:
-    return instance.unit_inbox(unit) / f"{SUB_PREFIX}{login}"
-
-
-def sub_account_outbox(instance: Instance, unit: str, login: str, part: str = "") -> Path:
-    folder = instance.unit_outbox(unit) / f"{SUB_PREFIX}{login}"
-    return folder / part if part else folder
-
 
 def outbox_of_work(instance: Instance, work: Path, unit: str) -> Path:
     """Where the outputs of a claimed file go: its sub-account's outbox, else the unit's."""
