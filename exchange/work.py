@@ -1,12 +1,25 @@
-"""Where a unit's sub-accounts send from and get their answers: inbox/<school>/@<login>/ and
-outbox/<school>/@<login>/ (see exchange.intake.subaccounts for the convention)."""
+"""A claimed file as the stages below intake receive it (`Claim`), and where a school's
+sub-accounts send from and get their answers: inbox/<school>/@<login>/ and
+outbox/<school>/@<login>/ (see exchange.intake.subaccounts for the convention).
+"""
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from exchange.config import Instance
 
 SUB_PREFIX = "@"        # inbox/<school>/@<login>/: a sub-account's folder
+
+
+@dataclass(frozen=True)
+class Claim:
+    file_id: int
+    unit: str
+    name: str
+    work_path: Path
+    received_at: datetime
 
 
 def sub_account_inbox(instance: Instance, unit: str, login: str) -> Path:

@@ -17,7 +17,6 @@ import re
 import threading
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Callable, Iterator
@@ -32,7 +31,7 @@ from exchange.node import node_host, node_name, owner_alive
 from exchange.store import queries as Q
 from exchange.store.db import FILE_LOCK, UNIT_LOCK, Database, transient, trouble
 from exchange.store.models import FileRecord
-from exchange.work import SUB_PREFIX
+from exchange.work import SUB_PREFIX, Claim
 
 SEPARATOR = "__"
 # A name in var/processing: <12 hex>-<claimer's pid>[@<login>]__<unit>__<original name>
@@ -40,15 +39,6 @@ SEPARATOR = "__"
 _WORK_HEAD = re.compile(r"^[0-9a-f]{12}(?:-(?P<pid>\d+))?(?:@(?P<login>.+))?$")
 
 log = logging.getLogger("exchange.intake")
-
-
-@dataclass(frozen=True)
-class Claim:
-    file_id: int
-    unit: str
-    name: str
-    work_path: Path
-    received_at: datetime
 
 
 def sha256_of(path: Path) -> str:

@@ -129,7 +129,8 @@ def recover(instance: Instance, db: Database, *, force: bool = False) -> list[Fi
     for seen in unplaced:
         if not takeable(seen, datetime.now(), force):
             continue
-        from exchange.pipeline import place, process_claim, refuse_crashed, stage_dir
+        from exchange.outputs.answers import place, stage_dir
+        from exchange.pipeline import process_claim, refuse_crashed
 
         with taken_over(instance, db, seen) as job:
             if job is None:
