@@ -21,8 +21,6 @@ from sqlalchemy.exc import IntegrityError
 from exchange import codes as C
 from exchange.config import Instance
 from exchange.errors import DatabaseBusy, ErrorBookFailed, FileRejected
-from exchange.intake.claim import claimed
-from exchange.intake.subaccounts import attribution
 from exchange.judge import Options, examine
 from exchange.messages import OUTPUT_NAMES
 from exchange.metrics import metered_claim
@@ -33,7 +31,7 @@ from exchange.store import queries as Q
 from exchange.store.db import Database, disk_full, transient, trouble
 from exchange.store.imports import finish_record, record_refusal
 from exchange.view.confirm import after_file
-from exchange.work import Claim
+from exchange.work import Claim, acting_as
 
 log = logging.getLogger("exchange.pipeline")
 
@@ -50,9 +48,9 @@ def process_claim(instance: Instance, db: Database, work: Claim, actor: str | No
                   scope: frozenset[str] | None = None) -> FileResult:
     """Judge and import a claimed file, then publish its outputs and archive or quarantine it.
 
-    `actor` is who declares (default: the unit; a file claimed from a sub-account's folder
-    inbox/<unit>/@<login>/ names its login); a school's class or department account is held to
-    its classes (`scope`, default: the account's own, see exchange.intake.subaccounts).
+    Who sent it, what it may declare for and where its answers go came with the claim
+    (`work.sender`); a caller that knows the login some other way names it as `actor` (held to
+    that account's classes) or gives the `scope` (exchange.work.acting_as).
 
     Receipts and the error workbook are staged before the import commits, so a crash after the
     commit only leaves placing to do (recover()); a crash before it leaves nothing behind.
@@ -98,11 +96,15 @@ def _judged(instance: Instance, db: Database, work: Claim, actor: str | None,
     """The file judged (and imported) with its outputs staged; a file the pipeline could not
     judge (an internal error) is refused as unreadable. Database trouble that outlasts
     DB_RETRY_WAITS is raised: the file is not at fault."""
-    actor, scope = attribution(db, work, actor, scope)
-    opts = Options(importing=True, actor=actor, scope=scope, file_id=work.file_id)
+    sender = work.sender
+    if actor is not None or scope is not None:
+        with db.session() as s:
+            sender = acting_as(s, sender, actor, scope)
+    opts = Options(importing=True, actor=sender.login, scope=sender.scope, file_id=work.file_id)
     races, waits, book_helper = 0, list(DB_RETRY_WAITS), True
     while True:
-        result = FileResult(work.unit, work.name, work.received_at, file_id=work.file_id)
+        result = FileResult(work.unit, work.name, work.received_at, file_id=work.file_id,
+                            sender=sender)
         try:
             _judge_and_import(instance, db, work, result, opts, stage, book_helper)
             return result
@@ -220,7 +222,8 @@ def dies_alone(instance: Instance, work: Claim) -> str | None:
 def refuse_crashed(instance: Instance, db: Database, work: Claim) -> FileResult:
     """Quarantine a claimed file without judging it again: the processes that judged it ended
     abnormally (killed, aborted) twice (intake.scan.MAX_TAKES). Its receipt says so."""
-    result = FileResult(work.unit, work.name, work.received_at, file_id=work.file_id)
+    result = FileResult(work.unit, work.name, work.received_at, file_id=work.file_id,
+                        sender=work.sender)
     stage = stage_dir(instance, work)
     stage.mkdir(parents=True, exist_ok=True)
     _refuse(instance, db, result, FileError(C.FILE_UNREADABLE, {"reason": "crashed"}), True, stage,
@@ -244,15 +247,6 @@ def _refuse(instance: Instance, db: Database, result: FileResult, error: FileErr
 
 
 # Entry points ----------------------------------------------------------------------------------
-def process_file(instance: Instance, db: Database, path: Path, unit: str) -> FileResult | None:
-    """Claim one file from an inbox and process it; None when another worker claimed it, or
-    another node is judging a file of the same unit (see intake.claim.claimed)."""
-    with claimed(instance, db, path, unit) as work:
-        if work is None:
-            return None
-        return process_claim(instance, db, work)
-
-
 @dataclass
 class Validation:
     result: FileResult
@@ -302,4 +296,4 @@ def validate_file(instance: Instance, db: Database, path: Path, unit: str, spool
     return Validation(result, rows_path)
 
 
-__all__ = ["process_file", "process_claim", "validate_file", "place", "stage_dir"]
+__all__ = ["process_claim", "validate_file", "place", "stage_dir"]

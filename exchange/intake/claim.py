@@ -7,6 +7,10 @@ Several nodes (PostgreSQL, one shared folder tree) use `claimed()` and `taken_ov
 hold a `Lease` while the file is worked on: the row's lease is renewed in the background, and
 advisory locks on a dedicated connection mark the unit (its files are judged one at a time,
 in order, by one node) and the file (no other node may take it while this one lives).
+
+Who sent the file is decided here, once, and travels with the Claim as data
+(exchange.work.Sender): the sub-account login its var/processing name carries, that login's
+classes, and the outbox its answers go to.
 """
 from __future__ import annotations
 
@@ -31,7 +35,7 @@ from exchange.node import node_host, node_name, owner_alive
 from exchange.store import queries as Q
 from exchange.store.db import FILE_LOCK, UNIT_LOCK, Database, transient, trouble
 from exchange.store.models import FileRecord
-from exchange.work import SUB_PREFIX, Claim
+from exchange.work import SUB_PREFIX, Claim, sender_of
 
 SEPARATOR = "__"
 # A name in var/processing: <12 hex>-<claimer's pid>[@<login>]__<unit>__<original name>
@@ -84,7 +88,7 @@ def register(instance: Instance, db: Database, work: Path, unit: str, name: str)
                          lease_until=now + timedelta(seconds=instance.settings.intake.lease_seconds))
         s.add(rec)
         s.flush()
-        return Claim(rec.id, unit, name, work, now)
+        return Claim(rec.id, unit, name, work, now, sender_of(instance, s, unit, login_of_work(work)))
 
 
 def parse_work_name(work: Path) -> tuple[str, str] | None:
@@ -271,11 +275,12 @@ def taken_over(instance: Instance, db: Database, seen: Q.Unplaced) -> Iterator[C
             # claim this process let go of (the database was busy, the disk full) does not.
             won = Q.take_over(s, seen, lease.node, lease_end(instance),
                               count=seen.node != lease.node)
-        if not won:
+            sender = sender_of(instance, s, seen.unit, login_of_work(work)) if won else None
+        if sender is None:
             yield None
             return
         lease.hold(seen.file_id)
-        yield Claim(seen.file_id, seen.unit, seen.name, work, seen.received_at)
+        yield Claim(seen.file_id, seen.unit, seen.name, work, seen.received_at, sender)
 
 
 @contextmanager

@@ -199,6 +199,17 @@ def _adopt_unregistered(instance: Instance, db: Database, force: bool) -> list[F
     return results
 
 
+def process_file(instance: Instance, db: Database, path: Path, unit: str) -> FileResult | None:
+    """Claim one file from a unit's inbox and process it as the unit's; None when another worker
+    claimed it, or another node is judging a file of the same unit (see intake.claim.claimed)."""
+    from exchange.pipeline import process_claim
+
+    with claimed(instance, db, path, unit) as work:
+        if work is None:
+            return None
+        return process_claim(instance, db, work)
+
+
 def process_inbox(instance: Instance, db: Database, *, settle_seconds: float = 0.0,
                   unit: str | None = None, on_result: Callable[[FileResult], None] | None = None,
                   on_busy: Callable[[str, Path], None] | None = None,

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from exchange.config import Instance
-from exchange.intake.subaccounts import outbox_of_work
 from exchange.messages import OUTPUT_NAMES
 from exchange.names import safe_name
 from exchange.outputs.atomic import publish
@@ -39,9 +38,9 @@ def write_receipts(instance: Instance, result: FileResult, spool: Any, stage: Pa
 
 
 def place(instance: Instance, db: Database, work: Claim, quarantined: bool, stage: Path) -> None:
-    """Publish staged outputs into the unit's outbox (a sub-account's file: the sub-account's),
+    """Publish staged outputs into the sender's outbox (a sub-account's file: the sub-account's),
     then archive or quarantine the source."""
-    outbox = outbox_of_work(instance, work.work_path, work.unit)
+    outbox = work.sender.outbox
     for staged in sorted(stage.glob("*")):
         if staged.name.endswith(".xlsx"):
             publish(staged, outbox / "errors" / staged.name)
