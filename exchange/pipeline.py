@@ -196,29 +196,6 @@ def _judge_and_import(instance: Instance, db: Database, work: Claim, result: Fil
             writer.pop().discard()
 
 
-def dies_alone(instance: Instance, work: Claim) -> str | None:
-    """Judge a claimed file without importing (`exchange validate`) in a child process: how the
-    child ended abnormally (a signal, or outlasting the lease), or None when it judged the
-    file. Asked of a file whose holders died while judging it (intake.scan.MAX_TAKES): was it
-    the file, or something else that stopped them?"""
-    import subprocess
-    import sys
-
-    command = [sys.executable, "-c", "from exchange.cli import main; main()", "--home",
-               str(instance.home), "validate", str(work.work_path), "--unit", work.unit, "--json"]
-    try:
-        done = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL,
-                              timeout=instance.settings.intake.lease_seconds)
-    except subprocess.TimeoutExpired:
-        return f"still judging it after {instance.settings.intake.lease_seconds} s"
-    if done.returncode < 0:
-        import signal
-
-        return f"ended by {signal.Signals(-done.returncode).name}"
-    return None
-
-
 def refuse_crashed(instance: Instance, db: Database, work: Claim) -> FileResult:
     """Quarantine a claimed file without judging it again: the processes that judged it ended
     abnormally (killed, aborted) twice (intake.scan.MAX_TAKES). Its receipt says so."""
