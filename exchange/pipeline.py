@@ -22,10 +22,8 @@ from exchange import codes as C
 from exchange.config import Instance
 from exchange.errors import DatabaseBusy, ErrorBookFailed, FileRejected
 from exchange.judge import Options, examine
-from exchange.messages import OUTPUT_NAMES
 from exchange.metrics import metered_claim
-from exchange.outputs.answers import output_stem, place, stage_dir, write_receipts
-from exchange.outputs.receipt import ReceiptRows
+from exchange.outputs.answers import Staged, output_stem, place, stage_dir, write_receipts
 from exchange.results import FileError, FileResult, RowOutcome
 from exchange.store import queries as Q
 from exchange.store.db import Database, disk_full, transient, trouble
@@ -159,41 +157,23 @@ def _judge_and_import(instance: Instance, db: Database, work: Claim, result: Fil
         shutil.rmtree(stage)
     stage.mkdir(parents=True)
     stem = output_stem(result)
-    from exchange.outputs.error_book import ErrorBook     # not needed by validate
-
-    spool = ReceiptRows(stage / "rows.jsonl")
-    writer: list[ErrorBook] = []
-    err_name = f"{stem}.{OUTPUT_NAMES['errors']}.xlsx"
-    unit_name, unit_type = "", None
+    staged = Staged(instance, result, stage, stem, book_helper)
 
     def sink(outcome: RowOutcome) -> None:
         result.counts.add(outcome)
-        if not outcome.ok or outcome.duplicate or outcome.notes:
-            spool.add(outcome)
-        if outcome.failed and result.kind in instance.rules.kinds:   # photos have no template
-            if not writer:
-                rules = instance.rules      # the kind as this unit's type fills it
-                kind = rules.for_unit_type(rules.kinds[result.kind or ""], unit_type)
-                writer.append(ErrorBook(stage / err_name, kind, work.unit, unit_name, work.name,
-                                        helper=book_helper))
-            writer[0].add(outcome)
+        staged.add(outcome)
 
     try:
         with db.session() as s:
-            unit = Q.unit_record(s, work.unit)
-            unit_name, unit_type = (unit.name, unit.unit_type) if unit else ("", None)
+            staged.unit = Q.unit_record(s, work.unit)
             examine(instance, s, work.work_path, work.unit, work.name, result, opts, sink)
-            if writer:
-                writer.pop().close()
-                result.error_book_name = err_name
+            staged.finish_book()
             finish_record(s, result)
-            write_receipts(instance, result, spool, stage, stem)
+            write_receipts(instance, result, staged.spool, stage, stem)
         if result.counts.accepted:
             instance.changed((work.unit,))        # the unit's status workbooks (issue 16)
     finally:
-        spool.close()
-        if writer:                   # judged no further: a helper writing the book is stopped
-            writer.pop().discard()
+        staged.close()
 
 
 def refuse_crashed(instance: Instance, db: Database, work: Claim) -> FileResult:

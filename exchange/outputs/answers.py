@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from exchange.checks.context import UnitRecord
 from exchange.config import Instance
 from exchange.messages import OUTPUT_NAMES
 from exchange.names import safe_name
 from exchange.outputs.atomic import publish
-from exchange.outputs.receipt import receipt_json, receipt_text
-from exchange.results import FileResult
+from exchange.outputs.receipt import ReceiptRows, receipt_json, receipt_text
+from exchange.results import FileResult, RowOutcome
 from exchange.store.db import Database
 from exchange.store.models import FileRecord
 from exchange.work import Claim
+
+if TYPE_CHECKING:
+    from exchange.outputs.error_book import ErrorBook
 
 
 def output_stem(result: FileResult) -> str:
@@ -27,8 +31,50 @@ def stage_dir(instance: Instance, work: Claim) -> Path:
     return instance.processing / f"{work.work_path.name}.out"
 
 
+class Staged:
+    """A file's answers staged while its rows are judged: the rows its receipt shows spooled,
+    the failed ones written to its error workbook (by a helper process unless `book_helper` is
+    False), both in `stage`."""
+
+    def __init__(self, instance: Instance, result: FileResult, stage: Path, stem: str,
+                 book_helper: bool = True) -> None:
+        self.instance, self.result, self.stage = instance, result, stage
+        self.book_helper = book_helper
+        self.spool = ReceiptRows(stage / "rows.jsonl")
+        self.writer: list[ErrorBook] = []
+        self.err_name = f"{stem}.{OUTPUT_NAMES['errors']}.xlsx"
+        self.unit: UnitRecord | None = None     # whose file it is (set once it is known)
+
+    def add(self, outcome: RowOutcome) -> None:
+        result = self.result
+        if not outcome.ok or outcome.duplicate or outcome.notes:
+            self.spool.add(outcome)
+        if outcome.failed and result.kind in self.instance.rules.kinds:   # photos have no template
+            if not self.writer:
+                from exchange.outputs.error_book import ErrorBook    # not needed by validate
+
+                rules = self.instance.rules      # the kind as this unit's type fills it
+                unit_name, unit_type = ((self.unit.name, self.unit.unit_type) if self.unit
+                                        else ("", None))
+                kind = rules.for_unit_type(rules.kinds[result.kind or ""], unit_type)
+                self.writer.append(ErrorBook(self.stage / self.err_name, kind, result.unit,
+                                             unit_name, result.name, helper=self.book_helper))
+            self.writer[0].add(outcome)
+
+    def finish_book(self) -> None:
+        """The error workbook, if any row failed, closed and named in the result."""
+        if self.writer:
+            self.writer.pop().close()
+            self.result.error_book_name = self.err_name
+
+    def close(self) -> None:
+        self.spool.close()
+        if self.writer:                   # judged no further: a helper writing the book is stopped
+            self.writer.pop().discard()
+
+
 def write_receipts(instance: Instance, result: FileResult, spool: Any, stage: Path,
-                    stem: str) -> None:
+                   stem: str) -> None:
     """The receipt (text and JSON) staged under `stem`; `spool` holds the rows it shows."""
     text = receipt_text(result, spool, instance.settings.intake.receipt_row_lines)
     (stage / f"{stem}.{OUTPUT_NAMES['receipt']}.txt").write_text(text, encoding="utf-8-sig")
