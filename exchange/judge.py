@@ -67,7 +67,7 @@ class Parsed:
 
 
 class FileRun:
-    """Checks and imports the data rows of one file, a chunk at a time."""
+    """Checks the data rows of one file, a chunk at a time; its `importer` stores them."""
 
     def __init__(self, instance: Instance, session: Session, kind: KindSpec, unit: UnitRecord,
                  opts: Options, sink: RowSink) -> None:
