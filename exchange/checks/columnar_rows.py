@@ -602,7 +602,7 @@ def fingerprints(rows: list[dict[str, Any]], clean: Iterable[bool], kind: str, u
                  ) -> pl.Series:
     """The `fingerprint` column: pipeline.fingerprint of the rows without findings (their
     values as CellJudgement.as_rows gives them), once per row; null for the others."""
-    from exchange.pipeline import fingerprint
+    from exchange.store.imports import fingerprint
 
     return pl.Series("fingerprint", [fingerprint(kind, unit, values) if ok else None
                                      for values, ok in zip(rows, clean)], dtype=pl.Utf8)

@@ -99,7 +99,8 @@ from exchange.checks.columnar_rows import (Facts, FileRepeats, ROW_RULES as COLU
                                            account_frames, declarations_frame, fingerprints, imported_frame,
                                            judge_rows, paid_frame, persons_frame)
 from exchange.checks.context import CheckContext, OpenDeclaration, PersonRecord, UnitRecord  # noqa: E402
-from exchange.pipeline import FileRun, Options, fingerprint  # noqa: E402
+from exchange.judge import FileRun, Options  # noqa: E402
+from exchange.store.imports import fingerprint  # noqa: E402
 from exchange.checks.ids import check_char  # noqa: E402
 from exchange.checks.rows import ABOUT_RECORDS, ROW_CHECKS  # noqa: E402
 
