@@ -27,7 +27,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent)]      # this checkout's `exchange`, then bench/
 
 from _common import machine, person_id                                       # noqa: E402
 from bench_process import BAD_KINDS, HEADERS, row_values, spoil                 # noqa: E402
@@ -46,7 +47,7 @@ try:                                 # the per-row engine, until the columnar on
 except ImportError:
     parse_rows = None                # type: ignore[assignment]
 
-RULES = load_rules(Path(__file__).resolve().parents[1] / "rules")
+RULES = load_rules(HERE.parent / "rules")
 KIND = RULES.kinds["employee_add"]
 TODAY = date(2026, 11, 22)
 UNIT = UnitRecord("1001", "单位")
