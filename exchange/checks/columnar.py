@@ -630,6 +630,7 @@ class CellJudgement:
         self.rows = [n for n, _ in rows]
         width = len(columns)
         self.judged: list[tuple[pl.DataFrame, pl.Series, dict[str, Any]]] = []
+        self._gathered: dict[int, pl.DataFrame] = {}
         plans, keys, indexes, queries = [], [], [], []
         missing: list[list[Any] | None] = []
         for col, cells in zip(columns, zip(*(
@@ -655,13 +656,19 @@ class CellJudgement:
 
     def values(self, j: int) -> pl.Series:
         """The parsed values of column j, row by row (null where blank or failing)."""
-        judged, index, _ = self.judged[j]
-        return judged["v"].gather(index)
+        return self._rowwise(j)["v"]
 
     def failing(self, j: int) -> pl.Series:
         """Whether each row's cell of column j has a finding (`required` included)."""
-        judged, index, _ = self.judged[j]
-        return judged["c"].is_not_null().gather(index)
+        return self._rowwise(j)["c"].is_not_null()
+
+    def _rowwise(self, j: int) -> pl.DataFrame:
+        """Column j's judged cells (`v`, `c`, `p`) row by row: gathered once."""
+        got = self._gathered.get(j)
+        if got is None:
+            judged, index, _ = self.judged[j]
+            got = self._gathered[j] = judged[index]
+        return got
 
     def findings(self) -> list[list[Finding]]:
         out: list[list[Finding]] = [[] for _ in self.rows]
@@ -693,18 +700,19 @@ class CellJudgement:
         field `{field}?`: whether the cell failed (given but unreadable; `required` is not)."""
         out: dict[str, pl.Series] = {"row": pl.Series("row", self.rows, dtype=pl.Int64)}
         for j, col in enumerate(self.columns):
-            judged, index, _ = self.judged[j]
-            out[col.field] = self.values(j).alias(col.field)
-            failed = judged["c"].is_not_null() & (judged["c"] != C.REQUIRED)
-            out[f"{col.field}?"] = failed.gather(index).alias(f"{col.field}?")
-        return pl.DataFrame(out)
+            judged = self._rowwise(j)
+            out[col.field] = judged["v"].alias(col.field)
+            out[f"{col.field}?"] = judged["c"].alias(f"{col.field}?")
+        return pl.DataFrame(out).with_columns(          # one query for every column's `?`
+            (pl.col(f"{c.field}?").is_not_null() & (pl.col(f"{c.field}?") != C.REQUIRED))
+            for c in self.columns)
 
     def as_rows(self) -> list[tuple[dict[str, Any], list[Finding]]]:
         """What exchange.checks.cells.parse_rows returns for the same chunk."""
         keep = []
         for j, col in enumerate(self.columns):
-            judged, index, _ = self.judged[j]
-            present = (judged["c"].is_null() | (judged["c"] == C.REQUIRED)).gather(index).to_list()
+            codes = self._rowwise(j)["c"]
+            present = (codes.is_null() | (codes == C.REQUIRED)).to_list()
             keep.append((col.field, self.values(j).to_list(), present))
         out = []
         for i, findings in enumerate(self.findings()):
