@@ -15,7 +15,8 @@ oracle of tests/unit/test_columnar.py, which must find no difference before this
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Callable
 
@@ -65,12 +66,24 @@ def column_of(cells: list[Any]) -> tuple[pl.DataFrame, pl.Series]:
 
     A column's cells repeat (codes, months, dates, wages): rules judge each distinct cell once.
     """
+    keys, index = _distinct(cells)
+    return _cells_frame(keys), pl.Series("index", index, dtype=pl.UInt32)
+
+
+def _distinct(cells: list[Any]) -> tuple[list[Any], list[int]]:
+    """A column's distinct cells (as keys: the text, None, or (class, value) for the others)
+    and, per row, the index of its cell among them."""
     distinct: dict[Any, int] = {}
     index = [distinct.setdefault(c if c.__class__ is str or c is None else _number_key(c),
                                  len(distinct)) for c in cells]
+    return list(distinct), index
+
+
+def _cells_frame(keys: list[Any]) -> pl.DataFrame:
+    """Distinct cells (`_distinct`'s keys) as the typed columns the rules read."""
     kinds, texts, refused = [], [], []
     numbers, integers, dates, others = [], [], [], []
-    for key in distinct:
+    for key in keys:
         c = key[1] if key.__class__ is tuple else key
         k = _kind_of(c)
         text = (c if c.__class__ is str else str(c)) if k == TEXT else None
@@ -86,9 +99,8 @@ def column_of(cells: list[Any]) -> tuple[pl.DataFrame, pl.Series]:
         integers.append(c if k == INT and -2**63 < c < 2**63 else None)
         dates.append((c.date() if isinstance(c, datetime) else c) if k == DATE else None)
         others.append(None if k in (BLANK, TEXT) else V.as_text(c))
-    frame = pl.DataFrame({"s": texts, "k": kinds, "n": numbers, "i": integers, "d": dates,
-                          "o": others, "r": refused}, schema=_SCHEMA)
-    return frame, pl.Series("index", index, dtype=pl.UInt32)
+    return pl.DataFrame({"s": texts, "k": kinds, "n": numbers, "i": integers, "d": dates,
+                         "o": others, "r": refused}, schema=_SCHEMA)
 
 
 @dataclass(frozen=True)
@@ -242,33 +254,39 @@ def _lookup(table: CodeTable, text: pl.Expr) -> pl.Expr:
     key = _lookup_key(text)
     pattern = r"^[\[【(（]?([0-9a-z_]+)[\]】)）]?[\-—–_:：.、/|]*(.+)$"  # input grammar
     head, tail = key.str.extract(pattern, 1), key.str.extract(pattern, 2)
-    code = head.replace_strict(*index, default=None, return_dtype=pl.Utf8)
-    agrees = code.is_not_null() & \
-        (tail.replace_strict(*index, default=None, return_dtype=pl.Utf8) == code)
-    label = code.replace_strict(*labels, default=None, return_dtype=pl.Utf8)
+    code = _mapped(index, head)
+    agrees = code.is_not_null() & (_mapped(index, tail) == code)
+    label = _mapped(labels, code)
     starts = code.is_not_null() & (code == head) & label.is_not_null() & label.str.starts_with(tail)
-    direct = key.replace_strict(*index, default=None, return_dtype=pl.Utf8)
+    direct = _mapped(index, key)
     composite = agrees.fill_null(False) | starts.fill_null(False)
     return pl.coalesce(direct, pl.when(composite).then(code))
 
 
-_INDEXES: dict[int, tuple[CodeTable, Any, Any]] = {}
+def _mapped(mapping: dict[str, str], text: pl.Expr) -> pl.Expr:
+    """replace_strict(mapping, default=None) for a code table's few distinct cells: a dict's
+    lookup per cell costs microseconds, replace_strict's hash table ~0.4 ms a column."""
+    get = mapping.get
+
+    def look(cells: pl.Series) -> pl.Series:
+        return pl.Series(cells.name, [get(c) for c in cells.to_list()], dtype=pl.Utf8)
+
+    return text.map_batches(look, return_dtype=pl.Utf8, is_elementwise=True)
 
 
-def _indexes(table: CodeTable) -> tuple[Any, Any]:
-    """The table's index (normalised key -> code) and its codes' normalised labels, as
-    (old, new) Series for replace_strict: made once per table."""
+_INDEXES: dict[int, tuple[CodeTable, dict[str, str], dict[str, str]]] = {}
+
+
+def _indexes(table: CodeTable) -> tuple[dict[str, str], dict[str, str]]:
+    """The table's index (normalised key -> code) and its codes' normalised labels: made once
+    per table."""
     from exchange.kinds.spec import normalise_label
 
     made = _INDEXES.get(id(table))
     if made is None or made[0] is not table:
         labels = {e.code: normalise_label(e.label) for e in table.entries if e.label}
-        made = _INDEXES[id(table)] = (table, _pairs(table._index), _pairs(labels))
+        made = _INDEXES[id(table)] = (table, dict(table._index), labels)
     return made[1], made[2]
-
-
-def _pairs(mapping: dict[str, str]) -> tuple[pl.Series, pl.Series]:
-    return pl.Series(list(mapping), dtype=pl.Utf8), pl.Series(list(mapping.values()), dtype=pl.Utf8)
 
 
 def _id(c: Cell) -> Judged:
@@ -499,21 +517,91 @@ RULES: dict[str, Callable[[Cell], Judged]] = {
 }
 
 
-def _judge(cells: pl.DataFrame, col: ColumnSpec, tables: dict[str, CodeTable], today: date
-           ) -> tuple[pl.DataFrame, dict[str, Any]]:
-    """A column's distinct cells judged: `v` value, `c` code, `p` the finding's value param."""
+class _Memo:
+    """A column's judged distinct cells across chunks and files (the judgement of a cell is a
+    function of the cell, the column, the tables and today: the plan's key): cell key -> its
+    row in `frame` (`v`, `c`, `p`). Codes, months, sexes and wages repeat from file to file: a
+    small file's cells are mostly judged already, and a query costs milliseconds however few
+    its cells. Bounded: past LIMIT cells it starts again (a column of IDs fills it)."""
+    LIMIT = 20_000
+
+    def __init__(self) -> None:
+        self.at: dict[Any, int] = {}
+        self.frame: pl.DataFrame | None = None
+        self.lock = threading.Lock()
+
+    def missing(self, keys: list[Any]) -> list[Any]:
+        at = self.at
+        with self.lock:
+            return [k for k in keys if k not in at]
+
+    def judged(self, keys: list[Any], new: list[Any], judged: pl.DataFrame | None
+               ) -> pl.DataFrame:
+        """The judged rows of `keys`, after adding `new` (judged now, as `judged`)."""
+        with self.lock:
+            if judged is not None:
+                if self.frame is None or len(self.at) + len(new) > self.LIMIT:
+                    kept = [k for k in keys if k in self.at]     # start again with this chunk's
+                    self.frame = self.frame[[self.at[k] for k in kept]] if kept else judged.clear()
+                    self.at = {k: n for n, k in enumerate(kept)}
+                fresh = [n for n, k in enumerate(new) if k not in self.at]
+                if len(fresh) < len(new):        # another thread judged some meanwhile
+                    judged = judged[fresh]
+                    new = [new[n] for n in fresh]
+                base = len(self.at)
+                self.at.update((k, base + n) for n, k in enumerate(new))
+                self.frame = pl.concat([self.frame, judged], how="vertical_relaxed")
+                if self.frame.n_chunks() > 32:
+                    self.frame = self.frame.rechunk()
+            assert self.frame is not None
+            return self.frame[[self.at[k] for k in keys]]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A column's rule as a query over its distinct cells: columns made in stages (`with_columns`
+    in order), then `v` value, `c` code and `p` the finding's value param; `params` the code's
+    constant parameters."""
+    stages: tuple[tuple[pl.Expr, ...], ...]
+    out: tuple[pl.Expr, ...]
+    params: dict[str, Any]
+    memo: _Memo = field(default_factory=lambda: _Memo(), compare=False)
+
+    def query(self, cells: pl.DataFrame) -> pl.LazyFrame:
+        lazy = cells.lazy()
+        for stage in self.stages:
+            lazy = lazy.with_columns(stage)
+        return lazy.select(self.out)
+
+
+_NO_PASSES = pl.QueryOptFlags.none()    # a small chunk's plan is dearer to optimise than to run
+_PLANS: dict[tuple[int, int, date], tuple[ColumnSpec, dict[str, CodeTable], _Plan]] = {}
+
+
+def _plan(col: ColumnSpec, tables: dict[str, CodeTable], today: date) -> _Plan:
+    """The column's plan, made once per (column, tables, today): building the expressions costs
+    more than judging a small file's cells."""
+    key = (id(col), id(tables), today)
+    made = _PLANS.get(key)
+    if made is None or made[0] is not col or made[1] is not tables:
+        if len(_PLANS) > 4096:           # rules reloaded many times, or many days: start again
+            _PLANS.clear()
+        made = _PLANS[key] = (col, tables, _make_plan(col, tables, today))
+    return made[2]
+
+
+def _make_plan(col: ColumnSpec, tables: dict[str, CodeTable], today: date) -> _Plan:
     s, k = pl.col("s"), pl.col("k")
     blank = (k == BLANK) | ((k == TEXT) & (s.str.strip_chars(V.BLANK_CHARS) == ""))
     if col.default is not None:
         s = pl.when(blank).then(pl.lit(col.default)).otherwise(s)
         k = pl.when(blank).then(pl.lit(TEXT, pl.UInt8)).otherwise(k)
-    cells = cells.with_columns(s.alias("s"), k.alias("k"), blank.alias("blank"))
-    cells = cells.with_columns(pl.when(pl.col("k") == TEXT).then(text_of(pl.col("s")))
-                               .otherwise(pl.col("o")).alias("t"))
+    first = (s.alias("s"), k.alias("k"), blank.alias("blank"))
+    second = (pl.when(pl.col("k") == TEXT).then(text_of(pl.col("s"))).otherwise(pl.col("o"))
+              .alias("t"),)
     c = Cell(*(pl.col(x) for x in "sknidt"), col, tables, today)
     judged = RULES[col.type](c)
-    for step in judged.steps:
-        cells = cells.with_columns(**step)
+    steps = tuple(tuple(e.alias(name) for name, e in step.items()) for step in judged.steps)
     refused, blank = pl.col("r").is_not_null(), pl.col("blank")
     if col.default is None:
         code = (pl.when(refused).then(pl.lit(C.TEXT_CONTROL))
@@ -523,9 +611,16 @@ def _judge(cells: pl.DataFrame, col: ColumnSpec, tables: dict[str, CodeTable], t
     else:
         code = pl.when(refused).then(pl.lit(C.TEXT_CONTROL)).otherwise(judged.code)
         value = judged.value
-    return cells.select(value.alias("v"), code.alias("c"),
-                        pl.when(refused).then(pl.col("r")).otherwise(judged.shown).alias("p")), \
-        judged.params
+    shown = pl.when(refused).then(pl.col("r")).otherwise(judged.shown)
+    return _Plan((first, second, *steps), (value.alias("v"), code.alias("c"), shown.alias("p")),
+                 judged.params)
+
+
+def _judge(cells: pl.DataFrame, col: ColumnSpec, tables: dict[str, CodeTable], today: date
+           ) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """A column's distinct cells judged: `v` value, `c` code, `p` the finding's value param."""
+    plan = _plan(col, tables, today)
+    return plan.query(cells).collect(), plan.params
 
 
 class CellJudgement:
@@ -538,22 +633,45 @@ class CellJudgement:
         self.rows = [n for n, _ in rows]
         width = len(columns)
         self.judged: list[tuple[pl.DataFrame, pl.Series, dict[str, Any]]] = []
-        for j, (col, cells) in enumerate(zip(columns, zip(*(
+        self._gathered: dict[int, pl.DataFrame] = {}
+        plans, keys, indexes, queries = [], [], [], []
+        missing: list[list[Any] | None] = []
+        for col, cells in zip(columns, zip(*(
                 c[:width] if len(c) >= width else c + (None,) * (width - len(c))
-                for _, c in rows)) if rows else [()] * width)):
-            distinct, index = column_of(list(cells))
-            judged, params = _judge(distinct, col, tables, today)
-            self.judged.append((judged, index, params))
+                for _, c in rows)) if rows else [()] * width):
+            plan = _plan(col, tables, today)
+            distinct, index = _distinct(list(cells))
+            new = plan.memo.missing(distinct)
+            asks = bool(new) or plan.memo.frame is None
+            if asks:
+                queries.append(plan.query(_cells_frame(new)))
+            plans.append(plan)
+            keys.append(distinct)
+            missing.append(new if asks else None)
+            indexes.append(pl.Series("index", index, dtype=pl.UInt32))
+        # Every column's new cells in one call, without the optimiser's passes: a small chunk's
+        # plan costs more to optimise than to run.
+        done = iter(pl.collect_all(queries, engine="in-memory", optimizations=_NO_PASSES)
+                    if queries else [])
+        for plan, distinct, new, index in zip(plans, keys, missing, indexes):
+            judged = plan.memo.judged(distinct, new or [], None if new is None else next(done))
+            self.judged.append((judged, index, plan.params))
 
     def values(self, j: int) -> pl.Series:
         """The parsed values of column j, row by row (null where blank or failing)."""
-        judged, index, _ = self.judged[j]
-        return judged["v"].gather(index)
+        return self._rowwise(j)["v"]
 
     def failing(self, j: int) -> pl.Series:
         """Whether each row's cell of column j has a finding (`required` included)."""
-        judged, index, _ = self.judged[j]
-        return judged["c"].is_not_null().gather(index)
+        return self._rowwise(j)["c"].is_not_null()
+
+    def _rowwise(self, j: int) -> pl.DataFrame:
+        """Column j's judged cells (`v`, `c`, `p`) row by row: gathered once."""
+        got = self._gathered.get(j)
+        if got is None:
+            judged, index, _ = self.judged[j]
+            got = self._gathered[j] = judged[index]
+        return got
 
     def findings(self) -> list[list[Finding]]:
         out: list[list[Finding]] = [[] for _ in self.rows]
@@ -585,18 +703,19 @@ class CellJudgement:
         field `{field}?`: whether the cell failed (given but unreadable; `required` is not)."""
         out: dict[str, pl.Series] = {"row": pl.Series("row", self.rows, dtype=pl.Int64)}
         for j, col in enumerate(self.columns):
-            judged, index, _ = self.judged[j]
-            out[col.field] = self.values(j).alias(col.field)
-            failed = judged["c"].is_not_null() & (judged["c"] != C.REQUIRED)
-            out[f"{col.field}?"] = failed.gather(index).alias(f"{col.field}?")
-        return pl.DataFrame(out)
+            judged = self._rowwise(j)
+            out[col.field] = judged["v"].alias(col.field)
+            out[f"{col.field}?"] = judged["c"].alias(f"{col.field}?")
+        return pl.DataFrame(out).with_columns(          # one query for every column's `?`
+            (pl.col(f"{c.field}?").is_not_null() & (pl.col(f"{c.field}?") != C.REQUIRED))
+            for c in self.columns)
 
     def as_rows(self) -> list[tuple[dict[str, Any], list[Finding]]]:
         """What exchange.checks.cells.parse_rows returns for the same chunk."""
         keep = []
         for j, col in enumerate(self.columns):
-            judged, index, _ = self.judged[j]
-            present = (judged["c"].is_null() | (judged["c"] == C.REQUIRED)).gather(index).to_list()
+            codes = self._rowwise(j)["c"]
+            present = (codes.is_null() | (codes == C.REQUIRED)).to_list()
             keep.append((col.field, self.values(j).to_list(), present))
         out = []
         for i, findings in enumerate(self.findings()):

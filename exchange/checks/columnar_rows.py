@@ -642,22 +642,37 @@ def judge_rows(facts: Facts, names: list[str]) -> dict[int, list[Finding]]:
     for name in names:
         if name in JOINS:
             frame = JOINS[name](facts, frame)
+    founds = [found for name in names for found in ROW_RULES[name](facts)]
+    # One query for every rule: a mask column per Found and its parameters, the rows where any
+    # mask holds (a query per Found costs more than judging a small file's rows).
+    # (A mask or a parameter may be a constant: `every` stretches it to the frame's rows.)
+    every = pl.col("row").is_not_null()
+    masks = [(every & found.mask.fill_null(False)).alias(f"_m{i}")
+             for i, found in enumerate(founds)]
+    params = [pl.when(every).then(e).alias(f"_p{i}.{k}") for i, found in enumerate(founds)
+              for k, e in found.params.items()]
+    hits = frame.select("row", *masks, *params) \
+        .filter(pl.any_horizontal(pl.col(f"_m{i}") for i in range(len(founds)))) \
+        if founds else pl.DataFrame()
     out: dict[int, list[Finding]] = {}
     alone: dict[int, Finding] = {}
-    for name in names:
-        for found in ROW_RULES[name](facts):
-            marked = found.field and facts.kind.has(found.field)
-            col = facts.kind.column(found.field) if marked else None
-            keys = list(found.params)
-            hits = frame.filter(found.mask.fill_null(False)).select(
-                "row", *(e.alias(k) for k, e in found.params.items()))
-            for row, *values in hits.iter_rows():
-                finding = Finding(row, found.code, col.header if col else None, found.field,
-                                  dict(zip(keys, values)))
-                if found.alone:
-                    alone.setdefault(row, finding)
-                else:
-                    out.setdefault(row, []).append(finding)
+    rows = hits["row"].to_list() if founds else []
+    for i, found in enumerate(founds):
+        marked = found.field and facts.kind.has(found.field)
+        col = facts.kind.column(found.field) if marked else None
+        keys = list(found.params)
+        held = hits[f"_m{i}"].to_list()
+        values = list(zip(*(hits[f"_p{i}.{k}"].to_list() for k in keys))) if keys \
+            else [()] * len(rows)
+        for row, hit, given in zip(rows, held, values):
+            if not hit:
+                continue
+            finding = Finding(row, found.code, col.header if col else None, found.field,
+                              dict(zip(keys, given)))
+            if found.alone:
+                alone.setdefault(row, finding)
+            else:
+                out.setdefault(row, []).append(finding)
     for row, finding in alone.items():
         out[row] = [finding]
     return out
