@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from exchange import codes as C
 from exchange.amounts.master import LOADERS as MONEY_LOADERS
-from exchange.checks.cells import new_memo, parse_rows
+from exchange.checks.columnar import judge_cells
 from exchange.checks.finding import Finding
 from exchange.checks.values import BLANK_CHARS
 from exchange.classes import upsert_classes
@@ -75,7 +75,6 @@ def load_master(instance: Instance, db: Database, path: Path, today: date | None
             detected = detect_kind(specs, located.header, located.title_lines, path.name, book.meta)
             spec = detected.kind
             report.kind = spec.kind
-            memo = new_memo(spec.columns)
             upsert = ({"units": _upsert_units, "classes": upsert_classes}.get(spec.kind)
                       or MONEY_LOADERS.get(spec.kind) or _PersonLoad(spec).upsert)
             with bulk.overlapped(s), ExitStack() as large:
@@ -83,7 +82,7 @@ def load_master(instance: Instance, db: Database, path: Path, today: date | None
                     if n == 1:    # a second chunk: a large file (see exchange.heap; a small
                         large.enter_context(many_objects())    # file's garbage is not set aside)
                     good = []
-                    parsed = parse_rows(chunk, spec.columns, rules.tables, today, memo)
+                    parsed = judge_cells(chunk, spec.columns, rules.tables, today).as_rows()
                     for (number, _), (values, findings) in zip(chunk, parsed):
                         if findings:
                             report.refused.append((number, findings))
