@@ -11,7 +11,6 @@ import json
 import logging
 import shutil
 import time
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -29,7 +28,6 @@ from exchange.checks.finding import Finding
 from exchange.checks.values import BLANK_CHARS
 from exchange.config import Instance
 from exchange.errors import DatabaseBusy, ErrorBookFailed, FileRejected
-from exchange.heap import many_objects, tidy
 from exchange.intake.claim import Claim, claimed, node_name
 from exchange.intake.names import safe_name
 from exchange.kinds.detect import detect_kind, unit_named
@@ -385,14 +383,9 @@ def _examine_book(instance: Instance, session: Session, book: Book, unit: UnitRe
                            unit_type=types.label(rules.unit_type(unit.unit_type)),
                            allowed="、".join(types.label(t) for t in rules.sender_types(kind)))
     run = FileRun(instance, session, kind, unit, opts, sink)
-    with ExitStack() as large:
-        for n, chunk in enumerate(_data_chunks(located, detected.mapping, run, limits.max_rows,
-                                               instance.settings.intake.chunk_rows)):
-            if n == 1:        # a second chunk: a large file (see exchange.heap; a small
-                large.enter_context(many_objects())    # file's garbage is not set aside)
-            run.run_chunk(chunk)
-            if n:
-                tidy()
+    for chunk in _data_chunks(located, detected.mapping, run, limits.max_rows,
+                              instance.settings.intake.chunk_rows):
+        run.run_chunk(chunk)
     if run.data_rows == 0:
         raise FileRejected(C.FILE_EMPTY)
     return kind, unit

@@ -20,14 +20,19 @@ import polars as pl
 from exchange import codes as C
 from exchange.checks.accounts import AccountContext
 from exchange.checks.columnar import judge_cells
+from exchange.checks import columnar_resident
 from exchange.checks.columnar_resident import resident_facts
-from exchange.checks.columnar_rows import (Facts, FileRepeats, account_frames, declarations_frame,
-                                           imported_frame, judge_rows, paid_frame, persons_frame)
+from exchange.checks.columnar_rows import (ROW_RULES, Facts, FileRepeats, account_frames,
+                                           declarations_frame, imported_frame, judge_rows,
+                                           paid_frame, persons_frame)
 from exchange.checks.context import CheckContext
 from exchange.checks.finding import Finding
 from exchange.checks.resident import OWN_SCOPE_EFFECTS, ResidentContext
 from exchange.kinds.spec import CodeTable, KindSpec
 
+# The rules that read a resident chunk's facts (households, classes, repeats, scope).
+RESIDENT_RULES = frozenset(n for n, f in ROW_RULES.items()
+                           if f.__module__ == columnar_resident.__name__)
 # The rules every declaration is held to after its kind's (FileRun's, not named in the TOML).
 DECLARATION_RULES = ("person_pending", "duplicate_imported")
 
@@ -92,7 +97,7 @@ def facts_of(chunk: Chunk, ctx: CheckContext, names: list[str]) -> Facts:
     """The chunk's frame (with its rows' fingerprints) and the records the context holds."""
     frame = chunk.frame.with_columns(pl.Series(
         "fingerprint", [p.fingerprint or None for p in chunk.rows], dtype=pl.Utf8))
-    if isinstance(ctx, ResidentContext) or "class_scope" in names:
+    if isinstance(ctx, ResidentContext) or RESIDENT_RULES.intersection(names):
         facts: Facts = resident_facts(frame, ctx)
     else:
         facts = Facts(frame, ctx.kind, ctx.rules, ctx.today, ctx.unit, persons_frame(ctx.persons))
