@@ -112,7 +112,7 @@ class FileRun:
         self.rules = instance.rules
         self.repeats = FileRepeats(repeat_key(kind))
         self.position = {c.field: i for i, c in enumerate(kind.columns)}
-        # Fields whose parsed value is a tuple (see cells.PARSERS), and the kind's defaults.
+        # Fields whose parsed value is a tuple (codes columns), and the kind's defaults.
         self.tuple_fields = [c.field for c in kind.columns if c.type == "codes"] + ["insurances"]
         self.now = _now()
         # A school's class or department account: every row stays within its classes.
