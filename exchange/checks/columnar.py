@@ -10,8 +10,8 @@ finding code and the finding's "value" parameter as expressions; `judge_cells` e
 column's rule in one `select` and turns the failing cells into Findings with the codes, columns
 and parameters the receipt, the error workbook and `validate --json` render.
 
-Not wired into the pipeline yet: exchange.checks.cells.parse_rows is the shipped engine and the
-oracle of tests/unit/test_columnar.py, which must find no difference before this replaces it.
+The product's only cell engine: exchange.checks.engine (the pipeline) and exchange.master call
+`judge_cells`.
 """
 from __future__ import annotations
 
@@ -711,7 +711,7 @@ class CellJudgement:
             for c in self.columns)
 
     def as_rows(self) -> list[tuple[dict[str, Any], list[Finding]]]:
-        """What exchange.checks.cells.parse_rows returns for the same chunk."""
+        """Each row's parsed values (those that did not fail; codes as tuples) and findings."""
         keep = []
         for j, col in enumerate(self.columns):
             codes = self._rowwise(j)["c"]

@@ -5,9 +5,8 @@ students of the classes a file stops, the rows that repeat an earlier one).
 
 `resident_facts` builds the facts once per chunk: households joined by head (`h.` columns),
 the repeats by row (`_first`), and per stopped class its students' findings as slots (`s0.` …,
-at most MEMBER_FINDINGS, the order the row rule gives them). Not wired in:
-exchange.checks.resident is the shipped engine and the oracle of
-tests/unit/test_columnar_resident.py.
+at most MEMBER_FINDINGS, the order the row rule gives them). exchange.checks.engine builds
+them for every chunk of a resident kind (or a sub-account's, for class_scope).
 """
 from __future__ import annotations
 
