@@ -449,7 +449,7 @@ def _with_pending(facts: Facts, frame: pl.DataFrame) -> pl.DataFrame:
 @row_rule
 def duplicate_imported(facts: Facts) -> list[Found]:
     """A row without findings that this unit imported before (the same fingerprint, the frame's
-    `fingerprint` column: `fingerprints`): `duplicate.imported`, the row's only finding."""
+    `fingerprint` column, engine.facts_of): `duplicate.imported`, the row's only finding."""
     if facts.kind.action != "declare" or "fingerprint" not in facts.frame.columns:
         return []
     return [Found(pl.col("_imported").is_not_null(), C.DUPLICATE_IMPORTED,
@@ -598,16 +598,6 @@ def _with_accounts(facts: Facts, frame: pl.DataFrame) -> pl.DataFrame:
     return keyed.with_columns(target.alias("_a_classes")).sort("_at").drop("_at")
 
 
-def fingerprints(rows: list[dict[str, Any]], clean: Iterable[bool], kind: str, unit: str
-                 ) -> pl.Series:
-    """The `fingerprint` column: pipeline.fingerprint of the rows without findings (their
-    values as CellJudgement.as_rows gives them), once per row; null for the others."""
-    from exchange.store.imports import fingerprint
-
-    return pl.Series("fingerprint", [fingerprint(kind, unit, values) if ok else None
-                                     for values, ok in zip(rows, clean)], dtype=pl.Utf8)
-
-
 class FileRepeats:
     """`duplicate.in_file`: the first row of each person (or serial) in the file, across
     chunks: the chunk's keys joined against those seen before, then added to them."""
@@ -679,5 +669,5 @@ def judge_rows(facts: Facts, names: list[str]) -> dict[int, list[Finding]]:
 
 
 __all__ = ["AccountFrames", "Facts", "Found", "account_frames", "FileRepeats", "JOINS", "ROW_RULES", "declarations_frame",
-           "fingerprints", "imported_frame", "judge_rows", "joins_for", "paid_frame",
+           "imported_frame", "judge_rows", "joins_for", "paid_frame",
            "row_rule"]

@@ -5,7 +5,7 @@ records as frames (the facts) and the kind's row rules as masks and joins over t
 shows them: the cells' in column order, the in-file repeat, then the row rules' in the kind's
 order. `duplicate.imported` replaces a clean row's findings.
 
-exchange.pipeline.FileRun reads the records once per chunk (its queries and hooks fill a
+exchange.judge.FileRun reads the records once per chunk (its queries and hooks fill a
 CheckContext) and calls `parse_chunk` and `judge_chunk`; the rows' `values` dicts are what the
 store, the declarations and the hooks read.
 """
