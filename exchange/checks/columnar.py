@@ -15,6 +15,9 @@ oracle of tests/unit/test_columnar.py, which must find no difference before this
 """
 from __future__ import annotations
 
+import io
+import json
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Callable
@@ -54,23 +57,34 @@ _SCHEMA = {"s": pl.Utf8, "k": pl.UInt8, "n": pl.Float64, "i": pl.Int64, "d": pl.
            "o": pl.Utf8, "r": pl.Utf8}
 
 
-def _number_key(c: Any) -> Any:
-    return (c.__class__, c)       # 1, 1.0 and True are equal keys in a dict: keep them apart
+_PLAIN = frozenset({str, type(None)})      # cells that are their own key
 
 
-def column_of(cells: list[Any]) -> tuple[pl.DataFrame, pl.Series]:
-    """The boundary for one column: its distinct cells as typed columns (`s` text, `k` kind,
-    `n` number, `i` integer, `d` date, `o` the clerk's view of a cell that is not text, `r` the
-    character that refuses a text cell) and, per row, the index of its cell among them.
+def column_of(cells: list[Any]) -> tuple[list[Any], list[int]]:
+    """The boundary for one column: its distinct cells (their keys, in order of appearance) and,
+    per row, the index of its cell among them. Text and blank cells are their own key; in a
+    column that holds other cells every key is (type, cell): 1, 1.0 and True are equal keys in
+    a dict. A column's cells repeat (codes, months, dates, wages): rules judge each distinct
+    cell once (and once per file or process for the types of MEMO_TYPES, `_Compiled.memo`)."""
+    keys = cells if _PLAIN.issuperset(map(type, cells)) else list(zip(map(type, cells), cells))
+    distinct = list(dict.fromkeys(keys))
+    position = dict(zip(distinct, range(len(distinct))))
+    return distinct, list(map(position.__getitem__, keys))
 
-    A column's cells repeat (codes, months, dates, wages): rules judge each distinct cell once.
-    """
-    distinct: dict[Any, int] = {}
-    index = [distinct.setdefault(c if c.__class__ is str or c is None else _number_key(c),
-                                 len(distinct)) for c in cells]
+
+def _typed(keys: list[Any]) -> dict[str, list[Any]]:
+    """Distinct cells (column_of's keys) as typed columns: `s` text, `k` kind, `n` number, `i`
+    integer, `d` date, `o` the clerk's view of a cell that is not text, `r` the character that
+    refuses a text cell."""
+    if _PLAIN.issuperset(map(type, keys)):        # text and blank cells only: the usual column
+        strings = [c for c in keys if c is not None]
+        if not suspect("".join(strings)):
+            nothing = [None] * len(keys)
+            return {"s": keys, "k": [TEXT if c is not None else BLANK for c in keys],
+                    "n": nothing, "i": nothing, "d": nothing, "o": nothing, "r": nothing}
     kinds, texts, refused = [], [], []
     numbers, integers, dates, others = [], [], [], []
-    for key in distinct:
+    for key in keys:
         c = key[1] if key.__class__ is tuple else key
         k = _kind_of(c)
         text = (c if c.__class__ is str else str(c)) if k == TEXT else None
@@ -86,9 +100,8 @@ def column_of(cells: list[Any]) -> tuple[pl.DataFrame, pl.Series]:
         integers.append(c if k == INT and -2**63 < c < 2**63 else None)
         dates.append((c.date() if isinstance(c, datetime) else c) if k == DATE else None)
         others.append(None if k in (BLANK, TEXT) else V.as_text(c))
-    frame = pl.DataFrame({"s": texts, "k": kinds, "n": numbers, "i": integers, "d": dates,
-                          "o": others, "r": refused}, schema=_SCHEMA)
-    return frame, pl.Series("index", index, dtype=pl.UInt32)
+    return {"s": texts, "k": kinds, "n": numbers, "i": integers, "d": dates, "o": others,
+            "r": refused}
 
 
 @dataclass(frozen=True)
@@ -496,21 +509,110 @@ RULES: dict[str, Callable[[Cell], Judged]] = {
 }
 
 
-def _judge(cells: pl.DataFrame, col: ColumnSpec, tables: dict[str, CodeTable], today: date
-           ) -> tuple[pl.DataFrame, dict[str, Any]]:
-    """A column's distinct cells judged: `v` value, `c` code, `p` the finding's value param."""
+# ---- the machinery: rules compiled once, a chunk's cells judged in one query ------------------
+# What a polars query costs is its expression nodes more than its rows (tens of microseconds
+# each to plan and run, more the deeper they sit), and a rule's tree repeats its parts (a code's
+# lookup sits in its value and in its finding code, a text's parse in each branch). So each
+# column's rule is compiled once per (columns, code tables, today) (`_compiled`): its repeated
+# subexpressions become columns of their own, computed once and first (`_shared`), and its
+# columns are named apart (`3:s`, `3:_date`), so every column of a chunk is judged by one query
+# (`_judge`). Cells already judged for the same plan are not judged again (`MEMO_TYPES`).
+
+# Column types whose cells repeat down a sheet and across files (codes, months, dates, wages):
+# their judged cells are remembered per plan, up to MEMO_LIMIT distinct cells per column.
+MEMO_TYPES = frozenset({"code", "codes", "month", "date", "wage", "id_type", "amount", "postcode",
+                        "rate", "year", "class"})
+MEMO_LIMIT = 16384
+_PLANS_KEPT = 32                 # plans (kinds × days × rule sets) kept by one process
+_COLUMN = re.compile(r'\{"Column":("(?:[^"\\]|\\.)*")\}')
+Judgement = tuple[Any, str | None, Any]             # value, code, the finding's "value"
+
+
+def _json(e: pl.Expr) -> str:
+    return e.meta.serialize(format="json")
+
+
+def _expr(text: str) -> pl.Expr:
+    return pl.Expr.deserialize(io.StringIO(text), format="json")
+
+
+def _column_ref(name: str) -> str:
+    return '{"Column":' + json.dumps(name, ensure_ascii=False) + "}"
+
+
+def _shared(stage: dict[str, pl.Expr], tag: str) -> list[dict[str, str]]:
+    """One stage of a rule (columns computed together) as stages of expressions in polars' JSON:
+    first the subexpressions the stage repeats, each once as a column of its own (`{tag}N`,
+    innermost first), then the stage itself reading them. Greedy, largest first: a subtree
+    that still occurs twice once the larger ones are columns becomes one. Only subtrees that
+    read a column, keep the frame's length and sit outside list.eval (no `pl.element()`)."""
+    texts = {name: _json(e) for name, e in stage.items()}
+    subtrees: dict[str, pl.Expr] = {}
+
+    def walk(e: pl.Expr) -> None:
+        for child in e.meta.pop():
+            text = _json(child)
+            if text not in subtrees:
+                subtrees[text] = child
+                walk(child)
+
+    for e in stage.values():
+        walk(e)
+    candidates = sorted((t for t, e in subtrees.items()
+                         if '"Element"' not in t and not t.startswith('{"Alias"') and
+                         e.meta.pop() and e.meta.root_names() and e.meta.is_length_preserving()),
+                        key=len, reverse=True)
+    made: dict[str, str] = {}
+    for text in candidates:
+        if sum(t.count(text) for t in texts.values()) + \
+                sum(t.count(text) for t in made.values()) < 2:
+            continue
+        name = f"{tag}{len(made)}"
+        ref = _column_ref(name)
+        texts = {k: t.replace(text, ref) for k, t in texts.items()}
+        made = {k: t.replace(text, ref) for k, t in made.items()}
+        made[name] = text
+    level: dict[str, int] = {}
+
+    def depth(name: str) -> int:
+        if name not in level:
+            level[name] = 1 + max((depth(json.loads(m)) for m in _COLUMN.findall(made[name])
+                                   if json.loads(m) in made), default=0)
+        return level[name]
+
+    stages: list[dict[str, str]] = [{} for _ in range(max(map(depth, made), default=0))]
+    for name in made:
+        stages[depth(name) - 1][name] = made[name]
+    return [*stages, texts]
+
+
+@dataclass
+class _Compiled:
+    """One column's rule ready to run: stages of columns (`with_columns`, in order) and its
+    outputs `v` (value), `c` (code), `p` (the finding's "value"), named `{prefix}v` …; `prefix`
+    is None for a rule polars cannot serialise (a Python function: email), judged alone under
+    plain names. `memo`: its judged cells (column_of's keys), for MEMO_TYPES."""
+    stages: list[list[pl.Expr]]
+    outputs: list[pl.Expr]
+    prefix: str | None
+    params: dict[str, Any]
+    schema: dict[str, pl.DataType]
+    memo: dict[Any, Judgement] | None
+
+
+def _rule_stages(col: ColumnSpec, tables: dict[str, CodeTable], today: date
+                 ) -> tuple[list[dict[str, pl.Expr]], dict[str, Any]]:
+    """A column's rule as stages of named expressions over its typed cells (`_typed`): the
+    column's default and blanks, the clerk's text `t`, the rule's steps, then `v`, `c`, `p`."""
     s, k = pl.col("s"), pl.col("k")
     blank = (k == BLANK) | ((k == TEXT) & (s.str.strip_chars(V.BLANK_CHARS) == ""))
+    first = {"blank": blank}
     if col.default is not None:
-        s = pl.when(blank).then(pl.lit(col.default)).otherwise(s)
-        k = pl.when(blank).then(pl.lit(TEXT, pl.UInt8)).otherwise(k)
-    cells = cells.with_columns(s.alias("s"), k.alias("k"), blank.alias("blank"))
-    cells = cells.with_columns(pl.when(pl.col("k") == TEXT).then(text_of(pl.col("s")))
-                               .otherwise(pl.col("o")).alias("t"))
+        first["s"] = pl.when(blank).then(pl.lit(col.default)).otherwise(s)
+        first["k"] = pl.when(blank).then(pl.lit(TEXT, pl.UInt8)).otherwise(k)
+    second = {"t": pl.when(pl.col("k") == TEXT).then(text_of(pl.col("s"))).otherwise(pl.col("o"))}
     c = Cell(*(pl.col(x) for x in "sknidt"), col, tables, today)
     judged = RULES[col.type](c)
-    for step in judged.steps:
-        cells = cells.with_columns(**step)
     refused, blank = pl.col("r").is_not_null(), pl.col("blank")
     if col.default is None:
         code = (pl.when(refused).then(pl.lit(C.TEXT_CONTROL))
@@ -520,9 +622,102 @@ def _judge(cells: pl.DataFrame, col: ColumnSpec, tables: dict[str, CodeTable], t
     else:
         code = pl.when(refused).then(pl.lit(C.TEXT_CONTROL)).otherwise(judged.code)
         value = judged.value
-    return cells.select(value.alias("v"), code.alias("c"),
-                        pl.when(refused).then(pl.col("r")).otherwise(judged.shown).alias("p")), \
-        judged.params
+    last = {"v": value, "c": code,
+            "p": pl.when(refused).then(pl.col("r")).otherwise(judged.shown)}
+    return [first, second, *judged.steps, last], judged.params
+
+
+def _compile(j: int, col: ColumnSpec, tables: dict[str, CodeTable], today: date) -> _Compiled:
+    stages, params = _rule_stages(col, tables, today)
+    prefix: str | None = f"{j}:"
+    try:
+        shared = [_shared(stage, f"_{n}.") for n, stage in enumerate(stages)]
+    except pl.exceptions.ComputeError:                 # a Python function: not serialisable
+        prefix = None
+    if prefix is None:
+        run = [[e.alias(name) for name, e in stage.items()] for stage in stages]
+    else:
+        def named(text: str) -> str:
+            return _COLUMN.sub(lambda m: _column_ref(prefix + json.loads(m.group(1))), text)
+
+        run = [[_expr(named(text)).alias(prefix + name) for name, text in part.items()]
+               for parts in shared for part in parts if part]
+    outputs = run.pop()
+    empty = pl.DataFrame(schema={(prefix or "") + x: t for x, t in _SCHEMA.items()}).lazy()
+    for part in run:
+        empty = empty.with_columns(part)
+    schema = dict(empty.select(outputs).collect_schema())
+    return _Compiled(run, outputs, prefix, params, schema,
+                     {} if col.type in MEMO_TYPES else None)
+
+
+_PLANS: dict[tuple[Any, ...], tuple[dict[str, CodeTable], list[_Compiled]]] = {}
+
+
+def _compiled(columns: tuple[ColumnSpec, ...], tables: dict[str, CodeTable], today: date
+              ) -> list[_Compiled]:
+    """The columns' rules compiled, once per (columns, code tables, today) in this process."""
+    key = (columns, id(tables), today)
+    made = _PLANS.get(key)
+    if made is None or made[0] is not tables:
+        if len(_PLANS) >= _PLANS_KEPT:
+            del _PLANS[next(iter(_PLANS))]
+        made = _PLANS[key] = (tables, [_compile(j, col, tables, today)
+                                       for j, col in enumerate(columns)])
+    return made[1]
+
+
+_FLAGS = pl.QueryOptFlags.none()
+
+
+def _judge(work: list[tuple[_Compiled, dict[str, list[Any]]]]) -> list[pl.DataFrame]:
+    """The typed distinct cells of several columns judged by one query (a rule polars cannot
+    serialise by a query of its own): per column its `v`, `c`, `p`, a row per cell."""
+    out: list[pl.DataFrame] = []
+    together = [(plan, typed) for plan, typed in work if plan.prefix is not None]
+    if together:
+        height = max(len(typed["s"]) for _, typed in together)
+        data: dict[str, pl.Series] = {}
+        for plan, typed in together:
+            pad = height - len(typed["s"])
+            for x, dtype in _SCHEMA.items():
+                values = typed[x] if not pad else [*typed[x], *([None] * pad)]
+                data[plan.prefix + x] = pl.Series(plan.prefix + x, values, dtype=dtype)
+        query = pl.DataFrame(data).lazy()
+        for level in range(max(len(plan.stages) for plan, _ in together)):
+            query = query.with_columns(e for plan, _ in together if level < len(plan.stages)
+                                       for e in plan.stages[level])
+        judged = query.select(e for plan, _ in together for e in plan.outputs) \
+            .collect(optimizations=_FLAGS)
+    for plan, typed in work:
+        if plan.prefix is None:
+            query = pl.DataFrame({x: pl.Series(x, typed[x], dtype=t)
+                                  for x, t in _SCHEMA.items()}).lazy()
+            for stage in plan.stages:
+                query = query.with_columns(stage)
+            out.append(query.select(plan.outputs).collect(optimizations=_FLAGS))
+        else:
+            names = [plan.prefix + x for x in "vcp"]
+            part = judged.select(names).head(len(typed["s"]))
+            out.append(part.rename(dict(zip(names, "vcp"))))
+    return out
+
+
+def _remembered(plan: _Compiled, keys: list[Any], new: list[Any], judged: pl.DataFrame | None
+                ) -> pl.DataFrame:
+    """A memo column's distinct cells judged: those judged now (`new`, `judged`) remembered,
+    the others from the memo."""
+    memo = plan.memo
+    assert memo is not None
+    local: dict[Any, Judgement] = {}
+    if judged is not None:
+        local = dict(zip(new, judged.iter_rows()))
+        room = MEMO_LIMIT - len(memo)
+        if room > 0:
+            memo.update(local if len(local) <= room else dict(list(local.items())[:room]))
+    found = [memo.get(k) or local[k] for k in keys]
+    schema = {x: plan.schema[(plan.prefix or "") + x] for x in "vcp"}
+    return pl.DataFrame(found, schema=schema, orient="row")
 
 
 class CellJudgement:
@@ -534,13 +729,27 @@ class CellJudgement:
         self.columns = columns
         self.rows = [n for n, _ in rows]
         width = len(columns)
+        plans = _compiled(columns, tables, today)
+        cells_by_column = list(zip(*(c[:width] if len(c) >= width else c + (None,) * (width - len(c))
+                                     for _, c in rows))) if rows else [()] * width
+        distinct: list[tuple[list[Any], list[int]]] = []
+        work: list[tuple[_Compiled, dict[str, list[Any]]]] = []
+        asked: list[list[Any]] = []                     # the keys each column's query judges
+        for plan, cells in zip(plans, cells_by_column):
+            keys, index = column_of(list(cells))
+            distinct.append((keys, index))
+            new = keys if plan.memo is None else [k for k in keys if k not in plan.memo]
+            asked.append(new)
+            if new or plan.memo is None:
+                work.append((plan, _typed(new)))
+        answers = iter(_judge(work))
         self.judged: list[tuple[pl.DataFrame, pl.Series, dict[str, Any]]] = []
-        for j, (col, cells) in enumerate(zip(columns, zip(*(
-                c[:width] if len(c) >= width else c + (None,) * (width - len(c))
-                for _, c in rows)) if rows else [()] * width)):
-            distinct, index = column_of(list(cells))
-            judged, params = _judge(distinct, col, tables, today)
-            self.judged.append((judged, index, params))
+        for plan, (keys, index), new in zip(plans, distinct, asked):
+            judged = next(answers) if new or plan.memo is None else None
+            if plan.memo is not None:
+                judged = _remembered(plan, keys, new, judged)
+            assert judged is not None
+            self.judged.append((judged, pl.Series("index", index, dtype=pl.UInt32), plan.params))
 
     def values(self, j: int) -> pl.Series:
         """The parsed values of column j, row by row (null where blank or failing)."""
