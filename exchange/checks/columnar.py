@@ -667,113 +667,147 @@ def _compiled(columns: tuple[ColumnSpec, ...], tables: dict[str, CodeTable], tod
     return made[1]
 
 
-_FLAGS = pl.QueryOptFlags.none()
+_FLAGS = pl.QueryOptFlags.none()     # a chunk's query is planned as written (see _shared)
 
 
-def _judge(work: list[tuple[_Compiled, dict[str, list[Any]]]]) -> list[pl.DataFrame]:
-    """The typed distinct cells of several columns judged by one query (a rule polars cannot
-    serialise by a query of its own): per column its `v`, `c`, `p`, a row per cell."""
-    out: list[pl.DataFrame] = []
-    together = [(plan, typed) for plan, typed in work if plan.prefix is not None]
-    if together:
-        height = max(len(typed["s"]) for _, typed in together)
-        data: dict[str, pl.Series] = {}
-        for plan, typed in together:
-            pad = height - len(typed["s"])
-            for x, dtype in _SCHEMA.items():
-                values = typed[x] if not pad else [*typed[x], *([None] * pad)]
-                data[plan.prefix + x] = pl.Series(plan.prefix + x, values, dtype=dtype)
-        query = pl.DataFrame(data).lazy()
-        for level in range(max(len(plan.stages) for plan, _ in together)):
-            query = query.with_columns(e for plan, _ in together if level < len(plan.stages)
-                                       for e in plan.stages[level])
-        judged = query.select(e for plan, _ in together for e in plan.outputs) \
-            .collect(optimizations=_FLAGS)
-    for plan, typed in work:
-        if plan.prefix is None:
-            query = pl.DataFrame({x: pl.Series(x, typed[x], dtype=t)
-                                  for x, t in _SCHEMA.items()}).lazy()
-            for stage in plan.stages:
-                query = query.with_columns(stage)
-            out.append(query.select(plan.outputs).collect(optimizations=_FLAGS))
+def _typed_frame(prefix: str, typed: dict[str, list[Any]], height: int) -> dict[str, pl.Series]:
+    pad = height - len(typed["s"])
+    return {prefix + x: pl.Series(prefix + x, typed[x] if not pad else [*typed[x], *[None] * pad],
+                                  dtype=dtype) for x, dtype in _SCHEMA.items()}
+
+
+def _alone(plan: _Compiled, typed: dict[str, list[Any]]) -> list[Judgement]:
+    """The cells of a rule polars cannot serialise, judged by a query of its own."""
+    query = pl.DataFrame(_typed_frame("", typed, len(typed["s"]))).lazy()
+    for stage in plan.stages:
+        query = query.with_columns(stage)
+    return list(query.select(plan.outputs).collect(optimizations=_FLAGS, engine="in-memory").iter_rows())
+
+
+class _Column:
+    """One column of a chunk on its way through the query: its distinct cells, those to judge
+    (`new`, first) and those judged before (`known`, from the memo), and per row the index of
+    its cell in that order."""
+
+    def __init__(self, j: int, plan: _Compiled, cells: list[Any]) -> None:
+        keys, index = column_of(cells)
+        self.plan, self.prefix = plan, plan.prefix or f"{j}:"
+        memo = plan.memo
+        if memo is None:
+            self.new, self.known, self.index = keys, [], index
         else:
-            names = [plan.prefix + x for x in "vcp"]
-            part = judged.select(names).head(len(typed["s"]))
-            out.append(part.rename(dict(zip(names, "vcp"))))
-    return out
+            self.new = [k for k in keys if k not in memo]
+            self.known = [memo[k] for k in keys if k in memo]
+            if self.new and self.known:          # new cells first, then the known ones
+                order = [k for k in keys if k not in memo] + [k for k in keys if k in memo]
+                at = dict(zip(order, range(len(order))))
+                remap = [at[k] for k in keys]
+                index = [remap[i] for i in index]
+            self.index = index
+        if self.new and plan.prefix is None:
+            self.known, self.new = _alone(plan, _typed(self.new)) + self.known, []
 
+    def name(self, x: str) -> str:
+        return self.prefix + x
 
-def _remembered(plan: _Compiled, keys: list[Any], new: list[Any], judged: pl.DataFrame | None
-                ) -> pl.DataFrame:
-    """A memo column's distinct cells judged: those judged now (`new`, `judged`) remembered,
-    the others from the memo."""
-    memo = plan.memo
-    assert memo is not None
-    local: dict[Any, Judgement] = {}
-    if judged is not None:
-        local = dict(zip(new, judged.iter_rows()))
+    def data(self, height: int) -> dict[str, pl.Series]:
+        """The query's input columns for this column: typed new cells, known judgements."""
+        out = _typed_frame(self.prefix, _typed(self.new), height) if self.new else {}
+        if self.known:
+            before, after = [None] * len(self.new), [None] * (height - len(self.new) -
+                                                               len(self.known))
+            for x, values in zip("vcp", zip(*self.known)):
+                name = self.name("g" + x)
+                out[name] = pl.Series(name, [*before, *values, *after],
+                                      dtype=self.plan.schema[(self.plan.prefix or "") + x])
+        out[self.name("x")] = pl.Series(self.name("x"), self.index, dtype=pl.UInt32)
+        return out
+
+    def judged(self, x: str, height: int) -> pl.Expr:
+        """The distinct cells' `v`, `c` or `p`: judged now, known, or both (new ones first)."""
+        now, given = pl.col(self.name(x)), pl.col(self.name("g" + x))
+        if not self.known:
+            return now
+        if not self.new:
+            return given
+        return pl.when(pl.int_range(height) < len(self.new)).then(now).otherwise(given)
+
+    def remember(self, out: pl.DataFrame) -> None:
+        memo = self.plan.memo
+        if memo is None or not self.new or len(memo) >= MEMO_LIMIT:
+            return
         room = MEMO_LIMIT - len(memo)
-        if room > 0:
-            memo.update(local if len(local) <= room else dict(list(local.items())[:room]))
-    found = [memo.get(k) or local[k] for k in keys]
-    schema = {x: plan.schema[(plan.prefix or "") + x] for x in "vcp"}
-    return pl.DataFrame(found, schema=schema, orient="row")
+        judged = out.select(self.name(x) for x in "vcp").head(min(len(self.new), room))
+        memo.update(zip(self.new, judged.iter_rows()))
 
 
 class CellJudgement:
     """A chunk's cells judged: parsed values by field (null where absent or failing) and the
-    findings of the failing cells, row by row in column order."""
+    findings of the failing cells, row by row in column order.
+
+    One query per chunk: each column's distinct cells not judged before are judged by its
+    compiled rule (`_compiled`), those judged before come from the memo, and every column's
+    judgements are spread over the rows (`gather`) in the same query."""
 
     def __init__(self, rows: list[tuple[int, tuple[Any, ...]]], columns: tuple[ColumnSpec, ...],
                  tables: dict[str, CodeTable], today: date) -> None:
         self.columns = columns
         self.rows = [n for n, _ in rows]
-        width = len(columns)
-        plans = _compiled(columns, tables, today)
+        width, height = len(columns), len(rows)
         cells_by_column = list(zip(*(c[:width] if len(c) >= width else c + (None,) * (width - len(c))
                                      for _, c in rows))) if rows else [()] * width
-        distinct: list[tuple[list[Any], list[int]]] = []
-        work: list[tuple[_Compiled, dict[str, list[Any]]]] = []
-        asked: list[list[Any]] = []                     # the keys each column's query judges
-        for plan, cells in zip(plans, cells_by_column):
-            keys, index = column_of(list(cells))
-            distinct.append((keys, index))
-            new = keys if plan.memo is None else [k for k in keys if k not in plan.memo]
-            asked.append(new)
-            if new or plan.memo is None:
-                work.append((plan, _typed(new)))
-        answers = iter(_judge(work))
-        self.judged: list[tuple[pl.DataFrame, pl.Series, dict[str, Any]]] = []
-        for plan, (keys, index), new in zip(plans, distinct, asked):
-            judged = next(answers) if new or plan.memo is None else None
-            if plan.memo is not None:
-                judged = _remembered(plan, keys, new, judged)
-            assert judged is not None
-            self.judged.append((judged, pl.Series("index", index, dtype=pl.UInt32), plan.params))
+        parts = [_Column(j, plan, list(cells)) for j, (plan, cells) in
+                 enumerate(zip(_compiled(columns, tables, today), cells_by_column))]
+        self.params = [part.plan.params for part in parts]
+        data = {"row": pl.Series("row", self.rows, dtype=pl.Int64)}
+        for part in parts:
+            data.update(part.data(height))
+        query = pl.DataFrame(data).lazy()
+        judging = [part for part in parts if part.new]
+        for level in range(max((len(p.plan.stages) for p in judging), default=0)):
+            query = query.with_columns(e for p in judging if level < len(p.plan.stages)
+                                       for e in p.plan.stages[level])
+        if judging:
+            query = query.with_columns(e for p in judging for e in p.plan.outputs)
+        outputs: list[pl.Expr] = [pl.col("row")]
+        for part, col in zip(parts, columns):
+            index = pl.col(part.name("x"))
+            code = part.judged("c", height).gather(index)
+            outputs += [part.judged("v", height).gather(index).alias(col.field),
+                        (code.is_not_null() & (code != C.REQUIRED)).alias(f"{col.field}?"),
+                        code.alias(part.name("rc")),
+                        part.judged("p", height).gather(index).alias(part.name("rp"))]
+            if part.new and part.plan.memo is not None:
+                outputs += [pl.col(part.name(x)) for x in "vcp"]
+        out = query.select(outputs).collect(optimizations=_FLAGS, engine="in-memory")
+        for part in parts:
+            part.remember(out)
+        self._out = out
+        self._names = [part.prefix for part in parts]
 
     def values(self, j: int) -> pl.Series:
         """The parsed values of column j, row by row (null where blank or failing)."""
-        judged, index, _ = self.judged[j]
-        return judged["v"].gather(index)
+        return self._out[self.columns[j].field]
 
     def failing(self, j: int) -> pl.Series:
         """Whether each row's cell of column j has a finding (`required` included)."""
-        judged, index, _ = self.judged[j]
-        return judged["c"].is_not_null().gather(index)
+        return self._out[self._names[j] + "rc"].is_not_null()
 
     def findings(self) -> list[list[Finding]]:
         out: list[list[Finding]] = [[] for _ in self.rows]
-        for col, (judged, index, params) in zip(self.columns, self.judged):
-            codes = judged["c"]
+        for col, prefix, params in zip(self.columns, self._names, self.params):
+            codes = self._out[prefix + "rc"]
             if codes.null_count() == len(codes):
                 continue
-            made = {d: (code, self._params(params, code, shown)) for d, (code, shown) in
-                    enumerate(zip(codes, judged["p"])) if code is not None}
-            hits = index.is_in(list(made)).arg_true().to_list()
-            for position, d in zip(hits, index.gather(hits).to_list()):
-                code, found = made[d]
-                out[position].append(Finding(self.rows[position], code, col.header, col.field,
-                                             dict(found)))
+            made: dict[tuple[str, Any], dict[str, Any]] = {}
+            for i, (code, shown) in enumerate(zip(codes.to_list(),
+                                                  self._out[prefix + "rp"].to_list())):
+                if code is None:
+                    continue
+                found = made.get((code, shown))
+                if found is None:
+                    found = made[code, shown] = self._params(params, code, shown)
+                out[i].append(Finding(self.rows[i], code, col.header, col.field, dict(found)))
         return out
 
     @staticmethod
@@ -789,21 +823,15 @@ class CellJudgement:
     def frame(self) -> pl.DataFrame:
         """The parsed values, a column per field (null where blank or failing), `row`, and per
         field `{field}?`: whether the cell failed (given but unreadable; `required` is not)."""
-        out: dict[str, pl.Series] = {"row": pl.Series("row", self.rows, dtype=pl.Int64)}
-        for j, col in enumerate(self.columns):
-            judged, index, _ = self.judged[j]
-            out[col.field] = self.values(j).alias(col.field)
-            failed = judged["c"].is_not_null() & (judged["c"] != C.REQUIRED)
-            out[f"{col.field}?"] = failed.gather(index).alias(f"{col.field}?")
-        return pl.DataFrame(out)
+        return self._out.select("row", *(n for c in self.columns for n in (c.field, f"{c.field}?")))
 
     def as_rows(self) -> list[tuple[dict[str, Any], list[Finding]]]:
         """What exchange.checks.cells.parse_rows returns for the same chunk."""
         keep = []
-        for j, col in enumerate(self.columns):
-            judged, index, _ = self.judged[j]
-            present = (judged["c"].is_null() | (judged["c"] == C.REQUIRED)).gather(index).to_list()
-            keep.append((col.field, self.values(j).to_list(), present))
+        for col, prefix in zip(self.columns, self._names):
+            codes = self._out[prefix + "rc"].to_list()
+            present = [code is None or code == C.REQUIRED for code in codes]
+            keep.append((col.field, self._out[col.field].to_list(), present))
         out = []
         for i, findings in enumerate(self.findings()):
             values = {}
