@@ -16,7 +16,7 @@ includes interpreter start-up and its peak RSS is its own (a large sheet's readi
 
     python bench/bench_process.py --store [--pg | --pg-url URL] [--no-sqlite] --repeat 3
 
-`--store`: only `exchange process`, with the time spent in `pipeline.FileRun.store` summed in
+`--store`: only `exchange process`, with the time spent in `store.imports.Importer.store` summed in
 the child (declarations, audit rows and row errors inserted, their serials read; not the final
 commit), on SQLite and/or PostgreSQL (a private cluster, or the server of --pg-url). The child
 imports the `exchange` of the folder the script is started from (`python -c` puts it first on
@@ -67,11 +67,11 @@ for name in reader.sheet_names:
     n += reader.load_sheet(name, header_row=None).to_arrow().num_rows
 print(n)
 """
-# `exchange process` with the time of FileRun.store summed (seconds, rows) into BENCH_STORE_FILE.
+# `exchange process` with the time of Importer.store summed (seconds, rows) into BENCH_STORE_FILE.
 PROCESS_STORE_TIMED = """
 import atexit, os, time
-import exchange.pipeline as _p
-_store, _spent = _p.FileRun.store, [0.0, 0]
+import exchange.store.imports as _p
+_store, _spent = _p.Importer.store, [0.0, 0]
 def _timed(self, judged, ctx):
     start = time.perf_counter()
     try:
@@ -79,7 +79,7 @@ def _timed(self, judged, ctx):
     finally:
         _spent[0] += time.perf_counter() - start
         _spent[1] += len(judged)
-_p.FileRun.store = _timed
+_p.Importer.store = _timed
 def _write():
     with open(os.environ["BENCH_STORE_FILE"], "w") as fh:
         fh.write(f"{_spent[0]} {_spent[1]}")

@@ -5,13 +5,14 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from exchange.config import Instance
-    from exchange.pipeline import process_file, validate_file
+    from exchange.intake.scan import process_file
+    from exchange.pipeline import validate_file
 
 __all__ = ["Instance", "process_file", "validate_file"]
 
 # Public name -> the module defining it. Imported on first use (PEP 562): `import exchange.x`
 # runs this file first, and the pipeline alone costs about 0.5 s of imports.
-_HOMES = {"Instance": "exchange.config", "process_file": "exchange.pipeline",
+_HOMES = {"Instance": "exchange.config", "process_file": "exchange.intake.scan",
           "validate_file": "exchange.pipeline"}
 
 

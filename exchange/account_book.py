@@ -67,7 +67,7 @@ class AccountHooks:
                 if first != number:
                     facts.repeats[number] = first
         # Editing and restoring a password again is new work, not a repeat of the last time.
-        from exchange.pipeline import fingerprint
+        from exchange.store.imports import fingerprint
 
         for _, values in rows:
             if (values.get("operation") or "add") in ("edit", "reset"):

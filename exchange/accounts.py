@@ -193,7 +193,7 @@ def add_sub_account(instance: Instance, s: Session, unit_code: str, login: str, 
 
 
 def make_sub_account_folders(instance: Instance, unit_code: str, login: str) -> None:
-    from exchange.intake.subaccounts import sub_account_inbox, sub_account_outbox
+    from exchange.work import sub_account_inbox, sub_account_outbox
 
     sub_account_inbox(instance, unit_code, login).mkdir(parents=True, exist_ok=True)
     for part in SUB_OUTBOX_PARTS:

@@ -106,7 +106,7 @@ class ContextJsonFormatter(JsonFormatter):
 
 def formatter_for(instance: Instance) -> logging.Formatter:
     if instance.settings.logging.format == "json":
-        from exchange.intake.claim import node_name
+        from exchange.node import node_name
 
         return ContextJsonFormatter(node_name())
     return ContextFormatter(LOG_FORMAT)

@@ -559,7 +559,7 @@ TEMPLATE_GENERAL = {          # numbered in order on the 说明 sheet, only thos
                                  "在“审阅”菜单中点击“撤销工作表保护”（无需密码），删除整行后保存即可。",
     "prefilled_resident": "本表已预填本单位参保居民（学校为在校参保学生）。不办理的人员请整行删除后保存即可。",
 }
-# A receipt whose file's name could not be used as it was (intake/names.py).
+# A receipt whose file's name could not be used as it was (exchange/names.py).
 RENAMED_NOTE = ("（原文件名含有看不见的字符、易混淆的斜杠或过长，回执、错误工作簿和归档使用上面的文件名；"
                 "原文件名见 JSON 回执的 file 项。）")
 # A withdraw file's receipt: its accepted rows withdrew declarations, nothing awaits submission.

@@ -64,7 +64,7 @@ def is_photo_upload(sniffed: Sniffed, name: str) -> bool:
 # Judging and storing -----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class PhotoRun:
-    """What the pipeline tells the photo step about this file (see pipeline.Options)."""
+    """What the pipeline tells the photo step about this file (see judge.Options)."""
     importing: bool
     file_id: int | None
     actor: str

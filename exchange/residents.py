@@ -121,7 +121,7 @@ class ResidentHooks:
                       moved_on: Callable[[dict[str, Any]], bool]) -> None:
         """A resent row (one whose fingerprint was imported) is new work, not a repeat, when what
         it names has moved on since (`moved_on`)."""
-        from exchange.pipeline import fingerprint
+        from exchange.store.imports import fingerprint
 
         for _, values in rows:
             if not values.get(key):

@@ -3,10 +3,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from exchange.checks.finding import Finding
 from exchange.messages import file_message
+
+if TYPE_CHECKING:
+    from exchange.work import Sender
 
 
 @dataclass(slots=True)      # not frozen: made once per row, and a frozen one costs 3x as much
@@ -99,6 +102,7 @@ class FileResult:
     # (exchange.view.confirm.next_step), or alone (a 待提交清单 sent back: its batch).
     next_step: str = ""
     submitted_batch: int | None = None   # the batch a 待提交清单 sent back submitted (its id)
+    sender: Sender | None = None         # who sent it (exchange.work); None for `validate`
 
     @property
     def status(self) -> str:

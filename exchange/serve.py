@@ -17,7 +17,7 @@ from types import FrameType
 from typing import Any
 
 from exchange.config import Instance
-from exchange.intake.claim import node_name
+from exchange.node import node_name
 from exchange.intake.watch import InboxWatcher, IntakeWorker
 from exchange.logs import ContextFormatter, setup_logging
 from exchange.monitor.health import Health, database_checks, service_checks

@@ -90,7 +90,7 @@ def columnar_oracle(monkeypatch: pytest.MonkeyPatch) -> None:
     """Issue 19: every chunk that a test's workbooks bring to the pipeline or to a master-data
     load (in this process) is judged by the columnar engine as well; a difference in values,
     codes, rows, columns or message parameters fails the test. Until the old engine goes."""
-    from exchange import master, pipeline
+    from exchange import judge, master
     from exchange.checks import cells
     from exchange.checks.columnar import judge_cells
 
@@ -100,7 +100,7 @@ def columnar_oracle(monkeypatch: pytest.MonkeyPatch) -> None:
         assert _judged(new) == _judged(old), "columnar engine differs"
         return old
 
-    monkeypatch.setattr(pipeline, "parse_rows", both)
+    monkeypatch.setattr(judge, "parse_rows", both)
     monkeypatch.setattr(master, "parse_rows", both)
 
 

@@ -405,6 +405,8 @@ def _email(c: Cell) -> Judged:
 _NUMBER = r"^([+-]?)([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]+))?$"
 _PRECISION = 28                    # decimal's default context: products and quantize round here
 _ETINY = -999999 - _PRECISION + 1  # and its smallest exponent
+# What Decimal(text) holds at all (mpdecimal's MAX_EMAX and MIN_ETINY): past them it refuses.
+_MAX_EMAX, _MIN_ETINY = 999999999999999999, -1999999999999999997
 
 
 def _decimal_steps(text: pl.Expr) -> list[dict[str, pl.Expr]]:
@@ -418,11 +420,12 @@ def _decimal_steps(text: pl.Expr) -> list[dict[str, pl.Expr]]:
     power = t.str.extract(_NUMBER, 4)
     exponent = pl.when(power.is_null()).then(pl.lit(0, pl.Int64)) \
         .otherwise(power.cast(pl.Int64, strict=False))
+    digits = pl.concat_str(whole, frac).str.strip_chars_start("0")
+    power = exponent - frac.str.len_chars().cast(pl.Int64)
+    width = pl.max_horizontal(digits.str.len_chars().cast(pl.Int64), pl.lit(1, pl.Int64))
     second = {"_ok": t.str.contains(_NUMBER) & (whole.str.len_chars() + frac.str.len_chars() > 0)
-              & exponent.is_not_null(),
-              "_neg": t.str.extract(_NUMBER, 1) == "-",
-              "_dd": pl.concat_str(whole, frac).str.strip_chars_start("0"),
-              "_dx": exponent - frac.str.len_chars().cast(pl.Int64)}
+              & (power >= _MIN_ETINY) & (power <= _MAX_EMAX - (width - 1)),
+              "_neg": t.str.extract(_NUMBER, 1) == "-", "_dd": digits, "_dx": power}
     return [first, second]
 
 

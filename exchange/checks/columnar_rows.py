@@ -3,7 +3,8 @@ returns masks (the failing rows), each with its code, the column it marks and it
 parameters as expressions; records are joined, bounds by month as-of joined.
 
 Rules here so far: id_agreement, wage_bounds, change_nonempty, record_matches, person_on_file,
-not_insured, insured_here, arrears, month_after_paid, withdraw_target, the in-file repeat of a
+not_insured, insured_here, arrears, month_after_paid, withdraw_target, account_rules (the
+用户维护表, over exchange.account_book's facts as frames), the in-file repeat of a
 person (`duplicate.in_file`) and the two the pipeline applies to every declaration
 (FileRun.judge): person_pending (`person.pending`) and duplicate_imported
 (`duplicate.imported`, which replaces a row's other findings). What a rule reads beyond the row
@@ -74,6 +75,47 @@ def imported_frame(imported: dict[str, int]) -> pl.DataFrame:
 
 
 @dataclass(frozen=True)
+class AccountFrames:
+    """What exchange.account_book loads for a chunk of the 用户维护表 (AccountFacts), as frames:
+    the logins named (`accounts`: login, unit_code, role, scope, status), those that are unit
+    codes (`unit_logins`: login), the school's classes (`classes`: class), its departments'
+    listed classes (`departments`: department, class, in order), the sender when a
+    sub-account (`actor`: one row or none) and the rows naming a login again (`repeats`: row,
+    first_row)."""
+    accounts: pl.DataFrame
+    unit_logins: pl.DataFrame
+    classes: pl.DataFrame
+    departments: pl.DataFrame
+    actor: pl.DataFrame
+    repeats: pl.DataFrame
+
+
+_ACCOUNT_SCHEMA = {"login": pl.Utf8, "unit_code": pl.Utf8, "role": pl.Utf8, "scope": pl.Utf8,
+                   "status": pl.Utf8}
+
+
+def account_frames(facts: Any = None) -> AccountFrames:
+    """AccountFrames of an exchange.checks.accounts.AccountFacts (None: an empty one)."""
+    def views(accounts: Iterable[Any]) -> pl.DataFrame:
+        return pl.DataFrame([(a.login, a.unit_code, a.role, a.scope, a.status) for a in accounts],
+                            schema=_ACCOUNT_SCHEMA, orient="row")
+
+    if facts is None:
+        from exchange.checks.accounts import AccountFacts
+
+        facts = AccountFacts()
+    return AccountFrames(
+        views(facts.accounts.values()),
+        pl.DataFrame({"login": sorted(facts.unit_codes)}, schema={"login": pl.Utf8}),
+        pl.DataFrame({"class": sorted(facts.classes)}, schema={"class": pl.Utf8}),
+        pl.DataFrame([(d, c) for d, codes in facts.departments.items() for c in codes],
+                     schema={"department": pl.Utf8, "class": pl.Utf8}, orient="row"),
+        views([facts.actor] if facts.actor is not None else []),
+        pl.DataFrame(list(facts.repeats.items()), schema={"row": pl.Int64, "first_row": pl.Int64},
+                     orient="row"))
+
+
+@dataclass(frozen=True)
 class Found:
     """Rows where `mask` holds get a finding `code` on `field`, with these parameters."""
     mask: pl.Expr
@@ -98,6 +140,7 @@ class Facts:
     by_person: pl.DataFrame | None = None     # the unit's declarations of a withdrawal's persons
     pending: pl.DataFrame | None = None       # the persons' open declarations, one each
     imported: pl.DataFrame | None = None      # imported_frame: this unit's imported fingerprints
+    accounts: AccountFrames | None = None     # the 用户维护表's facts (account_frames)
 
     @property
     def current_month(self) -> str:
@@ -422,11 +465,144 @@ def _with_imported(facts: Facts, frame: pl.DataFrame) -> pl.DataFrame:
                       maintain_order="left")
 
 
+# The 用户维护表 (exchange.checks.accounts) ---------------------------------------------------
+_CLASS_PART = r"^[^,\s/\\]{1,32}$"           # exchange.accounts.parse_classes
+
+
+def _listed(scope: pl.Expr) -> pl.Expr:
+    """An account's classes: its scope's parts, as AccountView.classes."""
+    return scope.fill_null("").str.split(",").list.eval(pl.element().filter(pl.element() != ""))
+
+
+@row_rule
+def account_rules(facts: Facts) -> list[Found]:
+    """新增 a login never used; 修改/密码还原/注销 an active sub-account of this school; a class
+    user holds one known class; the sender keeps only users at its level or below (the row's
+    target, `_a_*`, is joined in by `_with_accounts`)."""
+    from exchange.accounts import LOGIN_PATTERN, ROLE_RANK, SUB_ROLES
+
+    frames = facts.accounts or account_frames()
+    actor = frames.actor.row(0, named=True) if len(frames.actor) else None
+    login, op, role, classes = (facts.given("login"), pl.col("_a_op"), pl.col("_a_role"),
+                                pl.col("_a_classes"))
+    existing = pl.col("_a_login").is_not_null()
+    named = login.is_not_null() & (login != "")
+    repeat = named & pl.col("_a_first").is_not_null()
+    bad_login = named & ~repeat & ~login.str.contains(LOGIN_PATTERN.pattern)
+    bad_classes = named & ~repeat & ~bad_login & ~pl.col("_a_classes_ok")
+    go = named & ~repeat & ~bad_login & pl.col("_a_classes_ok")
+    add = go & (op == "add")
+    taken = add & (existing | pl.col("_a_unit_login"))
+    no_role = add & ~taken & (role.is_null() | (role == ""))
+    no_classes = add & ~taken & (classes.list.len() == 0)
+    other = go & (op != "add")
+    gone = other & (~existing | pl.col("_a_unit").ne_missing(facts.unit.code)
+                    | ~pl.col("_a_existing_role").is_in(list(SUB_ROLES)).fill_null(False))
+    deleted = other & ~gone & (pl.col("_a_status") == "deleted")
+    rest = go & ~taken & ~no_role & ~no_classes & ~gone & ~deleted
+    operation = _labels(facts, "account_op", op)
+    school = frames.classes["class"].to_list()
+    unknown = classes.list.eval(pl.element().filter(~pl.element().is_in(school)))
+    out = [
+        Found(repeat, C.DUPLICATE_IN_FILE, None, {"first_row": pl.col("_a_first")}),
+        Found(bad_login, C.FORMAT_INVALID, "login", {"value": login, "expected": pl.lit("login")}),
+        Found(bad_classes, C.FORMAT_INVALID, "classes", {"value": facts.given("classes"),
+                                                        "expected": pl.lit("class_code")}),
+        Found(taken, C.ACCOUNT_TAKEN, "login", {
+            "value": login, "why": pl.when(~existing).then(pl.lit("login_is_unit"))
+            .when(pl.col("_a_status") == "deleted").then(pl.lit("login_deleted"))
+            .otherwise(pl.lit("login_in_use"))}),
+        Found(no_role, C.REQUIRED, "role"),
+        Found(no_classes, C.REQUIRED, "classes"),
+        Found(gone, C.ACCOUNT_UNKNOWN, "login", {"value": login, "why": pl.lit("active"),
+                                                "operation": operation}),
+        Found(deleted, C.ACCOUNT_UNKNOWN, "login", {"value": login, "why": pl.lit("deleted_before"),
+                                                   "operation": operation}),
+        Found(rest & (role == "class") & (classes.list.len() > 1), C.ACCOUNT_ONE_CLASS,
+              "classes", {"count": classes.list.len().cast(pl.Int64),
+                          "value": classes.list.join(",")}),
+        Found(rest & (unknown.list.len() > 0) & op.is_in(["add", "edit"]), C.CLASS_UNKNOWN,
+              "classes", {"value": unknown.list.join("、")}),
+    ]
+    if actor is None:
+        return out
+    scope = [] if actor["status"] == "deleted" else [c for c in (actor["scope"] or "").split(",") if c]
+    allowed = pl.lit("、".join(c for c in (actor["scope"] or "").split(",") if c) or "none")
+    rank = ROLE_RANK.get(actor["role"], 0)
+
+    def beyond(role: pl.Expr, classes: pl.Expr) -> pl.Expr:
+        """exchange.accounts.manages, refused: why (beyond_role, beyond_classes), else null
+        (the school's own login manages every account)."""
+        if actor["role"] not in SUB_ROLES:
+            return pl.lit(None, pl.Utf8)
+        low = role.replace_strict(list(ROLE_RANK), list(ROLE_RANK.values()), default=0,
+                                  return_dtype=pl.Int64).fill_null(0) < rank
+        outside = classes.list.eval(~pl.element().is_in(scope)).list.any()
+        return pl.when(low).then(pl.lit("beyond_role")).when(outside) \
+            .then(pl.lit("beyond_classes"))
+
+    own = rest & (op == "delete") & (login == actor["login"])
+    refusal = pl.coalesce(pl.when(existing).then(beyond(pl.col("_a_existing_role"),
+                                                        _listed(pl.col("_a_scope")))),
+                          beyond(role.fill_null("class").replace("", "class"), classes))
+    return out + [
+        Found(own, C.ACCOUNT_BEYOND, "login", {"allowed": allowed, "what": pl.lit("beyond_self")}),
+        Found(rest & ~own & (refusal == "beyond_role"), C.ACCOUNT_BEYOND, "role",
+              {"allowed": allowed, "what": refusal}),
+        Found(rest & ~own & (refusal == "beyond_classes"), C.ACCOUNT_BEYOND, "classes",
+              {"allowed": allowed, "what": refusal}),
+    ]
+
+
+@joins_for("account_rules")
+def _with_accounts(facts: Facts, frame: pl.DataFrame) -> pl.DataFrame:
+    """The row's account (`_a_login`, `_a_unit`, `_a_existing_role`, `_a_scope`, `_a_status`),
+    whether its login is a unit's (`_a_unit_login`), its earlier row (`_a_first`) and its target
+    as exchange.checks.accounts.target_of makes it: `_a_op`, `_a_role`, `_a_classes` (the
+    classes given, else the account's, else a department's listed ones) and `_a_classes_ok`."""
+    frames = facts.accounts or account_frames()
+    login, label = facts.given("login"), facts.given("label")
+    parts = facts.given("classes").fill_null("").str.split(",").list.eval(
+        pl.element().str.strip_chars().filter(pl.element().str.strip_chars() != ""))
+    accounts = frames.accounts.select(
+        pl.col("login").alias("_a_login"), pl.col("unit_code").alias("_a_unit"),
+        pl.col("role").alias("_a_existing_role"), pl.col("scope").alias("_a_scope"),
+        pl.col("status").alias("_a_status"))
+    departments = frames.departments.group_by("department", maintain_order=True) \
+        .agg(pl.col("class").alias("_a_listed"))
+    keyed = (frame.with_row_index("_at")
+             .with_columns(login.alias("_a_key"), label.alias("_a_label"), parts.alias("_a_parts"))
+             .join(accounts, left_on="_a_key", right_on="_a_login", how="left",
+                   maintain_order="left", coalesce=False)
+             .join(frames.repeats.rename({"first_row": "_a_first"}), on="row", how="left",
+                   maintain_order="left")
+             .join(departments, left_on="_a_label", right_on="department", how="left",
+                   maintain_order="left")
+             .with_columns(pl.col("_a_key").is_in(frames.unit_logins["login"].to_list())
+                           .fill_null(False).alias("_a_unit_login")))
+    given = pl.col("_a_parts").list.unique(maintain_order=True)
+    role = pl.when(facts.given("role").is_not_null() & (facts.given("role") != "")) \
+        .then(facts.given("role")).otherwise(pl.col("_a_existing_role"))
+    owned = pl.when(given.list.len() > 0).then(given) \
+        .when(pl.col("_a_login").is_not_null()).then(_listed(pl.col("_a_scope"))).otherwise(given)
+    listed = pl.col("_a_listed").fill_null(pl.lit([], pl.List(pl.Utf8)))
+    keyed = keyed.with_columns(
+        pl.col("_a_parts").list.eval(pl.element().str.contains(_CLASS_PART)).list.all()
+        .alias("_a_classes_ok"),
+        pl.when(facts.given("operation").is_not_null() & (facts.given("operation") != ""))
+        .then(facts.given("operation")).otherwise(pl.lit("add")).alias("_a_op"),
+        role.alias("_a_role"), owned.alias("_a_owned"))
+    target = pl.when((pl.col("_a_owned").list.len() == 0) & (pl.col("_a_role") == "department")
+                     & pl.col("_a_label").is_not_null() & (pl.col("_a_label") != "")) \
+        .then(listed).otherwise(pl.col("_a_owned"))
+    return keyed.with_columns(target.alias("_a_classes")).sort("_at").drop("_at")
+
+
 def fingerprints(rows: list[dict[str, Any]], clean: Iterable[bool], kind: str, unit: str
                  ) -> pl.Series:
     """The `fingerprint` column: pipeline.fingerprint of the rows without findings (their
     values as CellJudgement.as_rows gives them), once per row; null for the others."""
-    from exchange.pipeline import fingerprint
+    from exchange.store.imports import fingerprint
 
     return pl.Series("fingerprint", [fingerprint(kind, unit, values) if ok else None
                                      for values, ok in zip(rows, clean)], dtype=pl.Utf8)
@@ -487,6 +663,6 @@ def judge_rows(facts: Facts, names: list[str]) -> dict[int, list[Finding]]:
     return out
 
 
-__all__ = ["Facts", "Found", "FileRepeats", "JOINS", "ROW_RULES", "declarations_frame",
+__all__ = ["AccountFrames", "Facts", "Found", "account_frames", "FileRepeats", "JOINS", "ROW_RULES", "declarations_frame",
            "fingerprints", "imported_frame", "judge_rows", "joins_for", "paid_frame",
            "row_rule"]

@@ -16,6 +16,7 @@ from exchange.messages import STATUS_LABELS
 from exchange.text import log_safe
 
 if TYPE_CHECKING:
+    from exchange.config import Instance
     from exchange.results import FileResult
 
 
@@ -58,9 +59,11 @@ def validate(ctx: Context, file: Path, unit: str, as_json: bool) -> None:
                 click.echo(f"  row {row['row']}: {e['code']} {e['message']}")
 
 
-def _line(instance_outbox: Path, r: FileResult) -> str:
+def _line(instance: Instance, r: FileResult) -> str:
     c = r.counts
-    where = instance_outbox / r.unit / "receipts" / (r.receipt_name or "")
+    # A sub-account's file is answered in its own outbox (the sender, decided at the claim).
+    outbox = r.sender.outbox if r.sender else instance.unit_outbox(r.unit)
+    where = outbox / "receipts" / (r.receipt_name or "")
     # A name with a line break, controls or undecodable bytes stays one printable line.
     return log_safe(f"{r.unit}/{r.name}: {r.status} kind={r.kind or '-'} accepted={c.accepted} "
                     f"failed={c.failed} duplicate={c.duplicate} receipt={where}")
@@ -94,9 +97,9 @@ def process(ctx: Context, unit: str | None, files: tuple[Path, ...]) -> None:
     try:
         recovered = recover(instance, db, force=True)
         for r in recovered:
-            click.echo(_line(instance.outbox, r))
+            click.echo(_line(instance, r))
         done = process_waiting(instance, db, unit=unit,
-                               on_result=lambda r: click.echo(_line(instance.outbox, r)))
+                               on_result=lambda r: click.echo(_line(instance, r)))
     except DatabaseBusy as exc:
         raise click.ClickException(
             f"database busy or unreachable, or disk full ({exc}); nothing was refused: the file "

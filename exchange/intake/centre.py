@@ -13,7 +13,7 @@ from typing import Callable
 
 from exchange.config import CENTRE, Instance
 from exchange.errors import DatabaseBusy
-from exchange.intake.names import safe_name
+from exchange.names import safe_name
 from exchange.master import load_master
 from exchange.messages import OUTPUT_NAMES, file_message
 from exchange.outputs.atomic import write_text

@@ -7,6 +7,10 @@ Several nodes (PostgreSQL, one shared folder tree) use `claimed()` and `taken_ov
 hold a `Lease` while the file is worked on: the row's lease is renewed in the background, and
 advisory locks on a dedicated connection mark the unit (its files are judged one at a time,
 in order, by one node) and the file (no other node may take it while this one lives).
+
+Who sent the file is decided here, once, and travels with the Claim as data
+(exchange.work.Sender): the sub-account login its var/processing name carries, that login's
+classes, and the outbox its answers go to.
 """
 from __future__ import annotations
 
@@ -14,11 +18,9 @@ import hashlib
 import logging
 import os
 import re
-import socket
 import threading
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Callable, Iterator
@@ -28,41 +30,19 @@ from sqlalchemy.exc import DBAPIError
 
 from exchange.config import Instance
 from exchange.errors import DatabaseBusy
-from exchange.intake.names import safe_name, storable_name
+from exchange.names import safe_name, storable_name
+from exchange.node import node_host, node_name, owner_alive
 from exchange.store import queries as Q
 from exchange.store.db import FILE_LOCK, UNIT_LOCK, Database, transient, trouble
 from exchange.store.models import FileRecord
+from exchange.work import SUB_PREFIX, Claim, sender_of
 
 SEPARATOR = "__"
-SUB_PREFIX = "@"        # inbox/<school>/@<login>/: a sub-account's folder (intake.subaccounts)
 # A name in var/processing: <12 hex>-<claimer's pid>[@<login>]__<unit>__<original name>
 # (names made before the pid was added lack "-<pid>").
 _WORK_HEAD = re.compile(r"^[0-9a-f]{12}(?:-(?P<pid>\d+))?(?:@(?P<login>.+))?$")
 
 log = logging.getLogger("exchange.intake")
-
-
-NODE_ENV = "EXCHANGE_NODE"
-
-
-def node_host() -> str:
-    """This machine's name in claims: $EXCHANGE_NODE when set (nodes in containers often get
-    random host names), else the host name."""
-    return os.environ.get(NODE_ENV) or socket.gethostname()
-
-
-def node_name() -> str:
-    """Who holds a claim or ran a job: "<host>-<pid>"."""
-    return f"{node_host()}-{os.getpid()}"
-
-
-@dataclass(frozen=True)
-class Claim:
-    file_id: int
-    unit: str
-    name: str
-    work_path: Path
-    received_at: datetime
 
 
 def sha256_of(path: Path) -> str:
@@ -108,7 +88,7 @@ def register(instance: Instance, db: Database, work: Path, unit: str, name: str)
                          lease_until=now + timedelta(seconds=instance.settings.intake.lease_seconds))
         s.add(rec)
         s.flush()
-        return Claim(rec.id, unit, name, work, now)
+        return Claim(rec.id, unit, name, work, now, sender_of(instance, s, unit, login_of_work(work)))
 
 
 def parse_work_name(work: Path) -> tuple[str, str] | None:
@@ -239,24 +219,6 @@ def claimed(instance: Instance, db: Database, path: Path, unit: str,
         yield job
 
 
-def owner_alive(node: str | None) -> bool | None:
-    """Whether the process that holds a claim still runs.
-
-    None when that cannot be told from here: another host, or this very process (whose
-    threads renew the leases of the files they are working on).
-    """
-    host, _, pid = (node or "").rpartition("-")
-    if host != node_host() or not pid.isdigit() or int(pid) == os.getpid():
-        return None
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def takeable(seen: Q.Unplaced, now: datetime, force: bool = False) -> bool:
     """May this node try to take `seen` over? (`taken_over` decides.)
 
@@ -313,11 +275,12 @@ def taken_over(instance: Instance, db: Database, seen: Q.Unplaced) -> Iterator[C
             # claim this process let go of (the database was busy, the disk full) does not.
             won = Q.take_over(s, seen, lease.node, lease_end(instance),
                               count=seen.node != lease.node)
-        if not won:
+            sender = sender_of(instance, s, seen.unit, login_of_work(work)) if won else None
+        if sender is None:
             yield None
             return
         lease.hold(seen.file_id)
-        yield Claim(seen.file_id, seen.unit, seen.name, work, seen.received_at)
+        yield Claim(seen.file_id, seen.unit, seen.name, work, seen.received_at, sender)
 
 
 @contextmanager

@@ -9,12 +9,14 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from exchange.config import CENTRE, Instance
-from exchange.intake.claim import (SUB_PREFIX, Claim, adoptable, adopted, claimed, node_name,
-                                   parse_work_name, takeable, taken_over)
-from exchange.intake.ignore import ignored
+from exchange.intake.claim import (Claim, adoptable, adopted, claimed, parse_work_name, takeable,
+                                   taken_over)
+from exchange.names import ignored
+from exchange.node import node_name
 from exchange.results import FileResult
 from exchange.store import queries as Q
 from exchange.store.db import Database
+from exchange.work import SUB_PREFIX
 
 log = logging.getLogger("exchange.intake")
 
@@ -101,11 +103,11 @@ def settled_files(folder: Path, settle_seconds: float, now: float) -> Iterator[t
 # whole lease has passed (see intake.claim.adoptable for the files adopted at once).
 ADOPT_AFTER_SECONDS = 30.0
 # A claim taken this many times (claimed, then taken over from holders that died while working
-# on it) is first judged alone in a child process (pipeline.dies_alone): when the child dies
-# too, the file is quarantined with a receipt (C.FILE_UNREADABLE, reason "crashed"), so a file
-# that kills its node cannot stop the exchange; when the child judges it, the holders died of
-# something else (an operator's kill -9, a power cut) and the file is judged as usual. At
-# LAST_TAKE it is quarantined without asking: it kills the node where the child survives it.
+# on it) is first judged alone in a child process (dies_alone): when the child dies too, the
+# file is quarantined with a receipt (C.FILE_UNREADABLE, reason "crashed"), so a file that kills
+# its node cannot stop the exchange; when the child judges it, the holders died of something
+# else (an operator's kill -9, a power cut) and the file is judged as usual. At LAST_TAKE it is
+# quarantined without asking: it kills the node where the child survives it.
 MAX_TAKES = 3
 LAST_TAKE = 10
 
@@ -127,7 +129,8 @@ def recover(instance: Instance, db: Database, *, force: bool = False) -> list[Fi
     for seen in unplaced:
         if not takeable(seen, datetime.now(), force):
             continue
-        from exchange.pipeline import place, process_claim, refuse_crashed, stage_dir
+        from exchange.outputs.answers import place, stage_dir
+        from exchange.pipeline import process_claim, refuse_crashed
 
         with taken_over(instance, db, seen) as job:
             if job is None:
@@ -155,8 +158,6 @@ def recover(instance: Instance, db: Database, *, force: bool = False) -> list[Fi
 
 def _poison(instance: Instance, job: Claim, takes: int, holder: str | None) -> str | None:
     """Why a file taken `takes` times (MAX_TAKES or more) is to be quarantined, or None."""
-    from exchange.pipeline import dies_alone
-
     if takes >= LAST_TAKE:
         return "the last take"
     log.warning("unit=%s file=%s id=%s: its holders stopped while judging it %d times (last %s); "
@@ -168,6 +169,29 @@ def _poison(instance: Instance, job: Claim, takes: int, holder: str | None) -> s
                     job.unit, job.name, job.file_id)
         return None
     return f"and a child judging it alone was {death}"
+
+
+def dies_alone(instance: Instance, work: Claim) -> str | None:
+    """Judge a claimed file without importing (`exchange validate`) in a child process: how the
+    child ended abnormally (a signal, or outlasting the lease), or None when it judged the
+    file. Asked of a file whose holders died while judging it (MAX_TAKES): was it
+    the file, or something else that stopped them?"""
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-c", "from exchange.cli import main; main()", "--home",
+               str(instance.home), "validate", str(work.work_path), "--unit", work.unit, "--json"]
+    try:
+        done = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL,
+                              timeout=instance.settings.intake.lease_seconds)
+    except subprocess.TimeoutExpired:
+        return f"still judging it after {instance.settings.intake.lease_seconds} s"
+    if done.returncode < 0:
+        import signal
+
+        return f"ended by {signal.Signals(-done.returncode).name}"
+    return None
 
 
 def _adopt_unregistered(instance: Instance, db: Database, force: bool) -> list[FileResult]:
@@ -194,6 +218,17 @@ def _adopt_unregistered(instance: Instance, db: Database, force: bool) -> list[F
             if job is not None:
                 results.append(process_claim(instance, db, job))
     return results
+
+
+def process_file(instance: Instance, db: Database, path: Path, unit: str) -> FileResult | None:
+    """Claim one file from a unit's inbox and process it as the unit's; None when another worker
+    claimed it, or another node is judging a file of the same unit (see intake.claim.claimed)."""
+    from exchange.pipeline import process_claim
+
+    with claimed(instance, db, path, unit) as work:
+        if work is None:
+            return None
+        return process_claim(instance, db, work)
 
 
 def process_inbox(instance: Instance, db: Database, *, settle_seconds: float = 0.0,

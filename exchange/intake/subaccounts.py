@@ -9,7 +9,8 @@ with its classes' students only) are written there too. The school's own login s
 school outbox, the sub-accounts' folders included. When a sub-account's file is claimed, the
 login is written into its name in var/processing (`<id>-<pid>@<login>__<school>__<name>`), so the
 attribution travels with the bytes: a file recovered after a crash is judged as the same login,
-with that login's classes, and its outputs go to the same outbox.
+with that login's classes, and its outputs go to the same outbox. Every claim reads it from
+there once (exchange.work.sender_of) and hands it down in `Claim.sender`.
 
 `process_claim(..., actor=LOGIN)` (or with an explicit `scope=`) judges a file of the school's
 own inbox as that login, for a caller that knows the login some other way; its outputs go to
@@ -22,51 +23,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
 from exchange.config import Instance
-from exchange.intake.claim import SUB_PREFIX, Claim, claim, login_of_work, work_path_for
+from exchange.intake.claim import Claim, claim, login_of_work, work_path_for
 from exchange.intake.scan import process_inbox, waiting_work
 from exchange.store.db import Database
+from exchange.work import sub_account_inbox, sub_account_outbox
 
 if TYPE_CHECKING:
     from exchange.results import FileResult
 
 log = logging.getLogger("exchange.intake")
 
-def sub_account_inbox(instance: Instance, unit: str, login: str) -> Path:
-    return instance.unit_inbox(unit) / f"{SUB_PREFIX}{login}"
-
-
-def sub_account_outbox(instance: Instance, unit: str, login: str, part: str = "") -> Path:
-    folder = instance.unit_outbox(unit) / f"{SUB_PREFIX}{login}"
-    return folder / part if part else folder
-
-
-def outbox_of_work(instance: Instance, work: Path, unit: str) -> Path:
-    """Where the outputs of a claimed file go: its sub-account's outbox, else the unit's."""
-    login = login_of_work(work)
-    return sub_account_outbox(instance, unit, login) if login else instance.unit_outbox(unit)
-
-
 def work_path_for_login(instance: Instance, unit: str, login: str, name: str) -> Path:
     """A fresh name in var/processing that tells the unit, the login and the original name."""
     return work_path_for(instance, unit, name, login)
-
-
-def attribution(db: Database, work: Claim, actor: str | None,
-                scope: frozenset[str] | None) -> tuple[str | None, frozenset[str] | None]:
-    """(actor, scope) for a claimed file: as given, else from the folder it was dropped in.
-
-    A login from a folder that is no sub-account of the unit gets an empty scope: every row
-    fails with class.out_of_scope rather than being judged with the school's full rights.
-    """
-    from exchange.accounts import scope_of_login
-
-    from_folder = login_of_work(work.work_path)
-    login = actor or from_folder
-    if login is None or scope is not None:
-        return login, scope
-    with db.session() as s:
-        scope = scope_of_login(s, work.unit, login, strict=from_folder is not None and actor is None)
-    return login, scope
 
 
 def waiting_sub_account_files(instance: Instance, settle_seconds: float = 0.0
@@ -91,5 +60,5 @@ def process_sub_account_inboxes(instance: Instance, db: Database, *, settle_seco
                          on_result=on_result, sub_accounts_only=True)
 
 
-__all__ = ["attribution", "claim_as", "login_of_work", "outbox_of_work", "process_sub_account_inboxes",
-           "sub_account_inbox", "sub_account_outbox", "waiting_sub_account_files", "work_path_for_login"]
+__all__ = ["claim_as", "login_of_work", "process_sub_account_inboxes", "sub_account_inbox",
+           "sub_account_outbox", "waiting_sub_account_files", "work_path_for_login"]

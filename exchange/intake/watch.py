@@ -3,7 +3,7 @@
 Watch events only enqueue. The worker keeps, per inbox folder, the time its last event came; a
 folder is processed once it has been quiet for [intake].settle_seconds (a shared-folder copy
 sends events while it writes). Files whose own mtime is still within the settle time are left
-by intake.scan and looked at again later. Temp and lock names (intake.ignore) never trigger.
+by intake.scan and looked at again later. Temp and lock names (exchange.names.ignored) never trigger.
 All processing, rescans and crash recovery run on this one thread, so a file is never handled
 twice by one node, and stopping waits for the current file only.
 """
@@ -25,11 +25,11 @@ from watchdog.observers import Observer
 from exchange.config import CENTRE, Instance
 from exchange.errors import DatabaseBusy
 from exchange.intake.centre import GIVEN_UP, NOTICES, handle_centre_file, process_centre_inbox
-from exchange.intake.ignore import ignored
-from exchange.intake.claim import SUB_PREFIX
 from exchange.intake.scan import process_inbox, process_waiting, recover, waiting_work
+from exchange.names import ignored
 from exchange.results import FileResult
 from exchange.store.db import Database
+from exchange.work import SUB_PREFIX
 
 log = logging.getLogger("exchange.watch")
 

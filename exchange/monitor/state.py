@@ -15,8 +15,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from exchange.config import CENTRE, Instance
-from exchange.intake.ignore import ignored
-from exchange.intake.subaccounts import SUB_PREFIX
+from exchange.names import ignored
+from exchange.work import SUB_PREFIX
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 from typing import IO, Any, Iterable
 
-from exchange.intake.names import safe_name
+from exchange.names import safe_name
 from exchange.codes import NOTE_ENROLMENT
 from exchange.messages import (ENROLMENT_WORDS, NEXT_STEP_WORDS, RECEIPT_WORDS as W, RENAMED_NOTE,
                                STATUS_LABELS, WITHDRAWN_HINT)

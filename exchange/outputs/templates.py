@@ -323,7 +323,7 @@ def write_sub_account_templates(instance: Instance, s: Session, unit: Unit, acco
     """A school sub-account's templates, pre-filled with its classes' students only, into its
     own outbox templates/ folder (or `out_dir`)."""
     from exchange.accounts import scope_of
-    from exchange.intake.subaccounts import sub_account_outbox
+    from exchange.work import sub_account_outbox
 
     folder = out_dir or sub_account_outbox(instance, unit.code, account.login, "templates")
     return write_unit_templates(instance, s, unit, kinds=kinds, out_dir=folder, today=today,
@@ -337,7 +337,7 @@ def refresh_templates(instance: Instance, db: Database, *, unit: str | None = No
     its own outbox, or `@<login>` under the unit's `out_dir`); pre-filled ones reflect today's
     records."""
     from exchange.accounts import SUB_ROLES
-    from exchange.intake.subaccounts import SUB_PREFIX
+    from exchange.work import SUB_PREFIX
 
     written: list[Path] = []
     with db.session() as s:

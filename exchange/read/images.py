@@ -23,7 +23,7 @@ from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 from exchange import codes as C
 from exchange.config import Limits
 from exchange.errors import FileRejected
-from exchange.intake.ignore import ignored
+from exchange.names import ignored
 from exchange.kinds.spec import PhotoRules
 from exchange.read.guard import check_zip_members
 

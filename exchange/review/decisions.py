@@ -374,7 +374,7 @@ def write_result_documents(instance: Instance, db: Database, batch_id: int) -> l
     for the unit; and the same, of the declarations each of its sub-accounts sent, in that
     sub-account's own outbox (a class login reads its own classes' pupils only)."""
     from exchange.accounts import senders
-    from exchange.intake.subaccounts import sub_account_outbox
+    from exchange.work import sub_account_outbox
 
     with db.session() as s:
         batch = s.get(Batch, batch_id)

@@ -26,7 +26,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
 from exchange.config import Instance
-from exchange.intake.claim import node_name, owner_alive
+from exchange.node import node_name, owner_alive
 from exchange.schedule.registry import JobFn, all_jobs
 from exchange.schedule.spec import JobSpec, timezone_of
 from exchange.store import queries as Q

@@ -84,7 +84,7 @@ class View:
         own inbox/<school>/@<login>/ and outbox/<school>/@<login>/ (exchange.intake.subaccounts):
         it reads its own receipts and templates, never the school's other students."""
         from exchange.accounts import SUB_ROLES, make_sub_account_folders
-        from exchange.intake.subaccounts import sub_account_inbox, sub_account_outbox
+        from exchange.work import sub_account_inbox, sub_account_outbox
 
         inbox, outbox = instance.unit_inbox(unit_code), instance.unit_outbox(unit_code)
         if role in SUB_ROLES and login:

@@ -95,7 +95,7 @@ def person_declarations(s: Session, ids: Iterable[str]) -> list[OpenDeclaration]
 
 def imported_fingerprints(s: Session, unit: str, fingerprints: Iterable[str]) -> dict[str, int]:
     """Imported declarations without an ID, of this unit, by fingerprint (a row with an ID is
-    matched through its person's declarations, see pipeline.FileRun.context)."""
+    matched through its person's declarations, see judge.FileRun.context)."""
     out = {}
     for chunk in _chunks(sorted(set(fingerprints))):
         # Only the fingerprint in WHERE: with the unit there too, SQLite walks the unit's index

@@ -29,7 +29,7 @@ from sqlalchemy import select
 from exchange import codes as C
 from exchange.accounts import SUB_ROLES
 from exchange.config import Instance
-from exchange.intake.subaccounts import sub_account_outbox
+from exchange.work import sub_account_outbox
 from exchange.messages import NOTICE_WORDS as W, file_message
 from exchange.outputs.atomic import atomic_path
 from exchange.store.db import Database
@@ -193,7 +193,7 @@ def handle_notice(instance: Instance, db: Database, work: Path, name: str) -> di
         log.info("unit=_centre file=%s: notice refused (%s)", name, exc.code)
         return {"kind": "notice", "status": status, "file_errors": [
             {"code": exc.code, "message": file_message(exc.code, exc.params)}]}
-    from exchange.intake.names import safe_name
+    from exchange.names import safe_name
 
     logins = sub_accounts(db, units)
     folders = {(unit.code, None): instance.unit_outbox(unit.code, FOLDER) for unit in units}

@@ -33,7 +33,7 @@ class Viewer:
         return self.unit if self.login is None else f"{self.unit}@{self.login}"
 
     def outbox(self, instance: Instance) -> Path:
-        from exchange.intake.subaccounts import sub_account_outbox
+        from exchange.work import sub_account_outbox
 
         if self.login is None:
             return instance.unit_outbox(self.unit)

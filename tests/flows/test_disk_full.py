@@ -18,6 +18,7 @@ from typing import Any, Iterator
 import pytest
 from sqlalchemy import func, select
 
+import exchange.outputs.answers as answers
 import exchange.pipeline as pipeline
 from exchange.config import Instance, init_instance
 from exchange.errors import DatabaseBusy
@@ -82,7 +83,7 @@ def test_disk_full_is_recognised_through_wrappers() -> None:
 
 
 def test_no_space_for_the_receipt_leaves_the_file_claimed(instance, db, no_waits, monkeypatch):  # type: ignore[no-untyped-def]
-    calls = _fail_once(monkeypatch, pipeline, "_write_receipts")
+    calls = _fail_once(monkeypatch, pipeline, "write_receipts")
     _drop(instance)
     with pytest.raises(DatabaseBusy):
         process_inbox(instance, db)
@@ -100,7 +101,7 @@ def test_no_space_for_the_receipt_leaves_the_file_claimed(instance, db, no_waits
 
 
 def test_no_space_to_publish_leaves_the_judged_file_for_placing(instance, db, no_waits, monkeypatch):  # type: ignore[no-untyped-def]
-    _fail_once(monkeypatch, pipeline, "publish", times=1)
+    _fail_once(monkeypatch, answers, "publish", times=1)
     _drop(instance)
     with pytest.raises(DatabaseBusy):
         process_inbox(instance, db)

@@ -138,3 +138,31 @@ def test_a_helper_that_dies_mid_book_costs_a_second_judging_not_the_file(instanc
     assert names == [f"王 {i}" for i in range(8) if i != 5]
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(Declaration)) == 1    # imported once
+
+
+def test_a_failed_book_helper_judges_the_file_again_with_the_book_written_here(instance, db, monkeypatch):  # type: ignore[no-untyped-def]
+    """The error workbook's helper stopping is not the file's fault: nothing is committed, the
+    file is judged again with the book written in-process, and one receipt and one book result."""
+    from exchange.errors import ErrorBookFailed
+    from exchange.outputs.error_book import ErrorBook
+
+    real_close, helpers = ErrorBook.close, []
+
+    def close(self):  # type: ignore[no-untyped-def]
+        helpers.append(self.use_helper)
+        if self.use_helper:
+            self.discard()
+            raise ErrorBookFailed("the error-book helper stopped: killed")
+        real_close(self)
+
+    monkeypatch.setattr(ErrorBook, "close", close)
+    rows = [add_row(make_id("19800101", "071"), "好人"), add_row(make_id("19800101", "073"), "乙", wage=1)]
+    make_workbook(instance.unit_inbox("1001") / "h.xlsx", ADD_HEADERS, rows, title=TITLE)
+    result = process(instance, db)
+    assert helpers == [True, False]
+    assert (result.status, result.counts.accepted, result.counts.failed) == ("partial", 1, 1)
+    assert triples(receipt_of(instance, result)) == [(5, "缴费工资", C.WAGE_OUT_OF_BOUNDS)]
+    assert [p.name for p in instance.unit_outbox("1001", "errors").iterdir()] == [result.error_book_name]
+    assert len(list(instance.unit_outbox("1001", "receipts").glob("*.json"))) == 1
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Declaration)) == 1

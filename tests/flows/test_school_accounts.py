@@ -126,6 +126,26 @@ def test_login_travels_with_the_claimed_file(instance, db, school):  # type: ign
         "本账号只能为所辖班级（2024-01）申报：该学生所在的班级不在所辖范围内（2024-02）。"
 
 
+def test_process_prints_the_receipt_in_the_sub_accounts_outbox(home, instance, db, school):  # type: ignore[no-untyped-def]
+    """`exchange process` names the receipt where it was written: a class account's file is
+    answered in the login's own outbox, also when it was claimed before a crash."""
+    with db.session() as s:
+        add_sub_account(instance, s, "S2201", "c2024-01", role="class", classes=["2024-01"])
+    rows = [[STUDENTS_01[0], "王小一", "转学", "", ""]]
+    left = drop(instance, "S2201", "left.xlsx", SUSPEND, rows, title="学生停保", folder="@c2024-01")
+    assert claim_as(instance, db, left, "S2201", "c2024-01") is not None   # then the node stopped
+    drop(instance, "S2201", "new.xlsx", SUSPEND, rows, title="学生停保", folder="@c2024-01")
+    out = run(home, "process")
+    assert out.exit_code == 0, out.output
+    printed = {line.split(":")[0]: Path(line.rsplit(" receipt=", 1)[1])
+               for line in out.output.splitlines()}
+    assert set(printed) == {"S2201/left.xlsx", "S2201/new.xlsx"}
+    own = sub_account_outbox(instance, "S2201", "c2024-01", "receipts")
+    for receipt in printed.values():
+        assert receipt.parent == own and receipt.is_file()
+    assert list(instance.unit_outbox("S2201", "receipts").iterdir()) == []
+
+
 def test_unknown_sub_account_folder_may_declare_for_nothing(instance, db, school):  # type: ignore[no-untyped-def]
     drop(instance, "S2201", "停保.xlsx", SUSPEND, [[STUDENTS_01[0], "王小一", "转学", "", ""]],
          title="学生停保", folder="@nobody")

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from exchange.kinds.detect import unit_named
 from exchange.outputs.templates import refresh_templates, template_name
-from exchange.pipeline import process_file
+from exchange.intake.scan import process_file
 from exchange.store.models import Declaration, Person
 from tests.conftest import make_id
 

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from exchange.cli import cli
-from exchange.intake.names import SAFE_NAME_BYTES, safe_name
+from exchange.names import SAFE_NAME_BYTES, safe_name
 from exchange.serve import Service
 from exchange.sftp.view import check_name
 from tests.conftest import ADD_HEADERS, add_row, make_id, make_workbook

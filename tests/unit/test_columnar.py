@@ -94,11 +94,13 @@ from decimal import Decimal  # noqa: E402
 
 from exchange import codes as C  # noqa: E402
 from exchange.checks.cells import new_memo  # noqa: E402
+from exchange.checks.accounts import AccountContext, AccountFacts, AccountView  # noqa: E402
 from exchange.checks.columnar_rows import (Facts, FileRepeats, ROW_RULES as COLUMN_ROW_RULES,  # noqa: E402
-                                           declarations_frame, fingerprints, imported_frame,
+                                           account_frames, declarations_frame, fingerprints, imported_frame,
                                            judge_rows, paid_frame, persons_frame)
 from exchange.checks.context import CheckContext, OpenDeclaration, PersonRecord, UnitRecord  # noqa: E402
-from exchange.pipeline import FileRun, Options, fingerprint  # noqa: E402
+from exchange.judge import FileRun, Options  # noqa: E402
+from exchange.store.imports import fingerprint  # noqa: E402
 from exchange.checks.ids import check_char  # noqa: E402
 from exchange.checks.rows import ABOUT_RECORDS, ROW_CHECKS  # noqa: E402
 
@@ -154,11 +156,16 @@ def _flat(findings: list) -> list:
 
 
 def _compare(spec, rows: list, people: dict, declarations: list,  # type: ignore[no-untyped-def]
-             data: st.DataObject | None) -> dict:
+             data: st.DataObject | None, accounts: AccountFacts | None = None) -> dict:
     """Rows judged by FileRun.parse and FileRun.judge against the columnar rules, with these
-    persons and declarations on file and some of the rows' fingerprints imported before."""
-    checks = [n for n in spec.checks if n in COLUMN_ROW_RULES]
-    ctx = CheckContext(RULES, spec, UNIT, TODAY, persons=people)
+    persons, declarations (and accounts) on file and some of the rows' fingerprints imported
+    before."""
+    # The rules of exchange.checks.columnar_rows (the resident ones, registered in the same
+    # table by columnar_resident, read facts of their own: tests/unit/test_columnar_resident.py)
+    checks = [n for n in spec.checks if n in COLUMN_ROW_RULES
+              and COLUMN_ROW_RULES[n].__module__ == "exchange.checks.columnar_rows"]
+    ctx = CheckContext(RULES, spec, UNIT, TODAY, persons=people) if accounts is None else \
+        AccountContext(RULES, spec, UNIT, TODAY, persons=people, facts=accounts)
     ctx.declarations = {d.serial: d for d in declarations}
     for d in sorted(declarations, key=lambda d: -d.serial):     # Q.unit_declarations' order
         if d.id_number and d.unit_code == UNIT.code and d.status != "withdrawn":
@@ -172,7 +179,7 @@ def _compare(spec, rows: list, people: dict, declarations: list,  # type: ignore
     clean = [p for p in parsed if not p.findings]
     for p in clean:
         p.fingerprint = fingerprint(spec.kind, UNIT.code, p.values)
-    again = data.draw(st.lists(st.sampled_from(clean), max_size=3)) if clean and data else []
+    again = data.draw(st.lists(st.sampled_from(clean), max_size=2)) if clean and data else []
     ctx.imported = {p.fingerprint: 90 + i for i, p in enumerate(again)}
     ctx.imported["0" * 64] = 99
     old = {p.outcome_row: _flat(run.judge(p, ctx)) for p in parsed}
@@ -190,7 +197,8 @@ def _compare(spec, rows: list, people: dict, declarations: list,  # type: ignore
     facts = Facts(frame, spec, RULES, TODAY, UNIT, persons_frame(people), paid_frame(people),
                   declarations_frame(ctx.declarations.values()),
                   declarations_frame(d for ds in ctx.by_person.values() for d in ds),
-                  declarations_frame(ctx.open_by_person.values()), imported_frame(ctx.imported))
+                  declarations_frame(ctx.open_by_person.values()), imported_frame(ctx.imported),
+                  account_frames(accounts) if accounts is not None else None)
     for number, findings in judge_rows(facts, [*checks, "person_pending",
                                                "duplicate_imported"]).items():
         if findings and findings[0].code == C.DUPLICATE_IMPORTED:
@@ -282,3 +290,48 @@ def test_a_withdrawal_by_id_finds_the_pending_declaration_behind_a_decided_one()
         8: [C.DECLARATION_NOT_FOUND], 9: [C.DECLARATION_NOT_FOUND],
         10: [C.DECLARATION_KIND_MISMATCH], 11: [C.REQUIRED]}
     assert found[6][0][3]["serial"] == 4
+
+
+LOGINS = ["c2024-01", "d1", "1001", "a b", "x-1", "0c"]
+SCHOOL_CLASSES = ["2024-01", "2024-02", "2025-01"]
+ACCOUNTS = st.builds(AccountView, st.sampled_from(LOGINS), st.sampled_from(["1001", "1001", "1002"]),
+                     st.sampled_from(["unit", "department", "class", "class"]),
+                     st.sampled_from([None, "", "2024-01", "2024-01,2024-02", "2025-01,9999"]),
+                     st.sampled_from(["active", "deleted"]))
+
+# A sender that is one of the school's department or class logins.
+ACTORS = st.builds(AccountView, st.sampled_from(LOGINS), st.just("1001"),
+                   st.sampled_from(["department", "class"]),
+                   st.sampled_from(["2024-01", "2024-01,2024-02,2025-01", ""]),
+                   st.sampled_from(["active", "active", "deleted"]))
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_columnar_account_rules_judge_the_user_maintenance_as_the_row_check(
+        data: st.DataObject) -> None:
+    """用户维护表: logins new, taken, a unit's, deleted or another school's; classes given,
+    kept from the account or listed under a department; a sender that is a department or class
+    login (or deleted), or the school itself; a login named twice in the file."""
+    spec = RULES.kinds["user_maintenance"]
+    accounts = {a.login: a for a in data.draw(st.lists(ACCOUNTS, max_size=5))}
+    facts = AccountFacts(
+        accounts=accounts, unit_codes=frozenset(data.draw(st.sets(st.sampled_from(LOGINS)))),
+        classes=frozenset(data.draw(st.sets(st.sampled_from(SCHOOL_CLASSES)))),
+        departments=data.draw(st.dictionaries(st.sampled_from(["数学系", "一年级组"]), st.lists(
+            st.sampled_from(SCHOOL_CLASSES), max_size=3, unique=True), max_size=2)),
+        actor=data.draw(st.one_of(st.none(), ACCOUNTS, ACTORS, ACTORS)))
+    cells = st.tuples(
+        st.sampled_from(["新增", "修改", "密码还原", "注销", "edit", "delete", None, "x"]),
+        st.sampled_from(LOGINS + [None, ""]),
+        st.sampled_from(["系", "班级", "department", None, "x"]),
+        st.sampled_from(["2024-01", "2024-01,2024-02", " 2024-01 ,2024-01,", "2025-01，2", "a b",
+                         "2024-01/2", "9999", "", None, "2025-01," + "9" * 33]),
+        st.sampled_from(["数学系", "一年级组", None, ""]))
+    rows = [(i + 4, r) for i, r in enumerate(data.draw(st.lists(cells, min_size=1, max_size=6)))]
+    seen: dict[str, int] = {}
+    for number, values in ((n, dict(zip(("operation", "login"), r))) for n, r in rows):
+        login = values["login"]                  # as account_book's enrich finds repeats
+        if login and seen.setdefault(login, number) != number:
+            facts.repeats[number] = seen[login]
+    _compare(spec, rows, {}, [], data, facts)

@@ -5,7 +5,7 @@ import hashlib
 import json
 from datetime import date
 
-from exchange.pipeline import fingerprint
+from exchange.store.imports import fingerprint
 
 VALUES = {"id_number": "320602198001012473", "name": "张三", "sex": "1", "birth_date": None,
           "address": "", "wage": 5000, "insurances": ("310", "510"), "note": 'a"b\\c\n'}

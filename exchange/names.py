@@ -1,4 +1,5 @@
-"""Safe names: what a dropped file is called in var/processing, the archive and its outputs.
+"""Names of dropped files: which ones intake leaves alone (`ignored`), and what a file is called
+in var/processing, the archive and its outputs (`safe_name`).
 
 A unit may drop a file whose name the SFTP view would never list (control or invisible
 characters, look-alike slashes, not NFC, undecodable bytes) or that is too long to carry a
@@ -74,3 +75,14 @@ def storable_name(name: str) -> str:
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+
+# Names intake leaves alone until they are renamed: office locks, OS litter, partial uploads.
+LITTER = {"thumbs.db", ".ds_store", "desktop.ini"}
+PARTIAL_SUFFIXES = (".part", ".tmp", ".filepart", ".crdownload", ".partial", ".uploading")
+
+
+def ignored(name: str | PurePath) -> bool:
+    base = PurePath(name).name
+    lower = base.lower()
+    return (base.startswith("~$") or base.startswith(".") or lower in LITTER
+            or lower.endswith(PARTIAL_SUFFIXES))

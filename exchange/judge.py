@@ -1,0 +1,316 @@
+"""Judging a file: what it is (a workbook of some kind, photos, a confirmation), then its data
+rows a chunk at a time, each chunk judged against the records it touches and handed to the store
+(exchange.store.imports) and to the caller's sink.
+
+`examine()` is the one place a file is judged; exchange.pipeline calls it to process a claimed
+file and to validate one.
+"""
+from __future__ import annotations
+
+import itertools
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from sqlalchemy.orm import Session
+
+from exchange import codes as C
+from exchange.checks.cells import new_memo, parse_rows
+from exchange.checks.context import CheckContext, UnitRecord
+from exchange.checks.finding import Finding
+from exchange.checks.rows import ABOUT_RECORDS, ROW_CHECKS
+from exchange.checks.values import BLANK_CHARS
+from exchange.config import Instance
+from exchange.errors import FileRejected
+from exchange.heap import many_objects, tidy
+from exchange.kinds.detect import detect_kind, unit_named
+from exchange.kinds.spec import KindSpec, normalise_label
+from exchange.messages import DECLARATION_STATUS_LABELS
+from exchange.photos import PhotoRun, examine_photos, is_photo_upload
+from exchange.read.header import SCAN_ROWS, Located, column_taker, locate_header
+from exchange.read.images import named_as_image
+from exchange.read.tables import Book
+from exchange.residents import hooks_for
+from exchange.results import FileResult, RowOutcome
+from exchange.store import queries as Q
+from exchange.store.imports import Importer, fingerprint
+from exchange.store.models import IMPORTED_STATUSES, OPEN_STATUSES
+from exchange.testhook import die_if_marked
+from exchange.view.confirm import (examine_confirmation, is_confirmation_text, next_step, read_text,
+                                   sent_list)
+
+RowSink = Callable[[RowOutcome], None]
+
+
+@dataclass
+class Options:
+    importing: bool = True
+    actor: str | None = None              # who declares: the unit, or a sub-account login
+    scope: frozenset[str] | None = None   # classes a sub-account may declare for
+    file_id: int | None = None
+    today: date = field(default_factory=date.today)
+
+
+class Parsed:
+    """One data row: its cells as written (in the kind's column order), parsed values, findings."""
+    __slots__ = ("outcome_row", "raw", "values", "findings", "fingerprint")
+
+    def __init__(self, outcome_row: int, raw: tuple[Any, ...], values: dict[str, Any],
+                 findings: list[Finding]) -> None:
+        self.outcome_row = outcome_row
+        self.raw = raw
+        self.values = values
+        self.findings = findings
+        self.fingerprint = ""          # set once per row by FileRun.context()
+
+
+class FileRun:
+    """Checks the data rows of one file, a chunk at a time; its `importer` stores them."""
+
+    def __init__(self, instance: Instance, session: Session, kind: KindSpec, unit: UnitRecord,
+                 opts: Options, sink: RowSink) -> None:
+        self.instance = instance
+        self.session = session
+        self.kind = kind
+        self.unit = unit
+        self.opts = opts
+        self.sink = sink
+        self.rules = instance.rules
+        self.first_row: dict[Any, int] = {}
+        self.person_field = kind.person_field     # a property that walks the columns
+        self.position = {c.field: i for i, c in enumerate(kind.columns)}
+        self.memo = new_memo(kind.columns)
+        names = list(kind.checks)
+        if opts.scope is not None:
+            # A school's class or department account: every row stays within its classes.
+            names.append("class_scope")
+        self.checks = [ROW_CHECKS[name] for name in names]
+        self.checks_off_file = [ROW_CHECKS[name] for name in names if name not in ABOUT_RECORDS]
+        # The resident kinds' and the 用户维护表's extra steps (exchange.residents, account_book).
+        self.hooks = hooks_for(kind, instance, opts.actor)
+        self.data_rows = 0
+        self.importer = Importer(session, kind, unit, self.rules, self.hooks, opts.actor,
+                                 opts.file_id, self.given)
+
+    # Reading -------------------------------------------------------------------------------
+    def parse(self, rows: list[tuple[int, tuple[Any, ...]]]) -> list[Parsed]:
+        """A chunk of data rows, each (row number, cells in the kind's column order)."""
+        parsed = parse_rows(rows, self.kind.columns, self.rules.tables, self.opts.today, self.memo)
+        out = []
+        first_row = self.first_row
+        for (number, raw), (values, findings) in zip(rows, parsed):
+            key = self._key(values)
+            if key is not None:
+                if key in first_row:
+                    findings.append(Finding(number, C.DUPLICATE_IN_FILE, params={
+                        "first_row": first_row[key]}))
+                else:
+                    first_row[key] = number
+            out.append(Parsed(number, raw, values, findings))
+        return out
+
+    def given(self, p: Parsed, field_name: str) -> str | None:
+        """What the clerk wrote for a field that may not parse: the value, else the cell's text."""
+        value = p.values.get(field_name)
+        if value or field_name not in self.position:
+            return value or None
+        return _text(p.raw[self.position[field_name]])
+
+    def _key(self, values: dict[str, Any]) -> Any:
+        if self.kind.action == "withdraw":
+            return ("serial", values["serial"]) if values.get("serial") else None
+        if self.person_field:
+            return values.get(self.person_field)
+        return None
+
+    # Checking ------------------------------------------------------------------------------
+    def context(self, chunk: list[Parsed]) -> CheckContext:
+        s = self.session
+        ids = [p.values["id_number"] for p in chunk if p.values.get("id_number")]
+        ctx = CheckContext(self.rules, self.kind, self.unit, self.opts.today, scope=self.opts.scope)
+        ctx.persons = Q.persons(s, ids)
+        if self.kind.action == "withdraw":
+            serials = [p.values["serial"] for p in chunk if p.values.get("serial")]
+            ctx.declarations, ctx.by_person = Q.unit_declarations(s, self.unit.code, serials, ids)
+        else:
+            # One query for the persons' declarations: the open ones block new work, and a row
+            # can repeat an imported one only if its person has one (the fingerprint covers the
+            # ID), so only those rows need a fingerprint now. Rows without an ID: by fingerprint.
+            history = Q.person_declarations(s, ids)
+            ctx.open_by_person = {d.id_number: d for d in history
+                                  if d.id_number and d.status in OPEN_STATUSES}
+            ctx.imported = {d.fingerprint: d.serial for d in history if d.fingerprint
+                            and d.unit_code == self.unit.code and d.status in IMPORTED_STATUSES}
+            imported_ids = {d.id_number for d in history
+                            if d.unit_code == self.unit.code and d.status in IMPORTED_STATUSES}
+            unknown = []
+            for p in chunk:          # only a row without findings can be one imported before
+                number = p.values.get("id_number")
+                if p.findings or (number and number not in imported_ids):
+                    continue
+                p.fingerprint = fingerprint(self.kind.kind, self.unit.code, p.values)
+                if not number:
+                    unknown.append(p.fingerprint)
+            if unknown:
+                ctx.imported.update(Q.imported_fingerprints(s, self.unit.code, unknown))
+        if self.hooks:
+            ctx = self.hooks.enrich(s, ctx, [(p.outcome_row, p.values) for p in chunk])
+        return ctx
+
+    def judge(self, p: Parsed, ctx: CheckContext) -> list[Finding]:
+        findings = list(p.findings)
+        if self.kind.action == "declare" and not findings and p.fingerprint:
+            serial = ctx.imported.get(p.fingerprint)
+            if serial is not None:
+                return [Finding(p.outcome_row, C.DUPLICATE_IMPORTED, params={"serial": serial})]
+        number = p.values.get("id_number")
+        on_file = number is not None and number in ctx.persons
+        for check in self.checks if on_file else self.checks_off_file:
+            findings.extend(check(p.outcome_row, p.values, ctx))
+        if self.kind.action == "declare" and number and number in ctx.open_by_person:
+            d = ctx.open_by_person[number]
+            col = self.kind.column("id_number")
+            findings.append(Finding(p.outcome_row, C.PERSON_PENDING, col.header, "id_number", {
+                "serial": d.serial, "kind_label": self._label(d.kind),
+                "status": DECLARATION_STATUS_LABELS.get(d.status, d.status)}))
+        return findings
+
+    def _label(self, kind: str) -> str:
+        spec = self.rules.kinds.get(kind)
+        return spec.label if spec else kind
+
+    # Judging and storing -------------------------------------------------------------------
+    def run_chunk(self, chunk: list[Parsed]) -> None:
+        ctx = self.context(chunk)
+        judged = [(p, self.judge(p, ctx)) for p in chunk]
+        serials: dict[int, int] = {}
+        if self.opts.importing:
+            serials = self.importer.store(judged, ctx)
+        for p, findings in judged:
+            serial = serials.get(p.outcome_row)
+            if serial is None and findings and findings[0].code == C.DUPLICATE_IMPORTED:
+                serial = findings[0].params.get("serial")
+            notes = self.hooks.notes(p.outcome_row, p.values, ctx) if self.hooks and not findings else ()
+            self.sink(RowOutcome(p.outcome_row, tuple(findings), p.raw, self.given(p, "id_number"),
+                                 self.given(p, "name"), serial, notes))
+
+
+def _text(value: Any) -> str | None:
+    from exchange.checks.values import as_text
+
+    text = as_text(value)
+    return text[:40] or None
+
+
+def _data_chunks(located: Located, mapping: dict[int, str], run: FileRun, max_rows: int,
+                 size: int) -> Iterator[list[Parsed]]:
+    """The data rows below the header, parsed a chunk at a time; blank rows and the header
+    pasted again are skipped."""
+    columns = run.kind.columns
+    take = column_taker(mapping, columns)
+    where = {f: pos for pos, f in mapping.items()}
+    labels = [normalise_label(located.header[where[c.field]]) if c.field in where else None
+              for c in columns]
+    blank_chars = BLANK_CHARS
+
+    def skipped(raw: tuple[Any, ...]) -> bool:
+        """A blank row, or one whose every filled cell is its column's header."""
+        for label, v in zip(labels, raw):
+            if v is None or (v.__class__ is str and not v.strip(blank_chars)):
+                continue
+            if label is None or normalise_label(str(v)) != label:
+                return False
+        return True
+
+    batch: list[tuple[int, tuple[Any, ...]]] = []
+    for number, values in located.rows:
+        raw = take(values)
+        if skipped(raw):
+            continue
+        run.data_rows += 1
+        if run.data_rows > max_rows:
+            raise FileRejected(C.FILE_TOO_LARGE, what="row_count", limit=max_rows)
+        batch.append((number, raw))
+        if len(batch) >= size:
+            yield run.parse(batch)
+            batch = []
+    if batch:
+        yield run.parse(batch)
+
+
+def examine(instance: Instance, session: Session, path: Path, unit_code: str, name: str,
+            result: FileResult, opts: Options, sink: RowSink) -> tuple[KindSpec | None, UnitRecord | None]:
+    """Judge one file: whole-file refusals raise FileRejected; rows go to `sink` one by one."""
+    die_if_marked(str(path))            # tests only: a process that dies while reading
+    unit = Q.unit_record(session, unit_code)
+    if unit is None:
+        raise FileRejected(C.FILE_UNKNOWN_UNIT, unit=unit_code)
+    if is_confirmation_text(name):                # 提交确认.txt (issue 16.5)
+        examine_confirmation(instance, session, read_text(path), unit_code, result,
+                             opts.importing, opts.actor or unit_code, sink, opts.scope)
+        return None, unit
+    # Every byte of the file is parsed in a sandboxed worker (exchange.read.sandbox); a worker
+    # that dies or passes a limit is this file's FileRejected, never the service's end.
+    with instance.readers.upload(path, book=not named_as_image(name)) as upload:
+        if is_photo_upload(upload.sniffed, name):   # <证件号码>.jpg|.png or a zip of them
+            examine_photos(instance, session, upload, unit_code, name, result, PhotoRun(
+                opts.importing, opts.file_id, opts.actor or unit_code, opts.today, opts.scope), sink)
+            return None, unit
+        if upload.sniffed.format not in ("xlsx", "xls", "csv"):
+            raise FileRejected(C.FILE_UNREADABLE, reason="not_workbook")
+        sent, book = sent_list(upload.book())
+        if sent is not None:                      # a 待提交清单 sent back (issue 16.5)
+            examine_confirmation(instance, session, sent, unit_code, result, opts.importing,
+                                 opts.actor or unit_code, sink, opts.scope)
+            return None, unit
+        return _examine_book(instance, session, book, unit, name, result, opts, sink)
+
+
+def _examine_book(instance: Instance, session: Session, book: Book, unit: UnitRecord, name: str,
+                  result: FileResult, opts: Options, sink: RowSink) -> tuple[KindSpec, UnitRecord]:
+    """A workbook or CSV's kind and rows judged; its rows come from the reading worker."""
+    unit_code, limits = unit.code, instance.settings.limits
+    rules = instance.rules
+    # Every kind as this unit's type fills it (its required columns); one it may not send is
+    # recognised, then refused by name rather than read as some other kind.
+    kinds = [rules.for_unit_type(k, unit.unit_type) for k in rules.kinds.values()]
+    located = None
+    seen_rows = 0
+    for sheet in book.sheets:
+        # The head read here is handed on, not wrapped: every data row passes below.
+        head = list(itertools.islice(sheet.rows, SCAN_ROWS))
+        seen_rows += len(head)
+        located = locate_header(itertools.chain(head, sheet.rows), kinds)
+        if located is not None:
+            break
+    if located is None:
+        raise FileRejected(C.FILE_EMPTY if seen_rows == 0 else C.FILE_UNKNOWN_KIND)
+    detected = detect_kind(kinds, located.header, located.title_lines, name, book.meta)
+    kind = detected.kind
+    result.kind, result.kind_label = kind.kind, kind.label
+    result.awaits_submission = kind.review and kind.action == "declare"
+    if result.awaits_submission and opts.importing:     # for the receipt (validate has none)
+        result.next_step = next_step(instance, unit_code)
+    result.withdrawal = kind.action == "withdraw"
+    named = unit_named(located.title_lines, book.meta)
+    if named and named != unit_code:
+        raise FileRejected(C.FILE_WRONG_UNIT, named=named, unit=unit_code)
+    if not rules.allows(kind, unit.unit_type):
+        types = rules.tables["unit_type"]
+        raise FileRejected(C.FILE_KIND_NOT_ALLOWED, title=kind.title,
+                           unit_type=types.label(rules.unit_type(unit.unit_type)),
+                           allowed="、".join(types.label(t) for t in rules.sender_types(kind)))
+    run = FileRun(instance, session, kind, unit, opts, sink)
+    with ExitStack() as large:
+        for n, chunk in enumerate(_data_chunks(located, detected.mapping, run, limits.max_rows,
+                                               instance.settings.intake.chunk_rows)):
+            if n == 1:        # a second chunk: a large file (see exchange.heap; a small
+                large.enter_context(many_objects())    # file's garbage is not set aside)
+            run.run_chunk(chunk)
+            if n:
+                tidy()
+    if run.data_rows == 0:
+        raise FileRejected(C.FILE_EMPTY)
+    return kind, unit
