@@ -47,7 +47,7 @@ from exchange.checks.columnar_rows import (ROW_RULES, Facts, FileRepeats, declar
 from exchange.checks.context import CheckContext, PersonRecord, UnitRecord  # noqa: E402
 from exchange.checks.rows import ABOUT_RECORDS, ROW_CHECKS  # noqa: E402
 from exchange.kinds.load import load_rules  # noqa: E402
-from exchange.pipeline import FileRun, Options  # noqa: E402
+from exchange.judge import FileRun, Options  # noqa: E402
 
 RULES = load_rules(Path(__file__).resolve().parents[1] / "rules")
 SPEC = RULES.kinds["employee_add"]

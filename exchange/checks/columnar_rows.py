@@ -26,6 +26,7 @@ from exchange.checks.finding import Finding
 from exchange.kinds.spec import RESIDENT_AUDIENCES, KindSpec, RuleSet
 from exchange.messages import DECLARATION_STATUS_LABELS
 
+_FLAGS = pl.QueryOptFlags.none()     # small queries, planned as written
 PERSON = "p."          # the prefix of a person record's columns in a judged frame
 _RECORD_FIELDS = ("name", "person_no", "sex", "birth_date", "unit_code", "status",
                   "last_paid_month", "household_head", "class_code", "staff_no")
@@ -620,44 +621,94 @@ class FileRepeats:
         """(row, first_row) of the chunk's rows that repeat an earlier row of the file."""
         if self.key is None or self.key not in frame.columns:
             return pl.DataFrame(schema={"row": pl.Int64, "first_row": pl.Int64})
-        keyed = frame.select("row", pl.col(self.key).cast(pl.Utf8).alias("_key")) \
-            .filter(pl.col("_key").is_not_null() & (pl.col("_key") != ""))
-        keyed = keyed.join(self.seen, on="_key", how="left", maintain_order="left") \
-            .with_columns(pl.coalesce("_first", pl.col("row").first().over("_key")).alias("_first"))
-        self.seen = pl.concat([self.seen, keyed.filter(pl.col("row") == pl.col("_first"))
-                               .select("_key", "_first")])
-        return keyed.filter(pl.col("row") != pl.col("_first")) \
-            .select("row", pl.col("_first").alias("first_row"))
+        keyed = frame.lazy().select("row", pl.col(self.key).cast(pl.Utf8).alias("_key")) \
+            .filter(pl.col("_key").is_not_null() & (pl.col("_key") != "")) \
+            .join(self.seen.lazy(), on="_key", how="left", maintain_order="left") \
+            .with_columns(pl.coalesce("_first", pl.col("row").first().over("_key")).alias("_first")) \
+            .collect(optimizations=_FLAGS, engine="in-memory")
+        first = keyed["row"] == keyed["_first"]
+        self.seen = pl.concat([self.seen, keyed.select("_key", "_first").filter(first)])
+        return keyed.select("row", pl.col("_first").alias("first_row")).filter(~first)
+
+
+class _Joined(pl.LazyFrame):
+    """The chunk's frame as the joins (`JOINS`) see it: lazy, so that the joins and every
+    rule's masks are planned and run as one query (a query costs by its steps more than by
+    its rows); joined against eager frames as they are written, and told its column names."""
+
+    @classmethod
+    def of(cls, frame: pl.DataFrame | pl.LazyFrame) -> _Joined:
+        return cls._from_pyldf(frame.lazy()._ldf)
+
+    @property
+    def columns(self) -> list[str]:                                   # type: ignore[override]
+        return self.collect_schema().names()
+
+    def join(self, other: Any, *args: Any, **kwargs: Any) -> _Joined:  # type: ignore[override]
+        return _Joined.of(super().join(other.lazy(), *args, **kwargs))
+
+    def join_asof(self, other: Any, *args: Any, **kwargs: Any) -> _Joined:  # type: ignore[override]
+        return _Joined.of(super().join_asof(other.lazy(), *args, **kwargs))
+
+
+def _joined(join: Join, facts: Facts, frame: _Joined) -> _Joined:
+    """A join run on the lazy frame; one written for eager frames only, on the frame collected."""
+    try:
+        return _Joined.of(join(facts, frame))
+    except (AttributeError, TypeError):
+        return _Joined.of(join(facts, frame.collect(optimizations=_FLAGS, engine="in-memory")))
+
+
+def _spread(e: pl.Expr) -> pl.Expr:
+    """An expression of no column (a literal's lookup: one value) taken as one value for
+    every row."""
+    return e if e.meta.root_names() else e.first()
 
 
 def judge_rows(facts: Facts, names: list[str]) -> dict[int, list[Finding]]:
     """Row -> findings of the named rules, in the rules' order, then each rule's order."""
-    frame = facts.frame
+    frame = _Joined.of(facts.frame)
     persons = facts.persons if facts.persons is not None else persons_frame({})
-    if "id_number" in frame.columns:
+    if "id_number" in facts.frame.columns:
         frame = frame.join(persons, left_on="id_number", right_on=PERSON + "id_number",
                            how="left", maintain_order="left", coalesce=False)
     else:
-        frame = frame.with_columns(pl.lit(None, pl.Utf8).alias(c) for c in persons.columns)
+        frame = _Joined.of(frame.with_columns(pl.lit(None, pl.Utf8).alias(c)
+                                              for c in persons.columns))
     for name in names:
         if name in JOINS:
-            frame = JOINS[name](facts, frame)
+            frame = _joined(JOINS[name], facts, frame)
+    founds = [found for name in names for found in ROW_RULES[name](facts)]
     out: dict[int, list[Finding]] = {}
     alone: dict[int, Finding] = {}
-    for name in names:
-        for found in ROW_RULES[name](facts):
-            marked = found.field and facts.kind.has(found.field)
-            col = facts.kind.column(found.field) if marked else None
-            keys = list(found.params)
-            hits = frame.filter(found.mask.fill_null(False)).select(
-                "row", *(e.alias(k) for k, e in found.params.items()))
-            for row, *values in hits.iter_rows():
-                finding = Finding(row, found.code, col.header if col else None, found.field,
-                                  dict(zip(keys, values)))
-                if found.alone:
-                    alone.setdefault(row, finding)
-                else:
-                    out.setdefault(row, []).append(finding)
+    if not founds:
+        return out
+    # Every rule's mask and parameters in one query, kept for the rows where a mask holds.
+    masks = [_spread(found.mask.fill_null(False)).alias(f"_m{i}") for i, found in enumerate(founds)]
+    hits = frame.with_columns(masks).filter(pl.any_horizontal(m.meta.output_name()
+                                                                for m in masks)) \
+        .select("row", *(pl.col(m.meta.output_name()) for m in masks),
+                *(_spread(e).alias(f"_m{i}.{k}") for i, found in enumerate(founds)
+                  for k, e in found.params.items())) \
+        .collect(optimizations=_FLAGS, engine="in-memory")
+    if not len(hits):
+        return out
+    rows = hits["row"].to_list()
+    for i, found in enumerate(founds):
+        marked = found.field and facts.kind.has(found.field)
+        col = facts.kind.column(found.field) if marked else None
+        keys = list(found.params)
+        params = [hits[f"_m{i}.{k}"].to_list() for k in keys]
+        for at, hit in enumerate(hits[f"_m{i}"].to_list()):
+            if not hit:
+                continue
+            row = rows[at]
+            finding = Finding(row, found.code, col.header if col else None, found.field,
+                              {k: v[at] for k, v in zip(keys, params)})
+            if found.alone:
+                alone.setdefault(row, finding)
+            else:
+                out.setdefault(row, []).append(finding)
     for row, finding in alone.items():
         out[row] = [finding]
     return out
