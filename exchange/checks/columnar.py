@@ -526,6 +526,7 @@ RULES: dict[str, Callable[[Cell], Judged]] = {
 MEMO_TYPES = frozenset({"code", "codes", "month", "date", "wage", "id_type", "amount", "postcode",
                         "rate", "year", "class"})
 MEMO_LIMIT = 16384
+SMALL_CHUNK = 1000               # rows: a chunk this small spreads known cells in Python
 _PLANS_KEPT = 32                 # plans (kinds × days × rule sets) kept by one process
 _COLUMN = re.compile(r'\{"Column":("(?:[^"\\]|\\.)*")\}')
 Judgement = tuple[Any, str | None, Any]             # value, code, the finding's "value"
@@ -726,6 +727,25 @@ class _Column:
         out[self.name("x")] = pl.Series(self.name("x"), self.index, dtype=pl.UInt32)
         return out
 
+    def spread(self, height: int) -> bool:
+        """Whether this column's rows take their judgements from the memo here, in Python: a
+        small chunk's column whose every cell was judged before (in the query, the known
+        judgements and their gather would cost more than the lookups)."""
+        return not self.new and height <= SMALL_CHUNK
+
+    def rows(self, field_name: str) -> dict[str, pl.Series]:
+        """The query's input columns for a column `spread` here: its row values, whether each
+        failed, its finding codes and "value" parameters."""
+        judged = [self.known[i] for i in self.index]
+        values, codes, shown = ([x[n] for x in judged] for n in range(3))
+        failed = [c is not None and c != C.REQUIRED for c in codes]
+        return {field_name: pl.Series(field_name, values,
+                                      dtype=self.plan.schema[(self.plan.prefix or "") + "v"]),
+                f"{field_name}?": pl.Series(f"{field_name}?", failed, dtype=pl.Boolean),
+                self.name("rc"): pl.Series(self.name("rc"), codes, dtype=pl.Utf8),
+                self.name("rp"): pl.Series(self.name("rp"), shown,
+                                             dtype=self.plan.schema[(self.plan.prefix or "") + "p"])}
+
     def judged(self, x: str, height: int) -> pl.Expr:
         """The distinct cells' `v`, `c` or `p`: judged now, known, or both (new ones first)."""
         now, given = pl.col(self.name(x)), pl.col(self.name("g" + x))
@@ -763,8 +783,8 @@ class CellJudgement:
                  enumerate(zip(_compiled(columns, tables, today), cells_by_column))]
         self.params = [part.plan.params for part in parts]
         data = {"row": pl.Series("row", self.rows, dtype=pl.Int64)}
-        for part in parts:
-            data.update(part.data(height))
+        for part, col in zip(parts, columns):
+            data.update(part.rows(col.field) if part.spread(height) else part.data(height))
         query = pl.DataFrame(data).lazy()
         judging = [part for part in parts if part.new]
         for level in range(max((len(p.plan.stages) for p in judging), default=0)):
@@ -774,6 +794,10 @@ class CellJudgement:
             query = query.with_columns(e for p in judging for e in p.plan.outputs)
         outputs: list[pl.Expr] = [pl.col("row")]
         for part, col in zip(parts, columns):
+            if part.spread(height):
+                outputs += [pl.col(col.field), pl.col(f"{col.field}?"),
+                            pl.col(part.name("rc")), pl.col(part.name("rp"))]
+                continue
             index = pl.col(part.name("x"))
             code = part.judged("c", height).gather(index)
             outputs += [part.judged("v", height).gather(index).alias(col.field),
