@@ -72,6 +72,40 @@ def column_of(cells: list[Any]) -> tuple[list[Any], list[int]]:
     return distinct, list(map(position.__getitem__, keys))
 
 
+_NOTHING = (None,) * 7
+Typed = tuple[Any, int, Any, Any, Any, Any, Any]         # s, k, n, i, d, o, r of one cell
+
+
+def _typed_cell(c: Any) -> Typed:
+    """Any cell, as the typed columns hold it (the general case of `_typed`)."""
+    k = _kind_of(c)
+    text = (c if c.__class__ is str else str(c)) if k == TEXT else None
+    bad = None
+    if text is not None and suspect(text):
+        text, bad = screen(text)
+        if bad is not None:
+            text, k = None, BLANK
+    return (text, k, float(c) if k in (INT, FLOAT) and abs(c) < 1e300 else None,
+            c if k == INT and -2**63 < c < 2**63 else None,
+            (c.date() if isinstance(c, datetime) else c) if k == DATE else None,
+            None if k in (BLANK, TEXT) else V.as_text(c),
+            code_point(bad) if bad is not None else None)
+
+
+# The usual cells by their exact type (a subclass takes the general case); text cells only
+# where no text of the column needs screening.
+_TYPED: dict[type, Callable[[Any], Typed]] = {
+    str: lambda c: (c, TEXT, None, None, None, None, None),
+    type(None): lambda c: _NOTHING[:1] + (BLANK,) + _NOTHING[:5],
+    int: lambda c: (None, INT, float(c) if abs(c) < 1e300 else None,
+                    c if -2**63 < c < 2**63 else None, None, str(c), None),
+    float: lambda c: (None, FLOAT, c if abs(c) < 1e300 else None, None, None, V.as_text(c),
+                      None),
+    datetime: lambda c: (None, DATE, None, None, c.date(), V.as_text(c), None),
+    date: lambda c: (None, DATE, None, None, c, V.as_text(c), None),
+}
+
+
 def _typed(keys: list[Any]) -> dict[str, list[Any]]:
     """Distinct cells (column_of's keys) as typed columns: `s` text, `k` kind, `n` number, `i`
     integer, `d` date, `o` the clerk's view of a cell that is not text, `r` the character that
@@ -82,26 +116,13 @@ def _typed(keys: list[Any]) -> dict[str, list[Any]]:
             nothing = [None] * len(keys)
             return {"s": keys, "k": [TEXT if c is not None else BLANK for c in keys],
                     "n": nothing, "i": nothing, "d": nothing, "o": nothing, "r": nothing}
-    kinds, texts, refused = [], [], []
-    numbers, integers, dates, others = [], [], [], []
-    for key in keys:
-        c = key[1] if key.__class__ is tuple else key
-        k = _kind_of(c)
-        text = (c if c.__class__ is str else str(c)) if k == TEXT else None
-        bad = None
-        if text is not None and suspect(text):
-            text, bad = screen(text)
-            if bad is not None:
-                text, k = None, BLANK
-        kinds.append(k)
-        texts.append(text)
-        refused.append(code_point(bad) if bad is not None else None)
-        numbers.append(float(c) if k in (INT, FLOAT) and abs(c) < 1e300 else None)
-        integers.append(c if k == INT and -2**63 < c < 2**63 else None)
-        dates.append((c.date() if isinstance(c, datetime) else c) if k == DATE else None)
-        others.append(None if k in (BLANK, TEXT) else V.as_text(c))
-    return {"s": texts, "k": kinds, "n": numbers, "i": integers, "d": dates, "o": others,
-            "r": refused}
+    cells = [key[1] if key.__class__ is tuple else key for key in keys]
+    typers = _TYPED
+    if suspect("".join(c for c in cells if c.__class__ is str)):
+        typers = {**_TYPED, str: _typed_cell}
+    typed = [typers.get(c.__class__, _typed_cell)(c) for c in cells]
+    columns = list(zip(*typed)) if typed else [()] * 7
+    return {x: list(column) for x, column in zip(_SCHEMA, columns)}
 
 
 @dataclass(frozen=True)
@@ -777,8 +798,11 @@ class CellJudgement:
         self.columns = columns
         self.rows = [n for n, _ in rows]
         width, height = len(columns), len(rows)
-        cells_by_column = list(zip(*(c[:width] if len(c) >= width else c + (None,) * (width - len(c))
-                                     for _, c in rows))) if rows else [()] * width
+        given = [c for _, c in rows]
+        if set(map(len, given)) != {width}:
+            given = [c[:width] if len(c) >= width else c + (None,) * (width - len(c))
+                     for c in given]
+        cells_by_column = list(zip(*given)) if rows else [()] * width
         parts = [_Column(j, plan, list(cells)) for j, (plan, cells) in
                  enumerate(zip(_compiled(columns, tables, today), cells_by_column))]
         self.params = [part.plan.params for part in parts]
