@@ -11,7 +11,9 @@ twice); one person in ten is on file (stopped here or elsewhere, some paid month
 so the rules about a record have work. Two cases, each judged by both engines:
   small  N files of 10 rows, each file its own chunk (a FileRun and its memo, or a FileRepeats,
          per file), the per-chunk cost that 1,000 small files pay 1,000 times;
-  large  one file of M rows in chunks of C rows (one memo and one FileRepeats for the file).
+         and again with the cells of --batch files judged by one query (judge_chunks), the
+         row rules still per file;
+  large  one file of M rows in chunks of C rows (one FileRepeats for the file).
   old       exchange.checks.cells.parse_rows with the in-file repeat (FileRun.parse), then the
             kind's row checks and person.pending for each row (FileRun.judge), the chunk's
             persons looked up in a dict;
@@ -41,7 +43,7 @@ from bench_process import BAD_KINDS, row_values, spoil  # noqa: E402
 
 from exchange import codes as C  # noqa: E402
 from exchange.checks.cells import new_memo  # noqa: E402
-from exchange.checks.columnar import judge_cells  # noqa: E402
+from exchange.checks.columnar import judge_cells, judge_chunks  # noqa: E402
 from exchange.checks.columnar_rows import (ROW_RULES, Facts, FileRepeats, declarations_frame,  # noqa: E402
                                            judge_rows, paid_frame, persons_frame)
 from exchange.checks.context import CheckContext, PersonRecord, UnitRecord  # noqa: E402
@@ -110,15 +112,23 @@ def old_engine(files: list[list[Rows]], people: dict[str, PersonRecord]) -> list
     return out
 
 
-def columnar_engine(files: list[list[Rows]], people: dict[str, PersonRecord]) -> list[dict]:
+def columnar_engine(files: list[list[Rows]], people: dict[str, PersonRecord], batch: int = 1
+                    ) -> list[dict]:
+    """`batch` > 1: the cells of that many one-chunk files judged by one query (judge_chunks),
+    the row rules per file."""
     out = []
     names = [*CHECKS, "person_pending"]
     pending = declarations_frame([])
-    for file in files:
+    ahead: list = []
+    for n, file in enumerate(files):
+        if batch > 1 and not ahead:
+            ahead = judge_chunks([f[0] for f in files[n:n + batch]], SPEC.columns, RULES.tables,
+                                 TODAY)
         repeats = FileRepeats(SPEC.person_field)
         found: dict[int, list] = {}
         for chunk in file:
-            judged = judge_cells(chunk, SPEC.columns, RULES.tables, TODAY)
+            judged = ahead.pop(0) if batch > 1 else \
+                judge_cells(chunk, SPEC.columns, RULES.tables, TODAY)
             frame = judged.frame()
             for number, findings in zip(judged.rows, judged.findings()):
                 found[number] = findings
@@ -161,6 +171,8 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=5000, help="chunk rows of the large file")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--check", action="store_true", help="compare the engines' findings")
+    parser.add_argument("--batch", type=int, default=50,
+                        help="small files whose cells share one query (columnar, batched)")
     args = parser.parse_args()
     print(machine())
     cases = []
@@ -179,6 +191,13 @@ def main() -> None:
             assert _flat(new_found) == _flat(old_found), f"{label}: the engines differ"
         print(f"{label:<32} old {old:7.3f} s   columnar {new:7.3f} s   "
               f"ratio {new / old:5.2f}   (best of {args.repeat})", flush=True)
+        if len(files) > 1 and args.batch > 1:
+            many, many_found = timed(lambda: columnar_engine(files, people, args.batch),
+                                     args.repeat)
+            if args.check:
+                assert _flat(many_found) == _flat(old_found), f"{label}: batched differs"
+            print(f"{'  cells of ' + str(args.batch) + ' files per query':<32} "
+                  f"{'':15} columnar {many:7.3f} s   ratio {many / old:5.2f}", flush=True)
 
 
 if __name__ == "__main__":

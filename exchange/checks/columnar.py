@@ -894,6 +894,27 @@ class CellJudgement:
         return out
 
 
+    def split(self, sizes: list[int]) -> list[CellJudgement]:
+        """This judgement as that of consecutive chunks of these sizes (`judge_chunks`)."""
+        out, at = [], 0
+        for size in sizes:
+            part = object.__new__(CellJudgement)
+            part.columns, part.params, part._names = self.columns, self.params, self._names
+            part.rows, part._out = self.rows[at:at + size], self._out.slice(at, size)
+            out.append(part)
+            at += size
+        return out
+
+
 def judge_cells(rows: list[tuple[int, tuple[Any, ...]]], columns: tuple[ColumnSpec, ...],
                 tables: dict[str, CodeTable], today: date) -> CellJudgement:
     return CellJudgement(rows, columns, tables, today)
+
+
+def judge_chunks(chunks: list[list[tuple[int, tuple[Any, ...]]]], columns: tuple[ColumnSpec, ...],
+                 tables: dict[str, CodeTable], today: date) -> list[CellJudgement]:
+    """Several chunks of one kind (small files waiting together) judged by one query: what a
+    query costs is mostly its expressions, whatever its rows. Each chunk's judgement is what
+    judge_cells gives for it alone."""
+    together = CellJudgement([row for chunk in chunks for row in chunk], columns, tables, today)
+    return together.split([len(chunk) for chunk in chunks])

@@ -165,8 +165,18 @@ Join = Callable[[Facts, pl.DataFrame], pl.DataFrame]
 JOINS: dict[str, Join] = {}      # rule -> the records judge_rows joins in before it is judged
 
 
+ABOUT_RECORDS: set[str] = set()  # rules that find nothing for a person not on file
+
+
 def row_rule(fn: RowRule) -> RowRule:
     ROW_RULES[fn.__name__] = fn
+    return fn
+
+
+def about_record(fn: RowRule) -> RowRule:
+    """Marks a rule about the person's record: every mask holds only for persons on file, so a
+    chunk with none on file skips it and what it joins."""
+    ABOUT_RECORDS.add(fn.__name__)
     return fn
 
 
@@ -235,6 +245,7 @@ def _insured() -> pl.Expr:
 
 
 @row_rule
+@about_record
 def record_matches(facts: Facts) -> list[Found]:
     """Columns that mirror the person's record (个人编号, 姓名, 职工号) must agree with it."""
     out = []
@@ -264,6 +275,7 @@ def person_on_file(facts: Facts) -> list[Found]:
 
 
 @row_rule
+@about_record
 def not_insured(facts: Facts) -> list[Found]:
     """Adding someone already insured: here it is pointless, elsewhere the old unit stops first."""
     here = pl.col(PERSON + "unit_code") == facts.unit.code
@@ -288,6 +300,7 @@ def insured_here(facts: Facts) -> list[Found]:
 
 
 @row_rule
+@about_record
 def arrears(facts: Facts) -> list[Found]:
     """Where the region says so (Changchun), arrears block stops, suspensions and renewals."""
     if facts.kind.kind not in facts.rules.region.arrears_block:
@@ -314,6 +327,7 @@ def _with_bounds(facts: Facts, frame: pl.DataFrame) -> pl.DataFrame:
 
 
 @row_rule
+@about_record
 def month_after_paid(facts: Facts) -> list[Found]:
     """变更日期 must be later than the last paid month of each insurance declared (the first
     such insurance named; `_paid_insurance` and `_paid` are joined in by `_with_paid`)."""
@@ -622,13 +636,18 @@ class FileRepeats:
         if self.key is None or self.key not in frame.columns:
             return pl.DataFrame(schema={"row": pl.Int64, "first_row": pl.Int64})
         keyed = frame.lazy().select("row", pl.col(self.key).cast(pl.Utf8).alias("_key")) \
-            .filter(pl.col("_key").is_not_null() & (pl.col("_key") != "")) \
-            .join(self.seen.lazy(), on="_key", how="left", maintain_order="left") \
-            .with_columns(pl.coalesce("_first", pl.col("row").first().over("_key")).alias("_first")) \
+            .filter(pl.col("_key").is_not_null() & (pl.col("_key") != ""))
+        first = pl.col("row").first().over("_key")
+        if len(self.seen):                      # a file's first chunk has nothing to look up
+            keyed = keyed.join(self.seen.lazy(), on="_key", how="left", maintain_order="left")
+            first = pl.coalesce("_first", first)
+        keyed = keyed.select("row", "_key", first.alias("_first"),
+                             (pl.col("row") == first).alias("_new")) \
             .collect(optimizations=_FLAGS, engine="in-memory")
-        first = keyed["row"] == keyed["_first"]
-        self.seen = pl.concat([self.seen, keyed.select("_key", "_first").filter(first)])
-        return keyed.select("row", pl.col("_first").alias("first_row")).filter(~first)
+        parts = {part["_new"][0]: part for part in keyed.partition_by("_new")}
+        empty = keyed.clear()
+        self.seen = pl.concat([self.seen, parts.get(True, empty).select("_key", "_first")])
+        return parts.get(False, empty).select("row", pl.col("_first").alias("first_row"))
 
 
 class _Joined(pl.LazyFrame):
@@ -669,6 +688,8 @@ def judge_rows(facts: Facts, names: list[str]) -> dict[int, list[Finding]]:
     """Row -> findings of the named rules, in the rules' order, then each rule's order."""
     frame = _Joined.of(facts.frame)
     persons = facts.persons if facts.persons is not None else persons_frame({})
+    if not len(persons):
+        names = [name for name in names if name not in ABOUT_RECORDS]
     if "id_number" in facts.frame.columns:
         frame = frame.join(persons, left_on="id_number", right_on=PERSON + "id_number",
                            how="left", maintain_order="left", coalesce=False)
@@ -714,6 +735,6 @@ def judge_rows(facts: Facts, names: list[str]) -> dict[int, list[Finding]]:
     return out
 
 
-__all__ = ["AccountFrames", "Facts", "Found", "account_frames", "FileRepeats", "JOINS", "ROW_RULES", "declarations_frame",
+__all__ = ["ABOUT_RECORDS", "AccountFrames", "Facts", "Found", "account_frames", "FileRepeats", "JOINS", "ROW_RULES", "about_record", "declarations_frame",
            "fingerprints", "imported_frame", "judge_rows", "joins_for", "paid_frame",
            "row_rule"]
