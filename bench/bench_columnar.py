@@ -1,33 +1,25 @@
-"""The columnar rule engine against the per-row one, in this process (issue 19): no reading, no
-database, only judging.
+"""The rule engine's judging in this process: the columnar engine (issue 19) against the per-row
+one while it exists (it prints only the columnar engine once the old one is gone).
 
-    python bench/bench_columnar.py                    # 1,000 files of 10 rows; 100,000 rows
-    python bench/bench_columnar.py --repeat 5 --small 1000 --large 100000 --chunk 5000
-    python bench/bench_columnar.py --check            # also compare the two engines' findings
+    python bench/bench_columnar.py                      # 1,000 chunks of 10 rows; 100,000 rows
+    python bench/bench_columnar.py --small 1000 --size 10 --rows 100000 --chunk 5000 --repeat 3
 
-The rows are bench_process.py's employee_add rows (14 columns, 5% bad: bad check character, ID
-stored as a number, name with a space, wage out of bounds, unknown 文化程度 code, same person
-twice); one person in ten is on file (stopped here or elsewhere, some paid months, some arrears)
-so the rules about a record have work. Two cases, each judged by both engines:
-  small  N files of 10 rows, each file its own chunk (a FileRun and its memo, or a FileRepeats,
-         per file), the per-chunk cost that 1,000 small files pay 1,000 times;
-         and again with the cells of --batch files judged by one query (judge_chunks), the
-         row rules still per file;
-  large  one file of M rows in chunks of C rows (one FileRepeats for the file).
-  old       exchange.checks.cells.parse_rows with the in-file repeat (FileRun.parse), then the
-            kind's row checks and person.pending for each row (FileRun.judge), the chunk's
-            persons looked up in a dict;
-  columnar  exchange.checks.columnar.judge_cells (findings and frame), FileRepeats, and
-            columnar_rows.judge_rows over the chunk's persons as frames (persons_frame,
-            paid_frame) with the kind's row rules and person_pending.
-`duplicate.imported` is left out of both (the old engine fingerprints only rows whose person
-was imported before: none here). Prints the best of --repeat runs of each. Benchmarks are run
-by hand; they are not tests.
+employee_add rows as bench_process.py makes them (5% bad: check character, ID stored as a
+number, name with a space, wage out of bounds, unknown 文化程度, the same person twice), in the
+kind's column order; a fifth of the persons on file (insured here, elsewhere or stopped, some
+with paid months). Judged as a file is, chunk by chunk:
+  old       exchange.checks.cells.parse_rows, the in-file repeat and the kind's row checks
+            with `person.pending` as pipeline.FileRun.parse and FileRun.judge apply them;
+  columnar  judge_cells, FileRepeats, then judge_rows of the kind's checks and person_pending
+            with the chunk's persons as frames.
+"Small": many files of a few rows, each its own chunk with its own state (a new memo, a new
+FileRepeats), as 1,000 small files are; `--batch N`: again, the cells of N files at a time
+judged by one query (judge_chunks), the rest per file; "large": one file in chunks. No database: the persons
+are given. Best of --repeat. Benchmarks are run by hand; they are not tests.
 """
 from __future__ import annotations
 
 import argparse
-import gc
 import random
 import sys
 import time
@@ -36,168 +28,181 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent)]      # this checkout's `exchange`, then bench/
 
-from _common import machine, person_id  # noqa: E402
-from bench_process import BAD_KINDS, row_values, spoil  # noqa: E402
+from _common import machine, person_id                                       # noqa: E402
+from bench_process import BAD_KINDS, HEADERS, row_values, spoil                 # noqa: E402
 
-from exchange import codes as C  # noqa: E402
-from exchange.checks.cells import new_memo  # noqa: E402
-from exchange.checks.columnar import judge_cells, judge_chunks  # noqa: E402
-from exchange.checks.columnar_rows import (ROW_RULES, Facts, FileRepeats, declarations_frame,  # noqa: E402
-                                           judge_rows, paid_frame, persons_frame)
-from exchange.checks.context import CheckContext, PersonRecord, UnitRecord  # noqa: E402
-from exchange.checks.rows import ABOUT_RECORDS, ROW_CHECKS  # noqa: E402
-from exchange.kinds.load import load_rules  # noqa: E402
-from exchange.judge import FileRun, Options  # noqa: E402
+from exchange import codes as C                                               # noqa: E402
+from exchange.checks.columnar import judge_cells, judge_chunks                # noqa: E402
+from exchange.checks.columnar_rows import (Facts, FileRepeats, judge_rows, paid_frame,  # noqa: E402
+                                           persons_frame)
+from exchange.checks.context import CheckContext, PersonRecord, UnitRecord    # noqa: E402
+from exchange.checks.finding import Finding                                   # noqa: E402
+from exchange.kinds.load import load_rules                                    # noqa: E402
 
-RULES = load_rules(Path(__file__).resolve().parents[1] / "rules")
-SPEC = RULES.kinds["employee_add"]
+try:                                 # the per-row engine, until the columnar one replaces it
+    from exchange.checks.cells import new_memo, parse_rows
+    from exchange.checks.rows import ABOUT_RECORDS, ROW_CHECKS
+except ImportError:
+    parse_rows = None                # type: ignore[assignment]
+
+RULES = load_rules(HERE.parent / "rules")
+KIND = RULES.kinds["employee_add"]
 TODAY = date(2026, 11, 22)
-UNIT = UnitRecord("1001", "南通示例科技有限公司")
-CHECKS = [n for n in SPEC.checks if n in ROW_RULES]
-Rows = list[tuple[int, tuple[Any, ...]]]
+UNIT = UnitRecord("1001", "单位")
 
 
-def make_rows(n: int, seed: int = 8) -> Rows:
-    """bench_process.py's rows: 5% bad of realistic kinds; sheet rows numbered from 4."""
+def make_rows(count: int, seed: int = 8) -> list[tuple[Any, ...]]:
+    """bench_process's rows (5% bad), their cells in the kind's column order."""
     rnd = random.Random(seed)
+    where = {h.rstrip("*"): i for i, h in enumerate(HEADERS)}
+    order = [where[c.header] for c in KIND.columns]
     out = []
-    for i in range(n):
+    for i in range(count):
         row = row_values(i, rnd)
         if i % 20 == 19:
             spoil(row, BAD_KINDS[(i // 20) % len(BAD_KINDS)], i, rnd)
-        out.append((i + 4, tuple(row)))
+        out.append(tuple(row[j] for j in order))
     return out
 
 
-def make_people(n: int, seed: int = 9) -> dict[str, PersonRecord]:
-    """One person in ten of the rows is on file: stopped, here or elsewhere; some paid months."""
+def make_persons(count: int, seed: int = 9) -> dict[str, PersonRecord]:
+    """A fifth of the rows' persons on file: insured here, elsewhere, or stopped."""
     rnd = random.Random(seed)
     people = {}
-    for i in range(0, n, 10):
+    for i in range(0, count, 5):
         number = person_id(i)[0]
         people[number] = PersonRecord(
-            number, "某某", unit_code=rnd.choice(("1001", "1002", None)), status="2",
-            last_paid_month=rnd.choice((None, "202001", "201912")),
-            paid_months=rnd.choice(({}, {"310": "202001"}, {"510": "201901", "310": ""})),
-            arrears=rnd.choice((Decimal(0), Decimal(0), Decimal("12.50"))))
+            number, "张三", unit_code=rnd.choice(("1001", "1002", None)),
+            status=rnd.choice(("1", "2")), paid_months=rnd.choice(({}, {"310": "202612"})),
+            last_paid_month=rnd.choice((None, "202001")),
+            arrears=rnd.choice((Decimal(0), Decimal("12.5"))))
     return people
 
 
-def chunks(rows: Rows, size: int) -> list[Rows]:
-    return [rows[i:i + size] for i in range(0, len(rows), size)]
+def _chunk_persons(people: dict[str, PersonRecord], cells: list[tuple[Any, ...]]
+                   ) -> dict[str, PersonRecord]:
+    return {c[0]: people[c[0]] for c in cells if isinstance(c[0], str) and c[0] in people}
 
 
-def _chunk_people(chunk: Rows, people: dict[str, PersonRecord]) -> dict[str, PersonRecord]:
-    """What Q.persons answers for a chunk: the records of its IDs (as text cells)."""
-    return {c[0]: people[c[0]] for _, c in chunk if c[0].__class__ is str and c[0] in people}
+class Old:
+    """parse_rows, the in-file repeat and the row checks as FileRun.parse and FileRun.judge."""
+
+    def __init__(self) -> None:
+        self.memo = new_memo(KIND.columns)
+        self.first_row: dict[Any, int] = {}
+        self.checks = [ROW_CHECKS[n] for n in KIND.checks]
+        self.off_file = [ROW_CHECKS[n] for n in KIND.checks if n not in ABOUT_RECORDS]
+
+    def chunk(self, rows: list[tuple[int, tuple[Any, ...]]], people: dict[str, PersonRecord]
+              ) -> int:
+        ctx = CheckContext(RULES, KIND, UNIT, TODAY, persons=people)
+        found = 0
+        for (number, _), (values, findings) in zip(rows, parse_rows(
+                rows, KIND.columns, RULES.tables, TODAY, self.memo)):
+            key = values.get("id_number")
+            if key is not None:
+                if key in self.first_row:
+                    findings.append(Finding(number, C.DUPLICATE_IN_FILE,
+                                            params={"first_row": self.first_row[key]}))
+                else:
+                    self.first_row[key] = number
+            on_file = key is not None and key in ctx.persons
+            for check in self.checks if on_file else self.off_file:
+                findings.extend(check(number, values, ctx))
+            found += len(findings)
+        return found
 
 
-def old_engine(files: list[list[Rows]], people: dict[str, PersonRecord]) -> list[dict]:
-    out = []
-    for file in files:
-        run = object.__new__(FileRun)           # FileRun's parse and judge, without a database
-        run.kind, run.rules, run.unit = SPEC, RULES, UNIT
-        run.opts = Options(importing=False, today=TODAY)
-        run.first_row, run.person_field, run.memo = {}, SPEC.person_field, new_memo(SPEC.columns)
-        run.checks = [ROW_CHECKS[n] for n in CHECKS]
-        run.checks_off_file = [ROW_CHECKS[n] for n in CHECKS if n not in ABOUT_RECORDS]
-        found: dict[int, list] = {}
-        for chunk in file:
-            ctx = CheckContext(RULES, SPEC, UNIT, TODAY, persons=_chunk_people(chunk, people))
-            for p in run.parse(chunk):
-                found[p.outcome_row] = run.judge(p, ctx)
-        out.append(found)
-    return out
+class New:
+    """judge_cells, FileRepeats and judge_rows, as the pipeline wires them; `judged`: the
+    chunk's cells judged already (judge_chunks, with other small files' chunks)."""
+
+    def __init__(self) -> None:
+        self.repeats = FileRepeats(KIND.person_field)
+        self.names = [*KIND.checks, "person_pending"]
+
+    def chunk(self, rows: list[tuple[int, tuple[Any, ...]]], people: dict[str, PersonRecord],
+              judged: Any = None) -> int:
+        judged = judged if judged is not None else \
+            judge_cells(rows, KIND.columns, RULES.tables, TODAY)
+        frame = judged.frame()
+        found = sum(len(f) for f in judged.findings())
+        found += len(self.repeats.findings(frame))
+        facts = Facts(frame, KIND, RULES, TODAY, UNIT, persons_frame(people), paid_frame(people))
+        return found + sum(len(f) for f in judge_rows(facts, self.names).values())
 
 
-def columnar_engine(files: list[list[Rows]], people: dict[str, PersonRecord], batch: int = 1
-                    ) -> list[dict]:
-    """`batch` > 1: the cells of that many one-chunk files judged by one query (judge_chunks),
-    the row rules per file."""
-    out = []
-    names = [*CHECKS, "person_pending"]
-    pending = declarations_frame([])
-    ahead: list = []
-    for n, file in enumerate(files):
-        if batch > 1 and not ahead:
-            ahead = judge_chunks([f[0] for f in files[n:n + batch]], SPEC.columns, RULES.tables,
-                                 TODAY)
-        repeats = FileRepeats(SPEC.person_field)
-        found: dict[int, list] = {}
-        for chunk in file:
-            judged = ahead.pop(0) if batch > 1 else \
-                judge_cells(chunk, SPEC.columns, RULES.tables, TODAY)
-            frame = judged.frame()
-            for number, findings in zip(judged.rows, judged.findings()):
-                found[number] = findings
-            for number, first_row in repeats.findings(frame).iter_rows():
-                found[number].append(("duplicate", first_row))
-            mine = _chunk_people(chunk, people)
-            facts = Facts(frame, SPEC, RULES, TODAY, UNIT, persons_frame(mine), paid_frame(mine),
-                          pending=pending)
-            for number, findings in judge_rows(facts, names).items():
-                found[number].extend(findings)
-        out.append(found)
-    return out
+def small(engine: Callable[[], Any], chunks: list[list[tuple[int, tuple[Any, ...]]]],
+          people: dict[str, PersonRecord]) -> tuple[float, int]:
+    """Each chunk a file of its own: fresh state per chunk."""
+    found, start = 0, time.perf_counter()
+    for rows in chunks:
+        found += engine().chunk(rows, _chunk_persons(people, [c for _, c in rows]))
+    return time.perf_counter() - start, found
 
 
-def _flat(found: list[dict]) -> list[dict]:
-    """Findings as comparable tuples (an in-file repeat as the old engine makes it)."""
-    out = []
-    for file in found:
-        out.append({row: sorted(
-            (C.DUPLICATE_IN_FILE, None, None, (("first_row", f[1]),)) if isinstance(f, tuple)
-            else (f.code, f.column, f.field, tuple(sorted(f.params.items(), key=str)))
-            for f in fs) for row, fs in file.items()})
-    return out
+def batched(chunks: list[list[tuple[int, tuple[Any, ...]]]], people: dict[str, PersonRecord],
+            batch: int) -> tuple[float, int]:
+    """As `small`, the cells of `batch` files at a time judged by one query (judge_chunks)."""
+    found, start = 0, time.perf_counter()
+    for at in range(0, len(chunks), batch):
+        group = chunks[at:at + batch]
+        for rows, judged in zip(group, judge_chunks(group, KIND.columns, RULES.tables, TODAY)):
+            found += New().chunk(rows, _chunk_persons(people, [c for _, c in rows]), judged)
+    return time.perf_counter() - start, found
 
 
-def timed(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
-    best, result = float("inf"), None
-    for _ in range(repeat):
-        gc.collect()
-        start = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, result
+def large(engine: Callable[[], Any], rows: list[tuple[int, tuple[Any, ...]]], size: int,
+          people: dict[str, PersonRecord]) -> tuple[float, int]:
+    run, found, start = engine(), 0, time.perf_counter()
+    for at in range(0, len(rows), size):
+        part = rows[at:at + size]
+        found += run.chunk(part, _chunk_persons(people, [c for _, c in part]))
+    return time.perf_counter() - start, found
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--small", type=int, default=1000, help="small files (10 rows each)")
-    parser.add_argument("--large", type=int, default=100_000, help="rows of the large file")
-    parser.add_argument("--chunk", type=int, default=5000, help="chunk rows of the large file")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--small", type=int, default=1000, help="small files (default 1000)")
+    parser.add_argument("--size", type=int, default=10, help="rows of a small file (default 10)")
+    parser.add_argument("--rows", type=int, default=100_000, help="rows of the large file")
+    parser.add_argument("--chunk", type=int, default=5000, help="the large file's chunk rows")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--check", action="store_true", help="compare the engines' findings")
-    parser.add_argument("--batch", type=int, default=50,
-                        help="small files whose cells share one query (columnar, batched)")
+    parser.add_argument("--batch", type=int, default=0,
+                        help="also judge the small files' cells this many files a query")
     args = parser.parse_args()
+
+    engines: dict[str, Callable[[], Any]] = {"columnar": New}
+    if parse_rows is not None:
+        engines = {"old": Old, **engines}
+    else:
+        print("the per-row engine is gone: the columnar engine only")
     print(machine())
-    cases = []
-    if args.small:
-        rows = make_rows(args.small * 10, seed=3)
-        cases.append((f"{args.small:,} files of 10 rows", [[f] for f in chunks(rows, 10)],
-                      make_people(args.small * 10)))
-    if args.large:
-        cases.append((f"{args.large:,} rows, chunks of {args.chunk:,}",
-                      [chunks(make_rows(args.large), args.chunk)], make_people(args.large)))
-    columnar_engine(cases[0][1][:3], cases[0][2])         # imports, regex compilation
-    for label, files, people in cases:
-        old, old_found = timed(lambda: old_engine(files, people), args.repeat)
-        new, new_found = timed(lambda: columnar_engine(files, people), args.repeat)
-        if args.check:
-            assert _flat(new_found) == _flat(old_found), f"{label}: the engines differ"
-        print(f"{label:<32} old {old:7.3f} s   columnar {new:7.3f} s   "
-              f"ratio {new / old:5.2f}   (best of {args.repeat})", flush=True)
-        if len(files) > 1 and args.batch > 1:
-            many, many_found = timed(lambda: columnar_engine(files, people, args.batch),
-                                     args.repeat)
-            if args.check:
-                assert _flat(many_found) == _flat(old_found), f"{label}: batched differs"
-            print(f"{'  cells of ' + str(args.batch) + ' files per query':<32} "
-                  f"{'':15} columnar {many:7.3f} s   ratio {many / old:5.2f}", flush=True)
+    cells = make_rows(max(args.rows, args.small * args.size))
+    people = make_persons(len(cells))
+    numbered = [(i + 4, c) for i, c in enumerate(cells)]
+    chunks = [[(4 + j, c) for j, c in enumerate(cells[k * args.size:(k + 1) * args.size])]
+              for k in range(args.small)]
+    for name, engine in engines.items():          # warm: imports, compiled regexes, tables
+        small(engine, chunks[:20], people)
+    for name, engine in engines.items():
+        times, found = zip(*(small(engine, chunks, people) for _ in range(args.repeat)))
+        print(f"{name:9} {args.small:,} chunks of {args.size} rows: best {min(times):.2f} s, "
+              f"{1000 * min(times) / args.small:.2f} ms a chunk ({found[0]:,} findings)", flush=True)
+    if args.batch > 1:
+        batched(chunks[:20], people, args.batch)
+        times, found = zip(*(batched(chunks, people, args.batch) for _ in range(args.repeat)))
+        print(f"{'batched':9} {args.small:,} chunks of {args.size} rows, the cells of "
+              f"{args.batch} a query: best {min(times):.2f} s, "
+              f"{1000 * min(times) / args.small:.2f} ms a chunk ({found[0]:,} findings)", flush=True)
+    for name, engine in engines.items():
+        times, found = zip(*(large(engine, numbered[:args.rows], args.chunk, people)
+                             for _ in range(args.repeat)))
+        print(f"{name:9} {args.rows:,} rows in chunks of {args.chunk:,}: best {min(times):.2f} s "
+              f"({found[0]:,} findings)", flush=True)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ file and to validate one.
 from __future__ import annotations
 
 import itertools
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -17,17 +16,15 @@ from typing import Any, Callable, Iterator
 from sqlalchemy.orm import Session
 
 from exchange import codes as C
-from exchange.checks.cells import new_memo, parse_rows
+from exchange.checks.columnar_rows import FileRepeats
 from exchange.checks.context import CheckContext, UnitRecord
+from exchange.checks.engine import Chunk, Parsed, judge_chunk, parse_chunk, repeat_key, rule_names
 from exchange.checks.finding import Finding
-from exchange.checks.rows import ABOUT_RECORDS, ROW_CHECKS
 from exchange.checks.values import BLANK_CHARS
 from exchange.config import Instance
 from exchange.errors import FileRejected
-from exchange.heap import many_objects, tidy
 from exchange.kinds.detect import detect_kind, unit_named
 from exchange.kinds.spec import KindSpec, normalise_label
-from exchange.messages import DECLARATION_STATUS_LABELS
 from exchange.photos import PhotoRun, examine_photos, is_photo_upload
 from exchange.read.header import SCAN_ROWS, Located, column_taker, locate_header
 from exchange.read.images import named_as_image
@@ -53,19 +50,6 @@ class Options:
     today: date = field(default_factory=date.today)
 
 
-class Parsed:
-    """One data row: its cells as written (in the kind's column order), parsed values, findings."""
-    __slots__ = ("outcome_row", "raw", "values", "findings", "fingerprint")
-
-    def __init__(self, outcome_row: int, raw: tuple[Any, ...], values: dict[str, Any],
-                 findings: list[Finding]) -> None:
-        self.outcome_row = outcome_row
-        self.raw = raw
-        self.values = values
-        self.findings = findings
-        self.fingerprint = ""          # set once per row by FileRun.context()
-
-
 class FileRun:
     """Checks the data rows of one file, a chunk at a time; its `importer` stores them."""
 
@@ -78,16 +62,10 @@ class FileRun:
         self.opts = opts
         self.sink = sink
         self.rules = instance.rules
-        self.first_row: dict[Any, int] = {}
-        self.person_field = kind.person_field     # a property that walks the columns
+        self.repeats = FileRepeats(repeat_key(kind))
         self.position = {c.field: i for i, c in enumerate(kind.columns)}
-        self.memo = new_memo(kind.columns)
-        names = list(kind.checks)
-        if opts.scope is not None:
-            # A school's class or department account: every row stays within its classes.
-            names.append("class_scope")
-        self.checks = [ROW_CHECKS[name] for name in names]
-        self.checks_off_file = [ROW_CHECKS[name] for name in names if name not in ABOUT_RECORDS]
+        # A school's class or department account: every row stays within its classes.
+        self.rule_names = rule_names(kind, opts.scope)
         # The resident kinds' and the 用户维护表's extra steps (exchange.residents, account_book).
         self.hooks = hooks_for(kind, instance, opts.actor)
         self.data_rows = 0
@@ -95,21 +73,9 @@ class FileRun:
                                  opts.file_id, self.given)
 
     # Reading -------------------------------------------------------------------------------
-    def parse(self, rows: list[tuple[int, tuple[Any, ...]]]) -> list[Parsed]:
+    def parse(self, rows: list[tuple[int, tuple[Any, ...]]]) -> Chunk:
         """A chunk of data rows, each (row number, cells in the kind's column order)."""
-        parsed = parse_rows(rows, self.kind.columns, self.rules.tables, self.opts.today, self.memo)
-        out = []
-        first_row = self.first_row
-        for (number, raw), (values, findings) in zip(rows, parsed):
-            key = self._key(values)
-            if key is not None:
-                if key in first_row:
-                    findings.append(Finding(number, C.DUPLICATE_IN_FILE, params={
-                        "first_row": first_row[key]}))
-                else:
-                    first_row[key] = number
-            out.append(Parsed(number, raw, values, findings))
-        return out
+        return parse_chunk(rows, self.kind, self.rules.tables, self.opts.today, self.repeats)
 
     def given(self, p: Parsed, field_name: str) -> str | None:
         """What the clerk wrote for a field that may not parse: the value, else the cell's text."""
@@ -118,15 +84,8 @@ class FileRun:
             return value or None
         return _text(p.raw[self.position[field_name]])
 
-    def _key(self, values: dict[str, Any]) -> Any:
-        if self.kind.action == "withdraw":
-            return ("serial", values["serial"]) if values.get("serial") else None
-        if self.person_field:
-            return values.get(self.person_field)
-        return None
-
     # Checking ------------------------------------------------------------------------------
-    def context(self, chunk: list[Parsed]) -> CheckContext:
+    def context(self, chunk: Chunk) -> CheckContext:
         s = self.session
         ids = [p.values["id_number"] for p in chunk if p.values.get("id_number")]
         ctx = CheckContext(self.rules, self.kind, self.unit, self.opts.today, scope=self.opts.scope)
@@ -159,32 +118,14 @@ class FileRun:
             ctx = self.hooks.enrich(s, ctx, [(p.outcome_row, p.values) for p in chunk])
         return ctx
 
-    def judge(self, p: Parsed, ctx: CheckContext) -> list[Finding]:
-        findings = list(p.findings)
-        if self.kind.action == "declare" and not findings and p.fingerprint:
-            serial = ctx.imported.get(p.fingerprint)
-            if serial is not None:
-                return [Finding(p.outcome_row, C.DUPLICATE_IMPORTED, params={"serial": serial})]
-        number = p.values.get("id_number")
-        on_file = number is not None and number in ctx.persons
-        for check in self.checks if on_file else self.checks_off_file:
-            findings.extend(check(p.outcome_row, p.values, ctx))
-        if self.kind.action == "declare" and number and number in ctx.open_by_person:
-            d = ctx.open_by_person[number]
-            col = self.kind.column("id_number")
-            findings.append(Finding(p.outcome_row, C.PERSON_PENDING, col.header, "id_number", {
-                "serial": d.serial, "kind_label": self._label(d.kind),
-                "status": DECLARATION_STATUS_LABELS.get(d.status, d.status)}))
-        return findings
-
-    def _label(self, kind: str) -> str:
-        spec = self.rules.kinds.get(kind)
-        return spec.label if spec else kind
+    def judge(self, chunk: Chunk, ctx: CheckContext) -> list[list[Finding]]:
+        """Each row's findings, in the chunk's order (exchange.checks.engine)."""
+        return judge_chunk(chunk, ctx, self.rule_names)
 
     # Judging and storing -------------------------------------------------------------------
-    def run_chunk(self, chunk: list[Parsed]) -> None:
+    def run_chunk(self, chunk: Chunk) -> None:
         ctx = self.context(chunk)
-        judged = [(p, self.judge(p, ctx)) for p in chunk]
+        judged = list(zip(chunk.rows, self.judge(chunk, ctx)))
         serials: dict[int, int] = {}
         if self.opts.importing:
             serials = self.importer.store(judged, ctx)
@@ -205,7 +146,7 @@ def _text(value: Any) -> str | None:
 
 
 def _data_chunks(located: Located, mapping: dict[int, str], run: FileRun, max_rows: int,
-                 size: int) -> Iterator[list[Parsed]]:
+                 size: int) -> Iterator[Chunk]:
     """The data rows below the header, parsed a chunk at a time; blank rows and the header
     pasted again are skipped."""
     columns = run.kind.columns
@@ -303,14 +244,9 @@ def _examine_book(instance: Instance, session: Session, book: Book, unit: UnitRe
                            unit_type=types.label(rules.unit_type(unit.unit_type)),
                            allowed="、".join(types.label(t) for t in rules.sender_types(kind)))
     run = FileRun(instance, session, kind, unit, opts, sink)
-    with ExitStack() as large:
-        for n, chunk in enumerate(_data_chunks(located, detected.mapping, run, limits.max_rows,
-                                               instance.settings.intake.chunk_rows)):
-            if n == 1:        # a second chunk: a large file (see exchange.heap; a small
-                large.enter_context(many_objects())    # file's garbage is not set aside)
-            run.run_chunk(chunk)
-            if n:
-                tidy()
+    for chunk in _data_chunks(located, detected.mapping, run, limits.max_rows,
+                              instance.settings.intake.chunk_rows):
+        run.run_chunk(chunk)
     if run.data_rows == 0:
         raise FileRejected(C.FILE_EMPTY)
     return kind, unit

@@ -3,7 +3,6 @@ payments (exchange.amounts.master)."""
 from __future__ import annotations
 
 import json
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from itertools import compress
@@ -17,13 +16,12 @@ from sqlalchemy.orm import Session
 
 from exchange import codes as C
 from exchange.amounts.master import LOADERS as MONEY_LOADERS
-from exchange.checks.cells import new_memo, parse_rows
+from exchange.checks.columnar import judge_cells
 from exchange.checks.finding import Finding
 from exchange.checks.values import BLANK_CHARS
 from exchange.classes import upsert_classes
 from exchange.config import Instance
 from exchange.errors import FileRejected
-from exchange.heap import many_objects, tidy
 from exchange.kinds.detect import detect_kind
 from exchange.kinds.spec import KindSpec
 from exchange.read.header import Located, column_taker, locate_header
@@ -75,15 +73,12 @@ def load_master(instance: Instance, db: Database, path: Path, today: date | None
             detected = detect_kind(specs, located.header, located.title_lines, path.name, book.meta)
             spec = detected.kind
             report.kind = spec.kind
-            memo = new_memo(spec.columns)
             upsert = ({"units": _upsert_units, "classes": upsert_classes}.get(spec.kind)
                       or MONEY_LOADERS.get(spec.kind) or _PersonLoad(spec).upsert)
-            with bulk.overlapped(s), ExitStack() as large:
-                for n, chunk in enumerate(_chunks(located, detected.mapping, spec)):
-                    if n == 1:    # a second chunk: a large file (see exchange.heap; a small
-                        large.enter_context(many_objects())    # file's garbage is not set aside)
+            with bulk.overlapped(s):
+                for chunk in _chunks(located, detected.mapping, spec):
                     good = []
-                    parsed = parse_rows(chunk, spec.columns, rules.tables, today, memo)
+                    parsed = judge_cells(chunk, spec.columns, rules.tables, today).as_rows()
                     for (number, _), (values, findings) in zip(chunk, parsed):
                         if findings:
                             report.refused.append((number, findings))
@@ -96,8 +91,6 @@ def load_master(instance: Instance, db: Database, path: Path, today: date | None
                     report.loaded += len(good)
                     if progress is not None:
                         progress(len(chunk))
-                    if n:
-                        tidy()    # the cycles this chunk left (automatic collections are off)
     except FileRejected as exc:
         # The session rolled back: nothing of the file stays.
         return MasterReport(kind=report.kind, file_error=(exc.code, exc.params))

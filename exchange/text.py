@@ -1,6 +1,6 @@
 """Text that cannot travel: the characters no cell may hold, and how writers stay safe anyway.
 
-A cell is judged at the boundary where it is parsed (exchange.checks.cells, the review readers):
+A cell is judged at the boundary where it is parsed (exchange.checks.columnar, the review readers):
 line breaks are normalised (CR LF and a lone CR become LF, which loses nothing), and a cell that
 still holds a character from UNTRAVELLING is refused with `text.control`. Writers (workbooks,
 PDFs, receipts) pass every string through `travel_safe()` as well, so text stored before these

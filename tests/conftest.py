@@ -80,30 +80,6 @@ def make_workbook(path: Path, headers: Sequence[str], rows: Sequence[Sequence[An
     return path
 
 
-def _judged(parsed: list[Any]) -> list[Any]:
-    return [(values, [(f.row, f.code, f.column, f.field, dict(f.params)) for f in findings])
-            for values, findings in parsed]
-
-
-@pytest.fixture(autouse=True)
-def columnar_oracle(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Issue 19: every chunk that a test's workbooks bring to the pipeline or to a master-data
-    load (in this process) is judged by the columnar engine as well; a difference in values,
-    codes, rows, columns or message parameters fails the test. Until the old engine goes."""
-    from exchange import judge, master
-    from exchange.checks import cells
-    from exchange.checks.columnar import judge_cells
-
-    def both(rows: Any, columns: Any, tables: Any, today: Any, memo: Any = None) -> Any:
-        old = cells.parse_rows(rows, columns, tables, today, memo)
-        new = judge_cells(rows, columns, tables, today).as_rows()
-        assert _judged(new) == _judged(old), "columnar engine differs"
-        return old
-
-    monkeypatch.setattr(judge, "parse_rows", both)
-    monkeypatch.setattr(master, "parse_rows", both)
-
-
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
     return tmp_path / "inst"

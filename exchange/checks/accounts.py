@@ -1,18 +1,15 @@
-"""Row rules of the 用户维护表 (user_maintenance): a school's department and class users, kept by
-the school's admin, or by a department or class login at its level or below.
-
-Pure like every check: the accounts named in the chunk, the school's classes and the sender's
-own account are loaded once per chunk into `AccountFacts` by exchange.account_book.
+"""What the 用户维护表's rule (account_rules in exchange.checks.columnar_rows: a school's
+department and class users, kept by the school's admin, or by a department or class login at its
+level or below) knows: the accounts named in the chunk, the school's classes and the sender's own
+account, loaded once per chunk into `AccountFacts` by exchange.account_book; and each row's
+target (`target_of`), which the hook records and notes.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from exchange import codes as C
 from exchange.checks.context import CheckContext
-from exchange.checks.finding import Finding
-from exchange.checks.rows import row_check
 
 
 @dataclass(frozen=True)
@@ -79,76 +76,6 @@ def target_of(values: dict[str, Any], ctx: CheckContext) -> Target | None:
         # Changchun 系维护: a department holds the classes listed under it (院系).
         classes = tuple(facts.departments.get(label, ()))
     return Target(values.get("operation") or "add", login, role, classes, label, existing)
-
-
-def _cell(row: int, ctx: CheckContext, field_name: str, code: str, **params: Any) -> Finding:
-    col = ctx.kind.column(field_name) if ctx.kind.has(field_name) else None
-    return Finding(row, code, col.header if col else None, field_name, params)
-
-
-@row_check
-def account_rules(row: int, values: dict[str, Any], ctx: CheckContext) -> list[Finding]:
-    """新增 a login never used; 修改/密码还原/注销 an active sub-account of this school; a class
-    user holds one known class; the sender keeps only users at its level or below."""
-    from exchange.accounts import LOGIN_PATTERN, manages
-
-    login = values.get("login")
-    if not login:
-        return []
-    facts = facts_of(ctx)
-    first = facts.repeats.get(row)
-    if first:
-        return [Finding(row, C.DUPLICATE_IN_FILE, params={"first_row": first})]
-    if not LOGIN_PATTERN.match(login):
-        return [_cell(row, ctx, "login", C.FORMAT_INVALID, value=login, expected="login")]
-    target = target_of(values, ctx)
-    if target is None:
-        return [_cell(row, ctx, "classes", C.FORMAT_INVALID, value=values.get("classes"),
-                      expected="class_code")]
-    existing = target.existing
-    operation_label = ctx.rules.tables["account_op"].label(target.operation)
-    if target.operation == "add":
-        if existing is not None or login in facts.unit_codes:
-            why = ("login_is_unit" if existing is None else
-                   "login_deleted" if existing.status == "deleted" else "login_in_use")
-            return [_cell(row, ctx, "login", C.ACCOUNT_TAKEN, value=login, why=why)]
-        out = []
-        if not target.role:
-            out.append(_cell(row, ctx, "role", C.REQUIRED))
-        if not target.classes:
-            out.append(_cell(row, ctx, "classes", C.REQUIRED))
-        if out:
-            return out
-    elif existing is None or existing.unit_code != ctx.unit.code or existing.role not in ("department", "class"):
-        return [_cell(row, ctx, "login", C.ACCOUNT_UNKNOWN, value=login, why="active",
-                      operation=operation_label)]
-    elif existing.status == "deleted":
-        return [_cell(row, ctx, "login", C.ACCOUNT_UNKNOWN, value=login, why="deleted_before",
-                      operation=operation_label)]
-    out = []
-    if target.role == "class" and len(target.classes) > 1:
-        out.append(_cell(row, ctx, "classes", C.ACCOUNT_ONE_CLASS, count=len(target.classes),
-                         value=",".join(target.classes)))
-    unknown = [c for c in target.classes if c not in facts.classes]
-    if unknown and target.operation in ("add", "edit"):
-        out.append(_cell(row, ctx, "classes", C.CLASS_UNKNOWN, value="、".join(unknown)))
-    actor = facts.actor
-    allowed = "、".join(actor.classes if actor else ()) or "none"
-
-    def beyond(role: str, classes: tuple[str, ...] | list[str]) -> str | None:
-        if manages(actor, role, classes):
-            return None
-        return "beyond_role" if not manages(actor, role, ()) else "beyond_classes"
-
-    if actor is not None and target.operation == "delete" and login == actor.login:
-        out.append(_cell(row, ctx, "login", C.ACCOUNT_BEYOND, allowed=allowed, what="beyond_self"))
-        return out
-    refusal = beyond(existing.role, existing.classes) if existing is not None else None
-    refusal = refusal or beyond(target.role or "class", target.classes)
-    if refusal:
-        out.append(_cell(row, ctx, "classes" if refusal == "beyond_classes" else "role",
-                         C.ACCOUNT_BEYOND, allowed=allowed, what=refusal))
-    return out
 
 
 __all__ = ["AccountContext", "AccountFacts", "AccountView", "Target", "target_of", "facts_of"]

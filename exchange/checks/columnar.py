@@ -10,14 +10,15 @@ finding code and the finding's "value" parameter as expressions; `judge_cells` e
 column's rule in one `select` and turns the failing cells into Findings with the codes, columns
 and parameters the receipt, the error workbook and `validate --json` render.
 
-Not wired into the pipeline yet: exchange.checks.cells.parse_rows is the shipped engine and the
-oracle of tests/unit/test_columnar.py, which must find no difference before this replaces it.
+The product's only cell engine: exchange.checks.engine (the pipeline) and exchange.master call
+`judge_cells`.
 """
 from __future__ import annotations
 
 import io
 import json
 import re
+import threading
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Callable
@@ -677,6 +678,7 @@ def _compile(j: int, col: ColumnSpec, tables: dict[str, CodeTable], today: date)
 
 
 _PLANS: dict[tuple[Any, ...], tuple[dict[str, CodeTable], list[_Compiled]]] = {}
+_PLANS_LOCK = threading.Lock()
 
 
 def _compiled(columns: tuple[ColumnSpec, ...], tables: dict[str, CodeTable], today: date
@@ -685,10 +687,13 @@ def _compiled(columns: tuple[ColumnSpec, ...], tables: dict[str, CodeTable], tod
     key = (columns, id(tables), today)
     made = _PLANS.get(key)
     if made is None or made[0] is not tables:
-        if len(_PLANS) >= _PLANS_KEPT:
-            del _PLANS[next(iter(_PLANS))]
-        made = _PLANS[key] = (tables, [_compile(j, col, tables, today)
-                                       for j, col in enumerate(columns)])
+        with _PLANS_LOCK:                 # intake threads: one compiles, the others wait
+            made = _PLANS.get(key)
+            if made is None or made[0] is not tables:
+                if len(_PLANS) >= _PLANS_KEPT:
+                    del _PLANS[next(iter(_PLANS))]
+                made = _PLANS[key] = (tables, [_compile(j, col, tables, today)
+                                               for j, col in enumerate(columns)])
     return made[1]
 
 
@@ -721,10 +726,12 @@ class _Column:
         if memo is None:
             self.new, self.known, self.index = keys, [], index
         else:
-            self.new = [k for k in keys if k not in memo]
-            self.known = [memo[k] for k in keys if k in memo]
+            # One look at the memo (other threads add to it; nothing is ever taken out).
+            found = [memo.get(k) for k in keys]
+            self.new = [k for k, j in zip(keys, found) if j is None]
+            self.known = [j for j in found if j is not None]
             if self.new and self.known:          # new cells first, then the known ones
-                order = [k for k in keys if k not in memo] + [k for k in keys if k in memo]
+                order = self.new + [k for k, j in zip(keys, found) if j is not None]
                 at = dict(zip(order, range(len(order))))
                 remap = [at[k] for k in keys]
                 index = [remap[i] for i in index]

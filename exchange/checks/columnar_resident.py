@@ -5,9 +5,8 @@ students of the classes a file stops, the rows that repeat an earlier one).
 
 `resident_facts` builds the facts once per chunk: households joined by head (`h.` columns),
 the repeats by row (`_first`), and per stopped class its students' findings as slots (`s0.` …,
-at most MEMBER_FINDINGS, the order the row rule gives them). Not wired in:
-exchange.checks.resident is the shipped engine and the oracle of
-tests/unit/test_columnar_resident.py.
+at most MEMBER_FINDINGS, the order the row rule gives them). exchange.checks.engine builds
+them for every chunk of a resident kind (or a sub-account's, for class_scope).
 """
 from __future__ import annotations
 
@@ -21,7 +20,7 @@ from exchange import codes as C
 from exchange.checks.columnar_rows import PERSON, Facts, Found, persons_frame, row_rule
 from exchange.checks.context import CheckContext
 from exchange.checks.resident import (MEMBER_FINDINGS, OWN_SCOPE_EFFECTS, RENEWAL_BLOCK,
-                                      ResidentFacts, facts_of, is_school, keeps_households)
+                                      SCHOOL_TYPE, ResidentFacts, facts_of, is_school, keeps_households)
 from exchange.messages import CLASS_MEMBER, DECLARATION_STATUS_LABELS
 
 HEAD = "h."            # the prefix of a household record's columns in a judged frame
@@ -130,9 +129,19 @@ def resident_facts(frame: pl.DataFrame, ctx: CheckContext) -> ResidentColumns:
 
 # Expressions ------------------------------------------------------------------------------------
 def _resident(facts: Facts) -> ResidentColumns:
-    if not isinstance(facts, ResidentColumns):
-        raise TypeError("resident rules judge facts made by resident_facts()")
-    return facts
+    """The resident facts; plain Facts are a context the resident hook did not enrich (as
+    `facts_of` reads one in the row rules): no households, classes, stops or repeats."""
+    if isinstance(facts, ResidentColumns):
+        return facts
+    return ResidentColumns(facts.frame, facts.kind, facts.rules, facts.today, facts.unit,
+                           facts.persons, school=facts.unit.unit_type == SCHOOL_TYPE,
+                           households_kept=facts.rules.unit_type(facts.unit.unit_type)
+                           in facts.rules.region.households)
+
+
+def _joined(facts: Facts, name: str, dtype: type[pl.DataType] = pl.Utf8) -> pl.Expr:
+    """A column `resident_facts` joined in, null where it did not."""
+    return pl.col(name) if name in facts.frame.columns else pl.lit(None, dtype)
 
 
 def _filled(e: pl.Expr) -> pl.Expr:
@@ -156,12 +165,13 @@ def _class_stop(facts: Facts) -> pl.Expr:
     return _blank(facts, "id_number") & _filled(facts.given("class_code"))
 
 
-def _repeated() -> pl.Expr:
-    return pl.col(FIRST).is_not_null()
+def _repeated(facts: Facts) -> pl.Expr:
+    return _joined(facts, FIRST, pl.Int64).is_not_null()
 
 
-def _repeat(where: pl.Expr = pl.lit(True)) -> Found:
-    return Found(where & _repeated(), C.DUPLICATE_IN_FILE, None, {"first_row": pl.col(FIRST)})
+def _repeat(facts: Facts, where: pl.Expr = pl.lit(True)) -> Found:
+    return Found(where & _repeated(facts), C.DUPLICATE_IN_FILE, None,
+                 {"first_row": _joined(facts, FIRST, pl.Int64)})
 
 
 def _on_file() -> pl.Expr:
@@ -172,8 +182,8 @@ def _here(facts: Facts) -> pl.Expr:
     return _on_file() & (pl.col(PERSON + "unit_code") == facts.unit.code).fill_null(False)
 
 
-def _registered() -> pl.Expr:
-    return pl.col(HEAD + "active").fill_null(False)
+def _registered(facts: Facts) -> pl.Expr:
+    return _joined(facts, HEAD + "active", pl.Boolean).fill_null(False)
 
 
 # Households -------------------------------------------------------------------------------------
@@ -183,16 +193,16 @@ def household_rules(facts: Facts) -> list[Found]:
     head, name = facts.given("head_id"), facts.given("name")
     operation = facts.given("operation")
     operation = pl.when(_filled(operation)).then(operation).otherwise(pl.lit("add"))
-    judged = _filled(head) & ~_repeated()
+    judged = _filled(head) & ~_repeated(facts)
     adding = judged & (operation == "add")
-    deleting = judged & (operation == "delete") & _registered()
-    members = pl.col(HEAD + "members")
-    return [_repeat(_filled(head)),
-            Found(adding & _registered(), C.HOUSEHOLD_EXISTS, "head_id", {"head": head}),
-            Found(judged & (operation != "add") & ~_registered(), C.HOUSEHOLD_MISSING, "head_id",
+    deleting = judged & (operation == "delete") & _registered(facts)
+    members, recorded = _joined(facts, HEAD + "members", pl.Int64), _joined(facts, HEAD + "name")
+    return [_repeat(facts, _filled(head)),
+            Found(adding & _registered(facts), C.HOUSEHOLD_EXISTS, "head_id", {"head": head}),
+            Found(judged & (operation != "add") & ~_registered(facts), C.HOUSEHOLD_MISSING, "head_id",
                   {"head": head}),
-            Found(deleting & _filled(name) & (name != pl.col(HEAD + "name")), C.RECORD_MISMATCH,
-                  "name", {"value": name, "expected": pl.col(HEAD + "name")}),
+            Found(deleting & _filled(name) & (name != recorded), C.RECORD_MISMATCH,
+                  "name", {"value": name, "expected": recorded}),
             Found(deleting & (members > 0), C.HOUSEHOLD_HAS_MEMBERS, "head_id",
                   {"head": head, "members": members})]
 
@@ -205,7 +215,7 @@ def household_registered(facts: Facts) -> list[Found]:
     if not _resident(facts).households_kept:
         return []
     head = facts.given("household_head")
-    return [Found(_filled(head) & ~_registered(), C.HOUSEHOLD_MISSING, "household_head",
+    return [Found(_filled(head) & ~_registered(facts), C.HOUSEHOLD_MISSING, "household_head",
                   {"head": head})]
 
 
@@ -240,7 +250,7 @@ def class_rules(facts: Facts) -> list[Found]:
     """Only the school's own login lists classes; a class once in the file."""
     if _resident(facts).scope is not None:
         return [Found(pl.lit(True), C.CLASS_ADMIN_ONLY, "class_code")]
-    return [_repeat()]
+    return [_repeat(facts)]
 
 
 # resident_suspend -------------------------------------------------------------------------------
@@ -251,13 +261,10 @@ def suspend_target(facts: Facts) -> list[Found]:
     MEMBER_FINDINGS findings on the row)."""
     classes = _resident(facts).classes
     stop, declared = _class_stop(facts), facts.given("class_code")
-    out = [_repeat()]
+    out = [_repeat(facts)]
     out += [Found(~stop & _blank(facts, name), C.REQUIRED, name) for name in ("id_number", "name")]
-    judged = stop & ~_repeated()
-    if MEMBERS not in facts.frame.columns:
-        empty = judged
-    else:
-        empty = judged & pl.col(MEMBERS).fill_null(0).eq(0)
+    judged = stop & ~_repeated(facts)
+    empty = judged & _joined(facts, MEMBERS, pl.Int64).fill_null(0).eq(0)
     out += [Found(empty & _among(declared, classes), C.CLASS_EMPTY, "class_code", {"value": declared}),
             Found(empty & ~_among(declared, classes), C.CLASS_UNKNOWN, "class_code",
                   {"value": declared})]

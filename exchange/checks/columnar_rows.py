@@ -8,8 +8,8 @@ not_insured, insured_here, arrears, month_after_paid, withdraw_target, account_r
 person (`duplicate.in_file`) and the two the pipeline applies to every declaration
 (FileRun.judge): person_pending (`person.pending`) and duplicate_imported
 (`duplicate.imported`, which replaces a row's other findings). What a rule reads beyond the row
-and its person is joined in first (`JOINS`). Not wired in: exchange.checks.rows and
-exchange.pipeline.FileRun are the shipped engine and the oracle of tests/unit/test_columnar.py.
+and its person is joined in first (`JOINS`). exchange.checks.engine calls `judge_rows` for every
+chunk the pipeline judges; the kinds name the rules (rules/kinds/*.toml `checks`).
 """
 from __future__ import annotations
 

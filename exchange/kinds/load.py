@@ -74,12 +74,11 @@ def load_kind(path: Path, tables: dict[str, CodeTable]) -> KindSpec:
     _check_unit_types(tables, kind.unit_types, f"{where} unit_types")
     if kind.only_where is not None and kind.only_where not in REGION_SWITCHES:
         raise ConfigError(f"{where} only_where: {kind.only_where!r} is not one of {REGION_SWITCHES}")
-    from exchange.checks.rows import ROW_CHECKS
-    import exchange.checks.accounts  # noqa: F401  (registers the 用户维护表's rules)
-    import exchange.checks.resident  # noqa: F401  (registers the resident kinds' rules)
+    from exchange.checks.columnar_rows import ROW_RULES
+    import exchange.checks.columnar_resident  # noqa: F401  (registers the resident kinds' rules)
 
     for name in kind.checks:
-        if name not in ROW_CHECKS:
+        if name not in ROW_RULES:
             raise ConfigError(f"{where} checks: unknown check {name!r}")
     for name in (*kind.change_fields, *(x for x in (kind.wage_month, kind.paid_month) if x)):
         if not kind.has(name):

@@ -51,7 +51,7 @@ def fingerprint(kind: str, unit: str, values: dict[str, Any]) -> str:
 
 
 class JudgedRow(Protocol):
-    """A data row as the judging step hands it over (exchange.judge.Parsed)."""
+    """A data row as the judging step hands it over (exchange.checks.engine.Parsed)."""
     outcome_row: int
     values: dict[str, Any]
     fingerprint: str         # "" when the judging step made none

@@ -1,7 +1,9 @@
-"""The columnar cell engine (exchange.checks.columnar) against the per-row one it replaces
-(exchange.checks.cells.parse_rows, the oracle): for generated chunks of clerks' cells in every
-kind's columns, and for the rows of every test workbook, the same values, codes, rows, columns
-and message parameters."""
+"""The rule engine (exchange.checks.columnar, columnar_rows, engine) on generated chunks of
+clerks' cells in every kind's columns: a chunk judged whole gives each row what that row judged
+alone gives, and what the chunk cut in two gives (values, codes, columns, message parameters;
+the in-file repeats are the file's, so rows found repeating are left out of the row-alone
+comparison); a row's values are what its frame holds. Concrete cases pin what the differential
+tests against the per-row engine it replaced (issue 19) established."""
 from __future__ import annotations
 
 import math
@@ -9,10 +11,10 @@ from datetime import date, datetime
 from decimal import InvalidOperation, Overflow
 from pathlib import Path
 
+import polars as pl
 import pytest
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
-from exchange.checks.cells import PARSERS, parse_rows
 from exchange.checks.columnar import RULES as COLUMN_RULES, judge_cells, judge_chunks
 from exchange.kinds.load import load_rules
 
@@ -50,38 +52,34 @@ def _outcome(parsed: list) -> list:
             for values, findings in parsed]
 
 
-def _in_range(parsed: list) -> bool:
-    """Whole numbers from 2**63 on have no integer column: the columnar engine calls such a
-    wage or serial not an integer (README, deviations), the row engine took it as one."""
-    return all(not (isinstance(v, int) and abs(v) >= 2**63) for values, _ in parsed
-               for v in values.values())
-
-
 def test_every_column_type_has_a_columnar_rule() -> None:
     assert {c.type for s in KINDS.values() for c in s.columns} <= set(COLUMN_RULES)
-    assert set(PARSERS) == set(COLUMN_RULES)
 
 
 def _same(rows: list, spec) -> None:  # type: ignore[no-untyped-def]
-    try:
-        parsed = parse_rows(rows, spec.columns, RULES.tables, TODAY)
-    except (InvalidOperation, Overflow):
-        # An amount of 10**26 yuan or more, a rate past 10**999999: the row engine raises
-        # (README, deviations).
-        assume(False)
-        raise
-    assume(_in_range(parsed))
-    old = _outcome(parsed)
-    new = _outcome(judge_cells(rows, spec.columns, RULES.tables, TODAY).as_rows())
-    for (number, cells), a, b in zip(rows, old, new):
-        assert b == a, (number, cells)
-    assert len(new) == len(old)
+    """Whole, alone and in halves, the same; the values are the frame's."""
+    judged = judge_cells(rows, spec.columns, RULES.tables, TODAY)
+    whole = _outcome(judged.as_rows())
+    alone = [_outcome(judge_cells([r], spec.columns, RULES.tables, TODAY).as_rows())[0]
+             for r in rows]
+    half = len(rows) // 2
+    halves = [_outcome(judge_cells(part, spec.columns, RULES.tables, TODAY).as_rows())
+              for part in (rows[:half], rows[half:])]
+    assert whole == alone and whole == halves[0] + halves[1]
+    frame = judged.frame()
+    for i, (values, _) in enumerate(whole):
+        for col in spec.columns:
+            if col.field in values:
+                value = frame[col.field][i]
+                value = tuple(value) if isinstance(value, pl.Series) else value
+                assert values[col.field] == value, (col.field, rows[i])
+    assert len(whole) == len(rows)
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
-def test_columnar_cells_judge_as_the_row_engine(kind: str, data: st.DataObject) -> None:
+def test_columnar_cells_judge_a_row_alone_as_in_its_chunk(kind: str, data: st.DataObject) -> None:
     spec = KINDS[kind]
     width = len(spec.columns)
     rows = data.draw(st.lists(st.lists(CELLS, min_size=width, max_size=width + 1).map(tuple),
@@ -113,16 +111,12 @@ def test_chunks_judged_together_judge_as_each_alone(kind: str, data: st.DataObje
 from decimal import Decimal  # noqa: E402
 
 from exchange import codes as C  # noqa: E402
-from exchange.checks.cells import new_memo  # noqa: E402
 from exchange.checks.accounts import AccountContext, AccountFacts, AccountView  # noqa: E402
-from exchange.checks.columnar_rows import (Facts, FileRepeats, ROW_RULES as COLUMN_ROW_RULES,  # noqa: E402
-                                           account_frames, declarations_frame, fingerprints, imported_frame,
-                                           judge_rows, paid_frame, persons_frame)
+from exchange.checks.columnar_rows import FileRepeats  # noqa: E402
 from exchange.checks.context import CheckContext, OpenDeclaration, PersonRecord, UnitRecord  # noqa: E402
-from exchange.judge import FileRun, Options  # noqa: E402
+from exchange.checks.engine import judge_chunk, parse_chunk, repeat_key, rule_names  # noqa: E402
 from exchange.store.imports import fingerprint  # noqa: E402
 from exchange.checks.ids import check_char  # noqa: E402
-from exchange.checks.rows import ABOUT_RECORDS, ROW_CHECKS  # noqa: E402
 
 
 def _an_id(birth: str, seq: int) -> str:
@@ -160,15 +154,15 @@ ROW_CELLS = st.one_of(IDS, IDS, st.sampled_from(["男", "女", "1", "2", "0", ""
 ROW_KINDS = sorted(RULES.kinds)
 
 
-def _old_run(spec, checks: list[str]) -> FileRun:  # type: ignore[no-untyped-def]
-    """The shipped engine's FileRun, without a database: its parse (in-file repeats) and judge
-    (row checks, `person.pending`, `duplicate.imported`) are the oracle."""
-    run = object.__new__(FileRun)
-    run.kind, run.rules, run.unit, run.opts = spec, RULES, UNIT, Options(importing=False, today=TODAY)
-    run.first_row, run.person_field, run.memo = {}, spec.person_field, new_memo(spec.columns)
-    run.checks = [ROW_CHECKS[n] for n in checks]
-    run.checks_off_file = [ROW_CHECKS[n] for n in checks if n not in ABOUT_RECORDS]
-    return run
+def _engine(spec, rows: list, ctx, repeats: FileRepeats | None = None) -> dict:  # type: ignore[no-untyped-def]
+    """Row -> findings as FileRun judges a chunk: cells, in-file repeats, fingerprints of the
+    clean rows, the facts and the row rules."""
+    chunk = parse_chunk(rows, spec, RULES.tables, TODAY, repeats or FileRepeats(repeat_key(spec)))
+    for p in chunk.rows:
+        if not p.findings:
+            p.fingerprint = fingerprint(spec.kind, UNIT.code, p.values)
+    found = judge_chunk(chunk, ctx, rule_names(spec, ctx.scope))
+    return {p.outcome_row: _flat(f) for p, f in zip(chunk.rows, found)}
 
 
 def _flat(findings: list) -> list:
@@ -177,13 +171,9 @@ def _flat(findings: list) -> list:
 
 def _compare(spec, rows: list, people: dict, declarations: list,  # type: ignore[no-untyped-def]
              data: st.DataObject | None, accounts: AccountFacts | None = None) -> dict:
-    """Rows judged by FileRun.parse and FileRun.judge against the columnar rules, with these
-    persons, declarations (and accounts) on file and some of the rows' fingerprints imported
-    before."""
-    # The rules of exchange.checks.columnar_rows (the resident ones, registered in the same
-    # table by columnar_resident, read facts of their own: tests/unit/test_columnar_resident.py)
-    checks = [n for n in spec.checks if n in COLUMN_ROW_RULES
-              and COLUMN_ROW_RULES[n].__module__ == "exchange.checks.columnar_rows"]
+    """Rows judged by the engine as FileRun does, with these persons, declarations (and
+    accounts) on file and some of the rows' fingerprints imported before: whole, each row alone
+    (rows repeating an earlier one of the file left out) and in two chunks of one file."""
     ctx = CheckContext(RULES, spec, UNIT, TODAY, persons=people) if accounts is None else \
         AccountContext(RULES, spec, UNIT, TODAY, persons=people, facts=accounts)
     ctx.declarations = {d.serial: d for d in declarations}
@@ -192,51 +182,31 @@ def _compare(spec, rows: list, people: dict, declarations: list,  # type: ignore
             ctx.by_person.setdefault(d.id_number, []).append(d)
     ctx.open_by_person = {d.id_number: d for d in declarations
                           if d.id_number and d.status in ("pending", "submitted")}
-    in_range = _in_range(parse_rows(rows, spec.columns, RULES.tables, TODAY))
-    assert in_range if data is None else assume(in_range)
-    run = _old_run(spec, checks)
-    parsed = run.parse(rows)
-    clean = [p for p in parsed if not p.findings]
-    for p in clean:
-        p.fingerprint = fingerprint(spec.kind, UNIT.code, p.values)
+    chunk = parse_chunk(rows, spec, RULES.tables, TODAY, FileRepeats(repeat_key(spec)))
+    clean = [fingerprint(spec.kind, UNIT.code, p.values) for p in chunk.rows if not p.findings]
     again = data.draw(st.lists(st.sampled_from(clean), max_size=2)) if clean and data else []
-    ctx.imported = {p.fingerprint: 90 + i for i, p in enumerate(again)}
+    ctx.imported = {f: 90 + i for i, f in enumerate(again)}
     ctx.imported["0" * 64] = 99
-    old = {p.outcome_row: _flat(run.judge(p, ctx)) for p in parsed}
-
-    judged = judge_cells(rows, spec.columns, RULES.tables, TODAY)
-    frame = judged.frame()
-    new = {number: _flat(findings) for number, (_, findings) in zip(judged.rows, judged.as_rows())}
-    repeats = FileRepeats("serial" if spec.action == "withdraw" else spec.person_field)
-    for half in (frame.head(len(frame) // 2), frame.tail(len(frame) - len(frame) // 2)):
-        for number, first_row in repeats.findings(half).iter_rows():
-            new[number].append((C.DUPLICATE_IN_FILE, None, None, {"first_row": first_row}))
-    values = [v for v, _ in judged.as_rows()]
-    frame = frame.with_columns(fingerprints(values, [not new[n] for n in judged.rows], spec.kind,
-                                            UNIT.code))
-    facts = Facts(frame, spec, RULES, TODAY, UNIT, persons_frame(people), paid_frame(people),
-                  declarations_frame(ctx.declarations.values()),
-                  declarations_frame(d for ds in ctx.by_person.values() for d in ds),
-                  declarations_frame(ctx.open_by_person.values()), imported_frame(ctx.imported),
-                  account_frames(accounts) if accounts is not None else None)
-    for number, findings in judge_rows(facts, [*checks, "person_pending",
-                                               "duplicate_imported"]).items():
-        if findings and findings[0].code == C.DUPLICATE_IMPORTED:
-            new[number] = []
-        new[number].extend(_flat(findings))
-    assert new == old
-    return new
+    whole = _engine(spec, rows, ctx)
+    repeating = {n for n, fs in whole.items() if any(f[0] == C.DUPLICATE_IN_FILE for f in fs)}
+    for number, cells in rows:
+        if number not in repeating:
+            assert _engine(spec, [(number, cells)], ctx) == {number: whole[number]}, cells
+    repeats, half = FileRepeats(repeat_key(spec)), len(rows) // 2
+    assert {**_engine(spec, rows[:half], ctx, repeats), **_engine(spec, rows[half:], ctx, repeats)} \
+        == whole
+    return whole
 
 
 @pytest.mark.parametrize("kind", ROW_KINDS)
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
-def test_columnar_row_rules_find_what_the_row_checks_find(kind: str, data: st.DataObject) -> None:
+def test_row_rules_judge_a_row_alone_as_in_its_chunk(kind: str, data: st.DataObject) -> None:
     """The row rules written as masks, joins against the persons' records (paid months by
     insurance), the declarations on file (a withdrawal's target by serial or by person, a
     person's open declaration) and the imported fingerprints, an as-of join against the wage
-    bounds, and the in-file repeat of a person, against FileRun.parse and FileRun.judge on the
-    same rows (rules about a record skipped for persons not on file, as shipped)."""
+    bounds, and the in-file repeat of a person: a row judged alone as in its chunk, a file
+    judged in two chunks as in one."""
     spec = RULES.kinds[kind]
     width = len(spec.columns)
     drawn = data.draw(st.lists(st.lists(ROW_CELLS, min_size=width, max_size=width).map(tuple),
@@ -267,7 +237,7 @@ def _plausible(col, ids: list[str]) -> st.SearchStrategy:  # type: ignore[no-unt
 @pytest.mark.parametrize("kind", ROW_KINDS)
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
-def test_columnar_row_rules_judge_persons_and_declarations_on_file_as_the_pipeline(
+def test_row_rules_judge_persons_and_declarations_on_file_alike_whole_or_alone(
         kind: str, data: st.DataObject) -> None:
     """As above, on rows a clerk would write: a few persons, several rows of one person, IDs on
     file or not, blank cells, serials and IDs of declarations on file (this unit's or another's,
@@ -328,7 +298,7 @@ ACTORS = st.builds(AccountView, st.sampled_from(LOGINS), st.just("1001"),
 
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
-def test_columnar_account_rules_judge_the_user_maintenance_as_the_row_check(
+def test_account_rules_judge_the_user_maintenance_alike_whole_or_alone(
         data: st.DataObject) -> None:
     """用户维护表: logins new, taken, a unit's, deleted or another school's; classes given,
     kept from the account or listed under a department; a sender that is a department or class

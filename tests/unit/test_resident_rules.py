@@ -8,8 +8,12 @@ import pytest
 
 from exchange import codes as C
 from exchange.checks.context import PersonRecord, UnitRecord
-from exchange.checks.resident import (HouseholdRecord, ResidentContext, ResidentFacts, class_scope,
-                                      class_target, enrolment, household_rules)
+import polars as pl
+
+from exchange.checks.columnar import judge_cells
+from exchange.checks.columnar_resident import resident_facts
+from exchange.checks.columnar_rows import judge_rows
+from exchange.checks.resident import HouseholdRecord, ResidentContext, ResidentFacts, enrolment
 from exchange.kinds.load import load_rules
 from tests.conftest import make_id
 
@@ -25,6 +29,25 @@ def ctx(kind: str, scope: frozenset[str] | None = frozenset({"01"}), **facts) ->
     people = {p.id_number: p for p in (IN_01, IN_02, TEACHER, AWAY)}
     return ResidentContext(RULES, RULES.kinds[kind], SCHOOL, date(2026, 11, 1), persons=people,
                            scope=scope, facts=ResidentFacts(**facts))
+
+
+def _rule(name: str, row: int, values: dict, c: ResidentContext) -> list:  # type: ignore[type-arg]
+    """The findings of one row rule on one row of these parsed values (the others blank)."""
+    schema = judge_cells([], c.kind.columns, RULES.tables, c.today).frame().schema
+    cells = {k: (row if k == "row" else False if k.endswith("?") else values.get(k)) for k in schema}
+    return judge_rows(resident_facts(pl.DataFrame([cells], schema=schema), c), [name]).get(row, [])
+
+
+def class_scope(row: int, values: dict, c: ResidentContext) -> list:  # type: ignore[type-arg]
+    return _rule("class_scope", row, values, c)
+
+
+def class_target(row: int, values: dict, c: ResidentContext) -> list:  # type: ignore[type-arg]
+    return _rule("class_target", row, values, c)
+
+
+def household_rules(row: int, values: dict, c: ResidentContext) -> list:  # type: ignore[type-arg]
+    return _rule("household_rules", row, values, c)
 
 
 @pytest.mark.parametrize("kind,values,expected", [

@@ -17,7 +17,7 @@ from openpyxl import Workbook
 from sqlalchemy import select
 
 from exchange import codes as C
-from exchange.checks.cells import parse_rows
+from exchange.checks.columnar import judge_cells
 from exchange.kinds.spec import ColumnSpec
 from exchange.master import load_master
 from exchange.outputs.error_book import ErrorBookWriter
@@ -44,7 +44,7 @@ def test_the_list_is_every_control_surrogate_and_noncharacter_but_tab_lf_cr() ->
 
 def test_every_such_character_in_a_cell_is_refused_with_its_code_point() -> None:
     rows = [(4 + i, (f"备{ch}注", "张三")) for i, ch in enumerate(ALL)]
-    parsed = parse_rows(rows, COLUMNS, {}, date(2026, 1, 1))
+    parsed = judge_cells(rows, COLUMNS, {}, date(2026, 1, 1)).as_rows()
     for ch, (values, findings) in zip(ALL, parsed):
         assert [(f.column, f.code, f.params) for f in findings] == [
             ("备注", C.TEXT_CONTROL, {"char": f"U+{ord(ch):04X}"})]
@@ -54,7 +54,7 @@ def test_every_such_character_in_a_cell_is_refused_with_its_code_point() -> None
 
 def test_line_breaks_are_normalised_and_a_required_cell_is_refused_not_called_blank() -> None:
     rows = [(4, ("一行\r\n二行\r三行", "李\x1b四")), (5, ("\t制表\t", "王五"))]
-    (v1, f1), (v2, f2) = parse_rows(rows, COLUMNS, {}, date(2026, 1, 1))
+    (v1, f1), (v2, f2) = judge_cells(rows, COLUMNS, {}, date(2026, 1, 1)).as_rows()
     assert v1["note"] == "一行\n二行\n三行" and [f.code for f in f1] == [C.TEXT_CONTROL]
     assert f1[0].column == "姓名" and (v2, f2) == ({"note": "制表", "name": "王五"}, [])
 

@@ -5,7 +5,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 from exchange.checks.names import normalise_name, valid_name
 from exchange.checks.values import parse_date, parse_integer, parse_month, parse_phone
@@ -80,12 +80,12 @@ def test_names(raw: str, ok: bool) -> None:
 
 
 def test_pasted_invisible_characters_are_dropped() -> None:
-    from exchange.checks.cells import parse_rows
+    from exchange.checks.columnar import judge_cells
 
     id_col = RULES.kinds["employee_add"].column("id_number")
     name_col = RULES.kinds["employee_add"].column("name")
-    [(values, findings)] = parse_rows([(4, ("\ufeff11010519491231002x\u200b", "\u200b张三\xa0"))],
-                                      (id_col, name_col), RULES.tables, date(2026, 11, 22))
+    [(values, findings)] = judge_cells([(4, ("\ufeff11010519491231002x\u200b", "\u200b张三\xa0"))],
+                                       (id_col, name_col), RULES.tables, date(2026, 11, 22)).as_rows()
     assert findings == [] and values == {"id_number": "11010519491231002X", "name": "张三"}
 
 
@@ -112,20 +112,20 @@ CELL_POOL = [None, "", "  ", "\u3000", 1, 1.0, True, False, 0, "1", "01", "男",
              "买买提·艾力", "13912345678", "１３９１２３４５６７８", "0513-85123456", "人民路1号"]
 
 
+@settings(deadline=None, max_examples=40)
 @given(st.lists(st.lists(st.sampled_from(CELL_POOL), min_size=14, max_size=14), min_size=1,
                 max_size=40), st.integers(min_value=1, max_value=7))
-def test_parsing_by_column_with_memo_agrees_with_each_cell_alone(rows, chunk) -> None:  # type: ignore[no-untyped-def]
-    """Chunks parsed column by column, repeating cells remembered across chunks (where 1, 1.0
-    and True must stay apart), give what each row parsed on its own gives."""
-    from exchange.checks.cells import new_memo, parse_rows
+def test_judging_by_column_agrees_with_each_row_alone(rows, chunk) -> None:  # type: ignore[no-untyped-def]
+    """Chunks judged column by column, each column's distinct cells once (where 1, 1.0 and True
+    must stay apart), give what each row judged on its own gives."""
+    from exchange.checks.columnar import judge_cells
 
     columns = RULES.kinds["employee_add"].columns
     today = date(2026, 11, 22)
     numbered = [(i + 4, tuple(r[:len(columns)])) for i, r in enumerate(rows)]
-    memo = new_memo(columns)
     together = []
     for start in range(0, len(numbered), chunk):
-        together += parse_rows(numbered[start:start + chunk], columns, RULES.tables, today, memo)
-    alone = [parse_rows([r], columns, RULES.tables, today)[0] for r in numbered]
+        together += judge_cells(numbered[start:start + chunk], columns, RULES.tables, today).as_rows()
+    alone = [judge_cells([r], columns, RULES.tables, today).as_rows()[0] for r in numbered]
     assert [(v, [(f.code, f.field, dict(f.params)) for f in fs]) for v, fs in together] == \
         [(v, [(f.code, f.field, dict(f.params)) for f in fs]) for v, fs in alone]

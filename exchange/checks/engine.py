@@ -1,0 +1,130 @@
+"""Judging a chunk of data rows (issue 19), the one engine: cells judged column by column
+(exchange.checks.columnar), the in-file repeats across chunks (FileRepeats), then the chunk's
+records as frames (the facts) and the kind's row rules as masks and joins over them
+(exchange.checks.columnar_rows, columnar_resident); findings per row, in the order the receipt
+shows them: the cells' in column order, the in-file repeat, then the row rules' in the kind's
+order. `duplicate.imported` replaces a clean row's findings.
+
+exchange.pipeline.FileRun reads the records once per chunk (its queries and hooks fill a
+CheckContext) and calls `parse_chunk` and `judge_chunk`; the rows' `values` dicts are what the
+store, the declarations and the hooks read.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import polars as pl
+
+from exchange import codes as C
+from exchange.checks.accounts import AccountContext
+from exchange.checks.columnar import judge_cells
+from exchange.checks import columnar_resident
+from exchange.checks.columnar_resident import resident_facts
+from exchange.checks.columnar_rows import (ROW_RULES, Facts, FileRepeats, account_frames,
+                                           declarations_frame, imported_frame, judge_rows,
+                                           paid_frame, persons_frame)
+from exchange.checks.context import CheckContext
+from exchange.checks.finding import Finding
+from exchange.checks.resident import OWN_SCOPE_EFFECTS, ResidentContext
+from exchange.kinds.spec import CodeTable, KindSpec
+
+# The rules that read a resident chunk's facts (households, classes, repeats, scope).
+RESIDENT_RULES = frozenset(n for n, f in ROW_RULES.items()
+                           if f.__module__ == columnar_resident.__name__)
+# The rules every declaration is held to after its kind's (FileRun's, not named in the TOML).
+DECLARATION_RULES = ("person_pending", "duplicate_imported")
+
+
+class Parsed:
+    """One data row: its cells as written (in the kind's column order), parsed values, findings."""
+    __slots__ = ("outcome_row", "raw", "values", "findings", "fingerprint")
+
+    def __init__(self, outcome_row: int, raw: tuple[Any, ...], values: dict[str, Any],
+                 findings: list[Finding]) -> None:
+        self.outcome_row = outcome_row
+        self.raw = raw
+        self.values = values
+        self.findings = findings
+        self.fingerprint = ""          # set once per row by FileRun.context()
+
+
+@dataclass
+class Chunk:
+    """A chunk's rows and its judged cells as columns (CellJudgement.frame)."""
+    rows: list[Parsed]
+    frame: pl.DataFrame
+
+    def __iter__(self) -> Any:
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def repeat_key(kind: KindSpec) -> str | None:
+    """What makes a row the repeat of an earlier one of the file: a withdrawal's serial, else
+    the kind's person."""
+    return "serial" if kind.action == "withdraw" else kind.person_field
+
+
+def rule_names(kind: KindSpec, scope: frozenset[str] | None) -> list[str]:
+    """The row rules a chunk of `kind` is judged by; a class or department account's rows stay
+    within its classes (class_scope; a kind about classes or accounts keeps its own scope)."""
+    names = list(kind.checks)
+    if scope is not None and kind.effect not in OWN_SCOPE_EFFECTS:
+        names.append("class_scope")
+    return names + list(DECLARATION_RULES)
+
+
+def parse_chunk(rows: list[tuple[int, tuple[Any, ...]]], kind: KindSpec,
+                tables: dict[str, CodeTable], today: date, repeats: FileRepeats) -> Chunk:
+    """A chunk's cells judged, each row's values and findings, and its repeats of earlier rows
+    of the file (`duplicate.in_file`)."""
+    judged = judge_cells(rows, kind.columns, tables, today)
+    frame = judged.frame()
+    parsed = [Parsed(number, raw, values, findings)
+              for (number, raw), (values, findings) in zip(rows, judged.as_rows())]
+    at = {p.outcome_row: p for p in parsed}
+    for number, first_row in repeats.findings(frame).iter_rows():
+        at[number].findings.append(Finding(number, C.DUPLICATE_IN_FILE,
+                                           params={"first_row": first_row}))
+    return Chunk(parsed, frame)
+
+
+def facts_of(chunk: Chunk, ctx: CheckContext, names: list[str]) -> Facts:
+    """The chunk's frame (with its rows' fingerprints) and the records the context holds."""
+    frame = chunk.frame.with_columns(pl.Series(
+        "fingerprint", [p.fingerprint or None for p in chunk.rows], dtype=pl.Utf8))
+    if isinstance(ctx, ResidentContext) or RESIDENT_RULES.intersection(names):
+        facts: Facts = resident_facts(frame, ctx)
+    else:
+        facts = Facts(frame, ctx.kind, ctx.rules, ctx.today, ctx.unit, persons_frame(ctx.persons))
+    facts.paid = paid_frame(ctx.persons)
+    facts.declarations = declarations_frame(ctx.declarations.values())
+    facts.by_person = declarations_frame(d for ds in ctx.by_person.values() for d in ds)
+    facts.pending = declarations_frame(ctx.open_by_person.values())
+    facts.imported = imported_frame(ctx.imported)
+    if isinstance(ctx, AccountContext):
+        facts.accounts = account_frames(ctx.facts)
+    return facts
+
+
+def judge_chunk(chunk: Chunk, ctx: CheckContext, names: list[str]) -> list[list[Finding]]:
+    """Each row's findings: its cells' and in-file repeat's, then the row rules'."""
+    found = judge_rows(facts_of(chunk, ctx, names), names)
+    out = []
+    for p in chunk.rows:
+        more = found.get(p.outcome_row)
+        if not more:
+            out.append(list(p.findings))
+        elif more[0].code == C.DUPLICATE_IMPORTED:
+            out.append(more)
+        else:
+            out.append(p.findings + more)
+    return out
+
+
+__all__ = ["Chunk", "DECLARATION_RULES", "Parsed", "facts_of", "judge_chunk", "parse_chunk",
+           "repeat_key", "rule_names"]
