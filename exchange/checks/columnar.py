@@ -711,7 +711,8 @@ def _alone(plan: _Compiled, typed: dict[str, list[Any]]) -> list[Judgement]:
     query = pl.DataFrame(_typed_frame("", typed, len(typed["s"]))).lazy()
     for stage in plan.stages:
         query = query.with_columns(stage)
-    return list(query.select(plan.outputs).collect(optimizations=_FLAGS, engine="in-memory").iter_rows())
+    judged = query.select(plan.outputs).collect(optimizations=_FLAGS, engine="in-memory")
+    return list(judged.iter_rows())
 
 
 class _Column:
@@ -742,6 +743,10 @@ class _Column:
     def name(self, x: str) -> str:
         return self.prefix + x
 
+    def dtype(self, x: str) -> pl.DataType:
+        """The dtype of the rule's output `v`, `c` or `p`."""
+        return self.plan.schema[(self.plan.prefix or "") + x]
+
     def data(self, height: int) -> dict[str, pl.Series]:
         """The query's input columns for this column: typed new cells, known judgements."""
         out = _typed_frame(self.prefix, _typed(self.new), height) if self.new else {}
@@ -751,7 +756,7 @@ class _Column:
             for x, values in zip("vcp", zip(*self.known)):
                 name = self.name("g" + x)
                 out[name] = pl.Series(name, [*before, *values, *after],
-                                      dtype=self.plan.schema[(self.plan.prefix or "") + x])
+                                      dtype=self.dtype(x))
         out[self.name("x")] = pl.Series(self.name("x"), self.index, dtype=pl.UInt32)
         return out
 
@@ -768,11 +773,10 @@ class _Column:
         values, codes, shown = ([x[n] for x in judged] for n in range(3))
         failed = [c is not None and c != C.REQUIRED for c in codes]
         return {field_name: pl.Series(field_name, values,
-                                      dtype=self.plan.schema[(self.plan.prefix or "") + "v"]),
+                                      dtype=self.dtype("v")),
                 f"{field_name}?": pl.Series(f"{field_name}?", failed, dtype=pl.Boolean),
                 self.name("rc"): pl.Series(self.name("rc"), codes, dtype=pl.Utf8),
-                self.name("rp"): pl.Series(self.name("rp"), shown,
-                                             dtype=self.plan.schema[(self.plan.prefix or "") + "p"])}
+                self.name("rp"): pl.Series(self.name("rp"), shown, dtype=self.dtype("p"))}
 
     def judged(self, x: str, height: int) -> pl.Expr:
         """The distinct cells' `v`, `c` or `p`: judged now, known, or both (new ones first)."""

@@ -735,6 +735,6 @@ def judge_rows(facts: Facts, names: list[str]) -> dict[int, list[Finding]]:
     return out
 
 
-__all__ = ["ABOUT_RECORDS", "AccountFrames", "Facts", "Found", "account_frames", "FileRepeats", "JOINS", "ROW_RULES", "about_record", "declarations_frame",
-           "fingerprints", "imported_frame", "judge_rows", "joins_for", "paid_frame",
-           "row_rule"]
+__all__ = ["ABOUT_RECORDS", "AccountFrames", "Facts", "Found", "account_frames", "FileRepeats",
+           "JOINS", "ROW_RULES", "about_record", "declarations_frame", "fingerprints",
+           "imported_frame", "judge_rows", "joins_for", "paid_frame", "row_rule"]
