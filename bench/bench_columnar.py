@@ -13,7 +13,11 @@ with paid months). Judged as a file is, chunk by chunk:
   columnar  judge_cells, FileRepeats, then judge_rows of the kind's checks and person_pending
             with the chunk's persons as frames.
 "Small": many files of a few rows, each its own chunk with its own state (a new memo, a new
-FileRepeats), as 1,000 small files are; "large": one file in chunks. No database: the persons
+FileRepeats), as 1,000 small files are; `--batch N`: again, the cells of N files at a time
+judged by one query (judge_chunks), the rest per file; "large": one file in chunks. The
+repeats judge the same rows (a memo that keeps every cell answers the later ones, IDs too) or,
+with `--fresh`, each its own persons' rows, as each day's files bring new IDs, names and phones
+(the warm-up judges other rows still). No database: the persons
 are given. Best of --repeat. Benchmarks are run by hand; they are not tests.
 """
 from __future__ import annotations
@@ -34,7 +38,7 @@ from _common import machine, person_id                                       # n
 from bench_process import BAD_KINDS, HEADERS, row_values, spoil                 # noqa: E402
 
 from exchange import codes as C                                               # noqa: E402
-from exchange.checks.columnar import judge_cells                              # noqa: E402
+from exchange.checks.columnar import judge_cells, judge_chunks                # noqa: E402
 from exchange.checks.columnar_rows import (Facts, FileRepeats, judge_rows, paid_frame,  # noqa: E402
                                            persons_frame)
 from exchange.checks.context import CheckContext, PersonRecord, UnitRecord    # noqa: E402
@@ -53,13 +57,14 @@ TODAY = date(2026, 11, 22)
 UNIT = UnitRecord("1001", "单位")
 
 
-def make_rows(count: int, seed: int = 8) -> list[tuple[Any, ...]]:
-    """bench_process's rows (5% bad), their cells in the kind's column order."""
+def make_rows(count: int, seed: int = 8, start: int = 0) -> list[tuple[Any, ...]]:
+    """bench_process's rows (5% bad), their cells in the kind's column order; the persons
+    numbered from `start`."""
     rnd = random.Random(seed)
     where = {h.rstrip("*"): i for i, h in enumerate(HEADERS)}
     order = [where[c.header] for c in KIND.columns]
     out = []
-    for i in range(count):
+    for i in range(start, start + count):
         row = row_values(i, rnd)
         if i % 20 == 19:
             spoil(row, BAD_KINDS[(i // 20) % len(BAD_KINDS)], i, rnd)
@@ -116,15 +121,17 @@ class Old:
 
 
 class New:
-    """judge_cells, FileRepeats and judge_rows, as the pipeline wires them."""
+    """judge_cells, FileRepeats and judge_rows, as the pipeline wires them; `judged`: the
+    chunk's cells judged already (judge_chunks, with other small files' chunks)."""
 
     def __init__(self) -> None:
         self.repeats = FileRepeats(KIND.person_field)
         self.names = [*KIND.checks, "person_pending"]
 
-    def chunk(self, rows: list[tuple[int, tuple[Any, ...]]], people: dict[str, PersonRecord]
-              ) -> int:
-        judged = judge_cells(rows, KIND.columns, RULES.tables, TODAY)
+    def chunk(self, rows: list[tuple[int, tuple[Any, ...]]], people: dict[str, PersonRecord],
+              judged: Any = None) -> int:
+        judged = judged if judged is not None else \
+            judge_cells(rows, KIND.columns, RULES.tables, TODAY)
         frame = judged.frame()
         found = sum(len(f) for f in judged.findings())
         found += len(self.repeats.findings(frame))
@@ -138,6 +145,17 @@ def small(engine: Callable[[], Any], chunks: list[list[tuple[int, tuple[Any, ...
     found, start = 0, time.perf_counter()
     for rows in chunks:
         found += engine().chunk(rows, _chunk_persons(people, [c for _, c in rows]))
+    return time.perf_counter() - start, found
+
+
+def batched(chunks: list[list[tuple[int, tuple[Any, ...]]]], people: dict[str, PersonRecord],
+            batch: int) -> tuple[float, int]:
+    """As `small`, the cells of `batch` files at a time judged by one query (judge_chunks)."""
+    found, start = 0, time.perf_counter()
+    for at in range(0, len(chunks), batch):
+        group = chunks[at:at + batch]
+        for rows, judged in zip(group, judge_chunks(group, KIND.columns, RULES.tables, TODAY)):
+            found += New().chunk(rows, _chunk_persons(people, [c for _, c in rows]), judged)
     return time.perf_counter() - start, found
 
 
@@ -157,6 +175,10 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000, help="rows of the large file")
     parser.add_argument("--chunk", type=int, default=5000, help="the large file's chunk rows")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--fresh", action="store_true",
+                        help="each repeat judges other persons' rows (IDs, names, phones new)")
+    parser.add_argument("--batch", type=int, default=0,
+                        help="also judge the small files' cells this many files a query")
     args = parser.parse_args()
 
     engines: dict[str, Callable[[], Any]] = {"columnar": New}
@@ -165,22 +187,36 @@ def main() -> None:
     else:
         print("the per-row engine is gone: the columnar engine only")
     print(machine())
-    cells = make_rows(max(args.rows, args.small * args.size))
-    people = make_persons(len(cells))
-    numbered = [(i + 4, c) for i, c in enumerate(cells)]
-    chunks = [[(4 + j, c) for j, c in enumerate(cells[k * args.size:(k + 1) * args.size])]
-              for k in range(args.small)]
+    count = max(args.rows, args.small * args.size)
+    rounds = args.repeat if args.fresh else 1
+    blocks = [make_rows(count, start=r * count) for r in range(rounds)]
+    people = make_persons(rounds * count)
+    numbered = [[(i + 4, c) for i, c in enumerate(cells)] for cells in blocks]
+    chunks = [[[(4 + j, c) for j, c in enumerate(cells[k * args.size:(k + 1) * args.size])]
+               for k in range(args.small)] for cells in blocks]
+    warm = [[(4 + j, c) for j, c in enumerate(row)]
+            for row in [make_rows(args.size, seed=1, start=rounds * count + 20 * k)
+                        for k in range(20)]]
     for name, engine in engines.items():          # warm: imports, compiled regexes, tables
-        small(engine, chunks[:20], people)
+        small(engine, warm, people)
+
+    def best(measure: Callable[[int], tuple[float, int]]) -> tuple[float, int]:
+        times, found = zip(*(measure(r % rounds) for r in range(args.repeat)))
+        return min(times), found[0]
+
     for name, engine in engines.items():
-        times, found = zip(*(small(engine, chunks, people) for _ in range(args.repeat)))
-        print(f"{name:9} {args.small:,} chunks of {args.size} rows: best {min(times):.2f} s, "
-              f"{1000 * min(times) / args.small:.2f} ms a chunk ({found[0]:,} findings)", flush=True)
+        seconds, found = best(lambda r: small(engine, chunks[r], people))
+        print(f"{name:9} {args.small:,} chunks of {args.size} rows: best {seconds:.2f} s, "
+              f"{1000 * seconds / args.small:.2f} ms a chunk ({found:,} findings)", flush=True)
+    if args.batch > 1:
+        seconds, found = best(lambda r: batched(chunks[r], people, args.batch))
+        print(f"{'batched':9} {args.small:,} chunks of {args.size} rows, the cells of "
+              f"{args.batch} a query: best {seconds:.2f} s, "
+              f"{1000 * seconds / args.small:.2f} ms a chunk ({found:,} findings)", flush=True)
     for name, engine in engines.items():
-        times, found = zip(*(large(engine, numbered[:args.rows], args.chunk, people)
-                             for _ in range(args.repeat)))
-        print(f"{name:9} {args.rows:,} rows in chunks of {args.chunk:,}: best {min(times):.2f} s "
-              f"({found[0]:,} findings)", flush=True)
+        seconds, found = best(lambda r: large(engine, numbered[r][:args.rows], args.chunk, people))
+        print(f"{name:9} {args.rows:,} rows in chunks of {args.chunk:,}: best {seconds:.2f} s "
+              f"({found:,} findings)", flush=True)
 
 
 if __name__ == "__main__":

@@ -15,8 +15,11 @@ The product's only cell engine: exchange.checks.engine (the pipeline) and exchan
 """
 from __future__ import annotations
 
+import io
+import json
+import re
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Callable
 
@@ -55,52 +58,72 @@ _SCHEMA = {"s": pl.Utf8, "k": pl.UInt8, "n": pl.Float64, "i": pl.Int64, "d": pl.
            "o": pl.Utf8, "r": pl.Utf8}
 
 
-def _number_key(c: Any) -> Any:
-    return (c.__class__, c)       # 1, 1.0 and True are equal keys in a dict: keep them apart
+_PLAIN = frozenset({str, type(None)})      # cells that are their own key
 
 
-def column_of(cells: list[Any]) -> tuple[pl.DataFrame, pl.Series]:
-    """The boundary for one column: its distinct cells as typed columns (`s` text, `k` kind,
-    `n` number, `i` integer, `d` date, `o` the clerk's view of a cell that is not text, `r` the
-    character that refuses a text cell) and, per row, the index of its cell among them.
-
-    A column's cells repeat (codes, months, dates, wages): rules judge each distinct cell once.
-    """
-    keys, index = _distinct(cells)
-    return _cells_frame(keys), pl.Series("index", index, dtype=pl.UInt32)
-
-
-def _distinct(cells: list[Any]) -> tuple[list[Any], list[int]]:
-    """A column's distinct cells (as keys: the text, None, or (class, value) for the others)
-    and, per row, the index of its cell among them."""
-    distinct: dict[Any, int] = {}
-    index = [distinct.setdefault(c if c.__class__ is str or c is None else _number_key(c),
-                                 len(distinct)) for c in cells]
-    return list(distinct), index
+def column_of(cells: list[Any]) -> tuple[list[Any], list[int]]:
+    """The boundary for one column: its distinct cells (their keys, in order of appearance) and,
+    per row, the index of its cell among them. Text and blank cells are their own key; in a
+    column that holds other cells every key is (type, cell): 1, 1.0 and True are equal keys in
+    a dict. A column's cells repeat (codes, months, dates, wages): rules judge each distinct
+    cell once (and once per file or process for the types of MEMO_TYPES, `_Compiled.memo`)."""
+    keys = cells if _PLAIN.issuperset(map(type, cells)) else list(zip(map(type, cells), cells))
+    distinct = list(dict.fromkeys(keys))
+    position = dict(zip(distinct, range(len(distinct))))
+    return distinct, list(map(position.__getitem__, keys))
 
 
-def _cells_frame(keys: list[Any]) -> pl.DataFrame:
-    """Distinct cells (`_distinct`'s keys) as the typed columns the rules read."""
-    kinds, texts, refused = [], [], []
-    numbers, integers, dates, others = [], [], [], []
-    for key in keys:
-        c = key[1] if key.__class__ is tuple else key
-        k = _kind_of(c)
-        text = (c if c.__class__ is str else str(c)) if k == TEXT else None
-        bad = None
-        if text is not None and suspect(text):
-            text, bad = screen(text)
-            if bad is not None:
-                text, k = None, BLANK
-        kinds.append(k)
-        texts.append(text)
-        refused.append(code_point(bad) if bad is not None else None)
-        numbers.append(float(c) if k in (INT, FLOAT) and abs(c) < 1e300 else None)
-        integers.append(c if k == INT and -2**63 < c < 2**63 else None)
-        dates.append((c.date() if isinstance(c, datetime) else c) if k == DATE else None)
-        others.append(None if k in (BLANK, TEXT) else V.as_text(c))
-    return pl.DataFrame({"s": texts, "k": kinds, "n": numbers, "i": integers, "d": dates,
-                         "o": others, "r": refused}, schema=_SCHEMA)
+_NOTHING = (None,) * 7
+Typed = tuple[Any, int, Any, Any, Any, Any, Any]         # s, k, n, i, d, o, r of one cell
+
+
+def _typed_cell(c: Any) -> Typed:
+    """Any cell, as the typed columns hold it (the general case of `_typed`)."""
+    k = _kind_of(c)
+    text = (c if c.__class__ is str else str(c)) if k == TEXT else None
+    bad = None
+    if text is not None and suspect(text):
+        text, bad = screen(text)
+        if bad is not None:
+            text, k = None, BLANK
+    return (text, k, float(c) if k in (INT, FLOAT) and abs(c) < 1e300 else None,
+            c if k == INT and -2**63 < c < 2**63 else None,
+            (c.date() if isinstance(c, datetime) else c) if k == DATE else None,
+            None if k in (BLANK, TEXT) else V.as_text(c),
+            code_point(bad) if bad is not None else None)
+
+
+# The usual cells by their exact type (a subclass takes the general case); text cells only
+# where no text of the column needs screening.
+_TYPED: dict[type, Callable[[Any], Typed]] = {
+    str: lambda c: (c, TEXT, None, None, None, None, None),
+    type(None): lambda c: _NOTHING[:1] + (BLANK,) + _NOTHING[:5],
+    int: lambda c: (None, INT, float(c) if abs(c) < 1e300 else None,
+                    c if -2**63 < c < 2**63 else None, None, str(c), None),
+    float: lambda c: (None, FLOAT, c if abs(c) < 1e300 else None, None, None, V.as_text(c),
+                      None),
+    datetime: lambda c: (None, DATE, None, None, c.date(), V.as_text(c), None),
+    date: lambda c: (None, DATE, None, None, c, V.as_text(c), None),
+}
+
+
+def _typed(keys: list[Any]) -> dict[str, list[Any]]:
+    """Distinct cells (column_of's keys) as typed columns: `s` text, `k` kind, `n` number, `i`
+    integer, `d` date, `o` the clerk's view of a cell that is not text, `r` the character that
+    refuses a text cell."""
+    if _PLAIN.issuperset(map(type, keys)):        # text and blank cells only: the usual column
+        strings = [c for c in keys if c is not None]
+        if not suspect("".join(strings)):
+            nothing = [None] * len(keys)
+            return {"s": keys, "k": [TEXT if c is not None else BLANK for c in keys],
+                    "n": nothing, "i": nothing, "d": nothing, "o": nothing, "r": nothing}
+    cells = [key[1] if key.__class__ is tuple else key for key in keys]
+    typers = _TYPED
+    if suspect("".join(c for c in cells if c.__class__ is str)):
+        typers = {**_TYPED, str: _typed_cell}
+    typed = [typers.get(c.__class__, _typed_cell)(c) for c in cells]
+    columns = list(zip(*typed)) if typed else [()] * 7
+    return {x: list(column) for x, column in zip(_SCHEMA, columns)}
 
 
 @dataclass(frozen=True)
@@ -254,39 +277,33 @@ def _lookup(table: CodeTable, text: pl.Expr) -> pl.Expr:
     key = _lookup_key(text)
     pattern = r"^[\[【(（]?([0-9a-z_]+)[\]】)）]?[\-—–_:：.、/|]*(.+)$"  # input grammar
     head, tail = key.str.extract(pattern, 1), key.str.extract(pattern, 2)
-    code = _mapped(index, head)
-    agrees = code.is_not_null() & (_mapped(index, tail) == code)
-    label = _mapped(labels, code)
+    code = head.replace_strict(*index, default=None, return_dtype=pl.Utf8)
+    agrees = code.is_not_null() & \
+        (tail.replace_strict(*index, default=None, return_dtype=pl.Utf8) == code)
+    label = code.replace_strict(*labels, default=None, return_dtype=pl.Utf8)
     starts = code.is_not_null() & (code == head) & label.is_not_null() & label.str.starts_with(tail)
-    direct = _mapped(index, key)
+    direct = key.replace_strict(*index, default=None, return_dtype=pl.Utf8)
     composite = agrees.fill_null(False) | starts.fill_null(False)
     return pl.coalesce(direct, pl.when(composite).then(code))
 
 
-def _mapped(mapping: dict[str, str], text: pl.Expr) -> pl.Expr:
-    """replace_strict(mapping, default=None) for a code table's few distinct cells: a dict's
-    lookup per cell costs microseconds, replace_strict's hash table ~0.4 ms a column."""
-    get = mapping.get
-
-    def look(cells: pl.Series) -> pl.Series:
-        return pl.Series(cells.name, [get(c) for c in cells.to_list()], dtype=pl.Utf8)
-
-    return text.map_batches(look, return_dtype=pl.Utf8, is_elementwise=True)
+_INDEXES: dict[int, tuple[CodeTable, Any, Any]] = {}
 
 
-_INDEXES: dict[int, tuple[CodeTable, dict[str, str], dict[str, str]]] = {}
-
-
-def _indexes(table: CodeTable) -> tuple[dict[str, str], dict[str, str]]:
-    """The table's index (normalised key -> code) and its codes' normalised labels: made once
-    per table."""
+def _indexes(table: CodeTable) -> tuple[Any, Any]:
+    """The table's index (normalised key -> code) and its codes' normalised labels, as
+    (old, new) Series for replace_strict: made once per table."""
     from exchange.kinds.spec import normalise_label
 
     made = _INDEXES.get(id(table))
     if made is None or made[0] is not table:
         labels = {e.code: normalise_label(e.label) for e in table.entries if e.label}
-        made = _INDEXES[id(table)] = (table, dict(table._index), labels)
+        made = _INDEXES[id(table)] = (table, _pairs(table._index), _pairs(labels))
     return made[1], made[2]
+
+
+def _pairs(mapping: dict[str, str]) -> tuple[pl.Series, pl.Series]:
+    return pl.Series(list(mapping), dtype=pl.Utf8), pl.Series(list(mapping.values()), dtype=pl.Utf8)
 
 
 def _id(c: Cell) -> Judged:
@@ -517,91 +534,111 @@ RULES: dict[str, Callable[[Cell], Judged]] = {
 }
 
 
-class _Memo:
-    """A column's judged distinct cells across chunks and files (the judgement of a cell is a
-    function of the cell, the column, the tables and today: the plan's key): cell key -> its
-    row in `frame` (`v`, `c`, `p`). Codes, months, sexes and wages repeat from file to file: a
-    small file's cells are mostly judged already, and a query costs milliseconds however few
-    its cells. Bounded: past LIMIT cells it starts again (a column of IDs fills it)."""
-    LIMIT = 20_000
+# ---- the machinery: rules compiled once, a chunk's cells judged in one query ------------------
+# What a polars query costs is its expression nodes more than its rows (tens of microseconds
+# each to plan and run, more the deeper they sit), and a rule's tree repeats its parts (a code's
+# lookup sits in its value and in its finding code, a text's parse in each branch). So each
+# column's rule is compiled once per (columns, code tables, today) (`_compiled`): its repeated
+# subexpressions become columns of their own, computed once and first (`_shared`), and its
+# columns are named apart (`3:s`, `3:_date`), so every column of a chunk is judged by one query
+# (`_judge`). Cells already judged for the same plan are not judged again (`MEMO_TYPES`).
 
-    def __init__(self) -> None:
-        self.at: dict[Any, int] = {}
-        self.frame: pl.DataFrame | None = None
-        self.lock = threading.Lock()
-
-    def missing(self, keys: list[Any]) -> list[Any]:
-        at = self.at
-        with self.lock:
-            return [k for k in keys if k not in at]
-
-    def judged(self, keys: list[Any], new: list[Any], judged: pl.DataFrame | None
-               ) -> pl.DataFrame:
-        """The judged rows of `keys`, after adding `new` (judged now, as `judged`)."""
-        with self.lock:
-            if judged is not None:
-                if self.frame is None or len(self.at) + len(new) > self.LIMIT:
-                    kept = [k for k in keys if k in self.at]     # start again with this chunk's
-                    self.frame = self.frame[[self.at[k] for k in kept]] if kept else judged.clear()
-                    self.at = {k: n for n, k in enumerate(kept)}
-                fresh = [n for n, k in enumerate(new) if k not in self.at]
-                if len(fresh) < len(new):        # another thread judged some meanwhile
-                    judged = judged[fresh]
-                    new = [new[n] for n in fresh]
-                base = len(self.at)
-                self.at.update((k, base + n) for n, k in enumerate(new))
-                self.frame = pl.concat([self.frame, judged], how="vertical_relaxed")
-                if self.frame.n_chunks() > 32:
-                    self.frame = self.frame.rechunk()
-            assert self.frame is not None
-            return self.frame[[self.at[k] for k in keys]]
+# Column types whose cells repeat down a sheet and across files (codes, months, dates, wages):
+# their judged cells are remembered per plan, up to MEMO_LIMIT distinct cells per column.
+MEMO_TYPES = frozenset({"code", "codes", "month", "date", "wage", "id_type", "amount", "postcode",
+                        "rate", "year", "class"})
+MEMO_LIMIT = 16384
+SMALL_CHUNK = 1000               # rows: a chunk this small spreads known cells in Python
+_PLANS_KEPT = 32                 # plans (kinds × days × rule sets) kept by one process
+_COLUMN = re.compile(r'\{"Column":("(?:[^"\\]|\\.)*")\}')
+Judgement = tuple[Any, str | None, Any]             # value, code, the finding's "value"
 
 
-@dataclass(frozen=True)
-class _Plan:
-    """A column's rule as a query over its distinct cells: columns made in stages (`with_columns`
-    in order), then `v` value, `c` code and `p` the finding's value param; `params` the code's
-    constant parameters."""
-    stages: tuple[tuple[pl.Expr, ...], ...]
-    out: tuple[pl.Expr, ...]
+def _json(e: pl.Expr) -> str:
+    return e.meta.serialize(format="json")
+
+
+def _expr(text: str) -> pl.Expr:
+    return pl.Expr.deserialize(io.StringIO(text), format="json")
+
+
+def _column_ref(name: str) -> str:
+    return '{"Column":' + json.dumps(name, ensure_ascii=False) + "}"
+
+
+def _shared(stage: dict[str, pl.Expr], tag: str) -> list[dict[str, str]]:
+    """One stage of a rule (columns computed together) as stages of expressions in polars' JSON:
+    first the subexpressions the stage repeats, each once as a column of its own (`{tag}N`,
+    innermost first), then the stage itself reading them. Greedy, largest first: a subtree
+    that still occurs twice once the larger ones are columns becomes one. Only subtrees that
+    read a column, keep the frame's length and sit outside list.eval (no `pl.element()`)."""
+    texts = {name: _json(e) for name, e in stage.items()}
+    subtrees: dict[str, pl.Expr] = {}
+
+    def walk(e: pl.Expr) -> None:
+        for child in e.meta.pop():
+            text = _json(child)
+            if text not in subtrees:
+                subtrees[text] = child
+                walk(child)
+
+    for e in stage.values():
+        walk(e)
+    candidates = sorted((t for t, e in subtrees.items()
+                         if '"Element"' not in t and not t.startswith('{"Alias"') and
+                         e.meta.pop() and e.meta.root_names() and e.meta.is_length_preserving()),
+                        key=len, reverse=True)
+    made: dict[str, str] = {}
+    for text in candidates:
+        if sum(t.count(text) for t in texts.values()) + \
+                sum(t.count(text) for t in made.values()) < 2:
+            continue
+        name = f"{tag}{len(made)}"
+        ref = _column_ref(name)
+        texts = {k: t.replace(text, ref) for k, t in texts.items()}
+        made = {k: t.replace(text, ref) for k, t in made.items()}
+        made[name] = text
+    level: dict[str, int] = {}
+
+    def depth(name: str) -> int:
+        if name not in level:
+            level[name] = 1 + max((depth(json.loads(m)) for m in _COLUMN.findall(made[name])
+                                   if json.loads(m) in made), default=0)
+        return level[name]
+
+    stages: list[dict[str, str]] = [{} for _ in range(max(map(depth, made), default=0))]
+    for name in made:
+        stages[depth(name) - 1][name] = made[name]
+    return [*stages, texts]
+
+
+@dataclass
+class _Compiled:
+    """One column's rule ready to run: stages of columns (`with_columns`, in order) and its
+    outputs `v` (value), `c` (code), `p` (the finding's "value"), named `{prefix}v` …; `prefix`
+    is None for a rule polars cannot serialise (a Python function: email), judged alone under
+    plain names. `memo`: its judged cells (column_of's keys), for MEMO_TYPES."""
+    stages: list[list[pl.Expr]]
+    outputs: list[pl.Expr]
+    prefix: str | None
     params: dict[str, Any]
-    memo: _Memo = field(default_factory=lambda: _Memo(), compare=False)
-
-    def query(self, cells: pl.DataFrame) -> pl.LazyFrame:
-        lazy = cells.lazy()
-        for stage in self.stages:
-            lazy = lazy.with_columns(stage)
-        return lazy.select(self.out)
+    schema: dict[str, pl.DataType]
+    memo: dict[Any, Judgement] | None
 
 
-_NO_PASSES = pl.QueryOptFlags.none()    # a small chunk's plan is dearer to optimise than to run
-_PLANS: dict[tuple[int, int, date], tuple[ColumnSpec, dict[str, CodeTable], _Plan]] = {}
-
-
-def _plan(col: ColumnSpec, tables: dict[str, CodeTable], today: date) -> _Plan:
-    """The column's plan, made once per (column, tables, today): building the expressions costs
-    more than judging a small file's cells."""
-    key = (id(col), id(tables), today)
-    made = _PLANS.get(key)
-    if made is None or made[0] is not col or made[1] is not tables:
-        if len(_PLANS) > 4096:           # rules reloaded many times, or many days: start again
-            _PLANS.clear()
-        made = _PLANS[key] = (col, tables, _make_plan(col, tables, today))
-    return made[2]
-
-
-def _make_plan(col: ColumnSpec, tables: dict[str, CodeTable], today: date) -> _Plan:
+def _rule_stages(col: ColumnSpec, tables: dict[str, CodeTable], today: date
+                 ) -> tuple[list[dict[str, pl.Expr]], dict[str, Any]]:
+    """A column's rule as stages of named expressions over its typed cells (`_typed`): the
+    column's default and blanks, the clerk's text `t`, the rule's steps, then `v`, `c`, `p`."""
     s, k = pl.col("s"), pl.col("k")
     blank = (k == BLANK) | ((k == TEXT) & (s.str.strip_chars(V.BLANK_CHARS) == ""))
+    first = {"blank": blank}
     if col.default is not None:
-        s = pl.when(blank).then(pl.lit(col.default)).otherwise(s)
-        k = pl.when(blank).then(pl.lit(TEXT, pl.UInt8)).otherwise(k)
-    first = (s.alias("s"), k.alias("k"), blank.alias("blank"))
-    second = (pl.when(pl.col("k") == TEXT).then(text_of(pl.col("s"))).otherwise(pl.col("o"))
-              .alias("t"),)
+        first["s"] = pl.when(blank).then(pl.lit(col.default)).otherwise(s)
+        first["k"] = pl.when(blank).then(pl.lit(TEXT, pl.UInt8)).otherwise(k)
+    second = {"t": pl.when(pl.col("k") == TEXT).then(text_of(pl.col("s"))).otherwise(pl.col("o"))}
     c = Cell(*(pl.col(x) for x in "sknidt"), col, tables, today)
     judged = RULES[col.type](c)
-    steps = tuple(tuple(e.alias(name) for name, e in step.items()) for step in judged.steps)
     refused, blank = pl.col("r").is_not_null(), pl.col("blank")
     if col.default is None:
         code = (pl.when(refused).then(pl.lit(C.TEXT_CONTROL))
@@ -611,81 +648,228 @@ def _make_plan(col: ColumnSpec, tables: dict[str, CodeTable], today: date) -> _P
     else:
         code = pl.when(refused).then(pl.lit(C.TEXT_CONTROL)).otherwise(judged.code)
         value = judged.value
-    shown = pl.when(refused).then(pl.col("r")).otherwise(judged.shown)
-    return _Plan((first, second, *steps), (value.alias("v"), code.alias("c"), shown.alias("p")),
-                 judged.params)
+    last = {"v": value, "c": code,
+            "p": pl.when(refused).then(pl.col("r")).otherwise(judged.shown)}
+    return [first, second, *judged.steps, last], judged.params
 
 
-def _judge(cells: pl.DataFrame, col: ColumnSpec, tables: dict[str, CodeTable], today: date
-           ) -> tuple[pl.DataFrame, dict[str, Any]]:
-    """A column's distinct cells judged: `v` value, `c` code, `p` the finding's value param."""
-    plan = _plan(col, tables, today)
-    return plan.query(cells).collect(), plan.params
+def _compile(j: int, col: ColumnSpec, tables: dict[str, CodeTable], today: date) -> _Compiled:
+    stages, params = _rule_stages(col, tables, today)
+    prefix: str | None = f"{j}:"
+    try:
+        shared = [_shared(stage, f"_{n}.") for n, stage in enumerate(stages)]
+    except pl.exceptions.ComputeError:                 # a Python function: not serialisable
+        prefix = None
+    if prefix is None:
+        run = [[e.alias(name) for name, e in stage.items()] for stage in stages]
+    else:
+        def named(text: str) -> str:
+            return _COLUMN.sub(lambda m: _column_ref(prefix + json.loads(m.group(1))), text)
+
+        run = [[_expr(named(text)).alias(prefix + name) for name, text in part.items()]
+               for parts in shared for part in parts if part]
+    outputs = run.pop()
+    empty = pl.DataFrame(schema={(prefix or "") + x: t for x, t in _SCHEMA.items()}).lazy()
+    for part in run:
+        empty = empty.with_columns(part)
+    schema = dict(empty.select(outputs).collect_schema())
+    return _Compiled(run, outputs, prefix, params, schema,
+                     {} if col.type in MEMO_TYPES else None)
+
+
+_PLANS: dict[tuple[Any, ...], tuple[dict[str, CodeTable], list[_Compiled]]] = {}
+_PLANS_LOCK = threading.Lock()
+
+
+def _compiled(columns: tuple[ColumnSpec, ...], tables: dict[str, CodeTable], today: date
+              ) -> list[_Compiled]:
+    """The columns' rules compiled, once per (columns, code tables, today) in this process."""
+    key = (columns, id(tables), today)
+    made = _PLANS.get(key)
+    if made is None or made[0] is not tables:
+        with _PLANS_LOCK:                 # intake threads: one compiles, the others wait
+            made = _PLANS.get(key)
+            if made is None or made[0] is not tables:
+                if len(_PLANS) >= _PLANS_KEPT:
+                    del _PLANS[next(iter(_PLANS))]
+                made = _PLANS[key] = (tables, [_compile(j, col, tables, today)
+                                               for j, col in enumerate(columns)])
+    return made[1]
+
+
+_FLAGS = pl.QueryOptFlags.none()     # a chunk's query is planned as written (see _shared)
+
+
+def _typed_frame(prefix: str, typed: dict[str, list[Any]], height: int) -> dict[str, pl.Series]:
+    pad = height - len(typed["s"])
+    return {prefix + x: pl.Series(prefix + x, typed[x] if not pad else [*typed[x], *[None] * pad],
+                                  dtype=dtype) for x, dtype in _SCHEMA.items()}
+
+
+def _alone(plan: _Compiled, typed: dict[str, list[Any]]) -> list[Judgement]:
+    """The cells of a rule polars cannot serialise, judged by a query of its own."""
+    query = pl.DataFrame(_typed_frame("", typed, len(typed["s"]))).lazy()
+    for stage in plan.stages:
+        query = query.with_columns(stage)
+    judged = query.select(plan.outputs).collect(optimizations=_FLAGS, engine="in-memory")
+    return list(judged.iter_rows())
+
+
+class _Column:
+    """One column of a chunk on its way through the query: its distinct cells, those to judge
+    (`new`, first) and those judged before (`known`, from the memo), and per row the index of
+    its cell in that order."""
+
+    def __init__(self, j: int, plan: _Compiled, cells: list[Any]) -> None:
+        keys, index = column_of(cells)
+        self.plan, self.prefix = plan, plan.prefix or f"{j}:"
+        memo = plan.memo
+        if memo is None:
+            self.new, self.known, self.index = keys, [], index
+        else:
+            # One look at the memo (other threads add to it; nothing is ever taken out).
+            found = [memo.get(k) for k in keys]
+            self.new = [k for k, j in zip(keys, found) if j is None]
+            self.known = [j for j in found if j is not None]
+            if self.new and self.known:          # new cells first, then the known ones
+                order = self.new + [k for k, j in zip(keys, found) if j is not None]
+                at = dict(zip(order, range(len(order))))
+                remap = [at[k] for k in keys]
+                index = [remap[i] for i in index]
+            self.index = index
+        if self.new and plan.prefix is None:
+            self.known, self.new = _alone(plan, _typed(self.new)) + self.known, []
+
+    def name(self, x: str) -> str:
+        return self.prefix + x
+
+    def dtype(self, x: str) -> pl.DataType:
+        """The dtype of the rule's output `v`, `c` or `p`."""
+        return self.plan.schema[(self.plan.prefix or "") + x]
+
+    def data(self, height: int) -> dict[str, pl.Series]:
+        """The query's input columns for this column: typed new cells, known judgements."""
+        out = _typed_frame(self.prefix, _typed(self.new), height) if self.new else {}
+        if self.known:
+            before, after = [None] * len(self.new), [None] * (height - len(self.new) -
+                                                               len(self.known))
+            for x, values in zip("vcp", zip(*self.known)):
+                name = self.name("g" + x)
+                out[name] = pl.Series(name, [*before, *values, *after],
+                                      dtype=self.dtype(x))
+        out[self.name("x")] = pl.Series(self.name("x"), self.index, dtype=pl.UInt32)
+        return out
+
+    def spread(self, height: int) -> bool:
+        """Whether this column's rows take their judgements from the memo here, in Python: a
+        small chunk's column whose every cell was judged before (in the query, the known
+        judgements and their gather would cost more than the lookups)."""
+        return not self.new and height <= SMALL_CHUNK
+
+    def rows(self, field_name: str) -> dict[str, pl.Series]:
+        """The query's input columns for a column `spread` here: its row values, whether each
+        failed, its finding codes and "value" parameters."""
+        judged = [self.known[i] for i in self.index]
+        values, codes, shown = ([x[n] for x in judged] for n in range(3))
+        failed = [c is not None and c != C.REQUIRED for c in codes]
+        return {field_name: pl.Series(field_name, values,
+                                      dtype=self.dtype("v")),
+                f"{field_name}?": pl.Series(f"{field_name}?", failed, dtype=pl.Boolean),
+                self.name("rc"): pl.Series(self.name("rc"), codes, dtype=pl.Utf8),
+                self.name("rp"): pl.Series(self.name("rp"), shown, dtype=self.dtype("p"))}
+
+    def judged(self, x: str, height: int) -> pl.Expr:
+        """The distinct cells' `v`, `c` or `p`: judged now, known, or both (new ones first)."""
+        now, given = pl.col(self.name(x)), pl.col(self.name("g" + x))
+        if not self.known:
+            return now
+        if not self.new:
+            return given
+        return pl.when(pl.int_range(height) < len(self.new)).then(now).otherwise(given)
+
+    def remember(self, out: pl.DataFrame) -> None:
+        memo = self.plan.memo
+        if memo is None or not self.new or len(memo) >= MEMO_LIMIT:
+            return
+        room = MEMO_LIMIT - len(memo)
+        judged = out.select(self.name(x) for x in "vcp").head(min(len(self.new), room))
+        memo.update(zip(self.new, judged.iter_rows()))
 
 
 class CellJudgement:
     """A chunk's cells judged: parsed values by field (null where absent or failing) and the
-    findings of the failing cells, row by row in column order."""
+    findings of the failing cells, row by row in column order.
+
+    One query per chunk: each column's distinct cells not judged before are judged by its
+    compiled rule (`_compiled`), those judged before come from the memo, and every column's
+    judgements are spread over the rows (`gather`) in the same query."""
 
     def __init__(self, rows: list[tuple[int, tuple[Any, ...]]], columns: tuple[ColumnSpec, ...],
                  tables: dict[str, CodeTable], today: date) -> None:
         self.columns = columns
         self.rows = [n for n, _ in rows]
-        width = len(columns)
-        self.judged: list[tuple[pl.DataFrame, pl.Series, dict[str, Any]]] = []
-        self._gathered: dict[int, pl.DataFrame] = {}
-        plans, keys, indexes, queries = [], [], [], []
-        missing: list[list[Any] | None] = []
-        for col, cells in zip(columns, zip(*(
-                c[:width] if len(c) >= width else c + (None,) * (width - len(c))
-                for _, c in rows)) if rows else [()] * width):
-            plan = _plan(col, tables, today)
-            distinct, index = _distinct(list(cells))
-            new = plan.memo.missing(distinct)
-            asks = bool(new) or plan.memo.frame is None
-            if asks:
-                queries.append(plan.query(_cells_frame(new)))
-            plans.append(plan)
-            keys.append(distinct)
-            missing.append(new if asks else None)
-            indexes.append(pl.Series("index", index, dtype=pl.UInt32))
-        # Every column's new cells in one call, without the optimiser's passes: a small chunk's
-        # plan costs more to optimise than to run.
-        done = iter(pl.collect_all(queries, engine="in-memory", optimizations=_NO_PASSES)
-                    if queries else [])
-        for plan, distinct, new, index in zip(plans, keys, missing, indexes):
-            judged = plan.memo.judged(distinct, new or [], None if new is None else next(done))
-            self.judged.append((judged, index, plan.params))
+        width, height = len(columns), len(rows)
+        given = [c for _, c in rows]
+        if set(map(len, given)) != {width}:
+            given = [c[:width] if len(c) >= width else c + (None,) * (width - len(c))
+                     for c in given]
+        cells_by_column = list(zip(*given)) if rows else [()] * width
+        parts = [_Column(j, plan, list(cells)) for j, (plan, cells) in
+                 enumerate(zip(_compiled(columns, tables, today), cells_by_column))]
+        self.params = [part.plan.params for part in parts]
+        data = {"row": pl.Series("row", self.rows, dtype=pl.Int64)}
+        for part, col in zip(parts, columns):
+            data.update(part.rows(col.field) if part.spread(height) else part.data(height))
+        query = pl.DataFrame(data).lazy()
+        judging = [part for part in parts if part.new]
+        for level in range(max((len(p.plan.stages) for p in judging), default=0)):
+            query = query.with_columns(e for p in judging if level < len(p.plan.stages)
+                                       for e in p.plan.stages[level])
+        if judging:
+            query = query.with_columns(e for p in judging for e in p.plan.outputs)
+        outputs: list[pl.Expr] = [pl.col("row")]
+        for part, col in zip(parts, columns):
+            if part.spread(height):
+                outputs += [pl.col(col.field), pl.col(f"{col.field}?"),
+                            pl.col(part.name("rc")), pl.col(part.name("rp"))]
+                continue
+            index = pl.col(part.name("x"))
+            code = part.judged("c", height).gather(index)
+            outputs += [part.judged("v", height).gather(index).alias(col.field),
+                        (code.is_not_null() & (code != C.REQUIRED)).alias(f"{col.field}?"),
+                        code.alias(part.name("rc")),
+                        part.judged("p", height).gather(index).alias(part.name("rp"))]
+            if part.new and part.plan.memo is not None:
+                outputs += [pl.col(part.name(x)) for x in "vcp"]
+        out = query.select(outputs).collect(optimizations=_FLAGS, engine="in-memory")
+        for part in parts:
+            part.remember(out)
+        self._out = out
+        self._names = [part.prefix for part in parts]
 
     def values(self, j: int) -> pl.Series:
         """The parsed values of column j, row by row (null where blank or failing)."""
-        return self._rowwise(j)["v"]
+        return self._out[self.columns[j].field]
 
     def failing(self, j: int) -> pl.Series:
         """Whether each row's cell of column j has a finding (`required` included)."""
-        return self._rowwise(j)["c"].is_not_null()
-
-    def _rowwise(self, j: int) -> pl.DataFrame:
-        """Column j's judged cells (`v`, `c`, `p`) row by row: gathered once."""
-        got = self._gathered.get(j)
-        if got is None:
-            judged, index, _ = self.judged[j]
-            got = self._gathered[j] = judged[index]
-        return got
+        return self._out[self._names[j] + "rc"].is_not_null()
 
     def findings(self) -> list[list[Finding]]:
         out: list[list[Finding]] = [[] for _ in self.rows]
-        for col, (judged, index, params) in zip(self.columns, self.judged):
-            codes = judged["c"]
+        for col, prefix, params in zip(self.columns, self._names, self.params):
+            codes = self._out[prefix + "rc"]
             if codes.null_count() == len(codes):
                 continue
-            made = {d: (code, self._params(params, code, shown)) for d, (code, shown) in
-                    enumerate(zip(codes, judged["p"])) if code is not None}
-            hits = index.is_in(list(made)).arg_true().to_list()
-            for position, d in zip(hits, index.gather(hits).to_list()):
-                code, found = made[d]
-                out[position].append(Finding(self.rows[position], code, col.header, col.field,
-                                             dict(found)))
+            made: dict[tuple[str, Any], dict[str, Any]] = {}
+            for i, (code, shown) in enumerate(zip(codes.to_list(),
+                                                  self._out[prefix + "rp"].to_list())):
+                if code is None:
+                    continue
+                found = made.get((code, shown))
+                if found is None:
+                    found = made[code, shown] = self._params(params, code, shown)
+                out[i].append(Finding(self.rows[i], code, col.header, col.field, dict(found)))
         return out
 
     @staticmethod
@@ -701,22 +885,15 @@ class CellJudgement:
     def frame(self) -> pl.DataFrame:
         """The parsed values, a column per field (null where blank or failing), `row`, and per
         field `{field}?`: whether the cell failed (given but unreadable; `required` is not)."""
-        out: dict[str, pl.Series] = {"row": pl.Series("row", self.rows, dtype=pl.Int64)}
-        for j, col in enumerate(self.columns):
-            judged = self._rowwise(j)
-            out[col.field] = judged["v"].alias(col.field)
-            out[f"{col.field}?"] = judged["c"].alias(f"{col.field}?")
-        return pl.DataFrame(out).with_columns(          # one query for every column's `?`
-            (pl.col(f"{c.field}?").is_not_null() & (pl.col(f"{c.field}?") != C.REQUIRED))
-            for c in self.columns)
+        return self._out.select("row", *(n for c in self.columns for n in (c.field, f"{c.field}?")))
 
     def as_rows(self) -> list[tuple[dict[str, Any], list[Finding]]]:
-        """Each row's parsed values (those that did not fail; codes as tuples) and findings."""
+        """What exchange.checks.cells.parse_rows returns for the same chunk."""
         keep = []
-        for j, col in enumerate(self.columns):
-            codes = self._rowwise(j)["c"]
-            present = (codes.is_null() | (codes == C.REQUIRED)).to_list()
-            keep.append((col.field, self.values(j).to_list(), present))
+        for col, prefix in zip(self.columns, self._names):
+            codes = self._out[prefix + "rc"].to_list()
+            present = [code is None or code == C.REQUIRED for code in codes]
+            keep.append((col.field, self._out[col.field].to_list(), present))
         out = []
         for i, findings in enumerate(self.findings()):
             values = {}
@@ -728,6 +905,27 @@ class CellJudgement:
         return out
 
 
+    def split(self, sizes: list[int]) -> list[CellJudgement]:
+        """This judgement as that of consecutive chunks of these sizes (`judge_chunks`)."""
+        out, at = [], 0
+        for size in sizes:
+            part = object.__new__(CellJudgement)
+            part.columns, part.params, part._names = self.columns, self.params, self._names
+            part.rows, part._out = self.rows[at:at + size], self._out.slice(at, size)
+            out.append(part)
+            at += size
+        return out
+
+
 def judge_cells(rows: list[tuple[int, tuple[Any, ...]]], columns: tuple[ColumnSpec, ...],
                 tables: dict[str, CodeTable], today: date) -> CellJudgement:
     return CellJudgement(rows, columns, tables, today)
+
+
+def judge_chunks(chunks: list[list[tuple[int, tuple[Any, ...]]]], columns: tuple[ColumnSpec, ...],
+                 tables: dict[str, CodeTable], today: date) -> list[CellJudgement]:
+    """Several chunks of one kind (small files waiting together) judged by one query: what a
+    query costs is mostly its expressions, whatever its rows. Each chunk's judgement is what
+    judge_cells gives for it alone."""
+    together = CellJudgement([row for chunk in chunks for row in chunk], columns, tables, today)
+    return together.split([len(chunk) for chunk in chunks])

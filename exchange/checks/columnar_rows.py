@@ -26,6 +26,7 @@ from exchange.checks.finding import Finding
 from exchange.kinds.spec import RESIDENT_AUDIENCES, KindSpec, RuleSet
 from exchange.messages import DECLARATION_STATUS_LABELS
 
+_FLAGS = pl.QueryOptFlags.none()     # small queries, planned as written
 PERSON = "p."          # the prefix of a person record's columns in a judged frame
 _RECORD_FIELDS = ("name", "person_no", "sex", "birth_date", "unit_code", "status",
                   "last_paid_month", "household_head", "class_code", "staff_no")
@@ -164,8 +165,18 @@ Join = Callable[[Facts, pl.DataFrame], pl.DataFrame]
 JOINS: dict[str, Join] = {}      # rule -> the records judge_rows joins in before it is judged
 
 
+ABOUT_RECORDS: set[str] = set()  # rules that find nothing for a person not on file
+
+
 def row_rule(fn: RowRule) -> RowRule:
     ROW_RULES[fn.__name__] = fn
+    return fn
+
+
+def about_record(fn: RowRule) -> RowRule:
+    """Marks a rule about the person's record: every mask holds only for persons on file, so a
+    chunk with none on file skips it and what it joins."""
+    ABOUT_RECORDS.add(fn.__name__)
     return fn
 
 
@@ -234,6 +245,7 @@ def _insured() -> pl.Expr:
 
 
 @row_rule
+@about_record
 def record_matches(facts: Facts) -> list[Found]:
     """Columns that mirror the person's record (个人编号, 姓名, 职工号) must agree with it."""
     out = []
@@ -263,6 +275,7 @@ def person_on_file(facts: Facts) -> list[Found]:
 
 
 @row_rule
+@about_record
 def not_insured(facts: Facts) -> list[Found]:
     """Adding someone already insured: here it is pointless, elsewhere the old unit stops first."""
     here = pl.col(PERSON + "unit_code") == facts.unit.code
@@ -287,6 +300,7 @@ def insured_here(facts: Facts) -> list[Found]:
 
 
 @row_rule
+@about_record
 def arrears(facts: Facts) -> list[Found]:
     """Where the region says so (Changchun), arrears block stops, suspensions and renewals."""
     if facts.kind.kind not in facts.rules.region.arrears_block:
@@ -313,6 +327,7 @@ def _with_bounds(facts: Facts, frame: pl.DataFrame) -> pl.DataFrame:
 
 
 @row_rule
+@about_record
 def month_after_paid(facts: Facts) -> list[Found]:
     """变更日期 must be later than the last paid month of each insurance declared (the first
     such insurance named; `_paid_insurance` and `_paid` are joined in by `_with_paid`)."""
@@ -610,55 +625,97 @@ class FileRepeats:
         """(row, first_row) of the chunk's rows that repeat an earlier row of the file."""
         if self.key is None or self.key not in frame.columns:
             return pl.DataFrame(schema={"row": pl.Int64, "first_row": pl.Int64})
-        keyed = frame.select("row", pl.col(self.key).cast(pl.Utf8).alias("_key")) \
+        keyed = frame.lazy().select("row", pl.col(self.key).cast(pl.Utf8).alias("_key")) \
             .filter(pl.col("_key").is_not_null() & (pl.col("_key") != ""))
-        keyed = keyed.join(self.seen, on="_key", how="left", maintain_order="left") \
-            .with_columns(pl.coalesce("_first", pl.col("row").first().over("_key")).alias("_first"))
-        self.seen = pl.concat([self.seen, keyed.filter(pl.col("row") == pl.col("_first"))
-                               .select("_key", "_first")])
-        return keyed.filter(pl.col("row") != pl.col("_first")) \
-            .select("row", pl.col("_first").alias("first_row"))
+        first = pl.col("row").first().over("_key")
+        if len(self.seen):                      # a file's first chunk has nothing to look up
+            keyed = keyed.join(self.seen.lazy(), on="_key", how="left", maintain_order="left")
+            first = pl.coalesce("_first", first)
+        keyed = keyed.select("row", "_key", first.alias("_first"),
+                             (pl.col("row") == first).alias("_new")) \
+            .collect(optimizations=_FLAGS, engine="in-memory")
+        parts = {part["_new"][0]: part for part in keyed.partition_by("_new")}
+        empty = keyed.clear()
+        self.seen = pl.concat([self.seen, parts.get(True, empty).select("_key", "_first")])
+        return parts.get(False, empty).select("row", pl.col("_first").alias("first_row"))
+
+
+class _Joined(pl.LazyFrame):
+    """The chunk's frame as the joins (`JOINS`) see it: lazy, so that the joins and every
+    rule's masks are planned and run as one query (a query costs by its steps more than by
+    its rows); joined against eager frames as they are written, and told its column names."""
+
+    @classmethod
+    def of(cls, frame: pl.DataFrame | pl.LazyFrame) -> _Joined:
+        return cls._from_pyldf(frame.lazy()._ldf)
+
+    @property
+    def columns(self) -> list[str]:                                   # type: ignore[override]
+        return self.collect_schema().names()
+
+    def join(self, other: Any, *args: Any, **kwargs: Any) -> _Joined:  # type: ignore[override]
+        return _Joined.of(super().join(other.lazy(), *args, **kwargs))
+
+    def join_asof(self, other: Any, *args: Any, **kwargs: Any) -> _Joined:  # type: ignore[override]
+        return _Joined.of(super().join_asof(other.lazy(), *args, **kwargs))
+
+
+def _joined(join: Join, facts: Facts, frame: _Joined) -> _Joined:
+    """A join run on the lazy frame; one written for eager frames only, on the frame collected."""
+    try:
+        return _Joined.of(join(facts, frame))
+    except (AttributeError, TypeError):
+        return _Joined.of(join(facts, frame.collect(optimizations=_FLAGS, engine="in-memory")))
+
+
+def _spread(e: pl.Expr) -> pl.Expr:
+    """An expression of no column (a literal's lookup: one value) taken as one value for
+    every row."""
+    return e if e.meta.root_names() else e.first()
 
 
 def judge_rows(facts: Facts, names: list[str]) -> dict[int, list[Finding]]:
     """Row -> findings of the named rules, in the rules' order, then each rule's order."""
-    frame = facts.frame
+    frame = _Joined.of(facts.frame)
     persons = facts.persons if facts.persons is not None else persons_frame({})
-    if "id_number" in frame.columns:
+    if not len(persons):
+        names = [name for name in names if name not in ABOUT_RECORDS]
+    if "id_number" in facts.frame.columns:
         frame = frame.join(persons, left_on="id_number", right_on=PERSON + "id_number",
                            how="left", maintain_order="left", coalesce=False)
     else:
-        frame = frame.with_columns(pl.lit(None, pl.Utf8).alias(c) for c in persons.columns)
+        frame = _Joined.of(frame.with_columns(pl.lit(None, pl.Utf8).alias(c)
+                                              for c in persons.columns))
     for name in names:
         if name in JOINS:
-            frame = JOINS[name](facts, frame)
+            frame = _joined(JOINS[name], facts, frame)
     founds = [found for name in names for found in ROW_RULES[name](facts)]
-    # One query for every rule: a mask column per Found and its parameters, the rows where any
-    # mask holds (a query per Found costs more than judging a small file's rows).
-    # (A mask or a parameter may be a constant: `every` stretches it to the frame's rows.)
-    every = pl.col("row").is_not_null()
-    masks = [(every & found.mask.fill_null(False)).alias(f"_m{i}")
-             for i, found in enumerate(founds)]
-    params = [pl.when(every).then(e).alias(f"_p{i}.{k}") for i, found in enumerate(founds)
-              for k, e in found.params.items()]
-    hits = frame.select("row", *masks, *params) \
-        .filter(pl.any_horizontal(pl.col(f"_m{i}") for i in range(len(founds)))) \
-        if founds else pl.DataFrame()
     out: dict[int, list[Finding]] = {}
     alone: dict[int, Finding] = {}
-    rows = hits["row"].to_list() if founds else []
+    if not founds:
+        return out
+    # Every rule's mask and parameters in one query, kept for the rows where a mask holds.
+    masks = [_spread(found.mask.fill_null(False)).alias(f"_m{i}") for i, found in enumerate(founds)]
+    hits = frame.with_columns(masks).filter(pl.any_horizontal(m.meta.output_name()
+                                                                for m in masks)) \
+        .select("row", *(pl.col(m.meta.output_name()) for m in masks),
+                *(_spread(e).alias(f"_m{i}.{k}") for i, found in enumerate(founds)
+                  for k, e in found.params.items())) \
+        .collect(optimizations=_FLAGS, engine="in-memory")
+    if not len(hits):
+        return out
+    rows = hits["row"].to_list()
     for i, found in enumerate(founds):
         marked = found.field and facts.kind.has(found.field)
         col = facts.kind.column(found.field) if marked else None
         keys = list(found.params)
-        held = hits[f"_m{i}"].to_list()
-        values = list(zip(*(hits[f"_p{i}.{k}"].to_list() for k in keys))) if keys \
-            else [()] * len(rows)
-        for row, hit, given in zip(rows, held, values):
+        params = [hits[f"_m{i}.{k}"].to_list() for k in keys]
+        for at, hit in enumerate(hits[f"_m{i}"].to_list()):
             if not hit:
                 continue
+            row = rows[at]
             finding = Finding(row, found.code, col.header if col else None, found.field,
-                              dict(zip(keys, given)))
+                              {k: v[at] for k, v in zip(keys, params)})
             if found.alone:
                 alone.setdefault(row, finding)
             else:
@@ -668,6 +725,6 @@ def judge_rows(facts: Facts, names: list[str]) -> dict[int, list[Finding]]:
     return out
 
 
-__all__ = ["AccountFrames", "Facts", "Found", "account_frames", "FileRepeats", "JOINS", "ROW_RULES", "declarations_frame",
-           "imported_frame", "judge_rows", "joins_for", "paid_frame",
-           "row_rule"]
+__all__ = ["ABOUT_RECORDS", "AccountFrames", "Facts", "Found", "account_frames", "FileRepeats",
+           "JOINS", "ROW_RULES", "about_record", "declarations_frame", "imported_frame",
+           "judge_rows", "joins_for", "paid_frame", "row_rule"]

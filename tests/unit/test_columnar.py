@@ -15,7 +15,7 @@ import polars as pl
 import pytest
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
-from exchange.checks.columnar import RULES as COLUMN_RULES, judge_cells
+from exchange.checks.columnar import RULES as COLUMN_RULES, judge_cells, judge_chunks
 from exchange.kinds.load import load_rules
 
 from tests.unit.test_values import CELL_POOL
@@ -86,6 +86,26 @@ def test_columnar_cells_judge_a_row_alone_as_in_its_chunk(kind: str, data: st.Da
                               min_size=1, max_size=25))
     _same([(i + 4, r) for i, r in enumerate(rows)], spec)
 
+
+
+@pytest.mark.parametrize("kind", ["kind:employee_add", "kind:wage", "kind:unit_change"])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_chunks_judged_together_judge_as_each_alone(kind: str, data: st.DataObject) -> None:
+    """Small files' chunks judged by one query (judge_chunks): each chunk's values, findings
+    and frame as judge_cells gives them for the chunk alone, empty chunks included."""
+    spec = KINDS[kind]
+    width = len(spec.columns)
+    drawn = data.draw(st.lists(st.lists(st.lists(CELLS, min_size=width, max_size=width)
+                                        .map(tuple), max_size=6), min_size=1, max_size=4))
+    chunks = [[(i + 4, r) for i, r in enumerate(rows)] for rows in drawn]
+    together = judge_chunks(chunks, spec.columns, RULES.tables, TODAY)
+    assert len(together) == len(chunks)
+    for chunk, judged in zip(chunks, together):
+        alone = judge_cells(chunk, spec.columns, RULES.tables, TODAY)
+        assert judged.rows == alone.rows
+        assert _outcome(judged.as_rows()) == _outcome(alone.as_rows())
+        assert judged.frame().equals(alone.frame())
 
 # Row rules ----------------------------------------------------------------------------------
 from decimal import Decimal  # noqa: E402
