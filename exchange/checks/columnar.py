@@ -245,15 +245,28 @@ def _month_steps(c: Cell) -> list[dict[str, pl.Expr]]:
 _DECIMAL = r"^[+-]?(\d(_?\d)*(\.(\d(_?\d)*)?)?|\.\d(_?\d)*)([eE][+-]?\d(_?\d)*)?$"
 
 
+def _whole_text(plain: pl.Expr) -> pl.Expr:
+    """Whether a decimal's text is a whole number, judged on its digits as Decimal does (a
+    float would take 5000.0000000000000001 for 5000): its digits D and exponent e say D×10^(e-f),
+    f the digits after the point; whole when D's trailing zeros cover f - e, or D is zero."""
+    grammar = r"^[+-]?(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$"
+    fraction = plain.str.extract(grammar, 2).fill_null("")
+    exponent = plain.str.extract(grammar, 3).cast(pl.Int64, strict=False).fill_null(0)
+    d = (plain.str.extract(grammar, 1).fill_null("") + fraction).str.strip_chars_start("0")
+    zeros = d.str.len_chars() - d.str.strip_chars_end("0").str.len_chars()
+    return (d == "") | (fraction.str.len_chars().cast(pl.Int64) - exponent
+                        <= zeros.cast(pl.Int64))
+
+
 def _integer_of(c: Cell) -> pl.Expr:
     """values.parse_integer of any cell (whole numbers; null for decimals and words)."""
     text = (c.t.str.replace_all(",", "", literal=True)
             .str.replace_all("，", "", literal=True)  # input grammar
             .str.replace(r"元$", "").str.strip_chars())  # input grammar
-    number = (pl.when(text.str.contains(_DECIMAL))
-              .then(text.str.replace_all("_", "", literal=True).cast(pl.Float64, strict=False)))
-    whole = number.is_finite() & (number.floor() == number)
-    digits = text.str.replace_all("_", "", literal=True).str.extract(r"^([+-]?\d+)(\.0*)?$", 1)
+    plain = text.str.replace_all("_", "", literal=True)
+    number = pl.when(text.str.contains(_DECIMAL)).then(plain.cast(pl.Float64, strict=False))
+    whole = number.is_finite() & _whole_text(plain)
+    digits = plain.str.extract(r"^([+-]?\d+)(\.0*)?$", 1)
     exact = pl.coalesce(digits.cast(pl.Int64, strict=False),          # exact below 2**63
                         pl.when(whole).then(number.cast(pl.Int64, strict=False)))
     return (pl.when(c.k == INT).then(c.i)

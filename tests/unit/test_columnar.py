@@ -325,3 +325,30 @@ def test_account_rules_judge_the_user_maintenance_alike_whole_or_alone(
         if login and seen.setdefault(login, number) != number:
             facts.repeats[number] = seen[login]
     _compare(spec, rows, {}, [], data, facts)
+
+
+# Whole numbers in text: 5000.0000000000000001 is not 5000 (a float would say it is).
+DECIMAL_TEXTS = st.builds(
+    lambda whole, fraction, exponent: whole + (f".{fraction}" if fraction is not None else "")
+    + (f"e{exponent}" if exponent is not None else ""),
+    st.from_regex(r"[1-9][0-9]{0,17}", fullmatch=True),
+    st.one_of(st.none(), st.from_regex(r"[0-9]{0,22}", fullmatch=True)),
+    st.one_of(st.none(), st.integers(min_value=-25, max_value=12)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(DECIMAL_TEXTS, min_size=1, max_size=20))
+def test_a_wage_in_text_is_whole_exactly_as_decimal_says(texts: list) -> None:
+    from exchange.checks.values import parse_integer
+
+    spec = RULES.kinds["employee_add"]
+    at = [c.field for c in spec.columns].index("wage")
+    rows = [(i + 4, tuple(t if j == at else None for j in range(len(spec.columns))))
+            for i, t in enumerate(texts)]
+    for text, (values, findings) in zip(texts, judge_cells(rows, spec.columns, RULES.tables,
+                                                           TODAY).as_rows()):
+        want = parse_integer(text)
+        if want is not None and want >= 2**53:       # beyond a float's digits: not compared
+            continue
+        assert values.get("wage") == want, text
+        assert (C.WAGE_NOT_INTEGER in [f.code for f in findings]) == (want is None), text
