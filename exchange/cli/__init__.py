@@ -16,15 +16,27 @@ from exchange.errors import ConfigError, ExchangeError
 class Context:
     """What every command gets: the instance, and its database opened on first use."""
 
-    def __init__(self, home: str | None) -> None:
+    def __init__(self, home: str | None, command: str | None = None) -> None:
         self._home = home
+        self._command = command
         self._instance: Instance | None = None
         self._db = None
 
     @property
     def instance(self) -> Instance:
         if self._instance is None:
-            self._instance = Instance.locate(self._home)
+            instance = Instance.locate(self._home)
+            if not instance.rules_dir.is_dir():
+                # Not an instance: `demo` makes one (a first try in an empty folder); any other
+                # command stops here, before it creates a folder or a database in the wrong place.
+                if self._command != "demo":
+                    raise ConfigError(f"{instance.home} is not an instance (no rules folder): "
+                                      f"run `exchange init {instance.home}` first")
+                from exchange.config import init_instance
+
+                instance = init_instance(instance.home)
+                click.echo(f"instance created: {instance.home}", err=True)
+            self._instance = instance
         return self._instance
 
     @property
@@ -112,7 +124,7 @@ def cli(ctx: click.Context, home: str | None, verbose: bool) -> None:
     """
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    ctx.obj = Context(home)
+    ctx.obj = Context(home, ctx.invoked_subcommand)
     ctx.call_on_close(ctx.obj.close)
 
 

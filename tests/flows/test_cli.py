@@ -211,12 +211,10 @@ def test_chinese_text_lives_only_in_messages_and_rules() -> None:
 
 
 def test_demo_processes_samples_and_shows_the_outputs(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from exchange.config import init_instance
-
-    home = tmp_path / "demo"
-    init_instance(home)
+    home = tmp_path / "demo"           # a folder that is not an instance yet: demo makes one
     result = run(home, "demo")
     assert result.exit_code == 0, result.output
+    assert (home / "config.toml").is_file() and (home / "rules" / "kinds").is_dir()
     assert "psnAdd.xlsx" in result.output and "partial" in result.output
     assert re.search(r"submitted batch: .*D1001-\d{8}-001\..*\.pdf", result.output)
     # The photos the community uploaded wait on the centre's photo review workbook.
@@ -227,3 +225,19 @@ def test_demo_processes_samples_and_shows_the_outputs(tmp_path) -> None:  # type
     assert (home / "inbox" / "D1001" / "~$psnAdd.xlsx").exists()      # lock file left alone
     again = run(home, "demo")
     assert re.search(r"psnAdd\.xlsx\s*│ employee_add\s*│ partial\s*│ 0\s*│ 7\s*│ 2", again.output)
+
+
+def test_a_command_outside_an_instance_says_so_and_creates_nothing(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`exchange --home EMPTY process` names the folder and `exchange init`, writes no folder
+    or database there, and exits 2 (a config error), not with a traceback."""
+    import subprocess
+    import sys
+
+    home = tmp_path / "empty"
+    home.mkdir()
+    done = subprocess.run([sys.executable, "-c", "from exchange.cli import main; main()",
+                           "--home", str(home), "process"], capture_output=True, text=True,
+                          cwd=ROOT, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert f"exchange init {home}" in done.stderr and "Traceback" not in done.stderr
+    assert list(home.iterdir()) == []
