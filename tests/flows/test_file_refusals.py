@@ -38,6 +38,28 @@ def test_not_a_workbook(instance, db):  # type: ignore[no-untyped-def]
     refused(instance, db, C.FILE_UNREADABLE, quarantined=True)
 
 
+def test_bytes_without_nul_are_not_a_csv(instance, db):  # type: ignore[no-untyped-def]
+    """A binary file with no NUL byte (a PDF's stream, say) named .csv is still refused whole."""
+    blob = b"%PDF-1.4\n" + bytes(b for b in range(1, 256) if b not in (10, 13)) * 12
+    (instance.unit_inbox("1001") / "名单.csv").write_bytes(blob)
+    refused(instance, db, C.FILE_UNREADABLE, quarantined=True)
+
+
+def test_a_gb18030_csv_with_a_stray_control_character_is_read_row_by_row(instance, db):  # type: ignore[no-untyped-def]
+    """A BEL pasted into a name and an ESC into an address: those two rows are refused by cell
+    (text.control), the file's other rows imported."""
+    rows = [add_row(make_id("19900505", "611"), name="周\x07杰"),
+            add_row(make_id("19900505", "621"), address="人民路\x1b6号"),
+            add_row(make_id("19900505", "631"), name="吴用")]
+    lines = [TITLE, ",".join(ADD_HEADERS)] + [",".join("" if v is None else str(v) for v in r)
+                                              for r in rows]
+    (instance.unit_inbox("1001") / "增员.csv").write_bytes(("\r\n".join(lines) + "\r\n").encode("gb18030"))
+    receipt = receipt_of(instance, process_one(instance, db))
+    assert receipt["status"] == "partial" and receipt["counts"]["accepted"] == 1
+    assert [(r["row"], [(e["column"], e["code"]) for e in r["errors"]]) for r in receipt["rows"]] == [
+        (3, [("姓名", C.TEXT_CONTROL)]), (4, [("联系地址", C.TEXT_CONTROL)])]
+
+
 def test_corrupt_zip(instance, db):  # type: ignore[no-untyped-def]
     (instance.unit_inbox("1001") / "broken.xlsx").write_bytes(b"PK\x03\x04" + b"\x00" * 200)
     refused(instance, db, C.FILE_UNREADABLE, quarantined=True)

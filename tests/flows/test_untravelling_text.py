@@ -31,8 +31,9 @@ SURROGATES = re.compile("[\ud800-\udfff]")
 CARRIED = [ch for ch in untravelling_chars() if not SURROGATES.match(ch)]
 # What an xlsx can hold: Excel writes C0 controls as _xHHHH_ escapes; U+FFFE/U+FFFF it cannot.
 IN_XLSX = [ch for ch in CARRIED if ch not in "\ufffe\uffff"]
-# What a CSV carries: the reader takes a file with a byte below tab near its start for binary.
-IN_CSV = [ch for ch in CARRIED if ord(ch) > 0x08]
+# What a CSV carries: all but NUL (the reader takes a file with NUL near its start, or with
+# many controls below tab, for binary; a few are a clerk's cells, refused one by one).
+IN_CSV = [ch for ch in CARRIED if ch != "\x00"]
 # What the database can hold (PostgreSQL refuses NUL in text): for the stored-text steps.
 IN_DB = [ch for ch in CARRIED if ch != "\x00"]
 
