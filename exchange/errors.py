@@ -1,7 +1,10 @@
 """Exception hierarchy: one base, file refusals carry a stable code (DESIGN §9)."""
 from __future__ import annotations
 
-from typing import Any
+import functools
+from typing import Any, Callable, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class ExchangeError(Exception):
@@ -46,3 +49,23 @@ class ErrorBookFailed(ExchangeError):
 
 class NotFound(ExchangeError):
     """A unit, batch or declaration named by an operator does not exist."""
+
+
+class EngineFailed(RuntimeError):
+    """A compiled library failed inside (a Rust panic in polars): an internal error of the file
+    being judged, refused by the per-file guard like any other, never the service's end."""
+
+
+def contained(fn: F) -> F:
+    """`fn` with a library's panic turned into EngineFailed. pyo3 raises a Rust panic as
+    PanicException, a BaseException: `except Exception` in the per-file guards would let it
+    through, and one file would stop the thread or the service that judged it."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except BaseException as exc:      # noqa: BLE001 - only a panic is converted
+            if type(exc).__name__ != "PanicException":
+                raise
+            raise EngineFailed(f"{fn.__qualname__}: {exc}") from exc
+    return wrapper  # type: ignore[return-value]

@@ -28,6 +28,7 @@ import polars as pl
 from exchange import codes as C
 from exchange.checks import ids, names, values as V
 from exchange.checks.finding import Finding
+from exchange.errors import contained
 from exchange.kinds.spec import CodeTable, ColumnSpec
 from exchange.text import code_point, screen, suspect
 
@@ -579,6 +580,15 @@ def _column_ref(name: str) -> str:
     return '{"Column":' + json.dumps(name, ensure_ascii=False) + "}"
 
 
+def _shareable(e: pl.Expr) -> bool:
+    """A subtree that reads a column and keeps the frame's length. polars 2.1 panics when asked
+    about some (a struct's field, `str.extract_groups(...).struct[0]`): those are not shared."""
+    try:
+        return bool(e.meta.pop() and e.meta.root_names() and e.meta.is_length_preserving())
+    except pl.exceptions.PanicException:
+        return False
+
+
 def _shared(stage: dict[str, pl.Expr], tag: str) -> list[dict[str, str]]:
     """One stage of a rule (columns computed together) as stages of expressions in polars' JSON:
     first the subexpressions the stage repeats, each once as a column of its own (`{tag}N`,
@@ -599,7 +609,7 @@ def _shared(stage: dict[str, pl.Expr], tag: str) -> list[dict[str, str]]:
         walk(e)
     candidates = sorted((t for t, e in subtrees.items()
                          if '"Element"' not in t and not t.startswith('{"Alias"') and
-                         e.meta.pop() and e.meta.root_names() and e.meta.is_length_preserving()),
+                         _shareable(e)),
                         key=len, reverse=True)
     made: dict[str, str] = {}
     for text in candidates:
@@ -930,11 +940,13 @@ class CellJudgement:
         return out
 
 
+@contained
 def judge_cells(rows: list[tuple[int, tuple[Any, ...]]], columns: tuple[ColumnSpec, ...],
                 tables: dict[str, CodeTable], today: date) -> CellJudgement:
     return CellJudgement(rows, columns, tables, today)
 
 
+@contained
 def judge_chunks(chunks: list[list[tuple[int, tuple[Any, ...]]]], columns: tuple[ColumnSpec, ...],
                  tables: dict[str, CodeTable], today: date) -> list[CellJudgement]:
     """Several chunks of one kind (small files waiting together) judged by one query: what a

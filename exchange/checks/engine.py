@@ -28,6 +28,7 @@ from exchange.checks.columnar_rows import (ROW_RULES, Facts, FileRepeats, accoun
 from exchange.checks.context import CheckContext
 from exchange.checks.finding import Finding
 from exchange.checks.resident import OWN_SCOPE_EFFECTS, ResidentContext
+from exchange.errors import contained
 from exchange.kinds.spec import CodeTable, KindSpec
 
 # The rules that read a resident chunk's facts (households, classes, repeats, scope).
@@ -78,6 +79,7 @@ def rule_names(kind: KindSpec, scope: frozenset[str] | None) -> list[str]:
     return names + list(DECLARATION_RULES)
 
 
+@contained
 def parse_chunk(rows: list[tuple[int, tuple[Any, ...]]], kind: KindSpec,
                 tables: dict[str, CodeTable], today: date, repeats: FileRepeats) -> Chunk:
     """A chunk's cells judged, each row's values and findings, and its repeats of earlier rows
@@ -111,6 +113,7 @@ def facts_of(chunk: Chunk, ctx: CheckContext, names: list[str]) -> Facts:
     return facts
 
 
+@contained
 def judge_chunk(chunk: Chunk, ctx: CheckContext, names: list[str]) -> list[list[Finding]]:
     """Each row's findings: its cells' and in-file repeat's, then the row rules'."""
     found = judge_rows(facts_of(chunk, ctx, names), names)

@@ -352,3 +352,18 @@ def test_a_wage_in_text_is_whole_exactly_as_decimal_says(texts: list) -> None:
             continue
         assert values.get("wage") == want, text
         assert (C.WAGE_NOT_INTEGER in [f.code for f in findings]) == (want is None), text
+
+
+def test_a_struct_field_in_a_rule_is_compiled_not_shared() -> None:
+    """polars panics when asked whether a struct field's expression keeps length: _shared
+    leaves such a subtree unshared and the stage still computes what it says."""
+    from exchange.checks.columnar import _expr, _shared
+
+    field = pl.col("s").str.extract_groups(r"(\d+)-(\d+)").struct[1]
+    stage = {"v": field + field, "c": field.str.len_chars()}
+    frame = pl.DataFrame({"s": ["12-345", "x", None]})
+    out = frame.lazy()
+    for part in _shared(stage, "_t"):
+        out = out.with_columns(_expr(text).alias(name) for name, text in part.items())
+    assert out.select("v", "c").collect().rows() == frame.select(
+        **{k: e for k, e in stage.items()}).rows()
