@@ -329,16 +329,29 @@ def arrears(facts: Facts) -> list[Found]:
                   {"amount": owed, "kind_label": pl.lit(facts.kind.label)})]
 
 
+_BOUNDS: dict[int, tuple[Any, pl.DataFrame]] = {}     # id(the rules' bounds) -> the frame
+
+
+def _bounds_frame(known: Any) -> pl.DataFrame:
+    """The wage bounds by month as a frame, made once per loaded rule set."""
+    made = _BOUNDS.get(id(known))
+    if made is None or made[0] is not known:
+        frame = pl.DataFrame({"_start": [int(b.start) for b in known],
+                              "_low": [b.low for b in known], "_high": [b.high for b in known]},
+                             schema={"_start": pl.Int64, "_low": pl.Int64, "_high": pl.Int64})
+        if len(_BOUNDS) >= 8:
+            _BOUNDS.clear()
+        made = _BOUNDS[id(known)] = (known, frame)
+    return made[1]
+
+
 @joins_for("wage_bounds")
 def _with_bounds(facts: Facts, frame: pl.DataFrame) -> pl.DataFrame:
     """The frame with `_month` (the wage month, else this month) and the bounds then in force."""
     month = facts.given(facts.kind.wage_month or "")
     frame = frame.with_columns(pl.when(month.is_not_null() & (month != "")).then(month)
                                .otherwise(pl.lit(facts.current_month)).alias("_month"))
-    known = facts.rules._bounds                               # type: ignore[attr-defined]
-    bounds = pl.DataFrame({"_start": [int(b.start) for b in known],
-                           "_low": [b.low for b in known], "_high": [b.high for b in known]},
-                          schema={"_start": pl.Int64, "_low": pl.Int64, "_high": pl.Int64})
+    bounds = _bounds_frame(facts.rules._bounds)               # type: ignore[attr-defined]
     keyed = frame.with_row_index("_at").with_columns(pl.col("_month").cast(pl.Int64).alias("_key"))
     joined = keyed.sort("_key").join_asof(bounds, left_on="_key", right_on="_start",
                                           strategy="backward")
