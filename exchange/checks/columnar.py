@@ -790,8 +790,8 @@ class _Column:
         return not self.new and height <= SMALL_CHUNK
 
     def rows(self, field_name: str) -> dict[str, pl.Series]:
-        """The query's input columns for a column `spread` here: its row values, whether each
-        failed, its finding codes and "value" parameters."""
+        """The output columns of a column `spread` here: its row values, whether each failed,
+        its finding codes and "value" parameters."""
         judged = [self.known[i] for i in self.index]
         values, codes, shown = ([x[n] for x in judged] for n in range(3))
         failed = [c is not None and c != C.REQUIRED for c in codes]
@@ -841,8 +841,12 @@ class CellJudgement:
                  enumerate(zip(_compiled(columns, tables, today), cells_by_column))]
         self.params = [part.plan.params for part in parts]
         data = {"row": pl.Series("row", self.rows, dtype=pl.Int64)}
+        spread: list[pl.Series] = []        # columns judged here: joined to the query's output
         for part, col in zip(parts, columns):
-            data.update(part.rows(col.field) if part.spread(height) else part.data(height))
+            if part.spread(height):
+                spread += part.rows(col.field).values()
+            else:
+                data.update(part.data(height))
         query = pl.DataFrame(data).lazy()
         judging = [part for part in parts if part.new]
         for level in range(max((len(p.plan.stages) for p in judging), default=0)):
@@ -853,8 +857,6 @@ class CellJudgement:
         outputs: list[pl.Expr] = [pl.col("row")]
         for part, col in zip(parts, columns):
             if part.spread(height):
-                outputs += [pl.col(col.field), pl.col(f"{col.field}?"),
-                            pl.col(part.name("rc")), pl.col(part.name("rp"))]
                 continue
             index = pl.col(part.name("x"))
             code = part.judged("c", height).gather(index)
@@ -865,6 +867,8 @@ class CellJudgement:
             if part.new and part.plan.memo is not None:
                 outputs += [pl.col(part.name(x)) for x in "vcp"]
         out = query.select(outputs).collect(optimizations=_FLAGS, engine="in-memory")
+        if spread:
+            out = out.hstack(spread)
         for part in parts:
             part.remember(out)
         self._out = out

@@ -166,6 +166,7 @@ JOINS: dict[str, Join] = {}      # rule -> the records judge_rows joins in befor
 
 
 ABOUT_RECORDS: set[str] = set()  # rules that find nothing for a person not on file
+ABOUT: dict[str, str] = {}       # rule -> the Facts frame without whose rows it finds nothing
 
 
 def row_rule(fn: RowRule) -> RowRule:
@@ -173,11 +174,29 @@ def row_rule(fn: RowRule) -> RowRule:
     return fn
 
 
+def about(records: str) -> Callable[[RowRule], RowRule]:
+    """Marks a rule whose every mask needs a row of the facts' frame `records` (`persons`,
+    `pending`, `imported`): a chunk whose frame is empty (or None) skips it and its join."""
+    def mark(fn: RowRule) -> RowRule:
+        ABOUT[fn.__name__] = records
+        return fn
+    return mark
+
+
 def about_record(fn: RowRule) -> RowRule:
     """Marks a rule about the person's record: every mask holds only for persons on file, so a
     chunk with none on file skips it and what it joins."""
     ABOUT_RECORDS.add(fn.__name__)
-    return fn
+    return about("persons")(fn)
+
+
+def _idle(facts: Facts, name: str) -> bool:
+    """Whether rule `name` finds nothing in this chunk: the records it is about are none."""
+    records = ABOUT.get(name)
+    if records is None:
+        return False
+    frame = getattr(facts, records)
+    return frame is None or not len(frame)
 
 
 def joins_for(rule: str) -> Callable[[Join], Join]:
@@ -310,16 +329,29 @@ def arrears(facts: Facts) -> list[Found]:
                   {"amount": owed, "kind_label": pl.lit(facts.kind.label)})]
 
 
+_BOUNDS: dict[int, tuple[Any, pl.DataFrame]] = {}     # id(the rules' bounds) -> the frame
+
+
+def _bounds_frame(known: Any) -> pl.DataFrame:
+    """The wage bounds by month as a frame, made once per loaded rule set."""
+    made = _BOUNDS.get(id(known))
+    if made is None or made[0] is not known:
+        frame = pl.DataFrame({"_start": [int(b.start) for b in known],
+                              "_low": [b.low for b in known], "_high": [b.high for b in known]},
+                             schema={"_start": pl.Int64, "_low": pl.Int64, "_high": pl.Int64})
+        if len(_BOUNDS) >= 8:
+            _BOUNDS.clear()
+        made = _BOUNDS[id(known)] = (known, frame)
+    return made[1]
+
+
 @joins_for("wage_bounds")
 def _with_bounds(facts: Facts, frame: pl.DataFrame) -> pl.DataFrame:
     """The frame with `_month` (the wage month, else this month) and the bounds then in force."""
     month = facts.given(facts.kind.wage_month or "")
     frame = frame.with_columns(pl.when(month.is_not_null() & (month != "")).then(month)
                                .otherwise(pl.lit(facts.current_month)).alias("_month"))
-    known = facts.rules._bounds                               # type: ignore[attr-defined]
-    bounds = pl.DataFrame({"_start": [int(b.start) for b in known],
-                           "_low": [b.low for b in known], "_high": [b.high for b in known]},
-                          schema={"_start": pl.Int64, "_low": pl.Int64, "_high": pl.Int64})
+    bounds = _bounds_frame(facts.rules._bounds)               # type: ignore[attr-defined]
     keyed = frame.with_row_index("_at").with_columns(pl.col("_month").cast(pl.Int64).alias("_key"))
     joined = keyed.sort("_key").join_asof(bounds, left_on="_key", right_on="_start",
                                           strategy="backward")
@@ -439,6 +471,7 @@ def _with_targets(facts: Facts, frame: pl.DataFrame) -> pl.DataFrame:
 
 # Rules the pipeline applies to every declaration (FileRun.judge) ------------------------------
 @row_rule
+@about("pending")
 def person_pending(facts: Facts) -> list[Found]:
     """A declaration for a person with an open one (待提交, 已提交) waits for it: `person.pending`."""
     if facts.kind.action != "declare":
@@ -462,6 +495,7 @@ def _with_pending(facts: Facts, frame: pl.DataFrame) -> pl.DataFrame:
 
 
 @row_rule
+@about("imported")
 def duplicate_imported(facts: Facts) -> list[Found]:
     """A row without findings that this unit imported before (the same fingerprint, the frame's
     `fingerprint` column, engine.facts_of): `duplicate.imported`, the row's only finding."""
@@ -678,12 +712,11 @@ def judge_rows(facts: Facts, names: list[str]) -> dict[int, list[Finding]]:
     """Row -> findings of the named rules, in the rules' order, then each rule's order."""
     frame = _Joined.of(facts.frame)
     persons = facts.persons if facts.persons is not None else persons_frame({})
-    if not len(persons):
-        names = [name for name in names if name not in ABOUT_RECORDS]
-    if "id_number" in facts.frame.columns:
+    names = [name for name in names if not _idle(facts, name)]
+    if "id_number" in facts.frame.columns and len(persons):
         frame = frame.join(persons, left_on="id_number", right_on=PERSON + "id_number",
                            how="left", maintain_order="left", coalesce=False)
-    else:
+    else:                            # nobody on file: the join's columns, null
         frame = _Joined.of(frame.with_columns(pl.lit(None, pl.Utf8).alias(c)
                                               for c in persons.columns))
     for name in names:
@@ -725,6 +758,6 @@ def judge_rows(facts: Facts, names: list[str]) -> dict[int, list[Finding]]:
     return out
 
 
-__all__ = ["ABOUT_RECORDS", "AccountFrames", "Facts", "Found", "account_frames", "FileRepeats",
-           "JOINS", "ROW_RULES", "about_record", "declarations_frame", "imported_frame",
+__all__ = ["ABOUT", "ABOUT_RECORDS", "AccountFrames", "Facts", "Found", "account_frames", "FileRepeats",
+           "JOINS", "ROW_RULES", "about", "about_record", "declarations_frame", "imported_frame",
            "judge_rows", "joins_for", "paid_frame", "row_rule"]

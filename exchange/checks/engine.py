@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, Callable
 
 import polars as pl
 
@@ -96,21 +96,32 @@ def parse_chunk(rows: list[tuple[int, tuple[Any, ...]]], kind: KindSpec,
 
 
 def facts_of(chunk: Chunk, ctx: CheckContext, names: list[str]) -> Facts:
-    """The chunk's frame (with its rows' fingerprints) and the records the context holds."""
-    frame = chunk.frame.with_columns(pl.Series(
-        "fingerprint", [p.fingerprint or None for p in chunk.rows], dtype=pl.Utf8))
+    """The chunk's frame (with its rows' fingerprints) and the records the context holds; a
+    kind of record the context has none of is None (the joins read it as empty, and the rules
+    about it are skipped: columnar_rows.about)."""
+    fingerprints = pl.Series("fingerprint", [p.fingerprint or None for p in chunk.rows],
+                             dtype=pl.Utf8)
+    frame = chunk.frame.with_columns(fingerprints) if "fingerprint" in chunk.frame.columns \
+        else chunk.frame.hstack([fingerprints])
     if isinstance(ctx, ResidentContext) or RESIDENT_RULES.intersection(names):
         facts: Facts = resident_facts(frame, ctx)
     else:
-        facts = Facts(frame, ctx.kind, ctx.rules, ctx.today, ctx.unit, persons_frame(ctx.persons))
-    facts.paid = paid_frame(ctx.persons)
-    facts.declarations = declarations_frame(ctx.declarations.values())
-    facts.by_person = declarations_frame(d for ds in ctx.by_person.values() for d in ds)
-    facts.pending = declarations_frame(ctx.open_by_person.values())
-    facts.imported = imported_frame(ctx.imported)
+        facts = Facts(frame, ctx.kind, ctx.rules, ctx.today, ctx.unit,
+                      _frame_of(persons_frame, ctx.persons))
+    facts.paid = _frame_of(paid_frame, ctx.persons)
+    facts.declarations = _frame_of(declarations_frame, list(ctx.declarations.values()))
+    facts.by_person = _frame_of(declarations_frame,
+                                [d for ds in ctx.by_person.values() for d in ds])
+    facts.pending = _frame_of(declarations_frame, list(ctx.open_by_person.values()))
+    facts.imported = _frame_of(imported_frame, ctx.imported)
     if isinstance(ctx, AccountContext):
         facts.accounts = account_frames(ctx.facts)
     return facts
+
+
+def _frame_of(make: Callable[[Any], pl.DataFrame], records: Any) -> pl.DataFrame | None:
+    """The records as a frame; None when there are none."""
+    return make(records) if records else None
 
 
 @contained

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -240,25 +241,32 @@ def process_inbox(instance: Instance, db: Database, *, settle_seconds: float = 0
 
     Safe on several nodes at once: each file is claimed by one of them, and a file whose unit
     another node is judging now is left for later and reported to `on_busy(unit, path)`.
-    exchange.pipeline (about 0.2 s of imports) is loaded once there is a file to judge.
+    exchange.pipeline (about 0.2 s of imports) is loaded once there is a file to judge. The
+    pass reads jobs/ once for its receipts' next step (exchange.view.confirm.one_pass).
     """
-    results = []
-    for w in waiting_work(instance, settle_seconds):
-        if (w.unit == CENTRE or (unit and w.unit != unit) or (folder and w.folder != folder)
-                or (sub_accounts_only and not w.login)):
-            continue
-        from exchange.pipeline import process_claim
-
-        with claimed(instance, db, w.path, w.unit, on_busy, w.login) as job:
-            if job is None:
+    results: list[FileResult] = []
+    passing = False
+    with ExitStack() as in_pass:
+        for w in waiting_work(instance, settle_seconds):
+            if (w.unit == CENTRE or (unit and w.unit != unit) or (folder and w.folder != folder)
+                    or (sub_accounts_only and not w.login)):
                 continue
-            if w.login:
-                log.info("unit=%s login=%s file=%s: claimed from the sub-account folder", w.unit,
-                         w.login, w.path.name)
-            result = process_claim(instance, db, job)
-        results.append(result)
-        if on_result:
-            on_result(result)
+            from exchange.pipeline import process_claim
+            from exchange.view.confirm import one_pass
+
+            if not passing:                  # the pass's first file
+                in_pass.enter_context(one_pass())
+                passing = True
+            with claimed(instance, db, w.path, w.unit, on_busy, w.login) as job:
+                if job is None:
+                    continue
+                if w.login:
+                    log.info("unit=%s login=%s file=%s: claimed from the sub-account folder",
+                             w.unit, w.login, w.path.name)
+                result = process_claim(instance, db, job)
+            results.append(result)
+            if on_result:
+                on_result(result)
     return results
 
 

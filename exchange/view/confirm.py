@@ -28,11 +28,13 @@ import itertools
 import logging
 import re
 import unicodedata
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -104,6 +106,24 @@ def pending_of(s: Session, viewer: Viewer) -> list[Declaration]:
 
 
 # What happens next: the receipt's next step (issue 21.16) and the status book's line ----------
+# A pass over the inboxes (`one_pass`, exchange.intake.scan.process_inbox) reads jobs/ once:
+# every receipt of the pass names the same next submission until the earliest of the times
+# read comes (the next run after a later moment is the same run while none has come), so the
+# times are kept for the pass until then. Outside a pass, and for a given `now`, jobs/ is read
+# per call.
+_PASS: ContextVar[dict[str, Any] | None] = ContextVar("exchange_submission_pass", default=None)
+
+
+@contextmanager
+def one_pass() -> Iterator[None]:
+    """Within this block, submission_times() reads jobs/ once (see _PASS)."""
+    token = _PASS.set({})
+    try:
+        yield
+    finally:
+        _PASS.reset(token)
+
+
 def submission_times(instance: Instance, now: datetime | None = None
                      ) -> list[tuple[str | None, datetime]]:
     """(the unit an enabled submit_batches job is limited to, or None for all; its next run, a
@@ -111,20 +131,30 @@ def submission_times(instance: Instance, now: datetime | None = None
     from exchange.review import jobs  # noqa: F401  (registers the job functions)
     from exchange.schedule.spec import load_jobs, timezone_of
 
+    kept = _PASS.get() if now is None else None
+    moment = datetime.now()
+    if kept is not None and instance.home in kept:
+        until, times = kept[instance.home]
+        if moment.astimezone(until.tzinfo) < until:
+            return list(times)
     try:
         specs = load_jobs(instance)
         tz = timezone_of(instance)
     except ConfigError as exc:            # a broken jobs/ folder is reported by `jobs list`
         log.warning("unit=- file=-: jobs/ unreadable; no submission time is named: %s", exc)
         return []
-    at = (now if now is not None else datetime.now()).astimezone(tz)   # naive: this machine's time
-    out = []
+    at = (now if now is not None else moment).astimezone(tz)   # naive: this machine's time
+    fires = []
     for spec in specs:
         if spec.name == SUBMIT_JOB and spec.enabled:
             fire = spec.trigger(tz).get_next_fire_time(None, at)
             if fire is not None:
-                out.append((spec.options.get("unit"), fire.replace(tzinfo=None)))
-    return out
+                fires.append((spec.options.get("unit"), fire))
+    out = [(only, fire.replace(tzinfo=None)) for only, fire in fires]
+    if kept is not None:
+        kept[instance.home] = (min((fire for _, fire in fires), default=datetime.max.replace(
+            tzinfo=tz)), out)
+    return list(out)
 
 
 def next_submission(instance: Instance, unit: str | None = None, now: datetime | None = None,

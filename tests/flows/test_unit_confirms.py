@@ -214,3 +214,35 @@ def test_the_time_named_is_the_next_run_in_the_schedules_time_zone(instance):  #
     assert confirm.next_submission(instance, "1001", before) == datetime(2026, 12, 5, 2, 0)
     assert confirm.next_submission(instance, "1001", after) == datetime(2026, 12, 6, 2, 0)
     assert "12月6日 02:00" in confirm.next_step(instance, "1001", after)
+
+
+def test_a_pass_reads_jobs_once_until_the_time_it_named_comes(instance, monkeypatch):  # type: ignore[no-untyped-def]
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from exchange.schedule import spec
+
+    tz = ZoneInfo(instance.settings.schedule.timezone)
+    clock = [datetime(2026, 12, 5, 1, 58, tzinfo=tz)]
+
+    class Clock(datetime):
+        @classmethod
+        def now(cls, tz=None):  # type: ignore[no-untyped-def,override]
+            return clock[0] if tz is None else clock[0].astimezone(tz)
+
+    reads = []
+    load_jobs = spec.load_jobs
+    monkeypatch.setattr(spec, "load_jobs", lambda i: reads.append(i) or load_jobs(i))
+    monkeypatch.setattr(confirm, "datetime", Clock)
+    today, tomorrow = datetime(2026, 12, 5, 2, 0), datetime(2026, 12, 6, 2, 0)
+    with confirm.one_pass():
+        assert confirm.next_submission(instance, "1001") == today
+        clock[0] = datetime(2026, 12, 5, 1, 59, 59, tzinfo=tz)
+        assert confirm.next_submission(instance, "1001") == today
+        assert len(reads) == 1                     # kept: the time it named has not come
+        clock[0] = datetime(2026, 12, 5, 2, 0, 1, tzinfo=tz)
+        assert confirm.next_submission(instance, "1001") == tomorrow
+        assert confirm.next_submission(instance, "1001") == tomorrow
+        assert len(reads) == 2
+    assert confirm.next_submission(instance, "1001") == tomorrow
+    assert len(reads) == 3                         # outside a pass: read per call
