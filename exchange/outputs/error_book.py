@@ -86,7 +86,11 @@ def format_properties(font: FontLook | None, fill: str | None, border: str | Non
 class ErrorBookWriter:
     """Open with the kind and unit, `add()` failed rows, `close()` to save (or `discard()`)."""
 
-    def __init__(self, path: Path, kind: KindSpec, unit_code: str, unit_name: str, source: str) -> None:
+    def __init__(self, path: Path, kind: KindSpec, unit_code: str, unit_name: str, source: str,
+                 small: bool = False) -> None:
+        """`small`: a book of at most SPILL_ROWS rows, made in memory: constant-memory mode
+        keeps rows and parts in a dozen temporary files, which cost a small book ~5 times its
+        writing (bench/README.md, "Error workbooks of small files")."""
         import xlsxwriter
 
         self.path = path
@@ -98,8 +102,9 @@ class ErrorBookWriter:
                      "source": "error_book"}
         path.parent.mkdir(parents=True, exist_ok=True)
         self.wb: Any = xlsxwriter.Workbook(str(path), {
-            "constant_memory": True, "strings_to_numbers": False, "strings_to_formulas": False,
-            "strings_to_urls": False, "nan_inf_to_errors": False, "remove_timezone": True,
+            "constant_memory": not small, "in_memory": small, "strings_to_numbers": False,
+            "strings_to_formulas": False, "strings_to_urls": False, "nan_inf_to_errors": False,
+            "remove_timezone": True,
             "tmpdir": str(path.parent)})           # rows kept beside the book: staged with it
         self.wb.set_properties({"author": PRODUCT_NAME})
         self._formats: dict[tuple[str, str | None], Any] = {}
@@ -264,9 +269,10 @@ class ErrorBook:
             self._send(self.pending)
             self.pending = []
 
-    def _write_here(self) -> ErrorBookWriter:
-        """From now on the rows go to a writer in this process; the kept ones first."""
-        writer = self.writer = ErrorBookWriter(*self.args)
+    def _write_here(self, small: bool = False) -> ErrorBookWriter:
+        """From now on the rows go to a writer in this process; the kept ones first (`small`:
+        they are all the rows there are)."""
+        writer = self.writer = ErrorBookWriter(*self.args, small=small)
         for outcome in self.pending:
             writer.add(outcome)
         self.pending = []
@@ -282,7 +288,7 @@ class ErrorBook:
     def close(self) -> None:
         helper = self.helper
         if helper is None:
-            writer = self.writer or self._write_here()
+            writer = self.writer or self._write_here(small=True)
             try:
                 writer.close()
             except BaseException:

@@ -371,3 +371,23 @@ def test_without_a_helper_a_large_book_is_written_here_as_rows_come(tmp_path: Pa
     assert book.helper is None and book.writer is not None and book.pending == []   # not kept
     book.close()
     assert [row[1] for row in _cells(tmp_path / "e.xlsx")[0][3:]] == [f"张{n}" for n in range(10)]
+
+
+def test_a_small_book_made_in_memory_reads_as_a_streamed_one(tmp_path: Path) -> None:
+    """ErrorBook writes a book of at most SPILL_ROWS rows in memory (no temporary files beside
+    it); what a clerk opens is what the constant-memory writer makes: values, looks, notes."""
+    raw = ("320602198001012473", "张 三", "", "汉族", datetime(1980, 1, 1), "", "", "博士后", "01",
+           "=1+1", "濠河路\x07号", 202612, 99999, "")
+    books = {}
+    for small in (False, True):
+        folder = tmp_path / ("small" if small else "streamed")
+        writer = ErrorBookWriter(folder / "e.xlsx", KIND, "1001", "示例", "src.xlsx", small=small)
+        for row in range(4):
+            writer.add(RowOutcome(4 + row, (Finding(4 + row, "name.invalid", "姓名", "name"),
+                                            Finding(4 + row, "text.control", "联系地址", "address")),
+                                  raw))
+        writer.close()
+        assert [p.name for p in folder.iterdir()] == ["e.xlsx"]      # no temporary file left
+        wb = openpyxl.load_workbook(folder / "e.xlsx")
+        books[small] = [[(c.value, _look(c)) for c in row] for ws in wb.worksheets for row in ws]
+    assert books[True] == books[False] and len(books[True]) > 7
