@@ -122,16 +122,17 @@ def is_yes(value: Any) -> bool:
 
 
 # Whole registers, in integer fen ---------------------------------------------------------------
-def _rounded(base_fen: pl.Expr, rate: Decimal, amount: Decimal, rates: Rates) -> pl.Expr:
+def _rounded(base_fen: pl.Series, rate: Decimal, amount: Decimal, rates: Rates) -> pl.Series:
     """round(base × rate + amount) in fen, half up, for every base at once (exact integers)."""
     quantum = int(rates.quantum * 100) * SCALE          # fen: 10**6, yuan: 10**8
     value = base_fen * int(rate * SCALE) + fen(amount) * SCALE
     return (value + quantum // 2) // quantum * (quantum // SCALE)
 
 
-def _due(active: pl.Expr, rate: Decimal, amount: Decimal, rates: Rates) -> pl.Expr:
-    """A part (the unit's or the person's) of a month's due in fen where `active`, else 0."""
-    return pl.when(active).then(_rounded(pl.col("base") * 100, rate, amount, rates)).otherwise(0)
+def pick(condition: pl.Series, then: pl.Series | int | None, otherwise: pl.Series | int | None
+         ) -> pl.Series:
+    """`then` where `condition` holds, else `otherwise` (columns of one length, or single values)."""
+    return pl.select(pl.when(condition).then(then).otherwise(otherwise)).to_series()
 
 
 def _by_value(values: pl.Series, convert: Any, dtype: pl.DataType) -> pl.Series:
@@ -173,9 +174,7 @@ def _span(frame: pl.DataFrame) -> tuple[pl.Series, pl.Series]:
     first = month_ints(frame["insured_from"], 0)
     stopped = month_ints(frame["stopped_after"], -1)
     insured = _by_value(frame["status"], lambda v: str(v) == INSURED, pl.Boolean)
-    last = pl.select(pl.when(stopped >= 0).then(stopped)
-                     .otherwise(pl.when(insured).then(999912).otherwise(0))).to_series()
-    return first, last
+    return first, pick(stopped >= 0, stopped, pick(insured, 999912, 0))
 
 
 def pair_codes(first: pl.Series, second: pl.Series) -> tuple[pl.Series, list[tuple[Any, Any]]]:
@@ -277,48 +276,45 @@ UNIT_COLUMNS = {"unit_code": pl.Utf8, "month": pl.Utf8, "insurance": pl.Utf8, "c
 def employee_dues_frame(rates: Rates, frame: pl.DataFrame, months: Sequence[str]) -> Dues:
     """Every person of `frame` (columns unit_code, status, insurances, wage_base, insured_from,
     stopped_after; ROW when split_at_changes split it) over `months`. Integer fen throughout;
-    no loop per person: one column per insurance and month, summed per person and per unit."""
+    no loop per person: a month and insurance at a time, summed per person as it goes and per
+    unit (a few columns alive at once, whatever the number of months)."""
+    unit_code = frame["unit_code"].cast(pl.Utf8).fill_null("")
+    code = unit_code.rank("dense").cast(pl.UInt32)            # grouping on integers is cheaper
+    base = frame["wage_base"].cast(pl.Int64).fill_null(0)     # whole yuan
     first, last = _span(frame)
-    work = pl.DataFrame({"unit_code": frame["unit_code"].cast(pl.Utf8).fill_null(""),
-                         "base": frame["wage_base"].cast(pl.Int64).fill_null(0),   # whole yuan
-                         "first": first, "last": last})
-    if ROW in frame.columns:
-        work = work.with_columns(frame[ROW])
-    has_base = pl.col("base") > 0
-    owing = {int(m): has_base & (pl.col("first") <= int(m)) & (pl.col("last") >= int(m)) for m in months}
-    parts: list[pl.Expr] = []          # per insurance and month: count, person, unit
-    tags: list[tuple[str, str]] = []
+    has_base = base > 0
+    zero = pl.zeros(frame.height, pl.Int64, eager=True)
+    unit_total, person_total, owed_months = zero, zero, zero
+    pieces: list[pl.DataFrame] = []
+    cache: dict[int, tuple[pl.Series, pl.Series]] = {}
     for ins in rates.insurances:
-        has = has_insurance(frame["insurances"], ins)
-        if not (has & (work["base"] > 0)).any():
+        has = has_insurance(frame["insurances"], ins) & has_base
+        if not has.any():
             continue
-        work = work.with_columns(has.alias(f"has {ins}"))
         for month in months:
             r: EmployeeRate | None = rates.employee_rate(ins, month)
             if r is None:
                 continue
-            active = pl.col(f"has {ins}") & owing[int(month)]
-            parts += [active.alias(f"count {ins} {month}"),
-                      _due(active, r.person_rate, r.person_amount, rates).alias(f"person {ins} {month}"),
-                      _due(active, r.unit_rate, r.unit_amount, rates).alias(f"unit {ins} {month}")]
-            tags.append((ins, month))
-    lazy = work.lazy().with_columns(parts)
-    zero = pl.lit(0, pl.Int64)
-    persons = lazy.select(
-        *([ROW] if ROW in frame.columns else []),
-        unit_fen=pl.sum_horizontal(zero, *(f"unit {ins} {month}" for ins, month in tags)),
-        person_fen=pl.sum_horizontal(zero, *(f"person {ins} {month}" for ins, month in tags)),
-        months=pl.sum_horizontal(zero, *(x.cast(pl.Int64) for x in owing.values())))
+            if id(r) not in cache:
+                cache[id(r)] = (_rounded(base * 100, r.unit_rate, r.unit_amount, rates),
+                                _rounded(base * 100, r.person_rate, r.person_amount, rates))
+            m = int(month)
+            active = has & (first <= m) & (last >= m)
+            u, p = (pick(active, x, 0) for x in cache[id(r)])
+            unit_total += u
+            person_total += p
+            pieces.append(pl.DataFrame({"code": code, "count": active, "person_fen": p, "unit_fen": u})
+                          .group_by("code").sum().filter(pl.col("count") > 0)
+                          .with_columns(month=pl.lit(month), insurance=pl.lit(ins)))
+    for month in months:
+        owed_months += (has_base & (first <= int(month)) & (last >= int(month))).cast(pl.Int64)
+    persons = pl.DataFrame({"unit_fen": unit_total, "person_fen": person_total, "months": owed_months})
     if ROW in frame.columns:              # a person's stretches of bases (split_at_changes)
-        persons = persons.group_by(ROW).agg(pl.all().sum()).sort(ROW).drop(ROW)
-    by_unit = lazy.group_by("unit_code").agg(pl.col(x.meta.output_name()).sum() for x in parts)
-    units = pl.concat([by_unit.select(
-        "unit_code", month=pl.lit(month), insurance=pl.lit(ins),
-        count=pl.col(f"count {ins} {month}").cast(pl.Int64), person_fen=pl.col(f"person {ins} {month}"),
-        unit_fen=pl.col(f"unit {ins} {month}")).filter(pl.col("count") > 0) for ins, month in tags]
-        or [pl.LazyFrame(schema=UNIT_COLUMNS)])
-    persons_frame, units_frame = pl.collect_all([persons, units.sort(["unit_code", "month", "insurance"])])
-    return Dues(persons_frame, units_frame.cast(UNIT_COLUMNS))  # type: ignore[arg-type]
+        persons = persons.with_columns(frame[ROW]).group_by(ROW).sum().sort(ROW).drop(ROW)
+    names = pl.DataFrame({"code": code, "unit_code": unit_code}).unique("code")
+    units = pl.concat(pieces).join(names, on="code") if pieces else pl.DataFrame(schema=UNIT_COLUMNS)
+    return Dues(persons, units.select(pl.col(c).cast(t) for c, t in UNIT_COLUMNS.items())
+                .sort(["unit_code", "month", "insurance"]))
 
 
 def resident_dues_frame(rates: Rates, frame: pl.DataFrame, year: int) -> pl.Series:
@@ -335,9 +331,9 @@ def resident_dues_frame(rates: Rates, frame: pl.DataFrame, year: int) -> pl.Seri
         due = resident_due(rates, cat or None, is_yes(flag), year)
         table.append(fen(due.due) if due else 0)
     dues = pl.Series(table, dtype=pl.Int64).gather(codes)
-    return pl.select(pl.when(active).then(dues).otherwise(0)).to_series().alias("due")
+    return pick(active, dues, 0).alias("due")
 
 
 __all__ = ["MonthDue", "YearDue", "Dues", "base_segments", "split_at_changes", "employee_month", "employee_dues", "resident_due",
            "employee_dues_frame", "resident_dues_frame", "fen", "yuan", "months_between",
-           "add_months", "is_yes", "month_int", "month_ints", "next_months", "has_insurance", "pair_codes", "ROW"]
+           "add_months", "is_yes", "month_int", "month_ints", "next_months", "has_insurance", "pair_codes", "pick", "ROW"]

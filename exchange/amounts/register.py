@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session
 
 from exchange.amounts.dues import (INSURED, Dues, add_months, base_segments, employee_dues,
                                    employee_dues_frame, fen, has_insurance, is_yes, month_int,
-                                   month_ints, months_between, next_months, pair_codes, resident_due,
-                                   resident_dues_frame, split_at_changes, yuan)
+                                   month_ints, months_between, next_months, pair_codes, pick,
+                                   resident_due, resident_dues_frame, split_at_changes, yuan)
 from exchange.amounts.master import rates_in_force
 from exchange.amounts.rates import ZERO, Rates
 from exchange.kinds.spec import RuleSet
@@ -353,11 +353,6 @@ def _summed(keys: pl.Series, values: pl.Series, n: int) -> pl.Series:
     return pl.zeros(n, pl.Int64, eager=True).scatter(sums["key"], sums["value"])
 
 
-def _where(condition: pl.Series, then: pl.Series | int, otherwise: pl.Series | int) -> pl.Series:
-    """then where condition holds, else otherwise (columns of one length, or single values)."""
-    return pl.select(pl.when(condition).then(then).otherwise(otherwise)).to_series()
-
-
 def _resident_dues(rates: Rates, res: pl.DataFrame, pay: pl.DataFrame, year: int,
                    lines: dict[tuple[str, str], list[Any]]) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The residents' part of unit_dues: the year's due, and the dues of the years from each
@@ -381,9 +376,9 @@ def _resident_dues(rates: Rates, res: pl.DataFrame, pay: pl.DataFrame, year: int
         due = pl.Series([fen(d.due) if d else 0 for d in table], dtype=pl.Int64).gather(codes)
         owes = span.select((pl.col("first_year") <= y) & (y <= pl.col("last_year")) & known).to_series()
         if y == year:
-            now = _where(owes, due, 0)
+            now = pick(owes, due, 0)
         counted = owes & (span["since"] <= y)
-        unpaid += _where(counted, due, 0)
+        unpaid += pick(counted, due, 0)
         per = pl.DataFrame({"category": category, "due": due}).filter(counted).group_by("category").agg(
             count=pl.len(), due=pl.col("due").sum())
         for cat, count, total in per.iter_rows():                   # a few categories
@@ -398,7 +393,7 @@ def _resident_dues(rates: Rates, res: pl.DataFrame, pay: pl.DataFrame, year: int
     this_year = _summed(mine["at"].filter(paid_year == year), mine["fen"].filter(paid_year == year), n)
     covered = res["paid_to"] >= year * 100 + 12
     table = _person_table(res, "resident", base=None, category=category, person_fen=now, unit_fen=0,
-                          due_unpaid=unpaid, paid_unpaid=got, paid_now=_where(covered, now, this_year))
+                          due_unpaid=unpaid, paid_unpaid=got, paid_now=pick(covered, now, this_year))
     insurances = _insurance_table(id_number=table["id_number"], insurance=rates.resident_insurance,
                                   due=now, paid_to=table["paid_to"], due_unpaid=unpaid, paid_unpaid=got)
     return table, insurances
@@ -494,10 +489,10 @@ def _employee_dues(rates: Rates, emp: pl.DataFrame, pay: pl.DataFrame, month: st
         category=None, person_fen=_summed(long["at"], now_person, n),
         unit_fen=_summed(long["at"], now_unit, n), due_unpaid=_summed(long["at"], due_unpaid, n),
         paid_unpaid=_summed(long["at"], paid, n),
-        paid_now=_where(covered, now_total, _summed(this_month["at"], this_month["fen"], n)))
+        paid_now=pick(covered, now_total, _summed(this_month["at"], this_month["fen"], n)))
     insurances = _insurance_table(
         id_number=long["id_number"], insurance=long["insurance"], due=now_unit + now_person,
-        paid_to=_where(long["paid_to"] >= 0, long["paid_to"].cast(pl.Utf8), None),
+        paid_to=pick(long["paid_to"] >= 0, long["paid_to"].cast(pl.Utf8), None),
         due_unpaid=due_unpaid, paid_unpaid=paid)
     return table, insurances
 
