@@ -178,12 +178,13 @@ def _span(frame: pl.DataFrame) -> tuple[pl.Series, pl.Series]:
 
 
 def pair_codes(first: pl.Series, second: pl.Series) -> tuple[pl.Series, list[tuple[Any, Any]]]:
-    """Each row's index among the distinct (first, second) pairs, and those pairs (a register
-    holds a few categories and flags): compute once per pair, then `table.gather(codes)`."""
+    """Each row's index among the distinct (first, second) pairs (no nulls: fill them first),
+    and those pairs (a register holds a few categories and flags): compute once per pair, then
+    `table.gather(codes)`."""
     keys = pl.DataFrame({"first": first, "second": second})
     uniques = keys.unique(maintain_order=True)
     codes = keys.join(uniques.with_row_index("code"), on=["first", "second"], how="left",
-                      nulls_equal=True, maintain_order="left")["code"]
+                      maintain_order="left")["code"]
     return codes, list(uniques.iter_rows())
 
 
@@ -334,6 +335,7 @@ def resident_dues_frame(rates: Rates, frame: pl.DataFrame, year: int) -> pl.Seri
     return pick(active, dues, 0).alias("due")
 
 
-__all__ = ["MonthDue", "YearDue", "Dues", "base_segments", "split_at_changes", "employee_month", "employee_dues", "resident_due",
-           "employee_dues_frame", "resident_dues_frame", "fen", "yuan", "months_between",
-           "add_months", "is_yes", "month_int", "month_ints", "next_months", "has_insurance", "pair_codes", "pick", "ROW"]
+__all__ = ["MonthDue", "YearDue", "Dues", "base_segments", "split_at_changes", "employee_month",
+           "employee_dues", "resident_due", "employee_dues_frame", "resident_dues_frame", "fen", "yuan",
+           "months_between", "add_months", "is_yes", "month_int", "month_ints", "next_months",
+           "has_insurance", "pair_codes", "pick", "ROW"]

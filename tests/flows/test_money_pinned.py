@@ -31,9 +31,9 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from exchange.amounts.register import totals_by_unit_type, unit_dues
-from exchange.review.effects import apply_effect
-from exchange.store.models import Declaration, LoadedRate, Payment, Person
+from exchange.store.models import LoadedRate, Payment, Person
 from tests.conftest import make_id
+from tests.flows.test_money_split import approve_base_change
 
 A, B, C, D, E = (make_id("19800101", "111"), make_id("19900202", "222"), make_id("19600303", "333"),
                  make_id("20100404", "444"), make_id("19500505", "555"))
@@ -62,12 +62,7 @@ def _register(instance, db) -> None:  # type: ignore[no-untyped-def]
             Payment(id_number=B, month="202609", insurance="330", amount=Decimal("10.00")),
             Payment(id_number=C, month="202603", insurance="", amount=Decimal("100.00"))])
         s.flush()
-        raise_ = Declaration(unit_code="1001", kind="wage", id_number=A, name="A", status="approved",
-                             fingerprint="raise", payload={"start_month": "202605", "wage": 5333},
-                             decided_at=datetime(2026, 6, 10))
-        s.add(raise_)
-        s.flush()
-        apply_effect(s, raise_, instance.rules.kinds["wage"], raise_.decided_at)
+        approve_base_change(instance, s, A, "202605", 5333, datetime(2026, 6, 10))
 
 
 def test_a_small_register_to_the_fen(instance, db) -> None:  # type: ignore[no-untyped-def]
