@@ -420,7 +420,8 @@ def _employee_dues(rates: Rates, emp: pl.DataFrame, pay: pl.DataFrame, month: st
     maps = pl.DataFrame([(text, ins, month_int(paid, -1))
                          for text in long["paid_months"].drop_nulls().unique()
                          for ins, paid in (json.loads(text) or {}).items()],
-                        schema={"paid_months": pl.Utf8, "insurance": pl.Utf8, "own": pl.Int64}, orient="row")
+                        schema={"paid_months": pl.Utf8, "insurance": pl.Utf8, "own": pl.Int64},
+                        orient="row")
     long = long.join(maps, on=["paid_months", "insurance"], how="left", maintain_order="left").with_columns(
         rank=pl.col("insurance").replace_strict(rank, return_dtype=pl.Int64),
         paid_to=pl.when(pl.col("own").fill_null(-1) >= 0).then("own").otherwise("paid_to"))
@@ -472,12 +473,12 @@ def _employee_dues(rates: Rates, emp: pl.DataFrame, pay: pl.DataFrame, month: st
         cand = cand.sort(["payment", "rank"], maintain_order=True)
         month_due = dues(cand, pm, pl.max_horizontal(pl.min_horizontal(pm, "last"), 1),
                          sorted(set(cand["month"]))).persons
-        due = month_due["unit_fen"] + month_due["person_fen"]
-        take = cand.with_columns(due=due).select(
-            "key", take=(pl.col("fen") - (pl.col("due").cum_sum() - pl.col("due")).over("payment"))
-            .clip(0, pl.col("due"))
-            + pl.when(pl.col("payment").is_first_distinct())
-            .then(pl.max_horizontal(pl.col("fen") - pl.col("due").sum().over("payment"), 0)).otherwise(0))
+        due = pl.col("due")
+        before = (due.cum_sum() - due).over("payment")       # the month's earlier insurances
+        rest = pl.col("fen") - due.sum().over("payment")      # left over once all are paid
+        take = cand.with_columns(due=month_due["unit_fen"] + month_due["person_fen"]).select(
+            "key", take=(pl.col("fen") - before).clip(0, due)
+            + pl.when(pl.col("payment").is_first_distinct()).then(pl.max_horizontal(rest, 0)).otherwise(0))
         paid += _summed(take["key"], take["take"], k)
     this_month = pay.filter(pl.col("month") == month).join(emp.select("id_number", "at"), on="id_number")
     now_total = _summed(long["at"], now_unit + now_person, n)
