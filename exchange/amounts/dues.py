@@ -4,7 +4,7 @@ year for residents (the yearly contribution less subsidies).
 
 One rule, two doors. `employee_month` / `resident_due` compute one person's amount in Decimal;
 documents that print persons one by one use them. `employee_dues_frame` / `resident_dues_frame`
-compute whole registers column by column in exact integer fen (numpy int64: a base in fen times
+compute whole registers column by column in exact integer fen (polars Int64: a base in fen times
 a rate scaled by 10**6 stays below 2**63 for any base under ten billion yuan), rounding the same
 way, so a million persons over twelve months take seconds; they convert to Decimal at the edge.
 A property test holds the two doors to the same figures.
@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Iterable, Sequence
 
-import numpy as np
-import pandas as pd
+import polars as pl
 
 from exchange.amounts.rates import ZERO, EmployeeRate, Rates
 
@@ -31,7 +30,7 @@ def fen(amount: Decimal) -> int:
 
 
 def yuan(fen_amount: Any) -> Decimal:
-    """Whole fen (int, numpy integer) as a Decimal amount with two places."""
+    """Whole fen (an int) as a Decimal amount with two places."""
     return Decimal(int(fen_amount)).scaleb(-2).quantize(CENT)
 
 
@@ -123,58 +122,79 @@ def is_yes(value: Any) -> bool:
 
 
 # Whole registers, in integer fen ---------------------------------------------------------------
-def _rounded(base_fen: np.ndarray, rate: Decimal, amount: Decimal, rates: Rates) -> np.ndarray:
+def _rounded(base_fen: pl.Series, rate: Decimal, amount: Decimal, rates: Rates) -> pl.Series:
     """round(base × rate + amount) in fen, half up, for every base at once (exact integers)."""
     quantum = int(rates.quantum * 100) * SCALE          # fen: 10**6, yuan: 10**8
     value = base_fen * int(rate * SCALE) + fen(amount) * SCALE
     return (value + quantum // 2) // quantum * (quantum // SCALE)
 
 
-def _by_value(values: pd.Series, convert: Any) -> np.ndarray:
+def pick(condition: pl.Series, then: pl.Series | int | None, otherwise: pl.Series | int | None
+         ) -> pl.Series:
+    """`then` where `condition` holds, else `otherwise` (columns of one length, or single values)."""
+    return pl.select(pl.when(condition).then(then).otherwise(otherwise)).to_series()
+
+
+def _by_value(values: pl.Series, convert: Any, dtype: pl.DataType) -> pl.Series:
     """convert() of each distinct value, spread back over the column (a register holds a few
-    dozen distinct months or insurance lists among a million rows)."""
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    table = np.array([convert(u) for u in uniques] + [convert(None)])
-    return table[codes]                      # code -1 (missing) takes the last entry
+    dozen distinct months or insurance lists among a million rows); missing: convert(None)."""
+    uniques = values.drop_nulls().unique()
+    return values.replace_strict(uniques, [convert(u) for u in uniques.to_list()],
+                                 default=convert(None), return_dtype=dtype)
 
 
-def month_ints(values: pd.Series, missing: int) -> np.ndarray:
+def month_int(value: Any, missing: int) -> int:
+    """A YYYYMM text (or integer) as an integer, `missing` where blank (or not digits)."""
+    text = str(value or "")
+    return int(text) if text.isdigit() else missing
+
+
+def month_ints(values: pl.Series, missing: int) -> pl.Series:
     """YYYYMM texts (or integers) as integers, `missing` where blank; once per distinct value."""
-    return _by_value(values, _month_int(missing)).astype(np.int64)
+    return _by_value(values, lambda v: month_int(v, missing), pl.Int64)
 
 
-def next_months(months: np.ndarray) -> np.ndarray:
+def next_months(months: pl.Expr) -> pl.Expr:
     """The month after each YYYYMM integer."""
-    return months + np.where(months % 100 == 12, 89, 1)
+    return months + pl.when(months % 100 == 12).then(89).otherwise(1)
 
 
-def _month_int(missing: int) -> Any:
-    def convert(value: Any) -> int:
-        text = str(value or "")
-        return int(text) if text.isdigit() else missing
-    return convert
+def _previous(months: pl.Expr) -> pl.Expr:
+    """The month before each YYYYMM integer."""
+    return months - pl.when(months % 100 == 1).then(89).otherwise(1)
 
 
-def has_insurance(insurances: pd.Series, code: str) -> np.ndarray:
-    return _by_value(insurances, lambda v: code in str(v or "").split(",")).astype(bool)
+def has_insurance(insurances: pl.Series, code: str) -> pl.Series:
+    return _by_value(insurances, lambda v: code in str(v or "").split(","), pl.Boolean)
 
 
-def _span(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+def _span(frame: pl.DataFrame) -> tuple[pl.Series, pl.Series]:
     """The first and last month (YYYYMM ints) each person owes for: from insured_from (or ever)
     to stopped_after; a person neither insured nor stopped at a known month owes nothing."""
     first = month_ints(frame["insured_from"], 0)
     stopped = month_ints(frame["stopped_after"], -1)
-    insured = _by_value(frame["status"], lambda v: str(v) == INSURED).astype(bool)
-    last = np.where(stopped >= 0, stopped, np.where(insured, 999912, 0))
-    return first, last
+    insured = _by_value(frame["status"], lambda v: str(v) == INSURED, pl.Boolean)
+    return first, pick(stopped >= 0, stopped, pick(insured, 999912, 0))
+
+
+def pair_codes(first: pl.Series, second: pl.Series) -> tuple[pl.Series, list[tuple[Any, Any]]]:
+    """Each row's index among the distinct (first, second) pairs (no nulls: fill them first),
+    and those pairs (a register holds a few categories and flags): compute once per pair, then
+    `table.gather(codes)`."""
+    keys = pl.DataFrame({"first": first, "second": second})
+    uniques = keys.unique(maintain_order=True)
+    codes = keys.join(uniques.with_row_index("code"), on=["first", "second"], how="left",
+                      maintain_order="left")["code"]
+    return codes, list(uniques.iter_rows())
 
 
 # Bases in force: a base change splits a person's months ----------------------------------------
 OPEN = "999912"
 BEFORE = "000000"
+ROW = "person_row"       # split_at_changes: the row of the person in the frame it split
 
 
-def base_segments(persons: pd.DataFrame, changes: pd.DataFrame) -> pd.DataFrame:
+def base_segments(persons: pl.DataFrame, changes: pl.DataFrame) -> pl.DataFrame:
     """The base in force over each person's months: one row per person and stretch of months,
     columns id_number, seg_from, seg_to (YYYYMM, both included) and base (whole yuan, nullable).
 
@@ -185,104 +205,91 @@ def base_segments(persons: pd.DataFrame, changes: pd.DataFrame) -> pd.DataFrame:
     all stands for the record's base (a later master-data load keeps its word); before every
     change, the base the first approved change replaced. Whole columns, no loop per person.
     """
-    plain = pd.DataFrame({"id_number": persons["id_number"], "seg_from": BEFORE, "seg_to": OPEN,
-                          "base": pd.array(persons["wage_base"], dtype="Int64")})
-    changes = changes[changes["id_number"].isin(persons["id_number"])]
-    if changes.empty:
+    plain = persons.select("id_number", seg_from=pl.lit(BEFORE), seg_to=pl.lit(OPEN),
+                           base=pl.col("wage_base").cast(pl.Int64))
+    changes = changes.filter(pl.col("id_number").is_in(persons["id_number"].cast(pl.Utf8).implode()))
+    if changes.is_empty():
         return plain
-    c = changes.sort_values(["id_number", "order"], kind="stable", ignore_index=True)
-    c = c.assign(start=c["start"].astype(np.int64), wage=pd.array(c["wage"], dtype="Int64"),
-                 old=pd.array(c["old"], dtype="Int64"))
-    # A change survives unless a later approved one of the person applies from its month or
-    # earlier: the minimum start of the later ones, per person.
-    who = c["id_number"]
-    later = c["start"][::-1].groupby(who[::-1], sort=False).cummin()[::-1].groupby(who).shift(-1)
-    first_old = c.drop_duplicates("id_number").set_index("id_number")["old"]   # NA included
-    record = persons.drop_duplicates("id_number").set_index("id_number")["wage_base"]
-    last = ~who.duplicated(keep="last")
-    c = c.assign(wage=c["wage"].where(~last, pd.array(who.map(record), dtype="Int64")))
-    kept = c[later.isna() | (c["start"] < later)].sort_values(
-        ["id_number", "start"], kind="stable", ignore_index=True)
-    ends = kept.groupby("id_number", sort=False)["start"].shift(-1)
-    after = pd.DataFrame({"id_number": kept["id_number"], "seg_from": _text(kept["start"]),
-                          "seg_to": _text(_previous(ends.fillna(int(OPEN) + 1).astype(np.int64))),
-                          "base": kept["wage"]})
-    heads = kept.drop_duplicates("id_number")
-    heads = heads[heads["start"] > int(BEFORE) + 1]
-    before = pd.DataFrame({"id_number": heads["id_number"], "seg_from": BEFORE,
-                           "seg_to": _text(_previous(heads["start"])),
-                           "base": pd.array(heads["id_number"].map(first_old), dtype="Int64")})
-    changed = plain["id_number"].isin(kept["id_number"])
-    return pd.concat([plain[~changed], before, after], ignore_index=True)
+    record = persons.unique("id_number", keep="first", maintain_order=True).select(
+        "id_number", record=pl.col("wage_base").cast(pl.Int64))
+    c = changes.sort(["id_number", "order"], maintain_order=True).select(
+        "id_number", pl.col("start").cast(pl.Int64), pl.col("wage").cast(pl.Int64),
+        first_old=pl.col("old").cast(pl.Int64).first().over("id_number"),
+        # A change survives unless a later approved one of the person applies from its month
+        # or earlier: the minimum start of the later ones, per person.
+        later=pl.col("start").cast(pl.Int64).cum_min(reverse=True).shift(-1).over("id_number"),
+        last=pl.col("id_number").is_last_distinct(),
+    ).join(record, on="id_number", how="left", maintain_order="left")
+    kept = c.filter(pl.col("later").is_null() | (pl.col("start") < pl.col("later"))).with_columns(
+        wage=pl.when(pl.col("last")).then(pl.col("record")).otherwise(pl.col("wage"))
+    ).sort(["id_number", "start"], maintain_order=True)
+    ends = pl.col("start").shift(-1).over("id_number")
+    after = kept.select("id_number", seg_from=_text(pl.col("start")),
+                        seg_to=_text(_previous(ends.fill_null(int(OPEN) + 1))), base="wage")
+    heads = kept.unique("id_number", keep="first", maintain_order=True).filter(
+        pl.col("start") > int(BEFORE) + 1)
+    before = heads.select("id_number", seg_from=pl.lit(BEFORE), seg_to=_text(_previous(pl.col("start"))),
+                          base="first_old")
+    changed = pl.col("id_number").is_in(kept["id_number"].implode())
+    return pl.concat([plain.filter(~changed), before, after])
 
 
-def _previous(months: pd.Series) -> pd.Series:
-    """The month before each YYYYMM (as integers)."""
-    return months - np.where(months % 100 == 1, 89, 1)
+def _text(months: pl.Expr) -> pl.Expr:
+    return months.cast(pl.Utf8).str.zfill(6)
 
 
-def _text(months: pd.Series) -> pd.Series:
-    return months.astype(np.int64).astype(str).str.zfill(6)
-
-
-def split_at_changes(frame: pd.DataFrame, changes: pd.DataFrame) -> pd.DataFrame:
+def split_at_changes(frame: pl.DataFrame, changes: pl.DataFrame) -> pl.DataFrame:
     """`frame`'s persons (columns as employee_dues_frame takes them, with id_number), one row per
     base in force: the row's wage_base that base, its insured_from / stopped_after narrowed to
-    the stretch. Only the persons with changes are split; rows keep the frame's order and index
-    labels (repeated), so the per-person sums of employee_dues_frame add the stretches up."""
-    changed = frame["id_number"].isin(changes["id_number"]).to_numpy() if len(changes) else \
-        np.zeros(len(frame), bool)
+    the stretch. Only the persons with changes are split; rows keep the frame's order, each
+    with ROW, its person's row in `frame`, so that employee_dues_frame adds the stretches up."""
+    changed = frame["id_number"].is_in(changes["id_number"].cast(pl.Utf8).implode())
     if not changed.any():
         return frame
-    split = frame[changed]
-    segs = base_segments(split[["id_number", "wage_base"]], changes)
-    rows = split.assign(_at=np.flatnonzero(changed)).merge(segs, on="id_number", sort=False)
-    first = rows["insured_from"].fillna(BEFORE)
-    last = rows["stopped_after"].where(rows["stopped_after"].notna(),
-                                       np.where(rows["status"] == INSURED, OPEN, BEFORE))
-    rows = rows.assign(wage_base=rows["base"],
-                       insured_from=np.where(rows["seg_from"] > first, rows["seg_from"], first),
-                       stopped_after=np.where(rows["seg_to"] < last, rows["seg_to"], last),
-                       status=INSURED).drop(columns=["seg_from", "seg_to", "base"])
-    rows.index = frame.index[rows["_at"].to_numpy()]
-    whole = pd.concat([frame.assign(_at=np.arange(len(frame)))[~changed], rows])
-    return whole.iloc[np.argsort(whole["_at"].to_numpy(), kind="stable")].drop(columns="_at")
+    whole = frame.with_row_index(ROW)
+    split = whole.filter(changed)
+    segs = base_segments(split.select("id_number", "wage_base"), changes)
+    first = pl.col("insured_from").cast(pl.Utf8).fill_null(BEFORE)
+    last = pl.when(pl.col("stopped_after").is_not_null()).then(pl.col("stopped_after").cast(pl.Utf8)) \
+        .otherwise(pl.when(pl.col("status") == INSURED).then(pl.lit(OPEN)).otherwise(pl.lit(BEFORE)))
+    rows = split.join(segs, on="id_number", maintain_order="left_right").with_columns(
+        wage_base=pl.col("base").cast(whole.schema["wage_base"]),
+        insured_from=pl.when(pl.col("seg_from") > first).then("seg_from").otherwise(first),
+        stopped_after=pl.when(pl.col("seg_to") < last).then("seg_to").otherwise(last),
+        status=pl.lit(INSURED)).select(whole.columns)
+    return pl.concat([whole.filter(~changed), rows], how="vertical_relaxed").sort(ROW, maintain_order=True)
 
 
 @dataclass
 class Dues:
-    """Columnar amounts: `persons` has the frame's index with unit_fen / person_fen totals over
-    the period (and `months`, the number of months owed); `units` one row per unit, month and
-    insurance: count, person_fen, unit_fen (months with no one owing left out)."""
-    persons: pd.DataFrame
-    units: pd.DataFrame
+    """Columnar amounts: `persons` one row per person of the frame, in its order, with unit_fen /
+    person_fen totals over the period (and `months`, the number of months owed); `units` one
+    row per unit, month and insurance: count, person_fen, unit_fen (months with no one owing
+    left out)."""
+    persons: pl.DataFrame
+    units: pl.DataFrame
 
 
-def _by_unit(codes: np.ndarray, starts: np.ndarray, values: np.ndarray) -> np.ndarray:
-    return np.add.reduceat(values, starts) if len(values) else values
+UNIT_COLUMNS = {"unit_code": pl.Utf8, "month": pl.Utf8, "insurance": pl.Utf8, "count": pl.Int64,
+                "person_fen": pl.Int64, "unit_fen": pl.Int64}
 
 
-def employee_dues_frame(rates: Rates, frame: pd.DataFrame, months: Sequence[str]) -> Dues:
+def employee_dues_frame(rates: Rates, frame: pl.DataFrame, months: Sequence[str]) -> Dues:
     """Every person of `frame` (columns unit_code, status, insurances, wage_base, insured_from,
-    stopped_after) over `months`. Integer fen throughout; no loop per person."""
-    n = len(frame)
-    unit_codes, unit_names = pd.factorize(frame["unit_code"].fillna(""))
-    order = np.argsort(unit_codes, kind="stable")          # a unit's persons side by side
-    sorted_codes = unit_codes[order]
-    starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]]) if n else \
-        np.zeros(0, np.int64)
-    codes = np.asarray(unit_names, dtype=object)[sorted_codes] if n else np.zeros(0, object)
-    base = frame["wage_base"].astype("Int64").fillna(0).to_numpy(np.int64)[order]   # whole yuan
+    stopped_after; ROW when split_at_changes split it) over `months`. Integer fen throughout;
+    no loop per person: a month and insurance at a time, summed per person as it goes and per
+    unit (a few columns alive at once, whatever the number of months)."""
+    unit_code = frame["unit_code"].cast(pl.Utf8).fill_null("")
+    code = unit_code.rank("dense").cast(pl.UInt32)            # grouping on integers is cheaper
+    base = frame["wage_base"].cast(pl.Int64).fill_null(0)     # whole yuan
+    first, last = _span(frame)
     has_base = base > 0
-    base_fen = base * 100
-    first, last = (x[order] for x in _span(frame))
-    unit_total = np.zeros(n, np.int64)
-    person_total = np.zeros(n, np.int64)
-    owed_months = np.zeros(n, np.int64)
-    rows: list[pd.DataFrame] = []
-    cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    zero = pl.zeros(frame.height, pl.Int64, eager=True)
+    unit_total, person_total, owed_months = zero, zero, zero
+    pieces: list[pl.DataFrame] = []
+    cache: dict[int, tuple[pl.Series, pl.Series]] = {}
     for ins in rates.insurances:
-        has = has_insurance(frame["insurances"], ins)[order] & has_base
+        has = has_insurance(frame["insurances"], ins) & has_base
         if not has.any():
             continue
         for month in months:
@@ -290,54 +297,45 @@ def employee_dues_frame(rates: Rates, frame: pd.DataFrame, months: Sequence[str]
             if r is None:
                 continue
             if id(r) not in cache:
-                cache[id(r)] = (_rounded(base_fen, r.unit_rate, r.unit_amount, rates),
-                                _rounded(base_fen, r.person_rate, r.person_amount, rates))
-            u, p = cache[id(r)]
+                cache[id(r)] = (_rounded(base * 100, r.unit_rate, r.unit_amount, rates),
+                                _rounded(base * 100, r.person_rate, r.person_amount, rates))
             m = int(month)
             active = has & (first <= m) & (last >= m)
-            u_m = np.where(active, u, 0)
-            p_m = np.where(active, p, 0)
-            unit_total += u_m
-            person_total += p_m
-            count = _by_unit(codes, starts, active.astype(np.int64))
-            keep = count > 0
-            if keep.any():
-                rows.append(pd.DataFrame({
-                    "unit_code": codes[starts][keep], "month": month, "insurance": ins,
-                    "count": count[keep], "person_fen": _by_unit(codes, starts, p_m)[keep],
-                    "unit_fen": _by_unit(codes, starts, u_m)[keep]}))
+            u, p = (pick(active, x, 0) for x in cache[id(r)])
+            unit_total += u
+            person_total += p
+            pieces.append(pl.DataFrame({"code": code, "count": active, "person_fen": p, "unit_fen": u})
+                          .group_by("code").sum().filter(pl.col("count") > 0)
+                          .with_columns(month=pl.lit(month), insurance=pl.lit(ins)))
     for month in months:
-        m = int(month)
-        owed_months += (first <= m) & (last >= m) & has_base
-    back = np.empty_like(order)
-    back[order] = np.arange(n)                              # the frame's own order again
-    persons = pd.DataFrame({"unit_fen": unit_total[back], "person_fen": person_total[back],
-                            "months": owed_months[back]}, index=frame.index)
-    if not frame.index.is_unique:         # a person's stretches of bases (split_at_changes)
-        persons = persons.groupby(level=0, sort=False).sum()
-    units = (pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
-        columns=["unit_code", "month", "insurance", "count", "person_fen", "unit_fen"]))
-    return Dues(persons, units.sort_values(["unit_code", "month", "insurance"], kind="stable",
-                                           ignore_index=True))
+        owed_months += (has_base & (first <= int(month)) & (last >= int(month))).cast(pl.Int64)
+    persons = pl.DataFrame({"unit_fen": unit_total, "person_fen": person_total, "months": owed_months})
+    if ROW in frame.columns:              # a person's stretches of bases (split_at_changes)
+        persons = persons.with_columns(frame[ROW]).group_by(ROW).sum().sort(ROW).drop(ROW)
+    names = pl.DataFrame({"code": code, "unit_code": unit_code}).unique("code")
+    units = pl.concat(pieces).join(names, on="code") if pieces else pl.DataFrame(schema=UNIT_COLUMNS)
+    return Dues(persons, units.select(pl.col(c).cast(t) for c, t in UNIT_COLUMNS.items())
+                .sort(["unit_code", "month", "insurance"]))
 
 
-def resident_dues_frame(rates: Rates, frame: pd.DataFrame, year: int) -> pd.Series:
+def resident_dues_frame(rates: Rates, frame: pl.DataFrame, year: int) -> pl.Series:
     """The year's due (fen) of every resident of `frame` (columns status, insurances,
     insured_from, stopped_after, category, family_planning): persons without the resident
     insurance, or not insured that year, owe 0. One reference computation per category."""
     first, last = _span(frame)
     active = has_insurance(frame["insurances"], rates.resident_insurance) & (first <= year * 100 + 12) & \
         (last >= year * 100 + 1)
-    pairs = pd.MultiIndex.from_arrays([frame["category"].fillna(""), frame["family_planning"].fillna("")])
-    codes, uniques = pd.factorize(pairs)
+    codes, uniques = pair_codes(frame["category"].cast(pl.Utf8).fill_null(""),
+                                frame["family_planning"].cast(pl.Utf8).fill_null(""))
     table = []
     for cat, flag in uniques:
         due = resident_due(rates, cat or None, is_yes(flag), year)
         table.append(fen(due.due) if due else 0)
-    dues = np.array(table, dtype=np.int64)[codes] if len(codes) else np.zeros(0, np.int64)
-    return pd.Series(np.where(active, dues, 0), index=frame.index, dtype=np.int64)
+    dues = pl.Series(table, dtype=pl.Int64).gather(codes)
+    return pick(active, dues, 0).alias("due")
 
 
-__all__ = ["MonthDue", "YearDue", "Dues", "base_segments", "split_at_changes", "employee_month", "employee_dues", "resident_due",
-           "employee_dues_frame", "resident_dues_frame", "fen", "yuan", "months_between",
-           "add_months", "is_yes", "month_ints", "next_months", "has_insurance"]
+__all__ = ["MonthDue", "YearDue", "Dues", "base_segments", "split_at_changes", "employee_month",
+           "employee_dues", "resident_due", "employee_dues_frame", "resident_dues_frame", "fen", "yuan",
+           "months_between", "add_months", "is_yes", "month_int", "month_ints", "next_months",
+           "has_insurance", "pair_codes", "pick", "ROW"]

@@ -14,17 +14,16 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
-import numpy as np
-import pandas as pd
+import polars as pl
 from sqlalchemy import BigInteger, Text, case, cast, func, select
 from sqlalchemy.orm import Session
 
 from exchange.amounts.dues import (INSURED, Dues, add_months, base_segments, employee_dues,
-                                   employee_dues_frame, fen, has_insurance, is_yes, month_ints,
-                                   months_between, next_months, resident_due, resident_dues_frame,
-                                   split_at_changes, yuan)
+                                   employee_dues_frame, fen, has_insurance, is_yes, month_int,
+                                   month_ints, months_between, next_months, pair_codes, pick,
+                                   resident_due, resident_dues_frame, split_at_changes, yuan)
 from exchange.amounts.master import rates_in_force
 from exchange.amounts.rates import ZERO, Rates
 from exchange.kinds.spec import RuleSet
@@ -47,11 +46,11 @@ AMOUNT_COLUMNS = ("unit_code", "status", "insurances", "wage_base", "insured_fro
 def person_frame(s: Session, *, unit: str | None = None, where: Any = None,
                  columns: Sequence[str] = PERSON_COLUMNS, ordered: bool = True,
                  resident_insurance: str = "390", order: Sequence[Any] = (),
-                 more: dict[str, Any] | None = None) -> pd.DataFrame:
+                 more: dict[str, Any] | None = None) -> pl.DataFrame:
     """Persons as columns (no ORM objects): `columns`, the resident category and 计生补助 flag
     out of `extra` (read only for persons holding the resident insurance), and `more` (name ->
     SQL expression; a name ending in _fen is a whole number). Bases are whole yuan (nullable
-    integers). Ordered by ID, or by `order`."""
+    integers), everything else text. Ordered by ID, or by `order`."""
     resident = Person.insurances.like(f"%{resident_insurance}%")
     more = more or {}
     q = select(*(getattr(Person, c) for c in columns),
@@ -68,27 +67,38 @@ def person_frame(s: Session, *, unit: str | None = None, where: Any = None,
         q = q.order_by(Person.id_number)
     names = [*columns, "category", "family_planning", *more]
     if s.get_bind().dialect.name == "postgresql":
-        frame = _copied(s, q, names)
-    else:
-        frame = _fetched(s, q, names)
-    frame["wage_base"] = frame["wage_base"].astype("Int64")
-    return frame
+        return _copied(s, q, names)
+    return _fetched(s, q, names)
 
 
-def _fetched(s: Session, q: Any, names: list[str]) -> pd.DataFrame:
+def _whole(name: str) -> bool:
+    """Whether a column read is a whole number (the base, amounts in fen); the rest is text."""
+    return name == "wage_base" or name.endswith("_fen")
+
+
+def _fetched(s: Session, q: Any, names: list[str]) -> pl.DataFrame:
     """A query's rows as columns through the driver's cursor (SQLite): Core execution and the
-    driver's tuples, not ORM rows (half the time of reading them into from_records)."""
+    driver's tuples, not ORM rows. Text columns hold text: a value SQLite's JSON functions
+    give as a number or a date as its str()."""
     result = s.connection().execute(q)
     rows = result.cursor.fetchall() if result.cursor is not None else []
     result.close()
     columns = list(zip(*rows)) if rows else [()] * len(names)
-    return pd.DataFrame({n: np.array(c, dtype=np.int64 if n.endswith("_fen") else object)
-                         for n, c in zip(names, columns)})
+    return pl.DataFrame([pl.Series(n, c, dtype=pl.Int64) if _whole(n) else _texts(n, c)
+                         for n, c in zip(names, columns)])
 
 
-def _copied(s: Session, q: Any, names: list[str]) -> pd.DataFrame:
+def _texts(name: str, values: Sequence[Any]) -> pl.Series:
+    try:
+        return pl.Series(name, values, dtype=pl.Utf8)
+    except TypeError:                                    # numbers or datetimes among them
+        return pl.Series(name, [None if v is None else str(v) for v in values], dtype=pl.Utf8)
+
+
+def _copied(s: Session, q: Any, names: list[str]) -> pl.DataFrame:
     """A query's rows through COPY … TO STDOUT (CSV) on PostgreSQL: a register in a second or
-    two, where fetching a million rows one by one takes many."""
+    two, where fetching a million rows one by one takes many. An empty text is read as NULL
+    (as the CSV writes NULL)."""
     import io
 
     from exchange.store.bulk import _driver_cursor
@@ -99,14 +109,14 @@ def _copied(s: Session, q: Any, names: list[str]) -> pd.DataFrame:
         with cur.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)") as copy:
             for chunk in copy:
                 buf.write(chunk)
-    buf.seek(0)
-    ints = {n for n in names if n == "wage_base" or n.endswith("_fen")}
-    frame = pd.read_csv(buf, names=names, header=None, keep_default_na=False, na_values={
-        n: [""] for n in names}, dtype={n: ("Int64" if n in ints else object) for n in names})
-    return frame.astype({n: object for n in names if n not in ints}).where(frame.notna(), None)
+    return pl.read_csv(buf.getvalue(), has_header=False, empty_string_is_null=True,
+                       schema={n: pl.Int64 if _whole(n) else pl.Utf8 for n in names})
 
 
-def payments_frame(s: Session, *, unit: str | None = None) -> pd.DataFrame:
+PAYMENT_COLUMNS = {"id_number": pl.Utf8, "month": pl.Utf8, "insurance": pl.Utf8, "fen": pl.Int64}
+
+
+def payments_frame(s: Session, *, unit: str | None = None) -> pl.DataFrame:
     """Payments loaded (of the unit's persons): id_number, month, insurance ("" when the row
     named none) and fen, the amount in whole fen summed by the database as integers (SQLite's
     NUMERIC is floating point)."""
@@ -114,42 +124,47 @@ def payments_frame(s: Session, *, unit: str | None = None) -> pd.DataFrame:
                cast(func.round(Payment.amount * 100), BigInteger))
     if unit is not None:
         q = q.where(Payment.id_number.in_(select(Person.id_number).where(Person.unit_code == unit)))
-    frame = pd.DataFrame.from_records(s.execute(q).all(),
-                                      columns=["id_number", "month", "insurance", "fen"])
-    return frame.astype({"fen": np.int64, "insurance": object}).fillna({"insurance": ""})
+    frame = pl.DataFrame(s.execute(q).all(), schema=PAYMENT_COLUMNS, orient="row")
+    return frame.with_columns(pl.col("insurance").fill_null(""))
 
 
 BASE_EFFECTS = ("wage", "insure")      # review/effects.py: the effects that set a person's base
+CHANGE_COLUMNS = {"id_number": pl.Utf8, "start": pl.Utf8, "wage": pl.Int64, "old": pl.Int64,
+                  "order": pl.Int64}
 
 
-def base_changes(rules: RuleSet, s: Session, *, unit: str | None = None) -> pd.DataFrame:
+def base_changes(rules: RuleSet, s: Session, *, unit: str | None = None) -> pl.DataFrame:
     """The approved declarations that set a base (kinds with `wage_month` and a base-setting
     effect: 缴费基数申报, 职工增加), for amounts split at their months: id_number, start (the
     declared month, else the month of approval), wage, old (the base it replaced, kept in
-    Declaration.old_values) and order (of approval)."""
+    Declaration.old_values; whole yuan, the decimals cut off) and order (of approval)."""
     D = Declaration
     months = {name: k.wage_month for name, k in rules.kinds.items()
               if k.wage_month and k.effect in BASE_EFFECTS}
     names = ["id_number", "start", "wage", "old", "decided_at"]
     if not months:
-        return pd.DataFrame(columns=[*names, "order"])
+        return pl.DataFrame(schema=CHANGE_COLUMNS)
     q = (select(D.id_number, case(*((D.kind == k, D.payload[f].as_string()) for k, f in months.items())),
                 D.payload["wage"].as_string(), D.old_values["wage_base"].as_string(), D.decided_at)
          .where(D.status == "approved", D.kind.in_(list(months)), D.id_number.is_not(None))
          .order_by(D.decided_at, D.serial))
     if unit is not None:
         q = q.where(D.id_number.in_(select(Person.id_number).where(Person.unit_code == unit)))
-    frame = _fetched(s, q, names)
-    frame = frame[pd.to_numeric(frame["wage"], errors="coerce").notna()]
-    declared = frame["start"].astype(str).str.fullmatch(r"\d{6}")
-    approved = pd.to_datetime(frame["decided_at"]).dt.strftime("%Y%m")
-    frame = frame.assign(start=frame["start"].where(declared, approved))
-    frame = frame[frame["start"].astype(str).str.fullmatch(r"\d{6}")]    # no month at all: left out
-    return pd.DataFrame({
-        "id_number": frame["id_number"], "start": frame["start"],
-        "wage": pd.array(np.trunc(pd.to_numeric(frame["wage"])), dtype="Int64"),
-        "old": pd.array(np.trunc(pd.to_numeric(frame["old"], errors="coerce")), dtype="Int64"),
-        "order": np.arange(len(frame))})
+    month = r"^\d{6}$"
+    approved = pl.col("decided_at").str.slice(0, 4) + pl.col("decided_at").str.slice(5, 2)  # ISO
+    return _fetched(s, q, names).with_columns(
+        wage=_number(pl.col("wage")), old=_number(pl.col("old")),
+    ).filter(pl.col("wage").is_not_null()).with_columns(
+        start=pl.when(pl.col("start").str.contains(month)).then("start").otherwise(approved),
+    ).filter(pl.col("start").str.contains(month)).select(   # no month at all: left out
+        "id_number", "start", pl.col("wage").cast(pl.Int64), pl.col("old").cast(pl.Int64),
+        order=pl.int_range(pl.len(), dtype=pl.Int64))
+
+
+def _number(text: pl.Expr) -> pl.Expr:
+    """A JSON value read as text as a number; NULL when it is none (or not finite)."""
+    number = text.cast(pl.Float64, strict=False)
+    return pl.when(number.is_finite()).then(number)
 
 
 # A unit's dues ---------------------------------------------------------------------------------
@@ -211,10 +226,13 @@ class PeriodLine:
         return self.person + self.unit
 
 
-PERSON_FIGURES = ("id_number", "person_no", "name", "scheme", "insurances", "base", "category",
-                  "person_fen", "unit_fen", "paid_to", "arrears_fen", "due_unpaid", "paid_unpaid",
-                  "class_code", "paid_now")
-INSURANCE_FIGURES = ("id_number", "insurance", "due", "paid_to", "due_unpaid", "paid_unpaid")
+PERSON_FIGURES = {"id_number": pl.Utf8, "person_no": pl.Utf8, "name": pl.Utf8, "scheme": pl.Utf8,
+                  "insurances": pl.Utf8, "base": pl.Int64, "category": pl.Utf8, "person_fen": pl.Int64,
+                  "unit_fen": pl.Int64, "paid_to": pl.Utf8, "arrears_fen": pl.Int64,
+                  "due_unpaid": pl.Int64, "paid_unpaid": pl.Int64, "class_code": pl.Utf8,
+                  "paid_now": pl.Int64}
+INSURANCE_FIGURES = {"id_number": pl.Utf8, "insurance": pl.Utf8, "due": pl.Int64, "paid_to": pl.Utf8,
+                     "due_unpaid": pl.Int64, "paid_unpaid": pl.Int64}
 
 
 @dataclass
@@ -225,28 +243,25 @@ class UnitDues:
     unit: str
     month: str                         # the report's month (YYYYMM)
     year: int                          # the residents' year shown
-    table: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=PERSON_FIGURES))
-    insurances: pd.DataFrame = field(
-        default_factory=lambda: pd.DataFrame(columns=INSURANCE_FIGURES))
+    table: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=PERSON_FIGURES))
+    insurances: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=INSURANCE_FIGURES))
     lines: list[PeriodLine] = field(default_factory=list)
 
     @cached_property
     def persons(self) -> list[PersonDue]:
         detail: dict[str, list[InsuranceDue]] = {}
-        for x in self.insurances.itertuples(index=False):
-            detail.setdefault(x.id_number, []).append(InsuranceDue(
-                x.insurance, yuan(x.due), _text(x.paid_to), yuan(x.due_unpaid), yuan(x.paid_unpaid)))
-        return [PersonDue(p.id_number, _text(p.person_no), p.name, p.scheme, p.insurances or "",
-                          None if pd.isna(p.base) else int(p.base), _text(p.category),
-                          yuan(p.person_fen), yuan(p.unit_fen), _text(p.paid_to), yuan(p.arrears_fen),
-                          yuan(p.due_unpaid), yuan(p.paid_unpaid), _text(p.class_code),
-                          yuan(p.paid_now), tuple(detail.get(p.id_number, ())))
-                for p in self.table.itertuples(index=False)]
+        for x in self.insurances.iter_rows(named=True):
+            detail.setdefault(x["id_number"], []).append(InsuranceDue(
+                x["insurance"], yuan(x["due"]), x["paid_to"], yuan(x["due_unpaid"]), yuan(x["paid_unpaid"])))
+        return [PersonDue(p["id_number"], p["person_no"], p["name"], p["scheme"], p["insurances"] or "",
+                          p["base"], p["category"], yuan(p["person_fen"]), yuan(p["unit_fen"]),
+                          p["paid_to"], yuan(p["arrears_fen"]), yuan(p["due_unpaid"]), yuan(p["paid_unpaid"]),
+                          p["class_code"], yuan(p["paid_now"]), tuple(detail.get(p["id_number"], ())))
+                for p in self.table.iter_rows(named=True)]
 
     def arrears_computed(self) -> dict[str, Decimal]:
         """ID -> computed arrears, for the persons who owe (or are owed) something."""
-        t = self.table
-        owing = t[t["due_unpaid"] != t["paid_unpaid"]]
+        owing = self.table.filter(pl.col("due_unpaid") != pl.col("paid_unpaid"))
         return dict(zip(owing["id_number"], map(yuan, owing["due_unpaid"] - owing["paid_unpaid"])))
 
     def as_dict(self) -> dict[str, Any]:
@@ -273,19 +288,14 @@ class UnitDues:
                            "arrears_computed": money(sum((p.arrears_computed for p in self.persons), ZERO))}}
 
 
-def _text(value: Any) -> str | None:
-    return None if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value)
-
-
-def _window_starts(rates: Rates, month: str, paid_to: np.ndarray, insured_from: np.ndarray
-                   ) -> np.ndarray:
+def _window_starts(rates: Rates, month: str, paid_to: pl.Expr, insured_from: pl.Expr) -> pl.Expr:
     """Where computed arrears start (YYYYMM integers): the month after the paid-to month, else
     the insured-from month, else the report's month; at most `arrears_months` back, never
     before the insured-from month. -1 marks a missing month."""
     earliest = int(add_months(month, 1 - rates.arrears_months))
-    start = np.where(paid_to >= 0, next_months(paid_to),
-                     np.where(insured_from >= 0, insured_from, int(month)))
-    return np.maximum(np.maximum(start, earliest), insured_from)
+    start = pl.when(paid_to >= 0).then(next_months(paid_to)) \
+        .otherwise(pl.when(insured_from >= 0).then(insured_from).otherwise(int(month)))
+    return pl.max_horizontal(start, earliest, insured_from)
 
 
 PERSON_QUERY = ("id_number", "person_no", "name", "status", "insurances", "wage_base",
@@ -303,191 +313,188 @@ def unit_dues(rules: RuleSet, s: Session, unit: str, as_of: date) -> UnitDues:
                          more={"arrears_fen": cast(func.round(Person.arrears * 100), BigInteger),
                                "paid_months": cast(Person.paid_months, Text)},
                          resident_insurance=rates.resident_insurance)
-    frame["pos"] = np.arange(len(frame))
     pay = payments_frame(s, unit=unit)
-    first = month_ints(frame["insured_from"], -1)
     stopped = month_ints(frame["stopped_after"], -1)
-    frame["first"] = first
-    frame["last"] = np.where(stopped >= 0, stopped,
-                             np.where(frame["status"].to_numpy() == INSURED, 999912, 0))
-    frame["paid_to"] = month_ints(frame["last_paid_month"], -1)
-    frame["paying"] = frame["id_number"].isin(pay["id_number"]).to_numpy()
+    frame = frame.with_columns(
+        first=month_ints(frame["insured_from"], -1),
+        last=pl.when(stopped >= 0).then(stopped)
+        .otherwise(pl.when(pl.col("status") == INSURED).then(999912).otherwise(0)),
+        paid_to=month_ints(frame["last_paid_month"], -1),
+        paying=pl.col("id_number").is_in(pay["id_number"].implode()))
     resident = has_insurance(frame["insurances"], rates.resident_insurance)
     lines: dict[tuple[str, str], list[Any]] = {}
-    res_table, res_ins = _resident_dues(rates, frame[resident], pay, year, lines)
-    emp_table, emp_ins = _employee_dues(rates, frame[~resident], pay, month, lines,
+    res_table, res_ins = _resident_dues(rates, frame.filter(resident), pay, year, lines)
+    emp_table, emp_ins = _employee_dues(rates, frame.filter(~resident), pay, month, lines,
                                         base_changes(rules, s, unit=unit), unit)
-    return UnitDues(unit, month, year, pd.concat([res_table, emp_table], ignore_index=True),
-                    pd.concat([res_ins, emp_ins], ignore_index=True),
+    return UnitDues(unit, month, year, pl.concat([res_table, emp_table]), pl.concat([res_ins, emp_ins]),
                     [PeriodLine(period, ins, acc[0], yuan(acc[1]), yuan(acc[2]))
                      for (period, ins), acc in sorted(lines.items())])
 
 
-def _person_table(chosen: pd.DataFrame, scheme: str, **figures: Any) -> pd.DataFrame:
-    """The PERSON_FIGURES of `chosen` persons: their own columns, with `figures` (arrays)."""
-    return pd.DataFrame({
-        "id_number": chosen["id_number"].to_numpy(), "person_no": chosen["person_no"].to_numpy(),
-        "name": chosen["name"].to_numpy(), "scheme": scheme,
-        "insurances": chosen["insurances"].fillna("").to_numpy(),
-        "paid_to": chosen["last_paid_month"].to_numpy(), "arrears_fen": chosen["arrears_fen"].to_numpy(),
-        "class_code": chosen["class_code"].to_numpy(), **figures})[list(PERSON_FIGURES)]
+def _person_table(chosen: pl.DataFrame, scheme: str, **figures: Any) -> pl.DataFrame:
+    """The PERSON_FIGURES of `chosen` persons: their own columns, with `figures` (columns or
+    one value for all)."""
+    return chosen.select(
+        "id_number", "person_no", "name", "arrears_fen", "class_code", scheme=pl.lit(scheme),
+        insurances=pl.col("insurances").fill_null(""), paid_to=pl.col("last_paid_month"),
+        **{k: v if isinstance(v, pl.Series) else pl.lit(v) for k, v in figures.items()},
+    ).select(pl.col(name).cast(dtype) for name, dtype in PERSON_FIGURES.items())
 
 
-def _summed(keys: pd.Series, values: pd.Series, n: int) -> np.ndarray:
+def _insurance_table(**figures: Any) -> pl.DataFrame:
+    """The INSURANCE_FIGURES: columns, or one value for all."""
+    return pl.select(**{k: v if isinstance(v, pl.Series) else pl.lit(v) for k, v in figures.items()}
+                     ).select(pl.col(name).cast(dtype) for name, dtype in INSURANCE_FIGURES.items())
+
+
+def _summed(keys: pl.Series, values: pl.Series, n: int) -> pl.Series:
     """values summed per key 0..n-1 (whole fen)."""
-    return np.bincount(keys.to_numpy(np.int64), weights=values.to_numpy(np.int64), minlength=n
-                       ).round().astype(np.int64) if len(keys) else np.zeros(n, np.int64)
+    sums = pl.DataFrame({"key": keys.cast(pl.Int64), "value": values.cast(pl.Int64)}).group_by("key").sum()
+    return pl.zeros(n, pl.Int64, eager=True).scatter(sums["key"], sums["value"])
 
 
-def _resident_dues(rates: Rates, res: pd.DataFrame, pay: pd.DataFrame, year: int,
-                   lines: dict[tuple[str, str], list[Any]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _resident_dues(rates: Rates, res: pl.DataFrame, pay: pl.DataFrame, year: int,
+                   lines: dict[tuple[str, str], list[Any]]) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The residents' part of unit_dues: the year's due, and the dues of the years from each
     person's window start to this year less the payments of those years (payments naming no
     insurance or the residents' one)."""
-    first_year, last_year = res["first"].to_numpy() // 100, res["last"].to_numpy() // 100
-    first_year = np.where(res["first"].to_numpy() < 0, 0, first_year)
-    insured_now = (first_year <= year) & (year <= last_year)
-    res = res[insured_now | (res["arrears_fen"].to_numpy() != 0) | res["paying"].to_numpy()]
-    first_year = np.where(res["first"].to_numpy() < 0, 0, res["first"].to_numpy() // 100)
-    last_year = res["last"].to_numpy() // 100
-    n = len(res)
-    since = _window_starts(rates, f"{year}12", res["paid_to"].to_numpy(),
-                           res["first"].to_numpy()) // 100
-    category = res["category"].fillna(rates.default_category).replace("", rates.default_category)
-    pairs = pd.MultiIndex.from_arrays([category, res["family_planning"].fillna("")])
-    codes, uniques = pd.factorize(pairs)
-    unpaid = np.zeros(n, np.int64)
-    now = np.zeros(n, np.int64)
-    for y in range(int(since.min()) if n else year, year + 1):   # a year at a time (two or three)
+    first_year = pl.when(pl.col("first") < 0).then(0).otherwise(pl.col("first") // 100)
+    last_year = pl.col("last") // 100
+    res = res.filter(((first_year <= year) & (last_year >= year)) | (pl.col("arrears_fen") != 0)
+                     | pl.col("paying"))
+    n = res.height
+    category = res.select(pl.when(pl.col("category").is_null() | (pl.col("category") == ""))
+                          .then(pl.lit(rates.default_category)).otherwise("category")).to_series()
+    span = res.select(first_year=first_year, last_year=last_year, category=category,
+                   since=_window_starts(rates, f"{year}12", pl.col("paid_to"), pl.col("first")) // 100)
+    codes, uniques = pair_codes(category, res["family_planning"].fill_null(""))
+    unpaid = pl.zeros(n, pl.Int64, eager=True)
+    now = pl.zeros(n, pl.Int64, eager=True)
+    for y in range(span["since"].min() if n else year, year + 1):   # a year at a time (two or three)
         table = [resident_due(rates, cat, is_yes(flag), y) for cat, flag in uniques]
-        known = np.array([d is not None for d in table] + [False], bool)[codes]
-        due = np.array([fen(d.due) if d else 0 for d in table] + [0], np.int64)[codes]
-        owes = (first_year <= y) & (y <= last_year) & known
+        known = pl.Series([d is not None for d in table], dtype=pl.Boolean).gather(codes)
+        due = pl.Series([fen(d.due) if d else 0 for d in table], dtype=pl.Int64).gather(codes)
+        owes = span.select((pl.col("first_year") <= y) & (y <= pl.col("last_year")) & known).to_series()
         if y == year:
-            now = np.where(owes, due, 0)
-        counted = owes & (since <= y)
-        unpaid += np.where(counted, due, 0)
-        per = pd.DataFrame({"category": category.to_numpy()[counted], "due": due[counted]}).groupby(
-            "category").agg(count=("due", "size"), due=("due", "sum"))
-        for cat, row in per.iterrows():                        # a few categories
+            now = pick(owes, due, 0)
+        counted = owes & (span["since"] <= y)
+        unpaid += pick(counted, due, 0)
+        per = pl.DataFrame({"category": category, "due": due}).filter(counted).group_by("category").agg(
+            count=pl.len(), due=pl.col("due").sum())
+        for cat, count, total in per.iter_rows():                   # a few categories
             acc = lines.setdefault((str(y), str(cat)), [0, 0, 0])
-            acc[0] += int(row["count"])
-            acc[1] += int(row["due"])
-    mine = pay[pay["insurance"].isin(("", rates.resident_insurance))].merge(
-        pd.DataFrame({"id_number": res["id_number"].to_numpy(), "at": np.arange(n), "since": since}),
-        on="id_number")
-    paid_year = mine["month"].str[:4].astype(np.int64) if len(mine) else pd.Series([], dtype=np.int64)
-    got = _summed(mine["at"][(paid_year >= mine["since"]) & (paid_year <= year)],
-                  mine["fen"][(paid_year >= mine["since"]) & (paid_year <= year)], n)
-    this_year = _summed(mine["at"][paid_year == year], mine["fen"][paid_year == year], n)
-    covered = res["paid_to"].to_numpy() >= year * 100 + 12
-    table = _person_table(res, "resident", base=pd.array([None] * n, dtype="Int64"),
-                          category=category.to_numpy(), person_fen=now, unit_fen=0,
-                          due_unpaid=unpaid, paid_unpaid=got,
-                          paid_now=np.where(covered, now, this_year))
-    insurances = pd.DataFrame({"id_number": table["id_number"], "insurance": rates.resident_insurance,
-                               "due": now, "paid_to": table["paid_to"], "due_unpaid": unpaid,
-                               "paid_unpaid": got})
+            acc[0] += count
+            acc[1] += total
+    mine = pay.filter(pl.col("insurance").is_in(("", rates.resident_insurance))).join(
+        res.select("id_number", at=pl.int_range(pl.len()), since=span["since"]), on="id_number")
+    paid_year = mine["month"].str.slice(0, 4).cast(pl.Int64)
+    window = (paid_year >= mine["since"]) & (paid_year <= year)
+    got = _summed(mine["at"].filter(window), mine["fen"].filter(window), n)
+    this_year = _summed(mine["at"].filter(paid_year == year), mine["fen"].filter(paid_year == year), n)
+    covered = res["paid_to"] >= year * 100 + 12
+    table = _person_table(res, "resident", base=None, category=category, person_fen=now, unit_fen=0,
+                          due_unpaid=unpaid, paid_unpaid=got, paid_now=pick(covered, now, this_year))
+    insurances = _insurance_table(id_number=table["id_number"], insurance=rates.resident_insurance,
+                                  due=now, paid_to=table["paid_to"], due_unpaid=unpaid, paid_unpaid=got)
     return table, insurances
 
 
-def _employee_dues(rates: Rates, emp: pd.DataFrame, pay: pd.DataFrame, month: str,
-                   lines: dict[tuple[str, str], list[Any]], changes: pd.DataFrame, unit: str
-                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _employee_dues(rates: Rates, emp: pl.DataFrame, pay: pl.DataFrame, month: str,
+                   lines: dict[tuple[str, str], list[Any]], changes: pl.DataFrame, unit: str
+                   ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The employees' part of unit_dues, per person, insurance and stretch of base (a base
     change splits the months, `changes`): the month's due; the dues of the months from the
     insurance's window start (after its paid-to month) to the report's month; the payments
     for those months: those naming the insurance, and those naming none matched to the
     month's dues in rates.toml's order of insurances (what is left over goes to the first)."""
     m = int(month)
-    emp = emp[((emp["first"].to_numpy() <= m) & (m <= emp["last"].to_numpy()))
-              | (emp["arrears_fen"].to_numpy() != 0) | emp["paying"].to_numpy()]
-    n = len(emp)
-    emp = emp.assign(at=np.arange(n))
+    emp = emp.filter(((pl.col("first") <= m) & (m <= pl.col("last"))) | (pl.col("arrears_fen") != 0)
+                     | pl.col("paying")).with_columns(at=pl.int_range(pl.len()))
+    n = emp.height
     rank = {ins: i for i, ins in enumerate(rates.insurances)}
-    long = emp[["at", "id_number", "insurances", "paid_months", "paid_to", "first", "last"]].assign(
-        insurance=emp["insurances"].fillna("").str.split(",")).explode("insurance")
-    long = long[long["insurance"].isin(rank)]
+    long = emp.select("at", "id_number", "paid_months", "paid_to", "first", "last",
+                      insurance=pl.col("insurances").fill_null("").str.split(",")).explode("insurance")
+    long = long.filter(pl.col("insurance").is_in(list(rank)))
     # Each insurance's own paid-to month (paid_months, decoded once per distinct map), else the
     # person's 最大缴费月份.
-    maps = [(text, ins, paid) for text in long["paid_months"].dropna().unique()
-            for ins, paid in (json.loads(text) or {}).items()]
-    own = long[["paid_months", "insurance"]].merge(pd.DataFrame(
-        maps, columns=["paid_months", "insurance", "own"]), how="left", on=["paid_months", "insurance"])
-    own_paid = month_ints(own["own"], -1)
-    long = long.assign(rank=long["insurance"].map(rank).to_numpy(),
-                       paid_to=np.where(own_paid >= 0, own_paid, long["paid_to"].to_numpy()))
-    long = long.assign(since=_window_starts(rates, month, long["paid_to"].to_numpy(),
-                                            long["first"].to_numpy()))
-    long = long.sort_values(["at", "rank"], kind="stable", ignore_index=True)
-    long["key"] = np.arange(len(long))           # a person and insurance
-    segs = base_segments(emp[["id_number", "wage_base"]], changes)
-    rows = long.merge(segs.assign(seg_from=month_ints(segs["seg_from"], 0),
-                                  seg_to=month_ints(segs["seg_to"], 0)), on="id_number")
-    lo = np.maximum(rows["first"].to_numpy(), rows["seg_from"].to_numpy())
-    hi = np.maximum(np.minimum(rows["last"].to_numpy(), rows["seg_to"].to_numpy()), 1)
+    maps = pl.DataFrame([(text, ins, month_int(paid, -1))
+                         for text in long["paid_months"].drop_nulls().unique()
+                         for ins, paid in (json.loads(text) or {}).items()],
+                        schema={"paid_months": pl.Utf8, "insurance": pl.Utf8, "own": pl.Int64},
+                        orient="row")
+    long = long.join(maps, on=["paid_months", "insurance"], how="left", maintain_order="left").with_columns(
+        rank=pl.col("insurance").replace_strict(rank, return_dtype=pl.Int64),
+        paid_to=pl.when(pl.col("own").fill_null(-1) >= 0).then("own").otherwise("paid_to"))
+    long = long.with_columns(since=_window_starts(rates, month, pl.col("paid_to"), pl.col("first"))) \
+        .sort(["at", "rank"], maintain_order=True) \
+        .with_columns(key=pl.int_range(pl.len()))           # a person and insurance
+    segs = base_segments(emp.select("id_number", "wage_base"), changes)
+    rows = long.join(segs.with_columns(seg_from=month_ints(segs["seg_from"], 0),
+                                       seg_to=month_ints(segs["seg_to"], 0)),
+                     on="id_number", maintain_order="left_right")
+    lo = pl.max_horizontal("first", "seg_from")
+    hi = pl.max_horizontal(pl.min_horizontal("last", "seg_to"), 1)
 
-    def dues(first: np.ndarray, last: np.ndarray, months: list[str], base: Any = None) -> Dues:
-        return employee_dues_frame(rates, pd.DataFrame({
-            "unit_code": unit, "status": INSURED, "insurances": rows["insurance"].to_numpy()
-            if base is None else base["insurance"].to_numpy(),
-            "wage_base": (rows if base is None else base)["base"].array,
-            "insured_from": first, "stopped_after": last}), months)
+    def dues(chosen: pl.DataFrame, first: Any, last: Any, months: list[str]) -> Dues:
+        """The dues of `chosen`'s rows (an insurance and stretch of base each) from `first` to `last`."""
+        return employee_dues_frame(rates, chosen.select(
+            unit_code=pl.lit(unit), status=pl.lit(INSURED), insurances="insurance", wage_base="base",
+            insured_from=first, stopped_after=last), months)
 
-    k = len(long)
-    now = dues(lo, hi, [month]).persons
+    k = long.height
+    now = dues(rows, lo, hi, [month]).persons
     window = months_between(add_months(month, 1 - rates.arrears_months), month)
-    owed = dues(np.maximum(lo, rows["since"].to_numpy()), hi, window)
-    for x in owed.units.itertuples():
-        acc = lines.setdefault((x.month, x.insurance), [0, 0, 0])
-        acc[0] += int(x.count)
-        acc[1] += int(x.person_fen)
-        acc[2] += int(x.unit_fen)
+    owed = dues(rows, pl.max_horizontal(lo, "since"), hi, window)
+    for x in owed.units.iter_rows(named=True):
+        acc = lines.setdefault((x["month"], x["insurance"]), [0, 0, 0])
+        acc[0] += x["count"]
+        acc[1] += x["person_fen"]
+        acc[2] += x["unit_fen"]
     now_unit, now_person = (_summed(rows["key"], now[c], k) for c in ("unit_fen", "person_fen"))
     due_unpaid = _summed(rows["key"], owed.persons["unit_fen"] + owed.persons["person_fen"], k)
-    in_force = (rows["seg_from"] <= m) & (rows["seg_to"] >= m)
-    base_now = rows[in_force].drop_duplicates("at").set_index("at")["base"]
+    base_now = rows.filter((pl.col("seg_from") <= m) & (pl.col("seg_to") >= m)).unique(
+        "at", keep="first", maintain_order=True).select("at", base_now="base")
     # Payments inside an insurance's window: since <= month paid <= the report's month, and the
     # window not after the person stopped.
-    open_ = long[long["since"] <= np.minimum(long["last"], m)][["key", "id_number", "insurance", "since"]]
-    named = pay[pay["insurance"] != ""].merge(open_, on=["id_number", "insurance"])
-    named = named[(month_ints(named["month"], 0) >= named["since"]) & (named["month"] <= month)]
+    open_ = long.filter(pl.col("since") <= pl.min_horizontal("last", m)).select(
+        "key", "id_number", "insurance", "since")
+    named = pay.filter(pl.col("insurance") != "").join(open_, on=["id_number", "insurance"])
+    named = named.filter((month_ints(named["month"], 0) >= named["since"]) & (named["month"] <= month))
     paid = _summed(named["key"], named["fen"], k)
-    blank = pay[pay["insurance"] == ""].drop(columns="insurance").reset_index(drop=True)
-    blank = blank.assign(payment=np.arange(len(blank)), paid_month=month_ints(blank["month"], 0))
-    cand = rows[["key", "id_number", "insurance", "rank", "since", "seg_from", "seg_to", "base",
-                 "last"]].merge(blank, on="id_number")
-    pm = cand["paid_month"].to_numpy()
-    cand = cand[(cand["since"].to_numpy() <= pm) & (pm <= m) & (cand["since"] <= np.minimum(cand["last"], m))
-                & (cand["seg_from"].to_numpy() <= pm) & (pm <= cand["seg_to"].to_numpy())]
-    if len(cand):
-        cand = cand.sort_values(["payment", "rank"], kind="stable", ignore_index=True)
-        pm = cand["paid_month"].to_numpy()
-        month_due = dues(pm, np.maximum(np.minimum(pm, cand["last"].to_numpy()), 1),
-                         sorted(set(cand["month"])), cand).persons
-        due = (month_due["unit_fen"] + month_due["person_fen"]).to_numpy()
-        before = cand.assign(due=due).groupby("payment")["due"].cumsum().to_numpy() - due
-        take = np.clip(cand["fen"].to_numpy() - before, 0, due)
-        head = ~cand["payment"].duplicated().to_numpy()
-        rest = cand["fen"].to_numpy() - cand.assign(due=due).groupby("payment")["due"].transform("sum").to_numpy()
-        take = take + np.where(head, np.maximum(rest, 0), 0)
-        paid += _summed(cand["key"], pd.Series(take), k)
-    this_month = pay[pay["month"] == month].merge(emp[["id_number", "at"]], on="id_number")
-    now_total = _summed(long["at"], pd.Series(now_unit + now_person), n)
-    covered = emp["paid_to"].to_numpy() >= m
+    blank = pay.filter(pl.col("insurance") == "").drop("insurance").with_columns(
+        payment=pl.int_range(pl.len()))
+    blank = blank.with_columns(paid_month=month_ints(blank["month"], 0))
+    pm = pl.col("paid_month")
+    cand = rows.select("key", "id_number", "insurance", "rank", "since", "seg_from", "seg_to", "base",
+                       "last").join(blank, on="id_number", maintain_order="left_right").filter(
+        (pl.col("since") <= pm) & (pm <= m) & (pl.col("since") <= pl.min_horizontal("last", m))
+        & (pl.col("seg_from") <= pm) & (pm <= pl.col("seg_to")))
+    if cand.height:
+        cand = cand.sort(["payment", "rank"], maintain_order=True)
+        month_due = dues(cand, pm, pl.max_horizontal(pl.min_horizontal(pm, "last"), 1),
+                         sorted(set(cand["month"]))).persons
+        due = pl.col("due")
+        before = (due.cum_sum() - due).over("payment")       # the month's earlier insurances
+        rest = pl.col("fen") - due.sum().over("payment")      # left over once all are paid
+        take = cand.with_columns(due=month_due["unit_fen"] + month_due["person_fen"]).select(
+            "key", take=(pl.col("fen") - before).clip(0, due)
+            + pl.when(pl.col("payment").is_first_distinct()).then(pl.max_horizontal(rest, 0)).otherwise(0))
+        paid += _summed(take["key"], take["take"], k)
+    this_month = pay.filter(pl.col("month") == month).join(emp.select("id_number", "at"), on="id_number")
+    now_total = _summed(long["at"], now_unit + now_person, n)
+    covered = emp["paid_to"] >= m
     table = _person_table(
-        emp, "employee", base=pd.array(pd.Series(np.arange(n)).map(base_now).where(
-            lambda b: b.notna(), emp["wage_base"].to_numpy()), dtype="Int64"),
-        category=None, person_fen=_summed(long["at"], pd.Series(now_person), n),
-        unit_fen=_summed(long["at"], pd.Series(now_unit), n),
-        due_unpaid=_summed(long["at"], pd.Series(due_unpaid), n),
-        paid_unpaid=_summed(long["at"], pd.Series(paid), n),
-        paid_now=np.where(covered, now_total, _summed(this_month["at"], this_month["fen"], n)))
-    paid_to = long["paid_to"].to_numpy()
-    insurances = pd.DataFrame({
-        "id_number": long["id_number"].to_numpy(), "insurance": long["insurance"].to_numpy(),
-        "due": now_unit + now_person, "paid_to": np.where(paid_to >= 0, paid_to.astype(str), None),
-        "due_unpaid": due_unpaid, "paid_unpaid": paid})
+        emp, "employee",
+        base=emp.join(base_now, on="at", how="left", maintain_order="left").select(
+            pl.coalesce("base_now", pl.col("wage_base").cast(pl.Int64))).to_series(),
+        category=None, person_fen=_summed(long["at"], now_person, n),
+        unit_fen=_summed(long["at"], now_unit, n), due_unpaid=_summed(long["at"], due_unpaid, n),
+        paid_unpaid=_summed(long["at"], paid, n),
+        paid_now=pick(covered, now_total, _summed(this_month["at"], this_month["fen"], n)))
+    insurances = _insurance_table(
+        id_number=long["id_number"], insurance=long["insurance"], due=now_unit + now_person,
+        paid_to=pick(long["paid_to"] >= 0, long["paid_to"].cast(pl.Utf8), None),
+        due_unpaid=due_unpaid, paid_unpaid=paid)
     return table, insurances
 
 
@@ -706,23 +713,21 @@ def totals_by_unit_type(rules: RuleSet, s: Session, month: str) -> list[TypeTota
             select(Unit.unit_type, func.sum(cast(func.round(Person.arrears * 100), BigInteger)))
             .join(Unit, Unit.code == Person.unit_code).group_by(Unit.unit_type)):
         arrears[kind or ""] = arrears.get(kind or "", ZERO) + yuan(a or 0)
-    if frame.empty:
+    if frame.is_empty():
         return [TypeTotals(t or None, n, 0, ZERO, ZERO, arrears.get(t, ZERO))
                 for t, n in sorted(unit_count.items())]
     emp = employee_dues_frame(rates, split_at_changes(frame, base_changes(rules, s)), [month]).persons
     res = resident_dues_frame(rates, frame, int(month[:4]))
-    frame = frame.assign(unit_type=frame["unit_code"].map(types).fillna(""),
-                         month_fen=(emp["unit_fen"] + emp["person_fen"]).reindex(frame.index),
-                         year_fen=res)
-    grouped = frame.groupby("unit_type").agg(insured=("id_number", "size"),
-                                             month_fen=("month_fen", "sum"), year_fen=("year_fen", "sum"))
+    grouped = {row[0]: row[1:] for row in frame.select(
+        unit_type=pl.col("unit_code").replace_strict(types, default="", return_dtype=pl.Utf8),
+        month_fen=emp["unit_fen"] + emp["person_fen"], year_fen=res,
+    ).group_by("unit_type").agg(pl.len(), pl.col("month_fen").sum(), pl.col("year_fen").sum()).iter_rows()}
     out = []
-    for t in sorted(set(unit_count) | set(grouped.index)):
-        row = grouped.loc[t] if t in grouped.index else None
-        out.append(TypeTotals(t or None, unit_count.get(t, 0), int(row["insured"]) if row is not None else 0,
-                              yuan(row["month_fen"]) if row is not None else ZERO,
-                              yuan(row["year_fen"]) if row is not None else ZERO,
-                              arrears.get(t, ZERO)))
+    for t in sorted(set(unit_count) | set(grouped)):
+        insured, month_fen, year_fen = grouped.get(t, (0, None, None))
+        out.append(TypeTotals(t or None, unit_count.get(t, 0), insured,
+                              ZERO if month_fen is None else yuan(month_fen),
+                              ZERO if year_fen is None else yuan(year_fen), arrears.get(t, ZERO)))
     return out
 
 

@@ -114,8 +114,8 @@ def test_dues_pdf_subtotals_and_totals_match_the_database_to_the_fen(instance, d
         persons = {p.id_number: p for p in s.query(Person).filter_by(unit_code="1001")}
         paid = {(p.id_number, p.month): p.amount for p in s.query(Payment).all()}
     month = employee_dues_frame(rates, frame, [MONTH]).persons
-    due = {n: (yuan(month.loc[i, "person_fen"]), yuan(month.loc[i, "unit_fen"]))
-           for i, n in zip(frame.index, frame["id_number"])}
+    due = {n: (yuan(person), yuan(unit))
+           for n, person, unit in zip(frame["id_number"], month["person_fen"], month["unit_fen"])}
 
     def window(number: str) -> str:
         p = persons[number]

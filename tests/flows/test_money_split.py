@@ -39,6 +39,18 @@ PERSON = st.fixed_dictionaries({
 COUNTER = itertools.count()
 
 
+def approve_base_change(instance, s, number: str, start: str, wage: int,  # type: ignore[no-untyped-def]
+                        decided_at: datetime, unit: str = "1001") -> Declaration:
+    """A 缴费基数申报 approved and applied as review does (the old base kept in old_values)."""
+    d = Declaration(unit_code=unit, kind="wage", id_number=number, name="职工", status="approved",
+                    fingerprint=f"{number}-{decided_at}", payload={"start_month": start, "wage": wage},
+                    decided_at=decided_at)
+    s.add(d)
+    s.flush()
+    apply_effect(s, d, instance.rules.kinds["wage"], decided_at)
+    return d
+
+
 def _expected(rates: Rates, p: dict, month: str) -> tuple[dict[str, tuple], bool]:
     """Per insurance (due this month, paid-to, due unpaid, paid), by the README's rules, and
     whether the person is listed at all."""
@@ -104,12 +116,7 @@ def test_unit_dues_split_bases_and_match_payments_per_insurance(instance, db) ->
             for number, p in zip(ids, people):
                 for start, wage in p["changes"]:
                     decided += timedelta(minutes=1)
-                    d = Declaration(unit_code=unit, kind="wage", id_number=number, name="职工",
-                                    status="approved", fingerprint=f"{number}-{decided}",
-                                    payload={"start_month": start, "wage": wage}, decided_at=decided)
-                    s.add(d)
-                    s.flush()
-                    apply_effect(s, d, instance.rules.kinds["wage"], decided)
+                    approve_base_change(instance, s, number, start, wage, decided, unit)
         month = report
         as_of = date(int(month[:4]), int(month[4:]), 15)
         with db.session() as s:
@@ -147,12 +154,7 @@ def test_a_declared_raise_splits_the_dues_at_its_month(instance, db) -> None:  #
                      last_paid_month="202605", arrears=0))
         s.add_all([Payment(id_number=number, month="202606", insurance="510", amount=Decimal("32")),
                    Payment(id_number=number, month="202607", insurance="", amount=Decimal("700"))])
-        d = Declaration(unit_code="1001", kind="wage", id_number=number, name="王五", status="approved",
-                        fingerprint="w1", payload={"start_month": "202607", "wage": 6000},
-                        decided_at=datetime(2026, 8, 3))
-        s.add(d)
-        s.flush()
-        apply_effect(s, d, instance.rules.kinds["wage"], d.decided_at)
+        d = approve_base_change(instance, s, number, "202607", 6000, datetime(2026, 8, 3))
     with db.session() as s:
         stored = s.get(Declaration, d.serial)
         assert stored.old_values["wage_base"] == 4000 and s.get(Person, number).wage_base == 6000

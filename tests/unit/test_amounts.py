@@ -6,7 +6,7 @@ import shutil
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
-import pandas as pd
+import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -78,12 +78,12 @@ def test_a_mid_year_rate_change_splits_the_months(tmp_path: Path) -> None:
     assert [(d.month, d.unit, d.person) for d in dues] == (
         [(f"2026{m:02d}", Decimal("320.00"), Decimal("80.00")) for m in range(1, 7)]
         + [(f"2026{m:02d}", Decimal("300.00"), Decimal("100.00")) for m in range(7, 13)])
-    frame = pd.DataFrame({"unit_code": ["U"], "status": ["1"], "insurances": ["310"],
+    frame = pl.DataFrame({"unit_code": ["U"], "status": ["1"], "insurances": ["310"],
                           "wage_base": [4000], "insured_from": ["202001"], "stopped_after": [None]})
     result = employee_dues_frame(rates, frame, months_between("202601", "202612"))
-    assert yuan(result.persons["unit_fen"].iloc[0]) == Decimal("3720.00")
-    assert result.units.loc[result.units["month"] == "202606", "unit_fen"].item() == 32000
-    assert result.units.loc[result.units["month"] == "202607", "unit_fen"].item() == 30000
+    assert yuan(result.persons["unit_fen"][0]) == Decimal("3720.00")
+    assert result.units.filter(pl.col("month") == "202606")["unit_fen"].item() == 32000
+    assert result.units.filter(pl.col("month") == "202607")["unit_fen"].item() == 30000
 
 
 def test_rounding_half_up_to_fen_or_yuan(tmp_path: Path) -> None:
@@ -138,9 +138,9 @@ PERSON = st.tuples(st.sampled_from(["U1", "U2", "U3"]),
 def test_columnar_dues_equal_the_decimal_reference(rates: Rates, people: list, first: str,
                                                    length: int) -> None:
     months = months_between(first, "209912")[:length]
-    frame = pd.DataFrame({
+    frame = pl.DataFrame({
         "unit_code": [p[0] for p in people], "insurances": [",".join(p[1]) or None for p in people],
-        "wage_base": pd.array([p[2] for p in people], dtype="Int64"),
+        "wage_base": pl.Series([p[2] for p in people], dtype=pl.Int64),
         "insured_from": [p[3] for p in people], "stopped_after": [p[4] for p in people],
         "status": [p[5] for p in people]})
     result = employee_dues_frame(rates, frame, months)
@@ -149,8 +149,8 @@ def test_columnar_dues_equal_the_decimal_reference(rates: Rates, people: list, f
         last = stop or ("999912" if status == "1" else "000000")
         owed = [m for m in months if (start or "000000") <= m <= last]
         dues = employee_dues(rates, base if base else None, ins, owed)
-        assert yuan(result.persons.loc[i, "unit_fen"]) == sum((d.unit for d in dues), Decimal(0))
-        assert yuan(result.persons.loc[i, "person_fen"]) == sum((d.person for d in dues), Decimal(0))
+        assert yuan(result.persons["unit_fen"][i]) == sum((d.unit for d in dues), Decimal(0))
+        assert yuan(result.persons["person_fen"][i]) == sum((d.person for d in dues), Decimal(0))
         for d in dues:
             acc = expected_units.setdefault((unit, d.month, d.insurance), [Decimal(0)] * 3)
             acc[0] += 1
@@ -158,8 +158,9 @@ def test_columnar_dues_equal_the_decimal_reference(rates: Rates, people: list, f
             acc[2] += d.unit
         for d in dues:     # each part is rounded as the centre says
             assert d.unit == d.unit.quantize(rates.quantum, rounding=ROUND_HALF_UP)
-    got = {(r.unit_code, r.month, r.insurance): [Decimal(int(r.count)), yuan(r.person_fen), yuan(r.unit_fen)]
-           for r in result.units.itertuples()}
+    got = {(r["unit_code"], r["month"], r["insurance"]): [Decimal(r["count"]), yuan(r["person_fen"]),
+                                                         yuan(r["unit_fen"])]
+           for r in result.units.iter_rows(named=True)}
     assert got == expected_units
 
 
@@ -170,14 +171,14 @@ def test_columnar_dues_equal_the_decimal_reference(rates: Rates, people: list, f
        year=st.integers(min_value=2023, max_value=2028))
 def test_columnar_resident_dues_equal_the_reference(cats: list, year: int) -> None:
     rates = load_rules(DEFAULTS / "rules").rates
-    frame = pd.DataFrame({"status": "1", "insured_from": "202001", "stopped_after": None,
+    frame = pl.DataFrame({"status": "1", "insured_from": "202001", "stopped_after": None,
                           "insurances": [c[2] for c in cats], "category": [c[0] for c in cats],
                           "family_planning": [c[1] for c in cats]})
     dues = resident_dues_frame(rates, frame, year)
     for i, (cat, fp, ins) in enumerate(cats):
         ref = resident_due(rates, cat, fp == "1", year)
         expected = ref.due if ref and ins == "390" else Decimal("0.00")
-        assert yuan(dues.iloc[i]) == expected
+        assert yuan(dues[i]) == expected
 
 
 # Property: a base change splits the months -------------------------------------------------------
@@ -193,6 +194,7 @@ def base_in_force(record: int | None, changes: list[tuple[str, int, int | None]]
     return changes[0][2] if changes else record
 
 
+CHANGES = {"id_number": pl.Utf8, "start": pl.Utf8, "wage": pl.Int64, "old": pl.Int64, "order": pl.Int64}
 CHANGE = st.tuples(MONTH, st.integers(min_value=1, max_value=99999),
                    st.one_of(st.none(), st.integers(min_value=1, max_value=99999)))
 
@@ -204,12 +206,12 @@ CHANGE = st.tuples(MONTH, st.integers(min_value=1, max_value=99999),
 def test_a_base_change_splits_the_months_as_the_decimal_reference(
         rates: Rates, people: list, first: str, length: int, shuffle) -> None:  # type: ignore[no-untyped-def]
     months = months_between(first, "209912")[:length]
-    frame = pd.DataFrame({
+    frame = pl.DataFrame({
         "id_number": [f"P{i}" for i in range(len(people))],
         "unit_code": [p[0] for p, _ in people], "insurances": [",".join(p[1]) or None for p, _ in people],
-        "wage_base": pd.array([p[2] for p, _ in people], dtype="Int64"),
+        "wage_base": pl.Series([p[2] for p, _ in people], dtype=pl.Int64),
         "insured_from": [p[3] for p, _ in people], "stopped_after": [p[4] for p, _ in people],
-        "status": [p[5] for p, _ in people]}, index=pd.Index(range(100, 100 + len(people))))
+        "status": [p[5] for p, _ in people]})
     approvals = [(f"P{i}", c) for i, (_, cs) in enumerate(people) for c in cs]
     shuffle.shuffle(approvals)         # persons' approvals interleave; each keeps its own order
     mine: dict[str, list] = {}
@@ -217,17 +219,17 @@ def test_a_base_change_splits_the_months_as_the_decimal_reference(
         mine.setdefault(number, []).append(c)
     mine = {n: sorted(cs, key=lambda c: people[int(n[1:])][1].index(c)) for n, cs in mine.items()}
     order = [(n, c) for n, cs in mine.items() for c in cs]
-    changes = pd.DataFrame({"id_number": [n for n, _ in order], "start": [c[0] for _, c in order],
+    changes = pl.DataFrame({"id_number": [n for n, _ in order], "start": [c[0] for _, c in order],
                             "wage": [c[1] for _, c in order], "old": [c[2] for _, c in order],
-                            "order": range(len(order))}, columns=["id_number", "start", "wage", "old", "order"])
+                            "order": range(len(order))}, schema=CHANGES)
     result = employee_dues_frame(rates, split_at_changes(frame, changes), months)
-    assert list(result.persons.index) == list(frame.index)
+    assert result.persons.height == frame.height          # one row a person, in the frame's order
     expected_units: dict[tuple[str, str, str], list[Decimal]] = {}
     for i, ((unit, ins, base, start, stop, status), _) in enumerate(people):
         last = stop or ("999912" if status == "1" else "000000")
         dues = [d for m in months if (start or "000000") <= m <= last
                 for d in employee_dues(rates, base_in_force(base, mine.get(f"P{i}", []), m), ins, [m])]
-        row = result.persons.loc[100 + i]
+        row = result.persons.row(i, named=True)
         assert yuan(row["unit_fen"]) == sum((d.unit for d in dues), Decimal(0))
         assert yuan(row["person_fen"]) == sum((d.person for d in dues), Decimal(0))
         for d in dues:
@@ -235,19 +237,20 @@ def test_a_base_change_splits_the_months_as_the_decimal_reference(
             acc[0] += 1
             acc[1] += d.person
             acc[2] += d.unit
-    got = {(r.unit_code, r.month, r.insurance): [Decimal(int(r.count)), yuan(r.person_fen), yuan(r.unit_fen)]
-           for r in result.units.itertuples()}
+    got = {(r["unit_code"], r["month"], r["insurance"]): [Decimal(r["count"]), yuan(r["person_fen"]),
+                                                         yuan(r["unit_fen"])]
+           for r in result.units.iter_rows(named=True)}
     assert got == expected_units
 
 
 def test_a_july_raise_splits_the_year_at_july() -> None:
     rates = load_rules(DEFAULTS / "rules").rates
-    frame = pd.DataFrame({"id_number": ["A"], "unit_code": ["U"], "status": ["1"], "insurances": ["310"],
+    frame = pl.DataFrame({"id_number": ["A"], "unit_code": ["U"], "status": ["1"], "insurances": ["310"],
                           "wage_base": [5000], "insured_from": ["202001"], "stopped_after": [None]})
-    changes = pd.DataFrame({"id_number": ["A"], "start": ["202607"], "wage": [5000], "old": [4000],
-                            "order": [0]})
+    changes = pl.DataFrame({"id_number": ["A"], "start": ["202607"], "wage": [5000], "old": [4000],
+                            "order": [0]}, schema=CHANGES)
     dues = employee_dues_frame(rates, split_at_changes(frame, changes), months_between("202601", "202612"))
     # 6 × 4000 × 10% + 6 × 5000 × 10% = 2400 + 3000
-    assert yuan(dues.persons.loc[0, "unit_fen"] + dues.persons.loc[0, "person_fen"]) == Decimal("5400.00")
-    assert dues.units.loc[dues.units["month"] == "202606", "unit_fen"].item() == 32000
-    assert dues.units.loc[dues.units["month"] == "202607", "unit_fen"].item() == 40000
+    assert yuan(dues.persons["unit_fen"][0] + dues.persons["person_fen"][0]) == Decimal("5400.00")
+    assert dues.units.filter(pl.col("month") == "202606")["unit_fen"].item() == 32000
+    assert dues.units.filter(pl.col("month") == "202607")["unit_fen"].item() == 40000
