@@ -862,10 +862,9 @@ class CellJudgement:
             if codes.null_count() == len(codes):
                 continue
             made: dict[tuple[str, Any], dict[str, Any]] = {}
-            for i, (code, shown) in enumerate(zip(codes.to_list(),
-                                                  self._out[prefix + "rp"].to_list())):
-                if code is None:
-                    continue
+            at = codes.is_not_null().arg_true()          # the failing cells only
+            for i, code, shown in zip(at.to_list(), codes.gather(at).to_list(),
+                                      self._out[prefix + "rp"].gather(at).to_list()):
                 found = made.get((code, shown))
                 if found is None:
                     found = made[code, shown] = self._params(params, code, shown)
@@ -888,21 +887,22 @@ class CellJudgement:
         return self._out.select("row", *(n for c in self.columns for n in (c.field, f"{c.field}?")))
 
     def as_rows(self) -> list[tuple[dict[str, Any], list[Finding]]]:
-        """What exchange.checks.cells.parse_rows returns for the same chunk."""
-        keep = []
-        for col, prefix in zip(self.columns, self._names):
-            codes = self._out[prefix + "rc"].to_list()
-            present = [code is None or code == C.REQUIRED for code in codes]
-            keep.append((col.field, self._out[col.field].to_list(), present))
-        out = []
-        for i, findings in enumerate(self.findings()):
-            values = {}
-            for field_name, column_values, present in keep:
-                if present[i]:
-                    value = column_values[i]
-                    values[field_name] = tuple(value) if isinstance(value, list) else value
-            out.append((values, findings))
-        return out
+        """Each row's values by field (a failing cell's field left out, a list made a tuple)
+        and findings: what exchange.checks.cells.parse_rows returned for the same chunk."""
+        fields = [col.field for col in self.columns]
+        out = self._out
+        columns = []
+        for name in fields:
+            column = out[name].to_list()
+            if out.schema[name].is_nested():
+                column = [tuple(v) if isinstance(v, list) else v for v in column]
+            columns.append(column)
+        values = [dict(zip(fields, row)) for row in zip(*columns)] if fields else \
+            [{} for _ in self.rows]
+        for name in fields:                           # a failing cell's field is left out
+            for i in out[f"{name}?"].arg_true().to_list():
+                del values[i][name]
+        return list(zip(values, self.findings()))
 
 
     def split(self, sizes: list[int]) -> list[CellJudgement]:
