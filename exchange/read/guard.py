@@ -178,7 +178,8 @@ def check_member_rows(zf: zipfile.ZipFile, member: str, limits: Limits,
     carry = b""
     with zf.open(member) as fh:
         while data := fh.read(block):
-            found = _ROW_NUMBER.findall(carry + data) if _beyond(limits).search(carry + data) else ()
+            data = carry + data
+            found = _ROW_NUMBER.findall(data) if _beyond(limits).search(data) else ()
             if found and max(map(int, found)) > limits.max_rows + TITLE_ROOM:
                 raise FileRejected(C.FILE_TOO_LARGE, what="row_count", limit=limits.max_rows)
             carry = data[-512:]

@@ -11,14 +11,7 @@ import pytest
 from exchange.config import Limits
 from exchange.errors import FileRejected
 from exchange.read.guard import TITLE_ROOM, check_extent, check_member_rows, column_number
-
-
-def letters(n: int) -> str:
-    out = ""
-    while n:
-        n, rest = divmod(n - 1, 26)
-        out = chr(65 + rest) + out
-    return out
+from tests.flows.hostile_files import column_letters
 
 
 def refused(check, *args) -> str | None:
@@ -42,7 +35,7 @@ def test_a_cell_just_past_a_limit_is_refused_and_one_at_it_is_not(limits: Limits
             last_row + 1]
     for column, row, case, quote, spaces in itertools.product(
             [c for c in columns if c > 0], rows, (str.upper, str.lower), '"\'', ("", " ")):
-        ref = case(letters(column)) + str(row)
+        ref = case(column_letters(column)) + str(row)
         xml = f'<row r="1"><c{spaces} s="1" r{spaces}={spaces}{quote}{ref}{quote}><v>1</v></c></row>'
         want = ("column_count" if column > limits.max_columns else
                 "row_count" if row > last_row else None)
