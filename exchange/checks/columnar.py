@@ -887,22 +887,31 @@ class CellJudgement:
         return self._out.select("row", *(n for c in self.columns for n in (c.field, f"{c.field}?")))
 
     def as_rows(self) -> list[tuple[dict[str, Any], list[Finding]]]:
-        """Each row's values by field (a failing cell's field left out, a list made a tuple)
-        and findings: what exchange.checks.cells.parse_rows returned for the same chunk."""
-        fields = [col.field for col in self.columns]
-        out = self._out
-        columns = []
-        for name in fields:
-            column = out[name].to_list()
-            if out.schema[name].is_nested():
-                column = [tuple(v) if isinstance(v, list) else v for v in column]
-            columns.append(column)
-        values = [dict(zip(fields, row)) for row in zip(*columns)] if fields else \
-            [{} for _ in self.rows]
+        """Each row's values and findings: what exchange.checks.cells.parse_rows returned for
+        the same chunk."""
+        return list(zip(self.row_values(), self.findings()))
+
+    @property
+    def fields(self) -> list[str]:
+        return [col.field for col in self.columns]
+
+    def column(self, field_name: str) -> list[Any]:
+        """The parsed values of a field, row by row (None where blank or failing; a list made a
+        tuple): what each row's values dict holds, or None where it holds nothing."""
+        column = self._out[field_name].to_list()
+        if self._out.schema[field_name].is_nested():
+            column = [tuple(v) if isinstance(v, list) else v for v in column]
+        return column
+
+    def row_values(self) -> list[dict[str, Any]]:
+        """Each row's values by field (a failing cell's field left out)."""
+        fields = self.fields
+        values = [dict(zip(fields, row)) for row in zip(*map(self.column, fields))] if fields \
+            else [{} for _ in self.rows]
         for name in fields:                           # a failing cell's field is left out
-            for i in out[f"{name}?"].arg_true().to_list():
+            for i in self._out[f"{name}?"].arg_true().to_list():
                 del values[i][name]
-        return list(zip(values, self.findings()))
+        return values
 
 
     def split(self, sizes: list[int]) -> list[CellJudgement]:
