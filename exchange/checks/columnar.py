@@ -901,7 +901,12 @@ class CellJudgement:
         column = self._out[field_name].to_list()
         if self._out.schema[field_name].is_nested():
             column = [tuple(v) if isinstance(v, list) else v for v in column]
+        for i in self._failed(field_name):      # a default may stand where a cell failed
+            column[i] = None
         return column
+
+    def _failed(self, field_name: str) -> list[int]:
+        return self._out[f"{field_name}?"].arg_true().to_list()
 
     def row_values(self) -> list[dict[str, Any]]:
         """Each row's values by field (a failing cell's field left out)."""
@@ -909,7 +914,7 @@ class CellJudgement:
         values = [dict(zip(fields, row)) for row in zip(*map(self.column, fields))] if fields \
             else [{} for _ in self.rows]
         for name in fields:                           # a failing cell's field is left out
-            for i in self._out[f"{name}?"].arg_true().to_list():
+            for i in self._failed(name):
                 del values[i][name]
         return values
 
