@@ -899,7 +899,7 @@ class CellJudgement:
         """The parsed values of a field, row by row (None where blank or failing; a list made a
         tuple): what each row's values dict holds, or None where it holds nothing."""
         column = self._out[field_name].to_list()
-        if self._out.schema[field_name].is_nested():
+        if self._out[field_name].dtype.is_nested():
             column = [tuple(v) if isinstance(v, list) else v for v in column]
         for i in self._failed(field_name):      # a default may stand where a cell failed
             column[i] = None
