@@ -60,7 +60,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from exchange import codes as C
-from exchange.config import Limits
+from exchange.config import COLLECTOR_THRESHOLDS, Limits
 from exchange.errors import FileRejected
 from exchange.kinds.spec import PhotoRules
 from exchange.read.guard import Sniffed
@@ -261,6 +261,9 @@ class _Reader:
 def _worker_main() -> None:
     """A worker's life: its channel is the descriptor named on the command line; the first
     message sets its limits. Then it answers requests until the parent goes away."""
+    import gc
+
+    gc.set_threshold(*COLLECTOR_THRESHOLDS)
     conn = Connection(int(sys.argv[1]))
     limits, hooks = conn.recv()
     _confine(limits)
