@@ -19,6 +19,12 @@ if TYPE_CHECKING:
 
 CENTRE = "_centre"
 DEFAULTS = Path(__file__).parent / "defaults"
+# The cyclic garbage collector's thresholds in the processes that judge files (the CLI, serve,
+# a reading worker): a file's rows make containers by the million (cells, chunks, values), and at
+# the default 700 allocations a young collection ran every few rows and an old one, walking every
+# object the libraries hold, every few thousand. About a sixth of `validate`'s CPU on 100,000
+# rows (bench_process.py); what is freed stays freed by reference counting.
+COLLECTOR_THRESHOLDS = (50_000, 20, 50)
 
 
 @dataclass(frozen=True)

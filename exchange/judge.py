@@ -84,14 +84,26 @@ class FileRun:
             return value or None
         return _text(p.raw[self.position[field_name]])
 
+    def given_column(self, chunk: Chunk, field_name: str) -> list[str | None]:
+        """given() for each row of a chunk, from the field's column: no row's values dict made
+        (the hooks may change a row's values: with them, row by row)."""
+        if self.hooks:
+            return [self.given(p, field_name) for p in chunk]
+        values = chunk.column(field_name)
+        if field_name not in self.position:
+            return [v or None for v in values]
+        at = self.position[field_name]
+        return [v or _text(p.raw[at]) for p, v in zip(chunk.rows, values)]
+
     # Checking ------------------------------------------------------------------------------
     def context(self, chunk: Chunk) -> CheckContext:
         s = self.session
-        ids = [p.values["id_number"] for p in chunk if p.values.get("id_number")]
+        numbers = chunk.column("id_number")
+        ids = [number for number in numbers if number]
         ctx = CheckContext(self.rules, self.kind, self.unit, self.opts.today, scope=self.opts.scope)
         ctx.persons = Q.persons(s, ids)
         if self.kind.action == "withdraw":
-            serials = [p.values["serial"] for p in chunk if p.values.get("serial")]
+            serials = [serial for serial in chunk.column("serial") if serial]
             ctx.declarations, ctx.by_person = Q.unit_declarations(s, self.unit.code, serials, ids)
         else:
             # One query for the persons' declarations: the open ones block new work, and a row
@@ -105,8 +117,8 @@ class FileRun:
             imported_ids = {d.id_number for d in history
                             if d.unit_code == self.unit.code and d.status in IMPORTED_STATUSES}
             unknown = []
-            for p in chunk:          # only a row without findings can be one imported before
-                number = p.values.get("id_number")
+            # Only a row without findings can be one imported before.
+            for p, number in zip(chunk, numbers):
                 if p.findings or (number and number not in imported_ids):
                     continue
                 p.fingerprint = fingerprint(self.kind.kind, self.unit.code, p.values)
@@ -129,13 +141,13 @@ class FileRun:
         serials: dict[int, int] = {}
         if self.opts.importing:
             serials = self.importer.store(judged, ctx)
-        for p, findings in judged:
+        for (p, findings), number, name in zip(judged, self.given_column(chunk, "id_number"),
+                                               self.given_column(chunk, "name")):
             serial = serials.get(p.outcome_row)
             if serial is None and findings and findings[0].code == C.DUPLICATE_IMPORTED:
                 serial = findings[0].params.get("serial")
             notes = self.hooks.notes(p.outcome_row, p.values, ctx) if self.hooks and not findings else ()
-            self.sink(RowOutcome(p.outcome_row, tuple(findings), p.raw, self.given(p, "id_number"),
-                                 self.given(p, "name"), serial, notes))
+            self.sink(RowOutcome(p.outcome_row, tuple(findings), p.raw, number, name, serial, notes))
 
 
 def _text(value: Any) -> str | None:

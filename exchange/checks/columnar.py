@@ -889,10 +889,9 @@ class CellJudgement:
             if codes.null_count() == len(codes):
                 continue
             made: dict[tuple[str, Any], dict[str, Any]] = {}
-            for i, (code, shown) in enumerate(zip(codes.to_list(),
-                                                  self._out[prefix + "rp"].to_list())):
-                if code is None:
-                    continue
+            at = codes.is_not_null().arg_true()          # the failing cells only
+            for i, code, shown in zip(at.to_list(), codes.gather(at).to_list(),
+                                      self._out[prefix + "rp"].gather(at).to_list()):
                 found = made.get((code, shown))
                 if found is None:
                     found = made[code, shown] = self._params(params, code, shown)
@@ -915,21 +914,36 @@ class CellJudgement:
         return self._out.select("row", *(n for c in self.columns for n in (c.field, f"{c.field}?")))
 
     def as_rows(self) -> list[tuple[dict[str, Any], list[Finding]]]:
-        """What exchange.checks.cells.parse_rows returns for the same chunk."""
-        keep = []
-        for col, prefix in zip(self.columns, self._names):
-            codes = self._out[prefix + "rc"].to_list()
-            present = [code is None or code == C.REQUIRED for code in codes]
-            keep.append((col.field, self._out[col.field].to_list(), present))
-        out = []
-        for i, findings in enumerate(self.findings()):
-            values = {}
-            for field_name, column_values, present in keep:
-                if present[i]:
-                    value = column_values[i]
-                    values[field_name] = tuple(value) if isinstance(value, list) else value
-            out.append((values, findings))
-        return out
+        """Each row's values and findings: what exchange.checks.cells.parse_rows returned for
+        the same chunk."""
+        return list(zip(self.row_values(), self.findings()))
+
+    @property
+    def fields(self) -> list[str]:
+        return [col.field for col in self.columns]
+
+    def column(self, field_name: str) -> list[Any]:
+        """The parsed values of a field, row by row (None where blank or failing; a list made a
+        tuple): what each row's values dict holds, or None where it holds nothing."""
+        column = self._out[field_name].to_list()
+        if self._out[field_name].dtype.is_nested():
+            column = [tuple(v) if isinstance(v, list) else v for v in column]
+        for i in self._failed(field_name):      # a default may stand where a cell failed
+            column[i] = None
+        return column
+
+    def _failed(self, field_name: str) -> list[int]:
+        return self._out[f"{field_name}?"].arg_true().to_list()
+
+    def row_values(self) -> list[dict[str, Any]]:
+        """Each row's values by field (a failing cell's field left out)."""
+        fields = self.fields
+        values = [dict(zip(fields, row)) for row in zip(*map(self.column, fields))] if fields \
+            else [{} for _ in self.rows]
+        for name in fields:                           # a failing cell's field is left out
+            for i in self._failed(name):
+                del values[i][name]
+        return values
 
 
     def split(self, sizes: list[int]) -> list[CellJudgement]:

@@ -19,7 +19,7 @@ import polars as pl
 
 from exchange import codes as C
 from exchange.checks.accounts import AccountContext
-from exchange.checks.columnar import judge_cells
+from exchange.checks.columnar import CellJudgement, judge_cells
 from exchange.checks import columnar_resident
 from exchange.checks.columnar_resident import resident_facts
 from exchange.checks.columnar_rows import (ROW_RULES, Facts, FileRepeats, account_frames,
@@ -39,16 +39,40 @@ DECLARATION_RULES = ("person_pending", "duplicate_imported")
 
 
 class Parsed:
-    """One data row: its cells as written (in the kind's column order), parsed values, findings."""
-    __slots__ = ("outcome_row", "raw", "values", "findings", "fingerprint")
+    """One data row: its cells as written (in the kind's column order), parsed values, findings.
 
-    def __init__(self, outcome_row: int, raw: tuple[Any, ...], values: dict[str, Any],
-                 findings: list[Finding]) -> None:
+    `values` is made when first read, for the whole chunk at once (`Values`): `validate` reads
+    few rows' values, the import all of them."""
+    __slots__ = ("outcome_row", "raw", "_values", "findings", "fingerprint", "_chunk", "_at")
+
+    def __init__(self, outcome_row: int, raw: tuple[Any, ...], values: dict[str, Any] | None,
+                 findings: list[Finding], chunk: "Values | None" = None, at: int = 0) -> None:
         self.outcome_row = outcome_row
         self.raw = raw
-        self.values = values
+        self._values = values
         self.findings = findings
         self.fingerprint = ""          # set once per row by FileRun.context()
+        self._chunk, self._at = chunk, at
+
+    @property
+    def values(self) -> dict[str, Any]:
+        if self._values is None:
+            assert self._chunk is not None
+            self._values = self._chunk.row(self._at)
+        return self._values
+
+
+class Values:
+    """A chunk's rows' values dicts, made together when one is first read."""
+
+    def __init__(self, judged: CellJudgement) -> None:
+        self.judged: CellJudgement | None = judged
+        self.rows: list[dict[str, Any]] = []
+
+    def row(self, i: int) -> dict[str, Any]:
+        if self.judged is not None:
+            self.rows, self.judged = self.judged.row_values(), None
+        return self.rows[i]
 
 
 @dataclass
@@ -56,6 +80,13 @@ class Chunk:
     """A chunk's rows and its judged cells as columns (CellJudgement.frame)."""
     rows: list[Parsed]
     frame: pl.DataFrame
+    judged: CellJudgement | None = None
+
+    def column(self, field_name: str) -> list[Any]:
+        """A field's parsed values, row by row (None where a row's values hold none)."""
+        if self.judged is None or field_name not in self.judged.fields:
+            return [p.values.get(field_name) for p in self.rows]
+        return self.judged.column(field_name)
 
     def __iter__(self) -> Any:
         return iter(self.rows)
@@ -86,13 +117,14 @@ def parse_chunk(rows: list[tuple[int, tuple[Any, ...]]], kind: KindSpec,
     of the file (`duplicate.in_file`)."""
     judged = judge_cells(rows, kind.columns, tables, today)
     frame = judged.frame()
-    parsed = [Parsed(number, raw, values, findings)
-              for (number, raw), (values, findings) in zip(rows, judged.as_rows())]
+    values = Values(judged)
+    parsed = [Parsed(number, raw, None, findings, values, i)
+              for i, ((number, raw), findings) in enumerate(zip(rows, judged.findings()))]
     at = {p.outcome_row: p for p in parsed}
     for number, first_row in repeats.findings(frame).iter_rows():
         at[number].findings.append(Finding(number, C.DUPLICATE_IN_FILE,
                                            params={"first_row": first_row}))
-    return Chunk(parsed, frame)
+    return Chunk(parsed, frame, judged)
 
 
 def facts_of(chunk: Chunk, ctx: CheckContext, names: list[str]) -> Facts:
@@ -140,5 +172,5 @@ def judge_chunk(chunk: Chunk, ctx: CheckContext, names: list[str]) -> list[list[
     return out
 
 
-__all__ = ["Chunk", "DECLARATION_RULES", "Parsed", "facts_of", "judge_chunk", "parse_chunk",
+__all__ = ["Chunk", "DECLARATION_RULES", "Parsed", "Values", "facts_of", "judge_chunk", "parse_chunk",
            "repeat_key", "rule_names"]

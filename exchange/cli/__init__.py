@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from exchange.config import Instance
+from exchange.config import COLLECTOR_THRESHOLDS, Instance
 from exchange.errors import ConfigError, ExchangeError
 
 
@@ -129,6 +129,7 @@ def cli(ctx: click.Context, home: str | None, verbose: bool) -> None:
 
 
 def main() -> None:
+    gc.set_threshold(*COLLECTOR_THRESHOLDS)
     try:
         cli(standalone_mode=True)
     except ConfigError as exc:

@@ -5,6 +5,7 @@ here, before any workbook library opens the file.
 """
 from __future__ import annotations
 
+import functools
 import re
 import zipfile
 from dataclasses import dataclass
@@ -102,6 +103,36 @@ def _check_zip(path: Path, limits: Limits) -> Sniffed:
         raise FileRejected(C.FILE_UNREADABLE, reason="corrupt") from exc
 
 
+def _greater(most: str, first: str, chars: str, longest: int) -> str:
+    """A pattern matching every string of `chars` (1 to `longest` of them) whose value is above
+    `most` (a row number, or A1-style column letters), and a few more: a longer string, or one as
+    long whose first character is in `first` (those not below `most`'s first)."""
+    longer = f"|[{chars}]{{{len(most) + 1},{longest}}}" if len(most) < longest else ""
+    return f"(?:[{first}][{chars}]{{{len(most) - 1}}}{longer})"
+
+
+@functools.cache
+def _beyond(limits: Limits) -> re.Pattern[bytes]:
+    """A quick look for a reference that may pass the limits (check_extent, check_member_rows):
+    any `r="…"` whose column letters or row number might be too large. Its matches are a
+    superset of what the exact patterns refuse, so a sheet where it finds none is within them;
+    where it finds one, the exact patterns decide."""
+    letters, digits = _letters(limits.max_columns), str(limits.max_rows + TITLE_ROOM)
+    column = _greater(letters, f"{letters[0]}-Z{letters[0].lower()}-z", "A-Za-z", 3)
+    row = _greater(digits, f"{digits[0]}-9", "0-9", 7)
+    return re.compile(rf"r\s*=\s*[\"'](?:{column}[0-9]{{1,7}}|(?:[A-Za-z]{{1,3}})?{row})[\"']"
+                      .encode())
+
+
+def _letters(number: int) -> str:
+    """1-based column number to A1-style letters: 1 -> A, 200 -> GR."""
+    out = ""
+    while number > 0:
+        number, rest = divmod(number - 1, 26)
+        out = chr(65 + rest) + out
+    return out or "A"
+
+
 def column_number(letters: bytes) -> int:
     """A1-style column letters to 1-based: b"A" -> 1, b"XFD" -> 16384."""
     n = 0
@@ -115,6 +146,8 @@ def check_extent(xml: bytes, limits: Limits) -> None:
     title rows). calamine allocates the whole rectangle up to a sheet's farthest cell: two cells
     at A1 and XFD1048576 ask it for 17 billion cells, and it aborts the process.
     `xml` may be any part of a sheet cut between elements (a slice, a block)."""
+    if _beyond(limits).search(xml) is None:
+        return
     refs = _CELL_REF.findall(xml)
     if not refs:
         return
@@ -145,7 +178,8 @@ def check_member_rows(zf: zipfile.ZipFile, member: str, limits: Limits,
     carry = b""
     with zf.open(member) as fh:
         while data := fh.read(block):
-            found = _ROW_NUMBER.findall(carry + data)
+            data = carry + data
+            found = _ROW_NUMBER.findall(data) if _beyond(limits).search(data) else ()
             if found and max(map(int, found)) > limits.max_rows + TITLE_ROOM:
                 raise FileRejected(C.FILE_TOO_LARGE, what="row_count", limit=limits.max_rows)
             carry = data[-512:]

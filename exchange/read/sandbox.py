@@ -30,8 +30,9 @@ multiprocessing.Process: that would re-import the service's __main__ (the `excha
 pytest) in every worker. The channel is multiprocessing's own Connection over a socketpair
 (pickled messages, its own framing, short writes handled): the parent asks (`open`, `book`,
 `sheet`, `rows`, `photos`, `photo`, `done`) and the worker answers one message each. Rows come
-in chunks of ROWS_PER_CHUNK; after answering, the worker reads the next chunk ahead while the
-pipeline works on this one, so memory stays flat for any number of rows. A small file costs one
+in chunks of ROWS_PER_CHUNK; after answering, the worker reads up to CHUNKS_AHEAD chunks ahead
+while the pipeline works on this one (until the next request comes: it is answered first), so
+the two processes keep both cores busy and memory stays flat for any number of rows. A small file costs one
 round trip: `open` sniffs it, opens it and answers with its first sheet's rows; `done` is not
 waited for (its answer is read when the worker is next taken from the pool).
 """
@@ -52,13 +53,14 @@ import tempfile
 import threading
 import time
 import weakref
+from collections import deque
 from contextlib import ExitStack, contextmanager
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from exchange import codes as C
-from exchange.config import Limits
+from exchange.config import COLLECTOR_THRESHOLDS, Limits
 from exchange.errors import FileRejected
 from exchange.kinds.spec import PhotoRules
 from exchange.read.guard import Sniffed
@@ -70,6 +72,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("exchange.read.sandbox")
 
 ROWS_PER_CHUNK = 2000        # rows per message: ~0.3 MB pickled for a wide template
+CHUNKS_AHEAD = 4             # chunks a worker holds read ahead (a few MB of rows at the most)
 TICK = 0.1                   # seconds between looks at a busy worker's size and clock
 OPEN_FILES = 64              # a reader opens the file, a zip member or two
 STDERR_BYTES = 4 << 20       # a worker's stderr log (Rust's panic messages) is bounded
@@ -131,7 +134,9 @@ class _Reader:
         self.hook: bytes | None = None
         self.sheets: Iterator[Sheet] | None = None
         self.rows: Iterator[Row] | None = None
-        self.ahead: Any = None           # the next chunk of rows (or what stopped it), read ahead
+        # The next chunks of rows, read ahead; the last may be what stopped the reading.
+        self.ahead: deque[list[Row] | BaseException] = deque()
+        self.read_all = False            # the sheet's last chunk (or what stopped it) is ahead
         self.entries: list[Any] = []
 
     def op_open(self, path: str, stream_above: int | None) -> tuple[Sniffed, Any]:
@@ -180,23 +185,32 @@ class _Reader:
 
     def op_rows(self) -> list[Row]:
         self._fire_hook()
-        if self.ahead is None:
-            self.read_ahead()
-        chunk, self.ahead = self.ahead, None
+        if not self.ahead:
+            self._read_chunk()
+        chunk = self.ahead.popleft() if self.ahead else []
         if isinstance(chunk, BaseException):
             raise chunk
-        if chunk is None or len(chunk) < ROWS_PER_CHUNK:
-            self.rows = None                # the sheet's last chunk: nothing to read ahead
-        return chunk or []
+        return chunk
 
-    def read_ahead(self) -> None:
-        """The next chunk, read while the parent works on the last (or what stopped it)."""
-        if self.rows is None or self.ahead is not None:
+    def read_ahead(self, asked: Callable[[], bool]) -> None:
+        """The next chunks, read while the parent works on the last, until CHUNKS_AHEAD are
+        held or the parent `asked` for something."""
+        while not self.read_all and len(self.ahead) < CHUNKS_AHEAD and not asked():
+            self._read_chunk()
+
+    def _read_chunk(self) -> None:
+        """One more chunk of the sheet in hand (or what stopped it: handed over in its turn);
+        a chunk shorter than ROWS_PER_CHUNK is the sheet's last."""
+        if self.rows is None or self.read_all:
             return
         try:
-            self.ahead = list(itertools.islice(self.rows, ROWS_PER_CHUNK))
-        except BaseException as exc:        # handed over with the next request
-            self.ahead = exc
+            chunk = list(itertools.islice(self.rows, ROWS_PER_CHUNK))
+        except BaseException as exc:
+            self.ahead.append(exc)
+            self.read_all = True
+            return
+        self.ahead.append(chunk)
+        self.read_all = len(chunk) < ROWS_PER_CHUNK
 
     def op_photos(self, name: str, fmt: str) -> list[str]:
         from exchange.read.images import entries
@@ -222,7 +236,8 @@ class _Reader:
             libc.malloc_trim(0)          # what this file needed goes back to the OS
 
     def _drop_rows(self) -> None:
-        rows, self.rows, self.ahead = self.rows, None, None
+        rows, self.rows, self.read_all = self.rows, None, False
+        self.ahead.clear()
         close = getattr(rows, "close", None)
         if close is not None:
             close()
@@ -246,6 +261,9 @@ class _Reader:
 def _worker_main() -> None:
     """A worker's life: its channel is the descriptor named on the command line; the first
     message sets its limits. Then it answers requests until the parent goes away."""
+    import gc
+
+    gc.set_threshold(*COLLECTOR_THRESHOLDS)
     conn = Connection(int(sys.argv[1]))
     limits, hooks = conn.recv()
     _confine(limits)
@@ -265,7 +283,7 @@ def _worker_main() -> None:
             if crashed:
                 return
         except MemoryError:
-            reader.ahead = None
+            reader.ahead.clear()
             conn.send(("retire", _memory_refusal(limits)))
             return
         except BaseException:  # a panic in calamine or Pillow, or a bug: this worker is done
@@ -274,7 +292,7 @@ def _worker_main() -> None:
             traceback.print_exc()
             conn.send(("retire", FileRejected(C.FILE_UNREADABLE, reason="reader_crashed")))
             return
-        reader.read_ahead()
+        reader.read_ahead(conn.poll)
 
 
 def _memory_refusal(limits: Limits) -> FileRejected:

@@ -45,9 +45,9 @@ def fingerprint(kind: str, unit: str, values: dict[str, Any]) -> str:
 
     The text hashed is the JSON of [kind, unit, [[field, value], ...]] over the non-empty values
     sorted by field; stored fingerprints depend on it never changing."""
-    body = _fingerprint_text(
-        [kind, unit, sorted((k, v) for k, v in values.items() if v is not None and v != "")])
-    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+    items = [(k, v) for k, v in values.items() if v is not None and v != ""]
+    items.sort()                    # by field: a dict's keys are distinct
+    return hashlib.sha256(_fingerprint_text([kind, unit, items]).encode("utf-8")).hexdigest()
 
 
 class JudgedRow(Protocol):

@@ -2,7 +2,7 @@
 clerks' cells in every kind's columns: a chunk judged whole gives each row what that row judged
 alone gives, and what the chunk cut in two gives (values, codes, columns, message parameters;
 the in-file repeats are the file's, so rows found repeating are left out of the row-alone
-comparison); a row's values are what its frame holds. Concrete cases pin what the differential
+comparison); a row's values are what its frame and its field's column hold. Concrete cases pin what the differential
 tests against the per-row engine it replaced (issue 19) established."""
 from __future__ import annotations
 
@@ -73,6 +73,9 @@ def _same(rows: list, spec) -> None:  # type: ignore[no-untyped-def]
                 value = frame[col.field][i]
                 value = tuple(value) if isinstance(value, pl.Series) else value
                 assert values[col.field] == value, (col.field, rows[i])
+    for col in spec.columns:          # what FileRun reads instead of each row's dict
+        assert judged.column(col.field) == [values.get(col.field) for values, _ in whole], \
+            (col.field, rows)
     assert len(whole) == len(rows)
 
 

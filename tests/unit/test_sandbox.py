@@ -250,3 +250,40 @@ def test_a_stop_signal_to_every_process_does_not_end_a_worker_mid_file(
     [worker] = readers._all
     readers.close()
     assert worker.process.poll() is not None
+
+
+def test_a_worker_reads_a_few_chunks_ahead_until_it_is_asked() -> None:
+    from exchange.read.sandbox import CHUNKS_AHEAD, ROWS_PER_CHUNK, _Reader
+
+    total = ROWS_PER_CHUNK * (CHUNKS_AHEAD + 2) + 5
+    rows = [(n, (f"v{n}",)) for n in range(1, total + 1)]
+    reader = _Reader(Limits(), hooks=False)
+    reader.rows = iter(rows)
+    reader.read_ahead(lambda: True)              # a request waiting: nothing read meanwhile
+    assert not reader.ahead
+    first = reader.op_rows()
+    reader.read_ahead(lambda: False)
+    assert len(reader.ahead) == CHUNKS_AHEAD     # a window, not the whole sheet
+    reader.read_ahead(lambda: False)
+    assert len(reader.ahead) == CHUNKS_AHEAD
+    got = [first]
+    while len(got[-1]) == ROWS_PER_CHUNK:
+        got.append(reader.op_rows())
+        reader.read_ahead(lambda: False)
+    assert [row for chunk in got for row in chunk] == rows
+    assert reader.op_rows() == [] and not reader.ahead
+
+
+def test_what_stops_a_read_ahead_comes_after_the_rows_before_it() -> None:
+    from exchange.read.sandbox import ROWS_PER_CHUNK, _Reader
+
+    def rows() -> Iterator[tuple[int, tuple[Any, ...]]]:
+        yield from ((n, ("x",)) for n in range(1, ROWS_PER_CHUNK + 1))
+        raise FileRejected("file.unreadable", reason="corrupt")
+
+    reader = _Reader(Limits(), hooks=False)
+    reader.rows = rows()
+    reader.read_ahead(lambda: False)
+    assert len(reader.op_rows()) == ROWS_PER_CHUNK
+    with pytest.raises(FileRejected):
+        reader.op_rows()
