@@ -26,6 +26,7 @@ from exchange.amounts.dues import (INSURED, Dues, add_months, base_segments, emp
                                    resident_due, resident_dues_frame, split_at_changes, yuan)
 from exchange.amounts.master import rates_in_force
 from exchange.amounts.rates import ZERO, Rates
+from exchange.errors import contained
 from exchange.kinds.spec import RuleSet
 from exchange.store.models import Declaration, Payment, Person
 
@@ -302,6 +303,7 @@ PERSON_QUERY = ("id_number", "person_no", "name", "status", "insurances", "wage_
                 "insured_from", "stopped_after", "last_paid_month", "class_code")
 
 
+@contained
 def unit_dues(rules: RuleSet, s: Session, unit: str, as_of: date) -> UnitDues:
     """应缴信息 of a unit: per person the month's due (employees) or the year's (residents),
     paid-to month, loaded and computed arrears, also per insurance; per month and insurance the
@@ -513,6 +515,7 @@ class DeclarationDue:
         return self.person + self.unit
 
 
+@contained
 def declaration_due(rules: RuleSet, rates: Rates, decl: Declaration,
                     person: Person | None = None) -> DeclarationDue | None:
     """The amount a declaration brings: employee_add and wage at the declared base from the
@@ -610,6 +613,7 @@ def registration_months(s: Session, unit: str, since: datetime, until: datetime
     return list(months.items())
 
 
+@contained
 def registration(rules: RuleSet, s: Session, unit: str, since: Any, until: Any, label: str
                  ) -> Registration:
     """Putian's 登记情况查询 (新登记多少人、已保多少人、应缴总额多少) for every unit type: the
@@ -692,6 +696,7 @@ class TypeTotals:
     arrears_loaded: Decimal
 
 
+@contained
 def totals_by_unit_type(rules: RuleSet, s: Session, month: str) -> list[TypeTotals]:
     """For the digest: per unit type, the month's employee dues and the year's resident dues of
     every insured person, computed column-wise (no loop per person)."""

@@ -53,3 +53,12 @@ def test_a_file_the_engine_panics_on_is_quarantined_and_the_next_is_judged(
     assert good["status"] == "accepted" and good["counts"]["accepted"] == 1
     held = [p.name for p in instance.quarantine.rglob("*") if p.is_file()]
     assert len(held) == 1 and "a-增员" in held[0]
+
+
+@pytest.mark.parametrize("name", ["unit_dues", "declaration_due", "registration",
+                                  "totals_by_unit_type"])
+def test_the_money_code_on_polars_is_contained_too(name: str) -> None:
+    """The unit's view and the reports call these inside their own per-unit guards."""
+    from exchange.amounts import register
+
+    assert getattr(register, name).__wrapped__.__name__ == name
