@@ -195,7 +195,8 @@ class _Reader:
     def read_ahead(self, asked: Callable[[], bool]) -> None:
         """The next chunks, read while the parent works on the last, until CHUNKS_AHEAD are
         held or the parent `asked` for something."""
-        while not self.read_all and len(self.ahead) < CHUNKS_AHEAD and not asked():
+        while (self.rows is not None and not self.read_all and len(self.ahead) < CHUNKS_AHEAD
+               and not asked()):
             self._read_chunk()
 
     def _read_chunk(self) -> None:

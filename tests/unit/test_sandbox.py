@@ -287,3 +287,25 @@ def test_what_stops_a_read_ahead_comes_after_the_rows_before_it() -> None:
     assert len(reader.op_rows()) == ROWS_PER_CHUNK
     with pytest.raises(FileRejected):
         reader.op_rows()
+
+
+def test_a_worker_with_no_sheet_in_hand_does_not_read_ahead() -> None:
+    """Nothing to read (before a book, after a file is done): read_ahead returns at once. It
+    used to loop on a zero-timeout poll until the next request: every idle worker spun a core."""
+    from exchange.read.sandbox import _Reader
+
+    reader = _Reader(Limits(), hooks=False)
+    polls = []
+    reader.read_ahead(lambda: polls.append(1) or len(polls) > 3)   # bounded if it loops
+    assert polls == [] and not reader.ahead
+
+
+def test_an_idle_worker_uses_no_cpu(tmp_path: Path, readers: Readers) -> None:
+    import psutil
+
+    rows_of(readers, small_book(tmp_path / "a.xlsx"))
+    [worker] = readers._all
+    proc = psutil.Process(worker.process.pid)
+    before = sum(proc.cpu_times()[:2])
+    time.sleep(1.0)
+    assert sum(proc.cpu_times()[:2]) - before < 0.05
