@@ -79,21 +79,20 @@ class FileRun:
 
     def given(self, p: Parsed, field_name: str) -> str | None:
         """What the clerk wrote for a field that may not parse: the value, else the cell's text."""
-        value = p.values.get(field_name)
-        if value or field_name not in self.position:
-            return value or None
-        return _text(p.raw[self.position[field_name]])
+        return self._given(p.values.get(field_name), p.raw, field_name)
 
     def given_column(self, chunk: Chunk, field_name: str) -> list[str | None]:
         """given() for each row of a chunk, from the field's column: no row's values dict made
         (the hooks may change a row's values: with them, row by row)."""
         if self.hooks:
             return [self.given(p, field_name) for p in chunk]
-        values = chunk.column(field_name)
-        if field_name not in self.position:
-            return [v or None for v in values]
-        at = self.position[field_name]
-        return [v or _text(p.raw[at]) for p, v in zip(chunk.rows, values)]
+        return [self._given(v, p.raw, field_name)
+                for p, v in zip(chunk.rows, chunk.column(field_name))]
+
+    def _given(self, value: Any, raw: tuple[Any, ...], field_name: str) -> str | None:
+        if value or field_name not in self.position:
+            return value or None
+        return _text(raw[self.position[field_name]])
 
     # Checking ------------------------------------------------------------------------------
     def context(self, chunk: Chunk) -> CheckContext:
