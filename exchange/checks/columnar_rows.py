@@ -165,7 +165,6 @@ Join = Callable[[Facts, pl.DataFrame], pl.DataFrame]
 JOINS: dict[str, Join] = {}      # rule -> the records judge_rows joins in before it is judged
 
 
-ABOUT_RECORDS: set[str] = set()  # rules that find nothing for a person not on file
 ABOUT: dict[str, str] = {}       # rule -> the Facts frame without whose rows it finds nothing
 
 
@@ -186,7 +185,6 @@ def about(records: str) -> Callable[[RowRule], RowRule]:
 def about_record(fn: RowRule) -> RowRule:
     """Marks a rule about the person's record: every mask holds only for persons on file, so a
     chunk with none on file skips it and what it joins."""
-    ABOUT_RECORDS.add(fn.__name__)
     return about("persons")(fn)
 
 
@@ -758,6 +756,6 @@ def judge_rows(facts: Facts, names: list[str]) -> dict[int, list[Finding]]:
     return out
 
 
-__all__ = ["ABOUT", "ABOUT_RECORDS", "AccountFrames", "Facts", "Found", "account_frames", "FileRepeats",
+__all__ = ["ABOUT", "AccountFrames", "Facts", "Found", "account_frames", "FileRepeats",
            "JOINS", "ROW_RULES", "about", "about_record", "declarations_frame", "imported_frame",
            "judge_rows", "joins_for", "paid_frame", "row_rule"]
