@@ -90,7 +90,7 @@ class ErrorBookWriter:
                  small: bool = False) -> None:
         """`small`: a book of at most SPILL_ROWS rows, made in memory: constant-memory mode
         keeps rows and parts in a dozen temporary files, which cost a small book ~5 times its
-        writing (bench/README.md, "Error workbooks of small files")."""
+        writing (bench/README.md, `bench_small_files.py`, 2026-12-06)."""
         import xlsxwriter
 
         self.path = path
