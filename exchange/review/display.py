@@ -1,7 +1,7 @@
 """How a declaration's stored values read back: labels for rosters, "code-label" for templates."""
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from exchange.kinds.spec import CodeTable, ColumnSpec, KindSpec
 from exchange.messages import (DECLARATION_STATUS_LABELS, ENROLMENT_LABELS, ENROLMENT_WORDS,
@@ -62,36 +62,61 @@ def change_lines(kind: KindSpec, payload: dict[str, Any], old: dict[str, Any] | 
 
 def content(kind: KindSpec | None, payload: dict[str, Any], old: dict[str, Any] | None,
             tables: dict[str, CodeTable], memo: dict[Any, Any] | None = None) -> str:
-    """One line saying what the declaration asks for: "变更日期：202611；缴费工资：5000；…".
+    """One line saying what the declaration asks for: "变更日期：202611；缴费工资：5000；…"."""
+    return contents(kind, [payload], [old], tables, memo)[0]
 
-    `memo` (a dict the caller keeps across many declarations) holds each column's text per
-    value: a unit's status workbook says this of 100,000 declarations (exchange.view.status)."""
+
+def contents(kind: KindSpec | None, payloads: Sequence[dict[str, Any]],
+             olds: Sequence[dict[str, Any] | None], tables: dict[str, CodeTable],
+             memo: dict[Any, Any] | None = None) -> list[str]:
+    """content() of many declarations of one kind, a column at a time: a unit's status
+    workbook says this of 100,000 declarations (exchange.view.status). `memo` (a dict the
+    caller keeps across calls) holds each coded column's text per value."""
+    joiner = RW["joiner"]
     if kind is None:
-        return RW["joiner"].join(f"{k}={v}" for k, v in payload.items() if v not in (None, ""))
-    parts = []
+        return [joiner.join(f"{k}={v}" for k, v in p.items() if v not in (None, "")) for p in payloads]
     if kind.change_fields:
-        for header, before, after in change_lines(kind, payload, old, tables):
-            parts.append(RW["field_value"].format(
-                header=header, value=RW["change_arrow"].format(old=before, new=after)))
-        return RW["joiner"].join(parts)
+        return [joiner.join(RW["field_value"].format(
+                    header=header, value=RW["change_arrow"].format(old=before, new=after))
+                    for header, before, after in change_lines(kind, p, o, tables))
+                for p, o in zip(payloads, olds)]
     memo = {} if memo is None else memo
     columns = memo.get(kind.kind)
     if columns is None:       # each column with its texts by value, made as values come
         columns = memo[kind.kind] = [(col, {}) for col in kind.columns if col.field not in WHO_FIELDS]
-    for col, texts in columns:
-        value = payload.get(col.field)
-        keep = value.__class__ in _KEPT
-        part = texts.get(value) if keep else None
+    parts = [_parts(col, [p.get(col.field) for p in payloads], texts, tables)
+             for col, texts in columns]
+    if not parts:
+        return [""] * len(payloads)
+    return [joiner.join([x for x in row if x]) for row in zip(*parts)]
+
+
+def _parts(col: ColumnSpec, values: list[Any], texts: dict[Any, str],
+           tables: dict[str, CodeTable]) -> list[str]:
+    """"header：text" of each of a column's values ("" for one that shows nothing). A plain
+    column's text is the text itself; a coded one's is looked up once per value."""
+    if col.type not in _CODED or col.table not in tables:    # display_value's str(value)
+        before, _, after = RW["field_value"].partition("{value}")
+        prefix = before.format(header=col.header)
+        return ["" if v is None or v == "" else f"{prefix}{v}{after}" for v in values]
+    out = []
+    for value in values:
+        cls = value.__class__
+        key = value if cls in _KEPT else (list, *value) if cls is list else None
+        try:
+            part = texts.get(key) if key is not None else None
+        except TypeError:                   # a list holding unhashable values
+            part = key = None
         if part is None:
             part = _part(col, value, tables)
-            if keep:
-                texts[value] = part
-        if part:
-            parts.append(part)
-    return RW["joiner"].join(parts)
+            if key is not None:
+                texts[key] = part
+        out.append(part)
+    return out
 
 
-_KEPT = (str, int, type(None))     # values whose text content()'s memo keeps
+_KEPT = (str, int, type(None))     # values whose text the memo keeps (and lists, as tuples)
+_CODED = ("code", "id_type", "codes")
 
 
 def _part(col: ColumnSpec, value: Any, tables: dict[str, CodeTable]) -> str:

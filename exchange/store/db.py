@@ -191,6 +191,8 @@ def json_value(text: str | bytes) -> Any:
     orjson would read as a float. json.dumps always puts a space after its separators."""
     if not isinstance(text, str):
         text = bytes(text).decode("utf-8")
+    if text == "null":                 # a declaration's old values, mostly: None stored as JSON
+        return None
     if text.startswith("{") and '": ' not in text and ", " not in text:
         try:
             return orjson.loads(text)

@@ -9,19 +9,22 @@ declarations and of those it sent.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from operator import itemgetter
+from collections import Counter
 from datetime import datetime, timedelta
+from itertools import compress
 from pathlib import Path
 from typing import Any, Iterator, Sequence, cast
 
-from sqlalchemy import Table, and_, or_, select
+from sqlalchemy import Table, Text, and_, or_, select
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
 from exchange.config import Instance
 from exchange.messages import (CONCLUSIONS, VIEW_HEADERS as H, VIEW_NAMES, VIEW_SHEETS as S,
                                VIEW_WORDS as W)
-from exchange.review.display import content, enrolment_label, kind_label
+from exchange.kinds.spec import CodeTable, KindSpec
+from exchange.review.display import contents, enrolment_label, kind_label
+from exchange.store.db import json_value
 from exchange.store.models import Batch, Declaration, FileRecord
 from exchange.view.scope import Viewer, class_of, viewer_of
 from exchange.view.sheets import Column, Sheet, book
@@ -46,15 +49,6 @@ SHEETS: dict[str, tuple[Column, ...]] = {
 }
 
 
-@dataclass(frozen=True)
-class Line:
-    """One declaration as the status book shows it."""
-    serial: int
-    kind: str
-    status: str
-    values: dict[str, Any]
-
-
 def book_path(instance: Instance, viewer: Viewer) -> Path:
     return viewer.folder(instance) / VIEW_NAMES["status_book"]
 
@@ -63,16 +57,16 @@ def book_path(instance: Instance, viewer: Viewer) -> Path:
 SHEET_STATES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("pending", ("pending",)), ("submitted", ("submitted",)), ("decided", DECIDED),
     ("withdrawn", ("withdrawn",)))
-STREAM_ROWS = 2000             # declarations read (and their senders looked up) at a time
+STREAM_ROWS = 10000            # declarations read (and their senders looked up) at a time
 
 
 def write(instance: Instance, s: Session, unit: str, login: str | None = None,
           now: datetime | None = None) -> Path | None:
     """Write the unit's (or its sub-account `login`'s) 申报状态.xlsx; None for no such unit.
 
-    Each state's sheet is streamed from its own query into its spool: a unit's 100,000
-    declarations are never held at once. The 汇总 sheet comes first in the book but is written
-    last, from the counts the other sheets made."""
+    Each state's sheet is streamed from its own query into its spool, STREAM_ROWS declarations
+    at a time: a unit's 100,000 declarations are never held at once. The 汇总 sheet comes first
+    in the book but is written last, from the counts the other sheets made."""
     viewer = viewer_of(instance, s, unit, login)
     if viewer is None:
         return None
@@ -83,32 +77,32 @@ def write(instance: Instance, s: Session, unit: str, login: str | None = None,
     with book(target) as b:
         summary = b.sheet(S["summary"])
         for key, states in SHEET_STATES:
-            values = itemgetter(*(c.key for c in SHEETS[key]))
-            lines = declaration_lines(instance, s, viewer, now, states, classes)
-            b.sheet(S[key]).table(SHEETS[key], H, (values(_counted(counts, x))
-                                                   for x in lines))
+            keys = [c.key for c in SHEETS[key]]
+            parts = declaration_parts(instance, s, viewer, now, states, classes, counts)
+            b.sheet(S[key]).table_columns(SHEETS[key], H, ([part[k] for k in keys]
+                                                           for part in parts))
         _summary(instance, summary, viewer, counts, now)
     return target
 
 
-def _counted(counts: dict[str, list[int]], line: Line) -> dict[str, Any]:
-    counts.setdefault(line.values["kind"], [0] * len(STATES))[STATES.index(line.status)] += 1
-    return line.values
-
-
-def declaration_lines(instance: Instance, s: Session, viewer: Viewer, now: datetime,
-                      states: Sequence[str], classes: dict[str, str]) -> Iterator[Line]:
-    """The viewer's declarations in `states`: all pending and submitted, decided and withdrawn
-    within the window; by batch then 业务流水号, decided ones newest decision first. Read
-    STREAM_ROWS at a time. `classes`: a sub-account's persons' classes (Viewer.person_classes),
-    read once for the book's four sheets; {} for a unit."""
+def declaration_parts(instance: Instance, s: Session, viewer: Viewer, now: datetime,
+                      states: Sequence[str], classes: dict[str, str],
+                      counts: dict[str, list[int]]) -> Iterator[dict[str, list[Any]]]:
+    """The viewer's declarations in `states`, STREAM_ROWS at a time, as columns by SHEETS key:
+    all pending and submitted, decided and withdrawn within the window; by batch then 业务流水号,
+    decided ones newest decision first. Each is counted into `counts` (kind label -> count per
+    STATES). `classes`: a sub-account's persons' classes (Viewer.person_classes), read once for
+    the book's four sheets; {} for a unit."""
     rules = instance.rules
     since = now - timedelta(days=instance.settings.view.result_days)
     # Core columns, not ORM attributes: rows without the ORM's loading machinery.
     D, F, B = (cast(Table, m.__table__).c for m in (Declaration, FileRecord, Batch))
     current = [x for x in states if x in ("pending", "submitted")]
     windowed = [x for x in states if x not in current]
-    q = (select(D.serial, D.kind, D.id_number, D.name, D.status, D.payload, D.old_values, D.row,
+    # The JSON columns as their text, read by json_value below: SQLAlchemy's JSON type would
+    # cost as much again per value as reading it.
+    q = (select(D.serial, D.kind, D.id_number, D.name, D.status, sql_cast(D.payload, Text),
+                sql_cast(D.old_values, Text), D.row,
                 D.created_at, D.submitted_at, D.decided_at, D.decision_reason, D.reviewer,
                 F.name, B.batch_no)
          .select_from(cast(Table, Declaration.__table__))
@@ -123,27 +117,50 @@ def declaration_lines(instance: Instance, s: Session, viewer: Viewer, now: datet
     labels: dict[str, str] = {}
     memo: dict[Any, Any] = {}
     for part in s.execute(q, execution_options={"yield_per": STREAM_ROWS}).partitions():
-        senders = viewer.senders(s, [r[0] for r in part])
-        for (serial, kind, number, name, status, payload, old, row, created, submitted, decided,
-             reason, reviewer, file_name, batch_no) in part:
-            payload = payload or {}
-            class_code = class_of(payload, number, classes)
-            sender = senders.get(serial)
-            if not viewer.sees(class_code, sender):
-                continue
-            label = labels.get(kind)
-            if label is None:
-                label = labels[kind] = kind_label(kinds, kind)
-            yield Line(serial, kind, status, {
-                "serial": str(serial), "kind": label, "id_number": number, "name": name,
-                "enrolment": enrolment_label(payload) or None,
-                "class_code": class_code,
-                "content": content(kinds.get(kind), payload, old, tables, memo),
-                "file": file_name, "row": row, "sender": sender, "created": created,
-                "batch": batch_no, "submitted": submitted, "conclusion": concl.get(status),
-                "reason": reason if status == "rejected" else None, "reviewer": reviewer,
-                "decided": decided if status in DECIDED else None,
-                "withdrawn": decided if status == "withdrawn" else None})
+        (serial, kind, number, name, status, payload, old, row, created, submitted, decided,
+         reason, reviewer, file_name, batch_no) = (list(c) for c in zip(*part))
+        payload = [json_value(p) or {} if p is not None else {} for p in payload]
+        old = [json_value(o) if o is not None else None for o in old]
+        class_code = [class_of(p, n, classes) for p, n in zip(payload, number)]
+        senders = viewer.senders(s, serial)
+        sender = [senders.get(x) for x in serial] if senders else [None] * len(serial)
+        if viewer.scope is not None:
+            seen = [viewer.sees(c, x) for c, x in zip(class_code, sender)]
+            (serial, kind, number, name, status, payload, old, row, created, submitted, decided,
+             reason, reviewer, file_name, batch_no, class_code, sender) = (
+                list(compress(c, seen)) for c in (
+                    serial, kind, number, name, status, payload, old, row, created, submitted,
+                    decided, reason, reviewer, file_name, batch_no, class_code, sender))
+        for k in set(kind) - labels.keys():
+            labels[k] = kind_label(kinds, k)
+        label = [labels[k] for k in kind]
+        for (k, state), n in Counter(zip(label, status)).items():
+            counts.setdefault(k, [0] * len(STATES))[STATES.index(state)] += n
+        yield {"serial": [str(x) for x in serial], "kind": label, "id_number": number,
+               "name": name, "enrolment": [enrolment_label(p) or None for p in payload],
+               "class_code": class_code,
+               "content": _contents(kinds, kind, payload, old, tables, memo),
+               "file": file_name, "row": row, "sender": sender, "created": created,
+               "batch": batch_no, "submitted": submitted,
+               "conclusion": [concl.get(x) for x in status],
+               "reason": [r if x == "rejected" else None for r, x in zip(reason, status)],
+               "reviewer": reviewer,
+               "decided": [d if x in DECIDED else None for d, x in zip(decided, status)],
+               "withdrawn": [d if x == "withdrawn" else None for d, x in zip(decided, status)]}
+
+
+def _contents(kinds: dict[str, KindSpec], kind: list[str], payloads: list[dict[str, Any]],
+              olds: list[Any], tables: dict[str, CodeTable], memo: dict[Any, Any]) -> list[str]:
+    """display.contents of declarations of several kinds, a kind at a time, in their order."""
+    if len(set(kind)) == 1:
+        return contents(kinds.get(kind[0]), payloads, olds, tables, memo)
+    out = [""] * len(kind)
+    for k in set(kind):
+        at = [i for i, x in enumerate(kind) if x == k]
+        for i, text in zip(at, contents(kinds.get(k), [payloads[i] for i in at],
+                                        [olds[i] for i in at], tables, memo)):
+            out[i] = text
+    return out
 
 
 def _summary(instance: Instance, sh: Sheet, viewer: Viewer, counts: dict[str, list[int]],
@@ -197,4 +214,4 @@ def recent_notices(folder: Path, limit: int = NOTICES_SHOWN) -> list[tuple[datet
     return sorted(entries, reverse=True)[:limit]
 
 
-__all__ = ["write", "declaration_lines", "recent_notices", "book_path", "Line", "SHEETS", "STATES"]
+__all__ = ["write", "declaration_parts", "recent_notices", "book_path", "SHEETS", "STATES"]
