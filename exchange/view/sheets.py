@@ -18,11 +18,8 @@ import zipfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
-from itertools import islice
 from pathlib import Path
 from typing import IO, Any, Iterable, Iterator, Sequence
-
-import polars as pl
 
 from exchange.messages import PRODUCT_NAME
 from exchange.outputs import looks
@@ -90,69 +87,6 @@ def _cell(ref: str, value: Any, style: int) -> str:
     return _string(ref, str(value), style)
 
 
-TABLE_PART_ROWS = 20000        # rows of table() turned into XML at a time
-# What escape() must see: _UNSAFE in the regex syntax of polars (its strings hold no surrogates).
-_UNSAFE_POLARS = r"[&<>\x00-\x08\x0b\x0c\x0e-\x1f\x{fffe}\x{ffff}]"
-
-
-def _transposed(rows: Iterable[Sequence[Any]]) -> Iterator[list[tuple[Any, ...]]]:
-    """Rows as columns, TABLE_PART_ROWS rows at a time."""
-    rows = iter(rows)
-    while part := list(islice(rows, TABLE_PART_ROWS)):
-        yield list(zip(*part))
-
-
-def _rows_xml(part: Sequence[Sequence[Any]], refs: list[str], styles: list[int], start: int) -> str:
-    """The <row> elements of a table's rows numbered from `start`, given as columns.
-
-    A cell is one string made by polars for a whole column at once (a unit's 100,000
-    declarations are ~1.7 million cells): columns of text, whole numbers or times; any other
-    column (mixed types, Decimal, dates, text polars cannot hold) cell by cell by _cell(). An
-    empty cell (None, "") is left out."""
-    numbers = pl.int_range(start, start + len(part[0]), eager=True).cast(pl.String)
-    cells = [_column_cells(list(values), ref, style, numbers, start)
-             for values, ref, style in zip(part, refs, styles)]
-    rows = pl.concat_str([pl.lit('<row r="'), numbers, pl.lit('">'),
-                          *(pl.lit(c) for c in cells), pl.lit("</row>")], ignore_nulls=True)
-    return pl.select(rows.str.join("")).item()
-
-
-def _column_cells(values: list[Any], ref: str, style: int, numbers: pl.Series,
-                  start: int) -> pl.Series:
-    """The cells of one column (null for an empty one)."""
-    classes = {v.__class__ for v in values}
-    classes.discard(type(None))
-    attr = f' s="{style}"' if style else ""
-    at = [pl.lit(f'<c r="{ref}'), pl.lit(numbers)]
-    try:
-        if classes <= {str}:
-            text = pl.Series(values, dtype=pl.String)
-            unsafe = text.str.contains(_UNSAFE_POLARS).fill_null(False)
-            if unsafe.any():
-                where = unsafe.arg_true()
-                text = text.scatter(where, [escape(v) for v in text.gather(where).to_list()])
-            formula = pl.any_horizontal(*(text.str.starts_with(s) for s in looks.FORMULA_STARTS))
-            look = pl.when(formula).then(pl.lit(f' s="{STYLE["text"]}"')).otherwise(pl.lit(attr))
-            cell = pl.concat_str([*at, pl.lit('" t="inlineStr"'), look,
-                                  pl.lit('><is><t xml:space="preserve">'), pl.lit(text),
-                                  pl.lit("</t></is></c>")])
-            return pl.select(pl.when(pl.lit(text) != "").then(cell)).to_series()
-        if classes <= {int}:
-            number = pl.Series(values, dtype=pl.Int64).cast(pl.String)
-            return pl.select(pl.concat_str([*at, pl.lit(f'"{attr}><v>'), pl.lit(number),
-                                            pl.lit("</v></c>")])).to_series()
-        if classes <= {dt.datetime}:
-            serials = {v: f"{(v - EPOCH).total_seconds() / 86400:.8f}" for v in set(values)
-                       if v is not None}       # many share a time (a batch's): once each
-            serial = pl.Series([serials.get(v) for v in values], dtype=pl.String)
-            return pl.select(pl.concat_str([*at, pl.lit(f'" s="{STYLE["time"]}"><v>'),
-                                            pl.lit(serial), pl.lit("</v></c>")])).to_series()
-    except (UnicodeEncodeError, TypeError, OverflowError):
-        pass                     # a lone surrogate, an integer beyond 64 bits: cell by cell
-    return pl.Series([_cell(f"{ref}{r}", v, style) or None
-                      for r, v in enumerate(values, start)], dtype=pl.String)
-
-
 class Sheet:
     """One worksheet, written top to bottom: free lines first, then (at most) one table."""
 
@@ -183,12 +117,6 @@ class Sheet:
               rows: Iterable[Sequence[Any]], *, freeze: bool = True) -> int:
         """The header row at the current row, then `rows`; frozen header (when this is the
         sheet's main table), autofilter over the rows. Returns the number of rows written."""
-        return self.table_columns(columns, headers, _transposed(rows), freeze=freeze)
-
-    def table_columns(self, columns: Sequence[Column], headers: dict[str, str],
-                      parts: Iterable[Sequence[Sequence[Any]]], *, freeze: bool = True) -> int:
-        """table() of rows given a part at a time, each part a list of columns (the values of
-        each column, in `columns`' order): written a part at a time (_rows_xml)."""
         styles = [STYLE["text"] if c.text else STYLE["money"] if c.money else 0 for c in columns]
         if not self.widths_:
             self.widths_ = [c.width for c in columns]
@@ -198,11 +126,34 @@ class Sheet:
         if freeze:
             self.freeze_at = first
         refs = [letters(i) for i in range(1, len(columns) + 1)]
+        attrs = [f' s="{s}"' if s else "" for s in styles]
+        text_attr, time_attr = f' s="{STYLE["text"]}"', f' s="{STYLE["time"]}"'
+        moments: dict[dt.datetime, str] = {}
+        write, cell, unsafe, starts = self.spool.write, _cell, _UNSAFE.search, looks.FORMULA_STARTS
         r = first
-        for part in parts:
-            if part and len(part[0]):
-                self.spool.write(_rows_xml(part, refs, styles, r + 1))
-                r += len(part[0])
+        for values in rows:
+            r += 1
+            parts = [f'<row r="{r}">']
+            for i, v in enumerate(values):
+                if v.__class__ is str:        # most cells: inline, no call (see the docstring)
+                    if not v:
+                        continue
+                    if unsafe(v) is not None:
+                        v = escape(v)
+                    parts.append(f'<c r="{refs[i]}{r}" t="inlineStr"'
+                                 f'{text_attr if v.startswith(starts) else attrs[i]}>'
+                                 f'<is><t xml:space="preserve">{v}</t></is></c>')
+                elif v.__class__ is int:
+                    parts.append(f'<c r="{refs[i]}{r}"{attrs[i]}><v>{v}</v></c>')
+                elif v.__class__ is dt.datetime:   # many share a time (a batch's): once each
+                    serial = moments.get(v)
+                    if serial is None:
+                        serial = moments[v] = f"{(v - EPOCH).total_seconds() / 86400:.8f}"
+                    parts.append(f'<c r="{refs[i]}{r}"{time_attr}><v>{serial}</v></c>')
+                elif v is not None:
+                    parts.append(cell(f"{refs[i]}{r}", v, styles[i]))
+            parts.append("</row>")
+            write("".join(parts))
         self.row = r
         self.filter = f"A{first}:{refs[-1]}{r}"
         return r - first

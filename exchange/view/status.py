@@ -79,8 +79,8 @@ def write(instance: Instance, s: Session, unit: str, login: str | None = None,
         for key, states in SHEET_STATES:
             keys = [c.key for c in SHEETS[key]]
             parts = declaration_parts(instance, s, viewer, now, states, classes, counts)
-            b.sheet(S[key]).table_columns(SHEETS[key], H, ([part[k] for k in keys]
-                                                           for part in parts))
+            b.sheet(S[key]).table(SHEETS[key], H, (row for part in parts
+                                                   for row in zip(*(part[k] for k in keys))))
         _summary(instance, summary, viewer, counts, now)
     return target
 

@@ -1,9 +1,9 @@
-"""The view's column-wise writers against the cell-by-cell rule they replaced.
+"""The view's fast writers against the plain one-value-at-a-time reading.
 
-`Sheet.table` turns a whole column into cells at once (polars); `display.contents` says what a
-declaration asks for a column at a time. Each is checked against the obvious one-value-at-a-time
-reading on generated values, the awkward ones included: controls, markup, formula starts, lone
-surrogates, integers beyond 64 bits, bools, Decimals, dates, lists, mixed columns."""
+`Sheet.table` writes the commonest cells inline (no call per cell); `display.contents` says what
+a declaration asks for a column at a time. Each is checked against the obvious reading on
+generated values, the awkward ones included: controls, markup, formula starts, lone surrogates,
+integers beyond 64 bits, bools, Decimals, dates, lists, mixed columns."""
 from __future__ import annotations
 
 import datetime as dt
@@ -54,18 +54,7 @@ def test_a_table_is_written_as_cell_by_cell(columns: list[list], text_columns: l
     assert sheet.spool.getvalue()[header_end:] == _by_cell(rows, styles, 2)
 
 
-def test_a_table_spans_parts_with_running_row_numbers(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setattr(sheets, "TABLE_PART_ROWS", 3)
-    rows = [(f"={i}", i, dt.datetime(2026, 12, 1, 8, i)) for i in range(8)]
-    spec = [Column("a", text=True), Column("b"), Column("c")]
-    sheet = Sheet("t", io.StringIO())
-    assert sheet.table(spec, {"a": "A", "b": "B", "c": "C"}, rows) == 8
-    body = sheet.spool.getvalue()
-    assert body[body.index("</row>") + 6:] == _by_cell(rows, [sheets.STYLE["text"], 0, 0], 2)
-    assert sheet.filter == "A1:C9" and sheet.row == 9
-
-
-def test_a_column_polars_cannot_hold_is_written_cell_by_cell() -> None:
+def test_awkward_values_are_written_as_cell_by_cell() -> None:
     rows = [("a\ud800b", 2**70), ("<x>", -5)]
     sheet = Sheet("t", io.StringIO())
     sheet.table([Column("a"), Column("b")], {"a": "A", "b": "B"}, rows)
