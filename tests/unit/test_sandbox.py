@@ -7,6 +7,7 @@ The first three tests are those of the helper process that read large sheets unt
 from __future__ import annotations
 
 import os
+import pickle
 import signal
 import threading
 import time
@@ -252,39 +253,58 @@ def test_a_stop_signal_to_every_process_does_not_end_a_worker_mid_file(
     assert worker.process.poll() is not None
 
 
-def test_a_worker_reads_a_few_chunks_ahead_until_it_is_asked() -> None:
-    from exchange.read.sandbox import CHUNKS_AHEAD, ROWS_PER_CHUNK, _Reader
+def _answer(reader: Any) -> tuple[list[Any], bool]:
+    """op_rows's answer as the parent reads it: the pickled steps' rows, and whether it is the
+    sheet's last."""
+    steps, last = reader.op_rows()
+    return [row for step in steps for row in pickle.loads(step)], last
 
-    total = ROWS_PER_CHUNK * (CHUNKS_AHEAD + 2) + 5
+
+def test_a_worker_reads_a_window_ahead_until_it_is_asked_and_answers_with_all_it_holds() -> None:
+    from exchange.read.sandbox import READ_STEP, ROWS_AHEAD, _Reader
+
+    total = ROWS_AHEAD * 2 + READ_STEP * 3 + 5
     rows = [(n, (f"v{n}",)) for n in range(1, total + 1)]
     reader = _Reader(Limits(), hooks=False)
     reader.rows = iter(rows)
     reader.read_ahead(lambda: True)              # a request waiting: nothing read meanwhile
     assert not reader.ahead
-    first = reader.op_rows()
+    first, last = _answer(reader)                # nothing held: one step read on demand
+    assert len(first) == READ_STEP and not last
     reader.read_ahead(lambda: False)
-    assert len(reader.ahead) == CHUNKS_AHEAD     # a window, not the whole sheet
+    assert reader.held == ROWS_AHEAD             # a window, not the whole sheet
     reader.read_ahead(lambda: False)
-    assert len(reader.ahead) == CHUNKS_AHEAD
-    got = [first]
-    while len(got[-1]) == ROWS_PER_CHUNK:
-        got.append(reader.op_rows())
+    assert reader.held == ROWS_AHEAD
+    polls = []
+    reader.op_rows()
+    reader.read_ahead(lambda: polls.append(1) or len(polls) > 2)    # asked after two steps
+    assert reader.held == 2 * READ_STEP
+    reader = _Reader(Limits(), hooks=False)
+    reader.rows = iter(rows)
+    got, sizes = [], []
+    last = False
+    while not last:
+        answer, last = _answer(reader)
+        got += answer
+        sizes.append(len(answer))
         reader.read_ahead(lambda: False)
-    assert [row for chunk in got for row in chunk] == rows
-    assert reader.op_rows() == [] and not reader.ahead
+    assert got == rows
+    assert sizes[0] == READ_STEP and max(sizes) == ROWS_AHEAD     # one request, the whole window
+    assert reader.op_rows() == ([], True) and not reader.ahead
 
 
 def test_what_stops_a_read_ahead_comes_after_the_rows_before_it() -> None:
-    from exchange.read.sandbox import ROWS_PER_CHUNK, _Reader
+    from exchange.read.sandbox import READ_STEP, _Reader
 
     def rows() -> Iterator[tuple[int, tuple[Any, ...]]]:
-        yield from ((n, ("x",)) for n in range(1, ROWS_PER_CHUNK + 1))
+        yield from ((n, ("x",)) for n in range(1, READ_STEP * 3 + 1))
         raise FileRejected("file.unreadable", reason="corrupt")
 
     reader = _Reader(Limits(), hooks=False)
     reader.rows = rows()
     reader.read_ahead(lambda: False)
-    assert len(reader.op_rows()) == ROWS_PER_CHUNK
+    got, last = _answer(reader)
+    assert len(got) == READ_STEP * 3 and not last
     with pytest.raises(FileRejected):
         reader.op_rows()
 
