@@ -53,11 +53,16 @@ def member(xml: bytes) -> zipfile.ZipFile:
 @pytest.mark.parametrize("limits", LIMITS)
 def test_a_row_just_past_the_limit_is_refused_and_one_at_it_is_not(limits: Limits) -> None:
     last_row = limits.max_rows + TITLE_ROOM
-    for row in (1, last_row - 1, last_row, last_row + 1, 9_999_999, 10 ** (len(str(last_row)) - 1)):
-        for padding in (0, 5000):            # a row number cut between two blocks is seen whole
-            xml = (b" " * padding + f'<x:row spans="1:2" r="{row}"><x:c r="A{row}"/></x:row>'.encode())
-            got = refused(check_member_rows, member(xml), "sheet.xml", limits, 4096)
-            assert got == ("row_count" if row > last_row else None), (row, limits)
+    rows = (1, last_row - 1, last_row, last_row + 1, 9_999_999, 10 ** (len(str(last_row)) - 1))
+    # With a namespace prefix (looked at by _beyond) and without (by the quicker _rows_beyond),
+    # quoted and spaced as XML allows.
+    for row, ns, (quote, space), padding in itertools.product(
+            rows, ("x:", ""), (('"', ""), ("'", " "), ('"', "\n")), (0, 5000)):
+        # padding: a row number cut between two blocks is seen whole
+        xml = (b" " * padding + f'<{ns}row{space} spans="1:2" r{space}={space}{quote}{row}{quote}>'
+               f'<{ns}c r="A{row}"/></{ns}row>'.encode())
+        got = refused(check_member_rows, member(xml), "sheet.xml", limits, 4096)
+        assert got == ("row_count" if row > last_row else None), (row, ns, quote, limits)
     # A row number that is not a row's (no cell follows) is not counted; a leading zero is no more.
     assert refused(check_member_rows, member(b'<row r="9999999"></row><row r="0000007"><c/></row>'),
                    "sheet.xml", LIMITS[0]) is None
