@@ -819,6 +819,25 @@ class _Column:
         memo.update(zip(self.new, judged.iter_rows()))
 
 
+def _where(column: pl.Series) -> list[int]:
+    """The indexes of a column's true or (not boolean) non-null values. A small chunk's column
+    is looked at in Python: polars' eager operations cost tens of microseconds each, whatever
+    the rows, and a small file's chunk would make dozens."""
+    if len(column) > SMALL_CHUNK:
+        return column.arg_true().to_list()
+    if column.dtype == pl.Boolean:
+        return [i for i, v in enumerate(column.to_list()) if v]
+    return [i for i, v in enumerate(column.to_list()) if v is not None]
+
+
+def _picked(column: pl.Series, at: list[int]) -> list[Any]:
+    """The column's values at these indexes (a small chunk's in Python, as `_where`)."""
+    if len(column) > SMALL_CHUNK:
+        return column.gather(at).to_list()
+    values = column.to_list()
+    return [values[i] for i in at]
+
+
 class CellJudgement:
     """A chunk's cells judged: parsed values by field (null where absent or failing) and the
     findings of the failing cells, row by row in column order.
@@ -889,9 +908,9 @@ class CellJudgement:
             if codes.null_count() == len(codes):
                 continue
             made: dict[tuple[str, Any], dict[str, Any]] = {}
-            at = codes.is_not_null().arg_true()          # the failing cells only
-            for i, code, shown in zip(at.to_list(), codes.gather(at).to_list(),
-                                      self._out[prefix + "rp"].gather(at).to_list()):
+            at = _where(codes.is_not_null() if len(codes) > SMALL_CHUNK else codes)
+            shown_at = _picked(self._out[prefix + "rp"], at)
+            for i, code, shown in zip(at, _picked(codes, at), shown_at):   # the failing cells
                 found = made.get((code, shown))
                 if found is None:
                     found = made[code, shown] = self._params(params, code, shown)
@@ -911,7 +930,7 @@ class CellJudgement:
     def frame(self) -> pl.DataFrame:
         """The parsed values, a column per field (null where blank or failing), `row`, and per
         field `{field}?`: whether the cell failed (given but unreadable; `required` is not)."""
-        return self._out.select("row", *(n for c in self.columns for n in (c.field, f"{c.field}?")))
+        return self._out[["row", *(n for c in self.columns for n in (c.field, f"{c.field}?"))]]
 
     def as_rows(self) -> list[tuple[dict[str, Any], list[Finding]]]:
         """Each row's values and findings: what exchange.checks.cells.parse_rows returned for
@@ -933,7 +952,7 @@ class CellJudgement:
         return column
 
     def _failed(self, field_name: str) -> list[int]:
-        return self._out[f"{field_name}?"].arg_true().to_list()
+        return _where(self._out[f"{field_name}?"])
 
     def row_values(self) -> list[dict[str, Any]]:
         """Each row's values by field (a failing cell's field left out)."""

@@ -1,6 +1,7 @@
 """The data model of kinds, code tables, wage bounds and regional switches."""
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from bisect import bisect_right
@@ -20,8 +21,11 @@ COLUMN_TYPES = ("id", "name", "code", "codes", "month", "date", "wage", "text", 
 _SEPARATORS = re.compile(r"[\s\-—–_:：.、/|]+")
 
 
+@functools.lru_cache(maxsize=8192)
 def normalise_label(text: str) -> str:
-    """Fold full-width forms, drop spaces and required marks: how headers and labels compare."""
+    """Fold full-width forms, drop spaces and required marks: how headers and labels compare.
+    Remembered: every file folds the rules' hundreds of column names and kind titles again
+    (header.known_names, map_columns, detect_kind)."""
     if text.isascii() and text.isalnum():        # codes such as "21": nothing to fold or drop
         return text.lower()
     text = unicodedata.normalize("NFKC", text)

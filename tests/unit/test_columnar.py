@@ -110,6 +110,28 @@ def test_chunks_judged_together_judge_as_each_alone(kind: str, data: st.DataObje
         assert _outcome(judged.as_rows()) == _outcome(alone.as_rows())
         assert judged.frame().equals(alone.frame())
 
+def test_a_chunk_past_small_chunk_judges_as_its_small_pieces() -> None:
+    """A chunk of more than SMALL_CHUNK rows finds its failing cells with polars, a small one in
+    Python (`_where`, `_picked`): the same values, findings and frame either way."""
+    from exchange.checks.columnar import SMALL_CHUNK
+
+    spec = KINDS["kind:employee_add"]
+    good = ["320602198001012473", "张三", "男", "汉族", "1980-01-01", "2000-07-01", "1", "21",
+            "01", "13912345678", "南通市", "202612", 5000, "310"]
+    bad = [3.20602198001012e17, "张 三", "9", "汉族", "19800230", None, "1", "博士后", "01",
+           "139", "南通市", "2026-13", 99999.5, "999"]
+    width = len(spec.columns)
+    rows = [(i + 4, tuple((bad if i % 7 == 3 else good)[:width])) for i in range(SMALL_CHUNK + 50)]
+    whole = judge_cells(rows, spec.columns, RULES.tables, TODAY)
+    pieces = [judge_cells(rows[at:at + 100], spec.columns, RULES.tables, TODAY)
+              for at in range(0, len(rows), 100)]
+    assert _outcome(whole.as_rows()) == [o for piece in pieces for o in _outcome(piece.as_rows())]
+    assert any(findings for _, findings in _outcome(whole.as_rows()))
+    assert whole.frame().equals(pl.concat([piece.frame() for piece in pieces]))
+    for col in spec.columns:
+        assert whole.column(col.field) == [v for piece in pieces for v in piece.column(col.field)]
+
+
 # Row rules ----------------------------------------------------------------------------------
 from decimal import Decimal  # noqa: E402
 
@@ -155,6 +177,21 @@ ROW_CELLS = st.one_of(IDS, IDS, st.sampled_from(["男", "女", "1", "2", "0", ""
                                             "employee_add", "职工减少申报", "wage", "202001"]),
                       CELLS)
 ROW_KINDS = sorted(RULES.kinds)
+
+
+@pytest.mark.parametrize("key, cells, expected", [
+    ("id_number", ["a", "b", None, "a", "", "c", "b", "a"], [(7, 4), (10, 5), (11, 4)]),
+    ("serial", [7, 8, 7, None, 9, 8, 7, 10], [(6, 4), (9, 5), (10, 4)]),
+])
+def test_in_file_repeats_of_a_first_chunk_and_of_the_next(key: str, cells: list,
+                                                          expected: list) -> None:
+    """A file's first chunk and each later one (joined against the keys seen): each repeat
+    names the first row of its key in the file; blank keys repeat nothing."""
+    repeats = FileRepeats(key)
+    first = pl.DataFrame({"row": list(range(4, 8)), key: cells[:4]})
+    later = pl.DataFrame({"row": list(range(8, 12)), key: cells[4:]})
+    assert [*repeats.findings(first).iter_rows(), *repeats.findings(later).iter_rows()] == expected
+    assert FileRepeats(None).findings(first).is_empty()
 
 
 def _engine(spec, rows: list, ctx, repeats: FileRepeats | None = None) -> dict:  # type: ignore[no-untyped-def]
