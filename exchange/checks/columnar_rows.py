@@ -647,28 +647,36 @@ def _with_accounts(facts: Facts, frame: pl.DataFrame) -> pl.DataFrame:
 
 class FileRepeats:
     """`duplicate.in_file`: the first row of each person (or serial) in the file, across
-    chunks: the chunk's keys joined against those seen before, then added to them."""
+    chunks: the chunk's keys looked up among those seen before, then added to them.
+
+    The lookup first narrows the keys seen to the chunk's by their 64-bit hashes (a semi join
+    that hashes the chunk, not everything seen), then joins on the keys themselves, so a hash
+    collision can never pair two people. Joining every chunk against all keys seen hashed the
+    whole file's keys again for each chunk: 500,000 rows 1.4-1.9 s, now 0.7 s (bench/README)."""
 
     def __init__(self, key: str | None) -> None:
         self.key = key
-        self.seen = pl.DataFrame(schema={"_key": pl.Utf8, "_first": pl.Int64})
+        self.seen = pl.DataFrame(schema={"_h": pl.UInt64, "_key": pl.Utf8, "_first": pl.Int64})
 
     def findings(self, frame: pl.DataFrame) -> pl.DataFrame:
         """(row, first_row) of the chunk's rows that repeat an earlier row of the file."""
         if self.key is None or self.key not in frame.columns:
             return pl.DataFrame(schema={"row": pl.Int64, "first_row": pl.Int64})
         keyed = frame.lazy().select("row", pl.col(self.key).cast(pl.Utf8).alias("_key")) \
-            .filter(pl.col("_key").is_not_null() & (pl.col("_key") != ""))
+            .filter(pl.col("_key").is_not_null() & (pl.col("_key") != "")) \
+            .with_columns(pl.col("_key").hash().alias("_h"))
         first = pl.col("row").first().over("_key")
         if len(self.seen):                      # a file's first chunk has nothing to look up
-            keyed = keyed.join(self.seen.lazy(), on="_key", how="left", maintain_order="left")
+            earlier = self.seen.lazy().join(keyed.select("_h"), on="_h", how="semi")
+            keyed = keyed.join(earlier.select("_key", "_first"), on="_key", how="left",
+                               maintain_order="left")
             first = pl.coalesce("_first", first)
-        keyed = keyed.select("row", "_key", first.alias("_first"),
+        keyed = keyed.select("row", "_h", "_key", first.alias("_first"),
                              (pl.col("row") == first).alias("_new")) \
             .collect(optimizations=_FLAGS, engine="in-memory")
         parts = {part["_new"][0]: part for part in keyed.partition_by("_new")}
         empty = keyed.clear()
-        self.seen = pl.concat([self.seen, parts.get(True, empty).select("_key", "_first")])
+        self.seen = pl.concat([self.seen, parts.get(True, empty).select("_h", "_key", "_first")])
         return parts.get(False, empty).select("row", pl.col("_first").alias("first_row"))
 
 

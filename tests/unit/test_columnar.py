@@ -194,6 +194,19 @@ def test_in_file_repeats_of_a_first_chunk_and_of_the_next(key: str, cells: list,
     assert FileRepeats(None).findings(first).is_empty()
 
 
+def test_in_file_repeats_never_pair_two_keys_by_their_hash() -> None:
+    """The keys seen are narrowed by hash, then matched by the key itself: a key seen earlier
+    whose hash equals a new key's (a collision, forged here) is not the new key's first row."""
+    repeats = FileRepeats("id_number")
+    repeats.findings(pl.DataFrame({"row": [2, 3], "id_number": ["a", "b"]}))
+    forged = pl.DataFrame({"_key": ["c"]}).select(pl.col("_key").hash().alias("_h"),
+                                                   pl.lit("z").alias("_key"),
+                                                   pl.lit(3, pl.Int64).alias("_first"))
+    repeats.seen = pl.concat([repeats.seen, forged])
+    later = pl.DataFrame({"row": [4, 5, 6], "id_number": ["c", "a", "c"]})
+    assert list(repeats.findings(later).iter_rows()) == [(5, 2), (6, 4)]
+
+
 def _engine(spec, rows: list, ctx, repeats: FileRepeats | None = None) -> dict:  # type: ignore[no-untyped-def]
     """Row -> findings as FileRun judges a chunk: cells, in-file repeats, fingerprints of the
     clean rows, the facts and the row rules."""
