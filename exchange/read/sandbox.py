@@ -34,9 +34,10 @@ answering, the worker reads on while the pipeline works, READ_STEP rows at a tim
 ROWS_AHEAD rows or the next request comes; each step is pickled as it is read, and `rows` is
 answered with every step held (and whether the sheet ends there). So a request seldom waits for
 a step in progress or for pickling, the two processes keep both cores busy, and memory stays flat
-for any number of rows (100,000 rows: the parent's waits 2.5 s -> 1.1 s, ~0.6 s of it start-up). A small file costs one
-round trip: `open` sniffs it, opens it and answers with its first sheet's rows; `done` is not
-waited for (its answer is read when the worker is next taken from the pool).
+for any number of rows (100,000 rows: the parent's waits 2.5 s -> 1.1 s, ~0.6 s of it
+start-up). A small file costs one round trip: `open` sniffs it, opens it and answers with its
+first sheet's rows; `done` is not waited for (its answer is read when the worker is next taken
+from the pool).
 """
 from __future__ import annotations
 
