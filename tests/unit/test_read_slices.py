@@ -210,3 +210,29 @@ def test_text_that_looks_like_the_shared_string_marker(tmp_path: Path) -> None:
                    lambda x: re.sub(rb'<c r="A1" t="s"><v>\d+</v></c>', inline, x))
     rows = assert_same_either_way(tmp_path / "marked.xlsx")
     assert rows[0] == (1, ("\ue0000", 0.0)) and rows[1] == (2, ("共享1", 1.0))
+
+
+SPELLINGS = [b' t="s"><v>', b" t='s'><v>", b' t = "s" ><v>', b' t="s">\n  <v>', b' t="s"\t><v>']
+
+
+@pytest.mark.parametrize("spellings", [SPELLINGS, SPELLINGS[1:2], SPELLINGS[2:3]])
+def test_shared_string_cells_however_the_writer_spells_them(tmp_path: Path,
+                                                            spellings: list[bytes]) -> None:
+    """Excel, LibreOffice, WPS and XlsxWriter write a shared-string cell as `t="s"><v>` (taken
+    by a plain replace); other writers quote or space it otherwise (taken by the pattern):
+    mixed in one slice, or one spelling alone, read as calamine reads the sheet whole."""
+    wb = openpyxl.Workbook()
+    for i in range(60):
+        wb.active.append([f"共享{i}", f"文本{i}", i])
+    wb.save(tmp_path / "sst.xlsx")
+    turn = iter(range(10 ** 6))
+
+    def respell(xml: bytes) -> bytes:
+        return re.sub(rb' t="s"><v>', lambda m: spellings[next(turn) % len(spellings)], xml)
+
+    _rewrite_sheet(shared(tmp_path / "sst.xlsx"), tmp_path / "spelt.xlsx", respell)
+    with zipfile.ZipFile(tmp_path / "spelt.xlsx") as z:
+        sheet = z.read("xl/worksheets/sheet1.xml")
+    assert all(spelling in sheet for spelling in spellings)
+    rows = assert_same_either_way(tmp_path / "spelt.xlsx")
+    assert rows[59] == (60, ("共享59", "文本59", 59.0))
