@@ -32,6 +32,7 @@ from exchange.errors import FileRejected
 SLICE_BYTES = 2 * 1024 * 1024          # of sheet XML per slice: ~3,000 rows of a wide template
 READ_BYTES = 1 << 20
 HEAD_LIMIT = 8 * 1024 * 1024           # sheet XML before <sheetData> we are willing to hold
+SI_BYTES = 2 * 1024 * 1024             # of one shared string's XML (a cell holds 32,767 chars)
 
 Row = tuple[int, tuple[Any, ...]]
 
@@ -47,6 +48,13 @@ _SHARED_CELL = re.compile(rb"(\st\s*=\s*)([\"'])s\2([^>]*>\s*<(?:[\w.-]+:)?v>)")
 # 1.6 s of a 100,000-row Excel sheet's reading.
 _SHARED_CELL_USUAL = b' t="s"><v>'
 _ESCAPE = re.compile(r"_x00([0-9A-Fa-f]{2})_")
+# The shared-string table's start: a UTF-8 BOM, the XML declaration (its encoding), the root
+# <sst ...> without a prefix. Then each <si>: plain (group 1: text no parser would change:
+# no markup, entity, carriage return, "]]>" or character XML forbids) or any other (group 2).
+_SST_HEAD = re.compile(rb'(?:\xef\xbb\xbf)?(<\?xml\b[^>]*\?>)?\s*(<sst\b[^>]*>)')
+_ENCODING = re.compile(rb'\sencoding\s*=\s*["\']([\w.-]+)')
+_SI = re.compile(rb'\s*(?:<si><t(?: xml:space="preserve")?>([^<&\r\]\x00-\x08\x0b\x0c\x0e-\x1f]*)'
+                 rb'</t></si>|(<si\b.*?</si>))', re.S)
 _MARKS = [chr(c) for c in range(0xE000, 0xE100)]    # private use: never typed by clerks
 
 _CONTENT_TYPES = (
@@ -152,12 +160,82 @@ def _si_text(si: ET.Element) -> str:
             break
         if name == "r":
             parts.extend(t.text or "" for t in child if _local(t.tag) == "t")
-    text = "".join(parts)
-    return _ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text) if "_x" in text else text
+    return _unescape("".join(parts))
 
 
 def shared_strings(zf: zipfile.ZipFile, member: str) -> list[str]:
-    """The shared-string table, streamed."""
+    """The shared-string table, streamed: each plain `<si><t>text</t></si>` (what Excel,
+    LibreOffice and WPS write for all but rich text) taken by a pattern, any other `<si>` (rich
+    text, phonetic runs, entities, a carriage return) parsed by ElementTree; anything else
+    between them (a comment, a prefixed tag, another encoding) makes ElementTree read the whole
+    table (`_tree_strings`, the reference the tests hold this to). The table of a 100,000-row
+    sheet as LibreOffice saves it (15 MB, 280,000 strings): 0.29 s instead of 0.99 s."""
+    out: list[str] = []
+    with zf.open(member) as fh:
+        buf = fh.read(READ_BYTES)
+        root = _SST_HEAD.match(buf)
+        if root is None or not _plain_head(root.group(1) or b"", root.group(2)):
+            return _tree_strings(zf, member)
+        opening, at, block = root.group(2), root.end(), buf
+        closing = b"" if opening.endswith(b"/>") else b"</sst>"
+        while block:
+            block = fh.read(READ_BYTES)          # an <si> cut by the block's end waits for it
+            # Text a parser could change (an escape, U+FFFE/U+FFFF) is looked at string by string.
+            odd = b"_x" in buf or b"\xef\xbf\xbe" in buf or b"\xef\xbf\xbf" in buf
+            for m in _SI.finditer(buf, at):
+                if m.start() != at:                      # something else between: odd
+                    return _tree_strings(zf, member)
+                at, plain = m.end(), m.group(1)
+                try:
+                    text = (plain.decode() if not odd else _plain_text(plain)) \
+                        if plain is not None else _si_of(opening, m.group(2))
+                except UnicodeDecodeError:
+                    text = None
+                if text is None:
+                    return _tree_strings(zf, member)
+                out.append(text)
+            buf, at = buf[at:] + block, 0
+            if len(buf) > SI_BYTES:                      # no cell holds that much: odd
+                return _tree_strings(zf, member)
+    return out if buf.strip() == closing else _tree_strings(zf, member)
+
+
+def _plain_head(declaration: bytes, opening: bytes) -> bool:
+    """The table's declaration and root tag are well-formed, and say UTF-8."""
+    encoding = _ENCODING.search(declaration)
+    if encoding and encoding.group(1).lower() not in (b"utf-8", b"utf8"):
+        return False
+    try:
+        ET.fromstring(declaration + opening + (b"" if opening.endswith(b"/>") else b"</sst>"))
+    except ET.ParseError:
+        return False
+    return True
+
+
+def _plain_text(raw: bytes) -> str | None:
+    """A plain <t>'s text as calamine gives it; None for what only a parser may judge."""
+    text = raw.decode("utf-8")
+    if "\ufffe" in text or "\uffff" in text:
+        return None
+    return _unescape(text)
+
+
+def _unescape(text: str) -> str:
+    """The `_x00HH_` escapes of control characters decoded, as calamine does."""
+    return _ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text) if "_x" in text else text
+
+
+def _si_of(opening: bytes, si: bytes) -> str | None:
+    """One `<si>` that is not plain, parsed inside the table's own root tag (its namespaces)."""
+    try:
+        root = ET.fromstring(opening + si + b"</sst>")
+    except ET.ParseError:
+        return None
+    return _si_text(root[0]) if len(root) == 1 else None
+
+
+def _tree_strings(zf: zipfile.ZipFile, member: str) -> list[str]:
+    """The shared-string table read by ElementTree, streamed."""
     out: list[str] = []
     with zf.open(member) as fh:
         events = ET.iterparse(fh, events=("start", "end"))
