@@ -2,11 +2,13 @@
 
     python bench/bench_process.py                       # 100,000 rows
     python bench/bench_process.py --rows 10000,100000,500000 --repeat 2
+    python bench/bench_process.py --shared --repeat 3 --no-openpyxl   # as Excel saves it
 
 For each size: a workbook with 5% bad rows of realistic kinds is written (streamed, openpyxl
-write-only) into a temp folder; then each step runs in its own child process, so its wall time
-includes interpreter start-up and its peak RSS is its own (a large sheet's reading helper process,
-`python -m exchange.read.slices`, is shown apart: "helper"):
+write-only: its strings inline) into a temp folder; with `--shared` by XlsxWriter instead, its
+strings in a shared-string table as Excel, WPS and LibreOffice save them (what clerks send). Then
+each step runs in its own child process, so its wall time includes interpreter start-up and its
+peak RSS is its own (a large sheet's reading worker is shown apart: "helper"):
   read      python-calamine merely reading every row (iter_rows: a Python object per cell, the
             reader the pipeline uses); fastexcel, where installed (`pip install -e ".[bench]"`),
             reading every sheet into Arrow arrays (calamine too, no Python object per cell: the
@@ -34,6 +36,7 @@ import sys
 import tempfile
 from datetime import datetime
 from pathlib import Path
+from typing import Iterator
 
 from _common import (Run, best, exchange_argv, fresh_instance, machine, person_id, person_name,
                      python_argv, run_child)
@@ -135,30 +138,46 @@ def spoil(row: list, kind: str, i: int, rnd: random.Random) -> None:
         row[0] = person_id(i - 7)[0]                 # the same person a few rows earlier
 
 
-def generate(path: Path, rows: int, seed: int = 8) -> dict[str, int]:
-    """Write the workbook with openpyxl write-only (streamed); returns how many bad rows of each kind."""
+def generate(path: Path, rows: int, seed: int = 8, shared: bool = False) -> dict[str, int]:
+    """Write the workbook with openpyxl write-only (streamed, strings inline), or with `shared`
+    by XlsxWriter (strings in a shared-string table, as Excel, WPS and LibreOffice save them);
+    returns how many bad rows of each kind."""
+    rnd = random.Random(seed)
+    head = [["职工批量新增申报填写表  单位编号：1001"], ["填表说明：带*为必填项；身份证号请设置为文本格式"], HEADERS]
+    bad = {k: 0 for k in BAD_KINDS}
+
+    def data() -> Iterator[list]:
+        yield from head
+        for i in range(rows):
+            row = row_values(i, rnd)
+            if i % 20 == 19:                                  # 5% of the rows
+                kind = BAD_KINDS[(i // 20) % len(BAD_KINDS)]
+                spoil(row, kind, i, rnd)
+                bad[kind] += 1
+            yield row
+
+    if shared:
+        import xlsxwriter
+
+        book = xlsxwriter.Workbook(str(path), {"default_date_format": "yyyy-mm-dd"})
+        sheet = book.add_worksheet("Sheet1")
+        for r, row in enumerate(data()):
+            sheet.write_row(r, 0, row)
+        book.close()
+        return bad
     import openpyxl
 
-    rnd = random.Random(seed)
     wb = openpyxl.Workbook(write_only=True)
     ws = wb.create_sheet("Sheet1")
-    ws.append(["职工批量新增申报填写表  单位编号：1001"])
-    ws.append(["填表说明：带*为必填项；身份证号请设置为文本格式"])
-    ws.append(HEADERS)
-    bad = {k: 0 for k in BAD_KINDS}
-    for i in range(rows):
-        row = row_values(i, rnd)
-        if i % 20 == 19:                                  # 5% of the rows
-            kind = BAD_KINDS[(i // 20) % len(BAD_KINDS)]
-            spoil(row, kind, i, rnd)
-            bad[kind] += 1
+    for row in data():
         ws.append(row)
     wb.save(path)
     return bad
 
 
-def measure(size: int, root: Path, repeat: int, openpyxl_ref: bool) -> dict[str, Run | float]:
-    path = workbook(size, root)
+def measure(size: int, root: Path, repeat: int, openpyxl_ref: bool, shared: bool = False
+            ) -> dict[str, Run | float]:
+    path = workbook(size, root, shared)
     out: dict[str, Run | float] = {}
     out["read"] = best([run_child(python_argv(READ_CALAMINE, str(path))) for _ in range(repeat)])
     if importlib.util.find_spec("fastexcel") is not None:
@@ -184,13 +203,13 @@ def measure(size: int, root: Path, repeat: int, openpyxl_ref: bool) -> dict[str,
     return out
 
 
-def workbook(size: int, root: Path) -> Path:
-    path = root / f"psnAdd-{size}.xlsx"
+def workbook(size: int, root: Path, shared: bool = False) -> Path:
+    path = root / f"psnAdd-{size}{'-shared' if shared else ''}.xlsx"
     if path.exists():                                 # --keep: the same file as last time
         print(f"  reusing {path}", flush=True)
     else:
         print(f"  generating {size:,} rows ...", flush=True)
-        bad = generate(path, size)
+        bad = generate(path, size, shared=shared)
         print(f"  {path.stat().st_size / 1e6:.1f} MB, bad rows {sum(bad.values()):,} {bad}", flush=True)
     return path
 
@@ -238,6 +257,8 @@ def main() -> None:
     ap.add_argument("--keep", type=Path, help="keep the generated files and instances here")
     ap.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     ap.add_argument("--store", action="store_true", help="only the store step of `process`")
+    ap.add_argument("--shared", action="store_true",
+                    help="strings in a shared-string table, as Excel saves them (written by XlsxWriter)")
     backend_options(ap)
     args = ap.parse_args()
     sizes = [int(s.replace("_", "")) for s in args.rows.split(",")]
@@ -255,7 +276,7 @@ def main() -> None:
     try:
         for size in sizes:
             print(f"{size:,} rows", flush=True)
-            results[size] = measure(size, root, args.repeat, not args.no_openpyxl)
+            results[size] = measure(size, root, args.repeat, not args.no_openpyxl, args.shared)
     finally:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)
