@@ -131,3 +131,21 @@ def test_a_string_larger_than_any_cell_is_left_to_elementtree(monkeypatch: pytes
     monkeypatch.setattr(slices, "_tree_strings", lambda zf, member: calls.append(member) or expected)
     assert shared_strings(book(data), MEMBER) == expected == ["a", "x" * (slices.SI_BYTES + 10)]
     assert calls == [MEMBER]
+
+
+def test_a_table_mostly_of_rich_text_is_read_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past RICH_ALONE rich strings making a quarter of those read, one ElementTree parse of the
+    table instead of one per string; a few rich ones among plain ones are parsed alone."""
+    def table_of(rich_every: int) -> bytes:
+        parts = [b"<si><r><rPr><b/></rPr><t>%d</t></r></si>" % i if i % rich_every == 0
+                 else b"<si><t>%d</t></si>" % i for i in range(3 * slices.RICH_ALONE)]
+        return b'<sst xmlns="%s">' % NS + b"".join(parts) + b"</sst>"
+
+    reference = _tree_strings
+    calls: list[str] = []
+    monkeypatch.setattr(slices, "_tree_strings", lambda zf, m: calls.append(m) or reference(zf, m))
+    for rich_every, whole in [(1, True), (2, True), (10, False)]:
+        calls.clear()
+        data = table_of(rich_every)
+        assert shared_strings(book(data), MEMBER) == reference(book(data), MEMBER)
+        assert calls == ([MEMBER] if whole else [])
