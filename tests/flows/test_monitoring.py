@@ -140,7 +140,11 @@ def test_counters_move_as_files_and_logins_happen(served: Served, tmp_path: Path
     client.put(str(good), "/inbox/good-again.xlsx")
     wait_until(lambda: len(receipts(client)) == 5, 30, "the fifth receipt")
     client.close()
-    again = scrape(instance)
+    # The receipt is written inside the claim, the file counted once the claim has returned
+    # (the receipt's time observed last): wait for that.
+    seen = value(after, "exchange_file_receipt_seconds_count")
+    again = wait_until(lambda: (s := scrape(instance)) and value(
+        s, "exchange_file_receipt_seconds_count") == seen + 1 and s, 10, "the fifth file counted")
     assert value(again, "exchange_rows_total", kind=kind, outcome="duplicate") - value(
         after, "exchange_rows_total", kind=kind, outcome="duplicate") == 3
 
