@@ -29,6 +29,9 @@ PROLOGUE_BYTES = 1024                  # read at a time while looking for an XML
 TITLE_ROOM = 30
 # A cell's reference, in whatever attribute order and namespace prefix a writer uses.
 _ROW_NUMBER = re.compile(rb"<(?:[\w.-]+:)?row\s[^>]*?\br\s*=\s*[\"']([0-9]{1,7})[\"'][^>]*>\s*<(?:[\w.-]+:)?c[\s>/]")
+# A shared-string cell whose index is not a whole number (-1, 1_0, a full-width digit): calamine
+# reads such a cell as the table's first string (and a slice, as Python indexes, the last).
+_BAD_SHARED_INDEX = re.compile(rb"(?<=\s)t\s*=\s*([\"'])s\1[^>]*>\s*<(?:[\w.-]+:)?v>(?![0-9]+<)")
 _CELL_REF = re.compile(rb"<(?:[\w.-]+:)?c\s[^>]*?\br\s*=\s*[\"']([A-Za-z]{1,3})([0-9]{1,7})[\"']")
 
 
@@ -171,11 +174,15 @@ def check_extent(xml: bytes, limits: Limits) -> None:
 def check_member_extent(zf: zipfile.ZipFile, member: str, limits: Limits,
                         block: int = 1 << 20) -> None:
     """check_extent over a worksheet member, read a block at a time (a reference cut between
-    two blocks is seen whole in the overlap carried over)."""
+    two blocks is seen whole in the overlap carried over); and no shared-string index that is
+    not a whole number (a sheet read a slice at a time checks those as it marks them)."""
     carry = b""
     with zf.open(member) as fh:
         while data := fh.read(block):
-            check_extent(carry + data, limits)
+            data = carry + data
+            check_extent(data, limits)
+            if _BAD_SHARED_INDEX.search(data):
+                raise FileRejected(C.FILE_UNREADABLE, reason="corrupt")
             carry = data[-512:]
 
 

@@ -377,6 +377,10 @@ class SheetSlices:
             body = body.replace(_SHARED_CELL_USUAL, b' t="str"><v>' + marked)
             if b'"s"' in body or b"'s'" in body:         # any other spelling (rare)
                 body = _SHARED_CELL.sub(lambda m: m[1] + b'"str"' + m[3] + marked, body)
+            # An index that is not a whole number, such as -1 (Python would read the last
+            # string), is a damaged file, as an index past the table's end is. ~25 ms a 100,000 rows.
+            if re.search(re.escape(marked) + rb"(?![0-9]+<)", body):
+                raise ValueError("a shared-string index that is not a whole number")
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
             z.writestr("[Content_Types].xml", _CONTENT_TYPES)

@@ -236,3 +236,23 @@ def test_shared_string_cells_however_the_writer_spells_them(tmp_path: Path,
     assert all(spelling in sheet for spelling in spellings)
     rows = assert_same_either_way(tmp_path / "spelt.xlsx")
     assert rows[59] == (60, ("共享59", "文本59", 59.0))
+
+
+@pytest.mark.parametrize("index", [b"-1", b"-0", b"1_0", b"+1", b" 6", b"\xef\xbc\x91", b"", b"999999"])
+def test_a_shared_string_index_that_is_not_in_the_table_is_refused(tmp_path: Path, index: bytes) -> None:
+    """A damaged (or forged) index never reads some other string: -1 is not the table's last
+    string, 1_0 is not 10, a full-width digit is not a digit (calamine, reading a sheet whole,
+    would read each as the first string, spaces too); each is refused as past the end is."""
+    wb = openpyxl.Workbook()
+    for i in range(40):
+        wb.active.append([f"共享{i}", i])
+    wb.save(tmp_path / "sst.xlsx")
+    _rewrite_sheet(shared(tmp_path / "sst.xlsx"), tmp_path / "bad.xlsx",
+                   lambda x: x.replace(b'<c r="A7" t="s"><v>6</v>', b'<c r="A7" t="s"><v>' + index + b"</v>"))
+    with zipfile.ZipFile(tmp_path / "bad.xlsx") as z:
+        assert b"<v>" + index + b"</v>" in z.read("xl/worksheets/sheet1.xml")
+    for stream_above in (0, 1 << 40):
+        with pytest.raises(FileRejected) as err:
+            read(tmp_path / "bad.xlsx", stream_above)
+        assert err.value.code == "file.unreadable"
+
