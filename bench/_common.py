@@ -82,6 +82,7 @@ class Run:
     returncode: int
     stdout: bytes
     helper_mb: float = 0.0       # the largest peak of the child's own children (the reading workers)
+    together_mb: float = 0.0     # the child and its children at once (RSS summed, sampled)
 
 
 def _descendants(pid: int) -> list[int]:
@@ -102,9 +103,13 @@ def _descendants(pid: int) -> list[int]:
 
 
 def _hwm_kib(pid: int) -> int:
+    return _status_kib(pid, "VmHWM:")
+
+
+def _status_kib(pid: int, field: str) -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(field):
                 return int(line.split()[1])
     except OSError:
         pass
@@ -113,8 +118,10 @@ def _hwm_kib(pid: int) -> int:
 
 def run_child(argv: Sequence[str], *, keep_stdout: bool = True,
               env: dict[str, str] | None = None) -> Run:
-    """Run argv to completion; wall time, the child's own peak RSS (HWM_PRELUDE) and the
-    largest its own children reached (sampled every 20 ms from /proc while they run).
+    """Run argv to completion; wall time, the child's own peak RSS (HWM_PRELUDE), the largest
+    its own children reached (sampled every 20 ms from /proc while they run), and the largest
+    sum of the child's and its children's RSS seen in one sample (what the machine gave them
+    at once: a worker that has ended no longer counts beside its parent's later peak).
 
     Output goes to temp files rather than pipes, so nothing but wait4 reaps the child.
     """
@@ -123,12 +130,14 @@ def run_child(argv: Sequence[str], *, keep_stdout: bool = True,
         start = time.perf_counter()
         proc = subprocess.Popen(list(argv), stdout=out if keep_stdout else subprocess.DEVNULL,
                                 stderr=err, env={**os.environ, **(env or {}), "BENCH_HWM_FILE": hwm.name})
-        helper_kib = 0
+        helper_kib = together_kib = 0
         while True:            # sample the child's children (a helper process) as they run
             pid, status, _usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
-            helper_kib = max([helper_kib, *map(_hwm_kib, _descendants(proc.pid))])
+            kids = _descendants(proc.pid)
+            helper_kib = max([helper_kib, *map(_hwm_kib, kids)])
+            together_kib = max(together_kib, sum(_status_kib(p, "VmRSS:") for p in [proc.pid, *kids]))
             time.sleep(0.02)
         seconds = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -140,7 +149,8 @@ def run_child(argv: Sequence[str], *, keep_stdout: bool = True,
         peak = hwm.read().strip()
         if not peak:
             raise SystemExit(f"child wrote no VmHWM (no HWM_PRELUDE?): {' '.join(argv)}")
-        return Run(seconds, int(peak) / 1024, proc.returncode, out.read(), helper_kib / 1024)
+        return Run(seconds, int(peak) / 1024, proc.returncode, out.read(), helper_kib / 1024,
+                   together_kib / 1024)
 
 
 def exchange_argv(*args: str) -> list[str]:
@@ -171,4 +181,4 @@ def best(runs: list[Run]) -> Run:
     """Fastest run's time, with the highest peak memory seen over all runs."""
     fastest = min(runs, key=lambda r: r.seconds)
     return Run(fastest.seconds, max(r.peak_mb for r in runs), fastest.returncode, fastest.stdout,
-               max(r.helper_mb for r in runs))
+               max(r.helper_mb for r in runs), max(r.together_mb for r in runs))

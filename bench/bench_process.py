@@ -8,7 +8,9 @@ For each size: a workbook with 5% bad rows of realistic kinds is written (stream
 write-only: its strings inline) into a temp folder; with `--shared` by XlsxWriter instead, its
 strings in a shared-string table as Excel, WPS and LibreOffice save them (what clerks send). Then
 each step runs in its own child process, so its wall time includes interpreter start-up and its
-peak RSS is its own (a large sheet's reading worker is shown apart: "helper"):
+peak RSS is its own (a large sheet's reading worker is shown apart: "helper"; "at once" is the
+largest sum of the command's and its worker's RSS in one 20 ms sample, the issue's "workers
+included"):
   read      python-calamine merely reading every row (iter_rows: a Python object per cell, the
             reader the pipeline uses); fastexcel, where installed (`pip install -e ".[bench]"`),
             reading every sheet into Arrow arrays (calamine too, no Python object per cell: the
@@ -283,7 +285,7 @@ def main() -> None:
     print()
     print(f"{'rows':>9} {'MB':>6} {'read s':>7} {'fastexcel s':>11} {'openpyxl s':>10} {'process s':>9} "
           f"{'validate s':>10} {'proc/read':>9} {'val/read':>8} {'proc/fast':>9} {'val/fast':>8} "
-          f"{'RSS read':>8} {'RSS proc':>8} {'RSS val':>8} {'helper':>8}")
+          f"{'RSS read':>8} {'RSS proc':>8} {'RSS val':>8} {'helper':>8} {'at once':>8}")
     table = []
     for size, r in results.items():
         read, proc, val = r["read"], r["process"], r["validate"]
@@ -296,14 +298,16 @@ def main() -> None:
               f"{proc.seconds:>9.2f} {val.seconds:>10.2f} {proc.seconds / read.seconds:>8.2f}x "
               f"{val.seconds / read.seconds:>7.2f}x {proc.seconds / fastest:>8.2f}x "
               f"{val.seconds / fastest:>7.2f}x {read.peak_mb:>6.0f}MB {proc.peak_mb:>6.0f}MB "
-              f"{val.peak_mb:>6.0f}MB {max(proc.helper_mb, val.helper_mb):>6.0f}MB")
+              f"{val.peak_mb:>6.0f}MB {max(proc.helper_mb, val.helper_mb):>6.0f}MB "
+              f"{max(proc.together_mb, val.together_mb):>6.0f}MB")
         table.append({"rows": size, "bytes": r["bytes"], "read_s": read.seconds, "read_mb": read.peak_mb,
                       "fastexcel_s": fast.seconds if isinstance(fast, Run) else None,
                       "openpyxl_s": opx.seconds if isinstance(opx, Run) else None,
                       "openpyxl_mb": opx.peak_mb if isinstance(opx, Run) else None,
                       "process_s": proc.seconds, "process_mb": proc.peak_mb,
                       "validate_s": val.seconds, "validate_mb": val.peak_mb,
-                      "helper_mb": max(proc.helper_mb, val.helper_mb)})
+                      "helper_mb": max(proc.helper_mb, val.helper_mb),
+                      "together_mb": max(proc.together_mb, val.together_mb)})
     if args.json:
         args.json.write_text(json.dumps({"machine": machine(), "at": f"{datetime.now():%Y-%m-%d %H:%M}",
                                          "figures": table}, indent=1))
