@@ -49,6 +49,8 @@ class Context:
         return self._db
 
     def close(self) -> None:
+        if self._instance is not None and "readers" in self._instance.__dict__:
+            self._instance.readers.close()     # the reading workers' memory, before the books
         if self._db is not None:
             if self._instance is not None:     # units the command changed: their status books
                 from exchange.view.refresh import flush

@@ -57,7 +57,9 @@ def book_path(instance: Instance, viewer: Viewer) -> Path:
 SHEET_STATES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("pending", ("pending",)), ("submitted", ("submitted",)), ("decided", DECIDED),
     ("withdrawn", ("withdrawn",)))
-STREAM_ROWS = 10000            # declarations read (and their senders looked up) at a time
+# Declarations read (and their senders looked up) at a time. 10,000 held 47 MB more at the
+# peak of a 100,000-declaration book and was no faster (3.5 s, against 3.2 s).
+STREAM_ROWS = 2000
 
 
 def write(instance: Instance, s: Session, unit: str, login: str | None = None,
