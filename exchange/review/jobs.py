@@ -2,6 +2,10 @@
 
 Each job is `fn(instance, db, **options) -> str`, idempotent: submitting finds nothing pending
 the second time, and documents are rewritten whole under the same names.
+
+What a job needs is imported when it runs: every receipt names the next submission, so
+`exchange process` reads jobs/ and so this registry, and the workbook and PDF writers (openpyxl,
+reportlab: ~0.25 s and ~20 MB) are not for it.
 """
 from __future__ import annotations
 
@@ -9,9 +13,6 @@ from datetime import date, datetime, timedelta
 
 from exchange.config import Instance
 from exchange.errors import ConfigError
-from exchange.outputs.templates import refresh_templates
-from exchange.review.reports import centre_digest, monthly_rosters, unit_reports
-from exchange.review.submit import ensure_documents, submit_pending
 from exchange.schedule.registry import job
 from exchange.store.db import Database
 
@@ -50,6 +51,7 @@ def submit_batches(instance: Instance, db: Database, unit: str | None = None,
     """Put each unit's pending declarations into a numbered batch; write rosters and review books.
     Where the region submits on the unit's word (rules/region.toml submission = "unit_confirms")
     nothing is submitted: each unit confirms its own 待提交清单 (exchange.view.confirm)."""
+    from exchange.review.submit import ensure_documents, submit_pending
     from exchange.view.confirm import on_word
 
     if on_word(instance):
@@ -85,6 +87,8 @@ def photo_review_job(instance: Instance, db: Database, unit: str | None = None,
 def refresh_templates_job(instance: Instance, db: Database, unit: str | None = None,
                           kinds: list[str] | None = None) -> str:
     """Fresh blank and pre-filled templates in every unit's outbox/templates/."""
+    from exchange.outputs.templates import refresh_templates
+
     written = refresh_templates(instance, db, unit=unit, kinds=kinds)
     units = {p.parent.parent.name for p in written}
     return f"wrote {len(written)} template(s) for {len(units)} unit(s)"
@@ -94,6 +98,8 @@ def refresh_templates_job(instance: Instance, db: Database, unit: str | None = N
 def monthly_rosters_job(instance: Instance, db: Database, month: str | None = None,
                         unit: str | None = None) -> str:
     """增加/减少/缴费基数 申报花名册 of the month into outbox/<unit>/reports/."""
+    from exchange.review.reports import monthly_rosters
+
     today = date.today()
     written = []
     for m in resolve_month(month, today):
@@ -106,6 +112,8 @@ def monthly_rosters_job(instance: Instance, db: Database, month: str | None = No
 def unit_reports_job(instance: Instance, db: Database, unit: str | None = None,
                      month: str | None = None) -> str:
     """参保花名册, 当前缴费基数花名册, 应缴信息 and 错误日志 into outbox/<unit>/reports/."""
+    from exchange.review.reports import unit_reports
+
     today = date.today()
     months = resolve_month(month or "current", today)
     written = unit_reports(instance, db, unit=unit, month=months[-1], today=today)
@@ -116,6 +124,8 @@ def unit_reports_job(instance: Instance, db: Database, unit: str | None = None,
 @job("centre_digest")
 def centre_digest_job(instance: Instance, db: Database, day: str | None = None) -> str:
     """每日汇总 of the day into outbox/_centre/reports/."""
+    from exchange.review.reports import centre_digest
+
     written = centre_digest(instance, db, _day(day, date.today()))
     return f"wrote {written.path.name}: {written.rows} unit(s), {written.pages} page(s)"
 

@@ -429,9 +429,9 @@ def after_file(instance: Instance, db: Database, result: FileResult) -> None:
     """After a unit's file is committed and placed: the batch it submitted gets its documents
     (roster, review workbook). Its 待提交清单 is not written here but by the Refresher, like the
     status books (the import marked the unit changed): the intake never waits for it."""
-    from exchange.review.submit import write_batch_documents
-
     if result.submitted_batch is not None:
+        from exchange.review.submit import write_batch_documents
+
         write_batch_documents(instance, db, result.submitted_batch)
 
 
