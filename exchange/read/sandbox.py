@@ -87,8 +87,12 @@ STOP_GRACE = 5.0
 TEST_HOOKS_ENV = "EXCHANGE_SANDBOX_TEST_HOOKS"
 TEST_MARKER = b"EXCHANGE-SANDBOX-TEST:"
 # glibc's malloc keeps at most two arenas (one per thread by default, never handed back);
-# a Rust panic says what and where in one line, without a backtrace.
-WORKER_ENV = {"MALLOC_ARENA_MAX": "2", "RUST_BACKTRACE": "0"}
+# blocks over 128 KiB (a slice, its workbook, a pickled step) are mapped and unmapped on their
+# own, never left to fragment the heap (glibc would raise that bar after the first one freed),
+# and more than 1 MiB free at the heap's top goes back: a worker reading 500,000 rows holds
+# ~63 MB, not ~80. A Rust panic says what and where in one line, without a backtrace.
+WORKER_ENV = {"MALLOC_ARENA_MAX": "2", "MALLOC_MMAP_THRESHOLD_": str(128 * 1024),
+              "MALLOC_TRIM_THRESHOLD_": str(1024 * 1024), "RUST_BACKTRACE": "0"}
 CLONE_NEWUSER, CLONE_NEWNET = 0x10000000, 0x40000000
 
 
