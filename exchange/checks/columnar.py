@@ -597,16 +597,8 @@ def _shared(stage: dict[str, pl.Expr], tag: str) -> list[dict[str, str]]:
     read a column, keep the frame's length and sit outside list.eval (no `pl.element()`)."""
     texts = {name: _json(e) for name, e in stage.items()}
     subtrees: dict[str, pl.Expr] = {}
-
-    def walk(e: pl.Expr) -> None:
-        for child in e.meta.pop():
-            text = _json(child)
-            if text not in subtrees:
-                subtrees[text] = child
-                walk(child)
-
     for e in stage.values():
-        walk(e)
+        _walk(e, subtrees)
     candidates = sorted((t for t, e in subtrees.items()
                          if '"Element"' not in t and not t.startswith('{"Alias"') and
                          _shareable(e)),
@@ -622,17 +614,33 @@ def _shared(stage: dict[str, pl.Expr], tag: str) -> list[dict[str, str]]:
         made = {k: t.replace(text, ref) for k, t in made.items()}
         made[name] = text
     level: dict[str, int] = {}
-
-    def depth(name: str) -> int:
-        if name not in level:
-            level[name] = 1 + max((depth(json.loads(m)) for m in _COLUMN.findall(made[name])
-                                   if json.loads(m) in made), default=0)
-        return level[name]
-
-    stages: list[dict[str, str]] = [{} for _ in range(max(map(depth, made), default=0))]
     for name in made:
-        stages[depth(name) - 1][name] = made[name]
+        _depth(name, made, level)
+    stages: list[dict[str, str]] = [{} for _ in range(max(level.values(), default=0))]
+    for name in made:
+        stages[level[name] - 1][name] = made[name]
     return [*stages, texts]
+
+
+# _shared's helpers are module functions, not closures: a closure calling itself is a reference
+# cycle, and the serialised subtrees it held (~12 MB for employee_add) stayed until the
+# collector, run seldom (exchange.cli's thresholds), came by.
+def _walk(e: pl.Expr, subtrees: dict[str, pl.Expr]) -> None:
+    """Every subexpression below `e` by its JSON, depth first, each first seen kept once."""
+    for child in e.meta.pop():
+        text = _json(child)
+        if text not in subtrees:
+            subtrees[text] = child
+            _walk(child, subtrees)
+
+
+def _depth(name: str, made: dict[str, str], level: dict[str, int]) -> int:
+    """1 + the deepest of the shared columns `made[name]` reads (those not shared: 0)."""
+    if name not in level:
+        level[name] = 1 + max((_depth(json.loads(m), made, level)
+                               for m in _COLUMN.findall(made[name]) if json.loads(m) in made),
+                              default=0)
+    return level[name]
 
 
 @dataclass
