@@ -87,11 +87,13 @@ STOP_GRACE = 5.0
 TEST_HOOKS_ENV = "EXCHANGE_SANDBOX_TEST_HOOKS"
 TEST_MARKER = b"EXCHANGE-SANDBOX-TEST:"
 # glibc's malloc keeps at most two arenas (one per thread by default, never handed back);
-# blocks over 128 KiB (a slice, its workbook, a pickled step) are mapped and unmapped on their
-# own, never left to fragment the heap (glibc would raise that bar after the first one freed),
-# and more than 1 MiB free at the heap's top goes back: a worker reading 500,000 rows holds
-# ~63 MB, not ~80. A Rust panic says what and where in one line, without a backtrace.
-WORKER_ENV = {"MALLOC_ARENA_MAX": "2", "MALLOC_MMAP_THRESHOLD_": str(128 * 1024),
+# blocks of 4 MiB and more are mapped on their own, and more than 1 MiB free at the heap's top
+# goes back (both fixed: glibc would otherwise raise them as blocks are freed). Reading 500,000
+# rows, the worker and the error-book helper held ~73 MB together without them, ~65 with them;
+# a 128 KiB mapping bar, ~63 MB, but a 100,000-row `validate` took ~0.5 s longer (pages mapped
+# and faulted in again for every slice).
+# A Rust panic says what and where in one line, without a backtrace.
+WORKER_ENV = {"MALLOC_ARENA_MAX": "2", "MALLOC_MMAP_THRESHOLD_": str(4 * 1024 * 1024),
               "MALLOC_TRIM_THRESHOLD_": str(1024 * 1024), "RUST_BACKTRACE": "0"}
 CLONE_NEWUSER, CLONE_NEWNET = 0x10000000, 0x40000000
 
