@@ -16,7 +16,8 @@ from exchange.intake.centre import process_centre_inbox
 from exchange.store.models import Declaration
 from tests.conftest import ADD_HEADERS, add_row, make_id, make_workbook
 
-TODAY = date.today()
+# "Today" is read where it is used, not once at import: a run that crosses midnight would
+# otherwise expect yesterday's date of what the commands just wrote.
 PEOPLE = [(make_id("19900101", "131"), "王小明", 5200), (make_id("19910202", "242"), "赵小红", 6100)]
 
 
@@ -52,7 +53,7 @@ def test_batches_submit_list_and_show(home, instance, db, tmp_path):  # type: ig
     submitted = json.loads(out.output)
     assert len(submitted) == 1 and submitted[0]["unit"] == "1001" and submitted[0]["count"] == 2
     batch_no = submitted[0]["batch_no"]
-    assert batch_no == f"1001-{TODAY:%Y%m%d}-001"
+    assert batch_no == f"1001-{date.today():%Y%m%d}-001"
     assert all(Path(p).exists() for p in submitted[0]["documents"])
     assert run(home, "batches", "submit").output.strip() == "nothing pending"
     listed = json.loads(run(home, "batches", "list", "--json").output)
@@ -76,7 +77,7 @@ def test_declarations_filters_and_json(home, instance, db, tmp_path):  # type: i
     assert json.loads(run(home, "declarations", "--person", PEOPLE[0][0], "--json").output)[0]["name"] == "王小明"
     assert json.loads(run(home, "declarations", "--person", "赵小红", "--json").output)[0]["name"] == "赵小红"
     assert json.loads(run(home, "declarations", "--status", "submitted", "--json").output) == []
-    assert len(json.loads(run(home, "declarations", "--period", f"{TODAY:%Y%m}", "--json").output)) == 2
+    assert len(json.loads(run(home, "declarations", "--period", f"{date.today():%Y%m}", "--json").output)) == 2
     assert json.loads(run(home, "declarations", "--period", "2001", "--json").output) == []
     bad = CliRunner().invoke(cli, ["--home", str(home), "declarations", "--period", "2026-13"])
     assert bad.exit_code == 2 and "expected a year, a month or a day" in bad.output
@@ -123,8 +124,8 @@ def test_report_summary_and_documents(home, instance, db, tmp_path):  # type: ig
     assert (mine["approved"], mine["rejected"], mine["batches"], mine["errors"]) == (1, 1, 1, 1)
     assert "南通示例科技有限公司" in run(home, "report").output
 
-    out = run(home, "report", "rosters", "--month", f"{TODAY:%Y%m}").output
-    roster = instance.unit_outbox("1001", "reports") / f"{TODAY:%Y%m}.职工增加申报花名册.pdf"
+    out = run(home, "report", "rosters", "--month", f"{date.today():%Y%m}").output
+    roster = instance.unit_outbox("1001", "reports") / f"{date.today():%Y%m}.职工增加申报花名册.pdf"
     assert str(roster) in out
     text = PdfReader(str(roster)).pages[0].extract_text()
     assert "王小明" in text and "赵小红" not in text and "共 1 人" in text and "5200" in text
@@ -133,15 +134,15 @@ def test_report_summary_and_documents(home, instance, db, tmp_path):  # type: ig
     out = run(home, "report", "unit", "--unit", "1001").output
     reports = instance.unit_outbox("1001", "reports")
     for title in ("参保花名册", "当前缴费基数花名册", "应缴信息"):
-        assert (reports / f"{TODAY:%Y%m%d}.{title}.pdf").exists(), title
-    insured = PdfReader(str(reports / f"{TODAY:%Y%m%d}.参保花名册.pdf")).pages[0].extract_text()
+        assert (reports / f"{date.today():%Y%m%d}.{title}.pdf").exists(), title
+    insured = PdfReader(str(reports / f"{date.today():%Y%m%d}.参保花名册.pdf")).pages[0].extract_text()
     assert "王小明" in insured and "赵小红" not in insured
-    log = PdfReader(str(reports / f"{TODAY:%Y%m}.错误日志.pdf")).pages[0].extract_text()
+    log = PdfReader(str(reports / f"{date.today():%Y%m}.错误日志.pdf")).pages[0].extract_text()
     assert "身份证复印件不清晰" in log and "共 1 条" in log
-    assert (reports / f"{TODAY:%Y%m}.错误日志.xlsx").exists()
+    assert (reports / f"{date.today():%Y%m}.错误日志.xlsx").exists()
 
     out = run(home, "report", "digest").output
-    digest = instance.unit_outbox("_centre", "reports") / f"{TODAY.isoformat()}.每日汇总.pdf"
+    digest = instance.unit_outbox("_centre", "reports") / f"{date.today().isoformat()}.每日汇总.pdf"
     assert str(digest) in out
     text = PdfReader(str(digest)).pages[0].extract_text()
     assert "1001" in text and "审核通过" in text and "共 1 个单位" in text
