@@ -18,6 +18,7 @@ from defusedxml import DefusedXmlException
 from exchange import codes as C
 from exchange.config import Limits
 from exchange.errors import FileRejected
+from exchange.read.slices import NOT_AN_INDEX, SHARED_CELL
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 ZIP_MAGIC = b"PK\x03\x04"
@@ -29,9 +30,7 @@ PROLOGUE_BYTES = 1024                  # read at a time while looking for an XML
 TITLE_ROOM = 30
 # A cell's reference, in whatever attribute order and namespace prefix a writer uses.
 _ROW_NUMBER = re.compile(rb"<(?:[\w.-]+:)?row\s[^>]*?\br\s*=\s*[\"']([0-9]{1,7})[\"'][^>]*>\s*<(?:[\w.-]+:)?c[\s>/]")
-# A shared-string cell whose index is not a whole number (-1, 1_0, a full-width digit): calamine
-# reads such a cell as the table's first string (and a slice, as Python indexes, the last).
-_BAD_SHARED_INDEX = re.compile(rb"(?<=\s)t\s*=\s*([\"'])s\1[^>]*>\s*<(?:[\w.-]+:)?v>(?![0-9]+<)")
+_BAD_SHARED_INDEX = re.compile(SHARED_CELL + NOT_AN_INDEX)      # see exchange.read.slices
 _CELL_REF = re.compile(rb"<(?:[\w.-]+:)?c\s[^>]*?\br\s*=\s*[\"']([A-Za-z]{1,3})([0-9]{1,7})[\"']")
 
 

@@ -44,7 +44,13 @@ _ROOT = re.compile(rb"<([\w.-]+(?::[\w.-]+)?)[\s/>]")
 _DIMENSION = re.compile(rb"<(?:[\w.-]+:)?dimension\b[^>]*>")
 _ROW_TAG = re.compile(rb"<(?:[\w.-]+:)?row\b([^>]*)>")
 _HAS_R = re.compile(rb"\sr\s*=")
-_SHARED_CELL = re.compile(rb"(\st\s*=\s*)([\"'])s\2([^>]*>\s*<(?:[\w.-]+:)?v>)")
+# A shared-string cell up to its value, however quoted or spaced: ` t=` (group 1), the quote (2),
+# the rest up to `<v>` (3). NOT_AN_INDEX, after it: a value that is not a whole number (-1, 1_0,
+# a space, a full-width digit), which calamine would read as the table's first string and a
+# slice as its last (guard.check_member_extent refuses it in a sheet read whole).
+SHARED_CELL = rb"(\st\s*=\s*)([\"'])s\2([^>]*>\s*<(?:[\w.-]+:)?v>)"
+NOT_AN_INDEX = rb"(?![0-9]+<)"
+_SHARED_CELL = re.compile(SHARED_CELL)
 # How Excel, LibreOffice, WPS and XlsxWriter write a shared-string cell: one of _SHARED_CELL's
 # matches, spelled out, so that most of them are rewritten by bytes.replace (C speed). A
 # template with group references costs ~1.5 us a match in Python 3.11 (re's expand_template):
@@ -379,9 +385,9 @@ class SheetSlices:
             body = body.replace(_SHARED_CELL_USUAL, b' t="str"><v>' + marked)
             if b'"s"' in body or b"'s'" in body:         # any other spelling (rare)
                 body = _SHARED_CELL.sub(lambda m: m[1] + b'"str"' + m[3] + marked, body)
-            # An index that is not a whole number, such as -1 (Python would read the last
-            # string), is a damaged file, as an index past the table's end is. ~25 ms a 100,000 rows.
-            if re.search(re.escape(marked) + rb"(?![0-9]+<)", body):
+            # An index that is not a whole number is a damaged file, as an index past the
+            # table's end is. Looked for after the mark: ~25 ms a 100,000 rows.
+            if re.search(re.escape(marked) + NOT_AN_INDEX, body):
                 raise ValueError("a shared-string index that is not a whole number")
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
