@@ -325,13 +325,15 @@ def _time_refusal(limits: Limits) -> FileRejected:
 class _Worker:
     def __init__(self, limits: Limits, hooks: bool) -> None:
         mine, theirs = socket.socketpair()
-        fd, self.stderr_path = tempfile.mkstemp(prefix="exchange-reader-", suffix=".log")
-        with mine, theirs, os.fdopen(fd, "wb") as log_file:
+        # What the worker says on stderr goes to a file with no name (O_TMPFILE): nothing is
+        # left in the temp folder when this process is killed before it could stop the worker.
+        self.stderr = tempfile.TemporaryFile(prefix="exchange-reader-")
+        with mine, theirs:
             self.process = subprocess.Popen(
                 [sys.executable, "-c", "from exchange.read.sandbox import _worker_main; _worker_main()",
                  str(theirs.fileno())],
                 pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=log_file, env={**os.environ, **WORKER_ENV}, start_new_session=True)
+                stderr=self.stderr, env={**os.environ, **WORKER_ENV}, start_new_session=True)
             self.conn = Connection(mine.detach())
         self.conn.send((limits, hooks))
         self._ps: Any = None
@@ -400,19 +402,16 @@ class _Worker:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-        try:
-            os.unlink(self.stderr_path)
-        except OSError:
-            pass
+        self.stderr.close()
 
     def stderr_tail(self) -> str:
         """The last lines the worker wrote (a panic's message, a traceback's end), on one line."""
         try:
-            with open(self.stderr_path, "rb") as fh:
-                fh.seek(max(0, os.path.getsize(self.stderr_path) - 600))
-                lines = fh.read().decode("utf-8", "replace").strip().splitlines()
-        except OSError:
+            fd = self.stderr.fileno()
+            tail = os.pread(fd, 600, max(0, os.fstat(fd).st_size - 600))
+        except (OSError, ValueError):       # ValueError: closed
             return ""
+        lines = tail.decode("utf-8", "replace").strip().splitlines()
         return " | ".join(line.strip() for line in lines[-4:])
 
     def death(self, limits: Limits, name: str) -> FileRejected:

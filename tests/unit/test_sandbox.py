@@ -222,6 +222,32 @@ def test_workers_end_with_their_pool(tmp_path: Path) -> None:
     assert worker.process.poll() is not None
 
 
+def test_a_service_killed_with_its_workers_leaves_nothing_in_the_temp_folder(
+        tmp_path: Path) -> None:
+    """SIGKILL gives the pool no chance to stop its workers: what they wrote to stderr must not
+    stay behind as files (a service restarted by its supervisor every night filled /tmp)."""
+    import subprocess
+    import sys
+
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    script = ("import os, signal, sys; from pathlib import Path\n"
+              "from exchange.config import Limits; from exchange.read.sandbox import Readers\n"
+              "pool = Readers(Limits())\n"
+              "with pool.upload(Path(sys.argv[1])) as up: list(up.book().sheets)\n"
+              "print(pool._all[0].pid, flush=True)\n"
+              "os.kill(os.getpid(), signal.SIGKILL)\n")
+    done = subprocess.run([sys.executable, "-c", script, str(small_book(tmp_path / "a.xlsx"))],
+                          env={**os.environ, "TMPDIR": str(temp)}, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    worker = int(done.stdout)
+    deadline = time.monotonic() + 10     # the orphaned worker sees its channel close and ends
+    while Path(f"/proc/{worker}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert list(temp.iterdir()) == []
+
+
 def test_a_large_sheet_past_the_row_limit_is_refused_before_a_row_is_read(tmp_path: Path) -> None:
     big_sheet(tmp_path, 300)
     limits = Limits(max_rows=200)
