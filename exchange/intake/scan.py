@@ -246,11 +246,11 @@ def process_inbox(instance: Instance, db: Database, *, settle_seconds: float = 0
     """
     results: list[FileResult] = []
     passing = False
+    waiting = [w for w in waiting_work(instance, settle_seconds)
+               if not (w.unit == CENTRE or (unit and w.unit != unit)
+                       or (folder and w.folder != folder) or (sub_accounts_only and not w.login))]
     with ExitStack() as in_pass:
-        for w in waiting_work(instance, settle_seconds):
-            if (w.unit == CENTRE or (unit and w.unit != unit) or (folder and w.folder != folder)
-                    or (sub_accounts_only and not w.login)):
-                continue
+        for i, w in enumerate(waiting):
             from exchange.pipeline import process_claim
             from exchange.view.confirm import one_pass
 
@@ -263,6 +263,8 @@ def process_inbox(instance: Instance, db: Database, *, settle_seconds: float = 0
                 if w.login:
                     log.info("unit=%s login=%s file=%s: claimed from the sub-account folder",
                              w.unit, w.login, w.path.name)
+                if i + 1 < len(waiting):         # a worker reads the next while this is judged
+                    instance.readers.read_early(waiting[i + 1].path)
                 result = process_claim(instance, db, job)
             results.append(result)
             if on_result:

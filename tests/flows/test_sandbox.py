@@ -10,6 +10,7 @@ full size are in bench/reliability.py --hostile.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -29,6 +30,7 @@ from exchange.store.models import Declaration, FileRecord
 from tests.conftest import ADD_HEADERS, add_row, make_id, make_workbook
 from tests.flows.hostile_files import (corner_cells_xlsx, cut_records_xls, inflating_strings_xlsx,
                                        large_png, one_line_csv, zip_of_large_pngs)
+from exchange.intake.scan import process_inbox
 from tests.flows.helpers import process_one, receipt_of
 
 TITLE = "职工批量新增申报填写表"
@@ -199,3 +201,37 @@ def test_a_file_that_is_neither_workbook_nor_photo_is_quarantined(instance, db, 
     assert receipt["status"] == "quarantined"
     assert [(e["code"], e["message"]) for e in receipt["file_errors"]] == [
         (C.FILE_UNREADABLE, file_message(C.FILE_UNREADABLE, {"reason": "not_workbook"}))]
+
+
+def test_every_hostile_file_among_valid_ones_in_one_pass(home, instance, db, monkeypatch):  # type: ignore[no-untyped-def]
+    """One pass over the inboxes reads each next file early, while the one before it is judged
+    (Readers.read_early). Every hostile file of the table above between valid files of two
+    units, in one pass: each is refused for its own reason, and no valid file for another's."""
+    from exchange.read.sandbox import Readers
+
+    taken: list[bool] = []
+    early_reader = Readers._early_reader
+
+    def spied(self, path):  # type: ignore[no-untyped-def]
+        worker = early_reader(self, path)
+        taken.append(worker is not None)
+        return worker
+
+    monkeypatch.setattr(Readers, "_early_reader", spied)
+    small = limited(home, **SMALL)
+    expected: dict[str, tuple[str, str | None]] = {}
+    when = 1_700_000_000
+    for n, (name, build, code, _params, _words) in enumerate(HOSTILE):
+        for unit, file_name, make, status, file_code in (
+                ("1002", f"add-{n}.xlsx", lambda p, n=n: valid_file(p, f"{600 + n}"),
+                 "accepted", None),
+                ("1001", name, build, "quarantined", code)):
+            path = make(small.unit_inbox(unit) / file_name)
+            when += 10
+            os.utime(path, (when, when))            # the pass takes them oldest first
+            expected[file_name] = (status, file_code)
+    results = process_inbox(small, db)
+    assert {r.name: ("quarantined" if r.quarantined else r.status,
+                     r.file_error.code if r.file_error else None) for r in results} == expected
+    assert [r.name for r in results] == list(expected)
+    assert sum(taken) >= len(HOSTILE)          # the valid ones, at least, were read early

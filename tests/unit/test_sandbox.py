@@ -22,7 +22,7 @@ from exchange.errors import FileRejected
 from exchange.metrics import Metrics
 from exchange.read.guard import sniff
 from exchange.read.sandbox import TEST_HOOKS_ENV, TEST_MARKER, Readers
-from exchange.read.tables import open_book
+from exchange.read.tables import STREAM_SHEET_BYTES, open_book
 from tests.flows.hostile_files import corner_cells_xlsx, cut_records_xls
 from tests.unit.test_read_slices import big_sheet
 
@@ -220,6 +220,68 @@ def test_workers_end_with_their_pool(tmp_path: Path) -> None:
     [worker] = pool._all
     pool.close()
     assert worker.process.poll() is not None
+
+
+def csv_file(path: Path, value: str) -> Path:
+    path.write_bytes(f"身份证号,姓名\n{value},张三\n".encode("gb18030"))
+    return path
+
+
+def claim_rename(path: Path) -> Path:
+    """What the claim does to a file between its early read and its upload."""
+    moved = path.with_name("claimed-" + path.name)
+    os.rename(path, moved)
+    return moved
+
+
+def settled(pool: Readers) -> None:
+    """Wait until every worker has answered all it owes (the early reads are done)."""
+    for worker in pool._all:
+        assert worker.settle(pool.limits)
+
+
+def test_a_file_read_early_is_answered_from_that_read(tmp_path: Path, readers: Readers) -> None:
+    """The next file is read while the one before it is judged; its upload, after the claim
+    renamed it, takes what was read. Proof: bytes changed behind the reader's back, keeping the
+    file's inode, size and time of change, are not read again."""
+    assert rows_of(readers, csv_file(tmp_path / "first.csv", "111")) == [
+        ("csv", [(1, ("身份证号", "姓名")), (2, ("111", "张三"))])]
+    second = csv_file(tmp_path / "second.csv", "222")
+    readers.read_early(second)
+    settled(readers)
+    before = second.stat()
+    second.write_bytes(second.read_bytes().replace(b"222", b"333"))
+    os.utime(second, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert rows_of(readers, claim_rename(second), STREAM_SHEET_BYTES) == [
+        ("csv", [(1, ("身份证号", "姓名")), (2, ("222", "张三"))])]
+
+
+def test_a_file_changed_after_its_early_read_is_read_again(tmp_path: Path,
+                                                           readers: Readers) -> None:
+    second = csv_file(tmp_path / "second.csv", "222")
+    readers.read_early(second)
+    settled(readers)
+    csv_file(second, "2222")                       # saved again before it was claimed
+    assert rows_of(readers, claim_rename(second), STREAM_SHEET_BYTES) == [
+        ("csv", [(1, ("身份证号", "姓名")), (2, ("2222", "张三"))])]
+    # A file read early that never comes costs the next file nothing.
+    readers.read_early(csv_file(tmp_path / "gone.csv", "999"))
+    assert rows_of(readers, small_book(tmp_path / "other.xlsx")) == [("Sheet", [(1, ("x", 1.0))])]
+
+
+def test_an_early_read_that_crashes_its_worker_refuses_that_file_only(
+        tmp_path: Path, readers: Readers) -> None:
+    """calamine panics on the next file while it is read early: the file between is read by
+    another worker, and the crashing file is refused when its own turn comes."""
+    cut = cut_records_xls(tmp_path / "cut.xls")
+    readers.read_early(cut)
+    time.sleep(0.5)
+    assert rows_of(readers, small_book(tmp_path / "between.xlsx")) == [
+        ("Sheet", [(1, ("x", 1.0))])]
+    with pytest.raises(FileRejected) as err:
+        rows_of(readers, claim_rename(cut), STREAM_SHEET_BYTES)
+    assert (err.value.code, err.value.params) == ("file.unreadable", {"reason": "reader_crashed"})
+    assert rows_of(readers, small_book(tmp_path / "next.xlsx")) == [("Sheet", [(1, ("x", 1.0))])]
 
 
 def test_a_service_killed_with_its_workers_leaves_nothing_in_the_temp_folder(
