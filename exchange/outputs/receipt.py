@@ -15,25 +15,30 @@ from exchange.text import json_text, travel_safe
 
 
 class ReceiptRows:
-    """Spools the non-accepted rows to disk as JSON lines while a file is processed."""
+    """Spools the non-accepted rows to disk as JSON lines while a file is processed (the spool
+    is made at the first such row: most files have none, and a file made costs)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh: IO[str] = path.open("w", encoding="utf-8")
+        self._fh: IO[str] | None = None
 
     def add(self, outcome: RowOutcome) -> None:
         line = outcome.as_dict()
         line["id_number"] = outcome.id_number
         line["name"] = outcome.name
+        if self._fh is None:
+            self._fh = self.path.open("w", encoding="utf-8")
         self._fh.write(json_text(line) + "\n")
 
     def close(self) -> None:
-        if not self._fh.closed:
+        if self._fh is not None and not self._fh.closed:
             self._fh.close()
 
     def __iter__(self):  # type: ignore[no-untyped-def]
         self.close()
+        if self._fh is None:
+            return
         with self.path.open(encoding="utf-8") as fh:
             for line in fh:
                 yield json.loads(line)
