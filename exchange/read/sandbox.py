@@ -202,7 +202,12 @@ class _Reader:
                 early = _Early(key, stream_above, sniffed, book.format, book.meta, sheets)
             if early.same(path):       # not changed while it was read
                 self.early = early
-        except Exception:  # noqa: BLE001 - FileRejected, a vanished file: the `open` will tell
+        except FileRejected as exc:
+            if exc.params.get("reason") == "reader_crashed":
+                raise                    # a panic: this worker is replaced (see _worker_main)
+        except MemoryError:
+            raise
+        except Exception:  # noqa: BLE001 - a vanished file, say: its `open` will tell
             return
         finally:
             self.op_done()
@@ -445,8 +450,10 @@ class _Worker:
         """Read the answers owed; False when the worker died meanwhile (no file's fault)."""
         try:
             while self.owed:
-                self.receive(limits, limits.read_seconds)
+                status, _ = self.receive(limits, limits.read_seconds)
                 self.owed -= 1
+                if status == "retire":       # it gave up on a file read early, and has ended
+                    self.broken, self.ended = True, "gave_up"
         except (EOFError, OSError):
             self.broken = True
         return not self.broken and self.alive()
@@ -532,10 +539,13 @@ class Upload:
         deadline = started + limits.read_seconds - self.spent
         try:
             w.conn.send((op, *args))
-            while w.owed:                 # this file read early (read_early), the last one closed
-                w.receive(limits, deadline - time.monotonic())
-                w.owed -= 1
-            status, value = w.receive(limits, deadline - time.monotonic())
+            # First what it owes (the last file closed; this file read early, read_early): a
+            # worker that gave up on the early read has ended, and that answer is this file's.
+            answers, w.owed = 1 + w.owed, 0
+            for _ in range(answers):
+                status, value = w.receive(limits, deadline - time.monotonic())
+                if status == "retire":
+                    break
         except (EOFError, OSError) as exc:
             raise w.death(limits, self.path.name) from exc
         finally:

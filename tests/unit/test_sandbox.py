@@ -284,6 +284,21 @@ def test_an_early_read_that_crashes_its_worker_refuses_that_file_only(
     assert rows_of(readers, small_book(tmp_path / "next.xlsx")) == [("Sheet", [(1, ("x", 1.0))])]
 
 
+def test_a_worker_that_crashed_on_a_file_read_early_reads_no_other_file(tmp_path: Path) -> None:
+    """One worker only: it panics on a file read early that never comes (another node claimed
+    it); the next file finds it ended, is read by a new worker, and is not blamed."""
+    pool = Readers(Limits(reader_workers=1))
+    try:
+        pool.read_early(cut_records_xls(tmp_path / "cut.xls"))
+        crashed = worker_pid(pool)
+        # At once: its answer (it gave up) comes a moment before it has ended.
+        assert rows_of(pool, small_book(tmp_path / "other.xlsx")) == [
+            ("Sheet", [(1, ("x", 1.0))])]
+        assert worker_pid(pool) != crashed
+    finally:
+        pool.close()
+
+
 def test_a_service_killed_with_its_workers_leaves_nothing_in_the_temp_folder(
         tmp_path: Path) -> None:
     """SIGKILL gives the pool no chance to stop its workers: what they wrote to stderr must not
