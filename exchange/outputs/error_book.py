@@ -8,7 +8,9 @@ styles, translated once per look and number format.
 Still, a cell costs ~9 µs: a book of 100,000 failed rows takes 14 s. ErrorBook, which the
 pipeline uses, writes a small book itself and hands a large one (more than SPILL_ROWS failed
 rows) to a helper process, `python -m exchange.outputs.error_book`, which writes it on the other
-core while the pipeline goes on judging and importing.
+core while the pipeline goes on judging and importing. They speak over a socketpair with
+multiprocessing's Connection (pickled messages, its own framing, short writes handled), as the
+reading workers do (exchange.read.sandbox).
 """
 from __future__ import annotations
 
@@ -16,14 +18,15 @@ import datetime as dt
 import math
 import os
 import re
+import socket
 import subprocess
 import sys
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 from exchange.checks.values import as_text
 from exchange.errors import ErrorBookFailed
-from exchange.frames import frame, receive, stop, write_all
 from exchange.kinds.spec import KindSpec
 from exchange.messages import ERROR_BOOK_WORDS as W, PRODUCT_NAME
 from exchange.outputs.looks import (BAD_FILL, BAD_FONT, BOX, HEADER_FILL, HEADER_FONT, META_SHEET,
@@ -43,6 +46,7 @@ BATCH_ROWS = 500                      # failed rows per message to the helper
 # The helper yields the cores to the pipeline and the reading worker: the book is needed only
 # at the end, the rows as soon as they are read.
 HELPER_NICENESS = 10
+HELPER_GRACE = 5.0                    # seconds a helper has to stop once told, then killed
 CUT_MARK = "\u2026"                   # "…" ends a value cut to CELL_LIMIT: seen, never silent
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f]")       # what XML cannot hold: Excel's _xHHHH_
 _SURROGATE = re.compile("[\ud800-\udfff]").search
@@ -251,6 +255,7 @@ class ErrorBook:
         self.use_helper = helper
         self.pending: list[RowOutcome] = []
         self.helper: subprocess.Popen[bytes] | None = None
+        self.conn: Connection | None = None        # to the helper
         self.writer: ErrorBookWriter | None = None
 
     def add(self, outcome: RowOutcome) -> None:
@@ -262,8 +267,13 @@ class ErrorBook:
             if not self.use_helper:
                 self._write_here()
                 return
-            self.helper = subprocess.Popen([sys.executable, "-m", __name__],
-                                           stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            mine, theirs = socket.socketpair()
+            with mine, theirs:
+                self.helper = subprocess.Popen(
+                    [sys.executable, "-m", __name__, str(theirs.fileno())],
+                    pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL)
+                self.conn = Connection(mine.detach())
             self._send(self.args)
         if self.helper is not None and len(self.pending) >= BATCH_ROWS:
             self._send(self.pending)
@@ -279,10 +289,10 @@ class ErrorBook:
         return writer
 
     def _send(self, item: Any) -> None:
-        assert self.helper is not None and self.helper.stdin is not None
+        assert self.conn is not None
         try:
-            write_all(self.helper.stdin.fileno(), frame(item))
-        except BrokenPipeError as exc:
+            self.conn.send(item)
+        except OSError as exc:            # a closed peer: BrokenPipeError, ConnectionResetError
             raise ErrorBookFailed(f"the error-book helper stopped: {self._outcome()}") from exc
 
     def close(self) -> None:
@@ -304,18 +314,17 @@ class ErrorBook:
             self._send(None)
             answer = self._outcome()
         finally:
-            self.helper = None
-            stop(helper)
+            self._stop()
         if answer != "ok":                # the helper has left no book behind
             raise ErrorBookFailed(answer)
 
     def _outcome(self) -> str:
         """What the helper says last: "ok", or why it could not write the book."""
-        assert self.helper is not None and self.helper.stdout is not None
+        assert self.helper is not None and self.conn is not None
         try:
-            return str(receive(self.helper.stdout))
-        except (EOFError, ValueError) as exc:
-            return f"no answer ({exc}), exit status {self.helper.poll()}"
+            return str(self.conn.recv())
+        except (EOFError, OSError) as exc:
+            return f"no answer ({exc or 'the helper ended'}), exit status {self.helper.poll()}"
 
     def discard(self) -> None:
         """Give up the book: nothing is left behind, here or by the helper (told by the end of
@@ -324,29 +333,42 @@ class ErrorBook:
         writer, self.writer = self.writer, None
         if writer is not None:
             writer.discard()
+        self._stop()
+
+    def _stop(self) -> None:
+        """Close the channel (a helper reading sees its end, one writing fails) and wait for
+        the helper; kill it if it has not stopped within HELPER_GRACE."""
         helper, self.helper = self.helper, None
-        if helper is not None:
-            stop(helper)
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            conn.close()
+        if helper is None:
+            return
+        try:
+            helper.wait(timeout=HELPER_GRACE)
+        except subprocess.TimeoutExpired:
+            helper.kill()
+            helper.wait()
 
 
 def _helper_main() -> None:
-    """`python -m exchange.outputs.error_book`: ErrorBookWriter's arguments pickled on stdin,
-    then lists of RowOutcome, then None to save the book; on stdout "ok", or why the book could
-    not be written (its input is read to the end first, so the pipeline never blocks). Input
-    that ends without the None is a book given up: nothing is left behind."""
+    """`python -m exchange.outputs.error_book FD`: on the Connection FD, ErrorBookWriter's
+    arguments, then lists of RowOutcome, then None to save the book; answered "ok", or why the
+    book could not be written (its input is read to the end first, so the pipeline never
+    blocks). Input that ends without the None is a book given up: nothing is left behind."""
     os.nice(HELPER_NICENESS)
-    stdin, out = sys.stdin.buffer, sys.stdout.fileno()
+    conn = Connection(int(sys.argv[1]))
     writer: ErrorBookWriter | None = None
     ended = False                                   # the None that asks for the book has come
     try:
-        writer = ErrorBookWriter(*receive(stdin))
-        while (batch := receive(stdin)) is not None:
+        writer = ErrorBookWriter(*conn.recv())
+        while (batch := conn.recv()) is not None:
             for row in batch:
                 writer.add(row)
         ended = True
         writer.close()
         answer = "ok"
-    except EOFError:
+    except (EOFError, ConnectionResetError):
         answer = "given up"
     except Exception as exc:    # the book's own trouble (a full disk), or a damaged message
         answer = f"{type(exc).__name__}: {exc}"
@@ -355,12 +377,12 @@ def _helper_main() -> None:
             writer.discard()
         while not ended:
             try:
-                ended = receive(stdin) is None
-            except (EOFError, ValueError):
+                ended = conn.recv() is None
+            except (EOFError, OSError):
                 break
     try:
-        write_all(out, frame(answer))
-    except BrokenPipeError:                         # given up: no one is listening
+        conn.send(answer)
+    except OSError:                                 # given up: no one is listening
         pass
 
 

@@ -391,3 +391,40 @@ def test_a_small_book_made_in_memory_reads_as_a_streamed_one(tmp_path: Path) -> 
         wb = openpyxl.load_workbook(folder / "e.xlsx")
         books[small] = [[(c.value, _look(c)) for c in row] for ws in wb.worksheets for row in ws]
     assert books[True] == books[False] and len(books[True]) > 7
+
+
+def test_a_helper_stopped_and_continued_loses_no_rows(tmp_path: Path) -> None:
+    """Ctrl-Z and fg, or a profiler attaching: each stop cuts the pipeline's writes to the
+    helper short; every row still arrives once, in order."""
+    import threading
+    from time import sleep
+
+    import exchange.outputs.error_book as eb
+
+    book = eb.ErrorBook(tmp_path / "e.xlsx", KIND, "1001", "示例", "src.xlsx")
+    done, stops = threading.Event(), []
+
+    def stop_and_continue() -> None:
+        while not done.is_set():
+            helper = book.helper
+            if helper is not None:
+                try:
+                    os.kill(helper.pid, signal.SIGSTOP)
+                    sleep(0.002)
+                    os.kill(helper.pid, signal.SIGCONT)
+                    stops.append(1)
+                except ProcessLookupError:
+                    pass
+            sleep(0.003)
+
+    bother = threading.Thread(target=stop_and_continue)
+    bother.start()
+    try:
+        for outcome in _failed_rows(4000):
+            book.add(outcome)
+        book.close()
+    finally:
+        done.set()
+        bother.join()
+    assert len(stops) > 10
+    assert [row[1] for row in _cells(tmp_path / "e.xlsx")[0][3:]] == [f"张{n}" for n in range(4000)]
