@@ -7,6 +7,8 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import update
+
 from exchange.checks.context import UnitRecord
 from exchange.config import Instance
 from exchange.messages import OUTPUT_NAMES
@@ -100,7 +102,5 @@ def place(instance: Instance, db: Database, work: Claim, quarantined: bool, stag
         shutil.move(str(work.work_path), target)
     shutil.rmtree(stage, ignore_errors=True)
     with db.session() as s:
-        rec = s.get(FileRecord, work.file_id)
-        if rec is not None:
-            rec.stored_path = str(target)
-            rec.lease_until = None
+        s.execute(update(FileRecord).where(FileRecord.id == work.file_id)
+                  .values(stored_path=str(target), lease_until=None))

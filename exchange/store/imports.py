@@ -164,29 +164,25 @@ class Importer:
         return p.fingerprint or fingerprint(self.kind.kind, self.unit.code, p.values)
 
 
-def finish_record(s: Session, result: FileResult) -> None:
-    """The file's row told how it ended: kind, status, counts, its outputs' names."""
-    rec = s.get(FileRecord, result.file_id)
-    if rec is None:
-        return
-    rec.kind = result.kind
-    rec.status = result.status
-    rec.total, rec.accepted = result.counts.total, result.counts.accepted
-    rec.failed, rec.duplicate = result.counts.failed, result.counts.duplicate
-    rec.error_book_name = result.error_book_name
-    rec.receipt_name = f"{output_stem(result)}.{OUTPUT_NAMES['receipt']}.txt"
-    rec.finished_at = _now()
-    Q.audit(s, result.unit, "file." + result.status, file_id=result.file_id,
-            detail=json.dumps(result.counts.as_dict()))
+def finish_record(s: Session, result: FileResult, **more: Any) -> None:
+    """The file's row told how it ended: kind, status, counts, its outputs' names (and `more`
+    columns), by one UPDATE."""
+    counts = result.counts
+    told = s.execute(update(FileRecord).where(FileRecord.id == result.file_id).values(
+        kind=result.kind, status=result.status, total=counts.total, accepted=counts.accepted,
+        failed=counts.failed, duplicate=counts.duplicate, error_book_name=result.error_book_name,
+        receipt_name=f"{output_stem(result)}.{OUTPUT_NAMES['receipt']}.txt",
+        finished_at=_now(), **more))
+    if told.rowcount:  # type: ignore[attr-defined]
+        Q.audit(s, result.unit, "file." + result.status, file_id=result.file_id,
+                detail=json.dumps(counts.as_dict()))
 
 
 def record_refusal(db: Database, result: FileResult) -> None:
     """A file refused whole: its row, and its file code as the one row error."""
     with db.session() as s:
-        finish_record(s, result)
-        rec = s.get(FileRecord, result.file_id)
-        if rec is not None and result.file_error:
-            rec.file_code = result.file_error.code
+        finish_record(s, result, **({"file_code": result.file_error.code}
+                                    if result.file_error else {}))
         if result.file_error:
             Q.add_row_errors(s, [{"file_id": result.file_id, "unit_code": result.unit,
                                   "kind": result.kind, "row": None, "id_number": None, "name": None,
