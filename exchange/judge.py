@@ -193,10 +193,12 @@ def _data_chunks(located: Located, mapping: dict[int, str], run: FileRun, max_ro
 
 
 def examine(instance: Instance, session: Session, path: Path, unit_code: str, name: str,
-            result: FileResult, opts: Options, sink: RowSink) -> tuple[KindSpec | None, UnitRecord | None]:
-    """Judge one file: whole-file refusals raise FileRejected; rows go to `sink` one by one."""
+            result: FileResult, opts: Options, sink: RowSink, unit: UnitRecord | None = None
+            ) -> tuple[KindSpec | None, UnitRecord | None]:
+    """Judge one file: whole-file refusals raise FileRejected; rows go to `sink` one by one.
+    `unit`: the unit's record, when the caller has just read it."""
     die_if_marked(str(path))            # tests only: a process that dies while reading
-    unit = Q.unit_record(session, unit_code)
+    unit = unit or Q.unit_record(session, unit_code)
     if unit is None:
         raise FileRejected(C.FILE_UNKNOWN_UNIT, unit=unit_code)
     if is_confirmation_text(name):                # 提交确认.txt (issue 16.5)

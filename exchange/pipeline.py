@@ -166,7 +166,8 @@ def _judge_and_import(instance: Instance, db: Database, work: Claim, result: Fil
     try:
         with db.session() as s:
             staged.unit = Q.unit_record(s, work.unit)
-            examine(instance, s, work.work_path, work.unit, work.name, result, opts, sink)
+            examine(instance, s, work.work_path, work.unit, work.name, result, opts, sink,
+                    staged.unit)
             staged.finish_book()
             finish_record(s, result)
             write_receipts(instance, result, staged.spool, stage, stem)

@@ -42,7 +42,7 @@ from the pool).
 A pass over the inboxes has the next file read early (`Readers.read_early`, `early`) by another
 worker while the pipeline judges the one before it: a small workbook or CSV is read whole and
 kept, and the `open` of the same file after its claim is answered from it. The parent waited
-~3.5 ms a small file for its workers, ~1.5 ms since; 1,000 small files take 5-20% less time
+~3.5 ms a small file for its workers, ~1.5 ms since; 1,000 small files take 4-23% less time
 (issue 19, bench/README.md). What an early read meets is told for that file only.
 """
 from __future__ import annotations
