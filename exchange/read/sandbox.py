@@ -175,17 +175,15 @@ class _Reader:
             return sniffed, self.op_book(sniffed.format, sniffed.largest_sheet, stream_above)
         return sniffed, None
 
-    def op_early(self, path: str, stream_above: int) -> None:
+    def op_early(self, path: str, key: tuple[int, ...], stream_above: int) -> None:
         """Read the small workbook or CSV at `path` whole now, while the parent works on the
-        file before it, and keep it for the next `open` if that is the same file: the same
-        inode, size and time of change (the claim renames it into var/processing); any other
-        `open` drops it. Nothing is kept of a file that is large, marked for a test hook, or
-        that a reader refuses: its `open` reads it in turn, and answers in its turn."""
+        file before it, and keep it for the next `open` if that is the same file: the `key`
+        the parent saw (inode, size and time of change: the claim renames it into
+        var/processing); any other `open` drops it. Nothing is kept of a file that has changed
+        since, is marked for a test hook, has more than EARLY_ROWS rows, or that a reader
+        refuses: its `open` reads it in turn, and answers in its turn."""
         self.early = None
         try:
-            key = _Early.key_of(path)
-            if key[2] > EARLY_BYTES:
-                return
             sniffed = self._sniff(path)
             if self.hook is not None or sniffed.format not in ("xlsx", "xls", "csv"):
                 return
@@ -640,17 +638,14 @@ class Readers:
         if key[2] > EARLY_BYTES:
             return
         with self._free:
-            free = [w for w in self._idle if w not in self._early]
-            if free:
-                worker = free[-1]
-                self._idle.remove(worker)
-            elif len(self._all) < self.limits.reader_workers:
+            worker = self._idle_without_early()
+            if worker is None:
+                if len(self._all) >= self.limits.reader_workers:
+                    return
                 worker = _Worker(self.limits, self.hooks)
                 self._all.append(worker)
-            else:
-                return
             try:
-                worker.conn.send(("early", str(path), stream_above))
+                worker.conn.send(("early", str(path), key, stream_above))
                 worker.owed += 1
                 self._early[worker] = key
             except OSError:
@@ -690,23 +685,30 @@ class Readers:
             while True:
                 # Workers holding a file read early are taken last: a new worker is started
                 # first, if the pool may grow.
-                while self._idle and (any(w not in self._early for w in self._idle)
-                                      or len(self._all) >= self.limits.reader_workers):
-                    others = [w for w in self._idle if w not in self._early]
-                    worker = others[-1] if others else self._idle[0]
-                    self._idle.remove(worker)
-                    self._early.pop(worker, None)          # its early read is dropped
-                    if worker.settle(self.limits):
-                        return worker
-                    self._retire(worker)
-                if len(self._all) < self.limits.reader_workers:
+                full = len(self._all) >= self.limits.reader_workers
+                taken = self._idle_without_early() or (self._idle.pop(0) if full and self._idle
+                                                       else None)
+                if taken is not None:
+                    self._early.pop(taken, None)          # its early read is dropped
+                    if taken.settle(self.limits):
+                        return taken
+                    self._retire(taken)
+                elif not full:
                     break
-                self._free.wait()
+                else:
+                    self._free.wait()
             worker = _Worker(self.limits, self.hooks)
             self._all.append(worker)
             if self._ended and self.metrics is not None:
                 self.metrics().reader_restarted(self._ended.pop(0))
             return worker
+
+    def _idle_without_early(self) -> "_Worker | None":
+        """The idle worker given back last that holds no file read early, taken off the list."""
+        for i in range(len(self._idle) - 1, -1, -1):
+            if self._idle[i] not in self._early:
+                return self._idle.pop(i)
+        return None
 
     def _give_back(self, worker: _Worker) -> None:
         with self._free:

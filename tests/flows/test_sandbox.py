@@ -24,13 +24,13 @@ from sqlalchemy import select
 from exchange import codes as C
 from exchange.cli import cli
 from exchange.config import Instance
+from exchange.intake.scan import process_inbox
 from exchange.messages import file_message
 from exchange.read.sandbox import TEST_HOOKS_ENV, TEST_MARKER
 from exchange.store.models import Declaration, FileRecord
 from tests.conftest import ADD_HEADERS, add_row, make_id, make_workbook
 from tests.flows.hostile_files import (corner_cells_xlsx, cut_records_xls, inflating_strings_xlsx,
                                        large_png, one_line_csv, zip_of_large_pngs)
-from exchange.intake.scan import process_inbox
 from tests.flows.helpers import process_one, receipt_of
 
 TITLE = "职工批量新增申报填写表"
