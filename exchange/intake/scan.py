@@ -178,13 +178,15 @@ def dies_alone(instance: Instance, work: Claim) -> str | None:
     file. Asked of a file whose holders died while judging it (MAX_TAKES): was it
     the file, or something else that stopped them?"""
     import subprocess
-    import sys
 
-    command = [sys.executable, "-c", "from exchange.cli import main; main()", "--home",
-               str(instance.home), "validate", str(work.work_path), "--unit", work.unit, "--json"]
+    from exchange.children import python_argv, python_env
+
+    command = python_argv("-c", "from exchange.cli import main; main()", "--home",
+                          str(instance.home), "validate", str(work.work_path), "--unit", work.unit,
+                          "--json")
     try:
         done = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, env=python_env(),
                               timeout=instance.settings.intake.lease_seconds)
     except subprocess.TimeoutExpired:
         return f"still judging it after {instance.settings.intake.lease_seconds} s"

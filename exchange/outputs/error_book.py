@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from exchange.checks.values import as_text
+from exchange.children import python_argv, python_env
 from exchange.errors import ErrorBookFailed
 from exchange.kinds.spec import KindSpec
 from exchange.messages import ERROR_BOOK_WORDS as W, PRODUCT_NAME
@@ -270,9 +271,9 @@ class ErrorBook:
             mine, theirs = socket.socketpair()
             with mine, theirs:
                 self.helper = subprocess.Popen(
-                    [sys.executable, "-m", __name__, str(theirs.fileno())],
+                    python_argv("-m", __name__, str(theirs.fileno())),
                     pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL)
+                    stdout=subprocess.DEVNULL, env=python_env())
                 self.conn = Connection(mine.detach())
             self._send(self.args)
         if self.helper is not None and len(self.pending) >= BATCH_ROWS:

@@ -71,6 +71,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from exchange import codes as C
+from exchange.children import python_argv, python_env
 from exchange.config import COLLECTOR_THRESHOLDS, Limits
 from exchange.errors import FileRejected
 from exchange.kinds.spec import PhotoRules
@@ -408,10 +409,10 @@ class _Worker:
         self.stderr = tempfile.TemporaryFile(prefix="exchange-reader-")
         with mine, theirs:
             self.process = subprocess.Popen(
-                [sys.executable, "-c", "from exchange.read.sandbox import _worker_main; _worker_main()",
-                 str(theirs.fileno())],
+                python_argv("-c", "from exchange.read.sandbox import _worker_main; _worker_main()",
+                            str(theirs.fileno())),
                 pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=self.stderr, env={**os.environ, **WORKER_ENV}, start_new_session=True)
+                stderr=self.stderr, env=python_env(**WORKER_ENV), start_new_session=True)
             self.conn = Connection(mine.detach())
         self.conn.send((limits, hooks))
         self._ps: Any = None

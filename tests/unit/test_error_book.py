@@ -428,3 +428,20 @@ def test_a_helper_stopped_and_continued_loses_no_rows(tmp_path: Path) -> None:
         bother.join()
     assert len(stops) > 10
     assert [row[1] for row in _cells(tmp_path / "e.xlsx")[0][3:]] == [f"张{n}" for n in range(4000)]
+
+
+def test_the_helper_runs_this_package_whatever_folder_the_service_runs_in(
+        tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import exchange.outputs.error_book as eb
+
+    stale = tmp_path / "instance" / "exchange"
+    stale.mkdir(parents=True)
+    (stale / "__init__.py").write_text("raise ImportError('an older copy of the package')\n")
+    monkeypatch.chdir(stale.parent)
+    monkeypatch.setattr(eb, "SPILL_ROWS", 3)
+    book = eb.ErrorBook(tmp_path / "e.xlsx", KIND, "1001", "示例", "src.xlsx")
+    for outcome in _failed_rows(10):
+        book.add(outcome)
+    assert book.helper is not None
+    book.close()
+    assert [row[1] for row in _cells(tmp_path / "e.xlsx")[0][3:]] == [f"张{n}" for n in range(10)]

@@ -299,6 +299,21 @@ def test_a_worker_that_crashed_on_a_file_read_early_reads_no_other_file(tmp_path
         pool.close()
 
 
+def test_workers_run_this_package_whatever_folder_the_service_runs_in(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A service run from a folder holding another copy of the package (an instance made from
+    an older checkout): its workers import the service's own, not that copy."""
+    stale = tmp_path / "instance" / "exchange"
+    stale.mkdir(parents=True)
+    (stale / "__init__.py").write_text("raise ImportError('an older copy of the package')\n")
+    monkeypatch.chdir(stale.parent)
+    pool = Readers(Limits())
+    try:
+        assert rows_of(pool, small_book(tmp_path / "a.xlsx")) == [("Sheet", [(1, ("x", 1.0))])]
+    finally:
+        pool.close()
+
+
 def test_a_service_killed_with_its_workers_leaves_nothing_in_the_temp_folder(
         tmp_path: Path) -> None:
     """SIGKILL gives the pool no chance to stop its workers: what they wrote to stderr must not
