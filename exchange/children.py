@@ -10,8 +10,10 @@ current folder out, and PYTHONPATH names the folder this package was imported fr
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])
 
@@ -29,4 +31,15 @@ def python_env(**extra: str) -> dict[str, str]:
     return env
 
 
-__all__ = ["PACKAGE_ROOT", "python_argv", "python_env"]
+def stop_child(process: subprocess.Popen[Any], channel: Any, grace: float) -> None:
+    """Close the channel to a child (one waiting for input sees its end and leaves, one
+    writing fails) and reap it; kill it if it has not ended within `grace` seconds."""
+    channel.close()
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+__all__ = ["PACKAGE_ROOT", "python_argv", "python_env", "stop_child"]

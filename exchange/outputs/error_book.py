@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from exchange.checks.values import as_text
-from exchange.children import python_argv, python_env
+from exchange.children import python_argv, python_env, stop_child
 from exchange.errors import ErrorBookFailed
 from exchange.kinds.spec import KindSpec
 from exchange.messages import ERROR_BOOK_WORDS as W, PRODUCT_NAME
@@ -341,15 +341,10 @@ class ErrorBook:
         the helper; kill it if it has not stopped within HELPER_GRACE."""
         helper, self.helper = self.helper, None
         conn, self.conn = self.conn, None
-        if conn is not None:
+        if helper is not None and conn is not None:
+            stop_child(helper, conn, HELPER_GRACE)
+        elif conn is not None:
             conn.close()
-        if helper is None:
-            return
-        try:
-            helper.wait(timeout=HELPER_GRACE)
-        except subprocess.TimeoutExpired:
-            helper.kill()
-            helper.wait()
 
 
 def _helper_main() -> None:

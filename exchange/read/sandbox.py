@@ -71,7 +71,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from exchange import codes as C
-from exchange.children import python_argv, python_env
+from exchange.children import python_argv, python_env, stop_child
 from exchange.config import COLLECTOR_THRESHOLDS, Limits
 from exchange.errors import FileRejected
 from exchange.kinds.spec import PhotoRules
@@ -477,12 +477,7 @@ class _Worker:
 
     def stop(self) -> None:
         """Close the channel (an idle worker ends at once) and reap; kill if it lingers."""
-        self.conn.close()
-        try:
-            self.process.wait(STOP_GRACE)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_child(self.process, self.conn, STOP_GRACE)
         self.stderr.close()
 
     def stderr_tail(self) -> str:
