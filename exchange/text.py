@@ -14,6 +14,14 @@ from typing import Any
 
 REPLACEMENT = "\ufffd"
 
+# Characters that show nothing and mean nothing in a cell: zero-width spaces and joiners, the
+# word joiner, the byte-order mark, and the bidirectional marks, embeddings, overrides and
+# isolates. They ride along when clerks paste from web pages, chat apps and phone contacts (a
+# number copied from a contact card comes wrapped in U+202A ... U+202C), and a cell is read
+# without them (exchange.checks.values.as_text, columnar.text_of): an override kept would also
+# turn the rest of a receipt's line around where the clerk reads it.
+INVISIBLE_CLASS = "[\u200b-\u200f\u2060\ufeff\u061c\u202a-\u202e\u2066-\u2069]"
+
 
 def _untravelling_class() -> str:
     """C0 controls but tab, LF and CR; DEL; C1 controls; lone surrogates; every noncharacter

@@ -30,11 +30,10 @@ from exchange.checks import ids, names, values as V
 from exchange.checks.finding import Finding
 from exchange.errors import contained
 from exchange.kinds.spec import CodeTable, ColumnSpec
-from exchange.text import code_point, screen, suspect
+from exchange.text import INVISIBLE_CLASS, code_point, screen, suspect
 
 # Kinds of cell (the `k` column).
 BLANK, TEXT, INT, FLOAT, BOOL, DATE = 0, 1, 2, 3, 4, 5
-_INVISIBLE = "[\u200b\u200c\u200d\u2060\ufeff]"
 _SPLIT_CODES = r"[,，、;；/\s]+"  # input grammar
 
 
@@ -158,8 +157,9 @@ class Judged:
 
 
 def text_of(s: pl.Expr) -> pl.Expr:
-    """values.as_text of text cells: NFKC, zero-width characters dropped, stripped."""
-    return s.str.normalize("NFKC").str.replace_all(_INVISIBLE, "").str.strip_chars()
+    """values.as_text of text cells: NFKC, invisible characters (exchange.text) dropped,
+    stripped."""
+    return s.str.normalize("NFKC").str.replace_all(INVISIBLE_CLASS, "").str.strip_chars()
 
 
 def _fails(ok: pl.Expr, value: pl.Expr, code: str, shown: pl.Expr,
@@ -279,7 +279,7 @@ def _integer_of(c: Cell) -> pl.Expr:
 
 # ---- the rules: one function per column type ------------------------------------------------
 def _lookup_key(text: pl.Expr) -> pl.Expr:
-    """normalise_label as an expression."""
+    """normalise_label as an expression (of a cell's text: invisible characters are gone)."""
     return (text.str.normalize("NFKC").str.replace_all(r"[\s*＊\u3000]+", "")  # input grammar
             .str.strip_chars().str.to_lowercase())
 

@@ -9,11 +9,10 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from exchange.messages import NO, YES
+from exchange.text import INVISIBLE_CLASS
 
 EXCEL_EPOCH = date(1899, 12, 30)
-# Zero-width characters that ride along when clerks paste from web pages and chat apps.
-_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
-_HAS_INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff]").search     # 7x cheaper than translate
+_INVISIBLE = re.compile(INVISIBLE_CLASS)       # exchange.text: dropped from every text cell
 
 
 BLANK_CHARS = " \t\r\n\u3000"
@@ -42,7 +41,7 @@ def as_text(value: Any) -> str:
     if isinstance(value, date):
         return value.isoformat()
     text = unicodedata.normalize("NFKC", str(value))
-    return (text.translate(_INVISIBLE) if _HAS_INVISIBLE(text) else text).strip()
+    return (_INVISIBLE.sub("", text) if _INVISIBLE.search(text) else text).strip()
 
 
 def excel_general(number: float) -> str:

@@ -8,6 +8,8 @@ from bisect import bisect_right
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Iterable
 
+from exchange.text import INVISIBLE_CLASS
+
 if TYPE_CHECKING:
     from exchange.amounts.rates import Rates
 
@@ -21,6 +23,9 @@ COLUMN_TYPES = ("id", "name", "code", "codes", "month", "date", "wage", "text", 
 _SEPARATORS = re.compile(r"[\s\-—–_:：.、/|]+")
 
 
+_FOLDED = re.compile(r"[\s*＊\u3000]+|" + INVISIBLE_CLASS)    # and pasted invisible characters
+
+
 @functools.lru_cache(maxsize=8192)
 def normalise_label(text: str) -> str:
     """Fold full-width forms, drop spaces and required marks: how headers and labels compare.
@@ -29,7 +34,7 @@ def normalise_label(text: str) -> str:
     if text.isascii() and text.isalnum():        # codes such as "21": nothing to fold or drop
         return text.lower()
     text = unicodedata.normalize("NFKC", text)
-    return re.sub(r"[\s*＊\u3000]+", "", text).strip().lower()
+    return _FOLDED.sub("", text).strip().lower()
 
 
 @dataclass(frozen=True)

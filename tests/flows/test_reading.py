@@ -46,6 +46,28 @@ def test_odd_headers_extra_columns_and_blank_rows(instance, db):  # type: ignore
     assert triples(receipt) == [(8, "缴费工资", "wage.out_of_bounds")]
 
 
+@pytest.mark.parametrize("fmt", ["xlsx", "csv-gb18030"])
+def test_pasted_invisible_marks_in_headers_and_cells(instance, db, fmt: str):  # type: ignore[no-untyped-def]
+    """Headers and cells pasted from a web page, a chat app or a contact card: zero-width
+    spaces, bidirectional isolates, a phone wrapped in U+202A ... U+202C, an override in a name.
+    The file is read as if they were not there, and nothing of them reaches the receipt."""
+    marks = ["\u200b", "\u2066", "\u200e", "\ufeff"]
+    headers = [f"{marks[i % 4]}{h}{marks[(i + 1) % 4]}" for i, h in enumerate(ADD_HEADERS)]
+    data = rows3()
+    data[0][1] = "甲\u202e"
+    data[1][1] = "\u202d乙"
+    for row in data:
+        row[9] = f"\u202a{row[9]}\u202c"
+    make_workbook(instance.unit_inbox("1001") / "psnAdd.dat", headers, data, title=TITLE, fmt=fmt)
+    result = process_one(instance, db)
+    receipt = receipt_of(instance, result)
+    assert receipt["kind"] == "employee_add"
+    assert receipt["counts"] == {"total": 3, "accepted": 2, "failed": 1, "duplicate": 0}
+    assert triples(receipt) == [(5, "缴费工资", "wage.out_of_bounds")]
+    text = (instance.unit_outbox("1001") / "receipts" / result.receipt_name).read_text("utf-8")
+    assert "（乙 " in text and not any(m in text for m in "\u202a\u202c\u202d\u202e\u200b\u2066")
+
+
 def test_cells_formatted_far_below_data_are_not_rows(instance, db):  # type: ignore[no-untyped-def]
     path = make_workbook(instance.unit_inbox("1001") / "y.xlsx", ADD_HEADERS, rows3(), title=TITLE)
     wb = openpyxl.load_workbook(path)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from exchange.checks.names import normalise_name, valid_name
-from exchange.checks.values import parse_date, parse_integer, parse_month, parse_phone
+from exchange.checks.values import as_text, parse_date, parse_integer, parse_month, parse_phone
 from exchange.kinds.load import load_rules
 
 RULES = load_rules(Path(__file__).resolve().parents[2] / "rules")
@@ -87,6 +87,24 @@ def test_pasted_invisible_characters_are_dropped() -> None:
     [(values, findings)] = judge_cells([(4, ("\ufeff11010519491231002x\u200b", "\u200b张三\xa0"))],
                                        (id_col, name_col), RULES.tables, date(2026, 11, 22)).as_rows()
     assert findings == [] and values == {"id_number": "11010519491231002X", "name": "张三"}
+
+
+@pytest.mark.parametrize("mark", ["\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u200e",
+                                  "\u200f", "\u061c", "\u2066", "\u2067", "\u2068", "\u2069"])
+def test_pasted_bidirectional_marks_are_dropped(mark: str) -> None:
+    """A phone copied from a contact card comes as U+202A 139… U+202C; an override (U+202E)
+    left in a name would turn the rest of the receipt's line around where the clerk reads it.
+    Both engines' readings of a cell (as_text, the columnar text) leave every mark out."""
+    from exchange.checks.columnar import judge_cells
+
+    kind = RULES.kinds["employee_add"]
+    columns = (kind.column("id_number"), kind.column("name"), kind.column("phone"))
+    cells = (f"{mark}11010519491231002x", f"张{mark}三", f"{mark}13977960640{mark}")
+    [(values, findings)] = judge_cells([(4, cells)], columns, RULES.tables,
+                                       date(2026, 11, 22)).as_rows()
+    assert findings == []
+    assert values == {"id_number": "11010519491231002X", "name": "张三", "phone": "13977960640"}
+    assert [as_text(c) for c in cells] == ["11010519491231002x", "张三", "13977960640"]
 
 
 def test_outbox_files_are_readable_by_group_and_others(tmp_path) -> None:  # type: ignore[no-untyped-def]
