@@ -28,7 +28,7 @@ from exchange.kinds.spec import KindSpec, normalise_label
 from exchange.photos import PhotoRun, examine_photos, is_photo_upload
 from exchange.read.header import SCAN_ROWS, Located, column_taker, locate_header
 from exchange.read.images import named_as_image
-from exchange.read.tables import Book
+from exchange.read.tables import TABLE_FORMATS, Book
 from exchange.residents import hooks_for
 from exchange.results import FileResult, RowOutcome
 from exchange.store import queries as Q
@@ -212,7 +212,7 @@ def examine(instance: Instance, session: Session, path: Path, unit_code: str, na
             examine_photos(instance, session, upload, unit_code, name, result, PhotoRun(
                 opts.importing, opts.file_id, opts.actor or unit_code, opts.today, opts.scope), sink)
             return None, unit
-        if upload.sniffed.format not in ("xlsx", "xls", "csv"):
+        if upload.sniffed.format not in TABLE_FORMATS:
             raise FileRejected(C.FILE_UNREADABLE, reason="not_workbook")
         sent, book = sent_list(upload.book())
         if sent is not None:                      # a 待提交清单 sent back (issue 16.5)

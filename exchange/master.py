@@ -25,6 +25,7 @@ from exchange.errors import FileRejected
 from exchange.kinds.detect import detect_kind
 from exchange.kinds.spec import KindSpec
 from exchange.read.header import Located, column_taker, locate_header
+from exchange.read.tables import TABLE_FORMATS
 from exchange.store import bulk
 from exchange.store import queries as Q
 from exchange.store.db import Database
@@ -60,7 +61,7 @@ def load_master(instance: Instance, db: Database, path: Path, today: date | None
         # Parsed in a sandboxed worker (exchange.read.sandbox): a reader that dies or passes a
         # limit refuses the file, the operator's command goes on to say so.
         with instance.readers.upload(path) as upload, db.session() as s:
-            if upload.sniffed.format not in ("xlsx", "xls", "csv"):
+            if upload.sniffed.format not in TABLE_FORMATS:
                 raise FileRejected(C.FILE_UNREADABLE, reason="not_workbook")
             book = upload.book()
             located = None

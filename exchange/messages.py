@@ -65,6 +65,7 @@ FILE_MESSAGES: dict[str, str] = {
 # Short phrases that fill `{reason}` / `{what}` placeholders of file messages.
 PHRASES: dict[str, str] = {
     "not_workbook": "不是 Excel 工作簿或 CSV 文件",
+    "xlsb": "Excel 二进制工作簿（.xlsb）无法读取",
     "corrupt": "文件已损坏或不完整",
     "bad_encoding": "CSV 文件编码无法识别",
     "no_sheet": "工作簿中没有工作表",

@@ -70,6 +70,10 @@ def make_workbook(path: Path, headers: Sequence[str], rows: Sequence[Sequence[An
                 if v is not None:
                     ws.write(i, j, v)
         wb.save(str(path))
+    elif fmt == "ods":
+        from tests.ods import write_ods
+
+        write_ods(path, table, sheet=sheet_title)
     elif fmt.startswith("csv"):
         encoding = {"csv": "utf-8", "csv-bom": "utf-8-sig", "csv-gb18030": "gb18030"}[fmt]
         buf = io.StringIO()

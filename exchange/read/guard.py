@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,8 +37,9 @@ _CELL_REF = re.compile(rb"<(?:[\w.-]+:)?c\s[^>]*?\br\s*=\s*[\"']([A-Za-z]{1,3})(
 
 @dataclass(frozen=True)
 class Sniffed:
-    format: str                    # xlsx | xls | csv | zip | jpeg | png
-    largest_sheet: int = 0         # declared uncompressed bytes of the largest worksheet (xlsx)
+    format: str                    # xlsx | xls | ods | csv | zip | jpeg | png
+    largest_sheet: int = 0         # declared uncompressed bytes of the largest worksheet (xlsx;
+                                   # an ods's content.xml)
 
 
 def sniff(path: Path, limits: Limits) -> Sniffed:
@@ -87,12 +89,10 @@ def _check_zip(path: Path, limits: Limits) -> Sniffed:
             infos = check_zip_members(zf, limits)
             names = {i.filename for i in infos}
             if "xl/workbook.xml" not in names:
-                return Sniffed("zip")
+                return _other_zip(zf, names)
             if any(n.startswith("EncryptedPackage") for n in names):
                 raise FileRejected(C.FILE_ENCRYPTED)
-            for info in infos:
-                if info.filename.endswith((".xml", ".rels", ".vml")):
-                    _refuse_dtd(zf, info)
+            _refuse_dtds(zf, infos)
             strings = [i.file_size for i in infos if i.filename.lower() == "xl/sharedstrings.xml"]
             if strings and strings[0] > limits.max_shared_strings_mb * 1024 * 1024:
                 # calamine holds the whole table, several times its XML: refused before it
@@ -101,7 +101,7 @@ def _check_zip(path: Path, limits: Limits) -> Sniffed:
                                    limit=f"{limits.max_shared_strings_mb} MB")
             sheets = [i.file_size for i in infos if i.filename.startswith("xl/worksheets/")]
             return Sniffed("xlsx", max(sheets, default=0))
-    except zipfile.BadZipFile as exc:
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
         raise FileRejected(C.FILE_UNREADABLE, reason="corrupt") from exc
 
 
@@ -211,6 +211,44 @@ class _Trickle:
 
     def read(self, size: int = -1) -> bytes:
         return bytes(self.fh.read(PROLOGUE_BYTES))
+
+
+ODS_MIMETYPE = b"application/vnd.oasis.opendocument.spreadsheet"
+
+
+def _other_zip(zf: zipfile.ZipFile, names: set[str]) -> Sniffed:
+    """A zip that is no xlsx: an OpenDocument spreadsheet (LibreOffice's own format, and one
+    WPS saves), read by calamine as xls is; an Excel binary workbook (.xlsb), refused by name;
+    any other office document (docx, pptx, odt ...), no workbook, whatever images it holds;
+    else a zip of photos."""
+    odf = _head(zf, "mimetype", 100).strip() if "mimetype" in names else None
+    if odf == ODS_MIMETYPE:
+        if b"encryption-data" in _head(zf, "META-INF/manifest.xml", 1 << 20):   # a password
+            raise FileRejected(C.FILE_ENCRYPTED)
+        infos = zf.infolist()
+        _refuse_dtds(zf, infos)
+        return Sniffed("ods", max((i.file_size for i in infos if i.filename == "content.xml"),
+                                  default=0))
+    if "xl/workbook.bin" in names:
+        raise FileRejected(C.FILE_UNREADABLE, reason="xlsb")
+    if odf is not None or "[Content_Types].xml" in names:
+        raise FileRejected(C.FILE_UNREADABLE, reason="not_workbook")
+    return Sniffed("zip")
+
+
+def _head(zf: zipfile.ZipFile, member: str, size: int) -> bytes:
+    """The first `size` bytes of a member (b"" when there is none)."""
+    try:
+        with zf.open(member) as fh:
+            return bytes(fh.read(size))
+    except KeyError:
+        return b""
+
+
+def _refuse_dtds(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> None:
+    for info in infos:
+        if info.filename.endswith((".xml", ".rels", ".vml")):
+            _refuse_dtd(zf, info)
 
 
 def _refuse_dtd(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:

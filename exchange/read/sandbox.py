@@ -76,7 +76,7 @@ from exchange.config import COLLECTOR_THRESHOLDS, Limits
 from exchange.errors import FileRejected
 from exchange.kinds.spec import PhotoRules
 from exchange.read.guard import Sniffed
-from exchange.read.tables import STREAM_SHEET_BYTES, Book, Row, Sheet
+from exchange.read.tables import STREAM_SHEET_BYTES, TABLE_FORMATS, Book, Row, Sheet
 
 if TYPE_CHECKING:
     from exchange.metrics import Metrics
@@ -172,7 +172,7 @@ class _Reader:
             self.sheets = iter([Sheet(name, iter(rows)) for name, rows in early.sheets])
             return early.sniffed, (early.format, early.meta, self.op_sheet())
         sniffed = self._sniff(path)
-        if stream_above is not None and sniffed.format in ("xlsx", "xls", "csv"):
+        if stream_above is not None and sniffed.format in TABLE_FORMATS:
             return sniffed, self.op_book(sniffed.format, sniffed.largest_sheet, stream_above)
         return sniffed, None
 
@@ -186,7 +186,7 @@ class _Reader:
         self.early = None
         try:
             sniffed = self._sniff(path)
-            if self.hook is not None or sniffed.format not in ("xlsx", "xls", "csv"):
+            if self.hook is not None or sniffed.format not in TABLE_FORMATS:
                 return
             from exchange.read.tables import open_book
 

@@ -23,6 +23,12 @@ META_SHEET = "_meta"
 # Worksheets with more XML than this are read a slice at a time (read/slices.py): calamine
 # loads a whole sheet, about twice its XML in memory. Measured in bench/README.md.
 STREAM_SHEET_BYTES = 4 * 1024 * 1024
+# The workbook formats calamine reads (guard.sniff's names) and the extensions calamine's
+# from_path takes them by; a file named otherwise is handed over by content. An OpenDocument
+# sheet is read whole, as a legacy xls is.
+WORKBOOKS = {"xlsx": (".xlsx", ".xlsm"), "xls": (".xls",), "ods": (".ods",)}
+# What can hold a kind's rows.
+TABLE_FORMATS = ("csv", *WORKBOOKS)
 
 Row = tuple[int, tuple[Any, ...]]
 
@@ -49,7 +55,7 @@ def open_book(path: Path, sniffed: Sniffed, limits: Limits,
     """
     if sniffed.format == "csv":
         yield Book("csv", iter([Sheet("csv", _csv_rows(path, limits))]))
-    elif sniffed.format in ("xlsx", "xls"):
+    elif sniffed.format in WORKBOOKS:
         sliced = sniffed.format == "xlsx" and sniffed.largest_sheet > stream_above
         with _calamine_book(path, sniffed.format, limits, stream_above if sliced else None) as book:
             yield book
@@ -73,7 +79,7 @@ def _calamine_open(path: Path, fmt: str) -> Any:
     reverse) is handed over as a file object, which calamine reads by content."""
     import python_calamine as pc
 
-    if path.suffix.lower() in {"xlsx": (".xlsx", ".xlsm"), "xls": (".xls",)}[fmt]:
+    if path.suffix.lower() in WORKBOOKS[fmt]:
         return pc.CalamineWorkbook.from_path(str(path))
     with path.open("rb") as fh:
         return pc.CalamineWorkbook.from_filelike(fh)

@@ -29,6 +29,7 @@ from exchange.outputs.result_book import ResultLine, write_result_book
 from exchange.outputs.review_book import REVIEW_KIND
 from exchange.outputs.templates import build_template, save_workbook
 from exchange.read.header import locate_header, map_columns, row_cells
+from exchange.read.tables import TABLE_FORMATS
 from exchange.residents import class_stop_members
 from exchange.review.display import content, declaration_label, member_lines, status_label
 from exchange.review.effects import apply_effect
@@ -143,7 +144,7 @@ def read_decisions(instance: Instance, path: Path, spec: KindSpec | None = None
     spec = spec or review_spec()
     try:
         with instance.readers.upload(path) as upload:     # parsed in a sandboxed worker
-            if upload.sniffed.format not in ("xlsx", "xls", "csv"):
+            if upload.sniffed.format not in TABLE_FORMATS:
                 return None
             return _read_book(upload.book(), spec)
     except ReviewFileRejected:

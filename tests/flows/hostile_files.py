@@ -9,6 +9,7 @@ import struct
 import zipfile
 from pathlib import Path
 
+from tests import ods
 from tests.flows.cluster import ADD_HEADERS, ADD_TITLE, person_id, pixel_bomb_png
 
 _MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
@@ -133,3 +134,17 @@ def zip_of_large_pngs(path: Path, count: int = 40, megapixels: int = 39) -> Path
         for i in range(count):
             zf.writestr(f"{person_id(900_000 + i)}.png", one)
     return path
+
+
+def repeated_cells_ods(path: Path, columns: int = 16_000) -> Path:
+    """An OpenDocument sheet whose header row repeats one cell across `columns` columns: a few
+    hundred bytes that calamine spells out cell by cell."""
+    header = ods.row([ADD_HEADERS[0]]).replace("</table:table-row>",
+                                               ods.cell("x", columns) + "</table:table-row>")
+    return ods.ods_file(path, header)
+
+
+def repeated_rows_ods(path: Path, rows: int = 1_048_000) -> Path:
+    """An OpenDocument sheet with a data row repeated `rows` times (the sheet's whole height)."""
+    return ods.ods_file(path, ods.row([ADD_TITLE]) + ods.row(ADD_HEADERS)
+                        + ods.row([person_id(900_100), "张三"], rows))

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from exchange import codes as C
 from exchange.store.models import Declaration, FileRecord
+from tests import ods
 from tests.conftest import ADD_HEADERS, add_row, make_id, make_workbook
 from tests.flows.helpers import process_one, receipt_of
 
@@ -72,6 +73,40 @@ def test_encrypted_workbook(instance, db, tmp_path: Path):  # type: ignore[no-un
     with plain.open("rb") as src, (instance.unit_inbox("1001") / "locked.xlsx").open("wb") as dst:
         office = msoffcrypto.format.ooxml.OOXMLFile(src)
         office.encrypt("secret", dst)
+    refused(instance, db, C.FILE_ENCRYPTED, quarantined=True)
+
+
+def _png() -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (300, 400), "white").save(out, "PNG")
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("name,members,code,phrase", [
+    # Word and Excel's binary workbook are zips too: neither is a photo archive, whatever
+    # images they hold.
+    ("说明.docx", {"[Content_Types].xml": "<Types/>", "word/document.xml": "<w:document/>",
+                   "word/media/image1.png": "PNG"}, C.FILE_UNREADABLE, "不是 Excel 工作簿"),
+    ("名单.xlsb", {"[Content_Types].xml": "<Types/>", "xl/workbook.bin": "\x00",
+                   "xl/worksheets/sheet1.bin": "\x00"}, C.FILE_UNREADABLE, ".xlsb"),
+    ("名单.odt", {"mimetype": "application/vnd.oasis.opendocument.text",
+                  "content.xml": "<office:document-content/>",
+                  "Thumbnails/thumbnail.png": "PNG"}, C.FILE_UNREADABLE, "不是 Excel 工作簿"),
+])
+def test_office_documents_that_are_no_sheet(instance, db, name, members, code, phrase):  # type: ignore[no-untyped-def]
+    with zipfile.ZipFile(instance.unit_inbox("1001") / name, "w") as z:
+        for member, body in members.items():
+            z.writestr(member, _png() if body == "PNG" else body)
+    receipt = refused(instance, db, code, quarantined=True)
+    assert receipt["kind"] is None and phrase in receipt["file_errors"][0]["message"]
+
+
+def test_an_opendocument_sheet_saved_with_a_password(instance, db):  # type: ignore[no-untyped-def]
+    """(Its repeated-cell bombs are in tests/flows/test_sandbox.py's HOSTILE table.)"""
+    ods.ods_file(instance.unit_inbox("1001") / "名单.ods",
+                 ods.row(ADD_HEADERS) + ods.row(add_row(make_id())), encrypted=True)
     refused(instance, db, C.FILE_ENCRYPTED, quarantined=True)
 
 

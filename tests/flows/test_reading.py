@@ -20,7 +20,7 @@ def rows3() -> list[list]:
             add_row(make_id("19800101", "505"), "丙")]
 
 
-@pytest.mark.parametrize("fmt", ["xlsx", "xls", "csv", "csv-bom", "csv-gb18030"])
+@pytest.mark.parametrize("fmt", ["xlsx", "xls", "ods", "csv", "csv-bom", "csv-gb18030"])
 def test_every_format_reads_the_same(instance, db, fmt: str):  # type: ignore[no-untyped-def]
     make_workbook(instance.unit_inbox("1001") / "psnAdd.dat", ADD_HEADERS, rows3(), title=TITLE, fmt=fmt)
     receipt = receipt_of(instance, process_one(instance, db))

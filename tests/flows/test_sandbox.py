@@ -30,7 +30,8 @@ from exchange.read.sandbox import TEST_HOOKS_ENV, TEST_MARKER
 from exchange.store.models import Declaration, FileRecord
 from tests.conftest import ADD_HEADERS, add_row, make_id, make_workbook
 from tests.flows.hostile_files import (corner_cells_xlsx, cut_records_xls, inflating_strings_xlsx,
-                                       large_png, one_line_csv, zip_of_large_pngs)
+                                       large_png, one_line_csv, repeated_cells_ods,
+                                       repeated_rows_ods, zip_of_large_pngs)
 from tests.flows.helpers import process_one, receipt_of
 
 TITLE = "职工批量新增申报填写表"
@@ -79,6 +80,10 @@ HOSTILE: list[tuple[str, Callable[[Path], Path], str, dict[str, Any], str]] = [
      {"what": "line_length", "limit": "4 KB"}, "CSV 单行长度"),
     (f"{make_id('19800101', '511')}.png", large_png, C.FILE_HOSTILE, {"what": "pixels"}, "像素"),
     ("photos.zip", zip_of_large_pngs, C.FILE_HOSTILE, {"what": "pixels"}, "像素"),
+    ("cells.ods", repeated_cells_ods, C.FILE_TOO_LARGE, {"what": "column_count", "limit": 200},
+     "列数"),
+    ("rows.ods", repeated_rows_ods, C.FILE_TOO_LARGE, {"what": "read_memory", "limit": "256 MB"},
+     "所需内存"),
 ]
 
 
@@ -153,14 +158,16 @@ def test_a_workbook_renamed_instead_of_saved_as_is_read(instance, db, fmt, name)
 
 
 @pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice is not installed")
-@pytest.mark.parametrize("to", ["xls", "xlsx"])
-def test_a_file_libreoffice_saved_and_renamed_is_read(instance, db, tmp_path, to):  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("to, named", [("xls", "xlsx"), ("xlsx", "xls"), ("ods", "ods"),
+                                       ("ods", "xlsx")])
+def test_a_file_libreoffice_saved_and_renamed_is_read(instance, db, tmp_path, to, named):  # type: ignore[no-untyped-def]
+    """Saved by LibreOffice as xls, xlsx or its own OpenDocument format (.ods), and perhaps
+    renamed to another extension afterwards."""
     source = valid_file(tmp_path / "src" / "book.xlsx", "531")
     subprocess.run(["soffice", "--headless", f"-env:UserInstallation=file://{tmp_path}/lo",
                     "--convert-to", to, "--outdir", str(tmp_path / "lo-out"), str(source)],
                    check=True, capture_output=True, timeout=120)
-    lying = "xlsx" if to == "xls" else "xls"
-    shutil.copy(tmp_path / "lo-out" / f"book.{to}", instance.unit_inbox("1001") / f"psnAdd.{lying}")
+    shutil.copy(tmp_path / "lo-out" / f"book.{to}", instance.unit_inbox("1001") / f"psnAdd.{named}")
     receipt = receipt_of(instance, process_one(instance, db))
     assert receipt["status"] == "accepted" and receipt["counts"]["accepted"] == 1
 
