@@ -199,7 +199,8 @@ def _idle(facts: Facts, name: str) -> bool:
 
 def joins_for(rule: str) -> Callable[[Join], Join]:
     """Registers what a rule reads beyond the row and its person: a join of the chunk's frame
-    (one row per row, in order) against other records."""
+    (one row per row, in order) against other records. The frame is lazy (`_Joined`: it takes
+    eager frames to join as they are written), so every join and mask runs as one query."""
     def register(fn: Join) -> Join:
         JOINS[rule] = fn
         return fn
@@ -700,14 +701,6 @@ class _Joined(pl.LazyFrame):
         return _Joined.of(super().join_asof(other.lazy(), *args, **kwargs))
 
 
-def _joined(join: Join, facts: Facts, frame: _Joined) -> _Joined:
-    """A join run on the lazy frame; one written for eager frames only, on the frame collected."""
-    try:
-        return _Joined.of(join(facts, frame))
-    except (AttributeError, TypeError):
-        return _Joined.of(join(facts, frame.collect(optimizations=_FLAGS, engine="in-memory")))
-
-
 def _spread(e: pl.Expr) -> pl.Expr:
     """An expression of no column (a literal's lookup: one value) taken as one value for
     every row."""
@@ -727,7 +720,7 @@ def judge_rows(facts: Facts, names: list[str]) -> dict[int, list[Finding]]:
                                               for c in persons.columns))
     for name in names:
         if name in JOINS:
-            frame = _joined(JOINS[name], facts, frame)
+            frame = _Joined.of(JOINS[name](facts, frame))
     founds = [found for name in names for found in ROW_RULES[name](facts)]
     out: dict[int, list[Finding]] = {}
     alone: dict[int, Finding] = {}
