@@ -21,6 +21,10 @@ REPLACEMENT = "\ufffd"
 # without them (exchange.checks.values.as_text, columnar.text_of): an override kept would also
 # turn the rest of a receipt's line around where the clerk reads it.
 INVISIBLE_CLASS = "[\u200b-\u200f\u2060\ufeff\u061c\u202a-\u202e\u2066-\u2069]"
+# Excel's text prefix, typed into a CSV (where it stays) or a cell by clerks told to "put an
+# apostrophe before a long number": '320602... A cell is read without it and what follows it.
+# ‘ and ’ are the apostrophe a Chinese input method types.
+TEXT_PREFIX = r"^['‘’]\s*"
 
 
 def _untravelling_class() -> str:

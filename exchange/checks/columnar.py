@@ -30,7 +30,7 @@ from exchange.checks import ids, names, values as V
 from exchange.checks.finding import Finding
 from exchange.errors import contained
 from exchange.kinds.spec import CodeTable, ColumnSpec
-from exchange.text import INVISIBLE_CLASS, code_point, screen, suspect
+from exchange.text import INVISIBLE_CLASS, TEXT_PREFIX, code_point, screen, suspect
 
 # Kinds of cell (the `k` column).
 BLANK, TEXT, INT, FLOAT, BOOL, DATE = 0, 1, 2, 3, 4, 5
@@ -157,9 +157,10 @@ class Judged:
 
 
 def text_of(s: pl.Expr) -> pl.Expr:
-    """values.as_text of text cells: NFKC, invisible characters (exchange.text) dropped,
-    stripped."""
-    return s.str.normalize("NFKC").str.replace_all(INVISIBLE_CLASS, "").str.strip_chars()
+    """values.as_text of text cells: NFKC, invisible characters and a leading apostrophe
+    (exchange.text) dropped, stripped."""
+    return (s.str.normalize("NFKC").str.replace_all(INVISIBLE_CLASS, "").str.strip_chars()
+            .str.replace(TEXT_PREFIX, ""))
 
 
 def _fails(ok: pl.Expr, value: pl.Expr, code: str, shown: pl.Expr,

@@ -9,10 +9,12 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from exchange.messages import NO, YES
-from exchange.text import INVISIBLE_CLASS
+from exchange.text import INVISIBLE_CLASS, TEXT_PREFIX
 
 EXCEL_EPOCH = date(1899, 12, 30)
 _INVISIBLE = re.compile(INVISIBLE_CLASS)       # exchange.text: dropped from every text cell
+_TEXT_PREFIX = re.compile(TEXT_PREFIX)         # and a leading apostrophe
+_PREFIXES = ("'", "‘", "’")
 
 
 BLANK_CHARS = " \t\r\n\u3000"
@@ -23,9 +25,12 @@ def is_blank(value: Any) -> bool:
 
 
 def as_text(value: Any) -> str:
-    """A cell as the clerk sees it: integral floats without '.0', dates as YYYY-MM-DD."""
+    """A cell as the clerk sees it: integral floats without '.0', dates as YYYY-MM-DD; text
+    folded (NFKC), without invisible characters, surrounding spaces or a leading apostrophe
+    (exchange.text)."""
     if type(value) is str and value.isascii():     # most cells: NFKC and the table change nothing
-        return value.strip()
+        value = value.strip()
+        return _TEXT_PREFIX.sub("", value) if value.startswith("'") else value
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -41,7 +46,8 @@ def as_text(value: Any) -> str:
     if isinstance(value, date):
         return value.isoformat()
     text = unicodedata.normalize("NFKC", str(value))
-    return (_INVISIBLE.sub("", text) if _INVISIBLE.search(text) else text).strip()
+    text = (_INVISIBLE.sub("", text) if _INVISIBLE.search(text) else text).strip()
+    return _TEXT_PREFIX.sub("", text) if text.startswith(_PREFIXES) else text
 
 
 def excel_general(number: float) -> str:

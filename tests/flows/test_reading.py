@@ -68,6 +68,19 @@ def test_pasted_invisible_marks_in_headers_and_cells(instance, db, fmt: str):  #
     assert "（乙 " in text and not any(m in text for m in "\u202a\u202c\u202d\u202e\u200b\u2066")
 
 
+def test_a_csv_with_apostrophes_before_long_numbers(instance, db):  # type: ignore[no-untyped-def]
+    """A GB18030 CSV whose clerk kept Excel from turning IDs into 3.20602E+17 by typing an
+    apostrophe first (and ‘ with a Chinese input method): it stays in a CSV, and is read past."""
+    rows = rows3()
+    rows[0][0], rows[2][0] = "'" + rows[0][0], "‘" + rows[2][0]
+    rows[1][9] = "'" + rows[1][9]
+    make_workbook(instance.unit_inbox("1001") / "增员.csv", ADD_HEADERS, rows, title=TITLE,
+                  fmt="csv-gb18030")
+    receipt = receipt_of(instance, process_one(instance, db))
+    assert receipt["counts"] == {"total": 3, "accepted": 2, "failed": 1, "duplicate": 0}
+    assert triples(receipt) == [(5, "缴费工资", "wage.out_of_bounds")]
+
+
 def test_cells_formatted_far_below_data_are_not_rows(instance, db):  # type: ignore[no-untyped-def]
     path = make_workbook(instance.unit_inbox("1001") / "y.xlsx", ADD_HEADERS, rows3(), title=TITLE)
     wb = openpyxl.load_workbook(path)

@@ -107,6 +107,35 @@ def test_pasted_bidirectional_marks_are_dropped(mark: str) -> None:
     assert [as_text(c) for c in cells] == ["11010519491231002x", "张三", "13977960640"]
 
 
+@pytest.mark.parametrize("prefix", ["'", "‘", "’", "＇", "' "])
+def test_excel_text_prefix_typed_into_the_cell_is_dropped(prefix: str) -> None:
+    """Clerks are told to put an apostrophe before a long number so that Excel keeps it as
+    text; typed into a CSV (or with a Chinese input method, ‘) it stays in the cell."""
+    from exchange.checks.columnar import judge_cells
+
+    kind = RULES.kinds["employee_add"]
+    columns = tuple(kind.column(f) for f in ("id_number", "name", "phone", "post", "change_month"))
+    cells = tuple(prefix + c for c in ("11010519491231002x", "张三", "13977960640", "01", "202612"))
+    [(values, findings)] = judge_cells([(4, cells)], columns, RULES.tables,
+                                       date(2026, 11, 22)).as_rows()
+    assert findings == []
+    assert values == {"id_number": "11010519491231002X", "name": "张三", "phone": "13977960640",
+                      "post": "01", "change_month": "202612"}
+
+
+@given(st.text("0123456789Xx张三'‘’＇ \u3000\u200b\u202a\ufeff", max_size=12))
+@settings(max_examples=300, deadline=None)
+def test_both_readings_of_a_text_cell_agree(text: str) -> None:
+    """values.as_text (headers, receipts, review books) and the columnar engine's text of a
+    cell (every rule) read the same characters."""
+    import polars as pl
+
+    from exchange.checks.columnar import text_of
+
+    columnar = pl.select(text_of(pl.lit(text, pl.Utf8))).item()
+    assert as_text(text) == columnar
+
+
 def test_outbox_files_are_readable_by_group_and_others(tmp_path) -> None:  # type: ignore[no-untyped-def]
     import os
     import stat
