@@ -47,9 +47,11 @@ FILE_UNKNOWN_KIND = "file.unknown_kind"
 FILE_MISSING_COLUMNS = "file.missing_columns"
 FILE_WRONG_UNIT = "file.wrong_unit"
 FILE_TOO_LARGE = "file.too_large"
-# Added: the inbox folder belongs to no registered unit; a hostile archive.
+# Added: the inbox folder belongs to no registered unit; a hostile archive; a workbook with
+# more than one sheet of rows under a header (only one is read: the others' rows would be lost).
 FILE_UNKNOWN_UNIT = "file.unknown_unit"
 FILE_HOSTILE = "file.hostile"
+FILE_SEVERAL_SHEETS = "file.several_sheets"
 
 ROW_CODES = (
     REQUIRED, ID_FORMAT, ID_BIRTHDATE, ID_CHECKSUM, ID_NUMERIC, NAME_INVALID, SEX_MISMATCH,
@@ -62,7 +64,7 @@ ROW_CODES = (
 )
 FILE_CODES = (
     FILE_UNREADABLE, FILE_ENCRYPTED, FILE_EMPTY, FILE_UNKNOWN_KIND, FILE_MISSING_COLUMNS,
-    FILE_WRONG_UNIT, FILE_TOO_LARGE, FILE_UNKNOWN_UNIT, FILE_HOSTILE,
+    FILE_WRONG_UNIT, FILE_TOO_LARGE, FILE_UNKNOWN_UNIT, FILE_HOSTILE, FILE_SEVERAL_SHEETS,
 )
 
 # Review decisions (centre receipts; a rejected declaration is kept in the error log as

@@ -20,15 +20,15 @@ from exchange.checks.columnar_rows import FileRepeats
 from exchange.checks.context import CheckContext, UnitRecord
 from exchange.checks.engine import Chunk, Parsed, judge_chunk, parse_chunk, repeat_key, rule_names
 from exchange.checks.finding import Finding
-from exchange.checks.values import BLANK_CHARS
+from exchange.checks.values import BLANK_CHARS, is_blank
 from exchange.config import Instance
 from exchange.errors import FileRejected
 from exchange.kinds.detect import detect_kind, unit_named
 from exchange.kinds.spec import KindSpec, normalise_label
 from exchange.photos import PhotoRun, examine_photos, is_photo_upload
-from exchange.read.header import SCAN_ROWS, Located, column_taker, locate_header
+from exchange.read.header import SCAN_ROWS, Located, column_taker, known_names, locate_header
 from exchange.read.images import named_as_image
-from exchange.read.tables import TABLE_FORMATS, Book
+from exchange.read.tables import TABLE_FORMATS, Book, Sheet
 from exchange.residents import hooks_for
 from exchange.results import FileResult, RowOutcome
 from exchange.store import queries as Q
@@ -39,6 +39,8 @@ from exchange.view.confirm import (examine_confirmation, is_confirmation_text, n
                                    sent_list)
 
 RowSink = Callable[[RowOutcome], None]
+# Rows below a header looked at on the sheets after the one judged (_sheets_with_rows).
+SHEET_PEEK = 200
 
 
 @dataclass
@@ -232,7 +234,8 @@ def _examine_book(instance: Instance, session: Session, book: Book, unit: UnitRe
     kinds = [rules.for_unit_type(k, unit.unit_type) for k in rules.kinds.values()]
     located = None
     seen_rows = 0
-    for sheet in book.sheets:
+    sheets = iter(book.sheets)
+    for sheet in sheets:
         # The head read here is handed on, not wrapped: every data row passes below.
         head = list(itertools.islice(sheet.rows, SCAN_ROWS))
         seen_rows += len(head)
@@ -241,6 +244,7 @@ def _examine_book(instance: Instance, session: Session, book: Book, unit: UnitRe
             break
     if located is None:
         raise FileRejected(C.FILE_EMPTY if seen_rows == 0 else C.FILE_UNKNOWN_KIND)
+    judged = sheet.name
     detected = detect_kind(kinds, located.header, located.title_lines, name, book.meta)
     kind = detected.kind
     result.kind, result.kind_label = kind.kind, kind.label
@@ -260,6 +264,28 @@ def _examine_book(instance: Instance, session: Session, book: Book, unit: UnitRe
     for chunk in _data_chunks(located, detected.mapping, run, limits.max_rows,
                               instance.settings.intake.chunk_rows):
         run.run_chunk(chunk)
+    others = _sheets_with_rows(sheets, kinds)
+    if others:
+        raise FileRejected(C.FILE_SEVERAL_SHEETS, sheets="、".join([judged, *others]))
     if run.data_rows == 0:
         raise FileRejected(C.FILE_EMPTY)
     return kind, unit
+
+
+def _sheets_with_rows(sheets: Iterator[Sheet], kinds: list[KindSpec]) -> list[str]:
+    """The names of the sheets left that hold a header and, in its first rows below it, a cell
+    under a known column: a file is judged by one sheet, and a clerk who split the staff over
+    two (一车间, 二车间) would otherwise see the first imported and never learn that the second
+    was not read. An instructions sheet (a column name per row), a header with nothing under it
+    and rows numbered in advance (序号 1, 2, 3 … and nothing else) do not count."""
+    names = known_names(kinds)
+    found = []
+    for sheet in sheets:
+        located = locate_header(sheet.rows, kinds)
+        if located is None:
+            continue
+        known = [i for i, cell in enumerate(located.header) if normalise_label(cell) in names]
+        if any(not is_blank(values[i]) for _, values in itertools.islice(located.rows, SHEET_PEEK)
+               for i in known if i < len(values)):
+            found.append(sheet.name)
+    return found

@@ -110,6 +110,44 @@ def test_an_opendocument_sheet_saved_with_a_password(instance, db):  # type: ign
     refused(instance, db, C.FILE_ENCRYPTED, quarantined=True)
 
 
+def _sheets(path: Path, sheets: dict[str, list[list]]) -> Path:
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    wb.remove(wb.active)
+    for name, table in sheets.items():
+        ws = wb.create_sheet(name)
+        for row in table:
+            ws.append(row)
+    wb.save(path)
+    return path
+
+
+def test_staff_split_over_two_sheets_is_refused_not_half_read(instance, db):  # type: ignore[no-untyped-def]
+    """Only one sheet of a workbook is read: a clerk who put one workshop on each sheet saw the
+    first imported and the second silently left out. Now the file is refused, naming both."""
+    head = [[TITLE], ADD_HEADERS]
+    _sheets(instance.unit_inbox("1001") / "增员.xlsx", {
+        "填表说明": [["填表说明：带*为必填项"], ["列名", "填写规则"], ["身份证号", "18位"]],
+        "一车间": head + [add_row(make_id("19810101", s)) for s in ("711", "713")],
+        "二车间": head + [add_row(make_id("19810101", s)) for s in ("715", "717", "719")]})
+    receipt = refused(instance, db, C.FILE_SEVERAL_SHEETS, quarantined=False)
+    assert "（一车间、二车间）" in receipt["file_errors"][0]["message"]
+
+
+@pytest.mark.parametrize("second", [
+    [[TITLE], ADD_HEADERS],                                             # the template, unfilled
+    [[TITLE], ["序号", *ADD_HEADERS]] + [[n] for n in range(1, 51)],    # rows numbered in advance
+    [["填表说明"], ["列名", "是否必填"], ["身份证号", "必填"], ["姓名", "必填"]],
+], ids=["header-only", "numbered-rows", "instructions"])
+def test_a_second_sheet_without_rows_is_no_second_sheet(instance, db, second):  # type: ignore[no-untyped-def]
+    rows = [add_row(make_id("19810101", s)) for s in ("721", "723")]
+    _sheets(instance.unit_inbox("1001") / "增员.xlsx",
+            {"增员": [[TITLE], ADD_HEADERS, *rows], "备用": second})
+    receipt = receipt_of(instance, process_one(instance, db))
+    assert receipt["status"] == "accepted" and receipt["counts"]["accepted"] == 2
+
+
 def test_empty_file_and_empty_sheet(instance, db):  # type: ignore[no-untyped-def]
     (instance.unit_inbox("1001") / "zero.xlsx").write_bytes(b"")
     refused(instance, db, C.FILE_EMPTY, quarantined=False)
