@@ -33,6 +33,10 @@ TITLE_ROOM = 30
 _ROW_NUMBER = re.compile(rb"<(?:[\w.-]+:)?row\s[^>]*?\br\s*=\s*[\"']([0-9]{1,7})[\"'][^>]*>\s*<(?:[\w.-]+:)?c[\s>/]")
 _BAD_SHARED_INDEX = re.compile(SHARED_CELL + NOT_AN_INDEX)      # see exchange.read.slices
 _CELL_REF = re.compile(rb"<(?:[\w.-]+:)?c\s[^>]*?\br\s*=\s*[\"']([A-Za-z]{1,3})([0-9]{1,7})[\"']")
+# A merged range of a worksheet (after its rows, in <mergeCells>).
+_MERGE = re.compile(rb"<(?:[\w.-]+:)?mergeCell\s[^>]*?\bref\s*=\s*[\"']([A-Za-z]{1,3})([0-9]{1,7}):"
+                    rb"([A-Za-z]{1,3})([0-9]{1,7})[\"']")
+Merge = tuple[tuple[int, int], tuple[int, int]]    # (first row, column), (last row, column): 0-based
 
 
 @dataclass(frozen=True)
@@ -186,12 +190,14 @@ def check_member_extent(zf: zipfile.ZipFile, member: str, limits: Limits,
 
 
 def check_member_rows(zf: zipfile.ZipFile, member: str, limits: Limits,
-                      block: int = 1 << 20) -> None:
+                      block: int = 1 << 20) -> list[Merge]:
     """Refuse a large worksheet whose rows (those holding cells) go past max_rows plus the title
     rows, before any of it is read: a sheet of a million rows is refused in a second or two, not
     after half a million rows were judged. Only the row numbers are read here; every slice's
-    cells are checked whole (check_extent) when it is read."""
+    cells are checked whole (check_extent) when it is read. Returns the sheet's merged ranges,
+    which come after its rows (read here, in the same pass, for the slices that come first)."""
     carry = b""
+    merges: set[tuple[bytes, ...]] = set()
     with zf.open(member) as fh:
         while data := fh.read(block):
             data = carry + data
@@ -199,7 +205,11 @@ def check_member_rows(zf: zipfile.ZipFile, member: str, limits: Limits,
             found = _ROW_NUMBER.findall(data) if quick.search(data) else ()
             if found and max(map(int, found)) > limits.max_rows + TITLE_ROOM:
                 raise FileRejected(C.FILE_TOO_LARGE, what="row_count", limit=limits.max_rows)
+            if b"mergeCell" in data:
+                merges.update(_MERGE.findall(data))
             carry = data[-512:]
+    return [((int(r0) - 1, column_number(c0) - 1), (int(r1) - 1, column_number(c1) - 1))
+            for c0, r0, c1, r1 in merges]
 
 
 class _Trickle:

@@ -11,12 +11,13 @@ import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 from exchange import codes as C
 from exchange.config import Limits
 from exchange.errors import FileRejected
-from exchange.read.guard import Sniffed, check_extent, check_member_extent, check_member_rows
+from exchange.read.guard import (Merge, Sniffed, check_extent, check_member_extent,
+                                 check_member_rows)
 from exchange.read.slices import Parts, SheetSlices, trim, workbook_parts
 
 META_SHEET = "_meta"
@@ -31,6 +32,7 @@ WORKBOOKS = {"xlsx": (".xlsx", ".xlsm"), "xls": (".xls",), "ods": (".ods",)}
 TABLE_FORMATS = ("csv", *WORKBOOKS)
 
 Row = tuple[int, tuple[Any, ...]]
+T = TypeVar("T")
 
 
 @dataclass
@@ -146,10 +148,44 @@ def _calamine_rows(wb: Any, name: str, limits: Limits) -> Iterator[Row]:
     # back so positions match the sheet (tests/flows/test_reading.py pins this down).
     _start_row, start_col = sheet.start or (0, 0)
     pad = ("",) * start_col
-    for index, values in enumerate(sheet.iter_rows()):
-        values = trim(values)
-        if values:
-            yield index + 1, _clip(pad + tuple(values), limits)
+
+    def rows() -> Iterator[Row]:
+        for index, values in enumerate(sheet.iter_rows()):
+            values = trim(values)
+            if values:
+                yield index + 1, pad + tuple(values)
+    for number, values in fill_merged(rows(), sheet.merged_cell_ranges or ()):
+        yield number, _clip(values, limits)
+
+
+def fill_merged(rows: Iterator[Row], merges: Iterable[Merge]) -> Iterator[Row]:
+    """The rows with the value of each cell merged down a column copied into the rows below it
+    that the merge covers: a clerk merges 变更日期 or 缴费工资 over the staff it is the same for
+    and sees it on every row, while the file holds it in the first cell only. Only rows that
+    hold something else get it (the reader never yields a blank row), so a merge longer than
+    the list adds no row; merges across columns (a title over the table) are left alone."""
+    spans = sorted((r0 + 1, r1 + 1, c0) for (r0, c0), (r1, c1) in merges if c0 == c1 and r1 > r0)
+    if not spans:
+        yield from rows
+        return
+    at = 0
+    open_: list[tuple[int, int, Any]] = []           # (last row, column, value)
+    for number, values in rows:
+        while at < len(spans) and spans[at][0] <= number:
+            first, last, col = spans[at]
+            at += 1
+            if first == number and col < len(values) and values[col] not in ("", None):
+                open_.append((last, col, values[col]))
+        open_ = [span for span in open_ if span[0] >= number]
+        if open_:
+            cells = list(values)
+            for _last, col, value in open_:
+                if col >= len(cells):
+                    cells += [""] * (col + 1 - len(cells))
+                if cells[col] in ("", None):
+                    cells[col] = value
+            values = tuple(cells)
+        yield number, values
 
 
 def _sheet_rows(path: Path, wb: Any, name: str, parts: Parts | None, limits: Limits,
@@ -161,11 +197,11 @@ def _sheet_rows(path: Path, wb: Any, name: str, parts: Parts | None, limits: Lim
     member = parts.sheets.get(name) if parts is not None else None
     if member is not None and parts is not None:
         if stream_above is not None and parts.sizes.get(member, 0) > stream_above:
-            _check_member(path, member, limits, check_member_rows)
+            merges = _check_member(path, member, limits, check_member_rows)
             slices = SheetSlices(path, member, parts, check=lambda body: check_extent(body, limits))
             opened.append(slices)
             if slices.numbered:
-                for number, values in slices:
+                for number, values in fill_merged(iter(slices), merges):
                     yield number, _clip(values, limits)
                 slices.close()
                 return
@@ -175,10 +211,10 @@ def _sheet_rows(path: Path, wb: Any, name: str, parts: Parts | None, limits: Lim
 
 
 def _check_member(path: Path, member: str, limits: Limits,
-                  check: Callable[[zipfile.ZipFile, str, Limits], None]) -> None:
+                  check: Callable[[zipfile.ZipFile, str, Limits], T]) -> T:
     try:
         with zipfile.ZipFile(path) as zf:
-            check(zf, member, limits)
+            return check(zf, member, limits)
     except (zipfile.BadZipFile, KeyError, OSError, EOFError, zlib.error) as exc:
         raise FileRejected(C.FILE_UNREADABLE, reason="corrupt") from exc
 

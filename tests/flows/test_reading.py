@@ -81,6 +81,37 @@ def test_a_csv_with_apostrophes_before_long_numbers(instance, db):  # type: igno
     assert triples(receipt) == [(5, "缴费工资", "wage.out_of_bounds")]
 
 
+@pytest.mark.parametrize("fmt", ["xlsx", "xls"])
+def test_a_month_and_wage_merged_down_the_rows(instance, db, fmt: str):  # type: ignore[no-untyped-def]
+    """变更日期 and 缴费工资 merged over the three rows they are the same for: each row is read
+    with them, as the clerk sees it, instead of two `required` findings on each row below."""
+    rows = [add_row(make_id("19830101", s), n) for s, n in (("751", "甲"), ("753", "乙"), ("755", "丙"))]
+    path = instance.unit_inbox("1001") / f"增员.{fmt}"
+    if fmt == "xlsx":
+        wb = openpyxl.Workbook()
+        ws = wb.active
+        for r in [[TITLE], ADD_HEADERS, *rows]:
+            ws.append(r)
+        for col in ("L", "M"):
+            ws[f"{col}4"] = ws[f"{col}5"] = None
+            ws.merge_cells(f"{col}3:{col}5")
+        wb.save(path)
+    else:
+        import xlwt
+
+        book = xlwt.Workbook(encoding="utf-8")
+        sheet = book.add_sheet("Sheet1")
+        for i, r in enumerate([[TITLE], ADD_HEADERS, *rows]):
+            for j, v in enumerate(r):
+                if v not in (None, "") and not (i >= 2 and j in (11, 12)):   # merged below
+                    sheet.write(i, j, v)
+        for col in (11, 12):
+            sheet.write_merge(2, 4, col, col, rows[0][col])
+        book.save(str(path))
+    receipt = receipt_of(instance, process_one(instance, db))
+    assert receipt["status"] == "accepted" and receipt["counts"]["accepted"] == 3
+
+
 def test_cells_formatted_far_below_data_are_not_rows(instance, db):  # type: ignore[no-untyped-def]
     path = make_workbook(instance.unit_inbox("1001") / "y.xlsx", ADD_HEADERS, rows3(), title=TITLE)
     wb = openpyxl.load_workbook(path)

@@ -256,3 +256,28 @@ def test_a_shared_string_index_that_is_not_in_the_table_is_refused(tmp_path: Pat
             read(tmp_path / "bad.xlsx", stream_above)
         assert err.value.code == "file.unreadable"
 
+
+
+def test_cells_merged_down_a_column_are_read_on_every_row_they_cover(tmp_path: Path) -> None:
+    """A clerk merges 变更日期 and 缴费工资 over the staff they are the same for: the file holds
+    each value in the first cell only, and both ways of reading give it to every row it covers
+    that holds anything else (not to the blank rows the merge runs on into). A title merged
+    across the columns is left alone."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["职工批量新增申报填写表"])
+    ws.merge_cells("A1:N1")
+    ws.append(ADD_HEADERS)
+    for seq in ("741", "743", "745"):
+        ws.append(add_row(make_id("19830101", seq)))
+    for col in ("L", "M"):
+        for r in (4, 5):
+            ws[f"{col}{r}"] = None
+        ws.merge_cells(f"{col}3:{col}9")                   # down past the last row
+    wb.save(tmp_path / "merged.xlsx")
+    whole = read(tmp_path / "merged.xlsx", stream_above=1 << 40)
+    assert read(tmp_path / "merged.xlsx", stream_above=0) == whole
+    [(_, rows)] = whole
+    assert [n for n, _ in rows] == [1, 2, 3, 4, 5]
+    assert rows[0][1] == ("职工批量新增申报填写表",)
+    assert [(v[11], v[12]) for _, v in rows[2:]] == [("202612", 5000)] * 3
