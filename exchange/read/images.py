@@ -172,7 +172,7 @@ def entries(path: Path, name: str, fmt: str, limits: Limits) -> list[Entry]:
             raise FileRejected(C.FILE_TOO_LARGE, what="zip_members", limit=limits.max_photos_per_zip)
         if infos and not any(named_as_image(i.filename) for i in infos):
             raise FileRejected(C.FILE_UNREADABLE, reason="not_workbook")
-        found = [Entry(info.filename, path, info) for info in infos]
+        found = [Entry(member_name(info), path, info) for info in infos]
     # Every image's declared size first: a pixel bomb refuses the file before anything is decoded.
     for entry in found:
         pixels = declared_pixels(entry)
@@ -193,6 +193,19 @@ def decode(entry: Entry, rules: PhotoRules, limits: Limits) -> Decoded:
             return normalise(fh, rules, limits), digest
     except UNREADABLE:          # a damaged or encrypted member: that photo is unreadable
         return (C.PHOTO_UNREADABLE, {}), None
+
+
+def member_name(info: zipfile.ZipInfo) -> str:
+    """A zip member's name as the clerk's computer wrote it. Windows in a Chinese locale (its
+    "send to compressed folder", older WinRAR and 7-Zip defaults) writes names in GBK without
+    the zip's UTF-8 flag, which zipfile reads as CP437: 社区照片/ became ╔τ╟°╒╒╞¼/ in the
+    receipt. A name that is not GB18030 either stays as zipfile read it."""
+    if info.flag_bits & 0x800:
+        return info.filename
+    try:
+        return info.filename.encode("cp437").decode("gb18030")
+    except UnicodeError:
+        return info.filename
 
 
 def _litter(info: zipfile.ZipInfo) -> bool:

@@ -69,6 +69,34 @@ def make_zip(path: Path, members: list[tuple[str | zipfile.ZipInfo, bytes]]) -> 
     return path
 
 
+def gbk_zip(path: Path, members: list[tuple[str, bytes]]) -> Path:
+    """A zip as Windows in a Chinese locale writes it: names in GBK, without the UTF-8 flag
+    (zipfile itself would write UTF-8 and set the flag; placeholders are swapped for the GBK
+    bytes afterwards, in the local headers and the central directory alike)."""
+    swaps = [(f"~{i:0{len(name.encode('gbk')) - 1}d}".encode(), name.encode("gbk"))
+             for i, (name, _) in enumerate(members)]
+    make_zip(path, [(placeholder.decode(), data) for (placeholder, _), (_, data) in
+                    zip(swaps, members)])
+    raw = path.read_bytes()
+    for placeholder, gbk in swaps:
+        assert raw.count(placeholder) == 2
+        raw = raw.replace(placeholder, gbk)
+    path.write_bytes(raw)
+    return path
+
+
+def test_zip_names_written_in_gbk_are_shown_as_written(instance, db, school):  # type: ignore[no-untyped-def]
+    gbk_zip(instance.unit_inbox("S2201") / "照片.zip",
+            [(f"三年级照片/{A}.jpg", jpeg()), ("张三.jpg", jpeg())])
+    with zipfile.ZipFile(instance.unit_inbox("S2201") / "照片.zip") as zf:
+        assert not any(i.flag_bits & 0x800 for i in zf.infolist())     # as Windows wrote it
+    result = process_one(instance, db)
+    receipt = receipt_of(instance, result)
+    assert receipt["counts"] == {"total": 2, "accepted": 1, "failed": 1, "duplicate": 0}
+    text = (instance.unit_outbox("S2201", "receipts") / result.receipt_name).read_text("utf-8-sig")
+    assert f"三年级照片/{A}.jpg" in text and "“张三.jpg”" in text
+
+
 def photos(db) -> list[Photo]:  # type: ignore[no-untyped-def]
     with db.session() as s:
         return list(s.scalars(select(Photo).order_by(Photo.id)))
