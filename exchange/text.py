@@ -24,7 +24,8 @@ INVISIBLE_CLASS = "[\u200b-\u200f\u2060\ufeff\u061c\u202a-\u202e\u2066-\u2069]"
 # Excel's text prefix, typed into a CSV (where it stays) or a cell by clerks told to "put an
 # apostrophe before a long number": '320602... A cell is read without it and what follows it.
 # ‘ and ’ are the apostrophe a Chinese input method types.
-TEXT_PREFIX = r"^['‘’]\s*"
+TEXT_PREFIXES = "'‘’"
+TEXT_PREFIX = rf"^[{TEXT_PREFIXES}]\s*"
 
 
 def _untravelling_class() -> str:

@@ -9,12 +9,12 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from exchange.messages import NO, YES
-from exchange.text import INVISIBLE_CLASS, TEXT_PREFIX
+from exchange.text import INVISIBLE_CLASS, TEXT_PREFIX, TEXT_PREFIXES
 
 EXCEL_EPOCH = date(1899, 12, 30)
 _INVISIBLE = re.compile(INVISIBLE_CLASS)       # exchange.text: dropped from every text cell
 _TEXT_PREFIX = re.compile(TEXT_PREFIX)         # and a leading apostrophe
-_PREFIXES = ("'", "‘", "’")
+_PREFIXES = tuple(TEXT_PREFIXES)
 
 
 BLANK_CHARS = " \t\r\n\u3000"

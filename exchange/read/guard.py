@@ -36,7 +36,8 @@ _CELL_REF = re.compile(rb"<(?:[\w.-]+:)?c\s[^>]*?\br\s*=\s*[\"']([A-Za-z]{1,3})(
 # A merged range of a worksheet (after its rows, in <mergeCells>).
 _MERGE = re.compile(rb"<(?:[\w.-]+:)?mergeCell\s[^>]*?\bref\s*=\s*[\"']([A-Za-z]{1,3})([0-9]{1,7}):"
                     rb"([A-Za-z]{1,3})([0-9]{1,7})[\"']")
-Merge = tuple[tuple[int, int], tuple[int, int]]    # (first row, column), (last row, column): 0-based
+# (first row, column), (last row, column), 0-based: as calamine's merged_cell_ranges
+Merge = tuple[tuple[int, int], tuple[int, int]]
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ def _check_zip(path: Path, limits: Limits) -> Sniffed:
             infos = check_zip_members(zf, limits)
             names = {i.filename for i in infos}
             if "xl/workbook.xml" not in names:
-                return _other_zip(zf, names)
+                return _other_zip(zf, infos, names)
             if any(n.startswith("EncryptedPackage") for n in names):
                 raise FileRejected(C.FILE_ENCRYPTED)
             _refuse_dtds(zf, infos)
@@ -226,7 +227,7 @@ class _Trickle:
 ODS_MIMETYPE = b"application/vnd.oasis.opendocument.spreadsheet"
 
 
-def _other_zip(zf: zipfile.ZipFile, names: set[str]) -> Sniffed:
+def _other_zip(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], names: set[str]) -> Sniffed:
     """A zip that is no xlsx: an OpenDocument spreadsheet (LibreOffice's own format, and one
     WPS saves), read by calamine as xls is; an Excel binary workbook (.xlsb), refused by name;
     any other office document (docx, pptx, odt ...), no workbook, whatever images it holds;
@@ -235,7 +236,6 @@ def _other_zip(zf: zipfile.ZipFile, names: set[str]) -> Sniffed:
     if odf == ODS_MIMETYPE:
         if b"encryption-data" in _head(zf, "META-INF/manifest.xml", 1 << 20):   # a password
             raise FileRejected(C.FILE_ENCRYPTED)
-        infos = zf.infolist()
         _refuse_dtds(zf, infos)
         return Sniffed("ods", max((i.file_size for i in infos if i.filename == "content.xml"),
                                   default=0))
