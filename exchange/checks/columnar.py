@@ -187,9 +187,15 @@ def _serial_date(x: pl.Expr) -> pl.Expr:
 _DATE_LONG, _DATE_SHORT = (p.pattern for p in V._DATE_PATTERNS)
 
 
+def _spaceless(text: pl.Expr) -> pl.Expr:
+    """values._spaceless: a date's or month's text without its time of day and its spaces."""
+    return text.str.replace(V.TIME_OF_DAY, "").str.replace_all(" ", "", literal=True)
+
+
 def _date_of_text(text: pl.Expr) -> pl.Expr:
-    """values.parse_date of a text (spaces removed): an Excel serial, or the first pattern."""
-    text = text.str.replace_all(" ", "", literal=True)
+    """values.parse_date of a text (its time of day and spaces removed): an Excel serial, or
+    the first pattern."""
+    text = _spaceless(text)
     serial = text.str.contains(r"^\d{5}(\.0)?$")
     long = text.str.contains(_DATE_LONG)
     short = text.str.contains(_DATE_SHORT)
@@ -220,8 +226,7 @@ def _month_steps(c: Cell) -> list[dict[str, pl.Expr]]:
     """values.parse_month of any cell, in steps (each sub-result a column: a tree that repeats
     its parts costs more to plan than the cells of a small file to judge): `_month`."""
     whole_month = c.number & (c.n.floor() == c.n) & (c.n >= 190001) & (c.n <= 210012)
-    text = pl.when(whole_month).then(c.n.cast(pl.Int64).cast(pl.Utf8)).otherwise(c.t)
-    text = text.str.replace_all(" ", "", literal=True)
+    text = _spaceless(pl.when(whole_month).then(c.n.cast(pl.Int64).cast(pl.Utf8)).otherwise(c.t))
     first = {"_mt": pl.when(text.str.contains(r"^\d{6}\.0+$")).then(text.str.slice(0, 6))
              .otherwise(text), "_whole": whole_month}
     text = pl.col("_mt")

@@ -72,14 +72,24 @@ def excel_serial(value: float) -> date | None:
     return None
 
 
+# A date cell that a spreadsheet saved as text keeps its time of day: Excel's CSV writes
+# 1980/1/1 0:00, LibreOffice's 1980-01-01 00:00:00, other systems 1980-01-01T00:00:00. The time
+# is dropped before the date is read (a date cell's time is too); a time that is no time stays.
+TIME_OF_DAY = r"(?:\s+|T)(?:[01]?\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d+)?)?$"  # input grammar
+_TIME_OF_DAY = re.compile(TIME_OF_DAY)
 _DATE_PATTERNS = (
-    re.compile(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?$"),  # input grammar
+    re.compile(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?$"),  # input grammar
     re.compile(r"^(\d{4})(\d{2})(\d{2})$"),
 )
 _MONTH_PATTERNS = (
     re.compile(r"^(\d{4})(\d{2})$"),
     re.compile(r"^(\d{4})[-/.年](\d{1,2})月?$"),  # input grammar
 )
+
+
+def _spaceless(value: Any) -> str:
+    """A date's or month's text without its time of day and its spaces."""
+    return _TIME_OF_DAY.sub("", as_text(value)).replace(" ", "")
 
 
 def parse_date(value: Any) -> date | None:
@@ -92,7 +102,7 @@ def parse_date(value: Any) -> date | None:
         if 19000101 <= value <= 21001231:
             return parse_date(str(int(value)))
         return excel_serial(float(value)) if value < 100000 else None
-    text = as_text(value).replace(" ", "")
+    text = _spaceless(value)
     if re.fullmatch(r"\d{5}(\.0)?", text):
         return excel_serial(float(text))
     for pattern in _DATE_PATTERNS:
@@ -116,7 +126,7 @@ def parse_month(value: Any) -> str | None:
         else:
             serial = parse_date(value)
             return f"{serial.year:04d}{serial.month:02d}" if serial else None
-    text = as_text(value).replace(" ", "")
+    text = _spaceless(value)
     if re.fullmatch(r"\d{6}\.0+", text):
         text = text.split(".")[0]
     for pattern in _MONTH_PATTERNS:

@@ -6,9 +6,11 @@ from pathlib import Path
 import openpyxl
 import pytest
 from openpyxl.styles import PatternFill
+from sqlalchemy import select
 
 from exchange.read.guard import sniff
 from exchange.read.tables import open_book
+from exchange.store.models import Declaration
 from tests.conftest import ADD_HEADERS, add_row, make_id, make_workbook
 from tests.flows.helpers import process_one, receipt_of, triples
 
@@ -79,6 +81,23 @@ def test_a_csv_with_apostrophes_before_long_numbers(instance, db):  # type: igno
     receipt = receipt_of(instance, process_one(instance, db))
     assert receipt["counts"] == {"total": 3, "accepted": 2, "failed": 1, "duplicate": 0}
     assert triples(receipt) == [(5, "缴费工资", "wage.out_of_bounds")]
+
+
+def test_a_csv_with_date_cells_saved_with_their_time_of_day(instance, db):  # type: ignore[no-untyped-def]
+    """Excel saves a date cell to CSV as 1980/1/1 0:00 (LibreOffice 1980-01-01 00:00:00): the
+    出生日期 and the 变更日期 are read as the date and its month, and stored so."""
+    rows = rows3()
+    rows[0][4], rows[0][11] = "1980/1/1 0:00", "2026/12/1 0:00"
+    rows[2][4], rows[2][11] = "1980-01-01 00:00:00", "2026-12-01 00:00:00"
+    make_workbook(instance.unit_inbox("1001") / "增员.csv", ADD_HEADERS, rows, title=TITLE,
+                  fmt="csv-gb18030")
+    receipt = receipt_of(instance, process_one(instance, db))
+    assert receipt["counts"] == {"total": 3, "accepted": 2, "failed": 1, "duplicate": 0}
+    assert triples(receipt) == [(5, "缴费工资", "wage.out_of_bounds")]
+    with db.session() as s:
+        stored = {d.id_number: d.payload for d in s.scalars(select(Declaration))}
+    assert [(stored[r[0]]["birth_date"], stored[r[0]]["change_month"]) for r in (rows[0], rows[2])] \
+        == [("1980-01-01", "202612")] * 2
 
 
 @pytest.mark.parametrize("fmt", ["xlsx", "xls"])

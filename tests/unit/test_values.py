@@ -19,6 +19,7 @@ def test_month_spellings(year: int, month: int) -> None:
     want = f"{year}{month:02d}"
     for spelling in (want, f"{year}-{month:02d}", f"{year}/{month}", f"{year}年{month}月",
                      f"{year}.{month}", f"{year}-{month}-01", datetime(year, month, 3),
+                     f"{year}/{month}/1 0:00", f"{year}-{month:02d}-01 00:00:00",
                      date(year, month, 28), int(want), float(want)):
         assert parse_month(spelling) == want, spelling
 
@@ -31,8 +32,17 @@ def test_bad_months(bad: str) -> None:
 @given(st.dates(min_value=date(1930, 1, 1), max_value=date(2099, 12, 31)))
 def test_date_spellings(d: date) -> None:
     for spelling in (d.isoformat(), f"{d.year}/{d.month}/{d.day}", f"{d.year}年{d.month}月{d.day}日",
-                     f"{d:%Y%m%d}", datetime(d.year, d.month, d.day), int(f"{d:%Y%m%d}")):
+                     f"{d:%Y%m%d}", datetime(d.year, d.month, d.day), int(f"{d:%Y%m%d}"),
+                     # a date cell saved as CSV: Excel, LibreOffice, another system's export
+                     f"{d.year}/{d.month}/{d.day} 0:00", f"{d.isoformat()} 00:00:00",
+                     f"{d.isoformat()}T08:30:15.250", f"{d.year}年{d.month}月{d.day}日 17:05"):
         assert parse_date(spelling) == d, spelling
+
+
+@pytest.mark.parametrize("bad", ["2016-07-01 25:00", "2016-07-01 10:60", "2016-07-01 0:00:00 x",
+                                 "2016-07-0110:00", "2016-07-01 10", "10:00"])
+def test_a_date_with_no_time_of_day_after_it_is_no_date(bad: str) -> None:
+    assert parse_date(bad) is None
 
 
 def test_excel_serial_date() -> None:
