@@ -269,7 +269,7 @@ def _integer_of(c: Cell) -> pl.Expr:
     """values.parse_integer of any cell (whole numbers; null for decimals and words)."""
     text = (c.t.str.replace_all(",", "", literal=True)
             .str.replace_all("，", "", literal=True)  # input grammar
-            .str.replace(r"元$", "").str.strip_chars())  # input grammar
+            .str.replace(r"元$", "").str.strip_chars().str.replace(V.CURRENCY, ""))  # input grammar
     plain = text.str.replace_all("_", "", literal=True)
     number = pl.when(text.str.contains(_DECIMAL)).then(plain.cast(pl.Float64, strict=False))
     whole = number.is_finite() & _whole_text(plain)
@@ -404,11 +404,13 @@ def _phone(c: Cell) -> Judged:
     text = (c.t.str.replace_all(" ", "", literal=True).str.replace_all("—", "-", literal=True)
             .str.replace_all("－", "-", literal=True))  # input grammar
     text = pl.when(text.str.len_chars() > 11).then(text.str.replace(r"^(\+?86-?)", "")) \
-        .otherwise(text)
+        .otherwise(text).str.replace(V.AREA_CODE, "${1}-")
     usual = (c.k == TEXT) & c.s.str.contains(r"^1[3-9][0-9]{9}$")
-    ok = text.str.contains(r"^1[3-9]\d{9}$") | \
-        text.str.contains(r"^(0\d{2,3}-?)?\d{7,8}(-\d{1,6})?$")
-    return _fails(usual | ok, pl.when(usual).then(c.s).otherwise(text), C.PHONE_INVALID, c.t)
+    mobile = text.str.replace_all("-", "", literal=True)            # 138-0013-8000
+    mobile = pl.when(mobile.str.contains(r"^1[3-9]\d{9}$")).then(mobile)
+    ok = mobile.is_not_null() | text.str.contains(r"^(0\d{2,3}-?)?\d{7,8}(-\d{1,6})?$")
+    return _fails(usual | ok, pl.when(usual).then(c.s).otherwise(pl.coalesce(mobile, text)),
+                  C.PHONE_INVALID, c.t)
 
 
 def _postcode(c: Cell) -> Judged:
@@ -480,7 +482,8 @@ def _amount(c: Cell) -> Judged:
 
     The row engine's quantize raises past 28 digits (10**26 yuan): such an amount is
     format.invalid here (README, deviations)."""
-    text = c.t.str.replace_all(",", "", literal=True).str.replace("元$", "")  # input grammar
+    text = (c.t.str.replace_all(",", "", literal=True).str.replace("元$", "")  # input grammar
+            .str.replace(V.CURRENCY, ""))
     digits, shift = pl.col("_dd"), pl.col("_dx") + 2            # cents = _dd × 10**shift
     width = digits.str.len_chars().cast(pl.Int64)
     places = width + shift                                     # digits before the cents' point

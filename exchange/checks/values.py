@@ -138,8 +138,14 @@ def parse_month(value: Any) -> str | None:
     return f"{full.year:04d}{full.month:02d}" if full else None
 
 
+# A currency format's sign, as a CSV saves the cell (￥5,000.00; ￥ folds to ¥).
+CURRENCY = r"^¥\s*"
+_CURRENCY = re.compile(CURRENCY)
+
+
 def parse_integer(value: Any) -> int | None:
-    """Whole numbers: 5000, 5000.0, "5,000", "５０００", "5000元". None for decimals or words."""
+    """Whole numbers: 5000, 5000.0, "5,000", "５０００", "5000元", "￥5,000.00". None for decimals
+    or words."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -147,6 +153,7 @@ def parse_integer(value: Any) -> int | None:
     if isinstance(value, float):
         return int(value) if value.is_integer() else None
     text = as_text(value).replace(",", "").replace("，", "").removesuffix("元").strip()  # input grammar
+    text = _CURRENCY.sub("", text)
     try:
         number = Decimal(text)
     except InvalidOperation:
@@ -157,6 +164,8 @@ def parse_integer(value: Any) -> int | None:
 
 
 _MOBILE = re.compile(r"1[3-9]\d{9}", re.ASCII)
+AREA_CODE = r"^\((0\d{2,3})\)"             # (0513)85123456 is 0513-85123456; （ folds to (
+_AREA_CODE = re.compile(AREA_CODE)
 
 
 def parse_phone(value: Any) -> str | None:
@@ -165,8 +174,9 @@ def parse_phone(value: Any) -> str | None:
         return value
     text = as_text(value).replace(" ", "").replace("—", "-").replace("－", "-")
     text = re.sub(r"^(\+?86-?)", "", text) if len(text) > 11 else text
-    if re.fullmatch(r"1[3-9]\d{9}", text):
-        return text
+    text = _AREA_CODE.sub(r"\1-", text)
+    if re.fullmatch(r"1[3-9]\d{9}", text.replace("-", "")):      # 138-0013-8000
+        return text.replace("-", "")
     if re.fullmatch(r"(0\d{2,3}-?)?\d{7,8}(-\d{1,6})?", text):
         return text
     return None

@@ -54,6 +54,11 @@ class CodeTable:
         for e in self.entries:
             for key in (e.code, e.label, *e.aliases):
                 self._index.setdefault(normalise_label(key), e.code)
+        # A code typed into a General cell lost its leading zero (01-汉族 became 1): the digits
+        # still name it, unless they are another entry's code, label or alias.
+        for e in self.entries:
+            if e.code.isdigit() and e.code.startswith("0") and e.code.lstrip("0"):
+                self._index.setdefault(e.code.lstrip("0"), e.code)
 
     def lookup(self, value: str) -> str | None:
         """The code for "21", "本科", "大学本科毕业" or "21-本科"; None when none fits."""

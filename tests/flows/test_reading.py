@@ -100,6 +100,23 @@ def test_a_csv_with_date_cells_saved_with_their_time_of_day(instance, db):  # ty
         == [("1980-01-01", "202612")] * 2
 
 
+def test_a_csv_as_excel_saves_general_and_currency_cells(instance, db):  # type: ignore[no-untyped-def]
+    """01-汉族 and 01 typed into General cells are saved as 1, a currency-formatted wage as
+    ￥5,000.00, and the clerk wrote the mobile 139-1234-5678: all read as meant."""
+    rows = rows3()
+    for row in (rows[0], rows[2]):
+        row[3], row[8], row[9], row[12] = "1", "1", "139-1234-5678", "￥5,000.00"
+    make_workbook(instance.unit_inbox("1001") / "增员.csv", ADD_HEADERS, rows, title=TITLE,
+                  fmt="csv-gb18030")
+    receipt = receipt_of(instance, process_one(instance, db))
+    assert receipt["counts"] == {"total": 3, "accepted": 2, "failed": 1, "duplicate": 0}
+    assert triples(receipt) == [(5, "缴费工资", "wage.out_of_bounds")]
+    with db.session() as s:
+        stored = {d.id_number: d.payload for d in s.scalars(select(Declaration))}
+    assert [(p["ethnicity"], p["post"], p["phone"], p["wage"]) for p in stored.values()] == [
+        ("01", "01", "13912345678", 5000)] * 2
+
+
 @pytest.mark.parametrize("fmt", ["xlsx", "xls"])
 def test_a_month_and_wage_merged_down_the_rows(instance, db, fmt: str):  # type: ignore[no-untyped-def]
     """变更日期 and 缴费工资 merged over the three rows they are the same for: each row is read

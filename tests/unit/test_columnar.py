@@ -442,3 +442,21 @@ def test_a_date_saved_to_csv_with_its_time_of_day_is_read_as_its_date(d: date) -
                       for f in fields))]
     (values, findings), = judge_cells(late, spec.columns, RULES.tables, TODAY).as_rows()
     assert {"date.invalid", "month.invalid"} <= {f.code for f in findings}
+
+
+def test_cells_as_a_general_cell_or_a_currency_format_saves_them() -> None:
+    """01-汉族 and 01 typed into General cells became 1; a wage formatted as currency is saved to
+    CSV as ￥5,000.00; a mobile written 138-0013-8000, a landline (0513)85123456."""
+    spec = RULES.kinds["employee_add"]
+    fields = [c.field for c in spec.columns]
+    cells = [{"ethnicity": 1, "post": 1, "wage": "￥5,000.00", "phone": "139-1234-5678"},
+             {"ethnicity": "1", "post": 1.0, "wage": "¥5000", "phone": "（0513）85123456"},
+             {"ethnicity": "1-汉族", "post": "7", "wage": "5000¥", "phone": "139-1234-567"}]
+    rows = [(i + 4, tuple(c.get(f) for f in fields)) for i, c in enumerate(cells)]
+    judged = judge_cells(rows, spec.columns, RULES.tables, TODAY).as_rows()
+    assert [{f: v.get(f) for f in ("ethnicity", "post", "wage", "phone")} for v, _ in judged] == [
+        {"ethnicity": "01", "post": "01", "wage": 5000, "phone": "13912345678"},
+        {"ethnicity": "01", "post": "01", "wage": 5000, "phone": "0513-85123456"},
+        {"ethnicity": "01", "post": None, "wage": None, "phone": None}]
+    assert [(f.column, f.code) for f in judged[2][1] if f.code != "required"] == [
+        ("工作岗位", "code.unknown"), ("联系电话", "phone.invalid"), ("缴费工资", "wage.not_integer")]

@@ -51,12 +51,13 @@ def test_excel_serial_date() -> None:
 
 
 @pytest.mark.parametrize("raw,want", [(5000, 5000), (5000.0, 5000), ("5,000", 5000), ("５０００", 5000),
-                                      ("5000.00", 5000), ("5000元", 5000), (" 6000 ", 6000)])
+                                      ("5000.00", 5000), ("5000元", 5000), (" 6000 ", 6000),
+                                      ("￥5,000.00", 5000), ("¥5000", 5000), ("¥ 5,000", 5000)])
 def test_integer_wages(raw: object, want: int) -> None:
     assert parse_integer(raw) == want
 
 
-@pytest.mark.parametrize("raw", [5000.5, "5000.5", "五千", "", True, "1e3x"])
+@pytest.mark.parametrize("raw", [5000.5, "5000.5", "五千", "", True, "1e3x", "5000¥", "¥¥5000"])
 def test_not_integer_wages(raw: object) -> None:
     assert parse_integer(raw) is None
 
@@ -67,7 +68,16 @@ def test_phones(raw: object) -> None:
     assert parse_phone(raw) is not None
 
 
-@pytest.mark.parametrize("raw", ["1391234567", "abc", "12345"])
+@pytest.mark.parametrize("raw,want", [("139-1234-5678", "13912345678"), ("139 1234 5678", "13912345678"),
+                                      ("+86 139-1234-5678", "13912345678"),
+                                      ("(0513)85123456", "0513-85123456"),
+                                      ("（0513）85123456-12", "0513-85123456-12")])
+def test_phones_as_clerks_write_them(raw: str, want: str) -> None:
+    assert parse_phone(raw) == want
+
+
+@pytest.mark.parametrize("raw", ["1391234567", "abc", "12345", "13912345678/0513-85123456",
+                                 "139-1234-56789", "(051)385123456"])
 def test_bad_phones(raw: str) -> None:
     assert parse_phone(raw) is None
 
@@ -75,6 +85,19 @@ def test_bad_phones(raw: str) -> None:
 @pytest.mark.parametrize("raw", ["21", "本科", "大学本科毕业", "21-本科", "21 本科", "21—大学本科毕业", "２１"])
 def test_code_label_or_both(raw: str) -> None:
     assert RULES.tables["education"].lookup(raw) == "21"
+
+
+@pytest.mark.parametrize("table,raw,want", [("post", "1", "01"), ("ethnicity", "1", "01"),
+                                            ("ethnicity", "1-汉族", "01"), ("id_type", "8", "08"),
+                                            ("relation", "2", "02"), ("sex", "1", "1")])
+def test_a_code_that_lost_its_leading_zero_in_a_general_cell(table: str, raw: str, want: str) -> None:
+    assert RULES.tables[table].lookup(raw) == want
+
+
+@pytest.mark.parametrize("table,raw", [("ethnicity", "0"), ("ethnicity", "001"), ("post", "9-管理"),
+                                       ("relation", "3")])
+def test_a_code_without_its_zero_still_names_only_itself(table: str, raw: str) -> None:
+    assert RULES.tables[table].lookup(raw) is None
 
 
 @pytest.mark.parametrize("raw", ["22-本科", "31-本科", "博士后", ""])
