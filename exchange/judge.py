@@ -26,7 +26,8 @@ from exchange.errors import FileRejected
 from exchange.kinds.detect import detect_kind, unit_named
 from exchange.kinds.spec import KindSpec, normalise_label
 from exchange.photos import PhotoRun, examine_photos, is_photo_upload
-from exchange.read.header import SCAN_ROWS, Located, column_taker, known_names, locate_header
+from exchange.read.header import (SCAN_ROWS, Located, column_taker, footer_row, known_names,
+                                  locate_header)
 from exchange.read.images import named_as_image
 from exchange.read.tables import TABLE_FORMATS, Book, Sheet
 from exchange.residents import hooks_for
@@ -159,9 +160,10 @@ def _text(value: Any) -> str | None:
 
 
 def _data_chunks(located: Located, mapping: dict[int, str], run: FileRun, max_rows: int,
-                 size: int) -> Iterator[Chunk]:
+                 size: int, footers: list[int]) -> Iterator[Chunk]:
     """The data rows below the header, parsed a chunk at a time; blank rows and the header
-    pasted again are skipped."""
+    pasted again are skipped, and so are the form's totals, signatures and notes (their row
+    numbers go to `footers`, for the receipt)."""
     columns = run.kind.columns
     take = column_taker(mapping, columns)
     where = {f: pos for pos, f in mapping.items()}
@@ -182,6 +184,9 @@ def _data_chunks(located: Located, mapping: dict[int, str], run: FileRun, max_ro
     for number, values in located.rows:
         raw = take(values)
         if skipped(raw):
+            continue
+        if footer_row(values):
+            footers.append(number)
             continue
         run.data_rows += 1
         if run.data_rows > max_rows:
@@ -262,7 +267,7 @@ def _examine_book(instance: Instance, session: Session, book: Book, unit: UnitRe
                            allowed="、".join(types.label(t) for t in rules.sender_types(kind)))
     run = FileRun(instance, session, kind, unit, opts, sink)
     for chunk in _data_chunks(located, detected.mapping, run, limits.max_rows,
-                              instance.settings.intake.chunk_rows):
+                              instance.settings.intake.chunk_rows, result.footer_rows):
         run.run_chunk(chunk)
     others = _sheets_with_rows(sheets, kinds)
     if others:

@@ -135,6 +135,9 @@ RECEIPT_WORDS = {
     "counts": "成功 {accepted} 行，失败 {failed} 行，重复 {duplicate} 行，共 {total} 行。",
     "error_book": "失败的行已写入错误工作簿：{name}。修改后可直接把该工作簿重新放入收件箱。",
     "rows_header": "逐行说明：",
+    "footer_rows": "第 {rows} 行是表格的合计、落款或说明（如“合计”“制表人：”“单位（盖章）”），不是参保人员，"
+                   "未作为申报数据读取。",
+    "footer_more": "等 {count} 行",
     "row_line": "第 {row} 行{who}：{message}",
     "file_reason": "原因：",
     # Followed by what will happen to them (pending_nightly / pending_centre / pending_confirm).

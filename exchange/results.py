@@ -103,6 +103,8 @@ class FileResult:
     next_step: str = ""
     submitted_batch: int | None = None   # the batch a 待提交清单 sent back submitted (its id)
     sender: Sender | None = None         # who sent it (exchange.work); None for `validate`
+    # Rows below the header that are the form's own (合计, 制表人：, 单位（盖章）, 注：): not read.
+    footer_rows: list[int] = field(default_factory=list)
 
     @property
     def status(self) -> str:

@@ -2,15 +2,25 @@
 from __future__ import annotations
 
 import itertools
+import re
+import unicodedata
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from exchange.checks.values import as_text
+from exchange.checks.values import BLANK_CHARS, as_text
 from exchange.kinds.spec import ColumnSpec, KindSpec, normalise_label
 from exchange.read.tables import Row
 
 SCAN_ROWS = 30
+
+# A row of the form itself, not a person: a total (合计, 小计 by department), the lines a printed
+# form is signed and stamped on (制表人：, 单位（盖章）：), a note (注：). Its first filled cell, in any
+# column (合计 often stands in 序号), says so.
+FOOTER = re.compile(r"^(?:合计|小计|总计|共计|\(?单位\(?盖章\)?|盖章|(?:制表人?|填表人?|填报人|审核人?"
+                    r"|(?:单位)?负责人|经办人|联系人|联系电话|(?:填报|制表|填表)?日期|注意?|备注"
+                    r"|(?:填表|填报)?说明|附注)\s*:)")  # input grammar (NFKC: ： is :)
+_FOOTER_START = frozenset("合小总共(（单盖制填审负经联日注备说附")
 
 
 @dataclass
@@ -42,6 +52,19 @@ def locate_header(rows: Iterator[Row], kinds: Iterable[KindSpec]) -> Located | N
     titles = [" ".join(as_text(v) for v in values if as_text(v)) for _, values in seen[:index]]
     rest = itertools.chain(seen[index + 1:], rows)
     return Located(number, tuple(as_text(v) for v in header), [t for t in titles if t], rest)
+
+
+def footer_row(values: tuple[Any, ...]) -> bool:
+    """Whether a row below the header is the form's total, signature, stamp or note (FOOTER)."""
+    for v in values:
+        if v is None or (v.__class__ is str and not v.strip(BLANK_CHARS)):
+            continue
+        if v.__class__ is not str:
+            return False
+        text = v.lstrip(BLANK_CHARS)
+        return text[:1] in _FOOTER_START and \
+            FOOTER.match(unicodedata.normalize("NFKC", text)) is not None
+    return False
 
 
 def map_columns(header: tuple[str, ...], kind: KindSpec) -> dict[int, str]:

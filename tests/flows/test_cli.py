@@ -46,6 +46,16 @@ def test_validate_json_contract_changes_nothing(home, instance, db, tmp_path):  
     assert path.exists() and not any(instance.unit_outbox("1001", "receipts").iterdir())
 
 
+def test_validate_json_names_footer_rows_only_when_there_are_some(home, instance, db, tmp_path):  # type: ignore[no-untyped-def]
+    """The contract's keys stay as they are; a form's 合计 and 制表人 rows add `footer_rows`."""
+    rows = [add_row(make_id("19800101", "611"), "甲"), ["合计：1人"], [], ["制表人：王芳"]]
+    path = make_workbook(tmp_path / "v.xlsx", ADD_HEADERS, rows, title=TITLE)
+    out = json.loads(run(home, "validate", str(path), "--unit", "1001", "--json").output)
+    assert set(out) == {"kind", "status", "file_errors", "counts", "rows", "footer_rows"}
+    assert out["footer_rows"] == [5, 7] and out["status"] == "accepted"
+    assert out["counts"] == {"total": 1, "accepted": 1, "failed": 0, "duplicate": 0}
+
+
 def test_validate_json_file_error_still_exits_zero(home, instance, db, tmp_path):  # type: ignore[no-untyped-def]
     path = tmp_path / "junk.xlsx"
     path.write_bytes(b"\x00\x01garbage" * 100)

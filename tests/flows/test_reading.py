@@ -169,6 +169,43 @@ def test_header_pasted_twice_is_skipped(instance, db):  # type: ignore[no-untype
     assert receipt_of(instance, process_one(instance, db))["counts"]["total"] == 3
 
 
+@pytest.mark.parametrize("fmt", ["xlsx", "csv-gb18030"])
+def test_totals_signatures_and_notes_of_a_printed_form_are_not_persons(instance, db, fmt):  # type: ignore[no-untyped-def]
+    """A form kept for printing and stamping: a 小计 between departments, a 合计 in the 序号
+    column with the wages' sum beside it, the lines it is signed and stamped on, a note. None
+    of them is a person: the rows are read past, and the receipt names those with a cell under
+    the kind's columns (a row filled only in 序号 is blank to the kind, as before)."""
+    headers = ["序号", *ADD_HEADERS]
+    people = [[i + 1, *r] for i, r in enumerate(rows3())]
+    people[0][2] = "单丽"                          # 单, a surname, as 单位（盖章） begins
+    blank = [None] * len(headers)
+    sub = ["小计", None, None, *[None] * 10, 10000, None]
+    total = ["合计：3人", None, None, *[None] * 10, 15001, None]
+    sign = ["制表人：王芳", None, None, None, None, "审核人：李强", *[None] * 9]
+    data = [people[0], people[1], sub, people[2], total, blank, sign,
+            ["单位（盖章）", *[None] * 14], [None, "注：身份证号请填写18位。", *[None] * 13]]
+    make_workbook(instance.unit_inbox("1001") / "增员.dat", headers, data, title=TITLE, fmt=fmt)
+    result = process_one(instance, db)
+    receipt = receipt_of(instance, result)
+    assert receipt["status"] == "partial" and receipt["footer_rows"] == [6, 8, 10, 12]
+    assert receipt["counts"] == {"total": 3, "accepted": 2, "failed": 1, "duplicate": 0}
+    assert triples(receipt) == [(5, "缴费工资", "wage.out_of_bounds")]
+    text = (instance.unit_outbox("1001") / "receipts" / result.receipt_name).read_text("utf-8-sig")
+    assert "第 6、8、10、12 行是表格的合计、落款或说明" in text
+
+
+def test_a_row_is_a_footer_only_by_its_first_filled_cell() -> None:
+    from exchange.read.header import footer_row
+
+    for row in [("合计",), (None, " 小计 ", 5000), ("合计：3人", None, 15000), ("制表人：王芳",),
+                ("", "审核人:李强"), ("单位（盖章）：",), ("（单位盖章）",), ("注：身份证号请填写18位",),
+                ("填表说明：",), ("经办人 ：张三", "联系电话：0513-85123456")]:
+        assert footer_row(row), row
+    for row in [(1, "合计"), ("单丽",), ("总经理",), ("320602198001012473", "合计"), ("说明",),
+                ("单位名称：某某",), (None, None), ("注册会计师",), ("日本",)]:
+        assert not footer_row(row), row
+
+
 def test_row_numbers_match_the_sheet_when_columns_start_late(tmp_path: Path, instance) -> None:
     wb = openpyxl.Workbook()
     ws = wb.active
