@@ -68,6 +68,7 @@ FILE_MESSAGES: dict[str, str] = {
 PHRASES: dict[str, str] = {
     "not_workbook": "不是 Excel 工作簿或 CSV 文件",
     "xlsb": "Excel 二进制工作簿（.xlsb）无法读取",
+    "web_table": "这是网页或 XML 格式的表格，并非 Excel 工作簿，网页系统导出的“.xls”常是这种格式",
     "corrupt": "文件已损坏或不完整",
     "bad_encoding": "CSV 文件编码无法识别",
     "no_sheet": "工作簿中没有工作表",

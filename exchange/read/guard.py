@@ -64,7 +64,26 @@ def sniff(path: Path, limits: Limits) -> Sniffed:
     for magic, fmt in IMAGE_MAGIC.items():
         if head.startswith(magic):
             return Sniffed(fmt)
+    if _markup(path):
+        raise FileRejected(C.FILE_UNREADABLE, reason="web_table")
     return Sniffed("csv")
+
+
+# What old web systems' 导出Excel writes under a .xls name: an HTML table, or Excel 2003's XML
+# Spreadsheet. Read as a CSV, its first line is a tag, and the clerk, who sees a proper table
+# in Excel, was told the kind was unknown and the headers changed.
+_MARKUP = re.compile(r"^\s*<(?:!doctype\s+html|html|\?xml|table|meta|head|body|workbook|\?mso-application)\b",
+                     re.IGNORECASE)
+
+
+def _markup(path: Path) -> bool:
+    """Whether a text file begins as a web page or an XML document (UTF-8, UTF-16 or GB18030)."""
+    with path.open("rb") as fh:
+        head = fh.read(512)
+    for bom, encoding in ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")):
+        if head.startswith(bom):
+            return bool(_MARKUP.match(head[len(bom):].decode(encoding, "ignore")))
+    return bool(_MARKUP.match(head.decode("latin-1")))
 
 
 def check_zip_members(zf: zipfile.ZipFile, limits: Limits) -> list[zipfile.ZipInfo]:

@@ -17,10 +17,11 @@ SCAN_ROWS = 30
 # A row of the form itself, not a person: a total (合计, 小计 by department), the lines a printed
 # form is signed and stamped on (制表人：, 单位（盖章）：), a note (注：). Its first filled cell, in any
 # column (合计 often stands in 序号), says so.
-FOOTER = re.compile(r"^(?:合计|小计|总计|共计|\(?单位\(?盖章\)?|盖章|(?:制表人?|填表人?|填报人|审核人?"
+# The grammar is NFKC's (： is :).
+FOOTER = re.compile(r"^(?:合计|小计|总计|共计|\(?单位\(?盖章\)?|盖章|(?:制表人?|填表人?|填报人|审核人?"  # input grammar
                     r"|(?:单位)?负责人|经办人|联系人|联系电话|(?:填报|制表|填表)?日期|注意?|备注"
-                    r"|(?:填表|填报)?说明|附注)\s*:)")  # input grammar (NFKC: ： is :)
-_FOOTER_START = frozenset("合小总共(（单盖制填审负经联日注备说附")
+                    r"|(?:填表|填报)?说明|附注)\s*:)")
+_FOOTER_START = frozenset("合小总共(（单盖制填审负经联日注备说附")  # input grammar: FOOTER's first characters
 
 
 @dataclass

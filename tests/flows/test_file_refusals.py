@@ -61,6 +61,37 @@ def test_a_gb18030_csv_with_a_stray_control_character_is_read_row_by_row(instanc
         (3, [("姓名", C.TEXT_CONTROL)]), (4, [("联系地址", C.TEXT_CONTROL)])]
 
 
+HTML_TABLE = ('<html xmlns:x="urn:schemas-microsoft-com:office:excel"><head><meta charset="{charset}">'
+              '</head><body><table><tr><td>身份证号</td><td>姓名</td></tr>'
+              '<tr><td>320602198001012473</td><td>张三</td></tr></table></body></html>')
+SPREADSHEET_2003 = ('<?xml version="1.0"?>\n<?mso-application progid="Excel.Sheet"?>\n<Workbook xmlns='
+                    '"urn:schemas-microsoft-com:office:spreadsheet"><Worksheet><Table><Row><Cell>'
+                    '<Data>身份证号</Data></Cell></Row></Table></Worksheet></Workbook>')
+
+
+@pytest.mark.parametrize("content", [
+    HTML_TABLE.format(charset="utf-8").encode("utf-8"),
+    ("\r\n  <!DOCTYPE html>" + HTML_TABLE.format(charset="gbk")).encode("gb18030"),
+    "\ufeff".encode("utf-8") + HTML_TABLE.format(charset="utf-8").encode("utf-8"),
+    HTML_TABLE.format(charset="unicode").encode("utf-16"),            # with its BOM
+    SPREADSHEET_2003.encode("utf-8"),
+], ids=["html", "doctype-gb18030", "bom", "utf-16", "xml-2003"])
+def test_a_web_page_or_xml_saved_as_xls_says_what_it_is(instance, db, content):  # type: ignore[no-untyped-def]
+    """An old web system's 导出Excel: an HTML table or Excel 2003's XML named .xls. Read as a CSV
+    it was file.unknown_kind (不要改动标题和表头), which the clerk could not act on."""
+    (instance.unit_inbox("1001") / "参保人员导出.xls").write_bytes(content)
+    receipt = refused(instance, db, C.FILE_UNREADABLE, quarantined=True)
+    assert "网页或 XML 格式的表格" in receipt["file_errors"][0]["message"]
+    assert "另存为 .xlsx" in receipt["file_errors"][0]["message"]
+
+
+def test_a_csv_whose_first_cell_is_text_in_brackets_is_still_a_csv(instance, db):  # type: ignore[no-untyped-def]
+    make_workbook(instance.unit_inbox("1001") / "a.csv", ADD_HEADERS,
+                  [add_row(make_id("19800101", "711"), "甲")], title="<职工批量新增申报填写表>",
+                  fmt="csv")
+    assert receipt_of(instance, process_one(instance, db))["counts"]["accepted"] == 1
+
+
 def test_corrupt_zip(instance, db):  # type: ignore[no-untyped-def]
     (instance.unit_inbox("1001") / "broken.xlsx").write_bytes(b"PK\x03\x04" + b"\x00" * 200)
     refused(instance, db, C.FILE_UNREADABLE, quarantined=True)
