@@ -78,12 +78,12 @@ def excel_serial(value: float) -> date | None:
 TIME_OF_DAY = r"(?:\s+|T)(?:[01]?\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d+)?)?$"  # input grammar
 _TIME_OF_DAY = re.compile(TIME_OF_DAY)
 _DATE_PATTERNS = (
-    re.compile(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?$"),  # input grammar
+    re.compile(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})[日号]?$"),  # input grammar
     re.compile(r"^(\d{4})(\d{2})(\d{2})$"),
 )
 _MONTH_PATTERNS = (
     re.compile(r"^(\d{4})(\d{2})$"),
-    re.compile(r"^(\d{4})[-/.年](\d{1,2})月?$"),  # input grammar
+    re.compile(r"^(\d{4})[-/.年](\d{1,2})(?:月份?)?$"),  # input grammar: 2016年7月份
 )
 
 

@@ -426,11 +426,13 @@ def test_a_struct_field_in_a_rule_is_compiled_not_shared() -> None:
 @settings(max_examples=30, deadline=None)
 def test_a_date_saved_to_csv_with_its_time_of_day_is_read_as_its_date(d: date) -> None:
     """Excel's CSV writes a date cell as 1980/1/1 0:00, LibreOffice's as 1980-01-01 00:00:00:
-    the 出生日期 and the 变更日期 are the date and its month, not date.invalid and month.invalid."""
+    the 出生日期 and the 变更日期 are the date and its month, not date.invalid and month.invalid;
+    so are 1980年1月1号 and, for a month, 2026年12月份."""
     spec = RULES.kinds["employee_add"]
     fields = [c.field for c in spec.columns]
     spellings = [f"{d.year}/{d.month}/{d.day} 0:00", f"{d.isoformat()} 00:00:00",
-                 f"{d.isoformat()}T08:30:15", f"{d.year}年{d.month}月{d.day}日 17:05"]
+                 f"{d.isoformat()}T08:30:15", f"{d.year}年{d.month}月{d.day}日 17:05",
+                 f"{d.year}年{d.month}月{d.day}号"]
     rows = [(i + 4, tuple(s if f in ("birth_date", "change_month") else None for f in fields))
             for i, s in enumerate(spellings)]
     for spelling, (values, findings) in zip(spellings, judge_cells(
@@ -438,6 +440,9 @@ def test_a_date_saved_to_csv_with_its_time_of_day_is_read_as_its_date(d: date) -
         assert (values.get("birth_date"), values.get("change_month")) == (d.isoformat(), f"{d:%Y%m}"), \
             spelling
         assert not {"date.invalid", "month.invalid"} & {f.code for f in findings}, spelling
+    month = [(4, tuple(f"{d.year}年{d.month}月份" if f == "change_month" else None for f in fields))]
+    (values, _), = judge_cells(month, spec.columns, RULES.tables, TODAY).as_rows()
+    assert values.get("change_month") == f"{d:%Y%m}"
     late = [(4, tuple("2016-07-01 25:00" if f in ("birth_date", "change_month") else None
                       for f in fields))]
     (values, findings), = judge_cells(late, spec.columns, RULES.tables, TODAY).as_rows()

@@ -20,6 +20,7 @@ def test_month_spellings(year: int, month: int) -> None:
     for spelling in (want, f"{year}-{month:02d}", f"{year}/{month}", f"{year}年{month}月",
                      f"{year}.{month}", f"{year}-{month}-01", datetime(year, month, 3),
                      f"{year}/{month}/1 0:00", f"{year}-{month:02d}-01 00:00:00",
+                     f"{year}年{month}月份", f"{year}年{month}月1号",
                      date(year, month, 28), int(want), float(want)):
         assert parse_month(spelling) == want, spelling
 
@@ -35,7 +36,8 @@ def test_date_spellings(d: date) -> None:
                      f"{d:%Y%m%d}", datetime(d.year, d.month, d.day), int(f"{d:%Y%m%d}"),
                      # a date cell saved as CSV: Excel, LibreOffice, another system's export
                      f"{d.year}/{d.month}/{d.day} 0:00", f"{d.isoformat()} 00:00:00",
-                     f"{d.isoformat()}T08:30:15.250", f"{d.year}年{d.month}月{d.day}日 17:05"):
+                     f"{d.isoformat()}T08:30:15.250", f"{d.year}年{d.month}月{d.day}日 17:05",
+                     f"{d.year}年{d.month}月{d.day}号"):
         assert parse_date(spelling) == d, spelling
 
 
