@@ -68,12 +68,22 @@ class Sftp:
     max_unauthenticated_per_address: int = 8
     login_grace_seconds: int = 30         # a connection not logged in by then is closed
     max_connections: int = 256            # logged-in connections
+    # Nor from inside: one login (a sync tool set to 300 transfers, a leaked password) cannot
+    # hold every unit's connections, nor one connection a thread per session without end.
+    max_connections_per_login: int = 16
+    max_sessions_per_connection: int = 10    # OpenSSH's MaxSessions
 
     def validate(self, where: str) -> None:
         if self.max_unauthenticated_per_address > self.max_unauthenticated:
             raise ConfigError(f"{where}.max_unauthenticated_per_address: must not exceed "
                               f"max_unauthenticated ({self.max_unauthenticated}), got "
                               f"{self.max_unauthenticated_per_address}")
+        if not 1 <= self.max_connections_per_login <= self.max_connections:
+            raise ConfigError(f"{where}.max_connections_per_login: from 1 to max_connections "
+                              f"({self.max_connections}), got {self.max_connections_per_login}")
+        if self.max_sessions_per_connection < 1:
+            raise ConfigError(f"{where}.max_sessions_per_connection: at least 1, got "
+                              f"{self.max_sessions_per_connection}")
         if self.max_password_checks > 64:
             raise ConfigError(f"{where}.max_password_checks: at most 64 (each check holds "
                               f"19 MiB), got {self.max_password_checks}")

@@ -394,8 +394,12 @@ class SshServer(paramiko.ServerInterface):
     MAX_CHANGE_TRIES = 3
 
     def __init__(self, transport: paramiko.Transport, auth: Authenticator,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None, *, max_sessions: int = 10,
+                 crowded: Callable[[SshServer], int | None] | None = None) -> None:
         self.transport, self.auth, self.metrics = transport, auth, metrics
+        self.max_sessions, self.crowded = max_sessions, crowded
+        self.admitted = self.refused = False    # by its login's count of connections
+        self._channels: list[paramiko.Channel] = []    # its session channels, taken from paramiko
         self.principal: Principal | None = None
         self.method = "none"             # how the principal logged in
         self._changing: tuple[Principal, str] | None = None   # (who, current password)
@@ -491,9 +495,30 @@ class SshServer(paramiko.ServerInterface):
         return paramiko.AUTH_SUCCESSFUL
 
     def check_channel_request(self, kind: str, chanid: int) -> int:
-        if kind == "session":
-            return paramiko.OPEN_SUCCEEDED
-        return paramiko.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
+        if kind != "session" or self.principal is None:
+            return paramiko.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
+        login = self.principal.login
+        others = self.crowded(self) if self.crowded is not None and not self.admitted else None
+        if others is not None:
+            # Closed, not kept: a refused connection would still hold a place of the total.
+            log.warning("unit=%s file=-: connection refused: login %s already has %d connections "
+                        "open ([sftp].max_connections_per_login)", self.principal.unit_code,
+                        login, others)
+            self.refused = True
+            threading.Timer(1.0, self.transport.close).start()
+            return paramiko.OPEN_FAILED_RESOURCE_SHORTAGE
+        self.admitted = True
+        # paramiko queues every channel for an accept() that an sftp server never calls: taken
+        # here, those closed are let go (they were kept as long as the connection lived).
+        while (chan := self.transport.accept(timeout=0)) is not None:
+            self._channels.append(chan)
+        self._channels = [c for c in self._channels if not c.closed]
+        if len(self._channels) >= self.max_sessions:
+            log.warning("unit=%s file=-: session refused: login %s has %d sessions open on one "
+                        "connection ([sftp].max_sessions_per_connection)",
+                        self.principal.unit_code, login, len(self._channels))
+            return paramiko.OPEN_FAILED_RESOURCE_SHORTAGE
+        return paramiko.OPEN_SUCCEEDED
 
     def check_channel_subsystem_request(self, channel: paramiko.Channel, name: str) -> bool:
         return name == "sftp" and super().check_channel_subsystem_request(channel, name)
@@ -719,6 +744,18 @@ class SftpService:
             return f"{logged_in} connections open"
         return None
 
+    def _crowded(self, server: SshServer) -> int | None:
+        """How many other connections `server`'s login has open, when that is already
+        max_connections_per_login (its own is then refused); else None."""
+        login = server.principal.login if server.principal else None
+        with self._lock:
+            others = sum(1 for t in self._transports
+                         if t is not server.transport and t.is_active()
+                         and isinstance(t.server_object, SshServer) and not t.server_object.refused
+                         and t.server_object.principal is not None
+                         and t.server_object.principal.login == login)
+        return others if others >= self.sftp.max_connections_per_login else None
+
     def _accept_loop(self) -> None:
         assert self._sock is not None
         next_sweep = 0.0
@@ -758,7 +795,9 @@ class SftpService:
         transport.handshake_timeout = self.sftp.login_grace_seconds
         transport.add_server_key(self.host_key)
         transport.set_subsystem_handler("sftp", ExchangeSFTPServer, SftpSession, self.services)
-        server = SshServer(transport, self.services.auth, self.instance.metrics)
+        server = SshServer(transport, self.services.auth, self.instance.metrics,
+                           max_sessions=self.sftp.max_sessions_per_connection,
+                           crowded=self._crowded)
         with self._lock:
             self._transports.append(transport)
             self._pending[transport] = (addr, time.monotonic())

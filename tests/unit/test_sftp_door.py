@@ -1,6 +1,8 @@
 """Nobody can lock the door from outside (issue 15.5) and guesses sent at once are counted
 before they are checked (issue 21.23): the server in-process with small limits, paramiko
-clients and raw sockets from other loopback addresses (127.0.0.2, .3) as the strangers."""
+clients and raw sockets from other loopback addresses (127.0.0.2, .3) as the strangers. Nor
+from inside: one login cannot hold every connection, nor one connection a thread per session
+without end."""
 from __future__ import annotations
 
 import io
@@ -254,3 +256,44 @@ def test_a_refused_upload_leaves_no_temp_file_even_before_the_client_closes(door
     assert os.listdir(inbox) == []              # gone at the refusal, not at close
     fh.close()
     assert os.listdir(inbox) == []
+
+
+def test_one_connection_opens_no_more_sessions_than_allowed_and_closed_ones_free_theirs(door_factory) -> None:  # type: ignore[no-untyped-def]
+    """Each SFTP session is a thread of serve: 4,000 sessions on one logged-in connection were
+    4,000 threads (OpenSSH allows 10: MaxSessions)."""
+    door = door_factory(max_sessions_per_connection=3)
+    first = door.login("1001", "pw-1001")
+    transport = first.get_channel().get_transport()
+    more = [paramiko.SFTPClient.from_transport(transport) for _ in range(2)]
+    with pytest.raises(paramiko.ChannelException) as refused:
+        paramiko.SFTPClient.from_transport(transport)
+    assert refused.value.code == paramiko.OPEN_FAILED_RESOURCE_SHORTAGE
+    assert first.listdir("/") == ["inbox", "outbox"]        # the connection itself goes on
+    for client in more:
+        client.close()
+    time.sleep(0.3)
+    again = [paramiko.SFTPClient.from_transport(transport) for _ in range(2)]
+    assert [c.listdir("/inbox") for c in again] == [[], []]
+
+
+def test_one_login_cannot_hold_every_connection(door_factory) -> None:  # type: ignore[no-untyped-def]
+    """max_connections (here 6) logged-in connections all held by one unit kept every other
+    unit out; now one login holds at most max_connections_per_login (here 3). The refused
+    connection is closed, so it holds no place either."""
+    door = door_factory(max_connections=6, max_connections_per_login=3)
+    held = [door.login("1001", "pw-1001") for _ in range(3)]
+    transport = paramiko.Transport(door.sock())
+    door.transports.append(transport)
+    transport.connect(username="1001", password="pw-1001")   # the password was right ...
+    with pytest.raises(paramiko.ChannelException) as refused:   # ... but no session
+        paramiko.SFTPClient.from_transport(transport)
+    assert refused.value.code == paramiko.OPEN_FAILED_RESOURCE_SHORTAGE
+    deadline = time.monotonic() + 5
+    while transport.is_active() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not transport.is_active()
+    assert [door.login("1002", "pw-1002").listdir("/") for _ in range(3)] == [["inbox", "outbox"]] * 3
+    assert [c.listdir("/") for c in held] == [["inbox", "outbox"]] * 3   # the three go on
+    held[0].get_channel().get_transport().close()
+    time.sleep(0.3)
+    assert door.login("1001", "pw-1001").listdir("/inbox") == []

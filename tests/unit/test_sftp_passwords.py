@@ -204,3 +204,9 @@ def test_accounts_settings_are_validated_naming_the_key(tmp_path: Path, backend:
     config.write_text("[sftp]\nlogin_grace_seconds = 0\n")
     with pytest.raises(ConfigError, match=r"\[sftp\]\.login_grace_seconds"):
         load_settings(config)
+    for text, key in (("max_connections = 8\nmax_connections_per_login = 9", "max_connections_per_login"),
+                      ("max_connections_per_login = 0", "max_connections_per_login"),
+                      ("max_sessions_per_connection = 0", "max_sessions_per_connection")):
+        config.write_text(f"[sftp]\n{text}\n")
+        with pytest.raises(ConfigError, match=rf"\[sftp\]\.{key}"):
+            load_settings(config)
