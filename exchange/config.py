@@ -72,6 +72,7 @@ class Sftp:
     # hold every unit's connections, nor one connection a thread per session without end.
     max_connections_per_login: int = 16
     max_sessions_per_connection: int = 10    # OpenSSH's MaxSessions
+    max_open_files_per_login: int = 64       # each a descriptor of serve's one process
 
     def validate(self, where: str) -> None:
         if self.max_unauthenticated_per_address > self.max_unauthenticated:
@@ -81,6 +82,9 @@ class Sftp:
         if not 1 <= self.max_connections_per_login <= self.max_connections:
             raise ConfigError(f"{where}.max_connections_per_login: from 1 to max_connections "
                               f"({self.max_connections}), got {self.max_connections_per_login}")
+        if self.max_open_files_per_login < 1:
+            raise ConfigError(f"{where}.max_open_files_per_login: at least 1, got "
+                              f"{self.max_open_files_per_login}")
         if self.max_sessions_per_connection < 1:
             raise ConfigError(f"{where}.max_sessions_per_connection: at least 1, got "
                               f"{self.max_sessions_per_connection}")

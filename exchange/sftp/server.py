@@ -35,6 +35,7 @@ from exchange.errors import ConfigError
 from exchange.metrics import Metrics
 from exchange.messages import PASSWORD_WORDS, SFTP_WORDS
 from exchange.sftp.auth import Authenticator, Principal
+from exchange.sftp.budget import OpenFiles
 from exchange.sftp.hostkey import load_host_key
 from exchange.sftp.view import Denied, Missing, Resolved, View, check_name
 
@@ -64,6 +65,7 @@ class Services:
     auth: Authenticator
     max_bytes: int
     on_upload: OnUpload | None
+    open_files: OpenFiles
 
 
 def _fails(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -96,10 +98,19 @@ def _utime(target: Path | int, attr: SFTPAttributes) -> None:
 
 
 class ReadHandle(SFTPHandle):
-    def __init__(self, real: Path) -> None:
+    def __init__(self, real: Path, session: "SftpSession") -> None:
         super().__init__(os.O_RDONLY)
-        fd = os.open(real, os.O_RDONLY | NOFOLLOW)
+        self.give_back = session.open_file()
+        try:
+            fd = os.open(real, os.O_RDONLY | NOFOLLOW)
+        except OSError:
+            self.give_back()
+            raise
         self.readfile = os.fdopen(fd, "rb")
+
+    def close(self) -> None:
+        super().close()
+        self.give_back()
 
     def stat(self) -> SFTPAttributes:
         return SFTPAttributes.from_stat(os.fstat(self.readfile.fileno()))
@@ -124,7 +135,12 @@ class UploadHandle(SFTPHandle):
         self.closed = False
         if flags & os.O_EXCL and self.final.exists():
             raise FileExistsError(errno.EEXIST, "exists", str(self.final))
-        fd = os.open(self.temp, os.O_RDWR | os.O_CREAT | os.O_EXCL | NOFOLLOW, 0o640)
+        self.give_back = session.open_file()
+        try:
+            fd = os.open(self.temp, os.O_RDWR | os.O_CREAT | os.O_EXCL | NOFOLLOW, 0o640)
+        except OSError:
+            self.give_back()
+            raise
         self.writefile = os.fdopen(fd, "r+b")
         if flags & os.O_RDWR:
             self.readfile = self.writefile
@@ -164,6 +180,7 @@ class UploadHandle(SFTPHandle):
         self.session.uploads.pop(self.target.virtual, None)
         if not self.writefile.closed:
             self.writefile.close()
+        self.give_back()
         self.temp.unlink(missing_ok=True)
 
     def close(self) -> None:
@@ -182,6 +199,7 @@ class UploadHandle(SFTPHandle):
         finally:
             if not self.writefile.closed:
                 self.writefile.close()
+            self.give_back()
         self.session.uploads.pop(self.target.virtual, None)
         size = self.temp.stat().st_size
         os.replace(self.temp, self.final)
@@ -226,6 +244,19 @@ class SftpSession(SFTPServerInterface):
         for handle in list(self.uploads.values()):
             handle.close()
         log.info("unit=%s file=-: sftp session closed (login %s)", self.unit, self.principal.login)
+
+    def open_file(self) -> Callable[[], None]:
+        """Count a file this login opens (OSError EMFILE when it may not: exchange.sftp.budget);
+        the function returned gives it back, once, however often it is called."""
+        budget, login = self.services.open_files, self.principal.login
+        budget.take(login)
+        given = threading.Event()
+
+        def give_back() -> None:
+            if not given.is_set():
+                given.set()
+                budget.give_back(login)
+        return give_back
 
     def server_peer(self) -> str:
         host, port = self.ssh.peer()
@@ -296,7 +327,7 @@ class SftpSession(SFTPServerInterface):
         r = self.view.resolve(path)
         if r.real is None or not r.real.is_file():
             raise Missing(path)
-        return ReadHandle(r.real)
+        return ReadHandle(r.real, self)
 
     def _write_target(self, path: str) -> Resolved:
         return self._at_root(path, self.view.for_write)
@@ -685,7 +716,8 @@ class SftpService:
         self.sftp = settings.sftp
         self.host = host if host is not None else settings.sftp.host
         self.port = port if port is not None else settings.sftp.port
-        self.services = Services(instance, auth, settings.limits.max_file_mb * 1024 * 1024, on_upload)
+        self.services = Services(instance, auth, settings.limits.max_file_mb * 1024 * 1024, on_upload,
+                                 OpenFiles(settings.sftp.max_open_files_per_login))
         self.host_key = load_host_key(instance.path(settings.sftp.host_key))
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None

@@ -297,3 +297,65 @@ def test_one_login_cannot_hold_every_connection(door_factory) -> None:  # type: 
     held[0].get_channel().get_transport().close()
     time.sleep(0.3)
     assert door.login("1001", "pw-1001").listdir("/inbox") == []
+
+
+def test_one_login_keeps_no_more_files_open_than_allowed(door_factory) -> None:  # type: ignore[no-untyped-def]
+    """Every open file is a descriptor of serve's one process: one session had 3,000 open and
+    could have taken every descriptor the service has. Files finished, read, refused or cut off
+    give theirs back."""
+    door = door_factory(max_open_files_per_login=3)
+    budget = door.service.services.open_files
+    client = door.login("1001", "pw-1001")
+    held = [client.open(f"/inbox/a{i}.xlsx", "wb") for i in range(3)]
+    with pytest.raises(OSError):
+        client.open("/inbox/a3.xlsx", "wb")
+    other = door.login("1002", "pw-1002")            # another login has its own
+    with other.open("/inbox/b.xlsx", "wb") as f:
+        f.write(b"b")
+    for f in held:
+        f.write(b"x")
+        f.close()
+    assert budget.held("1001") == 0 and sorted(
+        p.name for p in door.instance.unit_inbox("1001").iterdir()) == ["a0.xlsx", "a1.xlsx", "a2.xlsx"]
+    readers = [client.open("/inbox/a0.xlsx", "rb") for _ in range(3)]   # reads count too
+    with pytest.raises(OSError):
+        client.open("/inbox/a1.xlsx", "rb")
+    for f in readers:
+        f.close()
+    big = client.open("/inbox/big.xlsx", "wb")        # refused for its size: given back at once
+    with pytest.raises(OSError):
+        big.write(b"x" * (1024 * 1024 + 1))
+        big.flush()
+    deadline = time.monotonic() + 5
+    while budget.held("1001") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert budget.held("1001") == 0
+    cut = [client.open(f"/inbox/c{i}.xlsx", "wb") for i in range(3)]   # the client goes away
+    assert len(cut) == 3 and budget.held("1001") == 3
+    client.get_channel().get_transport().close()
+    deadline = time.monotonic() + 5
+    while budget.held("1001") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert budget.held("1001") == 0
+    assert not [p for p in door.instance.unit_inbox("1001").iterdir() if p.name.startswith(("c", ".c"))]
+
+
+def test_all_logins_together_keep_the_service_its_share_of_descriptors(backend: str) -> None:
+    import errno
+    import resource
+
+    from exchange.sftp.budget import SERVICE_SHARE, OpenFiles, open_files_limit
+
+    budget = OpenFiles(per_login=3, total=4)
+    for login in ("a", "a", "a", "b"):
+        budget.take(login)
+    with pytest.raises(OSError) as full:
+        budget.take("c")                  # c holds none, but all together hold 4
+    assert full.value.errno == errno.EMFILE
+    budget.give_back("a")
+    budget.take("c")
+    assert (budget.held("a"), budget.held("b"), budget.held("c")) == (2, 1, 1)
+    limit = open_files_limit()                 # the soft limit raised to the hard one
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    assert limit == soft and (soft == hard or hard == resource.RLIM_INFINITY)
+    assert OpenFiles(per_login=64).total == int(limit * (1 - SERVICE_SHARE))

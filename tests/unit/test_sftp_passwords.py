@@ -206,7 +206,8 @@ def test_accounts_settings_are_validated_naming_the_key(tmp_path: Path, backend:
         load_settings(config)
     for text, key in (("max_connections = 8\nmax_connections_per_login = 9", "max_connections_per_login"),
                       ("max_connections_per_login = 0", "max_connections_per_login"),
-                      ("max_sessions_per_connection = 0", "max_sessions_per_connection")):
+                      ("max_sessions_per_connection = 0", "max_sessions_per_connection"),
+                      ("max_open_files_per_login = 0", "max_open_files_per_login")):
         config.write_text(f"[sftp]\n{text}\n")
         with pytest.raises(ConfigError, match=rf"\[sftp\]\.{key}"):
             load_settings(config)
