@@ -7,8 +7,10 @@ import unicodedata
 # Every dot clerks type for the middle dot of names such as 买买提·艾力.
 _DOTS = "·•・‧∙．.・･"
 _TO_MIDDLE_DOT = str.maketrans(dict.fromkeys(_DOTS, "·"))
-_NAME = re.compile(r"^[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134fA-Za-z]+"
-                   r"(·[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134fA-Za-z]+)*$")
+# Han characters (BMP, extension A, compatibility, extensions B–H) and 〇 (U+3007, a Han
+# character of GB 2312 that names hold, as 王〇 or 李〇〇 does), or Latin letters.
+_HAN = r"\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
+_NAME = re.compile(rf"^[{_HAN}A-Za-z]+(·[{_HAN}A-Za-z]+)*$")
 
 
 # Names that normalise_name() leaves as they are and valid_name() accepts: Han characters only.

@@ -465,3 +465,13 @@ def test_cells_as_a_general_cell_or_a_currency_format_saves_them() -> None:
         {"ethnicity": "01", "post": None, "wage": None, "phone": None}]
     assert [(f.column, f.code) for f in judged[2][1] if f.code != "required"] == [
         ("工作岗位", "code.unknown"), ("联系电话", "phone.invalid"), ("缴费工资", "wage.not_integer")]
+
+
+def test_names_with_rare_han_characters_and_zero() -> None:
+    """〇 (U+3007) and the extensions' characters (𠮷, 䶮) are in names; digits are not."""
+    spec = RULES.kinds["employee_add"]
+    fields = [c.field for c in spec.columns]
+    names = ["王〇", "李〇〇", "王𠮷", "张䶮", "王0", "王〇1"]
+    rows = [(i + 4, tuple(n if f == "name" else None for f in fields)) for i, n in enumerate(names)]
+    judged = judge_cells(rows, spec.columns, RULES.tables, TODAY).as_rows()
+    assert [v.get("name") for v, _ in judged] == names[:4] + [None, None]

@@ -109,7 +109,8 @@ def test_code_and_label_must_agree(raw: str) -> None:
 
 @pytest.mark.parametrize("raw,ok", [("张三", True), ("买买提·艾力", True), ("买买提.艾力", True),
                                     ("买买提•艾力", True), ("张 三", False), ("张三1", False),
-                                    ("·张三", False), ("张三!", False), ("  李四  ", True)])
+                                    ("·张三", False), ("张三!", False), ("  李四  ", True),
+                                    ("王〇", True), ("李〇〇", True), ("王𠮷", True), ("王〇1", False)])
 def test_names(raw: str, ok: bool) -> None:
     assert valid_name(normalise_name(raw)) is ok
 
