@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 from reportlab.lib.pagesizes import A4, landscape
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase import pdfmetrics, ttfonts
 from reportlab.pdfgen.canvas import Canvas
 
 from exchange.errors import ConfigError
@@ -34,6 +34,14 @@ FONT_CANDIDATES = (
     "/usr/share/fonts/truetype/arphic/ukai.ttc",
 )
 FONT_ENV = "EXCHANGE_PDF_FONT"
+# For the characters the font lacks: names in CJK extension B and beyond (王𠮷), which WenQuanYi
+# does not draw and a roster to be stamped must not show as blanks. Registered when a roster
+# first needs one of their characters (HanaMin B is 30 MB), tried in this order.
+FALLBACK_CANDIDATES = (
+    "/usr/share/fonts/truetype/hanazono/HanaMinB.ttf",    # Debian/Ubuntu fonts-hanazono
+    "/usr/share/fonts/truetype/hanazono/HanaMinA.ttf",
+)
+FALLBACK_ENV = "EXCHANGE_PDF_FALLBACK_FONTS"           # paths, separated by os.pathsep
 
 FONT_SIZE = 9.0
 LEADING = 11.0
@@ -68,6 +76,81 @@ def cjk_font() -> str:
             raise ConfigError(f"{path}: cannot embed this font in PDFs ({exc}); use a TrueType font "
                               f"such as WenQuanYi Zen Hei") from exc
     return FONT_NAME
+
+
+def _to_unicode_cmap(fontname: str, subset: Sequence[int]) -> str:
+    """reportlab's ToUnicode CMap with characters beyond the BMP written as UTF-16 (a surrogate
+    pair), as the PDF reference wants: reportlab writes U+20BB7 as <20BB7>, which no reader
+    takes, so 王𠮷 read back, searched or copied from the roster as 王."""
+    def utf16(code: int) -> str:
+        return chr(code).encode("utf-16-be", "surrogatepass").hex().upper()
+    lines = _REPORTLAB_CMAP(fontname, subset).splitlines()
+    start = lines.index(f"{len(subset)} beginbfchar") + 1
+    lines[start:start + len(subset)] = [f"<{i:02X}> <{utf16(v)}>" for i, v in enumerate(subset)]
+    return "\n".join(lines)
+
+
+_REPORTLAB_CMAP = ttfonts.makeToUnicodeCMap
+ttfonts.makeToUnicodeCMap = _to_unicode_cmap
+
+
+def _glyphs(name: str) -> dict[int, int]:
+    return pdfmetrics.getFont(name).face.charToGlyph
+
+
+class Fonts:
+    """The CJK font, and fallback fonts for the characters it has no glyph for: a text is drawn
+    and measured as runs, each in the first font that has its characters."""
+
+    def __init__(self, main: str) -> None:
+        self.main = main
+        self._has = _glyphs(main)
+        self._fallbacks: list[tuple[str, dict[int, int]]] | None = None    # loaded when needed
+        self._font_of: dict[str, str] = {}
+
+    def _fallback_fonts(self) -> list[tuple[str, dict[int, int]]]:
+        if self._fallbacks is None:
+            from reportlab.pdfbase.ttfonts import TTFont
+
+            self._fallbacks = []
+            wanted = os.environ.get(FALLBACK_ENV)
+            paths = wanted.split(os.pathsep) if wanted else FALLBACK_CANDIDATES
+            for i, path in enumerate(p for p in paths if p and Path(p).is_file()):
+                name = f"{FONT_NAME}Fallback{i}"
+                if name not in pdfmetrics.getRegisteredFontNames():
+                    try:
+                        pdfmetrics.registerFont(TTFont(name, path))
+                    except Exception:  # noqa: BLE001 - a font that cannot be embedded is skipped
+                        continue
+                self._fallbacks.append((name, _glyphs(name)))
+        return self._fallbacks
+
+    def font_of(self, ch: str) -> str:
+        """The font that draws `ch`: the main one when it has it (or no font does)."""
+        font = self._font_of.get(ch)
+        if font is None:
+            code = ord(ch)
+            font = self.main
+            if code not in self._has and code >= 0x2000:
+                font = next((n for n, has in self._fallback_fonts() if code in has), self.main)
+            self._font_of[ch] = font
+        return font
+
+    def runs(self, text: str) -> list[tuple[str, str]]:
+        """(font, text) pieces of `text`, in order."""
+        if text.isascii():
+            return [(self.main, text)]
+        pieces: list[tuple[str, str]] = []
+        for ch in text:
+            font = self.font_of(ch)
+            if pieces and pieces[-1][0] == font:
+                pieces[-1] = (font, pieces[-1][1] + ch)
+            else:
+                pieces.append((font, ch))
+        return pieces
+
+    def width(self, text: str, size: float) -> float:
+        return sum(pdfmetrics.stringWidth(piece, font, size) for font, piece in self.runs(text))
 
 
 # The data ----------------------------------------------------------------------------------------
@@ -137,17 +220,17 @@ def _sum_text(total: Decimal, col: Column) -> str:
 
 
 class _Measure:
-    def __init__(self, font: str, size: float) -> None:
-        self.font, self.size = font, size
+    def __init__(self, fonts: Fonts, size: float) -> None:
+        self.fonts, self.size = fonts, size
         self.cache: dict[str, float] = {}
 
     def width(self, text: str) -> float:
-        return pdfmetrics.stringWidth(text, self.font, self.size)
+        return self.fonts.width(text, self.size)
 
     def char(self, ch: str) -> float:
         w = self.cache.get(ch)
         if w is None:
-            w = self.cache[ch] = pdfmetrics.stringWidth(ch, self.font, self.size)
+            w = self.cache[ch] = pdfmetrics.stringWidth(ch, self.fonts.font_of(ch), self.size)
         return w
 
     def wrap(self, text: str, limit: float) -> list[str]:
@@ -191,7 +274,8 @@ class _Layout:
     def __init__(self, roster: Roster) -> None:
         self.roster = roster
         self.font = cjk_font()
-        self.m = _Measure(self.font, FONT_SIZE)
+        self.fonts = Fonts(self.font)
+        self.m = _Measure(self.fonts, FONT_SIZE)
         widest = max((sum(c.width for c in s.columns) + SEQ_WIDTH for s in roster.sections), default=0)
         portrait_width = A4[0] - 2 * MARGIN
         self.pagesize = A4 if widest * mm <= portrait_width else landscape(A4)
@@ -282,14 +366,13 @@ class _Painter:
         self.c = canvas
 
     def text(self, x: float, y: float, s: str, size: float = FONT_SIZE, align: str = "left") -> None:
-        self.c.setFont(self.l.font, size)
-        s = travel_safe(s)
-        if align == "center":
-            self.c.drawCentredString(x, y, s)
-        elif align == "right":
-            self.c.drawRightString(x, y, s)
-        else:
-            self.c.drawString(x, y, s)
+        runs = self.l.fonts.runs(travel_safe(s))
+        widths = [pdfmetrics.stringWidth(piece, font, size) for font, piece in runs]
+        x -= {"center": sum(widths) / 2, "right": sum(widths)}.get(align, 0.0)
+        for (font, piece), width in zip(runs, widths):
+            self.c.setFont(font, size)
+            self.c.drawString(x, y, piece)
+            x += width
 
     def row(self, y: float, row: _Row, widths: list[float], aligns: list[str], shade: bool = False) -> float:
         c = self.c
@@ -403,4 +486,5 @@ def render_roster(roster: Roster, target: Path) -> RosterStats:
     return RosterStats(len(pages), sum(len(s.rows) for s in roster.sections), target)
 
 
-__all__ = ["Column", "Section", "Roster", "RosterStats", "render_roster", "cjk_font", "find_font"]
+__all__ = ["Column", "Section", "Roster", "RosterStats", "render_roster", "cjk_font", "find_font",
+           "Fonts"]

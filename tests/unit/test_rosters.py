@@ -141,3 +141,37 @@ def test_font_named_by_environment_wins(monkeypatch: pytest.MonkeyPatch) -> None
     found = rosters.find_font()
     monkeypatch.setenv(rosters.FONT_ENV, str(found))
     assert rosters.find_font() == found
+
+
+HANAZONO = Path(rosters.FALLBACK_CANDIDATES[0])
+
+
+@pytest.mark.skipif(not HANAZONO.is_file(), reason="fonts-hanazono is not installed")
+def test_a_name_in_cjk_extension_b_is_drawn_by_the_fallback_font(tmp_path: Path) -> None:
+    """WenQuanYi has no 𠮷 (U+20BB7): the roster drew a blank in 王𠮷's name. The character is
+    drawn in HanaMin B, embedded beside WenQuanYi; the rest of the line stays in WenQuanYi, and
+    the text reads back whole (its ToUnicode map in UTF-16). A character no font has (U+30EDE,
+    extension G) is still laid out."""
+    target = tmp_path / "r.pdf"
+    rows = [["王𠮷", "320602198001010011", 3000, "䶮"], ["李𪚥明", "320602198001010022", 4000, "𰻞"]]
+    render_roster(Roster([Section("花名册", ["单位编号：1001"], COLUMNS, rows)]), target)
+    fonts = {str(f.get_object()["/BaseFont"]) for page in PdfReader(str(target)).pages
+             for f in page["/Resources"]["/Font"].values()}
+    assert any("WenQuanYi" in f for f in fonts) and any("HanaMin" in f for f in fonts), fonts
+    text = PdfReader(str(target)).pages[0].extract_text().replace("\n", "")
+    assert "王𠮷" in text and "李𪚥明" in text and "䶮" in text      # reportlab wrote <20BB7>
+    layout_fonts = rosters.Fonts(rosters.cjk_font())
+    runs = layout_fonts.runs("王𠮷李")
+    assert [t for _, t in runs] == ["王", "𠮷", "李"] and runs[0][0] == runs[2][0] == rosters.FONT_NAME
+    assert "Fallback" in runs[1][0] and layout_fonts.runs("abc 123") == [(rosters.FONT_NAME, "abc 123")]
+
+
+def test_without_a_fallback_font_the_roster_is_still_written(monkeypatch: pytest.MonkeyPatch,
+                                                            tmp_path: Path) -> None:
+    monkeypatch.setenv(rosters.FALLBACK_ENV, str(tmp_path / "none.ttf"))
+    target = tmp_path / "r.pdf"
+    render_roster(Roster([Section("花名册", ["单位编号：1001"], COLUMNS,
+                                  [["王𠮷", "320602198001010011", 3000, ""]])]), target)
+    fonts = {str(f.get_object()["/BaseFont"]) for page in PdfReader(str(target)).pages
+             for f in page["/Resources"]["/Font"].values()}
+    assert fonts and all("WenQuanYi" in f for f in fonts)
