@@ -335,11 +335,23 @@ class InboxWatcher:
     def __init__(self, instance: Instance, worker: IntakeWorker) -> None:
         self.instance, self.worker = instance, worker
         self._observer = Observer()
+        self.failed: str | None = None       # why the inboxes are not watched, when they are not
 
     def start(self) -> None:
+        """Watch the inboxes; when the system will not (inotify's watch or instance limit, one
+        watch per unit folder), say so and go on: SFTP uploads are announced by the server
+        itself, and files put there otherwise wait for the rescan job."""
         self.instance.inbox.mkdir(parents=True, exist_ok=True)
-        self._observer.schedule(_Handler(self.worker), str(self.instance.inbox), recursive=True)
-        self._observer.start()
+        try:
+            self._observer.schedule(_Handler(self.worker), str(self.instance.inbox), recursive=True)
+            self._observer.start()
+        except OSError as exc:
+            self.failed = exc.strerror or str(exc)
+            log.error("unit=- file=-: cannot watch %s (%s): files put there other than over SFTP "
+                      "wait for the rescan job; raise fs.inotify.max_user_watches and "
+                      "max_user_instances (sysctl) and restart", self.instance.inbox, self.failed)
+            self._observer.unschedule_all()
+            return
         log.info("unit=- file=-: watching %s", self.instance.inbox)
 
     def stop(self) -> None:

@@ -83,19 +83,25 @@ def test_a_csv_with_apostrophes_before_long_numbers(instance, db):  # type: igno
     assert triples(receipt) == [(5, "缴费工资", "wage.out_of_bounds")]
 
 
-def test_a_csv_with_date_cells_saved_with_their_time_of_day(instance, db):  # type: ignore[no-untyped-def]
-    """Excel saves a date cell to CSV as 1980/1/1 0:00 (LibreOffice 1980-01-01 00:00:00): the
-    出生日期 and the 变更日期 are read as the date and its month, and stored so."""
-    rows = rows3()
-    rows[0][4], rows[0][11] = "1980/1/1 0:00", "2026/12/1 0:00"
-    rows[2][4], rows[2][11] = "1980-01-01 00:00:00", "2026-12-01 00:00:00"
+def _stored_from_gb18030_csv(instance, db, rows: list[list]) -> dict[str, dict]:  # type: ignore[no-untyped-def]
+    """rows3() changed as a test needs, sent as a GB18030 CSV: its rows 4 and 6 are imported
+    (row 5's wage is out of bounds, as in rows3); their payloads by ID."""
     make_workbook(instance.unit_inbox("1001") / "增员.csv", ADD_HEADERS, rows, title=TITLE,
                   fmt="csv-gb18030")
     receipt = receipt_of(instance, process_one(instance, db))
     assert receipt["counts"] == {"total": 3, "accepted": 2, "failed": 1, "duplicate": 0}
     assert triples(receipt) == [(5, "缴费工资", "wage.out_of_bounds")]
     with db.session() as s:
-        stored = {d.id_number: d.payload for d in s.scalars(select(Declaration))}
+        return {d.id_number: d.payload for d in s.scalars(select(Declaration))}
+
+
+def test_a_csv_with_date_cells_saved_with_their_time_of_day(instance, db):  # type: ignore[no-untyped-def]
+    """Excel saves a date cell to CSV as 1980/1/1 0:00 (LibreOffice 1980-01-01 00:00:00): the
+    出生日期 and the 变更日期 are read as the date and its month, and stored so."""
+    rows = rows3()
+    rows[0][4], rows[0][11] = "1980/1/1 0:00", "2026/12/1 0:00"
+    rows[2][4], rows[2][11] = "1980-01-01 00:00:00", "2026-12-01 00:00:00"
+    stored = _stored_from_gb18030_csv(instance, db, rows)
     assert [(stored[r[0]]["birth_date"], stored[r[0]]["change_month"]) for r in (rows[0], rows[2])] \
         == [("1980-01-01", "202612")] * 2
 
@@ -106,13 +112,7 @@ def test_a_csv_as_excel_saves_general_and_currency_cells(instance, db):  # type:
     rows = rows3()
     for row in (rows[0], rows[2]):
         row[3], row[8], row[9], row[12] = "1", "1", "139-1234-5678", "￥5,000.00"
-    make_workbook(instance.unit_inbox("1001") / "增员.csv", ADD_HEADERS, rows, title=TITLE,
-                  fmt="csv-gb18030")
-    receipt = receipt_of(instance, process_one(instance, db))
-    assert receipt["counts"] == {"total": 3, "accepted": 2, "failed": 1, "duplicate": 0}
-    assert triples(receipt) == [(5, "缴费工资", "wage.out_of_bounds")]
-    with db.session() as s:
-        stored = {d.id_number: d.payload for d in s.scalars(select(Declaration))}
+    stored = _stored_from_gb18030_csv(instance, db, rows)
     assert [(p["ethnicity"], p["post"], p["phone"], p["wage"]) for p in stored.values()] == [
         ("01", "01", "13912345678", 5000)] * 2
 
