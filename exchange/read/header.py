@@ -32,8 +32,23 @@ class Located:
     rows: Iterator[Row]                  # data rows after the header
 
 
-def known_names(kinds: Iterable[KindSpec]) -> set[str]:
-    return {normalise_label(n) for k in kinds for c in k.columns for n in c.names}
+# Every file asks for the names of the same few lists of kinds (the rules' kinds as a unit type
+# fills them: Rules.for_unit_type hands back the same objects): each list's are folded once.
+# The lists are kept with their names, so their ids cannot be reused while cached.
+_KNOWN: dict[tuple[int, ...], tuple[tuple[KindSpec, ...], frozenset[str]]] = {}
+_KNOWN_LISTS = 64
+
+
+def known_names(kinds: Iterable[KindSpec]) -> frozenset[str]:
+    listed = tuple(kinds)
+    key = tuple(map(id, listed))
+    found = _KNOWN.get(key)
+    if found is None:
+        if len(_KNOWN) >= _KNOWN_LISTS:         # rules loaded again and again (tests)
+            _KNOWN.clear()
+        names = frozenset(normalise_label(n) for k in listed for c in k.columns for n in c.names)
+        found = _KNOWN[key] = (listed, names)
+    return found[1]
 
 
 def locate_header(rows: Iterator[Row], kinds: Iterable[KindSpec]) -> Located | None:

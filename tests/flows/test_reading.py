@@ -227,3 +227,19 @@ def test_file_name_hint_decides_between_similar_kinds(instance, db, persons):  #
                   [[persons["insured"], "李四"]], title="")
     receipt = receipt_of(instance, process_one(instance, db))
     assert receipt["kind"] == "employee_stop" and receipt["counts"]["accepted"] == 1
+
+
+def test_known_names_are_folded_once_per_list_of_kinds(instance) -> None:  # type: ignore[no-untyped-def]
+    """Every file asks again for the names of its unit type's kinds: folded once, and a list of
+    other kinds (rules loaded again, another unit type) has its own."""
+    from dataclasses import replace
+
+    from exchange.read.header import known_names
+
+    rules = instance.rules
+    kinds = [rules.for_unit_type(k, "10") for k in rules.kinds.values()]
+    first = known_names(kinds)
+    assert known_names(list(kinds)) is first and "身份证号" in first
+    renamed = [replace(kinds[0], columns=(replace(kinds[0].columns[0], header="新列名甲"),
+                                          *kinds[0].columns[1:])), *kinds[1:]]
+    assert "新列名甲" in known_names(renamed) and "新列名甲" not in first
