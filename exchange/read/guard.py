@@ -24,6 +24,24 @@ from exchange.read.slices import NOT_AN_INDEX, SHARED_CELL
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 ZIP_MAGIC = b"PK\x03\x04"
 IMAGE_MAGIC = {b"\xff\xd8\xff": "jpeg", b"\x89PNG\r\n\x1a\n": "png"}
+HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"}
+BMP_HEADERS = {12, 40, 52, 56, 64, 108, 124}     # BITMAPINFOHEADER and its kin, by size
+
+
+def image_format(head: bytes) -> str | None:
+    """The photo format a file's first 32 bytes declare (exchange.read.images.IMAGE_FORMATS)."""
+    for magic, fmt in IMAGE_MAGIC.items():
+        if head.startswith(magic):
+            return fmt
+    if head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS:
+        return "heif"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    # "BM" alone could begin a text: the reserved zeros and the info header's size too.
+    if head[:2] == b"BM" and len(head) >= 18 and head[6:10] == bytes(4) \
+            and int.from_bytes(head[14:18], "little") in BMP_HEADERS:
+        return "bmp"
+    return None
 # Small members may compress extremely well (empty styles); the ratio only counts above this.
 RATIO_FLOOR = 1 << 20
 PROLOGUE_BYTES = 1024                  # read at a time while looking for an XML member's root
@@ -42,7 +60,7 @@ Merge = tuple[tuple[int, int], tuple[int, int]]
 
 @dataclass(frozen=True)
 class Sniffed:
-    format: str                    # xlsx | xls | ods | csv | zip | jpeg | png
+    format: str                    # xlsx | xls | ods | csv | zip | jpeg | png | heif | webp | bmp
     largest_sheet: int = 0         # declared uncompressed bytes of the largest worksheet (xlsx;
                                    # an ods's content.xml)
 
@@ -55,15 +73,15 @@ def sniff(path: Path, limits: Limits) -> Sniffed:
     if size > limits.max_file_mb * 1024 * 1024:
         raise FileRejected(C.FILE_TOO_LARGE, what="file_size", limit=f"{limits.max_file_mb} MB")
     with path.open("rb") as fh:
-        head = fh.read(8)
+        head = fh.read(32)
     if head.startswith(ZIP_MAGIC):
         return _check_zip(path, limits)
     if head.startswith(OLE_MAGIC):
         _check_ole(path)
         return Sniffed("xls")
-    for magic, fmt in IMAGE_MAGIC.items():
-        if head.startswith(magic):
-            return Sniffed(fmt)
+    image = image_format(head)
+    if image is not None:
+        return Sniffed(image)
     if _markup(path):
         raise FileRejected(C.FILE_UNREADABLE, reason="web_table")
     return Sniffed("csv")

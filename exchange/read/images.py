@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any, Iterator
 
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+from pillow_heif import register_heif_opener
 
 from exchange import codes as C
 from exchange.config import Limits
@@ -27,9 +28,16 @@ from exchange.names import ignored
 from exchange.kinds.spec import PhotoRules
 from exchange.read.guard import check_zip_members
 
-DECODABLE = {"JPEG", "MPO", "PNG"}               # MPO: the JPEG variant many phones write
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-IMAGE_FORMATS = ("jpeg", "png")                 # what guard.sniff says of an image
+# What a photo may be: the card is a JPEG made anew whatever it came as. MPO: the JPEG variant
+# many phones write; HEIF: an iPhone's HEIC (pillow-heif); WebP: what browsers and chat apps
+# save; BMP: Paint's and old scanners'. Pillow is told to try these decoders only (its JPEG
+# decoder opens MPO).
+OPENERS = ("JPEG", "PNG", "HEIF", "WEBP", "BMP")
+DECODABLE = frozenset(OPENERS) | {"MPO"}
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".jfif", ".png", ".heic", ".heif", ".webp", ".bmp")  # .jfif: Windows' "save image as"
+IMAGE_FORMATS = ("jpeg", "png", "heif", "webp", "bmp")    # what guard.sniff says of an image
+
+register_heif_opener()
 
 
 @dataclass(frozen=True)
@@ -78,7 +86,7 @@ def _open(fh: IO[bytes]) -> Image.Image:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
-            return Image.open(fh)
+            return Image.open(fh, formats=OPENERS)
         except Image.DecompressionBombError as exc:
             raise FileRejected(C.FILE_HOSTILE, what="pixels") from exc
 

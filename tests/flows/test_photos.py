@@ -29,8 +29,9 @@ A, B = STUDENTS_01[0], STUDENTS_01[1]
 
 
 def jpeg(width: int = 400, height: int = 500, *, orientation: int | None = None,
-         split: bool = False) -> bytes:
-    """A JPEG; `split`: left half red, right half blue (to see which way it was turned)."""
+         split: bool = False, fmt: str = "JPEG") -> bytes:
+    """A JPEG (or `fmt`: HEIF, WEBP, BMP); `split`: left half red, right half blue (to see which
+    way it was turned)."""
     im = Image.new("RGB", (width, height), "gray")
     if split:
         im.paste((255, 0, 0), (0, 0, width // 2, height))
@@ -40,8 +41,17 @@ def jpeg(width: int = 400, height: int = 500, *, orientation: int | None = None,
     if orientation:
         exif[0x0112] = orientation
     out = io.BytesIO()
-    im.save(out, "JPEG", exif=exif.tobytes(), comment=b"secret comment",
-            icc_profile=b"\0" * 128)
+    if fmt == "JPEG":
+        im.save(out, "JPEG", exif=exif.tobytes(), comment=b"secret comment",
+                icc_profile=b"\0" * 128)
+    elif fmt == "BMP":
+        im.save(out, "BMP")
+    else:
+        if fmt == "HEIF":
+            from pillow_heif import register_heif_opener
+
+            register_heif_opener()
+        im.save(out, fmt, exif=exif.tobytes(), quality=90)
     return out.getvalue()
 
 
@@ -121,6 +131,41 @@ def test_photo_is_turned_cropped_resized_and_stripped(instance, db, school):  # 
         top, bottom = out.getpixel((118, 20)), out.getpixel((118, 275))
     # Orientation 6: the left (red) half of the stored pixels is the top once upright.
     assert top[0] > 200 > top[2] and bottom[2] > 200 > bottom[0]
+
+
+@pytest.mark.parametrize("name, fmt, turned", [
+    ("{}.heic", "HEIF", True),        # an iPhone's
+    ("{}.webp", "WEBP", True),        # saved from a browser or a chat app
+    ("{}.jfif", "JPEG", True),        # Windows' "save image as" names JPEGs so
+    ("{}.bmp", "BMP", False),         # Paint's, an old scanner's (no EXIF)
+])
+def test_photos_in_the_formats_phones_and_windows_save(instance, db, school, name, fmt, turned):  # type: ignore[no-untyped-def]
+    """Were "not an Excel workbook: save it as .xlsx"; now made card JPEGs like any photo,
+    upright, without the source's metadata."""
+    (instance.unit_inbox("S2201") / name.format(A)).write_bytes(
+        jpeg(400, 500, orientation=6 if turned else None, split=True, fmt=fmt))
+    receipt = receipt_of(instance, process_one(instance, db))
+    assert (receipt["kind"], receipt["status"], receipt["counts"]["accepted"]) == ("photo", "accepted", 1)
+    [photo] = photos(db)
+    assert (photo.id_number, photo.width, photo.height) == (A, 500, 400) if turned else (A, 400, 500)
+    with Image.open(instance.home / photo.path) as out:
+        assert (out.format, out.size, out.mode) == ("JPEG", (236, 295), "RGB")
+        assert not out.getexif() and not {"exif", "icc_profile", "comment"} & set(out.info)
+        top, left = out.getpixel((118, 20)), out.getpixel((20, 150))
+    if turned:      # orientation 6: the left (red) half is the top once upright
+        assert top[0] > 200 > top[2]
+    else:
+        assert left[0] > 200 > left[2]
+
+
+def test_a_zip_of_heic_and_webp_photos(instance, db, school):  # type: ignore[no-untyped-def]
+    make_zip(instance.unit_inbox("S2201") / "照片.zip", [
+        (f"{A}.HEIC", jpeg(fmt="HEIF")), (f"{B}.webp", jpeg(fmt="WEBP")),
+        (f"{STUDENTS_02[0]}.heic", b"\x00\x00\x00\x18ftypheic" + bytes(200))])   # damaged
+    receipt = receipt_of(instance, process_one(instance, db))
+    assert receipt["counts"] == {"total": 3, "accepted": 2, "failed": 1, "duplicate": 0}
+    assert triples(receipt) == [(3, "照片文件名", C.PHOTO_UNREADABLE)]
+    assert {p.id_number for p in photos(db)} == {A, B}
 
 
 def test_zip_of_photos_one_receipt_row_each(instance, db, school):  # type: ignore[no-untyped-def]
@@ -219,6 +264,12 @@ def test_pixel_bomb_is_refused_before_decoding(instance, db, school):  # type: i
              [(f"{B}.jpg", jpeg()), (f"{A}.png", png_header_only(12000, 12000))])
     receipt = receipt_of(instance, process_one(instance, db))
     assert receipt["status"] == "quarantined" and not photos(db)
+    # A BMP's header declares its size as well: 40,000 × 40,000 in 60 bytes.
+    bmp = (b"BM" + struct.pack("<IHHI", 60, 0, 0, 54) + struct.pack("<IiiHHIIiiII", 40, 40000, 40000,
+                                                                    1, 24, 0, 0, 0, 0, 0, 0) + bytes(6))
+    (instance.unit_inbox("S2201") / f"{A}.bmp").write_bytes(bmp)
+    receipt = receipt_of(instance, process_one(instance, db))
+    assert [e["code"] for e in receipt["file_errors"]] == [C.FILE_HOSTILE] and not photos(db)
 
 
 def test_pixel_bound_comes_from_config(home, instance, db, school):  # type: ignore[no-untyped-def]
