@@ -26,8 +26,8 @@ from exchange.errors import FileRejected
 from exchange.kinds.detect import detect_kind, unit_named
 from exchange.kinds.spec import KindSpec, normalise_label
 from exchange.photos import PhotoRun, examine_photos, is_photo_upload
-from exchange.read.header import (SCAN_ROWS, Located, column_taker, footer_row, known_names,
-                                  locate_header)
+from exchange.read.header import (SCAN_ROWS, Located, column_taker, footer_row, header_label,
+                                  known_names, locate_header)
 from exchange.read.images import named_as_image
 from exchange.read.tables import TABLE_FORMATS, Book, Sheet
 from exchange.residents import hooks_for
@@ -289,7 +289,7 @@ def _sheets_with_rows(sheets: Iterator[Sheet], kinds: list[KindSpec]) -> list[st
         located = locate_header(sheet.rows, kinds)
         if located is None:
             continue
-        known = [i for i, cell in enumerate(located.header) if normalise_label(cell) in names]
+        known = [i for i, cell in enumerate(located.header) if header_label(cell, names) in names]
         if any(not is_blank(values[i]) for _, values in itertools.islice(located.rows, SHEET_PEEK)
                for i in known if i < len(values)):
             found.append(sheet.name)

@@ -6,7 +6,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Container, Iterable, Iterator, Sequence
 
 from exchange.checks.values import BLANK_CHARS, as_text
 from exchange.kinds.spec import ColumnSpec, KindSpec, normalise_label
@@ -39,6 +39,24 @@ _KNOWN: dict[tuple[int, ...], tuple[tuple[KindSpec, ...], frozenset[str]]] = {}
 _KNOWN_LISTS = 64
 
 
+# A header with a hint in parentheses after its name: 缴费工资（元）, 性别(男/女), 变更日期（YYYYMM）,
+# 联系电话（手机）. The name is what counts, unless the hint says the column is not to be read
+# (备注(不导入), 缴费工资(旧), 姓名(仅供参考)). Labels are folded first: （ is (.
+_HINTED = re.compile(r"^(.+?)\((.*)\)$")
+_NOT_READ = ("不", "勿", "无需", "作废", "旧", "原", "参考")  # input grammar
+
+
+def header_label(cell: str, known: Container[str]) -> str:
+    """The folded label a header cell is matched by: its own, or its name before a hint."""
+    label = normalise_label(cell)
+    if label in known or not label.endswith(")"):
+        return label
+    hinted = _HINTED.match(label)
+    if hinted and hinted[1] in known and not any(w in hinted[2] for w in _NOT_READ):
+        return hinted[1]
+    return label
+
+
 def known_names(kinds: Iterable[KindSpec]) -> frozenset[str]:
     listed = tuple(kinds)
     key = tuple(map(id, listed))
@@ -58,7 +76,7 @@ def locate_header(rows: Iterator[Row], kinds: Iterable[KindSpec]) -> Located | N
     best: tuple[int, int] | None = None          # (score, index in seen)
     for row in itertools.islice(rows, SCAN_ROWS):
         seen.append(row)
-        score = sum(1 for v in row[1] if normalise_label(as_text(v)) in names)
+        score = sum(1 for v in row[1] if header_label(as_text(v), names) in names)
         if score >= 2 and (best is None or score > best[0]):
             best = (score, len(seen) - 1)
     if best is None:
@@ -88,7 +106,7 @@ def map_columns(header: tuple[str, ...], kind: KindSpec) -> dict[int, str]:
     lookup = {normalise_label(n): c.field for c in kind.columns for n in c.names}
     mapping: dict[int, str] = {}
     for pos, cell in enumerate(header):
-        field_name = lookup.get(normalise_label(cell))
+        field_name = lookup.get(header_label(cell, lookup))
         if field_name and field_name not in mapping.values():
             mapping[pos] = field_name
     return mapping

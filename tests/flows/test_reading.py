@@ -162,6 +162,32 @@ def test_cells_formatted_far_below_data_are_not_rows(instance, db):  # type: ign
     assert receipt["counts"]["total"] == 3
 
 
+def test_headers_with_a_hint_after_the_name(instance, db):  # type: ignore[no-untyped-def]
+    """缴费工资（元）, 变更日期（YYYYMM）, 性别(男/女): the file was refused, 缺少必填列 变更日期、缴费工资,
+    for columns the clerk could see; a hint that says "do not read" keeps its column out."""
+    hinted = {"性别": "性别(男/女)", "变更日期*": "*变更日期（YYYYMM）", "缴费工资*": "缴费工资（元）*",
+              "联系电话": "联系电话（手机）"}
+    # 缴费工资(旧) first: were it read, it would be the wage (the first of twins is).
+    headers = ["缴费工资(旧)", *(hinted.get(h, h) for h in ADD_HEADERS), "联系地址(不导入)"]
+    data = [[99999, *r, "x"] for r in rows3()]
+    data[0][3] = "女"                                   # read, and checked against the ID
+    make_workbook(instance.unit_inbox("1001") / "z.xlsx", headers, data, title=TITLE)
+    receipt = receipt_of(instance, process_one(instance, db))
+    assert receipt["counts"] == {"total": 3, "accepted": 1, "failed": 2, "duplicate": 0}
+    assert triples(receipt) == [(4, "性别", "sex.mismatch"), (5, "缴费工资", "wage.out_of_bounds")]
+
+
+def test_a_header_is_read_by_its_name_before_a_hint() -> None:
+    from exchange.read.header import header_label
+
+    known = {"缴费工资", "性别", "备注", "姓名"}
+    for cell, label in [("缴费工资（元）", "缴费工资"), ("性别 (男/女)", "性别"), ("*缴费工资(元/月)", "缴费工资"),
+                        ("备注(不导入)", "备注(不导入)"), ("缴费工资(旧)", "缴费工资(旧)"),
+                        ("姓名(仅供参考)", "姓名(仅供参考)"), ("工号(内部)", "工号(内部)"),
+                        ("缴费工资", "缴费工资")]:
+        assert header_label(cell, known) == label, cell
+
+
 def test_header_pasted_twice_is_skipped(instance, db):  # type: ignore[no-untyped-def]
     data = rows3()
     data.insert(1, list(ADD_HEADERS))
