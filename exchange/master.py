@@ -24,7 +24,7 @@ from exchange.config import Instance
 from exchange.errors import FileRejected
 from exchange.kinds.detect import detect_kind
 from exchange.kinds.spec import KindSpec
-from exchange.read.header import Located, column_taker, locate_header
+from exchange.read.header import Located, column_taker, footer_row, locate_header
 from exchange.read.tables import TABLE_FORMATS
 from exchange.store import bulk
 from exchange.store import queries as Q
@@ -42,6 +42,7 @@ class MasterReport:
     updated: int = 0
     refused: list[tuple[int, list[Finding]]] = field(default_factory=list)
     file_error: tuple[str, dict[str, Any]] | None = None
+    footer_rows: list[int] = field(default_factory=list)     # 合计, 制表人： … (read.header.FOOTER)
 
     @property
     def refused_count(self) -> int:
@@ -77,7 +78,7 @@ def load_master(instance: Instance, db: Database, path: Path, today: date | None
             upsert = ({"units": _upsert_units, "classes": upsert_classes}.get(spec.kind)
                       or MONEY_LOADERS.get(spec.kind) or _PersonLoad(spec).upsert)
             with bulk.overlapped(s):
-                for chunk in _chunks(located, detected.mapping, spec):
+                for chunk in _chunks(located, detected.mapping, spec, report.footer_rows):
                     good = []
                     parsed = judge_cells(chunk, spec.columns, rules.tables, today).as_rows()
                     for (number, _), (values, findings) in zip(chunk, parsed):
@@ -117,10 +118,11 @@ def units_touched(s: Session, kind: str, rows: list[dict[str, Any]], touched: se
     return touched | found
 
 
-def _chunks(located: Located, mapping: dict[int, str], spec: KindSpec
+def _chunks(located: Located, mapping: dict[int, str], spec: KindSpec, footers: list[int]
             ) -> Iterator[list[tuple[int, tuple[Any, ...]]]]:
     """The data rows as (row number, cells in the spec's column order), CHUNK at a time;
-    rows with every cell blank are left out."""
+    rows with every cell blank are left out, and so are an export's totals and signatures
+    (their numbers go to `footers`)."""
     take = column_taker(mapping, spec.columns)
     blank_chars = BLANK_CHARS
     chunk: list[tuple[int, tuple[Any, ...]]] = []
@@ -131,6 +133,9 @@ def _chunks(located: Located, mapping: dict[int, str], spec: KindSpec
                 break
         else:
             continue                            # a blank row
+        if footer_row(values):
+            footers.append(number)
+            continue
         chunk.append((number, cells))
         if len(chunk) >= CHUNK:
             yield chunk

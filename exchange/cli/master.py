@@ -30,6 +30,9 @@ def load(ctx: Context, file: Path) -> None:
         raise click.ClickException(f"{code}: {file_message(code, params)}")
     click.echo(f"{report.kind}: loaded {report.loaded} rows ({report.created} new, "
                f"{report.updated} updated), refused {report.refused_count}")
+    if report.footer_rows:
+        click.echo(f"  rows {', '.join(map(str, report.footer_rows[:20]))} read past: totals, "
+                   f"signatures or notes ({len(report.footer_rows)})")
     for row, findings in report.refused[:200]:
         for f in findings:
             click.echo(f"  row {row}: {f.code} {f.message}")

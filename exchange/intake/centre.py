@@ -59,7 +59,8 @@ def _master_handler(instance: Instance, db: Database, path: Path) -> dict:
     return {"kind": report.kind, "status": "partial" if report.refused else "accepted",
             "counts": {"loaded": report.loaded, "created": report.created,
                        "updated": report.updated, "refused": report.refused_count},
-            "rows": [{"row": row, "errors": [f.as_dict() for f in fs]} for row, fs in report.refused]}
+            "rows": [{"row": row, "errors": [f.as_dict() for f in fs]} for row, fs in report.refused],
+            **({"footer_rows": report.footer_rows} if report.footer_rows else {})}
 
 
 def process_centre_inbox(instance: Instance, db: Database, settle_seconds: float = 0.0) -> list[dict]:

@@ -128,6 +128,16 @@ def test_master_load_persons_and_units(home, instance, db, tmp_path):  # type: i
         assert s.get(Unit, "3001").name == "新单位"
 
 
+def test_master_load_reads_past_an_exports_totals_and_signatures(home, instance, db, tmp_path):  # type: ignore[no-untyped-def]
+    a = make_id("19800101", "641")
+    persons = make_workbook(tmp_path / "persons.xlsx", ["身份证号*", "姓名*", "单位编号", "缴费基数"],
+                            [[a, "甲", "1001", 5000], ["合计：1人", None, None, 5000],
+                             ["制表人：王芳", None, "审核人：李强", None]], title="参保人员信息")
+    out = run(home, "master", "load", str(persons)).output
+    assert "persons: loaded 1 rows (1 new, 0 updated), refused 0" in out
+    assert "rows 5, 6 read past: totals, signatures or notes (2)" in out
+
+
 def _commands(group: click.Group, prefix: tuple[str, ...] = ()):  # type: ignore[no-untyped-def]
     ctx = click.Context(group)
     for name in group.list_commands(ctx):            # the lazy group imports each module here
