@@ -239,7 +239,8 @@ def _month_steps(c: Cell) -> list[dict[str, pl.Expr]]:
         return pl.when(ok).then(pl.format("{}{}", year.cast(pl.Utf8).str.zfill(4),
                                           number.cast(pl.Utf8).str.zfill(2)))
 
-    second = {"_from_text": pl.when(text.str.contains(patterns[0])).then(month(patterns[0]))
+    second = {"_from_text": pl.when(text.str.contains(V.AMBIGUOUS_MONTH)).then(None)
+              .when(text.str.contains(patterns[0])).then(month(patterns[0]))
               .when(text.str.contains(patterns[1])).then(month(patterns[1]))
               .otherwise(_yyyymm(_date_of_text(text))),
               "_date": pl.when(c.number & ~pl.col("_whole")).then(_yyyymm(_date_of(c)))}

@@ -85,6 +85,9 @@ _MONTH_PATTERNS = (
     re.compile(r"^(\d{4})(\d{2})$"),
     re.compile(r"^(\d{4})[-/.年](\d{1,2})(?:月份?)?$"),  # input grammar: 2016年7月份
 )
+# 2026.10 typed into a General cell is the number 2026.1, and a CSV saves it as the text 2026.1:
+# January or October cannot be told, so neither is guessed (the number itself is refused too).
+AMBIGUOUS_MONTH = r"^\d{4}\.1$"
 
 
 def _spaceless(value: Any) -> str:
@@ -129,6 +132,8 @@ def parse_month(value: Any) -> str | None:
     text = _spaceless(value)
     if re.fullmatch(r"\d{6}\.0+", text):
         text = text.split(".")[0]
+    if re.match(AMBIGUOUS_MONTH, text):
+        return None
     for pattern in _MONTH_PATTERNS:
         m = pattern.match(text)
         if m:

@@ -475,3 +475,15 @@ def test_names_with_rare_han_characters_and_zero() -> None:
     rows = [(i + 4, tuple(n if f == "name" else None for f in fields)) for i, n in enumerate(names)]
     judged = judge_cells(rows, spec.columns, RULES.tables, TODAY).as_rows()
     assert [v.get("name") for v, _ in judged] == names[:4] + [None, None]
+
+
+def test_a_month_that_may_be_january_or_october_is_not_guessed() -> None:
+    """2026.10 in a General cell is the number 2026.1, which a CSV saves as the text 2026.1: as
+    a number it was refused; as text it was read as January. Neither is guessed now."""
+    spec = RULES.kinds["employee_add"]
+    fields = [c.field for c in spec.columns]
+    months = ["2026.1", 2026.1, "2026.10", "2026.01", "2026.2", "2026/1"]
+    rows = [(i + 4, tuple(m if f == "change_month" else None for f in fields)) for i, m in enumerate(months)]
+    judged = judge_cells(rows, spec.columns, RULES.tables, TODAY).as_rows()
+    assert [v.get("change_month") for v, _ in judged] == [None, None, "202610", "202601", "202602", "202601"]
+    assert ["month.invalid" in {f.code for f in fs} for _, fs in judged] == [True, True] + [False] * 4

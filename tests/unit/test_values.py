@@ -18,14 +18,16 @@ RULES = load_rules(Path(__file__).resolve().parents[2] / "rules")
 def test_month_spellings(year: int, month: int) -> None:
     want = f"{year}{month:02d}"
     for spelling in (want, f"{year}-{month:02d}", f"{year}/{month}", f"{year}年{month}月",
-                     f"{year}.{month}", f"{year}-{month}-01", datetime(year, month, 3),
+                     *([f"{year}.{month}"] if month != 1 else []), f"{year}.{month:02d}",
+                     f"{year}-{month}-01", datetime(year, month, 3),
                      f"{year}/{month}/1 0:00", f"{year}-{month:02d}-01 00:00:00",
                      f"{year}年{month}月份", f"{year}年{month}月1号",
                      date(year, month, 28), int(want), float(want)):
         assert parse_month(spelling) == want, spelling
 
 
-@pytest.mark.parametrize("bad", ["2016-13", "201600", "abc", "16年7月", "2016年", ""])
+@pytest.mark.parametrize("bad", ["2016-13", "201600", "abc", "16年7月", "2016年", "",
+                                 "2026.1", " 2026.1 ", 2026.1])      # January or October?
 def test_bad_months(bad: str) -> None:
     assert parse_month(bad) is None
 
