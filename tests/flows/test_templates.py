@@ -79,6 +79,11 @@ def test_stop_template_is_prefilled_with_insured_staff_and_locked(instance, db, 
     assert ws["A4"].protection.locked and ws["B4"].protection.locked and ws["C4"].protection.locked
     assert not ws["D4"].protection.locked and not ws["E4"].protection.locked
     assert "2 人" in ws["A2"].value
+    # Every pre-filled row is a whole stop (the reason has a default): a clerk who filters the
+    # staff instead of deleting rows would stop everyone hidden, and is told so.
+    assert "隐藏或筛选掉的行仍会报送" in ws["A2"].value
+    assert any("只隐藏或筛选掉的行仍会作为申报报送" in str(c.value or "")
+               for row in wb["说明"].iter_rows() for c in row)
     # Keep the rows to stop (here: the one without arrears), send it back as it is.
     ws.delete_rows(5, 1)
     result = _send(instance, db, wb, "减少.xlsx")
