@@ -160,10 +160,10 @@ def _text(value: Any) -> str | None:
 
 
 def _data_chunks(located: Located, mapping: dict[int, str], run: FileRun, max_rows: int,
-                 size: int, footers: list[int]) -> Iterator[Chunk]:
+                 size: int, result: FileResult, hidden: set[int]) -> Iterator[Chunk]:
     """The data rows below the header, parsed a chunk at a time; blank rows and the header
-    pasted again are skipped, and so are the form's totals, signatures and notes (their row
-    numbers go to `footers`, for the receipt)."""
+    pasted again are skipped, and so are the form's totals, signatures and notes, and rows
+    hidden in the sheet (their row numbers go to the result, for the receipt)."""
     columns = run.kind.columns
     take = column_taker(mapping, columns)
     where = {f: pos for pos, f in mapping.items()}
@@ -185,8 +185,14 @@ def _data_chunks(located: Located, mapping: dict[int, str], run: FileRun, max_ro
         raw = take(values)
         if skipped(raw):
             continue
+        if hidden and number in hidden:
+            # Filtered out or hidden by hand: the clerk does not see it. A pre-filled stop row
+            # is a whole stop (its reason has a default): a clerk who filtered the staff to the
+            # leavers would have stopped everyone hidden.
+            result.hidden_rows.append(number)
+            continue
         if footer_row(values):
-            footers.append(number)
+            result.footer_rows.append(number)
             continue
         run.data_rows += 1
         if run.data_rows > max_rows:
@@ -267,7 +273,7 @@ def _examine_book(instance: Instance, session: Session, book: Book, unit: UnitRe
                            allowed="、".join(types.label(t) for t in rules.sender_types(kind)))
     run = FileRun(instance, session, kind, unit, opts, sink)
     for chunk in _data_chunks(located, detected.mapping, run, limits.max_rows,
-                              instance.settings.intake.chunk_rows, result.footer_rows):
+                              instance.settings.intake.chunk_rows, result, sheet.hidden):
         run.run_chunk(chunk)
     others = _sheets_with_rows(sheets, kinds)
     if others:

@@ -139,6 +139,8 @@ RECEIPT_WORDS = {
     "footer_rows": "第 {rows} 行是表格的合计、落款或说明（如“合计”“制表人：”“单位（盖章）”），不是参保人员，"
                    "未作为申报数据读取。",
     "footer_more": "等 {count} 行",
+    "hidden_rows": "第 {rows} 行在工作表中被隐藏（如被筛选掉），未作为申报数据读取；"
+                   "如需报送，请取消隐藏或筛选后重新放入收件箱。",
     "row_line": "第 {row} 行{who}：{message}",
     "file_reason": "原因：",
     # Followed by what will happen to them (pending_nightly / pending_centre / pending_confirm).
@@ -547,8 +549,8 @@ TEMPLATE_NOTE = {
     "required": "带 * 的列为必填项；",
     "lists": "有下拉箭头的列请从列表选择；",
     "locked": "灰色列为系统记录，已锁定，请勿改动；",
-    "prefilled": "本表已预填本单位在职参保人员（共 {count} 人），不办理的人员请整行删除（隐藏或筛选掉的行仍会报送）；",
-    "prefilled_resident": "本表已预填本单位参保居民（共 {count} 人），不办理的人员请整行删除（隐藏或筛选掉的行仍会报送）；",
+    "prefilled": "本表已预填本单位在职参保人员（共 {count} 人），不办理的人员请整行删除（隐藏或筛选掉的行不读取，回执会列出）；",
+    "prefilled_resident": "本表已预填本单位参保居民（共 {count} 人），不办理的人员请整行删除（隐藏或筛选掉的行不读取，回执会列出）；",
     "help": "详细填写规则见“说明”工作表。",
 }
 TEMPLATE_GENERAL = {          # numbered in order on the 说明 sheet, only those that apply
@@ -560,14 +562,14 @@ TEMPLATE_GENERAL = {          # numbered in order on the 说明 sheet, only thos
     "again": "已成功导入的行再次报送不会重复导入。",
     "prefilled_locked": "本表已预填本单位在职参保人员，灰色列已锁定。不办理的人员请整行删除："
                         "在“审阅”菜单中点击“撤销工作表保护”（无需密码），删除整行后保存即可。"
-                        "只隐藏或筛选掉的行仍会作为申报报送。",
-    "prefilled": "本表已预填本单位在职参保人员。不办理的人员请整行删除后保存即可；只隐藏或筛选掉的行仍会作为申报报送。",
+                        "隐藏或筛选掉的行不读取，回执中会列出它们的行号。",
+    "prefilled": "本表已预填本单位在职参保人员。不办理的人员请整行删除后保存即可；隐藏或筛选掉的行不读取，回执中会列出它们的行号。",
     # Resident kinds (communities, schools): the people are insured residents or pupils, not staff.
     "prefilled_locked_resident": "本表已预填本单位参保居民（学校为在校参保学生），灰色列已锁定。不办理的人员请整行删除："
                                  "在“审阅”菜单中点击“撤销工作表保护”（无需密码），删除整行后保存即可。"
-                                 "只隐藏或筛选掉的行仍会作为申报报送。",
+                                 "隐藏或筛选掉的行不读取，回执中会列出它们的行号。",
     "prefilled_resident": "本表已预填本单位参保居民（学校为在校参保学生）。不办理的人员请整行删除后保存即可；"
-                          "只隐藏或筛选掉的行仍会作为申报报送。",
+                          "隐藏或筛选掉的行不读取，回执中会列出它们的行号。",
 }
 # A receipt whose file's name could not be used as it was (exchange/names.py).
 RENAMED_NOTE = ("（原文件名含有看不见的字符、易混淆的斜杠或过长，回执、错误工作簿和归档使用上面的文件名；"

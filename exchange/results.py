@@ -105,6 +105,8 @@ class FileResult:
     sender: Sender | None = None         # who sent it (exchange.work); None for `validate`
     # Rows below the header that are the form's own (合计, 制表人：, 单位（盖章）, 注：): not read.
     footer_rows: list[int] = field(default_factory=list)
+    # Rows hidden in the sheet (filtered out, or hidden by hand): not read either.
+    hidden_rows: list[int] = field(default_factory=list)
 
     @property
     def status(self) -> str:

@@ -32,7 +32,7 @@ def validate(ctx: Context, file: Path, unit: str, as_json: bool) -> None:
 
     Example: exchange validate psnAdd.xlsx --unit 1001 --json
     """
-    from exchange.outputs.receipt import footer_field
+    from exchange.outputs.receipt import skipped_fields
     from exchange.pipeline import validate_file
 
     ctx.instance.readers.start()        # the reading worker starts while the database opens
@@ -43,7 +43,7 @@ def validate(ctx: Context, file: Path, unit: str, as_json: bool) -> None:
             out = sys.stdout
             head = {"kind": r.kind, "status": r.status,
                     "file_errors": [r.file_error.as_dict()] if r.file_error else [],
-                    "counts": r.counts.as_dict(), **footer_field(r)}
+                    "counts": r.counts.as_dict(), **skipped_fields(r)}
             body = json.dumps(head, ensure_ascii=False)
             out.write(body[:-1] + ', "rows": [')
             for i, line in enumerate(v.lines()):       # each row already as its JSON text

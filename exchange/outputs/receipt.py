@@ -47,16 +47,23 @@ class ReceiptRows:
 FOOTER_ROWS_SHOWN = 20
 
 
-def footer_field(result: FileResult) -> dict[str, list[int]]:
-    """`footer_rows` for the JSON answers (the receipt's twin, `validate --json`), when any."""
-    return {"footer_rows": result.footer_rows} if result.footer_rows else {}
+def skipped_fields(result: FileResult) -> dict[str, list[int]]:
+    """`hidden_rows` and `footer_rows` for the JSON answers (the receipt's twin, `validate
+    --json`), each only when there are some."""
+    return {key: rows for key, rows in (("hidden_rows", result.hidden_rows),
+                                        ("footer_rows", result.footer_rows)) if rows}
 
 
-def footer_line(rows: list[int]) -> str:
-    shown = "、".join(str(r) for r in rows[:FOOTER_ROWS_SHOWN])
-    if len(rows) > FOOTER_ROWS_SHOWN:
-        shown += W["footer_more"].format(count=len(rows))
-    return W["footer_rows"].format(rows=shown)
+def skipped_lines(result: FileResult) -> list[str]:
+    """The receipt's lines naming the rows read past: hidden ones, then the form's own."""
+    lines = []
+    for key, rows in (("hidden_rows", result.hidden_rows), ("footer_rows", result.footer_rows)):
+        if rows:
+            shown = "、".join(str(r) for r in rows[:FOOTER_ROWS_SHOWN])
+            if len(rows) > FOOTER_ROWS_SHOWN:
+                shown += W["footer_more"].format(count=len(rows))
+            lines.append(W[key].format(rows=shown))
+    return lines
 
 
 def receipt_json(result: FileResult, rows: Iterable[dict[str, Any]], out: IO[str]) -> None:
@@ -74,7 +81,7 @@ def receipt_json(result: FileResult, rows: Iterable[dict[str, Any]], out: IO[str
         "file_errors": [result.file_error.as_dict()] if result.file_error else [],
         "counts": result.counts.as_dict(),
         "error_workbook": result.error_book_name,
-        **footer_field(result),
+        **skipped_fields(result),
     }
     body = json_text(head, indent=1)
     out.write(body[:-2] + ',\n "rows": [')
@@ -100,8 +107,7 @@ def receipt_text(result: FileResult, rows: Iterable[dict[str, Any]], max_lines: 
         lines.append(W["quarantined"] if result.quarantined else W["archived"])
         return travel_safe("\n".join(lines) + "\n")
     lines.append(W["counts"].format(**result.counts.as_dict()))
-    if result.footer_rows:
-        lines.append(footer_line(result.footer_rows))
+    lines += skipped_lines(result)
     summary_at = len(lines)            # 其中新参保 x 人 ..., once the rows are counted
     enrolments = {code: 0 for code in NOTE_ENROLMENT.values()}
     if result.error_book_name:

@@ -213,22 +213,24 @@ def check_extent(xml: bytes, limits: Limits) -> None:
 
 
 def check_member_extent(zf: zipfile.ZipFile, member: str, limits: Limits,
-                        block: int = 1 << 20) -> None:
+                        block: int = 1 << 20, hidden: set[int] | None = None) -> None:
     """check_extent over a worksheet member, read a block at a time (a reference cut between
     two blocks is seen whole in the overlap carried over); and no shared-string index that is
-    not a whole number (a sheet read a slice at a time checks those as it marks them)."""
+    not a whole number (a sheet read a slice at a time checks those as it marks them). The
+    numbers of hidden rows go to `hidden`."""
     carry = b""
     with zf.open(member) as fh:
         while data := fh.read(block):
             data = carry + data
             check_extent(data, limits)
+            _hidden_rows(data, hidden)
             if _BAD_SHARED_INDEX.search(data):
                 raise FileRejected(C.FILE_UNREADABLE, reason="corrupt")
             carry = data[-512:]
 
 
 def check_member_rows(zf: zipfile.ZipFile, member: str, limits: Limits,
-                      block: int = 1 << 20) -> list[Merge]:
+                      block: int = 1 << 20, hidden: set[int] | None = None) -> list[Merge]:
     """Refuse a large worksheet whose rows (those holding cells) go past max_rows plus the title
     rows, before any of it is read: a sheet of a million rows is refused in a second or two, not
     after half a million rows were judged. Only the row numbers are read here; every slice's
@@ -245,9 +247,26 @@ def check_member_rows(zf: zipfile.ZipFile, member: str, limits: Limits,
                 raise FileRejected(C.FILE_TOO_LARGE, what="row_count", limit=limits.max_rows)
             if b"mergeCell" in data:
                 merges.update(_MERGE.findall(data))
+            _hidden_rows(data, hidden)
             carry = data[-512:]
     return [((int(r0) - 1, column_number(c0) - 1), (int(r1) - 1, column_number(c1) - 1))
             for c0, r0, c1, r1 in merges]
+
+
+# A row's start tag; a hidden one (a filter hides rows so, as does hiding them by hand) says
+# hidden="1" (Excel) or hidden="true" (LibreOffice).
+_ROW_TAG = re.compile(rb"<(?:[\w.-]+:)?row\s[^>]*>")
+_HIDDEN = re.compile(rb"\shidden\s*=\s*[\"'](?:1|true)[\"']")
+_ROW_R = re.compile(rb"\sr\s*=\s*[\"']([0-9]{1,7})[\"']")
+
+
+def _hidden_rows(xml: bytes, hidden: set[int] | None) -> None:
+    """Add the numbers of the hidden rows in `xml` (a block of a worksheet) to `hidden`."""
+    if hidden is None or b"hidden" not in xml:
+        return
+    for tag in _ROW_TAG.findall(xml):
+        if _HIDDEN.search(tag) and (number := _ROW_R.search(tag)):
+            hidden.add(int(number[1]))
 
 
 class _Trickle:

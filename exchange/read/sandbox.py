@@ -169,7 +169,8 @@ class _Reader:
         early, self.early = self.early, None
         if early is not None and stream_above == early.stream_above and early.same(path):
             self._begin(path)
-            self.sheets = iter([Sheet(name, iter(rows)) for name, rows in early.sheets])
+            self.sheets = iter([Sheet(name, iter(rows), set(hidden))
+                                for name, rows, hidden in early.sheets])
             return early.sniffed, (early.format, early.meta, self.op_sheet())
         sniffed = self._sniff(path)
         if stream_above is not None and sniffed.format in TABLE_FORMATS:
@@ -197,7 +198,7 @@ class _Reader:
                     rows += len(got)
                     if rows > EARLY_ROWS:
                         return
-                    sheets.append((sheet.name, got))
+                    sheets.append((sheet.name, got, sorted(sheet.hidden)))
                 early = _Early(key, stream_above, sniffed, book.format, book.meta, sheets)
             if early.same(path):       # not changed while it was read
                 self.early = early
@@ -241,15 +242,16 @@ class _Reader:
         self.sheets = book.sheets
         return book.format, book.meta, self.op_sheet()
 
-    def op_sheet(self) -> tuple[str, list[Row], bool] | None:
-        """The next visible sheet's name and first rows as op_rows gives them (the sheet in hand
-        is dropped)."""
+    def op_sheet(self) -> tuple[str, list[bytes], bool, list[int]] | None:
+        """The next visible sheet's name, its first rows as op_rows gives them, and its hidden
+        rows (known once the first rows are read; the sheet in hand is dropped)."""
         self._drop_rows()
         sheet = next(self.sheets, None) if self.sheets is not None else None
         if sheet is None:
             return None
         self.rows = sheet.rows
-        return (sheet.name, *self.op_rows())
+        rows, last = self.op_rows()
+        return sheet.name, rows, last, sorted(sheet.hidden)
 
     def op_rows(self) -> tuple[list[bytes], bool]:
         """Every row read ahead (at least a step, read now if none is held), and whether the
@@ -341,7 +343,7 @@ class _Early:
     sniffed: Sniffed
     format: str
     meta: dict[str, str]
-    sheets: list[tuple[str, list[Row]]]
+    sheets: list[tuple[str, list[Row], list[int]]]     # name, rows, hidden rows
 
     @staticmethod
     def key_of(path: str) -> tuple[int, ...]:
@@ -562,10 +564,10 @@ class Upload:
         fmt, meta, first = opened
         return Book(fmt, self._sheets(first), meta)
 
-    def _sheets(self, head: tuple[str, list[Row], bool] | None) -> Iterator[Sheet]:
+    def _sheets(self, head: tuple[str, list[bytes], bool, list[int]] | None) -> Iterator[Sheet]:
         while head is not None:
-            name, rows, last = head
-            yield Sheet(name, self._rows(rows, last))
+            name, rows, last, hidden = head
+            yield Sheet(name, self._rows(rows, last), set(hidden))
             head = self.call("sheet")
 
     def _rows(self, rows: list[bytes], last: bool) -> Iterator[Row]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import zipfile
 import zlib
 from contextlib import contextmanager
@@ -39,6 +40,9 @@ T = TypeVar("T")
 class Sheet:
     name: str
     rows: Iterator[Row]
+    # Rows hidden in the sheet (filtered out, or hidden by hand; xlsx): known once its XML has
+    # been checked, which is before its first row is read.
+    hidden: set[int] = field(default_factory=set)
 
 
 @dataclass
@@ -121,7 +125,7 @@ def _calamine_book(path: Path, fmt: str, limits: Limits, stream_above: int | Non
                 visible.append(sm.name)
         if not visible:
             raise FileRejected(C.FILE_UNREADABLE, reason="no_sheet")
-        yield Book(fmt, (Sheet(n, _sheet_rows(path, wb, n, parts, limits, stream_above, opened))
+        yield Book(fmt, (_sheet(path, wb, n, parts, limits, stream_above, opened)
                          for n in visible), meta)
     except pc.PasswordError as exc:
         raise FileRejected(C.FILE_ENCRYPTED) from exc
@@ -188,8 +192,16 @@ def fill_merged(rows: Iterator[Row], merges: Iterable[Merge]) -> Iterator[Row]:
         yield number, values
 
 
+def _sheet(path: Path, wb: Any, name: str, parts: Parts | None, limits: Limits,
+           stream_above: int | None, opened: list[SheetSlices]) -> Sheet:
+    hidden: set[int] = set()
+    return Sheet(name, _sheet_rows(path, wb, name, parts, limits, stream_above, opened, hidden),
+                 hidden)
+
+
 def _sheet_rows(path: Path, wb: Any, name: str, parts: Parts | None, limits: Limits,
-                stream_above: int | None, opened: list[SheetSlices]) -> Iterator[Row]:
+                stream_above: int | None, opened: list[SheetSlices],
+                hidden: set[int] | None = None) -> Iterator[Row]:
     """A sheet's rows. An xlsx sheet's cell references are checked first (guard.check_extent):
     calamine never meets a sheet reaching past the limits. A sheet over `stream_above` bytes of
     XML is read a slice at a time, each slice checked; smaller ones (and the few whose rows carry
@@ -197,7 +209,8 @@ def _sheet_rows(path: Path, wb: Any, name: str, parts: Parts | None, limits: Lim
     member = parts.sheets.get(name) if parts is not None else None
     if member is not None and parts is not None:
         if stream_above is not None and parts.sizes.get(member, 0) > stream_above:
-            merges = _check_member(path, member, limits, check_member_rows)
+            merges = _check_member(path, member, limits,
+                                   functools.partial(check_member_rows, hidden=hidden))
             slices = SheetSlices(path, member, parts, check=lambda body: check_extent(body, limits))
             opened.append(slices)
             if slices.numbered:
@@ -206,7 +219,7 @@ def _sheet_rows(path: Path, wb: Any, name: str, parts: Parts | None, limits: Lim
                 slices.close()
                 return
             slices.close()
-        _check_member(path, member, limits, check_member_extent)
+        _check_member(path, member, limits, functools.partial(check_member_extent, hidden=hidden))
     yield from _calamine_rows(wb, name, limits)
 
 

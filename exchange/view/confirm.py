@@ -350,7 +350,8 @@ def sent_list(book: "Book") -> "tuple[Sent | None, Book]":
     rows = itertools.chain(head, first.rows)
     if book.meta.get("kind") == LIST_KIND or set(LIST_LABELS) <= labels:
         return read_list(book.meta, rows), book
-    return None, Book(book.format, itertools.chain([Sheet(first.name, rows)], sheets), book.meta)
+    return None, Book(book.format, itertools.chain([Sheet(first.name, rows, first.hidden)], sheets),
+                      book.meta)
 
 
 def read_list(meta: dict[str, str], sheet_rows: Iterable[tuple[int, tuple[Any, ...]]]) -> Sent:

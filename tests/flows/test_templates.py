@@ -79,10 +79,10 @@ def test_stop_template_is_prefilled_with_insured_staff_and_locked(instance, db, 
     assert ws["A4"].protection.locked and ws["B4"].protection.locked and ws["C4"].protection.locked
     assert not ws["D4"].protection.locked and not ws["E4"].protection.locked
     assert "2 人" in ws["A2"].value
-    # Every pre-filled row is a whole stop (the reason has a default): a clerk who filters the
-    # staff instead of deleting rows would stop everyone hidden, and is told so.
-    assert "隐藏或筛选掉的行仍会报送" in ws["A2"].value
-    assert any("只隐藏或筛选掉的行仍会作为申报报送" in str(c.value or "")
+    # Every pre-filled row is a whole stop (the reason has a default): the clerk is told that
+    # rows filtered out or hidden are not read (see the test below).
+    assert "隐藏或筛选掉的行不读取，回执会列出" in ws["A2"].value
+    assert any("隐藏或筛选掉的行不读取，回执中会列出它们的行号" in str(c.value or "")
                for row in wb["说明"].iter_rows() for c in row)
     # Keep the rows to stop (here: the one without arrears), send it back as it is.
     ws.delete_rows(5, 1)
@@ -91,6 +91,42 @@ def test_stop_template_is_prefilled_with_insured_staff_and_locked(instance, db, 
     with db.session() as s:
         d = s.scalars(select(Declaration)).one()
         assert d.id_number == persons["insured"] and d.payload["reason"] == "10"
+
+
+def test_stop_template_with_the_staff_filtered_stops_only_the_rows_shown(instance, db, persons):  # type: ignore[no-untyped-def]
+    """The clerk lifts the protection and filters the pre-filled staff down to the leavers
+    instead of deleting the others' rows. Every pre-filled row is a whole stop (the reason has a
+    default), so the rows filtered out would all have been declared stopped; they are read past
+    and named in the receipt. Saved by LibreOffice too (hidden="true")."""
+    import json
+    import shutil
+    import subprocess
+
+    wb = openpyxl.load_workbook(_template(instance, db, "employee_stop"))
+    ws = wb.worksheets[0]
+    ws.protection.sheet = False
+    ws.auto_filter.ref = f"A3:E{ws.max_row}"
+    ws.row_dimensions[5].hidden = True                  # the second insured person, filtered out
+    result = _send(instance, db, wb, "减少.xlsx")
+    assert result.kind == "employee_stop" and result.status == "accepted" and result.hidden_rows == [5]
+    assert result.counts.accepted == 1
+    with db.session() as s:
+        assert [d.id_number for d in s.scalars(select(Declaration))] == [persons["insured"]]
+    receipts = instance.unit_outbox("1001", "receipts")
+    text = (receipts / result.receipt_name).read_text("utf-8-sig")
+    assert "第 5 行在工作表中被隐藏（如被筛选掉），未作为申报数据读取" in text
+    twin = json.loads((receipts / result.receipt_name.replace(".txt", ".json")).read_text("utf-8"))
+    assert twin["hidden_rows"] == [5]
+    if shutil.which("soffice"):
+        saved = instance.home / "lo"
+        wb.save(instance.home / "filtered.xlsx")
+        subprocess.run(["soffice", "--headless", f"-env:UserInstallation=file://{saved}/profile",
+                        "--convert-to", "xlsx", "--outdir", str(saved),
+                        str(instance.home / "filtered.xlsx")], check=True, capture_output=True,
+                       timeout=120)
+        shutil.copy(saved / "filtered.xlsx", instance.unit_inbox("1001") / "减少-LO.xlsx")
+        again = process_file(instance, db, instance.unit_inbox("1001") / "减少-LO.xlsx", "1001")
+        assert again.hidden_rows == [5] and again.counts.duplicate == 1 and again.counts.accepted == 0
 
 
 def test_wage_template_filled_with_new_wages_imports_cleanly(instance, db, persons):  # type: ignore[no-untyped-def]

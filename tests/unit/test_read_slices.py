@@ -281,3 +281,28 @@ def test_cells_merged_down_a_column_are_read_on_every_row_they_cover(tmp_path: P
     assert [n for n, _ in rows] == [1, 2, 3, 4, 5]
     assert rows[0][1] == ("职工批量新增申报填写表",)
     assert [(v[11], v[12]) for _, v in rows[2:]] == [("202612", 5000)] * 3
+
+
+def test_hidden_rows_are_told_whether_the_sheet_is_read_whole_or_in_slices(tmp_path: Path) -> None:
+    """Rows a filter hid (hidden="1"; LibreOffice writes hidden="true") are known with the
+    sheet, before its rows are read, on both paths; a row hidden="false" is not hidden."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    for i in range(1, 41):
+        ws.append([f"r{i}", i])
+    for number in (5, 6, 39):
+        ws.row_dimensions[number].hidden = True
+    path = tmp_path / "f.xlsx"
+    wb.save(path)
+    for stream_above in (0, 1 << 40):
+        sniffed = sniff(path, LIMITS)
+        with open_book(path, sniffed, LIMITS, stream_above=stream_above) as book:
+            sheet = next(book.sheets)
+            first = next(sheet.rows)
+            assert first == (1, ("r1", 1)) and sheet.hidden == {5, 6, 39}, stream_above
+    from exchange.read.guard import _hidden_rows
+
+    found: set[int] = set()
+    _hidden_rows(b'<row r="7" hidden="true"><c/></row><row r="8" hidden="false">'
+                 b'<x:row spans="1:2" hidden="1" r="9">', found)
+    assert found == {7, 9}
