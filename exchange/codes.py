@@ -110,6 +110,8 @@ NOTE_CLASS_STOP = "note.class_stop"            # how many students a 班级停�
 NOTE_PHOTO_SAVED = "note.photo_saved"          # stored, pending the centre's review
 NOTE_PHOTO_SAME = "note.photo_same"            # identical to a photo already stored
 NOTE_HOUSEHOLD_DONE = "note.household_done"    # a household row took effect on import
+# Of a whole file, not a row (the receipt's `warnings`): it stops every insured person of its unit.
+NOTE_WHOLE_STAFF = "note.whole_staff"
 NOTE_CODES = (NOTE_CLASS_STOP, NOTE_PHOTO_SAVED, NOTE_PHOTO_SAME, NOTE_HOUSEHOLD_DONE)
 # ---- end of issue 4 section ---------------------------------------------------------------------
 

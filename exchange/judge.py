@@ -25,6 +25,7 @@ from exchange.config import Instance
 from exchange.errors import FileRejected
 from exchange.kinds.detect import detect_kind, unit_named
 from exchange.kinds.spec import KindSpec, normalise_label
+from exchange.messages import row_message
 from exchange.photos import PhotoRun, examine_photos, is_photo_upload
 from exchange.read.header import (SCAN_ROWS, Located, column_taker, footer_row, header_label,
                                   known_names, locate_header)
@@ -280,7 +281,20 @@ def _examine_book(instance: Instance, session: Session, book: Book, unit: UnitRe
         raise FileRejected(C.FILE_SEVERAL_SHEETS, sheets="、".join([judged, *others]))
     if run.data_rows == 0:
         raise FileRejected(C.FILE_EMPTY)
+    _whole_staff(session, kind, unit_code, result)
     return kind, unit
+
+
+def _whole_staff(session: Session, kind: KindSpec, unit_code: str, result: FileResult) -> None:
+    """A stop file that stops every insured person of its unit (two or more) says so: the
+    pre-filled 职工减少 template sent as it is, or filtered by a clerk who kept no one, is a
+    whole stop on every row (停保原因 has a default)."""
+    accepted = result.counts.accepted
+    if kind.effect != "stop" or accepted < 2 or accepted < Q.insured_count(session, unit_code):
+        return
+    params = {"count": accepted, "kind": kind.label}
+    result.warnings.append({"code": C.NOTE_WHOLE_STAFF,
+                            "message": row_message(C.NOTE_WHOLE_STAFF, params)})
 
 
 def _sheets_with_rows(sheets: Iterator[Sheet], kinds: list[KindSpec]) -> list[str]:

@@ -393,6 +393,8 @@ ROW_MESSAGES.update({
     C.NOTE_PHOTO_SAVED: "照片“{value}”已按 {width}×{height} 规格保存，等待医保中心审核。",
     C.NOTE_PHOTO_SAME: "照片“{value}”与已保存的照片相同，无需重复审核。",
     C.NOTE_HOUSEHOLD_DONE: "户主（{head}）{operation}已生效（户主信息是登记信息，无需审核）。",
+    C.NOTE_WHOLE_STAFF: "注意：本文件为本单位全部 {count} 名在职参保人员办理了{kind}。如果这不是本意"
+                        "（例如把预填的模板原样报送了），请在提交前用业务回退表撤回不办理的人员。",
 })
 # `{what}` of class.out_of_scope.
 PHRASES.update({

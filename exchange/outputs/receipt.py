@@ -47,11 +47,12 @@ class ReceiptRows:
 FOOTER_ROWS_SHOWN = 20
 
 
-def skipped_fields(result: FileResult) -> dict[str, list[int]]:
-    """`hidden_rows` and `footer_rows` for the JSON answers (the receipt's twin, `validate
-    --json`), each only when there are some."""
+def skipped_fields(result: FileResult) -> dict[str, Any]:
+    """`hidden_rows`, `footer_rows` and `warnings` for the JSON answers (the receipt's twin,
+    `validate --json`), each only when there are some."""
     return {key: rows for key, rows in (("hidden_rows", result.hidden_rows),
-                                        ("footer_rows", result.footer_rows)) if rows}
+                                        ("footer_rows", result.footer_rows),
+                                        ("warnings", result.warnings)) if rows}
 
 
 def skipped_lines(result: FileResult) -> list[str]:
@@ -107,7 +108,7 @@ def receipt_text(result: FileResult, rows: Iterable[dict[str, Any]], max_lines: 
         lines.append(W["quarantined"] if result.quarantined else W["archived"])
         return travel_safe("\n".join(lines) + "\n")
     lines.append(W["counts"].format(**result.counts.as_dict()))
-    lines += skipped_lines(result)
+    lines += skipped_lines(result) + [w["message"] for w in result.warnings]
     summary_at = len(lines)            # 其中新参保 x 人 ..., once the rows are counted
     enrolments = {code: 0 for code in NOTE_ENROLMENT.values()}
     if result.error_book_name:

@@ -41,6 +41,12 @@ def among(s: Session, column: Any, values: list[Any]) -> ColumnElement[bool]:
     return cast(ColumnElement[bool], column == any_(bindparam(None, values, type_=ARRAY(column.type))))
 
 
+def insured_count(s: Session, unit_code: str) -> int:
+    """How many persons are insured in the unit now (status 1, as its pre-filled templates list)."""
+    return s.scalar(select(func.count()).select_from(Person).where(
+        Person.unit_code == unit_code, Person.status == "1")) or 0
+
+
 def unit_record(s: Session, code: str) -> UnitRecord | None:
     unit = s.get(Unit, code)
     if unit is None:

@@ -129,6 +129,36 @@ def test_stop_template_with_the_staff_filtered_stops_only_the_rows_shown(instanc
         assert again.hidden_rows == [5] and again.counts.duplicate == 1 and again.counts.accepted == 0
 
 
+def test_a_stop_template_sent_as_it_is_says_it_stops_everyone(instance, db, persons):  # type: ignore[no-untyped-def]
+    """Every pre-filled row is a whole stop: the template sent untouched stops every insured
+    person of the unit. It is imported (that may be meant), and the receipt says so plainly,
+    with a code for programs; a file that keeps some staff says nothing."""
+    import json
+
+    with db.session() as s:
+        s.get(Person, persons["arrears"]).arrears = 0          # nothing blocks either stop
+    wb = openpyxl.load_workbook(_template(instance, db, "employee_stop"))
+    result = _send(instance, db, wb, "减少.xlsx")
+    assert result.counts.accepted == 2 and [w["code"] for w in result.warnings] == ["note.whole_staff"]
+    receipts = instance.unit_outbox("1001", "receipts")
+    text = (receipts / result.receipt_name).read_text("utf-8-sig")
+    assert "本文件为本单位全部 2 名在职参保人员办理了职工减少申报" in text and "业务回退表" in text
+    twin = json.loads((receipts / result.receipt_name.replace(".txt", ".json")).read_text("utf-8"))
+    assert [w["code"] for w in twin["warnings"]] == ["note.whole_staff"]
+    wb = openpyxl.load_workbook(_template(instance, db, "employee_add"))
+    other = _send(instance, db, wb, "增员.xlsx")              # not a stop: no such warning
+    assert not other.warnings
+
+
+def test_a_stop_file_that_keeps_some_staff_has_no_warning(instance, db, persons):  # type: ignore[no-untyped-def]
+    with db.session() as s:
+        s.get(Person, persons["arrears"]).arrears = 0
+    wb = openpyxl.load_workbook(_template(instance, db, "employee_stop"))
+    wb.worksheets[0].delete_rows(5, 1)
+    result = _send(instance, db, wb, "减少.xlsx")
+    assert result.counts.accepted == 1 and result.warnings == []
+
+
 def test_wage_template_filled_with_new_wages_imports_cleanly(instance, db, persons):  # type: ignore[no-untyped-def]
     wb = openpyxl.load_workbook(_template(instance, db, "wage"))
     ws = wb.worksheets[0]
