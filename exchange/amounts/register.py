@@ -28,6 +28,7 @@ from exchange.amounts.master import rates_in_force
 from exchange.amounts.rates import ZERO, Rates
 from exchange.errors import contained
 from exchange.kinds.spec import RuleSet
+from exchange.store import queries as Q
 from exchange.store.models import Declaration, Payment, Person
 
 PERSON_COLUMNS = ("id_number", "person_no", "name", "unit_code", "status", "insurances",
@@ -638,8 +639,7 @@ def registration(rules: RuleSet, s: Session, unit: str, since: Any, until: Any, 
         due = declaration_due(rules, rates, d)
         if due is not None:
             counts[item][1] += due.total
-    insured = s.scalar(select(func.count()).select_from(Person).where(
-        Person.unit_code == unit, Person.status == INSURED)) or 0
+    insured = Q.insured_count(s, unit)
     lines = [RegistrationLine(k, v[0], None if k in ("suspended", "employee_stop") else v[1])
              for k, v in counts.items()]
     from exchange.store.models import Unit

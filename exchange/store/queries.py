@@ -12,7 +12,7 @@ from sqlalchemy import (ARRAY, ColumnElement, CursorResult, DateTime, String, Ta
                         func, insert, literal, literal_column, select, update)
 from sqlalchemy.orm import Session
 
-from exchange.checks.context import OpenDeclaration, PersonRecord, UnitRecord
+from exchange.checks.context import INSURED, OpenDeclaration, PersonRecord, UnitRecord
 from exchange.store import bulk
 from exchange.store.models import (IMPORTED_STATUSES, OPEN_STATUSES, AuditEntry, Declaration,
                                    FileRecord, JobRun, Person, RowError, Unit)
@@ -42,9 +42,9 @@ def among(s: Session, column: Any, values: list[Any]) -> ColumnElement[bool]:
 
 
 def insured_count(s: Session, unit_code: str) -> int:
-    """How many persons are insured in the unit now (status 1, as its pre-filled templates list)."""
+    """How many persons are insured in the unit now (as its pre-filled templates list them)."""
     return s.scalar(select(func.count()).select_from(Person).where(
-        Person.unit_code == unit_code, Person.status == "1")) or 0
+        Person.unit_code == unit_code, Person.status == INSURED)) or 0
 
 
 def unit_record(s: Session, code: str) -> UnitRecord | None:
