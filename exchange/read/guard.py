@@ -26,22 +26,8 @@ ZIP_MAGIC = b"PK\x03\x04"
 IMAGE_MAGIC = {b"\xff\xd8\xff": "jpeg", b"\x89PNG\r\n\x1a\n": "png"}
 HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"}
 BMP_HEADERS = {12, 40, 52, 56, 64, 108, 124}     # BITMAPINFOHEADER and its kin, by size
+MARKUP_HEAD = 512            # bytes sniffed: any magic number, and a web page's first tag
 
-
-def image_format(head: bytes) -> str | None:
-    """The photo format a file's first 32 bytes declare (exchange.read.images.IMAGE_FORMATS)."""
-    for magic, fmt in IMAGE_MAGIC.items():
-        if head.startswith(magic):
-            return fmt
-    if head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS:
-        return "heif"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "webp"
-    # "BM" alone could begin a text: the reserved zeros and the info header's size too.
-    if head[:2] == b"BM" and len(head) >= 18 and head[6:10] == bytes(4) \
-            and int.from_bytes(head[14:18], "little") in BMP_HEADERS:
-        return "bmp"
-    return None
 # Small members may compress extremely well (empty styles); the ratio only counts above this.
 RATIO_FLOOR = 1 << 20
 PROLOGUE_BYTES = 1024                  # read at a time while looking for an XML member's root
@@ -73,18 +59,34 @@ def sniff(path: Path, limits: Limits) -> Sniffed:
     if size > limits.max_file_mb * 1024 * 1024:
         raise FileRejected(C.FILE_TOO_LARGE, what="file_size", limit=f"{limits.max_file_mb} MB")
     with path.open("rb") as fh:
-        head = fh.read(32)
+        head = fh.read(MARKUP_HEAD)
     if head.startswith(ZIP_MAGIC):
         return _check_zip(path, limits)
     if head.startswith(OLE_MAGIC):
         _check_ole(path)
         return Sniffed("xls")
-    image = image_format(head)
+    image = _image_format(head)
     if image is not None:
         return Sniffed(image)
-    if _markup(path):
+    if _markup(head):
         raise FileRejected(C.FILE_UNREADABLE, reason="web_table")
     return Sniffed("csv")
+
+
+def _image_format(head: bytes) -> str | None:
+    """The photo format a file's first bytes declare (exchange.read.images.IMAGE_FORMATS)."""
+    for magic, fmt in IMAGE_MAGIC.items():
+        if head.startswith(magic):
+            return fmt
+    if head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS:
+        return "heif"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    # "BM" alone could begin a text: the reserved zeros and the info header's size too.
+    if head[:2] == b"BM" and len(head) >= 18 and head[6:10] == bytes(4) \
+            and int.from_bytes(head[14:18], "little") in BMP_HEADERS:
+        return "bmp"
+    return None
 
 
 # What old web systems' 导出Excel writes under a .xls name: an HTML table, or Excel 2003's XML
@@ -94,10 +96,9 @@ _MARKUP = re.compile(r"^\s*<(?:!doctype\s+html|html|\?xml|table|meta|head|body|w
                      re.IGNORECASE)
 
 
-def _markup(path: Path) -> bool:
-    """Whether a text file begins as a web page or an XML document (UTF-8, UTF-16 or GB18030)."""
-    with path.open("rb") as fh:
-        head = fh.read(512)
+def _markup(head: bytes) -> bool:
+    """Whether a text file's `head` begins a web page or an XML document (UTF-8, UTF-16 or
+    GB18030)."""
     for bom, encoding in ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")):
         if head.startswith(bom):
             return bool(_MARKUP.match(head[len(bom):].decode(encoding, "ignore")))
