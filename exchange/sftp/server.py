@@ -100,12 +100,7 @@ def _utime(target: Path | int, attr: SFTPAttributes) -> None:
 class ReadHandle(SFTPHandle):
     def __init__(self, real: Path, session: "SftpSession") -> None:
         super().__init__(os.O_RDONLY)
-        self.give_back = session.open_file()
-        try:
-            fd = os.open(real, os.O_RDONLY | NOFOLLOW)
-        except OSError:
-            self.give_back()
-            raise
+        fd, self.give_back = session.open_file(real, os.O_RDONLY | NOFOLLOW)
         self.readfile = os.fdopen(fd, "rb")
 
     def close(self) -> None:
@@ -135,12 +130,8 @@ class UploadHandle(SFTPHandle):
         self.closed = False
         if flags & os.O_EXCL and self.final.exists():
             raise FileExistsError(errno.EEXIST, "exists", str(self.final))
-        self.give_back = session.open_file()
-        try:
-            fd = os.open(self.temp, os.O_RDWR | os.O_CREAT | os.O_EXCL | NOFOLLOW, 0o640)
-        except OSError:
-            self.give_back()
-            raise
+        fd, self.give_back = session.open_file(self.temp,
+                                               os.O_RDWR | os.O_CREAT | os.O_EXCL | NOFOLLOW, 0o640)
         self.writefile = os.fdopen(fd, "r+b")
         if flags & os.O_RDWR:
             self.readfile = self.writefile
@@ -245,9 +236,10 @@ class SftpSession(SFTPServerInterface):
             handle.close()
         log.info("unit=%s file=-: sftp session closed (login %s)", self.unit, self.principal.login)
 
-    def open_file(self) -> Callable[[], None]:
-        """Count a file this login opens (OSError EMFILE when it may not: exchange.sftp.budget);
-        the function returned gives it back, once, however often it is called."""
+    def open_file(self, path: Path, flags: int, mode: int = 0o777) -> tuple[int, Callable[[], None]]:
+        """os.open, counted against this login's open files (OSError EMFILE when it may not:
+        exchange.sftp.budget): the descriptor, and the function that gives the count back, once,
+        however often it is called."""
         budget, login = self.services.open_files, self.principal.login
         budget.take(login)
         given = threading.Event()
@@ -256,7 +248,11 @@ class SftpSession(SFTPServerInterface):
             if not given.is_set():
                 given.set()
                 budget.give_back(login)
-        return give_back
+        try:
+            return os.open(path, flags, mode), give_back
+        except OSError:
+            give_back()
+            raise
 
     def server_peer(self) -> str:
         host, port = self.ssh.peer()
