@@ -251,11 +251,26 @@ def test_zip_bomb_is_refused_before_opening(instance, db):  # type: ignore[no-un
     refused(instance, db, C.FILE_HOSTILE, quarantined=True)
 
 
-def test_xml_entity_bomb_is_refused(instance, db, tmp_path: Path):  # type: ignore[no-untyped-def]
+LOL_DTD = ('<!DOCTYPE lolz [<!ENTITY lol "lol">'
+           '<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>'
+           '<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><si><t>&lol2;</t></si></sst>')
+
+
+# The guard looks at a member's first bytes and calls the parser only when the prologue is not
+# the plain one spreadsheet programs write (guard._plain_prologue): every disguise of the DTD
+# before the root must still reach it.
+@pytest.mark.parametrize("lol", [
+    b'<?xml version="1.0"?>' + LOL_DTD.encode(),
+    b'\xef\xbb\xbf<?xml version="1.0" encoding="UTF-8"?>\r\n' + LOL_DTD.encode(),
+    b'<?xml version="1.0"?><!-- a comment first -->' + LOL_DTD.encode(),
+    b'<?xml version="1.0"?><?mso-application progid="Excel.Sheet"?>' + LOL_DTD.encode(),
+    b'<?xml version="1.0"?><?pi <sst ?>' + LOL_DTD.encode(),
+    b'<?xml version="1.0" encoding="ISO-8859-1"?>' + LOL_DTD.encode(),
+    b'\xff\xfe' + ('<?xml version="1.0" encoding="UTF-16"?>' + LOL_DTD).encode("utf-16-le"),
+    LOL_DTD.encode(),
+], ids=["declaration", "bom", "comment", "pi", "pi-with-tag", "latin-1", "utf-16", "bare"])
+def test_xml_entity_bomb_is_refused(instance, db, tmp_path: Path, lol: bytes):  # type: ignore[no-untyped-def]
     plain = make_workbook(tmp_path / "p.xlsx", ADD_HEADERS, [add_row(make_id())], title=TITLE)
-    lol = (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
-           b'<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>'
-           b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><si><t>&lol2;</t></si></sst>')
     with zipfile.ZipFile(plain) as src:
         members = {i.filename: src.read(i) for i in src.infolist()}
     members["xl/sharedStrings.xml"] = lol
