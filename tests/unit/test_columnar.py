@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from exchange.checks.columnar import RULES as COLUMN_RULES, judge_cells, judge_chunks
+from exchange.checks.ids import check_char, id_problem
 from exchange.kinds.load import load_rules
 
 from tests.unit.test_values import CELL_POOL
@@ -405,6 +406,34 @@ def test_a_wage_in_text_is_whole_exactly_as_decimal_says(texts: list) -> None:
             continue
         assert values.get("wage") == want, text
         assert (C.WAGE_NOT_INTEGER in [f.code for f in findings]) == (want is None), text
+
+
+# IDs of the right form whose birth digits are any eight digits or a real day (from before 1890
+# to after today), and whose check character is right half the time.
+ID_BIRTHS = st.one_of(st.text("0123456789", min_size=8, max_size=8),
+                      st.dates(min_value=date(1850, 1, 1), max_value=date(2100, 12, 31))
+                      .map(lambda d: f"{d:%Y%m%d}"))
+FORMED_IDS = st.builds(lambda head, born, tail, check, right: (
+    head + born + tail + (check_char(head + born + tail) if right else check)),
+    st.text("0123456789", min_size=6, max_size=6), ID_BIRTHS,
+    st.text("0123456789", min_size=3, max_size=3), st.sampled_from("0123456789X"), st.booleans())
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(FORMED_IDS, st.text("0123456789Xx", min_size=16, max_size=19)),
+                min_size=1, max_size=25))
+def test_the_id_rule_judges_as_the_gb11643_functions(numbers: list) -> None:
+    """The column rule's birth date (a strptime) and MOD 11-2 check (base 13: see _id) give
+    the codes ids.id_problem gives, digit for digit."""
+    spec = RULES.kinds["employee_add"]
+    at = [c.field for c in spec.columns].index("id_number")
+    rows = [(i + 4, tuple(n if j == at else None for j in range(len(spec.columns))))
+            for i, n in enumerate(numbers)]
+    judged = judge_cells(rows, spec.columns, RULES.tables, TODAY).as_rows()
+    for number, (values, findings) in zip(numbers, judged):
+        codes = [f.code for f in findings if f.field == "id_number"]
+        assert codes == [c for c in [id_problem(number.upper(), TODAY)] if c], number
+        assert values.get("id_number") == (None if codes else number.upper())
 
 
 def test_a_struct_field_in_a_rule_is_compiled_not_shared() -> None:
