@@ -59,6 +59,7 @@ _SCHEMA = {"s": pl.Utf8, "k": pl.UInt8, "n": pl.Float64, "i": pl.Int64, "d": pl.
 
 
 _PLAIN = frozenset({str, type(None)})      # cells that are their own key
+_BLANK_KEY = (type(None), None)            # a blank cell's key in a column of other cells
 
 
 def column_of(cells: list[Any]) -> tuple[list[Any], list[int]]:
@@ -660,13 +661,15 @@ class _Compiled:
     """One column's rule ready to run: stages of columns (`with_columns`, in order) and its
     outputs `v` (value), `c` (code), `p` (the finding's "value"), named `{prefix}v` …; `prefix`
     is None for a rule polars cannot serialise (a Python function: email), judged alone under
-    plain names. `memo`: its judged cells (column_of's keys), for MEMO_TYPES."""
+    plain names. `memo`: its judged cells (column_of's keys): every cell for MEMO_TYPES
+    (`keeps`), else only a blank one (a column the header lacks is all blank in every file)."""
     stages: list[list[pl.Expr]]
     outputs: list[pl.Expr]
     prefix: str | None
     params: dict[str, Any]
     schema: dict[str, pl.DataType]
-    memo: dict[Any, Judgement] | None
+    memo: dict[Any, Judgement]
+    keeps: bool
 
 
 def _rule_stages(col: ColumnSpec, tables: dict[str, CodeTable], today: date
@@ -716,8 +719,7 @@ def _compile(j: int, col: ColumnSpec, tables: dict[str, CodeTable], today: date)
     for part in run:
         empty = empty.with_columns(part)
     schema = dict(empty.select(outputs).collect_schema())
-    return _Compiled(run, outputs, prefix, params, schema,
-                     {} if col.type in MEMO_TYPES else None)
+    return _Compiled(run, outputs, prefix, params, schema, {}, col.type in MEMO_TYPES)
 
 
 _PLANS: dict[tuple[Any, ...], tuple[dict[str, CodeTable], list[_Compiled]]] = {}
@@ -767,7 +769,7 @@ class _Column:
         keys, index = column_of(cells)
         self.plan, self.prefix = plan, plan.prefix or f"{j}:"
         memo = plan.memo
-        if memo is None:
+        if not memo:
             self.new, self.known, self.index = keys, [], index
         else:
             # One look at the memo (other threads add to it; nothing is ever taken out).
@@ -782,6 +784,10 @@ class _Column:
             self.index = index
         if self.new and plan.prefix is None:
             self.known, self.new = _alone(plan, _typed(self.new)) + self.known, []
+        # The new cells to remember (their places among `new`): all of a type that repeats,
+        # else a blank one.
+        self.kept = (list(range(len(self.new))) if plan.keeps else
+                     [i for i, k in enumerate(self.new) if k is None or k == _BLANK_KEY])
 
     def name(self, x: str) -> str:
         return self.prefix + x
@@ -832,11 +838,11 @@ class _Column:
 
     def remember(self, out: pl.DataFrame) -> None:
         memo = self.plan.memo
-        if memo is None or not self.new or len(memo) >= MEMO_LIMIT:
+        if not self.kept or len(memo) >= MEMO_LIMIT:
             return
-        room = MEMO_LIMIT - len(memo)
-        judged = out.select(self.name(x) for x in "vcp").head(min(len(self.new), room))
-        memo.update(zip(self.new, judged.iter_rows()))
+        kept = self.kept[:MEMO_LIMIT - len(memo)]
+        judged = out.select(self.name(x) for x in "vcp").head(kept[-1] + 1).rows()
+        memo.update((self.new[i], judged[i]) for i in kept)
 
 
 def _where(column: pl.Series) -> list[int]:
@@ -903,7 +909,7 @@ class CellJudgement:
                         (code.is_not_null() & (code != C.REQUIRED)).alias(f"{col.field}?"),
                         code.alias(part.name("rc")),
                         part.judged("p", height).gather(index).alias(part.name("rp"))]
-            if part.new and part.plan.memo is not None:
+            if part.kept:
                 outputs += [pl.col(part.name(x)) for x in "vcp"]
         out = query.select(outputs).collect(optimizations=_FLAGS, engine="in-memory")
         if spread:

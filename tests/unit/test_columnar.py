@@ -408,6 +408,26 @@ def test_a_wage_in_text_is_whole_exactly_as_decimal_says(texts: list) -> None:
         assert (C.WAGE_NOT_INTEGER in [f.code for f in findings]) == (want is None), text
 
 
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_a_blank_column_is_judged_once_then_remembered(kind: str) -> None:
+    """A column the header lacks is blank in every file: its judgement (nothing, `required`, its
+    default) is remembered by every rule, not judged by each file's query again; the
+    judgements are the same either way, for a blank among text and among numbers."""
+    from exchange.checks.columnar import _BLANK_KEY, _compiled
+
+    spec = KINDS[kind]
+    width = len(spec.columns)
+    chunks = [[(4, (None,) * width), (5, ("x",) * width)], [(4, (None,) * width), (5, (7,) * width)]]
+    first = [_outcome(judge_cells(rows, spec.columns, RULES.tables, TODAY).as_rows())
+             for rows in chunks]
+    for plan in _compiled(spec.columns, RULES.tables, TODAY):
+        if plan.prefix is not None:            # a rule judged alone (email) remembers nothing
+            assert None in plan.memo and _BLANK_KEY in plan.memo
+    again = [_outcome(judge_cells(rows, spec.columns, RULES.tables, TODAY).as_rows())
+             for rows in chunks]
+    assert again == first
+
+
 # IDs of the right form whose birth digits are any eight digits or a real day (from before 1890
 # to after today), and whose check character is right half the time.
 ID_BIRTHS = st.one_of(st.text("0123456789", min_size=8, max_size=8),
