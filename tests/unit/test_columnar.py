@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from exchange.checks.columnar import RULES as COLUMN_RULES, judge_cells, judge_chunks
-from exchange.checks.ids import check_char, id_problem
+from exchange.checks.ids import id_problem
 from exchange.kinds.load import load_rules
 
 from tests.unit.test_values import CELL_POOL
@@ -314,6 +314,35 @@ def test_row_rules_judge_persons_and_declarations_on_file_alike_whole_or_alone(
     cells = st.tuples(*(_plausible(c, ids) for c in spec.columns))
     drawn = data.draw(st.lists(cells, min_size=1, max_size=12))
     _compare(spec, [(i + 4, r) for i, r in enumerate(drawn)], people, declarations, data)
+
+
+def test_the_row_rules_kept_for_a_unit_and_day_are_not_another_units_or_days() -> None:
+    """The row rules' masks are made once per kind, unit, day and columns (_rules_of) and kept:
+    the same person added by the unit that insures them and by another, and a stop judged on
+    two days, each judged as its own unit and day would be, whatever was judged before."""
+    add, stop = RULES.kinds["employee_add"], RULES.kinds["employee_stop"]
+    number = _an_id("19800101", 7)
+    people = {number: PersonRecord(number, "张三", unit_code="1001", status="1")}
+    cells = {"id_number": number, "name": "张三", "education": "21", "post": "01",
+             "change_month": "202612", "wage": 5000}
+    row = [(4, tuple(cells.get(c.field) for c in add.columns))]
+    other = UnitRecord("1002", "另一单位")
+
+    def codes(unit: UnitRecord) -> list:
+        ctx = CheckContext(RULES, add, unit, TODAY, persons=people)
+        return [f[0] for f in _engine(add, row, ctx)[4]]
+
+    for _ in range(2):
+        assert C.PERSON_ALREADY_INSURED in codes(UNIT)
+        assert C.PERSON_INSURED_ELSEWHERE in codes(other)
+        assert C.PERSON_ALREADY_INSURED not in codes(other)
+    # A stop of someone not on file, judged for 1001 then 1002: the message names no unit, but
+    # the rules are made for each.
+    stop_row = [(4, tuple({"id_number": _an_id("19800101", 8), "name": "李四"}.get(c.field)
+                          for c in stop.columns))]
+    for unit in (UNIT, other, UNIT):
+        ctx = CheckContext(RULES, stop, unit, TODAY, persons={})
+        assert C.PERSON_NOT_ON_FILE in [f[0] for f in _engine(stop, stop_row, ctx)[4]]
 
 
 def test_a_withdrawal_by_id_finds_the_pending_declaration_behind_a_decided_one() -> None:
