@@ -673,12 +673,14 @@ class FileRepeats:
                                maintain_order="left")
             first = pl.coalesce("_first", first)
         keyed = keyed.select("row", "_h", "_key", first.alias("_first"),
-                             (pl.col("row") == first).alias("_new")) \
-            .collect(optimizations=_FLAGS, engine="in-memory")
-        parts = {part["_new"][0]: part for part in keyed.partition_by("_new")}
-        empty = keyed.clear()
-        self.seen = pl.concat([self.seen, parts.get(True, empty).select("_h", "_key", "_first")])
-        return parts.get(False, empty).select("row", pl.col("_first").alias("first_row"))
+                             (pl.col("row") == first).alias("_new"))
+        # The chunk's first rows of each key (remembered) and its repeats, by one call.
+        new, repeats = pl.collect_all(
+            [keyed.filter("_new").select("_h", "_key", "_first"),
+             keyed.filter(~pl.col("_new")).select("row", pl.col("_first").alias("first_row"))],
+            optimizations=_FLAGS, engine="in-memory")
+        self.seen = self.seen.vstack(new) if len(self.seen) else new
+        return repeats
 
 
 class _Joined(pl.LazyFrame):
