@@ -7,8 +7,6 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import update
-
 from exchange.checks.context import UnitRecord
 from exchange.config import Instance
 from exchange.messages import OUTPUT_NAMES
@@ -16,8 +14,8 @@ from exchange.names import safe_name
 from exchange.outputs.atomic import publish
 from exchange.outputs.receipt import ReceiptRows, receipt_json, receipt_text
 from exchange.results import FileResult, RowOutcome
+from exchange.store import queries as Q
 from exchange.store.db import Database
-from exchange.store.models import FileRecord
 from exchange.work import Claim
 
 if TYPE_CHECKING:
@@ -102,5 +100,4 @@ def place(instance: Instance, db: Database, work: Claim, quarantined: bool, stag
         shutil.move(str(work.work_path), target)
     shutil.rmtree(stage, ignore_errors=True)
     with db.session() as s:
-        s.execute(update(FileRecord).where(FileRecord.id == work.file_id)
-                  .values(stored_path=str(target), lease_until=None))
+        Q.update_file(s, work.file_id, stored_path=str(target), lease_until=None)

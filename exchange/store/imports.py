@@ -20,7 +20,7 @@ from exchange.outputs.answers import output_stem
 from exchange.results import FileResult
 from exchange.store import queries as Q
 from exchange.store.db import Database
-from exchange.store.models import Declaration, FileRecord
+from exchange.store.models import Declaration
 
 
 def _fingerprint_encoder() -> Callable[[Any], str]:
@@ -168,12 +168,13 @@ def finish_record(s: Session, result: FileResult, **more: Any) -> None:
     """The file's row told how it ended: kind, status, counts, its outputs' names (and `more`
     columns), by one UPDATE."""
     counts = result.counts
-    told = s.execute(update(FileRecord).where(FileRecord.id == result.file_id).values(
-        kind=result.kind, status=result.status, total=counts.total, accepted=counts.accepted,
-        failed=counts.failed, duplicate=counts.duplicate, error_book_name=result.error_book_name,
+    told = Q.update_file(
+        s, result.file_id, kind=result.kind, status=result.status, total=counts.total,
+        accepted=counts.accepted, failed=counts.failed, duplicate=counts.duplicate,
+        error_book_name=result.error_book_name,
         receipt_name=f"{output_stem(result)}.{OUTPUT_NAMES['receipt']}.txt",
-        finished_at=_now(), **more))
-    if told.rowcount:  # type: ignore[attr-defined]
+        finished_at=_now(), **more)
+    if told:
         Q.audit(s, result.unit, "file." + result.status, file_id=result.file_id,
                 detail=json.dumps(counts.as_dict()))
 

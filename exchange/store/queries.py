@@ -211,6 +211,16 @@ def add_row_errors(s: Session, rows: list[dict[str, Any]]) -> None:
     insert_many(s, cast(Table, RowError.__table__), rows)
 
 
+def update_file(s: Session, file_id: int, **values: Any) -> int:
+    """Change one file's row by a plain UPDATE of its table, not the ORM's bulk update (which
+    looks at the session's objects first: ~0.25 ms against ~0.1, twice a small file); the
+    number of rows changed."""
+    files = cast(Table, FileRecord.__table__)
+    done = cast(CursorResult[Any], s.execute(update(files).where(files.c.id == file_id)
+                                             .values(**values)))
+    return done.rowcount
+
+
 def audit(s: Session, actor: str, action: str, *, serial: int | None = None,
           file_id: int | None = None, row: int | None = None, detail: str | None = None) -> None:
     s.add(AuditEntry(at=datetime.now().replace(microsecond=0), actor=actor, action=action,
