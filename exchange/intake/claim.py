@@ -83,12 +83,11 @@ def claim(instance: Instance, db: Database, path: Path, unit: str,
 def register(instance: Instance, db: Database, work: Path, unit: str, name: str) -> Claim:
     now = datetime.now().replace(microsecond=0)
     with db.session() as s:
-        rec = FileRecord(unit_code=unit, name=storable_name(name), sha256=sha256_of(work), size=work.stat().st_size,
-                         status="claimed", node=node_name(), work_path=str(work), received_at=now,
-                         lease_until=now + timedelta(seconds=instance.settings.intake.lease_seconds))
-        s.add(rec)
-        s.flush()
-        return Claim(rec.id, unit, name, work, now, sender_of(instance, s, unit, login_of_work(work)))
+        file_id = Q.add_file(
+            s, unit_code=unit, name=storable_name(name), sha256=sha256_of(work),
+            size=work.stat().st_size, status="claimed", node=node_name(), work_path=str(work),
+            received_at=now, lease_until=now + timedelta(seconds=instance.settings.intake.lease_seconds))
+        return Claim(file_id, unit, name, work, now, sender_of(instance, s, unit, login_of_work(work)))
 
 
 def parse_work_name(work: Path) -> tuple[str, str] | None:

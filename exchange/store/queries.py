@@ -211,10 +211,17 @@ def add_row_errors(s: Session, rows: list[dict[str, Any]]) -> None:
     insert_many(s, cast(Table, RowError.__table__), rows)
 
 
+# A file's row is written three times a file, by plain statements on its table: the ORM's
+# unit of work (an object added and flushed) and bulk update (which looks at the session's
+# objects first) cost two to five times as much, ~1 ms of a small file's ~12.
+def add_file(s: Session, **values: Any) -> int:
+    """A new file's row; its id."""
+    files = cast(Table, FileRecord.__table__)
+    return int(s.execute(insert(files).values(**values)).inserted_primary_key[0])
+
+
 def update_file(s: Session, file_id: int, **values: Any) -> int:
-    """Change one file's row by a plain UPDATE of its table, not the ORM's bulk update (which
-    looks at the session's objects first: ~0.25 ms against ~0.1, twice a small file); the
-    number of rows changed."""
+    """Change one file's row; the number of rows changed."""
     files = cast(Table, FileRecord.__table__)
     done = cast(CursorResult[Any], s.execute(update(files).where(files.c.id == file_id)
                                              .values(**values)))
