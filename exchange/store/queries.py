@@ -212,8 +212,8 @@ def add_row_errors(s: Session, rows: list[dict[str, Any]]) -> None:
 
 
 # A file's row is written three times a file, by plain statements on its table: the ORM's
-# unit of work (an object added and flushed) and bulk update (which looks at the session's
-# objects first) cost two to five times as much, ~1 ms of a small file's ~12.
+# unit of work (an object added and flushed: 0.13 ms against 0.10) and its bulk update (which
+# looks at the session's objects first: 0.25 ms against 0.11) cost ~0.3 ms more a file.
 def add_file(s: Session, **values: Any) -> int:
     """A new file's row; its id."""
     files = cast(Table, FileRecord.__table__)
