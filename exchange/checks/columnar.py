@@ -760,6 +760,18 @@ def _alone(plan: _Compiled, typed: dict[str, list[Any]]) -> list[Judgement]:
     return list(judged.iter_rows())
 
 
+def _blanks(memo: dict[Any, Judgement], keys: list[Any]) -> list[Judgement | None] | None:
+    """The memo's judgements of a column's blank cells, by their place among `keys` (None at
+    the others); None when it has none of them."""
+    found = None
+    for blank in (None, _BLANK_KEY):
+        judged = memo.get(blank)
+        if judged is not None and blank in keys:
+            found = found or [None] * len(keys)
+            found[keys.index(blank)] = judged
+    return found
+
+
 class _Column:
     """One column of a chunk on its way through the query: its distinct cells, those to judge
     (`new`, first) and those judged before (`known`, from the memo), and per row the index of
@@ -769,11 +781,13 @@ class _Column:
         keys, index = column_of(cells)
         self.plan, self.prefix = plan, plan.prefix or f"{j}:"
         memo = plan.memo
-        if not memo:
+        # One look at the memo (other threads add to it; nothing is ever taken out): at every
+        # cell for a type that repeats, else at the blank ones only.
+        found = ([memo.get(k) for k in keys] if memo else None) if plan.keeps else \
+            _blanks(memo, keys)
+        if found is None:
             self.new, self.known, self.index = keys, [], index
         else:
-            # One look at the memo (other threads add to it; nothing is ever taken out).
-            found = [memo.get(k) for k in keys]
             self.new = [k for k, j in zip(keys, found) if j is None]
             self.known = [j for j in found if j is not None]
             if self.new and self.known:          # new cells first, then the known ones
