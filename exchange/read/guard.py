@@ -126,10 +126,17 @@ def check_zip_members(zf: zipfile.ZipFile, limits: Limits) -> list[zipfile.ZipIn
     return infos
 
 
+_ENCRYPTED_MEMBER = 0x1          # a zip entry's general-purpose flag: its data is encrypted
+
+
 def _check_zip(path: Path, limits: Limits) -> Sniffed:
     try:
         with zipfile.ZipFile(path) as zf:
             infos = check_zip_members(zf, limits)
+            # A zip tool's password (ZipCrypto or AES) on the workbook or on photos: no member
+            # can be read. Told as a password, not as a reader that crashed on the first.
+            if any(i.flag_bits & _ENCRYPTED_MEMBER for i in infos):
+                raise FileRejected(C.FILE_ENCRYPTED)
             names = {i.filename for i in infos}
             if "xl/workbook.xml" not in names:
                 return _other_zip(zf, infos, names)

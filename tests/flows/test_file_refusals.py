@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import struct
 import zipfile
 from pathlib import Path
 
@@ -276,6 +277,36 @@ def test_xml_entity_bomb_is_refused(instance, db, tmp_path: Path, lol: bytes):  
     members["xl/sharedStrings.xml"] = lol
     (instance.unit_inbox("1001") / "lol.xlsx").write_bytes(_zip_bytes(members))
     refused(instance, db, C.FILE_HOSTILE, quarantined=True)
+
+
+@pytest.mark.parametrize("name", ["psnAdd.xlsx", "photos.zip"])
+def test_a_zip_tools_password_is_told_as_a_password(instance, db, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                    name: str) -> None:
+    """A workbook (or a zip of photos) a clerk locked with a zip tool's password: its members'
+    encryption flag is set, and no member can be read without the password. Refused as
+    encrypted, with the message that says to remove the password; the reading worker does not
+    die on it."""
+    plain = make_workbook(tmp_path / "p.xlsx", ADD_HEADERS, [add_row(make_id())], title=TITLE)
+    (instance.unit_inbox("1001") / name).write_bytes(_flagged_encrypted(plain.read_bytes()))
+    refused(instance, db, C.FILE_ENCRYPTED, quarantined=True)
+
+
+def _flagged_encrypted(data: bytes) -> bytes:
+    """The zip with every entry's "encrypted" flag set, in its local header and in the central
+    directory, as `zip -P` and 7-Zip's ZipCrypto leave them (Python cannot write encrypted
+    zips; readers refuse such an entry without the password all the same)."""
+    out = bytearray(data)
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        for info in zf.infolist():
+            at = info.header_offset + 6                    # local header: general-purpose flag
+            out[at:at + 2] = struct.pack("<H", struct.unpack_from("<H", out, at)[0] | 0x1)
+        at = zf.start_dir
+    while out[at:at + 4] == b"PK\x01\x02":                  # central directory entries
+        flag = at + 8
+        out[flag:flag + 2] = struct.pack("<H", struct.unpack_from("<H", out, flag)[0] | 0x1)
+        name, extra, comment = struct.unpack_from("<HHH", out, at + 28)
+        at += 46 + name + extra + comment
+    return bytes(out)
 
 
 @pytest.mark.parametrize("name", ["~$psnAdd.xlsx", "psnAdd.xlsx.part", "up.filepart", "Thumbs.db",
