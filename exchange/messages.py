@@ -78,6 +78,7 @@ PHRASES: dict[str, str] = {
     "zip_ratio": "压缩比异常（疑似压缩炸弹）",
     "zip_size": "解压后大小",
     "zip_path": "压缩包内含有非法路径",
+    "zip_duplicate": "压缩包内有重名的文件",
     "xml_entities": "XML 中含有实体定义",
     "pixels": "图片像素数",
     "column_count": "列数",

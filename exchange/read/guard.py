@@ -111,10 +111,16 @@ def check_zip_members(zf: zipfile.ZipFile, limits: Limits) -> list[zipfile.ZipIn
     if len(infos) > limits.max_zip_members:
         raise FileRejected(C.FILE_TOO_LARGE, what="zip_members", limit=limits.max_zip_members)
     total = 0
+    names: set[str] = set()
     for info in infos:
         name = info.filename.replace("\\", "/")
         if name.startswith("/") or ".." in name.split("/") or ":" in name.split("/")[0]:
             raise FileRejected(C.FILE_HOSTILE, what="zip_path")
+        # Two entries of one name: readers differ on which is the file (Python's zipfile takes
+        # the last, others the first), so what was checked need not be what is read.
+        if name in names:
+            raise FileRejected(C.FILE_HOSTILE, what="zip_duplicate")
+        names.add(name)
         if (info.external_attr >> 16) & 0o170000 == 0o120000:   # a symbolic link
             raise FileRejected(C.FILE_HOSTILE, what="zip_path")
         total += info.file_size

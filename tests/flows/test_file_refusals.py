@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import struct
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -250,6 +251,23 @@ def test_zip_bomb_is_refused_before_opening(instance, db):  # type: ignore[no-un
     assert len(bomb) < 1024 * 1024
     (instance.unit_inbox("1001") / "bomb.xlsx").write_bytes(bomb)
     refused(instance, db, C.FILE_HOSTILE, quarantined=True)
+
+
+def test_a_zip_with_two_entries_of_one_name_is_refused(instance, db, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """The same worksheet twice, the second empty: which one a reader takes differs between
+    readers, so the one the guard looked at need not be the one read. Refused as hostile."""
+    plain = make_workbook(tmp_path / "p.xlsx", ADD_HEADERS, [add_row(make_id())], title=TITLE)
+    with zipfile.ZipFile(plain) as src:
+        members = [(i.filename, src.read(i)) for i in src.infolist()]
+    buf = io.BytesIO()
+    with warnings.catch_warnings(), zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as out:
+        warnings.simplefilter("ignore")                  # zipfile warns of the duplicate
+        for name, data in members:
+            out.writestr(name, data)
+        out.writestr("xl/worksheets/sheet1.xml", b"<worksheet/>")
+    (instance.unit_inbox("1001") / "twice.xlsx").write_bytes(buf.getvalue())
+    receipt = refused(instance, db, C.FILE_HOSTILE, quarantined=True)
+    assert "重名" in receipt["file_errors"][0]["message"]
 
 
 LOL_DTD = ('<!DOCTYPE lolz [<!ENTITY lol "lol">'
