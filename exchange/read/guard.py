@@ -105,13 +105,18 @@ def _markup(head: bytes) -> bool:
     return bool(_MARKUP.match(head.decode("latin-1")))
 
 
+_ENCRYPTED_MEMBER = 0x1          # a zip entry's general-purpose flag: its data is encrypted
+
+
 def check_zip_members(zf: zipfile.ZipFile, limits: Limits) -> list[zipfile.ZipInfo]:
-    """Declared sizes, ratios, member count and names of a zip, before anything is extracted."""
+    """Declared sizes, ratios, member count and names of a zip, before anything is extracted;
+    then whether any entry is encrypted."""
     infos = zf.infolist()
     if len(infos) > limits.max_zip_members:
         raise FileRejected(C.FILE_TOO_LARGE, what="zip_members", limit=limits.max_zip_members)
     total = 0
     names: set[str] = set()
+    encrypted = False
     for info in infos:
         name = info.filename.replace("\\", "/")
         if name.startswith("/") or ".." in name.split("/") or ":" in name.split("/")[0]:
@@ -123,26 +128,24 @@ def check_zip_members(zf: zipfile.ZipFile, limits: Limits) -> list[zipfile.ZipIn
         names.add(name)
         if (info.external_attr >> 16) & 0o170000 == 0o120000:   # a symbolic link
             raise FileRejected(C.FILE_HOSTILE, what="zip_path")
+        encrypted = encrypted or bool(info.flag_bits & _ENCRYPTED_MEMBER)
         total += info.file_size
         if info.file_size > RATIO_FLOOR and \
                 info.file_size > limits.max_compression_ratio * max(info.compress_size, 1):
             raise FileRejected(C.FILE_HOSTILE, what="zip_ratio")
     if total > limits.max_uncompressed_mb * 1024 * 1024:
         raise FileRejected(C.FILE_TOO_LARGE, what="zip_size", limit=f"{limits.max_uncompressed_mb} MB")
+    # A zip tool's password (ZipCrypto or AES) on the workbook or on photos: no member can be
+    # read. Told as a password, not as a reader that crashed on the first.
+    if encrypted:
+        raise FileRejected(C.FILE_ENCRYPTED)
     return infos
-
-
-_ENCRYPTED_MEMBER = 0x1          # a zip entry's general-purpose flag: its data is encrypted
 
 
 def _check_zip(path: Path, limits: Limits) -> Sniffed:
     try:
         with zipfile.ZipFile(path) as zf:
             infos = check_zip_members(zf, limits)
-            # A zip tool's password (ZipCrypto or AES) on the workbook or on photos: no member
-            # can be read. Told as a password, not as a reader that crashed on the first.
-            if any(i.flag_bits & _ENCRYPTED_MEMBER for i in infos):
-                raise FileRejected(C.FILE_ENCRYPTED)
             names = {i.filename for i in infos}
             if "xl/workbook.xml" not in names:
                 return _other_zip(zf, infos, names)
