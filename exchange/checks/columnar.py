@@ -59,7 +59,8 @@ _SCHEMA = {"s": pl.Utf8, "k": pl.UInt8, "n": pl.Float64, "i": pl.Int64, "d": pl.
 
 
 _PLAIN = frozenset({str, type(None)})      # cells that are their own key
-_BLANK_KEY = (type(None), None)            # a blank cell's key in a column of other cells
+# A blank cell's key: itself, or (type, cell) in a column that holds other cells (column_of).
+_BLANK_KEYS = (None, (type(None), None))
 
 
 def column_of(cells: list[Any]) -> tuple[list[Any], list[int]]:
@@ -760,15 +761,20 @@ def _alone(plan: _Compiled, typed: dict[str, list[Any]]) -> list[Judgement]:
     return list(judged.iter_rows())
 
 
+def _blank_places(keys: list[Any]) -> list[int]:
+    """Where the blank keys stand among a column's distinct keys (at most two), in order."""
+    return sorted(keys.index(blank) for blank in _BLANK_KEYS if blank in keys)
+
+
 def _blanks(memo: dict[Any, Judgement], keys: list[Any]) -> list[Judgement | None] | None:
     """The memo's judgements of a column's blank cells, by their place among `keys` (None at
     the others); None when it has none of them."""
     found = None
-    for blank in (None, _BLANK_KEY):
-        judged = memo.get(blank)
-        if judged is not None and blank in keys:
+    for at in _blank_places(keys):
+        judged = memo.get(keys[at])
+        if judged is not None:
             found = found or [None] * len(keys)
-            found[keys.index(blank)] = judged
+            found[at] = judged
     return found
 
 
@@ -800,8 +806,7 @@ class _Column:
             self.known, self.new = _alone(plan, _typed(self.new)) + self.known, []
         # The new cells to remember (their places among `new`): all of a type that repeats,
         # else a blank one.
-        self.kept = (list(range(len(self.new))) if plan.keeps else
-                     [i for i, k in enumerate(self.new) if k is None or k == _BLANK_KEY])
+        self.kept = list(range(len(self.new))) if plan.keeps else _blank_places(self.new)
 
     def name(self, x: str) -> str:
         return self.prefix + x
