@@ -185,9 +185,19 @@ def row_message(code: str, params: Mapping[str, Any]) -> str:
     return _safe(ROW_MESSAGES.get(code, code), _phrased(params))
 
 
+# A refusal that names the cell it is about (guard.check_extent: the farthest cell holding a
+# value), for the clerk to go there: often a stray space typed far below or right of the data.
+FILE_MESSAGES_AT: dict[str, str] = {
+    C.FILE_TOO_LARGE: "文件超出限制：{what}（上限 {limit}）：工作表在单元格 {cell} 处填有内容。"
+                      "若那是多余的内容（例如误输入的空格），请清除该单元格后重新报送；"
+                      "否则请拆分成多个文件后报送。",
+}
+
+
 def file_message(code: str, params: Mapping[str, Any]) -> str:
     """Chinese reason for a whole-file refusal; phrase keys in params are translated."""
-    return _safe(FILE_MESSAGES.get(code, code), _phrased(params))
+    template = FILE_MESSAGES_AT.get(code) if params.get("cell") else None
+    return _safe(template or FILE_MESSAGES.get(code, code), _phrased(params))
 
 
 # ---- Submission, review and documents (issue 6) -------------------------------------------------

@@ -36,7 +36,17 @@ TITLE_ROOM = 30
 # A cell's reference, in whatever attribute order and namespace prefix a writer uses.
 _ROW_NUMBER = re.compile(rb"<(?:[\w.-]+:)?row\s[^>]*?\br\s*=\s*[\"']([0-9]{1,7})[\"'][^>]*>\s*<(?:[\w.-]+:)?c[\s>/]")
 _BAD_SHARED_INDEX = re.compile(SHARED_CELL + NOT_AN_INDEX)      # see exchange.read.slices
+_DIGITS_TO_END = re.compile(rb"[0-9]*\Z")
 _CELL_REF = re.compile(rb"<(?:[\w.-]+:)?c\s[^>]*?\br\s*=\s*[\"']([A-Za-z]{1,3})([0-9]{1,7})[\"']")
+# The rest of a cell from inside its start tag when it holds no value: a self-closing tag, or an
+# end tag after nothing but white space or an empty <v>. calamine leaves such a cell (formatted,
+# never filled, or emptied) out of a sheet's rectangle; `_CELL_CUT`: a cell cut at a block's end.
+_NO_VALUE = re.compile(rb"[^>]*?(?:/>|>\s*(?:<(?:[\w.-]+:)?v\s*/>|<(?:[\w.-]+:)?v>\s*</(?:[\w.-]+:)?v>)?"
+                       rb"\s*</(?:[\w.-]+:)?c>)")
+_CELL_START = re.compile(rb"<(?:[\w.-]+:)?c[\s>/]")
+_ROW_END = re.compile(rb"</(?:[\w.-]+:)?row>")
+_CELL_END = re.compile(rb"/>|</(?:[\w.-]+:)?c>")
+CUT_ROOM = 512                  # bytes of a block carried into the next (check_member_extent)
 # A merged range of a worksheet (after its rows, in <mergeCells>).
 _MERGE = re.compile(rb"<(?:[\w.-]+:)?mergeCell\s[^>]*?\bref\s*=\s*[\"']([A-Za-z]{1,3})([0-9]{1,7}):"
                     rb"([A-Za-z]{1,3})([0-9]{1,7})[\"']")
@@ -213,20 +223,59 @@ def column_number(letters: bytes) -> int:
 
 
 def check_extent(xml: bytes, limits: Limits) -> None:
-    """Refuse worksheet XML with a cell beyond column max_columns or row max_rows (plus the
-    title rows). calamine allocates the whole rectangle up to a sheet's farthest cell: two cells
-    at A1 and XFD1048576 ask it for 17 billion cells, and it aborts the process.
+    """Refuse worksheet XML with a cell holding a value beyond column max_columns or row
+    max_rows (plus the title rows). calamine allocates the whole rectangle up to a sheet's
+    farthest cell with a value: two cells at A1 and XFD1048576 ask it for 17 billion cells, and
+    it aborts the process. A cell holding nothing is not in its rectangle, and is let be: a
+    clerk who formatted a column down to the sheet's last row (Ctrl+Shift+↓) sends a cell
+    there. The refusal names the cell, for the clerk to find it.
     `xml` may be any part of a sheet cut between elements (a slice, a block)."""
     if _beyond(limits).search(xml) is None:
         return
     refs = _CELL_REF.findall(xml)
-    if not refs:
+    wide = {c for c in {c for c, _ in refs} if column_number(c) > limits.max_columns}
+    deepest = max(refs, key=lambda ref: (len(ref[1]), ref[1]))[1] if refs else "0"
+    if wide or int(deepest) > limits.max_rows + TITLE_ROOM:
+        for m in _CELL_REF.finditer(xml):
+            letters, digits = m[1], m[2]
+            if letters in wide and _holds_value(xml, m.end()):
+                raise _too_large("column_count", limits.max_columns, letters + digits)
+            if int(digits) > limits.max_rows + TITLE_ROOM and _holds_value(xml, m.end()):
+                raise _too_large("row_count", limits.max_rows, letters + digits)
+    _check_rows(xml, limits)
+
+
+def _too_large(what: str, limit: int, cell: bytes | None = None) -> FileRejected:
+    if cell is None:
+        return FileRejected(C.FILE_TOO_LARGE, what=what, limit=limit)
+    return FileRejected(C.FILE_TOO_LARGE, what=what, limit=limit, cell=cell.decode().upper())
+
+
+def _holds_value(xml: bytes, at: int) -> bool:
+    """Whether the cell whose start tag `at` is inside holds a value. A cell cut off by the end
+    of `xml` within CUT_ROOM bytes is let be here: the next block begins with it whole
+    (check_member_extent); one cut farther from its start is taken to hold one."""
+    if _NO_VALUE.match(xml, at):
+        return False
+    return len(xml) - at > CUT_ROOM or _CELL_END.search(xml, at) is not None
+
+
+def _row_holds_value(xml: bytes, at: int) -> bool:
+    """Whether the row whose start tag is at `at` holds a cell with a value."""
+    end = _ROW_END.search(xml, at)
+    stop = end.start() if end else len(xml)
+    return any(_holds_value(xml, m.end() - 1) for m in _CELL_START.finditer(xml, at, stop))
+
+
+def _check_rows(xml: bytes, limits: Limits) -> None:
+    """Refuse rows past max_rows (plus the title rows) holding a value, whether or not their
+    cells name themselves (`r` is optional on a cell: calamine counts it from the row's)."""
+    quick = _beyond(limits) if b":row" in xml else _rows_beyond(limits)
+    if quick.search(xml) is None:
         return
-    if max(column_number(c) for c in {c for c, _ in refs}) > limits.max_columns:
-        raise FileRejected(C.FILE_TOO_LARGE, what="column_count", limit=limits.max_columns)
-    deepest = max(refs, key=lambda ref: (len(ref[1]), ref[1]))[1]
-    if int(deepest) > limits.max_rows + TITLE_ROOM:
-        raise FileRejected(C.FILE_TOO_LARGE, what="row_count", limit=limits.max_rows)
+    for m in _ROW_NUMBER.finditer(xml):
+        if int(m[1]) > limits.max_rows + TITLE_ROOM and _row_holds_value(xml, m.start()):
+            raise _too_large("row_count", limits.max_rows)
 
 
 def check_member_extent(zf: zipfile.ZipFile, member: str, limits: Limits,
@@ -241,9 +290,16 @@ def check_member_extent(zf: zipfile.ZipFile, member: str, limits: Limits,
             data = carry + data
             check_extent(data, limits)
             _hidden_rows(data, hidden)
-            if _BAD_SHARED_INDEX.search(data):
+            if _bad_shared_index(data):
                 raise FileRejected(C.FILE_UNREADABLE, reason="corrupt")
-            carry = data[-512:]
+            carry = data[-CUT_ROOM:]
+
+
+def _bad_shared_index(data: bytes) -> bool:
+    """Whether a block holds a shared-string cell whose index is not a whole number. A cell cut
+    by the block's end after its `<v>` is not one: the next block begins with it whole."""
+    return any(_DIGITS_TO_END.match(data, m.end()) is None
+               for m in _BAD_SHARED_INDEX.finditer(data))
 
 
 def check_member_rows(zf: zipfile.ZipFile, member: str, limits: Limits,
@@ -258,14 +314,11 @@ def check_member_rows(zf: zipfile.ZipFile, member: str, limits: Limits,
     with zf.open(member) as fh:
         while data := fh.read(block):
             data = carry + data
-            quick = _beyond(limits) if b":row" in data else _rows_beyond(limits)
-            found = _ROW_NUMBER.findall(data) if quick.search(data) else ()
-            if found and max(map(int, found)) > limits.max_rows + TITLE_ROOM:
-                raise FileRejected(C.FILE_TOO_LARGE, what="row_count", limit=limits.max_rows)
+            _check_rows(data, limits)
             if b"mergeCell" in data:
                 merges.update(_MERGE.findall(data))
             _hidden_rows(data, hidden)
-            carry = data[-512:]
+            carry = data[-CUT_ROOM:]
     return [((int(r0) - 1, column_number(c0) - 1), (int(r1) - 1, column_number(c1) - 1))
             for c0, r0, c1, r1 in merges]
 

@@ -237,6 +237,42 @@ def test_over_row_limit_imports_nothing(instance, db):  # type: ignore[no-untype
     assert "5" in receipt["file_errors"][0]["message"]
 
 
+def _with_far_cells(path: Path, cells: dict[str, str | None]) -> Path:
+    """The clerk's workbook with cells far below or right of the data: formatted as text and
+    left empty (None: Ctrl+Shift+↓ from the header selects down to row 1048576), or typed."""
+    import openpyxl
+
+    wb = openpyxl.load_workbook(path)
+    for ref, value in cells.items():
+        wb.active[ref].number_format = "@"
+        wb.active[ref].value = value
+    wb.save(path)
+    return path
+
+
+def test_cells_formatted_to_the_sheets_end_are_no_rows(instance, db):  # type: ignore[no-untyped-def]
+    """A column formatted as text down to the sheet's last row, and a cell formatted far to the
+    right, hold nothing: the file is read as the rows it holds. (They were refused as more than
+    500,000 rows, and as more than 200 columns.)"""
+    rows = [add_row(make_id("19800101", "013")), add_row(make_id("19800101", "021"), "李四")]
+    _with_far_cells(make_workbook(instance.unit_inbox("1001") / "增员.xlsx", ADD_HEADERS, rows,
+                                  title=TITLE), {"A1048576": None, "XFD7": None, "N600000": None})
+    receipt = receipt_of(instance, process_one(instance, db))
+    assert receipt["status"] == "accepted" and receipt["counts"]["accepted"] == 2
+
+
+@pytest.mark.parametrize("ref, what", [("A1048576", "数据行数"), ("XFD3", "列数")])
+def test_a_stray_space_far_away_is_refused_by_its_cell(instance, db, ref, what):  # type: ignore[no-untyped-def]
+    """A space typed far away makes the sheet reach there (calamine would hold the rectangle up
+    to it): refused, and the receipt names the cell for the clerk to clear."""
+    rows = [add_row(make_id("19800101", "013"))]
+    _with_far_cells(make_workbook(instance.unit_inbox("1001") / "增员.xlsx", ADD_HEADERS, rows,
+                                  title=TITLE), {ref: " "})
+    receipt = refused(instance, db, C.FILE_TOO_LARGE, quarantined=True)
+    message = receipt["file_errors"][0]["message"]
+    assert what in message and f"单元格 {ref} 处填有内容" in message and "清除该单元格" in message
+
+
 def _zip_bytes(members: dict[str, bytes]) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:

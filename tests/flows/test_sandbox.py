@@ -29,9 +29,9 @@ from exchange.messages import file_message
 from exchange.read.sandbox import TEST_HOOKS_ENV, TEST_MARKER
 from exchange.store.models import Declaration, FileRecord
 from tests.conftest import ADD_HEADERS, add_row, make_id, make_workbook
-from tests.flows.hostile_files import (corner_cells_xlsx, cut_records_xls, inflating_strings_xlsx,
-                                       large_png, one_line_csv, repeated_cells_ods,
-                                       repeated_rows_ods, zip_of_large_pngs)
+from tests.flows.hostile_files import (column_letters, corner_cells_xlsx, cut_records_xls,
+                                       inflating_strings_xlsx, large_png, one_line_csv,
+                                       repeated_cells_ods, repeated_rows_ods, zip_of_large_pngs)
 from tests.flows.helpers import process_one, receipt_of
 
 TITLE = "职工批量新增申报填写表"
@@ -67,13 +67,13 @@ def quarantined_with(instance: Instance, db: Any, code: str, params: dict[str, A
 HOSTILE: list[tuple[str, Callable[[Path], Path], str, dict[str, Any], str]] = [
     ("cut.xls", cut_records_xls, C.FILE_UNREADABLE, {"reason": "reader_crashed"}, "读取程序"),
     ("corner-2.xlsx", lambda p: corner_cells_xlsx(p, 1), C.FILE_TOO_LARGE,
-     {"what": "column_count", "limit": 200}, "列数"),
-    ("corner-26.xlsx", lambda p: corner_cells_xlsx(p, 25), C.FILE_TOO_LARGE,
-     {"what": "column_count", "limit": 200}, "列数"),
+     {"what": "column_count", "limit": 200, "cell": "XFD1048576"}, "列数"),
+    ("corner-26.xlsx", lambda p: corner_cells_xlsx(p, 25), C.FILE_TOO_LARGE,   # the first far cell
+     {"what": "column_count", "limit": 200, "cell": column_letters(16360) + "1048552"}, "列数"),
     ("corner-200.xlsx", lambda p: corner_cells_xlsx(p, 199), C.FILE_TOO_LARGE,
-     {"what": "column_count", "limit": 200}, "列数"),
+     {"what": "column_count", "limit": 200, "cell": column_letters(16186) + "1048378"}, "列数"),
     ("far-row.xlsx", lambda p: corner_cells_xlsx(p, 1, column=14), C.FILE_TOO_LARGE,
-     {"what": "row_count", "limit": 500000}, "数据行数"),
+     {"what": "row_count", "limit": 500000, "cell": "N1048576"}, "数据行数"),
     ("strings.xlsx", lambda p: inflating_strings_xlsx(p, 1.5), C.FILE_TOO_LARGE,
      {"what": "shared_strings", "limit": "1 MB"}, "共享字符串表"),
     ("line.csv", lambda p: one_line_csv(p, 8), C.FILE_TOO_LARGE,

@@ -10,7 +10,8 @@ import pytest
 
 from exchange.config import Limits
 from exchange.errors import FileRejected
-from exchange.read.guard import TITLE_ROOM, check_extent, check_member_rows, column_number
+from exchange.read.guard import (TITLE_ROOM, check_extent, check_member_extent, check_member_rows,
+                                 column_number)
 from tests.flows.hostile_files import column_letters
 
 
@@ -60,9 +61,78 @@ def test_a_row_just_past_the_limit_is_refused_and_one_at_it_is_not(limits: Limit
             rows, ("x:", ""), (('"', ""), ("'", " "), ('"', "\n")), (0, 5000)):
         # padding: a row number cut between two blocks is seen whole
         xml = (b" " * padding + f'<{ns}row{space} spans="1:2" r{space}={space}{quote}{row}{quote}>'
-               f'<{ns}c r="A{row}"/></{ns}row>'.encode())
+               f'<{ns}c r="A{row}"><{ns}v>1</{ns}v></{ns}c></{ns}row>'.encode())
         got = refused(check_member_rows, member(xml), "sheet.xml", limits, 4096)
         assert got == ("row_count" if row > last_row else None), (row, ns, quote, limits)
     # A row number that is not a row's (no cell follows) is not counted; a leading zero is no more.
-    assert refused(check_member_rows, member(b'<row r="9999999"></row><row r="0000007"><c/></row>'),
-                   "sheet.xml", LIMITS[0]) is None
+    assert refused(check_member_rows, member(b'<row r="9999999"></row><row r="0000007"><c>'
+                                             b'<v>1</v></c></row>'), "sheet.xml", LIMITS[0]) is None
+
+
+# Cells that hold nothing, as writers leave them: formatted and never filled (Excel, openpyxl),
+# emptied, or spelled out with an empty value. calamine leaves them out of a sheet's rectangle.
+EMPTY_CELLS = ['<{ns}c r="{ref}" s="1"/>', '<{ns}c r="{ref}" s="1" t="n"></{ns}c>',
+               '<{ns}c r="{ref}" t="s"/>', '<{ns}c r="{ref}" s="2">\n  </{ns}c>',
+               '<{ns}c r="{ref}"><{ns}v></{ns}v></{ns}c>', '<{ns}c r="{ref}" t="inlineStr"/>',
+               '<{ns}c s="1"/>']
+FILLED_CELLS = ['<{ns}c r="{ref}"><{ns}v>1</{ns}v></{ns}c>', '<{ns}c r="{ref}" t="s"><{ns}v>0</{ns}v></{ns}c>',
+                '<{ns}c r="{ref}" t="inlineStr"><{ns}is><{ns}t> </{ns}t></{ns}is></{ns}c>',
+                '<{ns}c r="{ref}"><{ns}f>A1</{ns}f></{ns}c>', '<{ns}c t="str"><{ns}v>x</{ns}v></{ns}c>']
+
+
+def far_sheet(cell: str, ref: str, ns: str, padding: int = 0) -> bytes:
+    row = "".join(ch for ch in ref if ch.isdigit())
+    return (f'<{ns}row r="1"><{ns}c r="A1"><{ns}v>1</{ns}v></{ns}c></{ns}row>' + " " * padding +
+            f'<{ns}row r="{row}">' + cell.format(ns=ns, ref=ref) + f'</{ns}row>').encode()
+
+
+def said(check, *args) -> tuple[str, str | None] | None:
+    """(what, cell) of a check's refusal, or None."""
+    try:
+        check(*args)
+    except FileRejected as exc:
+        return exc.params.get("what", exc.code), exc.params.get("cell")
+    return None
+
+
+@pytest.mark.parametrize("ns", ["", "x:"])
+def test_a_far_cell_holding_nothing_is_let_be_and_one_holding_a_value_is_refused_by_name(
+        ns: str) -> None:
+    limits = Limits()
+    for ref, what in (("A1048576", "row_count"), ("XFD5", "column_count"),
+                      ("XFD1048576", "column_count"), ("GS500030", "column_count"),
+                      ("B500031", "row_count")):
+        far_row = what == "row_count" or ref == "XFD1048576"
+        # padding: the far cell cut between two blocks of 4096 bytes, at every place in it
+        for padding in (0, *range(4096 - 140, 4096 - 20, 7)):
+            for cell in EMPTY_CELLS + FILLED_CELLS:
+                xml = far_sheet(cell, ref, ns, padding)
+                filled, named = cell in FILLED_CELLS, 'r="{ref}"' in cell
+                # The whole sheet (a small one) and a block at a time (a large one, before it
+                # is read): a named cell by its name; one that does not name itself (`r` is
+                # optional) by its row, its column being its place in the row (the first).
+                want = None if not filled else (what, ref) if named else \
+                    ("row_count", None) if far_row else None
+                assert said(check_extent, xml, limits) == want, (cell, ref)
+                assert said(check_member_extent, member(xml), "sheet.xml", limits, 4096) == want, \
+                    (cell, ref, padding)
+                # A large sheet's rows, before it is read (its slices are checked as read).
+                want = ("row_count", None) if filled and far_row else None
+                assert said(check_member_rows, member(xml), "sheet.xml", limits, 4096) == want, \
+                    (cell, ref, padding)
+    # The cells near the data are read as before: only the far ones are looked at.
+    assert said(check_extent, far_sheet(FILLED_CELLS[0], "GR500030", ns), limits) is None
+
+
+def test_a_block_ending_inside_a_shared_string_cell_is_not_a_damaged_index() -> None:
+    """check_member_extent reads a sheet a block at a time: a block that ends after a shared
+    string cell's `<v>`, or inside its index, holds no damaged index (the next block begins
+    with the cell whole); an index that is not a whole number is refused wherever blocks end."""
+    xml = "".join(f'<row r="{r}"><c r="A{r}" t="s"><v>{r * 37}</v></c><c r="B{r}"><v>{r}</v></c>'
+                  f'</row>' for r in range(1, 80)).encode()
+    bad = xml.replace(b"<v>1110</v>", b"<v>1_110</v>")
+    assert bad != xml
+    for block in range(560, 660):                  # every place across a few cells
+        assert said(check_member_extent, member(xml), "sheet.xml", Limits(), block) is None
+        assert said(check_member_extent, member(bad), "sheet.xml", Limits(), block) == \
+            ("file.unreadable", None), block

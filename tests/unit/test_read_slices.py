@@ -306,3 +306,36 @@ def test_hidden_rows_are_told_whether_the_sheet_is_read_whole_or_in_slices(tmp_p
     _hidden_rows(b'<row r="7" hidden="true"><c/></row><row r="8" hidden="false">'
                  b'<x:row spans="1:2" hidden="1" r="9">', found)
     assert found == {7, 9}
+
+
+def test_a_sheet_of_some_megabytes_as_excel_saves_it_is_read_whole(tmp_path: Path) -> None:
+    """A sheet of 1-4 MiB of XML (~2,500-9,000 staff) is read whole after its references and
+    shared-string indexes are checked a MiB at a time (guard.check_member_extent). A block that
+    ended inside a shared-string cell's index (`<v>96` | `86</v>`) was taken for a damaged
+    index: every such workbook of Excel, WPS or LibreOffice was refused as 文件已损坏."""
+    import xlsxwriter
+
+    path = tmp_path / "staff.xlsx"
+    book = xlsxwriter.Workbook(str(path))            # strings shared, as Excel saves them
+    ws = book.add_worksheet("Sheet1")
+    ws.write_row(0, 0, ADD_HEADERS)
+    for r in range(1, 6000):
+        ws.write_row(r, 0, add_row(make_id("19830101", f"{r % 1000:03d}"), name=f"职工{r}"))
+    book.close()
+
+    def cut_in_an_index(xml: bytes) -> bytes:
+        """White space between two rows, so that the first MiB ends inside a cell's index."""
+        cell = xml.index(b' t="s"><v>', (1 << 20) - 400) + len(b' t="s"><v>') + 1
+        row = xml.rindex(b"<row ", 0, cell)
+        return xml[:row] + b" " * ((1 << 20) - cell) + xml[row:]
+
+    _rewrite_sheet(path, tmp_path / "saved.xlsx", cut_in_an_index)
+    path = tmp_path / "saved.xlsx"
+    with zipfile.ZipFile(path) as z:
+        xml = z.read("xl/worksheets/sheet1.xml")
+        assert 1 << 20 < len(xml) < 4 << 20 and xml[(1 << 20) - 11:(1 << 20) - 1] == b' t="s"><v>'
+    whole = read(path, stream_above=4 << 20)            # the product's threshold: read whole
+    assert whole == read(path, stream_above=0)           # and a slice at a time: the same rows
+    rows = whole[0][1]
+    assert len(rows) == 6000 and rows[-1] == (6000, tuple(rows[-1][1])) and \
+        rows[-1][1][:2] == (make_id("19830101", "999"), "职工5999")
