@@ -20,7 +20,7 @@ from exchange.checks.columnar_rows import FileRepeats
 from exchange.checks.context import CheckContext, UnitRecord
 from exchange.checks.engine import Chunk, Parsed, judge_chunk, parse_chunk, repeat_key, rule_names
 from exchange.checks.finding import Finding
-from exchange.checks.values import BLANK_CHARS, is_blank
+from exchange.checks.values import BLANK_CHARS, holds_nothing
 from exchange.config import Instance
 from exchange.errors import FileRejected
 from exchange.kinds.detect import detect_kind, unit_named
@@ -30,6 +30,7 @@ from exchange.photos import PhotoRun, examine_photos, is_photo_upload
 from exchange.read.header import (SCAN_ROWS, Located, column_taker, footer_row, header_label,
                                   known_names, locate_header)
 from exchange.read.images import named_as_image
+from exchange.read.slices import CellError
 from exchange.read.tables import TABLE_FORMATS, Book, Sheet
 from exchange.residents import hooks_for
 from exchange.results import FileResult, RowOutcome
@@ -175,7 +176,8 @@ def _data_chunks(located: Located, mapping: dict[int, str], run: FileRun, max_ro
     def skipped(raw: tuple[Any, ...]) -> bool:
         """A blank row, or one whose every filled cell is its column's header."""
         for label, v in zip(labels, raw):
-            if v is None or (v.__class__ is str and not v.strip(blank_chars)):
+            if v is None or (v.__class__ is str and not v.strip(blank_chars)) or \
+                    v.__class__ is CellError:
                 continue
             if label is None or normalise_label(str(v)) != label:
                 return False
@@ -310,7 +312,7 @@ def _sheets_with_rows(sheets: Iterator[Sheet], kinds: list[KindSpec]) -> list[st
         if located is None:
             continue
         known = [i for i, cell in enumerate(located.header) if header_label(cell, names) in names]
-        if any(not is_blank(values[i]) for _, values in itertools.islice(located.rows, SHEET_PEEK)
+        if any(not holds_nothing(values[i]) for _, values in itertools.islice(located.rows, SHEET_PEEK)
                for i in known if i < len(values)):
             found.append(sheet.name)
     return found

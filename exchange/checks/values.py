@@ -9,6 +9,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from exchange.messages import NO, YES
+from exchange.read.slices import CellError
 from exchange.text import INVISIBLE_CLASS, TEXT_PREFIX, TEXT_PREFIXES
 
 EXCEL_EPOCH = date(1899, 12, 30)
@@ -22,6 +23,13 @@ BLANK_CHARS = " \t\r\n\u3000"
 
 def is_blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip(BLANK_CHARS))
+
+
+def holds_nothing(value: Any) -> bool:
+    """A cell of what a blank row holds: blank, or a formula's error value (a lookup formula
+    filled down past the data shows #N/A on every row below it). Such an error cell in a row
+    holding something else is judged as the text the clerk sees (read.slices.CellError)."""
+    return is_blank(value) or value.__class__ is CellError
 
 
 def as_text(value: Any) -> str:

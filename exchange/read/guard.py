@@ -19,7 +19,7 @@ from defusedxml import DefusedXmlException
 from exchange import codes as C
 from exchange.config import Limits
 from exchange.errors import FileRejected
-from exchange.read.slices import NOT_AN_INDEX, SHARED_CELL
+from exchange.read.slices import ERROR_CELL, NOT_AN_INDEX, SHARED_CELL
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 ZIP_MAGIC = b"PK\x03\x04"
@@ -37,6 +37,7 @@ TITLE_ROOM = 30
 _ROW_NUMBER = re.compile(rb"<(?:[\w.-]+:)?row\s[^>]*?\br\s*=\s*[\"']([0-9]{1,7})[\"'][^>]*>\s*<(?:[\w.-]+:)?c[\s>/]")
 _BAD_SHARED_INDEX = re.compile(SHARED_CELL + NOT_AN_INDEX)      # see exchange.read.slices
 _DIGITS_TO_END = re.compile(rb"[0-9]*\Z")
+_ERROR_TYPE = re.compile(ERROR_CELL)
 _CELL_REF = re.compile(rb"<(?:[\w.-]+:)?c\s[^>]*?\br\s*=\s*[\"']([A-Za-z]{1,3})([0-9]{1,7})[\"']")
 # The rest of a cell from inside its start tag when it holds no value: a self-closing tag, or an
 # end tag after nothing but white space or an empty <v>. calamine leaves such a cell (formatted,
@@ -279,12 +280,14 @@ def _check_rows(xml: bytes, limits: Limits) -> None:
 
 
 def check_member_extent(zf: zipfile.ZipFile, member: str, limits: Limits,
-                        block: int = 1 << 20, hidden: set[int] | None = None) -> None:
+                        block: int = 1 << 20, hidden: set[int] | None = None) -> bool:
     """check_extent over a worksheet member, read a block at a time (a reference cut between
     two blocks is seen whole in the overlap carried over); and no shared-string index that is
     not a whole number (a sheet read a slice at a time checks those as it marks them). The
-    numbers of hidden rows go to `hidden`."""
+    numbers of hidden rows go to `hidden`. Whether a cell holds a formula's error value
+    (calamine would read it as blank: read.tables reads such a sheet a slice at a time)."""
     carry = b""
+    errors = False
     with zf.open(member) as fh:
         while data := fh.read(block):
             data = carry + data
@@ -292,7 +295,9 @@ def check_member_extent(zf: zipfile.ZipFile, member: str, limits: Limits,
             _hidden_rows(data, hidden)
             if _bad_shared_index(data):
                 raise FileRejected(C.FILE_UNREADABLE, reason="corrupt")
+            errors = errors or _ERROR_TYPE.search(data) is not None
             carry = data[-CUT_ROOM:]
+    return errors
 
 
 def _bad_shared_index(data: bytes) -> bool:

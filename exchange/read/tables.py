@@ -204,11 +204,15 @@ def _sheet_rows(path: Path, wb: Any, name: str, parts: Parts | None, limits: Lim
                 hidden: set[int] | None = None) -> Iterator[Row]:
     """A sheet's rows. An xlsx sheet's cell references are checked first (guard.check_extent):
     calamine never meets a sheet reaching past the limits. A sheet over `stream_above` bytes of
-    XML is read a slice at a time, each slice checked; smaller ones (and the few whose rows carry
-    no numbers) whole."""
+    XML is read a slice at a time, each slice checked, and so is one holding a formula's error
+    value (a slice has it read as a CellError, where calamine reads it as blank); other sheets
+    (and the few whose rows carry no numbers) whole."""
     member = parts.sheets.get(name) if parts is not None else None
     if member is not None and parts is not None:
-        if stream_above is not None and parts.sizes.get(member, 0) > stream_above:
+        large = stream_above is not None and parts.sizes.get(member, 0) > stream_above
+        errors = not large and _check_member(
+            path, member, limits, functools.partial(check_member_extent, hidden=hidden))
+        if large or errors:
             merges = _check_member(path, member, limits,
                                    functools.partial(check_member_rows, hidden=hidden))
             slices = SheetSlices(path, member, parts, check=lambda body: check_extent(body, limits))
@@ -219,7 +223,8 @@ def _sheet_rows(path: Path, wb: Any, name: str, parts: Parts | None, limits: Lim
                 slices.close()
                 return
             slices.close()
-        _check_member(path, member, limits, functools.partial(check_member_extent, hidden=hidden))
+        if large:
+            _check_member(path, member, limits, functools.partial(check_member_extent, hidden=hidden))
     yield from _calamine_rows(wb, name, limits)
 
 

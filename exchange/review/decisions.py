@@ -19,7 +19,7 @@ from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
 from exchange import codes as C
-from exchange.checks.values import as_text, is_blank, parse_integer
+from exchange.checks.values import as_text, holds_nothing, is_blank, parse_integer
 from exchange.config import Instance
 from exchange.errors import FileRejected
 from exchange.kinds.spec import ColumnSpec, KindSpec, normalise_label
@@ -175,7 +175,7 @@ def _read_book(book: Any, spec: KindSpec) -> tuple[dict[str, str], list[Decision
     rows = []
     for number, values in located.rows:
         cells = row_cells(values, mapping)
-        if all(is_blank(v) for v in cells.values()):
+        if all(holds_nothing(v) for v in cells.values()):
             continue
         if normalise_label(as_text(cells.get("serial"))) == normalise_label(spec.columns[0].header):
             continue                       # the header pasted again

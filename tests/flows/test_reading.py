@@ -162,6 +162,43 @@ def test_cells_formatted_far_below_data_are_not_rows(instance, db):  # type: ign
     assert receipt["counts"]["total"] == 3
 
 
+def test_a_lookup_formulas_error_values_as_excel_saves_them(instance, db):  # type: ignore[no-untyped-def]
+    """民族 looked up by a formula filled down past the staff, as Excel and LibreOffice save it
+    (each cell's formula and its cached value; #N/A where the lookup found nothing): the rows
+    below the staff, holding nothing but #N/A, are blank rows; a person's #N/A and a wage of
+    #DIV/0! are told as the clerk sees them, not as blank (they were: 民族 imported empty, and
+    缴费工资 "不能为空" about a cell that shows #DIV/0!)."""
+    import re
+    import zipfile
+
+    path = make_workbook(instance.unit_inbox("1001") / "lookup.xlsx", ADD_HEADERS, rows3(), title=TITLE)
+    errors = {"D5": "#N/A", "M4": "#DIV/0!", **{f"D{r}": "#N/A" for r in range(7, 40)}}
+
+    def cell(ref: str, value: str) -> bytes:
+        return f'<c r="{ref}" t="e"><f>VLOOKUP(B{ref[1:]},代码!A:B,2,0)</f><v>{value}</v></c>'.encode()
+
+    with zipfile.ZipFile(path) as z:
+        parts = {i.filename: z.read(i) for i in z.infolist()}
+    xml = parts["xl/worksheets/sheet1.xml"]
+    for ref, value in errors.items():
+        row = int(ref[1:])
+        if b'<row r="%d"' % row not in xml:
+            xml = xml.replace(b"</sheetData>", b'<row r="%d">' % row + cell(ref, value) + b"</row></sheetData>")
+        else:
+            xml, n = re.subn(rb'<c r="' + ref.encode() + rb'"[^>]*>.*?</c>', cell(ref, value), xml)
+            assert n == 1, ref
+    parts["xl/worksheets/sheet1.xml"] = xml
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in parts.items():
+            z.writestr(name, data)
+    receipt = receipt_of(instance, process_one(instance, db))
+    assert receipt["counts"] == {"total": 3, "accepted": 1, "failed": 2, "duplicate": 0}
+    assert triples(receipt) == [(4, "缴费工资", "wage.not_integer"), (5, "民族", "code.unknown"),
+                                (5, "缴费工资", "wage.out_of_bounds")]
+    messages = [e["message"] for r in receipt["rows"] for e in r.get("errors", ())]
+    assert any("“#DIV/0!”" in m for m in messages) and any("“#N/A”" in m for m in messages)
+
+
 def test_headers_with_a_hint_after_the_name(instance, db):  # type: ignore[no-untyped-def]
     """缴费工资（元）, 变更日期（YYYYMM）, 性别(男/女): the file was refused, 缺少必填列 变更日期、缴费工资,
     for columns the clerk could see; a hint that says "do not read" keeps its column out."""

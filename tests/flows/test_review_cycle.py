@@ -315,6 +315,49 @@ def test_reasons_that_look_like_formulas_stay_text(instance, db, declared):  # t
         assert audit.file_id is not None and audit.row == 5
 
 
+def test_a_conclusion_formula_filled_down_past_the_rows_leaves_them_blank(instance, db, declared):  # type: ignore[no-untyped-def]
+    """The back office fills 审核结论 by a lookup formula copied down the column: below the
+    batch's rows it shows #N/A (as Excel saves it, the formula and its cached error value).
+    Those rows hold nothing else and are blank rows, not decisions; a batch row whose 审核结论
+    shows #N/A is refused, quoting what the reviewer sees."""
+    import zipfile
+
+    from tests.flows.hostile_files import column_letters
+    from tests.flows.helpers import fill_review
+
+    _submit(instance, db)
+    book = next(instance.unit_outbox("_centre", "batches").glob("*.xlsx"))
+    serial = _serials(db)
+    target = fill_review(book, "业务流水号", {serial["王小明"]: ("通过", "")}, instance.home / "f.xlsx")
+    ws = openpyxl.load_workbook(target).worksheets[0]
+    headers = [c.value for c in ws[3]]
+    column = column_letters(headers.index("审核结论") + 1)
+    undecided = next(r for r in range(4, ws.max_row + 1)
+                     if ws.cell(r, headers.index("业务流水号") + 1).value == serial["赵小红"])
+    last = ws.max_row
+    with zipfile.ZipFile(target) as z:
+        parts = {i.filename: z.read(i) for i in z.infolist()}
+    error = '<c r="{ref}" t="e"><f>VLOOKUP(A{row},结论!A:B,2,0)</f><v>#N/A</v></c>'
+    sheet = parts["xl/worksheets/sheet1.xml"]
+    below = "".join(f'<row r="{r}">' + error.format(ref=f"{column}{r}", row=r) + "</row>"
+                    for r in range(last + 1, last + 30))
+    sheet = sheet.replace(b"</sheetData>", below.encode() + b"</sheetData>")
+    # 赵小红's row: its 审核结论 cell (left empty, written as an empty styled cell) shows #N/A
+    sheet, n = re.subn(rb'<c r="' + f"{column}{undecided}".encode() + rb'"[^>]*?(?:/>|>.*?</c>)',
+                       error.format(ref=f"{column}{undecided}", row=undecided).encode(), sheet,
+                       count=1)
+    assert n == 1
+    parts["xl/worksheets/sheet1.xml"] = sheet
+    dropped = instance.unit_inbox("_centre") / "结论.xlsx"
+    with zipfile.ZipFile(dropped, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in parts.items():
+            z.writestr(name, data)
+    receipt = process_centre_inbox(instance, db)[0]
+    assert receipt["counts"]["approved"] == 1
+    refused = [(r["serial"], e["message"]) for r in receipt["rows"] for e in r["errors"]]
+    assert len(refused) == 1 and refused[0][0] == serial["赵小红"] and "#N/A" in refused[0][1]
+
+
 def test_a_lost_result_workbook_comes_back_when_decisions_are_dropped_again(instance, db, declared):  # type: ignore[no-untyped-def]
     _submit(instance, db)
     book = next(instance.unit_outbox("_centre", "batches").glob("*.xlsx"))

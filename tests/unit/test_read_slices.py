@@ -339,3 +339,34 @@ def test_a_sheet_of_some_megabytes_as_excel_saves_it_is_read_whole(tmp_path: Pat
     rows = whole[0][1]
     assert len(rows) == 6000 and rows[-1] == (6000, tuple(rows[-1][1])) and \
         rows[-1][1][:2] == (make_id("19830101", "999"), "职工5999")
+
+
+def test_a_formulas_error_value_is_read_as_the_text_excel_shows(tmp_path: Path) -> None:
+    """calamine reads a cell holding a formula's error value (`t="e"`) as blank. A sheet holding
+    one is read a slice at a time, where the cell is read as a CellError of its text, however
+    the writer spelt it: Excel's (a formula, then the value), a shared formula's child (`<f/>`),
+    quoted or spaced otherwise; whole or in slices alike."""
+    from exchange.read.slices import CellError
+
+    wb = openpyxl.Workbook()
+    for i in range(40):
+        wb.active.append([f"文本{i}", i, f"尾{i}"])
+    wb.save(tmp_path / "plain.xlsx")
+    spellings = {"B7": '<c r="B7" t="e"><f>VLOOKUP(A7,X:Y,2,0)</f><v>#N/A</v></c>',
+                 "C9": "<c r=\"C9\" s=\"0\" t='e'><v>#DIV/0!</v></c>",
+                 "B11": '<c r="B11" t = "e" ><f t="shared" si="0"/><v>#REF!</v></c>',
+                 "A13": '<c r="A13" t="e">\n  <f>1/0</f>\n  <v>#VALUE!</v></c>'}
+
+    def with_errors(xml: bytes) -> bytes:
+        for ref, cell in spellings.items():
+            xml, n = re.subn(rb'<c r="' + ref.encode() + rb'"[^>]*>.*?</c>', cell.encode(), xml)
+            assert n == 1
+        return xml
+
+    _rewrite_sheet(tmp_path / "plain.xlsx", tmp_path / "errors.xlsx", with_errors)
+    for path in (tmp_path / "errors.xlsx", shared(tmp_path / "errors.xlsx")):
+        rows = dict(assert_same_either_way(path))
+        got = {"B7": rows[7][1], "C9": rows[9][2], "B11": rows[11][1], "A13": rows[13][0]}
+        assert got == {"B7": "#N/A", "C9": "#DIV/0!", "B11": "#REF!", "A13": "#VALUE!"}
+        assert all(type(v) is CellError for v in got.values())
+        assert rows[8] == ("文本7", 7.0, "尾7") and type(rows[8][0]) is str   # the rest as before
