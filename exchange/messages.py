@@ -542,6 +542,8 @@ ROW_MESSAGES.update({
                     "请删除该单元格内容后重新录入，再报送。",
     C.DECLARATION_KIND_MISMATCH: "业务流水号 {serial} 的业务类型是“{actual}”，与本行填写的“{stated}”不一致，"
                                  "未回退。请核对业务流水号和业务类型。",
+    C.FORMULA_ERROR: "「{column}」显示的是公式的错误值“{value}”（公式没有算出结果），"
+                     "请改正公式或直接填写内容后重新报送。",
 })
 # person.not_on_file in the words of who reads it: an employer adding staff where the region
 # requires registration first; a unit stopping or changing someone it has no record of; a

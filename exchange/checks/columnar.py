@@ -30,10 +30,11 @@ from exchange.checks import ids, names, values as V
 from exchange.checks.finding import Finding
 from exchange.errors import contained
 from exchange.kinds.spec import CodeTable, ColumnSpec
+from exchange.read.slices import CellError
 from exchange.text import INVISIBLE_CLASS, TEXT_PREFIX, code_point, screen, suspect
 
-# Kinds of cell (the `k` column).
-BLANK, TEXT, INT, FLOAT, BOOL, DATE = 0, 1, 2, 3, 4, 5
+# Kinds of cell (the `k` column); ERROR: a formula's error value (read.slices.CellError).
+BLANK, TEXT, INT, FLOAT, BOOL, DATE, ERROR = 0, 1, 2, 3, 4, 5, 6
 _SPLIT_CODES = r"[,，、;；/\s]+"  # input grammar
 
 
@@ -43,6 +44,8 @@ def _kind_of(raw: Any) -> int:
         return BLANK
     if cls is str:
         return TEXT
+    if cls is CellError:
+        return ERROR
     if cls is bool:
         return BOOL
     if isinstance(raw, int):
@@ -91,7 +94,7 @@ def _typed_cell(c: Any) -> Typed:
     return (text, k, float(c) if k in (INT, FLOAT) and abs(c) < 1e300 else None,
             c if k == INT and -2**63 < c < 2**63 else None,
             (c.date() if isinstance(c, datetime) else c) if k == DATE else None,
-            None if k in (BLANK, TEXT) else V.as_text(c),
+            None if k in (BLANK, TEXT) else str(c) if k == ERROR else V.as_text(c),
             code_point(bad) if bad is not None else None)
 
 
@@ -687,16 +690,20 @@ def _rule_stages(col: ColumnSpec, tables: dict[str, CodeTable], today: date
     c = Cell(*(pl.col(x) for x in "sknidt"), col, tables, today)
     judged = RULES[col.type](c)
     refused, blank = pl.col("r").is_not_null(), pl.col("blank")
+    error = pl.col("k") == ERROR              # shown as the clerk sees it (`t`), never read
     if col.default is None:
         code = (pl.when(refused).then(pl.lit(C.TEXT_CONTROL))
+                .when(error).then(pl.lit(C.FORMULA_ERROR))
                 .when(blank).then(pl.lit(C.REQUIRED) if col.required else pl.lit(None, pl.Utf8))
                 .otherwise(judged.code))
-        value = pl.when(blank).then(None).otherwise(judged.value)
+        value = pl.when(blank | error).then(None).otherwise(judged.value)
     else:
-        code = pl.when(refused).then(pl.lit(C.TEXT_CONTROL)).otherwise(judged.code)
-        value = judged.value
+        code = (pl.when(refused).then(pl.lit(C.TEXT_CONTROL))
+                .when(error).then(pl.lit(C.FORMULA_ERROR)).otherwise(judged.code))
+        value = pl.when(error).then(None).otherwise(judged.value)
     last = {"v": value, "c": code,
-            "p": pl.when(refused).then(pl.col("r")).otherwise(judged.shown)}
+            "p": pl.when(refused).then(pl.col("r")).when(error).then(pl.col("t"))
+            .otherwise(judged.shown)}
     return [first, second, *judged.steps, last], judged.params
 
 
@@ -968,6 +975,8 @@ class CellJudgement:
             return {}
         if code == C.TEXT_CONTROL:
             return {"char": shown}
+        if code == C.FORMULA_ERROR:
+            return {"value": shown}
         if code == C.TEXT_TOO_LONG:
             return dict(params)
         return {"value": shown, **params}

@@ -28,7 +28,7 @@ def is_blank(value: Any) -> bool:
 def holds_nothing(value: Any) -> bool:
     """A cell of what a blank row holds: blank, or a formula's error value (a lookup formula
     filled down past the data shows #N/A on every row below it). Such an error cell in a row
-    holding something else is judged as the text the clerk sees (read.slices.CellError)."""
+    holding something else is `cell.formula_error` (read.slices.CellError)."""
     return is_blank(value) or value.__class__ is CellError
 
 

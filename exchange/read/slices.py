@@ -74,9 +74,10 @@ _ERROR_CELL = re.compile(ERROR_CELL + rb"([^>]*>\s*(?:<(?:[\w.-]+:)?f\b[^>]*?(?:
 
 
 class CellError(str):
-    """A cell's formula error value as Excel shows it (#N/A, #VALUE!, #REF! …): judged as the
-    text the clerk sees, and a row holding nothing else is a blank row (a lookup formula
-    filled down past the staff shows #N/A on every row below them)."""
+    """A cell's formula error value as Excel shows it (#N/A, #VALUE!, #REF! …): a finding of
+    its own in any column, quoting it (`cell.formula_error`, exchange.checks.columnar), and a
+    row holding nothing else is a blank row (a lookup formula filled down past the staff shows
+    #N/A on every row below them)."""
     __slots__ = ()
 
 _CONTENT_TYPES = (

@@ -165,14 +165,15 @@ def test_cells_formatted_far_below_data_are_not_rows(instance, db):  # type: ign
 def test_a_lookup_formulas_error_values_as_excel_saves_them(instance, db):  # type: ignore[no-untyped-def]
     """民族 looked up by a formula filled down past the staff, as Excel and LibreOffice save it
     (each cell's formula and its cached value; #N/A where the lookup found nothing): the rows
-    below the staff, holding nothing but #N/A, are blank rows; a person's #N/A and a wage of
-    #DIV/0! are told as the clerk sees them, not as blank (they were: 民族 imported empty, and
-    缴费工资 "不能为空" about a cell that shows #DIV/0!)."""
+    below the staff, holding nothing but #N/A, are blank rows; a person's #N/A, a wage of
+    #DIV/0! and an address of #REF! are `cell.formula_error`, quoting what the clerk sees.
+    calamine reads them as blank: 民族 and 联系地址 were imported empty, and 缴费工资 was
+    "不能为空" about a cell that shows #DIV/0!."""
     import re
     import zipfile
 
     path = make_workbook(instance.unit_inbox("1001") / "lookup.xlsx", ADD_HEADERS, rows3(), title=TITLE)
-    errors = {"D5": "#N/A", "M4": "#DIV/0!", **{f"D{r}": "#N/A" for r in range(7, 40)}}
+    errors = {"D5": "#N/A", "M4": "#DIV/0!", "K6": "#REF!", **{f"D{r}": "#N/A" for r in range(7, 40)}}
 
     def cell(ref: str, value: str) -> bytes:
         return f'<c r="{ref}" t="e"><f>VLOOKUP(B{ref[1:]},代码!A:B,2,0)</f><v>{value}</v></c>'.encode()
@@ -192,11 +193,11 @@ def test_a_lookup_formulas_error_values_as_excel_saves_them(instance, db):  # ty
         for name, data in parts.items():
             z.writestr(name, data)
     receipt = receipt_of(instance, process_one(instance, db))
-    assert receipt["counts"] == {"total": 3, "accepted": 1, "failed": 2, "duplicate": 0}
-    assert triples(receipt) == [(4, "缴费工资", "wage.not_integer"), (5, "民族", "code.unknown"),
-                                (5, "缴费工资", "wage.out_of_bounds")]
+    assert receipt["counts"] == {"total": 3, "accepted": 0, "failed": 3, "duplicate": 0}
+    assert triples(receipt) == [(4, "缴费工资", "cell.formula_error"), (5, "民族", "cell.formula_error"),
+                                (5, "缴费工资", "wage.out_of_bounds"), (6, "联系地址", "cell.formula_error")]
     messages = [e["message"] for r in receipt["rows"] for e in r.get("errors", ())]
-    assert any("“#DIV/0!”" in m for m in messages) and any("“#N/A”" in m for m in messages)
+    assert all(any(f"“{v}”" in m for m in messages) for v in ("#DIV/0!", "#N/A", "#REF!"))
 
 
 def test_headers_with_a_hint_after_the_name(instance, db):  # type: ignore[no-untyped-def]

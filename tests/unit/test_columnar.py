@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, assume, given, settings, strategies as st
 from exchange.checks.columnar import RULES as COLUMN_RULES, judge_cells, judge_chunks
 from exchange.checks.ids import id_problem
 from exchange.kinds.load import load_rules
+from exchange.read.slices import CellError
 
 from tests.unit.test_values import CELL_POOL
 
@@ -45,7 +46,7 @@ CELLS = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False, width=64),
     st.floats(min_value=1, max_value=3e17).map(lambda f: math.floor(f) + 0.0),
     st.dates(min_value=date(1, 1, 1)), st.datetimes(min_value=datetime(1, 1, 1)),
-    st.booleans(), st.none())
+    st.booleans(), st.none(), st.sampled_from([CellError("#N/A"), CellError("#VALUE!")]))
 
 
 def _outcome(parsed: list) -> list:
@@ -455,6 +456,24 @@ def test_a_blank_column_is_judged_once_then_remembered(kind: str) -> None:
     again = [_outcome(judge_cells(rows, spec.columns, RULES.tables, TODAY).as_rows())
              for rows in chunks]
     assert again == first
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_a_formulas_error_value_is_told_in_every_column(kind: str) -> None:
+    """A cell showing a formula's error value (#N/A …) is `cell.formula_error` in every column of
+    every kind, quoting it, required or not, with a default or not, free text too; it is never
+    read as a value (a free-text 联系地址 of "#N/A" was stored), and text typed as #N/A is not
+    such a cell."""
+    from exchange import codes as C
+
+    spec = KINDS[kind]
+    width = len(spec.columns)
+    rows = [(4, (CellError("#N/A"),) * width), (5, ("#N/A",) * width)]
+    (values, findings), (_, typed) = judge_cells(rows, spec.columns, RULES.tables, TODAY).as_rows()
+    assert [(f.field, f.code, f.params) for f in findings] == \
+        [(c.field, C.FORMULA_ERROR, {"value": "#N/A"}) for c in spec.columns]
+    assert "#N/A" in findings[0].message and values == {}
+    assert C.FORMULA_ERROR not in [f.code for f in typed]
 
 
 # IDs of the right form whose birth digits are any eight digits or a real day (from before 1890
