@@ -143,7 +143,11 @@ def normalise(fh: IO[bytes], rules: PhotoRules, limits: Limits) -> Normalised | 
 
 
 def _on_white(im: Image.Image) -> Image.Image:
-    """RGB; transparent parts (PNG) become white, as on a printed card."""
+    """RGB; transparent parts (PNG) become white, as on a printed card. A 16-bit grey PNG (a
+    scanner's "16 位灰度") is brought to 8 bits first: Pillow's conversion to RGB clips every
+    value above 255, and the card came out white."""
+    if im.mode == "I" or im.mode.startswith("I;16"):
+        im = im.convert("I").point(lambda v: v * (1 / 256), "L")
     if im.mode in ("RGBA", "LA") or (im.mode == "P" and "transparency" in im.info):
         rgba = im.convert("RGBA")
         back = Image.new("RGB", rgba.size, "white")

@@ -158,6 +158,32 @@ def test_photos_in_the_formats_phones_and_windows_save(instance, db, school, nam
         assert left[0] > 200 > left[2]
 
 
+@pytest.mark.parametrize("mode", ["I;16", "CMYK", "L"])
+def test_a_grey_scan_of_16_bits_and_a_print_shops_cmyk_keep_their_tones(instance, db, school, mode):  # type: ignore[no-untyped-def]
+    """A scanner's 16-bit grey PNG and a print shop's CMYK JPEG become cards with the photo's
+    tones: a grey ramp, dark on the left, light on the right. The 16-bit scan came out white
+    (Pillow's conversion to RGB clips every value above 255)."""
+    if mode == "I;16":
+        im = Image.new(mode, (400, 500))
+        im.putdata([x * 164 for _ in range(500) for x in range(400)])
+        fmt, name = "PNG", f"{A}.png"
+    else:
+        im = Image.new("L", (400, 500))
+        im.putdata([x * 255 // 399 for _ in range(500) for x in range(400)])
+        im = im.convert(mode)
+        fmt, name = "JPEG", f"{A}.jpg"
+    out = io.BytesIO()
+    im.save(out, fmt)
+    assert Image.open(io.BytesIO(out.getvalue())).mode == mode
+    (instance.unit_inbox("S2201") / name).write_bytes(out.getvalue())
+    receipt = receipt_of(instance, process_one(instance, db))
+    assert (receipt["status"], receipt["counts"]["accepted"]) == ("accepted", 1)
+    [photo] = photos(db)
+    with Image.open(instance.home / photo.path) as card:
+        dark, mid, light = (card.getpixel((x, 150))[0] for x in (20, 118, 215))
+    assert dark < 40 and 90 < mid < 170 and light > 200, (dark, mid, light)
+
+
 def test_a_zip_of_heic_and_webp_photos(instance, db, school):  # type: ignore[no-untyped-def]
     make_zip(instance.unit_inbox("S2201") / "照片.zip", [
         (f"{A}.HEIC", jpeg(fmt="HEIF")), (f"{B}.webp", jpeg(fmt="WEBP")),
