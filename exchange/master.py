@@ -18,7 +18,7 @@ from exchange import codes as C
 from exchange.amounts.master import LOADERS as MONEY_LOADERS
 from exchange.checks.columnar import judge_cells
 from exchange.checks.finding import Finding
-from exchange.checks.values import BLANK_CHARS
+from exchange.checks.values import holds_nothing
 from exchange.classes import upsert_classes
 from exchange.config import Instance
 from exchange.errors import FileRejected
@@ -121,15 +121,15 @@ def units_touched(s: Session, kind: str, rows: list[dict[str, Any]], touched: se
 def _chunks(located: Located, mapping: dict[int, str], spec: KindSpec, footers: list[int]
             ) -> Iterator[list[tuple[int, tuple[Any, ...]]]]:
     """The data rows as (row number, cells in the spec's column order), CHUNK at a time;
-    rows with every cell blank are left out, and so are an export's totals and signatures
-    (their numbers go to `footers`)."""
+    rows with every cell blank (or a formula's error value: a lookup filled down past the
+    data) are left out, and so are an export's totals and signatures (their numbers go to
+    `footers`)."""
     take = column_taker(mapping, spec.columns)
-    blank_chars = BLANK_CHARS
     chunk: list[tuple[int, tuple[Any, ...]]] = []
     for number, values in located.rows:
         cells = take(values)
         for v in cells:
-            if v is not None and (v.__class__ is not str or v.strip(blank_chars)):
+            if not holds_nothing(v):
                 break
         else:
             continue                            # a blank row

@@ -151,3 +151,37 @@ def test_known_units_are_updated_with_what_the_file_fills(instance, db, tmp_path
     assert a.unit_type == before["3001"][1] and b.unit_type not in (None, before["3002"][1])
     assert c.name == "丙公司" and float(c.arrears) == 0
     assert a.updated_at >= before["3001"][0] and b.updated_at >= before["3002"][0]
+
+
+def test_a_lookup_filled_down_past_the_persons_leaves_blank_rows(instance, db, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """缴费基数 looked up by a formula copied down past the persons, as Excel saves it: the rows
+    below them hold nothing but #N/A and are blank rows; a person whose lookup found nothing
+    is refused with `cell.formula_error`, not loaded with a blank 缴费基数."""
+    import re
+    import zipfile
+
+    import openpyxl
+
+    from exchange import codes as codes
+
+    path = tmp_path / "persons.xlsx"
+    wb = openpyxl.Workbook()
+    wb.active.append(HEADERS.strip().split(","))
+    wb.active.append(["P1", A, "甲", "1", "1001", "参保", "310", "202609", 0, 5000])
+    wb.active.append(["P2", B, "乙", "1", "1001", "参保", "310", "202609", 0, 6000])
+    wb.save(path)
+    with zipfile.ZipFile(path) as z:
+        parts = {i.filename: z.read(i) for i in z.infolist()}
+    error = '<c r="J{r}" t="e"><f>VLOOKUP(B{r},基数!A:B,2,0)</f><v>#N/A</v></c>'
+    sheet, n = re.subn(rb'<c r="J3"[^>]*>.*?</c>', error.format(r=3).encode(), parts["xl/worksheets/sheet1.xml"])
+    assert n == 1
+    below = "".join(f'<row r="{r}">' + error.format(r=r) + "</row>" for r in range(4, 40))
+    parts["xl/worksheets/sheet1.xml"] = sheet.replace(b"</sheetData>", below.encode() + b"</sheetData>")
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in parts.items():
+            z.writestr(name, data)
+    report = load_master(instance, db, path)
+    assert report.file_error is None and (report.created, report.refused_count) == (1, 1)
+    [(row, findings)] = report.refused
+    assert row == 3 and [(f.column, f.code) for f in findings] == [("缴费基数", codes.FORMULA_ERROR)]
+    assert "#N/A" in findings[0].message and set(_people(db)) == {A}
