@@ -41,7 +41,7 @@ _ERROR_TYPE = re.compile(ERROR_CELL)
 _CELL_REF = re.compile(rb"<(?:[\w.-]+:)?c\s[^>]*?\br\s*=\s*[\"']([A-Za-z]{1,3})([0-9]{1,7})[\"']")
 # The rest of a cell from inside its start tag when it holds no value: a self-closing tag, or an
 # end tag after nothing but white space or an empty <v>. calamine leaves such a cell (formatted,
-# never filled, or emptied) out of a sheet's rectangle; `_CELL_CUT`: a cell cut at a block's end.
+# never filled, or emptied) out of a sheet's rectangle; `_CELL_END`: where a cell ends.
 _NO_VALUE = re.compile(rb"[^>]*?(?:/>|>\s*(?:<(?:[\w.-]+:)?v\s*/>|<(?:[\w.-]+:)?v>\s*</(?:[\w.-]+:)?v>)?"
                        rb"\s*</(?:[\w.-]+:)?c>)")
 _CELL_START = re.compile(rb"<(?:[\w.-]+:)?c[\s>/]")
@@ -239,9 +239,9 @@ def check_extent(xml: bytes, limits: Limits) -> None:
     if wide or int(deepest) > limits.max_rows + TITLE_ROOM:
         for m in _CELL_REF.finditer(xml):
             letters, digits = m[1], m[2]
-            if letters in wide and _holds_value(xml, m.end()):
+            if letters in wide and _holds_value(xml, m.start(), m.end()):
                 raise _too_large("column_count", limits.max_columns, letters + digits)
-            if int(digits) > limits.max_rows + TITLE_ROOM and _holds_value(xml, m.end()):
+            if int(digits) > limits.max_rows + TITLE_ROOM and _holds_value(xml, m.start(), m.end()):
                 raise _too_large("row_count", limits.max_rows, letters + digits)
     _check_rows(xml, limits)
 
@@ -252,20 +252,21 @@ def _too_large(what: str, limit: int, cell: bytes | None = None) -> FileRejected
     return FileRejected(C.FILE_TOO_LARGE, what=what, limit=limit, cell=cell.decode().upper())
 
 
-def _holds_value(xml: bytes, at: int) -> bool:
-    """Whether the cell whose start tag `at` is inside holds a value. A cell cut off by the end
-    of `xml` within CUT_ROOM bytes is let be here: the next block begins with it whole
-    (check_member_extent); one cut farther from its start is taken to hold one."""
+def _holds_value(xml: bytes, start: int, at: int) -> bool:
+    """Whether the cell starting at `start` holds a value (`at`: a place inside its start tag).
+    A cell starting in the last CUT_ROOM bytes of `xml` and cut off by its end is let be here:
+    the next block begins with it whole (check_member_extent); any other is taken to hold one."""
     if _NO_VALUE.match(xml, at):
         return False
-    return len(xml) - at > CUT_ROOM or _CELL_END.search(xml, at) is not None
+    return len(xml) - start > CUT_ROOM or _CELL_END.search(xml, at) is not None
 
 
 def _row_holds_value(xml: bytes, at: int) -> bool:
     """Whether the row whose start tag is at `at` holds a cell with a value."""
     end = _ROW_END.search(xml, at)
     stop = end.start() if end else len(xml)
-    return any(_holds_value(xml, m.end() - 1) for m in _CELL_START.finditer(xml, at, stop))
+    return any(_holds_value(xml, m.start(), m.end() - 1)
+               for m in _CELL_START.finditer(xml, at, stop))
 
 
 def _check_rows(xml: bytes, limits: Limits) -> None:

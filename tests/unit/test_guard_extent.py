@@ -136,3 +136,22 @@ def test_a_block_ending_inside_a_shared_string_cell_is_not_a_damaged_index() -> 
         assert said(check_member_extent, member(xml), "sheet.xml", Limits(), block) is None
         assert said(check_member_extent, member(bad), "sheet.xml", Limits(), block) == \
             ("file.unreadable", None), block
+
+
+def test_a_far_cell_with_long_attributes_cut_between_blocks_is_still_refused() -> None:
+    """A cell whose start tag is longer than the overlap carried from one block to the next
+    (its `<c` before the overlap, its reference in it) cannot hide at a block's end: it is not
+    seen whole in the next block, so it counts as holding a value in the first. (A reference
+    itself cut by the block's end is seen in neither: such a sheet meets the reading worker's
+    limits instead, as any sheet past the guard's look does.)"""
+    cell = '<c s="1" xx="' + "p" * 700 + '" r="{ref}"><v>1</v></c>'
+    cases = 0
+    for padding in range(4096 - 820, 4096 - 10, 3):
+        xml = far_sheet(cell, "XFD5", "", padding)
+        start, ref_end = xml.index(b'<c s="1"'), xml.index(b'r="XFD5"') + len(b'r="XFD5"')
+        if not (start < 4096 - 512 and ref_end <= 4096 < xml.index(b"</c>", start)):
+            continue
+        cases += 1
+        assert said(check_member_extent, member(xml), "sheet.xml", Limits(), 4096) == \
+            ("column_count", "XFD5"), padding
+    assert cases > 2
