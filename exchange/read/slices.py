@@ -404,7 +404,7 @@ class SheetSlices:
             if re.search(re.escape(marked) + NOT_AN_INDEX, body):
                 raise ValueError("a shared-string index that is not a whole number")
         error = None
-        if _ERROR_CELL.search(body):
+        if (b'"e"' in body or b"'e'" in body) and _ERROR_CELL.search(body):
             error = next(m for m in _MARKS if m != mark and m.encode() not in body)
             body = _ERROR_CELL.sub(lambda m: m[1] + b'"str"' + m[3] + error.encode(), body)
         buf = io.BytesIO()
