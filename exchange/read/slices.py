@@ -73,6 +73,13 @@ _ERROR_CELL = re.compile(ERROR_CELL + rb"([^>]*>\s*(?:<(?:[\w.-]+:)?f\b[^>]*?(?:
                          rb"</(?:[\w.-]+:)?f>)\s*)?<(?:[\w.-]+:)?v>)")
 
 
+# A formula's error value as a CSV saves it (Excel, WPS: the value shown; LibreOffice: Err:502
+# and the like for its own errors). Typing #N/A into Excel makes the error itself, so such a
+# CSV cell is an error cell, as the xlsx cell it came from was (tables._csv_rows).
+ERROR_TEXT = re.compile(r"#(?:NULL!|DIV/0!|VALUE!|REF!|NAME\?|NUM!|N/A|GETTING_DATA|SPILL!|"
+                        r"CALC!|FIELD!|BLOCKED!|CONNECT!|BUSY!|UNKNOWN!|PYTHON!)|Err:\d{3}")
+
+
 class CellError(str):
     """A cell's formula error value as Excel shows it (#N/A, #VALUE!, #REF! …): a finding of
     its own in any column, quoting it (`cell.formula_error`, exchange.checks.columnar), and a

@@ -19,7 +19,8 @@ from exchange.config import Limits
 from exchange.errors import FileRejected
 from exchange.read.guard import (Merge, Sniffed, check_extent, check_member_extent,
                                  check_member_rows)
-from exchange.read.slices import Parts, SheetSlices, trim, workbook_parts
+from exchange.read.slices import (ERROR_TEXT, CellError, Parts, SheetSlices, trim,
+                                  workbook_parts)
 
 META_SHEET = "_meta"
 # Worksheets with more XML than this are read a slice at a time (read/slices.py): calamine
@@ -285,6 +286,8 @@ def _csv_rows(path: Path, limits: Limits) -> Iterator[Row]:
             reader = csv.reader(_bounded_lines(fh, limits.max_line_kb * 1024), dialect)
             for values in reader:
                 if any(values):           # a line break alone (an empty sheet saved) is no row
+                    if any(v[:1] in ("#", "E") and ERROR_TEXT.fullmatch(v) for v in values):
+                        values = [CellError(v) if ERROR_TEXT.fullmatch(v) else v for v in values]
                     yield reader.line_num, _clip(values, limits)
     except UnicodeDecodeError as exc:
         raise FileRejected(C.FILE_UNREADABLE, reason="bad_encoding") from exc

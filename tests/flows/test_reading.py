@@ -200,6 +200,22 @@ def test_a_lookup_formulas_error_values_as_excel_saves_them(instance, db):  # ty
     assert all(any(f"“{v}”" in m for m in messages) for v in ("#DIV/0!", "#N/A", "#REF!"))
 
 
+def test_a_csv_of_a_sheet_with_lookup_errors_reads_as_the_sheet(instance, db):  # type: ignore[no-untyped-def]
+    """The same sheet saved as CSV (Excel writes the error values shown, LibreOffice its own as
+    Err:502): the rows below the staff holding nothing but #N/A are blank rows, and a person's
+    error values are `cell.formula_error`, as in the xlsx. Before, each row below the staff was
+    a failed row (`required` 身份证号, 姓名 …), and the errors were read as text."""
+    rows = [add_row(make_id("19800101", "501"), "甲"), add_row(make_id("19800101", "503"), "乙", ethnicity="#N/A",
+            wage="#DIV/0!"), add_row(make_id("19800101", "505"), "丙", address="Err:502")]
+    lines = [TITLE, ",".join(ADD_HEADERS)] + [",".join("" if v is None else str(v) for v in r) for r in rows]
+    lines += [",,,#N/A" + "," * 10] * 40 + [",,,#N/A,,,,,,,#VALUE!" + "," * 3]
+    (instance.unit_inbox("1001") / "增员.csv").write_bytes(("\r\n".join(lines) + "\r\n").encode("gb18030"))
+    receipt = receipt_of(instance, process_one(instance, db))
+    assert receipt["counts"] == {"total": 3, "accepted": 1, "failed": 2, "duplicate": 0}
+    assert triples(receipt) == [(4, "民族", "cell.formula_error"), (4, "缴费工资", "cell.formula_error"),
+                                (5, "联系地址", "cell.formula_error")]
+
+
 def test_headers_with_a_hint_after_the_name(instance, db):  # type: ignore[no-untyped-def]
     """缴费工资（元）, 变更日期（YYYYMM）, 性别(男/女): the file was refused, 缺少必填列 变更日期、缴费工资,
     for columns the clerk could see; a hint that says "do not read" keeps its column out."""
