@@ -285,12 +285,13 @@ def _csv_rows(path: Path, limits: Limits) -> Iterator[Row]:
         with path.open("r", encoding=encoding, newline="") as fh:
             reader = csv.reader(_bounded_lines(fh, limits.max_line_kb * 1024), dialect)
             for values in reader:
-                if any(values):           # a line break alone (an empty sheet saved) is no row
-                    joined = "".join(values)          # a quick look first: 12 ms a 100,000 rows
-                    if ("#" in joined or "Err:" in joined) and \
-                            any(ERROR_TEXT.fullmatch(v) for v in values):
-                        values = [CellError(v) if ERROR_TEXT.fullmatch(v) else v for v in values]
-                    yield reader.line_num, _clip(values, limits)
+                joined = "".join(values)
+                if not joined:            # a line break alone (an empty sheet saved) is no row
+                    continue
+                # A formula's error value: a quick look first (12 ms a 100,000 rows).
+                if ("#" in joined or "Err:" in joined) and any(map(ERROR_TEXT.fullmatch, values)):
+                    values = [CellError(v) if ERROR_TEXT.fullmatch(v) else v for v in values]
+                yield reader.line_num, _clip(values, limits)
     except UnicodeDecodeError as exc:
         raise FileRejected(C.FILE_UNREADABLE, reason="bad_encoding") from exc
     except csv.Error as exc:
