@@ -33,10 +33,14 @@ from exchange.messages import ERROR_BOOK_WORDS as W, PRODUCT_NAME
 from exchange.outputs.looks import (BAD_FILL, BAD_FONT, BOX, HEADER_FILL, HEADER_FONT, META_SHEET,
                                     REASON_FONT, REQUIRED_FONT, TEXT_FORMAT, TITLE_FONT, FontLook,
                                     column_width, guard_value)
+from exchange.read.slices import CellError
 from exchange.results import RowOutcome
 from exchange.text import travel_safe
 
 TEXT_TYPES = ("id", "text", "phone", "postcode", "class", "month")
+# The error values Excel takes as constants in a formula, and XlsxWriter writes as an error
+# cell (`t="e"`) when given one as a formula's value.
+ERROR_CONSTANTS = frozenset(("#DIV/0!", "#N/A", "#NAME?", "#NULL!", "#NUM!", "#REF!", "#VALUE!"))
 # Cell notes (comments) on the marked cells of the first NOTE_ROWS failed rows only: Excel and
 # WPS slow down on thousands of notes. Every failed row keeps its marked cells and its 失败原因.
 NOTE_ROWS = 2000
@@ -146,10 +150,15 @@ class ErrorBookWriter:
 
     def _put(self, row: int, col: int, value: Any, look: str, force_text: bool = False) -> None:
         """One cell. Strings are always text, never formulas; formula-looking ones and forced text
-        also get the text format; dates the format their type brings."""
+        also get the text format; dates the format their type brings. A formula's error value
+        stays one (its constant as the formula, the value cached): as text, a book sent back
+        unmended would have #N/A read as an address or a name."""
         ws = self.ws
         if value is None or value == "":
             ws.write_blank(row, col, None, self._format(look, None))
+            return
+        if value.__class__ is CellError and value in ERROR_CONSTANTS:
+            ws.write_formula(row, col, "=" + value, self._format(look, None), value)
             return
         if not isinstance(value, str):
             if force_text and isinstance(value, (int, float)) and not isinstance(value, bool):

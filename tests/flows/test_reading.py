@@ -162,17 +162,14 @@ def test_cells_formatted_far_below_data_are_not_rows(instance, db):  # type: ign
     assert receipt["counts"]["total"] == 3
 
 
-def test_a_lookup_formulas_error_values_as_excel_saves_them(instance, db):  # type: ignore[no-untyped-def]
-    """民族 looked up by a formula filled down past the staff, as Excel and LibreOffice save it
-    (each cell's formula and its cached value; #N/A where the lookup found nothing): the rows
-    below the staff, holding nothing but #N/A, are blank rows; a person's #N/A, a wage of
-    #DIV/0! and an address of #REF! are `cell.formula_error`, quoting what the clerk sees.
-    calamine reads them as blank: 民族 and 联系地址 were imported empty, and 缴费工资 was
-    "不能为空" about a cell that shows #DIV/0!."""
+def lookup_book(path: Path) -> Path:
+    """rows3() with 民族 looked up by a formula filled down past the staff, as Excel and
+    LibreOffice save it (each cell's formula and its cached value; #N/A where the lookup found
+    nothing): 乙's 民族 #N/A, 甲's wage #DIV/0!, 丙's address #REF!, #N/A on rows 7-39."""
     import re
     import zipfile
 
-    path = make_workbook(instance.unit_inbox("1001") / "lookup.xlsx", ADD_HEADERS, rows3(), title=TITLE)
+    make_workbook(path, ADD_HEADERS, rows3(), title=TITLE)
     errors = {"D5": "#N/A", "M4": "#DIV/0!", "K6": "#REF!", **{f"D{r}": "#N/A" for r in range(7, 40)}}
 
     def cell(ref: str, value: str) -> bytes:
@@ -192,12 +189,44 @@ def test_a_lookup_formulas_error_values_as_excel_saves_them(instance, db):  # ty
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
         for name, data in parts.items():
             z.writestr(name, data)
+    return path
+
+
+LOOKUP_FINDINGS = [("缴费工资", "cell.formula_error"), ("民族", "cell.formula_error"),
+                   ("缴费工资", "wage.out_of_bounds"), ("联系地址", "cell.formula_error")]
+
+
+def test_a_lookup_formulas_error_values_as_excel_saves_them(instance, db):  # type: ignore[no-untyped-def]
+    """The rows below the staff, holding nothing but #N/A, are blank rows; a person's #N/A, a
+    wage of #DIV/0! and an address of #REF! are `cell.formula_error`, quoting what the clerk
+    sees. calamine reads them as blank: 民族 and 联系地址 were imported empty, and 缴费工资 was
+    "不能为空" about a cell that shows #DIV/0!."""
+    lookup_book(instance.unit_inbox("1001") / "lookup.xlsx")
     receipt = receipt_of(instance, process_one(instance, db))
     assert receipt["counts"] == {"total": 3, "accepted": 0, "failed": 3, "duplicate": 0}
-    assert triples(receipt) == [(4, "缴费工资", "cell.formula_error"), (5, "民族", "cell.formula_error"),
-                                (5, "缴费工资", "wage.out_of_bounds"), (6, "联系地址", "cell.formula_error")]
+    assert triples(receipt) == [(r, *f) for r, f in zip((4, 5, 5, 6), LOOKUP_FINDINGS)]
     messages = [e["message"] for r in receipt["rows"] for e in r.get("errors", ())]
     assert all(any(f"“{v}”" in m for m in messages) for v in ("#DIV/0!", "#N/A", "#REF!"))
+
+
+def test_an_error_workbook_sent_back_unmended_keeps_its_error_values(instance, db):  # type: ignore[no-untyped-def]
+    """The error workbook shows each error value as the clerk's sheet did: an error cell (its
+    constant as the formula), not text. Sent back unmended, its rows fail as before; written as
+    text, #REF! would have been imported as 丙's address."""
+    lookup_book(instance.unit_inbox("1001") / "lookup.xlsx")
+    result = process_one(instance, db)
+    book = instance.unit_outbox("1001", "errors") / result.error_book_name
+    ws = openpyxl.load_workbook(book).worksheets[0]
+    cells = {(c.value, c.data_type) for row in ws.iter_rows(min_row=4) for c in row
+             if isinstance(c.value, str) and c.value.startswith(("#", "="))}
+    assert cells == {("=#DIV/0!", "f"), ("=#N/A", "f"), ("=#REF!", "f")}
+    values = openpyxl.load_workbook(book, data_only=True).worksheets[0]
+    assert {c.value for row in values.iter_rows(min_row=4) for c in row if c.data_type == "e"} == \
+        {"#DIV/0!", "#N/A", "#REF!"}
+    book.rename(instance.unit_inbox("1001") / "改好了.xlsx")
+    receipt = receipt_of(instance, process_one(instance, db))
+    assert receipt["counts"] == {"total": 3, "accepted": 0, "failed": 3, "duplicate": 0}
+    assert [t[1:] for t in triples(receipt)] == LOOKUP_FINDINGS
 
 
 def test_a_csv_of_a_sheet_with_lookup_errors_reads_as_the_sheet(instance, db):  # type: ignore[no-untyped-def]
