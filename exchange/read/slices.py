@@ -87,6 +87,13 @@ class CellError(str):
     #N/A on every row below them)."""
     __slots__ = ()
 
+def _error_cell(text: str) -> str:
+    """An error cell's value: a CellError where it is an error value a spreadsheet writes, else
+    the text it holds (screened as any text is: a forged `t="e"` cell carries no control
+    character past the rules into a receipt)."""
+    return CellError(text) if ERROR_TEXT.fullmatch(text) else text
+
+
 _CONTENT_TYPES = (
     b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
     b'<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
@@ -441,8 +448,8 @@ class SheetSlices:
             if mark is not None:
                 values = [strings[int(v[1:])] if type(v) is str and v[:1] == mark else v  # type: ignore[index]
                           for v in values]
-            if error is not None:
-                values = [CellError(v[1:]) if type(v) is str and v[:1] == error else v
+            if error is not None:                   # a value no spreadsheet writes: as text
+                values = [_error_cell(v[1:]) if type(v) is str and v[:1] == error else v
                           for v in values]
             values = trim(values)
             if values:

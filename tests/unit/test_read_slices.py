@@ -355,7 +355,10 @@ def test_a_formulas_error_value_is_read_as_the_text_excel_shows(tmp_path: Path) 
     spellings = {"B7": '<c r="B7" t="e"><f>VLOOKUP(A7,X:Y,2,0)</f><v>#N/A</v></c>',
                  "C9": "<c r=\"C9\" s=\"0\" t='e'><v>#DIV/0!</v></c>",
                  "B11": '<c r="B11" t = "e" ><f t="shared" si="0"/><v>#REF!</v></c>',
-                 "A13": '<c r="A13" t="e">\n  <f>1/0</f>\n  <v>#VALUE!</v></c>'}
+                 "A13": '<c r="A13" t="e">\n  <f>1/0</f>\n  <v>#VALUE!</v></c>',
+                 # forged: no spreadsheet writes these as error values; read as the text held
+                 "A15": '<c r="A15" t="e"><v>#N/A_x0007_</v></c>',
+                 "C17": '<c r="C17" t="e"><v>不是错误值</v></c>'}
 
     def with_errors(xml: bytes) -> bytes:
         for ref, cell in spellings.items():
@@ -369,4 +372,6 @@ def test_a_formulas_error_value_is_read_as_the_text_excel_shows(tmp_path: Path) 
         got = {"B7": rows[7][1], "C9": rows[9][2], "B11": rows[11][1], "A13": rows[13][0]}
         assert got == {"B7": "#N/A", "C9": "#DIV/0!", "B11": "#REF!", "A13": "#VALUE!"}
         assert all(type(v) is CellError for v in got.values())
+        assert rows[15][0] == "#N/A\x07" and rows[17][2] == "不是错误值"
+        assert type(rows[15][0]) is str and type(rows[17][2]) is str
         assert rows[8] == ("文本7", 7.0, "尾7") and type(rows[8][0]) is str   # the rest as before
