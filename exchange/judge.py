@@ -20,7 +20,7 @@ from exchange.checks.columnar_rows import FileRepeats
 from exchange.checks.context import CheckContext, UnitRecord
 from exchange.checks.engine import Chunk, Parsed, judge_chunk, parse_chunk, repeat_key, rule_names
 from exchange.checks.finding import Finding
-from exchange.checks.values import BLANK_CHARS, holds_nothing
+from exchange.checks.values import holds_nothing
 from exchange.config import Instance
 from exchange.errors import FileRejected
 from exchange.kinds.detect import detect_kind, unit_named
@@ -30,7 +30,6 @@ from exchange.photos import PhotoRun, examine_photos, is_photo_upload
 from exchange.read.header import (SCAN_ROWS, Located, column_taker, footer_row, header_label,
                                   known_names, locate_header)
 from exchange.read.images import named_as_image
-from exchange.read.slices import CellError
 from exchange.read.tables import TABLE_FORMATS, Book, Sheet
 from exchange.residents import hooks_for
 from exchange.results import FileResult, RowOutcome
@@ -171,13 +170,12 @@ def _data_chunks(located: Located, mapping: dict[int, str], run: FileRun, max_ro
     where = {f: pos for pos, f in mapping.items()}
     labels = [normalise_label(located.header[where[c.field]]) if c.field in where else None
               for c in columns]
-    blank_chars = BLANK_CHARS
 
     def skipped(raw: tuple[Any, ...]) -> bool:
-        """A blank row, or one whose every filled cell is its column's header."""
+        """A blank row (blank cells and formula errors only: holds_nothing), or one whose every
+        filled cell is its column's header."""
         for label, v in zip(labels, raw):
-            if v is None or (v.__class__ is str and not v.strip(blank_chars)) or \
-                    v.__class__ is CellError:
+            if holds_nothing(v):
                 continue
             if label is None or normalise_label(str(v)) != label:
                 return False

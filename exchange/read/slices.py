@@ -87,7 +87,7 @@ class CellError(str):
     #N/A on every row below them)."""
     __slots__ = ()
 
-def _error_cell(text: str) -> str:
+def error_cell(text: str) -> str:
     """An error cell's value: a CellError where it is an error value a spreadsheet writes, else
     the text it holds (screened as any text is: a forged `t="e"` cell carries no control
     character past the rules into a receipt)."""
@@ -449,7 +449,7 @@ class SheetSlices:
                 values = [strings[int(v[1:])] if type(v) is str and v[:1] == mark else v  # type: ignore[index]
                           for v in values]
             if error is not None:                   # a value no spreadsheet writes: as text
-                values = [_error_cell(v[1:]) if type(v) is str and v[:1] == error else v
+                values = [error_cell(v[1:]) if type(v) is str and v[:1] == error else v
                           for v in values]
             values = trim(values)
             if values:
