@@ -138,8 +138,9 @@ NOTE_CODES = NOTE_CODES + (NOTE_ACCOUNT_DONE,)  # type: ignore[assignment]
 TEXT_CONTROL = "text.control"                  # a cell holds a control character or noncharacter
 DECLARATION_KIND_MISMATCH = "declaration.kind_mismatch"   # withdraw: 业务类型 is not the serial's kind
 FORMULA_ERROR = "cell.formula_error"           # a cell shows a formula's error value (#N/A …)
+FORMULA_UNSAVED = "cell.formula_unsaved"       # a formula cell whose file holds no value it made
 ROW_CODES = ROW_CODES + (TEXT_CONTROL, DECLARATION_KIND_MISMATCH,  # type: ignore[assignment]
-                         FORMULA_ERROR)
+                         FORMULA_ERROR, FORMULA_UNSAVED)
 # ---- end of issue 15 / 21 section ---------------------------------------------------------------
 # ---- issue 16.4 / 16.5 section: notices, submission on the unit's word -------------------------
 # Notices the centre drops into inbox/_centre/notices/ (receipts in outbox/_centre/receipts/).

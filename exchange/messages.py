@@ -544,6 +544,9 @@ ROW_MESSAGES.update({
                                  "未回退。请核对业务流水号和业务类型。",
     C.FORMULA_ERROR: "「{column}」显示的是公式的错误值“{value}”（公式没有算出结果），"
                      "请改正公式或直接填写内容后重新报送。",
+    C.FORMULA_UNSAVED: "「{column}」是公式，但文件里没有保存公式算出的结果（文件由其他程序生成，"
+                       "未经 Excel 或 WPS 保存），无法知道它的内容。请用 Excel 或 WPS 打开文件、"
+                       "保存后重新报送，或直接填写内容。",
 })
 # person.not_on_file in the words of who reads it: an employer adding staff where the region
 # requires registration first; a unit stopping or changing someone it has no record of; a

@@ -30,11 +30,12 @@ from exchange.checks import ids, names, values as V
 from exchange.checks.finding import Finding
 from exchange.errors import contained
 from exchange.kinds.spec import CodeTable, ColumnSpec
-from exchange.read.slices import CellError
+from exchange.read.slices import CellError, UnsavedFormula
 from exchange.text import INVISIBLE_CLASS, TEXT_PREFIX, code_point, screen, suspect
 
-# Kinds of cell (the `k` column); ERROR: a formula's error value (read.slices.CellError).
-BLANK, TEXT, INT, FLOAT, BOOL, DATE, ERROR = 0, 1, 2, 3, 4, 5, 6
+# Kinds of cell (the `k` column); ERROR: a formula's error value (read.slices.CellError);
+# UNSAVED: a formula whose file holds no value it made (read.slices.UnsavedFormula).
+BLANK, TEXT, INT, FLOAT, BOOL, DATE, ERROR, UNSAVED = 0, 1, 2, 3, 4, 5, 6, 7
 _SPLIT_CODES = r"[,，、;；/\s]+"  # input grammar
 
 
@@ -46,6 +47,8 @@ def _kind_of(raw: Any) -> int:
         return TEXT
     if cls is CellError:
         return ERROR
+    if cls is UnsavedFormula:
+        return UNSAVED
     if cls is bool:
         return BOOL
     if isinstance(raw, int):
@@ -94,7 +97,7 @@ def _typed_cell(c: Any) -> Typed:
     return (text, k, float(c) if k in (INT, FLOAT) and abs(c) < 1e300 else None,
             c if k == INT and -2**63 < c < 2**63 else None,
             (c.date() if isinstance(c, datetime) else c) if k == DATE else None,
-            None if k in (BLANK, TEXT) else str(c) if k == ERROR else V.as_text(c),
+            None if k in (BLANK, TEXT) else str(c) if k in (ERROR, UNSAVED) else V.as_text(c),
             code_point(bad) if bad is not None else None)
 
 
@@ -691,16 +694,17 @@ def _rule_stages(col: ColumnSpec, tables: dict[str, CodeTable], today: date
     judged = RULES[col.type](c)
     refused, blank = pl.col("r").is_not_null(), pl.col("blank")
     error = pl.col("k") == ERROR              # shown as the clerk sees it (`t`), never read
+    unsaved = pl.col("k") == UNSAVED          # nothing to show: the file holds no value
+    refusal = (pl.when(refused).then(pl.lit(C.TEXT_CONTROL))
+               .when(error).then(pl.lit(C.FORMULA_ERROR))
+               .when(unsaved).then(pl.lit(C.FORMULA_UNSAVED)))
     if col.default is None:
-        code = (pl.when(refused).then(pl.lit(C.TEXT_CONTROL))
-                .when(error).then(pl.lit(C.FORMULA_ERROR))
-                .when(blank).then(pl.lit(C.REQUIRED) if col.required else pl.lit(None, pl.Utf8))
+        code = (refusal.when(blank).then(pl.lit(C.REQUIRED) if col.required else pl.lit(None, pl.Utf8))
                 .otherwise(judged.code))
-        value = pl.when(blank | error).then(None).otherwise(judged.value)
+        value = pl.when(blank | error | unsaved).then(None).otherwise(judged.value)
     else:
-        code = (pl.when(refused).then(pl.lit(C.TEXT_CONTROL))
-                .when(error).then(pl.lit(C.FORMULA_ERROR)).otherwise(judged.code))
-        value = pl.when(error).then(None).otherwise(judged.value)
+        code = refusal.otherwise(judged.code)
+        value = pl.when(error | unsaved).then(None).otherwise(judged.value)
     last = {"v": value, "c": code,
             "p": pl.when(refused).then(pl.col("r")).when(error).then(pl.col("t"))
             .otherwise(judged.shown)}
@@ -977,6 +981,8 @@ class CellJudgement:
             return {"char": shown}
         if code == C.FORMULA_ERROR:
             return {"value": shown}
+        if code == C.FORMULA_UNSAVED:
+            return {}
         if code == C.TEXT_TOO_LONG:
             return dict(params)
         return {"value": shown, **params}

@@ -9,7 +9,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from exchange.messages import NO, YES
-from exchange.read.slices import CellError
+from exchange.read.slices import CellError, UnsavedFormula
 from exchange.text import INVISIBLE_CLASS, TEXT_PREFIX, TEXT_PREFIXES
 
 EXCEL_EPOCH = date(1899, 12, 30)
@@ -26,10 +26,12 @@ def is_blank(value: Any) -> bool:
 
 
 def holds_nothing(value: Any) -> bool:
-    """A cell of what a blank row holds: blank, or a formula's error value (a lookup formula
-    filled down past the data shows #N/A on every row below it). Such an error cell in a row
-    holding something else is `cell.formula_error` (read.slices.CellError)."""
-    return is_blank(value) or value.__class__ is CellError
+    """A cell of what a blank row holds: blank, a formula's error value (a lookup formula
+    filled down past the data shows #N/A on every row below it), or a formula whose file holds
+    no value it made (filled down as far, by a writer that never calculates). Such a cell in a
+    row holding something else is `cell.formula_error` or `cell.formula_unsaved`
+    (read.slices.CellError, UnsavedFormula)."""
+    return is_blank(value) or value.__class__ is CellError or value.__class__ is UnsavedFormula
 
 
 def as_text(value: Any) -> str:

@@ -33,7 +33,7 @@ from exchange.messages import ERROR_BOOK_WORDS as W, PRODUCT_NAME
 from exchange.outputs.looks import (BAD_FILL, BAD_FONT, BOX, HEADER_FILL, HEADER_FONT, META_SHEET,
                                     REASON_FONT, REQUIRED_FONT, TEXT_FORMAT, TITLE_FONT, FontLook,
                                     column_width, guard_value)
-from exchange.read.slices import CellError
+from exchange.read.slices import CellError, UnsavedFormula
 from exchange.results import RowOutcome
 from exchange.text import travel_safe
 
@@ -152,9 +152,11 @@ class ErrorBookWriter:
         """One cell. Strings are always text, never formulas; formula-looking ones and forced text
         also get the text format; dates the format their type brings. A formula's error value
         stays one (its constant as the formula, the value cached): as text, a book sent back
-        unmended would have #N/A read as an address or a name."""
+        unmended would have #N/A read as an address or a name. A formula whose file held no
+        value it made is left blank, for the clerk to fill (its text, or the formula in this
+        book's other cells, would be read as what it never was)."""
         ws = self.ws
-        if value is None or value == "":
+        if value is None or value == "" or value.__class__ is UnsavedFormula:
             ws.write_blank(row, col, None, self._format(look, None))
             return
         if value.__class__ is CellError and value in ERROR_CONSTANTS:

@@ -19,7 +19,7 @@ from defusedxml import DefusedXmlException
 from exchange import codes as C
 from exchange.config import Limits
 from exchange.errors import FileRejected
-from exchange.read.slices import ERROR_CELL, NOT_AN_INDEX, SHARED_CELL
+from exchange.read.slices import ERROR_CELL, NOT_AN_INDEX, SHARED_CELL, unsaved_formulas
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 ZIP_MAGIC = b"PK\x03\x04"
@@ -281,12 +281,14 @@ def _check_rows(xml: bytes, limits: Limits) -> None:
 
 
 def check_member_extent(zf: zipfile.ZipFile, member: str, limits: Limits,
-                        block: int = 1 << 20, hidden: set[int] | None = None) -> bool:
+                        block: int = 1 << 20, hidden: set[int] | None = None,
+                        recalculate: bool = False) -> bool:
     """check_extent over a worksheet member, read a block at a time (a reference cut between
     two blocks is seen whole in the overlap carried over); and no shared-string index that is
     not a whole number (a sheet read a slice at a time checks those as it marks them). The
-    numbers of hidden rows go to `hidden`. Whether a cell holds a formula's error value
-    (calamine would read it as blank: read.tables reads such a sheet a slice at a time)."""
+    numbers of hidden rows go to `hidden`. Whether a cell holds a formula's error value, or a
+    formula without the value it made (`recalculate`: Parts.recalculate): calamine would read
+    either as blank, so read.tables reads such a sheet a slice at a time."""
     carry = b""
     errors = False
     with zf.open(member) as fh:
@@ -297,7 +299,8 @@ def check_member_extent(zf: zipfile.ZipFile, member: str, limits: Limits,
             if _bad_shared_index(data):
                 raise FileRejected(C.FILE_UNREADABLE, reason="corrupt")
             errors = errors or ((b'"e"' in data or b"'e'" in data)     # a quick look first
-                                and _ERROR_TYPE.search(data) is not None)
+                                and _ERROR_TYPE.search(data) is not None
+                                or unsaved_formulas(data, recalculate))
             carry = data[-CUT_ROOM:]
     return errors
 

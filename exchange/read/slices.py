@@ -44,6 +44,7 @@ _ROOT = re.compile(rb"<([\w.-]+(?::[\w.-]+)?)[\s/>]")
 _DIMENSION = re.compile(rb"<(?:[\w.-]+:)?dimension\b[^>]*>")
 _ROW_TAG = re.compile(rb"<(?:[\w.-]+:)?row\b([^>]*)>")
 _HAS_R = re.compile(rb"\sr\s*=")
+_ROW_NUMBER = re.compile(rb"\sr\s*=\s*[\"']([0-9]{1,7})[\"']")
 # A shared-string cell up to its value, however quoted or spaced: ` t=` (group 1), the quote (2),
 # the rest up to `<v>` (3). NOT_AN_INDEX, after it: a value that is not a whole number (-1, 1_0,
 # a space, a full-width digit), which calamine would read as the table's first string and a
@@ -64,7 +65,9 @@ _SST_HEAD = re.compile(rb'(?:\xef\xbb\xbf)?(<\?xml\b[^>]*\?>)?\s*(<sst\b[^>]*>)'
 _ENCODING = re.compile(rb'\sencoding\s*=\s*["\']([\w.-]+)')
 _SI = re.compile(rb'\s*(?:<si><t(?: xml:space="preserve")?>([^<&\r\]\x00-\x08\x0b\x0c\x0e-\x1f]*)'
                  rb'</t></si>|(<si\b.*?</si>))', re.S)
-_MARKS = [chr(c) for c in range(0xE000, 0xE100)]    # private use: never typed by clerks
+_MARKS = [chr(c) for c in range(0xE000, 0xE100)]    # private use: rarely typed by clerks
+# _MARKS written as character references (openpyxl writes every character past ASCII as one).
+_MARK_REF = re.compile(rb"&#(?:[xX]0*([eE]0[0-9a-fA-F]{2})|0*(57[3-5][0-9]{2}));")
 # A cell holding a formula's error value (`t="e"`): its type up to its value, however quoted or
 # spaced, past its formula (`<f>`, whose text holds no markup). calamine reads such a cell as
 # blank; a slice has it read as text instead, marked, and handed on as a CellError.
@@ -86,6 +89,56 @@ class CellError(str):
     row holding nothing else is a blank row (a lookup formula filled down past the staff shows
     #N/A on every row below them)."""
     __slots__ = ()
+
+
+# A formula cell, as a cell holding a value would be: its start tag's attributes (group 2), its
+# formula (group 3: its text; none for a shared formula's other cells) and its value (group 4),
+# if any. A writer that never calculates (openpyxl, Apache POI and the like) writes no value or
+# an empty one, where Excel writes "" as an empty value of type `str`; XlsxWriter writes the
+# stand-in 0 and asks for every formula to be calculated when the book is opened
+# (`fullCalcOnLoad`, Parts.recalculate; Excel and LibreOffice drop the request when they save).
+FORMULA_CELL = (rb"<((?:[\w.-]+:)?)c\b([^>]*)>\s*<\1f\b[^>]*?(?:/>|>([^<]*)</\1f>)\s*"
+                rb"(?:<\1v\s*/>|<\1v>([^<]*)</\1v>)?\s*</\1c>")
+_FORMULA_CELL = re.compile(FORMULA_CELL)
+_TYPE_ATTR = re.compile(rb"\st\s*=\s*([\"'])([^\"']*)\1")
+
+
+class UnsavedFormula(str):
+    """A formula cell whose file holds no value the formula made (see FORMULA_CELL): its
+    formula's text, "=" first. calamine reads it as blank (or as XlsxWriter's stand-in 0), so
+    its column would be imported empty, or 0, for a cell the clerk sees filled in Excel. A
+    finding of its own in any column (`cell.formula_unsaved`); a row holding nothing else is a
+    blank row, as one of error values is (a formula filled down past the staff)."""
+    __slots__ = ()
+
+
+def unsaved(cell: "re.Match[bytes]", recalculate: bool) -> bool:
+    """Whether a FORMULA_CELL match holds no value its formula made: none at all, an empty one
+    that is not Excel's empty text, or the number 0 where the book asks to be calculated when
+    it is opened (XlsxWriter's stand-in). Other values of such a book are kept: a writer that
+    calculated may ask for it too, and a real 0 is rare where a clerk's rows need a formula."""
+    if cell[4] is None:
+        return True
+    kind = _TYPE_ATTR.search(cell[2])
+    of_type = kind[2] if kind is not None else b"n"
+    value = cell[4].strip()
+    if not value:
+        return of_type != b"str"
+    return recalculate and of_type == b"n" and value == b"0"
+
+
+def unsaved_formulas(data: bytes, recalculate: bool) -> bool:
+    """Whether XML holds a formula cell without its value (a quick look for `<f` first)."""
+    return (b"<f" in data or b":f" in data) and any(
+        unsaved(m, recalculate) for m in _FORMULA_CELL.finditer(data))
+
+
+def _marked_formula(cell: "re.Match[bytes]", mark: bytes) -> bytes:
+    """A FORMULA_CELL rewritten as a text cell holding `mark` and its formula (still escaped)."""
+    p, attrs = cell[1], _TYPE_ATTR.sub(b"", cell[2]).rstrip(b"/")
+    return (b"<%sc%s t=\"str\"><%sv>%s=%s</%sv></%sc>"
+            % (p, attrs, p, mark, cell[3] or b"", p, p))
+
 
 def error_cell(text: str) -> str:
     """An error cell's value: a CellError where it is an error value a spreadsheet writes, else
@@ -139,6 +192,7 @@ class Parts:
     styles: str | None = None
     shared_strings: str | None = None
     date1904: bool = False
+    recalculate: bool = False           # <calcPr fullCalcOnLoad="1">: no formula value holds
 
 
 def _relations(zf: zipfile.ZipFile, part: str) -> dict[str, tuple[str, str]]:
@@ -168,7 +222,7 @@ def workbook_parts(path: Path) -> Parts:
             rels = _relations(zf, main)
             root = ET.fromstring(zf.read(main))
             sheets = {}
-            date1904 = False
+            date1904 = recalculate = False
             for el in root.iter():
                 name = _local(el.tag)
                 if name == "sheet":
@@ -177,11 +231,13 @@ def workbook_parts(path: Path) -> Parts:
                         sheets[el.get("name") or ""] = rels[rid][1]
                 elif name == "workbookPr":
                     date1904 = (el.get("date1904") or "").lower() in ("1", "true")
+                elif name == "calcPr":
+                    recalculate = (el.get("fullCalcOnLoad") or "").lower() in ("1", "true")
             sizes = {i.filename: i.file_size for i in zf.infolist()}
             # calamine reads styles and shared strings from these fixed names; so do we.
             fixed = {n.lower(): n for n in sizes}
             return Parts(sheets, sizes, fixed.get("xl/styles.xml"), fixed.get("xl/sharedstrings.xml"),
-                         date1904)
+                         date1904, recalculate)
     except (zipfile.BadZipFile, KeyError, ET.ParseError, OSError) as exc:
         raise _corrupt(exc) from exc
 
@@ -291,6 +347,15 @@ def _tree_strings(zf: zipfile.ZipFile, member: str) -> list[str]:
     return out
 
 
+def _free_mark(body: bytes, *taken: str | None) -> str:
+    """A mark (of _MARKS) the XML holds nowhere, itself or as a character reference, and not
+    one of `taken`: a cell whose text began with it would be read as a marked one."""
+    used = set(taken)
+    if b"&#" in body:
+        used.update(chr(int(h, 16) if h else int(d)) for h, d in _MARK_REF.findall(body))
+    return next(m for m in _MARKS if m not in used and m.encode() not in body)
+
+
 def trim(values: list[Any]) -> list[Any]:
     """Drop the empty cells calamine pads a row with up to the sheet's width."""
     end = len(values)
@@ -302,8 +367,9 @@ def trim(values: list[Any]) -> list[Any]:
 class SheetSlices:
     """The rows of one worksheet, read a slice at a time. Close it (or use `with`) when done.
 
-    `numbered` is False when the sheet's rows carry no row numbers (a few writers omit them):
-    slices could not be placed, and the caller reads the sheet whole instead.
+    Rows without numbers (a few writers omit them; each row is then one past the row before)
+    are numbered as they are sliced, so that every slice is placed. `numbered` is False only
+    for a sheet whose start is too long to find its rows in: the caller reads it whole.
     """
 
     def __init__(self, path: Path, member: str, parts: Parts, slice_bytes: int = SLICE_BYTES,
@@ -313,6 +379,8 @@ class SheetSlices:
         self.slice_bytes = slice_bytes
         self.check = check             # sees each slice's XML before calamine does
         self.numbered = True
+        self.unnumbered = False        # its rows carry no numbers: _number_rows gives them theirs
+        self.last_row = 0
         try:
             self.zf = zipfile.ZipFile(path)
             self.fh = self.zf.open(member)
@@ -342,7 +410,7 @@ class SheetSlices:
         while not self.empty:
             first = _ROW_TAG.search(self.rest)
             if first is not None:
-                self.numbered = _HAS_R.search(first.group(1)) is not None
+                self.unnumbered = _HAS_R.search(first.group(1)) is None
                 break
             block = self.fh.read(READ_BYTES)
             if not block or self.data_end in self.rest:
@@ -395,6 +463,8 @@ class SheetSlices:
                     body, rest = data[:cut], data[cut:]
                 pending, size = [rest], len(rest)
                 if body.strip():
+                    if self.unnumbered:
+                        body = _ROW_TAG.sub(self._number_row, body)
                     if self.check is not None:
                         self.check(body)
                     yield self._read(body, styles, strings)
@@ -403,12 +473,21 @@ class SheetSlices:
         except Exception as exc:  # calamine, zlib, zipfile, a bad shared-string index
             raise _corrupt(exc) from exc
 
+    def _number_row(self, row: "re.Match[bytes]") -> bytes:
+        """A row's start tag with its number: its own, or one past the row before."""
+        given = _ROW_NUMBER.search(row[1])
+        if given is not None:
+            self.last_row = int(given[1])
+            return row[0]
+        self.last_row += 1
+        return b'<%srow r="%d"%s>' % (row[0][1:row[0].index(b"row")], self.last_row, row[1])
+
     def _read(self, body: bytes, styles: bytes | None, strings: list[str] | None) -> list[Row]:
         import python_calamine as pc
 
         mark = None
         if strings is not None:
-            mark = next(m for m in _MARKS if m.encode() not in body)
+            mark = _free_mark(body)
             marked = mark.encode()
             body = body.replace(_SHARED_CELL_USUAL, b' t="str"><v>' + marked)
             if b'"s"' in body or b"'s'" in body:         # any other spelling (rare)
@@ -417,9 +496,14 @@ class SheetSlices:
             # table's end is. Looked for after the mark: ~25 ms a 100,000 rows.
             if re.search(re.escape(marked) + NOT_AN_INDEX, body):
                 raise ValueError("a shared-string index that is not a whole number")
+        formula = None
+        if unsaved_formulas(body, self.parts.recalculate):
+            formula = _free_mark(body, mark)
+            body = _FORMULA_CELL.sub(lambda m: _marked_formula(m, formula.encode()) if unsaved(
+                m, self.parts.recalculate) else m[0], body)
         error = None
         if (b'"e"' in body or b"'e'" in body) and _ERROR_CELL.search(body):
-            error = next(m for m in _MARKS if m != mark and m.encode() not in body)
+            error = _free_mark(body, mark)
             body = _ERROR_CELL.sub(lambda m: m[1] + b'"str"' + m[3] + error.encode(), body)
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
@@ -447,6 +531,9 @@ class SheetSlices:
         for index, values in enumerate(data):
             if mark is not None:
                 values = [strings[int(v[1:])] if type(v) is str and v[:1] == mark else v  # type: ignore[index]
+                          for v in values]
+            if formula is not None:
+                values = [UnsavedFormula(v[1:]) if type(v) is str and v[:1] == formula else v
                           for v in values]
             if error is not None:                   # a value no spreadsheet writes: as text
                 values = [error_cell(v[1:]) if type(v) is str and v[:1] == error else v

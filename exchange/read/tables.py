@@ -205,13 +205,15 @@ def _sheet_rows(path: Path, wb: Any, name: str, parts: Parts | None, limits: Lim
     """A sheet's rows. An xlsx sheet's cell references are checked first (guard.check_extent):
     calamine never meets a sheet reaching past the limits. A sheet over `stream_above` bytes of
     XML is read a slice at a time, each slice checked, and so is one holding a formula's error
-    value (a slice has it read as a CellError, where calamine reads it as blank); other sheets
-    (and the few whose rows carry no numbers) whole."""
+    value or a formula without its value (a slice has them read as a CellError or an
+    UnsavedFormula, where calamine reads them as blank); other sheets whole (and a sheet whose
+    start is too long to find its rows in: SheetSlices.numbered)."""
     member = parts.sheets.get(name) if parts is not None else None
     if member is not None and parts is not None:
         large = stream_above is not None and parts.sizes.get(member, 0) > stream_above
-        errors = not large and _check_member(
-            path, member, limits, functools.partial(check_member_extent, hidden=hidden))
+        extent = functools.partial(check_member_extent, hidden=hidden,
+                                   recalculate=parts.recalculate)
+        errors = not large and _check_member(path, member, limits, extent)
         if large or errors:
             merges = _check_member(path, member, limits,
                                    functools.partial(check_member_rows, hidden=hidden))
@@ -224,7 +226,7 @@ def _sheet_rows(path: Path, wb: Any, name: str, parts: Parts | None, limits: Lim
                 return
             slices.close()
         if large:
-            _check_member(path, member, limits, functools.partial(check_member_extent, hidden=hidden))
+            _check_member(path, member, limits, extent)
     yield from _calamine_rows(wb, name, limits)
 
 

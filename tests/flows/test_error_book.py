@@ -19,7 +19,12 @@ def test_error_workbook_sent_back_unchanged_fails_the_same_rows(instance, db):  
             add_row(make_id("19800101", "053"), "王 五", birth=datetime(1980, 1, 1)),
             add_row(make_id("19800101", "055"), "乙", wage=1, address="=1+1 & <r>x</r>"),
             add_row(make_id("19800101", "057"), "丙", education="博士后", phone="+8613900000000")]
-    make_workbook(instance.unit_inbox("1001") / "e.xlsx", ADD_HEADERS, rows, title=TITLE)
+    path = make_workbook(instance.unit_inbox("1001") / "e.xlsx", ADD_HEADERS, rows, title=TITLE)
+    # openpyxl would store "=1+1 …" as a formula (without its value); write it as the text a
+    # clerk typed.
+    wb = openpyxl.load_workbook(path)
+    wb.active["K6"].data_type = "s"
+    wb.save(path)
     first = process(instance, db)
     before = receipt_of(instance, first)
     assert before["counts"]["failed"] == 3

@@ -245,6 +245,109 @@ def test_a_csv_of_a_sheet_with_lookup_errors_reads_as_the_sheet(instance, db):  
                                 (5, "联系地址", "cell.formula_error")]
 
 
+def program_book(path: Path, writer: str, *, below: int = 30) -> Path:
+    """A unit's file as a program writes it (its HR system, a script): 乙's 民族 looked up and
+    丙's address joined by formulas, and the lookup filled down `below` rows past the staff,
+    never calculated. openpyxl writes each formula without its value (an empty one), XlsxWriter
+    with the stand-in 0; both ask for every formula to be calculated when Excel opens the book
+    (<calcPr fullCalcOnLoad="1">). Excel shows 汉族 and 南通市崇川区."""
+    rows = [add_row(make_id("19800101", "501"), "甲"), add_row(make_id("19800101", "503"), "乙"),
+            add_row(make_id("19800101", "505"), "丙")]
+    rows[1][3] = "=VLOOKUP(B4,代码!A:B,2,0)"
+    rows[2][10] = '="南通市"&"崇川区"'
+    table = [[TITLE], list(ADD_HEADERS), *rows, *[[None] * 3 + [f"=VLOOKUP(B{r},代码!A:B,2,0)"]
+                                                   for r in range(6, 6 + below)]]
+    if writer == "openpyxl":
+        wb = openpyxl.Workbook()
+        for r in table:
+            wb.active.append(r)
+        wb.create_sheet("代码").append(["甲", "汉族"])
+        wb.save(path)
+    else:
+        import xlsxwriter
+
+        book = xlsxwriter.Workbook(str(path))
+        ws = book.add_worksheet("Sheet1")
+        for i, r in enumerate(table):
+            for j, v in enumerate(r):
+                if v is not None:
+                    ws.write(i, j, v)
+        book.add_worksheet("代码").write_row(0, 0, ["甲", "汉族"])
+        book.close()
+    return path
+
+
+@pytest.mark.parametrize("writer", ["openpyxl", "xlsxwriter"])
+def test_formulas_a_program_never_calculated(instance, db, writer: str):  # type: ignore[no-untyped-def]
+    """A formula whose file holds no value it made is `cell.formula_unsaved`, in any column; the
+    rows below the staff holding nothing but such formulas are blank rows. calamine reads them
+    as blank (openpyxl) or as 0 (XlsxWriter): 乙 was imported without a 民族 (or refused for a
+    民族 of "0") and 丙's address imported empty (or as "0"), for cells Excel shows filled."""
+    program_book(instance.unit_inbox("1001") / "增员.xlsx", writer)
+    receipt = receipt_of(instance, process_one(instance, db))
+    assert receipt["counts"] == {"total": 3, "accepted": 1, "failed": 2, "duplicate": 0}
+    assert triples(receipt) == [(4, "民族", "cell.formula_unsaved"),
+                                (5, "联系地址", "cell.formula_unsaved")]
+    messages = [e["message"] for r in receipt["rows"] for e in r["errors"]]
+    assert [m[:6] for m in messages] == ["「民族」是公", "「联系地址」"]
+    assert all("没有保存公式算出的结果" in m for m in messages)
+    with db.session() as s:
+        assert s.scalars(select(Declaration.name)).all() == ["甲"]
+
+
+def test_an_unsaved_formulas_cell_is_left_blank_in_the_error_book(instance, db):  # type: ignore[no-untyped-def]
+    """The error workbook leaves a formula the file held no value of blank, for the clerk to
+    fill: its text (or the formula itself, over this book's other cells) would be read as what
+    it never was. Sent back with the cells filled, the rows are imported."""
+    program_book(instance.unit_inbox("1001") / "增员.xlsx", "openpyxl", below=0)
+    result = process_one(instance, db)
+    book = instance.unit_outbox("1001", "errors") / result.error_book_name
+    wb = openpyxl.load_workbook(book)
+    ws = wb.worksheets[0]
+    headers = [c.value for c in ws[3]]
+    at = {h: headers.index(h) + 1 for h in ("*姓名", "民族", "联系地址")}
+    people = {ws.cell(r, at["*姓名"]).value: r for r in range(4, ws.max_row + 1)}
+    assert set(people) == {"乙", "丙"}
+    assert ws.cell(people["乙"], at["民族"]).value is None
+    assert ws.cell(people["丙"], at["联系地址"]).value is None
+    ws.cell(people["乙"], at["民族"]).value = "汉族"
+    ws.cell(people["丙"], at["联系地址"]).value = "南通市崇川区"
+    wb.save(instance.unit_inbox("1001") / "改好了.xlsx")
+    receipt = receipt_of(instance, process_one(instance, db))
+    assert receipt["counts"] == {"total": 2, "accepted": 2, "failed": 0, "duplicate": 0}
+
+
+def test_formula_values_a_spreadsheet_saved_are_read(instance, db):  # type: ignore[no-untyped-def]
+    """What Excel saves is read as it shows: a formula's value (text, a number, and Excel's
+    empty text: an empty value of type `str`); so is a 0 a formula made in a book not asking to
+    be calculated on opening. The formula cells are looked at, none of them is refused."""
+    import re
+    import zipfile
+
+    path = make_workbook(instance.unit_inbox("1001") / "y.xlsx", ADD_HEADERS, rows3(), title=TITLE)
+    cells = {"D4": ' t="str"><f>VLOOKUP(B4,代码!A:B,2,0)</f><v>汉族</v>',
+             "M4": '><f>2500*2</f><v>5000</v>', "K5": ' t="str"><f>IF(1,"","x")</f><v></v>',
+             "H6": ' t="str"><f>"2"&amp;"1"</f><v>21</v>'}
+    with zipfile.ZipFile(path) as z:
+        parts = {i.filename: z.read(i) for i in z.infolist()}
+    xml = parts["xl/worksheets/sheet1.xml"]
+    for ref, cell in cells.items():
+        xml, n = re.subn(rb'<c r="' + ref.encode() + rb'"[^>]*>.*?</c>',
+                         f'<c r="{ref}"{cell}</c>'.encode(), xml)
+        assert n == 1, ref
+    parts["xl/worksheets/sheet1.xml"] = xml
+    parts["xl/workbook.xml"] = re.sub(rb'\s*fullCalcOnLoad="1"', b"", parts["xl/workbook.xml"])
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in parts.items():
+            z.writestr(name, data)
+    receipt = receipt_of(instance, process_one(instance, db))
+    assert receipt["counts"] == {"total": 3, "accepted": 2, "failed": 1, "duplicate": 0}
+    assert triples(receipt) == [(5, "缴费工资", "wage.out_of_bounds")]
+    with db.session() as s:
+        payloads = {d.name: d.payload for d in s.scalars(select(Declaration))}
+    assert payloads["丙"].get("education") == "21" and payloads["甲"].get("wage") in (5000, "5000", 5000.0)
+
+
 def test_headers_with_a_hint_after_the_name(instance, db):  # type: ignore[no-untyped-def]
     """缴费工资（元）, 变更日期（YYYYMM）, 性别(男/女): the file was refused, 缺少必填列 变更日期、缴费工资,
     for columns the clerk could see; a hint that says "do not read" keeps its column out."""

@@ -166,17 +166,27 @@ def _rewrite_sheet(src: Path, dst: Path, change: Any) -> None:
             zout.writestr(info, data)
 
 
-def test_rows_without_numbers_are_read_whole(tmp_path: Path) -> None:
+def test_rows_without_numbers_are_numbered_as_they_are_sliced(tmp_path: Path) -> None:
+    """A writer that leaves out the rows' numbers (each row one past the row before): each
+    slice's rows are numbered as they are cut, so slices of any size are placed as the
+    numbered sheet's rows are (before, such a sheet was read whole by calamine, which read an
+    uncalculated formula, "=SUM(A1)" here, as blank). A row that keeps its number sets it."""
     wb = openpyxl.Workbook()
     for row in template_rows(30):
         wb.active.append(row)
+    wb.active.cell(40, 2, "隔开的一行")
     wb.save(tmp_path / "numbered.xlsx")
     _rewrite_sheet(tmp_path / "numbered.xlsx", tmp_path / "plain.xlsx",
-                   lambda x: re.sub(rb'<row r="\d+"', b"<row", x))
+                   lambda x: re.sub(rb'<row r="(?!40")\d+"', b"<row", x))
     parts = workbook_parts(tmp_path / "plain.xlsx")
-    with SheetSlices(tmp_path / "plain.xlsx", parts.sheets["Sheet"], parts) as slices:
-        assert not slices.numbered
-    assert read(tmp_path / "plain.xlsx", 0) == read(tmp_path / "numbered.xlsx", 1 << 40)
+    numbered = read(tmp_path / "numbered.xlsx", 1 << 40)
+    assert numbered[0][1][-1] == (40, ("", "隔开的一行"))
+    for size in (300, 700, 1 << 20):
+        with SheetSlices(tmp_path / "plain.xlsx", parts.sheets["Sheet"], parts, slice_bytes=size) as slices:
+            assert slices.numbered and slices.unnumbered
+            assert list(slices) == numbered[0][1]
+    assert read(tmp_path / "plain.xlsx", 0) == numbered
+    assert read(tmp_path / "plain.xlsx", 1 << 40) == numbered
 
 
 def test_a_sheet_cut_short_is_refused(tmp_path: Path) -> None:
@@ -375,3 +385,23 @@ def test_a_formulas_error_value_is_read_as_the_text_excel_shows(tmp_path: Path) 
         assert rows[15][0] == "#N/A\x07" and rows[17][2] == "不是错误值"
         assert type(rows[15][0]) is str and type(rows[17][2]) is str
         assert rows[8] == ("文本7", 7.0, "尾7") and type(rows[8][0]) is str   # the rest as before
+
+
+@pytest.mark.parametrize("ref", ["&#57344;", "&#xE000;", "&#x0e000;", "\ue000"])
+def test_text_beginning_with_a_private_use_character_is_not_taken_for_a_mark(tmp_path: Path, ref: str) -> None:
+    """A slice marks its shared-string cells and its formulas with a private-use character the
+    XML does not hold. openpyxl writes every character past ASCII as a character reference
+    (&#57344;): a text cell beginning with U+E000 so written was taken for a marked one, and
+    read as the shared string of the index after it (or as a formula without its value). Such
+    a character is in Chinese names where a rare character was made with a character maker."""
+    wb = openpyxl.Workbook()
+    wb.active.append(["甲", "乙", "=A1"])                       # a formula, never calculated
+    wb.save(tmp_path / "book.xlsx")
+    book = shared(tmp_path / "book.xlsx")
+    _rewrite_sheet(book, tmp_path / "odd.xlsx", lambda x: x.replace(
+        b"</row>", b'<c r="D1" t="str"><v>' + ref.encode() + b'1</v></c></row>'))
+    parts = workbook_parts(tmp_path / "odd.xlsx")
+    with SheetSlices(tmp_path / "odd.xlsx", parts.sheets["Sheet"], parts) as slices:
+        [(number, values)] = list(slices)
+    assert number == 1 and values[:2] == ("甲", "乙") and values[3] == "\ue0001"
+    assert type(values[2]).__name__ == "UnsavedFormula" and values[2] == "=A1"
