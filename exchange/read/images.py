@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, Iterator
 
-from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageCms, ImageOps, UnidentifiedImageError
 from pillow_heif import register_heif_opener
 
 from exchange import codes as C
@@ -122,6 +122,7 @@ def normalise(fh: IO[bytes], rules: PhotoRules, limits: Limits) -> Normalised | 
                 return C.PHOTO_TOO_SMALL, {"width": width, "height": height,
                                            "min_width": rules.min_width,
                                            "min_height": rules.min_height}
+            profile, mode = im.info.get("icc_profile"), im.mode
             im.draft("RGB", (rules.width * 2, rules.height * 2))
             im.load()
             ImageOps.exif_transpose(im, in_place=True)
@@ -132,8 +133,8 @@ def normalise(fh: IO[bytes], rules: PhotoRules, limits: Limits) -> Normalised | 
     except UNREADABLE:
         return C.PHOTO_UNREADABLE, {}
     rgb = _on_white(upright)
-    card = _crop_to_ratio(rgb, rules.width, rules.height).resize(
-        (rules.width, rules.height), Image.Resampling.LANCZOS)
+    card = _in_srgb(_crop_to_ratio(rgb, rules.width, rules.height).resize(
+        (rules.width, rules.height), Image.Resampling.LANCZOS), profile, mode)
     # A fresh image carries no info dict: nothing of the source's metadata can be written out.
     clean = Image.new("RGB", card.size, "white")
     clean.paste(card)
@@ -154,6 +155,33 @@ def _on_white(im: Image.Image) -> Image.Image:
         back.paste(rgba, mask=rgba.getchannel("A"))
         return back
     return im.convert("RGB")
+
+
+def _in_srgb(card: Image.Image, profile: bytes | None, mode: str) -> Image.Image:
+    """The card's colours in sRGB, the colours a JPEG without a profile is shown in, where the
+    photo came with an RGB colour profile of another space: a phone's Display P3 (an iPhone's
+    photos), read as sRGB, came out dull and greyish. A profile that cannot be used (damaged,
+    or of another kind of image) is left aside, as every profile was before."""
+    if not profile or mode not in ("RGB", "RGBA"):
+        return card
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
+        if "srgb" in ImageCms.getProfileDescription(source).lower():
+            return card
+        converted = ImageCms.profileToProfile(card, source, _srgb(), outputMode="RGB")
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        return card
+    return converted if converted is not None else card
+
+
+def _srgb() -> ImageCms.ImageCmsProfile:
+    global _SRGB
+    if _SRGB is None:
+        _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+    return _SRGB
+
+
+_SRGB: ImageCms.ImageCmsProfile | None = None
 
 
 def _crop_to_ratio(im: Image.Image, width: int, height: int) -> Image.Image:

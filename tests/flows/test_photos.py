@@ -184,6 +184,58 @@ def test_a_grey_scan_of_16_bits_and_a_print_shops_cmyk_keep_their_tones(instance
     assert dark < 40 and 90 < mid < 170 and light > 200, (dark, mid, light)
 
 
+def display_p3_profile() -> bytes:
+    """An ICC profile of Display P3 (an iPhone's photos), as the ICC format lays one out: a v2
+    display profile of its primaries (adapted to D50) and a 2.2 gamma. No profile ships here."""
+    def s15(x: float) -> bytes:
+        return struct.pack(">i", round(x * 65536))
+
+    def xyz(x: float, y: float, z: float) -> bytes:
+        return b"XYZ \0\0\0\0" + s15(x) + s15(y) + s15(z)
+
+    curve = b"curv\0\0\0\0" + struct.pack(">IH", 1, round(2.2 * 256)) + b"\0\0"
+    name = b"Display P3\0"
+    tags = [(b"desc", b"desc\0\0\0\0" + struct.pack(">I", len(name)) + name + bytes(79)),
+            (b"wtpt", xyz(0.9642, 1.0, 0.8249)), (b"rXYZ", xyz(0.5151, 0.2412, -0.0011)),
+            (b"gXYZ", xyz(0.2920, 0.6922, 0.0419)), (b"bXYZ", xyz(0.1571, 0.0666, 0.7841)),
+            (b"rTRC", curve), (b"gTRC", curve), (b"bTRC", curve), (b"cprt", b"text\0\0\0\0none\0")]
+    offset, table, data = 128 + 4 + 12 * len(tags), b"", b""
+    for sig, body in tags:
+        body += bytes(-len(body) % 4)
+        table += sig + struct.pack(">II", offset + len(data), len(body))
+        data += body
+    header = (struct.pack(">I4sI", offset + len(data), b"lcms", 0x02100000) + b"mntrRGB XYZ "
+              + struct.pack(">6H", 2026, 1, 1, 0, 0, 0) + b"acspAPPL" + bytes(24)
+              + s15(0.9642) + s15(1.0) + s15(0.8249) + bytes(48))
+    assert len(header) == 128
+    return header + struct.pack(">I", len(tags)) + table + data
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_a_phones_display_p3_photo_keeps_its_colours(instance, db, school, fmt: str):  # type: ignore[no-untyped-def]
+    """A photo with a Display P3 profile (an iPhone's) is converted to sRGB, in which the card
+    (a JPEG without a profile) is shown: its green, read as sRGB, came out dull. P3's (60, 160,
+    60) is a purer green in sRGB; a grey stays grey. A damaged profile is left aside."""
+    profile = display_p3_profile()
+    im = Image.new("RGB", (400, 500), (128, 128, 128))
+    im.paste((60, 160, 60), (0, 0, 400, 250))
+    for number, icc in ((A, profile), (B, profile[:150])):           # B: cut short
+        out = io.BytesIO()
+        im.save(out, fmt, icc_profile=icc)
+        (instance.unit_inbox("S2201") / f"{number}.{fmt.lower()}").write_bytes(out.getvalue())
+        receipt = receipt_of(instance, process_one(instance, db))
+        assert (receipt["status"], receipt["counts"]["accepted"]) == ("accepted", 1)
+    cards = {}
+    for photo in photos(db):
+        with Image.open(instance.home / photo.path) as card:
+            assert "icc_profile" not in card.info
+            cards[photo.id_number] = card.getpixel((118, 40)), card.getpixel((118, 260))
+    (r, g, b), grey = cards[A]
+    assert r < 30 and g > 155 and b < 50 and abs(grey[0] - grey[1]) <= 3 and abs(grey[1] - grey[2]) <= 3
+    (r, g, b), _ = cards[B]                           # as sRGB, the profile unusable
+    assert 50 < r < 70 and 150 < g < 170 and 50 < b < 70
+
+
 def test_a_zip_of_heic_and_webp_photos(instance, db, school):  # type: ignore[no-untyped-def]
     make_zip(instance.unit_inbox("S2201") / "照片.zip", [
         (f"{A}.HEIC", jpeg(fmt="HEIF")), (f"{B}.webp", jpeg(fmt="WEBP")),
