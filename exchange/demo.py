@@ -111,11 +111,13 @@ def _legacy_xls(path: Path, title: str, headers: list[str], rows: list[list[Any]
 
 
 def run_demo(instance: Instance, db: Database) -> tuple[list[FileResult], list[Path]]:
-    """Process the samples, then submit the employer's pending rows and put the uploaded photos
-    on a review, as the nightly jobs would.
+    """Process the samples, then submit the employer's pending rows, put the uploaded photos
+    on a review and write every login's templates, as the nightly jobs would (a clerk trying
+    the demo over SFTP looks in templates/ first).
 
     Returns the file results and the documents (roster PDF, the centre's review workbooks).
     """
+    from exchange.outputs.templates import refresh_templates
     from exchange.review.photos import send_photo_reviews
     from exchange.review.submit import submit_pending
 
@@ -126,6 +128,7 @@ def run_demo(instance: Instance, db: Database) -> tuple[list[FileResult], list[P
     documents = [p for b in submit_pending(instance, db, unit=DEMO_UNIT, actor="demo")
                  for p in b.documents]
     documents += [p for r in send_photo_reviews(instance, db, actor="demo") for p in r.documents]
+    refresh_templates(instance, db)
     return results + extra, documents
 
 

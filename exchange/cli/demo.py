@@ -41,6 +41,7 @@ def demo(ctx: Context, then_serve: bool, port: int | None) -> None:
     for unit in sorted({r.unit for r in results}):
         click.echo(f"receipts:        {instance.unit_outbox(unit, 'receipts')}")
         click.echo(f"error workbooks: {instance.unit_outbox(unit, 'errors')}")
+        click.echo(f"templates:       {instance.unit_outbox(unit, 'templates')}")
     for path in documents:
         label = "photo review:" if path.parent.name == "photos" else "submitted batch:"
         click.echo(f"{label:<17}{path}")

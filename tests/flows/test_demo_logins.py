@@ -48,6 +48,19 @@ def test_the_demo_prints_a_working_login_for_every_unit_it_makes(tmp_path: Path)
         db.dispose()
     assert {"D1001", "D3001", "D4001"} <= {x["unit"] for x in logins}
     assert "exchange demo --serve" in result.output
+    # Each login finds its templates to fill: they were written at 02:30 the next night only,
+    # and a new user looking in templates/ first found it empty.
+    instance = Instance(home)
+    for x in logins:
+        sub = "" if x["login"] == x["unit"] else f"@{x['login']}"
+        folder = instance.unit_outbox(x["unit"]) / sub / "templates"
+        names = {p.name for p in folder.glob("*.xlsx")}
+        assert f"{x['unit']}_业务回退表.xlsx" in names, (x["login"], names)
+        if x["unit"] == "D1001":
+            assert "D1001_职工批量新增申报填写表.xlsx" in names
+        else:
+            assert f"{x['unit']}_城乡居民参保申报表.xlsx" in names
+        assert f"templates:       {instance.unit_outbox(x['unit'], 'templates')}" in result.output
 
 
 def test_demo_serve_keeps_the_server_running_for_the_printed_logins(tmp_path: Path) -> None:
