@@ -127,10 +127,11 @@ def unsaved(cell: "re.Match[bytes]", recalculate: bool) -> bool:
     return recalculate and of_type == b"n" and value == b"0"
 
 
-def unsaved_formulas(data: bytes, recalculate: bool) -> bool:
-    """Whether XML holds a formula cell without its value (a quick look for `<f` first)."""
-    return (b"<f" in data or b":f" in data) and any(
-        unsaved(m, recalculate) for m in _FORMULA_CELL.finditer(data))
+def unsaved_formulas(data: bytes, recalculate: bool, formula_tag: bytes | None = None) -> bool:
+    """Whether XML holds a formula cell without its value. A quick look for a formula's start
+    tag first: `formula_tag` where the sheet's prefix is known (one scan, not two)."""
+    found = formula_tag in data if formula_tag else b"<f" in data or b":f" in data
+    return found and any(unsaved(m, recalculate) for m in _FORMULA_CELL.finditer(data))
 
 
 def _marked_formula(cell: "re.Match[bytes]", mark: bytes) -> bytes:
@@ -406,6 +407,7 @@ class SheetSlices:
         self.head = _DIMENSION.sub(b"", buf[:found.end()])
         self.tail = b"</" + prefix + b"sheetData></" + (root.group(1) if root else b"worksheet") + b">"
         self.row_open, self.data_end = b"<" + prefix + b"row", b"</" + prefix + b"sheetData"
+        self.formula_tag = b"<" + prefix + b"f"
         self.rest, self.empty = buf[found.end():], found.group(2) == b"/"
         while not self.empty:
             first = _ROW_TAG.search(self.rest)
@@ -497,7 +499,7 @@ class SheetSlices:
             if re.search(re.escape(marked) + NOT_AN_INDEX, body):
                 raise ValueError("a shared-string index that is not a whole number")
         formula = None
-        if unsaved_formulas(body, self.parts.recalculate):
+        if unsaved_formulas(body, self.parts.recalculate, self.formula_tag):
             formula = _free_mark(body, mark)
             body = _FORMULA_CELL.sub(lambda m: _marked_formula(m, formula.encode()) if unsaved(
                 m, self.parts.recalculate) else m[0], body)
