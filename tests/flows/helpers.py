@@ -40,9 +40,12 @@ def fill_review(book: Path, key: str, decisions: dict, target: Path, reviewer: s
         found = ws.cell(r, col[key]).value
         if found in decisions:
             conclusion, reason = decisions[found]
-            ws.cell(r, col["审核结论"]).value = conclusion
-            ws.cell(r, col["不通过原因"]).value = reason or None
-            ws.cell(r, col["审核人"]).value = reviewer
+            for header, value in (("审核结论", conclusion), ("不通过原因", reason or None),
+                                  ("审核人", reviewer)):
+                cell = ws.cell(r, col[header])
+                cell.value = value
+                if cell.data_type == "f":       # typed as text ('=…): openpyxl makes it a formula
+                    cell.data_type = "s"
     target.parent.mkdir(parents=True, exist_ok=True)
     wb.save(target)
     return target

@@ -305,6 +305,7 @@ def test_reasons_that_look_like_formulas_stay_text(instance, db, declared):  # t
     serial = _serials(db)
     _decide(instance, db, book, {serial["赵小红"]: ("不通过", "=HYPERLINK(\"http://x\")")}, "f.xlsx")
     results = instance.unit_outbox("1001", "results")
+    assert list(results.glob("*.xlsx"))      # else the loop below would assert nothing
     for path in results.glob("*.xlsx"):
         ws = openpyxl.load_workbook(path).worksheets[0]
         cells = [c for row in ws.iter_rows(min_row=4) for c in row if c.value == "=HYPERLINK(\"http://x\")"]
