@@ -18,10 +18,12 @@ SCAN_ROWS = 30
 # form is signed and stamped on (制表人：, 单位（盖章）：), a note (注：). Its first filled cell, in any
 # column (合计 often stands in 序号), says so.
 # The grammar is NFKC's (： is :).
-FOOTER = re.compile(r"^(?:合计|小计|总计|共计|\(?单位\(?盖章\)?|盖章|(?:制表人?|填表人?|填报人|审核人?"  # input grammar
+# 汇总: the total row of an Excel or WPS table (插入 → 表格, 汇总行), as Chinese Excel labels it.
+# A total's characters may be spaced out to fill a wide cell (合　计).
+FOOTER = re.compile(r"^(?:[合小总共]\s*计|汇\s*总|\(?单位\(?盖章\)?|盖章|(?:制表人?|填表人?|填报人|审核人?"  # input grammar
                     r"|(?:单位)?负责人|经办人|联系人|联系电话|(?:填报|制表|填表)?日期|注意?|备注"
                     r"|(?:填表|填报)?说明|附注)\s*:)")
-_FOOTER_START = frozenset("合小总共(（单盖制填审负经联日注备说附")  # input grammar: FOOTER's first characters
+_FOOTER_START = frozenset("合小总共汇(（单盖制填审负经联日注备说附")  # input grammar: FOOTER's first characters
 
 
 @dataclass

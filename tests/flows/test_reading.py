@@ -406,15 +406,28 @@ def test_totals_signatures_and_notes_of_a_printed_form_are_not_persons(instance,
     assert "第 6、8、10、12 行是表格的合计、落款或说明" in text
 
 
+def test_the_total_row_of_an_excel_table_is_not_a_person(instance, db):  # type: ignore[no-untyped-def]
+    """A clerk who made the staff an Excel table (Ctrl+T) and ticked its total row (汇总行):
+    Chinese Excel and WPS label it 汇总, with the wages' SUBTOTAL beside it. It was a failed row
+    (id.format 汇总, required 姓名 …), and the file 部分成功 with every person passing."""
+    rows = [add_row(make_id("19830303", "701"), "甲甲"), add_row(make_id("19830303", "713"), "乙乙"),
+            ["汇总", *[None] * 11, 10000, None]]
+    make_workbook(instance.unit_inbox("1001") / "表格.xlsx", ADD_HEADERS, rows, title=TITLE)
+    receipt = receipt_of(instance, process_one(instance, db))
+    assert receipt["status"] == "accepted" and receipt["footer_rows"] == [6]
+    assert receipt["counts"] == {"total": 2, "accepted": 2, "failed": 0, "duplicate": 0}
+
+
 def test_a_row_is_a_footer_only_by_its_first_filled_cell() -> None:
     from exchange.read.header import footer_row
 
     for row in [("合计",), (None, " 小计 ", 5000), ("合计：3人", None, 15000), ("制表人：王芳",),
                 ("", "审核人:李强"), ("单位（盖章）：",), ("（单位盖章）",), ("注：身份证号请填写18位",),
-                ("填表说明：",), ("经办人 ：张三", "联系电话：0513-85123456")]:
+                ("填表说明：",), ("经办人 ：张三", "联系电话：0513-85123456"),
+                ("汇总", None, 10000), ("合　计",), ("合  计：3人",), (" 总 计",)]:
         assert footer_row(row), row
     for row in [(1, "合计"), ("单丽",), ("总经理",), ("320602198001012473", "合计"), ("说明",),
-                ("单位名称：某某",), (None, None), ("注册会计师",), ("日本",)]:
+                ("单位名称：某某",), (None, None), ("注册会计师",), ("日本",), ("汇丰",), ("总体",)]:
         assert not footer_row(row), row
 
 
