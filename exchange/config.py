@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 import tomllib
 from dataclasses import dataclass, field, fields
 from functools import cached_property
@@ -224,12 +225,50 @@ def load_settings(path: Path) -> Settings:
     )
 
 
+ZONEINFO = Path("/usr/share/zoneinfo")
+
+
+def use_local_time(zone: str) -> None:
+    """Make the process's local time the centre's ([schedule].timezone): every time the product
+    writes (a receipt's 接收时间, file and batch names, the status book, audit entries) and
+    every date a rule compares (the month of a change, this year's dues) is read from the local
+    clock, and the schedule's jobs run in this zone. On a machine kept in UTC (a container's
+    default) a receipt said 接收时间 16:42 and, in the same text, the next submission at 02:00
+    Beijing time, eight hours apart; a file dropped at 00:30 on the 1st was judged in the
+    month before. Set once per process, before any thread starts (tzset is not thread-safe);
+    the reading workers inherit it. An unknown zone is left to the schedule's own check."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if os.environ.get("TZ") == zone:
+        return
+    try:
+        info = ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return
+    # Without the system's zone files (a slim image) the C library would take the name for
+    # UTC: say the zone's offset now instead (exact where, as in China, the zone has no DST).
+    spelled = zone if (ZONEINFO / zone).is_file() else _posix_zone(datetime.now(info))
+    if os.environ.get("TZ") != spelled:
+        os.environ["TZ"] = spelled
+        time.tzset()
+
+
+def _posix_zone(now: "datetime") -> str:
+    """A POSIX TZ string of a moment's name and offset: east of UTC is negative there."""
+    offset = now.utcoffset()
+    minutes = int(offset.total_seconds() // 60) if offset is not None else 0
+    hours, rest = divmod(abs(minutes), 60)
+    return f"<{now.tzname() or 'LT'}>{'-' if minutes > 0 else '+'}{hours:02d}:{rest:02d}"
+
+
 class Instance:
     """One instance folder: config.toml, rules/, jobs/, inbox/, outbox/, var/."""
 
     def __init__(self, home: Path | str, settings: Settings | None = None) -> None:
         self.home = Path(home).resolve()
         self.settings = settings or load_settings(self.home / "config.toml")
+        use_local_time(self.settings.schedule.timezone)
 
     @classmethod
     def locate(cls, home: str | None = None) -> "Instance":

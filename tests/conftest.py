@@ -22,9 +22,14 @@ import pytest
 
 from exchange.accounts import add_unit
 from exchange.checks.ids import check_char
-from exchange.config import Instance, init_instance
+from exchange.config import Instance, Settings, init_instance, use_local_time
 from exchange.store.db import Database, open_database
 from exchange.store.models import Person
+
+# The test process keeps the centre's time from its start, as the product's processes do once
+# an instance is loaded (config.use_local_time): a date a test module takes when it is imported
+# is then the date the product judges by.
+use_local_time(Settings().schedule.timezone)
 
 ADD_HEADERS = ["身份证号*", "姓名*", "性别", "民族", "出生日期", "参加工作日期", "户籍性质", "文化程度*",
                "工作岗位*", "联系电话", "联系地址", "变更日期*", "缴费工资*", "参保险种"]
