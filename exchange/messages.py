@@ -148,6 +148,10 @@ RECEIPT_WORDS = {
     "pending_hint": "成功导入的申报处于“待提交”状态",
     "unknown_kind": "（无法识别）",
     "more_rows": "……另有 {more} 行未逐一列出，失败行见错误工作簿，全部明细见 JSON 回执。",
+    # Above the rows, where many failed: the commonest (column, code) pairs and an example.
+    "top_problems": "失败最多的原因：",
+    "top_problem": "  {column}：{count} 行，例如第 {row} 行：{message}",
+    "whole_row": "整行",
     "archived": "原文件已归档。",
     "quarantined": "原文件已隔离，未导入任何数据。",
 }

@@ -91,6 +91,21 @@ def receipt_json(result: FileResult, rows: Iterable[dict[str, Any]], out: IO[str
     out.write("\n ]\n}\n")
 
 
+# A file with this many failed rows starts its text with what failed most: a clerk facing
+# hundreds of row lines (500 shown) learns the one mistake behind them (a column formatted
+# wrong, a lookup never calculated) without reading them.
+TOP_PROBLEMS_FROM = 20
+TOP_PROBLEMS = 3
+TOP_PROBLEM_ROWS = 5             # a pair counts as a common problem from this many rows
+
+
+def _top_problems(problems: dict[tuple[str | None, str], list[Any]]) -> list[str]:
+    ranked = sorted(problems.items(), key=lambda item: -item[1][0])[:TOP_PROBLEMS]
+    return [W["top_problem"].format(column=f"「{column}」" if column else W["whole_row"], count=count,
+                                    row=row, message=message.rstrip("。") + "。")
+            for (column, _), (count, row, message) in ranked if count >= TOP_PROBLEM_ROWS]
+
+
 def receipt_text(result: FileResult, rows: Iterable[dict[str, Any]], max_lines: int) -> str:
     lines = [
         f"{W['title']}",
@@ -121,10 +136,15 @@ def receipt_text(result: FileResult, rows: Iterable[dict[str, Any]], max_lines: 
         lines.append(WITHDRAWN_HINT)
     shown = 0
     more = 0
+    problems: dict[tuple[str | None, str], list[Any]] = {}     # (column, code) -> [count, row, message]
     for row in rows:
         for note in row.get("notes", []):          # counted beyond the lines shown too
             if note["code"] in enrolments:
                 enrolments[note["code"]] += 1
+        for error in row["errors"]:
+            problem = problems.setdefault((error.get("column"), error["code"]),
+                                          [0, row["row"], error["message"]])
+            problem[0] += 1
         if shown == 0:
             lines += ["", W["rows_header"]]
         if shown >= max_lines:
@@ -138,6 +158,9 @@ def receipt_text(result: FileResult, rows: Iterable[dict[str, Any]], max_lines: 
         shown += 1
     if more:
         lines.append(W["more_rows"].format(more=more))
+    if result.counts.failed >= TOP_PROBLEMS_FROM:
+        top = _top_problems(problems)
+        lines[summary_at:summary_at] = [W["top_problems"], *top] if top else []
     if any(enrolments.values()):
         lines.insert(summary_at, ENROLMENT_WORDS["summary"].format(
             **{kind: enrolments[code] for kind, code in NOTE_ENROLMENT.items()}))
