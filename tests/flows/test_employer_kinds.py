@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
 from sqlalchemy import select
 
 from exchange import codes as C
@@ -30,6 +31,20 @@ def test_stop_defaults_reason_and_stops_after_this_month(instance, db, persons):
         d = s.scalars(select(Declaration)).one()
     month = f"{date.today():%Y%m}"
     assert d.payload["reason"] == "10" and d.payload["stop_after"] == month
+
+
+@pytest.mark.parametrize(("written", "code"), [("本人自愿解除劳动合同(失业类)", "11"),
+                                              ("非本人自愿解除劳动合同（失业类）", "12"),
+                                              ("本人自愿解除劳动合同", "11")])
+def test_stop_reasons_as_nantongs_roster_prints_them(instance, db, persons, written, code):  # type: ignore[no-untyped-def]
+    """The 减少申报名册 prints the reasons 本人自愿解除劳动合同(失业类) and 非本人自愿…(失业类), and a
+    clerk copying them got `code.unknown`: they are the table's 11 and 12."""
+    make_workbook(instance.unit_inbox("1001") / "减少.xlsx", STOP, [["P0001", persons["insured"], "李四", written, ""]],
+                  title="职工批量减少申报填写表")
+    receipt = receipt_of(instance, process_one(instance, db))
+    assert receipt["counts"]["accepted"] == 1, triples(receipt)
+    with db.session() as s:
+        assert s.scalars(select(Declaration)).one().payload["reason"] == code
 
 
 def test_arrears_switch_off_lets_stop_through(instance, db, persons):  # type: ignore[no-untyped-def]
