@@ -120,7 +120,7 @@ NOTE_CODES = (NOTE_CLASS_STOP, NOTE_PHOTO_SAVED, NOTE_PHOTO_SAME, NOTE_HOUSEHOLD
 FILE_KIND_NOT_ALLOWED = "file.kind_not_allowed"
 FILE_CODES = FILE_CODES + (FILE_KIND_NOT_ALLOWED,)  # type: ignore[assignment]
 # Classes as data (班级信息表).
-CLASS_ADMIN_ONLY = "class.admin_only"          # a department or class login lists classes
+CLASS_ADMIN_ONLY = "class.admin_only"          # a department or class login adds a class, or sets 年级/院系
 NOTE_CLASS_SAVED = "note.class_saved"          # a class added or renamed (effective on import)
 ROW_CODES = ROW_CODES + (CLASS_ADMIN_ONLY,)  # type: ignore[assignment]
 NOTE_CODES = NOTE_CODES + (NOTE_CLASS_SAVED,)  # type: ignore[assignment]

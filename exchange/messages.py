@@ -489,7 +489,8 @@ PHRASES.update({"email": "应为电子邮箱地址，例如 hr@example.com",
                 "class_code": "班级编号最多32个字符，不能含空格、逗号或斜杠"})
 COLUMN_RULES.update({"email": "电子邮箱地址，例如 hr@example.com。"})
 ROW_MESSAGES.update({
-    C.CLASS_ADMIN_ONLY: "只有学校管理员（学校本身的账号）才能添加或修改班级，系或班级账号不能报送班级信息表。",
+    C.CLASS_ADMIN_ONLY: "系或班级账号只能修改本账号所管班级的班级名称（年级、院系请留空）；"
+                        "添加班级、修改年级或院系须由学校管理员（学校本身的账号）报送。",
     C.NOTE_CLASS_SAVED: "班级“{class_code}”（{name}）{operation}（班级信息是登记信息，无需审核）。",
 })
 PHRASES.update({"class_added": "已新增", "class_renamed": "已更新"})

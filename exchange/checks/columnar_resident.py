@@ -247,10 +247,15 @@ def school_class(facts: Facts) -> list[Found]:
 # class_info -------------------------------------------------------------------------------------
 @row_rule
 def class_rules(facts: Facts) -> list[Found]:
-    """Only the school's own login lists classes; a class once in the file."""
-    if _resident(facts).scope is not None:
-        return [Found(pl.lit(True), C.CLASS_ADMIN_ONLY, "class_code")]
-    return [_repeat(facts)]
+    """The school's own login adds classes and sets their 年级 and 院系; a department or class
+    login only renames a listed class in its scope (年级 and 院系 left blank: kept); a class
+    once in the file."""
+    r = _resident(facts)
+    if r.scope is None:
+        return [_repeat(facts)]
+    beyond = (~_among(facts.given("class_code"), r.scope & r.listed)
+              | _filled(facts.given("grade")) | _filled(facts.given("department")))
+    return [Found(beyond, C.CLASS_ADMIN_ONLY, "class_code"), _repeat(facts)]
 
 
 # resident_suspend -------------------------------------------------------------------------------

@@ -47,14 +47,27 @@ def test_school_lists_and_renames_its_classes(instance, db, school):  # type: ig
         drop(instance, "S2201", "改名.xlsx", CLASS_INFO, [["2024-01", name, "", ""]], title="班级信息表")
         assert process_one(instance, db).counts.accepted == accepted
         assert _classes(db)["2024-01"] == (name, "2024级", "小学部")
-    # A class login may not list classes.
+    # A class login renames its own class, only its name (Changchun 班级维护: "只能对班级名称进行
+    # 更改。只有学校管理员才能进行添加班级操作"): it adds none, touches no other class, sets no 年级.
     with db.session() as s:
         add_sub_account(instance, s, "S2201", "c2024-01", role="class", classes=["2024-01"])
-    drop(instance, "S2201", "班级.xlsx", CLASS_INFO, [["2024-01", "我的班", "", ""]],
+    drop(instance, "S2201", "班级.xlsx", CLASS_INFO, [
+        ["2024-01", "我的班", "", ""], ["2024-02", "别人的班", "", ""], ["2024-09", "新班", "", ""]],
+        title="班级信息表", folder="@c2024-01")
+    drop(instance, "S2201", "年级.xlsx", CLASS_INFO, [["2024-01", "我的班", "2025级", ""]],
          title="班级信息表", folder="@c2024-01")
-    [mine] = process_sub_account_inboxes(instance, db)
-    assert triples(receipt_of(instance, mine)) == [(4, "班级编号", C.CLASS_ADMIN_ONLY)]
-    assert _classes(db)["2024-01"][0] == "一年级1班"
+    results = {r.name: r for r in process_sub_account_inboxes(instance, db)}
+    mine, grade = results["班级.xlsx"], results["年级.xlsx"]
+    assert triples(receipt_of(instance, mine)) == [(5, "班级编号", C.CLASS_ADMIN_ONLY),
+                                                   (6, "班级编号", C.CLASS_ADMIN_ONLY)]
+    assert triples(receipt_of(instance, grade)) == [(4, "班级编号", C.CLASS_ADMIN_ONLY)]
+    assert _classes(db) == {"2024-01": ("我的班", "2024级", "小学部"),
+                            "2024-02": ("一年级2班", "2024级", "小学部")}
+    # Its templates folder holds the 班级信息表 it may send.
+    templates = instance.unit_outbox("S2201") / "@c2024-01" / "templates"
+    from exchange.outputs.templates import refresh_templates
+    refresh_templates(instance, db, unit="S2201")
+    assert any(p.name.endswith("班级信息表.xlsx") for p in templates.glob("*.xlsx"))
 
 
 def test_listed_classes_bound_enrolment_and_fill_drop_downs(instance, db, school):  # type: ignore[no-untyped-def]
@@ -89,7 +102,11 @@ def test_listed_classes_bound_enrolment_and_fill_drop_downs(instance, db, school
     assert class_choices(templates / "S2201_城乡居民暂停参保申报表.xlsx")[:2] == ["2023-09", "2024-01"]
     mine = sub_account_outbox(instance, "S2201", "c2024-02", "templates")
     assert class_choices(mine / "S2201_城乡居民参保申报表.xlsx") == ["2024-02"]
-    assert not (mine / "S2201_班级信息表.xlsx").exists()     # only the school lists classes
+    # A class login renames only its own classes: its 班级信息表 offers those alone.
+    book = openpyxl.load_workbook(mine / "S2201_班级信息表.xlsx")
+    [choices] = book.worksheets[0].data_validations.dataValidation
+    assert str(choices.sqref).startswith("A4") and "$A$1:$A$1" in choices.formula1
+    assert book["代码表"]["A1"].value == "2024-02" and book["代码表"]["A2"].value is None
 
 
 def test_school_students_report_has_a_section_per_class(instance, db, school):  # type: ignore[no-untyped-def]
