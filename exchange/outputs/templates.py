@@ -171,7 +171,7 @@ def build_template(rules: RuleSet, kind: KindSpec, unit_code: str, unit_name: st
             cell.alignment = WRAP
             cell.border = BOX
 
-    _add_drop_downs(wb, ws, rules, columns, last, classes)
+    _add_drop_downs(wb, ws, rules, columns, last, classes, defines_classes=kind.effect == "classes")
     ws.freeze_panes = ws.cell(FIRST_DATA_ROW, 1).coordinate
     if protect:
         ws.protection.sheet = True
@@ -194,9 +194,12 @@ CLASS_LIST = "@classes"        # the list of a template's class columns, beside 
 
 
 def _add_drop_downs(wb: Workbook, ws: Any, rules: RuleSet, columns: Iterable[ColumnSpec],
-                    last_row: int, classes: Sequence[str] = ()) -> None:
+                    last_row: int, classes: Sequence[str] = (), *,
+                    defines_classes: bool = False) -> None:
     """List validations whose entries sit in a hidden sheet (inline lists stop at 255 chars):
-    code tables, and the unit's classes for class columns."""
+    code tables, and the unit's classes for class columns. In the kind that lists classes
+    (`defines_classes`: the 班级信息表) the classes are a hint, not a constraint: Excel refuses a
+    value a strict list lacks, and the school could not type the code of a class it adds."""
     lists = None
     placed: dict[str, str] = {}
     for j, col in enumerate(columns, start=1):
@@ -216,7 +219,7 @@ def _add_drop_downs(wb: Workbook, ws: Any, rules: RuleSet, columns: Iterable[Col
             letter = column_letter(k)
             placed[source] = f"'{T['lists_sheet']}'!${letter}$1:${letter}${len(choices)}"
         # 参保险种 takes several codes in one cell: the list is a hint, not a constraint.
-        strict = col.type != "codes"
+        strict = col.type != "codes" and not (col.type == "class" and defines_classes)
         dv = DataValidation(type="list", formula1=placed[source], allow_blank=True,
                             showErrorMessage=strict, showDropDown=False)
         letter = column_letter(j)
