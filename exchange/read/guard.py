@@ -19,7 +19,8 @@ from defusedxml import DefusedXmlException
 from exchange import codes as C
 from exchange.config import Limits
 from exchange.errors import FileRejected
-from exchange.read.slices import ERROR_CELL, NOT_AN_INDEX, SHARED_CELL, unsaved_formulas
+from exchange.read.slices import (ERROR_CELL, NOT_AN_INDEX, ROW_R, SHARED_CELL,
+                                  unsaved_formulas)
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 ZIP_MAGIC = b"PK\x03\x04"
@@ -337,7 +338,6 @@ def check_member_rows(zf: zipfile.ZipFile, member: str, limits: Limits,
 # hidden="1" (Excel) or hidden="true" (LibreOffice).
 _ROW_TAG = re.compile(rb"<(?:[\w.-]+:)?row\s[^>]*>")
 _HIDDEN = re.compile(rb"\shidden\s*=\s*[\"'](?:1|true)[\"']")
-_ROW_R = re.compile(rb"\sr\s*=\s*[\"']([0-9]{1,7})[\"']")
 
 
 def _hidden_rows(xml: bytes, hidden: set[int] | None) -> None:
@@ -345,7 +345,7 @@ def _hidden_rows(xml: bytes, hidden: set[int] | None) -> None:
     if hidden is None or b"hidden" not in xml:
         return
     for tag in _ROW_TAG.findall(xml):
-        if _HIDDEN.search(tag) and (number := _ROW_R.search(tag)):
+        if _HIDDEN.search(tag) and (number := ROW_R.search(tag)):
             hidden.add(int(number[1]))
 
 

@@ -44,7 +44,7 @@ _ROOT = re.compile(rb"<([\w.-]+(?::[\w.-]+)?)[\s/>]")
 _DIMENSION = re.compile(rb"<(?:[\w.-]+:)?dimension\b[^>]*>")
 _ROW_TAG = re.compile(rb"<(?:[\w.-]+:)?row\b([^>]*)>")
 _HAS_R = re.compile(rb"\sr\s*=")
-_ROW_NUMBER = re.compile(rb"\sr\s*=\s*[\"']([0-9]{1,7})[\"']")
+ROW_R = re.compile(rb"\sr\s*=\s*[\"']([0-9]{1,7})[\"']")     # a row tag's own number
 # A shared-string cell up to its value, however quoted or spaced: ` t=` (group 1), the quote (2),
 # the rest up to `<v>` (3). NOT_AN_INDEX, after it: a value that is not a whole number (-1, 1_0,
 # a space, a full-width digit), which calamine would read as the table's first string and a
@@ -477,7 +477,7 @@ class SheetSlices:
 
     def _number_row(self, row: "re.Match[bytes]") -> bytes:
         """A row's start tag with its number: its own, or one past the row before."""
-        given = _ROW_NUMBER.search(row[1])
+        given = ROW_R.search(row[1])
         if given is not None:
             self.last_row = int(given[1])
             return row[0]
@@ -529,16 +529,16 @@ class SheetSlices:
         if start is None:
             return []
         first, pad = start[0] + 1, ("",) * start[1]
+        # The cells marked in the slice's own XML first, then the shared strings: a string of the
+        # table is never taken for a marked cell (the marks are free in the XML, not the table).
+        # error_cell: an error value no spreadsheet writes is read as text.
+        unmark = [(m, f) for m, f in ((formula, UnsavedFormula), (error, error_cell)) if m is not None]
         out = []
         for index, values in enumerate(data):
+            for m, f in unmark:
+                values = [f(v[1:]) if type(v) is str and v[:1] == m else v for v in values]
             if mark is not None:
                 values = [strings[int(v[1:])] if type(v) is str and v[:1] == mark else v  # type: ignore[index]
-                          for v in values]
-            if formula is not None:
-                values = [UnsavedFormula(v[1:]) if type(v) is str and v[:1] == formula else v
-                          for v in values]
-            if error is not None:                   # a value no spreadsheet writes: as text
-                values = [error_cell(v[1:]) if type(v) is str and v[:1] == error else v
                           for v in values]
             values = trim(values)
             if values:

@@ -405,3 +405,18 @@ def test_text_beginning_with_a_private_use_character_is_not_taken_for_a_mark(tmp
         [(number, values)] = list(slices)
     assert number == 1 and values[:2] == ("甲", "乙") and values[3] == "\ue0001"
     assert type(values[2]).__name__ == "UnsavedFormula" and values[2] == "=A1"
+
+
+def test_a_shared_string_beginning_with_a_mark_is_read_as_written(tmp_path: Path) -> None:
+    """The marks are chosen free in the slice's XML, not in the shared-string table: a string
+    of the table beginning with the formulas' mark (U+E001, the shared strings' being U+E000)
+    was read as a formula without its value once the table's text was put in the cells."""
+    wb = openpyxl.Workbook()
+    wb.active.append(["\ue001造字", "乙", "=A1"])
+    wb.save(tmp_path / "book.xlsx")
+    book = shared(tmp_path / "book.xlsx")
+    parts = workbook_parts(book)
+    with SheetSlices(book, parts.sheets["Sheet"], parts) as slices:
+        [(number, values)] = list(slices)
+    assert values[:2] == ("\ue001造字", "乙") and type(values[0]) is str
+    assert type(values[2]).__name__ == "UnsavedFormula"
