@@ -36,9 +36,13 @@ class Limits:
     max_uncompressed_mb: int = 1024
     max_compression_ratio: int = 200
     max_zip_members: int = 2000
-    # An ID photo is printed at 236x295; a phone's 12-MP photo passes with room. A 25-MP image
-    # decodes to 75 MB of RGB, which the reading worker's memory holds with room too.
+    # An ID photo is printed at 236x295. max_photo_pixels: the most decoded at once (a 25-MP
+    # image is 75 MB of RGB, which the reading worker's memory holds with room); a camera's
+    # baseline JPEG is decoded at a DCT scale (a 48-MP one as 0.8 MP), anything else larger is
+    # photo.too_large. bomb_photo_pixels: an image declaring more is no photo at all (the
+    # largest phone sensor has 200 MP) but a pixel bomb, and refuses its file (file.hostile).
     max_photo_pixels: int = 25_000_000
+    bomb_photo_pixels: int = 250_000_000
     max_photos_per_zip: int = 5000
     # The sandbox and the cheap checks in front of it (issue 15, exchange.read.sandbox).
     max_shared_strings_mb: int = 40
@@ -46,6 +50,11 @@ class Limits:
     reader_workers: int = 2
     reader_memory_mb: int = 256
     read_seconds: int = 60
+
+    def validate(self, where: str) -> None:
+        if self.bomb_photo_pixels < self.max_photo_pixels:
+            raise ConfigError(f"{where}.bomb_photo_pixels: must not be below max_photo_pixels "
+                              f"({self.max_photo_pixels}), got {self.bomb_photo_pixels}")
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,9 @@ ROW_MESSAGES: dict[str, str] = {
     C.HOUSEHOLD_HAS_MEMBERS: "户主（{head}）名下还有 {members} 名参保人员，不能删除。",
     C.PHOTO_UNREADABLE: "照片“{value}”无法识别为图片，请用 JPG 或 PNG 格式。",
     C.PHOTO_TOO_SMALL: "照片“{value}”只有 {width}×{height} 像素，至少需要 {min_width}×{min_height} 像素。",
+    C.PHOTO_TOO_LARGE: "照片“{value}”有 {width}×{height} 像素（约 {megapixels} 万），超过系统能处理的 {limit} 万像素"
+                       "（制卡只用 {card_width}×{card_height}）。请把照片缩小后重新报送：手机拍照选 1200 万像素"
+                       "或标准画质，或用画图等软件“调整大小”。",
     C.PHOTO_UNKNOWN_PERSON: "照片“{value}”对应的证件号码不是本单位的参保人员。",
     C.PERSON_ALREADY_INSURED: "该人员已在本单位参保，无需再办理增加。",
     C.RECORD_MISMATCH: "「{column}」“{value}”与系统记录“{expected}”不一致，此列请勿改动。",

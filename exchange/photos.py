@@ -11,7 +11,7 @@ same photo sent again is noted, not stored twice.
 Every byte of the upload is read and decoded in a sandboxed reading worker (exchange.read.sandbox,
 exchange.read.images): hostile input is refused for the whole file there before any photo is
 stored (zip path tricks, links, sizes and ratios; pixel bombs by every image's declared
-dimensions against config.toml [limits] max_photo_pixels). This module judges what the worker
+dimensions against config.toml [limits] bomb_photo_pixels). This module judges what the worker
 made of each photo against the records, and stores the card JPEGs.
 
 What is a photo upload goes by content and name together (issue 21): an image named as an image,

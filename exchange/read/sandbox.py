@@ -133,7 +133,7 @@ def _confine(limits: Limits) -> None:
     csv.field_size_limit(limits.max_line_kb * 1024)
     from PIL import Image
 
-    Image.MAX_IMAGE_PIXELS = limits.max_photo_pixels     # Pillow's own guard, a backstop
+    Image.MAX_IMAGE_PIXELS = limits.bomb_photo_pixels    # Pillow's own guard, a backstop
 
 
 @functools.cache

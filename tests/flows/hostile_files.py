@@ -120,14 +120,15 @@ def cut_records_xls(path: Path) -> Path:
     return path
 
 
-def large_png(path: Path, megapixels: int = 39) -> Path:
-    """A PNG of `megapixels` million black pixels, a few KB on disk."""
+def large_png(path: Path, megapixels: int = 260) -> Path:
+    """A PNG of `megapixels` million black pixels, a few KB on disk: by default just over
+    bomb_photo_pixels (a real photo over max_photo_pixels is photo.too_large, see test_photos)."""
     side = int((megapixels * 1_000_000) ** 0.5) + 1
     pixel_bomb_png(path, side)
     return path
 
 
-def zip_of_large_pngs(path: Path, count: int = 40, megapixels: int = 39) -> Path:
+def zip_of_large_pngs(path: Path, count: int = 40, megapixels: int = 260) -> Path:
     one = large_png(path.with_suffix(".one.png"), megapixels).read_bytes()
     path.with_suffix(".one.png").unlink()
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:

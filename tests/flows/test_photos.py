@@ -18,6 +18,7 @@ from sqlalchemy import select
 from exchange import codes as C
 from exchange.accounts import add_sub_account
 from exchange.cli import cli
+from exchange.errors import ConfigError
 from exchange.intake.subaccounts import process_sub_account_inboxes
 from exchange.store.models import Photo, RowError
 from tests.conftest import make_id
@@ -339,7 +340,7 @@ def test_pixel_bomb_is_refused_before_decoding(instance, db, school):  # type: i
     assert "像素" in receipt["file_errors"][0]["message"]
     # In a zip, one bomb refuses the whole upload before any photo is kept.
     make_zip(instance.unit_inbox("S2201") / "照片.zip",
-             [(f"{B}.jpg", jpeg()), (f"{A}.png", png_header_only(12000, 12000))])
+             [(f"{B}.jpg", jpeg()), (f"{A}.png", png_header_only(16000, 16000))])
     receipt = receipt_of(instance, process_one(instance, db))
     assert receipt["status"] == "quarantined" and not photos(db)
     # A BMP's header declares its size as well: 40,000 × 40,000 in 60 bytes.
@@ -350,15 +351,66 @@ def test_pixel_bomb_is_refused_before_decoding(instance, db, school):  # type: i
     assert [e["code"] for e in receipt["file_errors"]] == [C.FILE_HOSTILE] and not photos(db)
 
 
-def test_pixel_bound_comes_from_config(home, instance, db, school):  # type: ignore[no-untyped-def]
+def test_pixel_bounds_come_from_config(home, instance, db, school):  # type: ignore[no-untyped-def]
     from exchange.config import Instance
 
     config = home / "config.toml"
-    config.write_text(re.sub(r"max_photo_pixels = \d+", "max_photo_pixels = 100000",
-                             config.read_text(encoding="utf-8")), encoding="utf-8")
+    text = re.sub(r"max_photo_pixels = \d+", "max_photo_pixels = 100000",
+                  config.read_text(encoding="utf-8"))
+    config.write_text(text, encoding="utf-8")
     small = Instance(home)
-    (small.unit_inbox("S2201") / f"{A}.jpg").write_bytes(jpeg(400, 400))   # 160,000 pixels
+    # 160,000 pixels: more than may be decoded (and too small to decode scaled down), far from
+    # a bomb. The photo fails, the file is archived.
+    (small.unit_inbox("S2201") / f"{A}.jpg").write_bytes(jpeg(400, 400))
+    receipt = receipt_of(small, process_one(small, db))
+    assert receipt["status"] == "rejected" and triples(receipt) == [(1, "照片文件名", C.PHOTO_TOO_LARGE)]
+    assert "400×400" in receipt["rows"][0]["errors"][0]["message"]
+    config.write_text(re.sub(r"bomb_photo_pixels = \d+", "bomb_photo_pixels = 150000", text),
+                      encoding="utf-8")
+    small = Instance(home)
+    (small.unit_inbox("S2201") / f"{A}.jpg").write_bytes(jpeg(400, 400))
     assert receipt_of(small, process_one(small, db))["file_errors"][0]["code"] == C.FILE_HOSTILE
+    config.write_text(re.sub(r"bomb_photo_pixels = \d+", "bomb_photo_pixels = 90000", text),
+                      encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"\[limits\]\.bomb_photo_pixels: must not be below"):
+        Instance(home)
+
+
+def big_jpeg(width: int, height: int, **save: object) -> bytes:
+    """A camera-sized JPEG: grey, a red top half (to see the card is the photo's centre)."""
+    im = Image.new("RGB", (width, height), "gray")
+    im.paste((200, 0, 0), (0, 0, width, height // 2))
+    out = io.BytesIO()
+    im.save(out, "JPEG", quality=80, **save)
+    return out.getvalue()
+
+
+def test_a_phones_48_megapixel_photo_is_a_photo_not_a_bomb(instance, db, school):  # type: ignore[no-untyped-def]
+    """A phone's 48-MP mode (8064 × 6048) and a flatbed scan at 600 dpi are over the 25 MP that
+    may be decoded at once. A camera writes baseline JPEGs, decoded at 1/8 of their size (6 MP):
+    kept. What cannot be decoded scaled down (a progressive JPEG keeps every coefficient; a PNG,
+    HEIC or BMP decodes whole) fails as photo.too_large with its size and what to do, and is
+    never decoded; the upload's other photos are kept. Before, each was a pixel bomb: the whole
+    upload quarantined as 文件结构异常…出于安全原因拒绝处理."""
+    (instance.unit_inbox("S2201") / f"{A}.jpg").write_bytes(big_jpeg(6048, 8064))
+    receipt = receipt_of(instance, process_one(instance, db))
+    assert receipt["status"] == "accepted", receipt
+    [photo] = photos(db)
+    card = Image.open(instance.var / "photos" / "S2201" / Path(photo.path).name)
+    assert card.size == (236, 295)
+    top, bottom = card.getpixel((118, 100)), card.getpixel((118, 200))
+    assert top[0] > 150 and top[1] < 60 and abs(bottom[0] - bottom[1]) < 20    # red above grey
+
+    other = STUDENTS_01[2]
+    make_zip(instance.unit_inbox("S2201") / "照片.zip", [
+        (f"{B}.jpg", big_jpeg(6048, 8064, progressive=True)), (f"{other}.jpg", jpeg())])
+    receipt = receipt_of(instance, process_one(instance, db))
+    assert receipt["status"] == "partial"
+    assert triples(receipt) == [(1, "照片文件名", C.PHOTO_TOO_LARGE)]
+    message = receipt["rows"][0]["errors"][0]["message"]
+    assert "6048×8064" in message and "4877 万" in message and "2500 万" in message
+    assert "缩小" in message
+    assert {p.id_number for p in photos(db)} == {A, other}
 
 
 def test_class_account_sends_photos_of_its_class_only(instance, db, school):  # type: ignore[no-untyped-def]
