@@ -7,6 +7,7 @@ from __future__ import annotations
 import codecs
 import csv
 import functools
+import re
 import zipfile
 import zlib
 from contextlib import contextmanager
@@ -308,9 +309,13 @@ def _binary(sample: str) -> bool:
 
 
 def _bounded_lines(fh: Any, limit: int) -> Iterator[str]:
-    """The lines of a text file, none longer than `limit` characters: a CSV of one 99 MB line
-    would otherwise be split into millions of fields before its width is seen."""
-    while line := fh.readline(limit + 1):
-        if len(line) > limit:
+    """The lines of a text file, none longer than `limit` characters besides its line break: a
+    CSV of one 99 MB line would otherwise be split into millions of fields before its width is
+    seen."""
+    while line := fh.readline(limit + 2):
+        if len(line) - len(_LINE_BREAK.search(line).group()) > limit:  # type: ignore[union-attr]
             raise FileRejected(C.FILE_TOO_LARGE, what="line_length", limit=f"{limit // 1024} KB")
         yield line
+
+
+_LINE_BREAK = re.compile(r"\r?\n?\Z")

@@ -447,3 +447,21 @@ def test_an_idle_worker_uses_no_cpu(tmp_path: Path, readers: Readers) -> None:
     before = sum(proc.cpu_times()[:2])
     time.sleep(1.0)
     assert sum(proc.cpu_times()[:2]) - before < 0.05
+
+
+@pytest.mark.parametrize("break_", ["\r\n", "\n", "\r", ""])
+def test_a_csv_line_of_exactly_max_line_kb_is_read(tmp_path: Path, break_: str) -> None:
+    """The bound is on a line's characters; its line break (Excel's CR LF) is not one of them.
+    Until 2026-12-07 a line of exactly 1 KB and a CR LF was refused as over 1 KB."""
+    limits = Limits(max_line_kb=1)
+    path = tmp_path / "line.csv"
+    for length, readable in ((1024, True), (1025, False)):
+        path.write_text("身份证号,姓名" + (break_ or "\n") + "1," + "x" * (length - 2) + break_,
+                        encoding="utf-8", newline="")
+        with open_book(path, sniff(path, limits), limits) as book:
+            if readable:
+                assert [len("".join(r[1])) for r in next(book.sheets).rows][-1] == length - 1
+            else:
+                with pytest.raises(FileRejected) as err:
+                    list(next(book.sheets).rows)
+                assert err.value.params == {"what": "line_length", "limit": "1 KB"}
