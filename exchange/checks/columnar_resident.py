@@ -237,7 +237,10 @@ def school_class(facts: Facts) -> list[Found]:
     """A school declares each student into a class: one of its classes table, once it keeps one."""
     r = _resident(facts)
     declared = facts.given("class_code")
-    out = [Found(_blank(facts, "class_code") & pl.lit(r.school), C.REQUIRED, "class_code")]
+    # A school's template marks the column required (required_where = "schools"), and the
+    # required check finds it blank; a unit of another type counts as a school by its classes.
+    alone = r.school and not facts.kind.column("class_code").required
+    out = [Found(_blank(facts, "class_code") & pl.lit(alone), C.REQUIRED, "class_code")]
     if r.listed:
         out.append(Found(_filled(declared) & ~_among(declared, r.listed), C.CLASS_UNKNOWN,
                          "class_code", {"value": declared}))

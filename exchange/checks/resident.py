@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from exchange.checks.context import CheckContext, OpenDeclaration, PersonRecord
-
 # rules/codes.toml [unit_type]: 40 学校. Kindergartens and the like (Changchun "单位形式城镇居民")
 # count as schools once they have classes.
-SCHOOL_TYPE = "40"
+from exchange.kinds.spec import SCHOOL_TYPE
+
 # Region switch (rules/region.toml arrears_block) for resident_add rows of persons with an archive.
 RENEWAL_BLOCK = "resident_renewal"
 # Kinds whose own rules judge what a sub-account may do (class_rules, account_rules).

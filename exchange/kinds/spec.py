@@ -169,8 +169,10 @@ class PhotoRules:
     quality: int = 90
 
 
-# Region switches that name unit types (a kind's `only_where`, a column's `required_where`).
-REGION_SWITCHES = ("households",)
+# Region switches that name unit types (a kind's `only_where`, a column's `required_where`);
+# "schools" is the one type every region has, whose students are each declared into a class.
+REGION_SWITCHES = ("households", "schools")
+SCHOOL_TYPE = "40"
 SUBMISSION_MODES = ("nightly", "unit_confirms")
 
 
@@ -192,7 +194,7 @@ class Region:
 
     def switch(self, name: str) -> tuple[str, ...]:
         """The unit types a switch of REGION_SWITCHES names."""
-        return tuple(getattr(self, name))
+        return (SCHOOL_TYPE,) if name == "schools" else tuple(getattr(self, name))
 
 
 @dataclass(frozen=True)

@@ -303,20 +303,30 @@ def write_unit_templates(instance: Instance, s: Session, unit: Unit, *,
                          ) -> list[Path]:
     """Every kind the unit may send, blank or pre-filled, into its outbox templates/ folder.
     With `classes` (a school's sub-account, whose folder `out_dir` is) pre-filled with the
-    students of those classes only."""
+    students of those classes only.
+
+    The templates of kinds it may not send are taken away: a unit whose type changed (made
+    without a type, then a school by master data) kept the employer's templates, which the
+    intake then refused as not its kinds."""
     from exchange.residents import unit_classes
 
     rules = instance.rules
     folder = out_dir or instance.unit_outbox(unit.code, "templates")
     choices = sorted(classes if classes is not None else unit_classes(s, unit.code))
+    sendable = [k for k in kinds_for_unit(rules, unit.unit_type)
+                if classes is None or k.sub_accounts]
     written = []
-    for kind in kinds_for_unit(rules, unit.unit_type):
-        if (kinds and kind.kind not in kinds) or (classes is not None and not kind.sub_accounts):
+    for kind in sendable:
+        if kinds and kind.kind not in kinds:
             continue
         rows = prefill_rows(s, kind, unit.code, classes) if kind.prefill else []
         wb = build_template(rules, kind, unit.code, unit.name, rows=rows, protect=kind.prefill,
                             today=today, classes=choices)
         written.append(save_workbook(wb, folder / template_name(kind, unit.code)))
+    kept = {k.kind for k in sendable}
+    for kind in rules.kinds.values():
+        if kind.kind not in kept:
+            (folder / template_name(kind, unit.code)).unlink(missing_ok=True)
     return written
 
 

@@ -194,6 +194,41 @@ def test_a_sub_accounts_templates_hold_only_its_classes(home, instance, db, scho
     assert ids(instance.unit_outbox("S2201", "templates") / name) >= set(STUDENTS_01) | set(STUDENTS_02)
 
 
+def test_templates_are_of_the_kinds_each_login_may_send(home, instance, db, school):  # type: ignore[no-untyped-def]
+    """A class login has no 单位信息变更表 (the unit's own data, refused from it as of no class),
+    and a unit whose type changed loses the templates of kinds it may no longer send: a unit
+    made without a type, then a school by master data, kept the employer's four, which the
+    intake refused naming the templates folder that offered them."""
+    from exchange.outputs.templates import refresh_templates, template_name
+    from exchange.store.models import Unit
+
+    kinds = instance.rules.kinds
+    out = run(home, "units", "sub-account", "S2201", "c2024-02", "--role", "class", "--classes", "2024-02")
+    assert out.exit_code == 0
+    own = sub_account_outbox(instance, "S2201", "c2024-02", "templates")
+    names = {p.name for p in own.iterdir()}
+    assert template_name(kinds["resident_suspend"], "S2201") in names
+    assert template_name(kinds["unit_change"], "S2201") not in names
+    refresh_templates(instance, db, unit="S2201")
+    assert template_name(kinds["unit_change"], "S2201") not in {p.name for p in own.iterdir()}
+    assert template_name(kinds["unit_change"], "S2201") in {
+        p.name for p in instance.unit_outbox("S2201", "templates").iterdir()}
+
+    with db.session() as s:
+        s.get(Unit, "S2201").unit_type = "10"             # as if made without a type
+    refresh_templates(instance, db, unit="S2201")
+    folder = instance.unit_outbox("S2201", "templates")
+    employer = template_name(kinds["employee_add"], "S2201")
+    assert employer in {p.name for p in folder.iterdir()}
+    (folder / "我的草稿.xlsx").write_bytes(b"a clerk's own file")
+    with db.session() as s:
+        s.get(Unit, "S2201").unit_type = "40"             # master data: a school
+    refresh_templates(instance, db, unit="S2201")
+    names = {p.name for p in folder.iterdir()}
+    assert employer not in names and template_name(kinds["wage"], "S2201") not in names
+    assert template_name(kinds["class_transfer"], "S2201") in names and "我的草稿.xlsx" in names
+
+
 def test_process_takes_every_inbox_serve_takes(home, instance, db, school):  # type: ignore[no-untyped-def]
     """Issue 21 item 17: `exchange process` said "no files waiting" while files waited in
     inbox/_centre/ and in sub-account folders; it takes them as `serve` does."""

@@ -212,6 +212,12 @@ def test_each_unit_type_is_sent_only_its_kinds(instance, db):  # type: ignore[no
         return [c.value for c in ws[3] if c.value]
 
     assert "*户主身份证号" in headers("3001") and "户主身份证号" in headers("4001")
+    # The school's asks for the class (a row without one was refused under a header that said
+    # 班级编号, and a 说明 that said 选填); the community's does not.
+    assert "*班级编号" in headers("4001") and "班级编号" in headers("3001")
+    wb = openpyxl.load_workbook(instance.unit_outbox("4001", "templates") / "4001_城乡居民参保申报表.xlsx")
+    explained = [r for r in wb["说明"].iter_rows(values_only=True) if r[0] == "*班级编号"]
+    assert explained and "必填" in str(explained[0]) and "选填" not in str(explained[0])
 
 
 def _instructions(path: Path) -> tuple[str, str]:
