@@ -105,6 +105,9 @@ class ColumnSpec:
     # Required only for the unit types a region switch names (REGION_SWITCHES), e.g. 户主身份证号
     # of resident_add where the region keeps household registers ("households").
     required_where: str | None = None
+    # A class column that may name any class of the school (a transfer's target), where the
+    # others name one of the sender's own classes (a department or class login's).
+    any_class: bool = False
 
     @property
     def names(self) -> tuple[str, ...]:

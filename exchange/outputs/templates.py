@@ -102,10 +102,13 @@ def build_template(rules: RuleSet, kind: KindSpec, unit_code: str, unit_name: st
                    rows: Sequence[dict[str, Any]] = (), reasons: Sequence[str] | None = None,
                    protect: bool = False, note: str | None = None,
                    meta: dict[str, str] | None = None, today: date | None = None,
-                   classes: Sequence[str] = ()) -> Workbook:
+                   classes: Sequence[str] = (), school_classes: Sequence[str] | None = None
+                   ) -> Workbook:
     """The template workbook of `kind` for one unit, optionally filled with `rows` (field -> value).
 
-    `classes` (a school's, or a sub-account's) become the drop-down of every class column.
+    `classes` (a school's, or a sub-account's) become the drop-down of every class column;
+    `school_classes` (all the school's, where `classes` are a sub-account's) that of a column
+    that may name any class (`any_class`: a transfer's target).
 
     `reasons` adds a column after the kind's columns (the reviewer's reason on sent-back rows);
     the reader ignores it. `protect` locks the kind's protected columns of the filled rows.
@@ -171,7 +174,8 @@ def build_template(rules: RuleSet, kind: KindSpec, unit_code: str, unit_name: st
             cell.alignment = WRAP
             cell.border = BOX
 
-    _add_drop_downs(wb, ws, rules, columns, last, classes, defines_classes=kind.effect == "classes")
+    lists = _class_lists(classes, school_classes)
+    _add_drop_downs(wb, ws, rules, columns, last, lists, defines_classes=kind.effect == "classes")
     ws.freeze_panes = ws.cell(FIRST_DATA_ROW, 1).coordinate
     if protect:
         ws.protection.sheet = True
@@ -184,17 +188,23 @@ def build_template(rules: RuleSet, kind: KindSpec, unit_code: str, unit_name: st
         ws.protection.insertRows = False
         ws.protection.autoFilter = False
         ws.protection.sort = False
-    _add_help_sheet(wb, rules, kind, unit_code, today, prefilled=protect, classes=classes)
+    _add_help_sheet(wb, rules, kind, unit_code, today, prefilled=protect, classes=lists)
     add_meta_sheet(wb, {"kind": kind.kind, "version": str(kind.version), "unit": unit_code,
                         "source": "template", **(meta or {})})
     return wb
 
 
 CLASS_LIST = "@classes"        # the list of a template's class columns, beside the code tables
+SCHOOL_LIST = "@school"        # the list of its columns that may name any class of the school
+ClassLists = dict[bool, list[str]]   # by ColumnSpec.any_class: the choices of its class columns
+
+
+def _class_lists(classes: Sequence[str], school_classes: Sequence[str] | None) -> ClassLists:
+    return {False: list(classes), True: list(classes if school_classes is None else school_classes)}
 
 
 def _add_drop_downs(wb: Workbook, ws: Any, rules: RuleSet, columns: Iterable[ColumnSpec],
-                    last_row: int, classes: Sequence[str] = (), *,
+                    last_row: int, classes: ClassLists, *,
                     defines_classes: bool = False) -> None:
     """List validations whose entries sit in a hidden sheet (inline lists stop at 255 chars):
     code tables, and the unit's classes for class columns. In the kind that lists classes
@@ -203,8 +213,8 @@ def _add_drop_downs(wb: Workbook, ws: Any, rules: RuleSet, columns: Iterable[Col
     lists = None
     placed: dict[str, str] = {}
     for j, col in enumerate(columns, start=1):
-        if col.type == "class" and classes:
-            source, choices = CLASS_LIST, list(classes)
+        if col.type == "class" and classes[col.any_class]:
+            source, choices = (SCHOOL_LIST if col.any_class else CLASS_LIST), classes[col.any_class]
         elif col.type in CODED_TYPES and col.table in rules.tables:
             source, choices = col.table, rules.tables[col.table].choices()
         else:
@@ -228,7 +238,7 @@ def _add_drop_downs(wb: Workbook, ws: Any, rules: RuleSet, columns: Iterable[Col
 
 
 def _add_help_sheet(wb: Workbook, rules: RuleSet, kind: KindSpec, unit_code: str, today: date,
-                    prefilled: bool, classes: Sequence[str] = ()) -> None:
+                    prefilled: bool, classes: ClassLists) -> None:
     ws = wb.create_sheet(T["help_sheet"])
     ws.column_dimensions["A"].width = 22
     ws.column_dimensions["B"].width = 10
@@ -247,8 +257,8 @@ def _add_help_sheet(wb: Workbook, rules: RuleSet, kind: KindSpec, unit_code: str
         ws.cell(r, 1).value = ("*" if col.required else "") + col.header
         ws.cell(r, 2).value = T["required_yes"] if col.required else T["required_no"]
         rule = column_rule(rules, col, today, locked=prefilled)
-        if col.type == "class" and classes:
-            rule += T["classes"].format(classes="、".join(classes))
+        if col.type == "class" and classes[col.any_class]:
+            rule += T["classes"].format(classes="、".join(classes[col.any_class]))
         set_text(ws.cell(r, 3), rule)
         ws.cell(r, 3).alignment = WRAP
         for j in range(1, 4):
@@ -312,7 +322,8 @@ def write_unit_templates(instance: Instance, s: Session, unit: Unit, *,
 
     rules = instance.rules
     folder = out_dir or instance.unit_outbox(unit.code, "templates")
-    choices = sorted(classes if classes is not None else unit_classes(s, unit.code))
+    school = sorted(unit_classes(s, unit.code))
+    choices = sorted(classes) if classes is not None else school
     sendable = [k for k in kinds_for_unit(rules, unit.unit_type)
                 if classes is None or k.sub_accounts]
     written = []
@@ -321,7 +332,7 @@ def write_unit_templates(instance: Instance, s: Session, unit: Unit, *,
             continue
         rows = prefill_rows(s, kind, unit.code, classes) if kind.prefill else []
         wb = build_template(rules, kind, unit.code, unit.name, rows=rows, protect=kind.prefill,
-                            today=today, classes=choices)
+                            today=today, classes=choices, school_classes=school)
         written.append(save_workbook(wb, folder / template_name(kind, unit.code)))
     kept = {k.kind for k in sendable}
     for kind in rules.kinds.values():

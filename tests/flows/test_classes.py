@@ -86,11 +86,11 @@ def test_listed_classes_bound_enrolment_and_fill_drop_downs(instance, db, school
         add_sub_account(instance, s, "S2201", "c2024-02", role="class", classes=["2024-02"])
     refresh_templates(instance, db, unit="S2201")
 
-    def class_choices(path) -> list[str]:  # type: ignore[no-untyped-def]
+    def class_choices(path, header: str = "班级编号") -> list[str]:  # type: ignore[no-untyped-def]
         wb = openpyxl.load_workbook(path)
         ws = wb.worksheets[0]
-        headers = [c.value for c in ws[3]]
-        letter = openpyxl.utils.get_column_letter(headers.index("班级编号") + 1)
+        headers = [str(c.value).lstrip("*") for c in ws[3]]
+        letter = openpyxl.utils.get_column_letter(headers.index(header) + 1)
         [dv] = [dv for dv in ws.data_validations.dataValidation if str(dv.sqref).startswith(f"{letter}4")]
         sheet, cells = dv.formula1.split("!")
         first, last = cells.replace("$", "").split(":")
@@ -102,6 +102,11 @@ def test_listed_classes_bound_enrolment_and_fill_drop_downs(instance, db, school
     assert class_choices(templates / "S2201_城乡居民暂停参保申报表.xlsx")[:2] == ["2023-09", "2024-01"]
     mine = sub_account_outbox(instance, "S2201", "c2024-02", "templates")
     assert class_choices(mine / "S2201_城乡居民参保申报表.xlsx") == ["2024-02"]
+    # Its 学生转班表 moves its students into any class of the school: the target's list was its
+    # own class alone (strict), which Excel let it pick and class.same then refused.
+    everything = ["2023-09", "2024-01", "2024-02", "2025-01"]
+    assert class_choices(mine / "S2201_学生转班表.xlsx", "目标班级编号") == everything
+    assert class_choices(templates / "S2201_学生转班表.xlsx", "目标班级编号") == everything
     # A class login renames only its own classes: its 班级信息表 offers those alone.
     book = openpyxl.load_workbook(mine / "S2201_班级信息表.xlsx")
     [choices] = book.worksheets[0].data_validations.dataValidation
