@@ -118,6 +118,7 @@ def _calamine_book(path: Path, fmt: str, limits: Limits, stream_above: int | Non
         meta = {}
         visible = []
         parts = workbook_parts(path) if fmt == "xlsx" else None
+        hidden = _xls_hidden(path, [sm.name for sm in wb.sheets_metadata]) if fmt == "xls" else {}
         for sm in wb.sheets_metadata:
             if sm.name == META_SHEET:
                 meta = _read_meta(_sheet_rows(path, wb, sm.name, parts, limits, None, opened))
@@ -126,7 +127,7 @@ def _calamine_book(path: Path, fmt: str, limits: Limits, stream_above: int | Non
                 visible.append(sm.name)
         if not visible:
             raise FileRejected(C.FILE_UNREADABLE, reason="no_sheet")
-        yield Book(fmt, (_sheet(path, wb, n, parts, limits, stream_above, opened)
+        yield Book(fmt, (_sheet(path, wb, n, parts, limits, stream_above, opened, hidden.get(n))
                          for n in visible), meta)
     except pc.PasswordError as exc:
         raise FileRejected(C.FILE_ENCRYPTED) from exc
@@ -194,10 +195,24 @@ def fill_merged(rows: Iterator[Row], merges: Iterable[Merge]) -> Iterator[Row]:
 
 
 def _sheet(path: Path, wb: Any, name: str, parts: Parts | None, limits: Limits,
-           stream_above: int | None, opened: list[SheetSlices]) -> Sheet:
-    hidden: set[int] = set()
+           stream_above: int | None, opened: list[SheetSlices],
+           hidden: set[int] | None = None) -> Sheet:
+    """A sheet and its hidden rows: an xls sheet's known before (`hidden`), an xlsx sheet's
+    found as its XML is checked."""
+    hidden = set() if hidden is None else hidden
     return Sheet(name, _sheet_rows(path, wb, name, parts, limits, stream_above, opened, hidden),
                  hidden)
+
+
+def _xls_hidden(path: Path, names: list[str]) -> dict[str, set[int]]:
+    """The hidden rows of an xls workbook's sheets by name (calamine's names, which are the
+    workbook's sheets in its order: a name BIFF5 spells in a code page is matched by place)."""
+    from exchange.read.biff import hidden_rows
+
+    found = hidden_rows(path)
+    if len(found) != len(names):
+        return {name: rows for name, rows in found if name in names}
+    return {calamine: rows for calamine, (_, rows) in zip(names, found)}
 
 
 def _sheet_rows(path: Path, wb: Any, name: str, parts: Parts | None, limits: Limits,

@@ -127,6 +127,15 @@ def test_stop_template_with_the_staff_filtered_stops_only_the_rows_shown(instanc
         shutil.copy(saved / "filtered.xlsx", instance.unit_inbox("1001") / "减少-LO.xlsx")
         again = process_file(instance, db, instance.unit_inbox("1001") / "减少-LO.xlsx", "1001")
         assert again.hidden_rows == [5] and again.counts.duplicate == 1 and again.counts.accepted == 0
+        # Saved as .xls (old Excel, WPS): the hidden row was read, and its person stopped.
+        subprocess.run(["soffice", "--headless", f"-env:UserInstallation=file://{saved}/profile",
+                        "--convert-to", "xls:MS Excel 97", "--outdir", str(saved),
+                        str(instance.home / "filtered.xlsx")], check=True, capture_output=True,
+                       timeout=120)
+        shutil.copy(saved / "filtered.xls", instance.unit_inbox("1001") / "减少-LO.xls")
+        legacy = process_file(instance, db, instance.unit_inbox("1001") / "减少-LO.xls", "1001")
+        assert legacy.hidden_rows == [5] and legacy.counts.duplicate == 1
+        assert legacy.counts.accepted == 0 and legacy.counts.failed == 0
 
 
 def test_a_stop_template_sent_as_it_is_says_it_stops_everyone(instance, db, persons):  # type: ignore[no-untyped-def]
