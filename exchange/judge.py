@@ -161,10 +161,12 @@ def _text(value: Any) -> str | None:
 
 
 def _data_chunks(located: Located, mapping: dict[int, str], run: FileRun, max_rows: int,
-                 size: int, result: FileResult, hidden: set[int]) -> Iterator[Chunk]:
+                 size: int, result: FileResult, hidden: set[int], prefilled: bool = False
+                 ) -> Iterator[Chunk]:
     """The data rows below the header, parsed a chunk at a time; blank rows and the header
-    pasted again are skipped, and so are the form's totals, signatures and notes, and rows
-    hidden in the sheet (their row numbers go to the result, for the receipt)."""
+    pasted again are skipped, and so are the form's totals, signatures and notes, rows hidden
+    in the sheet, and (`prefilled`) rows of our pre-filled template left as they were (their
+    row numbers go to the result, for the receipt)."""
     columns = run.kind.columns
     take = column_taker(mapping, columns)
     where = {f: pos for pos, f in mapping.items()}
@@ -181,6 +183,10 @@ def _data_chunks(located: Located, mapping: dict[int, str], run: FileRun, max_ro
                 return False
         return True
 
+    # The columns a clerk fills in a row the product pre-filled, where such a row left blank
+    # is no declaration (KindSpec.skip_untouched; the file is one of our templates: a row typed
+    # by hand with nothing to do fails as before); a column missing from the sheet is blank.
+    fillable = [i for i, c in enumerate(columns) if not c.protected] if prefilled else []
     batch: list[tuple[int, tuple[Any, ...]]] = []
     for number, values in located.rows:
         raw = take(values)
@@ -191,6 +197,9 @@ def _data_chunks(located: Located, mapping: dict[int, str], run: FileRun, max_ro
             # is a whole stop (its reason has a default): a clerk who filtered the staff to the
             # leavers would have stopped everyone hidden.
             result.hidden_rows.append(number)
+            continue
+        if fillable and all(holds_nothing(raw[i]) for i in fillable):
+            result.untouched_rows.append(number)
             continue
         if footer_row(values):
             result.footer_rows.append(number)
@@ -273,12 +282,16 @@ def _examine_book(instance: Instance, session: Session, book: Book, unit: UnitRe
                            unit_type=types.label(rules.unit_type(unit.unit_type)),
                            allowed="、".join(types.label(t) for t in rules.sender_types(kind)))
     run = FileRun(instance, session, kind, unit, opts, sink)
+    prefilled = kind.skip_untouched and book.meta.get("source") == "template"
     for chunk in _data_chunks(located, detected.mapping, run, limits.max_rows,
-                              instance.settings.intake.chunk_rows, result, sheet.hidden):
+                              instance.settings.intake.chunk_rows, result, sheet.hidden, prefilled):
         run.run_chunk(chunk)
     others = _sheets_with_rows(sheets, kinds)
     if others:
         raise FileRejected(C.FILE_SEVERAL_SHEETS, sheets="、".join([judged, *others]))
+    if run.data_rows == 0 and result.untouched_rows:
+        raise FileRejected(C.FILE_EMPTY, untouched=len(result.untouched_rows), columns="、".join(
+            c.header for c in kind.columns if not c.protected))
     if run.data_rows == 0:
         raise FileRejected(C.FILE_EMPTY)
     _whole_staff(session, kind, unit_code, result)

@@ -145,6 +145,8 @@ RECEIPT_WORDS = {
     "footer_more": "等 {count} 行",
     "hidden_rows": "第 {rows} 行在工作表中被隐藏（如被筛选掉），未作为申报数据读取；"
                    "如需报送，请取消隐藏或筛选后重新放入收件箱。",
+    "untouched_rows": "第 {rows} 行是模板预填的人员，没有填写要办理的内容，未作为申报数据读取"
+                      "（不办理的人员可以保留在表中，也可以整行删除）。",
     "row_line": "第 {row} 行{who}：{message}",
     "file_reason": "原因：",
     # Followed by what will happen to them (pending_nightly / pending_centre / pending_confirm).
@@ -199,11 +201,17 @@ FILE_MESSAGES_AT: dict[str, str] = {
                       "若那是多余的内容（例如误输入的空格），请清除该单元格后重新报送；"
                       "否则请拆分成多个文件后报送。",
 }
+# …and where its rows are all pre-filled ones left as they were (`untouched`: how many).
+FILE_MESSAGES_UNTOUCHED: dict[str, str] = {
+    C.FILE_EMPTY: "表中的 {untouched} 行都是模板预填的人员，没有一行填写了要办理的内容（{columns}），"
+                  "未作为申报数据读取。请在要办理的人员行填写后重新报送。",
+}
 
 
 def file_message(code: str, params: Mapping[str, Any]) -> str:
     """Chinese reason for a whole-file refusal; phrase keys in params are translated."""
-    template = FILE_MESSAGES_AT.get(code) if params.get("cell") else None
+    template = (FILE_MESSAGES_AT.get(code) if params.get("cell") else
+                FILE_MESSAGES_UNTOUCHED.get(code) if params.get("untouched") else None)
     return _safe(template or FILE_MESSAGES.get(code, code), _phrased(params))
 
 

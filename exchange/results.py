@@ -107,6 +107,8 @@ class FileResult:
     footer_rows: list[int] = field(default_factory=list)
     # Rows hidden in the sheet (filtered out, or hidden by hand): not read either.
     hidden_rows: list[int] = field(default_factory=list)
+    # Pre-filled rows left as they were (KindSpec.skip_untouched): no declaration, not read.
+    untouched_rows: list[int] = field(default_factory=list)
     # Of the whole file, for the clerk to act on (note.whole_staff): (code, message).
     warnings: list[dict[str, str]] = field(default_factory=list)
 

@@ -131,6 +131,10 @@ class KindSpec:
     action: str = "declare"         # declare | withdraw
     effect: str | None = None
     prefill: bool = False
+    # A pre-filled row the clerk left as it was (every column but the locked ones blank) is
+    # no declaration: read past and named in the receipt (a school moving one pupil with the
+    # 学生转班表 of all its pupils, as the web page's 勾选, not 999 failed rows).
+    skip_untouched: bool = False
     checks: tuple[str, ...] = ()
     change_fields: tuple[str, ...] = ()
     wage_month: str | None = None

@@ -48,17 +48,21 @@ FOOTER_ROWS_SHOWN = 20
 
 
 def skipped_fields(result: FileResult) -> dict[str, Any]:
-    """`hidden_rows`, `footer_rows` and `warnings` for the JSON answers (the receipt's twin,
-    `validate --json`), each only when there are some."""
-    return {key: rows for key, rows in (("hidden_rows", result.hidden_rows),
-                                        ("footer_rows", result.footer_rows),
-                                        ("warnings", result.warnings)) if rows}
+    """`hidden_rows`, `untouched_rows`, `footer_rows` and `warnings` for the JSON answers (the
+    receipt's twin, `validate --json`), each only when there are some."""
+    return {key: rows for key, rows in (*_skipped(result), ("warnings", result.warnings)) if rows}
+
+
+def _skipped(result: FileResult) -> tuple[tuple[str, list[int]], ...]:
+    return (("hidden_rows", result.hidden_rows), ("untouched_rows", result.untouched_rows),
+            ("footer_rows", result.footer_rows))
 
 
 def skipped_lines(result: FileResult) -> list[str]:
-    """The receipt's lines naming the rows read past: hidden ones, then the form's own."""
+    """The receipt's lines naming the rows read past: hidden ones, pre-filled ones left as they
+    were, then the form's own."""
     lines = []
-    for key, rows in (("hidden_rows", result.hidden_rows), ("footer_rows", result.footer_rows)):
+    for key, rows in _skipped(result):
         if rows:
             shown = "、".join(str(r) for r in rows[:FOOTER_ROWS_SHOWN])
             if len(rows) > FOOTER_ROWS_SHOWN:

@@ -139,3 +139,45 @@ def test_school_students_report_has_a_section_per_class(instance, db, school):  
     assert "共 4 个班级" in text                              # 2023-09 (none insured) too
     # An employer has no such report.
     assert not any(w.path.name.endswith("学校学生查询.pdf") for w in unit_reports(instance, db, unit="1001"))
+
+
+def test_a_prefilled_transfer_moves_the_pupils_given_a_class_and_reads_past_the_rest(
+        instance, db, school):  # type: ignore[no-untyped-def]
+    """The school's 学生转班表 lists every pupil (the web page's 勾选 of 004 学生转班): the clerk
+    gives the one who moves a target class and leaves the others as they were. Those rows are
+    no declarations: read past and named, not a failed row each (目标班级编号 为必填项) with
+    an error workbook of the whole school. A row typed by hand with nothing to do still fails."""
+    import json
+
+    from tests.flows.residents import STUDENTS_01
+
+    refresh_templates(instance, db, unit="S2201")
+    wb = openpyxl.load_workbook(instance.unit_outbox("S2201", "templates") / "S2201_学生转班表.xlsx")
+    ws = wb.worksheets[0]
+    headers = [str(c.value).lstrip("*") for c in ws[3]]
+    pupils = {r[0].value: r[0].row for r in ws.iter_rows(min_row=4) if r[0].value}
+    assert len(pupils) == 5
+    moving = pupils[STUDENTS_01[0]]
+    ws.cell(moving, headers.index("目标班级编号") + 1).value = "2024-02"
+    wb.save(instance.unit_inbox("S2201") / "转班.xlsx")
+    result = process_one(instance, db)
+    receipt = receipt_of(instance, result)
+    assert result.status == "accepted" and result.counts.accepted == 1 and result.counts.failed == 0
+    assert result.untouched_rows == sorted(set(pupils.values()) - {moving})
+    assert result.error_book_name is None
+    text = (instance.unit_outbox("S2201", "receipts") / result.receipt_name).read_text("utf-8-sig")
+    shown = "、".join(map(str, result.untouched_rows))
+    assert f"第 {shown} 行是模板预填的人员，没有填写要办理的内容，未作为申报数据读取" in text
+    assert receipt["untouched_rows"] == result.untouched_rows
+    # Sent back as it came: nothing to do in it.
+    wb = openpyxl.load_workbook(instance.unit_outbox("S2201", "templates") / "S2201_学生转班表.xlsx")
+    wb.save(instance.unit_inbox("S2201") / "原样.xlsx")
+    result = process_one(instance, db)
+    assert result.status == "rejected" and result.file_error and result.file_error.code == C.FILE_EMPTY
+    text = (instance.unit_outbox("S2201", "receipts") / result.receipt_name).read_text("utf-8-sig")
+    assert "表中的 5 行都是模板预填的人员，没有一行填写了要办理的内容（目标班级编号）" in text
+    # Typed by hand (no template's marks): a row without a target fails as before.
+    make_workbook(instance.unit_inbox("S2201") / "手填.xlsx", ["证件号码*", "姓名*", "目标班级编号*"],
+                  [[STUDENTS_01[1], "王小二", ""]], title="学生转班表")
+    assert triples(receipt_of(instance, process_one(instance, db))) == [
+        (4, "目标班级编号", C.REQUIRED)]
