@@ -43,6 +43,13 @@ class CodeEntry:
     label: str
     aliases: tuple[str, ...] = ()
 
+    @property
+    def shown(self) -> str:
+        """As drop-downs and messages offer it: "21-本科" where the code is one clerks use (the
+        registers' numbers), the label alone where it is a word of the program's (add, reset,
+        employee_add): unit-facing text is Chinese. Both are read back."""
+        return self.label if re.search(r"[a-z]", self.code) else f"{self.code}-{self.label}"
+
 
 @dataclass(frozen=True)
 class CodeTable:
@@ -83,10 +90,10 @@ class CodeTable:
         return ""
 
     def examples(self, n: int = 3) -> str:
-        return "、".join(f"{e.code}-{e.label}" for e in self.entries[:n])
+        return "、".join(e.shown for e in self.entries[:n])
 
     def choices(self) -> list[str]:
-        return [f"{e.code}-{e.label}" for e in self.entries]
+        return [e.shown for e in self.entries]
 
 
 @dataclass(frozen=True)

@@ -102,13 +102,14 @@ def build_template(rules: RuleSet, kind: KindSpec, unit_code: str, unit_name: st
                    rows: Sequence[dict[str, Any]] = (), reasons: Sequence[str] | None = None,
                    protect: bool = False, note: str | None = None,
                    meta: dict[str, str] | None = None, today: date | None = None,
-                   classes: Sequence[str] = (), school_classes: Sequence[str] | None = None
-                   ) -> Workbook:
+                   classes: Sequence[str] = (), school_classes: Sequence[str] | None = None,
+                   unit_type: str | None = None) -> Workbook:
     """The template workbook of `kind` for one unit, optionally filled with `rows` (field -> value).
 
     `classes` (a school's, or a sub-account's) become the drop-down of every class column;
     `school_classes` (all the school's, where `classes` are a sub-account's) that of a column
-    that may name any class (`any_class`: a transfer's target).
+    that may name any class (`any_class`: a transfer's target). With `unit_type`, a list of
+    kinds (业务类型 of the 业务回退表) offers the kinds that unit sends only.
 
     `reasons` adds a column after the kind's columns (the reviewer's reason on sent-back rows);
     the reader ignores it. `protect` locks the kind's protected columns of the filled rows.
@@ -175,7 +176,8 @@ def build_template(rules: RuleSet, kind: KindSpec, unit_code: str, unit_name: st
             cell.border = BOX
 
     lists = _class_lists(classes, school_classes)
-    _add_drop_downs(wb, ws, rules, columns, last, lists, defines_classes=kind.effect == "classes")
+    _add_drop_downs(wb, ws, rules, columns, last, lists, defines_classes=kind.effect == "classes",
+                    unit_type=unit_type)
     ws.freeze_panes = ws.cell(FIRST_DATA_ROW, 1).coordinate
     if protect:
         ws.protection.sheet = True
@@ -204,8 +206,8 @@ def _class_lists(classes: Sequence[str], school_classes: Sequence[str] | None) -
 
 
 def _add_drop_downs(wb: Workbook, ws: Any, rules: RuleSet, columns: Iterable[ColumnSpec],
-                    last_row: int, classes: ClassLists, *,
-                    defines_classes: bool = False) -> None:
+                    last_row: int, classes: ClassLists, *, defines_classes: bool = False,
+                    unit_type: str | None = None) -> None:
     """List validations whose entries sit in a hidden sheet (inline lists stop at 255 chars):
     code tables, and the unit's classes for class columns. In the kind that lists classes
     (`defines_classes`: the 班级信息表) the classes are a hint, not a constraint: Excel refuses a
@@ -216,7 +218,9 @@ def _add_drop_downs(wb: Workbook, ws: Any, rules: RuleSet, columns: Iterable[Col
         if col.type == "class" and classes[col.any_class]:
             source, choices = (SCHOOL_LIST if col.any_class else CLASS_LIST), classes[col.any_class]
         elif col.type in CODED_TYPES and col.table in rules.tables:
-            source, choices = col.table, rules.tables[col.table].choices()
+            source, choices = col.table, [
+                e.shown for e in rules.tables[col.table].entries if unit_type is None
+                or e.code not in rules.kinds or rules.allows(rules.kinds[e.code], unit_type)]
         else:
             continue
         if lists is None:
@@ -332,7 +336,8 @@ def write_unit_templates(instance: Instance, s: Session, unit: Unit, *,
             continue
         rows = prefill_rows(s, kind, unit.code, classes) if kind.prefill else []
         wb = build_template(rules, kind, unit.code, unit.name, rows=rows, protect=kind.prefill,
-                            today=today, classes=choices, school_classes=school)
+                            today=today, classes=choices, school_classes=school,
+                            unit_type=unit.unit_type)
         written.append(save_workbook(wb, folder / template_name(kind, unit.code)))
     kept = {k.kind for k in sendable}
     for kind in rules.kinds.values():

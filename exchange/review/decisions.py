@@ -430,7 +430,8 @@ def _result_documents(instance: Instance, batch: Batch, unit_name: str, unit_typ
                             rows=[dict(d.payload or {}) for d in items],
                             reasons=[d.decision_reason or "" for d in items],
                             note=RW["fix_note"].format(batch=batch.batch_no),
-                            meta={"source": "rejected", "batch": batch.batch_no})
+                            meta={"source": "rejected", "batch": batch.batch_no},
+                            unit_type=unit_type)
         target = folder / DOC_NAMES["fix_template"].format(batch=batch.batch_no, title=kind.title)
         written.append(save_workbook(wb, target))
     return written

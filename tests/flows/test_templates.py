@@ -1,6 +1,7 @@
 """Templates: what the workbook holds, and that a template filled and sent back imports cleanly."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import openpyxl
@@ -227,6 +228,27 @@ def test_each_unit_type_is_sent_only_its_kinds(instance, db):  # type: ignore[no
     wb = openpyxl.load_workbook(instance.unit_outbox("4001", "templates") / "4001_城乡居民参保申报表.xlsx")
     explained = [r for r in wb["说明"].iter_rows(values_only=True) if r[0] == "*班级编号"]
     assert explained and "必填" in str(explained[0]) and "选填" not in str(explained[0])
+
+    # Lists speak Chinese: the program's own codes (add, employee_add, department) are offered
+    # by their labels, the registers' numbers as 21-本科; a kind list only the unit's kinds.
+    def choices(unit: str, title: str, header: str) -> list[str]:
+        wb = load_workbook(instance.unit_outbox(unit, "templates") / f"{unit}_{title}.xlsx")
+        ws = wb.worksheets[0]
+        names = [str(c.value).lstrip("*") for c in ws[3]]
+        letter = openpyxl.utils.get_column_letter(names.index(header) + 1)
+        [dv] = [dv for dv in ws.data_validations.dataValidation if str(dv.sqref).startswith(f"{letter}4")]
+        first, last = dv.formula1.split("!")[1].replace("$", "").split(":")
+        return [c.value for row in wb["代码表"][f"{first}:{last}"] for c in row]
+
+    assert choices("3001", "户主信息表", "操作") == ["新增", "修改", "删除"]
+    assert choices("4001", "用户维护表", "角色") == ["系", "班级"]
+    community = choices("3001", "业务回退表", "业务类型")
+    assert "城乡居民参保申报" in community and "职工增加申报" not in community
+    assert not any(re.search(r"[a-z]", c) for c in community)
+    assert "职工增加申报" in choices("1003", "业务回退表", "业务类型")
+    assert "01-汉族" in choices("3001", "城乡居民参保申报表", "民族")
+    # The menu's own word for it (002 泉州: 城乡居民参保) names the kind too.
+    assert instance.rules.tables["declaration_kind"].lookup("城乡居民参保") == "resident_add"
 
 
 def _instructions(path: Path) -> tuple[str, str]:
