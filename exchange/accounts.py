@@ -120,9 +120,15 @@ _LOGIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-]{0,63}$")
 _CLASS = re.compile(r"^[^,\s/\\]{1,32}$")
 
 
+# What separates the classes of a list as clerks type it: commas (full-width too), 、, semicolons,
+# spaces and line breaks (Alt+Enter in a cell).
+CLASS_SEPARATORS = r"[,，、;；\s]+"
+
+
 def parse_classes(text: str | Iterable[str]) -> list[str]:
-    """Class codes from "2024-01,2024-02" (or a list), in order, without repeats."""
-    parts = text.split(",") if isinstance(text, str) else list(text)
+    """Class codes from "2024-01,2024-02" (or 2024-01、2024-02, or a list), in order, without
+    repeats."""
+    parts = re.split(CLASS_SEPARATORS, text) if isinstance(text, str) else list(text)
     out: list[str] = []
     for part in (p.strip() for p in parts):
         if not part:

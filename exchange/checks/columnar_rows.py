@@ -608,9 +608,12 @@ def _with_accounts(facts: Facts, frame: pl.DataFrame) -> pl.DataFrame:
     whether its login is a unit's (`_a_unit_login`), its earlier row (`_a_first`) and its target
     as exchange.checks.accounts.target_of makes it: `_a_op`, `_a_role`, `_a_classes` (the
     classes given, else the account's, else a department's listed ones) and `_a_classes_ok`."""
+    from exchange.accounts import CLASS_SEPARATORS
+
     frames = facts.accounts or account_frames()
     login, label = facts.given("login"), facts.given("label")
-    parts = facts.given("classes").fill_null("").str.split(",").list.eval(
+    parts = facts.given("classes").fill_null("").str.replace_all(CLASS_SEPARATORS, ",") \
+        .str.split(",").list.eval(
         pl.element().str.strip_chars().filter(pl.element().str.strip_chars() != ""))
     accounts = frames.accounts.select(
         pl.col("login").alias("_a_login"), pl.col("unit_code").alias("_a_unit"),

@@ -62,7 +62,7 @@ def test_sub_account_refusals(home, instance, db, school):  # type: ignore[no-un
     assert "no unit" in error("S9999", "c1", "--role", "class", "--classes", "2024-01")
     assert "is a unit code" in error("S2201", "S2202", "--role", "class", "--classes", "2024-01")
     assert "invalid login" in error("S2201", "../x", "--role", "class", "--classes", "2024-01")
-    assert "invalid class" in error("S2201", "c1", "--role", "class", "--classes", "20 24")
+    assert "invalid class" in error("S2201", "c1", "--role", "class", "--classes", "20/24")
     run(home, "units", "sub-account", "S2202", "c-other", "--role", "class", "--classes", "2024-01")
     assert "belongs to S2202" in error("S2201", "c-other", "--role", "class", "--classes", "2024-01")
 

@@ -30,9 +30,9 @@ def _accounts(db) -> dict[str, tuple[str, str | None, str]]:  # type: ignore[no-
 
 def test_school_admin_keeps_its_users(instance, db, school):  # type: ignore[no-untyped-def]
     drop(instance, "S2201", "用户.xlsx", USERS, [
-        ["新增", "d-grade1", "系", "2024-01,2024-02", "一年级组"],
+        ["新增", "d-grade1", "系", "2024-01、2024-02", "一年级组"],  # 、 as clerks list things
         ["", "c2024-01", "班级", "2024-01", "一年级1班"],           # 操作 blank: 新增
-        ["新增", "c-two", "班级", "2024-01,2024-02", ""],            # a class user, two classes
+        ["新增", "c-two", "班级", "2024-01；2024-02", ""],           # a class user, two classes
         ["新增", "S2202", "班级", "2024-02", ""],                    # a unit code
         ["新增", "c2030", "班级", "2030-01", ""],                    # no such class
         ["修改", "nobody", "", "2024-01", ""],                       # no such user
