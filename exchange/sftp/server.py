@@ -91,13 +91,39 @@ def _dir_attrs(name: str, like: Path) -> SFTPAttributes:
     return attrs
 
 
-def _utime(target: Path | int, attr: SFTPAttributes) -> None:
-    """Only times may change: modes and owners are the service's business."""
+def _utime(target: Path | int, attr: SFTPAttributes) -> int:
+    """Only times may change: modes and owners are the service's business, and are let be
+    (OpenSSH's `put -p` sends them with the times). A file's size is refused here (a client
+    truncating a file to resume it must not be told it did); an upload in progress may
+    (UploadHandle.chattr)."""
+    if attr._flags & attr.FLAG_SIZE:
+        return SFTP_OP_UNSUPPORTED
     if attr._flags & attr.FLAG_AMTIME:
         os.utime(target, (attr.st_atime, attr.st_mtime))
+    return SFTP_OK
 
 
-class ReadHandle(SFTPHandle):
+def _times_only(attr: SFTPAttributes) -> SFTPAttributes:
+    """`attr` without its size: its times, if it has them."""
+    times = SFTPAttributes()
+    times.st_atime, times.st_mtime = attr.st_atime, attr.st_mtime
+    times._flags = attr._flags & attr.FLAG_AMTIME
+    return times
+
+
+# OpenSSH's sftp-server bounds: no SFTP message over 256 KiB is read (a client may send one of
+# up to 16 MB, held whole in memory before it is looked at), and a READ answers at most 255 KiB
+# (one asking for a whole 95 MB file was read into memory at once: 400 MB a request).
+MAX_MESSAGE = 256 * 1024
+MAX_READ = MAX_MESSAGE - 1024
+
+
+class _BoundedRead:
+    def read(self, offset: int, length: int) -> bytes | int:
+        return super().read(offset, min(length, MAX_READ))  # type: ignore[misc]
+
+
+class ReadHandle(_BoundedRead, SFTPHandle):
     def __init__(self, real: Path, session: "SftpSession") -> None:
         super().__init__(os.O_RDONLY)
         fd, self.give_back = session.open_file(real, os.O_RDONLY | NOFOLLOW)
@@ -114,7 +140,7 @@ class ReadHandle(SFTPHandle):
         return SFTP_PERMISSION_DENIED
 
 
-class UploadHandle(SFTPHandle):
+class UploadHandle(_BoundedRead, SFTPHandle):
     """Writes to a temp name beside the final one; `close()` renames it into place.
 
     While open, the file is visible to its own session under its final name (stat, setstat:
@@ -128,6 +154,7 @@ class UploadHandle(SFTPHandle):
         self.temp = self.final.with_name(f".{self.final.name}.{secrets.token_hex(4)}.part")
         self.refused: str | None = None
         self.closed = False
+        self.append = bool(flags & os.O_APPEND)   # paramiko then writes at the end, whatever offset
         if flags & os.O_EXCL and self.final.exists():
             raise FileExistsError(errno.EEXIST, "exists", str(self.final))
         fd, self.give_back = session.open_file(self.temp,
@@ -145,7 +172,8 @@ class UploadHandle(SFTPHandle):
     def write(self, offset: int, data: bytes) -> int:
         if self.refused:
             return SFTP_FAILURE
-        if offset + len(data) > self.session.services.max_bytes:
+        at = os.fstat(self.writefile.fileno()).st_size if self.append else offset
+        if at + len(data) > self.session.services.max_bytes:
             # Refused at once: the temp file goes now, not when (or if) the client closes.
             self._discard(f"over the size limit of {self.session.services.max_bytes} bytes")
             return SFTP_FAILURE
@@ -159,8 +187,14 @@ class UploadHandle(SFTPHandle):
     def chattr(self, attr: SFTPAttributes) -> int:
         if self.refused:
             return SFTP_FAILURE
-        _utime(self.writefile.fileno(), attr)
-        return SFTP_OK
+        fd = self.writefile.fileno()
+        if attr._flags & attr.FLAG_SIZE:          # sshfs truncates what it writes (ftruncate)
+            if attr.st_size is None or attr.st_size > self.session.services.max_bytes:
+                return SFTP_FAILURE
+            self.writefile.flush()
+            os.ftruncate(fd, attr.st_size)
+            attr = _times_only(attr)
+        return _utime(fd, attr)
 
     def _discard(self, reason: str) -> None:
         """Drop the upload: the temp file is removed and nothing is published."""
@@ -379,8 +413,7 @@ class SftpSession(SFTPServerInterface):
         assert target.real is not None
         if not target.real.is_file():
             raise Missing(path)
-        _utime(target.real, attr)
-        return SFTP_OK
+        return _utime(target.real, attr)
 
     @_fails
     def mkdir(self, path: str, attr: SFTPAttributes) -> int:
@@ -642,8 +675,9 @@ class QuietTransport(paramiko.Transport):
 
 
 # SFTP extensions advertised in SSH_FXP_VERSION (clients such as asyncssh use only those listed).
-EXTENSIONS = (("posix-rename@openssh.com", "1"), ("statvfs@openssh.com", "2"),
-              ("check-file", "md5,sha1"))
+# Not paramiko's check-file: past a file's end its hashing loop never ends (a thread at full CPU
+# and a file slot held until the service restarts).
+EXTENSIONS = (("posix-rename@openssh.com", "1"), ("statvfs@openssh.com", "2"))
 
 
 class ExchangeSFTPServer(SFTPServer):
@@ -662,6 +696,18 @@ class ExchangeSFTPServer(SFTPServer):
             msg.add_string(value)
         self._send_packet(CMD_VERSION, msg)
         return version
+
+    def _read_packet(self) -> tuple[int, bytes]:
+        """paramiko's, refusing a message over MAX_MESSAGE before reading it: the session ends."""
+        head = self._read_all(4)
+        size = struct.unpack(">I", head)[0]
+        if size > MAX_MESSAGE:
+            raise paramiko.SFTPError(f"SFTP message of {size} bytes refused")
+        data = self._read_all(size)
+        return (data[0], data[1:]) if size else (0, b"")
+
+    def _check_file(self, request_number: int, msg: paramiko.Message) -> None:
+        self._send_status(request_number, SFTP_OP_UNSUPPORTED)
 
     def _process(self, t: int, request_number: int, msg: paramiko.Message) -> None:
         try:

@@ -110,6 +110,68 @@ def test_upload_over_the_size_limit_is_refused_and_removed(server: Server) -> No
     assert server.uploads == []
 
 
+def test_appending_cannot_pass_the_size_limit(server: Server) -> None:
+    """In append mode paramiko writes at the end, whatever offset the client names: a client
+    naming offset 0 on every write sent 120 MB past the 100 MB limit."""
+    from paramiko.sftp import CMD_HANDLE, CMD_OPEN, CMD_WRITE, SFTP_FLAG_APPEND, SFTP_FLAG_CREATE, \
+        SFTP_FLAG_WRITE
+
+    c = server.login("1001", "pw-1001")
+    t, msg = c._request(CMD_OPEN, "/inbox/grow.xlsx",
+                        SFTP_FLAG_WRITE | SFTP_FLAG_CREATE | SFTP_FLAG_APPEND, paramiko.SFTPAttributes())
+    assert t == CMD_HANDLE
+    handle = msg.get_binary()
+    block = b"x" * (200 * 1024)
+    refused = False
+    for _ in range(8):                                  # 1.6 MB at "offset 0", past the 1 MB limit
+        try:
+            c._request(CMD_WRITE, handle, paramiko.sftp.int64(0), block)
+        except IOError:
+            refused = True
+            break
+    assert refused
+    wait_for(lambda: os.listdir(server.instance.unit_inbox("1001")) == [])
+    assert server.uploads == []
+
+
+def test_requests_that_would_hold_memory_or_a_thread_are_bounded(server: Server) -> None:
+    """A READ of a whole large file was read into memory at once (400 MB a request); an SFTP
+    message of up to 16 MB was held whole; paramiko's check-file loops for ever past a file's
+    end. Reads answer at most 255 KiB, a message over 256 KiB ends the session, check-file is
+    neither offered nor done. A file's size is not changed by a SETSTAT that says it was."""
+    from paramiko.sftp import CMD_EXTENDED, CMD_HANDLE, CMD_OPEN, CMD_READ, CMD_WRITE, SFTP_FLAG_READ
+
+    from exchange.sftp.server import EXTENSIONS, MAX_READ
+
+    inbox = server.instance.unit_inbox("1002")
+    (server.instance.unit_outbox("1001", "receipts") / "big.txt").write_bytes(b"r" * (3 << 20))
+    c = server.login("1001", "pw-1001")
+    t, msg = c._request(CMD_OPEN, "/outbox/receipts/big.txt", SFTP_FLAG_READ,
+                        paramiko.SFTPAttributes())
+    assert t == CMD_HANDLE
+    handle = msg.get_binary()
+    _, msg = c._request(CMD_READ, handle, paramiko.sftp.int64(0), 3 << 20)
+    assert len(msg.get_string()) == MAX_READ
+    with c.open("/outbox/receipts/big.txt", "rb") as fh:          # a client's own reads: whole
+        assert len(fh.read()) == 3 << 20
+    assert "check-file" not in dict(EXTENSIONS)
+    with pytest.raises(IOError):
+        c._request(CMD_EXTENDED, "check-file", handle, "md5", paramiko.sftp.int64(0),
+                   paramiko.sftp.int64(10 << 20), 0)
+    with pytest.raises(IOError):
+        c.truncate("/outbox/receipts/big.txt", 10)
+    with c.open("/inbox/resume.xlsx", "wb") as fh:      # sshfs truncates what it is writing
+        fh.write(b"y" * 1000)
+        fh.truncate(10)
+    assert (server.instance.unit_inbox("1001") / "resume.xlsx").read_bytes() == b"y" * 10
+    with pytest.raises((IOError, EOFError, paramiko.SSHException)):
+        c._request(CMD_WRITE, handle, paramiko.sftp.int64(0), b"z" * (300 * 1024))
+    # The session ended; the service goes on.
+    again = server.login("1001", "pw-1001")
+    assert "big.txt" in again.listdir("/outbox/receipts")
+    assert os.listdir(inbox) == ["theirs.xlsx"]
+
+
 def test_outbox_is_read_only_and_the_inbox_flat(server: Server) -> None:
     c = server.login("1001", "pw-1001")
     assert c.listdir("/") == ["inbox", "outbox"] or sorted(c.listdir("/")) == ["inbox", "outbox"]
