@@ -101,6 +101,11 @@ def _typed_cell(c: Any) -> Typed:
             code_point(bad) if bad is not None else None)
 
 
+# NaN, infinity or a number past 1e300 (1e99999 reads as infinity): no spreadsheet program
+# writes one, a script may. Judged as Excel's invalid-number error value, #NUM!: a NaN typed as
+# a 户主姓名 was imported as the name "nan", and one with a date format as the month 189912.
+_NOT_A_NUMBER: Typed = (None, ERROR, None, None, None, "#NUM!", None)
+
 # The usual cells by their exact type (a subclass takes the general case); text cells only
 # where no text of the column needs screening.
 _TYPED: dict[type, Callable[[Any], Typed]] = {
@@ -108,8 +113,8 @@ _TYPED: dict[type, Callable[[Any], Typed]] = {
     type(None): lambda c: _NOTHING[:1] + (BLANK,) + _NOTHING[:5],
     int: lambda c: (None, INT, float(c) if abs(c) < 1e300 else None,
                     c if -2**63 < c < 2**63 else None, None, str(c), None),
-    float: lambda c: (None, FLOAT, c if abs(c) < 1e300 else None, None, None, V.as_text(c),
-                      None),
+    float: lambda c: (None, FLOAT, c, None, None, V.as_text(c), None) if abs(c) < 1e300 else
+    _NOT_A_NUMBER,
     datetime: lambda c: (None, DATE, None, None, c.date(), V.as_text(c), None),
     date: lambda c: (None, DATE, None, None, c, V.as_text(c), None),
 }
@@ -252,7 +257,9 @@ def _month_steps(c: Cell) -> list[dict[str, pl.Expr]]:
               .when(text.str.contains(patterns[1])).then(month(patterns[1]))
               .otherwise(_yyyymm(_date_of_text(text))),
               "_date": pl.when(c.number & ~pl.col("_whole")).then(_yyyymm(_date_of(c)))}
-    third = {"_month": pl.when(c.k == DATE).then(_yyyymm(c.d))
+    year = c.d.dt.year()
+    third = {"_month": pl.when(c.k == DATE).then(pl.when((year >= 1900) & (year <= 2100))
+                                                 .then(_yyyymm(c.d)))
              .when(c.number & ~pl.col("_whole")).then(pl.col("_date"))
              .otherwise(pl.col("_from_text"))}
     return [first, second, third]

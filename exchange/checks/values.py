@@ -131,8 +131,10 @@ def parse_date(value: Any) -> date | None:
 def parse_month(value: Any) -> str | None:
     """YYYYMM from 201607, 2016-07, 2016/7, 2016年7月, an Excel date or a full date."""
     if isinstance(value, (datetime, date)):
+        # A date cell of 0 (an empty formula result formatted as a date, shown 1900-01-00) is
+        # 1899-12-30 here: no month anything is declared for.
         d = value.date() if isinstance(value, datetime) else value
-        return f"{d.year:04d}{d.month:02d}"
+        return f"{d.year:04d}{d.month:02d}" if 1900 <= d.year <= 2100 else None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if float(value).is_integer() and 190001 <= value <= 210012:
             value = str(int(value))

@@ -584,3 +584,27 @@ def test_a_month_that_may_be_january_or_october_is_not_guessed() -> None:
     judged = judge_cells(rows, spec.columns, RULES.tables, TODAY).as_rows()
     assert [v.get("change_month") for v, _ in judged] == [None, None, "202610", "202601", "202602", "202601"]
     assert ["month.invalid" in {f.code for f in fs} for _, fs in judged] == [True, True] + [False] * 4
+
+
+def test_numbers_no_spreadsheet_writes_and_the_date_zero_are_not_values() -> None:
+    """NaN, infinity and numbers past 1e300 (a script's, never Excel's or WPS's) are judged as
+    Excel's invalid-number error, #NUM!: a NaN in 户主姓名 was imported as the name "nan". A date
+    cell of 0 (an empty formula result formatted as a date, shown 1900-01-00, read 1899-12-30;
+    calamine also reads a NaN with a date format so) is no month: it was the month 189912."""
+    columns = RULES.kinds["wage"].columns
+    row = {c.field: None for c in columns}
+    row.update(person_no="P1", id_number="320602198001012473", name="张三", start_month=202612,
+               wage=6000)
+
+    def judged(**cells):  # type: ignore[no-untyped-def]
+        values = tuple({**row, **cells}[c.field] for c in columns)
+        [(_, findings)] = judge_cells([(4, values)], columns, RULES.tables, TODAY).as_rows()
+        return [(f.code, f.field, dict(f.params).get("value")) for f in findings]
+
+    assert judged() == []
+    for bad in (math.nan, math.inf, -math.inf, 1e305):
+        assert judged(wage=bad) == [(C.FORMULA_ERROR, "wage", "#NUM!")]
+        assert judged(name=bad)[0][:2] == (C.FORMULA_ERROR, "name")
+    assert [f[:2] for f in judged(start_month=datetime(1899, 12, 30))] == [
+        (C.MONTH_INVALID, "start_month")]
+    assert judged(start_month=datetime(1900, 1, 31)) == []
