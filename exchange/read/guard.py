@@ -35,22 +35,22 @@ PROLOGUE_BYTES = 1024                  # read at a time while looking for an XML
 # Title and instruction rows a sheet may have above max_rows data rows (read.header.SCAN_ROWS).
 TITLE_ROOM = 30
 # A cell's reference, in whatever attribute order and namespace prefix a writer uses.
-_ROW_NUMBER = re.compile(rb"<(?:[\w.-]+:)?row\s[^>]*?\br\s*=\s*[\"']([0-9]{1,7})[\"'][^>]*>\s*<(?:[\w.-]+:)?c[\s>/]")
+_ROW_NUMBER = re.compile(rb"<(?:[\w.-]+:)?row\s[^<>]*?\br\s*=\s*[\"']([0-9]{1,7})[\"'][^<>]*>\s*<(?:[\w.-]+:)?c[\s>/]")
 _BAD_SHARED_INDEX = re.compile(SHARED_CELL + NOT_AN_INDEX)      # see exchange.read.slices
 _DIGITS_TO_END = re.compile(rb"[0-9]*\Z")
 _ERROR_TYPE = re.compile(ERROR_CELL)
-_CELL_REF = re.compile(rb"<(?:[\w.-]+:)?c\s[^>]*?\br\s*=\s*[\"']([A-Za-z]{1,3})([0-9]{1,7})[\"']")
+_CELL_REF = re.compile(rb"<(?:[\w.-]+:)?c\s[^<>]*?\br\s*=\s*[\"']([A-Za-z]{1,3})([0-9]{1,7})[\"']")
 # The rest of a cell from inside its start tag when it holds no value: a self-closing tag, or an
 # end tag after nothing but white space or an empty <v>. calamine leaves such a cell (formatted,
 # never filled, or emptied) out of a sheet's rectangle; `_CELL_END`: where a cell ends.
-_NO_VALUE = re.compile(rb"[^>]*?(?:/>|>\s*(?:<(?:[\w.-]+:)?v\s*/>|<(?:[\w.-]+:)?v>\s*</(?:[\w.-]+:)?v>)?"
+_NO_VALUE = re.compile(rb"[^<>]*?(?:/>|>\s*(?:<(?:[\w.-]+:)?v\s*/>|<(?:[\w.-]+:)?v>\s*</(?:[\w.-]+:)?v>)?"
                        rb"\s*</(?:[\w.-]+:)?c>)")
 _CELL_START = re.compile(rb"<(?:[\w.-]+:)?c[\s>/]")
 _ROW_END = re.compile(rb"</(?:[\w.-]+:)?row>")
 _CELL_END = re.compile(rb"/>|</(?:[\w.-]+:)?c>")
 CUT_ROOM = 512                  # bytes of a block carried into the next (check_member_extent)
 # A merged range of a worksheet (after its rows, in <mergeCells>).
-_MERGE = re.compile(rb"<(?:[\w.-]+:)?mergeCell\s[^>]*?\bref\s*=\s*[\"']([A-Za-z]{1,3})([0-9]{1,7}):"
+_MERGE = re.compile(rb"<(?:[\w.-]+:)?mergeCell\s[^<>]*?\bref\s*=\s*[\"']([A-Za-z]{1,3})([0-9]{1,7}):"
                     rb"([A-Za-z]{1,3})([0-9]{1,7})[\"']")
 # (first row, column), (last row, column), 0-based: as calamine's merged_cell_ranges
 Merge = tuple[tuple[int, int], tuple[int, int]]
@@ -204,7 +204,7 @@ def _rows_beyond(limits: Limits) -> re.Pattern[bytes]:
     `:row` anywhere is looked at with _beyond instead, so the superset still holds."""
     digits = str(limits.max_rows + TITLE_ROOM)
     row = _greater(digits, f"{digits[0]}-9", "0-9", 7)
-    return re.compile(rf"<row\s[^>]*?\br\s*=\s*[\"']{row}[\"']".encode())
+    return re.compile(rf"<row\s[^<>]*?\br\s*=\s*[\"']{row}[\"']".encode())
 
 
 def _letters(number: int) -> str:
@@ -336,7 +336,7 @@ def check_member_rows(zf: zipfile.ZipFile, member: str, limits: Limits,
 
 # A row's start tag; a hidden one (a filter hides rows so, as does hiding them by hand) says
 # hidden="1" (Excel) or hidden="true" (LibreOffice).
-_ROW_TAG = re.compile(rb"<(?:[\w.-]+:)?row\s[^>]*>")
+_ROW_TAG = re.compile(rb"<(?:[\w.-]+:)?row\s[^<>]*>")
 _HIDDEN = re.compile(rb"\shidden\s*=\s*[\"'](?:1|true)[\"']")
 
 

@@ -39,17 +39,24 @@ RICH_ALONE = 1000                      # rich <si> parsed one by one; a table mo
 
 Row = tuple[int, tuple[Any, ...]]
 
-_SHEET_DATA = re.compile(rb"<((?:[\w.-]+:)?)sheetData\b[^>]*?(/?)>")
+# Tags are matched with [^<>]: no tag holds a "<" (XML escapes it in attribute values), so a
+# pattern starting at "<" stops at the next one. One started at an attribute (t="s", t="e")
+# looks at most TAG_REST characters on for the tag's end: a hostile tag of a million such
+# attributes that never closes made each look run to its end, quadratic (a 1.7 MB file took the
+# reading worker's whole minute). Real cells carry a few short attributes after the type.
+TAG_REST = 512
+
+_SHEET_DATA = re.compile(rb"<((?:[\w.-]+:)?)sheetData\b[^<>]*?(/?)>")
 _ROOT = re.compile(rb"<([\w.-]+(?::[\w.-]+)?)[\s/>]")
-_DIMENSION = re.compile(rb"<(?:[\w.-]+:)?dimension\b[^>]*>")
-_ROW_TAG = re.compile(rb"<(?:[\w.-]+:)?row\b([^>]*)>")
+_DIMENSION = re.compile(rb"<(?:[\w.-]+:)?dimension\b[^<>]*>")
+_ROW_TAG = re.compile(rb"<(?:[\w.-]+:)?row\b([^<>]*)>")
 _HAS_R = re.compile(rb"\sr\s*=")
 ROW_R = re.compile(rb"\sr\s*=\s*[\"']([0-9]{1,7})[\"']")     # a row tag's own number
 # A shared-string cell up to its value, however quoted or spaced: ` t=` (group 1), the quote (2),
 # the rest up to `<v>` (3). NOT_AN_INDEX, after it: a value that is not a whole number (-1, 1_0,
 # a space, a full-width digit), which calamine would read as the table's first string and a
 # slice as its last (guard.check_member_extent refuses it in a sheet read whole).
-SHARED_CELL = rb"(\st\s*=\s*)([\"'])s\2([^>]*>\s*<(?:[\w.-]+:)?v>)"
+SHARED_CELL = rb"(\st\s*=\s*)([\"'])s\2([^<>]{0,%d}>\s*<(?:[\w.-]+:)?v>)" % TAG_REST
 NOT_AN_INDEX = rb"(?![0-9]+<)"
 _SHARED_CELL = re.compile(SHARED_CELL)
 # How Excel, LibreOffice, WPS and XlsxWriter write a shared-string cell: one of _SHARED_CELL's
@@ -61,7 +68,7 @@ _ESCAPE = re.compile(r"_x00([0-9A-Fa-f]{2})_")
 # The shared-string table's start: a UTF-8 BOM, the XML declaration (its encoding), the root
 # <sst ...> without a prefix. Then each <si>: plain (group 1: text no parser would change:
 # no markup, entity, carriage return, "]]>" or character XML forbids) or any other (group 2).
-_SST_HEAD = re.compile(rb'(?:\xef\xbb\xbf)?(<\?xml\b[^>]*\?>)?\s*(<sst\b[^>]*>)')
+_SST_HEAD = re.compile(rb'(?:\xef\xbb\xbf)?(<\?xml\b[^<>]*\?>)?\s*(<sst\b[^<>]*>)')
 _ENCODING = re.compile(rb'\sencoding\s*=\s*["\']([\w.-]+)')
 _SI = re.compile(rb'\s*(?:<si><t(?: xml:space="preserve")?>([^<&\r\]\x00-\x08\x0b\x0c\x0e-\x1f]*)'
                  rb'</t></si>|(<si\b.*?</si>))', re.S)
@@ -72,8 +79,8 @@ _MARK_REF = re.compile(rb"&#(?:[xX]0*([eE]0[0-9a-fA-F]{2})|0*(57[3-5][0-9]{2}));
 # spaced, past its formula (`<f>`, whose text holds no markup). calamine reads such a cell as
 # blank; a slice has it read as text instead, marked, and handed on as a CellError.
 ERROR_CELL = rb"(\st\s*=\s*)([\"'])e\2"
-_ERROR_CELL = re.compile(ERROR_CELL + rb"([^>]*>\s*(?:<(?:[\w.-]+:)?f\b[^>]*?(?:/>|>[^<]*"
-                         rb"</(?:[\w.-]+:)?f>)\s*)?<(?:[\w.-]+:)?v>)")
+_ERROR_CELL = re.compile(ERROR_CELL + rb"([^<>]{0,%d}>\s*(?:<(?:[\w.-]+:)?f\b[^<>]*?(?:/>|>[^<]*"
+                         rb"</(?:[\w.-]+:)?f>)\s*)?<(?:[\w.-]+:)?v>)" % TAG_REST)
 
 
 # A formula's error value as a CSV saves it (Excel, WPS: the value shown; LibreOffice: Err:502
@@ -97,7 +104,7 @@ class CellError(str):
 # an empty one, where Excel writes "" as an empty value of type `str`; XlsxWriter writes the
 # stand-in 0 and asks for every formula to be calculated when the book is opened
 # (`fullCalcOnLoad`, Parts.recalculate; Excel and LibreOffice drop the request when they save).
-FORMULA_CELL = (rb"<((?:[\w.-]+:)?)c\b([^>]*)>\s*<\1f\b[^>]*?(?:/>|>([^<]*)</\1f>)\s*"
+FORMULA_CELL = (rb"<((?:[\w.-]+:)?)c\b([^<>]*)>\s*<\1f\b[^<>]*?(?:/>|>([^<]*)</\1f>)\s*"
                 rb"(?:<\1v\s*/>|<\1v>([^<]*)</\1v>)?\s*</\1c>")
 _FORMULA_CELL = re.compile(FORMULA_CELL)
 _TYPE_ATTR = re.compile(rb"\st\s*=\s*([\"'])([^\"']*)\1")

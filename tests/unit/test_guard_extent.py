@@ -155,3 +155,54 @@ def test_a_far_cell_with_long_attributes_cut_between_blocks_is_still_refused() -
         assert said(check_member_extent, member(xml), "sheet.xml", Limits(), 4096) == \
             ("column_count", "XFD5"), padding
     assert cases > 2
+
+
+@pytest.mark.parametrize("fragment", [b' t="s"', b' t="e"', b"<row ", b'<row r="1"', b"<mergeCell ",
+                                      b"<c ", b' hidden="1"'])
+@pytest.mark.parametrize("stream_above", [0, 1 << 40], ids=["sliced", "whole"])
+def test_a_flood_of_tag_pieces_is_refused_in_linear_time(tmp_path, fragment: bytes,  # type: ignore[no-untyped-def]
+                                                        stream_above: int) -> None:
+    """A tag of a million attribute-like pieces that never closes: each of the guard's and the
+    slices' looks at a cell or row ran on to the tag's end, so the time grew with the square of
+    its length (a 1.7 MB file took the reading worker's whole minute, every file of every unit
+    waiting behind it). A MiB of it is refused in well under a second."""
+    import random
+    import signal
+    import time
+
+    import openpyxl
+
+    from exchange.read.guard import sniff
+    from exchange.read.tables import open_book
+
+    book = io.BytesIO()
+    wb = openpyxl.Workbook()
+    wb.active.append(["身份证号", "姓名"])
+    wb.save(book)
+    letters = random.Random(7).choices(b"abcdefghijklmnopqrstuvwxyz", k=1 << 20)
+    junk = b"".join(fragment + bytes(letters[i:i + 8]) for i in range(0, 1 << 20, len(fragment) + 8))
+    source = zipfile.ZipFile(io.BytesIO(book.getvalue()))
+    path = tmp_path / "flood.xlsx"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for info in source.infolist():
+            data = source.read(info.filename)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                data = data.replace(b"</sheetData>",
+                                    b'<row r="8"><c r="A8"' + junk + b"><v>1</v></c></row></sheetData>")
+            z.writestr(info.filename, data)
+    limits = Limits()
+
+    def too_slow(*_: object) -> None:
+        raise AssertionError("still reading after 20 s")
+
+    signal.signal(signal.SIGALRM, too_slow)
+    signal.alarm(20)
+    started = time.monotonic()
+    try:
+        with pytest.raises(FileRejected):
+            with open_book(path, sniff(path, limits), limits, stream_above=stream_above) as opened:
+                for sheet in opened.sheets:
+                    list(sheet.rows)
+    finally:
+        signal.alarm(0)
+    assert time.monotonic() - started < 3
