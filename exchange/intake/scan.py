@@ -62,6 +62,17 @@ def waiting_work(instance: Instance, settle_seconds: float = 0.0) -> list[Waitin
     return sorted(found, key=lambda w: (w.mtime, w.unit, w.path.name))
 
 
+def fair_order(waiting: list[Waiting]) -> list[Waiting]:
+    """Oldest first within each unit, the units taking turns: every unit's first file (oldest
+    first), then every unit's second, and so on."""
+    turn: dict[str, int] = {}
+    ranked = []
+    for w in waiting:                                   # oldest first already
+        turn[w.unit] = turn.get(w.unit, -1) + 1
+        ranked.append((turn[w.unit], w))
+    return [w for _, w in sorted(ranked, key=lambda r: r[0])]   # stable: oldest first per turn
+
+
 def waiting_files(instance: Instance, settle_seconds: float = 0.0) -> Iterator[tuple[str, Path]]:
     """(unit, path) of every complete file in a unit's own inbox, oldest first."""
     for w in waiting_work(instance, settle_seconds):
@@ -237,9 +248,15 @@ def process_file(instance: Instance, db: Database, path: Path, unit: str) -> Fil
 def process_inbox(instance: Instance, db: Database, *, settle_seconds: float = 0.0,
                   unit: str | None = None, on_result: Callable[[FileResult], None] | None = None,
                   on_busy: Callable[[str, Path], None] | None = None,
-                  folder: str | None = None, sub_accounts_only: bool = False) -> list[FileResult]:
+                  folder: str | None = None, sub_accounts_only: bool = False,
+                  budget_seconds: float | None = None) -> list[FileResult]:
     """Claim and process every waiting unit file (optionally of one unit, its sub-account
     folders included; or of one `folder` as `Waiting.folder` names it). Not the centre's.
+
+    Units take turns: each unit's oldest file, then each one's next (`fair_order`), so one
+    unit's many files (or slow ones: a hostile file may take the reading worker's whole
+    minute) never hold up another's. With `budget_seconds` no new file is claimed once that
+    long has passed since the first (at least one file is done): the caller comes back.
 
     Safe on several nodes at once: each file is claimed by one of them, and a file whose unit
     another node is judging now is left for later and reported to `on_busy(unit, path)`.
@@ -248,11 +265,16 @@ def process_inbox(instance: Instance, db: Database, *, settle_seconds: float = 0
     """
     results: list[FileResult] = []
     passing = False
-    waiting = [w for w in waiting_work(instance, settle_seconds)
-               if not (w.unit == CENTRE or (unit and w.unit != unit)
-                       or (folder and w.folder != folder) or (sub_accounts_only and not w.login))]
+    waiting = fair_order([w for w in waiting_work(instance, settle_seconds)
+                          if not (w.unit == CENTRE or (unit and w.unit != unit)
+                                  or (folder and w.folder != folder)
+                                  or (sub_accounts_only and not w.login))])
+    started = time.monotonic()
     with ExitStack() as in_pass:
         for i, w in enumerate(waiting):
+            if budget_seconds is not None and results and \
+                    time.monotonic() - started > budget_seconds:
+                break
             from exchange.pipeline import process_claim
             from exchange.view.confirm import one_pass
 

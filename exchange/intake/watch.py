@@ -25,7 +25,7 @@ from watchdog.observers import Observer
 from exchange.config import CENTRE, Instance
 from exchange.errors import DatabaseBusy
 from exchange.intake.centre import GIVEN_UP, NOTICES, handle_centre_file, process_centre_inbox
-from exchange.intake.scan import process_inbox, process_waiting, recover, waiting_work
+from exchange.intake.scan import process_inbox, process_waiting, recover, settled_files, waiting_work
 from exchange.names import ignored
 from exchange.results import FileResult
 from exchange.store.db import Database
@@ -38,6 +38,10 @@ CENTRE_WORK = re.compile(r"^centre-\d{20}-(?P<name>.+)$")
 RETRY_SECONDS = 10.0   # after an error (database away, disk full) a folder is tried again
 BUSY_RETRY_SECONDS = 1.0   # another node holds the unit: its file is usually done in a moment
 RECOVERY = ""              # a due "folder": recovery alone (a full pass met a busy database)
+# A folder's turn: no new file of it is claimed after this long, while other folders are due.
+# A unit's usual burst (tens of small files) fits in one turn; a file that costs the reading
+# worker its whole minute (a hostile one) lets the other units' files go next.
+FOLDER_TURN_SECONDS = 5.0
 
 
 def recover_centre(instance: Instance, db: Database, *, force: bool = False) -> int:
@@ -247,9 +251,14 @@ class IntakeWorker:
         if folder == CENTRE:
             done += len(process_centre_inbox(self.instance, self.db, settle_seconds=self.settle))
         else:
+            started = time.monotonic()
             done += len(process_inbox(self.instance, self.db, settle_seconds=self.settle,
                                       folder=folder, on_result=self._after_file,
-                                      on_busy=self._unit_busy))
+                                      on_busy=self._unit_busy, budget_seconds=FOLDER_TURN_SECONDS))
+            if time.monotonic() - started > FOLDER_TURN_SECONDS and folder not in self._due and \
+                    next(settled_files(self.instance.inbox / folder, self.settle, time.time()), None):
+                # Its turn ended with files left: due again, after the folders due now.
+                self._due[folder] = time.monotonic()
         self._recheck(folder)
         return done
 

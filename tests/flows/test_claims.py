@@ -197,3 +197,36 @@ def test_scheduled_firing_runs_once_whichever_node_fires_it(instance, db):  # ty
 def test_lock_keys_are_stable_signed_32_bit_numbers() -> None:
     assert lock_key("1001") == lock_key("1001")
     assert all(-(1 << 31) <= lock_key(v) < (1 << 31) for v in ("1001", "学校", 0, 2**40, -5))
+
+
+def test_units_take_turns_so_one_units_files_never_hold_up_anothers(instance, db, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Every unit's oldest file, then every unit's next: a unit that dropped many files (or slow
+    ones: a hostile file may use the reading worker's whole minute) no longer holds up a file
+    another unit dropped a moment later; within a unit, files keep their order. With a time
+    budget (serve gives each folder's turn 5 s) the rest is left for the caller's next turn."""
+    import openpyxl
+
+    def drop(unit: str, name: str, seq: int, at: float) -> None:
+        path = instance.unit_inbox(unit) / name
+        wb = openpyxl.Workbook()
+        wb.active.append(["身份证号*", "姓名*"])
+        wb.active.append([make_id("19800101", f"{seq:03d}"), "张三"])
+        wb.save(path)
+        os.utime(path, (at, at))
+
+    now = time.time() - 60
+    for k in range(4):
+        drop("1001", f"a{k}.xlsx", 100 + k, now + k)
+    drop("1002", "b0.xlsx", 200, now + 10)
+    drop("1002", "b1.xlsx", 201, now + 11)
+    order = [(r.unit, r.name) for r in process_inbox(instance, db)]
+    assert order == [("1001", "a0.xlsx"), ("1002", "b0.xlsx"), ("1001", "a1.xlsx"),
+                     ("1002", "b1.xlsx"), ("1001", "a2.xlsx"), ("1001", "a3.xlsx")]
+
+    for k in range(3):
+        drop("1001", f"c{k}.xlsx", 300 + k, now + 20 + k)
+    clock = iter(range(0, 1000, 10))          # each look at the clock: 10 s later
+    monkeypatch.setattr(scan.time, "monotonic", lambda: float(next(clock)))
+    first = process_inbox(instance, db, budget_seconds=5)
+    assert [r.name for r in first] == ["c0.xlsx"]
+    assert sorted(p.name for p in instance.unit_inbox("1001").iterdir()) == ["c1.xlsx", "c2.xlsx"]
