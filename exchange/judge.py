@@ -37,6 +37,7 @@ from exchange.store import queries as Q
 from exchange.store.imports import Importer, fingerprint
 from exchange.store.models import IMPORTED_STATUSES, OPEN_STATUSES
 from exchange.testhook import die_if_marked
+from exchange.text import shown_name
 from exchange.view.confirm import (examine_confirmation, is_confirmation_text, next_step, read_text,
                                    sent_list)
 
@@ -288,7 +289,8 @@ def _examine_book(instance: Instance, session: Session, book: Book, unit: UnitRe
         run.run_chunk(chunk)
     others = _sheets_with_rows(sheets, kinds)
     if others:
-        raise FileRejected(C.FILE_SEVERAL_SHEETS, sheets="、".join([judged, *others]))
+        raise FileRejected(C.FILE_SEVERAL_SHEETS,
+                           sheets="、".join(shown_name(n) for n in [judged, *others]))
     if run.data_rows == 0 and result.untouched_rows:
         raise FileRejected(C.FILE_EMPTY, untouched=len(result.untouched_rows), columns="、".join(
             c.header for c in kind.columns if not c.protected))

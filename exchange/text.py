@@ -103,6 +103,17 @@ def json_text(value: Any, **options: Any) -> str:
 _LOG_UNSAFE = re.compile(UNTRAVELLING.pattern[:-1] + "\r\n\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
+_NAME_UNSAFE = re.compile(_LOG_UNSAFE.pattern[:-1] + "\t]")
+
+
+def shown_name(text: str, limit: int = 31) -> str:
+    """A name the file chose (a sheet's) as a receipt line quotes it: what would break the line
+    or turn its text around (line breaks, controls, bidirectional overrides) as U+FFFD, at
+    most `limit` characters (Excel's bound on a sheet's name) and "…"."""
+    text = _NAME_UNSAFE.sub(REPLACEMENT, travel_safe(text))
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def log_safe(text: str) -> str:
     """One log line whatever a file name holds: line breaks, controls and bidirectional
     overrides written as \\uXXXX escapes."""

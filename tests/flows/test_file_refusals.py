@@ -168,6 +168,32 @@ def test_staff_split_over_two_sheets_is_refused_not_half_read(instance, db):  # 
     assert "（一车间、二车间）" in receipt["file_errors"][0]["message"]
 
 
+def test_sheet_names_are_quoted_on_one_line_and_short(instance, db):  # type: ignore[no-untyped-def]
+    """A sheet's name is the file's choice: a line break in it split the receipt's reason line
+    (a forged 处理结果 line could follow), a right-to-left override turned the text around, and
+    a 20,000-character name made a 20 KB receipt."""
+    import zipfile
+
+    head = [[TITLE], ADD_HEADERS]
+    path = _sheets(instance.unit_inbox("1001") / "增员.xlsx", {
+        "AAAA": head + [add_row(make_id("19810101", "711"))],
+        "BBBB": head + [add_row(make_id("19810101", "715"))]})
+    with zipfile.ZipFile(path) as z:
+        parts = {i.filename: z.read(i.filename) for i in z.infolist()}
+    parts["xl/workbook.xml"] = parts["xl/workbook.xml"].replace(
+        b'name="AAAA"', "name=\"一车间&#10;处理结果：全部成功\"".encode()).replace(
+        b'name="BBBB"', ("name=\"\u202e间车二" + "长" * 20000 + "\"").encode())
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in parts.items():
+            z.writestr(name, data)
+    receipt = refused(instance, db, C.FILE_SEVERAL_SHEETS, quarantined=False)
+    message = receipt["file_errors"][0]["message"]
+    assert "\n" not in message and "\u202e" not in message and len(message) < 300
+    assert "一车间\ufffd处理结果：全部成功" in message and "\ufffd间车二" + "长" * 27 + "…" in message
+    text = next(instance.unit_outbox("1001", "receipts").glob("*.txt")).read_text("utf-8-sig")
+    assert not any(line.startswith("处理结果：全部成功") for line in text.splitlines())
+
+
 @pytest.mark.parametrize("second", [
     [[TITLE], ADD_HEADERS],                                             # the template, unfilled
     [[TITLE], ["序号", *ADD_HEADERS]] + [[n] for n in range(1, 51)],    # rows numbered in advance
