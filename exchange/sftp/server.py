@@ -33,11 +33,13 @@ from paramiko.sftp import (CMD_EXTENDED, CMD_EXTENDED_REPLY, CMD_INIT, CMD_NAMES
 from exchange.config import Instance
 from exchange.errors import ConfigError
 from exchange.metrics import Metrics
+from exchange.names import ignored
 from exchange.messages import PASSWORD_WORDS, SFTP_WORDS
 from exchange.sftp.auth import Authenticator, Principal
 from exchange.sftp.budget import OpenFiles
 from exchange.sftp.hostkey import load_host_key
 from exchange.sftp.view import Denied, Missing, Resolved, View, check_name
+from exchange.text import log_safe
 
 log = logging.getLogger("exchange.sftp")
 
@@ -588,6 +590,10 @@ KEEPALIVE_SECONDS = 30
 # An upload temp file nobody has written to for this long belongs to a connection that is gone
 # (a node killed mid-upload): swept from the inboxes.
 STALE_PART_SECONDS = 3600
+# A file under a name intake leaves alone (names.ignored: 报表.xlsx.tmp, ~$报表.xlsx, Thumbs.db)
+# is never judged and has no receipt: untouched this long it is litter, not a clerk's work in
+# progress, and goes too (a unit could otherwise keep any amount of data in its inbox).
+STALE_LITTER_SECONDS = 24 * 3600
 SWEEP_EVERY_SECONDS = 600
 
 
@@ -619,19 +625,26 @@ def _detect_dead_peers(conn: socket.socket) -> None:
                 pass
 
 
-def sweep_stale_parts(instance: Instance, older_than: float = STALE_PART_SECONDS) -> int:
-    """Remove upload temp files (".<name>.<token>.part") untouched for `older_than` seconds in
-    every inbox, sub-account folders included; returns how many went."""
+def sweep_stale_parts(instance: Instance, older_than: float = STALE_PART_SECONDS,
+                      litter_older_than: float = STALE_LITTER_SECONDS) -> int:
+    """Remove upload temp files (".<name>.<token>.part") untouched for `older_than` seconds, and
+    other files intake never takes (names.ignored) untouched for `litter_older_than`, in every
+    inbox, sub-account folders included; returns how many went."""
     removed = 0
-    cutoff = time.time() - older_than
-    for part in instance.inbox.glob("**/.*.part"):
+    now = time.time()
+    for path in instance.inbox.glob("**/*"):
+        ours = path.name.startswith(".") and path.name.endswith(".part")
+        if not (ours or ignored(path.name)):
+            continue
+        limit = older_than if ours else litter_older_than
         try:
-            if part.is_file() and part.stat().st_mtime < cutoff:
-                part.unlink()
+            if path.is_file() and not path.is_symlink() and path.stat().st_mtime < now - limit:
+                path.unlink()
                 removed += 1
-                log.warning("unit=%s file=%s: stale upload temp file removed (no write for "
-                            "%d s)", part.relative_to(instance.inbox).parts[0], part.name,
-                            older_than)
+                log.warning("unit=%s file=%s: %s removed (untouched for %d s)",
+                            path.relative_to(instance.inbox).parts[0], log_safe(path.name),
+                            "stale upload temp file" if ours else "file intake never takes",
+                            limit)
         except OSError:
             continue
     return removed

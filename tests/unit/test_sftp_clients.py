@@ -196,3 +196,20 @@ def test_temp_files_of_a_node_killed_mid_upload_are_swept(instance, backend: str
     os.utime(sub / ".x.xlsx.00000000.part", (time.time() - 7200, time.time() - 7200))
     assert sweep_stale_parts(instance) == 2
     assert sorted(p.name for p in inbox.rglob("*")) == [".other.xlsx.0a1b2c3e.part", "@cls-1"]
+
+
+def test_files_intake_never_takes_are_swept_after_a_day(instance, backend: str) -> None:  # type: ignore[no-untyped-def]
+    """A name intake leaves alone (报表.xlsx.tmp, an Excel lock ~$报表.xlsx, Thumbs.db) is never
+    judged and has no receipt: it stayed in the inbox for ever (a unit could keep any amount of
+    data there). Untouched for a day it goes; a file being worked on, or one intake takes, stays."""
+    from exchange.sftp.server import sweep_stale_parts
+
+    inbox = instance.unit_inbox("1001")
+    inbox.mkdir(parents=True, exist_ok=True)
+    day_ago = time.time() - 25 * 3600
+    for name in ("held.tmp", "~$报表.xlsx", "Thumbs.db", "报表.xlsx", "新.tmp"):
+        (inbox / name).write_bytes(b"x")
+        if name != "新.tmp":
+            os.utime(inbox / name, (day_ago, day_ago))
+    assert sweep_stale_parts(instance) == 3
+    assert sorted(p.name for p in inbox.iterdir()) == ["报表.xlsx", "新.tmp"]
