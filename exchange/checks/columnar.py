@@ -561,9 +561,15 @@ def _rate(c: Cell) -> Judged:
 
 
 def _text(c: Cell) -> Judged:
+    """Free text (addresses, remarks) as written: only invisible characters, the surrounding
+    spaces and a leading apostrophe go. Not folded (NFKC) as codes, IDs and numbers are read:
+    监护人：插父 stayed 监护人:插父, ①号楼 became 1号楼 on the centre's review workbook."""
     limit = c.col.max_length or 200
-    return Judged(pl.when(c.t.str.len_chars() <= limit).then(c.t),
-                  pl.when(c.t.str.len_chars() > limit).then(pl.lit(C.TEXT_TOO_LONG)),
+    written = pl.when(c.k == TEXT).then(
+        c.s.str.replace_all(INVISIBLE_CLASS, "").str.strip_chars().str.replace(TEXT_PREFIX, "")
+    ).otherwise(c.t)
+    return Judged(pl.when(written.str.len_chars() <= limit).then(written),
+                  pl.when(written.str.len_chars() > limit).then(pl.lit(C.TEXT_TOO_LONG)),
                   pl.lit(None, pl.Utf8), {"limit": limit})
 
 

@@ -608,3 +608,23 @@ def test_numbers_no_spreadsheet_writes_and_the_date_zero_are_not_values() -> Non
     assert [f[:2] for f in judged(start_month=datetime(1899, 12, 30))] == [
         (C.MONTH_INVALID, "start_month")]
     assert judged(start_month=datetime(1900, 1, 31)) == []
+
+
+def test_free_text_stays_as_written() -> None:
+    """DESIGN: data stays as written. Addresses and remarks were folded (NFKC) as codes and IDs
+    are read: 监护人：插父 reached the centre's review workbook as 监护人:插父, ①号楼 as 1号楼. Only
+    invisible characters, the surrounding spaces and a leading apostrophe go."""
+    columns = RULES.kinds["resident_add"].columns
+    row = {c.field: None for c in columns}
+    row.update(id_number="350302201205061238", name="林小明", category="12", class_code="2024-01",
+               remark="'监护人：插父（父亲）\u200b①号楼\u3000")
+    values = tuple(row[c.field] for c in columns)
+    [(parsed, findings)] = judge_cells([(4, values)], columns, RULES.tables, TODAY).as_rows()
+    assert findings == []
+    assert parsed["remark"] == "监护人：插父（父亲）①号楼"
+    columns = RULES.kinds["employee_add"].columns
+    row = {c.field: None for c in columns}
+    row.update(address=" 人民路１号Ⅲ区 ")
+    [(parsed, _)] = judge_cells([(4, tuple(row[c.field] for c in columns))], columns, RULES.tables,
+                                TODAY).as_rows()
+    assert parsed["address"] == "人民路１号Ⅲ区"

@@ -146,7 +146,7 @@ def test_known_units_are_updated_with_what_the_file_fills(instance, db, tmp_path
         units = {u.code: u for u in s.scalars(select(Unit))}
     a, b, c = units["3001"], units["3002"], units["3003"]
     assert (a.name, a.credit_code, a.contact_name, a.contact_mobile) == \
-        ("甲公司(更名)", "91320600MA1XXXXX0X", "周经办", "13900000000")   # brackets normalised
+        ("甲公司（更名）", "91320600MA1XXXXX0X", "周经办", "13900000000")   # as written
     assert (b.name, b.contact_name, b.contact_mobile) == ("乙公司", "郑经办", "13900000001")
     assert a.unit_type == before["3001"][1] and b.unit_type not in (None, before["3002"][1])
     assert c.name == "丙公司" and float(c.arrears) == 0
