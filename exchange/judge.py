@@ -267,7 +267,15 @@ def _examine_book(instance: Instance, session: Session, book: Book, unit: UnitRe
     if located is None:
         raise FileRejected(C.FILE_EMPTY if seen_rows == 0 else C.FILE_UNKNOWN_KIND)
     judged = sheet.name
-    detected = detect_kind(kinds, located.header, located.title_lines, name, book.meta)
+    try:
+        detected = detect_kind(kinds, located.header, located.title_lines, name, book.meta)
+    except FileRejected as exc:
+        # Its kind is known, its required columns are not all there: the receipt and
+        # `validate --json` name the kind its message names.
+        named = [k for k in kinds if exc.params.get("title") == k.title]
+        if exc.code == C.FILE_MISSING_COLUMNS and named:
+            result.kind, result.kind_label = named[0].kind, named[0].label
+        raise
     kind = detected.kind
     result.kind, result.kind_label = kind.kind, kind.label
     result.awaits_submission = kind.review and kind.action == "declare"

@@ -228,6 +228,8 @@ def test_missing_required_column_names_it(instance, db):  # type: ignore[no-unty
     make_workbook(instance.unit_inbox("1001") / "m.xlsx", headers, rows, title=TITLE)
     receipt = refused(instance, db, C.FILE_MISSING_COLUMNS, quarantined=False)
     assert "缴费工资" in receipt["file_errors"][0]["message"]
+    # The kind its message names is the receipt's (and validate --json's): it was null.
+    assert receipt["kind"] == "employee_add"
 
 
 def test_file_naming_another_unit(instance, db):  # type: ignore[no-untyped-def]
