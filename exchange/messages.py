@@ -43,7 +43,7 @@ ROW_MESSAGES: dict[str, str] = {
                        "（制卡只用 {card_width}×{card_height}）。请把照片缩小后重新报送：手机拍照选 1200 万像素"
                        "或标准画质，或用画图等软件“调整大小”。",
     C.PHOTO_UNKNOWN_PERSON: "照片“{value}”对应的证件号码不是本单位的参保人员。",
-    C.PERSON_ALREADY_INSURED: "该人员已在本单位参保，无需再办理增加。",
+    C.PERSON_ALREADY_INSURED: "该人员已在本单位参保，{advice}",
     C.RECORD_MISMATCH: "「{column}」“{value}”与系统记录“{expected}”不一致，此列请勿改动。",
     C.NOTHING_TO_CHANGE: "本行没有填写任何要修改的内容。",
     C.DECLARATION_NOT_FOUND: "没有找到本单位可回退的申报（{by} {value}）。",
@@ -575,6 +575,10 @@ PHRASES.update({
     "advice_register": "新参保人员请先到医保经办窗口办理基本资料登记。",
     "advice_check": "请核对证件号码和姓名；不在本单位参保的人员无法办理此项业务。",
     "advice_resident": "请核对证件号码和姓名；尚未参保的居民请先报送城乡居民参保申报表。",
+    # …already insured here (person.already_insured): what to do instead.
+    "already_employee": "无需再办理增加。",
+    "already_resident": "无需再次参保登记；信息有变请报送城乡居民变更申报表。",
+    "already_student": "无需再次参保登记；换班请报送学生转班表，信息有变请报送城乡居民变更申报表。",
 })
 # The centre's digest: registrations (households, no review) apart from declarations.
 DIGEST_HEADERS["registered"] = "登记"

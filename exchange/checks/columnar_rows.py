@@ -23,7 +23,7 @@ import polars as pl
 from exchange import codes as C
 from exchange.checks.context import OpenDeclaration, PersonRecord, UnitRecord
 from exchange.checks.finding import Finding
-from exchange.kinds.spec import RESIDENT_AUDIENCES, KindSpec, RuleSet
+from exchange.kinds.spec import RESIDENT_AUDIENCES, SCHOOL_TYPE, KindSpec, RuleSet
 from exchange.messages import DECLARATION_STATUS_LABELS
 
 _FLAGS = pl.QueryOptFlags.none()     # small queries, planned as written
@@ -297,7 +297,10 @@ def person_on_file(facts: Facts) -> list[Found]:
 def not_insured(facts: Facts) -> list[Found]:
     """Adding someone already insured: here it is pointless, elsewhere the old unit stops first."""
     here = pl.col(PERSON + "unit_code") == facts.unit.code
-    return [Found(_insured() & here.fill_null(False), C.PERSON_ALREADY_INSURED, "id_number"),
+    advice = ("already_employee" if facts.kind.audience not in RESIDENT_AUDIENCES else
+              "already_student" if facts.unit.unit_type == SCHOOL_TYPE else "already_resident")
+    return [Found(_insured() & here.fill_null(False), C.PERSON_ALREADY_INSURED, "id_number",
+                  {"advice": pl.lit(advice)}),
             Found(_insured() & ~here.fill_null(False), C.PERSON_INSURED_ELSEWHERE, "id_number",
                   {"other_unit": pl.col(PERSON + "unit_code")})]
 

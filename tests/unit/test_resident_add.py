@@ -63,6 +63,9 @@ def test_enrolment_rules(instance, db, community):  # type: ignore[no-untyped-de
         (10, "人员类别", C.CODE_UNKNOWN), (10, "户主身份证号", C.ID_FORMAT)]
     assert "续保" in receipt["rows"][3]["errors"][0]["message"]
     assert "88.50" in receipt["rows"][3]["errors"][0]["message"]
+    # A resident's, not an employer's words (无需再办理增加).
+    assert receipt["rows"][2]["errors"][0]["message"] == \
+        "该人员已在本单位参保，无需再次参保登记；信息有变请报送城乡居民变更申报表。"
 
 
 def test_arrears_block_for_renewals_is_a_regional_switch(instance, db, community):  # type: ignore[no-untyped-def]
