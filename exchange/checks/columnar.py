@@ -422,7 +422,8 @@ def _phone(c: Cell) -> Judged:
     text = (c.t.str.replace_all(" ", "", literal=True).str.replace_all("—", "-", literal=True)
             .str.replace_all("－", "-", literal=True))  # input grammar
     text = pl.when(text.str.len_chars() > 11).then(text.str.replace(r"^(\+?86-?)", "")) \
-        .otherwise(text).str.replace(V.AREA_CODE, "${1}-")
+        .otherwise(text).str.replace(V.AREA_CODE, "${1}-") \
+        .str.replace(V.EXTENSION, "-${1}")
     usual = (c.k == TEXT) & c.s.str.contains(r"^1[3-9][0-9]{9}$")
     mobile = text.str.replace_all("-", "", literal=True)            # 138-0013-8000
     mobile = pl.when(mobile.str.contains(r"^1[3-9]\d{9}$")).then(mobile)

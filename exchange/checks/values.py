@@ -183,6 +183,8 @@ def parse_integer(value: Any) -> int | None:
 _MOBILE = re.compile(r"1[3-9]\d{9}", re.ASCII)
 AREA_CODE = r"^\((0\d{2,3})\)"             # (0513)85123456 is 0513-85123456; （ folds to (
 _AREA_CODE = re.compile(AREA_CODE)
+EXTENSION = r"(?i)(?:转|分机|ext\.?|x|#)(\d{1,6})$"    # 0431-87654321转8001 is …-8001
+_EXTENSION = re.compile(EXTENSION)
 
 
 def parse_phone(value: Any) -> str | None:
@@ -191,7 +193,7 @@ def parse_phone(value: Any) -> str | None:
         return value
     text = as_text(value).replace(" ", "").replace("—", "-").replace("－", "-")
     text = re.sub(r"^(\+?86-?)", "", text) if len(text) > 11 else text
-    text = _AREA_CODE.sub(r"\1-", text)
+    text = _EXTENSION.sub(r"-\1", _AREA_CODE.sub(r"\1-", text))
     if re.fullmatch(r"1[3-9]\d{9}", text.replace("-", "")):      # 138-0013-8000
         return text.replace("-", "")
     if re.fullmatch(r"(0\d{2,3}-?)?\d{7,8}(-\d{1,6})?", text):
