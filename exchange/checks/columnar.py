@@ -364,7 +364,11 @@ def _id(c: Cell) -> Judged:
     code = (pl.when(pl.col("_numeric")).then(pl.lit(C.ID_NUMERIC))
             .when(~form.fill_null(False)).then(pl.lit(C.ID_FORMAT))
             .when(born_bad.fill_null(True)).then(pl.lit(C.ID_BIRTHDATE))
-            .when(check != number.str.slice(17, 1)).then(pl.lit(C.ID_CHECKSUM)))
+            .when(check != number.str.slice(17, 1)).then(
+                # Ending in 000 with a wrong check: Excel's 15 digits of a number, typed back as
+                # text or saved as a CSV (220106201806020239 became 220106201806020000).
+                pl.when(number.str.ends_with(ids.ZEROED)).then(pl.lit(C.ID_NUMERIC))
+                .otherwise(pl.lit(C.ID_CHECKSUM))))
     return Judged(pl.when(pl.col("_code").is_null()).then(number), pl.col("_code"), c.t, {},
                   (first, {"_code": code}))
 

@@ -69,6 +69,10 @@ def _born_problem(digits: str, today: date) -> bool:
     return born is None or born > today or born.year < 1890
 
 
+# The last three digits of an 18-digit number Excel kept to its 15 significant digits.
+ZEROED = "000"
+
+
 def id_problem(id_number: str, today: date) -> str | None:
     """The code of what is wrong with a normalised ID, or None when it is valid."""
     if not (id_number.isascii() and _FORM.fullmatch(id_number)):
@@ -76,5 +80,5 @@ def id_problem(id_number: str, today: date) -> str | None:
     if _born_problem(id_number[6:14], today):
         return C.ID_BIRTHDATE
     if check_char(id_number[:17]) != id_number[17]:
-        return C.ID_CHECKSUM
+        return C.ID_NUMERIC if id_number.endswith(ZEROED) else C.ID_CHECKSUM
     return None

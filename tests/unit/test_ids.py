@@ -65,3 +65,19 @@ def test_scientific_notation_is_recognised_as_numeric() -> None:
     assert looks_numeric("3.20602E+17")
     assert looks_numeric("3.206021980010125e+17")
     assert not looks_numeric("320602198001012473")
+
+
+def test_an_id_excel_kept_to_15_digits_says_so_as_text_too() -> None:
+    """Typed back as text, or saved as a CSV, an ID Excel had stored as a number ends in 000
+    and fails its check: the clerk is told the column was a number (id.numeric), not to check
+    the digits one by one."""
+    from datetime import date
+
+    from exchange import codes as C
+    from exchange.checks.ids import check_char, id_problem
+
+    base = "22010620180602023"
+    assert id_problem(base + check_char(base), date(2026, 12, 7)) is None
+    assert id_problem("220106201806020000", date(2026, 12, 7)) == C.ID_NUMERIC
+    wrong = "1" if check_char(base) != "1" else "2"
+    assert id_problem(base + wrong, date(2026, 12, 7)) == C.ID_CHECKSUM
