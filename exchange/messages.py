@@ -497,7 +497,8 @@ FILE_MESSAGES.update({
                              "请使用本单位发件箱 templates 文件夹中下发的模板。",
 })
 PHRASES.update({"email": "应为电子邮箱地址，例如 hr@example.com",
-                "class_code": "班级编号最多32个字符，不能含空格、逗号或斜杠"})
+                "class_code": "班级编号最多32个字符，不能含空格、逗号或斜杠；若 Excel 把它变成了日期或数字，"
+                              "请把该列单元格格式设置为“文本”后重新录入，如 2024-01"})
 COLUMN_RULES.update({"email": "电子邮箱地址，例如 hr@example.com。"})
 ROW_MESSAGES.update({
     C.CLASS_ADMIN_ONLY: "系或班级账号只能修改本账号所管班级的班级名称（年级、院系请留空）；"

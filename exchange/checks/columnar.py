@@ -447,10 +447,15 @@ def _year(c: Cell) -> Judged:
 
 
 def _class(c: Cell) -> Judged:
+    """A class code as typed: text or a whole number (2024). What Excel made of one is no code:
+    a date (2024-01 typed into a General cell; saved to CSV as Jan-24), a number it kept to 15
+    digits (1E+20) or TRUE; such a class was added by the 班级信息表 and could never go."""
     from exchange.classes import CLASS_CODE
 
-    return _fails(c.t.str.contains(CLASS_CODE.pattern), c.t, C.FORMAT_INVALID, c.t,
-                  expected="class_code")
+    excel_date = (c.k == DATE) | ((c.k == TEXT) & c.t.str.contains(r"^[A-Z][a-z]{2}-\d{2}$"))
+    lost = (c.k == BOOL) | ((c.k == FLOAT) & ~((c.n.floor() == c.n) & (c.n.abs() < 1e15)))
+    ok = c.t.str.contains(CLASS_CODE.pattern) & ~excel_date & ~lost.fill_null(True)
+    return _fails(ok, c.t, C.FORMAT_INVALID, c.t, expected="class_code")
 
 
 def _email(c: Cell) -> Judged:

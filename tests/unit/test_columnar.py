@@ -628,3 +628,24 @@ def test_free_text_stays_as_written() -> None:
     [(parsed, _)] = judge_cells([(4, tuple(row[c.field] for c in columns))], columns, RULES.tables,
                                 TODAY).as_rows()
     assert parsed["address"] == "人民路１号Ⅲ区"
+
+
+def test_a_class_code_excel_turned_into_a_date_or_a_lost_number_is_no_code() -> None:
+    """2024-01 typed into a General cell is a date to Excel (Jan-24 in its CSV); a long number
+    keeps 15 digits (1E+20); TRUE is no code. Each was added by the 班级信息表 as a class that
+    could never be deleted; they are refused, with the advice to format the column as text."""
+    columns = RULES.kinds["class_info"].columns
+
+    def judged(code):  # type: ignore[no-untyped-def]
+        values = tuple({"class_code": code, "name": "一年级1班"}.get(c.field) for c in columns)
+        [(parsed, findings)] = judge_cells([(4, values)], columns, RULES.tables, TODAY).as_rows()
+        return parsed.get("class_code"), [f.code for f in findings]
+
+    for code in ("2024-01", 2024, 2024.0, "一年级1班"):
+        assert judged(code) == (str(code).removesuffix(".0"), [])
+    for code in (datetime(2024, 1, 1), "Jan-24", 1e20, True):
+        parsed, codes = judged(code)
+        assert parsed is None and codes == [C.FORMAT_INVALID]
+    values = tuple({"class_code": "Jan-24", "name": "x"}.get(c.field) for c in columns)
+    [(_, [finding])] = judge_cells([(4, values)], columns, RULES.tables, TODAY).as_rows()
+    assert "“文本”" in finding.message
