@@ -52,13 +52,15 @@ class Staged:
         if outcome.failed and result.kind in self.instance.rules.kinds:   # photos have no template
             if not self.writer:
                 from exchange.outputs.error_book import ErrorBook    # not needed by validate
+                from exchange.outputs.templates import error_book_aids
 
                 rules = self.instance.rules      # the kind as this unit's type fills it
                 unit_name, unit_type = ((self.unit.name, self.unit.unit_type) if self.unit
                                         else ("", None))
                 kind = rules.for_unit_type(rules.kinds[result.kind or ""], unit_type)
                 self.writer.append(ErrorBook(self.stage / self.err_name, kind, result.unit,
-                                             unit_name, result.name, helper=self.book_helper))
+                                             unit_name, result.name, helper=self.book_helper,
+                                             aids=error_book_aids(rules, kind, unit_type)))
             self.writer[0].add(outcome)
 
     def finish_book(self) -> None:

@@ -30,6 +30,7 @@ from exchange.children import python_argv, python_env, stop_child
 from exchange.errors import ErrorBookFailed
 from exchange.kinds.spec import KindSpec
 from exchange.messages import ERROR_BOOK_WORDS as W, PRODUCT_NAME
+from exchange.outputs.aids import FormAids, list_ranges
 from exchange.outputs.looks import (BAD_FILL, BAD_FONT, BOX, HEADER_FILL, HEADER_FONT, META_SHEET,
                                     REASON_FONT, REQUIRED_FONT, TEXT_FORMAT, TITLE_FONT, FontLook,
                                     column_width, guard_value)
@@ -96,14 +97,17 @@ class ErrorBookWriter:
     """Open with the kind and unit, `add()` failed rows, `close()` to save (or `discard()`)."""
 
     def __init__(self, path: Path, kind: KindSpec, unit_code: str, unit_name: str, source: str,
-                 small: bool = False) -> None:
+                 aids: FormAids | None = None, small: bool = False) -> None:
         """`small`: a book of at most SPILL_ROWS rows, made in memory: constant-memory mode
         keeps rows and parts in a dozen temporary files, which cost a small book ~5 times its
-        writing (bench/README.md, `bench_small_files.py`, 2026-12-06)."""
+        writing (bench/README.md, `bench_small_files.py`, 2026-12-06). `aids`: the template's
+        drop-downs and 说明 rows (exchange.outputs.templates.form_aids), laid out at close."""
         import xlsxwriter
 
         self.path = path
         self.kind = kind
+        self.aids = aids
+        self.unit_code = unit_code
         self.rows = 0
         self.fields = [col.field for col in kind.columns]
         self.as_text = [col.type in TEXT_TYPES for col in kind.columns]
@@ -197,6 +201,8 @@ class ErrorBookWriter:
         self.rows += 1
 
     def close(self) -> None:
+        if self.aids is not None:
+            self._add_aids(self.aids)
         meta = self.wb.add_worksheet(META_SHEET)   # workbook.add_meta_sheet, for openpyxl books
         plain = self._format("codes", None)
         for r, (key, value) in enumerate(self.meta.items()):
@@ -205,6 +211,39 @@ class ErrorBookWriter:
         meta.hide()
         self.ws.activate()
         self.wb.close()
+
+    def _add_aids(self, aids: FormAids) -> None:
+        """As the template has them (DESIGN §6, the same conventions): each coded column's
+        drop-down over the failed rows, its entries in a hidden sheet, and the 说明 sheet of
+        the columns' rules. The clerk corrects 操作 or 人员类别 from the list, as in the template."""
+        from exchange.messages import TEMPLATE_WORDS as T
+
+        plain = self._format("codes", None)
+        if aids.lists and self.rows:
+            placed, columns = list_ranges(aids)
+            lists = self.wb.add_worksheet(T["lists_sheet"])
+            for k, choices in enumerate(columns):
+                for i, choice in enumerate(choices):
+                    _write_text(lists, i, k, choice, plain)
+            lists.hide()
+            for item in aids.lists:
+                self.ws.data_validation(HEADER_ROWS, item.index, HEADER_ROWS + self.rows - 1,
+                                        item.index, {"validate": "list",
+                                                     "source": "=" + placed[item.source],
+                                                     "show_error": item.strict})
+        guide = self.wb.add_worksheet(T["help_sheet"])
+        guide.set_column(0, 0, 22)
+        guide.set_column(1, 1, 10)
+        guide.set_column(2, 2, 90)
+        _write_text(guide, 0, 0, T["help_title"].format(title=self.kind.title, unit=self.unit_code,
+                                                       version=self.kind.version),
+                    self._format("title", None))
+        header = self._format("header", None)
+        for j, word in enumerate(T["help_header"]):
+            _write_text(guide, 2, j, word, header)
+        for r, values in enumerate(aids.help_rows, start=3):
+            for j, value in enumerate(values):
+                _write_text(guide, r, j, value, plain)
 
     def discard(self) -> None:
         """Give up the book: no file is written, and the rows' temporary files go."""
@@ -262,8 +301,8 @@ class ErrorBook:
     fails."""
 
     def __init__(self, path: Path, kind: KindSpec, unit_code: str, unit_name: str, source: str,
-                 helper: bool = True) -> None:
-        self.args = (path, kind, unit_code, unit_name, source)
+                 helper: bool = True, aids: FormAids | None = None) -> None:
+        self.args = (path, kind, unit_code, unit_name, source, aids)
         self.use_helper = helper
         self.pending: list[RowOutcome] = []
         self.helper: subprocess.Popen[bytes] | None = None

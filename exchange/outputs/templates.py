@@ -25,6 +25,7 @@ from exchange.config import CENTRE, Instance
 from exchange.kinds.spec import RESIDENT_AUDIENCES, ColumnSpec, KindSpec, RuleSet
 from exchange.messages import (COLUMN_RULES, DOC_NAMES, REVIEW_WORDS as RW, TEMPLATE_GENERAL,
                                TEMPLATE_NOTE, TEMPLATE_WORDS as T)
+from exchange.outputs.aids import ColumnList, FormAids, list_ranges
 from exchange.outputs.atomic import atomic_path
 from exchange.outputs.looks import column_width
 from exchange.outputs.workbook import (BOX, HEADER_FILL, HEADER_FONT, LOCKED_FILL, REASON_FONT,
@@ -175,9 +176,9 @@ def build_template(rules: RuleSet, kind: KindSpec, unit_code: str, unit_name: st
             cell.alignment = WRAP
             cell.border = BOX
 
-    lists = _class_lists(classes, school_classes)
-    _add_drop_downs(wb, ws, rules, columns, last, lists, defines_classes=kind.effect == "classes",
-                    unit_type=unit_type)
+    aids = form_aids(rules, kind, today, _class_lists(classes, school_classes), locked=protect,
+                     unit_type=unit_type)
+    _add_drop_downs(wb, ws, aids, last)
     ws.freeze_panes = ws.cell(FIRST_DATA_ROW, 1).coordinate
     if protect:
         ws.protection.sheet = True
@@ -190,7 +191,7 @@ def build_template(rules: RuleSet, kind: KindSpec, unit_code: str, unit_name: st
         ws.protection.insertRows = False
         ws.protection.autoFilter = False
         ws.protection.sort = False
-    _add_help_sheet(wb, rules, kind, unit_code, today, prefilled=protect, classes=lists)
+    _add_help_sheet(wb, rules, kind, unit_code, prefilled=protect, aids=aids)
     add_meta_sheet(wb, {"kind": kind.kind, "version": str(kind.version), "unit": unit_code,
                         "source": "template", **(meta or {})})
     return wb
@@ -205,16 +206,14 @@ def _class_lists(classes: Sequence[str], school_classes: Sequence[str] | None) -
     return {False: list(classes), True: list(classes if school_classes is None else school_classes)}
 
 
-def _add_drop_downs(wb: Workbook, ws: Any, rules: RuleSet, columns: Iterable[ColumnSpec],
-                    last_row: int, classes: ClassLists, *, defines_classes: bool = False,
-                    unit_type: str | None = None) -> None:
-    """List validations whose entries sit in a hidden sheet (inline lists stop at 255 chars):
-    code tables, and the unit's classes for class columns. In the kind that lists classes
-    (`defines_classes`: the 班级信息表) the classes are a hint, not a constraint: Excel refuses a
-    value a strict list lacks, and the school could not type the code of a class it adds."""
-    lists = None
-    placed: dict[str, str] = {}
-    for j, col in enumerate(columns, start=1):
+def form_aids(rules: RuleSet, kind: KindSpec, today: date, classes: ClassLists, *,
+              locked: bool = False, unit_type: str | None = None) -> FormAids:
+    """Drop-downs: code tables, and the unit's classes for class columns. In the kind that
+    lists classes (the 班级信息表) the classes are a hint, not a constraint: Excel refuses a
+    value a strict list lacks, and the school could not type the code of a class it adds;
+    参保险种 takes several codes in one cell, a hint too."""
+    lists, rows = [], []
+    for j, col in enumerate(kind.columns):
         if col.type == "class" and classes[col.any_class]:
             source, choices = (SCHOOL_LIST if col.any_class else CLASS_LIST), classes[col.any_class]
         elif col.type in CODED_TYPES and col.table in rules.tables:
@@ -222,27 +221,44 @@ def _add_drop_downs(wb: Workbook, ws: Any, rules: RuleSet, columns: Iterable[Col
                 e.shown for e in rules.tables[col.table].entries if unit_type is None
                 or e.code not in rules.kinds or rules.allows(rules.kinds[e.code], unit_type)]
         else:
-            continue
-        if lists is None:
-            lists = wb.create_sheet(T["lists_sheet"])
-            lists.sheet_state = "hidden"
-        if source not in placed:
-            k = len(placed) + 1
-            for i, choice in enumerate(choices, start=1):
-                set_text(lists.cell(i, k), choice)
-            letter = column_letter(k)
-            placed[source] = f"'{T['lists_sheet']}'!${letter}$1:${letter}${len(choices)}"
-        # 参保险种 takes several codes in one cell: the list is a hint, not a constraint.
-        strict = col.type != "codes" and not (col.type == "class" and defines_classes)
-        dv = DataValidation(type="list", formula1=placed[source], allow_blank=True,
-                            showErrorMessage=strict, showDropDown=False)
-        letter = column_letter(j)
+            source, choices = "", []
+        if choices:
+            strict = col.type != "codes" and not (col.type == "class" and kind.effect == "classes")
+            lists.append(ColumnList(j, source, tuple(choices), strict))
+        rule = column_rule(rules, col, today, locked=locked)
+        if col.type == "class" and classes[col.any_class]:
+            rule += T["classes"].format(classes="、".join(classes[col.any_class]))
+        rows.append((("*" if col.required else "") + col.header,
+                     T["required_yes"] if col.required else T["required_no"], rule))
+    return FormAids(tuple(lists), tuple(rows))
+
+
+def error_book_aids(rules: RuleSet, kind: KindSpec, unit_type: str | None) -> FormAids:
+    """An error workbook's drop-downs and 说明 rows: the template's, but a class column's list
+    (the school's classes are not looked up for it: its cell is typed)."""
+    return form_aids(rules, kind, date.today(), _class_lists((), None), unit_type=unit_type)
+
+
+def _add_drop_downs(wb: Workbook, ws: Any, aids: FormAids, last_row: int) -> None:
+    """List validations whose entries sit in a hidden sheet (inline lists stop at 255 chars)."""
+    if not aids.lists:
+        return
+    placed, columns = list_ranges(aids)
+    lists = wb.create_sheet(T["lists_sheet"])
+    lists.sheet_state = "hidden"
+    for k, choices in enumerate(columns, start=1):
+        for i, choice in enumerate(choices, start=1):
+            set_text(lists.cell(i, k), choice)
+    for item in aids.lists:
+        dv = DataValidation(type="list", formula1=placed[item.source], allow_blank=True,
+                            showErrorMessage=item.strict, showDropDown=False)
+        letter = column_letter(item.index + 1)
         dv.add(f"{letter}{FIRST_DATA_ROW}:{letter}{last_row}")
         ws.add_data_validation(dv)
 
 
-def _add_help_sheet(wb: Workbook, rules: RuleSet, kind: KindSpec, unit_code: str, today: date,
-                    prefilled: bool, classes: ClassLists) -> None:
+def _add_help_sheet(wb: Workbook, rules: RuleSet, kind: KindSpec, unit_code: str,
+                    prefilled: bool, aids: FormAids) -> None:
     ws = wb.create_sheet(T["help_sheet"])
     ws.column_dimensions["A"].width = 22
     ws.column_dimensions["B"].width = 10
@@ -257,12 +273,9 @@ def _add_help_sheet(wb: Workbook, rules: RuleSet, kind: KindSpec, unit_code: str
         cell.fill = HEADER_FILL
         cell.border = BOX
     r = 4
-    for col in kind.columns:
-        ws.cell(r, 1).value = ("*" if col.required else "") + col.header
-        ws.cell(r, 2).value = T["required_yes"] if col.required else T["required_no"]
-        rule = column_rule(rules, col, today, locked=prefilled)
-        if col.type == "class" and classes[col.any_class]:
-            rule += T["classes"].format(classes="、".join(classes[col.any_class]))
+    for header, required, rule in aids.help_rows:
+        ws.cell(r, 1).value = header
+        ws.cell(r, 2).value = required
         set_text(ws.cell(r, 3), rule)
         ws.cell(r, 3).alignment = WRAP
         for j in range(1, 4):

@@ -47,6 +47,18 @@ def test_corrected_error_workbook_keeps_markup_and_formula_lookalikes(instance, 
     wb = openpyxl.load_workbook(book)
     ws = wb.worksheets[0]
     assert (ws["K4"].value, ws["J4"].value, ws["J4"].data_type) == (address, "+8613900000000", "s")
+    # As the template (DESIGN §6): the coded columns' drop-downs over the failed rows, their
+    # entries in a hidden sheet, and the 说明 sheet; the book is read back as one sheet.
+    assert wb.sheetnames[0] == ws.title and {"说明", "代码表"} <= set(wb.sheetnames)
+    assert wb["代码表"].sheet_state == "hidden"
+    lists = {str(dv.sqref): dv for dv in ws.data_validations.dataValidation}
+    education = openpyxl.utils.get_column_letter([c.value for c in ws[3]].index("*文化程度") + 1)
+    dv = lists[f"{education}4"]
+    first, last = dv.formula1.split("!")[1].replace("$", "").split(":")
+    assert "21-大学本科毕业" in [c.value for row in wb["代码表"][f"{first}:{last}"] for c in row]
+    assert dv.showErrorMessage
+    rules = {r[0]: r[2] for r in wb["说明"].iter_rows(min_row=4, values_only=True) if r[0]}
+    assert "下限 2800" in rules["*缴费工资"]
     ws["M4"] = 6000                                     # the clerk fixes the wage, nothing else
     wb.save(instance.unit_inbox("1001") / "fixed.xlsx")
     fixed = receipt_of(instance, process(instance, db))
