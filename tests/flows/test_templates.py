@@ -121,20 +121,21 @@ def test_stop_template_with_the_staff_filtered_stops_only_the_rows_shown(instanc
     if shutil.which("soffice"):
         saved = instance.home / "lo"
         wb.save(instance.home / "filtered.xlsx")
-        subprocess.run(["soffice", "--headless", f"-env:UserInstallation=file://{saved}/profile",
-                        "--convert-to", "xlsx", "--outdir", str(saved),
-                        str(instance.home / "filtered.xlsx")], check=True, capture_output=True,
-                       timeout=120)
-        shutil.copy(saved / "filtered.xlsx", instance.unit_inbox("1001") / "减少-LO.xlsx")
-        again = process_file(instance, db, instance.unit_inbox("1001") / "减少-LO.xlsx", "1001")
+
+        def resaved(filter_: str, suffix: str):  # type: ignore[no-untyped-def]
+            """The book as LibreOffice saves it (`filter_`), judged again."""
+            subprocess.run(["soffice", "--headless", f"-env:UserInstallation=file://{saved}/profile",
+                            "--convert-to", filter_, "--outdir", str(saved),
+                            str(instance.home / "filtered.xlsx")], check=True, capture_output=True,
+                           timeout=120)
+            target = instance.unit_inbox("1001") / f"减少-LO{suffix}"
+            shutil.copy(saved / f"filtered{suffix}", target)
+            return process_file(instance, db, target, "1001")
+
+        again = resaved("xlsx", ".xlsx")
         assert again.hidden_rows == [5] and again.counts.duplicate == 1 and again.counts.accepted == 0
         # Saved as .xls (old Excel, WPS): the hidden row was read, and its person stopped.
-        subprocess.run(["soffice", "--headless", f"-env:UserInstallation=file://{saved}/profile",
-                        "--convert-to", "xls:MS Excel 97", "--outdir", str(saved),
-                        str(instance.home / "filtered.xlsx")], check=True, capture_output=True,
-                       timeout=120)
-        shutil.copy(saved / "filtered.xls", instance.unit_inbox("1001") / "减少-LO.xls")
-        legacy = process_file(instance, db, instance.unit_inbox("1001") / "减少-LO.xls", "1001")
+        legacy = resaved("xls:MS Excel 97", ".xls")
         assert legacy.hidden_rows == [5] and legacy.counts.duplicate == 1
         assert legacy.counts.accepted == 0 and legacy.counts.failed == 0
 
