@@ -183,7 +183,7 @@ def parse_integer(value: Any) -> int | None:
 _MOBILE = re.compile(r"1[3-9]\d{9}", re.ASCII)
 AREA_CODE = r"^\((0\d{2,3})\)"             # (0513)85123456 is 0513-85123456; （ folds to (
 _AREA_CODE = re.compile(AREA_CODE)
-EXTENSION = r"(?i)(?:转|分机|ext\.?|x|#)(\d{1,6})$"    # 0431-87654321转8001 is …-8001
+EXTENSION = r"(?i)(?:转|分机|ext\.?|x|#)(\d{1,6})$"  # input grammar: 0431-87654321转8001 is …-8001
 _EXTENSION = re.compile(EXTENSION)
 
 
