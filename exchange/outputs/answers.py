@@ -52,7 +52,7 @@ class Staged:
         if outcome.failed and result.kind in self.instance.rules.kinds:   # photos have no template
             if not self.writer:
                 from exchange.outputs.error_book import ErrorBook    # not needed by validate
-                from exchange.outputs.templates import error_book_aids
+                from exchange.outputs.aids import error_book_aids
 
                 rules = self.instance.rules      # the kind as this unit's type fills it
                 unit_name, unit_type = ((self.unit.name, self.unit.unit_type) if self.unit

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Protection
@@ -22,10 +22,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exchange.config import CENTRE, Instance
-from exchange.kinds.spec import RESIDENT_AUDIENCES, ColumnSpec, KindSpec, RuleSet
-from exchange.messages import (COLUMN_RULES, DOC_NAMES, REVIEW_WORDS as RW, TEMPLATE_GENERAL,
-                               TEMPLATE_NOTE, TEMPLATE_WORDS as T)
-from exchange.outputs.aids import ColumnList, FormAids, list_ranges
+from exchange.kinds.spec import RESIDENT_AUDIENCES, KindSpec, RuleSet
+from exchange.messages import (DOC_NAMES, REVIEW_WORDS as RW, TEMPLATE_GENERAL, TEMPLATE_NOTE,
+                               TEMPLATE_WORDS as T)
+from exchange.outputs.aids import CODED_TYPES, FormAids, class_lists, form_aids, list_ranges
 from exchange.outputs.atomic import atomic_path
 from exchange.outputs.looks import column_width
 from exchange.outputs.workbook import (BOX, HEADER_FILL, HEADER_FONT, LOCKED_FILL, REASON_FONT,
@@ -38,7 +38,6 @@ from exchange.store.models import Account, Person, Unit
 
 # Column types whose cells are text in the template (Excel must not make numbers of them).
 TEXT_TYPES = ("id", "text", "phone", "postcode", "class", "month", "serial", "name", "email")
-CODED_TYPES = ("code", "codes", "id_type")
 FIRST_DATA_ROW = 4
 BLANK_ROWS = 300              # pre-formatted empty rows below the data
 INSURED = "1"
@@ -48,28 +47,6 @@ def kinds_for_unit(rules: RuleSet, unit_type: str | None) -> list[KindSpec]:
     """The kinds a unit of this type may send (a kind's `unit_types`, region switches), with the
     columns required as that unit fills them."""
     return rules.kinds_for_unit_type(unit_type)
-
-
-def column_rule(rules: RuleSet, col: ColumnSpec, today: date, locked: bool = False) -> str:
-    """The instructions line of one column: type rule, default, example, lock (when `locked`:
-    the template locks this column)."""
-    params: dict[str, Any] = {}
-    if col.table and col.table in rules.tables:
-        params["examples"] = rules.tables[col.table].examples()
-    if col.type == "wage":
-        bound = rules.bound_for(f"{today:%Y%m}")
-        params.update(low=bound.low if bound else "", high=bound.high if bound else "")
-    parts = [COLUMN_RULES.get(col.type, COLUMN_RULES["text"]).format(**params)]
-    if col.max_length:
-        parts.append(T["max_length"].format(limit=col.max_length))
-    if col.default is not None:
-        label = rules.tables[col.table].label(col.default) if col.table in rules.tables else ""
-        parts.append(T["default"].format(value=f"{col.default}-{label}" if label else col.default))
-    if col.example:
-        parts.append(T["example"].format(value=col.example))
-    if locked and col.protected:
-        parts.append(T["protected"])
-    return "".join(parts)
 
 
 def _features(rules: RuleSet, kind: KindSpec, locked: bool) -> dict[str, bool]:
@@ -176,7 +153,7 @@ def build_template(rules: RuleSet, kind: KindSpec, unit_code: str, unit_name: st
             cell.alignment = WRAP
             cell.border = BOX
 
-    aids = form_aids(rules, kind, today, _class_lists(classes, school_classes), locked=protect,
+    aids = form_aids(rules, kind, today, class_lists(classes, school_classes), locked=protect,
                      unit_type=unit_type)
     _add_drop_downs(wb, ws, aids, last)
     ws.freeze_panes = ws.cell(FIRST_DATA_ROW, 1).coordinate
@@ -195,48 +172,6 @@ def build_template(rules: RuleSet, kind: KindSpec, unit_code: str, unit_name: st
     add_meta_sheet(wb, {"kind": kind.kind, "version": str(kind.version), "unit": unit_code,
                         "source": "template", **(meta or {})})
     return wb
-
-
-CLASS_LIST = "@classes"        # the list of a template's class columns, beside the code tables
-SCHOOL_LIST = "@school"        # the list of its columns that may name any class of the school
-ClassLists = dict[bool, list[str]]   # by ColumnSpec.any_class: the choices of its class columns
-
-
-def _class_lists(classes: Sequence[str], school_classes: Sequence[str] | None) -> ClassLists:
-    return {False: list(classes), True: list(classes if school_classes is None else school_classes)}
-
-
-def form_aids(rules: RuleSet, kind: KindSpec, today: date, classes: ClassLists, *,
-              locked: bool = False, unit_type: str | None = None) -> FormAids:
-    """Drop-downs: code tables, and the unit's classes for class columns. In the kind that
-    lists classes (the 班级信息表) the classes are a hint, not a constraint: Excel refuses a
-    value a strict list lacks, and the school could not type the code of a class it adds;
-    参保险种 takes several codes in one cell, a hint too."""
-    lists, rows = [], []
-    for j, col in enumerate(kind.columns):
-        if col.type == "class" and classes[col.any_class]:
-            source, choices = (SCHOOL_LIST if col.any_class else CLASS_LIST), classes[col.any_class]
-        elif col.type in CODED_TYPES and col.table in rules.tables:
-            source, choices = col.table, [
-                e.shown for e in rules.tables[col.table].entries if unit_type is None
-                or e.code not in rules.kinds or rules.allows(rules.kinds[e.code], unit_type)]
-        else:
-            source, choices = "", []
-        if choices:
-            strict = col.type != "codes" and not (col.type == "class" and kind.effect == "classes")
-            lists.append(ColumnList(j, source, tuple(choices), strict))
-        rule = column_rule(rules, col, today, locked=locked)
-        if col.type == "class" and classes[col.any_class]:
-            rule += T["classes"].format(classes="、".join(classes[col.any_class]))
-        rows.append((("*" if col.required else "") + col.header,
-                     T["required_yes"] if col.required else T["required_no"], rule))
-    return FormAids(tuple(lists), tuple(rows))
-
-
-def error_book_aids(rules: RuleSet, kind: KindSpec, unit_type: str | None) -> FormAids:
-    """An error workbook's drop-downs and 说明 rows: the template's, but a class column's list
-    (the school's classes are not looked up for it: its cell is typed)."""
-    return form_aids(rules, kind, date.today(), _class_lists((), None), unit_type=unit_type)
 
 
 def _add_drop_downs(wb: Workbook, ws: Any, aids: FormAids, last_row: int) -> None:
@@ -399,5 +334,4 @@ def refresh_templates(instance: Instance, db: Database, *, unit: str | None = No
 
 
 __all__ = ["build_template", "prefill_rows", "refresh_templates", "write_unit_templates",
-           "write_sub_account_templates", "save_workbook", "template_name", "kinds_for_unit",
-           "column_rule"]
+           "write_sub_account_templates", "save_workbook", "template_name", "kinds_for_unit"]
