@@ -115,6 +115,9 @@ class ColumnSpec:
     # A class column that may name any class of the school (a transfer's target), where the
     # others name one of the sender's own classes (a department or class login's).
     any_class: bool = False
+    # A line for the 说明 sheet beyond the type's rule (when a column optional in general is
+    # required for some rows: 角色 for 新增).
+    note: str | None = None
 
     @property
     def names(self) -> tuple[str, ...]:

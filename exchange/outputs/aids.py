@@ -107,6 +107,8 @@ def column_rule(rules: RuleSet, col: ColumnSpec, today: date, locked: bool = Fal
         parts.append(T["default"].format(value=f"{col.default}-{label}" if label else col.default))
     if col.example:
         parts.append(T["example"].format(value=col.example))
+    if col.note:
+        parts.append(col.note)
     if locked and col.protected:
         parts.append(T["protected"])
     return "".join(parts)

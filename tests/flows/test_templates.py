@@ -248,6 +248,11 @@ def test_each_unit_type_is_sent_only_its_kinds(instance, db):  # type: ignore[no
     assert not any(re.search(r"[a-z]", c) for c in community)
     assert "职工增加申报" in choices("1003", "业务回退表", "业务类型")
     assert "01-汉族" in choices("3001", "城乡居民参保申报表", "民族")
+    # A column optional in general but required for some rows says so (角色 for 新增: the 说明
+    # said 选填, the receipt 为必填项).
+    wb = load_workbook(instance.unit_outbox("4001", "templates") / "4001_用户维护表.xlsx")
+    guide = {r[0]: r[2] for r in wb["说明"].iter_rows(min_row=4, values_only=True) if r[0]}
+    assert "新增用户时必填" in guide["角色"] and "新增用户时必填" in guide["班级编号"]
     # The menu's own word for it (002 泉州: 城乡居民参保) names the kind too.
     assert instance.rules.tables["declaration_kind"].lookup("城乡居民参保") == "resident_add"
 
