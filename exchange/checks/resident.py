@@ -8,8 +8,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from exchange.checks.context import CheckContext, OpenDeclaration, PersonRecord
-# rules/codes.toml [unit_type]: 40 学校. Kindergartens and the like (Changchun "单位形式城镇居民")
-# count as schools once they have classes.
 from exchange.kinds.spec import SCHOOL_TYPE
 
 # Region switch (rules/region.toml arrears_block) for resident_add rows of persons with an archive.

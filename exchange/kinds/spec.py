@@ -189,6 +189,8 @@ class PhotoRules:
 # Region switches that name unit types (a kind's `only_where`, a column's `required_where`);
 # "schools" is the one type every region has, whose students are each declared into a class.
 REGION_SWITCHES = ("households", "schools")
+# rules/codes.toml [unit_type]: 40 学校. Kindergartens and the like (Changchun "单位形式城镇居民")
+# count as schools once they have classes (checks.resident.is_school).
 SCHOOL_TYPE = "40"
 SUBMISSION_MODES = ("nightly", "unit_confirms")
 

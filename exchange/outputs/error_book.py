@@ -29,7 +29,7 @@ from exchange.checks.values import as_text
 from exchange.children import python_argv, python_env, stop_child
 from exchange.errors import ErrorBookFailed
 from exchange.kinds.spec import KindSpec
-from exchange.messages import ERROR_BOOK_WORDS as W, PRODUCT_NAME
+from exchange.messages import ERROR_BOOK_WORDS as W, PRODUCT_NAME, TEMPLATE_WORDS as T
 from exchange.outputs.aids import FormAids, list_ranges
 from exchange.outputs.looks import (BAD_FILL, BAD_FONT, BOX, HEADER_FILL, HEADER_FONT, META_SHEET,
                                     REASON_FONT, REQUIRED_FONT, TEXT_FORMAT, TITLE_FONT, FontLook,
@@ -101,7 +101,7 @@ class ErrorBookWriter:
         """`small`: a book of at most SPILL_ROWS rows, made in memory: constant-memory mode
         keeps rows and parts in a dozen temporary files, which cost a small book ~5 times its
         writing (bench/README.md, `bench_small_files.py`, 2026-12-06). `aids`: the template's
-        drop-downs and 说明 rows (exchange.outputs.templates.form_aids), laid out at close."""
+        drop-downs and 说明 rows (exchange.outputs.aids.form_aids), laid out at close."""
         import xlsxwriter
 
         self.path = path
@@ -216,8 +216,6 @@ class ErrorBookWriter:
         """As the template has them (DESIGN §6, the same conventions): each coded column's
         drop-down over the failed rows, its entries in a hidden sheet, and the 说明 sheet of
         the columns' rules. The clerk corrects 操作 or 人员类别 from the list, as in the template."""
-        from exchange.messages import TEMPLATE_WORDS as T
-
         plain = self._format("codes", None)
         if aids.lists and self.rows:
             placed, columns = list_ranges(aids)

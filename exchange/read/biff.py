@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
-BOUNDSHEET, BOF, EOF, ROW = 0x0085, 0x0809, 0x000A, 0x0208
+BOUNDSHEET, EOF, ROW = 0x0085, 0x000A, 0x0208
 ROW_HIDDEN = 0x20                      # fDyZero, in the flags at offset 12 of a ROW record
 
 
