@@ -197,8 +197,9 @@ def row_message(code: str, params: Mapping[str, Any]) -> str:
 # A refusal that names the cell it is about (guard.check_extent: the farthest cell holding a
 # value), for the clerk to go there: often a stray space typed far below or right of the data.
 FILE_MESSAGES_AT: dict[str, str] = {
-    C.FILE_TOO_LARGE: "文件超出限制：{what}（上限 {limit}）：工作表在单元格 {cell} 处填有内容。"
-                      "若那是多余的内容（例如误输入的空格），请清除该单元格后重新报送；"
+    C.FILE_TOO_LARGE: "文件超出限制：{what}（上限 {limit}）：工作表在单元格 {cell} 处填有内容或设置了格式。"
+                      "若那是多余的（例如误输入的空格，或设置了格式的空白单元格），"
+                      "请清除该单元格（开始→清除→全部清除）后重新报送；"
                       "否则请拆分成多个文件后报送。",
 }
 # …and where its rows are all pre-filled ones left as they were (`untouched`: how many).

@@ -1,23 +1,63 @@
-"""The rows hidden in a legacy .xls (BIFF) sheet, which calamine does not tell.
+"""What calamine does not tell of a legacy .xls (BIFF) sheet: its hidden rows and its farthest
+cells, found before calamine reads it.
 
 A clerk filters the staff down to the leavers (or hides rows by hand) in Excel or WPS and saves
 as .xls: the hidden rows are not declarations, as in an xlsx (exchange.read.guard). BIFF keeps a
-ROW record per row with a height; a hidden row's has fDyZero set (MS-XLS 2.4.221). Only record
-headers are walked, and the ROW records read: no cell is decoded. The compound file is opened by
-xlrd's reader (xlrd.compdoc), which refuses a damaged one.
+ROW record per row with a height; a hidden row's has fDyZero set (MS-XLS 2.4.221).
+
+calamine reserves a cell (40 bytes) for every place in the rectangle a sheet's DIMENSIONS record
+declares, before reading any: one space typed at IV65536, or one cell formatted there, asks for
+16.7 million (640 MB), and a sheet with a value past max_columns would be read. Every cell record
+starts with its row and column (MS-XLS 2.5.13 Cell), so the farthest down and the farthest right
+are known here, and read.tables refuses such a sheet naming the cell, as an xlsx's
+(guard.check_extent).
+
+Only record headers are walked, and the ROW and cell records' first bytes read: no cell is
+decoded. The compound file is opened by xlrd's reader (xlrd.compdoc), which refuses a damaged one.
 """
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass, field
 from pathlib import Path
 
-BOUNDSHEET, EOF, ROW = 0x0085, 0x000A, 0x0208
+BOUNDSHEET, EOF, ROW, DIMENSIONS = 0x0085, 0x000A, 0x0208, 0x0200
+MULRK, MULBLANK = 0x00BD, 0x00BE       # several cells in a row: the last column is the last 2 bytes
 ROW_HIDDEN = 0x20                      # fDyZero, in the flags at offset 12 of a ROW record
+# The cell records that hold a value: FORMULA, NUMBER, RK, LABELSST, LABEL, RSTRING, BOOLERR,
+# MULRK; and those of cells formatted but empty: BLANK, MULBLANK.
+VALUE_CELLS = frozenset({0x0006, 0x0203, 0x027E, 0x00FD, 0x0204, 0x00D6, 0x0205, MULRK})
+BLANK_CELLS = frozenset({0x0201, MULBLANK})
+CELL_BYTES = 40                        # what calamine reserves per place in the rectangle
+
+Cell = tuple[int, int]                 # 1-based (row, column)
 
 
-def hidden_rows(path: Path) -> list[tuple[str | None, set[int]]]:
-    """Each sheet's name (None when it cannot be decoded) and the 1-based numbers of its hidden
-    rows, in the workbook's order; [] when the file is no BIFF workbook that can be walked."""
+@dataclass
+class BiffSheet:
+    name: str | None                   # None when it cannot be decoded
+    hidden: set[int] = field(default_factory=set)
+    lowest: Cell | None = None         # a cell holding a value on the sheet's last such row
+    rightmost: Cell | None = None      # …and one in its last such column
+    # The rectangle the DIMENSIONS record declares (rows, columns), and the cells of any kind,
+    # formatted blanks too, farthest down and right (the ones that make it so large).
+    extent: Cell = (0, 0)
+    lowest_any: Cell | None = None
+    rightmost_any: Cell | None = None
+
+    def far_cell(self) -> Cell:
+        """The cell to name when the rectangle is too large: of the farthest down and the
+        farthest right, the one whose own rectangle (row × column) is larger; the rectangle's
+        corner when the cells do not reach it (a DIMENSIONS record no clerk's program writes)."""
+        low, right = self.lowest_any, self.rightmost_any
+        if low is None or right is None or 2 * low[0] * right[1] < self.extent[0] * self.extent[1]:
+            return self.extent
+        return low if low[0] * low[1] >= right[0] * right[1] else right
+
+
+def sheets(path: Path) -> list[BiffSheet]:
+    """The workbook's sheets, in its order; [] when the file is no BIFF workbook that can be
+    walked."""
     from xlrd.compdoc import CompDoc, CompDocError
 
     try:
@@ -27,7 +67,7 @@ def hidden_rows(path: Path) -> list[tuple[str | None, set[int]]]:
         return []
     if not stream:
         return []
-    return [(name, _hidden_in(stream, at)) for name, at in _sheets(stream)]
+    return [_walk(stream, name, at) for name, at in _sheets(stream)]
 
 
 def _records(stream: bytes, at: int):  # type: ignore[no-untyped-def]
@@ -64,16 +104,41 @@ def _name(raw: bytes) -> str | None:
         return None
 
 
-def _hidden_in(stream: bytes, start: int) -> set[int]:
-    hidden: set[int] = set()
+def _walk(stream: bytes, name: str | None, start: int) -> BiffSheet:
+    sheet = BiffSheet(name)
     for kind, at, size in _records(stream, start):
         if kind == EOF:
             break
         if kind == ROW and size >= 14:
             number, flags = struct.unpack_from("<H", stream, at)[0], stream[at + 12]
             if flags & ROW_HIDDEN:
-                hidden.add(number + 1)
-    return hidden
+                sheet.hidden.add(number + 1)
+        elif kind == DIMENSIONS and size >= 10:
+            sheet.extent = _extent(stream, at, size)
+        elif (kind in VALUE_CELLS or kind in BLANK_CELLS) and size >= 6:
+            row, column = struct.unpack_from("<HH", stream, at)
+            if kind in (MULRK, MULBLANK):
+                (column,) = struct.unpack_from("<H", stream, at + size - 2)
+            cell = (row + 1, column + 1)
+            sheet.lowest_any = _farther(sheet.lowest_any, cell, 0)
+            sheet.rightmost_any = _farther(sheet.rightmost_any, cell, 1)
+            if kind in VALUE_CELLS:
+                sheet.lowest = _farther(sheet.lowest, cell, 0)
+                sheet.rightmost = _farther(sheet.rightmost, cell, 1)
+    return sheet
+
+
+def _extent(stream: bytes, at: int, size: int) -> Cell:
+    """A DIMENSIONS record's rows and columns (BIFF8: 32-bit rows; BIFF5: 16-bit)."""
+    if size >= 14:
+        first_row, last_row, first_col, last_col = struct.unpack_from("<IIHH", stream, at)
+    else:
+        first_row, last_row, first_col, last_col = struct.unpack_from("<HHHH", stream, at)
+    return max(0, last_row - first_row), max(0, last_col - first_col)
+
+
+def _farther(known: Cell | None, cell: Cell, axis: int) -> Cell:
+    return cell if known is None or cell[axis] > known[axis] else known
 
 
 class _Quiet:
@@ -83,4 +148,4 @@ class _Quiet:
         return len(text)
 
 
-__all__ = ["hidden_rows"]
+__all__ = ["BiffSheet", "sheets"]

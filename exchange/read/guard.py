@@ -247,6 +247,21 @@ def check_extent(xml: bytes, limits: Limits) -> None:
     _check_rows(xml, limits)
 
 
+def check_cell(row: int, column: int, limits: Limits) -> None:
+    """Refuse a cell holding a value past the limits, as check_extent does one in XML, naming
+    it (1-based row and column: a legacy .xls's farthest cells, read.biff)."""
+    cell = cell_name(row, column).encode()
+    if column > limits.max_columns:
+        raise _too_large("column_count", limits.max_columns, cell)
+    if row > limits.max_rows + TITLE_ROOM:
+        raise _too_large("row_count", limits.max_rows, cell)
+
+
+def cell_name(row: int, column: int) -> str:
+    """1-based row and column to an A1-style name: (65536, 256) -> IV65536."""
+    return f"{_letters(column)}{row}"
+
+
 def _too_large(what: str, limit: int, cell: bytes | None = None) -> FileRejected:
     if cell is None:
         return FileRejected(C.FILE_TOO_LARGE, what=what, limit=limit)

@@ -18,14 +18,18 @@ from typing import Any, Callable, Iterable, Iterator, TypeVar
 from exchange import codes as C
 from exchange.config import Limits
 from exchange.errors import FileRejected
-from exchange.read.guard import (Merge, Sniffed, check_extent, check_member_extent,
-                                 check_member_rows)
+from exchange.read.biff import CELL_BYTES, BiffSheet
+from exchange.read.guard import (Merge, Sniffed, cell_name, check_cell, check_extent,
+                                 check_member_extent, check_member_rows)
 from exchange.read.slices import Parts, SheetSlices, error_cell, trim, workbook_parts
 
 META_SHEET = "_meta"
 # Worksheets with more XML than this are read a slice at a time (read/slices.py): calamine
 # loads a whole sheet, about twice its XML in memory. Measured in bench/README.md.
 STREAM_SHEET_BYTES = 4 * 1024 * 1024
+# The part of the reading worker's memory (reader_memory_mb) an xls sheet's rectangle may take
+# before the sheet is refused by its farthest cell: past it, calamine cannot read it.
+RANGE_SHARE = 0.75
 # The workbook formats calamine reads (guard.sniff's names) and the extensions calamine's
 # from_path takes them by; a file named otherwise is handed over by content. An OpenDocument
 # sheet is read whole, as a legacy xls is.
@@ -103,6 +107,7 @@ def _calamine_book(path: Path, fmt: str, limits: Limits, stream_above: int | Non
 
     errors = (pc.CalamineError, pc.ZipError, pc.XmlError, pc.WorksheetNotFound, ValueError,
               OSError, RuntimeError)
+    walked = _xls_walk(path, limits) if fmt == "xls" else []
     try:
         wb = _calamine_open(path, fmt)
     except pc.PasswordError as exc:
@@ -118,7 +123,7 @@ def _calamine_book(path: Path, fmt: str, limits: Limits, stream_above: int | Non
         meta = {}
         visible = []
         parts = workbook_parts(path) if fmt == "xlsx" else None
-        hidden = _xls_hidden(path, [sm.name for sm in wb.sheets_metadata]) if fmt == "xls" else {}
+        biff = _by_name(walked, [sm.name for sm in wb.sheets_metadata])
         for sm in wb.sheets_metadata:
             if sm.name == META_SHEET:
                 meta = _read_meta(_sheet_rows(path, wb, sm.name, parts, limits, None, opened))
@@ -127,7 +132,7 @@ def _calamine_book(path: Path, fmt: str, limits: Limits, stream_above: int | Non
                 visible.append(sm.name)
         if not visible:
             raise FileRejected(C.FILE_UNREADABLE, reason="no_sheet")
-        yield Book(fmt, (_sheet(path, wb, n, parts, limits, stream_above, opened, hidden.get(n))
+        yield Book(fmt, (_sheet(path, wb, n, parts, limits, stream_above, opened, biff.get(n))
                          for n in visible), meta)
     except pc.PasswordError as exc:
         raise FileRejected(C.FILE_ENCRYPTED) from exc
@@ -196,23 +201,44 @@ def fill_merged(rows: Iterator[Row], merges: Iterable[Merge]) -> Iterator[Row]:
 
 def _sheet(path: Path, wb: Any, name: str, parts: Parts | None, limits: Limits,
            stream_above: int | None, opened: list[SheetSlices],
-           hidden: set[int] | None = None) -> Sheet:
-    """A sheet and its hidden rows: an xls sheet's known before (`hidden`), an xlsx sheet's
+           biff: BiffSheet | None = None) -> Sheet:
+    """A sheet and its hidden rows: an xls sheet's known before (`biff`), an xlsx sheet's
     found as its XML is checked."""
-    hidden = set() if hidden is None else hidden
+    hidden = set() if biff is None else biff.hidden
     return Sheet(name, _sheet_rows(path, wb, name, parts, limits, stream_above, opened, hidden),
                  hidden)
 
 
-def _xls_hidden(path: Path, names: list[str]) -> dict[str, set[int]]:
-    """The hidden rows of an xls workbook's sheets by name (calamine's names, which are the
-    workbook's sheets in its order: a name BIFF5 spells in a code page is matched by place)."""
-    from exchange.read.biff import hidden_rows
+def _xls_walk(path: Path, limits: Limits) -> list[BiffSheet]:
+    """An xls workbook's sheets as read.biff walks them, each checked (_check_biff) before
+    calamine opens the workbook, which reads every sheet, hidden ones too."""
+    from exchange.read.biff import sheets
 
-    found = hidden_rows(path)
-    if len(found) != len(names):
-        return {name: rows for name, rows in found if name in names}
-    return {calamine: rows for calamine, (_, rows) in zip(names, found)}
+    found = sheets(path)
+    for sheet in found:
+        _check_biff(sheet, limits)
+    return found
+
+
+def _by_name(walked: list[BiffSheet], names: list[str]) -> dict[str, BiffSheet]:
+    """The walked sheets by calamine's names, which are the workbook's sheets in its order (a
+    name BIFF5 spells in a code page is matched by place)."""
+    if len(walked) != len(names):
+        return {sheet.name: sheet for sheet in walked if sheet.name in names}
+    return dict(zip(names, walked))
+
+
+def _check_biff(sheet: BiffSheet, limits: Limits) -> None:
+    """Refuse an xls sheet whose farthest cells holding a value are past the limits, or whose
+    rectangle calamine could not hold in the reading worker's memory, naming the cell."""
+    for cell in (sheet.rightmost, sheet.lowest):
+        if cell is not None:
+            check_cell(*cell, limits)
+    rows, columns = sheet.extent
+    if rows * columns * CELL_BYTES > (limits.reader_memory_mb << 20) * RANGE_SHARE:
+        row, column = sheet.far_cell()
+        raise FileRejected(C.FILE_TOO_LARGE, what="read_memory",
+                           limit=f"{limits.reader_memory_mb} MB", cell=cell_name(row, column))
 
 
 def _sheet_rows(path: Path, wb: Any, name: str, parts: Parts | None, limits: Limits,

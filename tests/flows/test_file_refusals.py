@@ -301,6 +301,51 @@ def test_a_stray_space_far_away_is_refused_by_its_cell(instance, db, ref, what):
     assert what in message and f"单元格 {ref} 处填有内容" in message and "清除该单元格" in message
 
 
+def _xls_with_far_cells(path: Path, rows: list[list[object]], cells: dict[tuple[int, int], str | None]
+                        ) -> Path:
+    """An 增员 .xls as old Excel or WPS saves it, with cells far away: a value, or (None) a
+    cell formatted and left empty, which the sheet's DIMENSIONS record reaches as well."""
+    import xlwt
+
+    wb = xlwt.Workbook(encoding="utf-8")
+    ws = wb.add_sheet("Sheet1")
+    for i, row in enumerate([[TITLE], ["填表说明：带*为必填项"], list(ADD_HEADERS), *rows]):
+        for j, value in enumerate(row):
+            ws.write(i, j, value)
+    yellow = xlwt.easyxf("pattern: pattern solid, fore_colour yellow")
+    for (row, column), value in cells.items():
+        ws.write(row - 1, column - 1, value, yellow)
+    wb.save(str(path))
+    return path
+
+
+@pytest.mark.parametrize("cell, ref, what", [((65536, 256), "IV65536", "列数"),
+                                             ((60000, 200), "GR60000", "所需内存"),
+                                             ((65536, 150), "ET65536", "所需内存")])
+@pytest.mark.parametrize("value", [" ", None], ids=["typed", "formatted"])
+def test_an_xls_reaching_far_is_refused_by_its_cell(instance, db, cell, ref, what, value):  # type: ignore[no-untyped-def]
+    """calamine reserves a legacy .xls sheet's whole rectangle (its DIMENSIONS record) before
+    reading a cell: a space typed at IV65536, or a cell formatted there, made the reading
+    worker die for want of memory, and the receipt said only 读取该文件所需内存. The sheet is now
+    refused before calamine opens it, naming the cell; a formatted cell past the columns is let
+    be when the rectangle is small (as in an xlsx)."""
+    if value is None and what == "列数":
+        what = "所需内存"                               # a blank past the columns holds nothing
+    path = _xls_with_far_cells(instance.unit_inbox("1001") / "增员.xls",
+                               [add_row(make_id("19800101", "013"))], {cell: value})
+    assert path.exists()
+    receipt = refused(instance, db, C.FILE_TOO_LARGE, quarantined=True)
+    message = receipt["file_errors"][0]["message"]
+    assert what in message and f"单元格 {ref} 处填有内容" in message and "清除该单元格" in message
+
+
+def test_an_xls_cell_formatted_past_the_columns_is_let_be(instance, db):  # type: ignore[no-untyped-def]
+    _xls_with_far_cells(instance.unit_inbox("1001") / "增员.xls",
+                        [add_row(make_id("19800101", "013"))], {(5, 250): None})
+    receipt = receipt_of(instance, process_one(instance, db))
+    assert receipt["status"] == "accepted" and receipt["counts"]["accepted"] == 1
+
+
 def _zip_bytes(members: dict[str, bytes]) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
