@@ -5,7 +5,7 @@ error workbook and `validate --json` say the same thing.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from exchange import codes as C
 
@@ -189,9 +189,31 @@ def _phrased(params: Mapping[str, Any]) -> dict[str, Any]:
     return {k: PHRASES.get(v, v) if isinstance(v, str) else v for k, v in params.items()}
 
 
+# A row finding's message where its params say more (the first parameter named here that has a
+# value picks the template).
+ROW_MESSAGES_WITH: dict[str, dict[str, str]] = {
+    # A 班级停保 row after rows that stopped pupils of that class one by one.
+    C.DUPLICATE_IN_FILE: {
+        "pupil_rows": "本班级的学生已在本文件第 {pupil_rows} 行逐人申报停保，本行（整班停保）不再导入。"
+                      "若本班还有其他学生要停保，请删去逐人申报的行、只保留本行后重新报送。",
+    },
+}
+ROWS_SHOWN = 20             # row numbers named in one line before "等 N 行"
+
+
 def row_message(code: str, params: Mapping[str, Any]) -> str:
     """Chinese reason for a row finding; phrase keys in params are translated."""
-    return _safe(ROW_MESSAGES.get(code, code), _phrased(params))
+    variants = ROW_MESSAGES_WITH.get(code, {})
+    template = next((variants[k] for k in variants if params.get(k)), None)
+    return _safe(template or ROW_MESSAGES.get(code, code), _phrased(params))
+
+
+def shown_rows(rows: Sequence[int]) -> str:
+    """Row numbers for a message: 7、8、9, at most ROWS_SHOWN of them and then 等 N 行."""
+    shown = "、".join(str(r) for r in rows[:ROWS_SHOWN])
+    if len(rows) > ROWS_SHOWN:
+        shown += RECEIPT_WORDS["footer_more"].format(count=len(rows))
+    return shown
 
 
 # A refusal that names the cell it is about (guard.check_extent: the farthest cell holding a

@@ -111,6 +111,9 @@ class ResidentHooks:
                     first = earlier if first is None else min(first, earlier)
             if first is not None:
                 facts.repeats[number] = first
+                if stop and ("class", values["class_code"]) not in self.seen:
+                    facts.pupil_rows[number] = sorted({self.seen[key] for key in mine
+                                                       if key in self.seen})
                 continue
             for key in mine:
                 self.seen.setdefault(key, number)

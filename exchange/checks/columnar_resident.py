@@ -21,10 +21,11 @@ from exchange.checks.columnar_rows import PERSON, Facts, Found, persons_frame, r
 from exchange.checks.context import CheckContext
 from exchange.checks.resident import (MEMBER_FINDINGS, OWN_SCOPE_EFFECTS, RENEWAL_BLOCK,
                                       SCHOOL_TYPE, ResidentFacts, facts_of, is_school, keeps_households)
-from exchange.messages import CLASS_MEMBER, DECLARATION_STATUS_LABELS
+from exchange.messages import CLASS_MEMBER, DECLARATION_STATUS_LABELS, shown_rows
 
 HEAD = "h."            # the prefix of a household record's columns in a judged frame
 FIRST = "_first"       # the earlier row of the file a row repeats
+PUPILS = "_pupils"     # …and for a 班级停保 row, the rows that stopped its pupils one by one
 SLOT = "s{}."          # the prefix of a stopped class's k-th student finding
 MEMBERS = "s.count"    # how many students of a stopped class are insured here
 
@@ -114,8 +115,10 @@ def resident_facts(frame: pl.DataFrame, ctx: CheckContext) -> ResidentColumns:
     if head is not None:
         frame = frame.with_columns(pl.col(head).cast(pl.Utf8).alias("_head")) \
             .join(_households(facts), on="_head", how="left", maintain_order="left").drop("_head")
-    repeats = pl.DataFrame({"row": list(facts.repeats), FIRST: list(facts.repeats.values())},
-                           schema={"row": pl.Int64, FIRST: pl.Int64})
+    repeats = pl.DataFrame({"row": list(facts.repeats), FIRST: list(facts.repeats.values()),
+                            PUPILS: [shown_rows(facts.pupil_rows[r]) if r in facts.pupil_rows
+                                     else None for r in facts.repeats]},
+                           schema={"row": pl.Int64, FIRST: pl.Int64, PUPILS: pl.Utf8})
     frame = frame.join(repeats, on="row", how="left", maintain_order="left")
     if "class_code" in frame.columns and facts.class_members:
         frame = frame.with_columns(pl.col("class_code").cast(pl.Utf8).alias("_class")) \
@@ -171,7 +174,7 @@ def _repeated(facts: Facts) -> pl.Expr:
 
 def _repeat(facts: Facts, where: pl.Expr = pl.lit(True)) -> Found:
     return Found(where & _repeated(facts), C.DUPLICATE_IN_FILE, None,
-                 {"first_row": _joined(facts, FIRST, pl.Int64)})
+                 {"first_row": _joined(facts, FIRST, pl.Int64), "pupil_rows": _joined(facts, PUPILS)})
 
 
 def _on_file() -> pl.Expr:

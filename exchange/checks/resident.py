@@ -37,6 +37,8 @@ class ResidentFacts:
     class_members: dict[str, tuple[PersonRecord, ...]] = field(default_factory=dict)
     member_open: dict[str, OpenDeclaration] = field(default_factory=dict)  # of class members
     repeats: dict[int, int] = field(default_factory=dict)  # row -> earlier row in the file
+    # A 班级停保 row repeating rows that stopped the class's pupils one by one -> those rows
+    pupil_rows: dict[int, list[int]] = field(default_factory=dict)
 
 
 @dataclass

@@ -8,7 +8,7 @@ from typing import IO, Any, Iterable
 from exchange.names import safe_name
 from exchange.codes import NOTE_ENROLMENT
 from exchange.messages import (ENROLMENT_WORDS, NEXT_STEP_WORDS, RECEIPT_WORDS as W, RENAMED_NOTE,
-                               STATUS_LABELS, WITHDRAWN_HINT)
+                               STATUS_LABELS, WITHDRAWN_HINT, shown_rows)
 from exchange.results import FileResult, RowOutcome
 from exchange.view.confirm import receipt_step
 from exchange.text import json_text, travel_safe
@@ -44,9 +44,6 @@ class ReceiptRows:
                 yield json.loads(line)
 
 
-FOOTER_ROWS_SHOWN = 20
-
-
 def skipped_fields(result: FileResult) -> dict[str, Any]:
     """`hidden_rows`, `untouched_rows`, `footer_rows` and `warnings` for the JSON answers (the
     receipt's twin, `validate --json`), each only when there are some."""
@@ -64,10 +61,7 @@ def skipped_lines(result: FileResult) -> list[str]:
     lines = []
     for key, rows in _skipped(result):
         if rows:
-            shown = "、".join(str(r) for r in rows[:FOOTER_ROWS_SHOWN])
-            if len(rows) > FOOTER_ROWS_SHOWN:
-                shown += W["footer_more"].format(count=len(rows))
-            lines.append(W[key].format(rows=shown))
+            lines.append(W[key].format(rows=shown_rows(rows)))
     return lines
 
 

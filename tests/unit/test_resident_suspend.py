@@ -54,6 +54,27 @@ def test_class_stop_covers_every_insured_student_of_the_class(instance, db, scho
     assert receipt_of(instance, process_one(instance, db))["counts"]["duplicate"] == 1
 
 
+def test_a_class_stop_after_its_pupils_one_by_one_names_their_rows(instance, db, school):  # type: ignore[no-untyped-def]
+    """A clerk stops the class's pupils one by one and adds the 班级停保 row below, both ways
+    the manual tells. The class row is not imported, and says why: its pupils were stopped on
+    rows 4 and 5 (it said 同一人员在本文件第 4 行已经出现, of a row naming no person)."""
+    rows = [[STUDENTS_02[0], "李小一", "毕业", "", "2024-02"],
+            [STUDENTS_02[1], "李小二", "毕业", "", "2024-02"],
+            ["", "", "毕业", "全班停保", "2024-02"]]
+    drop(instance, "S2201", "毕业停保.xlsx", SUSPEND, rows, title=TITLE)
+    receipt = receipt_of(instance, process_one(instance, db))
+    assert receipt["counts"]["accepted"] == 2
+    assert triples(receipt) == [(6, None, C.DUPLICATE_IN_FILE)]
+    message = receipt["rows"][-1]["errors"][0]["message"]
+    assert message.startswith("本班级的学生已在本文件第 4、5 行逐人申报停保，本行（整班停保）不再导入。")
+    assert "同一人员" not in message
+    # A person's row repeated is still told as before.
+    drop(instance, "S2201", "个人.xlsx", SUSPEND, [[STUDENTS_01[0], "张一", "转学", "", ""]] * 2,
+         title=TITLE)
+    again = receipt_of(instance, process_one(instance, db))
+    assert again["rows"][-1]["errors"][0]["message"] == "同一人员在本文件第 4 行已经出现，本行不再导入。"
+
+
 def receipt_name(instance) -> str:  # type: ignore[no-untyped-def]
     return sorted(p.name for p in instance.unit_outbox("S2201", "receipts").glob("*.txt"))[-1]
 
