@@ -198,6 +198,13 @@ ROW_MESSAGES_WITH: dict[str, dict[str, str]] = {
                       "若本班还有其他学生要停保，请删去逐人申报的行、只保留本行后重新报送。",
     },
 }
+ROW_MESSAGES_WITH[C.DECLARATION_NOT_PENDING] = {
+    "took_effect": "业务流水号 {serial} 的“{took_effect}”在导入时已经生效，不能回退。"
+                   "如需更正，请重新报送一份{title}。",
+}
+ROW_MESSAGES_WITH[C.DECLARATION_NOT_FOUND] = {
+    "took_effect": "“{took_effect}”在导入时已经生效，没有可回退的申报。如需更正，请重新报送一份{title}。",
+}
 ROWS_SHOWN = 20             # row numbers named in one line before "等 N 行"
 
 

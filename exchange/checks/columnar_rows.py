@@ -404,10 +404,11 @@ def _status_label(status: pl.Expr) -> pl.Expr:
                                  return_dtype=pl.Utf8)
 
 
-def _kind_label(facts: Facts, kind: pl.Expr) -> pl.Expr:
+def _kind_label(facts: Facts, kind: pl.Expr, word: str = "label") -> pl.Expr:
+    """A kind's label (or its title) for a message."""
     kinds = facts.rules.kinds
-    return kind.replace_strict(list(kinds), [k.label for k in kinds.values()], default=kind,
-                               return_dtype=pl.Utf8)
+    return kind.replace_strict(list(kinds), [getattr(k, word) for k in kinds.values()],
+                               default=kind, return_dtype=pl.Utf8)
 
 
 @row_rule
@@ -421,19 +422,30 @@ def withdraw_target(facts: Facts) -> list[Found]:
     found, target_kind = pl.col("_t_serial").is_not_null(), pl.col("_t_kind")
     mismatch = by_serial & kind.is_not_null() & found & (target_kind != kind)
     idle = found & ~mismatch.fill_null(False) & ~pl.col("_t_pending")
-    not_pending = {"serial": pl.col("_t_serial"), "status": _status_label(pl.col("_t_status"))}
+    # Registrations (户主信息, 班级信息, 用户维护) take effect on import: say how to undo one.
+    at_once = [k for k, spec in facts.rules.kinds.items() if not spec.review]
+    not_pending = {"serial": pl.col("_t_serial"), "status": _status_label(pl.col("_t_status")),
+                   **_took_effect(facts, target_kind, at_once)}
     return [
         Found(~named, C.REQUIRED, "serial"),
         Found(by_serial & ~found, C.DECLARATION_NOT_FOUND, "serial",
               {"by": pl.lit("by_serial"), "value": serial}),
         Found(~by_serial & named & ~found, C.DECLARATION_NOT_FOUND, "id_number",
-              {"by": pl.lit("by_id"), "value": number}),
+              {"by": pl.lit("by_id"), "value": number, **_took_effect(facts, kind, at_once)}),
         Found(mismatch, C.DECLARATION_KIND_MISMATCH, "declared_kind",
               {"serial": serial, "actual": _kind_label(facts, target_kind),
                "stated": _kind_label(facts, kind)}),
         Found(by_serial & idle, C.DECLARATION_NOT_PENDING, "serial", not_pending),
         Found(~by_serial & idle, C.DECLARATION_NOT_PENDING, "id_number", not_pending),
     ]
+
+
+def _took_effect(facts: Facts, kind: pl.Expr, at_once: list[str]) -> dict[str, pl.Expr]:
+    """For a kind that takes effect on import: its label and title, to say how to correct it
+    (a head's registration is stored without an ID, so it is never found by one)."""
+    effective = kind.cast(pl.Utf8).is_in(pl.Series(at_once, dtype=pl.Utf8).implode())
+    return {"took_effect": pl.when(effective).then(_kind_label(facts, kind)),
+            "title": pl.when(effective).then(_kind_label(facts, kind, "title"))}
 
 
 @joins_for("withdraw_target")

@@ -109,3 +109,28 @@ def test_the_centre_digest_counts_household_rows_as_registrations_not_approvals(
     start = cells.index("城厢区凤凰山社区") + 1
     figures = dict(zip(headers, cells[start:start + len(headers)]))
     assert (figures["登记"], figures["审核通过"], figures["新申报"]) == ("2", "0", "0"), cells
+
+
+def test_withdrawing_a_registration_says_it_took_effect_and_how_to_correct_it(instance, db, community):  # type: ignore[no-untyped-def]
+    """A clerk lists a head's registration in the 业务回退表, by ID and type or by serial. It
+    took effect on import, so nothing is withdrawn; by ID the row said 没有找到本单位可回退的申报,
+    and by serial only that it was 已通过. Both now say it took effect and what to send instead."""
+    drop(instance, "C3001", "户主.xlsx", HOUSEHOLD, [[NEW_HEAD, "陈国强", "13905941111", ""]],
+         title="户主信息表")
+    assert receipt_of(instance, process_one(instance, db))["counts"]["accepted"] == 1
+    with db.session() as s:
+        d = s.scalars(select(Declaration)).one()
+    drop(instance, "C3001", "回退.xlsx", ["业务流水号", "身份证号", "业务类型"],
+         [["", NEW_HEAD, "户主信息维护"], [d.serial, "", ""], ["", NEW_HEAD, ""]], title="业务回退表")
+    receipt = receipt_of(instance, process_one(instance, db))
+    assert triples(receipt) == [(4, "身份证号", C.DECLARATION_NOT_FOUND),
+                                (5, "业务流水号", C.DECLARATION_NOT_PENDING),
+                                (6, "身份证号", C.DECLARATION_NOT_FOUND)]
+    by_id, by_serial, bare = (r["errors"][0]["message"] for r in receipt["rows"])
+    assert by_id == ("“户主信息维护”在导入时已经生效，没有可回退的申报。"
+                     "如需更正，请重新报送一份户主信息表。")
+    assert by_serial == (f"业务流水号 {d.serial} 的“户主信息维护”在导入时已经生效，不能回退。"
+                         "如需更正，请重新报送一份户主信息表。")
+    assert bare == f"没有找到本单位可回退的申报（身份证号 {NEW_HEAD}）。"
+    with db.session() as s:
+        assert s.get(Declaration, d.serial).status == "approved"
