@@ -130,7 +130,9 @@ def declarations(s: Session, *, unit: str | None = None, status: str | None = No
                     Declaration.payload["enrolment"].as_string() == enrolment)
     if limit:
         q = q.limit(limit)
-    return [DeclarationRow(d.serial, d.unit_code, d.kind, d.id_number, d.name, d.status, batch_no,
+    # A head's registration (户主信息) is stored without an ID: its head's is shown.
+    return [DeclarationRow(d.serial, d.unit_code, d.kind,
+                           d.id_number or (d.payload or {}).get("head_id"), d.name, d.status, batch_no,
                            d.created_at, d.submitted_at, d.decided_at, d.decision_reason,
                            d.reviewer, file_name, d.row, (d.payload or {}).get("enrolment"))
             for d, batch_no, file_name in s.execute(q)]

@@ -134,3 +134,8 @@ def test_withdrawing_a_registration_says_it_took_effect_and_how_to_correct_it(in
     assert bare == f"没有找到本单位可回退的申报（身份证号 {NEW_HEAD}）。"
     with db.session() as s:
         assert s.get(Declaration, d.serial).status == "approved"
+        # `exchange declarations` lists the registration under its head's ID (it was blank).
+        from exchange.review.queries import declarations
+
+        listed = {r.serial: r for r in declarations(s, unit="C3001", kind="household")}
+    assert (listed[d.serial].id_number, listed[d.serial].name) == (NEW_HEAD, "陈国强")
