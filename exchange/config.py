@@ -83,8 +83,15 @@ class Sftp:
     max_connections_per_login: int = 16
     max_sessions_per_connection: int = 10    # OpenSSH's MaxSessions
     max_open_files_per_login: int = 64       # each a descriptor of serve's one process
+    # Room: what one login's inbox may hold waiting (uploads in flight included), and the free
+    # space below which no upload is taken, kept for the database, receipts and the archive.
+    max_inbox_mb: int = 2048
+    min_free_mb: int = 1024
 
     def validate(self, where: str) -> None:
+        for name in ("max_inbox_mb", "min_free_mb"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{where}.{name}: 0 (no limit) or more, got {getattr(self, name)}")
         if self.max_unauthenticated_per_address > self.max_unauthenticated:
             raise ConfigError(f"{where}.max_unauthenticated_per_address: must not exceed "
                               f"max_unauthenticated ({self.max_unauthenticated}), got "

@@ -652,6 +652,13 @@ WITHDRAWN_HINT = "成功的行对应的申报已回退（状态为“已回退�
 SFTP_WORDS = {
     "name_not_utf8": "文件名不是 UTF-8 编码，无法接收：请在客户端把文件名编码设为 UTF-8"
                      "（WinSCP：高级 → 环境 → SFTP → 文件名使用 UTF-8 编码：开）后重新上传。",
+    "too_large": "文件超过 {mb} MB 的上限，未接收：请拆分成多个文件后上传。 "
+                 "The file is over the {mb} MB limit.",
+    "inbox_full": "收件箱中等待处理的文件已达 {mb} MB 的上限，本文件未接收：请等已上传的文件处理完"
+                  "（回执生成）后再上传。 Your inbox is full ({mb} MB waiting): "
+                  "upload again once the files sent are processed.",
+    "disk_full": "服务器存储空间不足，暂时无法接收文件，请稍后再试或联系医保中心。 "
+                 "The server is short of disk space; try again later.",
 }
 PASSWORD_WORDS = {
     "instruction": "请输入密码。 Enter your password.",

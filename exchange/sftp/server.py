@@ -27,7 +27,7 @@ from typing import Any, Callable
 import paramiko
 from paramiko import InteractiveQuery, SFTPAttributes, SFTPHandle, SFTPServer, SFTPServerInterface
 from paramiko.sftp import (CMD_EXTENDED, CMD_EXTENDED_REPLY, CMD_INIT, CMD_NAMES, CMD_VERSION,
-                           SFTP_FAILURE, SFTP_NO_SUCH_FILE, SFTP_OK, SFTP_OP_UNSUPPORTED,
+                           CMD_WRITE, SFTP_FAILURE, SFTP_NO_SUCH_FILE, SFTP_OK, SFTP_OP_UNSUPPORTED,
                            SFTP_PERMISSION_DENIED, int64)
 
 from exchange.config import Instance
@@ -45,6 +45,7 @@ log = logging.getLogger("exchange.sftp")
 
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+FREE_CHECK_BYTES = 8 << 20         # an upload looks at the disk's free space again every 8 MiB
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,58 @@ class Services:
     max_bytes: int
     on_upload: OnUpload | None
     open_files: OpenFiles
+    max_inbox: int = 0              # bytes; 0: no limit
+    min_free: int = 0               # bytes; 0: no check
+
+    def room(self, target: Resolved) -> int:
+        """How large an upload to `target` may grow: max_file_mb, less than what its inbox
+        holds beyond max_inbox_mb (files waiting, other uploads' temp files). Refused when
+        there is no room at all, or the disk is short of min_free_mb: the client's open fails,
+        saying why, and nothing is written."""
+        assert target.area is not None and target.real is not None
+        room = self.max_bytes
+        if self.max_inbox:
+            room = min(room, self.max_inbox - _held(target.area.root, target.real))
+        if room <= 0:
+            raise self.over(room)
+        self.check_disk(target)
+        return room
+
+    def over(self, room: int) -> Refused:
+        if room < self.max_bytes:
+            return Refused("inbox_full", self.max_inbox,
+                           f"the inbox would hold more than [sftp] max_inbox_mb ({self.max_inbox >> 20} MB)")
+        return Refused("too_large", self.max_bytes, f"over the size limit of {self.max_bytes} bytes")
+
+    def check_disk(self, target: Resolved) -> None:
+        if not self.min_free or target.area is None:
+            return
+        st = os.statvfs(target.area.root)
+        if st.f_bavail * st.f_frsize < self.min_free:
+            raise Refused("disk_full", self.min_free,
+                          f"less than [sftp] min_free_mb ({self.min_free >> 20} MB) free")
+
+
+class Refused(Exception):
+    """An upload refused, with the words the client shows (WinSCP and FileZilla show an SFTP
+    status's message) and the reason for the log."""
+
+    def __init__(self, words: str, limit: int, reason: str) -> None:
+        super().__init__(reason)
+        self.message = SFTP_WORDS[words].format(mb=limit >> 20)
+
+
+def _held(root: Path, replacing: Path) -> int:
+    """Bytes of the files in an inbox (it is flat), but the one an upload replaces."""
+    held = 0
+    with os.scandir(root) as entries:
+        for entry in entries:
+            try:
+                if entry.is_file(follow_symlinks=False) and entry.path != str(replacing):
+                    held += entry.stat(follow_symlinks=False).st_size
+            except OSError:
+                continue
+    return held
 
 
 def _fails(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -159,6 +212,8 @@ class UploadHandle(_BoundedRead, SFTPHandle):
         self.append = bool(flags & os.O_APPEND)   # paramiko then writes at the end, whatever offset
         if flags & os.O_EXCL and self.final.exists():
             raise FileExistsError(errno.EEXIST, "exists", str(self.final))
+        self.room = session.services.room(target)        # bytes this upload may reach
+        self.checked_free = 0
         fd, self.give_back = session.open_file(self.temp,
                                                os.O_RDWR | os.O_CREAT | os.O_EXCL | NOFOLLOW, 0o640)
         self.writefile = os.fdopen(fd, "r+b")
@@ -175,10 +230,18 @@ class UploadHandle(_BoundedRead, SFTPHandle):
         if self.refused:
             return SFTP_FAILURE
         at = os.fstat(self.writefile.fileno()).st_size if self.append else offset
-        if at + len(data) > self.session.services.max_bytes:
+        end = at + len(data)
+        services = self.session.services
+        try:
+            if end > self.room:
+                raise services.over(self.room)
+            if end - self.checked_free >= FREE_CHECK_BYTES:
+                self.checked_free = end
+                services.check_disk(self.target)
+        except Refused as exc:
             # Refused at once: the temp file goes now, not when (or if) the client closes.
-            self._discard(f"over the size limit of {self.session.services.max_bytes} bytes")
-            return SFTP_FAILURE
+            self._discard(str(exc))
+            raise
         return super().write(offset, data)
 
     def stat(self) -> SFTPAttributes:
@@ -191,7 +254,7 @@ class UploadHandle(_BoundedRead, SFTPHandle):
             return SFTP_FAILURE
         fd = self.writefile.fileno()
         if attr._flags & attr.FLAG_SIZE:          # sshfs truncates what it writes (ftruncate)
-            if attr.st_size is None or attr.st_size > self.session.services.max_bytes:
+            if attr.st_size is None or attr.st_size > self.room:
                 return SFTP_FAILURE
             self.writefile.flush()
             os.ftruncate(fd, attr.st_size)
@@ -727,6 +790,12 @@ class ExchangeSFTPServer(SFTPServer):
             if t == CMD_EXTENDED and self._extended(request_number, msg):
                 return
             super()._process(t, request_number, msg)
+        except Refused as exc:
+            session = self.server
+            if t != CMD_WRITE:                  # a write's refusal is logged with its file
+                log.warning("unit=%s file=-: %s refused: %s (login %s)", session.unit,
+                            CMD_NAMES.get(t, t), exc, session.principal.login)
+            self._send_status(request_number, SFTP_FAILURE, exc.message)
         except UnicodeDecodeError:
             session = self.server
             log.warning("unit=%s file=-: %s with a file name not in UTF-8 refused (login %s "
@@ -771,8 +840,9 @@ class SftpService:
         self.sftp = settings.sftp
         self.host = host if host is not None else settings.sftp.host
         self.port = port if port is not None else settings.sftp.port
-        self.services = Services(instance, auth, settings.limits.max_file_mb * 1024 * 1024, on_upload,
-                                 OpenFiles(settings.sftp.max_open_files_per_login))
+        self.services = Services(instance, auth, settings.limits.max_file_mb << 20, on_upload,
+                                 OpenFiles(settings.sftp.max_open_files_per_login),
+                                 settings.sftp.max_inbox_mb << 20, settings.sftp.min_free_mb << 20)
         self.host_key = load_host_key(instance.path(settings.sftp.host_key))
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None

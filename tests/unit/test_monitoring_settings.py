@@ -32,6 +32,8 @@ def test_monitoring_is_off_and_logs_are_text_unless_configured(tmp_path: Path) -
     ('[monitoring]\nport = "9464"\n', "[monitoring].port"),
     ("[monitoring]\npath = '/m'\n", "[monitoring]: unknown key(s) path"),
     ('[logging]\nformat = "xml"\n', "[logging].format"),
+    ("[sftp]\nmax_inbox_mb = -1\n", "[sftp].max_inbox_mb"),
+    ("[sftp]\nmin_free_mb = -5\n", "[sftp].min_free_mb"),
 ])
 def test_a_bad_monitoring_or_logging_value_is_refused_naming_the_key(tmp_path: Path, text: str,
                                                                     key: str) -> None:

@@ -134,6 +134,7 @@ def test_clients_hanging_up_early_are_one_info_line(server: Server,
     time.sleep(0.2)
     reset.close()                                               # connection reset by peer
     t = paramiko.Transport(("127.0.0.1", port))
+    t.name = "client probe"                 # its own reading of the reset is not the server's
     t.start_client()                                            # key exchange done, then EOF
     t.sock.shutdown(socket.SHUT_RDWR)
     t.close()
@@ -146,7 +147,7 @@ def test_clients_hanging_up_early_are_one_info_line(server: Server,
     time.sleep(0.5)
     server_side = [r for r in caplog.records if not r.getMessage().startswith("Exception (client)")
                    and "client" not in r.threadName]
-    bad = [r.getMessage() for r in server_side
+    bad = [(r.threadName, r.getMessage()) for r in server_side
            if r.levelno >= logging.ERROR or "Traceback" in r.getMessage()]
     assert bad == []
     ended = [r for r in caplog.records if r.name == "exchange.sftp" and " ended: " in r.getMessage()]

@@ -50,8 +50,12 @@ class Server:
 
 @pytest.fixture
 def server(instance: Instance, db) -> Iterator[Server]:  # type: ignore[no-untyped-def]
+    yield from _serve(instance, db)
+
+
+def _serve(instance: Instance, db, **sftp: int) -> Iterator[Server]:  # type: ignore[no-untyped-def]
     settings = replace(instance.settings, limits=replace(instance.settings.limits, max_file_mb=1),
-                       sftp=replace(instance.settings.sftp, max_failures=3))
+                       sftp=replace(instance.settings.sftp, max_failures=3, **sftp))
     inst = Instance(instance.home, settings)
     (inst.unit_outbox("1001", "receipts") / "r1001.json").write_text('{"unit": "1001"}')
     (inst.unit_outbox("1002", "receipts") / "r1002.json").write_text('{"unit": "1002"}')
@@ -106,8 +110,65 @@ def test_upload_over_the_size_limit_is_refused_and_removed(server: Server) -> No
     c = server.login("1001", "pw-1001")
     with pytest.raises(IOError):
         c.putfo(io.BytesIO(b"x" * (1024 * 1024 + 1)), "/inbox/huge.xlsx")
+    with pytest.raises(IOError, match="文件超过 1 MB 的上限"):     # the words WinSCP shows
+        _put(c, b"x" * (1024 * 1024 + 1), "/inbox/huge.xlsx")
     wait_for(lambda: os.listdir(server.instance.unit_inbox("1001")) == [])
     assert server.uploads == []
+
+
+def _put(c: paramiko.SFTPClient, data: bytes, path: str) -> None:
+    """An upload whose every write waits for its answer, as WinSCP's: a refusal's words come
+    back (paramiko's putfo pipelines its writes, and reports only that the file is missing)."""
+    with c.open(path, "wb") as fh:
+        for at in range(0, len(data), 32768):
+            fh.write(data[at:at + 32768])
+            fh.flush()
+
+
+def test_an_inbox_holds_at_most_max_inbox_mb_waiting(instance: Instance, db) -> None:  # type: ignore[no-untyped-def]
+    """One unit sending file after file faster than intake takes them could fill the disk every
+    unit shares (each file under max_file_mb). Past max_inbox_mb the next upload is dropped
+    when it reaches the limit, or fails at open when there is no room at all; another unit's
+    inbox is its own; taking the files (intake) makes room again."""
+    srv = next(gen := _serve(instance, db, max_inbox_mb=2))
+    try:
+        c = srv.login("1001", "pw-1001")
+        inbox = srv.instance.unit_inbox("1001")
+        almost = b"x" * (900 * 1024)
+        c.putfo(io.BytesIO(almost), "/inbox/a.xlsx")
+        c.putfo(io.BytesIO(almost), "/inbox/b.xlsx")
+        with pytest.raises(IOError, match="收件箱中等待处理的文件已达 2 MB 的上限"):   # 2.7 MB waiting
+            _put(c, almost, "/inbox/c.xlsx")
+        wait_for(lambda: sorted(os.listdir(inbox)) == ["a.xlsx", "b.xlsx"])
+        c.putfo(io.BytesIO(b"y" * 1000), "/inbox/small.xlsx")     # what room there is is used
+        (inbox / "filler").write_bytes(b"z" * (300 * 1024))
+        with pytest.raises(IOError, match="收件箱"):       # no room left: the open fails
+            c.open("/inbox/d.xlsx", "wb")
+        assert "d.xlsx" not in os.listdir(inbox)
+        other = srv.login("1002", "pw-1002")
+        other.putfo(io.BytesIO(almost), "/inbox/theirs2.xlsx")
+        for name in ("a.xlsx", "b.xlsx", "filler"):     # intake took them
+            (inbox / name).unlink()
+        c.putfo(io.BytesIO(almost), "/inbox/c.xlsx")
+        assert sorted(u.virtual for u in srv.uploads if u.unit == "1001") == [
+            "/inbox/a.xlsx", "/inbox/b.xlsx", "/inbox/c.xlsx", "/inbox/small.xlsx"]
+    finally:
+        gen.close()
+
+
+def test_no_upload_is_taken_while_the_disk_is_short_of_min_free_mb(instance: Instance, db) -> None:  # type: ignore[no-untyped-def]
+    """A disk with less than min_free_mb free takes no upload (room is kept for the database,
+    receipts and the archive): the open fails and nothing is left behind."""
+    free = os.statvfs(instance.home).f_bavail * os.statvfs(instance.home).f_frsize
+    srv = next(gen := _serve(instance, db, min_free_mb=(free >> 20) + 1024))
+    try:
+        c = srv.login("1001", "pw-1001")
+        with pytest.raises(IOError, match="服务器存储空间不足"):
+            _put(c, b"x" * 1000, "/inbox/a.xlsx")
+        assert os.listdir(srv.instance.unit_inbox("1001")) == [] and srv.uploads == []
+        assert c.listdir("/outbox")                      # reading is untouched
+    finally:
+        gen.close()
 
 
 def test_appending_cannot_pass_the_size_limit(server: Server) -> None:
