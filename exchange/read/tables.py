@@ -19,7 +19,7 @@ from exchange import codes as C
 from exchange.config import Limits
 from exchange.errors import FileRejected
 from exchange.read.biff import CELL_BYTES, BiffSheet
-from exchange.read.guard import (Merge, Sniffed, cell_name, check_cell, check_extent,
+from exchange.read.guard import (TITLE_ROOM, Merge, Sniffed, cell_name, check_cell, check_extent,
                                  check_member_extent, check_member_rows)
 from exchange.read.slices import Parts, SheetSlices, error_cell, trim, workbook_parts
 
@@ -210,14 +210,29 @@ def _sheet(path: Path, wb: Any, name: str, parts: Parts | None, limits: Limits,
 
 
 def _xls_walk(path: Path, limits: Limits) -> list[BiffSheet]:
-    """An xls workbook's sheets as read.biff walks them, each checked (_check_biff) before
-    calamine opens the workbook, which reads every sheet, hidden ones too."""
+    """An xls workbook's sheets as read.biff walks them, checked before calamine opens the
+    workbook (which reads every sheet, hidden ones too): when a sheet's rectangle reaches past
+    the limits, they are walked again for their cells (_check_biff)."""
     from exchange.read.biff import sheets
 
     found = sheets(path)
-    for sheet in found:
-        _check_biff(sheet, limits)
+    if any(_reaches_far(sheet, limits) for sheet in found):
+        found = sheets(path, cells=True)
+        for sheet in found:
+            _check_biff(sheet, limits)
     return found
+
+
+def _reaches_far(sheet: BiffSheet, limits: Limits) -> bool:
+    rows, columns = sheet.corner
+    return (columns > limits.max_columns or rows > limits.max_rows + TITLE_ROOM
+            or _too_wide(sheet, limits))
+
+
+def _too_wide(sheet: BiffSheet, limits: Limits) -> bool:
+    """Whether calamine could not hold the sheet's rectangle in the reading worker's memory."""
+    rows, columns = sheet.extent
+    return rows * columns * CELL_BYTES > (limits.reader_memory_mb << 20) * RANGE_SHARE
 
 
 def _by_name(walked: list[BiffSheet], names: list[str]) -> dict[str, BiffSheet]:
@@ -234,8 +249,7 @@ def _check_biff(sheet: BiffSheet, limits: Limits) -> None:
     for cell in (sheet.rightmost, sheet.lowest):
         if cell is not None:
             check_cell(*cell, limits)
-    rows, columns = sheet.extent
-    if rows * columns * CELL_BYTES > (limits.reader_memory_mb << 20) * RANGE_SHARE:
+    if _too_wide(sheet, limits):
         row, column = sheet.far_cell()
         raise FileRejected(C.FILE_TOO_LARGE, what="read_memory",
                            limit=f"{limits.reader_memory_mb} MB", cell=cell_name(row, column))

@@ -54,7 +54,7 @@ def test_the_farthest_cells_and_the_rectangle_are_found(tmp_path: Path) -> None:
     ws.write(2, 21, None, yellow)                       # two blanks in a row: MULBLANK
     path = tmp_path / "far.xls"
     wb.save(str(path))
-    [sheet] = sheets(path)
+    [sheet] = sheets(path, cells=True)
     assert (sheet.lowest, sheet.rightmost) == ((41, 8), (41, 8))
     assert (sheet.lowest_any, sheet.rightmost_any) == ((9001, 2), (3, 22))
-    assert sheet.extent == (9001, 22) and sheet.far_cell() == (9001, 2)
+    assert sheet.corner == (9001, 22) and sheet.far_cell() == (9001, 2)
