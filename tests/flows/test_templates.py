@@ -183,6 +183,21 @@ def test_wage_template_filled_with_new_wages_imports_cleanly(instance, db, perso
     assert result.status == "accepted" and result.counts.accepted == 1
 
 
+def test_wage_template_with_one_wage_filled_declares_only_that_one(instance, db, persons):  # type: ignore[no-untyped-def]
+    """The clerk fills 现工资 for the one person whose wage changed and leaves the other
+    pre-filled rows as they came: those are read past and named (each was a failed row asking
+    for a wage, inviting a wage declaration for everyone)."""
+    wb = openpyxl.load_workbook(_template(instance, db, "wage"))
+    ws = wb.worksheets[0]
+    ws.cell(4, 5).value = "202612"
+    ws.cell(4, 6).value = 8800
+    result = _send(instance, db, wb, "工资.xlsx")
+    assert result.status == "accepted" and result.counts.accepted == 1
+    assert result.counts.failed == 0 and result.untouched_rows == [5]
+    text = (instance.unit_outbox("1001", "receipts") / result.receipt_name).read_text("utf-8-sig")
+    assert "第 5 行是模板预填的人员，没有填写要办理的内容" in text
+
+
 def test_templates_for_every_unit_and_kind(instance, db, persons):  # type: ignore[no-untyped-def]
     paths = refresh_templates(instance, db)
     # Units without a type count as rules/region.toml default_unit_type (10 企业).
