@@ -348,11 +348,21 @@ def _csv_rows(path: Path, limits: Limits) -> Iterator[Row]:
                 # A formula's error value: a quick look first (12 ms a 100,000 rows).
                 if "#" in joined or "Err:" in joined:
                     values = list(map(error_cell, values))
+                if '="' in joined:
+                    values = [_as_text(v) for v in values]
                 yield reader.line_num, _clip(values, limits)
     except UnicodeDecodeError as exc:
         raise FileRejected(C.FILE_UNREADABLE, reason="bad_encoding") from exc
     except csv.Error as exc:
         raise FileRejected(C.FILE_UNREADABLE, reason="corrupt") from exc
+
+
+def _as_text(value: str) -> str:
+    """A CSV field written ="…" (how other systems export an ID or a code for Excel to show
+    as text, leading zeros and all) is the text inside."""
+    if len(value) >= 3 and value.startswith('="') and value.endswith('"'):
+        return value[2:-1].replace('""', '"')
+    return value
 
 
 def _binary(sample: str) -> bool:

@@ -83,6 +83,25 @@ def test_a_csv_with_apostrophes_before_long_numbers(instance, db):  # type: igno
     assert triples(receipt) == [(5, "缴费工资", "wage.out_of_bounds")]
 
 
+def test_a_csv_with_ids_exported_for_excel_as_formulas_of_text(instance, db):  # type: ignore[no-untyped-def]
+    """Other systems export an ID or a phone as ="320602…" so that Excel shows it as text
+    (quoted or not): the text inside is read, where it was refused as no 18-digit ID."""
+    rows = rows3()
+    first, third = rows[0][0], rows[2][0]
+    rows[0][0], rows[0][9] = f'="{first}"', '="13912345678"'
+    path = make_workbook(instance.unit_inbox("1001") / "增员.csv", ADD_HEADERS, rows, title=TITLE,
+                         fmt="csv-gb18030")
+    text = path.read_bytes().decode("gb18030").replace(third, f'="{third}"')   # unquoted
+    assert f'"=""{first}"""' in text and f'\n="{third}",' in text
+    path.write_bytes(text.encode("gb18030"))
+    receipt = receipt_of(instance, process_one(instance, db))
+    assert receipt["counts"] == {"total": 3, "accepted": 2, "failed": 1, "duplicate": 0}
+    assert triples(receipt) == [(5, "缴费工资", "wage.out_of_bounds")]
+    with db.session() as s:
+        payloads = {d.id_number: d.payload for d in s.scalars(select(Declaration))}
+    assert sorted(payloads) == sorted([first, third]) and payloads[first]["phone"] == "13912345678"
+
+
 def _stored_from_gb18030_csv(instance, db, rows: list[list]) -> dict[str, dict]:  # type: ignore[no-untyped-def]
     """rows3() changed as a test needs, sent as a GB18030 CSV: its rows 4 and 6 are imported
     (row 5's wage is out of bounds, as in rows3); their payloads by ID."""
