@@ -312,10 +312,16 @@ def _whole_staff(session: Session, kind: KindSpec, unit_code: str, result: FileR
     """A stop file that stops every insured person of its unit (two or more) says so: the
     pre-filled 职工减少 template sent as it is, or filtered by a clerk who kept no one, is a
     whole stop on every row (停保原因 has a default)."""
-    accepted = result.counts.accepted
-    if kind.effect != "stop" or accepted < 2 or accepted < Q.insured_count(session, unit_code):
+    counts = result.counts
+    if kind.effect != "stop" or counts.total < 2 or not counts.accepted:
         return
-    params = {"count": accepted, "kind": kind.label}
+    insured = Q.insured_count(session, unit_code)
+    if insured < 2 or counts.total < insured:
+        return
+    # Judged on the rows listed, not on those imported: one row failing (arrears, say) must not
+    # hide that the file stops everyone else.
+    params = {"count": insured, "kind": kind.label,
+              "accepted": counts.accepted if counts.accepted < insured else None}
     result.warnings.append({"code": C.NOTE_WHOLE_STAFF,
                             "message": row_message(C.NOTE_WHOLE_STAFF, params)})
 

@@ -205,6 +205,11 @@ ROW_MESSAGES_WITH[C.DECLARATION_NOT_PENDING] = {
 ROW_MESSAGES_WITH[C.DECLARATION_NOT_FOUND] = {
     "took_effect": "“{took_effect}”在导入时已经生效，没有可回退的申报。如需更正，请重新报送一份{title}。",
 }
+ROW_MESSAGES_WITH[C.NOTE_WHOLE_STAFF] = {
+    "accepted": "注意：本文件列出了本单位全部 {count} 名在职参保人员，其中 {accepted} 人的{kind}已导入"
+                "（其余各行未通过，见下）。如果这不是本意（例如把预填的模板原样报送了），"
+                "请在提交前用业务回退表撤回不办理的人员。",
+}
 ROWS_SHOWN = 20             # row numbers named in one line before "等 N 行"
 
 

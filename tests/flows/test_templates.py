@@ -161,6 +161,19 @@ def test_a_stop_template_sent_as_it_is_says_it_stops_everyone(instance, db, pers
     assert not other.warnings
 
 
+def test_a_stop_template_sent_as_it_is_warns_though_a_row_fails(instance, db, persons):  # type: ignore[no-untyped-def]
+    """One listed person has arrears, so his row fails: the others are still all stopped, and
+    the warning says so (it was judged on the rows imported, and went silent)."""
+    wb = openpyxl.load_workbook(_template(instance, db, "employee_stop"))
+    result = _send(instance, db, wb, "减少.xlsx")
+    assert result.counts.accepted == 1 and result.counts.failed == 1
+    assert [w["code"] for w in result.warnings] == ["note.whole_staff"]
+    assert result.warnings[0]["message"].startswith(
+        "注意：本文件列出了本单位全部 2 名在职参保人员，其中 1 人的职工减少申报已导入")
+    text = (instance.unit_outbox("1001", "receipts") / result.receipt_name).read_text("utf-8-sig")
+    assert "本单位全部 2 名在职参保人员" in text
+
+
 def test_a_stop_file_that_keeps_some_staff_has_no_warning(instance, db, persons):  # type: ignore[no-untyped-def]
     with db.session() as s:
         s.get(Person, persons["arrears"]).arrears = 0
