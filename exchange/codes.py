@@ -53,6 +53,9 @@ FILE_TOO_LARGE = "file.too_large"
 FILE_UNKNOWN_UNIT = "file.unknown_unit"
 FILE_HOSTILE = "file.hostile"
 FILE_SEVERAL_SHEETS = "file.several_sheets"
+# …and a header with two columns for one field (a hidden old 缴费工资 beside the new one): the
+# first was read, silently.
+FILE_DUPLICATE_COLUMNS = "file.duplicate_columns"
 
 ROW_CODES = (
     REQUIRED, ID_FORMAT, ID_BIRTHDATE, ID_CHECKSUM, ID_NUMERIC, NAME_INVALID, SEX_MISMATCH,
@@ -66,6 +69,7 @@ ROW_CODES = (
 FILE_CODES = (
     FILE_UNREADABLE, FILE_ENCRYPTED, FILE_EMPTY, FILE_UNKNOWN_KIND, FILE_MISSING_COLUMNS,
     FILE_WRONG_UNIT, FILE_TOO_LARGE, FILE_UNKNOWN_UNIT, FILE_HOSTILE, FILE_SEVERAL_SHEETS,
+    FILE_DUPLICATE_COLUMNS,
 )
 
 # Review decisions (centre receipts; a rejected declaration is kept in the error log as

@@ -63,6 +63,8 @@ FILE_MESSAGES: dict[str, str] = {
     C.FILE_TOO_LARGE: "文件超出限制：{what}（上限 {limit}），请拆分成多个文件后报送。",
     C.FILE_SEVERAL_SHEETS: "工作簿中有多个工作表在表头下填有内容（{sheets}），系统每个文件只读取一个工作表。"
                            "请把人员合并到一个工作表并删去其余的表，或把每个工作表另存为单独的文件分别报送。",
+    C.FILE_DUPLICATE_COLUMNS: "表头中有 {count} 列都是“{column}”（第 {letters} 列），无法确定以哪一列为准"
+                              "（隐藏的列也会被读取）。请删除多余的列，只保留要申报的一列后重新报送。",
     C.FILE_UNKNOWN_UNIT: "收件目录“{unit}”不对应任何已登记的单位，请联系医保中心开通账户。",
     C.FILE_HOSTILE: "文件结构异常（{what}），出于安全原因拒绝处理。",
 }

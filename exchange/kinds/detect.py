@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from exchange import codes as C
 from exchange.errors import FileRejected
 from exchange.kinds.spec import KindSpec, normalise_label
-from exchange.read.header import map_columns
+from exchange.read.guard import column_letters
+from exchange.read.header import map_columns, twin_columns
 
 _UNIT_IN_TITLE = re.compile(r"单位编号[:：]?\s*([0-9A-Za-z_\-]+)")  # input grammar
 
@@ -57,6 +58,10 @@ def detect_kind(kinds: list[KindSpec], header: tuple[str, ...], titles: list[str
     if missing or not mapping:
         raise FileRejected(C.FILE_MISSING_COLUMNS, title=kind.title,
                            columns="、".join(missing or [c.header for c in kind.columns]))
+    for field_name, positions in twin_columns(header, kind).items():
+        raise FileRejected(C.FILE_DUPLICATE_COLUMNS, column=kind.column(field_name).header,
+                           count=len(positions),
+                           letters="、".join(column_letters(p + 1) for p in positions))
     return Detected(kind, mapping)
 
 

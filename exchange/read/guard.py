@@ -190,7 +190,7 @@ def _beyond(limits: Limits) -> re.Pattern[bytes]:
     any `r="…"` whose column letters or row number might be too large. Its matches are a
     superset of what the exact patterns refuse, so a sheet where it finds none is within them;
     where it finds one, the exact patterns decide."""
-    letters, digits = _letters(limits.max_columns), str(limits.max_rows + TITLE_ROOM)
+    letters, digits = column_letters(limits.max_columns), str(limits.max_rows + TITLE_ROOM)
     column = _greater(letters, f"{letters[0]}-Z{letters[0].lower()}-z", "A-Za-z", 3)
     row = _greater(digits, f"{digits[0]}-9", "0-9", 7)
     return re.compile(rf"r\s*=\s*[\"'](?:{column}[0-9]{{1,7}}|(?:[A-Za-z]{{1,3}})?{row})[\"']"
@@ -207,7 +207,7 @@ def _rows_beyond(limits: Limits) -> re.Pattern[bytes]:
     return re.compile(rf"<row\s[^<>]*?\br\s*=\s*[\"']{row}[\"']".encode())
 
 
-def _letters(number: int) -> str:
+def column_letters(number: int) -> str:
     """1-based column number to A1-style letters: 1 -> A, 200 -> GR."""
     out = ""
     while number > 0:
@@ -259,7 +259,7 @@ def check_cell(row: int, column: int, limits: Limits) -> None:
 
 def cell_name(row: int, column: int) -> str:
     """1-based row and column to an A1-style name: (65536, 256) -> IV65536."""
-    return f"{_letters(column)}{row}"
+    return f"{column_letters(column)}{row}"
 
 
 def _too_large(what: str, limit: int, cell: bytes | None = None) -> FileRejected:

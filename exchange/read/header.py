@@ -104,14 +104,29 @@ def footer_row(values: tuple[Any, ...]) -> bool:
 
 
 def map_columns(header: tuple[str, ...], kind: KindSpec) -> dict[int, str]:
-    """Position -> field for the kind's columns found in the header; the first of twins wins."""
-    lookup = {normalise_label(n): c.field for c in kind.columns for n in c.names}
+    """Position -> field for the kind's columns found in the header; the first of twins wins
+    (twin_columns finds them)."""
     mapping: dict[int, str] = {}
-    for pos, cell in enumerate(header):
-        field_name = lookup.get(header_label(cell, lookup))
-        if field_name and field_name not in mapping.values():
+    for pos, field_name in _fields(header, kind):
+        if field_name not in mapping.values():
             mapping[pos] = field_name
     return mapping
+
+
+def twin_columns(header: tuple[str, ...], kind: KindSpec) -> dict[str, list[int]]:
+    """The fields the header has more than one column for, and their positions."""
+    found: dict[str, list[int]] = {}
+    for pos, field_name in _fields(header, kind):
+        found.setdefault(field_name, []).append(pos)
+    return {f: positions for f, positions in found.items() if len(positions) > 1}
+
+
+def _fields(header: tuple[str, ...], kind: KindSpec) -> Iterator[tuple[int, str]]:
+    lookup = {normalise_label(n): c.field for c in kind.columns for n in c.names}
+    for pos, cell in enumerate(header):
+        field_name = lookup.get(header_label(cell, lookup))
+        if field_name:
+            yield pos, field_name
 
 
 def column_taker(mapping: dict[int, str], columns: Sequence[ColumnSpec]

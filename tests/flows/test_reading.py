@@ -382,6 +382,24 @@ def test_headers_with_a_hint_after_the_name(instance, db):  # type: ignore[no-un
     assert triples(receipt) == [(4, "性别", "sex.mismatch"), (5, "缴费工资", "wage.out_of_bounds")]
 
 
+@pytest.mark.parametrize("hide", [True, False], ids=["hidden", "visible"])
+def test_two_columns_for_one_field_are_refused_naming_them(instance, db, hide):  # type: ignore[no-untyped-def]
+    """A clerk hides the old 缴费工资 column and types the new wages into 缴费工资（元） beside it:
+    the hidden column was read (the first of twins), the visible wages dropped, and the receipt
+    said 全部成功. The file is refused now, naming both columns."""
+    headers = list(ADD_HEADERS) + ["缴费工资（元）"]
+    data = [[*r, 6000] for r in rows3()]
+    path = make_workbook(instance.unit_inbox("1001") / "增员.xlsx", headers, data, title=TITLE)
+    wb = openpyxl.load_workbook(path)
+    wb.active.column_dimensions["M"].hidden = hide
+    wb.save(path)
+    receipt = receipt_of(instance, process_one(instance, db))
+    assert [e["code"] for e in receipt["file_errors"]] == ["file.duplicate_columns"]
+    assert receipt["file_errors"][0]["message"].startswith(
+        "表头中有 2 列都是“缴费工资”（第 M、O 列），无法确定以哪一列为准")
+    assert receipt["status"] == "rejected" and receipt["counts"]["accepted"] == 0
+
+
 def test_a_header_is_read_by_its_name_before_a_hint() -> None:
     from exchange.read.header import header_label
 
