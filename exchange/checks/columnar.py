@@ -205,11 +205,11 @@ def _spaceless(text: pl.Expr) -> pl.Expr:
     return text.str.replace(V.TIME_OF_DAY, "").str.replace_all(" ", "", literal=True)
 
 
-def _date_of_text(text: pl.Expr) -> pl.Expr:
-    """values.parse_date of a text (its time of day and spaces removed): an Excel serial, or
-    the first pattern."""
+def _date_of_text(text: pl.Expr, serials: bool = True) -> pl.Expr:
+    """values.parse_date of a text (its time of day and spaces removed): an Excel serial (not
+    for a month: `serials`), or the first pattern."""
     text = _spaceless(text)
-    serial = text.str.contains(r"^\d{5}(\.0)?$")
+    serial = text.str.contains(r"^\d{5}(\.0)?$") if serials else pl.lit(False)
     long = text.str.contains(_DATE_LONG)
     short = text.str.contains(_DATE_SHORT)
 
@@ -237,7 +237,9 @@ def _yyyymm(d: pl.Expr) -> pl.Expr:
 
 def _month_steps(c: Cell) -> list[dict[str, pl.Expr]]:
     """values.parse_month of any cell, in steps (each sub-result a column: a tree that repeats
-    its parts costs more to plan than the cells of a small file to judge): `_month`."""
+    its parts costs more to plan than the cells of a small file to judge): `_month`. A number
+    is a month as YYYYMM or a whole date YYYYMMDD, never an Excel serial (20261, a digit left
+    out of 202601, was the serial of 1955-06)."""
     whole_month = c.number & (c.n.floor() == c.n) & (c.n >= 190001) & (c.n <= 210012)
     text = _spaceless(pl.when(whole_month).then(c.n.cast(pl.Int64).cast(pl.Utf8)).otherwise(c.t))
     first = {"_mt": pl.when(text.str.contains(r"^\d{6}\.0+$")).then(text.str.slice(0, 6))
@@ -255,8 +257,9 @@ def _month_steps(c: Cell) -> list[dict[str, pl.Expr]]:
     second = {"_from_text": pl.when(text.str.contains(V.AMBIGUOUS_MONTH)).then(None)
               .when(text.str.contains(patterns[0])).then(month(patterns[0]))
               .when(text.str.contains(patterns[1])).then(month(patterns[1]))
-              .otherwise(_yyyymm(_date_of_text(text))),
-              "_date": pl.when(c.number & ~pl.col("_whole")).then(_yyyymm(_date_of(c)))}
+              .otherwise(_yyyymm(_date_of_text(text, serials=False))),
+              "_date": pl.when(c.number & ~pl.col("_whole") & (c.n >= 19000101)
+                               & (c.n <= 21001231)).then(_yyyymm(_date_of(c)))}
     year = c.d.dt.year()
     third = {"_month": pl.when(c.k == DATE).then(pl.when((year >= 1900) & (year <= 2100))
                                                  .then(_yyyymm(c.d)))

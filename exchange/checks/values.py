@@ -129,7 +129,8 @@ def parse_date(value: Any) -> date | None:
 
 
 def parse_month(value: Any) -> str | None:
-    """YYYYMM from 201607, 2016-07, 2016/7, 2016年7月, an Excel date or a full date."""
+    """YYYYMM from 201607, 2016-07, 2016/7, 2016年7月, an Excel date or a full date (not an
+    Excel serial: see below)."""
     if isinstance(value, (datetime, date)):
         # A date cell of 0 (an empty formula result formatted as a date, shown 1900-01-00) is
         # 1899-12-30 here: no month anything is declared for.
@@ -139,12 +140,14 @@ def parse_month(value: Any) -> str | None:
         if float(value).is_integer() and 190001 <= value <= 210012:
             value = str(int(value))
         else:
-            serial = parse_date(value)
-            return f"{serial.year:04d}{serial.month:02d}" if serial else None
+            # A whole date (20260115); never an Excel serial: 20261, a digit left out of 202601,
+            # is the serial of 1955-06 (a date cell is a date already).
+            full = parse_date(value) if 19000101 <= value <= 21001231 else None
+            return f"{full.year:04d}{full.month:02d}" if full else None
     text = _spaceless(value)
     if re.fullmatch(r"\d{6}\.0+", text):
         text = text.split(".")[0]
-    if re.match(AMBIGUOUS_MONTH, text):
+    if re.match(AMBIGUOUS_MONTH, text) or re.fullmatch(r"\d{5}(\.0)?", text):
         return None
     for pattern in _MONTH_PATTERNS:
         m = pattern.match(text)

@@ -102,6 +102,24 @@ def test_a_csv_with_ids_exported_for_excel_as_formulas_of_text(instance, db):  #
     assert sorted(payloads) == sorted([first, third]) and payloads[first]["phone"] == "13912345678"
 
 
+@pytest.mark.parametrize("fmt", ["csv-gb18030", "xlsx"])
+def test_a_month_with_a_digit_left_out_is_no_month(instance, db, fmt):  # type: ignore[no-untyped-def]
+    """变更日期 20261 (for 202601) was read as the Excel serial of 1955-06 and imported; typed
+    as text in a CSV, or as a number in a workbook, it is month.invalid. A date cell stays a
+    date, and 20260115 a whole date."""
+    from datetime import date
+
+    rows = rows3()
+    rows[1][12] = 5000
+    rows[0][11], rows[1][11], rows[2][11] = 20261, 20260115, date(2026, 12, 1)
+    make_workbook(instance.unit_inbox("1001") / "增员.dat", ADD_HEADERS, rows, title=TITLE, fmt=fmt)
+    receipt = receipt_of(instance, process_one(instance, db))
+    assert triples(receipt) == [(4, "变更日期", "month.invalid")]
+    with db.session() as s:
+        months = sorted(d.payload["change_month"] for d in s.scalars(select(Declaration)))
+    assert months == ["202601", "202612"]
+
+
 def _stored_from_gb18030_csv(instance, db, rows: list[list]) -> dict[str, dict]:  # type: ignore[no-untyped-def]
     """rows3() changed as a test needs, sent as a GB18030 CSV: its rows 4 and 6 are imported
     (row 5's wage is out of bounds, as in rows3); their payloads by ID."""

@@ -27,7 +27,8 @@ def test_month_spellings(year: int, month: int) -> None:
 
 
 @pytest.mark.parametrize("bad", ["2016-13", "201600", "abc", "16年7月", "2016年", "",
-                                 "2026.1", " 2026.1 ", 2026.1])      # January or October?
+                                 "2026.1", " 2026.1 ", 2026.1,       # January or October?
+                                 "20261", 20261, 20261.0, "45000", 99999])  # no Excel serial
 def test_bad_months(bad: str) -> None:
     assert parse_month(bad) is None
 
