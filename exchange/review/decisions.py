@@ -10,6 +10,7 @@ receives the batch's result workbook and, for rejected rows, a ready-to-fix temp
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -36,7 +37,7 @@ from exchange.review.effects import apply_effect
 from exchange.store import queries as Q
 from exchange.store.db import Database
 from exchange.store.models import Batch, Declaration, RowError, Unit
-from exchange.text import code_point, screen
+from exchange.text import INVISIBLE_CLASS, TEXT_PREFIX, code_point, screen
 
 log = logging.getLogger("exchange.review")
 
@@ -187,8 +188,18 @@ def _read_book(book: Any, spec: KindSpec) -> tuple[dict[str, str], list[Decision
 
 
 # Applying --------------------------------------------------------------------------------------
+_INVISIBLE = re.compile(INVISIBLE_CLASS)
+_TEXT_PREFIX = re.compile(TEXT_PREFIX)
+
+
 def decision_text(value: Any, limit: int) -> str:
-    return screen(as_text(value))[0][:limit]
+    """A reason or a reviewer's name as written: only invisible characters, the surrounding
+    spaces and a leading apostrophe go. Not folded (NFKC) as keys and conclusions are read:
+    身份证号码有误，请核对（附件缺失） reached the unit's result workbook as 身份证号码有误,请核对(附件缺失)."""
+    if value.__class__ is not str:
+        return screen(as_text(value))[0][:limit]
+    text = _INVISIBLE.sub("", value).strip()
+    return screen(_TEXT_PREFIX.sub("", text))[0][:limit]
 
 
 def _untravelling(r: DecisionRow) -> tuple[str, str] | None:
