@@ -266,6 +266,12 @@ REVIEW_MESSAGES: dict[str, str] = {
     C.REVIEW_REJECTED: "审核不通过：{reason}",
 }
 ROW_MESSAGES.update(REVIEW_MESSAGES)
+# A row whose own 批次号 is not the workbook's (its _meta): never decided, whatever batch the
+# serial is in.
+ROW_MESSAGES_WITH[C.REVIEW_NOT_IN_BATCH] = {
+    "row_batch": "业务流水号 {serial} 所在行的批次号为 {row_batch}，而本审核工作簿是批次 {batch} 的，"
+                 "本行不作审核。请在该批次自己的审核工作簿中审核。",
+}
 
 # 审核结论 as the back office may write it: code -> (label, aliases...).  # input grammar
 CONCLUSIONS: dict[str, tuple[str, ...]] = {
@@ -485,6 +491,10 @@ ROW_MESSAGES.update({
     C.REVIEW_PHOTO_REASON_REQUIRED: "照片编号 {photo} 审核结论为“不通过”，必须填写不通过原因。",
     C.REVIEW_PHOTO_REJECTED: "照片审核不通过：{reason}。请重新拍摄后上传。",
 })
+ROW_MESSAGES_WITH[C.REVIEW_PHOTO_NOT_IN_REVIEW] = {
+    "row_review": "照片编号 {photo} 所在行的审核单号为 {row_review}，而本工作簿是审核单 {review} 的，"
+                  "本行不作审核。请在该审核单自己的工作簿中审核。",
+}
 PHOTO_STATUS_LABELS = {
     "pending": "待审核",
     "approved": "审核通过",
@@ -924,3 +934,19 @@ DECLARATION_EXPORT = {
                 "created_at": "申报时间", "submitted_at": "提交时间", "decided_at": "审核时间",
                 "reason": "不通过原因", "reviewer": "审核人", "file": "原文件", "row": "行号"},
 }
+# ---- master data: unit codes and persons' units (exploratory test, r6 / r15) -------------------
+ROW_MESSAGES.update({
+    C.UNIT_CODE_INVALID: "「{column}」“{value}”不能用作单位编号：{why}。本行未导入。",
+    C.UNIT_UNKNOWN: "「{column}」“{value}”不是已登记的单位，本行未导入。请先导入该单位的单位信息，"
+                    "或核对单位编号。",
+})
+PHRASES.update({
+    "unit_code_form": "单位编号只能由英文字母、数字、“-”和“_”组成（不含空格），以字母或数字开头，"
+                      "最长 32 位",
+    "unit_code_reserved": "这是系统保留的名称",
+})
+ROW_MESSAGES_WITH[C.UNIT_CODE_INVALID] = {
+    "twin": "「{column}」“{value}”与已有的单位编号“{twin}”只是大小写不同，不能作为另一个单位导入；"
+            "如是同一单位，请按“{twin}”填写。本行未导入。",
+}
+# ---- end of master data section -----------------------------------------------------------------

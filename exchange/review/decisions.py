@@ -308,6 +308,16 @@ def read_conclusion(report: ReviewReport, r: DecisionRow, key: int | None,
     return key, conclusion, reason
 
 
+def row_group(report: ReviewReport, r: DecisionRow) -> tuple[str | None, str | None]:
+    """(the batch or photo review the row's target must be in, the row's own 批次号 / 审核单号
+    where it names another than the workbook's `_meta`). A row's number never overrides the
+    workbook's: D1001's workbook with a row saying D3001-… decided a D3001 declaration."""
+    own = as_text(r.batch_no) or None
+    if own and report.batch_hint and own != report.batch_hint:
+        return report.batch_hint, own
+    return report.batch_hint or own, None
+
+
 def _decide(s: Session, instance: Instance, report: ReviewReport, r: DecisionRow, key: int | None,
             decls: dict[int, Declaration], batches: dict[int, str], kinds: dict[str, KindSpec],
             actor: str, now: datetime) -> None:
@@ -315,11 +325,15 @@ def _decide(s: Session, instance: Instance, report: ReviewReport, r: DecisionRow
     if decided is None:
         return
     serial, conclusion, reason = decided
+    expected, other = row_group(report, r)
+    if other:
+        report.refuse(r.row, serial, C.REVIEW_NOT_IN_BATCH, serial=serial, batch=expected,
+                      row_batch=other)
+        return
     d = decls.get(serial)
     if d is None:
         report.refuse(r.row, serial, C.REVIEW_SERIAL_UNKNOWN, serial=serial)
         return
-    expected = as_text(r.batch_no) or report.batch_hint
     if d.status not in (SUBMITTED, *DECIDED):
         report.refuse(r.row, serial, C.REVIEW_NOT_SUBMITTED, serial=serial,
                       status=status_label(d.status))
@@ -475,4 +489,4 @@ def handle_review_file(instance: Instance, db: Database, path: Path) -> dict[str
 
 __all__ = ["apply_decisions", "read_decisions", "read_conclusion", "Refusals", "decisions_receipt",
            "close_when_decided", "decision_spec", "load_by_key", "missing_results", "handle_review_file", "write_result_documents",
-           "parse_conclusion", "DecisionRow", "ReviewReport", "review_spec"]
+           "parse_conclusion", "row_group", "DecisionRow", "ReviewReport", "review_spec"]

@@ -27,7 +27,7 @@ from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
 from exchange import codes as C
-from exchange.checks.values import as_text, parse_integer
+from exchange.checks.values import parse_integer
 from exchange.config import CENTRE, Instance
 from exchange.kinds.spec import KindSpec
 from exchange.messages import (CONCLUSIONS, DOC_NAMES, PHOTO_REVIEW_HEADERS as H,
@@ -39,7 +39,7 @@ from exchange.photos import PHOTO_KIND, people_of_unit
 from exchange.review.decisions import (APPROVED, REJECTED, DecisionRow, Refusals, ReviewReport,
                                        close_when_decided, decision_spec, decisions_receipt,
                                        decision_text, load_by_key, missing_results,
-                                       read_conclusion)
+                                       read_conclusion, row_group)
 from exchange.review.submit import next_number, numbered
 from exchange.store import queries as Q
 from exchange.store.db import Database
@@ -235,11 +235,15 @@ def _decide(s: Session, report: PhotoReviewReport, r: DecisionRow, key: int | No
     if decided is None:
         return
     photo_id, conclusion, reason = decided
+    expected, other = row_group(report, r)
+    if other:
+        report.refuse(r.row, photo_id, C.REVIEW_PHOTO_NOT_IN_REVIEW, photo=photo_id, review=expected,
+                      row_review=other)
+        return
     p = photos.get(photo_id)
     if p is None:
         report.refuse(r.row, photo_id, C.REVIEW_PHOTO_UNKNOWN, photo=photo_id)
         return
-    expected = as_text(r.batch_no) or report.batch_hint
     if expected and reviews.get(p.review_id or 0) != expected:
         report.refuse(r.row, photo_id, C.REVIEW_PHOTO_NOT_IN_REVIEW, photo=photo_id, review=expected)
         return

@@ -10,13 +10,24 @@ from sqlalchemy import select
 
 from exchange import codes as C
 from exchange.intake.centre import process_centre_inbox
+from exchange.intake.scan import process_inbox
+from exchange.review.photos import send_photo_reviews
 from exchange.store.models import Batch, Declaration
+from tests.conftest import ADD_HEADERS, add_row, make_id, make_workbook
 from tests.flows.helpers import fill_review
+from tests.flows.residents import STUDENTS_01, school  # noqa: F401 (fixture)
+from tests.flows.test_photo_review import photo_ids, state, upload
 from tests.flows.test_review_cycle import _serials, _submit, declared  # noqa: F401 (fixture)
+
+LATER = make_id("19930404", "464")
 
 
 def _book(instance) -> Path:  # type: ignore[no-untyped-def]
     return next(instance.unit_outbox("_centre", "batches").glob("*.审核.xlsx"))
+
+
+def _book_of(instance, batch_no: str) -> Path:  # type: ignore[no-untyped-def]
+    return instance.unit_outbox("_centre", "batches") / f"{batch_no}.审核.xlsx"
 
 
 def _drop(instance, db, wb: openpyxl.Workbook, name: str) -> dict:  # type: ignore[no-untyped-def]
@@ -51,3 +62,50 @@ def test_the_reviewers_reason_reaches_the_unit_with_its_chinese_punctuation(inst
     headers = [c.value for c in ws[3]]
     rows = {r[headers.index("姓名")]: r for r in ws.iter_rows(min_row=4, values_only=True)}
     assert rows["赵小红"][headers.index("不通过原因")] == reason
+
+
+def _second_batch(instance, db) -> tuple[str, str, int]:  # type: ignore[no-untyped-def]
+    """The first batch's number, and a second batch of 1001 holding 周八's addition (its serial)."""
+    _submit(instance, db)
+    make_workbook(instance.unit_inbox("1001") / "增员2.xlsx", ADD_HEADERS, [add_row(LATER, "周八")],
+                  title="职工批量新增申报填写表")
+    process_inbox(instance, db)
+    _submit(instance, db)
+    with db.session() as s:
+        first, second = s.scalars(select(Batch.batch_no).order_by(Batch.batch_no)).all()
+    return first, second, _serials(db)["周八"]
+
+
+def test_a_rows_batch_number_never_overrides_the_workbooks_own(instance, db, declared):  # type: ignore[no-untyped-def]
+    first, second, later = _second_batch(instance, db)
+    wb = openpyxl.load_workbook(_book_of(instance, first))
+    ws = wb.worksheets[0]
+    # A row typed in below the first batch's rows, for a declaration of the second batch, with
+    # that batch's number in its 批次号 cell.
+    row = ws.max_row + 1
+    for col, value in ((2, second), (3, later), (5, LATER), (6, "周八"), (10, "通过")):
+        ws.cell(row, col).value = value
+    receipt = _drop(instance, db, wb, "错批.xlsx")
+    assert _codes(receipt) == [(row, C.REVIEW_NOT_IN_BATCH)]
+    message = receipt["rows"][0]["errors"][0]["message"]
+    assert second in message and first in message and "不作审核" in message
+    assert receipt["batch"] == first and receipt["counts"]["approved"] == 0
+    assert _status(db, later) == ("submitted", None)
+
+
+def test_a_photo_rows_review_number_never_overrides_the_workbooks_own(instance, db, school):  # type: ignore[no-untyped-def]
+    upload(instance, db, STUDENTS_01[0])
+    [first] = send_photo_reviews(instance, db)
+    upload(instance, db, STUDENTS_01[1])
+    [second] = send_photo_reviews(instance, db)
+    wb = openpyxl.load_workbook(first.documents[0])
+    ws = wb.worksheets[0]
+    headers = [c.value for c in ws[3]]
+    row = ws.max_row + 1
+    for header, value in (("审核单号", second.review_no), ("照片编号", photo_ids(db)[STUDENTS_01[1]]),
+                          ("证件号码", STUDENTS_01[1]), ("审核结论", "通过")):
+        ws.cell(row, headers.index(header) + 1).value = value
+    receipt = _drop(instance, db, wb, "照片错单.xlsx")
+    assert _codes(receipt) == [(row, C.REVIEW_PHOTO_NOT_IN_REVIEW)]
+    assert second.review_no in receipt["rows"][0]["errors"][0]["message"]
+    assert state(db)[STUDENTS_01[1]] == ("pending", None)
