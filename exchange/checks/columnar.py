@@ -29,7 +29,7 @@ from exchange import codes as C
 from exchange.checks import ids, names, values as V
 from exchange.checks.finding import Finding
 from exchange.errors import contained
-from exchange.kinds.spec import CodeTable, ColumnSpec
+from exchange.kinds.spec import CODE_RUN, CODE_WITH_LABEL, CodeTable, ColumnSpec
 from exchange.read.slices import CellError, UnsavedFormula
 from exchange.text import INVISIBLE_CLASS, TEXT_PREFIX, code_point, screen, suspect
 
@@ -314,8 +314,8 @@ def _lookup(table: CodeTable, text: pl.Expr) -> pl.Expr:
     its label ("21-本科", "[21]本科")."""
     index, labels = _indexes(table)
     key = _lookup_key(text)
-    pattern = r"^[\[【(（]?([0-9a-z_]+)[\]】)）]?[\-—–_:：.、/|]*(.+)$"  # input grammar
-    head, tail = key.str.extract(pattern, 1), key.str.extract(pattern, 2)
+    head, tail = key.str.extract(CODE_WITH_LABEL, 1), key.str.extract(CODE_WITH_LABEL, 2)
+    head = pl.when(head == key.str.extract(CODE_RUN, 1)).then(head)     # "99" is no 9 labelled 9
     code = head.replace_strict(*index, default=None, return_dtype=pl.Utf8)
     agrees = code.is_not_null() & \
         (tail.replace_strict(*index, default=None, return_dtype=pl.Utf8) == code)

@@ -51,6 +51,12 @@ class CodeEntry:
         return self.label if re.search(r"[a-z]", self.code) else f"{self.code}-{self.label}"
 
 
+# A code followed by its label, as a cell holds it once normalised ("21-本科", "[21]本科",
+# "21本科"): the code and the label; and the code's characters at the start of a cell.
+CODE_WITH_LABEL = r"^[\[【(（]?([0-9a-z_]+)[\]】)）]?[\-—–_:：.、/|]*(.+)$"  # input grammar
+CODE_RUN = r"^[\[【(（]?([0-9a-z_]+)"
+
+
 @dataclass(frozen=True)
 class CodeTable:
     name: str
@@ -72,9 +78,11 @@ class CodeTable:
         key = normalise_label(value)
         if key in self._index:
             return self._index[key]
-        # "21-本科", "21 本科", "[21]本科": a code followed by a label, both must agree.
-        m = re.match(r"^[\[【(（]?([0-9a-z_]+)[\]】)）]?[\-—–_:：.、/|]*(.+)$", key)
-        if m:
+        # "21-本科", "21 本科", "[21]本科": a code followed by a label, both must agree; the code
+        # is the whole run of code characters ("99" is no 9 labelled 9).
+        m = re.match(CODE_WITH_LABEL, key)
+        run = re.match(CODE_RUN, key)
+        if m and run and run.group(1) == m.group(1):
             code = self._index.get(m.group(1))
             if code is not None and self._index.get(m.group(2)) == code:
                 return code

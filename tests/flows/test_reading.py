@@ -120,6 +120,20 @@ def test_a_month_with_a_digit_left_out_is_no_month(instance, db, fmt):  # type: 
     assert months == ["202601", "202612"]
 
 
+def test_a_code_typed_with_its_digit_twice_is_unknown(instance, db):  # type: ignore[no-untyped-def]
+    """民族 99 was read as 09 布依族 and 工作岗位 11 as 01 管理岗位 (the code 9 "labelled" 9);
+    both are code.unknown now, while 1 (a code that lost its zero) and 01-汉族 still read."""
+    rows = rows3()
+    rows[0][3], rows[0][8] = "99", "11"
+    rows[2][3], rows[2][8] = "1", "01-管理岗位"
+    rows[1][12] = 5000
+    make_workbook(instance.unit_inbox("1001") / "增员.csv", ADD_HEADERS, rows, title=TITLE,
+                  fmt="csv-gb18030")
+    receipt = receipt_of(instance, process_one(instance, db))
+    assert triples(receipt) == [(4, "工作岗位", "code.unknown"), (4, "民族", "code.unknown")]
+    assert receipt["counts"]["accepted"] == 2
+
+
 def _stored_from_gb18030_csv(instance, db, rows: list[list]) -> dict[str, dict]:  # type: ignore[no-untyped-def]
     """rows3() changed as a test needs, sent as a GB18030 CSV: its rows 4 and 6 are imported
     (row 5's wage is out of bounds, as in rows3); their payloads by ID."""

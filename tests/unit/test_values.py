@@ -102,7 +102,10 @@ def test_a_code_that_lost_its_leading_zero_in_a_general_cell(table: str, raw: st
 
 
 @pytest.mark.parametrize("table,raw", [("ethnicity", "0"), ("ethnicity", "001"), ("post", "9-管理"),
-                                       ("relation", "3")])
+                                       ("relation", "3"),
+                                       # a digit typed twice is no code labelled with itself
+                                       ("ethnicity", "99"), ("ethnicity", "77"), ("ethnicity", "66"),
+                                       ("post", "11"), ("post", "011")])
 def test_a_code_without_its_zero_still_names_only_itself(table: str, raw: str) -> None:
     assert RULES.tables[table].lookup(raw) is None
 
