@@ -9,6 +9,7 @@ from typing import Any, Iterable
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from exchange.config import CENTRE, Accounts, Instance
@@ -50,6 +51,28 @@ def verify_password(stored: str | None, password: str) -> bool:
         return False
 
 
+# A unit code names the unit's folders (inbox/<code>/, outbox/<code>/) and its login: ASCII
+# letters and digits, "-" and "_" inside, nothing a path or a shell could read otherwise.
+UNIT_CODE = re.compile(r"[0-9A-Za-z][0-9A-Za-z_-]{0,31}")
+RESERVED_CODES = frozenset({CENTRE.casefold()})
+
+
+def unit_code_problem(code: str | None) -> str | None:
+    """Why `code` cannot be a unit code (a key of messages.PHRASES), or None when it can."""
+    if code and code.casefold() in RESERVED_CODES:
+        return "unit_code_reserved"
+    return None if code and UNIT_CODE.fullmatch(code) else "unit_code_form"
+
+
+def case_twin(s: Session, code: str) -> str | None:
+    """A registered unit code that differs from `code` only by case (d1001 beside D1001)."""
+    folded = code.casefold()
+    for known in s.scalars(select(Unit.code).where(func.lower(Unit.code) == folded)):
+        if known != code:
+            return known
+    return None
+
+
 def make_folders(instance: Instance, code: str) -> None:
     instance.unit_inbox(code).mkdir(parents=True, exist_ok=True)
     parts = CENTRE_PARTS if code == CENTRE else OUTBOX_PARTS
@@ -67,8 +90,15 @@ def read_key(path: Path) -> str:
 def add_unit(instance: Instance, s: Session, code: str, name: str, *, unit_type: str | None = None,
              password: str | None = None, key: str | None = None) -> Unit:
     """Create (or rename) a unit, its folders and its login named after the unit code."""
-    if not code or "/" in code or code.startswith((".", "_")) or code != code.strip():
-        raise ExchangeError(f"invalid unit code {code!r}")
+    if unit_code_problem(code):
+        raise ExchangeError(f"invalid unit code {code!r}: letters, digits, '-' and '_' "
+                            "(not first), at most 32")
+    twin = case_twin(s, code)
+    if twin is not None:
+        raise ExchangeError(f"invalid unit code {code!r}: unit {twin} exists (codes differing "
+                            "only by case would be two folders for one unit)")
+    if not name.strip():
+        raise ExchangeError(f"unit {code}: the name must not be empty")
     unit = s.get(Unit, code)
     if unit is None:
         unit = Unit(code=code, name=name, unit_type=unit_type, arrears=0)

@@ -177,3 +177,12 @@ NOTE_ENROLMENT = {"new": NOTE_ENROLMENT_NEW, "renewal": NOTE_ENROLMENT_RENEWAL,
                   "transfer_in": NOTE_ENROLMENT_TRANSFER_IN}
 NOTE_CODES = NOTE_CODES + tuple(NOTE_ENROLMENT.values())  # type: ignore[assignment]
 # ---- end of issue 16 section --------------------------------------------------------------------
+# ---- master data: unit codes and persons' units (exploratory test, r6 / r15) -------------------
+# A units row whose 单位编号 cannot be a unit code: not the letters and digits `units add` takes
+# (a path such as ../x, a space), a reserved name (_centre), or one differing from a known code
+# only by case (d1001 beside D1001: two folders, one unit to a person reading them).
+UNIT_CODE_INVALID = "unit.code_invalid"
+# A persons row whose 单位编号 names no registered unit.
+UNIT_UNKNOWN = "unit.unknown"
+ROW_CODES = ROW_CODES + (UNIT_CODE_INVALID, UNIT_UNKNOWN)  # type: ignore[assignment]
+# ---- end of master data section -----------------------------------------------------------------

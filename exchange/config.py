@@ -10,7 +10,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar, Iterable, TYPE_CHECKING
 
-from exchange.errors import ConfigError
+from exchange.errors import ConfigError, ExchangeError
 
 if TYPE_CHECKING:
     from exchange.kinds.spec import RuleSet
@@ -278,6 +278,15 @@ def _posix_zone(now: "datetime") -> str:
     return f"<{now.tzname() or 'LT'}>{'-' if minutes > 0 else '+'}{hours:02d}:{rest:02d}"
 
 
+def folder_name(unit: str) -> str:
+    """`unit` as the name of its inbox or outbox folder; a code that would name another folder
+    (empty, "..", a path, a NUL) is refused, whatever let it into the database (a units file
+    from before codes were checked: files were written outside the instance)."""
+    if not unit or unit in (".", "..") or any(c in unit for c in "/\\\0"):
+        raise ExchangeError(f"unit code {unit!r} cannot name a folder")
+    return unit
+
+
 class Instance:
     """One instance folder: config.toml, rules/, jobs/, inbox/, outbox/, var/."""
 
@@ -313,10 +322,11 @@ class Instance:
         return self.home / "jobs"
 
     def unit_inbox(self, unit: str) -> Path:
-        return self.inbox / unit
+        return self.inbox / folder_name(unit)
 
     def unit_outbox(self, unit: str, part: str = "") -> Path:
-        return self.outbox / unit / part if part else self.outbox / unit
+        outbox = self.outbox / folder_name(unit)
+        return outbox / part if part else outbox
 
     @property
     def processing(self) -> Path:

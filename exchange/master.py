@@ -15,12 +15,13 @@ from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
 from exchange import codes as C
+from exchange.accounts import unit_code_problem
 from exchange.amounts.master import LOADERS as MONEY_LOADERS
 from exchange.checks.columnar import judge_cells
 from exchange.checks.finding import Finding
 from exchange.checks.values import holds_nothing
 from exchange.classes import upsert_classes
-from exchange.config import Instance
+from exchange.config import CENTRE, Instance
 from exchange.errors import FileRejected
 from exchange.kinds.detect import detect_kind
 from exchange.kinds.spec import KindSpec
@@ -77,11 +78,14 @@ def load_master(instance: Instance, db: Database, path: Path, today: date | None
             report.kind = spec.kind
             upsert = ({"units": _upsert_units, "classes": upsert_classes}.get(spec.kind)
                       or MONEY_LOADERS.get(spec.kind) or _PersonLoad(spec).upsert)
+            gate = GATES[spec.kind](s, spec) if spec.kind in GATES else None
             with bulk.overlapped(s):
                 for chunk in _chunks(located, detected.mapping, spec, report.footer_rows):
                     good = []
                     parsed = judge_cells(chunk, spec.columns, rules.tables, today).as_rows()
                     for (number, _), (values, findings) in zip(chunk, parsed):
+                        if not findings and gate is not None:
+                            findings = gate(number, values)
                         if findings:
                             report.refused.append((number, findings))
                         else:
@@ -142,6 +146,69 @@ def _chunks(located: Located, mapping: dict[int, str], spec: KindSpec, footers: 
             chunk = []
     if chunk:
         yield chunk
+
+
+class _UnitCodes:
+    """A units row's 单位编号 is refused unless `units add` would take it (exchange.accounts):
+    the code names the unit's folders, and a units file is the centre's SFTP upload (a code
+    like ../../x wrote status workbooks and templates outside the instance). A code differing
+    from a known one (or an earlier row's) only by case is refused too."""
+
+    def __init__(self, s: Session, spec: KindSpec) -> None:
+        self.column = _header(spec, "code")
+        self.folded = {code.casefold(): code for code in s.scalars(select(Unit.code))}
+
+    def __call__(self, number: int, values: dict[str, Any]) -> list[Finding]:
+        code = values["code"]
+        why = unit_code_problem(code)
+        twin = None if why else self.folded.setdefault(code.casefold(), code)
+        if why is None and twin == code:
+            return []
+        params = {"value": code, "why": why} if why else {"value": code, "twin": twin}
+        return [Finding(number, C.UNIT_CODE_INVALID, self.column, "code", params)]
+
+
+class _PersonRows:
+    """A persons row is refused when its 单位编号 names no registered unit, or when an earlier
+    row of the file gave the same person another unit, or one of the same insurances (or
+    neither row names one): the later row would silently overwrite the earlier. Rows of one
+    person that add insurances (310 on one row, 510 on the next) stay one person's, merged."""
+
+    def __init__(self, s: Session, spec: KindSpec) -> None:
+        self.column = _header(spec, "unit_code")
+        # Registered units, each given an index (the person's first row keeps it, packed).
+        self.units = {code: i for i, code in enumerate(s.scalars(
+            select(Unit.code).where(Unit.code != CENTRE)), 1)}
+        self.insurances: dict[str, int] = {}          # insurance code -> its bit
+        # ID -> (first row << 48) | (unit index << 20) | insurance bits: one int each (a
+        # register of a million persons: about 130 MB while it loads, not a tuple's 250).
+        self.seen: dict[str, int] = {}
+
+    def __call__(self, number: int, values: dict[str, Any]) -> list[Finding]:
+        unit = values.get("unit_code")
+        if unit is not None and unit not in self.units:
+            return [Finding(number, C.UNIT_UNKNOWN, self.column, "unit_code", {"value": unit})]
+        bits = 0
+        for x in values.get("insurances") or ():
+            bits |= self.insurances.setdefault(x, 1 << min(len(self.insurances), 19))
+        here = self.units.get(unit, 0) if unit is not None else 0
+        number_id = values["id_number"]
+        first = self.seen.get(number_id)
+        if first is None:
+            self.seen[number_id] = number << 48 | here << 20 | bits
+            return []
+        there, had = first >> 20 & 0xFFFFFFF, first & 0xFFFFF
+        if (here and there and here != there) or not bits or not had or bits & had:
+            return [Finding(number, C.DUPLICATE_IN_FILE, None, None, {"first_row": first >> 48})]
+        self.seen[number_id] = first | bits | (0 if there else here << 20)
+        return []
+
+
+GATES = {"units": _UnitCodes, "persons": _PersonRows}
+
+
+def _header(spec: KindSpec, name: str) -> str | None:
+    return next((c.header for c in spec.columns if c.field == name), None)
 
 
 def _upsert_units(s: Session, rows: list[dict[str, Any]]) -> tuple[int, int]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from exchange.master import load_master
@@ -75,6 +76,10 @@ def test_new_persons_with_and_without_arrears_in_one_file(instance, db, tmp_path
 
 def test_text_with_tabs_newlines_and_backslashes_is_stored_as_written(instance, db, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     awkward = ['"a\tb"', '"c\nd"', "e\\f", "\\N", '"g""h"']
+    from exchange.store.models import Unit
+
+    with db.session() as s:             # units a persons row names must be registered
+        s.add_all([Unit(code="e\\f", name="甲", arrears=0), Unit(code="\\N", name="乙", arrears=0)])
     body = "".join(f"{no},{number},甲,,{unit},参保,310,202610,0,\n" for no, number, unit in (
         (awkward[0], A, awkward[2]), (awkward[1], B, awkward[3]), (awkward[4], C, "")))
     _load(instance, db, tmp_path, "awkward.csv", body)
@@ -99,12 +104,12 @@ def test_person_in_several_chunks_merges_as_in_one(instance, db, tmp_path: Path,
                    f"P1,{A},甲,1,1001,参保,310,202609,0,5000\n"
                    f",{B},乙,,,,310,202609,,\n"
                    f",{A},甲,,,,510,202611,,\n"           # A again, next chunk: an update
-                   f",{A},甲,,1002,,310,202610,,\n"       # and in the same chunk once more
+                   f",{A},甲,,,,320,202610,,\n"          # and in the same chunk once more
                    f",{C},丙,,,,,,,\n")
     assert (report.created, report.updated, report.loaded) == (3, 1, 5)
     a = _people(db)[A]
-    assert (a.name, a.unit_code, a.insurances, a.last_paid_month) == ("甲", "1002", "310,510", "202611")
-    assert a.paid_months == {"310": "202610", "510": "202611"}
+    assert (a.name, a.unit_code, a.insurances, a.last_paid_month) == ("甲", "1001", "310,510,320", "202611")
+    assert a.paid_months == {"310": "202609", "510": "202611", "320": "202610"}
 
 
 def test_file_refused_part_way_loads_nothing(instance, db, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -185,3 +190,83 @@ def test_a_lookup_filled_down_past_the_persons_leaves_blank_rows(instance, db, t
     [(row, findings)] = report.refused
     assert row == 3 and [(f.column, f.code) for f in findings] == [("缴费基数", codes.FORMULA_ERROR)]
     assert "#N/A" in findings[0].message and set(_people(db)) == {A}
+
+
+def test_units_file_refuses_codes_units_add_would_refuse(instance, db, home: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A units file is the centre's SFTP upload: a code that is a path, a reserved name, holds a
+    space, or differs from a known code (or an earlier row's) only by case is refused row by
+    row; nothing is written outside the instance, the good rows load."""
+    from exchange.store.models import Unit
+
+    outside = tmp_path / "escaped"          # outbox/../../escaped
+    path = tmp_path / "units.csv"
+    path.write_text(UNIT_HEADERS + "../../escaped,逃逸单位,,,,\n_centre,冒充中心,,,,\n"
+                    "D 5001,空格单位,,,,\n3001,新单位,,,,\n3001b,乙,,,,\n3001B,丙,,,,\n"
+                    "1001,南通示例科技有限公司,,,,\n", encoding="utf-8")
+    report = load_master(instance, db, path)
+    refused = {row: [(f.column, f.code, f.params.get("why"), f.params.get("twin")) for f in fs]
+               for row, fs in report.refused}
+    assert refused == {2: [("单位编号", "unit.code_invalid", "unit_code_form", None)],
+                       3: [("单位编号", "unit.code_invalid", "unit_code_reserved", None)],
+                       4: [("单位编号", "unit.code_invalid", "unit_code_form", None)],
+                       7: [("单位编号", "unit.code_invalid", None, "3001b")]}
+    assert "只是大小写不同" in report.refused[-1][1][0].message
+    assert "系统保留的名称" in report.refused[1][1][0].message
+    assert (report.created, report.updated) == (2, 1)
+    with db.session() as s:
+        assert set(s.scalars(select(Unit.code))) == {"1001", "1002", "3001", "3001b"}
+    # A twin of a unit already registered, in a later file.
+    path.write_text(UNIT_HEADERS + "3001B,丙,,,,\n", encoding="utf-8")
+    [(row, [finding])] = load_master(instance, db, path).refused
+    assert (row, finding.params["twin"]) == (2, "3001b")
+    assert not outside.exists() and not (home / "outbox" / "_centre" / "templates").exists()
+
+
+def test_unit_folders_are_never_outside_the_instance(instance) -> None:  # type: ignore[no-untyped-def]
+    """Defence in depth: a code that got into the database some other way cannot name a
+    folder outside inbox/ and outbox/."""
+    from exchange.errors import ExchangeError
+
+    for code in ("../../x", "..", "", "a/b", "a\\b", "x\0"):
+        with pytest.raises(ExchangeError, match="cannot name a folder"):
+            instance.unit_outbox(code, "status")
+        with pytest.raises(ExchangeError, match="cannot name a folder"):
+            instance.unit_inbox(code)
+    assert instance.unit_outbox("_centre", "receipts") == instance.home / "outbox" / "_centre" / "receipts"
+
+
+def test_persons_row_naming_no_unit_is_refused(instance, db, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "p.csv"
+    path.write_text(HEADERS + f"P1,{A},甲,1,NOUNIT,参保,310,202609,0,5000\n"
+                    f"P2,{B},乙,1,_centre,参保,310,202609,0,5000\n"
+                    f"P3,{C},丙,1,,参保,310,202609,0,5000\n", encoding="utf-8")
+    report = load_master(instance, db, path)
+    assert [(row, [(f.column, f.code) for f in fs]) for row, fs in report.refused] == [
+        (2, [("单位编号", "unit.unknown")]), (3, [("单位编号", "unit.unknown")])]
+    assert "“NOUNIT”不是已登记的单位" in report.refused[0][1][0].message
+    assert set(_people(db)) == {C}
+
+
+def test_same_person_twice_in_a_file_is_flagged_unless_the_rows_add_insurances(instance, db, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Two rows of one ID that contradict each other (another unit, the same insurance, or no
+    insurance on either) refuse the later with duplicate.in_file naming the earlier; rows that
+    add insurances still merge, across chunks too."""
+    import exchange.master as master
+
+    monkeypatch.setattr(master, "CHUNK", 2)
+    path = tmp_path / "p.csv"
+    path.write_text(HEADERS + f"P1,{A},甲,1,1001,参保,310,202609,0,5000\n"
+                    f"P1,{A},甲,1,1002,终止,510,202609,0,6000\n"         # another unit
+                    f"P1,{A.lower()},甲,1,1001,终止,310,202610,0,6000\n"  # 310 again (x in lowercase)
+                    f"P1,{A},甲,1,1001,参保,510,202611,0,5000\n"         # adds 510: merged
+                    f"P2,{B},乙,1,1001,参保,,,0,5000\n"
+                    f"P2,{B},乙,1,,暂停,,,0,5000\n", encoding="utf-8")   # neither names one
+    report = load_master(instance, db, path)
+    refused = [(row, f.code, f.params["first_row"]) for row, fs in report.refused for f in fs]
+    assert refused == [(3, "duplicate.in_file", 2), (4, "duplicate.in_file", 2),
+                       (7, "duplicate.in_file", 6)]
+    assert "本文件第 2 行已经出现" in report.refused[0][1][0].message
+    people = _people(db)
+    a, b = people[A], people[B]
+    assert (a.unit_code, a.status, a.wage_base, a.insurances) == ("1001", "1", 5000, "310,510")
+    assert a.paid_months == {"310": "202609", "510": "202611"} and b.status == "1"
