@@ -62,6 +62,19 @@ class Context:
 pass_ctx = click.make_pass_decorator(Context)
 
 
+def require_unit(ctx: Context, code: str | None) -> None:
+    """An operator's --unit names a registered unit (NotFound: `error: …`, exit 1); a typo
+    otherwise read as "nothing to do" and exited 0."""
+    if code is None:
+        return
+    from exchange.errors import NotFound
+    from exchange.store.models import Unit
+
+    with ctx.db.session() as s:
+        if s.get(Unit, code) is None:
+            raise NotFound(f"unknown unit {code!r} (see `exchange units list`)")
+
+
 # Command -> the module of this package whose COMMANDS define it. A module is imported only
 # when one of its commands is looked up: `exchange validate` need not load the PDF, scheduler,
 # SFTP and watcher libraries that other commands use.
@@ -148,4 +161,4 @@ def main() -> None:
         gc.freeze()
 
 
-__all__ = ["cli", "main", "Context", "pass_ctx", "Path"]
+__all__ = ["cli", "main", "Context", "pass_ctx", "require_unit", "Path"]

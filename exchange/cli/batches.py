@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from exchange.cli import Context, pass_ctx
+from exchange.cli import Context, pass_ctx, require_unit
 from exchange.cli._filters import Where, where_options
 from exchange.cli._render import emit_json, emit_made, emit_table, records
 from exchange.review import queries as RQ
@@ -94,6 +94,7 @@ def submit(ctx: Context, unit: str | None, rewrite: str | None, as_json: bool) -
         for path in write_batch_documents(ctx.instance, ctx.db, batch_id):
             click.echo(f"wrote {path}")
         return
+    require_unit(ctx, unit)
     done = submit_pending(ctx.instance, ctx.db, unit=unit, actor="cli")
     emit_made(done, ensure_documents(ctx.instance, ctx.db), as_json,
               "nothing pending" + (f" for unit {unit}" if unit else ""),

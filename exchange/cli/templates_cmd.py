@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from exchange.cli import Context, pass_ctx
+from exchange.cli import Context, pass_ctx, require_unit
 
 
 @click.command("templates")
@@ -26,9 +26,10 @@ def templates(ctx: Context, unit: str | None, kinds: tuple[str, ...], out: Path 
     if unknown:
         raise click.BadParameter(f"unknown kind(s) {', '.join(unknown)} (known: "
                                  f"{', '.join(sorted(ctx.instance.rules.kinds))})", param_hint="--kind")
+    require_unit(ctx, unit)
     written = refresh_templates(ctx.instance, ctx.db, unit=unit, kinds=list(kinds) or None, out_dir=out)
     if not written:
-        click.echo("no templates written (no such unit?)")
+        click.echo("no templates written")
     for path in written:
         click.echo(str(path))
 

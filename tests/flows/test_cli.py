@@ -261,3 +261,37 @@ def test_a_command_outside_an_instance_says_so_and_creates_nothing(tmp_path) -> 
     assert done.returncode == 2, done.stderr
     assert f"exchange init {home}" in done.stderr and "Traceback" not in done.stderr
     assert list(home.iterdir()) == []
+
+
+
+def test_units_add_refuses_codes_that_name_no_folder_and_an_empty_name(home, instance, db):  # type: ignore[no-untyped-def]
+    """The rule master data follows too: a path, a space, the reserved _centre, a code that
+    differs from a registered one only by case; and a unit without a name."""
+    from exchange.errors import ExchangeError
+
+    refused = {"../x": "invalid unit code '../x'", "D 5001": "invalid unit code 'D 5001'",
+               "_centre": "invalid unit code '_centre'",
+               "a1001": None}
+    assert run(home, "units", "add", "A1001", "--name", "甲", "--password", "Abcdefgh12").exit_code == 0
+    refused["a1001"] = "invalid unit code 'a1001': unit A1001 exists"
+    for code, why in refused.items():
+        with pytest.raises(ExchangeError, match=re.escape(why)):
+            run(home, "units", "add", code, "--name", "乙", "--password", "Abcdefgh12")
+    with pytest.raises(ExchangeError, match="the name must not be empty"):
+        run(home, "units", "add", "2001", "--name", "  ", "--password", "Abcdefgh12")
+    with db.session() as s:
+        assert set(s.scalars(select(Unit.code))) == {"1001", "1002", "A1001"}
+    assert sorted(p.name for p in (home / "inbox").iterdir()) == ["1001", "1002", "A1001", "_centre"]
+
+
+def test_an_unknown_unit_named_to_submit_or_templates_is_an_error(home, instance, db):  # type: ignore[no-untyped-def]
+    """`batches submit --unit NOPE` said "nothing pending" and `templates --unit NOPE` "no
+    templates written", both exit 0: a typo looked like a quiet night."""
+    for args in (("batches", "submit", "--unit", "NOPE"), ("templates", "--unit", "NOPE")):
+        done = subprocess.run([sys.executable, "-c", "from exchange.cli import main; main()",
+                               "--home", str(home), *args], capture_output=True, text=True,
+                              cwd=ROOT, timeout=120)
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert done.stderr.strip() == "error: unknown unit 'NOPE' (see `exchange units list`)"
+    assert run(home, "batches", "submit", "--unit", "1001").output.strip() == \
+        "nothing pending for unit 1001"
