@@ -275,8 +275,8 @@ ROW_MESSAGES_WITH[C.REVIEW_NOT_IN_BATCH] = {
 
 # 审核结论 as the back office may write it: code -> (label, aliases...).  # input grammar
 CONCLUSIONS: dict[str, tuple[str, ...]] = {
-    "approved": ("通过", "审核通过", "同意", "准予", "是", "y", "yes", "1"),
-    "rejected": ("不通过", "审核不通过", "不同意", "退回", "驳回", "否", "n", "no", "0"),
+    "approved": ("通过", "审核通过", "同意", "准予", "是", "y", "yes"),
+    "rejected": ("不通过", "审核不通过", "不同意", "退回", "驳回", "否", "n", "no"),
 }
 UNDECIDED_LABEL = "未处理"
 
@@ -314,6 +314,7 @@ REVIEW_WORDS = {
     "file_row": "{file} 第 {row} 行",
     "receipt_summary": "批次 {batch}：通过 {approved} 条，不通过 {rejected} 条，重复报送 {repeated} 条，拒绝 {refused} 条，未填写结论 {undecided} 条。",
     "receipt_summary_nobatch": "通过 {approved} 条，不通过 {rejected} 条，重复报送 {repeated} 条，拒绝 {refused} 条，未填写结论 {undecided} 条。",
+    "receipt_hidden": "第 {rows} 行在工作表中被隐藏（如被筛选掉），未作为审核结论读取；如要审核这些行，请取消筛选或隐藏后重新放入。",
 }
 # Output file names: <batch>.申报花名册.pdf, <batch>.审核.xlsx, <batch>.审核结果.xlsx ...
 DOC_NAMES = {

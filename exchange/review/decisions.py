@@ -25,7 +25,7 @@ from exchange.config import Instance
 from exchange.errors import FileRejected
 from exchange.kinds.spec import ColumnSpec, KindSpec, normalise_label
 from exchange.messages import (CONCLUSIONS, DOC_NAMES, REVIEW_HEADERS as H, REVIEW_WORDS as RW,
-                               UNDECIDED_LABEL, file_message, row_message)
+                               UNDECIDED_LABEL, file_message, row_message, shown_rows)
 from exchange.outputs.result_book import ResultLine, write_result_book
 from exchange.outputs.review_book import REVIEW_KIND
 from exchange.outputs.templates import build_template, save_workbook
@@ -70,7 +70,11 @@ _CONCLUSION_INDEX = {normalise_label(word): code for code, words in CONCLUSIONS.
 
 
 def parse_conclusion(value: Any) -> str | None:
-    """'approved' / 'rejected' for 通过 / 不通过 and their spellings; None when unreadable."""
+    """'approved' / 'rejected' for 通过 / 不通过 and their spellings; None when unreadable. Only
+    words count: a TRUE/FALSE cell (a check box) or a number is no conclusion the drop-down
+    offers, and 1 / 0 read as 通过 / 不通过 approved and rejected on a guess."""
+    if value.__class__ is not str:
+        return None
     return _CONCLUSION_INDEX.get(normalise_label(as_text(value)))
 
 
@@ -104,6 +108,7 @@ class ReviewReport:
     all_batches: set[int] = field(default_factory=set)      # named by any valid decision
     outputs: list[str] = field(default_factory=list)
     batch_names: dict[int, str] = field(default_factory=dict)
+    hidden_rows: list[int] = field(default_factory=list)    # not read: filtered out or hidden
 
     def refuse(self, row: int, target: Any, code: str, /, **params: Any) -> None:
         self.refused.append((row, target, code, params))
@@ -123,20 +128,34 @@ class ReviewReport:
         batch = self.batch_hint or (names[0] if len(names) == 1 else None)
         summary = (self.SUMMARY[0].format(batch=batch, review=batch, **counts) if batch
                    else self.SUMMARY[1].format(**counts))
+        if self.hidden_rows:
+            summary += RW["receipt_hidden"].format(rows=shown_rows(self.hidden_rows))
         one, many = self.GROUP
-        return {"kind": self.KIND, "status": self.status, one: batch, many: names,
-                "counts": counts, "summary": summary, "file_errors": [],
-                "rows": [{"row": row, self.KEY: serial if isinstance(serial, int) else as_text(serial),
-                          "errors": [{"column": None, "code": code,
-                                      "message": row_message(code, params)}]}
-                         for row, serial, code, params in self.refused],
-                "outputs": self.outputs}
+        receipt = {"kind": self.KIND, "status": self.status, one: batch, many: names,
+                   "counts": counts, "summary": summary, "file_errors": [],
+                   "rows": [{"row": row, self.KEY: serial if isinstance(serial, int) else as_text(serial),
+                             "errors": [{"column": None, "code": code,
+                                         "message": row_message(code, params)}]}
+                            for row, serial, code, params in self.refused],
+                   "outputs": self.outputs}
+        if self.hidden_rows:            # as a unit's receipt: the key only when there are some
+            receipt["hidden_rows"] = self.hidden_rows
+        return receipt
 
 
 # Reading ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DecisionsRead:
+    """A decisions file as read: its `_meta`, its decision rows, and the rows hidden in its
+    sheet (filtered out or hidden by hand), which are not read."""
+    meta: dict[str, str]
+    rows: list[DecisionRow]
+    hidden_rows: list[int] = field(default_factory=list)
+
+
 def read_decisions(instance: Instance, path: Path, spec: KindSpec | None = None
-                   ) -> tuple[dict[str, str], list[DecisionRow]] | None:
-    """(meta, rows) when `path` is a review workbook or CSV of `spec` (the batches' review by
+                   ) -> DecisionsRead | None:
+    """The decisions when `path` is a review workbook or CSV of `spec` (the batches' review by
     default); None when it is something else. The spec's first column is the decision's key
     (业务流水号, 照片编号), read as DecisionRow.serial; `batch_no` is the workbook's number.
 
@@ -158,13 +177,15 @@ class ReviewFileRejected(FileRejected):
     """A file marked as a review workbook that cannot be used."""
 
 
-def _read_book(book: Any, spec: KindSpec) -> tuple[dict[str, str], list[DecisionRow]] | None:
+def _read_book(book: Any, spec: KindSpec) -> DecisionsRead | None:
     meta = dict(book.meta)
     marked = meta.get("kind") == spec.kind
     located = None
+    hidden: set[int] = set()
     for sheet in book.sheets:
         located = locate_header(sheet.rows, [spec])
         if located is not None:
+            hidden = sheet.hidden
             break
     mapping = map_columns(located.header, spec) if located else {}
     missing = [c.header for c in spec.required if c.field not in mapping.values()]
@@ -174,17 +195,23 @@ def _read_book(book: Any, spec: KindSpec) -> tuple[dict[str, str], list[Decision
                                      columns="、".join(missing or [c.header for c in spec.required]))
         return None
     rows = []
+    skipped = []
     for number, values in located.rows:
         cells = row_cells(values, mapping)
         if all(holds_nothing(v) for v in cells.values()):
             continue
         if normalise_label(as_text(cells.get("serial"))) == normalise_label(spec.columns[0].header):
             continue                       # the header pasted again
+        if number in hidden:
+            # Filtered out or hidden by hand, as in a unit's file: the reviewer does not see it
+            # (a draft 不通过 left in a row filtered away was applied, silently).
+            skipped.append(number)
+            continue
         rows.append(DecisionRow(number, cells.get("serial"), cells.get("conclusion"),
                                 cells.get("reason"), cells.get("reviewer"), cells.get("batch_no")))
         if len(rows) > MAX_DECISION_ROWS:
             raise ReviewFileRejected(C.FILE_TOO_LARGE, what="row_count", limit=MAX_DECISION_ROWS)
-    return meta, rows
+    return DecisionsRead(meta, rows, skipped)
 
 
 # Applying --------------------------------------------------------------------------------------
@@ -475,8 +502,9 @@ def decisions_receipt(instance: Instance, db: Database, path: Path, spec: KindSp
                 "file_errors": [{"code": exc.code, "message": file_message(exc.code, exc.params)}]}
     if read is None:
         return None
-    meta, rows = read
-    receipt = apply(rows, meta.get(number_key) or None).receipt()
+    report = apply(read.rows, read.meta.get(number_key) or None)
+    report.hidden_rows = read.hidden_rows
+    receipt = report.receipt()
     log.info("unit=_centre file=%s %s: %s", path.name, spec.kind, receipt["counts"])
     return receipt
 
@@ -487,6 +515,6 @@ def handle_review_file(instance: Instance, db: Database, path: Path) -> dict[str
         instance, db, rows, batch_hint=batch), "batch")
 
 
-__all__ = ["apply_decisions", "read_decisions", "read_conclusion", "Refusals", "decisions_receipt",
+__all__ = ["apply_decisions", "read_decisions", "DecisionsRead", "read_conclusion", "Refusals", "decisions_receipt",
            "close_when_decided", "decision_spec", "load_by_key", "missing_results", "handle_review_file", "write_result_documents",
            "parse_conclusion", "row_group", "DecisionRow", "ReviewReport", "review_spec"]

@@ -109,3 +109,46 @@ def test_a_photo_rows_review_number_never_overrides_the_workbooks_own(instance, 
     assert _codes(receipt) == [(row, C.REVIEW_PHOTO_NOT_IN_REVIEW)]
     assert second.review_no in receipt["rows"][0]["errors"][0]["message"]
     assert state(db)[STUDENTS_01[1]] == ("pending", None)
+
+
+def _rows_by_name(ws) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    return {ws.cell(r, 6).value: r for r in range(4, ws.max_row + 1)}
+
+
+def test_hidden_rows_of_a_review_workbook_are_not_read_and_are_named(instance, db, declared):  # type: ignore[no-untyped-def]
+    _submit(instance, db)
+    serial = _serials(db)
+    wb = openpyxl.load_workbook(_book(instance))
+    ws = wb.worksheets[0]
+    at = _rows_by_name(ws)
+    ws.cell(at["赵小红"], 10).value = "不通过"            # a draft, then filtered away
+    ws.cell(at["赵小红"], 11).value = "草稿：待复核"
+    ws.row_dimensions[at["赵小红"]].hidden = True
+    ws.cell(at["王小明"], 10).value = "通过"
+    receipt = _drop(instance, db, wb, "筛选.xlsx")
+    assert receipt["hidden_rows"] == [at["赵小红"]]
+    assert f"第 {at['赵小红']} 行在工作表中被隐藏" in receipt["summary"]
+    assert receipt["counts"] == {"approved": 1, "rejected": 0, "repeated": 0, "refused": 0,
+                                 "undecided": 3}
+    assert _status(db, serial["赵小红"]) == ("submitted", None)
+    assert _status(db, serial["王小明"]) == ("approved", None)
+
+
+def test_a_check_box_or_a_number_is_no_conclusion(instance, db, declared):  # type: ignore[no-untyped-def]
+    _submit(instance, db)
+    serial = _serials(db)
+    wb = openpyxl.load_workbook(_book(instance))
+    ws = wb.worksheets[0]
+    at = _rows_by_name(ws)
+    ws.cell(at["王小明"], 10).value = True
+    ws.cell(at["赵小红"], 10).value = 1
+    ws.cell(at["孙小刚"], 10).value = 0
+    ws.cell(at["孙小刚"], 11).value = "材料不全"
+    ws.cell(at["钱七"], 10).value = "同意"                 # a synonym the product reads
+    receipt = _drop(instance, db, wb, "勾选.xlsx")
+    assert sorted(_codes(receipt)) == sorted([(at["王小明"], C.REVIEW_CONCLUSION_UNKNOWN),
+                                              (at["赵小红"], C.REVIEW_CONCLUSION_UNKNOWN),
+                                              (at["孙小刚"], C.REVIEW_CONCLUSION_UNKNOWN)])
+    assert receipt["counts"]["approved"] == 1
+    assert {_status(db, serial[n])[0] for n in ("王小明", "赵小红", "孙小刚")} == {"submitted"}
+    assert "hidden_rows" not in receipt
