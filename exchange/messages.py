@@ -84,6 +84,7 @@ PHRASES: dict[str, str] = {
     "zip_size": "解压后大小",
     "zip_path": "压缩包内含有非法路径",
     "zip_duplicate": "压缩包内有重名的文件",
+    "link": "收件箱中的是一个链接（快捷方式），不是文件本身",
     "xml_entities": "XML 中含有实体定义",
     "pixels": "图片像素数",
     "column_count": "列数",
@@ -250,6 +251,20 @@ def file_message(code: str, params: Mapping[str, Any]) -> str:
     template = (FILE_MESSAGES_AT.get(code) if params.get("cell") else
                 FILE_MESSAGES_UNTOUCHED.get(code) if params.get("untouched") else None)
     return _safe(template or FILE_MESSAGES.get(code, code), _phrased(params))
+
+
+# A review (or photo review) workbook refused whole, where a unit's wording would not fit.
+REVIEW_FILE_MESSAGES: dict[str, str] = {
+    C.FILE_SEVERAL_SHEETS: "工作簿中有多个工作表填有审核结论（{sheets}），无法确定以哪一个为准，本文件的审核结论"
+                           "一条也未采用。请只在“{sheet}”工作表中填写审核结论，删去其余工作表（或清空其中的审核结论）"
+                           "后重新放入 inbox/_centre/。",
+}
+
+
+def review_file_message(code: str, params: Mapping[str, Any]) -> str:
+    """Chinese reason for a decisions file refused whole (exchange.review.decisions)."""
+    template = REVIEW_FILE_MESSAGES.get(code) if params.get("decisions") else None
+    return _safe(template, _phrased(params)) if template else file_message(code, params)
 
 
 # ---- Submission, review and documents (issue 6) -------------------------------------------------

@@ -25,7 +25,7 @@ from exchange.config import Instance
 from exchange.errors import FileRejected
 from exchange.kinds.spec import ColumnSpec, KindSpec, normalise_label
 from exchange.messages import (CONCLUSIONS, DOC_NAMES, REVIEW_HEADERS as H, REVIEW_WORDS as RW,
-                               UNDECIDED_LABEL, file_message, row_message, shown_rows)
+                               UNDECIDED_LABEL, review_file_message, row_message, shown_rows)
 from exchange.outputs.result_book import ResultLine, write_result_book
 from exchange.outputs.review_book import REVIEW_KIND
 from exchange.outputs.templates import build_template, save_workbook
@@ -37,7 +37,7 @@ from exchange.review.effects import apply_effect
 from exchange.store import queries as Q
 from exchange.store.db import Database
 from exchange.store.models import Batch, Declaration, RowError, Unit
-from exchange.text import INVISIBLE_CLASS, TEXT_PREFIX, code_point, screen
+from exchange.text import INVISIBLE_CLASS, TEXT_PREFIX, code_point, screen, shown_name
 
 log = logging.getLogger("exchange.review")
 
@@ -153,11 +153,12 @@ class DecisionsRead:
     hidden_rows: list[int] = field(default_factory=list)
 
 
-def read_decisions(instance: Instance, path: Path, spec: KindSpec | None = None
-                   ) -> DecisionsRead | None:
+def read_decisions(instance: Instance, path: Path, spec: KindSpec | None = None,
+                   sheet: str | None = None) -> DecisionsRead | None:
     """The decisions when `path` is a review workbook or CSV of `spec` (the batches' review by
     default); None when it is something else. The spec's first column is the decision's key
-    (业务流水号, 照片编号), read as DecisionRow.serial; `batch_no` is the workbook's number.
+    (业务流水号, 照片编号), read as DecisionRow.serial; `batch_no` is the workbook's number;
+    `sheet` names the template's sheet of decisions (the batches' 审核 by default).
 
     A file marked with the spec's kind that cannot be used raises FileRejected.
     """
@@ -166,7 +167,7 @@ def read_decisions(instance: Instance, path: Path, spec: KindSpec | None = None
         with instance.readers.upload(path) as upload:     # parsed in a sandboxed worker
             if upload.sniffed.format not in TABLE_FORMATS:
                 return None
-            return _read_book(upload.book(), spec)
+            return _read_book(upload.book(), spec, sheet or RW["review_sheet"])
     except ReviewFileRejected:
         raise
     except FileRejected:
@@ -177,23 +178,42 @@ class ReviewFileRejected(FileRejected):
     """A file marked as a review workbook that cannot be used."""
 
 
-def _read_book(book: Any, spec: KindSpec) -> DecisionsRead | None:
+def _read_book(book: Any, spec: KindSpec, sheet_name: str | None) -> DecisionsRead | None:
+    """Every sheet holding the spec's header is read; the one holding decisions is used, else
+    the template's own sheet (`sheet_name`: 审核, 照片审核). Decisions on two or more sheets
+    refuse the file, naming them: a scratch copy placed before 审核 was the one read, and every
+    row the reviewer had rejected on 审核 was approved."""
     meta = dict(book.meta)
     marked = meta.get("kind") == spec.kind
-    located = None
-    hidden: set[int] = set()
+    tables: dict[str, DecisionsRead] = {}
+    missing: list[str] = []
     for sheet in book.sheets:
         located = locate_header(sheet.rows, [spec])
-        if located is not None:
-            hidden = sheet.hidden
-            break
-    mapping = map_columns(located.header, spec) if located else {}
-    missing = [c.header for c in spec.required if c.field not in mapping.values()]
-    if located is None or missing:
+        if located is None:
+            continue
+        mapping = map_columns(located.header, spec)
+        lacking = [c.header for c in spec.required if c.field not in mapping.values()]
+        if lacking:
+            missing = missing or lacking
+            continue
+        tables[sheet.name] = _read_table(meta, located, mapping, spec, sheet.hidden)
+    if not tables:
         if marked:
             raise ReviewFileRejected(C.FILE_MISSING_COLUMNS, title=spec.title,
                                      columns="、".join(missing or [c.header for c in spec.required]))
         return None
+    decided = [name for name, t in tables.items()
+               if any(not holds_nothing(r.conclusion) for r in t.rows)]
+    if len(decided) > 1:
+        raise ReviewFileRejected(C.FILE_SEVERAL_SHEETS, decisions=True, sheet=sheet_name or "",
+                                 sheets="、".join(shown_name(n) for n in decided))
+    chosen = decided[0] if decided else sheet_name if sheet_name in tables else next(iter(tables))
+    return tables[chosen]
+
+
+def _read_table(meta: dict[str, str], located: Any, mapping: dict[int, str], spec: KindSpec,
+                hidden: set[int]) -> DecisionsRead:
+    """The decision rows of one sheet below its header; rows hidden in it are named, not read."""
     rows = []
     skipped = []
     for number, values in located.rows:
@@ -492,14 +512,16 @@ def _result_documents(instance: Instance, batch: Batch, unit_name: str, unit_typ
 # The centre inbox hook ---------------------------------------------------------------------------
 def decisions_receipt(instance: Instance, db: Database, path: Path, spec: KindSpec,
                       apply: Callable[[list[DecisionRow], str | None], ReviewReport],
-                      number_key: str) -> dict[str, Any] | None:
-    """Read `path` as decisions of `spec` and `apply` them (with the number its `_meta` gives
-    under `number_key`): the centre's receipt; None when the file is not of `spec`."""
+                      number_key: str, sheet: str) -> dict[str, Any] | None:
+    """Read `path` as decisions of `spec` (the template's sheet `sheet`) and `apply` them (with
+    the number its `_meta` gives under `number_key`): the centre's receipt; None when the file
+    is not of `spec`."""
     try:
-        read = read_decisions(instance, path, spec)
+        read = read_decisions(instance, path, spec, sheet)
     except FileRejected as exc:
         return {"kind": spec.kind, "status": "rejected",
-                "file_errors": [{"code": exc.code, "message": file_message(exc.code, exc.params)}]}
+                "file_errors": [{"code": exc.code,
+                                 "message": review_file_message(exc.code, exc.params)}]}
     if read is None:
         return None
     report = apply(read.rows, read.meta.get(number_key) or None)
@@ -512,7 +534,7 @@ def decisions_receipt(instance: Instance, db: Database, path: Path, spec: KindSp
 def handle_review_file(instance: Instance, db: Database, path: Path) -> dict[str, Any] | None:
     """exchange.intake.centre handler: a receipt when `path` holds review decisions, else None."""
     return decisions_receipt(instance, db, path, review_spec(), lambda rows, batch: apply_decisions(
-        instance, db, rows, batch_hint=batch), "batch")
+        instance, db, rows, batch_hint=batch), "batch", RW["review_sheet"])
 
 
 __all__ = ["apply_decisions", "read_decisions", "DecisionsRead", "read_conclusion", "Refusals", "decisions_receipt",

@@ -302,7 +302,7 @@ def close_finished(db: Database, now: datetime) -> None:
 def handle_photo_review_file(instance: Instance, db: Database, path: Path) -> dict[str, Any] | None:
     """exchange.intake.centre handler: a receipt when `path` holds photo decisions, else None."""
     return decisions_receipt(instance, db, path, photo_review_spec(), lambda rows, review: (
-        apply_photo_decisions(instance, db, rows, review_hint=review)), "review")
+        apply_photo_decisions(instance, db, rows, review_hint=review)), "review", PW["review_sheet"])
 
 
 __all__ = ["send_photo_reviews", "ensure_photo_documents", "apply_photo_decisions",

@@ -152,3 +152,57 @@ def test_a_check_box_or_a_number_is_no_conclusion(instance, db, declared):  # ty
     assert receipt["counts"]["approved"] == 1
     assert {_status(db, serial[n])[0] for n in ("王小明", "赵小红", "孙小刚")} == {"submitted"}
     assert "hidden_rows" not in receipt
+
+
+def _copy_before(wb: openpyxl.Workbook, title: str, conclusion: str | None) -> None:
+    """A scratch sheet before the first: a copy of its table, every row with `conclusion`."""
+    ws = wb.worksheets[0]
+    draft = wb.create_sheet(title, 0)
+    for row in ws.iter_rows(min_row=3, max_row=ws.max_row, values_only=True):
+        draft.append(list(row))
+    headers = [c.value for c in draft[1]]
+    for r in range(2, draft.max_row + 1):
+        draft.cell(r, headers.index("审核结论") + 1).value = conclusion
+
+
+def test_decisions_on_two_sheets_refuse_the_workbook_naming_them(instance, db, declared):  # type: ignore[no-untyped-def]
+    _submit(instance, db)
+    wb = openpyxl.load_workbook(_book(instance))
+    ws = wb["审核"]
+    for r in range(4, ws.max_row + 1):
+        ws.cell(r, 10).value, ws.cell(r, 11).value = "不通过", "材料不全"
+    _copy_before(wb, "草稿", "通过")
+    receipt = _drop(instance, db, wb, "两表.xlsx")
+    assert receipt["status"] == "rejected"
+    [error] = receipt["file_errors"]
+    assert error["code"] == C.FILE_SEVERAL_SHEETS
+    assert "草稿、审核" in error["message"] and "“审核”工作表" in error["message"]
+    with db.session() as s:
+        assert set(s.scalars(select(Declaration.status))) == {"submitted"}
+
+
+def test_the_review_sheet_is_read_behind_an_unfilled_copy(instance, db, declared):  # type: ignore[no-untyped-def]
+    _submit(instance, db)
+    serial = _serials(db)
+    wb = openpyxl.load_workbook(_book(instance))
+    at = _rows_by_name(wb["审核"])
+    wb["审核"].cell(at["王小明"], 10).value = "通过"
+    _copy_before(wb, "副本", None)
+    receipt = _drop(instance, db, wb, "副本.xlsx")
+    assert receipt["counts"]["approved"] == 1 and receipt["counts"]["undecided"] == 4
+    assert _status(db, serial["王小明"]) == ("approved", None)
+
+
+def test_photo_decisions_on_two_sheets_refuse_the_workbook(instance, db, school):  # type: ignore[no-untyped-def]
+    upload(instance, db, STUDENTS_01[0])
+    [review] = send_photo_reviews(instance, db)
+    wb = openpyxl.load_workbook(review.documents[0])
+    ws = wb["照片审核"]
+    headers = [c.value for c in ws[3]]
+    ws.cell(4, headers.index("审核结论") + 1).value = "不通过"
+    ws.cell(4, headers.index("不通过原因") + 1).value = "背景不是白色"
+    _copy_before(wb, "草稿", "通过")
+    receipt = _drop(instance, db, wb, "照片两表.xlsx")
+    assert [e["code"] for e in receipt["file_errors"]] == [C.FILE_SEVERAL_SHEETS]
+    assert "草稿、照片审核" in receipt["file_errors"][0]["message"]
+    assert state(db)[STUDENTS_01[0]] == ("pending", None)
