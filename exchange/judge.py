@@ -222,6 +222,8 @@ def examine(instance: Instance, session: Session, path: Path, unit_code: str, na
     """Judge one file: whole-file refusals raise FileRejected; rows go to `sink` one by one.
     `unit`: the unit's record, when the caller has just read it."""
     die_if_marked(str(path))            # tests only: a process that dies while reading
+    if path.is_symlink():               # a link put in a shared-folder inbox: never followed
+        raise FileRejected(C.FILE_HOSTILE, what="link")
     unit = unit or Q.unit_record(session, unit_code)
     if unit is None:
         raise FileRejected(C.FILE_UNKNOWN_UNIT, unit=unit_code)

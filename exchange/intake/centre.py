@@ -11,8 +11,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
+from exchange import codes as C
 from exchange.config import CENTRE, Instance
-from exchange.errors import DatabaseBusy
+from exchange.errors import DatabaseBusy, FileRejected
 from exchange.names import safe_name
 from exchange.master import load_master
 from exchange.messages import OUTPUT_NAMES, file_message
@@ -95,12 +96,17 @@ def handle_centre_file(instance: Instance, db: Database, work: Path, name: str) 
     notice = name.startswith(NOTICE_MARK)
     name = name[len(NOTICE_MARK):] if notice else name
     try:
+        if work.is_symlink():           # a link put in the centre's inbox: never followed
+            raise FileRejected(C.FILE_HOSTILE, what="link")
         if notice:
             receipt = handle_notice(instance, db, work, name)
         for handler in () if notice else (*HANDLERS, _master_handler):
             receipt = handler(instance, db, work)
             if receipt is not None:
                 break
+    except FileRejected as exc:
+        receipt = {"status": "quarantined", "file_errors": [
+            {"code": exc.code, "message": file_message(exc.code, exc.params)}]}
     except Exception as exc:  # the per-file guard: never lose the file, always answer
         if transient(exc):    # not the file's fault: left in var/processing for recover_centre
             log.error("unit=_centre file=%s: database busy or unreachable (%s); left in %s",

@@ -46,6 +46,10 @@ log = logging.getLogger("exchange.intake")
 
 
 def sha256_of(path: Path) -> str:
+    """The file's digest; a symbolic link's is that of the name it points to: never followed
+    (a link to /dev/zero would be read for ever)."""
+    if path.is_symlink():
+        return hashlib.sha256(os.fsencode(os.readlink(path))).hexdigest()
     h = hashlib.sha256()
     with path.open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -85,7 +89,7 @@ def register(instance: Instance, db: Database, work: Path, unit: str, name: str)
     with db.session() as s:
         file_id = Q.add_file(
             s, unit_code=unit, name=storable_name(name), sha256=sha256_of(work),
-            size=work.stat().st_size, status="claimed", node=node_name(), work_path=str(work),
+            size=work.lstat().st_size, status="claimed", node=node_name(), work_path=str(work),
             received_at=now, lease_until=now + timedelta(seconds=instance.settings.intake.lease_seconds))
         return Claim(file_id, unit, name, work, now, sender_of(instance, s, unit, login_of_work(work)))
 

@@ -1,7 +1,11 @@
 """Process what waits: leftovers of a crash first, then every settled file in the unit inboxes."""
 from __future__ import annotations
 
+import errno
+import fcntl
 import logging
+import os
+import stat
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -94,20 +98,45 @@ def _sub_account_folders(unit_dir: Path) -> Iterator[Path]:
 
 
 def settled_files(folder: Path, settle_seconds: float, now: float) -> Iterator[tuple[float, Path]]:
-    """(mtime, path) of the complete files in `folder`: not ignored names, quiet long enough."""
+    """(mtime, path) of the complete files in `folder`: not ignored names, quiet long enough,
+    and open for writing by no process of this host (a copy into a shared folder that stalls
+    longer than settle_seconds keeps its file open: it was claimed half written, and the rest
+    written into the claimed file was never read). A symbolic link is yielded as itself, never
+    followed: the pipeline refuses it (file.hostile) with a receipt."""
     try:
         paths = list(folder.iterdir())
     except FileNotFoundError:
         return
     for path in paths:
         try:
-            if not path.is_file() or ignored(path.name):
+            st = path.lstat()
+            link = stat.S_ISLNK(st.st_mode)
+            if not (link or stat.S_ISREG(st.st_mode)) or ignored(path.name):
                 continue
-            mtime = path.stat().st_mtime
         except FileNotFoundError:
             continue
-        if now - mtime >= settle_seconds:
-            yield mtime, path
+        if now - st.st_mtime >= settle_seconds and (link or not being_written(path)):
+            yield st.st_mtime, path
+
+
+def being_written(path: Path) -> bool:
+    """Whether another process of this host holds `path` open (a copy not finished): a write
+    lease (F_SETLEASE) is only granted on a file no one else has open. Where leases cannot be
+    taken (another owner without CAP_LEASE, a file system without them) the settle time alone
+    decides."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_WRLCK)
+    except OSError as exc:
+        return exc.errno in (errno.EAGAIN, errno.EBUSY)
+    else:
+        fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_UNLCK)
+        return False
+    finally:
+        os.close(fd)
 
 
 # With `force`, a file renamed into var/processing but never recorded by a process that may still

@@ -25,7 +25,8 @@ from watchdog.observers import Observer
 from exchange.config import CENTRE, Instance
 from exchange.errors import DatabaseBusy
 from exchange.intake.centre import GIVEN_UP, NOTICES, handle_centre_file, process_centre_inbox
-from exchange.intake.scan import process_inbox, process_waiting, recover, settled_files, waiting_work
+from exchange.intake.scan import (being_written, process_inbox, process_waiting, recover,
+                                  settled_files, waiting_work)
 from exchange.names import ignored
 from exchange.results import FileResult
 from exchange.store.db import Database
@@ -263,14 +264,16 @@ class IntakeWorker:
         return done
 
     def _recheck(self, folder: str) -> None:
-        """Files left because they changed too recently get looked at when they have settled."""
+        """Files left because they changed too recently, or are still being written, get looked
+        at when they have settled."""
         inbox = self.instance.inbox / folder
         latest = None
         try:
             for path in inbox.iterdir():
                 if ignored(path.name) or not path.is_file():
                     continue
-                mtime = path.stat().st_mtime
+                # A file still open for writing is as good as just changed (scan.being_written).
+                mtime = time.time() if being_written(path) else path.stat().st_mtime
                 latest = mtime if latest is None else max(latest, mtime)
         except FileNotFoundError:
             return

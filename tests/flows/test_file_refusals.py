@@ -444,3 +444,61 @@ def test_lock_and_partial_names_wait(instance, db, name: str):  # type: ignore[n
     (instance.unit_inbox("1001") / name).write_bytes(b"anything")
     assert process_inbox(instance, db) == []
     assert (instance.unit_inbox("1001") / name).exists()
+
+
+def test_a_link_in_an_inbox_is_refused_never_followed(instance, db, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A shared-folder inbox where a unit can make a symbolic link: a link to a workbook
+    outside the instance was imported as the unit's file, its archived copy only the link; a
+    link to /dev/zero would be hashed for ever. It is quarantined as itself, with a receipt."""
+    outside = make_workbook(tmp_path / "elsewhere" / "增员.xlsx", ADD_HEADERS,
+                            [add_row(make_id("19800101", "013"))], title="职工批量新增申报填写表")
+    (instance.unit_inbox("1001") / "link.xlsx").symlink_to(outside)
+    receipt = refused(instance, db, C.FILE_HOSTILE, quarantined=True)
+    assert "链接" in receipt["file_errors"][0]["message"]
+    [kept] = [p for p in instance.quarantine.rglob("*") if p.is_symlink()]
+    assert kept.readlink() == outside and outside.is_file()
+    (instance.unit_inbox("1001") / "zero.xlsx").symlink_to("/dev/zero")
+    result = process_one(instance, db)
+    assert receipt_of(instance, result)["file_errors"][0]["code"] == C.FILE_HOSTILE
+
+
+def test_a_link_in_the_centres_inbox_is_refused_never_followed(instance, db):  # type: ignore[no-untyped-def]
+    import json
+
+    from exchange.intake.centre import process_centre_inbox
+
+    centre = instance.inbox / "_centre"
+    centre.mkdir(parents=True, exist_ok=True)
+    (centre / "persons.csv").symlink_to("/etc/passwd")
+    [receipt] = process_centre_inbox(instance, db)
+    assert receipt["status"] == "quarantined"
+    assert [e["code"] for e in receipt["file_errors"]] == [C.FILE_HOSTILE]
+    assert not any(centre.iterdir())
+    kept = [p for p in instance.quarantine.rglob("*") if p.is_symlink()]
+    assert [p.readlink() for p in kept] == [Path("/etc/passwd")]
+    written = list(instance.unit_outbox("_centre", "receipts").glob("*.json"))
+    assert json.loads(written[0].read_text(encoding="utf-8"))["status"] == "quarantined"
+
+
+def test_a_file_still_open_for_writing_is_not_taken(instance, db):  # type: ignore[no-untyped-def]
+    """A copy into a shared-folder inbox that stalls longer than settle_seconds keeps its file
+    open: it was claimed half written, and the rest, written into the claimed file, never read
+    (the receipt said 全部成功 of half the rows). It waits until the writer has closed it."""
+    import os
+    import time
+
+    from exchange.intake.scan import process_inbox
+
+    path = instance.unit_inbox("1001") / "增员.csv"
+    rows = [add_row(make_id("19800101", f"{n:03d}")) for n in range(11, 31, 2)]
+    make_workbook(path, ADD_HEADERS, rows, title="职工批量新增申报填写表", fmt="csv")
+    whole = path.read_bytes()
+    cut = whole.index(b"\n", len(whole) // 2) + 1
+    path.write_bytes(whole[:cut])
+    with path.open("ab") as writer:                     # the copy stalls, its file open
+        os.utime(path, (time.time() - 60, time.time() - 60))
+        assert process_inbox(instance, db, settle_seconds=2.0) == []
+        writer.write(whole[cut:])
+    os.utime(path, (time.time() - 60, time.time() - 60))
+    [result] = process_inbox(instance, db, settle_seconds=2.0)
+    assert result.counts.accepted == 10 and result.counts.total == 10, receipt_of(instance, result)["file_errors"]
