@@ -51,7 +51,21 @@ class Limits:
     reader_memory_mb: int = 256
     read_seconds: int = 60
 
+    # A reading worker imports its libraries (Pillow, calamine) within reader_memory_mb: below
+    # this every file failed as "reader crashed", the unit told its file was corrupt.
+    MIN_READER_MEMORY_MB: ClassVar[int] = 64
+    MIN_READ_SECONDS: ClassVar[int] = 2
+
     def validate(self, where: str) -> None:
+        if self.reader_memory_mb < self.MIN_READER_MEMORY_MB:
+            raise ConfigError(f"{where}.reader_memory_mb: at least {self.MIN_READER_MEMORY_MB} "
+                              f"(a reading worker needs that much to start), got "
+                              f"{self.reader_memory_mb}")
+        if self.read_seconds < self.MIN_READ_SECONDS:
+            raise ConfigError(f"{where}.read_seconds: at least {self.MIN_READ_SECONDS}, got "
+                              f"{self.read_seconds}")
+        if self.reader_workers > 64:
+            raise ConfigError(f"{where}.reader_workers: at most 64, got {self.reader_workers}")
         if self.bomb_photo_pixels < self.max_photo_pixels:
             raise ConfigError(f"{where}.bomb_photo_pixels: must not be below max_photo_pixels "
                               f"({self.max_photo_pixels}), got {self.bomb_photo_pixels}")
@@ -89,6 +103,8 @@ class Sftp:
     min_free_mb: int = 1024
 
     def validate(self, where: str) -> None:
+        if self.port > 65535:
+            raise ConfigError(f"{where}.port: expected 1-65535, got {self.port}")
         for name in ("max_inbox_mb", "min_free_mb"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{where}.{name}: 0 (no limit) or more, got {getattr(self, name)}")

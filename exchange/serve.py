@@ -1,7 +1,7 @@
 """`exchange serve`: the intake worker, inbox watchers, the SFTP server and the scheduler.
 
-Start order: jobs/*.toml are validated first (a bad file stops the start before anything
-listens); then the worker, whose first task is crash recovery and a full pass; the monitoring
+Start order: rules/ and jobs/*.toml are validated first (a bad file stops the start before
+anything listens); then the worker, whose first task is crash recovery and a full pass; the monitoring
 endpoint (when [monitoring].port is set: live from here, ready once SFTP listens); then the
 watcher, SFTP and the scheduler. Stop order: no new work in (SFTP, watcher, scheduler), then
 the worker finishes the file in hand.
@@ -111,7 +111,10 @@ class Service:
 
 def serve(instance: Instance, *, sftp_port: int | None = None) -> None:
     """Run until SIGTERM or Ctrl-C, then shut down cleanly."""
-    jobs = load_jobs(instance)          # a bad jobs/*.toml stops here, before anything starts
+    # A bad rules/ or jobs/*.toml stops here, before anything starts: with broken rules every
+    # file was quarantined, its unit told the file was corrupt.
+    instance.rules
+    jobs = load_jobs(instance)
     setup_logging(instance)
     service = Service(instance, jobs=jobs, sftp_port=sftp_port)
     stop = threading.Event()

@@ -1,6 +1,7 @@
 """`exchange`: a thin layer over the library, one module per command group."""
 from __future__ import annotations
 
+import errno
 import gc
 import logging
 import sys
@@ -143,6 +144,25 @@ def cli(ctx: click.Context, home: str | None, verbose: bool) -> None:
     ctx.call_on_close(ctx.obj.close)
 
 
+# The file system refusing writes: a read-only mount, permissions, a full disk or quota.
+UNWRITABLE = frozenset({errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT})
+
+
+def machine_trouble(exc: BaseException) -> str | None:
+    """What to tell the operator of an error that is the machine's, not the program's: the
+    instance's folders cannot be written, the database is unwritable, busy or away."""
+    from exchange.store.db import transient, trouble
+
+    seen = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in UNWRITABLE:
+            return f"cannot write {seen.filename or 'the instance'}: {seen.strerror}"
+        seen = seen.__cause__ or seen.__context__
+    if transient(exc):
+        return f"database unavailable: {trouble(exc)}"
+    return None
+
+
 def main() -> None:
     gc.set_threshold(*COLLECTOR_THRESHOLDS)
     try:
@@ -152,6 +172,14 @@ def main() -> None:
         sys.exit(2)
     except ExchangeError as exc:
         click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except Exception as exc:
+        why = machine_trouble(exc)
+        if why is None:
+            raise
+        # The machine's trouble, not a bug: one line (was a traceback of 130). Nothing was
+        # refused; waiting files stay in the inboxes, a file in hand in var/processing.
+        click.echo(f"error: {why}; nothing was refused, files wait until it is fixed", err=True)
         sys.exit(1)
     finally:
         # The process ends now. Its last full collection would walk every object of the

@@ -87,7 +87,9 @@ def process(ctx: Context, unit: str | None, files: tuple[Path, ...]) -> None:
     from exchange.errors import DatabaseBusy
     from exchange.intake.scan import process_waiting, recover
 
-    instance, db = ctx.instance, ctx.db
+    instance = ctx.instance
+    instance.rules          # broken rules stop here (config error), not blame every file
+    db = ctx.db
     if files:
         if not unit:
             raise click.UsageError("FILES need --unit")

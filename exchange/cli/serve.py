@@ -7,7 +7,7 @@ from exchange.cli import Context, pass_ctx
 
 
 @click.command("serve")
-@click.option("--port", type=int, help="SFTP port (default: [sftp].port in config.toml).")
+@click.option("--port", type=click.IntRange(1, 65535), help="SFTP port (default: [sftp].port in config.toml).")
 @pass_ctx
 def serve(ctx: Context, port: int | None) -> None:
     """Run the service: watched inboxes, the SFTP server and scheduled jobs.

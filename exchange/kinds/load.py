@@ -136,9 +136,16 @@ def load_rules(rules_dir: Path) -> RuleSet:
     for path in sorted((rules_dir / "master").glob("*.toml")):
         spec = load_kind(path, tables)
         master[spec.kind] = spec
+    from exchange.checks.resident import RENEWAL_BLOCK    # 续保: resident_add of a known person
+
+    region = load_region(rules_dir / "region.toml", tables)
+    known = sorted({*kinds, RENEWAL_BLOCK})
+    for name in region.arrears_block:       # a typo would turn the block off without a word
+        if name not in known:
+            raise ConfigError(f"{rules_dir / 'region.toml'} arrears_block: {name!r} is not a kind "
+                              f"(known: {', '.join(known)})")
     return RuleSet(kinds=kinds, tables=tables, bounds=load_bounds(rules_dir / "wages.toml"),
-                   region=load_region(rules_dir / "region.toml", tables), master=master,
-                   rates=_rates(rules_dir, tables))
+                   region=region, master=master, rates=_rates(rules_dir, tables))
 
 
 def _rates(rules_dir: Path, tables: dict[str, CodeTable]) -> "Rates":

@@ -121,9 +121,12 @@ def parse_job(path: Path, registered: dict[str, JobFn], tz: tzinfo) -> JobSpec:
             raise _fail(path, "cron", "required: \"minute hour day month day-of-week\"")
         parsed = JobSpec(**spec, cron=cron)  # type: ignore[arg-type]
     try:
-        parsed.trigger(tz)
+        trigger = parsed.trigger(tz)
     except ValueError as exc:
         raise _fail(path, "cron", f"not a valid crontab expression: {exc}") from exc
+    if parsed.trigger_kind == "cron" and trigger.get_next_fire_time(None, datetime.now(tz)) is None:
+        # 31 February: accepted, the job was "scheduled, next run -" and never ran.
+        raise _fail(path, "cron", f"{parsed.cron!r} never fires (no such day)")
     return parsed
 
 
