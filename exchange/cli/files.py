@@ -70,6 +70,11 @@ def _line(instance: Instance, r: FileResult) -> str:
                     f"failed={c.failed} duplicate={c.duplicate} receipt={where}")
 
 
+def _centre_line(instance: Instance, receipt: dict) -> str:
+    return (f"{CENTRE}/{receipt['file']}: {receipt['status']} kind={receipt.get('kind') or '-'}"
+            f" receipt={instance.unit_outbox(CENTRE, 'receipts')}")
+
+
 @click.command("process")
 @click.option("--unit", help="Only this unit's inboxes (its sub-account folders included).")
 @click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
@@ -86,6 +91,7 @@ def process(ctx: Context, unit: str | None, files: tuple[Path, ...]) -> None:
     """
     from exchange.errors import DatabaseBusy
     from exchange.intake.scan import process_waiting, recover
+    from exchange.intake.watch import recover_centre
 
     instance = ctx.instance
     instance.rules          # broken rules stop here (config error), not blame every file
@@ -101,6 +107,10 @@ def process(ctx: Context, unit: str | None, files: tuple[Path, ...]) -> None:
         recovered = recover(instance, db, force=True)
         for r in recovered:
             click.echo(_line(instance, r))
+        # The centre's files a stopped or failed run left in var/processing (a disk full while
+        # a review workbook was handled): the message below promises they are judged again.
+        recovered_centre = recover_centre(instance, db, force=True,
+                                          on_receipt=lambda r: click.echo(_centre_line(instance, r)))
         done = process_waiting(instance, db, unit=unit,
                                on_result=lambda r: click.echo(_line(instance, r)))
     except DatabaseBusy as exc:
@@ -109,9 +119,8 @@ def process(ctx: Context, unit: str | None, files: tuple[Path, ...]) -> None:
             "being worked on stays in var/processing and is judged again by the next "
             "`exchange process` or the service") from exc
     for receipt in done.centre:
-        click.echo(f"{CENTRE}/{receipt['file']}: {receipt['status']} kind={receipt.get('kind') or '-'}"
-                   f" receipt={instance.unit_outbox(CENTRE, 'receipts')}")
-    if not (recovered or done.files or done.centre):
+        click.echo(_centre_line(instance, receipt))
+    if not (recovered or recovered_centre or done.files or done.centre):
         click.echo("no files waiting")
 
 

@@ -5,7 +5,9 @@ Each file gets a receipt in outbox/_centre/receipts/ and is archived or quaranti
 """
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import shutil
 from datetime import datetime
 from pathlib import Path
@@ -81,7 +83,9 @@ def process_centre_inbox(instance: Instance, db: Database, settle_seconds: float
             path.rename(work)
         except FileNotFoundError:
             continue
-        done.append(handle_centre_file(instance, db, work, name))
+        receipt = handle_centre_file(instance, db, work, name)
+        if receipt is not None:
+            done.append(receipt)
     return done
 
 
@@ -90,7 +94,27 @@ def process_centre_inbox(instance: Instance, db: Database, settle_seconds: float
 GIVEN_UP: set[str] = set()
 
 
-def handle_centre_file(instance: Instance, db: Database, work: Path, name: str) -> dict:
+def handle_centre_file(instance: Instance, db: Database, work: Path, name: str) -> dict | None:
+    """Handle a work file in var/processing, holding it (flock) meanwhile: None when another
+    process holds it (a running service's, while the operator's `exchange process` recovers
+    the centre's leftovers), or it is gone (finished by that process)."""
+    try:
+        fd = os.open(work, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return None
+        if not work.exists():            # finished by its holder just before we took it
+            return None
+        return _handle(instance, db, work, name)
+    finally:
+        os.close(fd)
+
+
+def _handle(instance: Instance, db: Database, work: Path, name: str) -> dict:
     GIVEN_UP.discard(work.name)
     receipt: dict | None = None
     notice = name.startswith(NOTICE_MARK)

@@ -45,12 +45,14 @@ RECOVERY = ""              # a due "folder": recovery alone (a full pass met a b
 FOLDER_TURN_SECONDS = 5.0
 
 
-def recover_centre(instance: Instance, db: Database, *, force: bool = False) -> int:
+def recover_centre(instance: Instance, db: Database, *, force: bool = False,
+                   on_receipt: Callable[[dict], None] | None = None) -> int:
     """Finish centre files a stopped process left in var/processing.
 
     Centre files have no lease; one renamed in longer ago than the lease time is taken, or
-    every one when `force` (a single node: SQLite), and at once one this process gave up on
-    while the database was busy (centre.GIVEN_UP). Master data loads are upserts and review
+    every one when `force` (a single node: SQLite; the operator's `exchange process`), and at
+    once one this process gave up on while the database was busy (centre.GIVEN_UP); never one
+    a live process holds (handle_centre_file). Master data loads are upserts and review
     decisions apply once, so handling a file again is harmless.
     """
     if not instance.processing.is_dir():
@@ -64,8 +66,12 @@ def recover_centre(instance: Instance, db: Database, *, force: bool = False) -> 
         if not force and work.name not in GIVEN_UP and work.stat().st_ctime > cutoff:
             continue
         log.warning("unit=_centre file=%s: unfinished centre file, handling again", match["name"])
-        handle_centre_file(instance, db, work, match["name"])
+        receipt = handle_centre_file(instance, db, work, match["name"])
+        if receipt is None:
+            continue                 # another process holds it
         done += 1
+        if on_receipt is not None:
+            on_receipt(receipt)
     return done
 
 

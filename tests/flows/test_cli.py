@@ -295,3 +295,26 @@ def test_an_unknown_unit_named_to_submit_or_templates_is_an_error(home, instance
         assert done.stderr.strip() == "error: unknown unit 'NOPE' (see `exchange units list`)"
     assert run(home, "batches", "submit", "--unit", "1001").output.strip() == \
         "nothing pending for unit 1001"
+
+
+def test_process_finishes_a_centre_file_a_failed_run_left_in_processing(home, instance, db):  # type: ignore[no-untyped-def]
+    """A centre file left in var/processing (the disk was full while it was handled): the
+    next `exchange process` takes it, as its failure message promised; it answered "no files
+    waiting". One a live process holds (a running service handling it) is left to it."""
+    import fcntl
+    import os
+
+    work = instance.processing / "centre-20261208053111834684-units.csv"
+    work.parent.mkdir(parents=True, exist_ok=True)
+    work.write_text("单位编号,单位名称\n3001,新单位\n", encoding="utf-8")
+    fd = os.open(work, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)         # held by "another process"
+        assert run(home, "process").output.strip() == "no files waiting" and work.exists()
+    finally:
+        os.close(fd)
+    out = run(home, "process").output.strip().splitlines()
+    assert out == [f"_centre/units.csv: accepted kind=units receipt={home / 'outbox' / '_centre' / 'receipts'}"]
+    assert not work.exists()
+    with db.session() as s:
+        assert s.get(Unit, "3001").name == "新单位"
