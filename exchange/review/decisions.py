@@ -46,10 +46,12 @@ DECIDED = (APPROVED, REJECTED)
 MAX_DECISION_ROWS = 200_000
 
 
-def decision_spec(kind: str, label: str, key: str, number: str, subject: str) -> KindSpec:
+def decision_spec(kind: str, label: str, key: str, number: str, subject: str,
+                  id_header: str | None = None) -> KindSpec:
     """A review workbook's columns as a kind, so the shared header finder can locate them: the
-    key column (`key` header, read as `serial`), 审核结论, 不通过原因, 审核人 and the workbook's
-    number (`number` header, read as `batch_no`)."""
+    key column (`key` header, read as `serial`), 审核结论, 不通过原因, 审核人, the workbook's
+    number (`number` header, read as `batch_no`) and, where given, the person the row shows
+    (`id_header` and 姓名, read as `id_number` and `name`)."""
     cols = (
         ColumnSpec("serial", key, "serial", required=True),
         ColumnSpec("conclusion", H["conclusion"], "text", required=True),
@@ -57,12 +59,15 @@ def decision_spec(kind: str, label: str, key: str, number: str, subject: str) ->
         ColumnSpec("reviewer", H["reviewer"], "text"),
         ColumnSpec("batch_no", number, "text"),
     )
+    if id_header:
+        cols += (ColumnSpec("id_number", id_header, "text"), ColumnSpec("name", H["name"], "text"))
     return KindSpec(kind, label, label, cols, subject=subject)
 
 
 def review_spec() -> KindSpec:
     """The batches' review workbook."""
-    return decision_spec(REVIEW_KIND, RW["kind_review"], H["serial"], H["batch_no"], "declaration")
+    return decision_spec(REVIEW_KIND, RW["kind_review"], H["serial"], H["batch_no"], "declaration",
+                         H["id_number"])
 
 
 _CONCLUSION_INDEX = {normalise_label(word): code for code, words in CONCLUSIONS.items()
@@ -86,6 +91,10 @@ class DecisionRow:
     reason: Any = None
     reviewer: Any = None
     batch_no: Any = None
+    # The person the row shows, as text ("" for a blank cell); None where the file has no such
+    # column (a CSV of the four decision columns).
+    id_number: str | None = None
+    name: str | None = None
 
 
 @dataclass
@@ -228,7 +237,9 @@ def _read_table(meta: dict[str, str], located: Any, mapping: dict[int, str], spe
             skipped.append(number)
             continue
         rows.append(DecisionRow(number, cells.get("serial"), cells.get("conclusion"),
-                                cells.get("reason"), cells.get("reviewer"), cells.get("batch_no")))
+                                cells.get("reason"), cells.get("reviewer"), cells.get("batch_no"),
+                                *(as_text(cells[f]) if f in cells else None
+                                  for f in ("id_number", "name"))))
         if len(rows) > MAX_DECISION_ROWS:
             raise ReviewFileRejected(C.FILE_TOO_LARGE, what="row_count", limit=MAX_DECISION_ROWS)
     return DecisionsRead(meta, rows, skipped)
@@ -365,6 +376,20 @@ def row_group(report: ReviewReport, r: DecisionRow) -> tuple[str | None, str | N
     return report.batch_hint or own, None
 
 
+def shows_person(r: DecisionRow, id_number: str | None, name: str | None) -> bool:
+    """Whether the row shows the person its key names: its ID the target's (blank for a class
+    row, which has none) and its name, where both are given, the target's. A clerk who sorted
+    some columns only, or a workbook of another instance (a training system numbers batches and
+    serials alike), decided the wrong person."""
+    if r.id_number is not None and r.id_number.upper() != (id_number or "").upper():
+        return False
+    return not (r.name and name and r.name != as_text(name))
+
+
+def _who(id_number: str | None, name: str | None) -> str:
+    return RW["mismatch_person"].format(name=name or "", id=id_number or RW["mismatch_no_id"])
+
+
 def _decide(s: Session, instance: Instance, report: ReviewReport, r: DecisionRow, key: int | None,
             decls: dict[int, Declaration], batches: dict[int, str], kinds: dict[str, KindSpec],
             actor: str, now: datetime) -> None:
@@ -387,6 +412,10 @@ def _decide(s: Session, instance: Instance, report: ReviewReport, r: DecisionRow
         return
     if expected and batches.get(d.batch_id or 0) != expected:
         report.refuse(r.row, serial, C.REVIEW_NOT_IN_BATCH, serial=serial, batch=expected)
+        return
+    if not shows_person(r, d.id_number, d.name):
+        report.refuse(r.row, serial, C.REVIEW_MISMATCH, serial=serial,
+                      person=_who(d.id_number, d.name), row_person=_who(r.id_number, r.name))
         return
     if d.batch_id:
         report.all_batches.add(d.batch_id)
@@ -539,4 +568,4 @@ def handle_review_file(instance: Instance, db: Database, path: Path) -> dict[str
 
 __all__ = ["apply_decisions", "read_decisions", "DecisionsRead", "read_conclusion", "Refusals", "decisions_receipt",
            "close_when_decided", "decision_spec", "load_by_key", "missing_results", "handle_review_file", "write_result_documents",
-           "parse_conclusion", "row_group", "DecisionRow", "ReviewReport", "review_spec"]
+           "parse_conclusion", "row_group", "shows_person", "DecisionRow", "ReviewReport", "review_spec"]

@@ -17,9 +17,10 @@ from tests.conftest import ADD_HEADERS, add_row, make_id, make_workbook
 from tests.flows.helpers import fill_review
 from tests.flows.residents import STUDENTS_01, school  # noqa: F401 (fixture)
 from tests.flows.test_photo_review import photo_ids, state, upload
-from tests.flows.test_review_cycle import _serials, _submit, declared  # noqa: F401 (fixture)
+from tests.flows.test_review_cycle import NEW, _serials, _submit, declared  # noqa: F401 (fixture)
 
 LATER = make_id("19930404", "464")
+NEW_IDS = {name: number for number, name, _ in NEW}
 
 
 def _book(instance) -> Path:  # type: ignore[no-untyped-def]
@@ -206,3 +207,50 @@ def test_photo_decisions_on_two_sheets_refuse_the_workbook(instance, db, school)
     assert [e["code"] for e in receipt["file_errors"]] == [C.FILE_SEVERAL_SHEETS]
     assert "草稿、照片审核" in receipt["file_errors"][0]["message"]
     assert state(db)[STUDENTS_01[0]] == ("pending", None)
+
+
+def test_a_row_showing_another_person_than_its_serials_is_refused(instance, db, declared):  # type: ignore[no-untyped-def]
+    _submit(instance, db)
+    serial = _serials(db)
+    wb = openpyxl.load_workbook(_book(instance))
+    ws = wb.worksheets[0]
+    at = _rows_by_name(ws)
+    # Only the columns 身份证号 … 审核人 of two rows sorted: the serials stay where they were.
+    one, two = at["王小明"], at["赵小红"]
+    for col in range(5, 13):
+        ws.cell(one, col).value, ws.cell(two, col).value = ws.cell(two, col).value, ws.cell(one, col).value
+    ws.cell(two, 10).value = "通过"                             # now shows 王小明
+    ws.cell(one, 10).value, ws.cell(one, 11).value = "不通过", "赵小红的学历证明缺失"
+    ws.cell(at["钱七"], 10).value = "通过"
+    receipt = _drop(instance, db, wb, "错位.xlsx")
+    assert receipt["status"] == "partial" and receipt["counts"]["approved"] == 1
+    assert sorted(_codes(receipt)) == [(min(one, two), C.REVIEW_MISMATCH), (max(one, two), C.REVIEW_MISMATCH)]
+    message = next(e["message"] for r in receipt["rows"] if r["row"] == one for e in r["errors"])
+    assert f"业务流水号 {serial['王小明']} 是 王小明（身份证号 {NEW_IDS['王小明']}） 的申报" in message
+    assert f"赵小红（身份证号 {NEW_IDS['赵小红']}）" in message
+    assert _status(db, serial["王小明"]) == ("submitted", None)
+    assert _status(db, serial["赵小红"]) == ("submitted", None)
+    assert _status(db, serial["钱七"])[0] == "approved"
+
+
+def test_a_workbook_of_another_instance_decides_nobody_here(instance, db, declared):  # type: ignore[no-untyped-def]
+    _submit(instance, db)
+    with db.session() as s:
+        batch_no = s.scalar(select(Batch.batch_no))
+        first = s.scalar(select(Declaration.serial).order_by(Declaration.serial))
+    # The training system's workbook: the same batch number and serials, its own trainees.
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "审核"
+    ws.append(["培训系统审核工作簿"])
+    ws.append([])
+    ws.append(["序号", "批次号", "业务流水号", "业务类型", "身份证号", "姓名", "审核结论", "不通过原因", "审核人"])
+    ws.append([1, batch_no, first, "职工增加", make_id("19950606", "135"), "培训甲", "通过", None, "学员"])
+    meta = wb.create_sheet("_meta")
+    for pair in (("kind", "review"), ("batch", batch_no)):
+        meta.append(pair)
+    meta.sheet_state = "hidden"
+    receipt = _drop(instance, db, wb, "培训.xlsx")
+    assert _codes(receipt) == [(4, C.REVIEW_MISMATCH)] and receipt["status"] == "rejected"
+    assert "培训甲" in receipt["rows"][0]["errors"][0]["message"]
+    assert _status(db, first) == ("submitted", None)
