@@ -82,16 +82,16 @@ REVIEW_CONFLICT = "review.conflict"
 REVIEW_REASON_REQUIRED = "review.reason_required"
 REVIEW_CONCLUSION_UNKNOWN = "review.conclusion_unknown"
 REVIEW_REJECTED = "review.rejected"
+# The row's 身份证号 / 姓名 are not those of the declaration its 业务流水号 names.
+REVIEW_MISMATCH = "review.mismatch"
 REVIEW_CODES = (
     REVIEW_SERIAL_INVALID, REVIEW_SERIAL_UNKNOWN, REVIEW_NOT_IN_BATCH, REVIEW_NOT_SUBMITTED,
     REVIEW_CONFLICT, REVIEW_REASON_REQUIRED, REVIEW_CONCLUSION_UNKNOWN, REVIEW_REJECTED,
+    REVIEW_MISMATCH,
 )
-# The row's 身份证号 / 姓名 are not those of the declaration its 业务流水号 names.
-REVIEW_MISMATCH = "review.mismatch"
 # Photo review decisions (centre receipts; a rejected photo is kept in the error log as
 # review.photo_rejected). review.conclusion_unknown is shared with the declarations' review.
 REVIEW_PHOTO_INVALID = "review.photo_invalid"
-    REVIEW_MISMATCH,
 REVIEW_PHOTO_UNKNOWN = "review.photo_unknown"
 REVIEW_PHOTO_NOT_IN_REVIEW = "review.photo_not_in_review"
 REVIEW_PHOTO_SUPERSEDED = "review.photo_superseded"

@@ -279,11 +279,11 @@ REVIEW_MESSAGES: dict[str, str] = {
     C.REVIEW_REASON_REQUIRED: "业务流水号 {serial} 审核结论为“不通过”，必须填写不通过原因。",
     C.REVIEW_CONCLUSION_UNKNOWN: "「审核结论」“{value}”无法识别，请填写“通过”或“不通过”。",
     C.REVIEW_REJECTED: "审核不通过：{reason}",
-}
-ROW_MESSAGES.update(REVIEW_MESSAGES)
     C.REVIEW_MISMATCH: "业务流水号 {serial} 是 {person} 的申报，但本行填的人员是 {row_person}，两者不一致，"
                        "本行不作审核。请核对本行的业务流水号、身份证号和姓名（只对部分列排序会使各列错位；"
                        "也请确认工作簿是本系统下发的）。",
+}
+ROW_MESSAGES.update(REVIEW_MESSAGES)
 # A row whose own 批次号 is not the workbook's (its _meta): never decided, whatever batch the
 # serial is in.
 ROW_MESSAGES_WITH[C.REVIEW_NOT_IN_BATCH] = {
@@ -332,10 +332,10 @@ REVIEW_WORDS = {
     "file_row": "{file} 第 {row} 行",
     "receipt_summary": "批次 {batch}：通过 {approved} 条，不通过 {rejected} 条，重复报送 {repeated} 条，拒绝 {refused} 条，未填写结论 {undecided} 条。",
     "receipt_summary_nobatch": "通过 {approved} 条，不通过 {rejected} 条，重复报送 {repeated} 条，拒绝 {refused} 条，未填写结论 {undecided} 条。",
-    "receipt_hidden": "第 {rows} 行在工作表中被隐藏（如被筛选掉），未作为审核结论读取；如要审核这些行，请取消筛选或隐藏后重新放入。",
-}
     "mismatch_person": "{name}（身份证号 {id}）",
     "mismatch_no_id": "空",
+    "receipt_hidden": "第 {rows} 行在工作表中被隐藏（如被筛选掉），未作为审核结论读取；如要审核这些行，请取消筛选或隐藏后重新放入。",
+}
 # Output file names: <batch>.申报花名册.pdf, <batch>.审核.xlsx, <batch>.审核结果.xlsx ...
 DOC_NAMES = {
     "batch_roster": "{batch}.申报花名册.pdf",
