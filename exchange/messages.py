@@ -48,6 +48,8 @@ ROW_MESSAGES: dict[str, str] = {
     C.NOTHING_TO_CHANGE: "本行没有填写任何要修改的内容。",
     C.DECLARATION_NOT_FOUND: "没有找到本单位可回退的申报（{by} {value}）。",
     C.DECLARATION_NOT_PENDING: "业务流水号 {serial} 的申报当前为“{status}”，只有未提交的申报才能回退。",
+    C.INSURANCE_WITHOUT_BASIC: "「参保险种」须包含{basic}：{named}只能与{basic}一同参保。"
+                               "请加上{basic}，或留空（默认参加{defaults}）。",
     C.TEXT_TOO_LONG: "「{column}」超过 {limit} 个字符，请精简。",
     C.FORMAT_INVALID: "「{column}」“{value}”格式不正确（{expected}）。",
     C.PHONE_INVALID: "「{column}」“{value}”不是有效的电话号码（手机11位，固话可带区号和“-”）。",
@@ -207,6 +209,17 @@ ROW_MESSAGES_WITH[C.DECLARATION_NOT_PENDING] = {
 }
 ROW_MESSAGES_WITH[C.DECLARATION_NOT_FOUND] = {
     "took_effect": "“{took_effect}”在导入时已经生效，没有可回退的申报。如需更正，请重新报送一份{title}。",
+}
+# An approval refused in the centre's receipt: the person has moved since the import (master
+# data), so the stop, wage or change no longer concerns this unit (exchange.review.effects).
+ROW_MESSAGES_WITH[C.PERSON_NOT_INSURED_HERE] = {
+    "missing": "业务流水号 {serial} 的{kind_label}不能审核通过：{name}（{id}）已没有参保记录"
+               "（申报提交后参保信息有变动），本申报未生效。请核实；不再办理的请填写“不通过”并注明原因。",
+    "other_unit": "业务流水号 {serial} 的{kind_label}不能审核通过：{name}（{id}）现在在单位 {other_unit} 参保，"
+                  "已不在本单位 {unit}（申报提交后参保信息有变动），本申报未生效。请核实；"
+                  "不再办理的请填写“不通过”并注明原因。",
+    "serial": "业务流水号 {serial} 的{kind_label}不能审核通过：{name}（{id}）在本单位 {unit} 的参保状态现为"
+              "“{status}”（申报提交后参保信息有变动），本申报未生效。请核实；不再办理的请填写“不通过”并注明原因。",
 }
 ROW_MESSAGES_WITH[C.NOTE_WHOLE_STAFF] = {
     "accepted": "注意：本文件列出了本单位全部 {count} 名在职参保人员，其中 {accepted} 人的{kind}已导入"

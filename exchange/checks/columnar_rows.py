@@ -361,6 +361,22 @@ def _with_bounds(facts: Facts, frame: pl.DataFrame) -> pl.DataFrame:
 
 
 @row_rule
+def basic_insurance(facts: Facts) -> list[Found]:
+    """参保险种, where given, includes the region's basic insurance (职工基本医疗保险): the
+    supplements and 生育保险 are insured with it, never alone."""
+    declared = facts.given("insurances")
+    region = facts.rules.region
+    table = facts.kind.column("insurances").table if facts.kind.has("insurances") else "insurance"
+    labels = facts.rules.tables[table]
+    alone = (declared.list.len().fill_null(0) > 0) & \
+        ~declared.list.contains(pl.lit(region.basic_insurance)).fill_null(False)
+    named = _labels(facts, table, declared.list.first())
+    return [Found(alone, C.INSURANCE_WITHOUT_BASIC, "insurances",
+                  {"basic": pl.lit(labels.label(region.basic_insurance)), "named": named,
+                   "defaults": pl.lit("、".join(labels.label(c) for c in region.default_insurances))})]
+
+
+@row_rule
 @about_record
 def month_after_paid(facts: Facts) -> list[Found]:
     """变更日期 must be later than the last paid month of each insurance declared (the first

@@ -208,6 +208,7 @@ class Region:
     person_must_be_on_file: bool = False
     arrears_block: tuple[str, ...] = ("employee_stop", "resident_suspend", "resident_renewal")
     default_insurances: tuple[str, ...] = ("310", "510")
+    basic_insurance: str = "310"          # what every employee's 参保险种 includes
     photo: PhotoRules = field(default_factory=PhotoRules)
     # The type of a unit whose 单位类型 is not on file.
     default_unit_type: str = "10"

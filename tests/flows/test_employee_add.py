@@ -200,3 +200,34 @@ def test_dates_phones_and_long_text(instance, db):  # type: ignore[no-untyped-de
     assert triples(receipt) == [(4, "出生日期", C.DATE_INVALID), (5, "联系电话", C.PHONE_INVALID),
                                 (6, "联系地址", C.TEXT_TOO_LONG)]
     assert receipt["counts"]["accepted"] == 1
+
+
+def test_an_employee_is_insured_with_employee_schemes_and_the_basic_one(instance, db):  # type: ignore[no-untyped-def]
+    """The template's list offered 390 城乡居民基本医疗保险 to an employer, and an employee was
+    added into residents' insurance (then owed 400 a year as a resident); 生育保险 or 公务员医疗补助
+    alone was imported too, without basic insurance. Now a resident scheme is code.unknown and
+    参保险种 without 职工基本医疗保险 is insurance.without_basic; left empty it is the default."""
+    rows = [add_row(make_id("19800101", "013"), insurances="390-城乡居民基本医疗保险"),
+            add_row(make_id("19800101", "021"), insurances="510"),
+            add_row(make_id("19800101", "039"), insurances="320"),
+            add_row(make_id("19800101", "047"), insurances="310,320"),
+            add_row(make_id("19800101", "055"))]
+    make_workbook(instance.unit_inbox("1001") / "增员.xlsx", ADD_HEADERS, rows, title=TITLE)
+    receipt = receipt_of(instance, process(instance, db))
+    assert triples(receipt) == [(4, "参保险种", C.CODE_UNKNOWN), (5, "参保险种", C.INSURANCE_WITHOUT_BASIC),
+                                (6, "参保险种", C.INSURANCE_WITHOUT_BASIC)]
+    assert receipt["rows"][1]["errors"][0]["message"] == (
+        "「参保险种」须包含职工基本医疗保险：生育保险只能与职工基本医疗保险一同参保。"
+        "请加上职工基本医疗保险，或留空（默认参加职工基本医疗保险、生育保险）。")
+    with db.session() as s:
+        insured = {d.id_number[-4:]: d.payload["insurances"] for d in s.scalars(select(Declaration))}
+    assert {k: sorted(v) for k, v in insured.items()} == {
+        make_id("19800101", "047")[-4:]: ["310", "320"], make_id("19800101", "055")[-4:]: ["310", "510"]}
+    # The template's drop-down offers only the employee schemes.
+    from exchange.outputs.templates import refresh_templates
+
+    [path] = refresh_templates(instance, db, unit="1001", kinds=["employee_add"])
+    wb = openpyxl.load_workbook(path)
+    lists = " ".join(str(v.formula1) for v in wb.worksheets[0].data_validations.dataValidation)
+    hidden = " ".join(str(c.value) for ws in wb.worksheets[1:] for row in ws.iter_rows() for c in row)
+    assert "城乡居民" not in lists + hidden and "职工基本医疗保险" in lists + hidden
