@@ -33,7 +33,7 @@ from exchange.read.header import locate_header, map_columns, row_cells
 from exchange.read.tables import TABLE_FORMATS
 from exchange.residents import class_stop_members
 from exchange.review.display import content, declaration_label, member_lines, status_label
-from exchange.review.effects import apply_effect
+from exchange.review.effects import apply_effect, not_insured_here
 from exchange.store import queries as Q
 from exchange.store.db import Database
 from exchange.store.models import Batch, Declaration, RowError, Unit
@@ -420,6 +420,12 @@ def _decide(s: Session, instance: Instance, report: ReviewReport, r: DecisionRow
     if d.batch_id:
         report.all_batches.add(d.batch_id)
     reviewer = decision_text(r.reviewer, 50) or None
+    if d.status == SUBMITTED and conclusion == APPROVED:
+        stale = not_insured_here(s, d, kinds.get(d.kind))
+        if stale is not None:           # the person moved since the import: nothing applied
+            stale["status"] = instance.rules.tables["person_status"].label(stale["status"])
+            report.refuse(r.row, serial, C.PERSON_NOT_INSURED_HERE, serial=serial, **stale)
+            return
     if d.status == SUBMITTED:
         result = s.execute(update(Declaration).where(
             Declaration.serial == serial, Declaration.status == SUBMITTED).values(

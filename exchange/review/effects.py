@@ -53,6 +53,24 @@ def apply_effect(s: Session, decl: Declaration, kind: KindSpec | None, decided_a
         decl.old_values = {**(decl.old_values or {}), **replaced}
 
 
+def not_insured_here(s: Session, decl: Declaration, kind: KindSpec | None) -> dict[str, Any] | None:
+    """Why the approval of `decl` may no longer change its person, or None when it may. A kind
+    judged on the person being insured in the unit (its checks name `insured_here`: stops,
+    wages, changes, suspensions, class transfers) is judged so again at decision time: master
+    data loaded after the import may have moved the person to another unit, and approving a
+    stale stop stopped him there. A row without an ID (a class stop) has no person to check."""
+    if kind is None or "insured_here" not in kind.checks or not decl.id_number:
+        return None
+    person = _person(s, decl)
+    if person is not None and person.unit_code == decl.unit_code and person.status == INSURED:
+        return None
+    moved = person is not None and person.unit_code != decl.unit_code
+    return {"kind_label": kind.label, "unit": decl.unit_code, "name": decl.name or "",
+            "id": decl.id_number, "missing": person is None,
+            "other_unit": person.unit_code if moved and person is not None else "",
+            "status": person.status if person is not None else ""}
+
+
 def _person(s: Session, decl: Declaration) -> Person | None:
     return s.get(Person, decl.id_number) if decl.id_number else None
 
@@ -206,8 +224,8 @@ def suspend(s: Session, decl: Declaration, kind: KindSpec, decided_at: datetime
     old: dict[str, Any] = {}
     for number in numbers:
         person = s.get(Person, number)
-        if person is None:
-            continue
+        if person is None or person.unit_code != decl.unit_code:
+            continue                # a pupil master data has since moved to another unit
         old[number] = person.status
         person.status = SUSPENDED
         person.stopped_after = p.get("stop_after") or f"{decided_at:%Y%m}"
@@ -227,4 +245,4 @@ def class_transfer(s: Session, decl: Declaration, kind: KindSpec, decided_at: da
     return old
 
 
-__all__ = ["EFFECTS", "apply_effect", "effect"]
+__all__ = ["EFFECTS", "apply_effect", "effect", "not_insured_here"]

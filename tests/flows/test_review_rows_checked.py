@@ -12,12 +12,12 @@ from exchange import codes as C
 from exchange.intake.centre import process_centre_inbox
 from exchange.intake.scan import process_inbox
 from exchange.review.photos import send_photo_reviews
-from exchange.store.models import Batch, Declaration
+from exchange.store.models import Batch, Declaration, Person
 from tests.conftest import ADD_HEADERS, add_row, make_id, make_workbook
 from tests.flows.helpers import fill_review
 from tests.flows.residents import STUDENTS_01, school  # noqa: F401 (fixture)
 from tests.flows.test_photo_review import photo_ids, state, upload
-from tests.flows.test_review_cycle import NEW, _serials, _submit, declared  # noqa: F401 (fixture)
+from tests.flows.test_review_cycle import NEW, STOPPER, _serials, _submit, declared  # noqa: F401 (fixture)
 
 LATER = make_id("19930404", "464")
 NEW_IDS = {name: number for number, name, _ in NEW}
@@ -254,3 +254,28 @@ def test_a_workbook_of_another_instance_decides_nobody_here(instance, db, declar
     assert _codes(receipt) == [(4, C.REVIEW_MISMATCH)] and receipt["status"] == "rejected"
     assert "培训甲" in receipt["rows"][0]["errors"][0]["message"]
     assert _status(db, first) == ("submitted", None)
+
+
+def test_an_approval_for_a_person_moved_since_the_import_is_refused(instance, db, declared):  # type: ignore[no-untyped-def]
+    _submit(instance, db)
+    serial = _serials(db)
+    with db.session() as s:                       # master data moves both to another unit
+        for number in (declared["insured"], STOPPER):
+            s.get(Person, number).unit_code = "1002"
+    filled = fill_review(_book(instance), "业务流水号", {
+        serial["李四"]: ("通过", ""), serial["钱七"]: ("通过", ""), serial["王小明"]: ("通过", "")},
+        Path(instance.home) / "filled.xlsx")
+    receipt = _drop(instance, db, openpyxl.load_workbook(filled), "过时.xlsx")
+    assert receipt["status"] == "partial" and receipt["counts"]["approved"] == 1
+    assert sorted(r["serial"] for r in receipt["rows"]) == sorted([serial["李四"], serial["钱七"]])
+    assert {e["code"] for r in receipt["rows"] for e in r["errors"]} == {C.PERSON_NOT_INSURED_HERE}
+    message = next(e["message"] for r in receipt["rows"] if r["serial"] == serial["钱七"] for e in r["errors"])
+    assert "钱七" in message and "现在在单位 1002 参保" in message and "本申报未生效" in message
+    with db.session() as s:
+        assert (s.get(Person, STOPPER).status, s.get(Person, STOPPER).stopped_after) == ("1", None)
+        assert s.get(Person, declared["insured"]).wage_base == 6000
+    assert _status(db, serial["钱七"]) == ("submitted", None)
+    # The centre may still turn the stale declaration down.
+    filled = fill_review(_book(instance), "业务流水号", {serial["钱七"]: ("不通过", "已调出本单位")},
+                         Path(instance.home) / "again.xlsx")
+    assert _drop(instance, db, openpyxl.load_workbook(filled), "退回.xlsx")["counts"]["rejected"] == 1

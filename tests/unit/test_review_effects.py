@@ -61,3 +61,16 @@ def test_an_effect_nobody_registered_records_the_approval_only(instance, db, cap
         apply_effect(s, d, kind, WHEN)
         assert d.old_values is None
     assert "no effect 'no_such_effect' registered" in caplog.text
+
+
+def test_class_stop_leaves_a_member_moved_to_another_unit_as_he_is(instance, db):  # type: ignore[no-untyped-def]
+    with db.session() as s:
+        s.add(Person(id_number=STUDENT, name="学生", unit_code="1001", status="1", class_code="C1", arrears=0))
+        s.add(Person(id_number=CLASSMATE, name="学生", unit_code="2002", status="1", class_code="C9", arrears=0))
+    with db.session() as s:
+        d = _decl("resident_suspend", {"class_stop": True, "class_code": "C1",
+                                       "members": [STUDENT, CLASSMATE], "stop_after": "202611"})
+        apply_effect(s, d, instance.rules.kinds.get("resident_suspend"), WHEN)
+        assert s.get(Person, STUDENT).status == "2"
+        assert (s.get(Person, CLASSMATE).status, s.get(Person, CLASSMATE).stopped_after) == ("1", None)
+        assert d.old_values == {"status": {STUDENT: "1"}}
