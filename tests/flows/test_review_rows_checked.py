@@ -116,12 +116,16 @@ def _rows_by_name(ws) -> dict[str, int]:  # type: ignore[no-untyped-def]
     return {ws.cell(r, 6).value: r for r in range(4, ws.max_row + 1)}
 
 
-def test_hidden_rows_of_a_review_workbook_are_not_read_and_are_named(instance, db, declared):  # type: ignore[no-untyped-def]
+def _submitted_book(instance, db):  # type: ignore[no-untyped-def]
+    """The batch submitted: serials by name, its review workbook, sheet, and rows by name."""
     _submit(instance, db)
-    serial = _serials(db)
     wb = openpyxl.load_workbook(_book(instance))
     ws = wb.worksheets[0]
-    at = _rows_by_name(ws)
+    return _serials(db), wb, ws, _rows_by_name(ws)
+
+
+def test_hidden_rows_of_a_review_workbook_are_not_read_and_are_named(instance, db, declared):  # type: ignore[no-untyped-def]
+    serial, wb, ws, at = _submitted_book(instance, db)
     ws.cell(at["赵小红"], 10).value = "不通过"            # a draft, then filtered away
     ws.cell(at["赵小红"], 11).value = "草稿：待复核"
     ws.row_dimensions[at["赵小红"]].hidden = True
@@ -136,11 +140,7 @@ def test_hidden_rows_of_a_review_workbook_are_not_read_and_are_named(instance, d
 
 
 def test_a_check_box_or_a_number_is_no_conclusion(instance, db, declared):  # type: ignore[no-untyped-def]
-    _submit(instance, db)
-    serial = _serials(db)
-    wb = openpyxl.load_workbook(_book(instance))
-    ws = wb.worksheets[0]
-    at = _rows_by_name(ws)
+    serial, wb, ws, at = _submitted_book(instance, db)
     ws.cell(at["王小明"], 10).value = True
     ws.cell(at["赵小红"], 10).value = 1
     ws.cell(at["孙小刚"], 10).value = 0
@@ -210,11 +210,7 @@ def test_photo_decisions_on_two_sheets_refuse_the_workbook(instance, db, school)
 
 
 def test_a_row_showing_another_person_than_its_serials_is_refused(instance, db, declared):  # type: ignore[no-untyped-def]
-    _submit(instance, db)
-    serial = _serials(db)
-    wb = openpyxl.load_workbook(_book(instance))
-    ws = wb.worksheets[0]
-    at = _rows_by_name(ws)
+    serial, wb, ws, at = _submitted_book(instance, db)
     # Only the columns 身份证号 … 审核人 of two rows sorted: the serials stay where they were.
     one, two = at["王小明"], at["赵小红"]
     for col in range(5, 13):
