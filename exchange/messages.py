@@ -221,17 +221,6 @@ ROW_MESSAGES_WITH[C.PERSON_NOT_INSURED_HERE] = {
     "serial": "业务流水号 {serial} 的{kind_label}不能审核通过：{name}（{id}）在本单位 {unit} 的参保状态现为"
               "“{status}”（申报提交后参保信息有变动），本申报未生效。请核实；不再办理的请填写“不通过”并注明原因。",
 }
-# An approval refused in the centre's receipt: the person has moved since the import (master
-# data), so the stop, wage or change no longer concerns this unit (exchange.review.effects).
-ROW_MESSAGES_WITH[C.PERSON_NOT_INSURED_HERE] = {
-    "missing": "业务流水号 {serial} 的{kind_label}不能审核通过：{name}（{id}）已没有参保记录"
-               "（申报提交后参保信息有变动），本申报未生效。请核实；不再办理的请填写“不通过”并注明原因。",
-    "other_unit": "业务流水号 {serial} 的{kind_label}不能审核通过：{name}（{id}）现在在单位 {other_unit} 参保，"
-                  "已不在本单位 {unit}（申报提交后参保信息有变动），本申报未生效。请核实；"
-                  "不再办理的请填写“不通过”并注明原因。",
-    "serial": "业务流水号 {serial} 的{kind_label}不能审核通过：{name}（{id}）在本单位 {unit} 的参保状态现为"
-              "“{status}”（申报提交后参保信息有变动），本申报未生效。请核实；不再办理的请填写“不通过”并注明原因。",
-}
 ROW_MESSAGES_WITH[C.NOTE_WHOLE_STAFF] = {
     "accepted": "注意：本文件列出了本单位全部 {count} 名在职参保人员，其中 {accepted} 人的{kind}已导入"
                 "（其余各行未通过，见下）。如果这不是本意（例如把预填的模板原样报送了），"
