@@ -226,6 +226,10 @@ ROW_MESSAGES_WITH[C.NOTE_WHOLE_STAFF] = {
                 "（其余各行未通过，见下）。如果这不是本意（例如把预填的模板原样报送了），"
                 "请在提交前用业务回退表撤回不办理的人员。",
 }
+ROW_MESSAGES_WITH[C.MONTH_NOT_AFTER_PAID] = {
+    "stopped": "「{column}」{value} 必须晚于 {stopped}：该人员在原单位（{unit}）参保至 {stopped} 月底，"
+               "本单位最早从下一个月起参保。",
+}
 ROWS_SHOWN = 20             # row numbers named in one line before "等 N 行"
 
 

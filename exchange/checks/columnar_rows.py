@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable
 import polars as pl
 
 from exchange import codes as C
-from exchange.checks.context import OpenDeclaration, PersonRecord, UnitRecord
+from exchange.checks.context import STOPPED, OpenDeclaration, PersonRecord, UnitRecord
 from exchange.checks.finding import Finding
 from exchange.kinds.spec import RESIDENT_AUDIENCES, SCHOOL_TYPE, KindSpec, RuleSet
 from exchange.messages import DECLARATION_STATUS_LABELS
@@ -29,7 +29,7 @@ from exchange.messages import DECLARATION_STATUS_LABELS
 _FLAGS = pl.QueryOptFlags.none()     # small queries, planned as written
 PERSON = "p."          # the prefix of a person record's columns in a judged frame
 _RECORD_FIELDS = ("name", "person_no", "sex", "birth_date", "unit_code", "status",
-                  "last_paid_month", "household_head", "class_code", "staff_no")
+                  "last_paid_month", "household_head", "class_code", "staff_no", "stopped_after")
 
 
 def persons_frame(records: dict[str, PersonRecord]) -> pl.DataFrame:
@@ -385,7 +385,8 @@ def month_after_paid(facts: Facts) -> list[Found]:
     return [Found(_on_file() & pl.col("_paid").is_not_null(), C.MONTH_NOT_AFTER_PAID, field_name,
                   {"value": facts.given(field_name),
                    "insurance": _labels(facts, "insurance", pl.col("_paid_insurance")),
-                   "paid": pl.col("_paid")})]
+                   "paid": pl.col("_paid"), "stopped": pl.col("_stopped"),
+                   "unit": pl.col(PERSON + "unit_code")})]
 
 
 @joins_for("month_after_paid")
@@ -400,16 +401,23 @@ def _with_paid(facts: Facts, frame: pl.DataFrame) -> pl.DataFrame:
     number = pl.col(PERSON + "id_number")
     late = (frame.with_row_index("_at")
             .select("_at", number, month.alias("_m"), insurances.alias("_paid_insurance"),
-                    pl.col(PERSON + "last_paid_month").alias("_last"))
+                    pl.col(PERSON + "last_paid_month").alias("_last"),
+                    pl.when(pl.col(PERSON + "status") == STOPPED)
+                    .then(pl.col(PERSON + "stopped_after")).alias("_stop"))
             .filter(number.is_not_null() & (pl.col("_m") != "").fill_null(False))
             .explode("_paid_insurance").filter(pl.col("_paid_insurance").is_not_null())
             .join(paid, left_on=[PERSON + "id_number", "_paid_insurance"],
                   right_on=[PERSON + "id_number", "insurance"], how="left", maintain_order="left")
             .with_columns(pl.when(pl.col("paid") != "").then(pl.col("paid"))
                           .otherwise(pl.col("_last")).alias("_paid"))
+            # A person stopped elsewhere is insured there to the end of that month: a month
+            # after it, not only after the paid one (two units must not cover one month).
+            .with_columns(pl.when(pl.col("_stop").fill_null("") > pl.col("_paid").fill_null(""))
+                          .then(pl.col("_stop")).alias("_stopped"))
+            .with_columns(pl.coalesce("_stopped", "_paid").alias("_paid"))
             .filter((pl.col("_paid") != "") & (pl.col("_m") <= pl.col("_paid")))
             .group_by("_at", maintain_order=True).first()
-            .select("_at", "_paid_insurance", "_paid"))
+            .select("_at", "_paid_insurance", "_paid", "_stopped"))
     return frame.with_row_index("_at").join(late, on="_at", how="left", maintain_order="left") \
         .drop("_at")
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from exchange.kinds.spec import KindSpec, RuleSet
 
-INSURED = "1"
+INSURED, STOPPED = "1", "3"          # rules/codes.toml [person_status]: 参保, 终止
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,7 @@ class PersonRecord:
     class_code: str | None = None
     staff_no: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    stopped_after: str | None = None     # insured to the end of this month (YYYYMM), then 终止
 
     @property
     def insured(self) -> bool:

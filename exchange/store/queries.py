@@ -63,7 +63,8 @@ def person_record(p: Person) -> PersonRecord:
         insurances=tuple(x for x in (p.insurances or "").split(",") if x),
         paid_months=dict(p.paid_months or {}), last_paid_month=p.last_paid_month,
         arrears=Decimal(p.arrears or 0), wage_base=p.wage_base, household_head=p.household_head,
-        class_code=p.class_code, staff_no=p.staff_no, extra=dict(p.extra or {}))
+        class_code=p.class_code, staff_no=p.staff_no, extra=dict(p.extra or {}),
+        stopped_after=p.stopped_after)
 
 
 def persons(s: Session, ids: Iterable[str]) -> dict[str, PersonRecord]:

@@ -152,6 +152,27 @@ def test_change_month_must_follow_last_paid_month(instance, db):  # type: ignore
     assert "202611" in receipt["rows"][0]["errors"][0]["message"]
 
 
+def test_a_transfer_starts_after_the_old_units_last_month(instance, db):  # type: ignore[no-untyped-def]
+    """A person stopped in 1002 is insured there to the end of December (stopped_after 202612,
+    paid to 202611). 1001 adding him from 202612 was accepted, only 'after the paid month'
+    being checked, and both units covered December. From 202701 he is added."""
+    from exchange.store.models import Person
+
+    number = make_id("19750505", "051")
+    with db.session() as s:
+        s.add(Person(id_number=number, name="刘洋", status="3", unit_code="1002", stopped_after="202612",
+                     paid_months={"310": "202611"}, last_paid_month="202611", arrears=0))
+    make_workbook(instance.unit_inbox("1001") / "e.xlsx", ADD_HEADERS,
+                  [add_row(number, "刘洋", month="202612", insurances="310")], title=TITLE)
+    receipt = receipt_of(instance, process(instance, db))
+    assert triples(receipt) == [(4, "变更日期", C.MONTH_NOT_AFTER_PAID)]
+    assert receipt["rows"][0]["errors"][0]["message"] == (
+        "「变更日期」202612 必须晚于 202612：该人员在原单位（1002）参保至 202612 月底，本单位最早从下一个月起参保。")
+    make_workbook(instance.unit_inbox("1001") / "e.xlsx", ADD_HEADERS,
+                  [add_row(number, "刘洋", month="202701", insurances="310")], title=TITLE)
+    assert receipt_of(instance, process(instance, db))["counts"]["accepted"] == 1
+
+
 def test_region_switch_requires_person_on_file(instance, db):  # type: ignore[no-untyped-def]
     region = instance.rules_dir / "region.toml"
     region.write_text(region.read_text(encoding="utf-8").replace(
