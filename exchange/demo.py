@@ -16,6 +16,7 @@ from exchange.intake.scan import process_inbox
 from exchange.master import load_master
 from exchange.results import FileResult
 from exchange.store.db import Database
+from exchange.store.models import Unit
 
 DEMO_UNIT = "D1001"
 DEMO_PASSWORD = "demo-1001"
@@ -48,6 +49,8 @@ def write_samples(instance: Instance, db: Database) -> list[Path]:
     """Register the demo unit and its staff, and drop the files a hurried clerk would send."""
     with db.session() as s:
         add_unit(instance, s, DEMO_UNIT, "南通示例科技有限公司", password=DEMO_PASSWORD)
+        # The unit the person insured elsewhere is in: on file (master data), with no login.
+        s.merge(Unit(code="D9999", name="崇川区另一家公司", arrears=0))
     work = instance.var / "demo"
     work.mkdir(parents=True, exist_ok=True)
     staff = [_id("19850315", "123"), _id("19900720", "246"), _id("19781101", "357")]
