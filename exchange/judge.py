@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from exchange import codes as C
 from exchange.checks.columnar_rows import FileRepeats
-from exchange.checks.context import CheckContext, UnitRecord
+from exchange.checks.context import CheckContext, OpenDeclaration, UnitRecord
 from exchange.checks.engine import Chunk, Parsed, judge_chunk, parse_chunk, repeat_key, rule_names
 from exchange.checks.finding import Finding
 from exchange.checks.values import holds_nothing
@@ -116,8 +116,8 @@ class FileRun:
             history = Q.person_declarations(s, ids)
             ctx.open_by_person = {d.id_number: d for d in history
                                   if d.id_number and d.status in OPEN_STATUSES}
-            ctx.imported = {d.fingerprint: d.serial for d in history if d.fingerprint
-                            and d.unit_code == self.unit.code and d.status in IMPORTED_STATUSES}
+            ctx.imported = {d.fingerprint: d.serial for d in in_force(history, self.rules.kinds)
+                            if d.fingerprint and d.unit_code == self.unit.code}
             imported_ids = {d.id_number for d in history
                             if d.unit_code == self.unit.code and d.status in IMPORTED_STATUSES}
             unknown = []
@@ -152,6 +152,27 @@ class FileRun:
                 serial = findings[0].params.get("serial")
             notes = self.hooks.notes(p.outcome_row, p.values, ctx) if self.hooks and not findings else ()
             self.sink(RowOutcome(p.outcome_row, tuple(findings), p.raw, number, name, serial, notes))
+
+
+# Effects that change whether a person is insured: one of them later makes an earlier
+# declaration of the person's a thing of the past.
+STATUS_EFFECTS = ("insure", "stop", "resident_insure", "suspend")
+
+
+def in_force(history: list[OpenDeclaration], kinds: dict[str, KindSpec]) -> list[OpenDeclaration]:
+    """The persons' imported declarations that a row sent again repeats (duplicate.imported):
+    not those a later imported one of the same person has superseded, of the same kind or one
+    that changed whether the person is insured. Re-adding a person stopped by mistake since,
+    or a wage of 6000 declared again after 5000 replaced it, is new work, not a repeat."""
+    imported = [d for d in history if d.status in IMPORTED_STATUSES]
+    latest: dict[tuple[str | None, str], int] = {}
+    for d in imported:
+        effect = kinds[d.kind].effect if d.kind in kinds else None
+        for key in ((d.id_number, d.kind), (d.id_number, "") if effect in STATUS_EFFECTS else None):
+            if key is not None:
+                latest[key] = max(latest.get(key, 0), d.serial)
+    return [d for d in imported
+            if max(latest.get((d.id_number, d.kind), 0), latest.get((d.id_number, ""), 0)) <= d.serial]
 
 
 def _text(value: Any) -> str | None:

@@ -72,6 +72,30 @@ def test_wage_rows_must_match_the_record(instance, db, persons):  # type: ignore
         (8, "身份证号码", C.PERSON_NOT_ON_FILE)]
 
 
+def test_a_row_sent_again_after_a_later_declaration_replaced_it_is_new_work(instance, db, persons):  # type: ignore[no-untyped-def]
+    """A wage of 6000 approved, corrected to 5000 and approved, then 6000 after all: the third
+    was counted 重复 of the first and nothing imported, the base staying 5000. Only a row whose
+    declaration is still the person's latest of its kind (and no later one changed whether he
+    is insured) repeats it."""
+    def send(wage: int):  # type: ignore[no-untyped-def]
+        make_workbook(instance.unit_inbox("1001") / "工资.xlsx", WAGE,
+                      [["P0001", persons["insured"], "李四", "A01", "202701", wage]],
+                      title="职工批量工资申报填写表")
+        receipt = receipt_of(instance, process_one(instance, db))
+        with db.session() as s:
+            for d in s.scalars(select(Declaration).where(Declaration.status == "pending")):
+                d.status = "approved"                   # the centre approves it
+        return receipt["counts"]
+
+    assert send(6000)["accepted"] == 1
+    assert send(5000)["accepted"] == 1
+    assert send(5000)["duplicate"] == 1                 # still the latest: a repeat
+    assert send(6000) == {"total": 1, "accepted": 1, "failed": 0, "duplicate": 0}
+    with db.session() as s:
+        wages = [d.payload["wage"] for d in s.scalars(select(Declaration).order_by(Declaration.serial))]
+    assert wages == [6000, 5000, 6000]
+
+
 def test_person_change_keeps_old_and_new_values(instance, db, persons):  # type: ignore[no-untyped-def]
     headers = ["身份证号*", "姓名*", "内部职工编号", "常住地邮政编码", "常住地详细地址", "办公电话", "移动电话", "住宅电话"]
     rows = [[persons["insured"], "李四", "B02", "226001", "", "", "13800001111", ""],
