@@ -23,6 +23,7 @@ from exchange.checks.ids import check_char
 from exchange.config import Instance
 from exchange.master import load_master
 from exchange.store.db import Database
+from exchange.store.models import Unit
 
 COMMUNITY = "D3001"
 SCHOOL = "D4001"
@@ -90,14 +91,17 @@ def _photo(width: int, height: int, colour: str, *, orientation: int | None = No
     return out.getvalue()
 
 
+ELSEWHERE = "D3999"
+
+
 def _master(instance: Instance, db: Database, work: Path) -> None:
     headers = ["个人编号", "身份证号*", "姓名*", "性别", "单位编号", "参保状态", "险种", "最大缴费月份",
                "欠费金额", "户主身份证号", "班级编号"]
     r = "390"
     rows = [
         ["R0001", RENEWING, "林秀兰", "女", COMMUNITY, "暂停", r, "202512", 0, HEAD_LIN, ""],
-        ["R0002", MOVING_IN, "黄志明", "男", "D3999", "终止", r, "202512", 0, "", ""],
-        ["R0003", INSURED_AWAY, "郑丽娟", "女", "D3999", "参保", r, "202612", 0, "", ""],
+        ["R0002", MOVING_IN, "黄志明", "男", ELSEWHERE, "终止", r, "202512", 0, "", ""],
+        ["R0003", INSURED_AWAY, "郑丽娟", "女", ELSEWHERE, "参保", r, "202612", 0, "", ""],
         ["R0004", OWING, "陈金水", "男", COMMUNITY, "暂停", r, "202412", 360, HEAD_CHEN, ""],
         ["R0005", HEAD_LIN, "林建国", "男", COMMUNITY, "参保", r, "202612", 0, HEAD_LIN, ""],
     ]
@@ -125,6 +129,9 @@ def write_resident_samples(instance: Instance, db: Database, inbox_dir: Path | N
     with db.session() as s:
         add_unit(instance, s, COMMUNITY, "城厢区凤凰山街道凤凰社区", unit_type="30", password=LOGINS[0][2])
         add_unit(instance, s, SCHOOL, "长春市朝阳区示范小学", unit_type="40", password=LOGINS[1][2])
+        # The community the residents insured or stopped elsewhere are in: on file (master
+        # data), with no login, as a persons load requires.
+        s.merge(Unit(code=ELSEWHERE, name="荔城区拱辰街道另一社区", unit_type="30", arrears=0))
     with db.session() as s:
         add_sub_account(instance, s, SCHOOL, CLASS_LOGIN, role="class", classes=["2024-01"],
                         password=LOGINS[2][2])

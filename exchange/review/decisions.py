@@ -37,7 +37,7 @@ from exchange.review.effects import apply_effect, not_insured_here
 from exchange.store import queries as Q
 from exchange.store.db import Database
 from exchange.store.models import Batch, Declaration, RowError, Unit
-from exchange.text import INVISIBLE_CLASS, TEXT_PREFIX, code_point, screen, shown_name
+from exchange.text import INVISIBLE_CLASS, TEXT_PREFIX, code_point, screen, shown_name, travel_safe
 
 log = logging.getLogger("exchange.review")
 
@@ -383,7 +383,8 @@ def shows_person(r: DecisionRow, id_number: str | None, name: str | None) -> boo
     serials alike), decided the wrong person."""
     if r.id_number is not None and r.id_number.upper() != (id_number or "").upper():
         return False
-    return not (r.name and name and r.name != as_text(name))
+    # The name as the workbook showed it: characters no workbook holds were replaced there.
+    return not (r.name and name and r.name != as_text(travel_safe(name)))
 
 
 def _who(id_number: str | None, name: str | None) -> str:

@@ -166,6 +166,11 @@ def test_escapes_and_cross_unit_access_are_refused_on_the_live_server(served: Se
             attempt()
             pytest.fail(f"{what} was allowed")
     assert "peek" not in client.listdir("/inbox")
+    # The link itself (put there through a shared folder) is quarantined, never followed.
+    [receipt] = wait_until(lambda: [n for n in receipts(client) if "peek" in n], 20, "the link's receipt")
+    with client.open(f"/outbox/receipts/{receipt}") as fh:
+        answer = json.loads(fh.read().decode("utf-8"))
+    assert answer["status"] == "quarantined" and answer["file_errors"][0]["code"] == "file.hostile"
 
 
 def test_wrong_passwords_lock_the_account(served: Served) -> None:
