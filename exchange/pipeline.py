@@ -127,7 +127,7 @@ def _judged(instance: Instance, db: Database, work: Claim, actor: str | None,
                 continue
             log.exception("unit=%s file=%s id=%s: import races persist, quarantined", work.unit,
                           work.name, work.file_id)
-            error = FileError(C.FILE_UNREADABLE, {"reason": "corrupt"})
+            error = FileError(C.FILE_UNREADABLE, {"reason": "internal"})
         except FileRejected as exc:
             error = FileError(exc.code, exc.params)
         except Exception as exc:
@@ -143,7 +143,7 @@ def _judged(instance: Instance, db: Database, work: Claim, actor: str | None,
                 continue
             log.exception("unit=%s file=%s id=%s: internal error, quarantined", work.unit, work.name,
                           work.file_id)
-            error = FileError(C.FILE_UNREADABLE, {"reason": "corrupt"})
+            error = FileError(C.FILE_UNREADABLE, {"reason": "internal"})
         _refuse(instance, db, result, error, error.code in QUARANTINE_CODES, stage,
                 output_stem(result))
         return result

@@ -139,7 +139,7 @@ def _handle(instance: Instance, db: Database, work: Path, name: str) -> dict:
             raise DatabaseBusy(trouble(exc)) from exc
         log.exception("unit=_centre file=%s: internal error, quarantined", name)
         receipt = {"status": "quarantined", "file_errors": [
-            {"code": "file.unreadable", "message": file_message("file.unreadable", {"reason": "corrupt"})}]}
+            {"code": "file.unreadable", "message": file_message("file.unreadable", {"reason": "internal"})}]}
     assert receipt is not None
     # One moment names the receipt and the archived copy, to the microsecond as the work file's:
     # two files of one name handled within a second (a notice sent again, corrected) must not

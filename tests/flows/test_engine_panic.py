@@ -50,6 +50,10 @@ def test_a_file_the_engine_panics_on_is_quarantined_and_the_next_is_judged(
     bad, good = receipt_of(instance, first[0]), receipt_of(instance, second[0])
     assert bad["status"] == "quarantined"
     assert [e["code"] for e in bad["file_errors"]] == [C.FILE_UNREADABLE]
+    # The program failed, not the file: the clerk is not told it is damaged, nor to save it
+    # again (it said 文件已损坏或不完整。请用 Excel 打开后另存为 …).
+    message = bad["file_errors"][0]["message"]
+    assert "内部错误" in message and "无需重新报送" in message and "损坏" not in message
     assert good["status"] == "accepted" and good["counts"]["accepted"] == 1
     held = [p.name for p in instance.quarantine.rglob("*") if p.is_file()]
     assert len(held) == 1 and "a-增员" in held[0]
