@@ -372,8 +372,13 @@ def _id(c: Cell) -> Judged:
                 # text or saved as a CSV (220106201806020239 became 220106201806020000).
                 pl.when(number.str.ends_with(ids.ZEROED)).then(pl.lit(C.ID_NUMERIC))
                 .otherwise(pl.lit(C.ID_CHECKSUM))))
-    return Judged(pl.when(pl.col("_code").is_null()).then(number), pl.col("_code"), c.t, {},
-                  (first, {"_code": code}))
+    # Where the column shows Excel's truncation (an ID lost its last digits), an ID ending in
+    # 000 whose check happens to hold (one in eleven) lost them too: it is no other person's.
+    truncated = (pl.col("_code") == C.ID_NUMERIC).any()
+    zeroed = pl.when(pl.col("_code").is_null() & number.str.ends_with(ids.ZEROED) & truncated) \
+        .then(pl.lit(C.ID_NUMERIC)).otherwise(pl.col("_code"))
+    return Judged(pl.when(pl.col("_zeroed").is_null()).then(number), pl.col("_zeroed"), c.t, {},
+                  (first, {"_code": code}, {"_zeroed": zeroed}))
 
 
 def _name(c: Cell) -> Judged:

@@ -134,6 +134,26 @@ def test_a_code_typed_with_its_digit_twice_is_unknown(instance, db):  # type: ig
     assert receipt["counts"]["accepted"] == 2
 
 
+def test_ids_excel_cut_to_15_digits_in_a_csv_are_all_refused(instance, db):  # type: ignore[no-untyped-def]
+    """A CSV saved by Excel from a column formatted as Number: every ID kept 15 digits and ends
+    in 000. Those whose check fails were id.numeric; one in eleven passes its check by chance
+    (320602198808086019 became 320602198808086000) and was imported as another person's ID.
+    Where the column shows the truncation, an ID ending in 000 is id.numeric too; alone, a real
+    ID ending in 000 is read."""
+    cut = ["320602198808086000", "320602199001014000",       # checks hold
+           "320602198001010000"]                             # check fails: Excel cut it
+    rows = [add_row(n, "甲") for n in cut]
+    make_workbook(instance.unit_inbox("1001") / "增员.csv", ADD_HEADERS, rows, title=TITLE,
+                  fmt="csv-gb18030")
+    receipt = receipt_of(instance, process_one(instance, db))
+    assert triples(receipt) == [(4, "身份证号", "id.numeric"), (5, "身份证号", "id.numeric"),
+                                (6, "身份证号", "id.numeric")]
+    make_workbook(instance.unit_inbox("1001") / "增员.csv", ADD_HEADERS,
+                  [add_row(cut[0], "甲"), add_row(make_id("19800101", "013"), "乙")], title=TITLE,
+                  fmt="csv-gb18030")
+    assert receipt_of(instance, process_one(instance, db))["counts"]["accepted"] == 2
+
+
 def _stored_from_gb18030_csv(instance, db, rows: list[list]) -> dict[str, dict]:  # type: ignore[no-untyped-def]
     """rows3() changed as a test needs, sent as a GB18030 CSV: its rows 4 and 6 are imported
     (row 5's wage is out of bounds, as in rows3); their payloads by ID."""
