@@ -27,6 +27,7 @@ from exchange.kinds.detect import detect_kind, unit_named
 from exchange.kinds.spec import KindSpec, normalise_label
 from exchange.messages import row_message
 from exchange.photos import PhotoRun, examine_photos, is_photo_upload
+from exchange.read.guard import column_letters
 from exchange.read.header import (SCAN_ROWS, Located, column_taker, footer_row, header_label,
                                   known_names, locate_header)
 from exchange.read.images import named_as_image
@@ -183,8 +184,8 @@ def _text(value: Any) -> str | None:
 
 
 def _data_chunks(located: Located, mapping: dict[int, str], run: FileRun, max_rows: int,
-                 size: int, result: FileResult, hidden: set[int], prefilled: bool = False
-                 ) -> Iterator[Chunk]:
+                 size: int, result: FileResult, hidden: set[int], prefilled: bool = False,
+                 csv: bool = False) -> Iterator[Chunk]:
     """The data rows below the header, parsed a chunk at a time; blank rows and the header
     pasted again are skipped, and so are the form's totals, signatures and notes, rows hidden
     in the sheet, and (`prefilled`) rows of our pre-filled template left as they were (their
@@ -209,7 +210,22 @@ def _data_chunks(located: Located, mapping: dict[int, str], run: FileRun, max_ro
     # is no declaration (KindSpec.skip_untouched; the file is one of our templates: a row typed
     # by hand with nothing to do fails as before); a column missing from the sheet is blank.
     fillable = [i for i, c in enumerate(columns) if not c.protected] if prefilled else []
+    # A CSV row with cells past its header's last: an unquoted comma split a cell ("310,510")
+    # and the cells after it moved; a sheet's notes right of the table are no such thing.
+    width = max((i + 1 for i, h in enumerate(located.header) if not holds_nothing(h)), default=0)
+    wide: dict[int, list[tuple[int, Any]]] = {}      # row -> its cells past the header
     batch: list[tuple[int, tuple[Any, ...]]] = []
+
+    def parsed() -> Chunk:
+        chunk = run.parse(batch)
+        for p in chunk.rows if wide else ():
+            past = wide.pop(p.outcome_row, None)
+            if past:
+                letters = "、".join(column_letters(i + 1) for i, _ in past[:5])
+                p.findings.append(Finding(p.outcome_row, C.ROW_EXTRA_CELLS, params={
+                    "count": len(past), "letters": letters, "value": str(past[0][1])[:40]}))
+        return chunk
+
     for number, values in located.rows:
         raw = take(values)
         if skipped(raw):
@@ -229,12 +245,16 @@ def _data_chunks(located: Located, mapping: dict[int, str], run: FileRun, max_ro
         run.data_rows += 1
         if run.data_rows > max_rows:
             raise FileRejected(C.FILE_TOO_LARGE, what="row_count", limit=max_rows)
+        if csv and len(values) > width:
+            past = [(i, v) for i, v in enumerate(values[width:], width) if not holds_nothing(v)]
+            if past:
+                wide[number] = past
         batch.append((number, raw))
         if len(batch) >= size:
-            yield run.parse(batch)
+            yield parsed()
             batch = []
     if batch:
-        yield run.parse(batch)
+        yield parsed()
 
 
 def examine(instance: Instance, session: Session, path: Path, unit_code: str, name: str,
@@ -316,7 +336,8 @@ def _examine_book(instance: Instance, session: Session, book: Book, unit: UnitRe
     run = FileRun(instance, session, kind, unit, opts, sink)
     prefilled = kind.skip_untouched and book.meta.get("source") == "template"
     for chunk in _data_chunks(located, detected.mapping, run, limits.max_rows,
-                              instance.settings.intake.chunk_rows, result, sheet.hidden, prefilled):
+                              instance.settings.intake.chunk_rows, result, sheet.hidden, prefilled,
+                              csv=book.format == "csv"):
         run.run_chunk(chunk)
     others = _sheets_with_rows(sheets, kinds)
     if others:

@@ -50,6 +50,9 @@ ROW_MESSAGES: dict[str, str] = {
     C.DECLARATION_NOT_PENDING: "业务流水号 {serial} 的申报当前为“{status}”，只有未提交的申报才能回退。",
     C.INSURANCE_WITHOUT_BASIC: "「参保险种」须包含{basic}：{named}只能与{basic}一同参保。"
                                "请加上{basic}，或留空（默认参加{defaults}）。",
+    C.ROW_EXTRA_CELLS: "本行在表头之外还有 {count} 格内容（第 {letters} 列，“{value}”），本行未导入："
+                       "若是某格内容中的英文逗号把它拆成了两格（例如“310,510”），其后各列已经错位，"
+                       "请用引号把该格括起、或改用“、”分隔；若是备注，请删去后重新报送。",
     C.TEXT_TOO_LONG: "「{column}」超过 {limit} 个字符，请精简。",
     C.FORMAT_INVALID: "「{column}」“{value}”格式不正确（{expected}）。",
     C.PHONE_INVALID: "「{column}」“{value}”不是有效的电话号码（手机11位，固话可带区号和“-”）。",

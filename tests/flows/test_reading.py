@@ -579,3 +579,23 @@ def test_a_receipt_of_many_failed_rows_begins_with_what_failed_most(instance, db
     assert lines[at + 2].startswith("  「缴费工资」：6 行，例如第 9 行：")
     assert "姓名" not in head[head.index("失败最多的原因"):]
     assert lines.index("成功 5 行，失败 31 行，重复 0 行，共 36 行。") < at
+
+
+def test_a_csv_row_wider_than_its_header_fails(instance, db):  # type: ignore[no-untyped-def]
+    """A CSV typed by hand or exported by another system, 参保险种 310,510 unquoted: the row has
+    a cell past the header's last and 生育保险 was dropped, the receipt saying 全部成功. The row
+    fails now (an unquoted comma moves every cell after it); a workbook's notes right of the
+    table are let be."""
+    path = make_workbook(instance.unit_inbox("1001") / "增员.csv", ADD_HEADERS,
+                         [add_row(make_id("19800101", "013"), insurances="310"),
+                          add_row(make_id("19800101", "021"), insurances="310")], title=TITLE,
+                         fmt="csv-gb18030")
+    text = path.read_bytes().decode("gb18030").replace(",5000,310\r\n", ",5000,310,510\r\n", 1)
+    path.write_bytes(text.encode("gb18030"))
+    receipt = receipt_of(instance, process_one(instance, db))
+    assert triples(receipt) == [(4, None, "row.extra_cells")] and receipt["counts"]["accepted"] == 1
+    assert receipt["rows"][0]["errors"][0]["message"].startswith(
+        "本行在表头之外还有 1 格内容（第 O 列，“510”），本行未导入")
+    rows = [[*add_row(make_id("19800101", "039"), insurances="310"), "备注：下月入职"]]
+    make_workbook(instance.unit_inbox("1001") / "增员.xlsx", ADD_HEADERS, rows, title=TITLE)
+    assert receipt_of(instance, process_one(instance, db))["counts"]["accepted"] == 1
