@@ -11,6 +11,8 @@ left unlocked.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import date
 from pathlib import Path
 from typing import Any, Sequence
@@ -26,7 +28,7 @@ from exchange.kinds.spec import RESIDENT_AUDIENCES, KindSpec, RuleSet
 from exchange.messages import (DOC_NAMES, REVIEW_WORDS as RW, TEMPLATE_GENERAL, TEMPLATE_NOTE,
                                TEMPLATE_WORDS as T)
 from exchange.outputs.aids import CODED_TYPES, FormAids, class_lists, form_aids, list_ranges
-from exchange.outputs.atomic import atomic_path
+from exchange.outputs.atomic import atomic_path, write_text
 from exchange.outputs.looks import column_width
 from exchange.outputs.workbook import (BOX, HEADER_FILL, HEADER_FONT, LOCKED_FILL, REASON_FONT,
                                        REQUIRED_FONT, TEXT_FORMAT, TITLE_FONT, WRAP,
@@ -294,6 +296,34 @@ def write_unit_templates(instance: Instance, s: Session, unit: Unit, *,
     return written
 
 
+def refresh_prefilled(instance: Instance, s: Session, unit_code: str) -> Path | None:
+    """The unit's pre-filled templates (减少, 工资, 人员信息变更 …) written again when the staff
+    they list changed since they were last written here: a view writer (exchange.view.refresh),
+    run as the unit's status books are. The stop template said 共 0 人 after the staff were
+    loaded, and went on listing the stopped and missing the approved until the nightly job.
+    What each lists is kept as a digest in var/templates/<unit>.json."""
+    unit = s.get(Unit, unit_code)
+    if unit is None:
+        return None
+    folder = instance.unit_outbox(unit.code, "templates")
+    marks = instance.var / "templates" / f"{unit.code}.json"
+    try:
+        known = json.loads(marks.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        known = {}
+    listed = {k.kind: hashlib.sha256(json.dumps(prefill_rows(s, k, unit.code), sort_keys=True,
+                                                default=str).encode()).hexdigest()
+              for k in kinds_for_unit(instance.rules, unit.unit_type) if k.prefill}
+    stale = [k for k, digest in listed.items() if known.get(k) != digest
+             or not (folder / template_name(instance.rules.kinds[k], unit.code)).exists()]
+    if not stale:
+        return None
+    written = write_unit_templates(instance, s, unit, kinds=stale)
+    marks.parent.mkdir(parents=True, exist_ok=True)
+    write_text(marks, json.dumps({**known, **listed}, sort_keys=True))
+    return written[0] if written else None
+
+
 def write_sub_account_templates(instance: Instance, s: Session, unit: Unit, account: Account, *,
                                 kinds: Sequence[str] | None = None, out_dir: Path | None = None,
                                 today: date | None = None) -> list[Path]:
@@ -333,5 +363,5 @@ def refresh_templates(instance: Instance, db: Database, *, unit: str | None = No
     return written
 
 
-__all__ = ["build_template", "prefill_rows", "refresh_templates", "write_unit_templates",
+__all__ = ["build_template", "prefill_rows", "refresh_prefilled", "refresh_templates", "write_unit_templates",
            "write_sub_account_templates", "save_workbook", "template_name", "kinds_for_unit"]

@@ -36,8 +36,18 @@ from exchange.view.scope import sub_accounts
 log = logging.getLogger("exchange.view")
 
 Writer = Callable[..., "Path | None"]
+
+
+def prefilled(instance: Instance, s: Any, unit: str) -> Path | None:
+    """The unit's pre-filled templates, where the staff they list changed (openpyxl is loaded
+    here, not by the pipeline that marks the unit)."""
+    from exchange.outputs.templates import refresh_prefilled
+
+    return refresh_prefilled(instance, s, unit)
+
+
 # confirm.write: the 待提交清单, where the region submits on the unit's word (None elsewhere).
-WRITERS: tuple[Writer, ...] = (status.write, people.write, confirm.write)
+WRITERS: tuple[Writer, ...] = (status.write, people.write, confirm.write, prefilled)
 SUB_WRITERS: tuple[Writer, ...] = (status.write, people.write, confirm.write)
 ALL = "*"                      # changed(None): every unit
 MAX_DELAY_PERIODS = 5          # a unit changing without pause is rewritten at least this often

@@ -211,6 +211,28 @@ def test_wage_template_with_one_wage_filled_declares_only_that_one(instance, db,
     assert "第 5 行是模板预填的人员，没有填写要办理的内容" in text
 
 
+def test_prefilled_templates_follow_the_staff_with_the_view(instance, db):  # type: ignore[no-untyped-def]
+    """The centre loads a unit's staff after its templates were written: the stop template
+    said 共 0 人 until the 02:30 job. The pre-filled templates are now rewritten with the unit's
+    status books when the staff they list changed, and left alone when it did not."""
+    from exchange.store.models import Person
+    from exchange.view.refresh import refresh_unit
+
+    [stop] = refresh_templates(instance, db, unit="1001", kinds=["employee_stop"])
+    assert "共 0 人" in str(openpyxl.load_workbook(stop).worksheets[0]["A2"].value)
+    with db.session() as s:
+        s.add(Person(id_number=make_id("19800101", "013"), person_no="P0009", name="新员工",
+                     unit_code="1001", status="1", insurances="310", last_paid_month="202610",
+                     arrears=0))
+    written = refresh_unit(instance, db, "1001")
+    assert stop in written
+    ws = openpyxl.load_workbook(stop).worksheets[0]
+    assert "共 1 人" in str(ws["A2"].value) and ws.cell(4, 3).value == "新员工"
+    before = stop.stat().st_mtime_ns
+    assert stop not in refresh_unit(instance, db, "1001")         # nothing changed: left alone
+    assert stop.stat().st_mtime_ns == before
+
+
 def test_templates_for_every_unit_and_kind(instance, db, persons):  # type: ignore[no-untyped-def]
     paths = refresh_templates(instance, db)
     # Units without a type count as rules/region.toml default_unit_type (10 企业).
