@@ -216,6 +216,8 @@ ROW_MESSAGES_WITH[C.DECLARATION_NOT_FOUND] = {
 # An approval refused in the centre's receipt: the person has moved since the import (master
 # data), so the stop, wage or change no longer concerns this unit (exchange.review.effects).
 ROW_MESSAGES_WITH[C.PERSON_NOT_INSURED_HERE] = {
+    "starts": "该人员在本单位从 {starts} 起才参保，尚未开始，不能办理{kind_label}。"
+              "如增加申报有误，请用业务回退表撤回（已审核通过的请联系医保经办机构）。",
     "missing": "业务流水号 {serial} 的{kind_label}不能审核通过：{name}（{id}）已没有参保记录"
                "（申报提交后参保信息有变动），本申报未生效。请核实；不再办理的请填写“不通过”并注明原因。",
     "other_unit": "业务流水号 {serial} 的{kind_label}不能审核通过：{name}（{id}）现在在单位 {other_unit} 参保，"

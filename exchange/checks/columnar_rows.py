@@ -29,7 +29,8 @@ from exchange.messages import DECLARATION_STATUS_LABELS
 _FLAGS = pl.QueryOptFlags.none()     # small queries, planned as written
 PERSON = "p."          # the prefix of a person record's columns in a judged frame
 _RECORD_FIELDS = ("name", "person_no", "sex", "birth_date", "unit_code", "status",
-                  "last_paid_month", "household_head", "class_code", "staff_no", "stopped_after")
+                  "last_paid_month", "household_head", "class_code", "staff_no", "stopped_after",
+                  "insured_from")
 
 
 def persons_frame(records: dict[str, PersonRecord]) -> pl.DataFrame:
@@ -317,7 +318,13 @@ def insured_here(facts: Facts) -> list[Found]:
                 "record": pl.lit("record_insured"),
                 "advice": pl.lit("advice_resident" if resident else "advice_check")}),
             Found(given & _on_file() & ~(_insured() & here), C.PERSON_NOT_INSURED_HERE,
-                  "id_number", {"kind_label": pl.lit(facts.kind.label)})]
+                  "id_number", {"kind_label": pl.lit(facts.kind.label)}),
+            # A stop of a person whose insurance here starts in a later month (an add dated
+            # ahead): it would end before it began.
+            Found(given & _on_file() & _insured() & here & (pl.lit(facts.kind.effect) == "stop")
+                  & (pl.col(PERSON + "insured_from").fill_null("") > facts.current_month),
+                  C.PERSON_NOT_INSURED_HERE, "id_number",
+                  {"kind_label": pl.lit(facts.kind.label), "starts": pl.col(PERSON + "insured_from")})]
 
 
 @row_rule

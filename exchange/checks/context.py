@@ -30,6 +30,7 @@ class PersonRecord:
     staff_no: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     stopped_after: str | None = None     # insured to the end of this month (YYYYMM), then 终止
+    insured_from: str | None = None      # insured from this month (YYYYMM)
 
     @property
     def insured(self) -> bool:

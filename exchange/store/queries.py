@@ -64,7 +64,7 @@ def person_record(p: Person) -> PersonRecord:
         paid_months=dict(p.paid_months or {}), last_paid_month=p.last_paid_month,
         arrears=Decimal(p.arrears or 0), wage_base=p.wage_base, household_head=p.household_head,
         class_code=p.class_code, staff_no=p.staff_no, extra=dict(p.extra or {}),
-        stopped_after=p.stopped_after)
+        stopped_after=p.stopped_after, insured_from=p.insured_from)
 
 
 def persons(s: Session, ids: Iterable[str]) -> dict[str, PersonRecord]:

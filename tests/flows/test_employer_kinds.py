@@ -57,6 +57,23 @@ def test_arrears_switch_off_lets_stop_through(instance, db, persons):  # type: i
     assert receipt_of(instance, process_one(instance, db))["counts"]["accepted"] == 1
 
 
+def test_a_stop_before_the_insurance_starts_is_refused(instance, db):  # type: ignore[no-untyped-def]
+    """An add dated six months ahead was approved (参保开始 202706), then a stop now was
+    accepted too: the record said 终止 from 202612, insured from 202706."""
+    from exchange.store.models import Person
+
+    number = make_id("19800101", "611")
+    with db.session() as s:
+        s.add(Person(id_number=number, person_no="P0611", name="未来", unit_code="1001", status="1",
+                     insurances="310", insured_from="209906", arrears=0))
+    make_workbook(instance.unit_inbox("1001") / "减少.xlsx", STOP, [["", number, "未来", "", ""]],
+                  title="职工批量减少申报填写表")
+    receipt = receipt_of(instance, process_one(instance, db))
+    assert triples(receipt) == [(4, "身份证号", C.PERSON_NOT_INSURED_HERE)]
+    assert receipt["rows"][0]["errors"][0]["message"].startswith(
+        "该人员在本单位从 209906 起才参保，尚未开始，不能办理职工减少申报。")
+
+
 def test_wage_rows_must_match_the_record(instance, db, persons):  # type: ignore[no-untyped-def]
     rows = [["P0001", persons["insured"], "李四", "A01", "202701", 8000],
             ["P0001", persons["insured"].lower(), "李四", "A01", "202701", 8000],  # same person again
