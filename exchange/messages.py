@@ -235,6 +235,15 @@ ROW_MESSAGES_WITH[C.MONTH_NOT_AFTER_PAID] = {
     "stopped": "「{column}」{value} 必须晚于 {stopped}：该人员在原单位（{unit}）参保至 {stopped} 月底，"
                "本单位最早从下一个月起参保。",
 }
+ROW_MESSAGES_WITH[C.RECORD_MISMATCH] = {
+    # A column the clerk types (an add's 姓名), not one the template fills from the record.
+    "typed": "「{column}」“{value}”与系统登记的“{expected}”不一致，请核对后重填"
+             "（以身份证上的为准；登记有误的请到医保经办窗口更正）。",
+}
+ROW_MESSAGES_WITH[C.REQUIRED] = {
+    # 业务回退表: the declaration is named by its serial, or by the ID (and 业务类型).
+    "or_id": "请填写「业务流水号」，或填写「身份证号」（可同时填写「业务类型」）来指明要回退的申报。",
+}
 ROWS_SHOWN = 20             # row numbers named in one line before "等 N 行"
 
 

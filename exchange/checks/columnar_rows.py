@@ -276,8 +276,12 @@ def record_matches(facts: Facts) -> list[Found]:
             else pl.lit(None, pl.Utf8)
         differs = _on_file() & given.is_not_null() & (given != "") & expected.is_not_null() & \
             (expected != "") & (given != expected)
+        # A column the template fills from the record is left alone; one the clerk types (an
+        # add's 姓名) is to be checked, not "not changed".
+        typed = not (facts.kind.prefill and col.protected)
         out.append(Found(differs, C.RECORD_MISMATCH, col.field,
-                         {"value": pl.col(col.field), "expected": expected}))
+                         {"value": pl.col(col.field), "expected": expected,
+                          "typed": pl.lit(typed or None, pl.Boolean)}))
     return out
 
 
@@ -458,7 +462,7 @@ def withdraw_target(facts: Facts) -> list[Found]:
     not_pending = {"serial": pl.col("_t_serial"), "status": _status_label(pl.col("_t_status")),
                    **_took_effect(facts, target_kind, at_once)}
     return [
-        Found(~named, C.REQUIRED, "serial"),
+        Found(~named, C.REQUIRED, "serial", {"or_id": pl.lit(True)}),
         Found(by_serial & ~found, C.DECLARATION_NOT_FOUND, "serial",
               {"by": pl.lit("by_serial"), "value": serial}),
         Found(~by_serial & named & ~found, C.DECLARATION_NOT_FOUND, "id_number",

@@ -252,3 +252,23 @@ def test_an_employee_is_insured_with_employee_schemes_and_the_basic_one(instance
     lists = " ".join(str(v.formula1) for v in wb.worksheets[0].data_validations.dataValidation)
     hidden = " ".join(str(c.value) for ws in wb.worksheets[1:] for row in ws.iter_rows() for c in row)
     assert "城乡居民" not in lists + hidden and "职工基本医疗保险" in lists + hidden
+
+
+def test_a_name_typed_unlike_the_record_is_to_be_checked_not_left_alone(instance, db, persons):  # type: ignore[no-untyped-def]
+    """An add's 姓名 is the clerk's own entry: one unlike the record was told 此列请勿改动 (the
+    words for a template's locked column); it is told to check it. A stop template's locked
+    姓名 keeps those words; a 回退 row naming nothing is told it may give the ID instead."""
+    make_workbook(instance.unit_inbox("1001") / "增员.xlsx", ADD_HEADERS,
+                  [add_row(persons["other"], "王武")], title=TITLE)
+    receipt = receipt_of(instance, process(instance, db))
+    message = next(e["message"] for r in receipt["rows"] for e in r["errors"]
+                   if e["code"] == C.RECORD_MISMATCH)
+    assert message.startswith("「姓名」“王武”与系统登记的“王五”不一致，请核对后重填") and "请勿改动" not in message
+    make_workbook(instance.unit_inbox("1001") / "减少.xlsx", ["个人编号", "身份证号*", "姓名*", "停保原因", "备注"],
+                  [["", persons["insured"], "李四四", "", ""]], title="职工批量减少申报填写表")
+    receipt = receipt_of(instance, process(instance, db))
+    assert receipt["rows"][0]["errors"][0]["message"].endswith("不一致，此列请勿改动。")
+    make_workbook(instance.unit_inbox("1001") / "回退.xlsx", ["业务流水号", "身份证号", "业务类型"],
+                  [["", "", "职工增加申报"]], title="业务回退表")
+    receipt = receipt_of(instance, process(instance, db))
+    assert receipt["rows"][0]["errors"][0]["message"].startswith("请填写「业务流水号」，或填写「身份证号」")
