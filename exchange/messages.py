@@ -244,6 +244,10 @@ ROW_MESSAGES_WITH[C.REQUIRED] = {
     # 业务回退表: the declaration is named by its serial, or by the ID (and 业务类型).
     "or_id": "请填写「业务流水号」，或填写「身份证号」（可同时填写「业务类型」）来指明要回退的申报。",
 }
+ROW_MESSAGES_WITH[C.REVIEW_MISMATCH] = {
+    "photo": "照片 {photo} 是 {person} 的证件照，但本行填的人员是 {row_person}，两者不一致，本行不作审核。"
+             "请核对本行的照片编号和证件号码（只对部分列排序会使各列错位；也请确认工作簿是本系统下发的）。",
+}
 ROWS_SHOWN = 20             # row numbers named in one line before "等 N 行"
 
 

@@ -387,7 +387,8 @@ def shows_person(r: DecisionRow, id_number: str | None, name: str | None) -> boo
     return not (r.name and name and r.name != as_text(travel_safe(name)))
 
 
-def _who(id_number: str | None, name: str | None) -> str:
+def who(id_number: str | None, name: str | None) -> str:
+    """A person as a mismatch's message names them."""
     return RW["mismatch_person"].format(name=name or "", id=id_number or RW["mismatch_no_id"])
 
 
@@ -416,7 +417,7 @@ def _decide(s: Session, instance: Instance, report: ReviewReport, r: DecisionRow
         return
     if not shows_person(r, d.id_number, d.name):
         report.refuse(r.row, serial, C.REVIEW_MISMATCH, serial=serial,
-                      person=_who(d.id_number, d.name), row_person=_who(r.id_number, r.name))
+                      person=who(d.id_number, d.name), row_person=who(r.id_number, r.name))
         return
     if d.batch_id:
         report.all_batches.add(d.batch_id)
@@ -575,4 +576,4 @@ def handle_review_file(instance: Instance, db: Database, path: Path) -> dict[str
 
 __all__ = ["apply_decisions", "read_decisions", "DecisionsRead", "read_conclusion", "Refusals", "decisions_receipt",
            "close_when_decided", "decision_spec", "load_by_key", "missing_results", "handle_review_file", "write_result_documents",
-           "parse_conclusion", "row_group", "shows_person", "DecisionRow", "ReviewReport", "review_spec"]
+           "parse_conclusion", "row_group", "shows_person", "who", "DecisionRow", "ReviewReport", "review_spec"]

@@ -39,7 +39,7 @@ from exchange.photos import PHOTO_KIND, people_of_unit
 from exchange.review.decisions import (APPROVED, REJECTED, DecisionRow, Refusals, ReviewReport,
                                        close_when_decided, decision_spec, decisions_receipt,
                                        decision_text, load_by_key, missing_results,
-                                       read_conclusion, row_group)
+                                       read_conclusion, row_group, shows_person, who)
 from exchange.review.submit import next_number, numbered
 from exchange.store import queries as Q
 from exchange.store.db import Database
@@ -54,7 +54,7 @@ PENDING = "pending"
 def photo_review_spec() -> KindSpec:
     """The photo review workbook's columns as a kind (exchange.review.decisions.decision_spec)."""
     return decision_spec(PHOTO_REVIEW_KIND, PW["kind_photo_review"], H["photo_id"], H["review_no"],
-                         "photo")
+                         "photo", H["id_number"])
 
 
 PHOTO_REFUSALS = Refusals(C.REVIEW_PHOTO_INVALID, C.REVIEW_PHOTO_REASON_REQUIRED)
@@ -246,6 +246,10 @@ def _decide(s: Session, report: PhotoReviewReport, r: DecisionRow, key: int | No
         return
     if expected and reviews.get(p.review_id or 0) != expected:
         report.refuse(r.row, photo_id, C.REVIEW_PHOTO_NOT_IN_REVIEW, photo=photo_id, review=expected)
+        return
+    if not shows_person(r, p.id_number, None):       # the photo's person, by the row's ID
+        report.refuse(r.row, photo_id, C.REVIEW_MISMATCH, photo=photo_id,
+                      person=who(p.id_number, None), row_person=who(r.id_number, r.name))
         return
     if p.review_id:
         report.all_batches.add(p.review_id)

@@ -228,3 +228,25 @@ def test_the_centre_digest_counts_the_photos_still_waiting(instance, db, school)
         assert digest_figures(s, date.today())["S2201"]["photos_waiting"] == 1
     text = "".join(page.extract_text() for page in PdfReader(centre_digest(instance, db).path).pages)
     assert "待审核照片" in text
+
+
+def test_a_photo_row_showing_another_person_is_refused(instance, db, school):  # type: ignore[no-untyped-def]
+    """A reviewer sorted only some columns: a row's 照片编号 named one pupil's photo and its
+    证件号码 another's. It was decided by the 照片编号 alone; now it is refused, naming both."""
+    upload(instance, db, A, B)
+    review = send_photo_reviews(instance, db)[0]
+    ids = photo_ids(db)
+    book = openpyxl.load_workbook(review.documents[0])
+    ws = book.worksheets[0]
+    headers = [c.value for c in ws[3]]
+    at = {h: headers.index(h) + 1 for h in ("照片编号", "证件号码", "审核结论")}
+    for row in range(4, ws.max_row + 1):
+        if ws.cell(row, at["照片编号"]).value == ids[A]:
+            ws.cell(row, at["证件号码"]).value = B            # the row now shows B
+        ws.cell(row, at["审核结论"]).value = "通过"
+    target = instance.unit_inbox("_centre") / "错位.xlsx"
+    book.save(target)
+    receipt = process_centre_inbox(instance, db)[0]
+    assert refusals(receipt) == [(ids[A], C.REVIEW_MISMATCH)]
+    assert receipt["rows"][0]["errors"][0]["message"].startswith(f"照片 {ids[A]} 是")
+    assert state(db) == {A: ("pending", None), B: ("approved", None)}
