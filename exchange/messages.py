@@ -213,11 +213,12 @@ ROW_MESSAGES_WITH[C.DECLARATION_NOT_PENDING] = {
 ROW_MESSAGES_WITH[C.DECLARATION_NOT_FOUND] = {
     "took_effect": "“{took_effect}”在导入时已经生效，没有可回退的申报。如需更正，请重新报送一份{title}。",
 }
-# An approval refused in the centre's receipt: the person has moved since the import (master
-# data), so the stop, wage or change no longer concerns this unit (exchange.review.effects).
 ROW_MESSAGES_WITH[C.PERSON_NOT_INSURED_HERE] = {
+    # A stop of a person whose insurance here starts in a later month (columnar_rows).
     "starts": "该人员在本单位从 {starts} 起才参保，尚未开始，不能办理{kind_label}。"
               "如增加申报有误，请用业务回退表撤回（已审核通过的请联系医保经办机构）。",
+    # An approval refused in the centre's receipt: the person has moved since the import
+    # (master data), so the stop, wage or change no longer concerns this unit (review.effects).
     "missing": "业务流水号 {serial} 的{kind_label}不能审核通过：{name}（{id}）已没有参保记录"
                "（申报提交后参保信息有变动），本申报未生效。请核实；不再办理的请填写“不通过”并注明原因。",
     "other_unit": "业务流水号 {serial} 的{kind_label}不能审核通过：{name}（{id}）现在在单位 {other_unit} 参保，"
