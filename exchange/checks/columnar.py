@@ -372,9 +372,13 @@ def _id(c: Cell) -> Judged:
                 # text or saved as a CSV (220106201806020239 became 220106201806020000).
                 pl.when(number.str.ends_with(ids.ZEROED)).then(pl.lit(C.ID_NUMERIC))
                 .otherwise(pl.lit(C.ID_CHECKSUM))))
-    # Where the column shows Excel's truncation (an ID lost its last digits), an ID ending in
-    # 000 whose check happens to hold (one in eleven) lost them too: it is no other person's.
-    truncated = (pl.col("_code") == C.ID_NUMERIC).any()
+    # Where the column is Excel's truncation (most of its IDs end in 000, one of them failing
+    # its check: a CSV saved from a column formatted as a number), an ID ending in 000 whose
+    # check happens to hold (one in eleven) lost its digits too: it is no other person's. A
+    # real ID ends in 000 about once in 1,100: a column of them is no chance.
+    zeros = number.str.ends_with(ids.ZEROED).fill_null(False)
+    truncated = ((pl.col("_code") == C.ID_NUMERIC) & zeros).any() & (zeros.sum() >= 2) \
+        & (zeros.sum() * 2 > number.is_not_null().sum())
     zeroed = pl.when(pl.col("_code").is_null() & number.str.ends_with(ids.ZEROED) & truncated) \
         .then(pl.lit(C.ID_NUMERIC)).otherwise(pl.col("_code"))
     return Judged(pl.when(pl.col("_zeroed").is_null()).then(number), pl.col("_zeroed"), c.t, {},
