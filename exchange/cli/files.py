@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from exchange.cli import Context, pass_ctx
+from exchange.cli import Context, pass_ctx, require_unit
 from exchange.config import CENTRE
 from exchange.messages import STATUS_LABELS
 from exchange.text import log_safe
@@ -99,6 +99,8 @@ def process(ctx: Context, unit: str | None, files: tuple[Path, ...]) -> None:
     if files:
         if not unit:
             raise click.UsageError("FILES need --unit")
+        if unit != CENTRE:
+            require_unit(ctx, unit)       # a typo made inbox/<typo>/, and its files waited there
         inbox = instance.unit_inbox(unit)
         inbox.mkdir(parents=True, exist_ok=True)
         for f in files:

@@ -287,7 +287,10 @@ def test_units_add_refuses_codes_that_name_no_folder_and_an_empty_name(home, ins
 def test_an_unknown_unit_named_to_submit_or_templates_is_an_error(home, instance, db):  # type: ignore[no-untyped-def]
     """`batches submit --unit NOPE` said "nothing pending" and `templates --unit NOPE` "no
     templates written", both exit 0: a typo looked like a quiet night."""
-    for args in (("batches", "submit", "--unit", "NOPE"), ("templates", "--unit", "NOPE")):
+    stray = home / "stray.csv"
+    stray.write_text("x", encoding="utf-8")
+    for args in (("batches", "submit", "--unit", "NOPE"), ("templates", "--unit", "NOPE"),
+                 ("process", "--unit", "NOPE", str(stray))):    # made inbox/NOPE, files waiting
         done = subprocess.run([sys.executable, "-c", "from exchange.cli import main; main()",
                                "--home", str(home), *args], capture_output=True, text=True,
                               cwd=ROOT, timeout=120)
@@ -295,6 +298,7 @@ def test_an_unknown_unit_named_to_submit_or_templates_is_an_error(home, instance
         assert done.stderr.strip() == "error: unknown unit 'NOPE' (see `exchange units list`)"
     assert run(home, "batches", "submit", "--unit", "1001").output.strip() == \
         "nothing pending for unit 1001"
+    assert not (home / "inbox" / "NOPE").exists()
 
 
 def test_process_finishes_a_centre_file_a_failed_run_left_in_processing(home, instance, db):  # type: ignore[no-untyped-def]
