@@ -158,6 +158,7 @@ class FileRun:
 # Effects that change whether a person is insured: one of them later makes an earlier
 # declaration of the person's a thing of the past.
 STATUS_EFFECTS = ("insure", "stop", "resident_insure", "suspend")
+STATUS = ""                   # in_force's key of a person's last declaration of those effects
 
 
 def in_force(history: list[OpenDeclaration], kinds: dict[str, KindSpec]) -> list[OpenDeclaration]:
@@ -166,14 +167,15 @@ def in_force(history: list[OpenDeclaration], kinds: dict[str, KindSpec]) -> list
     that changed whether the person is insured. Re-adding a person stopped by mistake since,
     or a wage of 6000 declared again after 5000 replaced it, is new work, not a repeat."""
     imported = [d for d in history if d.status in IMPORTED_STATUSES]
-    latest: dict[tuple[str | None, str], int] = {}
+    latest: dict[tuple[str | None, str], int] = {}     # (person, kind or STATUS) -> last serial
     for d in imported:
-        effect = kinds[d.kind].effect if d.kind in kinds else None
-        for key in ((d.id_number, d.kind), (d.id_number, "") if effect in STATUS_EFFECTS else None):
-            if key is not None:
-                latest[key] = max(latest.get(key, 0), d.serial)
+        keys = [(d.id_number, d.kind)]
+        if getattr(kinds.get(d.kind), "effect", None) in STATUS_EFFECTS:
+            keys.append((d.id_number, STATUS))
+        for key in keys:
+            latest[key] = max(latest.get(key, 0), d.serial)
     return [d for d in imported
-            if max(latest.get((d.id_number, d.kind), 0), latest.get((d.id_number, ""), 0)) <= d.serial]
+            if max(latest[d.id_number, d.kind], latest.get((d.id_number, STATUS), 0)) == d.serial]
 
 
 def _text(value: Any) -> str | None:

@@ -200,54 +200,54 @@ def _phrased(params: Mapping[str, Any]) -> dict[str, Any]:
 # A row finding's message where its params say more (the first parameter named here that has a
 # value picks the template).
 ROW_MESSAGES_WITH: dict[str, dict[str, str]] = {
-    # A 班级停保 row after rows that stopped pupils of that class one by one.
     C.DUPLICATE_IN_FILE: {
+        # A 班级停保 row after rows that stopped pupils of that class one by one.
         "pupil_rows": "本班级的学生已在本文件第 {pupil_rows} 行逐人申报停保，本行（整班停保）不再导入。"
                       "若本班还有其他学生要停保，请删去逐人申报的行、只保留本行后重新报送。",
     },
-}
-ROW_MESSAGES_WITH[C.DECLARATION_NOT_PENDING] = {
-    "took_effect": "业务流水号 {serial} 的“{took_effect}”在导入时已经生效，不能回退。"
-                   "如需更正，请重新报送一份{title}。",
-}
-ROW_MESSAGES_WITH[C.DECLARATION_NOT_FOUND] = {
-    "took_effect": "“{took_effect}”在导入时已经生效，没有可回退的申报。如需更正，请重新报送一份{title}。",
-}
-ROW_MESSAGES_WITH[C.PERSON_NOT_INSURED_HERE] = {
-    # A stop of a person whose insurance here starts in a later month (columnar_rows).
-    "starts": "该人员在本单位从 {starts} 起才参保，尚未开始，不能办理{kind_label}。"
-              "如增加申报有误，请用业务回退表撤回（已审核通过的请联系医保经办机构）。",
-    # An approval refused in the centre's receipt: the person has moved since the import
-    # (master data), so the stop, wage or change no longer concerns this unit (review.effects).
-    "missing": "业务流水号 {serial} 的{kind_label}不能审核通过：{name}（{id}）已没有参保记录"
-               "（申报提交后参保信息有变动），本申报未生效。请核实；不再办理的请填写“不通过”并注明原因。",
-    "other_unit": "业务流水号 {serial} 的{kind_label}不能审核通过：{name}（{id}）现在在单位 {other_unit} 参保，"
-                  "已不在本单位 {unit}（申报提交后参保信息有变动），本申报未生效。请核实；"
-                  "不再办理的请填写“不通过”并注明原因。",
-    "serial": "业务流水号 {serial} 的{kind_label}不能审核通过：{name}（{id}）在本单位 {unit} 的参保状态现为"
-              "“{status}”（申报提交后参保信息有变动），本申报未生效。请核实；不再办理的请填写“不通过”并注明原因。",
-}
-ROW_MESSAGES_WITH[C.NOTE_WHOLE_STAFF] = {
-    "accepted": "注意：本文件列出了本单位全部 {count} 名在职参保人员，其中 {accepted} 人的{kind}已导入"
-                "（其余各行未通过，见下）。如果这不是本意（例如把预填的模板原样报送了），"
-                "请在提交前用业务回退表撤回不办理的人员。",
-}
-ROW_MESSAGES_WITH[C.MONTH_NOT_AFTER_PAID] = {
-    "stopped": "「{column}」{value} 必须晚于 {stopped}：该人员在原单位（{unit}）参保至 {stopped} 月底，"
-               "本单位最早从下一个月起参保。",
-}
-ROW_MESSAGES_WITH[C.RECORD_MISMATCH] = {
-    # A column the clerk types (an add's 姓名), not one the template fills from the record.
-    "typed": "「{column}」“{value}”与系统登记的“{expected}”不一致，请核对后重填"
-             "（以身份证上的为准；登记有误的请到医保经办窗口更正）。",
-}
-ROW_MESSAGES_WITH[C.REQUIRED] = {
-    # 业务回退表: the declaration is named by its serial, or by the ID (and 业务类型).
-    "or_id": "请填写「业务流水号」，或填写「身份证号」（可同时填写「业务类型」）来指明要回退的申报。",
-}
-ROW_MESSAGES_WITH[C.REVIEW_MISMATCH] = {
-    "photo": "照片 {photo} 是 {person} 的证件照，但本行填的人员是 {row_person}，两者不一致，本行不作审核。"
-             "请核对本行的照片编号和证件号码（只对部分列排序会使各列错位；也请确认工作簿是本系统下发的）。",
+    C.DECLARATION_NOT_PENDING: {
+        "took_effect": "业务流水号 {serial} 的“{took_effect}”在导入时已经生效，不能回退。"
+                       "如需更正，请重新报送一份{title}。",
+    },
+    C.DECLARATION_NOT_FOUND: {
+        "took_effect": "“{took_effect}”在导入时已经生效，没有可回退的申报。如需更正，请重新报送一份{title}。",
+    },
+    C.PERSON_NOT_INSURED_HERE: {
+        # A stop of a person whose insurance here starts in a later month (columnar_rows).
+        "starts": "该人员在本单位从 {starts} 起才参保，尚未开始，不能办理{kind_label}。"
+                  "如增加申报有误，请用业务回退表撤回（已审核通过的请联系医保经办机构）。",
+        # An approval refused in the centre's receipt: the person has moved since the import
+        # (master data), so the stop, wage or change no longer concerns this unit (review.effects).
+        "missing": "业务流水号 {serial} 的{kind_label}不能审核通过：{name}（{id}）已没有参保记录"
+                   "（申报提交后参保信息有变动），本申报未生效。请核实；不再办理的请填写“不通过”并注明原因。",
+        "other_unit": "业务流水号 {serial} 的{kind_label}不能审核通过：{name}（{id}）现在在单位 {other_unit} 参保，"
+                      "已不在本单位 {unit}（申报提交后参保信息有变动），本申报未生效。请核实；"
+                      "不再办理的请填写“不通过”并注明原因。",
+        "serial": "业务流水号 {serial} 的{kind_label}不能审核通过：{name}（{id}）在本单位 {unit} 的参保状态现为"
+                  "“{status}”（申报提交后参保信息有变动），本申报未生效。请核实；不再办理的请填写“不通过”并注明原因。",
+    },
+    C.NOTE_WHOLE_STAFF: {
+        "accepted": "注意：本文件列出了本单位全部 {count} 名在职参保人员，其中 {accepted} 人的{kind}已导入"
+                    "（其余各行未通过，见下）。如果这不是本意（例如把预填的模板原样报送了），"
+                    "请在提交前用业务回退表撤回不办理的人员。",
+    },
+    C.MONTH_NOT_AFTER_PAID: {
+        "stopped": "「{column}」{value} 必须晚于 {stopped}：该人员在原单位（{unit}）参保至 {stopped} 月底，"
+                   "本单位最早从下一个月起参保。",
+    },
+    C.RECORD_MISMATCH: {
+        # A column the clerk types (an add's 姓名), not one the template fills from the record.
+        "typed": "「{column}」“{value}”与系统登记的“{expected}”不一致，请核对后重填"
+                 "（以身份证上的为准；登记有误的请到医保经办窗口更正）。",
+    },
+    C.REQUIRED: {
+        # 业务回退表: the declaration is named by its serial, or by the ID (and 业务类型).
+        "or_id": "请填写「业务流水号」，或填写「身份证号」（可同时填写「业务类型」）来指明要回退的申报。",
+    },
+    C.REVIEW_MISMATCH: {
+        "photo": "照片 {photo} 是 {person} 的证件照，但本行填的人员是 {row_person}，两者不一致，本行不作审核。"
+                 "请核对本行的照片编号和证件号码（只对部分列排序会使各列错位；也请确认工作簿是本系统下发的）。",
+    },
 }
 ROWS_SHOWN = 20             # row numbers named in one line before "等 N 行"
 

@@ -364,22 +364,21 @@ def _id(c: Cell) -> Judged:
     # weighted sum mod 11 (ids.check_char; tests/unit/test_columnar.py pins the two together).
     total = number.str.slice(0, 17).str.to_integer(base=13, strict=False) % 11 * 2
     check = pl.lit(ids.CHECK_CHARS).str.slice(total % 11, 1)
+    zeros = number.str.ends_with(ids.ZEROED).fill_null(False)
     code = (pl.when(pl.col("_numeric")).then(pl.lit(C.ID_NUMERIC))
             .when(~form.fill_null(False)).then(pl.lit(C.ID_FORMAT))
             .when(born_bad.fill_null(True)).then(pl.lit(C.ID_BIRTHDATE))
             .when(check != number.str.slice(17, 1)).then(
                 # Ending in 000 with a wrong check: Excel's 15 digits of a number, typed back as
                 # text or saved as a CSV (220106201806020239 became 220106201806020000).
-                pl.when(number.str.ends_with(ids.ZEROED)).then(pl.lit(C.ID_NUMERIC))
-                .otherwise(pl.lit(C.ID_CHECKSUM))))
+                pl.when(zeros).then(pl.lit(C.ID_NUMERIC)).otherwise(pl.lit(C.ID_CHECKSUM))))
     # Where the column is Excel's truncation (most of its IDs end in 000, one of them failing
     # its check: a CSV saved from a column formatted as a number), an ID ending in 000 whose
     # check happens to hold (one in eleven) lost its digits too: it is no other person's. A
     # real ID ends in 000 about once in 1,100: a column of them is no chance.
-    zeros = number.str.ends_with(ids.ZEROED).fill_null(False)
     truncated = ((pl.col("_code") == C.ID_NUMERIC) & zeros).any() & (zeros.sum() >= 2) \
         & (zeros.sum() * 2 > number.is_not_null().sum())
-    zeroed = pl.when(pl.col("_code").is_null() & number.str.ends_with(ids.ZEROED) & truncated) \
+    zeroed = pl.when(pl.col("_code").is_null() & zeros & truncated) \
         .then(pl.lit(C.ID_NUMERIC)).otherwise(pl.col("_code"))
     return Judged(pl.when(pl.col("_zeroed").is_null()).then(number), pl.col("_zeroed"), c.t, {},
                   (first, {"_code": code}, {"_zeroed": zeroed}))

@@ -240,8 +240,7 @@ def prefill_rows(s: Session, kind: KindSpec, unit_code: str,
                  classes: frozenset[str] | None = None) -> list[dict[str, Any]]:
     """The unit's insured staff as template rows: columns that mirror the record, and defaults.
     With `classes` (a school's sub-account), only the students of those classes."""
-    q = (select(Person).where(Person.unit_code == unit_code, Person.status == INSURED)
-         .order_by(Person.person_no, Person.id_number))
+    q = _insured(unit_code)
     if classes is not None:
         q = q.where(Person.class_code.in_(sorted(classes)))
     rows = []
@@ -255,6 +254,12 @@ def prefill_rows(s: Session, kind: KindSpec, unit_code: str,
                 row[col.field] = col.default
         rows.append(row)
     return rows
+
+
+def _insured(unit_code: str) -> Any:
+    """The unit's insured staff, in the order its pre-filled templates list them."""
+    return (select(Person).where(Person.unit_code == unit_code, Person.status == INSURED)
+            .order_by(Person.person_no, Person.id_number))
 
 
 def template_name(kind: KindSpec, unit_code: str) -> str:
@@ -301,26 +306,26 @@ def refresh_prefilled(instance: Instance, s: Session, unit_code: str) -> Path | 
     they list changed since they were last written here: a view writer (exchange.view.refresh),
     run as the unit's status books are. The stop template said 共 0 人 after the staff were
     loaded, and went on listing the stopped and missing the approved until the nightly job.
-    What each lists is kept as a digest in var/templates/<unit>.json."""
+    The staff's records are kept as a digest in var/templates/<unit>.json."""
     unit = s.get(Unit, unit_code)
     if unit is None:
         return None
     folder = instance.unit_outbox(unit.code, "templates")
     marks = instance.var / "templates" / f"{unit.code}.json"
     try:
-        known = json.loads(marks.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        known = {}
-    listed = {k.kind: hashlib.sha256(json.dumps(prefill_rows(s, k, unit.code), sort_keys=True,
-                                                default=str).encode()).hexdigest()
-              for k in kinds_for_unit(instance.rules, unit.unit_type) if k.prefill}
-    stale = [k for k, digest in listed.items() if known.get(k) != digest
-             or not (folder / template_name(instance.rules.kinds[k], unit.code)).exists()]
+        known = json.loads(marks.read_text(encoding="utf-8")).get("staff")
+    except (OSError, ValueError, AttributeError):
+        known = None
+    staff = hashlib.sha256(json.dumps([Q.person_record(p) for p in s.scalars(_insured(unit.code))],
+                                      default=str).encode()).hexdigest()
+    kinds = [k for k in kinds_for_unit(instance.rules, unit.unit_type) if k.prefill]
+    stale = [k.kind for k in kinds if known != staff
+             or not (folder / template_name(k, unit.code)).exists()]
     if not stale:
         return None
     written = write_unit_templates(instance, s, unit, kinds=stale)
     marks.parent.mkdir(parents=True, exist_ok=True)
-    write_text(marks, json.dumps({**known, **listed}, sort_keys=True))
+    write_text(marks, json.dumps({"staff": staff}))
     return written[0] if written else None
 
 

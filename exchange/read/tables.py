@@ -349,7 +349,7 @@ def _csv_rows(path: Path, limits: Limits) -> Iterator[Row]:
                 if "#" in joined or "Err:" in joined:
                     values = list(map(error_cell, values))
                 if '="' in joined:
-                    values = [_as_text(v) for v in values]
+                    values = [_excel_text(v) for v in values]
                 yield reader.line_num, _clip(values, limits)
     except UnicodeDecodeError as exc:
         raise FileRejected(C.FILE_UNREADABLE, reason="bad_encoding") from exc
@@ -357,7 +357,7 @@ def _csv_rows(path: Path, limits: Limits) -> Iterator[Row]:
         raise FileRejected(C.FILE_UNREADABLE, reason="corrupt") from exc
 
 
-def _as_text(value: str) -> str:
+def _excel_text(value: str) -> str:
     """A CSV field written ="…" (how other systems export an ID or a code for Excel to show
     as text, leading zeros and all) is the text inside."""
     if len(value) >= 3 and value.startswith('="') and value.endswith('"'):
