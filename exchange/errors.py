@@ -2,9 +2,15 @@
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, TypeVar
+import logging
+from operator import attrgetter
+from typing import Any, Callable, Iterable, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
+R = TypeVar("R")
+log = logging.getLogger("exchange.jobs")
+UNIT_OF = attrgetter("unit_code")     # each_unit's `unit` for batches, reviews and the like
 
 
 class ExchangeError(Exception):
@@ -49,6 +55,53 @@ class ErrorBookFailed(ExchangeError):
 
 class NotFound(ExchangeError):
     """A unit, batch or declaration named by an operator does not exist."""
+
+
+class UnitsFailed(ExchangeError):
+    """A job's work for some units failed (each logged with its traceback); every other unit's
+    was done. Raised at the end, so the job run is recorded as failed, with what was done and
+    the units that failed."""
+
+    def __init__(self, done: str, failed: list[str]) -> None:
+        names = ", ".join(dict.fromkeys(failed))
+        super().__init__(f"{done}; {len(set(failed))} unit(s) failed: {names[:500]} (see the log)")
+        self.failed = failed
+
+
+def outcome(done: str, failed: list[str]) -> str:
+    """A job's outcome `done`, or UnitsFailed when some units' part failed."""
+    if failed:
+        raise UnitsFailed(done, failed)
+    return done
+
+
+def hand_on(done: str, missed: list[str], failed: list[str] | None) -> None:
+    """A step of several `each_unit` passes ends: its `missed` units go to the caller's `failed`
+    list, or, when the caller gave none, UnitsFailed names them."""
+    if failed is None:
+        outcome(done, missed)
+    else:
+        failed += missed
+
+
+def each_unit(items: Iterable[T], work: Callable[[T], R], *, what: str,
+              unit: Callable[[T], str] = str, failed: list[str] | None = None) -> list[R]:
+    """`work(item)` for every item (a unit, a batch, a group of a unit's declarations): one
+    unit's failure (a record that cannot name a folder, an unwritable outbox, a value a writer
+    chokes on) is logged and the others go on. The failed units are added to `failed` when it
+    is given, else UnitsFailed at the end names them. Each item's work has its own database
+    session (one a failure rolled back cannot serve the next)."""
+    results: list[R] = []
+    missed: list[str] = [] if failed is None else failed
+    for item in items:
+        try:
+            results.append(work(item))
+        except Exception:
+            log.exception("unit=%s file=-: %s failed", unit(item), what)
+            missed.append(unit(item))
+    if failed is None:
+        outcome(f"{what}: {len(results)} done", missed)
+    return results
 
 
 class EngineFailed(RuntimeError):

@@ -23,7 +23,8 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from exchange.config import CENTRE, Instance
+from exchange.config import CENTRE, Instance, folder_name
+from exchange.errors import each_unit
 from exchange.kinds.spec import RESIDENT_AUDIENCES, KindSpec, RuleSet
 from exchange.messages import (DOC_NAMES, REVIEW_WORDS as RW, TEMPLATE_GENERAL, TEMPLATE_NOTE,
                                TEMPLATE_WORDS as T)
@@ -344,28 +345,32 @@ def write_sub_account_templates(instance: Instance, s: Session, unit: Unit, acco
 
 def refresh_templates(instance: Instance, db: Database, *, unit: str | None = None,
                       kinds: Sequence[str] | None = None, out_dir: Path | None = None,
-                      today: date | None = None) -> list[Path]:
+                      today: date | None = None, failed: list[str] | None = None) -> list[Path]:
     """Write fresh templates for one unit or all, and for each sub-account of a school (into
     its own outbox, or `@<login>` under the unit's `out_dir`); pre-filled ones reflect today's
-    records."""
+    records. A unit that fails is logged and the others go on (`errors.each_unit`)."""
     from exchange.accounts import SUB_ROLES
     from exchange.work import SUB_PREFIX
 
-    written: list[Path] = []
-    with db.session() as s:
-        q = select(Unit).where(Unit.code != CENTRE).order_by(Unit.code)
-        if unit:
-            q = q.where(Unit.code == unit)
-        for u in s.scalars(q).all():
-            target = (out_dir / u.code) if (out_dir and not unit) else out_dir
-            written += write_unit_templates(instance, s, u, kinds=kinds, out_dir=target, today=today)
-            subs = s.scalars(select(Account).where(Account.unit_code == u.code,
+    def one(code: str) -> list[Path]:
+        with db.session() as s:
+            u = s.get(Unit, code)
+            if u is None:                   # deleted since the list was read
+                return []
+            target = (out_dir / folder_name(code)) if (out_dir and not unit) else out_dir
+            written = write_unit_templates(instance, s, u, kinds=kinds, out_dir=target, today=today)
+            subs = s.scalars(select(Account).where(Account.unit_code == code,
                                                    Account.role.in_(SUB_ROLES)).order_by(Account.login))
             for account in subs.all():
                 folder = target / f"{SUB_PREFIX}{account.login}" if target else None
                 written += write_sub_account_templates(instance, s, u, account, kinds=kinds,
                                                        out_dir=folder, today=today)
-    return written
+            return written
+
+    with db.session() as s:
+        codes = Q.unit_codes(s, unit)
+    done = each_unit(codes, one, what="templates", failed=failed)
+    return [p for paths in done for p in paths]
 
 
 __all__ = ["build_template", "prefill_rows", "refresh_prefilled", "refresh_templates", "write_unit_templates",

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 from exchange.config import Instance
-from exchange.errors import ConfigError
+from exchange.errors import ConfigError, outcome
 from exchange.schedule.registry import job
 from exchange.store.db import Database
 
@@ -54,18 +54,19 @@ def submit_batches(instance: Instance, db: Database, unit: str | None = None,
     from exchange.review.submit import ensure_documents, submit_pending
     from exchange.view.confirm import on_word
 
+    failed: list[str] = []
     if on_word(instance):
         batches = []
         text = "submission is on the unit's word (rules/region.toml): nothing submitted"
     else:
-        batches = submit_pending(instance, db, unit=unit, actor=actor)
+        batches = submit_pending(instance, db, unit=unit, actor=actor, failed=failed)
         count = sum(b.count for b in batches)
         text = (f"submitted {count} declaration(s) in {len(batches)} batch(es)"
                 + (": " + ", ".join(f"{b.batch_no}({b.count})" for b in batches) if batches else ""))
-    repaired = ensure_documents(instance, db)
+    repaired = ensure_documents(instance, db, failed=failed)
     if repaired:
         text += f"; rewrote {len(repaired)} missing document(s)"
-    return text
+    return outcome(text, failed)
 
 
 @job("photo_review")
@@ -74,13 +75,14 @@ def photo_review_job(instance: Instance, db: Database, unit: str | None = None,
     """Put waiting photos on review workbooks for the centre (outbox/_centre/photos/)."""
     from exchange.review.photos import ensure_photo_documents, send_photo_reviews
 
-    sent = send_photo_reviews(instance, db, unit=unit, actor=actor)
-    repaired = ensure_photo_documents(instance, db)
+    failed: list[str] = []
+    sent = send_photo_reviews(instance, db, unit=unit, actor=actor, failed=failed)
+    repaired = ensure_photo_documents(instance, db, failed=failed)
     text = (f"sent {sum(r.count for r in sent)} photo(s) on {len(sent)} review(s)"
             + (": " + ", ".join(f"{r.review_no}({r.count})" for r in sent) if sent else ""))
     if repaired:
         text += f"; rewrote {len(repaired)} missing review workbook(s)"
-    return text
+    return outcome(text, failed)
 
 
 @job("refresh_templates")
@@ -89,9 +91,10 @@ def refresh_templates_job(instance: Instance, db: Database, unit: str | None = N
     """Fresh blank and pre-filled templates in every unit's outbox/templates/."""
     from exchange.outputs.templates import refresh_templates
 
-    written = refresh_templates(instance, db, unit=unit, kinds=kinds)
+    failed: list[str] = []
+    written = refresh_templates(instance, db, unit=unit, kinds=kinds, failed=failed)
     units = {p.parent.parent.name for p in written}
-    return f"wrote {len(written)} template(s) for {len(units)} unit(s)"
+    return outcome(f"wrote {len(written)} template(s) for {len(units)} unit(s)", failed)
 
 
 @job("monthly_rosters")
@@ -102,10 +105,11 @@ def monthly_rosters_job(instance: Instance, db: Database, month: str | None = No
 
     today = date.today()
     written = []
+    failed: list[str] = []
     for m in resolve_month(month, today):
-        written += monthly_rosters(instance, db, m, unit=unit)
+        written += monthly_rosters(instance, db, m, unit=unit, failed=failed)
     pages = sum(w.pages for w in written)
-    return f"wrote {len(written)} monthly roster(s), {pages} page(s)"
+    return outcome(f"wrote {len(written)} monthly roster(s), {pages} page(s)", failed)
 
 
 @job("unit_reports")
@@ -116,9 +120,10 @@ def unit_reports_job(instance: Instance, db: Database, unit: str | None = None,
 
     today = date.today()
     months = resolve_month(month or "current", today)
-    written = unit_reports(instance, db, unit=unit, month=months[-1], today=today)
+    failed: list[str] = []
+    written = unit_reports(instance, db, unit=unit, month=months[-1], today=today, failed=failed)
     units = {w.path.parent.parent.name for w in written}
-    return f"wrote {len(written)} report file(s) for {len(units)} unit(s)"
+    return outcome(f"wrote {len(written)} report file(s) for {len(units)} unit(s)", failed)
 
 
 @job("centre_digest")

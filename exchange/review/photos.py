@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from exchange import codes as C
 from exchange.checks.values import parse_integer
 from exchange.config import CENTRE, Instance
+from exchange.errors import UNIT_OF, each_unit, hand_on
 from exchange.kinds.spec import KindSpec
 from exchange.messages import (CONCLUSIONS, DOC_NAMES, PHOTO_REVIEW_HEADERS as H,
                                PHOTO_REVIEW_WORDS as PW, PHOTO_STATUS_LABELS, UNDECIDED_LABEL,
@@ -122,19 +123,31 @@ def _send_unit(db: Database, unit_code: str, actor: str, when: datetime) -> Sent
 
 
 def send_photo_reviews(instance: Instance, db: Database, *, unit: str | None = None,
-                       actor: str = "system", now: datetime | None = None) -> list[SentReview]:
-    """Put every unit's (or one unit's) waiting photos on review workbooks and write them."""
+                       actor: str = "system", now: datetime | None = None,
+                       failed: list[str] | None = None) -> list[SentReview]:
+    """Put every unit's (or one unit's) waiting photos on review workbooks and write them. A
+    unit whose part fails is logged and added to `failed` (else UnitsFailed at the end)."""
     when = now or _now()
     close_finished(db, when)
     with db.session() as s:
         units = _waiting_units(s, unit)
-    sent = []
-    for code in units:
+
+    def send(code: str) -> list[SentReview]:
+        reviews = []
         while (review := _send_unit(db, code, actor, when)) is not None:
-            sent.append(review)
-    for review in sent:
+            reviews.append(review)
+        return reviews
+
+    def document(review: SentReview) -> None:
         review.documents = [write_review_document(instance, db, review.review_id)]
+
+    missed: list[str] = []
+    sent = [r for rs in each_unit(units, send, what="photo reviews", failed=missed) for r in rs]
+    # A review whose workbook failed stays sent; ensure_photo_documents writes it next time.
+    each_unit(sent, document, what="photo review workbooks", unit=UNIT_OF, failed=missed)
+    hand_on(f"photo reviews: {len(sent)}", missed, failed)
     return sent
+
 
 
 def review_book_path(instance: Instance, review: PhotoReview) -> Path:
@@ -190,16 +203,20 @@ def write_review_document(instance: Instance, db: Database, review_id: int) -> P
     return path
 
 
-def ensure_photo_documents(instance: Instance, db: Database) -> list[Path]:
+def ensure_photo_documents(instance: Instance, db: Database, failed: list[str] | None = None
+                           ) -> list[Path]:
     """Write the review workbooks of unreviewed photo reviews that are missing (a crash)."""
     with db.session() as s:
         reviews = list(s.scalars(select(PhotoReview).where(PhotoReview.status == "sent")))
-    written = []
-    for r in reviews:
-        if not review_book_path(instance, r).exists():
-            log.warning("photo review=%s: writing the missing review workbook", r.review_no)
-            written.append(write_review_document(instance, db, r.id))
-    return written
+
+    def repair(r: PhotoReview) -> list[Path]:
+        if review_book_path(instance, r).exists():
+            return []
+        log.warning("photo review=%s: writing the missing review workbook", r.review_no)
+        return [write_review_document(instance, db, r.id)]
+
+    return [p for paths in each_unit(reviews, repair, what="photo review workbooks",
+                                     unit=UNIT_OF, failed=failed) for p in paths]
 
 
 # Deciding ----------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from exchange.amounts.register import (MONTH_ITEMS, DeclarationDue, UnitDues, cl
                                        registration, registration_months,
                                        totals_by_unit_type, unit_dues)
 from exchange.config import CENTRE, Instance
+from exchange.errors import each_unit
 from exchange.kinds.spec import ColumnSpec, KindSpec, RuleSet
 from exchange.messages import (DIGEST_HEADERS as DH, DOC_NAMES, ENROLMENT_LABELS, ENROLMENT_WORDS,
                                REPORT_NAMES, ROSTER_TITLES, ROSTER_WORDS as W)
@@ -32,6 +33,7 @@ from exchange.classes import listed_classes
 from exchange.residents import class_stop_members, unit_classes, with_class_members
 from exchange.review.display import change_lines, display_value, enrolment_label
 from exchange.review.queries import person_clause, window_clause
+from exchange.store import queries as Q
 from exchange.store.db import Database
 from exchange.store.models import Batch, Declaration, FileRecord, Person, Photo, RowError, Unit
 
@@ -249,39 +251,46 @@ def _month_bounds(month: str) -> tuple[datetime, datetime]:
 
 
 def monthly_rosters(instance: Instance, db: Database, month: str, *, unit: str | None = None,
-                    made_on: date | None = None, kinds: Sequence[str] = MONTHLY_KINDS) -> list[Written]:
-    """增加/减少/缴费基数 申报花名册 of `month` (YYYYMM): declarations approved in that month."""
+                    made_on: date | None = None, kinds: Sequence[str] = MONTHLY_KINDS,
+                    failed: list[str] | None = None) -> list[Written]:
+    """增加/减少/缴费基数 申报花名册 of `month` (YYYYMM): declarations approved in that month. A
+    unit that fails is logged and the others go on (`errors.each_unit`)."""
     rules = instance.rules
     start, end = _month_bounds(month)
-    written = []
+    approved = (Declaration.status == "approved", Declaration.kind.in_(list(kinds)),
+                Declaration.decided_at >= start, Declaration.decided_at < end)
     with db.session() as s:
-        q = (select(Declaration).where(Declaration.status == "approved",
-                                       Declaration.kind.in_(list(kinds)),
-                                       Declaration.decided_at >= start, Declaration.decided_at < end)
-             .order_by(Declaration.unit_code, Declaration.kind, Declaration.serial))
-        if unit:
-            q = q.where(Declaration.unit_code == unit)
-        groups: dict[tuple[str, str], list[Declaration]] = {}
-        for d in s.scalars(q):
-            groups.setdefault((d.unit_code, d.kind), []).append(d)
-        for (code, kind_name), decls in sorted(groups.items()):
-            kind = rules.kinds.get(kind_name)
-            if kind is None:
-                continue
+        q = select(Declaration.unit_code).distinct().where(*approved)
+        codes = sorted(s.scalars(q if not unit else q.where(Declaration.unit_code == unit)))
+
+    def one(code: str) -> list[Written]:
+        with db.session() as s:
+            groups: dict[str, list[Declaration]] = {}
+            for d in s.scalars(select(Declaration).where(*approved, Declaration.unit_code == code)
+                               .order_by(Declaration.kind, Declaration.serial)):
+                groups.setdefault(d.kind, []).append(d)
             u = s.get(Unit, code)
-            info = [*_unit_info(u, code), W["month"].format(value=month)]
-            title = ROSTER_TITLES[kind_name].format(centre=instance.settings.name)
-            persons = _persons_of(s, decls)
-            section = kind_section(rules, kind, decls, title=title, info=info, persons=persons,
-                                   due_of=declaration_dues(instance, s, persons))
-            target = instance.unit_outbox(code, "reports") / DOC_NAMES["monthly_roster"].format(
-                month=month, title=REPORT_NAMES[kind_name])
-            roster = Roster([section], made_on or date.today(), title=title)
-            st = render_roster(roster, target)
-            written.append(Written(st.path, st.pages, st.rows))
-            # Its Excel twin (issue 16.2: every manual exports to Excel).
-            written.append(Written(write_roster_book(roster, target.with_suffix(".xlsx")), 0, st.rows))
-    return written
+            written = []
+            for kind_name, decls in sorted(groups.items()):
+                kind = rules.kinds.get(kind_name)
+                if kind is None:
+                    continue
+                info = [*_unit_info(u, code), W["month"].format(value=month)]
+                title = ROSTER_TITLES[kind_name].format(centre=instance.settings.name)
+                persons = _persons_of(s, decls)
+                section = kind_section(rules, kind, decls, title=title, info=info, persons=persons,
+                                       due_of=declaration_dues(instance, s, persons))
+                target = instance.unit_outbox(code, "reports") / DOC_NAMES["monthly_roster"].format(
+                    month=month, title=REPORT_NAMES[kind_name])
+                roster = Roster([section], made_on or date.today(), title=title)
+                st = render_roster(roster, target)
+                written.append(Written(st.path, st.pages, st.rows))
+                # Its Excel twin (issue 16.2: every manual exports to Excel).
+                written.append(Written(write_roster_book(roster, target.with_suffix(".xlsx")), 0, st.rows))
+            return written
+
+    done = each_unit(codes, one, what="monthly rosters", failed=failed)
+    return [w for ws in done for w in ws]
 
 
 # Unit reports ----------------------------------------------------------------------------------
@@ -543,21 +552,25 @@ def error_log_roster(instance: Instance, s: Session, unit: Unit, since: datetime
 
 
 def unit_reports(instance: Instance, db: Database, *, unit: str | None = None,
-                 month: str | None = None, today: date | None = None) -> list[Written]:
+                 month: str | None = None, today: date | None = None,
+                 failed: list[str] | None = None) -> list[Written]:
     """参保花名册, 当前缴费基数花名册, 应缴信息 (as of today), the month's 登记情况 and 错误日志,
     and a school's 缴费统计 per class, per unit, into outbox/<unit>/reports/; the error log also
-    as a workbook."""
+    as a workbook. A unit that fails is logged and the others go on (`errors.each_unit`)."""
     from exchange.review.errorlog import export_errors
 
     today = today or date.today()
     month = month or f"{today:%Y%m}"
     since, until = _month_bounds(month)
-    written = []
     with db.session() as s:
-        q = select(Unit).where(Unit.code != CENTRE).order_by(Unit.code)
-        if unit:
-            q = q.where(Unit.code == unit)
-        for u in s.scalars(q).all():
+        codes = Q.unit_codes(s, unit)
+
+    def one(code: str) -> list[Written]:
+        with db.session() as s:
+            u = s.get(Unit, code)
+            if u is None:                   # deleted since the list was read
+                return []
+            written = []
             folder = instance.unit_outbox(u.code, "reports")
             dues = unit_dues(instance.rules, s, u.code, today)
             builds = [("insured", insured_roster(instance, s, u, today), f"{today:%Y%m%d}"),
@@ -584,7 +597,10 @@ def unit_reports(instance: Instance, db: Database, *, unit: str | None = None,
             book = folder / DOC_NAMES["error_log_book"].format(stamp=month)
             export_errors(instance, s, book, unit=u.code, since=since, until=until)
             written.append(Written(book, 0, 0))
-    return written
+            return written
+
+    done = each_unit(codes, one, what="unit reports", failed=failed)
+    return [w for ws in done for w in ws]
 
 
 # Centre daily digest -----------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from exchange.config import CENTRE, Instance
+from exchange.errors import UNIT_OF, each_unit, hand_on
 from exchange.messages import DOC_NAMES, REVIEW_WORDS as RW
 from exchange.outputs.review_book import ReviewLine, write_review_book
 from exchange.residents import class_stop_members
@@ -132,21 +133,27 @@ def _submit_unit(db: Database, unit_code: str, actor: str, when: datetime) -> Su
 
 
 def submit_pending(instance: Instance, db: Database, *, unit: str | None = None,
-                   actor: str = "system", now: datetime | None = None) -> list[Submitted]:
+                   actor: str = "system", now: datetime | None = None,
+                   failed: list[str] | None = None) -> list[Submitted]:
     """Submit every unit's (or one unit's) pending declarations, one batch per unit, and write
-    the batch documents. Returns the new batches; none when nothing was pending."""
+    the batch documents. Returns the new batches; none when nothing was pending. A unit whose
+    part fails is logged and added to `failed` (else UnitsFailed at the end); the others go on."""
     when = now or _now()
     with db.session() as s:
         units = pending_units(s, unit)
-    batches = []
-    for code in units:
-        b = _submit_unit(db, code, actor, when)
-        if b is not None:
-            batches.append(b)
-    for b in batches:
+    missed: list[str] = []
+    batches = [b for b in each_unit(units, lambda code: _submit_unit(db, code, actor, when),
+                                    what="submission", failed=missed) if b is not None]
+
+    def document(b: Submitted) -> None:
         b.documents = write_batch_documents(instance, db, b.batch_id)
+
+    # A batch whose documents failed stays submitted; ensure_documents writes them next time.
+    each_unit(batches, document, what="batch documents", unit=UNIT_OF, failed=missed)
     instance.changed(b.unit_code for b in batches)   # their status books and 待提交清单
+    hand_on(f"submission: {len(batches)} batch(es)", missed, failed)
     return batches
+
 
 
 # Documents -------------------------------------------------------------------------------------
@@ -200,18 +207,22 @@ def write_batch_documents(instance: Instance, db: Database, batch_id: int, *,
     return written
 
 
-def ensure_documents(instance: Instance, db: Database) -> list[Path]:
+def ensure_documents(instance: Instance, db: Database, failed: list[str] | None = None
+                     ) -> list[Path]:
     """Write the documents of unreviewed batches that are missing (e.g. after a crash)."""
     with db.session() as s:
         batches = list(s.scalars(select(Batch).where(Batch.status == "submitted")))
-    written = []
-    for b in batches:
+
+    def repair(b: Batch) -> list[Path]:
         missing = [w for w, path in (("roster", roster_path(instance, b)),
                                       ("review", review_book_path(instance, b))) if not path.exists()]
-        if missing:
-            log.warning("batch=%s: writing missing documents %s", b.batch_no, ",".join(missing))
-            written += write_batch_documents(instance, db, b.id, which=missing)
-    return written
+        if not missing:
+            return []
+        log.warning("batch=%s: writing missing documents %s", b.batch_no, ",".join(missing))
+        return write_batch_documents(instance, db, b.id, which=missing)
+
+    return [p for paths in each_unit(batches, repair, what="batch documents", unit=UNIT_OF,
+                                     failed=failed) for p in paths]
 
 
 __all__ = ["submit_pending", "submit_in", "write_batch_documents", "ensure_documents", "next_batch_no", "next_number",

@@ -12,6 +12,7 @@ from sqlalchemy import (ARRAY, ColumnElement, CursorResult, DateTime, String, Ta
                         func, insert, literal, literal_column, select, update)
 from sqlalchemy.orm import Session
 
+from exchange.config import CENTRE
 from exchange.checks.context import INSURED, OpenDeclaration, PersonRecord, UnitRecord
 from exchange.store import bulk
 from exchange.store.models import (IMPORTED_STATUSES, OPEN_STATUSES, AuditEntry, Declaration,
@@ -45,6 +46,12 @@ def insured_count(s: Session, unit_code: str) -> int:
     """How many persons are insured in the unit now (as its pre-filled templates list them)."""
     return s.scalar(select(func.count()).select_from(Person).where(
         Person.unit_code == unit_code, Person.status == INSURED)) or 0
+
+
+def unit_codes(s: Session, only: str | None = None) -> list[str]:
+    """The units' codes in order (the centre's own login is none), or `only`'s if it is one."""
+    q = select(Unit.code).where(Unit.code != CENTRE).order_by(Unit.code)
+    return list(s.scalars(q if only is None else q.where(Unit.code == only)))
 
 
 def unit_record(s: Session, code: str) -> UnitRecord | None:
