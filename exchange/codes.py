@@ -126,6 +126,10 @@ NOTE_PHOTO_SAME = "note.photo_same"            # identical to a photo already st
 NOTE_HOUSEHOLD_DONE = "note.household_done"    # a household row took effect on import
 # Of a whole file, not a row (the receipt's `warnings`): it stops every insured person of its unit.
 NOTE_WHOLE_STAFF = "note.whole_staff"
+# Also of a whole file: the month a stop file's people are insured to (the current month, never
+# the clerk's choice), and columns with something filled that the kind has not (not read).
+NOTE_STOP_MONTH = "note.stop_month"
+NOTE_IGNORED_COLUMNS = "note.ignored_columns"
 NOTE_CODES = (NOTE_CLASS_STOP, NOTE_PHOTO_SAVED, NOTE_PHOTO_SAME, NOTE_HOUSEHOLD_DONE)
 # ---- end of issue 4 section ---------------------------------------------------------------------
 

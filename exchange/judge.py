@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -25,7 +25,7 @@ from exchange.config import Instance
 from exchange.errors import FileRejected
 from exchange.kinds.detect import detect_kind, unit_named
 from exchange.kinds.spec import KindSpec, normalise_label
-from exchange.messages import row_message
+from exchange.messages import month_label, row_message
 from exchange.photos import PhotoRun, examine_photos, is_photo_upload
 from exchange.read.guard import column_letters
 from exchange.read.header import (SCAN_ROWS, Located, column_taker, footer_row, header_label,
@@ -54,6 +54,10 @@ class Options:
     scope: frozenset[str] | None = None   # classes a sub-account may declare for
     file_id: int | None = None
     today: date = field(default_factory=date.today)
+
+
+# Columns of row numbers a clerk adds left of the data: not declaration content, never told.
+ROW_NUMBERS = frozenset(normalise_label(h) for h in ("序号", "序", "行号", "No.", "No", "#"))
 
 
 class FileRun:
@@ -216,6 +220,11 @@ def _data_chunks(located: Located, mapping: dict[int, str], run: FileRun, max_ro
     # and the cells after it moved; a sheet's notes right of the table are no such thing.
     width = max((i + 1 for i, h in enumerate(located.header) if not holds_nothing(h)), default=0)
     wide: dict[int, list[tuple[int, Any]]] = {}      # row -> its cells past the header
+    # Named columns the kind has not (a 停保日期 added to a stop form): filled, they are told.
+    unread = [i for i, h in enumerate(located.header)
+              if i not in mapping and not holds_nothing(h) and normalise_label(str(h)) not in ROW_NUMBERS]
+    filled: set[int] = set()                         # of those, the ones with something filled
+    filled_rows: list[int] = []                      # the rows with something there
     batch: list[tuple[int, tuple[Any, ...]]] = []
 
     def parsed() -> Chunk:
@@ -251,12 +260,22 @@ def _data_chunks(located: Located, mapping: dict[int, str], run: FileRun, max_ro
             past = [(i, v) for i, v in enumerate(values[width:], width) if not holds_nothing(v)]
             if past:
                 wide[number] = past
+        if unread:
+            there = [i for i in unread if i < len(values) and not holds_nothing(values[i])]
+            if there:
+                filled.update(there)
+                filled_rows.append(number)
         batch.append((number, raw))
         if len(batch) >= size:
             yield parsed()
             batch = []
     if batch:
         yield parsed()
+    if filled:
+        named = "、".join(f"第 {column_letters(i + 1)} 列「{shown_name(str(located.header[i]))}」"
+                          for i in sorted(filled))
+        note(result.warnings, C.NOTE_IGNORED_COLUMNS, {"columns": named, "title": f"《{run.kind.title}》",
+                                                       "count": len(filled_rows), "first": filled_rows[0]})
 
 
 def examine(instance: Instance, session: Session, path: Path, unit_code: str, name: str,
@@ -351,6 +370,7 @@ def _examine_book(instance: Instance, session: Session, book: Book, unit: UnitRe
     if run.data_rows == 0:
         raise FileRejected(C.FILE_EMPTY)
     _whole_staff(session, kind, unit_code, result)
+    _stop_month(kind, opts.today, result)
     return kind, unit
 
 
@@ -366,10 +386,24 @@ def _whole_staff(session: Session, kind: KindSpec, unit_code: str, result: FileR
         return
     # Judged on the rows listed, not on those imported: one row failing (arrears, say) must not
     # hide that the file stops everyone else.
-    params = {"count": insured, "kind": kind.label,
-              "accepted": counts.accepted if counts.accepted < insured else None}
-    result.warnings.append({"code": C.NOTE_WHOLE_STAFF,
-                            "message": row_message(C.NOTE_WHOLE_STAFF, params)})
+    note(result.warnings, C.NOTE_WHOLE_STAFF, {"count": insured, "kind": kind.label,
+                                      "accepted": counts.accepted if counts.accepted < insured else None})
+
+
+def _stop_month(kind: KindSpec, today: date, result: FileResult) -> None:
+    """A stop file's accepted people are insured to the end of this month (the import's: the
+    payload's stop_after), whatever date a clerk had in mind: the receipt says which."""
+    if kind.effect != "stop" or not result.counts.accepted:
+        return
+    following = (today.replace(day=28) + timedelta(days=4)).replace(day=1)
+    note(result.notes, C.NOTE_STOP_MONTH, {"count": result.counts.accepted,
+                                           "paid_to": month_label(f"{today:%Y%m}"),
+                                           "stops": month_label(f"{following:%Y%m}")})
+
+
+def note(notes: list[dict[str, str]], code: str, params: dict[str, Any]) -> None:
+    """A note of the whole file for the receipt's `warnings` or `notes`."""
+    notes.append({"code": code, "message": row_message(code, params)})
 
 
 def _sheets_with_rows(sheets: Iterator[Sheet], kinds: list[KindSpec]) -> list[str]:

@@ -531,6 +531,10 @@ ROW_MESSAGES.update({
     C.NOTE_HOUSEHOLD_DONE: "户主（{head}）{operation}已生效（户主信息是登记信息，无需审核）。",
     C.NOTE_WHOLE_STAFF: "注意：本文件为本单位全部 {count} 名在职参保人员办理了{kind}。如果这不是本意"
                         "（例如把预填的模板原样报送了），请在提交前用业务回退表撤回不办理的人员。",
+    C.NOTE_STOP_MONTH: "本文件减少的 {count} 人缴费至 {paid_to}，自 {stops}起停保（停保时间按申报的当月确定，"
+                       "不能另行指定；医保中心审核通过后生效）。",
+    C.NOTE_IGNORED_COLUMNS: "注意：{columns}不是{title}的列，其中填写的内容没有导入（{count} 行有内容，"
+                            "如第 {first} 行）。如需办理这些内容，请使用相应的申报表。",
 })
 # `{what}` of class.out_of_scope.
 PHRASES.update({

@@ -111,6 +111,8 @@ class FileResult:
     untouched_rows: list[int] = field(default_factory=list)
     # Of the whole file, for the clerk to act on (note.whole_staff): (code, message).
     warnings: list[dict[str, str]] = field(default_factory=list)
+    # Of the whole file, what its accepted rows will do (note.stop_month): (code, message).
+    notes: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def status(self) -> str:

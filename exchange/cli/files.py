@@ -55,6 +55,8 @@ def validate(ctx: Context, file: Path, unit: str, as_json: bool) -> None:
             click.echo(f"  {r.file_error.code}: {r.file_error.message}")
         c = r.counts
         click.echo(f"  rows {c.total}: accepted {c.accepted}, failed {c.failed}, duplicate {c.duplicate}")
+        for said in (*r.warnings, *r.notes):          # of the whole file, as the receipt says them
+            click.echo(f"  {said['code']} {said['message']}")
         for row in v.rows():
             for e in row["errors"]:
                 click.echo(f"  row {row['row']}: {e['code']} {e['message']}")

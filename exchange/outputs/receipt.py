@@ -45,9 +45,10 @@ class ReceiptRows:
 
 
 def skipped_fields(result: FileResult) -> dict[str, Any]:
-    """`hidden_rows`, `untouched_rows`, `footer_rows` and `warnings` for the JSON answers (the
-    receipt's twin, `validate --json`), each only when there are some."""
-    return {key: rows for key, rows in (*_skipped(result), ("warnings", result.warnings)) if rows}
+    """`hidden_rows`, `untouched_rows`, `footer_rows`, `warnings` and `notes` for the JSON
+    answers (the receipt's twin, `validate --json`), each only when there are some."""
+    return {key: rows for key, rows in (*_skipped(result), ("warnings", result.warnings),
+                                        ("notes", result.notes)) if rows}
 
 
 def _skipped(result: FileResult) -> tuple[tuple[str, list[int]], ...]:
@@ -132,6 +133,7 @@ def receipt_text(result: FileResult, rows: Iterable[dict[str, Any]], max_lines: 
         lines.append(result.next_step)
     if result.counts.accepted and result.withdrawal:
         lines.append(WITHDRAWN_HINT)
+    lines += [n["message"] for n in result.notes]
     shown = 0
     more = 0
     problems: dict[tuple[str | None, str], list[Any]] = {}     # (column, code) -> [count, row, message]
