@@ -308,3 +308,25 @@ class LoadedRate(Base):
     person_amount: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=0)
     amount: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=0)
     loaded_at: Mapped[datetime] = mapped_column(DateTime, default=_now)
+
+
+class ClosedPeriod(Base):
+    """A person's insured period at a unit that ended when he was insured again (参保历史): a
+    职工增加 or 城乡居民参保 approved for a person on file replaces the record's unit and months,
+    and the period it replaced is kept here, so the unit it was at still owes its unpaid months.
+    insured_from .. stopped_after (YYYYMM, both included; insured_from None: since ever), the base
+    and insurances of the record then, and its paid-to months then (最大缴费月份 and per
+    insurance): a paid month the centre loads later is the person's new unit's. `serial` is the
+    declaration whose approval closed it."""
+    __tablename__ = "closed_periods"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id_number: Mapped[str] = mapped_column(String(18), index=True)
+    unit_code: Mapped[str] = mapped_column(String(32), index=True)
+    insured_from: Mapped[str | None] = mapped_column(String(6))
+    stopped_after: Mapped[str] = mapped_column(String(6))
+    wage_base: Mapped[int | None] = mapped_column(Integer)
+    insurances: Mapped[str | None] = mapped_column(String(100))
+    last_paid_month: Mapped[str | None] = mapped_column(String(6))
+    paid_months: Mapped[dict | None] = mapped_column(JSON)
+    serial: Mapped[int | None] = mapped_column(Integer)
+    closed_at: Mapped[datetime] = mapped_column(DateTime, default=_now)
