@@ -12,9 +12,10 @@ from typing import Any, Callable
 
 from sqlalchemy.orm import Session
 
+from exchange.amounts.dues import add_months
 from exchange.checks import ids
 from exchange.kinds.spec import KindSpec
-from exchange.store.models import Declaration, Person, Unit
+from exchange.store.models import ClosedPeriod, Declaration, Person, Unit
 
 log = logging.getLogger("exchange.review")
 
@@ -96,6 +97,26 @@ def _insurances(value: Any) -> str | None:
     return str(value) if value else None
 
 
+def _close_period(s: Session, person: Person, decl: Declaration, start: str) -> None:
+    """Keep the period the record holds before a new one replaces it (参保历史), so that the unit
+    it was at still owes its unpaid months: to its stop month, or (still insured there) to the
+    month before the new start, never into the new period. A record insured nowhere (on file
+    only, or its months unknown) has no period to keep."""
+    if not person.unit_code:
+        return
+    end = person.stopped_after or (add_months(start, -1) if person.status == INSURED else None)
+    if end is None:
+        return
+    end = min(end, add_months(start, -1))
+    if person.insured_from and person.insured_from > end:
+        return
+    s.add(ClosedPeriod(id_number=person.id_number, unit_code=person.unit_code,
+                       insured_from=person.insured_from, stopped_after=end, wage_base=person.wage_base,
+                       insurances=person.insurances, last_paid_month=person.last_paid_month,
+                       paid_months=dict(person.paid_months) if person.paid_months else None,
+                       serial=decl.serial))
+
+
 @effect("insure")
 def insure(s: Session, decl: Declaration, kind: KindSpec, decided_at: datetime) -> dict[str, Any]:
     """职工增加: the person is insured in the unit from the change month at the declared wage."""
@@ -109,11 +130,13 @@ def insure(s: Session, decl: Declaration, kind: KindSpec, decided_at: datetime) 
         old = {"status": person.status, "unit_code": person.unit_code, "insurances": person.insurances,
                "insured_from": person.insured_from, "stopped_after": person.stopped_after,
                "wage_base": person.wage_base}
+    start = p.get("change_month") or f"{decided_at:%Y%m}"
+    _close_period(s, person, decl, start)
     _fill_identity(person, decl, p)
     person.unit_code = decl.unit_code
     person.status = INSURED
     person.insurances = _insurances(p.get("insurances")) or person.insurances
-    person.insured_from = p.get("change_month") or f"{decided_at:%Y%m}"
+    person.insured_from = start
     person.stopped_after = None
     if p.get("wage") is not None:
         person.wage_base = int(p["wage"])
@@ -202,6 +225,7 @@ def resident_insure(s: Session, decl: Declaration, kind: KindSpec, decided_at: d
     else:
         old = {"status": person.status, "unit_code": person.unit_code, "class_code": person.class_code,
                "insured_from": person.insured_from}
+        _close_period(s, person, decl, f"{decided_at:%Y%m}")
     _fill_identity(person, decl, p)
     person.unit_code = decl.unit_code
     person.status = INSURED

@@ -74,3 +74,34 @@ def test_class_stop_leaves_a_member_moved_to_another_unit_as_he_is(instance, db)
         assert s.get(Person, STUDENT).status == "2"
         assert (s.get(Person, CLASSMATE).status, s.get(Person, CLASSMATE).stopped_after) == ("1", None)
         assert d.old_values == {"status": {STUDENT: "1"}}
+
+
+def test_insuring_a_person_on_file_again_keeps_the_period_it_replaces(instance, db):  # type: ignore[no-untyped-def]
+    """A record still insured at 1002 (a master-data person, never stopped) added at 1001 from
+    202612: 1002's period is kept to 202611, with the base, insurances and paid-to months then;
+    a new person, or one on file insured nowhere, has no period to keep."""
+    from sqlalchemy import select
+
+    from exchange.store.models import ClosedPeriod
+
+    moved, fresh, on_file = make_id("19800101", "015"), make_id("19800101", "023"), make_id("19800101", "031")
+    with db.session() as s:
+        s.add(Person(id_number=moved, name="调入", unit_code="1002", status="1", insurances="310",
+                     insured_from="202501", wage_base=4000, last_paid_month="202609",
+                     paid_months={"310": "202609"}, arrears=0))
+        s.add(Person(id_number=on_file, name="在册", arrears=0))
+    with db.session() as s:
+        serials = {}
+        for number in (moved, fresh, on_file):
+            d = _decl("employee_add", {"name": "职工", "change_month": "202612", "wage": 6000,
+                                       "insurances": ["310", "510"]}, number)
+            s.add(d)
+            s.flush()
+            apply_effect(s, d, instance.rules.kinds["employee_add"], WHEN)
+            serials[number] = d.serial
+        [kept] = s.scalars(select(ClosedPeriod)).all()
+        assert (kept.id_number, kept.unit_code, kept.insured_from, kept.stopped_after, kept.wage_base,
+                kept.insurances, kept.last_paid_month, kept.paid_months, kept.serial) == (
+            moved, "1002", "202501", "202611", 4000, "310", "202609", {"310": "202609"}, serials[moved])
+        p = s.get(Person, moved)
+        assert (p.unit_code, p.insured_from, p.wage_base, p.insurances) == ("1001", "202612", 6000, "310,510")
