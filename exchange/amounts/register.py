@@ -29,7 +29,7 @@ from exchange.amounts.rates import ZERO, Rates
 from exchange.errors import contained
 from exchange.kinds.spec import RuleSet
 from exchange.store import queries as Q
-from exchange.store.models import Declaration, Payment, Person
+from exchange.store.models import ClosedPeriod, Declaration, Payment, Person
 
 PERSON_COLUMNS = ("id_number", "person_no", "name", "unit_code", "status", "insurances",
                   "wage_base", "insured_from", "stopped_after", "last_paid_month", "class_code")
@@ -67,7 +67,11 @@ def person_frame(s: Session, *, unit: str | None = None, where: Any = None,
         q = q.order_by(*order)
     elif ordered:
         q = q.order_by(Person.id_number)
-    names = [*columns, "category", "family_planning", *more]
+    return _read(s, q, [*columns, "category", "family_planning", *more])
+
+
+def _read(s: Session, q: Any, names: list[str]) -> pl.DataFrame:
+    """A query's rows as columns named `names`: COPY on PostgreSQL, the cursor on SQLite."""
     if s.get_bind().dialect.name == "postgresql":
         return _copied(s, q, names)
     return _fetched(s, q, names)
@@ -118,14 +122,22 @@ def _copied(s: Session, q: Any, names: list[str]) -> pl.DataFrame:
 PAYMENT_COLUMNS = {"id_number": pl.Utf8, "month": pl.Utf8, "insurance": pl.Utf8, "fen": pl.Int64}
 
 
-def payments_frame(s: Session, *, unit: str | None = None) -> pl.DataFrame:
-    """Payments loaded (of the unit's persons): id_number, month, insurance ("" when the row
-    named none) and fen, the amount in whole fen summed by the database as integers (SQLite's
-    NUMERIC is floating point)."""
+def _persons_of(unit: str, closed: bool) -> Any:
+    """The IDs of the unit's persons: those now in it, or (closed) those who left it (its
+    closed periods)."""
+    if closed:
+        return select(ClosedPeriod.id_number).where(ClosedPeriod.unit_code == unit)
+    return select(Person.id_number).where(Person.unit_code == unit)
+
+
+def payments_frame(s: Session, *, unit: str | None = None, closed: bool = False) -> pl.DataFrame:
+    """Payments loaded (of the unit's persons, or of those who left it): id_number, month,
+    insurance ("" when the row named none) and fen, the amount in whole fen summed by the
+    database as integers (SQLite's NUMERIC is floating point)."""
     q = select(Payment.id_number, Payment.month, Payment.insurance,
                cast(func.round(Payment.amount * 100), BigInteger))
     if unit is not None:
-        q = q.where(Payment.id_number.in_(select(Person.id_number).where(Person.unit_code == unit)))
+        q = q.where(Payment.id_number.in_(_persons_of(unit, closed)))
     frame = pl.DataFrame(s.execute(q).all(), schema=PAYMENT_COLUMNS, orient="row")
     return frame.with_columns(pl.col("insurance").fill_null(""))
 
@@ -135,9 +147,11 @@ CHANGE_COLUMNS = {"id_number": pl.Utf8, "start": pl.Utf8, "wage": pl.Int64, "old
                   "order": pl.Int64}
 
 
-def base_changes(rules: RuleSet, s: Session, *, unit: str | None = None) -> pl.DataFrame:
+def base_changes(rules: RuleSet, s: Session, *, unit: str | None = None, closed: bool = False
+                 ) -> pl.DataFrame:
     """The approved declarations that set a base (kinds with `wage_month` and a base-setting
-    effect: 缴费基数申报, 职工增加), for amounts split at their months: id_number, start (the
+    effect: 缴费基数申报, 职工增加) of the unit's persons (or of those who left it: `closed`),
+    for amounts split at their months: id_number, start (the
     declared month, else the month of approval), wage, old (the base it replaced, kept in
     Declaration.old_values; whole yuan, the decimals cut off) and order (of approval)."""
     D = Declaration
@@ -151,7 +165,7 @@ def base_changes(rules: RuleSet, s: Session, *, unit: str | None = None) -> pl.D
          .where(D.status == "approved", D.kind.in_(list(months)), D.id_number.is_not(None))
          .order_by(D.decided_at, D.serial))
     if unit is not None:
-        q = q.where(D.id_number.in_(select(Person.id_number).where(Person.unit_code == unit)))
+        q = q.where(D.id_number.in_(_persons_of(unit, closed)))
     month = r"^\d{6}$"
     approved = pl.col("decided_at").str.slice(0, 4) + pl.col("decided_at").str.slice(5, 2)  # ISO
     return _fetched(s, q, names).with_columns(
@@ -262,9 +276,11 @@ class UnitDues:
                 for p in self.table.iter_rows(named=True)]
 
     def arrears_computed(self) -> dict[str, Decimal]:
-        """ID -> computed arrears, for the persons who owe (or are owed) something."""
-        owing = self.table.filter(pl.col("due_unpaid") != pl.col("paid_unpaid"))
-        return dict(zip(owing["id_number"], map(yuan, owing["due_unpaid"] - owing["paid_unpaid"])))
+        """ID -> computed arrears, for the persons who owe (or are owed) something (a person
+        back in a unit he left once has a row for each period there: summed)."""
+        owing = self.table.group_by("id_number", maintain_order=True).agg(
+            owed=(pl.col("due_unpaid") - pl.col("paid_unpaid")).sum()).filter(pl.col("owed") != 0)
+        return dict(zip(owing["id_number"], map(yuan, owing["owed"])))
 
     def as_dict(self) -> dict[str, Any]:
         def money(d: Decimal) -> str:
@@ -317,21 +333,52 @@ def unit_dues(rules: RuleSet, s: Session, unit: str, as_of: date) -> UnitDues:
                                "paid_months": cast(Person.paid_months, Text)},
                          resident_insurance=rates.resident_insurance)
     pay = payments_frame(s, unit=unit)
+    frame = _spanned(frame, pay)
+    resident = has_insurance(frame["insurances"], rates.resident_insurance)
+    lines: dict[tuple[str, str], list[Any]] = {}
+    parts = [_resident_dues(rates, frame.filter(resident), pay, year, lines),
+             _employee_dues(rates, frame.filter(~resident), pay, month, lines,
+                            base_changes(rules, s, unit=unit), unit)]
+    closed = closed_periods(s, unit, rates.resident_insurance)
+    if closed.height:
+        parts += _closed_dues(rates, closed, payments_frame(s, unit=unit, closed=True), month, lines,
+                              base_changes(rules, s, unit=unit, closed=True), unit)
+    tables, insurances = zip(*parts)
+    return UnitDues(unit, month, year, pl.concat(tables), pl.concat(insurances),
+                    [PeriodLine(period, ins, acc[0], yuan(acc[1]), yuan(acc[2]))
+                     for (period, ins), acc in sorted(lines.items())])
+
+
+def _spanned(frame: pl.DataFrame, pay: pl.DataFrame) -> pl.DataFrame:
+    """`frame` with each row's first and last month owed (YYYYMM integers; -1: since ever),
+    paid-to month (-1: none) and whether `pay` holds payments of the person."""
     stopped = month_ints(frame["stopped_after"], -1)
-    frame = frame.with_columns(
+    return frame.with_columns(
         first=month_ints(frame["insured_from"], -1),
         last=pl.when(stopped >= 0).then(stopped)
         .otherwise(pl.when(pl.col("status") == INSURED).then(999912).otherwise(0)),
         paid_to=month_ints(frame["last_paid_month"], -1),
         paying=pl.col("id_number").is_in(pay["id_number"].implode()))
-    resident = has_insurance(frame["insurances"], rates.resident_insurance)
-    lines: dict[tuple[str, str], list[Any]] = {}
-    res_table, res_ins = _resident_dues(rates, frame.filter(resident), pay, year, lines)
-    emp_table, emp_ins = _employee_dues(rates, frame.filter(~resident), pay, month, lines,
-                                        base_changes(rules, s, unit=unit), unit)
-    return UnitDues(unit, month, year, pl.concat([res_table, emp_table]), pl.concat([res_ins, emp_ins]),
-                    [PeriodLine(period, ins, acc[0], yuan(acc[1]), yuan(acc[2]))
-                     for (period, ins), acc in sorted(lines.items())])
+
+
+STOPPED = "3"                  # rules/codes.toml [person_status] 终止
+CLOSED_QUERY = ("id_number", "person_no", "name", "insurances", "wage_base", "insured_from",
+                "stopped_after", "last_paid_month", "class_code", "paid_months")
+
+
+def closed_periods(s: Session, unit: str, resident_insurance: str = "390") -> pl.DataFrame:
+    """The unit's closed periods of employees (persons who left it, exchange.store.models
+    .ClosedPeriod) as unit_dues reads its persons: the period's months, base, insurances and
+    paid-to months, the person's number, name and class; stopped, and no 欠费金额 of their own
+    (the centre's figure is the person's, shown at his unit now). In the order they closed."""
+    C = ClosedPeriod
+    q = (select(C.id_number, Person.person_no, Person.name, C.insurances, C.wage_base, C.insured_from,
+                C.stopped_after, C.last_paid_month, Person.class_code, cast(C.paid_months, Text))
+         .join(Person, Person.id_number == C.id_number, isouter=True)
+         .where(C.unit_code == unit, ~func.coalesce(C.insurances, "").like(f"%{resident_insurance}%"))
+         .order_by(C.id))
+    return _read(s, q, list(CLOSED_QUERY)).with_columns(
+        name=pl.col("name").fill_null(""), status=pl.lit(STOPPED), arrears_fen=pl.lit(0, pl.Int64))
 
 
 def _person_table(chosen: pl.DataFrame, scheme: str, **figures: Any) -> pl.DataFrame:
@@ -402,17 +449,47 @@ def _resident_dues(rates: Rates, res: pl.DataFrame, pay: pl.DataFrame, year: int
     return table, insurances
 
 
+def _closed_dues(rates: Rates, closed: pl.DataFrame, pay: pl.DataFrame, month: str,
+                 lines: dict[tuple[str, str], list[Any]], changes: pl.DataFrame, unit: str
+                 ) -> list[tuple[pl.DataFrame, pl.DataFrame]]:
+    """The unit's closed periods (`closed`, of persons who left it) as employees of the unit
+    stopped at the period's end, at its base and paid-to months, with the payments for its own
+    months (`pay`: the persons' payments; those of other months are another period's). A
+    period is listed while its computed arrears are not zero, or in its own months. A
+    person's periods here are taken a k-th period of each at a time (a few passes), so that
+    each pass holds an ID once."""
+    closed = _spanned(closed, pay)
+    nth = closed.select(pl.int_range(pl.len()).over("id_number")).to_series()
+    m = int(month)
+    out = []
+    for k in range(int(nth.max() or 0) + 1):
+        part = closed.filter(nth == k)
+        own = pay.join(part.select("id_number", "first", "last"), on="id_number")
+        paid_month = month_ints(own["month"], 0)
+        own = own.filter((paid_month >= own["first"]) & (paid_month <= own["last"])).select(pay.columns)
+        table, _ = _employee_dues(rates, part, own, month, {}, changes, unit, every=True)
+        listed = (table["due_unpaid"] != table["paid_unpaid"]) | ((part["first"] <= m) & (m <= part["last"]))
+        if listed.any():
+            out.append(_employee_dues(rates, part.filter(listed), own, month, lines, changes, unit,
+                                      every=True))
+    return out
+
+
 def _employee_dues(rates: Rates, emp: pl.DataFrame, pay: pl.DataFrame, month: str,
-                   lines: dict[tuple[str, str], list[Any]], changes: pl.DataFrame, unit: str
-                   ) -> tuple[pl.DataFrame, pl.DataFrame]:
+                   lines: dict[tuple[str, str], list[Any]], changes: pl.DataFrame, unit: str,
+                   every: bool = False) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The employees' part of unit_dues, per person, insurance and stretch of base (a base
     change splits the months, `changes`): the month's due; the dues of the months from the
     insurance's window start (after its paid-to month) to the report's month; the payments
     for those months: those naming the insurance, and those naming none matched to the
-    month's dues in rates.toml's order of insurances (what is left over goes to the first)."""
+    month's dues in rates.toml's order of insurances (what is left over goes to the first).
+    The persons listed: those insured in the report's month, owing a 欠费金额 or with payments
+    loaded; `every` person of `emp` when told."""
     m = int(month)
-    emp = emp.filter(((pl.col("first") <= m) & (m <= pl.col("last"))) | (pl.col("arrears_fen") != 0)
-                     | pl.col("paying")).with_columns(at=pl.int_range(pl.len()))
+    if not every:
+        emp = emp.filter(((pl.col("first") <= m) & (m <= pl.col("last"))) | (pl.col("arrears_fen") != 0)
+                         | pl.col("paying"))
+    emp = emp.with_columns(at=pl.int_range(pl.len()))
     n = emp.height
     rank = {ins: i for i, ins in enumerate(rates.insurances)}
     long = emp.select("at", "id_number", "paid_months", "paid_to", "first", "last",
