@@ -39,17 +39,9 @@ def _approved(instance, db, unit: str, path, name: str) -> None:  # type: ignore
     assert receipt["counts"]["approved"] == 1, receipt
 
 
-def _month_dues(rates, base: int, months: list[str]) -> dict[str, Decimal]:  # type: ignore[no-untyped-def]
-    """Per insurance, the dues of `months` at `base`, one person's way (Decimal)."""
-    out: dict[str, Decimal] = {}
-    for ins in ("310", "510"):
-        for m in months:
-            due = employee_month(rates, ins, base, m)
-            out[ins] = out.get(ins, Decimal(0)) + (due.total if due else Decimal(0))
-    return out
-
-
-def test_a_transfer_leaves_the_old_unit_owing_its_own_unpaid_months(instance, db, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def _moved(instance, db) -> None:  # type: ignore[no-untyped-def]
+    """The mover insured at 1001 from 202401 at 6,000, paid to PAID, stopped there (to the end
+    of this month) and added at 1002 from next month at 8,000: files in, both approved."""
     with db.session() as s:
         s.add(Person(id_number=MOVER, person_no="P0101", name="周转", sex="1", unit_code="1001",
                      status="1", insurances="310,510", wage_base=6000, insured_from="202401",
@@ -61,6 +53,20 @@ def test_a_transfer_leaves_the_old_unit_owing_its_own_unpaid_months(instance, db
                         [add_row(MOVER, "周转", sex="1", month=NEXT, wage=8000, insurances="310,510")],
                         title="职工批量新增申报填写表")
     _approved(instance, db, "1002", add, "增员审核.xlsx")
+
+
+def _month_dues(rates, base: int, months: list[str]) -> dict[str, Decimal]:  # type: ignore[no-untyped-def]
+    """Per insurance, the dues of `months` at `base`, one person's way (Decimal)."""
+    out: dict[str, Decimal] = {}
+    for ins in ("310", "510"):
+        for m in months:
+            due = employee_month(rates, ins, base, m)
+            out[ins] = out.get(ins, Decimal(0)) + (due.total if due else Decimal(0))
+    return out
+
+
+def test_a_transfer_leaves_the_old_unit_owing_its_own_unpaid_months(instance, db, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    _moved(instance, db)
     with db.session() as s:
         person = s.get(Person, MOVER)
         assert (person.unit_code, person.insured_from, person.wage_base) == ("1002", NEXT, 8000)
@@ -95,17 +101,7 @@ def test_the_old_units_months_are_paid_by_payments_not_by_the_new_units_paid_mon
     """A closed period keeps the paid-to months it had when it closed: 最大缴费月份 loaded later
     is the person's at the new unit and pays none of the old unit's months; payments loaded
     (缴费记录) for the old unit's months count for it, those for the new unit's for the new."""
-    with db.session() as s:
-        s.add(Person(id_number=MOVER, person_no="P0101", name="周转", sex="1", unit_code="1001",
-                     status="1", insurances="310,510", wage_base=6000, insured_from="202401",
-                     paid_months={"310": PAID, "510": PAID}, last_paid_month=PAID, arrears=0))
-    _approved(instance, db, "1001", make_workbook(
-        instance.unit_inbox("1001") / "减少.xlsx", STOP, [["P0101", MOVER, "周转", "", ""]],
-        title="职工批量减少申报填写表"), "减少审核.xlsx")
-    _approved(instance, db, "1002", make_workbook(
-        instance.unit_inbox("1002") / "增员.xlsx", ADD_HEADERS,
-        [add_row(MOVER, "周转", sex="1", month=NEXT, wage=8000, insurances="310,510")],
-        title="职工批量新增申报填写表"), "增员审核.xlsx")
+    _moved(instance, db)
     one_month = add_months(PAID, 1)
     persons = make_workbook(tmp_path / "人员.xlsx", ["身份证号", "姓名", "单位编号", "险种", "最大缴费月份"],
                             [[MOVER, "周转", "1002", "310", NEXT], [MOVER, "周转", "1002", "510", NEXT]],
