@@ -336,9 +336,10 @@ def unit_dues(rules: RuleSet, s: Session, unit: str, as_of: date) -> UnitDues:
     frame = _spanned(frame, pay)
     resident = has_insurance(frame["insurances"], rates.resident_insurance)
     lines: dict[tuple[str, str], list[Any]] = {}
+    changes = base_changes(rules, s, unit=unit)
     parts = [_resident_dues(rates, frame.filter(resident), pay, year, lines),
-             _employee_dues(rates, frame.filter(~resident), pay, month, lines,
-                            base_changes(rules, s, unit=unit), unit)]
+             _employee_dues(rates, _listed(rates, frame.filter(~resident), pay, month, changes, unit),
+                            pay, month, lines, changes, unit)]
     closed = closed_periods(s, unit, rates.resident_insurance)
     if closed.height:
         parts += _closed_dues(rates, closed, payments_frame(s, unit=unit, closed=True), month, lines,
@@ -467,28 +468,45 @@ def _closed_dues(rates: Rates, closed: pl.DataFrame, pay: pl.DataFrame, month: s
         own = pay.join(part.select("id_number", "first", "last"), on="id_number")
         paid_month = month_ints(own["month"], 0)
         own = own.filter((paid_month >= own["first"]) & (paid_month <= own["last"])).select(pay.columns)
-        table, _ = _employee_dues(rates, part, own, month, {}, changes, unit, every=True)
-        listed = (table["due_unpaid"] != table["paid_unpaid"]) | ((part["first"] <= m) & (m <= part["last"]))
+        listed = _owing(rates, part, own, month, changes, unit) | ((part["first"] <= m) & (m <= part["last"]))
         if listed.any():
-            out.append(_employee_dues(rates, part.filter(listed), own, month, lines, changes, unit,
-                                      every=True))
+            out.append(_employee_dues(rates, part.filter(listed), own, month, lines, changes, unit))
     return out
 
 
+def _listed(rates: Rates, emp: pl.DataFrame, pay: pl.DataFrame, month: str, changes: pl.DataFrame,
+            unit: str) -> pl.DataFrame:
+    """The employees 应缴信息 lists: those insured in the report's month, owing a 欠费金额 or
+    with payments loaded, and those stopped within the arrears window who still owe for its
+    months (a stop ends the insurance, not what the unit owes for the months before it)."""
+    m = int(month)
+    listed = emp.select(((pl.col("first") <= m) & (m <= pl.col("last"))) | (pl.col("arrears_fen") != 0)
+                        | pl.col("paying")).to_series()
+    gone = emp.filter(~listed & (pl.col("first") <= m)
+                      & (pl.col("last") >= int(add_months(month, 1 - rates.arrears_months))))
+    if not gone.height:
+        return emp.filter(listed)
+    owing = gone.filter(_owing(rates, gone, pay, month, changes, unit))["id_number"]
+    return emp.filter(listed | pl.col("id_number").is_in(owing.implode()))
+
+
+def _owing(rates: Rates, emp: pl.DataFrame, pay: pl.DataFrame, month: str, changes: pl.DataFrame,
+           unit: str) -> pl.Series:
+    """Which of `emp` owe (or are owed) something for the months of the arrears window."""
+    table, _ = _employee_dues(rates, emp, pay, month, {}, changes, unit)
+    return table["due_unpaid"] != table["paid_unpaid"]
+
+
 def _employee_dues(rates: Rates, emp: pl.DataFrame, pay: pl.DataFrame, month: str,
-                   lines: dict[tuple[str, str], list[Any]], changes: pl.DataFrame, unit: str,
-                   every: bool = False) -> tuple[pl.DataFrame, pl.DataFrame]:
+                   lines: dict[tuple[str, str], list[Any]], changes: pl.DataFrame, unit: str
+                   ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The employees' part of unit_dues, per person, insurance and stretch of base (a base
     change splits the months, `changes`): the month's due; the dues of the months from the
     insurance's window start (after its paid-to month) to the report's month; the payments
     for those months: those naming the insurance, and those naming none matched to the
     month's dues in rates.toml's order of insurances (what is left over goes to the first).
-    The persons listed: those insured in the report's month, owing a 欠费金额 or with payments
-    loaded; `every` person of `emp` when told."""
+    Every person of `emp` is listed (the caller chose them: `_listed`)."""
     m = int(month)
-    if not every:
-        emp = emp.filter(((pl.col("first") <= m) & (m <= pl.col("last"))) | (pl.col("arrears_fen") != 0)
-                         | pl.col("paying"))
     emp = emp.with_columns(at=pl.int_range(pl.len()))
     n = emp.height
     rank = {ins: i for i, ins in enumerate(rates.insurances)}

@@ -88,7 +88,10 @@ def _expected(rates: Rates, p: dict, month: str) -> tuple[dict[str, tuple], bool
             left -= take
         if open_ and left > 0:
             out[open_[0]][3] += left
-    listed = first <= month <= last or bool(p["payments"])
+    # Listed while insured in the month, with payments loaded, or still owing for the window's
+    # months after a stop (a stop ends the insurance, not what the unit owes).
+    owes = sum(v[2] for v in out.values()) != sum(v[3] for v in out.values())
+    listed = first <= month <= last or bool(p["payments"]) or (last != "000000" and owes)
     return {k: tuple(v) for k, v in out.items()}, listed
 
 

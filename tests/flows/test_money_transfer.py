@@ -168,3 +168,24 @@ def test_a_unit_left_twice_owes_each_of_its_periods_at_its_own_base(instance, db
     # 1002: its current period (202608 on, at 8000) and its closed one (202604-202605, at 6000).
     assert [(p.base, p.due_unpaid, p.total) for p in dues["1002"].persons] == [
         (8000, owed(8000, ["202608"]), owed(8000, ["202608"])), (6000, owed(6000, ["202604", "202605"]), 0)]
+
+
+def test_a_plain_stop_leaves_the_unit_owing_its_unpaid_months(instance, db) -> None:  # type: ignore[no-untyped-def]
+    """Stopped and never insured elsewhere, the record stays the unit's: after the stop month
+    its 应缴信息 still lists what the unit owes for the months before (it was dropped from the
+    month after the stop, the transfer's loss without a transfer), and nothing once paid."""
+    stopped_after = add_months(NOW, -1)
+    with db.session() as s:
+        s.add(Person(id_number=MOVER, person_no="P0101", name="周转", sex="1", unit_code="1001",
+                     status="3", insurances="310,510", wage_base=6000, insured_from="202401",
+                     stopped_after=stopped_after, last_paid_month=PAID, arrears=0))
+        rates = rates_of(instance.rules, s)
+        today = date.today()
+        (p,) = unit_dues(instance.rules, s, "1001", today).persons
+        owed = _month_dues(rates, 6000, months_between(add_months(PAID, 1), stopped_after))
+        assert (p.id_number, p.total) == (MOVER, 0)                 # nothing due this month
+        assert {x.insurance: x.due_unpaid for x in p.by_insurance} == owed
+        assert p.arrears_computed == sum(owed.values())
+        s.get(Person, MOVER).last_paid_month = stopped_after       # the centre loads it paid
+        s.flush()
+        assert unit_dues(instance.rules, s, "1001", today).persons == []
