@@ -25,7 +25,7 @@ from exchange.config import Instance
 from exchange.errors import FileRejected
 from exchange.kinds.detect import detect_kind, unit_named
 from exchange.kinds.spec import KindSpec, normalise_label
-from exchange.messages import month_label, row_message
+from exchange.messages import RECEIPT_WORDS, ROW_NUMBER_HEADERS, month_label, row_message
 from exchange.photos import PhotoRun, examine_photos, is_photo_upload
 from exchange.read.guard import column_letters
 from exchange.read.header import (SCAN_ROWS, Located, column_taker, footer_row, header_label,
@@ -57,7 +57,7 @@ class Options:
 
 
 # Columns of row numbers a clerk adds left of the data: not declaration content, never told.
-ROW_NUMBERS = frozenset(normalise_label(h) for h in ("序号", "序", "行号", "No.", "No", "#"))
+ROW_NUMBERS = frozenset(normalise_label(h) for h in ROW_NUMBER_HEADERS)
 
 
 class FileRun:
@@ -272,8 +272,8 @@ def _data_chunks(located: Located, mapping: dict[int, str], run: FileRun, max_ro
     if batch:
         yield parsed()
     if filled:
-        named = "、".join(f"第 {column_letters(i + 1)} 列「{shown_name(str(located.header[i]))}」"
-                          for i in sorted(filled))
+        named = "、".join(RECEIPT_WORDS["column_named"].format(
+            letter=column_letters(i + 1), name=shown_name(str(located.header[i]))) for i in sorted(filled))
         note(result.warnings, C.NOTE_IGNORED_COLUMNS, {"columns": named, "title": f"《{run.kind.title}》",
                                                        "count": len(filled_rows), "first": filled_rows[0]})
 

@@ -123,6 +123,9 @@ def month_label(month: str) -> str:
     return f"{month[:4]}年{int(month[4:])}月"
 
 
+# Headers of a column of row numbers a clerk adds left of the data: not declaration content.
+ROW_NUMBER_HEADERS = ("序号", "序", "行号", "No.", "No", "#")
+
 STATUS_LABELS = {
     "accepted": "全部成功",
     "partial": "部分成功",
@@ -151,6 +154,7 @@ RECEIPT_WORDS = {
     "footer_rows": "第 {rows} 行是表格的合计、落款或说明（如“合计”“制表人：”“单位（盖章）”），不是参保人员，"
                    "未作为申报数据读取。",
     "footer_more": "等 {count} 行",
+    "column_named": "第 {letter} 列「{name}」",
     "hidden_rows": "第 {rows} 行在工作表中被隐藏（如被筛选掉），未作为申报数据读取；"
                    "如需报送，请取消隐藏或筛选后重新放入收件箱。",
     "untouched_rows": "第 {rows} 行是模板预填的人员，没有填写要办理的内容，未作为申报数据读取"
