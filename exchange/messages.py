@@ -466,6 +466,7 @@ ROSTER_WORDS = {
     "not_insured": "未参保",
     "insured_from": "参保年月",
     "wage_base": "缴费基数",
+    "next_base": "待执行缴费基数",
     "paid_month": "最大缴费月份",
     "arrears": "欠费金额",
     "staff_no": "单位内部职工号",
@@ -870,6 +871,7 @@ VIEW_HEADERS = {
     "status": "参保状态",
     "insurances": "参保险种",
     "wage_base": "缴费基数",
+    "next_base": "待执行缴费基数",
     "insured_from": "参保开始年月",
     "stopped_after": "停保年月",
     "last_paid_month": "最大缴费月份",
@@ -897,7 +899,16 @@ VIEW_WORDS = {
     "notices": "最近的通知",
     "no_notices": "暂无通知",
     "rows_cut": "（只列出 {shown} 条，共 {count} 条）",
+    # A base declared for a later month, beside the one in force (参保人员, 当前缴费基数花名册).
+    "next_base": "{base}（{month}起）",
 }
+
+
+def next_base(base: int | None, month: str) -> str:
+    """A base declared for a later month: 8800（2027年1月起）."""
+    return VIEW_WORDS["next_base"].format(base=base, month=month_label(month))
+
+
 # ---- end of issue 16 section --------------------------------------------------------------------
 # ---- issue 16.4 / 16.5 section: notices, submission on the unit's word -------------------------
 # What happens to the pending declarations, after RECEIPT_WORDS["pending_hint"] (issue 21.16).

@@ -177,6 +177,29 @@ def base_changes(rules: RuleSet, s: Session, *, unit: str | None = None, closed:
         order=pl.int_range(pl.len(), dtype=pl.Int64))
 
 
+@dataclass(frozen=True)
+class BaseInForce:
+    """A person's base in a month (the record's may be one declared for a later month) and the
+    next one declared: its month and base, or None."""
+    base: int | None
+    next_month: str | None = None
+    next_base: int | None = None
+
+
+def bases_in_force(rules: RuleSet, s: Session, unit: str, month: str) -> dict[str, BaseInForce]:
+    """ID -> the base in force in `month` of the unit's persons, and the next declared one: a
+    缴费基数申报 approved for 2027年1月 sets the record's base at once, and a 当前缴费基数 shown
+    from the record in December was the next year's (`base_segments`' rule, as the dues use)."""
+    persons = person_frame(s, unit=unit, columns=("id_number", "wage_base"), ordered=False)
+    segs = base_segments(persons, base_changes(rules, s, unit=unit))
+    now = segs.filter((pl.col("seg_from") <= month) & (pl.col("seg_to") >= month))
+    later = segs.filter(pl.col("seg_from") > month).sort("seg_from").unique(
+        "id_number", keep="first", maintain_order=True)
+    ahead = {i: (m, b) for i, m, b in later.select("id_number", "seg_from", "base").iter_rows()}
+    return {i: BaseInForce(b, *ahead.get(i, (None, None)))
+            for i, b in now.select("id_number", "base").iter_rows()}
+
+
 def _number(text: pl.Expr) -> pl.Expr:
     """A JSON value read as text as a number; NULL when it is none (or not finite)."""
     number = text.cast(pl.Float64, strict=False)

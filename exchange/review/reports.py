@@ -19,13 +19,13 @@ from sqlalchemy.orm import Session
 
 from exchange.checks import ids
 from exchange.amounts.register import (MONTH_ITEMS, DeclarationDue, UnitDues, class_payments,
-                                       registration, registration_months,
+                                       bases_in_force, registration, registration_months,
                                        totals_by_unit_type, unit_dues)
 from exchange.config import CENTRE, Instance
 from exchange.errors import each_unit
 from exchange.kinds.spec import ColumnSpec, KindSpec, RuleSet
 from exchange.messages import (DIGEST_HEADERS as DH, DOC_NAMES, ENROLMENT_LABELS, ENROLMENT_WORDS,
-                               REPORT_NAMES, ROSTER_TITLES, ROSTER_WORDS as W)
+                               REPORT_NAMES, ROSTER_TITLES, ROSTER_WORDS as W, next_base)
 from exchange.outputs.roster_book import write_roster_book
 from exchange.outputs.rosters import Column, Roster, RosterStats, Section, render_roster
 from exchange.checks.resident import SCHOOL_TYPE
@@ -373,15 +373,25 @@ def _header(rules: RuleSet, field_name: str) -> str:
 
 
 def wage_base_roster(instance: Instance, s: Session, unit: Unit, as_of: date) -> Roster:
-    """当前缴费基数花名册: each insured person's current base, summed."""
+    """当前缴费基数花名册: each insured person's base in force this month, summed, and a base
+    declared for a later month beside it."""
     rules = instance.rules
     table = rules.tables["insurance"]
     columns = [Column(W["person_no"], 22), Column(_header(rules, "name"), 20),
                Column(_header(rules, "id_number"), 40, fixed=True), Column(W["staff_no"], 22),
-               Column(W["insurances"], 44), Column(W["wage_base"], 22, "right", total=True)]
+               Column(W["insurances"], 44), Column(W["wage_base"], 22, "right", total=True),
+               Column(W["next_base"], 34)]
+    bases = bases_in_force(rules, s, unit.code, f"{as_of:%Y%m}")
+
+    def based(p: Person) -> list[Any]:
+        now = bases.get(p.id_number)
+        if now is None:
+            return [p.wage_base, ""]
+        return [now.base, next_base(now.next_base, now.next_month) if now.next_month else ""]
+
     rows = [[p.person_no, p.name, p.id_number, p.staff_no,
              "、".join(table.label(c) or c for c in (p.insurances or "").split(",") if c),
-             p.wage_base] for p in _insured(s, unit.code)]
+             *based(p)] for p in _insured(s, unit.code)]
     info = [*_unit_info(unit, unit.code), W["as_of"].format(value=as_of.isoformat())]
     title = ROSTER_TITLES["wage_base"].format(centre=instance.settings.name)
     return Roster([Section(title, info, columns, rows)], as_of, title=title)

@@ -17,7 +17,8 @@ from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from exchange.config import Instance
-from exchange.messages import VIEW_HEADERS as H, VIEW_NAMES, VIEW_SHEETS as S, VIEW_WORDS as W
+from exchange.messages import (VIEW_HEADERS as H, VIEW_NAMES, VIEW_SHEETS as S, VIEW_WORDS as W,
+                               next_base)
 from exchange.store.models import Household, Person
 from exchange.view.scope import Viewer, viewer_of
 from exchange.view.sheets import Column, book
@@ -26,7 +27,7 @@ INSURED = "1"
 PERSON = (Column("person_no", 14, text=True), Column("id_number", 21, text=True),
           Column("name", 10), Column("sex", 6), Column("birth_date", 12, text=True),
           Column("status", 9), Column("insurances", 22))
-EMPLOYER = (Column("wage_base", 10),)
+EMPLOYER = (Column("wage_base", 10), Column("next_base", 18))
 MONTHS = (Column("insured_from", 12, text=True), Column("stopped_after", 10, text=True),
           Column("last_paid_month", 12, text=True), Column("arrears_loaded", 14, money=True),
           Column("arrears_computed", 12, money=True))
@@ -55,6 +56,12 @@ def write(instance: Instance, s: Session, unit: str, login: str | None = None,
         q = q.where(P.class_code.in_(sorted(viewer.scope)))
     persons = s.execute(q.order_by(P.class_code, P.person_no, P.id_number)).all()
     computed = arrears_computed(instance, s, unit, today)
+    month = f"{today or date.today():%Y%m}"
+    bases = {}
+    if not rules.serves_residents(viewer.unit_type):
+        from exchange.amounts.register import bases_in_force
+
+        bases = bases_in_force(rules, s, unit, month)
     keeps_households = rules.unit_type(viewer.unit_type) in rules.region.households
     heads = {h.head_id: h for h in s.scalars(select(Household).where(
         Household.unit_code == unit, Household.status == "active"))} if keeps_households else {}
@@ -71,6 +78,15 @@ def write(instance: Instance, s: Session, unit: str, login: str | None = None,
         return text
 
     keys = [c.key for c in columns]
+
+    def based(p: Any) -> dict[str, Any]:
+        """The base in force this month (the record's may be declared for a later one), and
+        the later one with its month."""
+        now = bases.get(p.id_number)
+        if now is None:
+            return {"wage_base": p.wage_base, "next_base": None}
+        later = next_base(now.next_base, now.next_month) if now.next_month else None
+        return {"wage_base": now.base, "next_base": later}
     zero = Decimal(0)
 
     def row(p: Any) -> list[Any]:
@@ -78,7 +94,7 @@ def write(instance: Instance, s: Session, unit: str, login: str | None = None,
         values = {"person_no": p.person_no, "id_number": p.id_number, "name": p.name,
                   "sex": sex.label(p.sex) if p.sex else None,
                   "birth_date": p.birth_date, "status": status.label(p.status) if p.status else None,
-                  "insurances": insurances(p.insurances), "wage_base": p.wage_base,
+                  "insurances": insurances(p.insurances), **based(p),
                   "insured_from": p.insured_from, "stopped_after": p.stopped_after,
                   "last_paid_month": p.last_paid_month,
                   "arrears_loaded": p.arrears if p.arrears is not None else zero,

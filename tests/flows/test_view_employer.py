@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+import openpyxl
 from sqlalchemy import select, update
 
 from exchange.intake.scan import process_inbox
 from exchange.schedule.registry import all_jobs
 from exchange.store.models import Declaration, Person
-from exchange.view.refresh import flush
+from exchange.view.refresh import flush, refresh_units
 from tests.conftest import ADD_HEADERS, add_row, make_id, make_workbook
 from tests.flows.helpers import decide_review
 from tests.flows.view_books import lines, states, status_dir, table
@@ -159,3 +160,40 @@ def test_every_pdf_report_has_its_excel_twin(instance, db, persons):  # type: ig
     with db.session() as s:
         names = set(s.scalars(select(Person.name).where(Person.unit_code == "1001", Person.status == "1")))
     assert names and names <= set(text)
+
+
+def test_a_base_declared_for_a_later_month_is_not_shown_as_the_current_one(instance, db, persons
+                                                                          ):  # type: ignore[no-untyped-def]
+    """An approved 缴费基数申报 sets the record's base at once, whatever its 申报开始时间: in
+    December, one for next January made 参保人员.xlsx and 当前缴费基数花名册 show next year's base
+    as the current one. Both now show the base in force and the later one beside it."""
+    from datetime import date
+
+    from exchange.amounts.dues import add_months
+    from exchange.review.reports import unit_reports
+    from tests.flows.test_money_split import approve_base_change
+
+    today = date.today()
+    month, following = f"{today:%Y%m}", add_months(f"{today:%Y%m}", 1)
+    with db.session() as s:
+        approve_base_change(instance, s, persons["insured"], following, 8800, datetime.now())
+    refresh_units(instance, db, ["1001"])
+    people = {r["证件号码"]: r for r in table(status_dir(instance, "1001") / "参保人员.xlsx", "参保人员",
+                                             "个人编号")}
+    row = people[persons["insured"]]
+    shown_month = f"{following[:4]}年{int(following[4:])}月"
+    assert (row["缴费基数"], row["待执行缴费基数"]) == (6000, f"8800（{shown_month}起）")
+    unit_reports(instance, db, unit="1001", month=month)
+    [book] = instance.unit_outbox("1001", "reports").glob("*当前缴费基数花名册.xlsx")
+    rows = list(openpyxl.load_workbook(book).worksheets[0].iter_rows(values_only=True))
+    header = next(r for r in rows if r[0] == "序号")
+    roster = {r[header.index("证件号码")]: dict(zip(header, r)) for r in rows}
+    assert (roster[persons["insured"]]["缴费基数"], roster[persons["insured"]]["待执行缴费基数"]) == (
+        6000, f"8800（{shown_month}起）")
+    # Declared for this month: in force now, nothing later.
+    with db.session() as s:
+        approve_base_change(instance, s, persons["insured"], month, 9100, datetime.now())
+    refresh_units(instance, db, ["1001"])
+    people = {r["证件号码"]: r for r in table(status_dir(instance, "1001") / "参保人员.xlsx", "参保人员",
+                                             "个人编号")}
+    assert (people[persons["insured"]]["缴费基数"], people[persons["insured"]]["待执行缴费基数"]) == (9100, None)
