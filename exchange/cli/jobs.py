@@ -1,6 +1,8 @@
 """`exchange jobs`: the scheduled jobs of jobs/*.toml, listed or run by hand."""
 from __future__ import annotations
 
+from datetime import datetime
+
 import click
 
 from exchange.cli import Context, pass_ctx
@@ -19,10 +21,12 @@ def list_jobs(ctx: Context) -> None:
 
     Example: exchange jobs list
     """
+    from exchange.schedule.scheduler import gone
     from exchange.schedule.spec import load_jobs
     from exchange.store.queries import last_job_runs
 
     specs = load_jobs(ctx.instance)
+    now = datetime.now()
     with ctx.db.session() as s:
         runs = last_job_runs(s)
     if not specs:
@@ -30,8 +34,12 @@ def list_jobs(ctx: Context) -> None:
     for spec in specs:
         run = runs.get(spec.id)
         state = "enabled" if spec.enabled else "disabled"
-        seen = (f"last {run.started_at:%Y-%m-%d %H:%M:%S}: {run.outcome or 'running'}"
-                if run else "never run")
+        if run is None:
+            seen = "never run"
+        else:
+            # Unfinished and its process gone: a service closes it as abandoned within a minute.
+            outcome = run.outcome or ("abandoned: its process ended" if gone(run, now) else "running")
+            seen = f"last {run.started_at:%Y-%m-%d %H:%M:%S}: {outcome}"
         click.echo(f"{spec.id}\t{spec.when}\t{state}\t{seen}")
 
 

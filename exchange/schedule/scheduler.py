@@ -8,8 +8,12 @@ While a job runs, its node renews the row's lease (`lease_until`). A node that s
 RESUME_SECONDS and at its start, and runs the job again where the node is gone: on this host
 when its process is dead, on another once the lease has run out. One node takes each (a
 compare-and-set on the row); a run a later firing has superseded is closed as abandoned
-instead. Jobs are written to be run again (a batch submission picks up what is still pending).
-Manual runs are never resumed: the operator saw theirs stop.
+instead. Jobs are written to be run again (a batch submission picks up what is still pending,
+and writes the documents of the batches it numbered). A run by hand (`exchange jobs run`) is
+resumed alike when its process was killed (it was left "running" for ever, and a killed
+submission's batches had no review workbook until the next night), never when its operator
+stopped it with Ctrl-C (closed as interrupted); one of a job no scheduler here runs is closed
+as abandoned.
 """
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ from typing import Any, Callable
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from exchange.config import Instance
@@ -39,6 +43,7 @@ JOB_LEASE = timedelta(minutes=5)     # a running job's hold on its firing ...
 RENEW_SECONDS = 60.0                 # ... renewed this often while it runs
 RESUME_SECONDS = 60                  # how often a scheduler looks for runs whose node stopped
 MANUAL = "manual-"                   # fire keys of runs by hand
+INTERRUPTED = "interrupted (Ctrl-C)"
 
 
 def _now() -> datetime:
@@ -91,10 +96,17 @@ def _run_held(db: Database, run_id: int, job_id: str, fire_key: str, call: Calla
     except Exception as exc:
         log.exception("unit=- file=-: job %s failed", job_id)
         outcome = f"failed: {type(exc).__name__}: {exc}"
+    except KeyboardInterrupt:
+        # Ctrl-C on a run by hand: the operator stopped it, so no service runs it again.
+        _finish(db, run_id, job_id, fire_key, note + INTERRUPTED)
+        raise
     finally:
         stop.set()
         renewer.join()
-    outcome = note + outcome
+    return _finish(db, run_id, job_id, fire_key, note + outcome)
+
+
+def _finish(db: Database, run_id: int, job_id: str, fire_key: str, outcome: str) -> str:
     with db.session() as s:
         done = s.get(JobRun, run_id)
         if done is not None:
@@ -114,6 +126,12 @@ def _renew(db: Database, run_id: int, stop: threading.Event) -> None:
             log.warning("unit=- file=-: job run %s: lease not renewed (%s)", run_id, exc)
 
 
+def gone(run: JobRun, now: datetime) -> bool:
+    """Whether an unfinished run's process is gone: dead on this host, or its lease run out."""
+    alive = owner_alive(run.node)
+    return not (alive or alive is None and (run.lease_until or run.started_at + JOB_LEASE) >= now)
+
+
 def abandoned_runs(db: Database, now: datetime | None = None) -> list[JobRun]:
     """Scheduled runs left unfinished by a node that is gone: a dead process of this host, or
     on another host a lease run out. This process's own runs are never among them."""
@@ -122,15 +140,7 @@ def abandoned_runs(db: Database, now: datetime | None = None) -> list[JobRun]:
         unfinished = s.scalars(select(JobRun).where(JobRun.finished_at.is_(None))
                                .order_by(JobRun.id)).all()
         s.expunge_all()
-    gone = []
-    for run in unfinished:
-        if run.fire_key.startswith(MANUAL) or run.node == node_name():
-            continue
-        alive = owner_alive(run.node)
-        if alive or alive is None and (run.lease_until or run.started_at + JOB_LEASE) >= now:
-            continue
-        gone.append(run)
-    return gone
+    return [run for run in unfinished if run.node != node_name() and gone(run, now)]
 
 
 def resume_abandoned(db: Database, calls: dict[str, Callable[[], Any]]) -> list[str]:
@@ -140,15 +150,19 @@ def resume_abandoned(db: Database, calls: dict[str, Callable[[], Any]]) -> list[
     outcomes = []
     for run in abandoned_runs(db):
         if run.job not in calls:
+            if run.fire_key.startswith(MANUAL):
+                _close_manual(db, run)
             continue
         now = _now()
         with db.session() as s:
             # Superseded: a later firing of the job (its own resumption will be looked at in
-            # turn), or a later run by hand that finished.
+            # turn), or a run of it that finished after this one started (a run by hand, or
+            # another abandoned run resumed just now).
             later = s.scalar(select(JobRun.id).where(
-                JobRun.job == run.job, JobRun.id > run.id,
-                or_(JobRun.finished_at.is_not(None), ~JobRun.fire_key.startswith(MANUAL))).limit(1))
-            closing = f"abandoned: node {run.node} stopped, and a later firing has run"
+                JobRun.job == run.job, JobRun.id != run.id,
+                or_(and_(JobRun.id > run.id, ~JobRun.fire_key.startswith(MANUAL)),
+                    JobRun.finished_at >= run.started_at)).limit(1))
+            closing = f"abandoned: node {run.node} stopped, and the job has run since"
             taken = Q.take_job_run(s, run, node_name(), now + JOB_LEASE,
                                    closed_at=now if later is not None else None, outcome=closing)
         if not taken or later is not None:
@@ -158,6 +172,19 @@ def resume_abandoned(db: Database, calls: dict[str, Callable[[], Any]]) -> list[
         outcomes.append(_run_held(db, run.id, run.job, run.fire_key, calls[run.job],
                                   note=f"resumed after node {run.node} stopped: "))
     return outcomes
+
+
+def _close_manual(db: Database, run: JobRun) -> None:
+    """A run by hand whose process ended before it did (killed, the machine lost), of a job no
+    scheduler here runs (not in jobs/, or disabled): closed as abandoned."""
+    now = _now()
+    with db.session() as s:
+        closed = Q.take_job_run(s, run, node_name(), now, closed_at=now,
+                                outcome=f"abandoned: the process that ran it by hand ({run.node}) ended "
+                                        f"before it finished")
+    if closed:
+        log.warning("unit=- file=-: job %s (%s): run by hand on %s, which ended before it "
+                    "finished; closed as abandoned", run.job, run.fire_key, run.node)
 
 
 def run_now(instance: Instance, db: Database, spec: JobSpec | None, name: str,
@@ -233,5 +260,5 @@ class JobScheduler:
             self.scheduler.shutdown(wait=wait)
 
 
-__all__ = ["JobScheduler", "abandoned_runs", "resume_abandoned", "run_recorded", "run_now",
+__all__ = ["JobScheduler", "abandoned_runs", "gone", "resume_abandoned", "run_recorded", "run_now",
            "latest_fire_time"]

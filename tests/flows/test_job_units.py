@@ -102,3 +102,22 @@ def test_the_cli_names_the_failed_unit_after_doing_the_others(home, instance, db
     assert isinstance(result.exception, UnitsFailed)
     assert str(result.exception) == "templates: 2 done; 1 unit(s) failed: 0/9 (see the log)"
     assert any(instance.unit_outbox("1002", "templates").iterdir())
+
+
+def test_small_batches_get_their_documents_first(instance, db, monkeypatch):  # type: ignore[no-untyped-def]
+    """A unit's 60,000-row roster takes minutes: the other units' small batches do not wait."""
+    import exchange.review.submit as submit
+
+    make_workbook(instance.unit_inbox("1001") / "增员.xlsx", ADD_HEADERS,
+                  [add_row(make_id("19900101", f"{i:03d}"), "王小明", wage=5200) for i in range(100, 104)],
+                  title="职工批量新增申报填写表")
+    assert [r.counts.accepted for r in process_inbox(instance, db)] == [4]
+    _pending(instance, db, "1002", "242")
+    order: list[int] = []
+    write = submit.write_batch_documents
+    monkeypatch.setattr(submit, "write_batch_documents",
+                        lambda inst, database, batch_id, **kw: order.append(batch_id) or write(
+                            inst, database, batch_id, **kw))
+    batches = submit.submit_pending(instance, db)
+    assert [b.unit_code for b in batches] == ["1001", "1002"]         # numbered in unit order
+    assert order == [batches[1].batch_id, batches[0].batch_id]        # 1 row before 4 rows

@@ -176,7 +176,8 @@ def _unfinished(db, job: str, key: str, node: str, lease_until: datetime | None)
 
 def test_a_run_whose_node_died_is_run_again_once(home, instance, db) -> None:  # type: ignore[no-untyped-def]
     """The nightly submission's node was killed mid-run: another node's scheduler runs that
-    firing again, once however many schedulers look; manual runs and live owners are left."""
+    firing again, once however many schedulers look; a run by hand of the same dead process is
+    closed (the resumed run did its work since it started), a live owner's run is left."""
     from exchange.schedule.scheduler import JOB_LEASE, resume_abandoned
 
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -199,7 +200,8 @@ def test_a_run_whose_node_died_is_run_again_once(home, instance, db) -> None:  #
         rows = {r.id: r for r in s.scalars(select(JobRun))}
         assert rows[night].finished_at is not None and rows[night].outcome.startswith("resumed after")
         assert rows[night].node != dead
-        assert rows[manual].finished_at is None and rows[live].finished_at is None
+        assert rows[manual].outcome == f"abandoned: node {dead} stopped, and the job has run since"
+        assert rows[live].finished_at is None
 
 
 def test_another_hosts_run_is_taken_only_once_its_lease_has_run_out(home, instance, db) -> None:  # type: ignore[no-untyped-def]
@@ -228,7 +230,7 @@ def test_a_run_superseded_by_a_later_firing_is_closed_not_run(home, instance, db
     with db.session() as s:
         closed = s.get(JobRun, old)
         assert closed.finished_at is not None
-        assert closed.outcome == "abandoned: node elsewhere-4242 stopped, and a later firing has run"
+        assert closed.outcome == "abandoned: node elsewhere-4242 stopped, and the job has run since"
 
 
 def test_a_running_job_renews_its_lease(home, instance, db, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -293,3 +295,48 @@ def test_a_job_file_edited_between_two_loads_is_read_again(home, instance) -> No
     path.write_text(edited.replace("enabled = false", "enabled = maybe"), encoding="utf-8")
     with pytest.raises(ConfigError):
         load_jobs(instance)
+
+
+def test_a_killed_run_by_hand_is_resumed_and_shown_abandoned_meanwhile(home, instance, db
+                                                                       ) -> None:  # type: ignore[no-untyped-def]
+    """`exchange jobs run submit_batches` killed (SIGKILL, the machine lost): its row stayed
+    "running" for ever and its batches had no review workbook until the next night. `jobs list`
+    now says its process ended, and a service's scheduler runs it again; a run by hand of a job
+    no scheduler here runs is closed as abandoned."""
+    from exchange.schedule.scheduler import JOB_LEASE, resume_abandoned
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    from exchange.intake.claim import node_host
+
+    dead = f"{node_host()}-{proc.pid}"
+    soon = datetime.now() + JOB_LEASE
+    killed = _unfinished(db, "submit_batches", "manual-2026-05-01T09:00:00", dead, soon)
+    other = _unfinished(db, "not_scheduled_here", "manual-2026-05-01T09:01:00", dead, soon)
+    listed = CliRunner().invoke(cli, ["--home", str(home), "jobs", "list"], catch_exceptions=False).output
+    [line] = [x for x in listed.splitlines() if x.startswith("submit_batches")]
+    assert line.endswith("abandoned: its process ended"), line
+    calls: list[str] = []
+    jobs = {"submit_batches": lambda: calls.append("submit") or "submitted 1 declaration(s) in 1 batch(es)"}
+    assert resume_abandoned(db, jobs) == [f"resumed after node {dead} stopped: submitted 1 declaration(s) "
+                                          f"in 1 batch(es)"]
+    assert calls == ["submit"] and resume_abandoned(db, jobs) == []
+    with db.session() as s:
+        assert s.get(JobRun, killed).finished_at is not None
+        closed = s.get(JobRun, other)
+        assert closed.outcome == f"abandoned: the process that ran it by hand ({dead}) ended before it finished"
+
+
+def test_ctrl_c_on_a_run_by_hand_closes_it_as_interrupted(home, instance, db) -> None:  # type: ignore[no-untyped-def]
+    """The operator stopped it: recorded so, never run again by a service."""
+    from exchange.schedule.scheduler import abandoned_runs
+
+    def stopped() -> str:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_recorded(db, "submit_batches", "manual-2026-05-01T09:00:00", stopped)
+    with db.session() as s:
+        run = s.scalars(select(JobRun)).one()
+        assert run.finished_at is not None and run.outcome == "interrupted (Ctrl-C)"
+    assert abandoned_runs(db) == []
