@@ -14,19 +14,18 @@ import re
 import unicodedata
 from pathlib import PurePath
 
-from exchange.sftp.view import LOOKALIKES, MAX_NAME_BYTES, Denied, check_name
+from exchange.sftp.view import LOOKALIKES, MAX_NAME_BYTES, REFUSED_CATEGORIES, Denied, check_name
 
 # A receipt is "<YYYYmmdd-HHMMSS>-<file id>-<stem>.回执.json": 38 bytes around the stem for file
 # ids up to 9 digits; MAX_NAME_BYTES (200) is what the view lists.
 SAFE_NAME_BYTES = 150
 assert SAFE_NAME_BYTES + 38 <= MAX_NAME_BYTES
 REPLACEMENT = "_"
-_REFUSED_CATEGORIES = ("Cc", "Cf", "Cs", "Co", "Cn")
 _MAX_SUFFIX_BYTES = 16
 
 
 def _refused(ch: str) -> bool:
-    return ch == "/" or ch in LOOKALIKES or unicodedata.category(ch) in _REFUSED_CATEGORIES
+    return ch == "/" or ch in LOOKALIKES or unicodedata.category(ch) in REFUSED_CATEGORIES
 
 
 def _tag(name: str) -> str:

@@ -1,7 +1,9 @@
 """Text that cannot travel: the characters no cell may hold, and how writers stay safe anyway.
 
 A cell is judged at the boundary where it is parsed (exchange.checks.columnar, the review readers):
-line breaks are normalised (CR LF and a lone CR become LF, which loses nothing), and a cell that
+line breaks are normalised (CR LF, a lone CR and the line and paragraph separators U+2028 and
+U+2029 become LF, which loses nothing: Notepad, log viewers and older JSON readers broke the
+line at a separator anyway, without showing one), and a cell that
 still holds a character from UNTRAVELLING is refused with `text.control`. Writers (workbooks,
 PDFs, receipts) pass every string through `travel_safe()` as well, so text stored before these
 checks, or reaching them some other way (a file name), can never make a writer fail.
@@ -41,7 +43,8 @@ UNTRAVELLING = re.compile(_untravelling_class())      # exact; slow (34 astral s
 # search 7x as fast as UNTRAVELLING's; an astral hit is checked by `_exact`.
 _COARSE_CLASS = _untravelling_class()[:-1].split(chr(0x1FFFE))[0] + "\U0001fffe-\U0010ffff]"
 _COARSE = re.compile(_COARSE_CLASS)
-_SUSPECT = re.compile(_COARSE_CLASS[:-1] + "\r]")      # what a cell may need done to it
+_SUSPECT = re.compile(_COARSE_CLASS[:-1] + "\r\u2028\u2029]")      # what a cell may need done to it
+_BREAKS = re.compile("\r\n?|[\u2028\u2029]")
 
 
 def _exact(ch: str) -> bool:
@@ -74,8 +77,8 @@ def suspect(text: str) -> bool:
 
 def screen(text: str) -> tuple[str, str | None]:
     """(the text with line breaks normalised, the first character that cannot travel or None)."""
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if "\r" in text or "\u2028" in text or "\u2029" in text:
+        text = _BREAKS.sub("\n", text)
     return text, first_untravelling(text)
 
 

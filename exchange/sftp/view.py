@@ -21,6 +21,10 @@ MAX_PATH_CHARS = 1024
 MAX_NAME_BYTES = 200
 # Characters that only serve to deceive: look-alike slashes and dots, which some clients and
 # Windows tools may turn into real separators.
+# Characters no listed name holds: controls, format characters (invisible marks, overrides),
+# surrogates, private use, unassigned, and the line and paragraph separators (U+2028, U+2029:
+# a receipt's 文件： line, a log line or a listing broke there).
+REFUSED_CATEGORIES = ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")
 LOOKALIKES = set("\\\u2215\u2044\uff0f\uff3c\u29f8\u2024\uff0e")
 
 
@@ -64,7 +68,7 @@ def check_name(name: str) -> None:
     if len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
         raise Denied("name too long")
     for ch in name:
-        if ch in LOOKALIKES or unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn"):
+        if ch in LOOKALIKES or unicodedata.category(ch) in REFUSED_CATEGORIES:
             raise Denied(f"character U+{ord(ch):04X} not allowed in names")
     if unicodedata.normalize("NFC", name) != name:
         # The same-looking name in two spellings would be two files: refuse the odd one.

@@ -12,6 +12,7 @@ from datetime import date
 from pathlib import Path
 
 import openpyxl
+import pytest
 import python_calamine as pc
 from openpyxl import Workbook
 from sqlalchemy import select
@@ -57,6 +58,22 @@ def test_line_breaks_are_normalised_and_a_required_cell_is_refused_not_called_bl
     (v1, f1), (v2, f2) = judge_cells(rows, COLUMNS, {}, date(2026, 1, 1)).as_rows()
     assert v1["note"] == "一行\n二行\n三行" and [f.code for f in f1] == [C.TEXT_CONTROL]
     assert f1[0].column == "姓名" and (v2, f2) == ({"note": "制表", "name": "王五"}, [])
+
+
+def test_line_and_paragraph_separators_are_line_breaks_in_cells_and_underscores_in_names() -> None:
+    """U+2028 and U+2029 were kept: an address 南通市\u2028崇川区 reached the review workbook, the
+    status book and the JSON receipt, and a file named x\u2028y.xlsx its receipt's 文件： line and
+    the outbox names; Notepad, log viewers and older JSON readers break the line there."""
+    from exchange.names import safe_name
+    from exchange.sftp.view import Denied, check_name
+
+    rows = [(4, ("南通市\u2028崇川区\u2029一路\r\n二号", "张三"))]
+    [(values, findings)] = judge_cells(rows, COLUMNS, {}, date(2026, 1, 1)).as_rows()
+    assert values["note"] == "南通市\n崇川区\n一路\n二号" and findings == []
+    assert safe_name("x\u2028y.xlsx") == "x_y.xlsx" and safe_name("p\u2029q.xlsx") == "p_q.xlsx"
+    for name in ("x\u2028y.xlsx", "p\u2029q.xlsx"):
+        with pytest.raises(Denied):
+            check_name(name)                    # nor does the SFTP view list or take such a name
 
 
 def test_master_data_refuses_the_row_and_loads_the_others(instance, db, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
