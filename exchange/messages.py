@@ -286,12 +286,15 @@ FILE_MESSAGES_UNTOUCHED: dict[str, str] = {
 }
 
 
-# …and where the product failed on it (reason `internal`: an error of the program, a broken
-# rules file, a reading worker that cannot start): the file is not blamed, nor is the clerk told
-# to save it again.
-FILE_MESSAGES_INTERNAL: dict[str, str] = {
-    C.FILE_UNREADABLE: "系统在处理该文件时发生内部错误，这不是文件本身的问题。文件已由医保中心保留，"
-                       "技术人员处理后会重新处理，无需重新报送；如有疑问请联系医保中心。",
+# …and file.unreadable by its reason, where "open it in Excel and save it as .xlsx" is wrong:
+# the product failed on it (`internal`: an error of the program, a broken rules file, a reading
+# worker that cannot start: the file is not blamed, nor is the clerk told to save it again), or
+# Excel cannot open it (`fods`, LibreOffice's flat XML).
+UNREADABLE_MESSAGES: dict[str, str] = {
+    "internal": "系统在处理该文件时发生内部错误，这不是文件本身的问题。文件已由医保中心保留，"
+                "技术人员处理后会重新处理，无需重新报送；如有疑问请联系医保中心。",
+    "fods": "文件无法读取（这是 LibreOffice 的平面 XML 表格（.fods），本系统不读取这种格式）。"
+            "请在 LibreOffice 或 WPS 中打开，另存为 .xlsx 格式后再报送。",
 }
 
 
@@ -299,7 +302,8 @@ def file_message(code: str, params: Mapping[str, Any]) -> str:
     """Chinese reason for a whole-file refusal; phrase keys in params are translated."""
     template = (FILE_MESSAGES_AT.get(code) if params.get("cell") else
                 FILE_MESSAGES_UNTOUCHED.get(code) if params.get("untouched") else
-                FILE_MESSAGES_INTERNAL.get(code) if params.get("reason") == "internal" else None)
+                UNREADABLE_MESSAGES.get(params.get("reason") or "") if code == C.FILE_UNREADABLE else
+                None)
     return _safe(template or FILE_MESSAGES.get(code, code), _phrased(params))
 
 

@@ -81,7 +81,13 @@ def sniff(path: Path, limits: Limits) -> Sniffed:
     if image is not None:
         return Sniffed(image)
     if _markup(head):
-        raise FileRejected(C.FILE_UNREADABLE, reason="web_table")
+        # LibreOffice's flat XML (.fods) is no web page, and Excel does not open it.
+        flat = b"<office:document" in head
+        raise FileRejected(C.FILE_UNREADABLE, reason="fods" if flat else "web_table")
+    if path.suffix.lower() == ".xlsb":
+        # An Excel binary workbook is a zip: text under that name is a damaged file, not a
+        # table whose headers are wrong (file.unknown_kind said to keep the template's headers).
+        raise FileRejected(C.FILE_UNREADABLE, reason="corrupt")
     return Sniffed("csv")
 
 

@@ -206,3 +206,37 @@ def test_a_flood_of_tag_pieces_is_refused_in_linear_time(tmp_path, fragment: byt
     finally:
         signal.alarm(0)
     assert time.monotonic() - started < 3
+
+
+FODS = ('<?xml version="1.0" encoding="UTF-8"?>\n\n<office:document xmlns:office='
+        '"urn:oasis:names:tc:opendocument:xmlns:office:1.0" office:version="1.3" '
+        'office:mimetype="application/vnd.oasis.opendocument.spreadsheet"><office:body>'
+        '<office:spreadsheet><table:table table:name="Sheet1"/></office:spreadsheet></office:body>'
+        '</office:document>\n')
+
+
+@pytest.mark.parametrize("name, content, reason", [
+    ("员工.fods", FODS, "fods"),                       # LibreOffice's flat XML: Excel cannot open it
+    ("导出.xls", "<html><body><table><tr><td>身份证号</td></tr></table></body></html>", "web_table"),
+    ("增员.xlsb", "not a workbook, just bytes", "corrupt"),   # was file.unknown_kind (keep the headers)
+])
+def test_text_that_is_no_table_is_refused_for_what_it_is(tmp_path, name, content, reason) -> None:  # type: ignore[no-untyped-def]
+    from exchange import codes as C
+    from exchange.messages import file_message
+    from exchange.read.guard import sniff
+
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(FileRejected) as refused_as:
+        sniff(path, Limits())
+    assert (refused_as.value.code, refused_as.value.params) == (C.FILE_UNREADABLE, {"reason": reason})
+    message = file_message(C.FILE_UNREADABLE, {"reason": reason})
+    assert ("LibreOffice 或 WPS" in message) == (reason == "fods") and ("用 Excel 打开" in message) != (reason == "fods")
+
+
+def test_a_csv_renamed_to_xlsx_is_still_read_as_text(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from exchange.read.guard import sniff
+
+    path = tmp_path / "增员.xlsx"
+    path.write_text("身份证号,姓名\n", encoding="gb18030")
+    assert sniff(path, Limits()).format == "csv"
