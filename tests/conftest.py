@@ -108,8 +108,14 @@ def _selected_backends(config: pytest.Config) -> list[str]:
     return list(BACKENDS) if chosen == "all" else [chosen]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "backends(*names): run the module's or test's database "
+                                       "tests on these backends only (of those selected)")
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Run every test that needs a database once per selected backend."""
+    """Run every test that needs a database once per selected backend (of those its `backends`
+    mark names, where it has one: a module where the database is incidental)."""
     if "backend" not in metafunc.fixturenames:
         return
     for mark in metafunc.definition.iter_markers("parametrize"):
@@ -117,7 +123,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         names = [n.strip() for n in names.split(",")] if isinstance(names, str) else list(names)
         if "backend" in names:
             return                                  # the test chose its backends itself
-    metafunc.parametrize("backend", _selected_backends(metafunc.config), indirect=True)
+    chosen = _selected_backends(metafunc.config)
+    only = metafunc.definition.get_closest_marker("backends")
+    if only is not None:
+        chosen = [b for b in chosen if b in only.args]
+    metafunc.parametrize("backend", chosen, indirect=True)
 
 
 def _in_ci() -> bool:

@@ -82,7 +82,7 @@ def _same(rows: list, spec) -> None:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=35, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_columnar_cells_judge_a_row_alone_as_in_its_chunk(kind: str, data: st.DataObject) -> None:
     spec = KINDS[kind]
@@ -380,7 +380,7 @@ ACTORS = st.builds(AccountView, st.sampled_from(LOGINS), st.just("1001"),
                    st.sampled_from(["active", "active", "deleted"]))
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_account_rules_judge_the_user_maintenance_alike_whole_or_alone(
         data: st.DataObject) -> None:

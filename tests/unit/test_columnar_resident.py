@@ -124,7 +124,7 @@ def _judged_both(rows: list, ctx: ResidentContext) -> tuple[dict, dict]:
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("unit", [COMMUNITY, SCHOOL], ids=["community", "school"])
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_resident_rules_judge_a_row_alone_as_in_its_chunk(kind: str, unit: UnitRecord,
                                                                data: st.DataObject) -> None:
