@@ -5,6 +5,7 @@ import errno
 import fcntl
 import logging
 import os
+import signal
 import stat
 import time
 from contextlib import ExitStack
@@ -119,17 +120,26 @@ def settled_files(folder: Path, settle_seconds: float, now: float) -> Iterator[t
             yield st.st_mtime, path
 
 
+# The signal the kernel sends a lease's holder when someone opens the file meanwhile: SIGIO by
+# default, whose default action ends the process. A copy or an upload opening the file for writing
+# in the moment intake held its lease killed `serve` ("I/O possible"; the test suite's threads hit
+# it in one run of three). SIGURG is ignored unless a handler is set, and nothing here sets one.
+LEASE_BREAK_SIGNAL = signal.SIGURG
+
+
 def being_written(path: Path) -> bool:
-    """Whether another process of this host holds `path` open (a copy not finished): a write
-    lease (F_SETLEASE) is only granted on a file no one else has open. Where leases cannot be
-    taken (another owner without CAP_LEASE, a file system without them) the settle time alone
-    decides."""
+    """Whether another process of this host holds `path` open for writing (a copy not finished):
+    a read lease (F_SETLEASE) is only granted on a file no one has open for writing. It is
+    released at once; an open for writing in that moment waits for the release, and the break's
+    signal is one nothing acts on (LEASE_BREAK_SIGNAL). Where leases cannot be taken (another
+    owner without CAP_LEASE, a file system without them) the settle time alone decides."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return False
     try:
-        fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_WRLCK)
+        fcntl.fcntl(fd, fcntl.F_SETSIG, LEASE_BREAK_SIGNAL)
+        fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_RDLCK)
     except OSError as exc:
         return exc.errno in (errno.EAGAIN, errno.EBUSY)
     else:
