@@ -86,11 +86,11 @@ def hand_on(done: str, missed: list[str], failed: list[str] | None) -> None:
 
 def each_unit(items: Iterable[T], work: Callable[[T], R], *, what: str,
               unit: Callable[[T], str] = str, failed: list[str] | None = None) -> list[R]:
-    """`work(item)` for every item (a unit, a batch, a group of a unit's declarations): one
-    unit's failure (a record that cannot name a folder, an unwritable outbox, a value a writer
-    chokes on) is logged and the others go on. The failed units are added to `failed` when it
-    is given, else UnitsFailed at the end names them. Each item's work has its own database
-    session (one a failure rolled back cannot serve the next)."""
+    """`work(item)` for every item (a unit, a batch, a photo review): one unit's failure (a
+    record that cannot name a folder, an unwritable outbox, a value a writer chokes on) is
+    logged and the others go on. The failed units are added to `failed` when it is given, else
+    UnitsFailed at the end names them. Each item's work has its own database session (one a
+    failure rolled back cannot serve the next)."""
     results: list[R] = []
     missed: list[str] = [] if failed is None else failed
     for item in items:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from sqlalchemy.orm import Session
 
 from exchange import codes as C
+from exchange.amounts.dues import add_months
 from exchange.checks.columnar_rows import FileRepeats
 from exchange.checks.context import CheckContext, OpenDeclaration, UnitRecord
 from exchange.checks.engine import Chunk, Parsed, judge_chunk, parse_chunk, repeat_key, rule_names
@@ -386,8 +387,9 @@ def _whole_staff(session: Session, kind: KindSpec, unit_code: str, result: FileR
         return
     # Judged on the rows listed, not on those imported: one row failing (arrears, say) must not
     # hide that the file stops everyone else.
-    note(result.warnings, C.NOTE_WHOLE_STAFF, {"count": insured, "kind": kind.label,
-                                      "accepted": counts.accepted if counts.accepted < insured else None})
+    note(result.warnings, C.NOTE_WHOLE_STAFF, {
+        "count": insured, "kind": kind.label,
+        "accepted": counts.accepted if counts.accepted < insured else None})
 
 
 def _stop_month(kind: KindSpec, today: date, result: FileResult) -> None:
@@ -395,10 +397,9 @@ def _stop_month(kind: KindSpec, today: date, result: FileResult) -> None:
     payload's stop_after), whatever date a clerk had in mind: the receipt says which."""
     if kind.effect != "stop" or not result.counts.accepted:
         return
-    following = (today.replace(day=28) + timedelta(days=4)).replace(day=1)
-    note(result.notes, C.NOTE_STOP_MONTH, {"count": result.counts.accepted,
-                                           "paid_to": month_label(f"{today:%Y%m}"),
-                                           "stops": month_label(f"{following:%Y%m}")})
+    month = f"{today:%Y%m}"
+    note(result.notes, C.NOTE_STOP_MONTH, {"count": result.counts.accepted, "paid_to": month_label(month),
+                                           "stops": month_label(add_months(month, 1))})
 
 
 def note(notes: list[dict[str, str]], code: str, params: dict[str, Any]) -> None:

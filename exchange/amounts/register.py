@@ -28,6 +28,7 @@ from exchange.amounts.master import rates_in_force
 from exchange.amounts.rates import ZERO, Rates
 from exchange.errors import contained
 from exchange.kinds.spec import RuleSet
+from exchange.messages import next_base
 from exchange.store import queries as Q
 from exchange.store.models import ClosedPeriod, Declaration, Payment, Person
 
@@ -198,6 +199,16 @@ def bases_in_force(rules: RuleSet, s: Session, unit: str, month: str) -> dict[st
     ahead = {i: (m, b) for i, m, b in later.select("id_number", "seg_from", "base").iter_rows()}
     return {i: BaseInForce(b, *ahead.get(i, (None, None)))
             for i, b in now.select("id_number", "base").iter_rows()}
+
+
+def shown_base(bases: dict[str, BaseInForce], id_number: str, record: int | None
+               ) -> tuple[int | None, str | None]:
+    """The base a unit's lists show for a person (`bases_in_force`'s, else the record's) and a
+    later one declared, as 8800（2027年1月起）."""
+    now = bases.get(id_number)
+    if now is None:
+        return record, None
+    return now.base, next_base(now.next_base, now.next_month) if now.next_month else None
 
 
 def _number(text: pl.Expr) -> pl.Expr:

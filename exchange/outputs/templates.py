@@ -23,7 +23,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from exchange.config import CENTRE, Instance, folder_name
+from exchange.config import Instance, folder_name
 from exchange.errors import each_unit
 from exchange.kinds.spec import RESIDENT_AUDIENCES, KindSpec, RuleSet
 from exchange.messages import (DOC_NAMES, REVIEW_WORDS as RW, TEMPLATE_GENERAL, TEMPLATE_NOTE,

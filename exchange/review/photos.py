@@ -149,7 +149,6 @@ def send_photo_reviews(instance: Instance, db: Database, *, unit: str | None = N
     return sent
 
 
-
 def review_book_path(instance: Instance, review: PhotoReview) -> Path:
     return instance.unit_outbox(CENTRE, "photos") / DOC_NAMES["photo_review_book"].format(
         review=review.review_no)

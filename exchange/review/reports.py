@@ -20,12 +20,12 @@ from sqlalchemy.orm import Session
 from exchange.checks import ids
 from exchange.amounts.register import (MONTH_ITEMS, DeclarationDue, UnitDues, class_payments,
                                        bases_in_force, registration, registration_months,
-                                       totals_by_unit_type, unit_dues)
+                                       shown_base, totals_by_unit_type, unit_dues)
 from exchange.config import CENTRE, Instance
 from exchange.errors import each_unit
 from exchange.kinds.spec import ColumnSpec, KindSpec, RuleSet
 from exchange.messages import (DIGEST_HEADERS as DH, DOC_NAMES, ENROLMENT_LABELS, ENROLMENT_WORDS,
-                               REPORT_NAMES, ROSTER_TITLES, ROSTER_WORDS as W, next_base)
+                               REPORT_NAMES, ROSTER_TITLES, ROSTER_WORDS as W)
 from exchange.outputs.roster_book import write_roster_book
 from exchange.outputs.rosters import Column, Roster, RosterStats, Section, render_roster
 from exchange.checks.resident import SCHOOL_TYPE
@@ -382,16 +382,9 @@ def wage_base_roster(instance: Instance, s: Session, unit: Unit, as_of: date) ->
                Column(W["insurances"], 44), Column(W["wage_base"], 22, "right", total=True),
                Column(W["next_base"], 34)]
     bases = bases_in_force(rules, s, unit.code, f"{as_of:%Y%m}")
-
-    def based(p: Person) -> list[Any]:
-        now = bases.get(p.id_number)
-        if now is None:
-            return [p.wage_base, ""]
-        return [now.base, next_base(now.next_base, now.next_month) if now.next_month else ""]
-
     rows = [[p.person_no, p.name, p.id_number, p.staff_no,
              "、".join(table.label(c) or c for c in (p.insurances or "").split(",") if c),
-             *based(p)] for p in _insured(s, unit.code)]
+             *shown_base(bases, p.id_number, p.wage_base)] for p in _insured(s, unit.code)]
     info = [*_unit_info(unit, unit.code), W["as_of"].format(value=as_of.isoformat())]
     title = ROSTER_TITLES["wage_base"].format(centre=instance.settings.name)
     return Roster([Section(title, info, columns, rows)], as_of, title=title)

@@ -157,7 +157,6 @@ def submit_pending(instance: Instance, db: Database, *, unit: str | None = None,
     return batches
 
 
-
 # Documents -------------------------------------------------------------------------------------
 def roster_path(instance: Instance, batch: Batch) -> Path:
     return instance.unit_outbox(batch.unit_code, "rosters") / DOC_NAMES["batch_roster"].format(

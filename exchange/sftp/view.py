@@ -19,12 +19,12 @@ from exchange.config import Instance
 MAX_PATH_CHARS = 1024
 # Upload temp names add a prefix and a suffix; keep the final name well inside NAME_MAX (255 bytes).
 MAX_NAME_BYTES = 200
-# Characters that only serve to deceive: look-alike slashes and dots, which some clients and
-# Windows tools may turn into real separators.
 # Characters no listed name holds: controls, format characters (invisible marks, overrides),
 # surrogates, private use, unassigned, and the line and paragraph separators (U+2028, U+2029:
 # a receipt's 文件： line, a log line or a listing broke there).
 REFUSED_CATEGORIES = ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")
+# Characters that only serve to deceive: look-alike slashes and dots, which some clients and
+# Windows tools may turn into real separators.
 LOOKALIKES = set("\\\u2215\u2044\uff0f\uff3c\u29f8\u2024\uff0e")
 
 

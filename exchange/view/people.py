@@ -17,8 +17,7 @@ from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from exchange.config import Instance
-from exchange.messages import (VIEW_HEADERS as H, VIEW_NAMES, VIEW_SHEETS as S, VIEW_WORDS as W,
-                               next_base)
+from exchange.messages import VIEW_HEADERS as H, VIEW_NAMES, VIEW_SHEETS as S, VIEW_WORDS as W
 from exchange.store.models import Household, Person
 from exchange.view.scope import Viewer, viewer_of
 from exchange.view.sheets import Column, book
@@ -57,11 +56,9 @@ def write(instance: Instance, s: Session, unit: str, login: str | None = None,
     persons = s.execute(q.order_by(P.class_code, P.person_no, P.id_number)).all()
     computed = arrears_computed(instance, s, unit, today)
     month = f"{today or date.today():%Y%m}"
-    bases = {}
-    if not rules.serves_residents(viewer.unit_type):
-        from exchange.amounts.register import bases_in_force
+    from exchange.amounts.register import bases_in_force, shown_base
 
-        bases = bases_in_force(rules, s, unit, month)
+    bases = {} if rules.serves_residents(viewer.unit_type) else bases_in_force(rules, s, unit, month)
     keeps_households = rules.unit_type(viewer.unit_type) in rules.region.households
     heads = {h.head_id: h for h in s.scalars(select(Household).where(
         Household.unit_code == unit, Household.status == "active"))} if keeps_households else {}
@@ -78,23 +75,15 @@ def write(instance: Instance, s: Session, unit: str, login: str | None = None,
         return text
 
     keys = [c.key for c in columns]
-
-    def based(p: Any) -> dict[str, Any]:
-        """The base in force this month (the record's may be declared for a later one), and
-        the later one with its month."""
-        now = bases.get(p.id_number)
-        if now is None:
-            return {"wage_base": p.wage_base, "next_base": None}
-        later = next_base(now.next_base, now.next_month) if now.next_month else None
-        return {"wage_base": now.base, "next_base": later}
     zero = Decimal(0)
 
     def row(p: Any) -> list[Any]:
         head = heads.get(p.household_head) if heads and p.household_head else None
+        base, later = shown_base(bases, p.id_number, p.wage_base)
         values = {"person_no": p.person_no, "id_number": p.id_number, "name": p.name,
                   "sex": sex.label(p.sex) if p.sex else None,
                   "birth_date": p.birth_date, "status": status.label(p.status) if p.status else None,
-                  "insurances": insurances(p.insurances), **based(p),
+                  "insurances": insurances(p.insurances), "wage_base": base, "next_base": later,
                   "insured_from": p.insured_from, "stopped_after": p.stopped_after,
                   "last_paid_month": p.last_paid_month,
                   "arrears_loaded": p.arrears if p.arrears is not None else zero,
